@@ -1,0 +1,146 @@
+//! Archiving tuples straight into a caller's buffer (a ring slot or a frame).
+
+use std::mem::size_of;
+
+use rkyv::{
+    api::low::to_bytes_in_with_alloc, rancor::Failure, ser::allocator::Arena, ser::writer::Buffer,
+};
+
+use crate::{ArchivedTuple, ArchivedValue, Header, TupleRef, Value, MAX_NESTING, RECORD_ALIGN};
+
+/// Errors from encoding a tuple.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// The archived tuple does not fit in the buffer given.
+    #[error("archived tuple does not fit in a {capacity}-byte buffer")]
+    DoesNotFit {
+        /// Size of the buffer that was too small.
+        capacity: usize,
+    },
+    /// The buffer does not start on a [`RECORD_ALIGN`] boundary.
+    #[error("encode buffer at {addr:#x} is not {RECORD_ALIGN}-byte aligned")]
+    Misaligned {
+        /// Address of the buffer.
+        addr: usize,
+    },
+    /// A frame would grow past [`MAX_FRAME_BODY`](crate::MAX_FRAME_BODY);
+    /// finish it and start another.
+    #[error("frame is full ({body_len} body bytes); finish it and start another")]
+    FrameFull {
+        /// Body bytes the frame would have had.
+        body_len: usize,
+    },
+    /// Values are nested deeper than readers accept.
+    #[error("values are nested {depth} deep; at most {MAX_NESTING} is allowed")]
+    TooDeep {
+        /// The nesting depth found.
+        depth: usize,
+    },
+}
+
+/// Archives tuples with rkyv, reusing its scratch space across calls so the
+/// emit path does not allocate once warmed up. One per producing thread.
+///
+/// ```
+/// use gale_codec::{view_checked, AlignedVec, Encoder, Header, Tuple, Value};
+/// let tuple = Tuple { header: Header::default(), values: vec![Value::from("hello")] };
+/// let mut buf = AlignedVec::<16>::new();
+/// buf.resize(128, 0);
+/// let len = Encoder::new().encode_into(tuple.as_ref(), &mut buf).unwrap();
+/// let view = view_checked(&buf[..len]).unwrap();
+/// assert_eq!(view.get(0).and_then(|v| v.as_str()), Some("hello"));
+/// ```
+#[derive(Default)]
+pub struct Encoder {
+    arena: Arena,
+}
+
+impl Encoder {
+    /// A new encoder with empty scratch space.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Archives `tuple` at the start of `buf`, which must be
+    /// [`RECORD_ALIGN`]-aligned, and returns the number of bytes written.
+    ///
+    /// [`encoded_len_bound`] gives a size that is always large enough.
+    pub fn encode_into(
+        &mut self,
+        tuple: TupleRef<'_>,
+        buf: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        let addr = buf.as_ptr() as usize;
+        if addr % RECORD_ALIGN != 0 {
+            return Err(EncodeError::Misaligned { addr });
+        }
+        let capacity = buf.len();
+        let written = to_bytes_in_with_alloc::<_, _, Failure>(
+            &tuple,
+            Buffer::from(buf),
+            self.arena.acquire(),
+        )
+        .map_err(|_| EncodeError::DoesNotFit { capacity })?;
+        Ok(written.len())
+    }
+
+    /// Releases scratch space beyond what recent tuples needed (call after
+    /// an unusually large tuple).
+    pub fn shrink(&mut self) {
+        self.arena.shrink();
+    }
+}
+
+const fn pad(n: usize) -> usize {
+    (n + RECORD_ALIGN - 1) & !(RECORD_ALIGN - 1)
+}
+
+/// An upper bound on the archived size of `tuple`, in bytes; also checks
+/// that values are nested at most [`MAX_NESTING`] deep.
+///
+/// Reserving this many bytes in a ring slot guarantees that
+/// [`Encoder::encode_into`] succeeds. It walks the values once and does not
+/// allocate.
+pub fn encoded_len_bound(tuple: TupleRef<'_>) -> Result<usize, EncodeError> {
+    let mut total = pad(size_of::<ArchivedTuple>()) + RECORD_ALIGN;
+    total += roots_bound(tuple.header);
+    total += values_bound(tuple.values, 1)?;
+    Ok(total)
+}
+
+fn roots_bound(header: &Header) -> usize {
+    pad(header.roots.len() * size_of::<u64>()) + RECORD_ALIGN
+}
+
+fn values_bound(values: &[Value], depth: usize) -> Result<usize, EncodeError> {
+    if depth > MAX_NESTING {
+        return Err(EncodeError::TooDeep { depth });
+    }
+    let mut total = pad(values.len() * size_of::<ArchivedValue>()) + RECORD_ALIGN;
+    for value in values {
+        total += value_out_of_line(value, depth)?;
+    }
+    Ok(total)
+}
+
+/// Bytes a value needs outside its fixed-size slot.
+fn value_out_of_line(value: &Value, depth: usize) -> Result<usize, EncodeError> {
+    Ok(match value {
+        Value::Null | Value::Bool(_) | Value::I64(_) | Value::F64(_) => 0,
+        Value::Str(s) => pad(s.len()) + RECORD_ALIGN,
+        Value::Bytes(b) => pad(b.len()) + RECORD_ALIGN,
+        Value::List(items) => values_bound(items, depth + 1)?,
+        Value::Map(entries) => {
+            if depth + 1 > MAX_NESTING {
+                return Err(EncodeError::TooDeep { depth: depth + 1 });
+            }
+            let mut total =
+                pad(entries.len() * size_of::<rkyv::Archived<(String, Value)>>()) + RECORD_ALIGN;
+            for (key, v) in entries {
+                total += pad(key.len()) + RECORD_ALIGN;
+                total += value_out_of_line(v, depth + 1)?;
+            }
+            total
+        }
+    })
+}

@@ -1,0 +1,410 @@
+//! Frames: batches of archived records as they travel between nodes.
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     magic  b"GALE"
+//! 4       2     version (little endian), currently 1
+//! 6       2     flags, 0 in version 1 (non-zero is refused)
+//! 8       4     body length in bytes (little endian), a multiple of 8
+//! 12      4     record count (little endian)
+//! 16      ...   body: `count` records, each
+//!                 4  record length n (little endian)
+//!                 4  reserved, 0
+//!                 n  archived tuple, then zero padding to a multiple of 8
+//! ```
+//!
+//! Every record payload starts 8-byte aligned relative to the frame, so a
+//! frame received into an 8-aligned buffer is validated and read in place.
+
+use rkyv::util::AlignedVec;
+
+use crate::{
+    encoded_len_bound, read::check_record, view_trusted, EncodeError, Encoder, TupleRef, TupleView,
+    MAX_RECORD_LEN, RECORD_ALIGN,
+};
+
+/// The four bytes every frame starts with.
+pub const FRAME_MAGIC: [u8; 4] = *b"GALE";
+/// The frame format version this build writes and reads.
+pub const FRAME_VERSION: u16 = 1;
+/// Largest frame body accepted (64 MiB).
+pub const MAX_FRAME_BODY: usize = 64 << 20;
+
+/// Errors from reading a frame or a record from untrusted bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Fewer bytes than the header or the body needs; read more and retry.
+    #[error("incomplete frame: need {needed} bytes, have {have}")]
+    Incomplete {
+        /// Bytes needed for the whole header or frame.
+        needed: usize,
+        /// Bytes available.
+        have: usize,
+    },
+    /// The first four bytes are not [`FRAME_MAGIC`].
+    #[error("bad frame magic {found:02x?}, expected {FRAME_MAGIC:02x?}")]
+    BadMagic {
+        /// The bytes found.
+        found: [u8; 4],
+    },
+    /// A frame of another format version.
+    #[error("frame version {found} is not supported (this build speaks {FRAME_VERSION})")]
+    UnsupportedVersion {
+        /// The version found.
+        found: u16,
+    },
+    /// Flags this version does not define.
+    #[error("unknown frame flags {flags:#06x}")]
+    UnknownFlags {
+        /// The flags found.
+        flags: u16,
+    },
+    /// Body length over [`MAX_FRAME_BODY`] or not a multiple of 8.
+    #[error("bad frame body length {len} (max {MAX_FRAME_BODY}, multiple of 8)")]
+    BadLength {
+        /// The length found.
+        len: usize,
+    },
+    /// The records do not fill the body exactly as the header says.
+    #[error("frame body holds {found} records in {used} of {len} bytes; header says {count}")]
+    CountMismatch {
+        /// Record count in the header.
+        count: u32,
+        /// Records found before the body ran out.
+        found: u32,
+        /// Body bytes used by those records.
+        used: usize,
+        /// Body length.
+        len: usize,
+    },
+    /// A record header that runs past the body or has reserved bits set.
+    #[error("record {index}: malformed record header")]
+    BadRecordHeader {
+        /// Position of the record in the frame.
+        index: usize,
+    },
+    /// A record over [`MAX_RECORD_LEN`].
+    #[error("record {index}: {len} bytes exceeds the {max}-byte limit")]
+    RecordTooLarge {
+        /// Position of the record in the frame.
+        index: usize,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A record that is not a valid archived tuple: a pointer or length out
+    /// of bounds, overlapping or misaligned data, a bad enum tag, a bool that
+    /// is not 0 or 1, or a string that is not UTF-8.
+    #[error("record {index}: not a valid archived tuple")]
+    InvalidRecord {
+        /// Position of the record in the frame.
+        index: usize,
+    },
+    /// A record whose values nest deeper than
+    /// [`MAX_NESTING`](crate::MAX_NESTING).
+    #[error(
+        "record {index}: values nested deeper than {} levels",
+        crate::MAX_NESTING
+    )]
+    TooDeep {
+        /// Position of the record in the frame.
+        index: usize,
+    },
+    /// Bytes not on an 8-byte boundary; receive into an aligned buffer.
+    #[error("buffer at {addr:#x} is not {RECORD_ALIGN}-byte aligned")]
+    Misaligned {
+        /// Address of the bytes.
+        addr: usize,
+    },
+}
+
+/// A parsed frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Body length in bytes.
+    pub body_len: u32,
+    /// Number of records.
+    pub count: u32,
+}
+
+impl FrameHeader {
+    /// Encoded header size.
+    pub const LEN: usize = 16;
+
+    /// Parses and checks a header from the first [`Self::LEN`] bytes.
+    /// Use it on a stream to learn how many bytes the whole frame needs.
+    pub fn parse(bytes: &[u8]) -> Result<Self, FrameError> {
+        let Some(h) = bytes.get(..Self::LEN) else {
+            return Err(FrameError::Incomplete {
+                needed: Self::LEN,
+                have: bytes.len(),
+            });
+        };
+        let found = [h[0], h[1], h[2], h[3]];
+        if found != FRAME_MAGIC {
+            return Err(FrameError::BadMagic { found });
+        }
+        let version = u16::from_le_bytes([h[4], h[5]]);
+        if version != FRAME_VERSION {
+            return Err(FrameError::UnsupportedVersion { found: version });
+        }
+        let flags = u16::from_le_bytes([h[6], h[7]]);
+        if flags != 0 {
+            return Err(FrameError::UnknownFlags { flags });
+        }
+        let body_len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        let len = body_len as usize;
+        if len > MAX_FRAME_BODY || len % RECORD_ALIGN != 0 {
+            return Err(FrameError::BadLength { len });
+        }
+        let count = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
+        Ok(Self { body_len, count })
+    }
+
+    /// Bytes of the whole frame, header included.
+    pub fn frame_len(&self) -> usize {
+        Self::LEN + self.body_len as usize
+    }
+
+    fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[..4].copy_from_slice(&FRAME_MAGIC);
+        out[4..6].copy_from_slice(&FRAME_VERSION.to_le_bytes());
+        out[8..12].copy_from_slice(&self.body_len.to_le_bytes());
+        out[12..16].copy_from_slice(&self.count.to_le_bytes());
+        out
+    }
+}
+
+/// A frame whose every record has been validated.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    header: FrameHeader,
+    body: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    /// Parses the frame at the start of `bytes` (which may hold more after
+    /// it) and validates every record before returning; nothing from a
+    /// frame with one bad record is handed on. `bytes` must be 8-aligned.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, FrameError> {
+        let addr = bytes.as_ptr() as usize;
+        if addr % RECORD_ALIGN != 0 {
+            return Err(FrameError::Misaligned { addr });
+        }
+        let header = FrameHeader::parse(bytes)?;
+        let body =
+            bytes
+                .get(FrameHeader::LEN..header.frame_len())
+                .ok_or(FrameError::Incomplete {
+                    needed: header.frame_len(),
+                    have: bytes.len(),
+                })?;
+        let mut found = 0u32;
+        let mut used = 0usize;
+        let mut records = RawRecords { body, pos: 0 };
+        while found < header.count {
+            match records.next() {
+                Some(Ok(record)) => check_record(record, found as usize)?,
+                Some(Err(e)) => return Err(e(found as usize)),
+                None => break,
+            }
+            found += 1;
+            used = records.pos;
+        }
+        if found != header.count || used != body.len() {
+            return Err(FrameError::CountMismatch {
+                count: header.count,
+                found,
+                used,
+                len: body.len(),
+            });
+        }
+        Ok(Self { header, body })
+    }
+
+    /// Bytes this frame occupies, header included; the next frame in a
+    /// stream starts here.
+    pub fn encoded_len(&self) -> usize {
+        self.header.frame_len()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.header.count as usize
+    }
+
+    /// `true` for a frame with no records.
+    pub fn is_empty(&self) -> bool {
+        self.header.count == 0
+    }
+
+    /// The raw archived bytes of each record, 8-aligned, already validated.
+    pub fn records(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        RawRecords {
+            body: self.body,
+            pos: 0,
+        }
+        .map_while(Result::ok)
+    }
+
+    /// A view of each record, read in place.
+    pub fn tuples(&self) -> impl Iterator<Item = TupleView<'a>> + 'a {
+        // SAFETY: `Frame::parse` validated every record of this body with
+        // `check_record`, and the body is borrowed immutably for 'a.
+        self.records().map(|r| unsafe { view_trusted(r) })
+    }
+}
+
+/// Walks record headers of a body; errors carry a constructor taking the
+/// record index.
+struct RawRecords<'a> {
+    body: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for RawRecords<'a> {
+    type Item = Result<&'a [u8], fn(usize) -> FrameError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.body.get(self.pos..)?;
+        if rest.is_empty() {
+            return None;
+        }
+        let bad = |index| FrameError::BadRecordHeader { index };
+        let Some(h) = rest.get(..RECORD_HEADER) else {
+            return Some(Err(bad));
+        };
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        let reserved = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+        if reserved != 0 || len > MAX_RECORD_LEN {
+            return Some(Err(bad));
+        }
+        let Some(record) = rest.get(RECORD_HEADER..RECORD_HEADER + len) else {
+            return Some(Err(bad));
+        };
+        self.pos += RECORD_HEADER + pad(len);
+        if self.pos > self.body.len() {
+            return Some(Err(bad));
+        }
+        Some(Ok(record))
+    }
+}
+
+const RECORD_HEADER: usize = 8;
+
+const fn pad(n: usize) -> usize {
+    (n + RECORD_ALIGN - 1) & !(RECORD_ALIGN - 1)
+}
+
+/// Builds frames: encode tuples (or copy already-archived records) into one
+/// aligned buffer, then [`FrameWriter::finish`] fills in the header.
+///
+/// ```
+/// use gale_codec::{Encoder, Frame, FrameWriter, Header, Tuple, Value};
+/// let mut enc = Encoder::new();
+/// let mut w = FrameWriter::new();
+/// let t = Tuple { header: Header::default(), values: vec![Value::I64(7)] };
+/// w.push(&mut enc, t.as_ref()).unwrap();
+/// let frame = Frame::parse(w.finish()).unwrap();
+/// assert_eq!(frame.tuples().next().unwrap().get(0).unwrap().as_i64(), Some(7));
+/// ```
+pub struct FrameWriter {
+    buf: AlignedVec<16>,
+    count: u32,
+}
+
+impl Default for FrameWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FrameWriter {
+    /// An empty frame.
+    pub fn new() -> Self {
+        let mut buf = AlignedVec::new();
+        buf.resize(FrameHeader::LEN, 0);
+        Self { buf, count: 0 }
+    }
+
+    /// Records so far.
+    pub fn count(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Bytes so far, header included.
+    pub fn len_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Archives `tuple` directly into the frame.
+    pub fn push(&mut self, encoder: &mut Encoder, tuple: TupleRef<'_>) -> Result<(), EncodeError> {
+        let bound = encoded_len_bound(tuple)?;
+        let start = self.begin_record(bound)?;
+        self.buf.resize(start + bound, 0);
+        match encoder.encode_into(tuple, &mut self.buf.as_mut_slice()[start..]) {
+            Ok(written) => {
+                self.seal_record(start, written);
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.resize(start - RECORD_HEADER, 0);
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies an already-archived record (e.g. read from a ring) into the
+    /// frame. The bytes are not validated here; they come from our own ring.
+    pub fn push_record(&mut self, record: &[u8]) -> Result<(), EncodeError> {
+        let start = self.begin_record(record.len())?;
+        self.buf.resize(start, 0);
+        self.buf.extend_from_slice(record);
+        self.seal_record(start, record.len());
+        Ok(())
+    }
+
+    /// Checks that a record of at most `len` bytes fits the frame and
+    /// returns where its payload starts.
+    fn begin_record(&self, len: usize) -> Result<usize, EncodeError> {
+        if len > MAX_RECORD_LEN {
+            return Err(EncodeError::DoesNotFit {
+                capacity: MAX_RECORD_LEN,
+            });
+        }
+        let start = self.buf.len() + RECORD_HEADER;
+        let body_len = start + pad(len) - FrameHeader::LEN;
+        if body_len > MAX_FRAME_BODY {
+            return Err(EncodeError::FrameFull { body_len });
+        }
+        Ok(start)
+    }
+
+    fn seal_record(&mut self, start: usize, len: usize) {
+        let h = start - RECORD_HEADER;
+        // `len` <= MAX_RECORD_LEN < u32::MAX, checked in `begin_record`.
+        self.buf.as_mut_slice()[h..h + 4].copy_from_slice(&(len as u32).to_le_bytes());
+        self.buf.resize(start + pad(len), 0);
+        self.count += 1;
+    }
+
+    /// Writes the header and returns the whole frame's bytes (16-aligned).
+    /// The writer keeps them until [`FrameWriter::clear`].
+    pub fn finish(&mut self) -> &[u8] {
+        let header = FrameHeader {
+            // Bounded by MAX_FRAME_BODY in `begin_record`.
+            body_len: (self.buf.len() - FrameHeader::LEN) as u32,
+            count: self.count,
+        };
+        self.buf.as_mut_slice()[..FrameHeader::LEN].copy_from_slice(&header.encode());
+        self.buf.as_slice()
+    }
+
+    /// Empties the writer for the next frame, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.buf.resize(FrameHeader::LEN, 0);
+        self.count = 0;
+    }
+}

@@ -1,0 +1,252 @@
+//! Tuple records: a [`Header`] for routing and acking plus the values.
+//!
+//! Three shapes of the same record:
+//! - [`Tuple`]: owned, for a user who keeps a tuple past `execute`.
+//! - [`TupleRef`]: borrowed parts, what the engine archives on `emit`
+//!   without building an owned tuple first.
+//! - [`TupleView`]: the archived record read in place from a ring or a
+//!   frame, with fields by index or by name and no deserialization.
+
+use rkyv::{
+    munge::munge,
+    rancor::Fallible,
+    ser::{Allocator, Writer},
+    vec::{ArchivedVec, VecResolver},
+    Archive, Deserialize, Place, Serialize,
+};
+
+use crate::{ArchivedValue, Fields, Value};
+
+/// Routing and acking information carried by every tuple.
+///
+/// `roots` and `edge_id` implement Storm's XOR acking: a tuple belongs to the
+/// trees of every root in `roots`, and `edge_id` is the random id of the edge
+/// that created it (XORed into each of those trees when it is emitted and
+/// again when it is acked). An unreliable tuple has no roots and edge id 0.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct Header {
+    /// Stream id (the engine numbers each component's streams; system
+    /// streams such as ticks have reserved ids).
+    pub stream: u32,
+    /// Task id of the emitting task.
+    pub source_task: u32,
+    /// Random 64-bit id of this tuple's edge in its trees; 0 if unanchored.
+    pub edge_id: u64,
+    /// Root ids of the tuple trees this tuple belongs to.
+    pub roots: Vec<u64>,
+}
+
+/// An owned tuple: a header and its values.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct Tuple {
+    /// Routing and acking information.
+    pub header: Header,
+    /// The field values, in the order of the stream's declared [`Fields`].
+    pub values: Vec<Value>,
+}
+
+impl Tuple {
+    /// Borrows this tuple as a [`TupleRef`] for encoding.
+    pub fn as_ref(&self) -> TupleRef<'_> {
+        TupleRef {
+            header: &self.header,
+            values: &self.values,
+        }
+    }
+}
+
+/// A tuple made of borrowed parts; it archives to the same bytes as the
+/// equivalent [`Tuple`]. This is what `emit` encodes: the engine keeps one
+/// [`Header`] per task and the user's values are never copied into an owned
+/// record first.
+#[derive(Debug, Clone, Copy)]
+pub struct TupleRef<'a> {
+    /// Routing and acking information.
+    pub header: &'a Header,
+    /// The field values.
+    pub values: &'a [Value],
+}
+
+/// Resolver for [`TupleRef`] (rkyv plumbing).
+pub struct TupleRefResolver {
+    header: <Header as Archive>::Resolver,
+    values: VecResolver,
+}
+
+impl Archive for TupleRef<'_> {
+    type Archived = ArchivedTuple;
+    type Resolver = TupleRefResolver;
+
+    fn resolve(&self, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        munge!(let ArchivedTuple { header, values } = out);
+        self.header.resolve(resolver.header, header);
+        ArchivedVec::resolve_from_slice(self.values, resolver.values, values);
+    }
+}
+
+impl<S> Serialize<S> for TupleRef<'_>
+where
+    S: Fallible + Allocator + Writer + ?Sized,
+    S::Error: rkyv::rancor::Source,
+{
+    fn serialize(&self, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        Ok(TupleRefResolver {
+            header: self.header.serialize(serializer)?,
+            values: ArchivedVec::serialize_from_slice(self.values, serializer)?,
+        })
+    }
+}
+
+/// Errors from reading a field of a [`TupleView`] by name or index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    /// The view has no schema attached, so names cannot be resolved.
+    #[error("cannot look up field `{field}`: no fields are declared for this tuple's stream")]
+    NoSchema {
+        /// The requested name.
+        field: String,
+    },
+    /// The name is not among the stream's declared fields.
+    #[error("unknown field `{field}`; the stream declares {declared}")]
+    Unknown {
+        /// The requested name.
+        field: String,
+        /// The declared fields.
+        declared: Fields,
+    },
+    /// The field is declared but the tuple carries fewer values.
+    #[error("field `{field}` is at position {index} but the tuple has {len} values")]
+    Missing {
+        /// The requested name (or the index as text).
+        field: String,
+        /// Its declared position.
+        index: usize,
+        /// How many values the tuple has.
+        len: usize,
+    },
+}
+
+/// A borrowed view of an archived tuple, read in place.
+///
+/// Getting a field by index or by name neither deserializes nor allocates.
+/// Use [`TupleView::to_tuple`] to keep an owned copy.
+#[derive(Clone, Copy)]
+pub struct TupleView<'a> {
+    record: &'a ArchivedTuple,
+    fields: Option<&'a Fields>,
+}
+
+impl<'a> TupleView<'a> {
+    pub(crate) fn new(record: &'a ArchivedTuple) -> Self {
+        Self {
+            record,
+            fields: None,
+        }
+    }
+
+    /// Attaches the stream's declared fields so fields can be read by name.
+    pub fn with_fields(self, fields: &'a Fields) -> Self {
+        Self {
+            fields: Some(fields),
+            ..self
+        }
+    }
+
+    /// The attached schema, if any.
+    pub fn fields(&self) -> Option<&'a Fields> {
+        self.fields
+    }
+
+    /// The archived record itself.
+    pub fn archived(&self) -> &'a ArchivedTuple {
+        self.record
+    }
+
+    /// Stream id.
+    pub fn stream(&self) -> u32 {
+        self.record.header.stream.to_native()
+    }
+
+    /// Task id of the emitting task.
+    pub fn source_task(&self) -> u32 {
+        self.record.header.source_task.to_native()
+    }
+
+    /// Edge id (0 if unanchored).
+    pub fn edge_id(&self) -> u64 {
+        self.record.header.edge_id.to_native()
+    }
+
+    /// Root ids of the trees this tuple belongs to.
+    pub fn roots(&self) -> impl ExactSizeIterator<Item = u64> + 'a {
+        self.record.header.roots.iter().map(|r| r.to_native())
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.record.values.len()
+    }
+
+    /// `true` if the tuple has no values.
+    pub fn is_empty(&self) -> bool {
+        self.record.values.is_empty()
+    }
+
+    /// All values, in place.
+    pub fn values(&self) -> &'a [ArchivedValue] {
+        self.record.values.as_slice()
+    }
+
+    /// The value at `index`, if present.
+    pub fn get(&self, index: usize) -> Option<&'a ArchivedValue> {
+        self.record.values.get(index)
+    }
+
+    /// The value of the declared field `name`.
+    pub fn field(&self, name: &str) -> Result<&'a ArchivedValue, FieldError> {
+        let fields = self.fields.ok_or_else(|| FieldError::NoSchema {
+            field: name.to_owned(),
+        })?;
+        let index = fields.index_of(name).ok_or_else(|| FieldError::Unknown {
+            field: name.to_owned(),
+            declared: fields.clone(),
+        })?;
+        self.get(index).ok_or_else(|| FieldError::Missing {
+            field: name.to_owned(),
+            index,
+            len: self.len(),
+        })
+    }
+
+    /// Copies the header into an owned [`Header`].
+    pub fn header(&self) -> Header {
+        Header {
+            stream: self.stream(),
+            source_task: self.source_task(),
+            edge_id: self.edge_id(),
+            roots: self.roots().collect(),
+        }
+    }
+
+    /// Copies the record into an owned [`Tuple`].
+    pub fn to_tuple(&self) -> Tuple {
+        Tuple {
+            header: self.header(),
+            values: self.values().iter().map(ArchivedValue::to_value).collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TupleView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TupleView")
+            .field("stream", &self.stream())
+            .field("source_task", &self.source_task())
+            .field("edge_id", &self.edge_id())
+            .field("roots", &self.record.header.roots.as_slice())
+            .field("values", &self.values())
+            .finish()
+    }
+}
