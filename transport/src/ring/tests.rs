@@ -1,0 +1,228 @@
+//! Edge cases of the ring protocol, single-threaded.
+
+use super::layout::{footprint, KIND_PAD};
+use super::*;
+
+fn small(capacity: usize, batch: usize) -> (Producer, Consumer) {
+    ring(RingConfig::new(capacity).with_batch(batch)).unwrap()
+}
+
+fn drain(rx: &mut Consumer) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let mut batch = rx.read();
+        let before = out.len();
+        out.extend(batch.records().map(<[u8]>::to_vec));
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn exactly_full_ring() {
+    let (mut tx, mut rx) = small(64, 1);
+    for i in 0..4u8 {
+        tx.try_push(&[i; 8]).unwrap(); // footprint 16: four fill 64 bytes
+    }
+    assert_eq!(tx.free_space(), 0);
+    assert_eq!(tx.try_reserve(0).unwrap_err(), ReserveError::Full);
+    assert_eq!(rx.len_bytes(), 64);
+    // Releasing one record makes room for exactly one more.
+    assert_eq!(rx.try_pop_with(<[u8]>::to_vec), Some(vec![0; 8]));
+    assert_eq!(tx.free_space(), 16);
+    tx.try_push(&[4; 8]).unwrap();
+    assert_eq!(tx.try_push(&[]), Err(ReserveError::Full));
+    let got = drain(&mut rx);
+    assert_eq!(got, (1..5u8).map(|i| vec![i; 8]).collect::<Vec<_>>());
+    assert!(rx.is_empty());
+    assert_eq!(tx.free_space(), 64);
+}
+
+#[test]
+fn wrap_around_writes_padding_and_consumer_skips_it() {
+    let (mut tx, mut rx) = small(64, 1);
+    tx.try_push(&[1; 16]).unwrap(); // [0, 24)
+    tx.try_push(&[2; 16]).unwrap(); // [24, 48)
+    assert_eq!(drain(&mut rx).len(), 2);
+    // 16 bytes left before the end, record needs 24: pad [48, 64), record [64, 88).
+    tx.try_push(&[3; 16]).unwrap();
+    // SAFETY: test-only read of the pad header the producer just published.
+    let (pad_len, pad_kind) = unsafe {
+        let p = tx.region.data_at(48).cast::<u32>();
+        (p.read(), p.add(1).read())
+    };
+    assert_eq!((pad_len, pad_kind), (8, KIND_PAD));
+    let mut batch = rx.read();
+    let recs: Vec<&[u8]> = batch.records().collect();
+    assert_eq!(recs, [&[3u8; 16][..]]);
+    // SAFETY: test-only address computation inside the data area.
+    let first_payload = unsafe { tx.region.data_at(RECORD_HEADER) };
+    assert_eq!(recs[0].as_ptr(), first_payload.cast_const());
+    drop(batch);
+    assert_eq!(tx.free_space(), 64);
+}
+
+#[test]
+fn max_record_fits_an_empty_ring_at_every_offset() {
+    let (mut tx, mut rx) = small(64, 1);
+    let max = tx.max_record();
+    assert_eq!(max, 24);
+    for step in 0..20 {
+        let payload = vec![step as u8; max];
+        tx.try_push(&payload).unwrap();
+        assert_eq!(drain(&mut rx), [payload]);
+        // Shift the start offset by 8 bytes for the next round.
+        tx.try_push(&[]).unwrap();
+        assert_eq!(drain(&mut rx), [Vec::<u8>::new()]);
+    }
+}
+
+#[test]
+fn too_large_record_is_rejected() {
+    let (mut tx, _rx) = small(128, 1);
+    assert_eq!(
+        tx.try_reserve(57).unwrap_err(),
+        ReserveError::TooLarge { len: 57, max: 56 }
+    );
+    assert_eq!(
+        tx.try_push(&[0; 1000]),
+        Err(ReserveError::TooLarge { len: 1000, max: 56 })
+    );
+    assert!(tx.try_reserve(56).is_ok());
+}
+
+#[test]
+fn zero_length_records() {
+    let (mut tx, mut rx) = small(64, 1);
+    for _ in 0..8 {
+        tx.try_push(&[]).unwrap();
+    }
+    assert_eq!(tx.try_push(&[]), Err(ReserveError::Full));
+    let got = drain(&mut rx);
+    assert_eq!(got.len(), 8);
+    assert!(got.iter().all(Vec::is_empty));
+}
+
+#[test]
+fn abandoned_slot_is_invisible() {
+    let (mut tx, mut rx) = small(64, 1);
+    let mut slot = tx.try_reserve(8).unwrap();
+    slot.copy_from_slice(b"abandon!");
+    drop(slot);
+    assert!(rx.read().is_empty());
+    assert_eq!(tx.pending(), 0);
+    tx.try_push(b"kept").unwrap();
+    assert_eq!(drain(&mut rx), [b"kept".to_vec()]);
+    // An abandoned slot that would have wrapped leaves no padding behind.
+    tx.try_push(&[0; 16]).unwrap(); // [16, 40)
+    tx.try_push(&[0; 8]).unwrap(); // [40, 56)
+    drain(&mut rx);
+    drop(tx.try_reserve(16).unwrap()); // would pad [56, 64)
+    tx.try_push(&[]).unwrap(); // fits at 56 instead
+    assert_eq!(drain(&mut rx), [Vec::<u8>::new()]);
+    assert_eq!(tx.write_pos, 64);
+}
+
+#[test]
+fn unflushed_commits_are_invisible_until_batch_or_flush() {
+    let (mut tx, mut rx) = small(256, 3);
+    tx.try_push(b"a").unwrap();
+    tx.try_push(b"b").unwrap();
+    assert_eq!(tx.pending(), 2);
+    assert!(rx.read().is_empty());
+    assert!(rx.is_empty());
+    tx.try_push(b"c").unwrap(); // third commit completes the batch
+    assert_eq!(tx.pending(), 0);
+    assert_eq!(
+        drain(&mut rx),
+        [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+    );
+    tx.try_push(b"d").unwrap();
+    assert!(rx.read().is_empty());
+    tx.flush();
+    assert_eq!(tx.pending(), 0);
+    assert_eq!(drain(&mut rx), [b"d".to_vec()]);
+    tx.flush(); // nothing pending: no-op
+    tx.try_push(b"e").unwrap();
+    drop(tx); // dropping the producer publishes what it committed
+    assert_eq!(drain(&mut rx), [b"e".to_vec()]);
+}
+
+#[test]
+fn commit_len_shortens_the_record() {
+    let (mut tx, mut rx) = small(256, 1);
+    let mut slot = tx.try_reserve(40).unwrap();
+    assert_eq!(slot.len(), 40);
+    assert_eq!(slot.as_ptr() as usize % RECORD_ALIGN, 0);
+    slot[..3].copy_from_slice(b"xyz");
+    slot.commit_len(3);
+    assert_eq!(tx.write_pos, footprint(3) as u64);
+    tx.try_push(b"next").unwrap();
+    assert_eq!(drain(&mut rx), [b"xyz".to_vec(), b"next".to_vec()]);
+}
+
+#[test]
+#[should_panic(expected = "exceeds the reserved")]
+fn commit_len_beyond_reservation_panics() {
+    let (mut tx, _rx) = small(256, 1);
+    tx.try_reserve(4).unwrap().commit_len(5);
+}
+
+#[test]
+fn partial_batches_leave_the_rest_for_later() {
+    let (mut tx, mut rx) = small(256, 1);
+    for i in 0..5u8 {
+        tx.try_push(&[i]).unwrap();
+    }
+    let mut batch = rx.try_read_batch(2);
+    assert_eq!(batch.records().count(), 2);
+    assert!(batch.is_empty());
+    batch.release();
+    assert_eq!(tx.free_space(), 256 - 3 * 16); // three records still unread
+                                               // Taking one record from an unlimited batch consumes only that one.
+    let mut batch = rx.read();
+    assert_eq!(batch.records().next(), Some(&[2u8][..]));
+    drop(batch);
+    assert_eq!(drain(&mut rx), [vec![3], vec![4]]);
+}
+
+#[test]
+fn payloads_are_eight_byte_aligned() {
+    let (mut tx, mut rx) = small(1024, 1);
+    for len in 0..60 {
+        let mut slot = tx.try_reserve(len).unwrap();
+        assert_eq!(slot.as_mut_ptr() as usize % 8, 0);
+        slot.fill(len as u8);
+        slot.commit();
+        let mut batch = rx.read();
+        for rec in &mut batch {
+            assert_eq!(rec.as_ptr() as usize % 8, 0);
+            assert_eq!(rec, vec![len as u8; len].as_slice());
+        }
+    }
+}
+
+#[test]
+fn handles_are_send_and_report_state() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Producer>();
+    assert_send::<Consumer>();
+    let (mut tx, rx) = small(128, 4);
+    assert_eq!((tx.capacity(), rx.capacity()), (128, 128));
+    assert_eq!(tx.batch(), 4);
+    tx.set_batch(0);
+    assert_eq!(tx.batch(), 1);
+    assert!(!rx.is_poisoned());
+    assert!(format!("{tx:?} {rx:?}").contains("write_pos"));
+}
+
+#[test]
+fn invalid_config_is_a_typed_error() {
+    assert!(matches!(
+        ring(RingConfig::new(100)),
+        Err(RingError::InvalidConfig(
+            ConfigError::CapacityNotPowerOfTwo { capacity: 100 }
+        ))
+    ));
+}
