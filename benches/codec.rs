@@ -127,7 +127,7 @@ fn bench_codec(c: &mut Criterion) {
 
         let mut g = c.benchmark_group(format!("codec/encode/{name}"));
         g.throughput(Throughput::Elements(1));
-        g.bench_function(BenchmarkId::new("gale-rkyv", len), |b| {
+        g.bench_function(BenchmarkId::new("gale", len), |b| {
             b.iter(|| {
                 enc.encode_into(black_box(tuple.as_ref()), &mut buf)
                     .unwrap()

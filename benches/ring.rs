@@ -161,6 +161,60 @@ fn bench_size<const N: usize>(c: &mut Criterion) {
     g.finish();
 }
 
+/// CPU cost per record without cross-core traffic: one thread writes a batch
+/// of 64 records and reads it back. Much less noisy than the two-thread
+/// figures on a shared machine, and a floor for them.
+fn bench_one_thread(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ring-one-thread/64B");
+    g.throughput(Throughput::Elements(64));
+    let (mut tx, mut rx) = ring(RingConfig::new(RING_BYTES).with_batch(64)).unwrap();
+    let mut seq = 0u64;
+    g.bench_function("gale", |b| {
+        b.iter(|| {
+            for _ in 0..64 {
+                let mut slot = tx.try_reserve(64).unwrap();
+                slot.copy_from_slice(&payload::<64>(seq));
+                slot.commit();
+                seq += 1;
+            }
+            let mut sum = 0u64;
+            for record in &mut rx.read() {
+                sum = sum.wrapping_add(seq_of(black_box(record)));
+            }
+            sum
+        })
+    });
+    let (ctx, crx) = crossbeam_channel::bounded::<[u8; 64]>(RING_BYTES / 72);
+    g.bench_function("crossbeam-channel", |b| {
+        b.iter(|| {
+            for _ in 0..64 {
+                ctx.send(payload::<64>(seq)).unwrap();
+                seq += 1;
+            }
+            let mut sum = 0u64;
+            for _ in 0..64 {
+                sum = sum.wrapping_add(seq_of(black_box(&crx.recv().unwrap())));
+            }
+            sum
+        })
+    });
+    let (mut rtx, mut rrx) = rtrb::RingBuffer::<[u8; 64]>::new(RING_BYTES / 72);
+    g.bench_function("rtrb", |b| {
+        b.iter(|| {
+            for _ in 0..64 {
+                rtx.push(payload::<64>(seq)).unwrap();
+                seq += 1;
+            }
+            let mut sum = 0u64;
+            for _ in 0..64 {
+                sum = sum.wrapping_add(seq_of(black_box(&rrx.pop().unwrap())));
+            }
+            sum
+        })
+    });
+    g.finish();
+}
+
 fn bench_ring(c: &mut Criterion) {
     bench_size::<16>(c);
     bench_size::<64>(c);
@@ -170,6 +224,6 @@ fn bench_ring(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5));
-    targets = bench_ring
+    targets = bench_ring, bench_one_thread
 }
 criterion_main!(benches);

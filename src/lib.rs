@@ -1,1 +1,30 @@
-//! Gale facade.
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+/// The tuple codec: values, tuples, archived views and frames
+/// (the `gale-codec` crate).
+pub use gale_codec as codec;
+/// The engine: topologies, executors, acker, metrics (the `gale-engine`
+/// crate; it lands with the local-engine issue).
+pub use gale_engine as engine;
+/// Transports: shared-memory rings and wait strategies (the
+/// `gale-transport` crate).
+pub use gale_transport as transport;
+
+pub use gale_codec::{
+    view_checked, view_trusted, ArchivedValue, EncodeError, Encoder, FieldError, Fields,
+    FieldsError, Frame, FrameError, FrameWriter, Header, Tuple, TupleRef, TupleView, Value,
+};
+pub use gale_transport::{
+    ring, Consumer, Producer, ReadBatch, ReserveError, RingConfig, RingError, WaitStrategy, Waiter,
+};
+
+/// Everything a typical user of Gale needs: `use gale::prelude::*;`.
+pub mod prelude {
+    pub use gale_codec::{
+        encoded_len_bound, view_checked, ArchivedValue, Encoder, Fields, Header, Tuple, TupleRef,
+        TupleView, Value,
+    };
+    pub use gale_transport::{ring, RingConfig, WaitStrategy, Waiter};
+}

@@ -65,6 +65,10 @@ impl Encoder {
     /// [`RECORD_ALIGN`]-aligned, and returns the number of bytes written.
     ///
     /// [`encoded_len_bound`] gives a size that is always large enough.
+    ///
+    /// Flat tuples (no lists or maps among the values) are written by a
+    /// hand-written fast path that produces exactly rkyv's bytes; nested
+    /// ones go through rkyv's serializer.
     pub fn encode_into(
         &mut self,
         tuple: TupleRef<'_>,
@@ -73,6 +77,10 @@ impl Encoder {
         let addr = buf.as_ptr() as usize;
         if addr % RECORD_ALIGN != 0 {
             return Err(EncodeError::Misaligned { addr });
+        }
+        if let Some(written) = crate::flat::encode(tuple, buf)? {
+            debug_assert!(crate::view_checked(&buf[..written]).is_ok());
+            return Ok(written);
         }
         let capacity = buf.len();
         let written = to_bytes_in_with_alloc::<_, _, Failure>(

@@ -33,6 +33,7 @@
 
 mod encode;
 mod fields;
+mod flat;
 mod frame;
 mod read;
 mod tuple;

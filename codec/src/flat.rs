@@ -1,0 +1,243 @@
+//! A fast path that writes the archived form of a *flat* tuple (no lists or
+//! maps among its values, the common case on the data path) directly, byte
+//! for byte what rkyv's serializer writes for the same tuple, without its
+//! generic machinery (scratch allocations, resolver buffers, zeroed
+//! temporaries copied into the writer).
+//!
+//! The layout it reproduces (rkyv 0.8, little endian, 32-bit offsets):
+//!
+//! ```text
+//! roots    u64 LE each                         at 0 (8-aligned)
+//! ool      out-of-line bytes of each Str > 8 bytes and each Bytes, in order
+//! pad      zeros to 8
+//! values   16 bytes per ArchivedValue: tag u8 @0, then
+//!            Bool u8 @1 | I64/F64 LE @8 |
+//!            Str: 8 bytes @4, inline (bytes then 0xff fill) or
+//!                 (len with rkyv's tag bits u32, rel offset i32) |
+//!            Bytes: (rel offset i32, len u32) @4
+//! root     ArchivedTuple, 32 bytes: stream u32, source_task u32,
+//!          edge_id u64, roots (rel i32, len u32), values (rel i32, len u32)
+//! ```
+//!
+//! Relative offsets are `target - position of the offset field`. The unit
+//! tests compare this writer's output with rkyv's for random flat tuples,
+//! and the crate asserts the sizes it relies on at compile time.
+
+use std::mem::size_of;
+
+use crate::{ArchivedTuple, ArchivedValue, EncodeError, TupleRef, Value};
+
+const VALUE_SIZE: usize = 16;
+const ROOT_SIZE: usize = 32;
+/// Strings up to this length are stored inside the value (rkyv's inline
+/// string representation).
+const INLINE_STR: usize = 8;
+
+const _: () = assert!(size_of::<ArchivedValue>() == VALUE_SIZE);
+const _: () = assert!(size_of::<ArchivedTuple>() == ROOT_SIZE);
+const _: () = assert!(cfg!(target_endian = "little"));
+
+const TAG_NULL: u8 = 0;
+const TAG_BOOL: u8 = 1;
+const TAG_I64: u8 = 2;
+const TAG_F64: u8 = 3;
+const TAG_STR: u8 = 4;
+const TAG_BYTES: u8 = 5;
+
+/// Bytes of a value stored outside its 16-byte slot, or `None` for a list
+/// or map (not flat).
+fn out_of_line_len(value: &Value) -> Option<usize> {
+    match value {
+        Value::Str(s) if s.len() > INLINE_STR => Some(s.len()),
+        Value::Bytes(b) => Some(b.len()),
+        Value::List(_) | Value::Map(_) => None,
+        _ => Some(0),
+    }
+}
+
+const fn align8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// `target - field` as rkyv's 32-bit relative offset, in its two's
+/// complement bits.
+fn rel(target: usize, field: usize) -> u32 {
+    // Both positions are below `i32::MAX` (checked in `encode`), so the
+    // difference fits an i32.
+    (target as i64 - field as i64) as i32 as u32
+}
+
+/// Encodes `tuple` into `buf` if its values are flat; `Ok(None)` if they are
+/// not (the caller then uses rkyv's serializer). `buf` is 8-aligned.
+pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
+    let roots = &tuple.header.roots;
+    let values = tuple.values;
+    let roots_len = roots.len() * 8;
+    let mut ool = 0usize;
+    for v in values {
+        match out_of_line_len(v) {
+            Some(n) => ool += n,
+            None => return Ok(None),
+        }
+    }
+    let values_pos = align8(roots_len + ool);
+    let root_pos = values_pos + values.len() * VALUE_SIZE;
+    let total = root_pos + ROOT_SIZE;
+    if total > i32::MAX as usize {
+        return Ok(None); // rkyv reports the overflow
+    }
+    let capacity = buf.len();
+    let Some(out) = buf.get_mut(..total) else {
+        return Err(EncodeError::DoesNotFit { capacity });
+    };
+
+    // Roots, then every out-of-line payload in value order, then padding.
+    for (chunk, root) in out[..roots_len].chunks_exact_mut(8).zip(roots) {
+        chunk.copy_from_slice(&root.to_le_bytes());
+    }
+    let mut pos = roots_len;
+    for v in values {
+        let bytes: &[u8] = match v {
+            Value::Str(s) if s.len() > INLINE_STR => s.as_bytes(),
+            Value::Bytes(b) => b,
+            _ => continue,
+        };
+        out[pos..pos + bytes.len()].copy_from_slice(bytes);
+        pos += bytes.len();
+    }
+    out[pos..values_pos].fill(0);
+
+    // The values array; `ool_at` walks the out-of-line payloads again.
+    // Each slot is built as two little-endian words and stored directly
+    // (assembling it in a stack buffer first costs a store-forwarding stall).
+    let mut ool_at = roots_len;
+    for (i, v) in values.iter().enumerate() {
+        let at = values_pos + i * VALUE_SIZE;
+        let (w0, w1) = match v {
+            Value::Null => (u64::from(TAG_NULL), 0),
+            Value::Bool(b) => (u64::from(TAG_BOOL) | u64::from(*b) << 8, 0),
+            Value::I64(n) => (u64::from(TAG_I64), *n as u64),
+            Value::F64(f) => (u64::from(TAG_F64), f.to_bits()),
+            Value::Str(s) if s.len() <= INLINE_STR => {
+                // Inline: the bytes at offset 4, then 0xff up to 8 bytes.
+                let slot = &mut out[at..at + VALUE_SIZE];
+                slot[..4].copy_from_slice(&[TAG_STR, 0, 0, 0]);
+                slot[4..12].fill(0xff);
+                slot[4..4 + s.len()].copy_from_slice(s.as_bytes());
+                slot[12..].fill(0);
+                continue;
+            }
+            Value::Str(s) => {
+                // rkyv's out-of-line string length: low 6 bits, a marker
+                // bit 0x80, the rest shifted up by 2 (lengths < 2^30).
+                let l = s.len() as u32;
+                let l = (l & 0x3f) | 0x80 | ((l & !0x3f) << 2);
+                let off = rel(ool_at, at + 4);
+                ool_at += s.len();
+                (u64::from(TAG_STR) | u64::from(l) << 32, u64::from(off))
+            }
+            Value::Bytes(b) => {
+                let off = rel(ool_at, at + 4);
+                ool_at += b.len();
+                (u64::from(TAG_BYTES) | u64::from(off) << 32, b.len() as u64)
+            }
+            Value::List(_) | Value::Map(_) => unreachable!("checked flat above"),
+        };
+        out[at..at + 8].copy_from_slice(&w0.to_le_bytes());
+        out[at + 8..at + 16].copy_from_slice(&w1.to_le_bytes());
+    }
+
+    // The root: header fields, then the two vectors' (offset, len).
+    let h = tuple.header;
+    let r = &mut out[root_pos..total];
+    r[0..4].copy_from_slice(&h.stream.to_le_bytes());
+    r[4..8].copy_from_slice(&h.source_task.to_le_bytes());
+    r[8..16].copy_from_slice(&h.edge_id.to_le_bytes());
+    let roots_vec = u64::from(rel(0, root_pos + 16)) | (roots.len() as u64) << 32;
+    let values_vec = u64::from(rel(values_pos, root_pos + 24)) | (values.len() as u64) << 32;
+    r[16..24].copy_from_slice(&roots_vec.to_le_bytes());
+    r[24..32].copy_from_slice(&values_vec.to_le_bytes());
+    Ok(Some(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rkyv::{api::low::to_bytes_in_with_alloc, rancor::Failure, ser::writer::Buffer};
+
+    use crate::{AlignedVec, Header, Tuple, Value};
+
+    fn flat_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::I64),
+            any::<f64>().prop_map(Value::F64),
+            ".{0,20}".prop_map(Value::Str),
+            ".{60,300}".prop_map(Value::Str),
+            proptest::collection::vec(any::<u8>(), 0..24).prop_map(Value::Bytes),
+        ]
+    }
+
+    fn rkyv_bytes(t: &Tuple) -> Vec<u8> {
+        let mut buf = AlignedVec::<16>::new();
+        buf.resize(1 << 16, 0);
+        let mut arena = rkyv::ser::allocator::Arena::new();
+        let n = to_bytes_in_with_alloc::<_, _, Failure>(
+            &t.as_ref(),
+            Buffer::from(&mut buf[..]),
+            arena.acquire(),
+        )
+        .unwrap()
+        .len();
+        buf[..n].to_vec()
+    }
+
+    fn flat_bytes(t: &Tuple) -> Vec<u8> {
+        let mut buf = AlignedVec::<16>::new();
+        // Garbage in the buffer must not leak into the output.
+        buf.resize(1 << 16, 0xa5);
+        let n = super::encode(t.as_ref(), &mut buf).unwrap().expect("flat");
+        buf[..n].to_vec()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn same_bytes_as_rkyv(
+            stream in any::<u32>(),
+            source_task in any::<u32>(),
+            edge_id in any::<u64>(),
+            roots in proptest::collection::vec(any::<u64>(), 0..4),
+            values in proptest::collection::vec(flat_value(), 0..10),
+        ) {
+            let t = Tuple { header: Header { stream, source_task, edge_id, roots }, values };
+            prop_assert_eq!(flat_bytes(&t), rkyv_bytes(&t));
+        }
+    }
+
+    #[test]
+    fn nested_values_are_left_to_rkyv() {
+        let t = Tuple {
+            header: Header::default(),
+            values: vec![Value::I64(1), Value::List(vec![])],
+        };
+        let mut buf = AlignedVec::<16>::new();
+        buf.resize(256, 0);
+        assert_eq!(super::encode(t.as_ref(), &mut buf), Ok(None));
+    }
+
+    #[test]
+    fn too_small_buffer_is_an_error() {
+        let t = Tuple {
+            header: Header::default(),
+            values: vec![Value::from("a string longer than eight")],
+        };
+        let mut buf = AlignedVec::<16>::new();
+        buf.resize(40, 0);
+        assert_eq!(
+            super::encode(t.as_ref(), &mut buf),
+            Err(crate::EncodeError::DoesNotFit { capacity: 40 })
+        );
+    }
+}
