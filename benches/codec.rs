@@ -89,7 +89,7 @@ fn touch_view(values: &[gale_codec::ArchivedValue]) -> u64 {
             gale_codec::ArchivedValue::Bytes(b) => b.len() as u64,
             _ => 1,
         })
-        .sum()
+        .fold(0u64, u64::wrapping_add)
 }
 
 fn touch_serde(values: &[SValue]) -> u64 {
@@ -101,7 +101,7 @@ fn touch_serde(values: &[SValue]) -> u64 {
             SValue::Bytes(b) => b.len() as u64,
             _ => 1,
         })
-        .sum()
+        .fold(0u64, u64::wrapping_add)
 }
 
 fn bench_codec(c: &mut Criterion) {
