@@ -1,5 +1,30 @@
-//! gale-engine: topologies, executors, the acker and metrics.
+//! gale-engine: Storm's programming model on Gale's data path.
 //!
-//! The engine lands in a later issue; today this crate only fixes its place
-//! in the dependency chain `codec <- transport <- engine <- tools`.
-#![forbid(unsafe_code)]
+//! Define a topology of [`Spout`]s and [`Bolt`]s with a
+//! [`TopologyBuilder`], then run it on pinned worker threads with a
+//! [`LocalCluster`]. Tuples between threads travel archived through
+//! shared-memory rings and are read in place ([`Input`]).
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+mod component;
+mod grouping;
+mod runtime;
+mod topology;
+
+pub use component::{
+    Bolt, OutputFieldsDeclarer, Spout, StreamDecl, TopologyContext, DEFAULT_STREAM,
+    SYSTEM_COMPONENT, TICK_STREAM,
+};
+pub use grouping::{CustomGrouping, Grouping};
+pub use runtime::{
+    BoltOutput, ComponentStats, Input, LocalCluster, RunConfig, RunError, RunningTopology,
+    SpoutOutput, TaskError, TopologyStats,
+};
+pub use topology::{
+    BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyError,
+};
+
+/// A task's id, unique in a topology; tasks are numbered from 1 as in
+/// Storm.
+pub type TaskId = u32;

@@ -1,0 +1,207 @@
+//! The user's side of a topology: [`Spout`] and [`Bolt`], how they declare
+//! their output streams, and what they see of the running topology.
+
+use std::collections::BTreeMap;
+
+use gale_codec::Fields;
+
+use crate::{BoltOutput, Input, SpoutOutput, TaskId};
+
+/// Name of the stream a component emits to unless it names another.
+pub const DEFAULT_STREAM: &str = "default";
+/// Name of the system stream that carries tick tuples to bolts.
+pub const TICK_STREAM: &str = "__tick";
+/// Component id that tick tuples report as their source.
+pub const SYSTEM_COMPONENT: &str = "__system";
+
+/// A source of tuples (Storm's `ISpout`).
+///
+/// Each task of a spout component gets its own instance, made by the
+/// factory given to [`TopologyBuilder::set_spout`](crate::TopologyBuilder::set_spout).
+/// All methods of one instance run on one pinned worker thread, so a spout
+/// needs no locking.
+pub trait Spout: Send + 'static {
+    /// Declares the streams this spout emits and their fields.
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer);
+
+    /// Called once on the worker thread before any other call.
+    fn open(&mut self, _context: &TopologyContext) {}
+
+    /// Asked for more tuples; emits zero or more through `out`. Called only
+    /// while there is room downstream. Return quickly: a spout that has
+    /// nothing to emit should emit nothing rather than wait.
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>);
+
+    /// The tuple tree started by the emit with this message id completed.
+    fn ack(&mut self, _msg_id: u64) {}
+
+    /// The tuple tree started by the emit with this message id failed or
+    /// timed out; the spout may emit it again.
+    fn fail(&mut self, _msg_id: u64) {}
+
+    /// The topology was activated (also right after `open`).
+    fn activate(&mut self) {}
+
+    /// The topology was deactivated: `next_tuple` will not be called until
+    /// it is activated again.
+    fn deactivate(&mut self) {}
+
+    /// Called once when the topology shuts down.
+    fn close(&mut self) {}
+
+    /// A finite spout returns `true` once it has emitted everything; when
+    /// every spout task is finished and every tuple in flight has been
+    /// processed, the topology shuts down cleanly by itself.
+    fn is_finished(&self) -> bool {
+        false
+    }
+}
+
+/// A processing step (Storm's `IRichBolt`).
+///
+/// Each task of a bolt component gets its own instance, made by the factory
+/// given to [`TopologyBuilder::set_bolt`](crate::TopologyBuilder::set_bolt).
+pub trait Bolt: Send + 'static {
+    /// Declares the streams this bolt emits and their fields.
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer);
+
+    /// Called once on the worker thread before the first tuple.
+    fn prepare(&mut self, _context: &TopologyContext) {}
+
+    /// Processes one input tuple, read in place; may emit through `out` and
+    /// must [`ack`](BoltOutput::ack) or [`fail`](BoltOutput::fail) it when
+    /// the topology tracks tuples.
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>);
+
+    /// Called once when the topology shuts down, after the last tuple.
+    fn cleanup(&mut self) {}
+}
+
+/// One declared output stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamDecl {
+    /// Stream name.
+    pub name: String,
+    /// Its fields.
+    pub fields: Fields,
+    /// `true` if consumers must subscribe with a direct grouping and the
+    /// emitter picks the target task (`emit_direct`).
+    pub direct: bool,
+}
+
+/// Collects a component's stream declarations (Storm's
+/// `OutputFieldsDeclarer`).
+#[derive(Debug, Default)]
+pub struct OutputFieldsDeclarer {
+    pub(crate) streams: Vec<StreamDecl>,
+    pub(crate) errors: Vec<crate::TopologyError>,
+    pub(crate) component: String,
+}
+
+impl OutputFieldsDeclarer {
+    pub(crate) fn new(component: &str) -> Self {
+        Self {
+            component: component.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Declares the fields of the default stream.
+    pub fn declare<I, S>(&mut self, fields: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.declare_stream(DEFAULT_STREAM, fields);
+    }
+
+    /// Declares a named stream and its fields.
+    pub fn declare_stream<I, S>(&mut self, stream: &str, fields: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.push(stream, fields, false);
+    }
+
+    /// Declares a direct stream: its consumers subscribe with a direct
+    /// grouping and each tuple goes to the task named by `emit_direct`.
+    pub fn declare_direct_stream<I, S>(&mut self, stream: &str, fields: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.push(stream, fields, true);
+    }
+
+    fn push<I, S>(&mut self, stream: &str, fields: I, direct: bool)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        match Fields::new(fields) {
+            Ok(fields) => self.streams.push(StreamDecl {
+                name: stream.to_owned(),
+                fields,
+                direct,
+            }),
+            Err(source) => self.errors.push(crate::TopologyError::BadFields {
+                component: self.component.clone(),
+                stream: stream.to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+/// What a task knows about itself and the topology (Storm's
+/// `TopologyContext`).
+#[derive(Debug, Clone)]
+pub struct TopologyContext {
+    pub(crate) topology: String,
+    pub(crate) component: String,
+    pub(crate) task: TaskId,
+    pub(crate) task_index: usize,
+    pub(crate) component_tasks: Vec<TaskId>,
+    pub(crate) task_to_component: BTreeMap<TaskId, String>,
+    pub(crate) thread: usize,
+}
+
+impl TopologyContext {
+    /// The topology's name.
+    pub fn topology_name(&self) -> &str {
+        &self.topology
+    }
+    /// This task's component id.
+    pub fn component_id(&self) -> &str {
+        &self.component
+    }
+    /// This task's id (unique in the topology).
+    pub fn task_id(&self) -> TaskId {
+        self.task
+    }
+    /// This task's index among its component's tasks (0-based).
+    pub fn task_index(&self) -> usize {
+        self.task_index
+    }
+    /// Task ids of this component, in order.
+    pub fn component_tasks(&self) -> &[TaskId] {
+        &self.component_tasks
+    }
+    /// Task ids of `component`, in order (empty for an unknown one).
+    pub fn tasks_of(&self, component: &str) -> Vec<TaskId> {
+        self.task_to_component
+            .iter()
+            .filter(|(_, c)| c.as_str() == component)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+    /// Every task id and its component.
+    pub fn task_to_component(&self) -> &BTreeMap<TaskId, String> {
+        &self.task_to_component
+    }
+    /// Index of the worker thread running this task.
+    pub fn thread_index(&self) -> usize {
+        self.thread
+    }
+}

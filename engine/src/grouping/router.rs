@@ -1,0 +1,216 @@
+//! [`Router`]: one subscription's grouping, instantiated for one emitting
+//! task, choosing target tasks per tuple.
+
+use gale_codec::Value;
+
+use super::hash::key_hash;
+use super::{CustomGrouping, Grouping};
+use crate::TaskId;
+
+/// Picks the target task(s) of one subscription for tuples emitted by one
+/// task. Built once at start; `route` does not allocate.
+pub(crate) enum Router {
+    /// Round robin over the targets, starting at an offset per emitter so
+    /// that several emitters do not all hit the same task first.
+    Shuffle { targets: Vec<TaskId>, next: usize },
+    /// `hash(key) % n`.
+    Fields {
+        targets: Vec<TaskId>,
+        key: Vec<usize>,
+    },
+    /// Two candidate tasks per key; the one this emitter sent fewer tuples to.
+    PartialKey {
+        targets: Vec<TaskId>,
+        key: Vec<usize>,
+        sent: Vec<u64>,
+    },
+    /// Every target.
+    All { targets: Vec<TaskId> },
+    /// One fixed task (global: the lowest id).
+    One { task: TaskId },
+    /// Only `emit_direct` reaches this subscription.
+    Direct,
+    /// A user's grouping, with the targets to check its choices against.
+    Custom {
+        grouping: Box<dyn CustomGrouping>,
+        targets: Vec<TaskId>,
+        scratch: Vec<TaskId>,
+    },
+}
+
+impl Router {
+    /// Instantiates `grouping` for an emitting task.
+    ///
+    /// `targets` are the subscribing bolt's tasks (ascending), `local` the
+    /// ones on the emitter's worker thread, `key` the field indices of a
+    /// fields or partial-key grouping, `emitter` the emitting task's index
+    /// among its component's tasks.
+    pub(crate) fn new(
+        grouping: &Grouping,
+        targets: &[TaskId],
+        local: &[TaskId],
+        key: Vec<usize>,
+        emitter: usize,
+    ) -> Self {
+        let targets = targets.to_vec();
+        match grouping {
+            Grouping::Shuffle | Grouping::None => Router::Shuffle {
+                next: emitter % targets.len().max(1),
+                targets,
+            },
+            Grouping::LocalOrShuffle if !local.is_empty() => Router::Shuffle {
+                next: emitter % local.len(),
+                targets: local.to_vec(),
+            },
+            Grouping::LocalOrShuffle => Router::Shuffle {
+                next: emitter % targets.len().max(1),
+                targets,
+            },
+            Grouping::Fields(_) => Router::Fields { targets, key },
+            Grouping::PartialKey(_) => Router::PartialKey {
+                sent: vec![0; targets.len()],
+                targets,
+                key,
+            },
+            Grouping::All => Router::All { targets },
+            Grouping::Global => Router::One {
+                task: targets.iter().copied().min().unwrap_or_default(),
+            },
+            Grouping::Direct => Router::Direct,
+            Grouping::Custom(factory) => {
+                let mut grouping = factory();
+                grouping.prepare(&targets);
+                Router::Custom {
+                    grouping,
+                    targets,
+                    scratch: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Pushes the chosen target tasks onto `out`. Returns the number of
+    /// tasks a custom grouping chose that are not targets (dropped).
+    pub(crate) fn route(&mut self, values: &[Value], out: &mut Vec<TaskId>) -> usize {
+        match self {
+            Router::Shuffle { targets, next } => {
+                if let Some(t) = targets.get(*next) {
+                    out.push(*t);
+                    *next = if *next + 1 == targets.len() {
+                        0
+                    } else {
+                        *next + 1
+                    };
+                }
+            }
+            Router::Fields { targets, key } => {
+                let n = targets.len() as u64;
+                out.push(targets[(key_hash(values, key, 0) % n) as usize]);
+            }
+            Router::PartialKey { targets, key, sent } => {
+                let n = targets.len() as u64;
+                let a = (key_hash(values, key, 0) % n) as usize;
+                let b = (key_hash(values, key, 0x9e37_79b9_7f4a_7c15) % n) as usize;
+                let pick = if sent[b] < sent[a] { b } else { a };
+                sent[pick] += 1;
+                out.push(targets[pick]);
+            }
+            Router::All { targets } => out.extend_from_slice(targets),
+            Router::One { task } => out.push(*task),
+            Router::Direct => {}
+            Router::Custom {
+                grouping,
+                targets,
+                scratch,
+            } => {
+                scratch.clear();
+                grouping.choose_tasks(values, scratch);
+                let before = out.len();
+                out.extend(scratch.iter().filter(|t| targets.binary_search(t).is_ok()));
+                return scratch.len() - (out.len() - before);
+            }
+        }
+        0
+    }
+
+    /// Whether `emit_direct` may target this subscription.
+    pub(crate) fn is_direct(&self) -> bool {
+        matches!(self, Router::Direct)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route_all(r: &mut Router, values: &[Value], n: usize) -> Vec<TaskId> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            r.route(values, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn shuffle_is_even() {
+        let mut r = Router::new(&Grouping::Shuffle, &[4, 5, 6], &[], vec![], 0);
+        let got = route_all(&mut r, &[], 9);
+        for t in [4, 5, 6] {
+            assert_eq!(got.iter().filter(|x| **x == t).count(), 3);
+        }
+    }
+
+    #[test]
+    fn fields_same_key_same_task() {
+        let mut r = Router::new(
+            &Grouping::Fields(vec!["w".into()]),
+            &[1, 2, 3, 4],
+            &[],
+            vec![0],
+            0,
+        );
+        for word in ["a", "b", "storm", "gale"] {
+            let got = route_all(&mut r, &[Value::from(word), Value::I64(0)], 20);
+            assert!(got.windows(2).all(|w| w[0] == w[1]), "{word}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn partial_key_uses_at_most_two_tasks() {
+        let g = Grouping::PartialKey(vec!["w".into()]);
+        let mut r = Router::new(&g, &[1, 2, 3, 4, 5, 6, 7, 8], &[], vec![0], 0);
+        for word in ["a", "b", "hot"] {
+            let mut got = route_all(&mut r, &[Value::from(word)], 50);
+            got.sort_unstable();
+            got.dedup();
+            assert!(got.len() <= 2, "{word}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn all_global_direct_local() {
+        let mut r = Router::new(&Grouping::All, &[3, 4], &[], vec![], 0);
+        assert_eq!(route_all(&mut r, &[], 1), vec![3, 4]);
+        let mut r = Router::new(&Grouping::Global, &[7, 3, 9], &[], vec![], 0);
+        assert_eq!(route_all(&mut r, &[], 2), vec![3, 3]);
+        let mut r = Router::new(&Grouping::Direct, &[3, 4], &[], vec![], 0);
+        assert!(route_all(&mut r, &[], 2).is_empty() && r.is_direct());
+        let mut r = Router::new(&Grouping::LocalOrShuffle, &[3, 4, 5], &[4], vec![], 1);
+        assert_eq!(route_all(&mut r, &[], 3), vec![4, 4, 4]);
+    }
+
+    struct Evens;
+    impl CustomGrouping for Evens {
+        fn choose_tasks(&mut self, _values: &[Value], out: &mut Vec<TaskId>) {
+            out.extend([2, 4, 99]);
+        }
+    }
+
+    #[test]
+    fn custom_choices_are_checked() {
+        let mut r = Router::new(&Grouping::custom(|| Evens), &[1, 2, 3, 4], &[], vec![], 0);
+        let mut out = Vec::new();
+        assert_eq!(r.route(&[], &mut out), 1);
+        assert_eq!(out, vec![2, 4]);
+    }
+}

@@ -1,0 +1,357 @@
+//! [`LocalCluster`]: runs a topology on this machine's cores, and the
+//! coordinator that detects a finished topology.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use gale_transport::{ring, RingConfig, RingError, WaitStrategy};
+
+use super::output::{Emitter, Outbound};
+use super::plan::Plan;
+use super::shared::{Shared, TaskError};
+use super::stats::TopologyStats;
+use super::worker::{Core, Instance, TaskSlot, Worker};
+use crate::grouping::Router;
+use crate::topology::Kind;
+use crate::Topology;
+
+/// How a topology runs on this machine.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Pin worker `i` to core `i % cores`.
+    pub pin: bool,
+    /// What a worker does when it has nothing to do.
+    pub wait: WaitStrategy,
+    /// Data area of each ring between two workers (a power of two).
+    pub ring_bytes: usize,
+    /// Records per published ring batch.
+    pub batch: usize,
+    /// A worker flushes its rings at least this often while busy (and
+    /// always before it idles), so low-rate streams see low latency.
+    pub flush_interval: Duration,
+    /// Stop (cleanly, draining what is in flight) after this long.
+    pub duration: Option<Duration>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            pin: true,
+            wait: WaitStrategy::default(),
+            ring_bytes: 1 << 20,
+            batch: 64,
+            flush_interval: Duration::from_micros(100),
+            duration: None,
+        }
+    }
+}
+
+impl RunConfig {
+    /// The number of worker threads this configuration gives.
+    pub fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// Why a topology could not start or did not finish cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A ring between workers could not be created.
+    #[error("cannot create the rings between worker threads: {0}")]
+    Ring(#[from] RingError),
+    /// A worker thread could not be spawned.
+    #[error("cannot spawn worker thread {thread}: {source}")]
+    Spawn {
+        /// Worker index.
+        thread: usize,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A task panicked; the topology was stopped.
+    #[error("task {} of component `{}` {}", .0.task, .0.component, .0.message)]
+    TaskPanicked(TaskError),
+}
+
+/// Runs topologies on this machine (Storm's `LocalCluster`).
+#[derive(Debug, Clone, Default)]
+pub struct LocalCluster {
+    config: RunConfig,
+}
+
+impl LocalCluster {
+    /// A cluster that runs topologies with `config`.
+    pub fn new(config: RunConfig) -> Self {
+        Self { config }
+    }
+
+    /// Starts `topology` and returns its handle.
+    pub fn submit(&self, topology: Topology) -> Result<RunningTopology, RunError> {
+        let config = self.config.clone();
+        let threads = config.thread_count();
+        let plan = Arc::new(Plan::new(topology, threads));
+        let shared = Arc::new(Shared::new(threads, plan.tasks.len()));
+
+        // rings[from][to]
+        let ring_config = RingConfig::new(config.ring_bytes)
+            .with_max_record(config.ring_bytes / 2 - 8)
+            .with_batch(config.batch.max(1));
+        let mut producers: Vec<Vec<Option<Outbound>>> = (0..threads).map(|_| Vec::new()).collect();
+        let mut consumers: Vec<Vec<gale_transport::Consumer>> =
+            (0..threads).map(|_| Vec::new()).collect();
+        for (from, outs) in producers.iter_mut().enumerate() {
+            for (to, ins) in consumers.iter_mut().enumerate() {
+                if from == to {
+                    outs.push(None);
+                    continue;
+                }
+                let (tx, rx) = ring(ring_config)?;
+                outs.push(Some(Outbound {
+                    ring: tx,
+                    overflow: Default::default(),
+                }));
+                ins.push(rx);
+            }
+        }
+
+        let cores = if config.pin {
+            core_affinity::get_core_ids().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let start = Instant::now();
+        let mut handles = Vec::with_capacity(threads);
+        for (index, (outbound, inbound)) in producers.into_iter().zip(consumers).enumerate() {
+            let worker = build_worker(&plan, &shared, &config, index, outbound, inbound);
+            let core = cores.get(index % cores.len().max(1)).copied();
+            let spawned = thread::Builder::new()
+                .name(format!("gale-worker-{index}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    worker.run();
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(source) => {
+                    shared.stop.store(true, Ordering::Release);
+                    for h in handles {
+                        let _ = h.join();
+                    }
+                    return Err(RunError::Spawn {
+                        thread: index,
+                        source,
+                    });
+                }
+            }
+        }
+        let coordinator = {
+            let shared = Arc::clone(&shared);
+            let duration = config.duration;
+            thread::Builder::new()
+                .name("gale-coordinator".into())
+                .spawn(move || coordinate(&shared, handles, start, duration))
+                .map_err(|source| RunError::Spawn {
+                    thread: threads,
+                    source,
+                })?
+        };
+        Ok(RunningTopology {
+            plan,
+            shared,
+            start,
+            coordinator: Some(coordinator),
+        })
+    }
+}
+
+fn build_worker(
+    plan: &Arc<Plan>,
+    shared: &Arc<Shared>,
+    config: &RunConfig,
+    index: usize,
+    outbound: Vec<Option<Outbound>>,
+    inbound: Vec<gale_transport::Consumer>,
+) -> Worker {
+    let ids: Vec<u32> = plan.thread_tasks(index).collect();
+    let mut slot_of = vec![usize::MAX; plan.tasks.len() + 1];
+    let mut tasks = Vec::with_capacity(ids.len());
+    let mut routers = Vec::with_capacity(ids.len());
+    for (slot, &id) in ids.iter().enumerate() {
+        slot_of[id as usize] = slot;
+        let info = &plan.tasks[id as usize - 1];
+        let component = &plan.topology.components[info.component];
+        let instance = match &component.kind {
+            Kind::Spout(f) => Instance::Spout(f()),
+            Kind::Bolt(f) => Instance::Bolt(f()),
+        };
+        let tick = component
+            .config
+            .tick_interval
+            .filter(|_| !component.is_spout())
+            .map(|every| (every, Instant::now() + every));
+        tasks.push(TaskSlot {
+            id,
+            instance,
+            done: false,
+            tick,
+        });
+        // One router per subscription of each of the component's streams.
+        let per_stream = plan.stream_ids[info.component]
+            .iter()
+            .map(|(_, sid)| {
+                plan.routes[*sid as usize]
+                    .iter()
+                    .map(|route| {
+                        let local: Vec<u32> = route
+                            .targets
+                            .iter()
+                            .copied()
+                            .filter(|t| plan.tasks[*t as usize - 1].thread == index)
+                            .collect();
+                        Router::new(
+                            &route.grouping,
+                            &route.targets,
+                            &local,
+                            route.key.clone(),
+                            info.index,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        routers.push(per_stream);
+    }
+    let emitter = Emitter::new(
+        Arc::clone(plan),
+        Arc::clone(shared),
+        index,
+        outbound,
+        routers,
+    );
+    Worker {
+        index,
+        core: Core {
+            plan: Arc::clone(plan),
+            shared: Arc::clone(shared),
+            tasks,
+            slot_of,
+            emitter,
+            processed: 0,
+        },
+        inbound,
+        config: config.clone(),
+    }
+}
+
+/// Polls the workers' progress: stops the topology when it is drained (all
+/// spouts done and nothing in flight), after `duration`, or on a panic.
+fn coordinate(
+    shared: &Shared,
+    workers: Vec<JoinHandle<()>>,
+    start: Instant,
+    duration: Option<Duration>,
+) {
+    const POLL: Duration = Duration::from_micros(200);
+    // Processed total of the previous wave, taken while all spouts were done.
+    let mut previous: Option<u64> = None;
+    loop {
+        thread::sleep(POLL);
+        if shared.should_stop() {
+            break;
+        }
+        if duration.is_some_and(|d| start.elapsed() >= d) {
+            // SYNC: Release pairs with the Acquire load in `Shared::draining`.
+            shared.drain.store(true, Ordering::Release);
+        }
+        let mut sent = 0;
+        let mut processed = 0;
+        let mut all_done = true;
+        for w in &shared.workers {
+            let (s, p, done) = w.snapshot();
+            sent += s;
+            processed += p;
+            all_done &= done;
+        }
+        // Mattern's four-counter test: the tuples processed as seen by one
+        // wave equal the tuples sent as seen by the next, so nothing was in
+        // flight between them and nothing can be created any more.
+        if all_done && previous == Some(sent) && sent == processed {
+            // SYNC: Release pairs with the Acquire load in `should_stop`.
+            shared.stop.store(true, Ordering::Release);
+            break;
+        }
+        previous = all_done.then_some(processed);
+    }
+    for w in workers {
+        let _ = w.join();
+    }
+}
+
+/// A running topology (Storm's topology handle in a `LocalCluster`).
+pub struct RunningTopology {
+    plan: Arc<Plan>,
+    shared: Arc<Shared>,
+    start: Instant,
+    coordinator: Option<JoinHandle<()>>,
+}
+
+impl RunningTopology {
+    /// Asks the topology to stop: spouts are deactivated and no longer
+    /// polled, every tuple in flight is processed, then bolts are cleaned up
+    /// and the threads exit. Returns at once; [`wait`](Self::wait) for it.
+    pub fn stop(&self) {
+        // SYNC: Release pairs with the Acquire load in `Shared::draining`.
+        self.shared.drain.store(true, Ordering::Release);
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> TopologyStats {
+        TopologyStats::collect(&self.plan, &self.shared, self.start.elapsed())
+    }
+
+    /// Whether the topology has stopped.
+    pub fn is_finished(&self) -> bool {
+        self.coordinator
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits until the topology stops (its finite spouts finished and
+    /// everything was processed, [`stop`](Self::stop) was called, the
+    /// configured duration passed, or a task panicked) and returns the final
+    /// counters, or the panic.
+    pub fn wait(mut self) -> Result<TopologyStats, RunError> {
+        if let Some(c) = self.coordinator.take() {
+            let _ = c.join();
+        }
+        let panic = self
+            .shared
+            .panic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match panic {
+            Some(p) => Err(RunError::TaskPanicked(p)),
+            None => Ok(self.stats()),
+        }
+    }
+}
+
+impl Drop for RunningTopology {
+    /// Dropping a running topology stops it and waits for its threads.
+    fn drop(&mut self) {
+        if let Some(c) = self.coordinator.take() {
+            self.stop();
+            let _ = c.join();
+        }
+    }
+}

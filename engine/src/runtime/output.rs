@@ -1,0 +1,423 @@
+//! What a running task touches: [`Input`] (a tuple read in place) and the
+//! collectors [`SpoutOutput`] and [`BoltOutput`], backed by the worker's
+//! [`Emitter`], which routes, archives and enqueues every emitted tuple.
+
+use std::fmt;
+use std::sync::Arc;
+
+use gale_codec::{
+    encoded_len_bound, ArchivedValue, EncodeError, Encoder, FieldError, Fields, Header, Tuple,
+    TupleRef, TupleView, Value,
+};
+use gale_transport::{Producer, ReserveError};
+
+use super::plan::Plan;
+use super::queue::ByteQueue;
+use super::shared::{Shared, TaskCounters};
+use crate::grouping::Router;
+use crate::TaskId;
+
+/// Bytes before the archived tuple in a ring record: destination task id
+/// and a reserved word (keeps the tuple 8-aligned).
+pub(crate) const RING_PREFIX: usize = 8;
+
+/// An input tuple, read in place from a ring (Storm's `Tuple`).
+pub struct Input<'a> {
+    pub(crate) view: TupleView<'a>,
+    pub(crate) component: &'a str,
+    pub(crate) stream: &'a str,
+}
+
+impl<'a> Input<'a> {
+    /// The value at `index`.
+    pub fn get(&self, index: usize) -> Option<&'a ArchivedValue> {
+        self.view.get(index)
+    }
+
+    /// The value of the declared field `name`.
+    pub fn field(&self, name: &str) -> Result<&'a ArchivedValue, FieldError> {
+        self.view.field(name)
+    }
+
+    /// All values, in place.
+    pub fn values(&self) -> &'a [ArchivedValue] {
+        self.view.values()
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.view.len()
+    }
+
+    /// `true` if the tuple has no values (tick tuples, for instance).
+    pub fn is_empty(&self) -> bool {
+        self.view.is_empty()
+    }
+
+    /// The stream's declared fields.
+    pub fn fields(&self) -> Option<&'a Fields> {
+        self.view.fields()
+    }
+
+    /// Component that emitted it (`__system` for ticks).
+    pub fn source_component(&self) -> &'a str {
+        self.component
+    }
+
+    /// Stream it was emitted on.
+    pub fn source_stream(&self) -> &'a str {
+        self.stream
+    }
+
+    /// Task that emitted it (0 for ticks).
+    pub fn source_task(&self) -> TaskId {
+        self.view.source_task()
+    }
+
+    /// Whether this is a tick tuple.
+    pub fn is_tick(&self) -> bool {
+        self.view.stream() == super::plan::TICK_STREAM_ID
+    }
+
+    /// The underlying view (header included).
+    pub fn view(&self) -> TupleView<'a> {
+        self.view
+    }
+
+    /// An owned copy, for keeping past `execute`.
+    pub fn to_tuple(&self) -> Tuple {
+        self.view.to_tuple()
+    }
+}
+
+impl fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Input")
+            .field("component", &self.component)
+            .field("stream", &self.stream)
+            .field("tuple", &self.view)
+            .finish()
+    }
+}
+
+/// One outbound ring to another worker thread, with the records that did
+/// not fit yet.
+pub(crate) struct Outbound {
+    pub(crate) ring: Producer,
+    pub(crate) overflow: ByteQueue,
+}
+
+impl Outbound {
+    /// Moves overflowed records into the ring while it has room; returns
+    /// how many moved.
+    pub(crate) fn drain_overflow(&mut self) -> usize {
+        let mut moved = 0;
+        while let Some((dest, payload)) = self.overflow.front() {
+            let Ok(mut slot) = self.ring.try_reserve(RING_PREFIX + payload.len()) else {
+                break;
+            };
+            slot[..4].copy_from_slice(&dest.to_le_bytes());
+            slot[4..8].fill(0);
+            slot[RING_PREFIX..].copy_from_slice(payload);
+            slot.commit();
+            self.overflow.pop();
+            moved += 1;
+        }
+        moved
+    }
+}
+
+/// A worker's emitting side: routing state of its tasks, the encoder, the
+/// outbound rings and the same-thread queue.
+pub(crate) struct Emitter {
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) thread: usize,
+    pub(crate) encoder: Encoder,
+    /// Indexed by destination thread; `None` for this thread.
+    pub(crate) outbound: Vec<Option<Outbound>>,
+    pub(crate) local: ByteQueue,
+    /// `routers[slot][i]`: routers of the i-th stream of the slot's
+    /// component, one per subscription.
+    pub(crate) routers: Vec<Vec<Vec<Router>>>,
+    pub(crate) counters: Vec<TaskCounters>,
+    /// Records handed to a queue or ring (for termination detection).
+    pub(crate) sent: u64,
+    targets: Vec<TaskId>,
+    header: Header,
+}
+
+impl Emitter {
+    pub(crate) fn new(
+        plan: Arc<Plan>,
+        shared: Arc<Shared>,
+        thread: usize,
+        outbound: Vec<Option<Outbound>>,
+        routers: Vec<Vec<Vec<Router>>>,
+    ) -> Self {
+        let counters = routers.iter().map(|_| TaskCounters::default()).collect();
+        Self {
+            plan,
+            shared,
+            thread,
+            encoder: Encoder::new(),
+            outbound,
+            local: ByteQueue::default(),
+            routers,
+            counters,
+            sent: 0,
+            targets: Vec::new(),
+            header: Header::default(),
+        }
+    }
+
+    /// Whether emits are piling up locally (ring overflow or a long local
+    /// queue): spouts are not polled while this holds.
+    pub(crate) fn blocked(&self) -> bool {
+        const LOCAL_LIMIT: usize = 1 << 20;
+        self.local.bytes() > LOCAL_LIMIT
+            || self
+                .outbound
+                .iter()
+                .flatten()
+                .any(|o| !o.overflow.is_empty())
+    }
+
+    /// Routes and enqueues one emitted tuple.
+    pub(crate) fn emit(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        stream: &str,
+        direct: Option<TaskId>,
+        values: &[Value],
+    ) {
+        let plan = Arc::clone(&self.plan);
+        let Some(info) = plan.task(task) else { return };
+        let component = &plan.topology.components[info.component];
+        let Some(local_index) = plan.stream_ids[info.component]
+            .iter()
+            .position(|(name, _)| name == stream)
+        else {
+            let declared: Vec<&str> = component.streams.iter().map(|s| s.name.as_str()).collect();
+            return self.error(
+                slot,
+                task,
+                format_args!("emitted to undeclared stream `{stream}` (declared: {declared:?})"),
+            );
+        };
+        let sid = plan.stream_ids[info.component][local_index].1;
+        let decl = &component.streams[local_index];
+        if values.len() != decl.fields.len() {
+            return self.error(
+                slot,
+                task,
+                format_args!(
+                    "emitted {} values on stream `{stream}`, which declares {} fields {}",
+                    values.len(),
+                    decl.fields.len(),
+                    decl.fields
+                ),
+            );
+        }
+        if decl.direct != direct.is_some() {
+            let why = if decl.direct {
+                "is a direct stream: use emit_direct"
+            } else {
+                "is not declared direct: use emit"
+            };
+            return self.error(slot, task, format_args!("stream `{stream}` {why}"));
+        }
+        self.counters[slot].emitted += 1;
+        self.header.stream = sid;
+        self.header.source_task = task;
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
+        let routers = &mut self.routers[slot][local_index];
+        for (route, router) in plan.routes[sid as usize].iter().zip(routers.iter_mut()) {
+            match direct {
+                Some(t) if router.is_direct() && route.targets.binary_search(&t).is_ok() => {
+                    targets.push(t);
+                }
+                Some(_) => {}
+                None => {
+                    let dropped = router.route(values, &mut targets);
+                    if dropped > 0 {
+                        self.counters[slot].errors += 1;
+                        self.shared.report(
+                            &component.name,
+                            task,
+                            format!("custom grouping chose {dropped} task(s) outside its targets"),
+                        );
+                    }
+                }
+            }
+        }
+        if let (Some(t), true) = (direct, targets.is_empty()) {
+            self.targets = targets;
+            return self.error(
+                slot,
+                task,
+                format_args!(
+                    "emit_direct to task {t}, which does not subscribe directly to `{stream}`"
+                ),
+            );
+        }
+        for &t in &targets {
+            if let Err(e) = self.deliver(t, values) {
+                self.error(
+                    slot,
+                    task,
+                    format_args!("could not deliver to task {t}: {e}"),
+                );
+            }
+        }
+        self.counters[slot].transferred += targets.len() as u64;
+        self.targets = targets;
+    }
+
+    fn error(&mut self, slot: usize, task: TaskId, message: fmt::Arguments<'_>) {
+        self.counters[slot].errors += 1;
+        let component = self.plan.component_of(task).map_or("", |c| c.name.as_str());
+        self.shared.report(component, task, message.to_string());
+    }
+
+    /// Archives the tuple once into the destination's ring, its overflow,
+    /// or this thread's local queue.
+    fn deliver(&mut self, dest: TaskId, values: &[Value]) -> Result<(), DeliverError> {
+        let thread = self.plan.task(dest).map_or(self.thread, |t| t.thread);
+        let tuple = TupleRef {
+            header: &self.header,
+            values,
+        };
+        let bound = encoded_len_bound(tuple)?;
+        let encoder = &mut self.encoder;
+        let mut encode = |buf: &mut [u8]| encoder.encode_into(tuple, buf);
+        match self.outbound.get_mut(thread).and_then(Option::as_mut) {
+            None => self.local.push_with(dest, bound, encode)?,
+            Some(out) if out.overflow.is_empty() => {
+                match out.ring.try_reserve(RING_PREFIX + bound) {
+                    Ok(mut slot) => {
+                        slot[..4].copy_from_slice(&dest.to_le_bytes());
+                        slot[4..8].fill(0);
+                        let used = encode(&mut slot[RING_PREFIX..])?;
+                        slot.commit_len(RING_PREFIX + used);
+                    }
+                    Err(ReserveError::Full) => out.overflow.push_with(dest, bound, encode)?,
+                    Err(ReserveError::TooLarge { len, max }) => {
+                        return Err(DeliverError::TooLarge { len, max })
+                    }
+                }
+            }
+            Some(out) => out.overflow.push_with(dest, bound, encode)?,
+        }
+        self.sent += 1;
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DeliverError {
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error("the archived tuple needs {len} bytes; rings carry at most {max} (raise ring_bytes)")]
+    TooLarge { len: usize, max: usize },
+}
+
+/// The spout's collector (Storm's `SpoutOutputCollector`).
+pub struct SpoutOutput<'a> {
+    pub(crate) emitter: &'a mut Emitter,
+    pub(crate) slot: usize,
+    pub(crate) task: TaskId,
+}
+
+impl SpoutOutput<'_> {
+    /// Emits `values` on the default stream.
+    pub fn emit(&mut self, values: &[Value]) {
+        self.emit_to(crate::DEFAULT_STREAM, values);
+    }
+
+    /// Emits `values` on `stream`.
+    pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
+        self.emitter
+            .emit(self.slot, self.task, stream, None, values);
+    }
+
+    /// Emits `values` on the direct `stream` to `task` only.
+    pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
+        self.emitter
+            .emit(self.slot, self.task, stream, Some(task), values);
+    }
+
+    /// Reports an error with this task's component and id; the topology
+    /// keeps running.
+    pub fn report_error(&mut self, error: impl fmt::Display) {
+        self.emitter
+            .error(self.slot, self.task, format_args!("reported: {error}"));
+    }
+
+    /// This task's id.
+    pub fn task_id(&self) -> TaskId {
+        self.task
+    }
+}
+
+/// The bolt's collector (Storm's `OutputCollector`).
+pub struct BoltOutput<'a> {
+    pub(crate) emitter: &'a mut Emitter,
+    pub(crate) slot: usize,
+    pub(crate) task: TaskId,
+}
+
+impl BoltOutput<'_> {
+    /// Emits `values` on the default stream, unanchored.
+    pub fn emit(&mut self, values: &[Value]) {
+        self.emit_to(crate::DEFAULT_STREAM, values);
+    }
+
+    /// Emits `values` on `stream`, unanchored.
+    pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
+        self.emitter
+            .emit(self.slot, self.task, stream, None, values);
+    }
+
+    /// Emits `values` on `stream` anchored to `anchors`: when tuples are
+    /// tracked, the new tuple joins their trees.
+    pub fn emit_anchored(&mut self, stream: &str, anchors: &[&Input<'_>], values: &[Value]) {
+        // Tuple trees are tracked once the acker lands; until then an
+        // anchored emit is an emit.
+        let _ = anchors;
+        self.emit_to(stream, values);
+    }
+
+    /// Emits `values` on the direct `stream` to `task` only.
+    pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
+        self.emitter
+            .emit(self.slot, self.task, stream, Some(task), values);
+    }
+
+    /// Acknowledges `input` as fully processed by this bolt.
+    pub fn ack(&mut self, input: &Input<'_>) {
+        let _ = input;
+        self.emitter.counters[self.slot].acked += 1;
+    }
+
+    /// Fails `input`: its tree is replayed by its spout (once the acker
+    /// tracks trees).
+    pub fn fail(&mut self, input: &Input<'_>) {
+        let _ = input;
+        self.emitter.counters[self.slot].failed += 1;
+    }
+
+    /// Reports an error with this task's component and id; the topology
+    /// keeps running.
+    pub fn report_error(&mut self, error: impl fmt::Display) {
+        self.emitter
+            .error(self.slot, self.task, format_args!("reported: {error}"));
+    }
+
+    /// This task's id.
+    pub fn task_id(&self) -> TaskId {
+        self.task
+    }
+}

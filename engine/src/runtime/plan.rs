@@ -1,0 +1,181 @@
+//! The execution plan: tasks, their threads, stream ids and routes,
+//! computed once when a topology starts and shared read-only by workers.
+
+use std::collections::BTreeMap;
+
+use gale_codec::Fields;
+
+use crate::component::{TopologyContext, SYSTEM_COMPONENT, TICK_STREAM};
+use crate::topology::{Component, Topology};
+use crate::{Grouping, TaskId};
+
+/// Stream id carried in headers of tick tuples.
+pub(crate) const TICK_STREAM_ID: u32 = u32::MAX;
+
+/// One task.
+pub(crate) struct TaskInfo {
+    pub(crate) component: usize,
+    /// Index among its component's tasks.
+    pub(crate) index: usize,
+    pub(crate) thread: usize,
+}
+
+/// One declared stream, by global id.
+pub(crate) struct StreamInfo {
+    pub(crate) component: usize,
+    pub(crate) name: String,
+    pub(crate) fields: Fields,
+}
+
+/// One subscription of a bolt to a stream, resolved.
+pub(crate) struct Route {
+    pub(crate) grouping: Grouping,
+    pub(crate) targets: Vec<TaskId>,
+    pub(crate) key: Vec<usize>,
+}
+
+/// Everything workers need to know about the running topology.
+pub(crate) struct Plan {
+    pub(crate) topology: Topology,
+    /// Indexed by `TaskId - 1` (task ids start at 1, as in Storm).
+    pub(crate) tasks: Vec<TaskInfo>,
+    /// Task ids of each component, ascending.
+    pub(crate) component_tasks: Vec<Vec<TaskId>>,
+    /// Indexed by stream id.
+    pub(crate) streams: Vec<StreamInfo>,
+    /// `stream_ids[component]`: (name, id) of each declared stream.
+    pub(crate) stream_ids: Vec<Vec<(String, u32)>>,
+    /// `routes[stream id]`: the subscriptions to that stream.
+    pub(crate) routes: Vec<Vec<Route>>,
+    pub(crate) tick_fields: Fields,
+}
+
+impl Plan {
+    /// Assigns tasks to `threads` worker threads round robin in declaration
+    /// order, numbers streams and resolves every subscription.
+    pub(crate) fn new(topology: Topology, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let mut tasks = Vec::new();
+        let mut component_tasks = Vec::new();
+        for (ci, c) in topology.components.iter().enumerate() {
+            let mut ids = Vec::with_capacity(c.parallelism);
+            for index in 0..c.parallelism {
+                let thread = tasks.len() % threads;
+                tasks.push(TaskInfo {
+                    component: ci,
+                    index,
+                    thread,
+                });
+                ids.push(tasks.len() as TaskId);
+            }
+            component_tasks.push(ids);
+        }
+        let mut streams = Vec::new();
+        let mut stream_ids = Vec::new();
+        for (ci, c) in topology.components.iter().enumerate() {
+            let mut ids = Vec::new();
+            for s in &c.streams {
+                ids.push((s.name.clone(), streams.len() as u32));
+                streams.push(StreamInfo {
+                    component: ci,
+                    name: s.name.clone(),
+                    fields: s.fields.clone(),
+                });
+            }
+            stream_ids.push(ids);
+        }
+        let mut routes: Vec<Vec<Route>> = streams.iter().map(|_| Vec::new()).collect();
+        for (ci, bolt) in topology.components.iter().enumerate() {
+            for sub in &bolt.inputs {
+                // Validated by the builder: the component and stream exist.
+                let Some(src) = topology
+                    .components
+                    .iter()
+                    .position(|c| c.name == sub.component)
+                else {
+                    continue;
+                };
+                let Some(&(_, sid)) = stream_ids[src].iter().find(|(n, _)| *n == sub.stream) else {
+                    continue;
+                };
+                let fields = &streams[sid as usize].fields;
+                let key = sub
+                    .grouping
+                    .fields()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|f| fields.index_of(f))
+                    .collect();
+                routes[sid as usize].push(Route {
+                    grouping: sub.grouping.clone(),
+                    targets: component_tasks[ci].clone(),
+                    key,
+                });
+            }
+        }
+        Self {
+            topology,
+            tasks,
+            component_tasks,
+            streams,
+            stream_ids,
+            routes,
+            tick_fields: Fields::empty(),
+        }
+    }
+
+    pub(crate) fn task(&self, id: TaskId) -> Option<&TaskInfo> {
+        self.tasks.get((id as usize).wrapping_sub(1))
+    }
+
+    pub(crate) fn component_of(&self, id: TaskId) -> Option<&Component> {
+        self.task(id)
+            .map(|t| &self.topology.components[t.component])
+    }
+
+    /// Tasks run by `thread`, ascending.
+    pub(crate) fn thread_tasks(&self, thread: usize) -> impl Iterator<Item = TaskId> + '_ {
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter(move |(_, t)| t.thread == thread)
+            .map(|(i, _)| i as TaskId + 1)
+    }
+
+    /// Source component name, stream name and fields of a stream id.
+    pub(crate) fn stream_meta(&self, id: u32) -> (&str, &str, &Fields) {
+        match self.streams.get(id as usize) {
+            Some(s) => (
+                self.topology.components[s.component].name.as_str(),
+                s.name.as_str(),
+                &s.fields,
+            ),
+            None if id == TICK_STREAM_ID => (SYSTEM_COMPONENT, TICK_STREAM, &self.tick_fields),
+            None => ("", "", &self.tick_fields),
+        }
+    }
+
+    pub(crate) fn context(&self, id: TaskId) -> TopologyContext {
+        let info = &self.tasks[id as usize - 1];
+        let component = &self.topology.components[info.component];
+        TopologyContext {
+            topology: self.topology.name.clone(),
+            component: component.name.clone(),
+            task: id,
+            task_index: info.index,
+            component_tasks: self.component_tasks[info.component].clone(),
+            task_to_component: self
+                .tasks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    (
+                        i as TaskId + 1,
+                        self.topology.components[t.component].name.clone(),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+            thread: info.thread,
+        }
+    }
+}

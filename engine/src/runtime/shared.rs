@@ -1,0 +1,182 @@
+//! State shared between the worker threads and the topology's handle:
+//! stop flags, per-worker progress counters for termination detection,
+//! per-task counters, and reported errors.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::TaskId;
+
+/// A task's counters as its worker keeps them (plain integers on the hot
+/// path, published to [`Shared`] once per loop iteration).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TaskCounters {
+    pub(crate) emitted: u64,
+    pub(crate) transferred: u64,
+    pub(crate) executed: u64,
+    pub(crate) acked: u64,
+    pub(crate) failed: u64,
+    pub(crate) errors: u64,
+}
+
+/// Published copy of a task's counters.
+#[derive(Default)]
+pub(crate) struct SharedCounters {
+    emitted: AtomicU64,
+    transferred: AtomicU64,
+    executed: AtomicU64,
+    acked: AtomicU64,
+    failed: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl SharedCounters {
+    // SYNC: Relaxed throughout: counters are statistics; each has a single
+    // writer (the task's worker) and readers want any recent value.
+    pub(crate) fn publish(&self, c: &TaskCounters) {
+        self.emitted.store(c.emitted, Ordering::Relaxed);
+        self.transferred.store(c.transferred, Ordering::Relaxed);
+        self.executed.store(c.executed, Ordering::Relaxed);
+        self.acked.store(c.acked, Ordering::Relaxed);
+        self.failed.store(c.failed, Ordering::Relaxed);
+        self.errors.store(c.errors, Ordering::Relaxed);
+    }
+
+    pub(crate) fn read(&self) -> TaskCounters {
+        TaskCounters {
+            emitted: self.emitted.load(Ordering::Relaxed),
+            transferred: self.transferred.load(Ordering::Relaxed),
+            executed: self.executed.load(Ordering::Relaxed),
+            acked: self.acked.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A worker's progress, for detecting that nothing is in flight.
+#[derive(Default)]
+pub(crate) struct WorkerProgress {
+    /// Records this worker handed to a ring, an overflow or its local queue.
+    pub(crate) sent: AtomicU64,
+    /// Records this worker took out and executed.
+    pub(crate) processed: AtomicU64,
+    /// All of this worker's spouts are finished (or drained on request).
+    pub(crate) spouts_done: AtomicBool,
+    /// The worker has returned.
+    pub(crate) exited: AtomicBool,
+}
+
+impl WorkerProgress {
+    /// Publishes a consistent point of this worker's state: every tuple
+    /// counted in `processed` has had its emits counted in `sent`.
+    pub(crate) fn publish(&self, sent: u64, processed: u64, spouts_done: bool) {
+        // SYNC: Release pairs with the Acquire loads in `snapshot`; the
+        // coordinator only compares values, so the pair's order matters
+        // (sent first) and nothing else is published through them.
+        self.sent.store(sent, Ordering::Release);
+        self.processed.store(processed, Ordering::Release);
+        self.spouts_done.store(spouts_done, Ordering::Release);
+    }
+
+    pub(crate) fn snapshot(&self) -> (u64, u64, bool) {
+        // SYNC: Acquire pairs with the Release stores in `publish`.
+        let done = self.spouts_done.load(Ordering::Acquire);
+        let processed = self.processed.load(Ordering::Acquire);
+        let sent = self.sent.load(Ordering::Acquire);
+        (sent, processed, done)
+    }
+}
+
+/// An error reported by or about a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    /// Component of the task.
+    pub component: String,
+    /// Task id.
+    pub task: TaskId,
+    /// What happened.
+    pub message: String,
+}
+
+/// Shared by the workers, the coordinator and the handle.
+pub(crate) struct Shared {
+    /// Stop polling spouts and shut down once everything in flight is done.
+    pub(crate) drain: AtomicBool,
+    /// Exit now (set by the coordinator once drained, or on failure).
+    pub(crate) stop: AtomicBool,
+    /// A task panicked; the first panic is in `panic`.
+    pub(crate) failed: AtomicBool,
+    pub(crate) panic: Mutex<Option<TaskError>>,
+    pub(crate) workers: Vec<WorkerProgress>,
+    /// Indexed by task id - 1.
+    pub(crate) tasks: Vec<SharedCounters>,
+    errors: Mutex<Vec<TaskError>>,
+}
+
+/// Reported errors kept for the handle (older ones are counted, not kept).
+const MAX_KEPT_ERRORS: usize = 1000;
+
+impl Shared {
+    pub(crate) fn new(workers: usize, tasks: usize) -> Self {
+        Self {
+            drain: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            panic: Mutex::new(None),
+            workers: (0..workers).map(|_| WorkerProgress::default()).collect(),
+            tasks: (0..tasks).map(|_| SharedCounters::default()).collect(),
+            errors: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records an error reported by or about a task and logs it.
+    pub(crate) fn report(&self, component: &str, task: TaskId, message: String) {
+        tracing::error!(component, task, "{message}");
+        let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        if errors.len() < MAX_KEPT_ERRORS {
+            errors.push(TaskError {
+                component: component.to_owned(),
+                task,
+                message,
+            });
+        }
+    }
+
+    pub(crate) fn errors(&self) -> Vec<TaskError> {
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records a task's panic and makes every worker stop.
+    pub(crate) fn fail(&self, error: TaskError) {
+        tracing::error!(
+            component = error.component,
+            task = error.task,
+            "task panicked: {}",
+            error.message
+        );
+        let mut panic = self.panic.lock().unwrap_or_else(|e| e.into_inner());
+        if panic.is_none() {
+            *panic = Some(error);
+        }
+        // SYNC: Release pairs with the Acquire loads of `failed`/`stop` in
+        // the worker loop and the coordinator; the panic record above is
+        // behind a mutex anyway.
+        self.failed.store(true, Ordering::Release);
+        self.stop.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn should_stop(&self) -> bool {
+        // SYNC: pairs with the Release stores in `fail` and the coordinator.
+        self.stop.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn draining(&self) -> bool {
+        // SYNC: pairs with the Release store in `RunningTopology::stop` and
+        // the coordinator's duration check.
+        self.drain.load(Ordering::Acquire)
+    }
+}

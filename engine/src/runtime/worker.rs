@@ -1,0 +1,373 @@
+//! A worker thread: runs its tasks in a loop that drains inbound rings and
+//! the local queue into bolts, delivers tick tuples, polls spouts while
+//! there is room downstream, and flushes its outbound rings.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gale_codec::{view_trusted, AlignedVec, Encoder, Header, TupleRef};
+use gale_transport::{Consumer, Waiter};
+
+use super::output::{BoltOutput, Emitter, Input, SpoutOutput, RING_PREFIX};
+use super::plan::{Plan, TICK_STREAM_ID};
+use super::queue::ByteQueue;
+use super::shared::{Shared, TaskError};
+use super::RunConfig;
+use crate::{Bolt, Spout, TaskId};
+
+/// Records taken from one inbound ring per pass (keeps one busy peer from
+/// starving the others and the spouts).
+const READ_BATCH: usize = 256;
+/// Calls to one spout's `next_tuple` per pass.
+const SPOUT_BATCH: usize = 64;
+
+pub(crate) enum Instance {
+    Spout(Box<dyn Spout>),
+    Bolt(Box<dyn Bolt>),
+}
+
+pub(crate) struct TaskSlot {
+    pub(crate) id: TaskId,
+    pub(crate) instance: Instance,
+    /// A spout that reported `is_finished`, or any spout once draining.
+    pub(crate) done: bool,
+    pub(crate) tick: Option<(Duration, Instant)>,
+}
+
+/// The part of a worker that executes tuples (split from the inbound rings
+/// so a batch borrowed from a ring can be executed).
+pub(crate) struct Core {
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tasks: Vec<TaskSlot>,
+    /// Local slot of each task id (`usize::MAX` if not on this thread),
+    /// indexed by task id.
+    pub(crate) slot_of: Vec<usize>,
+    pub(crate) emitter: Emitter,
+    pub(crate) processed: u64,
+}
+
+pub(crate) struct Worker {
+    pub(crate) index: usize,
+    pub(crate) core: Core,
+    pub(crate) inbound: Vec<Consumer>,
+    pub(crate) config: RunConfig,
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+impl Core {
+    fn fail(&self, task: TaskId, what: &str, payload: &(dyn Any + Send)) {
+        let component = self.plan.component_of(task).map_or("", |c| c.name.as_str());
+        self.shared.fail(TaskError {
+            component: component.to_owned(),
+            task,
+            message: format!("panicked in {what}: {}", panic_message(payload)),
+        });
+    }
+
+    /// Runs bolt task `dest` on an archived record.
+    ///
+    /// The record must be bytes written by this topology's encoder (through
+    /// our rings or the local queue), 8-aligned.
+    fn execute(&mut self, dest: TaskId, record: &[u8]) {
+        self.processed += 1;
+        let Some(&slot) = self
+            .slot_of
+            .get(dest as usize)
+            .filter(|s| **s != usize::MAX)
+        else {
+            return self.missing(dest);
+        };
+        // SAFETY: every record in our rings and queues was written by an
+        // `Encoder` of this topology (Emitter::deliver, Outbound::
+        // drain_overflow copies such bytes) and is read back unmodified;
+        // ring payloads and queue entries are 8-aligned.
+        let view = unsafe { view_trusted(record) };
+        let plan = Arc::clone(&self.plan);
+        let (component, stream, fields) = plan.stream_meta(view.stream());
+        let input = Input {
+            view: view.with_fields(fields),
+            component,
+            stream,
+        };
+        let TaskSlot { id, instance, .. } = &mut self.tasks[slot];
+        let Instance::Bolt(bolt) = instance else {
+            return self.missing(dest);
+        };
+        let mut out = BoltOutput {
+            emitter: &mut self.emitter,
+            slot,
+            task: *id,
+        };
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| bolt.execute(&input, &mut out))) {
+            return self.fail(dest, "execute", &*payload);
+        }
+        self.emitter.counters[slot].executed += 1;
+    }
+
+    fn missing(&self, dest: TaskId) {
+        // Only a bug in routing can get here; say so rather than panic.
+        self.shared.report(
+            "",
+            dest,
+            format!("record for task {dest}, which is not a bolt of this worker"),
+        );
+    }
+
+    /// Calls each active spout up to `SPOUT_BATCH` times; returns whether
+    /// any emitted.
+    fn poll_spouts(&mut self) -> bool {
+        let mut progress = false;
+        for slot in 0..self.tasks.len() {
+            let TaskSlot {
+                id, instance, done, ..
+            } = &mut self.tasks[slot];
+            let Instance::Spout(spout) = instance else {
+                continue;
+            };
+            if *done {
+                continue;
+            }
+            let task = *id;
+            for _ in 0..SPOUT_BATCH {
+                if self.emitter.blocked() {
+                    break;
+                }
+                let before = self.emitter.counters[slot].emitted;
+                let mut out = SpoutOutput {
+                    emitter: &mut self.emitter,
+                    slot,
+                    task,
+                };
+                match catch_unwind(AssertUnwindSafe(|| {
+                    spout.next_tuple(&mut out);
+                    spout.is_finished()
+                })) {
+                    Ok(finished) => *done = finished,
+                    Err(payload) => {
+                        let component =
+                            self.plan.component_of(task).map_or("", |c| c.name.as_str());
+                        self.shared.fail(TaskError {
+                            component: component.to_owned(),
+                            task,
+                            message: format!(
+                                "panicked in next_tuple: {}",
+                                panic_message(&*payload)
+                            ),
+                        });
+                        return progress;
+                    }
+                }
+                let emitted = self.emitter.counters[slot].emitted != before;
+                progress |= emitted;
+                if *done || !emitted {
+                    break;
+                }
+            }
+        }
+        progress
+    }
+
+    /// Runs everything in the local queue (and what those runs enqueue
+    /// locally, up to a bound per pass).
+    fn drain_local(&mut self, spare: &mut ByteQueue) -> bool {
+        let mut progress = false;
+        for _ in 0..4 {
+            if self.emitter.local.is_empty() || self.shared.should_stop() {
+                break;
+            }
+            std::mem::swap(&mut self.emitter.local, spare);
+            while let Some((dest, record)) = spare.front() {
+                self.execute(dest, record);
+                spare.pop();
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    fn deliver_ticks(&mut self, tick: &[u8], now: Instant) -> bool {
+        let mut progress = false;
+        for slot in 0..self.tasks.len() {
+            let Some((every, next)) = self.tasks[slot].tick else {
+                continue;
+            };
+            if now >= next {
+                self.tasks[slot].tick = Some((every, now + every));
+                let id = self.tasks[slot].id;
+                self.execute(id, tick);
+                // Ticks are not data: do not count them for termination.
+                self.processed -= 1;
+                progress = true;
+            }
+        }
+        progress
+    }
+
+    fn publish(&self, index: usize) {
+        let spouts_done = self
+            .tasks
+            .iter()
+            .all(|t| t.done || matches!(t.instance, Instance::Bolt(_)));
+        self.shared.workers[index].publish(self.emitter.sent, self.processed, spouts_done);
+        for (slot, t) in self.tasks.iter().enumerate() {
+            self.shared.tasks[t.id as usize - 1].publish(&self.emitter.counters[slot]);
+        }
+    }
+}
+
+impl Worker {
+    /// The worker's whole life: open/prepare, loop, cleanup/close.
+    pub(crate) fn run(mut self) {
+        if !self.start() {
+            self.core.publish(self.index);
+            return self.exit();
+        }
+        let tick = tick_record();
+        let mut spare = ByteQueue::default();
+        let mut waiter = Waiter::new(self.config.wait);
+        let mut last_flush = Instant::now();
+        let has_ticks = self.core.tasks.iter().any(|t| t.tick.is_some());
+        let mut draining = false;
+        while !self.core.shared.should_stop() {
+            let mut progress = false;
+            let Worker { core, inbound, .. } = &mut self;
+            for ring in inbound.iter_mut() {
+                let mut batch = ring.try_read_batch(READ_BATCH);
+                for record in &mut batch {
+                    progress = true;
+                    let dest = u32::from_le_bytes([record[0], record[1], record[2], record[3]]);
+                    core.execute(dest, &record[RING_PREFIX..]);
+                }
+            }
+            progress |= core.drain_local(&mut spare);
+            for out in core.emitter.outbound.iter_mut().flatten() {
+                progress |= out.drain_overflow() > 0;
+            }
+            if has_ticks {
+                progress |= core.deliver_ticks(&tick, Instant::now());
+            }
+            if !draining && core.shared.draining() {
+                draining = true;
+                self.deactivate_spouts();
+            }
+            if !draining {
+                progress |= self.core.poll_spouts();
+            }
+            let now_due = last_flush.elapsed() >= self.config.flush_interval;
+            if !progress || now_due {
+                for out in self.core.emitter.outbound.iter_mut().flatten() {
+                    out.ring.flush();
+                }
+                last_flush = Instant::now();
+            }
+            self.core.publish(self.index);
+            if progress {
+                waiter.reset();
+            } else {
+                waiter.idle();
+            }
+        }
+        self.exit();
+    }
+
+    /// Opens spouts and prepares bolts; false if one panicked.
+    fn start(&mut self) -> bool {
+        let plan = Arc::clone(&self.core.plan);
+        let shared = Arc::clone(&self.core.shared);
+        for t in &mut self.core.tasks {
+            let context = plan.context(t.id);
+            let result = catch_unwind(AssertUnwindSafe(|| match &mut t.instance {
+                Instance::Spout(s) => {
+                    s.open(&context);
+                    s.activate();
+                }
+                Instance::Bolt(b) => b.prepare(&context),
+            }));
+            if let Err(payload) = result {
+                let component = plan.component_of(t.id).map_or("", |c| c.name.as_str());
+                shared.fail(TaskError {
+                    component: component.to_owned(),
+                    task: t.id,
+                    message: format!("panicked in open/prepare: {}", panic_message(&*payload)),
+                });
+                return false;
+            }
+        }
+        true
+    }
+
+    fn deactivate_spouts(&mut self) {
+        for t in &mut self.core.tasks {
+            if let Instance::Spout(s) = &mut t.instance {
+                if !t.done {
+                    s.deactivate();
+                }
+                t.done = true;
+            }
+        }
+    }
+
+    /// Cleans up bolts and closes spouts (each in isolation: one panicking
+    /// does not keep the others from running), then says so.
+    fn exit(mut self) {
+        let failed = self
+            .core
+            .shared
+            .failed
+            .load(std::sync::atomic::Ordering::Acquire);
+        for t in &mut self.core.tasks {
+            let id = t.id;
+            let result = catch_unwind(AssertUnwindSafe(|| match &mut t.instance {
+                Instance::Spout(s) => s.close(),
+                Instance::Bolt(b) => b.cleanup(),
+            }));
+            if let (Err(payload), false) = (result, failed) {
+                let component = self
+                    .core
+                    .plan
+                    .component_of(id)
+                    .map_or("", |c| c.name.as_str());
+                self.core.shared.report(
+                    component,
+                    id,
+                    format!("panicked in cleanup/close: {}", panic_message(&*payload)),
+                );
+            }
+        }
+        self.core.publish(self.index);
+        // SYNC: Release pairs with the coordinator's Acquire load; it only
+        // joins the thread afterwards.
+        self.core.shared.workers[self.index]
+            .exited
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// The archived form of a tick tuple: the tick stream, no values.
+fn tick_record() -> AlignedVec<16> {
+    let header = Header {
+        stream: TICK_STREAM_ID,
+        ..Header::default()
+    };
+    let tuple = TupleRef {
+        header: &header,
+        values: &[],
+    };
+    let mut buf = AlignedVec::<16>::new();
+    buf.resize(256, 0);
+    let len = Encoder::new()
+        .encode_into(tuple, &mut buf)
+        .expect("an empty tuple fits in 256 bytes");
+    buf.resize(len, 0);
+    buf
+}

@@ -1,0 +1,357 @@
+//! [`TopologyBuilder`]: Storm's builder, with validation before anything runs.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Component, ComponentConfig, Kind, Subscription, Topology, TopologyError};
+use crate::component::{OutputFieldsDeclarer, DEFAULT_STREAM};
+use crate::{Bolt, Grouping, Spout};
+
+/// Builds a [`Topology`]: spouts, bolts, their parallelism and the
+/// groupings that connect them.
+///
+/// ```
+/// use gale_engine::{Bolt, BoltOutput, Input, OutputFieldsDeclarer, Spout, SpoutOutput,
+///                   TopologyBuilder};
+/// # struct Words; struct Count;
+/// # impl Spout for Words {
+/// #     fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) { d.declare(["word"]); }
+/// #     fn next_tuple(&mut self, _out: &mut SpoutOutput<'_>) {}
+/// # }
+/// # impl Bolt for Count {
+/// #     fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+/// #     fn execute(&mut self, _input: &Input<'_>, _out: &mut BoltOutput<'_>) {}
+/// # }
+/// let mut builder = TopologyBuilder::new("word-count");
+/// builder.set_spout("words", || Words, 1);
+/// builder.set_bolt("count", || Count, 4).fields_grouping("words", ["word"]);
+/// let topology = builder.build().unwrap();
+/// assert_eq!(topology.parallelism("count"), Some(4));
+///
+/// // Mistakes are found before anything runs, naming what is wrong:
+/// let mut bad = TopologyBuilder::new("bad");
+/// bad.set_spout("words", || Words, 1);
+/// bad.set_bolt("count", || Count, 2).fields_grouping("words", ["wrod"]);
+/// let err = bad.build().unwrap_err();
+/// assert!(err.to_string().contains("`wrod`"), "{err}");
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct TopologyBuilder {
+    name: String,
+    components: Vec<Component>,
+    errors: Vec<TopologyError>,
+}
+
+impl TopologyBuilder {
+    /// A builder for a topology called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            components: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Adds a spout component with `parallelism` tasks; `factory` makes one
+    /// instance per task.
+    pub fn set_spout<S, F>(
+        &mut self,
+        name: &str,
+        factory: F,
+        parallelism: usize,
+    ) -> SpoutDeclarer<'_>
+    where
+        S: Spout,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        let mut declarer = OutputFieldsDeclarer::new(name);
+        factory().declare_output_fields(&mut declarer);
+        let factory: super::SpoutFactory = Arc::new(move || Box::new(factory()));
+        self.add(name, Kind::Spout(factory), parallelism, declarer);
+        SpoutDeclarer {
+            component: self.components.last_mut().expect("just pushed"),
+        }
+    }
+
+    /// Adds a bolt component with `parallelism` tasks; `factory` makes one
+    /// instance per task. Chain groupings on the returned declarer.
+    pub fn set_bolt<B, F>(&mut self, name: &str, factory: F, parallelism: usize) -> BoltDeclarer<'_>
+    where
+        B: Bolt,
+        F: Fn() -> B + Send + Sync + 'static,
+    {
+        let mut declarer = OutputFieldsDeclarer::new(name);
+        factory().declare_output_fields(&mut declarer);
+        let factory: super::BoltFactory = Arc::new(move || Box::new(factory()));
+        self.add(name, Kind::Bolt(factory), parallelism, declarer);
+        BoltDeclarer {
+            component: self.components.last_mut().expect("just pushed"),
+        }
+    }
+
+    fn add(&mut self, name: &str, kind: Kind, parallelism: usize, declarer: OutputFieldsDeclarer) {
+        self.errors.extend(declarer.errors);
+        self.components.push(Component {
+            name: name.to_owned(),
+            kind,
+            parallelism,
+            streams: declarer.streams,
+            inputs: Vec::new(),
+            config: ComponentConfig::default(),
+        });
+    }
+
+    /// Validates the whole topology and returns it, or the first mistake
+    /// found: duplicate or reserved names, zero parallelism, no spout,
+    /// unknown components, streams or fields, direct groupings on streams
+    /// not declared direct (and the reverse), bolts with no input.
+    pub fn build(self) -> Result<Topology, TopologyError> {
+        if let Some(e) = self.errors.into_iter().next() {
+            return Err(e);
+        }
+        validate(&self.name, &self.components)?;
+        Ok(Topology {
+            name: self.name,
+            components: self.components,
+        })
+    }
+}
+
+fn validate(topology: &str, components: &[Component]) -> Result<(), TopologyError> {
+    let mut names = HashSet::new();
+    for c in components {
+        if c.name.is_empty() {
+            return Err(TopologyError::InvalidComponentName {
+                component: c.name.clone(),
+                reason: "names must not be empty",
+            });
+        }
+        if c.name.starts_with("__") {
+            return Err(TopologyError::InvalidComponentName {
+                component: c.name.clone(),
+                reason: "names starting with `__` are reserved for system components",
+            });
+        }
+        if !names.insert(c.name.as_str()) {
+            return Err(TopologyError::DuplicateComponent {
+                component: c.name.clone(),
+            });
+        }
+        if c.parallelism == 0 {
+            return Err(TopologyError::ZeroParallelism {
+                component: c.name.clone(),
+            });
+        }
+        if c.config.tick_interval == Some(Duration::ZERO) {
+            return Err(TopologyError::ZeroTickFrequency {
+                component: c.name.clone(),
+            });
+        }
+        let mut streams = HashSet::new();
+        for s in &c.streams {
+            if !streams.insert(s.name.as_str()) {
+                return Err(TopologyError::BadStream {
+                    component: c.name.clone(),
+                    stream: s.name.clone(),
+                    reason: "twice",
+                });
+            }
+            if s.name.starts_with("__") || s.name.is_empty() {
+                return Err(TopologyError::BadStream {
+                    component: c.name.clone(),
+                    stream: s.name.clone(),
+                    reason: "with a reserved or empty name",
+                });
+            }
+        }
+    }
+    if !components.iter().any(Component::is_spout) {
+        return Err(TopologyError::NoSpout {
+            topology: topology.to_owned(),
+        });
+    }
+    for bolt in components.iter().filter(|c| !c.is_spout()) {
+        if bolt.inputs.is_empty() {
+            return Err(TopologyError::NoInputs {
+                bolt: bolt.name.clone(),
+            });
+        }
+        let mut seen = HashSet::new();
+        for sub in &bolt.inputs {
+            check_subscription(components, bolt, sub)?;
+            if !seen.insert((sub.component.as_str(), sub.stream.as_str())) {
+                return Err(TopologyError::DuplicateSubscription {
+                    bolt: bolt.name.clone(),
+                    source_component: sub.component.clone(),
+                    stream: sub.stream.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_subscription(
+    components: &[Component],
+    bolt: &Component,
+    sub: &Subscription,
+) -> Result<(), TopologyError> {
+    let source = components
+        .iter()
+        .find(|c| c.name == sub.component)
+        .ok_or_else(|| TopologyError::UnknownComponent {
+            bolt: bolt.name.clone(),
+            source_component: sub.component.clone(),
+        })?;
+    let stream = source
+        .stream(&sub.stream)
+        .ok_or_else(|| TopologyError::UnknownStream {
+            bolt: bolt.name.clone(),
+            source_component: sub.component.clone(),
+            stream: sub.stream.clone(),
+            declared: source.streams.iter().map(|s| s.name.clone()).collect(),
+        })?;
+    let is_direct = matches!(sub.grouping, Grouping::Direct);
+    if is_direct && !stream.direct {
+        return Err(TopologyError::DirectGroupingOnNonDirectStream {
+            bolt: bolt.name.clone(),
+            source_component: sub.component.clone(),
+            stream: sub.stream.clone(),
+        });
+    }
+    if !is_direct && stream.direct {
+        return Err(TopologyError::NonDirectGroupingOnDirectStream {
+            bolt: bolt.name.clone(),
+            source_component: sub.component.clone(),
+            stream: sub.stream.clone(),
+        });
+    }
+    if let Some(fields) = sub.grouping.fields() {
+        if fields.is_empty() {
+            return Err(TopologyError::EmptyGroupingFields {
+                bolt: bolt.name.clone(),
+                source_component: sub.component.clone(),
+                stream: sub.stream.clone(),
+            });
+        }
+        if let Some(field) = fields.iter().find(|f| !stream.fields.contains(f)) {
+            return Err(TopologyError::UnknownField {
+                bolt: bolt.name.clone(),
+                source_component: sub.component.clone(),
+                stream: sub.stream.clone(),
+                field: field.clone(),
+                declared: stream.fields.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Options of a spout just added (returned by
+/// [`TopologyBuilder::set_spout`]).
+pub struct SpoutDeclarer<'a> {
+    component: &'a mut Component,
+}
+
+impl SpoutDeclarer<'_> {
+    /// At most `n` tuple trees in flight per task of this spout.
+    pub fn max_spout_pending(self, n: usize) -> Self {
+        self.component.config.max_spout_pending = Some(n);
+        self
+    }
+}
+
+/// Inputs and options of a bolt just added (returned by
+/// [`TopologyBuilder::set_bolt`]); chain the groupings.
+pub struct BoltDeclarer<'a> {
+    component: &'a mut Component,
+}
+
+impl BoltDeclarer<'_> {
+    /// Subscribes to `component`'s `stream` with `grouping`.
+    pub fn grouping(self, component: &str, stream: &str, grouping: Grouping) -> Self {
+        self.component.inputs.push(Subscription {
+            component: component.to_owned(),
+            stream: stream.to_owned(),
+            grouping,
+        });
+        self
+    }
+
+    /// Shuffle grouping on `component`'s default stream.
+    pub fn shuffle_grouping(self, component: &str) -> Self {
+        self.grouping(component, DEFAULT_STREAM, Grouping::Shuffle)
+    }
+
+    /// Shuffle grouping on a named stream.
+    pub fn shuffle_grouping_stream(self, component: &str, stream: &str) -> Self {
+        self.grouping(component, stream, Grouping::Shuffle)
+    }
+
+    /// Fields grouping on `component`'s default stream.
+    pub fn fields_grouping<I, S>(self, component: &str, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.fields_grouping_stream(component, DEFAULT_STREAM, fields)
+    }
+
+    /// Fields grouping on a named stream.
+    pub fn fields_grouping_stream<I, S>(self, component: &str, stream: &str, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let fields = fields.into_iter().map(Into::into).collect();
+        self.grouping(component, stream, Grouping::Fields(fields))
+    }
+
+    /// Partial-key grouping on `component`'s default stream.
+    pub fn partial_key_grouping<I, S>(self, component: &str, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let fields = fields.into_iter().map(Into::into).collect();
+        self.grouping(component, DEFAULT_STREAM, Grouping::PartialKey(fields))
+    }
+
+    /// All grouping on `component`'s default stream.
+    pub fn all_grouping(self, component: &str) -> Self {
+        self.grouping(component, DEFAULT_STREAM, Grouping::All)
+    }
+
+    /// Global grouping on `component`'s default stream.
+    pub fn global_grouping(self, component: &str) -> Self {
+        self.grouping(component, DEFAULT_STREAM, Grouping::Global)
+    }
+
+    /// None grouping (shuffle) on `component`'s default stream.
+    pub fn none_grouping(self, component: &str) -> Self {
+        self.grouping(component, DEFAULT_STREAM, Grouping::None)
+    }
+
+    /// Direct grouping on `component`'s direct `stream`.
+    pub fn direct_grouping(self, component: &str, stream: &str) -> Self {
+        self.grouping(component, stream, Grouping::Direct)
+    }
+
+    /// Local-or-shuffle grouping on `component`'s default stream.
+    pub fn local_or_shuffle_grouping(self, component: &str) -> Self {
+        self.grouping(component, DEFAULT_STREAM, Grouping::LocalOrShuffle)
+    }
+
+    /// A custom grouping on `component`'s `stream`.
+    pub fn custom_grouping(self, component: &str, stream: &str, grouping: Grouping) -> Self {
+        self.grouping(component, stream, grouping)
+    }
+
+    /// Delivers a tick tuple on [`TICK_STREAM`](crate::TICK_STREAM) to each task of this bolt
+    /// every `interval`.
+    pub fn tick_interval(self, interval: Duration) -> Self {
+        self.component.config.tick_interval = Some(interval);
+        self
+    }
+}
