@@ -12,9 +12,18 @@ pub use gale_engine as engine;
 /// `gale-transport` crate).
 pub use gale_transport as transport;
 
+pub mod builtin;
+pub mod cli;
+
 pub use gale_codec::{
     view_checked, view_trusted, ArchivedValue, EncodeError, Encoder, FieldError, Fields,
     FieldsError, Frame, FrameError, FrameWriter, Header, Tuple, TupleRef, TupleView, Value,
+};
+pub use gale_engine::{
+    Bolt, BoltDeclarer, BoltOutput, ComponentStats, CustomGrouping, Grouping, Input, LocalCluster,
+    OutputFieldsDeclarer, RunConfig, RunError, RunningTopology, Spout, SpoutDeclarer, SpoutOutput,
+    TaskId, Topology, TopologyBuilder, TopologyContext, TopologyError, TopologyStats,
+    DEFAULT_STREAM,
 };
 pub use gale_transport::{
     ring, Consumer, Producer, ReadBatch, ReserveError, RingConfig, RingError, WaitStrategy, Waiter,
@@ -25,6 +34,10 @@ pub mod prelude {
     pub use gale_codec::{
         encoded_len_bound, view_checked, ArchivedValue, Encoder, Fields, Header, Tuple, TupleRef,
         TupleView, Value,
+    };
+    pub use gale_engine::{
+        Bolt, BoltOutput, Grouping, Input, LocalCluster, OutputFieldsDeclarer, RunConfig, Spout,
+        SpoutOutput, TaskId, Topology, TopologyBuilder, TopologyContext, DEFAULT_STREAM,
     };
     pub use gale_transport::{ring, RingConfig, WaitStrategy, Waiter};
 }

@@ -91,7 +91,13 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
         return Err(EncodeError::DoesNotFit { capacity });
     };
 
-    // Roots, then every out-of-line payload in value order, then padding.
+    // Roots, then every out-of-line payload in value order, then zero
+    // padding to 8. The padding is at most 7 bytes before `values_pos`: zero
+    // the word ending there first (a fixed-size store, no memset call) and
+    // let the payloads overwrite its start.
+    if values_pos >= 8 {
+        out[values_pos - 8..values_pos].copy_from_slice(&[0; 8]);
+    }
     for (chunk, root) in out[..roots_len].chunks_exact_mut(8).zip(roots) {
         chunk.copy_from_slice(&root.to_le_bytes());
     }
@@ -105,7 +111,6 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
         out[pos..pos + bytes.len()].copy_from_slice(bytes);
         pos += bytes.len();
     }
-    out[pos..values_pos].fill(0);
 
     // The values array; `ool_at` walks the out-of-line payloads again.
     // Each slot is built as two little-endian words and stored directly
@@ -119,13 +124,14 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
             Value::I64(n) => (u64::from(TAG_I64), *n as u64),
             Value::F64(f) => (u64::from(TAG_F64), f.to_bits()),
             Value::Str(s) if s.len() <= INLINE_STR => {
-                // Inline: the bytes at offset 4, then 0xff up to 8 bytes.
-                let slot = &mut out[at..at + VALUE_SIZE];
-                slot[..4].copy_from_slice(&[TAG_STR, 0, 0, 0]);
-                slot[4..12].fill(0xff);
-                slot[4..4 + s.len()].copy_from_slice(s.as_bytes());
-                slot[12..].fill(0);
-                continue;
+                // Inline: the bytes at offset 4, then 0xff up to 8 bytes,
+                // assembled in a register.
+                let mut inline = u64::MAX;
+                for (i, b) in s.bytes().enumerate() {
+                    inline &= !(0xff << (8 * i));
+                    inline |= u64::from(b) << (8 * i);
+                }
+                (u64::from(TAG_STR) | inline << 32, inline >> 32)
             }
             Value::Str(s) => {
                 // rkyv's out-of-line string length: low 6 bits, a marker

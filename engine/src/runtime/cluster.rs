@@ -129,15 +129,19 @@ impl LocalCluster {
         let start = Instant::now();
         let mut handles = Vec::with_capacity(threads);
         for (index, (outbound, inbound)) in producers.into_iter().zip(consumers).enumerate() {
-            let worker = build_worker(&plan, &shared, &config, index, outbound, inbound);
             let core = cores.get(index % cores.len().max(1)).copied();
+            let (w_plan, w_shared, w_config) =
+                (Arc::clone(&plan), Arc::clone(&shared), config.clone());
             let spawned = thread::Builder::new()
                 .name(format!("gale-worker-{index}"))
                 .spawn(move || {
                     if let Some(core) = core {
                         core_affinity::set_for_current(core);
                     }
-                    worker.run();
+                    // Built on its own thread, so everything the worker
+                    // writes per tuple comes from this thread's allocator
+                    // arena, away from other workers' cache lines.
+                    build_worker(&w_plan, &w_shared, &w_config, index, outbound, inbound).run();
                 });
             match spawned {
                 Ok(h) => handles.push(h),
@@ -181,6 +185,19 @@ fn build_worker(
     outbound: Vec<Option<Outbound>>,
     inbound: Vec<gale_transport::Consumer>,
 ) -> Worker {
+    // Move the ring ends (whose cached indices change per record) into
+    // allocations of this thread.
+    // (`collect` would reuse the old buffer; `extend` copies into a new one.)
+    let outbound = {
+        let mut v = Vec::with_capacity(outbound.len());
+        v.extend(outbound);
+        v
+    };
+    let inbound = {
+        let mut v = Vec::with_capacity(inbound.len());
+        v.extend(inbound);
+        v
+    };
     let ids: Vec<u32> = plan.thread_tasks(index).collect();
     let mut slot_of = vec![usize::MAX; plan.tasks.len() + 1];
     let mut tasks = Vec::with_capacity(ids.len());

@@ -143,6 +143,9 @@ pub(crate) struct Emitter {
     pub(crate) counters: Vec<TaskCounters>,
     /// Records handed to a queue or ring (for termination detection).
     pub(crate) sent: u64,
+    /// Some outbound ring has an overflow (kept so the check per spout
+    /// call is one load).
+    overflowing: bool,
     targets: Vec<TaskId>,
     header: Header,
 }
@@ -166,6 +169,7 @@ impl Emitter {
             routers,
             counters,
             sent: 0,
+            overflowing: false,
             targets: Vec::new(),
             header: Header::default(),
         }
@@ -175,12 +179,23 @@ impl Emitter {
     /// queue): spouts are not polled while this holds.
     pub(crate) fn blocked(&self) -> bool {
         const LOCAL_LIMIT: usize = 1 << 20;
-        self.local.bytes() > LOCAL_LIMIT
-            || self
-                .outbound
-                .iter()
-                .flatten()
-                .any(|o| !o.overflow.is_empty())
+        self.overflowing || self.local.bytes() > LOCAL_LIMIT
+    }
+
+    /// Moves overflowed records into their rings where there is room;
+    /// returns whether any moved.
+    pub(crate) fn drain_overflows(&mut self) -> bool {
+        if !self.overflowing {
+            return false;
+        }
+        let mut moved = false;
+        let mut left = false;
+        for out in self.outbound.iter_mut().flatten() {
+            moved |= out.drain_overflow() > 0;
+            left |= !out.overflow.is_empty();
+        }
+        self.overflowing = left;
+        moved
     }
 
     /// Routes and enqueues one emitted tuple.
@@ -188,20 +203,37 @@ impl Emitter {
         &mut self,
         slot: usize,
         task: TaskId,
-        stream: &str,
+        stream: Option<&str>,
         direct: Option<TaskId>,
         values: &[Value],
     ) {
-        let plan = Arc::clone(&self.plan);
+        // Borrow the plan apart from the mutable state (cloning the Arc per
+        // tuple would bounce its count between cores).
+        let Emitter {
+            plan,
+            shared,
+            routers,
+            counters,
+            targets,
+            header,
+            ..
+        } = self;
+        let plan: &Plan = plan;
         let Some(info) = plan.task(task) else { return };
         let component = &plan.topology.components[info.component];
-        let Some(local_index) = plan.stream_ids[info.component]
-            .iter()
-            .position(|(name, _)| name == stream)
-        else {
+        let ids = &plan.stream_ids[info.component];
+        let found = match stream {
+            // The default stream's position is looked up once per component.
+            None => plan.default_stream[info.component],
+            Some(name) => ids.iter().position(|(n, _)| n == name),
+        };
+        let stream = stream.unwrap_or(crate::DEFAULT_STREAM);
+        let Some(local_index) = found else {
             let declared: Vec<&str> = component.streams.iter().map(|s| s.name.as_str()).collect();
-            return self.error(
-                slot,
+            return report(
+                shared,
+                &mut counters[slot],
+                &component.name,
                 task,
                 format_args!("emitted to undeclared stream `{stream}` (declared: {declared:?})"),
             );
@@ -209,8 +241,10 @@ impl Emitter {
         let sid = plan.stream_ids[info.component][local_index].1;
         let decl = &component.streams[local_index];
         if values.len() != decl.fields.len() {
-            return self.error(
-                slot,
+            return report(
+                shared,
+                &mut counters[slot],
+                &component.name,
                 task,
                 format_args!(
                     "emitted {} values on stream `{stream}`, which declares {} fields {}",
@@ -226,25 +260,32 @@ impl Emitter {
             } else {
                 "is not declared direct: use emit"
             };
-            return self.error(slot, task, format_args!("stream `{stream}` {why}"));
+            return report(
+                shared,
+                &mut counters[slot],
+                &component.name,
+                task,
+                format_args!("stream `{stream}` {why}"),
+            );
         }
-        self.counters[slot].emitted += 1;
-        self.header.stream = sid;
-        self.header.source_task = task;
-        let mut targets = std::mem::take(&mut self.targets);
+        counters[slot].emitted += 1;
+        header.stream = sid;
+        header.source_task = task;
         targets.clear();
-        let routers = &mut self.routers[slot][local_index];
-        for (route, router) in plan.routes[sid as usize].iter().zip(routers.iter_mut()) {
+        for (route, router) in plan.routes[sid as usize]
+            .iter()
+            .zip(routers[slot][local_index].iter_mut())
+        {
             match direct {
                 Some(t) if router.is_direct() && route.targets.binary_search(&t).is_ok() => {
                     targets.push(t);
                 }
                 Some(_) => {}
                 None => {
-                    let dropped = router.route(values, &mut targets);
+                    let dropped = router.route(values, targets);
                     if dropped > 0 {
-                        self.counters[slot].errors += 1;
-                        self.shared.report(
+                        counters[slot].errors += 1;
+                        shared.report(
                             &component.name,
                             task,
                             format!("custom grouping chose {dropped} task(s) outside its targets"),
@@ -254,7 +295,6 @@ impl Emitter {
             }
         }
         if let (Some(t), true) = (direct, targets.is_empty()) {
-            self.targets = targets;
             return self.error(
                 slot,
                 task,
@@ -263,7 +303,9 @@ impl Emitter {
                 ),
             );
         }
-        for &t in &targets {
+        let n = targets.len();
+        for i in 0..n {
+            let t = self.targets[i];
             if let Err(e) = self.deliver(t, values) {
                 self.error(
                     slot,
@@ -272,48 +314,87 @@ impl Emitter {
                 );
             }
         }
-        self.counters[slot].transferred += targets.len() as u64;
-        self.targets = targets;
+        self.counters[slot].transferred += n as u64;
     }
 
     fn error(&mut self, slot: usize, task: TaskId, message: fmt::Arguments<'_>) {
-        self.counters[slot].errors += 1;
         let component = self.plan.component_of(task).map_or("", |c| c.name.as_str());
-        self.shared.report(component, task, message.to_string());
+        report(
+            &self.shared,
+            &mut self.counters[slot],
+            component,
+            task,
+            message,
+        );
     }
 
     /// Archives the tuple once into the destination's ring, its overflow,
     /// or this thread's local queue.
     fn deliver(&mut self, dest: TaskId, values: &[Value]) -> Result<(), DeliverError> {
+        /// First try this much room in a ring: most tuples fit, and it
+        /// saves computing the exact bound.
+        const GUESS: usize = 256;
         let thread = self.plan.task(dest).map_or(self.thread, |t| t.thread);
         let tuple = TupleRef {
             header: &self.header,
             values,
         };
-        let bound = encoded_len_bound(tuple)?;
         let encoder = &mut self.encoder;
         let mut encode = |buf: &mut [u8]| encoder.encode_into(tuple, buf);
-        match self.outbound.get_mut(thread).and_then(Option::as_mut) {
-            None => self.local.push_with(dest, bound, encode)?,
-            Some(out) if out.overflow.is_empty() => {
-                match out.ring.try_reserve(RING_PREFIX + bound) {
-                    Ok(mut slot) => {
-                        slot[..4].copy_from_slice(&dest.to_le_bytes());
-                        slot[4..8].fill(0);
-                        let used = encode(&mut slot[RING_PREFIX..])?;
-                        slot.commit_len(RING_PREFIX + used);
-                    }
-                    Err(ReserveError::Full) => out.overflow.push_with(dest, bound, encode)?,
-                    Err(ReserveError::TooLarge { len, max }) => {
-                        return Err(DeliverError::TooLarge { len, max })
-                    }
-                }
+        let out = match self.outbound.get_mut(thread).and_then(Option::as_mut) {
+            None => {
+                self.local
+                    .push_with(dest, encoded_len_bound(tuple)?, encode)?;
+                self.sent += 1;
+                return Ok(());
             }
-            Some(out) => out.overflow.push_with(dest, bound, encode)?,
+            Some(out) => out,
+        };
+        if out.overflow.is_empty() {
+            if let Ok(mut slot) = out.ring.try_reserve(RING_PREFIX + GUESS) {
+                if let Ok(used) = encode(&mut slot[RING_PREFIX..]) {
+                    slot[..4].copy_from_slice(&dest.to_le_bytes());
+                    slot[4..8].fill(0);
+                    slot.commit_len(RING_PREFIX + used);
+                    self.sent += 1;
+                    return Ok(());
+                }
+                // Larger than the guess: the slot is abandoned unpublished.
+            }
+            let bound = encoded_len_bound(tuple)?;
+            match out.ring.try_reserve(RING_PREFIX + bound) {
+                Ok(mut slot) => {
+                    slot[..4].copy_from_slice(&dest.to_le_bytes());
+                    slot[4..8].fill(0);
+                    let used = encode(&mut slot[RING_PREFIX..])?;
+                    slot.commit_len(RING_PREFIX + used);
+                    self.sent += 1;
+                    return Ok(());
+                }
+                Err(ReserveError::TooLarge { len, max }) => {
+                    return Err(DeliverError::TooLarge { len, max })
+                }
+                Err(ReserveError::Full) => {}
+            }
         }
+        out.overflow
+            .push_with(dest, encoded_len_bound(tuple)?, encode)?;
+        self.overflowing = true;
         self.sent += 1;
         Ok(())
     }
+}
+
+/// Counts and records an error about `task`.
+fn report(
+    shared: &Shared,
+    counters: &mut TaskCounters,
+    component: &str,
+    task: TaskId,
+    message: fmt::Arguments<'_>,
+) {
+    counters.errors += 1;
+    shared.report(component, task, message.to_string());
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -334,19 +415,19 @@ pub struct SpoutOutput<'a> {
 impl SpoutOutput<'_> {
     /// Emits `values` on the default stream.
     pub fn emit(&mut self, values: &[Value]) {
-        self.emit_to(crate::DEFAULT_STREAM, values);
+        self.emitter.emit(self.slot, self.task, None, None, values);
     }
 
     /// Emits `values` on `stream`.
     pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
         self.emitter
-            .emit(self.slot, self.task, stream, None, values);
+            .emit(self.slot, self.task, Some(stream), None, values);
     }
 
     /// Emits `values` on the direct `stream` to `task` only.
     pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
         self.emitter
-            .emit(self.slot, self.task, stream, Some(task), values);
+            .emit(self.slot, self.task, Some(stream), Some(task), values);
     }
 
     /// Reports an error with this task's component and id; the topology
@@ -372,13 +453,13 @@ pub struct BoltOutput<'a> {
 impl BoltOutput<'_> {
     /// Emits `values` on the default stream, unanchored.
     pub fn emit(&mut self, values: &[Value]) {
-        self.emit_to(crate::DEFAULT_STREAM, values);
+        self.emitter.emit(self.slot, self.task, None, None, values);
     }
 
     /// Emits `values` on `stream`, unanchored.
     pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
         self.emitter
-            .emit(self.slot, self.task, stream, None, values);
+            .emit(self.slot, self.task, Some(stream), None, values);
     }
 
     /// Emits `values` on `stream` anchored to `anchors`: when tuples are
@@ -393,7 +474,7 @@ impl BoltOutput<'_> {
     /// Emits `values` on the direct `stream` to `task` only.
     pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
         self.emitter
-            .emit(self.slot, self.task, stream, Some(task), values);
+            .emit(self.slot, self.task, Some(stream), Some(task), values);
     }
 
     /// Acknowledges `input` as fully processed by this bolt.

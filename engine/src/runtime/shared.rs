@@ -5,6 +5,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crossbeam_utils::CachePadded;
+
 use crate::TaskId;
 
 /// A task's counters as its worker keeps them (plain integers on the hot
@@ -108,9 +110,10 @@ pub(crate) struct Shared {
     /// A task panicked; the first panic is in `panic`.
     pub(crate) failed: AtomicBool,
     pub(crate) panic: Mutex<Option<TaskError>>,
-    pub(crate) workers: Vec<WorkerProgress>,
-    /// Indexed by task id - 1.
-    pub(crate) tasks: Vec<SharedCounters>,
+    /// Each on its own cache line: workers write theirs every loop pass.
+    pub(crate) workers: Vec<CachePadded<WorkerProgress>>,
+    /// Indexed by task id - 1; padded like `workers`.
+    pub(crate) tasks: Vec<CachePadded<SharedCounters>>,
     errors: Mutex<Vec<TaskError>>,
 }
 
@@ -124,8 +127,8 @@ impl Shared {
             stop: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             panic: Mutex::new(None),
-            workers: (0..workers).map(|_| WorkerProgress::default()).collect(),
-            tasks: (0..tasks).map(|_| SharedCounters::default()).collect(),
+            workers: (0..workers).map(|_| CachePadded::default()).collect(),
+            tasks: (0..tasks).map(|_| CachePadded::default()).collect(),
             errors: Mutex::new(Vec::new()),
         }
     }

@@ -80,10 +80,20 @@ impl Core {
     /// our rings or the local queue), 8-aligned.
     fn execute(&mut self, dest: TaskId, record: &[u8]) {
         self.processed += 1;
-        let Some(&slot) = self
-            .slot_of
-            .get(dest as usize)
-            .filter(|s| **s != usize::MAX)
+        // Borrow the fields apart: the plan (shared, read-only) outlives the
+        // input built from it while the bolt gets the emitter mutably.
+        let Core {
+            plan,
+            tasks,
+            slot_of,
+            emitter,
+            ..
+        } = self;
+        let slot = slot_of.get(dest as usize).copied().unwrap_or(usize::MAX);
+        let Some(TaskSlot {
+            instance: Instance::Bolt(bolt),
+            ..
+        }) = tasks.get_mut(slot)
         else {
             return self.missing(dest);
         };
@@ -92,21 +102,16 @@ impl Core {
         // drain_overflow copies such bytes) and is read back unmodified;
         // ring payloads and queue entries are 8-aligned.
         let view = unsafe { view_trusted(record) };
-        let plan = Arc::clone(&self.plan);
         let (component, stream, fields) = plan.stream_meta(view.stream());
         let input = Input {
             view: view.with_fields(fields),
             component,
             stream,
         };
-        let TaskSlot { id, instance, .. } = &mut self.tasks[slot];
-        let Instance::Bolt(bolt) = instance else {
-            return self.missing(dest);
-        };
         let mut out = BoltOutput {
-            emitter: &mut self.emitter,
+            emitter,
             slot,
-            task: *id,
+            task: dest,
         };
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| bolt.execute(&input, &mut out))) {
             return self.fail(dest, "execute", &*payload);
@@ -250,9 +255,7 @@ impl Worker {
                 }
             }
             progress |= core.drain_local(&mut spare);
-            for out in core.emitter.outbound.iter_mut().flatten() {
-                progress |= out.drain_overflow() > 0;
-            }
+            progress |= core.emitter.drain_overflows();
             if has_ticks {
                 progress |= core.deliver_ticks(&tick, Instant::now());
             }
@@ -263,12 +266,15 @@ impl Worker {
             if !draining {
                 progress |= self.core.poll_spouts();
             }
-            let now_due = last_flush.elapsed() >= self.config.flush_interval;
-            if !progress || now_due {
+            // Flush before idling (low rates see low latency) and at least
+            // every flush interval while busy (the clock is read only then).
+            if !progress || last_flush.elapsed() >= self.config.flush_interval {
                 for out in self.core.emitter.outbound.iter_mut().flatten() {
                     out.ring.flush();
                 }
-                last_flush = Instant::now();
+                if progress {
+                    last_flush = Instant::now();
+                }
             }
             self.core.publish(self.index);
             if progress {

@@ -1,0 +1,19 @@
+//! `const-spout-null-bolt`: storm-perf's ConstSpoutNullBoltTopo,
+//! [`ConstSpout`] → [`DevNullBolt`] (one hop).
+
+use gale_engine::{Topology, TopologyBuilder, TopologyError, DEFAULT_STREAM};
+
+use super::perf::{ConstSpout, DevNullBolt, NULL_BOLT_ID, SPOUT_ID};
+use super::BuiltinOptions;
+
+/// Builds `constSpout` ([`ConstSpout`]) → `nullBolt` ([`DevNullBolt`]),
+/// connected with `opts.grouping` (local-or-shuffle by default).
+pub fn const_spout_null_bolt(opts: &BuiltinOptions) -> Result<Topology, TopologyError> {
+    let spout = ConstSpout::from_options(opts);
+    let mut builder = TopologyBuilder::new("const-spout-null-bolt");
+    builder.set_spout(SPOUT_ID, move || spout.clone(), opts.spout_tasks());
+    builder
+        .set_bolt(NULL_BOLT_ID, || DevNullBolt, opts.perf_bolt_tasks())
+        .grouping(SPOUT_ID, DEFAULT_STREAM, opts.grouping.into());
+    builder.build()
+}

@@ -1,0 +1,204 @@
+//! Built-in topologies: Storm's classic examples and storm-perf's
+//! micro-benchmarks, ready to run with `gale run <name>` and reusable (with
+//! their spouts and bolts) by benchmarks and tests.
+//!
+//! | name | what it is |
+//! |------|------------|
+//! | `wordcount` | sentences → split into words → count per word ([`wordcount`]) |
+//! | `exclamation` | words → append `!!!` → append `!!!` again ([`exclamation`]) |
+//! | `const-spout-only` | a spout emitting a constant tuple ([`const_spout_only`]) |
+//! | `const-spout-null-bolt` | constant spout → a bolt that drops everything ([`const_spout_null_bolt`]) |
+//! | `const-spout-id-bolt-null-bolt` | constant spout → identity bolt → null bolt ([`const_spout_id_bolt_null_bolt`]) |
+//!
+//! ```
+//! use gale::builtin::{self, BuiltinOptions};
+//!
+//! let opts = BuiltinOptions { count: Some(1_000), ..BuiltinOptions::default() };
+//! let built = builtin::build("wordcount", &opts)?;
+//! assert!(built.finite);
+//! assert!(builtin::build("nope", &opts).is_err());
+//! # Ok::<(), gale::builtin::BuiltinError>(())
+//! ```
+
+pub mod const_spout_id_bolt_null_bolt;
+pub mod const_spout_null_bolt;
+pub mod const_spout_only;
+pub mod exclamation;
+pub mod perf;
+pub mod wordcount;
+
+mod options;
+
+pub use options::{BuiltinOptions, PerfGrouping};
+
+use gale_engine::{Topology, TopologyError};
+
+pub use self::wordcount::CountSink;
+
+/// A built-in topology, built and ready to submit.
+#[derive(Debug)]
+pub struct Built {
+    /// The topology.
+    pub topology: Topology,
+    /// `true` if its spouts stop by themselves (a count was given), so the
+    /// run ends without a duration.
+    pub finite: bool,
+    /// Where the word count publishes its final counts (`wordcount` only);
+    /// read it after the run has ended.
+    pub counts: Option<CountSink>,
+}
+
+impl Built {
+    fn plain(topology: Topology, opts: &BuiltinOptions) -> Self {
+        Self {
+            topology,
+            finite: opts.count.is_some(),
+            counts: None,
+        }
+    }
+}
+
+/// Why a built-in topology could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuiltinError {
+    /// No built-in topology has this name.
+    #[error("unknown topology `{name}`; the built-in topologies are: {}", known.join(", "))]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names that exist.
+        known: Vec<&'static str>,
+    },
+    /// The options make an invalid topology (e.g. a parallelism of 0).
+    #[error("cannot build topology `{name}`: {source}")]
+    Topology {
+        /// The built-in's name.
+        name: &'static str,
+        /// What is wrong.
+        source: Box<TopologyError>,
+    },
+}
+
+type BuildFn = fn(&BuiltinOptions) -> Result<Built, TopologyError>;
+
+/// The registry: name, one-line description, constructor.
+const BUILTINS: [(&str, &str, BuildFn); 5] = [
+    (
+        "wordcount",
+        "sentences -> split (shuffle) -> count (fields on \"word\"); prints the counts when finite",
+        |o| {
+            wordcount::wordcount(o).map(|wc| Built {
+                topology: wc.topology,
+                finite: o.count.is_some(),
+                counts: Some(wc.counts),
+            })
+        },
+    ),
+    (
+        "exclamation",
+        "Storm's ExclamationTopology: words -> exclaim1 -> exclaim2 (shuffle)",
+        |o| exclamation::exclamation(o).map(|t| Built::plain(t, o)),
+    ),
+    (
+        "const-spout-only",
+        "storm-perf: a spout emitting a constant tuple, nothing else",
+        |o| const_spout_only::const_spout_only(o).map(|t| Built::plain(t, o)),
+    ),
+    (
+        "const-spout-null-bolt",
+        "storm-perf: constant spout -> null bolt (local-or-shuffle by default)",
+        |o| const_spout_null_bolt::const_spout_null_bolt(o).map(|t| Built::plain(t, o)),
+    ),
+    (
+        "const-spout-id-bolt-null-bolt",
+        "storm-perf: constant spout -> identity bolt -> null bolt (local-or-shuffle by default)",
+        |o| {
+            const_spout_id_bolt_null_bolt::const_spout_id_bolt_null_bolt(o)
+                .map(|t| Built::plain(t, o))
+        },
+    ),
+];
+
+const NAMES: [&str; BUILTINS.len()] = {
+    let mut names = [""; BUILTINS.len()];
+    let mut i = 0;
+    while i < BUILTINS.len() {
+        names[i] = BUILTINS[i].0;
+        i += 1;
+    }
+    names
+};
+
+/// Names of the built-in topologies, in the order `gale list` shows them.
+pub fn names() -> &'static [&'static str] {
+    &NAMES
+}
+
+/// One-line description of the built-in topology `name`.
+pub fn describe(name: &str) -> Option<&'static str> {
+    BUILTINS.iter().find(|b| b.0 == name).map(|b| b.1)
+}
+
+/// Builds the built-in topology `name` with `opts`.
+pub fn build(name: &str, opts: &BuiltinOptions) -> Result<Built, BuiltinError> {
+    let (name, _, build) =
+        BUILTINS
+            .iter()
+            .find(|b| b.0 == name)
+            .ok_or_else(|| BuiltinError::Unknown {
+                name: name.to_owned(),
+                known: NAMES.to_vec(),
+            })?;
+    build(opts).map_err(|e| BuiltinError::Topology {
+        name,
+        source: Box::new(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_builds_with_default_and_finite_options() {
+        for name in names() {
+            let built = build(name, &BuiltinOptions::default()).unwrap();
+            assert!(!built.finite, "{name}");
+            let opts = BuiltinOptions {
+                count: Some(10),
+                threads: 3,
+                ..BuiltinOptions::default()
+            };
+            let built = build(name, &opts).unwrap();
+            assert!(built.finite, "{name}");
+            assert_eq!(built.counts.is_some(), *name == "wordcount", "{name}");
+            assert!(describe(name).is_some());
+        }
+    }
+
+    #[test]
+    fn unknown_name_lists_the_known_ones() {
+        let err = build("wordcnt", &BuiltinOptions::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, BuiltinError::Unknown { .. }));
+        for name in names() {
+            assert!(msg.contains(name), "{msg}");
+        }
+    }
+
+    #[test]
+    fn zero_parallelism_is_a_typed_error() {
+        let opts = BuiltinOptions {
+            bolt_parallelism: Some(0),
+            ..BuiltinOptions::default()
+        };
+        let err = build("exclamation", &opts).unwrap_err();
+        let BuiltinError::Topology { source, .. } = &err else {
+            panic!("{err}");
+        };
+        assert!(
+            matches!(**source, TopologyError::ZeroParallelism { .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! The end-of-run report: a table on stderr, one JSON object on stdout.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use gale_engine::{Topology, TopologyStats};
+use serde_json::{json, Map, Value as Json};
+
+/// One component's line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Component id.
+    pub name: String,
+    /// `true` for a spout.
+    pub spout: bool,
+    /// Tasks that ran.
+    pub tasks: usize,
+    /// Tuples emitted.
+    pub emitted: u64,
+    /// Tuples delivered to a consuming task (one emit may reach several).
+    pub transferred: u64,
+    /// Tuples executed (bolts).
+    pub executed: u64,
+    /// Tuples acked.
+    pub acked: u64,
+    /// Tuples failed.
+    pub failed: u64,
+    /// Errors reported by or about its tasks.
+    pub errors: u64,
+}
+
+/// What a run did, component by component in the topology's declaration
+/// order, with the throughput of its last component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Topology name.
+    pub topology: String,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+    /// Errors the tasks reported (the engine keeps the first thousand):
+    /// `(component, task, message)`.
+    pub errors: Vec<(String, u32, String)>,
+    /// One row per component: the topology's, in declaration order, then
+    /// any the engine reports besides (system components), by name.
+    pub rows: Vec<Row>,
+    last: Option<usize>,
+}
+
+/// What the report needs of a topology, taken before it is submitted.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    name: String,
+    components: Vec<(String, bool)>,
+}
+
+impl Shape {
+    /// The topology's name and components (with which are spouts).
+    pub fn of(topology: &Topology) -> Self {
+        Self {
+            name: topology.name().to_owned(),
+            components: topology
+                .component_names()
+                .map(|c| (c.to_owned(), topology.is_spout(c).unwrap_or(false)))
+                .collect(),
+        }
+    }
+}
+
+impl Report {
+    /// Puts `stats` in `shape`'s order.
+    pub fn new(shape: &Shape, stats: &TopologyStats) -> Self {
+        let mut rows = Vec::with_capacity(stats.components.len());
+        let known = |name: &str| shape.components.iter().any(|(c, _)| c == name);
+        let order = shape
+            .components
+            .iter()
+            .map(|(c, spout)| (c.as_str(), *spout))
+            .chain(
+                stats
+                    .components
+                    .keys()
+                    .filter(|c| !known(c))
+                    .map(|c| (c.as_str(), false)),
+            );
+        let mut last = None;
+        for (name, spout) in order {
+            let Some(s) = stats.components.get(name) else {
+                continue;
+            };
+            if known(name) {
+                last = Some(rows.len());
+            }
+            rows.push(Row {
+                name: name.to_owned(),
+                spout,
+                tasks: s.tasks,
+                emitted: s.emitted,
+                transferred: s.transferred,
+                executed: s.executed,
+                acked: s.acked,
+                failed: s.failed,
+                errors: s.errors,
+            });
+        }
+        Self {
+            topology: shape.name.clone(),
+            elapsed: stats.elapsed,
+            errors: stats
+                .errors
+                .iter()
+                .map(|e| (e.component.clone(), e.task, e.message.clone()))
+                .collect(),
+            rows,
+            last,
+        }
+    }
+
+    /// The last component of the topology and its tuples per second:
+    /// executed for a bolt, emitted for a spout.
+    pub fn rate(&self) -> Option<(&str, f64)> {
+        let row = &self.rows[self.last?];
+        let tuples = if row.spout { row.emitted } else { row.executed };
+        let secs = self.elapsed.as_secs_f64();
+        Some((
+            &row.name,
+            if secs > 0.0 {
+                tuples as f64 / secs
+            } else {
+                0.0
+            },
+        ))
+    }
+
+    /// Writes the human-readable table.
+    pub fn write_text(&self, w: &mut impl Write) -> io::Result<()> {
+        let secs = self.elapsed.as_secs_f64();
+        writeln!(w, "gale: topology `{}` ran {secs:.3} s", self.topology)?;
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(9);
+        writeln!(
+            w,
+            "  {:<width$} {:>5} {:>13} {:>13} {:>13} {:>13} {:>10} {:>8}",
+            "component", "tasks", "emitted", "transferred", "executed", "acked", "failed", "errors"
+        )?;
+        for r in &self.rows {
+            writeln!(
+                w,
+                "  {:<width$} {:>5} {:>13} {:>13} {:>13} {:>13} {:>10} {:>8}",
+                r.name, r.tasks, r.emitted, r.transferred, r.executed, r.acked, r.failed, r.errors
+            )?;
+        }
+        if let Some((name, rate)) = self.rate() {
+            let what = if self.rows[self.last.unwrap_or(0)].spout {
+                "emitted"
+            } else {
+                "executed"
+            };
+            writeln!(
+                w,
+                "  rate: {:.3} M tuples/s ({what} by `{name}` / elapsed)",
+                rate / 1e6
+            )?;
+        }
+        const SHOWN: usize = 10;
+        for (component, task, message) in self.errors.iter().take(SHOWN) {
+            writeln!(w, "  error: task {task} of `{component}`: {message}")?;
+        }
+        if self.errors.len() > SHOWN {
+            writeln!(w, "  ... and {} more errors", self.errors.len() - SHOWN)?;
+        }
+        Ok(())
+    }
+
+    /// The report as one JSON object: `topology`, `elapsed_s`,
+    /// `rate_per_s`, `rate_component`, `components` (name → `tasks`,
+    /// `emitted`, `transferred`, `executed`, `acked`, `failed`, `errors`)
+    /// and `errors` (`component`, `task`, `message` of each reported one).
+    pub fn to_json(&self) -> Json {
+        let components: Map<String, Json> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let stats = json!({
+                    "tasks": r.tasks,
+                    "emitted": r.emitted,
+                    "transferred": r.transferred,
+                    "executed": r.executed,
+                    "acked": r.acked,
+                    "failed": r.failed,
+                    "errors": r.errors,
+                });
+                (r.name.clone(), stats)
+            })
+            .collect();
+        let rate = self.rate();
+        json!({
+            "topology": self.topology,
+            "elapsed_s": self.elapsed.as_secs_f64(),
+            "rate_per_s": rate.map(|r| r.1),
+            "rate_component": rate.map(|r| r.0),
+            "components": components,
+            "errors": self
+                .errors
+                .iter()
+                .map(|(c, t, m)| json!({"component": c, "task": t, "message": m}))
+                .collect::<Vec<_>>(),
+        })
+    }
+}
