@@ -89,13 +89,14 @@ impl Router {
         }
     }
 
-    /// Pushes the chosen target tasks onto `out`. Returns the number of
+    /// Calls `deliver` with each chosen target task. Returns the number of
     /// tasks a custom grouping chose that are not targets (dropped).
-    pub(crate) fn route(&mut self, values: &[Value], out: &mut Vec<TaskId>) -> usize {
+    #[inline]
+    pub(crate) fn route(&mut self, values: &[Value], mut deliver: impl FnMut(TaskId)) -> usize {
         match self {
             Router::Shuffle { targets, next } => {
                 if let Some(t) = targets.get(*next) {
-                    out.push(*t);
+                    deliver(*t);
                     *next = if *next + 1 == targets.len() {
                         0
                     } else {
@@ -105,7 +106,7 @@ impl Router {
             }
             Router::Fields { targets, key } => {
                 let n = targets.len() as u64;
-                out.push(targets[(key_hash(values, key, 0) % n) as usize]);
+                deliver(targets[(key_hash(values, key, 0) % n) as usize]);
             }
             Router::PartialKey { targets, key, sent } => {
                 let n = targets.len() as u64;
@@ -113,10 +114,10 @@ impl Router {
                 let b = (key_hash(values, key, 0x9e37_79b9_7f4a_7c15) % n) as usize;
                 let pick = if sent[b] < sent[a] { b } else { a };
                 sent[pick] += 1;
-                out.push(targets[pick]);
+                deliver(targets[pick]);
             }
-            Router::All { targets } => out.extend_from_slice(targets),
-            Router::One { task } => out.push(*task),
+            Router::All { targets } => targets.iter().for_each(|t| deliver(*t)),
+            Router::One { task } => deliver(*task),
             Router::Direct => {}
             Router::Custom {
                 grouping,
@@ -125,9 +126,15 @@ impl Router {
             } => {
                 scratch.clear();
                 grouping.choose_tasks(values, scratch);
-                let before = out.len();
-                out.extend(scratch.iter().filter(|t| targets.binary_search(t).is_ok()));
-                return scratch.len() - (out.len() - before);
+                let mut dropped = 0;
+                for t in scratch.iter() {
+                    if targets.binary_search(t).is_ok() {
+                        deliver(*t);
+                    } else {
+                        dropped += 1;
+                    }
+                }
+                return dropped;
             }
         }
         0
@@ -146,7 +153,7 @@ mod tests {
     fn route_all(r: &mut Router, values: &[Value], n: usize) -> Vec<TaskId> {
         let mut out = Vec::new();
         for _ in 0..n {
-            r.route(values, &mut out);
+            r.route(values, |t| out.push(t));
         }
         out
     }
@@ -210,7 +217,7 @@ mod tests {
     fn custom_choices_are_checked() {
         let mut r = Router::new(&Grouping::custom(|| Evens), &[1, 2, 3, 4], &[], vec![], 0);
         let mut out = Vec::new();
-        assert_eq!(r.route(&[], &mut out), 1);
+        assert_eq!(r.route(&[], |t| out.push(t)), 1);
         assert_eq!(out, vec![2, 4]);
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use gale_transport::{ring, RingConfig, RingError, WaitStrategy};
 
-use super::output::{Emitter, Outbound};
+use super::output::{Emitter, Outbound, Sink, StreamOut};
 use super::plan::Plan;
 use super::shared::{Shared, TaskError};
 use super::stats::TopologyStats;
@@ -201,7 +201,7 @@ fn build_worker(
     let ids: Vec<u32> = plan.thread_tasks(index).collect();
     let mut slot_of = vec![usize::MAX; plan.tasks.len() + 1];
     let mut tasks = Vec::with_capacity(ids.len());
-    let mut routers = Vec::with_capacity(ids.len());
+    let mut streams = Vec::with_capacity(ids.len());
     for (slot, &id) in ids.iter().enumerate() {
         slot_of[id as usize] = slot;
         let info = &plan.tasks[id as usize - 1];
@@ -221,11 +221,16 @@ fn build_worker(
             done: false,
             tick,
         });
-        // One router per subscription of each of the component's streams.
-        let per_stream = plan.stream_ids[info.component]
+        // Each output stream with one router per subscription.
+        let outs = plan.stream_ids[info.component]
             .iter()
-            .map(|(_, sid)| {
-                plan.routes[*sid as usize]
+            .zip(&component.streams)
+            .map(|((name, sid), decl)| StreamOut {
+                name: name.clone(),
+                id: *sid,
+                arity: decl.fields.len(),
+                direct: decl.direct,
+                routes: plan.routes[*sid as usize]
                     .iter()
                     .map(|route| {
                         let local: Vec<u32> = route
@@ -234,26 +239,33 @@ fn build_worker(
                             .copied()
                             .filter(|t| plan.tasks[*t as usize - 1].thread == index)
                             .collect();
-                        Router::new(
+                        let router = Router::new(
                             &route.grouping,
                             &route.targets,
                             &local,
                             route.key.clone(),
                             info.index,
-                        )
+                        );
+                        (router, route.targets.clone())
                     })
-                    .collect()
+                    .collect(),
             })
             .collect();
-        routers.push(per_stream);
+        streams.push(outs);
     }
-    let emitter = Emitter::new(
-        Arc::clone(plan),
-        Arc::clone(shared),
-        index,
+    let sink = Sink {
+        thread: index,
+        thread_of: std::iter::once(index)
+            .chain(plan.tasks.iter().map(|t| t.thread))
+            .collect(),
+        encoder: gale_codec::Encoder::new(),
+        header: gale_codec::Header::default(),
         outbound,
-        routers,
-    );
+        local: Default::default(),
+        sent: 0,
+        overflowing: false,
+    };
+    let emitter = Emitter::new(Arc::clone(plan), Arc::clone(shared), sink, streams);
     Worker {
         index,
         core: Core {

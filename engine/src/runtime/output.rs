@@ -127,214 +127,47 @@ impl Outbound {
     }
 }
 
-/// A worker's emitting side: routing state of its tasks, the encoder, the
-/// outbound rings and the same-thread queue.
-pub(crate) struct Emitter {
-    pub(crate) plan: Arc<Plan>,
-    pub(crate) shared: Arc<Shared>,
+/// One output stream of one task, resolved at start: what `emit` checks
+/// and where it routes, with no lookups by name on the hot path.
+pub(crate) struct StreamOut {
+    pub(crate) name: String,
+    pub(crate) id: u32,
+    pub(crate) arity: usize,
+    pub(crate) direct: bool,
+    /// One per subscription: its router and its (ascending) target tasks.
+    pub(crate) routes: Vec<(Router, Vec<TaskId>)>,
+}
+
+/// Where archived tuples go: the outbound rings (and their overflows) and
+/// the same-thread queue.
+pub(crate) struct Sink {
     pub(crate) thread: usize,
+    /// Worker thread of each task, indexed by task id.
+    pub(crate) thread_of: Vec<usize>,
     pub(crate) encoder: Encoder,
+    pub(crate) header: Header,
     /// Indexed by destination thread; `None` for this thread.
     pub(crate) outbound: Vec<Option<Outbound>>,
     pub(crate) local: ByteQueue,
-    /// `routers[slot][i]`: routers of the i-th stream of the slot's
-    /// component, one per subscription.
-    pub(crate) routers: Vec<Vec<Vec<Router>>>,
-    pub(crate) counters: Vec<TaskCounters>,
     /// Records handed to a queue or ring (for termination detection).
     pub(crate) sent: u64,
     /// Some outbound ring has an overflow (kept so the check per spout
     /// call is one load).
-    overflowing: bool,
-    targets: Vec<TaskId>,
-    header: Header,
+    pub(crate) overflowing: bool,
 }
 
-impl Emitter {
-    pub(crate) fn new(
-        plan: Arc<Plan>,
-        shared: Arc<Shared>,
-        thread: usize,
-        outbound: Vec<Option<Outbound>>,
-        routers: Vec<Vec<Vec<Router>>>,
-    ) -> Self {
-        let counters = routers.iter().map(|_| TaskCounters::default()).collect();
-        Self {
-            plan,
-            shared,
-            thread,
-            encoder: Encoder::new(),
-            outbound,
-            local: ByteQueue::default(),
-            routers,
-            counters,
-            sent: 0,
-            overflowing: false,
-            targets: Vec::new(),
-            header: Header::default(),
-        }
-    }
-
-    /// Whether emits are piling up locally (ring overflow or a long local
-    /// queue): spouts are not polled while this holds.
-    pub(crate) fn blocked(&self) -> bool {
-        const LOCAL_LIMIT: usize = 1 << 20;
-        self.overflowing || self.local.bytes() > LOCAL_LIMIT
-    }
-
-    /// Moves overflowed records into their rings where there is room;
-    /// returns whether any moved.
-    pub(crate) fn drain_overflows(&mut self) -> bool {
-        if !self.overflowing {
-            return false;
-        }
-        let mut moved = false;
-        let mut left = false;
-        for out in self.outbound.iter_mut().flatten() {
-            moved |= out.drain_overflow() > 0;
-            left |= !out.overflow.is_empty();
-        }
-        self.overflowing = left;
-        moved
-    }
-
-    /// Routes and enqueues one emitted tuple.
-    pub(crate) fn emit(
-        &mut self,
-        slot: usize,
-        task: TaskId,
-        stream: Option<&str>,
-        direct: Option<TaskId>,
-        values: &[Value],
-    ) {
-        // Borrow the plan apart from the mutable state (cloning the Arc per
-        // tuple would bounce its count between cores).
-        let Emitter {
-            plan,
-            shared,
-            routers,
-            counters,
-            targets,
-            header,
-            ..
-        } = self;
-        let plan: &Plan = plan;
-        let Some(info) = plan.task(task) else { return };
-        let component = &plan.topology.components[info.component];
-        let ids = &plan.stream_ids[info.component];
-        let found = match stream {
-            // The default stream's position is looked up once per component.
-            None => plan.default_stream[info.component],
-            Some(name) => ids.iter().position(|(n, _)| n == name),
-        };
-        let stream = stream.unwrap_or(crate::DEFAULT_STREAM);
-        let Some(local_index) = found else {
-            let declared: Vec<&str> = component.streams.iter().map(|s| s.name.as_str()).collect();
-            return report(
-                shared,
-                &mut counters[slot],
-                &component.name,
-                task,
-                format_args!("emitted to undeclared stream `{stream}` (declared: {declared:?})"),
-            );
-        };
-        let sid = plan.stream_ids[info.component][local_index].1;
-        let decl = &component.streams[local_index];
-        if values.len() != decl.fields.len() {
-            return report(
-                shared,
-                &mut counters[slot],
-                &component.name,
-                task,
-                format_args!(
-                    "emitted {} values on stream `{stream}`, which declares {} fields {}",
-                    values.len(),
-                    decl.fields.len(),
-                    decl.fields
-                ),
-            );
-        }
-        if decl.direct != direct.is_some() {
-            let why = if decl.direct {
-                "is a direct stream: use emit_direct"
-            } else {
-                "is not declared direct: use emit"
-            };
-            return report(
-                shared,
-                &mut counters[slot],
-                &component.name,
-                task,
-                format_args!("stream `{stream}` {why}"),
-            );
-        }
-        counters[slot].emitted += 1;
-        header.stream = sid;
-        header.source_task = task;
-        targets.clear();
-        for (route, router) in plan.routes[sid as usize]
-            .iter()
-            .zip(routers[slot][local_index].iter_mut())
-        {
-            match direct {
-                Some(t) if router.is_direct() && route.targets.binary_search(&t).is_ok() => {
-                    targets.push(t);
-                }
-                Some(_) => {}
-                None => {
-                    let dropped = router.route(values, targets);
-                    if dropped > 0 {
-                        counters[slot].errors += 1;
-                        shared.report(
-                            &component.name,
-                            task,
-                            format!("custom grouping chose {dropped} task(s) outside its targets"),
-                        );
-                    }
-                }
-            }
-        }
-        if let (Some(t), true) = (direct, targets.is_empty()) {
-            return self.error(
-                slot,
-                task,
-                format_args!(
-                    "emit_direct to task {t}, which does not subscribe directly to `{stream}`"
-                ),
-            );
-        }
-        let n = targets.len();
-        for i in 0..n {
-            let t = self.targets[i];
-            if let Err(e) = self.deliver(t, values) {
-                self.error(
-                    slot,
-                    task,
-                    format_args!("could not deliver to task {t}: {e}"),
-                );
-            }
-        }
-        self.counters[slot].transferred += n as u64;
-    }
-
-    fn error(&mut self, slot: usize, task: TaskId, message: fmt::Arguments<'_>) {
-        let component = self.plan.component_of(task).map_or("", |c| c.name.as_str());
-        report(
-            &self.shared,
-            &mut self.counters[slot],
-            component,
-            task,
-            message,
-        );
-    }
-
-    /// Archives the tuple once into the destination's ring, its overflow,
-    /// or this thread's local queue.
+impl Sink {
+    /// Archives the tuple (with the current header) once into the
+    /// destination's ring, its overflow, or this thread's local queue.
     fn deliver(&mut self, dest: TaskId, values: &[Value]) -> Result<(), DeliverError> {
         /// First try this much room in a ring: most tuples fit, and it
         /// saves computing the exact bound.
         const GUESS: usize = 256;
-        let thread = self.plan.task(dest).map_or(self.thread, |t| t.thread);
+        let thread = self
+            .thread_of
+            .get(dest as usize)
+            .copied()
+            .unwrap_or(self.thread);
         let tuple = TupleRef {
             header: &self.header,
             values,
@@ -353,8 +186,7 @@ impl Emitter {
         if out.overflow.is_empty() {
             if let Ok(mut slot) = out.ring.try_reserve(RING_PREFIX + GUESS) {
                 if let Ok(used) = encode(&mut slot[RING_PREFIX..]) {
-                    slot[..4].copy_from_slice(&dest.to_le_bytes());
-                    slot[4..8].fill(0);
+                    slot[..8].copy_from_slice(&u64::from(dest).to_le_bytes());
                     slot.commit_len(RING_PREFIX + used);
                     self.sent += 1;
                     return Ok(());
@@ -364,8 +196,7 @@ impl Emitter {
             let bound = encoded_len_bound(tuple)?;
             match out.ring.try_reserve(RING_PREFIX + bound) {
                 Ok(mut slot) => {
-                    slot[..4].copy_from_slice(&dest.to_le_bytes());
-                    slot[4..8].fill(0);
+                    slot[..8].copy_from_slice(&u64::from(dest).to_le_bytes());
                     let used = encode(&mut slot[RING_PREFIX..])?;
                     slot.commit_len(RING_PREFIX + used);
                     self.sent += 1;
@@ -382,6 +213,181 @@ impl Emitter {
         self.overflowing = true;
         self.sent += 1;
         Ok(())
+    }
+}
+
+/// A worker's emitting side: its tasks' output streams and routers, their
+/// counters, and the [`Sink`].
+pub(crate) struct Emitter {
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) shared: Arc<Shared>,
+    /// `streams[slot]`: the output streams of the slot's component.
+    pub(crate) streams: Vec<Vec<StreamOut>>,
+    /// `default[slot]`: position of the default stream in `streams[slot]`.
+    pub(crate) default: Vec<Option<usize>>,
+    pub(crate) counters: Vec<TaskCounters>,
+    pub(crate) sink: Sink,
+}
+
+impl Emitter {
+    pub(crate) fn new(
+        plan: Arc<Plan>,
+        shared: Arc<Shared>,
+        sink: Sink,
+        streams: Vec<Vec<StreamOut>>,
+    ) -> Self {
+        let counters = streams.iter().map(|_| TaskCounters::default()).collect();
+        let default = streams
+            .iter()
+            .map(|s| s.iter().position(|s| s.name == crate::DEFAULT_STREAM))
+            .collect();
+        Self {
+            plan,
+            shared,
+            streams,
+            default,
+            counters,
+            sink,
+        }
+    }
+
+    /// Whether emits are piling up locally (ring overflow or a long local
+    /// queue): spouts are not polled while this holds.
+    pub(crate) fn blocked(&self) -> bool {
+        const LOCAL_LIMIT: usize = 1 << 20;
+        self.sink.overflowing || self.sink.local.bytes() > LOCAL_LIMIT
+    }
+
+    /// Moves overflowed records into their rings where there is room;
+    /// returns whether any moved.
+    pub(crate) fn drain_overflows(&mut self) -> bool {
+        if !self.sink.overflowing {
+            return false;
+        }
+        let mut moved = false;
+        let mut left = false;
+        for out in self.sink.outbound.iter_mut().flatten() {
+            moved |= out.drain_overflow() > 0;
+            left |= !out.overflow.is_empty();
+        }
+        self.sink.overflowing = left;
+        moved
+    }
+
+    /// Routes and enqueues one emitted tuple.
+    #[inline]
+    pub(crate) fn emit(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        stream: Option<&str>,
+        direct: Option<TaskId>,
+        values: &[Value],
+    ) {
+        let index = match stream {
+            None => self.default[slot],
+            Some(name) => self.streams[slot].iter().position(|s| s.name == name),
+        };
+        let Some(out) = index.and_then(|i| self.streams[slot].get_mut(i)) else {
+            return self.undeclared(slot, task, stream);
+        };
+        if values.len() != out.arity || out.direct != direct.is_some() {
+            return self.misfit(slot, task, index.unwrap_or_default(), direct, values.len());
+        }
+        let Emitter {
+            counters,
+            sink,
+            shared,
+            plan,
+            ..
+        } = self;
+        let counters = &mut counters[slot];
+        counters.emitted += 1;
+        sink.header.stream = out.id;
+        sink.header.source_task = task;
+        let mut delivered = 0u64;
+        let mut failure = None;
+        let mut deliver = |t: TaskId| match sink.deliver(t, values) {
+            Ok(()) => delivered += 1,
+            Err(e) => failure = Some((t, e)),
+        };
+        for (router, targets) in &mut out.routes {
+            match direct {
+                Some(t) => {
+                    if router.is_direct() && targets.binary_search(&t).is_ok() {
+                        deliver(t);
+                    }
+                }
+                None => {
+                    let dropped = router.route(values, &mut deliver);
+                    if dropped > 0 {
+                        counters.errors += 1;
+                        let component = plan.component_of(task).map_or("", |c| c.name.as_str());
+                        shared.report(
+                            component,
+                            task,
+                            format!("custom grouping chose {dropped} task(s) outside its targets"),
+                        );
+                    }
+                }
+            }
+        }
+        counters.transferred += delivered;
+        if let Some((t, e)) = failure {
+            self.error(
+                slot,
+                task,
+                format_args!("could not deliver to task {t}: {e}"),
+            );
+        } else if let (Some(t), 0) = (direct, delivered) {
+            let name = &self.streams[slot][index.unwrap_or_default()].name;
+            let message =
+                format!("emit_direct to task {t}, which does not subscribe directly to `{name}`");
+            self.error(slot, task, format_args!("{message}"));
+        }
+    }
+
+    #[cold]
+    fn undeclared(&mut self, slot: usize, task: TaskId, stream: Option<&str>) {
+        let stream = stream.unwrap_or(crate::DEFAULT_STREAM);
+        let declared: Vec<&str> = self.streams[slot].iter().map(|s| s.name.as_str()).collect();
+        let message = format!("emitted to undeclared stream `{stream}` (declared: {declared:?})");
+        self.error(slot, task, format_args!("{message}"));
+    }
+
+    #[cold]
+    fn misfit(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        index: usize,
+        direct: Option<TaskId>,
+        n: usize,
+    ) {
+        let out = &self.streams[slot][index];
+        let message = if n != out.arity {
+            let fields = self.plan.streams[out.id as usize].fields.clone();
+            format!(
+                "emitted {n} values on stream `{}`, which declares {} fields {fields}",
+                out.name, out.arity
+            )
+        } else if direct.is_some() {
+            format!("stream `{}` is not declared direct: use emit", out.name)
+        } else {
+            format!("stream `{}` is a direct stream: use emit_direct", out.name)
+        };
+        self.error(slot, task, format_args!("{message}"));
+    }
+
+    fn error(&mut self, slot: usize, task: TaskId, message: fmt::Arguments<'_>) {
+        let component = self.plan.component_of(task).map_or("", |c| c.name.as_str());
+        report(
+            &self.shared,
+            &mut self.counters[slot],
+            component,
+            task,
+            message,
+        );
     }
 }
 

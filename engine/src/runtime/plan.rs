@@ -45,8 +45,6 @@ pub(crate) struct Plan {
     pub(crate) streams: Vec<StreamInfo>,
     /// `stream_ids[component]`: (name, id) of each declared stream.
     pub(crate) stream_ids: Vec<Vec<(String, u32)>>,
-    /// `default_stream[component]`: position of "default" in its streams.
-    pub(crate) default_stream: Vec<Option<usize>>,
     /// `routes[stream id]`: the subscriptions to that stream.
     pub(crate) routes: Vec<Vec<Route>>,
     pub(crate) tick_fields: Fields,
@@ -86,10 +84,6 @@ impl Plan {
             }
             stream_ids.push(ids);
         }
-        let default_stream = stream_ids
-            .iter()
-            .map(|ids| ids.iter().position(|(n, _)| n == crate::DEFAULT_STREAM))
-            .collect();
         let mut routes: Vec<Vec<Route>> = streams.iter().map(|_| Vec::new()).collect();
         for (ci, bolt) in topology.components.iter().enumerate() {
             for sub in &bolt.inputs {
@@ -125,7 +119,6 @@ impl Plan {
             component_tasks,
             streams,
             stream_ids,
-            default_stream,
             routes,
             tick_fields: Fields::empty(),
         }

@@ -128,8 +128,8 @@ impl Core {
         );
     }
 
-    /// Calls each active spout up to `SPOUT_BATCH` times; returns whether
-    /// any emitted.
+    /// Calls each active spout up to `SPOUT_BATCH` times (fewer if it
+    /// emits nothing or downstream backs up); returns whether any emitted.
     fn poll_spouts(&mut self) -> bool {
         let mut progress = false;
         for slot in 0..self.tasks.len() {
@@ -139,43 +139,42 @@ impl Core {
             let Instance::Spout(spout) = instance else {
                 continue;
             };
-            if *done {
+            if *done || self.emitter.blocked() {
                 continue;
             }
-            let task = *id;
-            for _ in 0..SPOUT_BATCH {
-                if self.emitter.blocked() {
-                    break;
-                }
-                let before = self.emitter.counters[slot].emitted;
-                let mut out = SpoutOutput {
-                    emitter: &mut self.emitter,
-                    slot,
-                    task,
-                };
-                match catch_unwind(AssertUnwindSafe(|| {
+            let mut out = SpoutOutput {
+                emitter: &mut self.emitter,
+                slot,
+                task: *id,
+            };
+            // One unwind guard around the whole batch.
+            let batch = catch_unwind(AssertUnwindSafe(|| {
+                let mut emitted_any = false;
+                for _ in 0..SPOUT_BATCH {
+                    let before = out.emitter.counters[slot].emitted;
                     spout.next_tuple(&mut out);
-                    spout.is_finished()
-                })) {
-                    Ok(finished) => *done = finished,
-                    Err(payload) => {
-                        let component =
-                            self.plan.component_of(task).map_or("", |c| c.name.as_str());
-                        self.shared.fail(TaskError {
-                            component: component.to_owned(),
-                            task,
-                            message: format!(
-                                "panicked in next_tuple: {}",
-                                panic_message(&*payload)
-                            ),
-                        });
-                        return progress;
+                    if spout.is_finished() {
+                        return (true, true);
+                    }
+                    if out.emitter.counters[slot].emitted == before {
+                        break;
+                    }
+                    emitted_any = true;
+                    if out.emitter.blocked() {
+                        break;
                     }
                 }
-                let emitted = self.emitter.counters[slot].emitted != before;
-                progress |= emitted;
-                if *done || !emitted {
-                    break;
+                (false, emitted_any)
+            }));
+            match batch {
+                Ok((finished, emitted)) => {
+                    *done = finished;
+                    progress |= emitted;
+                }
+                Err(payload) => {
+                    let task = *id;
+                    self.fail(task, "next_tuple", &*payload);
+                    return progress;
                 }
             }
         }
@@ -187,10 +186,10 @@ impl Core {
     fn drain_local(&mut self, spare: &mut ByteQueue) -> bool {
         let mut progress = false;
         for _ in 0..4 {
-            if self.emitter.local.is_empty() || self.shared.should_stop() {
+            if self.emitter.sink.local.is_empty() || self.shared.should_stop() {
                 break;
             }
-            std::mem::swap(&mut self.emitter.local, spare);
+            std::mem::swap(&mut self.emitter.sink.local, spare);
             while let Some((dest, record)) = spare.front() {
                 self.execute(dest, record);
                 spare.pop();
@@ -223,7 +222,7 @@ impl Core {
             .tasks
             .iter()
             .all(|t| t.done || matches!(t.instance, Instance::Bolt(_)));
-        self.shared.workers[index].publish(self.emitter.sent, self.processed, spouts_done);
+        self.shared.workers[index].publish(self.emitter.sink.sent, self.processed, spouts_done);
         for (slot, t) in self.tasks.iter().enumerate() {
             self.shared.tasks[t.id as usize - 1].publish(&self.emitter.counters[slot]);
         }
@@ -269,7 +268,7 @@ impl Worker {
             // Flush before idling (low rates see low latency) and at least
             // every flush interval while busy (the clock is read only then).
             if !progress || last_flush.elapsed() >= self.config.flush_interval {
-                for out in self.core.emitter.outbound.iter_mut().flatten() {
+                for out in self.core.emitter.sink.outbound.iter_mut().flatten() {
                     out.ring.flush();
                 }
                 if progress {
