@@ -5,8 +5,8 @@
 /// The tuple codec: values, tuples, archived views and frames
 /// (the `gale-codec` crate).
 pub use gale_codec as codec;
-/// The engine: topologies, executors, acker, metrics (the `gale-engine`
-/// crate; it lands with the local-engine issue).
+/// The engine: topologies, groupings, the local runtime (the
+/// `gale-engine` crate).
 pub use gale_engine as engine;
 /// Transports: shared-memory rings and wait strategies (the
 /// `gale-transport` crate).
