@@ -101,7 +101,7 @@ impl LocalCluster {
 
         // rings[from][to]
         let ring_config = RingConfig::new(config.ring_bytes)
-            .with_max_record(config.ring_bytes / 2 - 8)
+            .with_max_record((config.ring_bytes / 2).saturating_sub(8))
             .with_batch(config.batch.max(1));
         let mut producers: Vec<Vec<Option<Outbound>>> = (0..threads).map(|_| Vec::new()).collect();
         let mut consumers: Vec<Vec<gale_transport::Consumer>> =

@@ -119,8 +119,10 @@ impl Core {
         self.emitter.counters[slot].executed += 1;
     }
 
+    #[cold]
     fn missing(&self, dest: TaskId) {
-        // Only a bug in routing can get here; say so rather than panic.
+        // Only a bug in routing can get here (there is no task of ours to
+        // count it against); say so rather than panic.
         self.shared.report(
             "",
             dest,
@@ -330,13 +332,14 @@ impl Worker {
             .shared
             .failed
             .load(std::sync::atomic::Ordering::Acquire);
-        for t in &mut self.core.tasks {
+        for (slot, t) in self.core.tasks.iter_mut().enumerate() {
             let id = t.id;
             let result = catch_unwind(AssertUnwindSafe(|| match &mut t.instance {
                 Instance::Spout(s) => s.close(),
                 Instance::Bolt(b) => b.cleanup(),
             }));
             if let (Err(payload), false) = (result, failed) {
+                self.core.emitter.counters[slot].errors += 1;
                 let component = self
                     .core
                     .plan
