@@ -7,22 +7,25 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+mod acker;
 mod component;
 mod grouping;
 mod runtime;
 mod topology;
 
+pub use acker::{ACKER_COMPONENT, ACK_DONE_STREAM, ACK_STREAM};
 pub use component::{
     Bolt, OutputFieldsDeclarer, Spout, StreamDecl, TopologyContext, DEFAULT_STREAM,
     SYSTEM_COMPONENT, TICK_STREAM,
 };
 pub use grouping::{CustomGrouping, Grouping};
 pub use runtime::{
-    BoltOutput, ComponentStats, Input, LocalCluster, RunConfig, RunError, RunningTopology,
-    SpoutOutput, TaskError, TopologyStats,
+    BoltOutput, ComponentStats, Input, LatencyStats, LocalCluster, RunConfig, RunError,
+    RunningTopology, SpoutOutput, TaskError, TopologyStats,
 };
 pub use topology::{
-    BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyError,
+    BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,
+    TopologyError,
 };
 
 /// A task's id, unique in a topology; tasks are numbered from 1 as in

@@ -90,6 +90,7 @@ fn variant(e: &TopologyError) -> &'static str {
         TopologyError::BadFields { .. } => "BadFields",
         TopologyError::NoInputs { .. } => "NoInputs",
         TopologyError::ZeroTickFrequency { .. } => "ZeroTickFrequency",
+        TopologyError::ZeroMessageTimeout { .. } => "ZeroMessageTimeout",
     }
 }
 
@@ -477,6 +478,22 @@ fn zero_tick_interval() {
     );
 }
 
+#[test]
+fn zero_message_timeout() {
+    let mut b = builder();
+    b.set_bolt("count", || Node(NOTHING), 1)
+        .shuffle_grouping("words");
+    b.set_message_timeout(Duration::ZERO);
+    let name = b.build().err().map(|e| e.to_string());
+    let mut b = builder();
+    b.set_bolt("count", || Node(NOTHING), 1)
+        .shuffle_grouping("words");
+    b.set_message_timeout(Duration::ZERO);
+    let err = b.build().unwrap_err();
+    assert!(matches!(&err, TopologyError::ZeroMessageTimeout { topology } if !topology.is_empty()));
+    assert!(name.unwrap().contains("message timeout"), "{err}");
+}
+
 /// Each mistake above, once more, to check that together they produce
 /// every variant.
 #[test]
@@ -484,7 +501,7 @@ fn every_variant_is_reachable() {
     type Mistake = fn(&mut TopologyBuilder);
     const DUP: &[Decl] = &[("s", &["a", "a"], false)];
     const TWICE: &[Decl] = &[("s", &["a"], false), ("s", &["a"], false)];
-    let mistakes: [Mistake; 14] = [
+    let mistakes: [Mistake; 15] = [
         |b| {
             let _ = b
                 .set_bolt("x", || Node(NOTHING), 1)
@@ -545,6 +562,12 @@ fn every_variant_is_reachable() {
                 .shuffle_grouping("words")
                 .tick_interval(Duration::ZERO);
         },
+        |b| {
+            let _ = b
+                .set_bolt("x", || Node(NOTHING), 1)
+                .shuffle_grouping("words");
+            b.set_message_timeout(Duration::ZERO);
+        },
     ];
     let mut seen = BTreeSet::new();
     for mistake in mistakes {
@@ -553,5 +576,5 @@ fn every_variant_is_reachable() {
         seen.insert(variant(&b.build().unwrap_err()));
     }
     seen.insert(variant(&TopologyBuilder::new("t").build().unwrap_err()));
-    assert_eq!(seen.len(), 15, "{seen:?}");
+    assert_eq!(seen.len(), 16, "{seen:?}");
 }

@@ -13,6 +13,7 @@ use super::plan::Plan;
 use super::shared::{Shared, TaskError};
 use super::stats::TopologyStats;
 use super::worker::{Core, Instance, TaskSlot, Worker};
+use crate::acker::{IdGen, SpoutPending};
 use crate::grouping::Router;
 use crate::topology::Kind;
 use crate::Topology;
@@ -209,6 +210,7 @@ fn build_worker(
         let instance = match &component.kind {
             Kind::Spout(f) => Instance::Spout(f()),
             Kind::Bolt(f) => Instance::Bolt(f()),
+            Kind::Acker => Instance::Acker(Default::default()),
         };
         let tick = component
             .config
@@ -264,8 +266,32 @@ fn build_worker(
         local: Default::default(),
         sent: 0,
         overflowing: false,
+        acks: Default::default(),
+        ackers: plan.acker_tasks(),
+        ids: IdGen::new(seed(index)),
+        now: Instant::now(),
     };
-    let emitter = Emitter::new(Arc::clone(plan), Arc::clone(shared), sink, streams);
+    let pending = ids
+        .iter()
+        .map(|&id| {
+            let component = &plan.topology.components[plan.tasks[id as usize - 1].component];
+            component
+                .is_spout()
+                .then(|| SpoutPending::new(plan.topology.config.message_timeout, Instant::now()))
+        })
+        .collect();
+    let max_pending = ids
+        .iter()
+        .map(|&id| {
+            let component = &plan.topology.components[plan.tasks[id as usize - 1].component];
+            component
+                .config
+                .max_spout_pending
+                .or(plan.topology.config.max_spout_pending)
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
+    let emitter = Emitter::new(Arc::clone(plan), Arc::clone(shared), sink, streams, pending);
     Worker {
         index,
         core: Core {
@@ -275,10 +301,19 @@ fn build_worker(
             slot_of,
             emitter,
             processed: 0,
+            max_pending,
         },
         inbound,
         config: config.clone(),
     }
+}
+
+/// A seed for a worker's id generator: distinct per worker and per run.
+fn seed(worker: usize) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (worker as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id())
 }
 
 /// Polls the workers' progress: stops the topology when it is drained (all

@@ -11,4 +11,4 @@ mod worker;
 pub use cluster::{LocalCluster, RunConfig, RunError, RunningTopology};
 pub use output::{BoltOutput, Input, SpoutOutput};
 pub use shared::TaskError;
-pub use stats::{ComponentStats, TopologyStats};
+pub use stats::{ComponentStats, LatencyStats, TopologyStats};

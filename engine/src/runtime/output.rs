@@ -14,8 +14,10 @@ use gale_transport::{Producer, ReserveError};
 use super::plan::Plan;
 use super::queue::ByteQueue;
 use super::shared::{Shared, TaskCounters};
+use crate::acker::{AckTable, IdGen, SpoutPending};
 use crate::grouping::Router;
 use crate::TaskId;
+use std::time::Instant;
 
 /// Bytes before the archived tuple in a ring record: destination task id
 /// and a reserved word (keeps the tuple 8-aligned).
@@ -154,9 +156,59 @@ pub(crate) struct Sink {
     /// Some outbound ring has an overflow (kept so the check per spout
     /// call is one load).
     pub(crate) overflowing: bool,
+    /// Acker updates of this worker's tasks, folded per root.
+    pub(crate) acks: AckTable,
+    /// The acker tasks (empty with acking off).
+    pub(crate) ackers: Vec<TaskId>,
+    pub(crate) ids: IdGen,
+    /// The worker loop's clock, read once per pass.
+    pub(crate) now: Instant,
 }
 
 impl Sink {
+    /// Sends a system message (`values` = one bytes field) to `dest`.
+    pub(crate) fn deliver_system(&mut self, dest: TaskId, stream: u32, bytes: Vec<u8>) {
+        self.header.stream = stream;
+        self.header.source_task = 0;
+        self.header.edge_id = 0;
+        self.header.roots.clear();
+        let values = [Value::Bytes(bytes)];
+        if let Err(e) = self.deliver(dest, &values) {
+            // Our own batches are far below a ring's record limit unless the
+            // ring is tiny; say so rather than lose acking silently.
+            tracing::error!(dest, "cannot deliver acker traffic: {e}");
+        }
+    }
+
+    /// Flushes the acker table to the acker tasks.
+    pub(crate) fn flush_acks(&mut self) {
+        if self.acks.is_empty() {
+            return;
+        }
+        let mut table = std::mem::take(&mut self.acks);
+        let ackers = std::mem::take(&mut self.ackers);
+        table.drain(&ackers, |acker, bytes| {
+            self.deliver_system(acker, crate::acker::ACK_STREAM_ID, bytes)
+        });
+        self.ackers = ackers;
+        self.acks = table;
+    }
+
+    /// Gives the next delivery of the current tuple its edge id, and XORs
+    /// it into each of the tuple's trees (the edge is created).
+    #[inline]
+    fn new_edge(&mut self) {
+        if self.header.roots.is_empty() {
+            self.header.edge_id = 0;
+            return;
+        }
+        let edge = self.ids.next_id();
+        self.header.edge_id = edge;
+        for &root in &self.header.roots {
+            self.acks.xor(root, edge);
+        }
+    }
+
     /// Archives the tuple (with the current header) once into the
     /// destination's ring, its overflow, or this thread's local queue.
     fn deliver(&mut self, dest: TaskId, values: &[Value]) -> Result<(), DeliverError> {
@@ -168,6 +220,9 @@ impl Sink {
             .get(dest as usize)
             .copied()
             .unwrap_or(self.thread);
+        // A delivery that fails below leaves its edge unacked: the tree
+        // times out and its spout replays it.
+        self.new_edge();
         let tuple = TupleRef {
             header: &self.header,
             values,
@@ -226,7 +281,20 @@ pub(crate) struct Emitter {
     /// `default[slot]`: position of the default stream in `streams[slot]`.
     pub(crate) default: Vec<Option<usize>>,
     pub(crate) counters: Vec<TaskCounters>,
+    /// `pending[slot]`: trees in flight of a spout task.
+    pub(crate) pending: Vec<Option<SpoutPending>>,
     pub(crate) sink: Sink,
+}
+
+/// Whether and how an emitted tuple is tracked by the acker.
+#[derive(Clone, Copy)]
+pub(crate) enum Track<'a, 'i> {
+    /// Not tracked.
+    No,
+    /// A spout emit with this message id: starts a tree.
+    Root(u64),
+    /// A bolt emit anchored to these inputs: joins their trees.
+    Anchors(&'a [&'a Input<'i>]),
 }
 
 impl Emitter {
@@ -235,6 +303,7 @@ impl Emitter {
         shared: Arc<Shared>,
         sink: Sink,
         streams: Vec<Vec<StreamOut>>,
+        pending: Vec<Option<SpoutPending>>,
     ) -> Self {
         let counters = streams.iter().map(|_| TaskCounters::default()).collect();
         let default = streams
@@ -247,6 +316,7 @@ impl Emitter {
             streams,
             default,
             counters,
+            pending,
             sink,
         }
     }
@@ -283,6 +353,7 @@ impl Emitter {
         stream: Option<&str>,
         direct: Option<TaskId>,
         values: &[Value],
+        track: Track<'_, '_>,
     ) {
         let index = match stream {
             None => self.default[slot],
@@ -299,12 +370,39 @@ impl Emitter {
             sink,
             shared,
             plan,
+            pending,
             ..
         } = self;
         let counters = &mut counters[slot];
         counters.emitted += 1;
         sink.header.stream = out.id;
         sink.header.source_task = task;
+        sink.header.roots.clear();
+        let mut root = None;
+        match track {
+            Track::No => {}
+            Track::Root(msg_id) => {
+                if sink.ackers.is_empty() {
+                    // Acking off: the emit is acked at once (Storm's rule).
+                    if let Some(p) = pending[slot].as_mut() {
+                        p.immediate.push((msg_id, true));
+                    }
+                } else {
+                    let r = sink.ids.next_id();
+                    sink.header.roots.push(r);
+                    root = Some((r, msg_id));
+                }
+            }
+            Track::Anchors(anchors) => {
+                for a in anchors {
+                    for r in a.view.roots() {
+                        if !sink.header.roots.contains(&r) {
+                            sink.header.roots.push(r);
+                        }
+                    }
+                }
+            }
+        }
         let mut delivered = 0u64;
         let mut failure = None;
         let mut deliver = |t: TaskId| match sink.deliver(t, values) {
@@ -333,6 +431,17 @@ impl Emitter {
             }
         }
         counters.transferred += delivered;
+        if let Some((r, msg_id)) = root {
+            if let Some(p) = pending[slot].as_mut() {
+                if delivered == 0 {
+                    // No subscriber got it: the tree is complete already.
+                    p.immediate.push((msg_id, true));
+                } else {
+                    sink.acks.init(r, task);
+                    p.insert(r, msg_id, sink.now);
+                }
+            }
+        }
         if let Some((t, e)) = failure {
             self.error(
                 slot,
@@ -379,7 +488,7 @@ impl Emitter {
         self.error(slot, task, format_args!("{message}"));
     }
 
-    fn error(&mut self, slot: usize, task: TaskId, message: fmt::Arguments<'_>) {
+    pub(crate) fn error(&mut self, slot: usize, task: TaskId, message: fmt::Arguments<'_>) {
         let component = self.plan.component_of(task).map_or("", |c| c.name.as_str());
         report(
             &self.shared,
@@ -419,21 +528,44 @@ pub struct SpoutOutput<'a> {
 }
 
 impl SpoutOutput<'_> {
-    /// Emits `values` on the default stream.
+    /// Emits `values` on the default stream, untracked.
     pub fn emit(&mut self, values: &[Value]) {
-        self.emitter.emit(self.slot, self.task, None, None, values);
+        self.emitter
+            .emit(self.slot, self.task, None, None, values, Track::No);
     }
 
-    /// Emits `values` on `stream`.
+    /// Emits `values` on `stream`, untracked.
     pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
         self.emitter
-            .emit(self.slot, self.task, Some(stream), None, values);
+            .emit(self.slot, self.task, Some(stream), None, values, Track::No);
     }
 
-    /// Emits `values` on the direct `stream` to `task` only.
-    pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
+    /// Emits `values` on the default stream as a reliable tuple: the spout
+    /// gets exactly one `ack(msg_id)` once its tree is fully processed or
+    /// one `fail(msg_id)` if it fails or times out.
+    pub fn emit_with_id(&mut self, values: &[Value], msg_id: u64) {
+        let track = Track::Root(msg_id);
         self.emitter
-            .emit(self.slot, self.task, Some(stream), Some(task), values);
+            .emit(self.slot, self.task, None, None, values, track);
+    }
+
+    /// Like [`emit_with_id`](Self::emit_with_id), on `stream`.
+    pub fn emit_to_with_id(&mut self, stream: &str, values: &[Value], msg_id: u64) {
+        let track = Track::Root(msg_id);
+        self.emitter
+            .emit(self.slot, self.task, Some(stream), None, values, track);
+    }
+
+    /// Emits `values` on the direct `stream` to `task` only, untracked.
+    pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
+        self.emitter.emit(
+            self.slot,
+            self.task,
+            Some(stream),
+            Some(task),
+            values,
+            Track::No,
+        );
     }
 
     /// Reports an error with this task's component and id; the topology
@@ -441,6 +573,13 @@ impl SpoutOutput<'_> {
     pub fn report_error(&mut self, error: impl fmt::Display) {
         self.emitter
             .error(self.slot, self.task, format_args!("reported: {error}"));
+    }
+
+    /// Trees this spout task has in flight.
+    pub fn pending(&self) -> usize {
+        self.emitter.pending[self.slot]
+            .as_ref()
+            .map_or(0, SpoutPending::len)
     }
 
     /// This task's id.
@@ -457,43 +596,84 @@ pub struct BoltOutput<'a> {
 }
 
 impl BoltOutput<'_> {
-    /// Emits `values` on the default stream, unanchored.
+    /// Emits `values` on the default stream, unanchored (not part of any
+    /// tuple tree).
     pub fn emit(&mut self, values: &[Value]) {
-        self.emitter.emit(self.slot, self.task, None, None, values);
+        self.emitter
+            .emit(self.slot, self.task, None, None, values, Track::No);
     }
 
     /// Emits `values` on `stream`, unanchored.
     pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
         self.emitter
-            .emit(self.slot, self.task, Some(stream), None, values);
+            .emit(self.slot, self.task, Some(stream), None, values, Track::No);
     }
 
-    /// Emits `values` on `stream` anchored to `anchors`: when tuples are
-    /// tracked, the new tuple joins their trees.
+    /// Emits `values` on `stream` anchored to `anchors`: the new tuple joins
+    /// the trees of every anchor (several anchors make a DAG), so they
+    /// complete only once it is acked too.
     pub fn emit_anchored(&mut self, stream: &str, anchors: &[&Input<'_>], values: &[Value]) {
-        // Tuple trees are tracked once the acker lands; until then an
-        // anchored emit is an emit.
-        let _ = anchors;
-        self.emit_to(stream, values);
-    }
-
-    /// Emits `values` on the direct `stream` to `task` only.
-    pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
+        let track = Track::Anchors(anchors);
         self.emitter
-            .emit(self.slot, self.task, Some(stream), Some(task), values);
+            .emit(self.slot, self.task, Some(stream), None, values, track);
     }
 
-    /// Acknowledges `input` as fully processed by this bolt.
+    /// Emits `values` on the direct `stream` to `task` only, unanchored.
+    pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
+        self.emitter.emit(
+            self.slot,
+            self.task,
+            Some(stream),
+            Some(task),
+            values,
+            Track::No,
+        );
+    }
+
+    /// Emits `values` on the direct `stream` to `task`, anchored.
+    pub fn emit_direct_anchored(
+        &mut self,
+        task: TaskId,
+        stream: &str,
+        anchors: &[&Input<'_>],
+        values: &[Value],
+    ) {
+        let track = Track::Anchors(anchors);
+        self.emitter.emit(
+            self.slot,
+            self.task,
+            Some(stream),
+            Some(task),
+            values,
+            track,
+        );
+    }
+
+    /// Acknowledges `input` as fully processed by this bolt. Ack (or fail)
+    /// each input exactly once, after emitting what is anchored to it.
     pub fn ack(&mut self, input: &Input<'_>) {
-        let _ = input;
         self.emitter.counters[self.slot].acked += 1;
+        let edge = input.view.edge_id();
+        for root in input.view.roots() {
+            self.emitter.sink.acks.xor(root, edge);
+        }
     }
 
-    /// Fails `input`: its tree is replayed by its spout (once the acker
-    /// tracks trees).
+    /// Fails `input`: every tree it belongs to fails at once and its spout
+    /// may replay it.
     pub fn fail(&mut self, input: &Input<'_>) {
-        let _ = input;
         self.emitter.counters[self.slot].failed += 1;
+        for root in input.view.roots() {
+            self.emitter.sink.acks.fail(root);
+        }
+    }
+
+    /// Restarts the timeout of every tree `input` belongs to (for
+    /// long-running work on one tuple).
+    pub fn reset_timeout(&mut self, input: &Input<'_>) {
+        for root in input.view.roots() {
+            self.emitter.sink.acks.reset(root);
+        }
     }
 
     /// Reports an error with this task's component and id; the topology

@@ -53,8 +53,24 @@ pub(crate) struct Plan {
 impl Plan {
     /// Assigns tasks to `threads` worker threads round robin in declaration
     /// order, numbers streams and resolves every subscription.
-    pub(crate) fn new(topology: Topology, threads: usize) -> Self {
+    pub(crate) fn new(mut topology: Topology, threads: usize) -> Self {
         let threads = threads.max(1);
+        // The acker tasks are a system component, placed like any other.
+        if topology.config.ackers > 0 {
+            topology.components.push(Component {
+                name: crate::ACKER_COMPONENT.to_owned(),
+                kind: crate::topology::Kind::Acker,
+                parallelism: topology.config.ackers,
+                streams: Vec::new(),
+                inputs: Vec::new(),
+                config: crate::ComponentConfig {
+                    tick_interval: Some(
+                        topology.config.message_timeout / (crate::acker::BUCKETS as u32 - 1),
+                    ),
+                    max_spout_pending: None,
+                },
+            });
+        }
         let mut tasks = Vec::new();
         let mut component_tasks = Vec::new();
         for (ci, c) in topology.components.iter().enumerate() {
@@ -128,6 +144,16 @@ impl Plan {
         self.tasks.get((id as usize).wrapping_sub(1))
     }
 
+    /// Task ids of the acker component (empty with acking off).
+    pub(crate) fn acker_tasks(&self) -> Vec<TaskId> {
+        self.topology
+            .components
+            .iter()
+            .position(|c| matches!(c.kind, crate::topology::Kind::Acker))
+            .map(|i| self.component_tasks[i].clone())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn component_of(&self, id: TaskId) -> Option<&Component> {
         self.task(id)
             .map(|t| &self.topology.components[t.component])
@@ -151,6 +177,14 @@ impl Plan {
                 &s.fields,
             ),
             None if id == TICK_STREAM_ID => (SYSTEM_COMPONENT, TICK_STREAM, &self.tick_fields),
+            None if id == crate::acker::ACK_STREAM_ID => {
+                (SYSTEM_COMPONENT, crate::ACK_STREAM, &self.tick_fields)
+            }
+            None if id == crate::acker::ACK_DONE_STREAM_ID => (
+                crate::ACKER_COMPONENT,
+                crate::ACK_DONE_STREAM,
+                &self.tick_fields,
+            ),
             None => ("", "", &self.tick_fields),
         }
     }

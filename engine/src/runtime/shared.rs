@@ -115,6 +115,8 @@ pub(crate) struct Shared {
     /// Indexed by task id - 1; padded like `workers`.
     pub(crate) tasks: Vec<CachePadded<SharedCounters>>,
     errors: Mutex<Vec<TaskError>>,
+    /// Complete latency per spout component, merged by workers as they exit.
+    latency: Mutex<std::collections::BTreeMap<String, hdrhistogram::Histogram<u64>>>,
 }
 
 /// Reported errors kept for the handle (older ones are counted, not kept).
@@ -130,6 +132,7 @@ impl Shared {
             workers: (0..workers).map(|_| CachePadded::default()).collect(),
             tasks: (0..tasks).map(|_| CachePadded::default()).collect(),
             errors: Mutex::new(Vec::new()),
+            latency: Mutex::new(Default::default()),
         }
     }
 
@@ -144,6 +147,25 @@ impl Shared {
                 message,
             });
         }
+    }
+
+    /// Merges a spout task's complete-latency histogram into its
+    /// component's.
+    pub(crate) fn merge_latency(&self, component: &str, h: &hdrhistogram::Histogram<u64>) {
+        let mut all = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        match all.get_mut(component) {
+            Some(total) => {
+                let _ = total.add(h);
+            }
+            None => {
+                all.insert(component.to_owned(), h.clone());
+            }
+        }
+    }
+
+    pub(crate) fn latencies(&self) -> Vec<(String, hdrhistogram::Histogram<u64>)> {
+        let all = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     pub(crate) fn errors(&self) -> Vec<TaskError> {

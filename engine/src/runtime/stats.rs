@@ -24,6 +24,36 @@ pub struct ComponentStats {
     pub failed: u64,
     /// Errors reported by or about the component's tasks.
     pub errors: u64,
+    /// Spouts: time from a reliable emit to its tree's completion (filled
+    /// in when the topology stops).
+    pub complete_latency: Option<LatencyStats>,
+}
+
+/// A latency distribution, in nanoseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatencyStats {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Largest.
+    pub max_ns: u64,
+}
+
+impl LatencyStats {
+    pub(crate) fn from_histogram(h: &hdrhistogram::Histogram<u64>) -> Option<Self> {
+        (!h.is_empty()).then(|| Self {
+            count: h.len(),
+            p50_ns: h.value_at_quantile(0.5),
+            p99_ns: h.value_at_quantile(0.99),
+            p999_ns: h.value_at_quantile(0.999),
+            max_ns: h.max(),
+        })
+    }
 }
 
 /// A snapshot of a running (or finished) topology.
@@ -51,6 +81,11 @@ impl TopologyStats {
             s.acked += c.acked;
             s.failed += c.failed;
             s.errors += c.errors;
+        }
+        for (name, h) in shared.latencies() {
+            if let Some(c) = components.get_mut(&name) {
+                c.complete_latency = LatencyStats::from_histogram(&h);
+            }
         }
         Self {
             elapsed,

@@ -15,6 +15,7 @@ use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::ByteQueue;
 use super::shared::{Shared, TaskError};
 use super::RunConfig;
+use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID};
 use crate::{Bolt, Spout, TaskId};
 
 /// Records taken from one inbound ring per pass (keeps one busy peer from
@@ -22,10 +23,13 @@ use crate::{Bolt, Spout, TaskId};
 const READ_BATCH: usize = 256;
 /// Calls to one spout's `next_tuple` per pass.
 const SPOUT_BATCH: usize = 64;
+/// Roots folded in a worker's acker table before it is flushed anyway.
+const ACK_BATCH: usize = 1024;
 
 pub(crate) enum Instance {
     Spout(Box<dyn Spout>),
     Bolt(Box<dyn Bolt>),
+    Acker(Acker),
 }
 
 pub(crate) struct TaskSlot {
@@ -47,6 +51,8 @@ pub(crate) struct Core {
     pub(crate) slot_of: Vec<usize>,
     pub(crate) emitter: Emitter,
     pub(crate) processed: u64,
+    /// `max_pending[slot]`: max spout pending of a spout task.
+    pub(crate) max_pending: Arc<[usize]>,
 }
 
 pub(crate) struct Worker {
@@ -74,7 +80,8 @@ impl Core {
         });
     }
 
-    /// Runs bolt task `dest` on an archived record.
+    /// Runs task `dest` on an archived record: a bolt's `execute`, an
+    /// acker's batch of updates (or tick), or a spout's completions.
     ///
     /// The record must be bytes written by this topology's encoder (through
     /// our rings or the local queue), 8-aligned.
@@ -90,11 +97,7 @@ impl Core {
             ..
         } = self;
         let slot = slot_of.get(dest as usize).copied().unwrap_or(usize::MAX);
-        let Some(TaskSlot {
-            instance: Instance::Bolt(bolt),
-            ..
-        }) = tasks.get_mut(slot)
-        else {
+        let Some(task) = tasks.get_mut(slot) else {
             return self.missing(dest);
         };
         // SAFETY: every record in our rings and queues was written by an
@@ -102,6 +105,28 @@ impl Core {
         // drain_overflow copies such bytes) and is read back unmodified;
         // ring payloads and queue entries are 8-aligned.
         let view = unsafe { view_trusted(record) };
+        let bolt = match &mut task.instance {
+            Instance::Bolt(bolt) => bolt,
+            Instance::Acker(acker) => {
+                if view.stream() == ACK_STREAM_ID {
+                    acker.apply(view.get(0).and_then(|v| v.as_bytes()).unwrap_or_default());
+                    for (spout, bytes) in acker.take_out() {
+                        emitter
+                            .sink
+                            .deliver_system(spout, ACK_DONE_STREAM_ID, bytes);
+                    }
+                } else if view.stream() == TICK_STREAM_ID {
+                    acker.rotate();
+                }
+                emitter.counters[slot].executed += 1;
+                return;
+            }
+            Instance::Spout(spout) => {
+                let bytes = view.get(0).and_then(|v| v.as_bytes()).unwrap_or_default();
+                let (id, spout) = (task.id, spout);
+                return completions(emitter, slot, id, spout, bytes, &self.shared, plan);
+            }
+        };
         let (component, stream, fields) = plan.stream_meta(view.stream());
         let input = Input {
             view: view.with_fields(fields),
@@ -114,9 +139,64 @@ impl Core {
             task: dest,
         };
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| bolt.execute(&input, &mut out))) {
-            return self.fail(dest, "execute", &*payload);
+            // The input's trees fail (so their spouts replay them); the task
+            // keeps running, and every panic is counted and reported.
+            for root in view.roots() {
+                self.emitter.sink.acks.fail(root);
+            }
+            self.emitter.counters[slot].failed += 1;
+            let message = format!(
+                "panicked in execute (input failed): {}",
+                panic_message(&*payload)
+            );
+            self.emitter.error(slot, dest, format_args!("{message}"));
+            return;
         }
         self.emitter.counters[slot].executed += 1;
+    }
+
+    /// Calls `ack`/`fail` for timed-out trees and completions decided
+    /// without an acker; returns whether any were delivered.
+    fn spout_housekeeping(&mut self) -> bool {
+        let mut any = false;
+        let now = self.emitter.sink.now;
+        for slot in 0..self.tasks.len() {
+            let TaskSlot { id, instance, .. } = &mut self.tasks[slot];
+            let Instance::Spout(spout) = instance else {
+                continue;
+            };
+            let Some(p) = self.emitter.pending[slot].as_mut() else {
+                continue;
+            };
+            let expired = if p.len() > 0 { p.expire(now) } else { None };
+            let immediate = std::mem::take(&mut p.immediate);
+            if expired.as_ref().is_none_or(Vec::is_empty) && immediate.is_empty() {
+                continue;
+            }
+            any = true;
+            let counters = &mut self.emitter.counters[slot];
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                for msg in expired.into_iter().flatten() {
+                    counters.failed += 1;
+                    spout.fail(msg);
+                }
+                for (msg, acked) in immediate {
+                    if acked {
+                        counters.acked += 1;
+                        spout.ack(msg);
+                    } else {
+                        counters.failed += 1;
+                        spout.fail(msg);
+                    }
+                }
+            }));
+            if let Err(payload) = result {
+                let task = *id;
+                self.fail(task, "ack/fail", &*payload);
+                return any;
+            }
+        }
+        any
     }
 
     #[cold]
@@ -134,6 +214,7 @@ impl Core {
     /// emits nothing or downstream backs up); returns whether any emitted.
     fn poll_spouts(&mut self) -> bool {
         let mut progress = false;
+        let max_pending = Arc::clone(&self.max_pending);
         for slot in 0..self.tasks.len() {
             let TaskSlot {
                 id, instance, done, ..
@@ -142,6 +223,15 @@ impl Core {
                 continue;
             };
             if *done || self.emitter.blocked() {
+                continue;
+            }
+            let max_pending = max_pending[slot];
+            let pending_full = |e: &Emitter| {
+                e.pending[slot]
+                    .as_ref()
+                    .is_some_and(|p| p.len() >= max_pending)
+            };
+            if pending_full(&self.emitter) {
                 continue;
             }
             let mut out = SpoutOutput {
@@ -162,7 +252,7 @@ impl Core {
                         break;
                     }
                     emitted_any = true;
-                    if out.emitter.blocked() {
+                    if out.emitter.blocked() || pending_full(out.emitter) {
                         break;
                     }
                 }
@@ -223,7 +313,18 @@ impl Core {
         let spouts_done = self
             .tasks
             .iter()
-            .all(|t| t.done || matches!(t.instance, Instance::Bolt(_)));
+            .enumerate()
+            .all(|(slot, t)| match t.instance {
+                // A finished spout is done once its trees have completed.
+                Instance::Spout(_) => {
+                    t.done
+                        && self.emitter.pending[slot]
+                            .as_ref()
+                            .is_none_or(|p| p.len() == 0 && p.immediate.is_empty())
+                }
+                _ => true,
+            })
+            && self.emitter.sink.acks.is_empty();
         self.shared.workers[index].publish(self.emitter.sink.sent, self.processed, spouts_done);
         for (slot, t) in self.tasks.iter().enumerate() {
             self.shared.tasks[t.id as usize - 1].publish(&self.emitter.counters[slot]);
@@ -246,6 +347,7 @@ impl Worker {
         let mut draining = false;
         while !self.core.shared.should_stop() {
             let mut progress = false;
+            self.core.emitter.sink.now = Instant::now();
             let Worker { core, inbound, .. } = &mut self;
             for ring in inbound.iter_mut() {
                 let mut batch = ring.try_read_batch(READ_BATCH);
@@ -266,6 +368,18 @@ impl Worker {
             }
             if !draining {
                 progress |= self.core.poll_spouts();
+            }
+            progress |= self.core.spout_housekeeping();
+            // Acker traffic: a batch per acker task when the table is big,
+            // before idling, or every flush interval.
+            let sink = &mut self.core.emitter.sink;
+            if !sink.acks.is_empty()
+                && (sink.acks.len() >= ACK_BATCH
+                    || !progress
+                    || last_flush.elapsed() >= self.config.flush_interval)
+            {
+                sink.flush_acks();
+                progress = true;
             }
             // Flush before idling (low rates see low latency) and at least
             // every flush interval while busy (the clock is read only then).
@@ -299,6 +413,7 @@ impl Worker {
                     s.activate();
                 }
                 Instance::Bolt(b) => b.prepare(&context),
+                Instance::Acker(_) => {}
             }));
             if let Err(payload) = result {
                 let component = plan.component_of(t.id).map_or("", |c| c.name.as_str());
@@ -337,6 +452,7 @@ impl Worker {
             let result = catch_unwind(AssertUnwindSafe(|| match &mut t.instance {
                 Instance::Spout(s) => s.close(),
                 Instance::Bolt(b) => b.cleanup(),
+                Instance::Acker(_) => {}
             }));
             if let (Err(payload), false) = (result, failed) {
                 self.core.emitter.counters[slot].errors += 1;
@@ -350,6 +466,16 @@ impl Worker {
                     id,
                     format!("panicked in cleanup/close: {}", panic_message(&*payload)),
                 );
+            }
+        }
+        for (slot, t) in self.core.tasks.iter().enumerate() {
+            if let Some(p) = &self.core.emitter.pending[slot] {
+                let component = self
+                    .core
+                    .plan
+                    .component_of(t.id)
+                    .map_or("", |c| c.name.as_str());
+                self.core.shared.merge_latency(component, &p.latency);
             }
         }
         self.core.publish(self.index);
@@ -378,4 +504,52 @@ fn tick_record() -> AlignedVec<16> {
         .expect("an empty tuple fits in 256 bytes");
     buf.resize(len, 0);
     buf
+}
+
+/// Applies a batch of completions from an acker to spout task `task`:
+/// each root still pending gets its one `ack` or `fail`; roots already
+/// timed out are ignored.
+fn completions(
+    emitter: &mut Emitter,
+    slot: usize,
+    task: TaskId,
+    spout: &mut Box<dyn Spout>,
+    bytes: &[u8],
+    shared: &Shared,
+    plan: &Plan,
+) {
+    let now = emitter.sink.now;
+    let Some(pending) = emitter.pending[slot].as_mut() else {
+        return;
+    };
+    let counters = &mut emitter.counters[slot];
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        for (root, done) in read_done(bytes) {
+            match done {
+                Some(Done::Acked) => {
+                    if let Some((msg, started)) = pending.take(root) {
+                        pending.record(started, now);
+                        counters.acked += 1;
+                        spout.ack(msg);
+                    }
+                }
+                Some(Done::Failed) => {
+                    if let Some((msg, _)) = pending.take(root) {
+                        counters.failed += 1;
+                        spout.fail(msg);
+                    }
+                }
+                Some(Done::Reset) => pending.reset(root),
+                None => {}
+            }
+        }
+    }));
+    if let Err(payload) = result {
+        let component = plan.component_of(task).map_or("", |c| c.name.as_str());
+        shared.fail(TaskError {
+            component: component.to_owned(),
+            task,
+            message: format!("panicked in ack/fail: {}", panic_message(&*payload)),
+        });
+    }
 }

@@ -4,7 +4,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Component, ComponentConfig, Kind, Subscription, Topology, TopologyError};
+use super::{
+    Component, ComponentConfig, Kind, Subscription, Topology, TopologyConfig, TopologyError,
+};
 use crate::component::{OutputFieldsDeclarer, DEFAULT_STREAM};
 use crate::{Bolt, Grouping, Spout};
 
@@ -41,6 +43,7 @@ pub struct TopologyBuilder {
     name: String,
     components: Vec<Component>,
     errors: Vec<TopologyError>,
+    config: TopologyConfig,
 }
 
 impl TopologyBuilder {
@@ -50,7 +53,28 @@ impl TopologyBuilder {
             name: name.into(),
             components: Vec::new(),
             errors: Vec::new(),
+            config: TopologyConfig::default(),
         }
+    }
+
+    /// Number of acker tasks (default 1); 0 turns tuple tracking off and
+    /// acks every spout emit at once.
+    pub fn set_num_ackers(&mut self, ackers: usize) -> &mut Self {
+        self.config.ackers = ackers;
+        self
+    }
+
+    /// Tuple trees not completed within `timeout` fail (default 30 s).
+    pub fn set_message_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.message_timeout = timeout;
+        self
+    }
+
+    /// Default bound on trees in flight per spout task (a spout's own
+    /// `max_spout_pending` wins).
+    pub fn set_max_spout_pending(&mut self, pending: usize) -> &mut Self {
+        self.config.max_spout_pending = Some(pending);
+        self
     }
 
     /// Adds a spout component with `parallelism` tasks; `factory` makes one
@@ -111,9 +135,15 @@ impl TopologyBuilder {
             return Err(e);
         }
         validate(&self.name, &self.components)?;
+        if self.config.message_timeout.is_zero() {
+            return Err(TopologyError::ZeroMessageTimeout {
+                topology: self.name,
+            });
+        }
         Ok(Topology {
             name: self.name,
             components: self.components,
+            config: self.config,
         })
     }
 }

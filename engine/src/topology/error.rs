@@ -135,6 +135,12 @@ pub enum TopologyError {
         /// The bolt.
         bolt: String,
     },
+    /// A message timeout of zero.
+    #[error("topology `{topology}` has a message timeout of 0")]
+    ZeroMessageTimeout {
+        /// Topology name.
+        topology: String,
+    },
     /// A tick frequency of zero.
     #[error("component `{component}` has a tick tuple frequency of 0")]
     ZeroTickFrequency {

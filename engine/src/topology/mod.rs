@@ -22,6 +22,8 @@ pub(crate) type BoltFactory = Arc<dyn Fn() -> Box<dyn Bolt> + Send + Sync>;
 pub(crate) enum Kind {
     Spout(SpoutFactory),
     Bolt(BoltFactory),
+    /// The system acker component, added when a topology starts.
+    Acker,
 }
 
 /// Per-component settings.
@@ -70,12 +72,41 @@ impl Component {
 pub struct Topology {
     pub(crate) name: String,
     pub(crate) components: Vec<Component>,
+    pub(crate) config: TopologyConfig,
+}
+
+/// Topology-wide settings (Storm's `topology.*` configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologyConfig {
+    /// Acker tasks. 0 turns reliability off: a spout's emit with a message
+    /// id is acked at once, as in Storm.
+    pub ackers: usize,
+    /// A tuple tree not completed within this time fails (default 30 s).
+    pub message_timeout: Duration,
+    /// Default for spouts without their own `max_spout_pending`: at most
+    /// this many trees in flight per spout task (`None`: unbounded).
+    pub max_spout_pending: Option<usize>,
+}
+
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        Self {
+            ackers: 1,
+            message_timeout: Duration::from_secs(30),
+            max_spout_pending: None,
+        }
+    }
 }
 
 impl Topology {
     /// The topology's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Its topology-wide settings.
+    pub fn config(&self) -> &TopologyConfig {
+        &self.config
     }
 
     /// Component names, spouts and bolts, in declaration order.
@@ -107,7 +138,11 @@ impl std::fmt::Debug for Topology {
                 &c.name,
                 &format_args!(
                     "{} x{} streams={:?} inputs={:?}",
-                    if c.is_spout() { "spout" } else { "bolt" },
+                    match c.kind {
+                        Kind::Spout(_) => "spout",
+                        Kind::Bolt(_) => "bolt",
+                        Kind::Acker => "acker",
+                    },
                     c.parallelism,
                     c.streams.iter().map(|s| &s.name).collect::<Vec<_>>(),
                     c.inputs

@@ -1,0 +1,129 @@
+//! [`SpoutPending`]: one spout task's trees in flight, its timeouts and
+//! its complete latency.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::table::IdMap;
+use super::BUCKETS;
+
+/// A spout task's pending trees in rotating buckets (newest first): a tree
+/// not completed within the timeout falls off the end and is failed.
+/// The spout side decides: whatever comes first, completion or timeout,
+/// is the one `ack` or `fail` of the tree; anything later is ignored.
+pub(crate) struct SpoutPending {
+    buckets: VecDeque<IdMap<(u64, Instant)>>,
+    len: usize,
+    rotate_every: Duration,
+    next_rotation: Instant,
+    /// Completions decided without an acker (acking off, or no
+    /// subscribers), delivered after `next_tuple` returns: (msg id, acked).
+    pub(crate) immediate: Vec<(u64, bool)>,
+    /// Spout emit to completion, in nanoseconds.
+    pub(crate) latency: Histogram<u64>,
+}
+
+impl SpoutPending {
+    pub(crate) fn new(timeout: Duration, now: Instant) -> Self {
+        let rotate_every = (timeout / (BUCKETS as u32 - 1)).max(Duration::from_millis(1));
+        Self {
+            buckets: (0..BUCKETS).map(|_| IdMap::default()).collect(),
+            len: 0,
+            rotate_every,
+            next_rotation: now + rotate_every,
+            immediate: Vec::new(),
+            latency: Histogram::new(3).expect("3 significant figures is valid"),
+        }
+    }
+
+    /// Trees in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn insert(&mut self, root: u64, msg_id: u64, now: Instant) {
+        if self.buckets[0].insert(root, (msg_id, now)).is_none() {
+            self.len += 1;
+        }
+    }
+
+    /// Removes `root`; its message id and start time if it was pending.
+    pub(crate) fn take(&mut self, root: u64) -> Option<(u64, Instant)> {
+        let found = self.buckets.iter_mut().find_map(|b| b.remove(&root));
+        if found.is_some() {
+            self.len -= 1;
+        }
+        found
+    }
+
+    /// Restarts `root`'s timeout.
+    pub(crate) fn reset(&mut self, root: u64) {
+        if let Some(v) = self
+            .buckets
+            .iter_mut()
+            .skip(1)
+            .find_map(|b| b.remove(&root))
+        {
+            self.buckets[0].insert(root, v);
+        }
+    }
+
+    /// Records a completed tree's latency.
+    pub(crate) fn record(&mut self, started: Instant, now: Instant) {
+        let ns = now
+            .saturating_duration_since(started)
+            .as_nanos()
+            .min(u128::from(u64::MAX)) as u64;
+        self.latency.saturating_record(ns.max(1));
+    }
+
+    /// If a rotation is due, drops the oldest bucket and returns the
+    /// message ids that timed out.
+    pub(crate) fn expire(&mut self, now: Instant) -> Option<Vec<u64>> {
+        if now < self.next_rotation {
+            return None;
+        }
+        self.next_rotation = now + self.rotate_every;
+        let expired = self.buckets.pop_back().unwrap_or_default();
+        self.buckets.push_front(IdMap::default());
+        self.len -= expired.len();
+        Some(expired.into_values().map(|(id, _)| id).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_out_after_the_buckets_rotate_through() {
+        let t0 = Instant::now();
+        let mut p = SpoutPending::new(Duration::from_millis(20), t0);
+        p.insert(1, 100, t0);
+        p.insert(2, 200, t0);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p.take(2).map(|v| v.0), Some(200));
+        assert_eq!(p.take(2), None, "a root completes once");
+        assert_eq!(p.expire(t0), None, "not due yet");
+        let step = Duration::from_millis(10);
+        assert_eq!(p.expire(t0 + step), Some(vec![]));
+        assert_eq!(p.expire(t0 + step * 2), Some(vec![]));
+        assert_eq!(p.expire(t0 + step * 3), Some(vec![100]));
+        assert_eq!(p.len(), 0);
+    }
+
+    #[test]
+    fn reset_moves_a_root_to_the_newest_bucket() {
+        let t0 = Instant::now();
+        let mut p = SpoutPending::new(Duration::from_millis(20), t0);
+        p.insert(1, 100, t0);
+        let step = Duration::from_millis(10);
+        p.expire(t0 + step);
+        p.expire(t0 + step * 2);
+        p.reset(1);
+        assert_eq!(p.expire(t0 + step * 3), Some(vec![]));
+        assert_eq!(p.len(), 1);
+    }
+}

@@ -1,0 +1,165 @@
+//! [`AckTable`]: a worker's acker updates, folded per root until flushed.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::acker_for;
+use crate::TaskId;
+
+/// Root ids are uniformly random: they are their own hash.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by random 64-bit ids.
+pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+const INIT: u64 = 1;
+const FAIL: u64 = 2;
+const RESET: u64 = 4;
+
+#[derive(Clone, Copy, Default)]
+struct Update {
+    xor: u64,
+    /// Flag bits (`INIT`, `FAIL`, `RESET`) and, with `INIT`, the spout task
+    /// in the high 32 bits.
+    meta: u64,
+}
+
+/// Acker updates of one worker's tasks, folded per root.
+#[derive(Default)]
+pub(crate) struct AckTable {
+    updates: IdMap<Update>,
+}
+
+/// Bytes of one update record: root, xor, meta.
+pub(crate) const RECORD: usize = 24;
+
+impl AckTable {
+    /// XORs `value` into `root`'s tree (an edge created or acked).
+    pub(crate) fn xor(&mut self, root: u64, value: u64) {
+        self.updates.entry(root).or_default().xor ^= value;
+    }
+
+    /// Registers `root` as started by `spout_task`.
+    pub(crate) fn init(&mut self, root: u64, spout_task: TaskId) {
+        let u = self.updates.entry(root).or_default();
+        u.meta |= INIT | u64::from(spout_task) << 32;
+    }
+
+    /// Fails `root`'s tree.
+    pub(crate) fn fail(&mut self, root: u64) {
+        self.updates.entry(root).or_default().meta |= FAIL;
+    }
+
+    /// Restarts `root`'s timeout.
+    pub(crate) fn reset(&mut self, root: u64) {
+        self.updates.entry(root).or_default().meta |= RESET;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.updates.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.updates.is_empty()
+    }
+
+    /// Empties the table into one packed message per acker task, passed to
+    /// `send` with the acker's task id.
+    pub(crate) fn drain(&mut self, ackers: &[TaskId], mut send: impl FnMut(TaskId, Vec<u8>)) {
+        let mut out: Vec<Vec<u8>> = ackers.iter().map(|_| Vec::new()).collect();
+        for (root, u) in self.updates.drain() {
+            let Some(acker) = acker_for(root, ackers) else {
+                continue;
+            };
+            let i = (root % ackers.len() as u64) as usize;
+            debug_assert_eq!(ackers[i], acker);
+            let buf = &mut out[i];
+            buf.extend_from_slice(&root.to_le_bytes());
+            buf.extend_from_slice(&u.xor.to_le_bytes());
+            buf.extend_from_slice(&u.meta.to_le_bytes());
+        }
+        for (i, buf) in out.into_iter().enumerate() {
+            if !buf.is_empty() {
+                send(ackers[i], buf);
+            }
+        }
+    }
+}
+
+/// One decoded update record.
+pub(crate) struct Record {
+    pub(crate) root: u64,
+    pub(crate) xor: u64,
+    /// The spout task, if this record starts the tree.
+    pub(crate) init: Option<TaskId>,
+    pub(crate) fail: bool,
+    pub(crate) reset: bool,
+}
+
+/// Reads update records (from our own workers).
+pub(crate) fn read(bytes: &[u8]) -> impl Iterator<Item = Record> + '_ {
+    bytes.chunks_exact(RECORD).map(|c| {
+        let word =
+            |i: usize| u64::from_le_bytes(c[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        let meta = word(2);
+        Record {
+            root: word(0),
+            xor: word(1),
+            init: (meta & INIT != 0).then_some((meta >> 32) as TaskId),
+            fail: meta & FAIL != 0,
+            reset: meta & RESET != 0,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_per_root_and_splits_per_acker() {
+        let mut t = AckTable::default();
+        t.xor(10, 0b1100);
+        t.xor(10, 0b0100);
+        t.init(10, 7);
+        t.xor(11, 5);
+        t.fail(11);
+        t.reset(12);
+        assert_eq!(t.len(), 3);
+        let mut sent = Vec::new();
+        t.drain(&[100, 101], |a, bytes| sent.push((a, bytes)));
+        assert!(t.is_empty());
+        let mut recs: Vec<(TaskId, Record)> = sent
+            .iter()
+            .flat_map(|(a, b)| read(b).map(move |r| (*a, r)))
+            .collect();
+        recs.sort_by_key(|(_, r)| r.root);
+        let (a, r) = &recs[0];
+        assert_eq!(
+            (*a, r.root, r.xor, r.init, r.fail),
+            (100, 10, 0b1000, Some(7), false)
+        );
+        let (a, r) = &recs[1];
+        assert_eq!(
+            (*a, r.root, r.xor, r.init, r.fail),
+            (101, 11, 5, None, true)
+        );
+        let (a, r) = &recs[2];
+        assert_eq!((*a, r.root, r.reset), (100, 12, true));
+    }
+}
