@@ -86,6 +86,10 @@ pub struct RunArgs {
     /// Grouping between the const-spout topologies' components.
     #[arg(long, value_enum, default_value_t = PerfGrouping::LocalOrShuffle)]
     pub grouping: PerfGrouping,
+    /// Track every tuple with the acker (at-least-once): spouts emit with
+    /// message ids and replay failures; the summary adds complete latency.
+    #[arg(long)]
+    pub ack: bool,
     /// Engine options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -234,6 +238,7 @@ fn run_builtin(args: &RunArgs) -> Result<(), CliError> {
         bolt_parallelism: args.bolts,
         tuple_size: args.tuple_size,
         grouping: args.grouping,
+        ack: args.ack,
     };
     let built = builtin::build(&args.name, &opts)?;
     let duration = match (args.duration, built.finite) {

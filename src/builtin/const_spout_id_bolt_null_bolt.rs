@@ -14,6 +14,7 @@ pub fn const_spout_id_bolt_null_bolt(opts: &BuiltinOptions) -> Result<Topology, 
     let spout = ConstSpout::from_options(opts);
     let bolts = opts.perf_bolt_tasks();
     let mut builder = TopologyBuilder::new("const-spout-id-bolt-null-bolt");
+    builder.set_num_ackers(opts.ackers());
     builder.set_spout(SPOUT_ID, move || spout.clone(), opts.spout_tasks());
     builder
         .set_bolt(ID_BOLT_ID, || IdBolt::new(["str"]), bolts)

@@ -11,6 +11,7 @@ use super::BuiltinOptions;
 pub fn const_spout_null_bolt(opts: &BuiltinOptions) -> Result<Topology, TopologyError> {
     let spout = ConstSpout::from_options(opts);
     let mut builder = TopologyBuilder::new("const-spout-null-bolt");
+    builder.set_num_ackers(opts.ackers());
     builder.set_spout(SPOUT_ID, move || spout.clone(), opts.spout_tasks());
     builder
         .set_bolt(NULL_BOLT_ID, || DevNullBolt, opts.perf_bolt_tasks())

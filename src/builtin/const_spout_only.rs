@@ -10,6 +10,7 @@ use super::BuiltinOptions;
 pub fn const_spout_only(opts: &BuiltinOptions) -> Result<Topology, TopologyError> {
     let spout = ConstSpout::from_options(opts);
     let mut builder = TopologyBuilder::new("const-spout-only");
+    builder.set_num_ackers(opts.ackers());
     builder.set_spout(SPOUT_ID, move || spout.clone(), opts.spout_tasks());
     builder.build()
 }

@@ -105,6 +105,7 @@ pub fn exclamation(opts: &BuiltinOptions) -> Result<Topology, TopologyError> {
     let total = opts.count;
     let bolts = opts.scaled_bolt_tasks();
     let mut builder = TopologyBuilder::new("exclamation");
+    builder.set_num_ackers(opts.ackers());
     builder.set_spout("word", move || WordSpout::new(total), opts.spout_tasks());
     builder
         .set_bolt("exclaim1", ExclamationBolt::default, bolts)

@@ -25,6 +25,9 @@ pub mod const_spout_null_bolt;
 pub mod const_spout_only;
 pub mod exclamation;
 pub mod perf;
+mod replay;
+
+pub use replay::Replayer;
 pub mod wordcount;
 
 mod options;

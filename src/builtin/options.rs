@@ -24,6 +24,9 @@ pub struct BuiltinOptions {
     pub tuple_size: Option<usize>,
     /// Grouping between the storm-perf components.
     pub grouping: PerfGrouping,
+    /// Track tuples with the acker (one acker task): spouts emit with
+    /// message ids and replay failed ones. Off: no acker at all.
+    pub ack: bool,
 }
 
 /// How the storm-perf topologies connect their components (storm-perf's
@@ -40,6 +43,11 @@ pub enum PerfGrouping {
 }
 
 impl BuiltinOptions {
+    /// Acker tasks for these options.
+    pub fn ackers(&self) -> usize {
+        usize::from(self.ack)
+    }
+
     /// Tasks per spout component.
     pub fn spout_tasks(&self) -> usize {
         self.spout_parallelism.unwrap_or(1)

@@ -8,7 +8,7 @@ use gale_engine::{
 };
 
 use super::options::share;
-use super::{BuiltinOptions, PerfGrouping};
+use super::{BuiltinOptions, PerfGrouping, Replayer};
 
 /// Component id of the storm-perf spout (as in storm-perf).
 pub const SPOUT_ID: &str = "constSpout";
@@ -27,6 +27,9 @@ pub struct ConstSpout {
     value: [Value; 1],
     total: Option<u64>,
     remaining: u64,
+    /// Next message id (with reliability on).
+    next: u64,
+    replay: Replayer,
 }
 
 impl ConstSpout {
@@ -37,7 +40,16 @@ impl ConstSpout {
             value: [Value::Str(value.into())],
             total,
             remaining: total.unwrap_or(u64::MAX),
+            next: 0,
+            replay: Replayer::default(),
         }
+    }
+
+    /// Emits with message ids (tracked by the acker) and replays failed
+    /// tuples.
+    pub fn reliable(mut self, on: bool) -> Self {
+        self.replay = Replayer::new(on);
+        self
     }
 
     /// The spout `opts` asks for: a string of `opts.tuple_size` bytes (or
@@ -47,7 +59,7 @@ impl ConstSpout {
             Some(n) => "x".repeat(n),
             None => DEFAULT_VALUE.to_owned(),
         };
-        Self::new(value, opts.count)
+        Self::new(value, opts.count).reliable(opts.ack)
     }
 }
 
@@ -64,17 +76,35 @@ impl Spout for ConstSpout {
     }
 
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        if let Some(id) = self.replay.next_replay() {
+            out.emit_with_id(&self.value, id);
+            return;
+        }
         if self.remaining == 0 {
             return;
         }
-        out.emit(&self.value);
+        if self.replay.reliable() {
+            out.emit_with_id(&self.value, self.next);
+            self.next += 1;
+            self.replay.emitted();
+        } else {
+            out.emit(&self.value);
+        }
         if self.total.is_some() {
             self.remaining -= 1;
         }
     }
 
+    fn ack(&mut self, msg_id: u64) {
+        self.replay.ack(msg_id);
+    }
+
+    fn fail(&mut self, msg_id: u64) {
+        self.replay.fail(msg_id);
+    }
+
     fn is_finished(&self) -> bool {
-        self.remaining == 0
+        self.remaining == 0 && self.replay.settled()
     }
 }
 

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use gale_codec::Value;
 use gale_engine::{
     Bolt, BoltOutput, Input, OutputFieldsDeclarer, Spout, SpoutOutput, Topology, TopologyBuilder,
-    TopologyContext, TopologyError,
+    TopologyContext, TopologyError, DEFAULT_STREAM,
 };
 
-use super::BuiltinOptions;
+use super::{BuiltinOptions, Replayer};
 
 /// The sentences [`SentenceSpout`] cycles through, in order.
 pub const SENTENCES: [&str; 10] = [
@@ -57,6 +57,7 @@ pub struct SentenceSpout {
     total: Option<u64>,
     next: u64,
     step: u64,
+    replay: Replayer,
 }
 
 impl SentenceSpout {
@@ -68,7 +69,15 @@ impl SentenceSpout {
             total,
             next: 0,
             step: 1,
+            replay: Replayer::default(),
         }
+    }
+
+    /// Emits with message ids (the sentence's position) and replays failed
+    /// sentences.
+    pub fn reliable(mut self, on: bool) -> Self {
+        self.replay = Replayer::new(on);
+        self
     }
 }
 
@@ -83,16 +92,34 @@ impl Spout for SentenceSpout {
     }
 
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
-        if self.is_finished() {
+        let n = self.values.len() as u64;
+        if let Some(pos) = self.replay.next_replay() {
+            out.emit_with_id(&self.values[(pos % n) as usize], pos);
             return;
         }
-        let i = (self.next % self.values.len() as u64) as usize;
-        out.emit(&self.values[i]);
+        if self.total.is_some_and(|total| self.next >= total) {
+            return;
+        }
+        let i = (self.next % n) as usize;
+        if self.replay.reliable() {
+            out.emit_with_id(&self.values[i], self.next);
+            self.replay.emitted();
+        } else {
+            out.emit(&self.values[i]);
+        }
         self.next = self.next.wrapping_add(self.step);
     }
 
+    fn ack(&mut self, msg_id: u64) {
+        self.replay.ack(msg_id);
+    }
+
+    fn fail(&mut self, msg_id: u64) {
+        self.replay.fail(msg_id);
+    }
+
     fn is_finished(&self) -> bool {
-        self.total.is_some_and(|total| self.next >= total)
+        self.total.is_some_and(|total| self.next >= total) && self.replay.settled()
     }
 }
 
@@ -127,7 +154,9 @@ impl Bolt for SplitBolt {
                 buf.clear();
                 buf.push_str(word);
             }
-            out.emit(&self.word);
+            // Anchored: with acking on, a sentence completes once all its
+            // words are counted.
+            out.emit_anchored(DEFAULT_STREAM, &[input], &self.word);
         }
         out.ack(input);
     }
@@ -232,11 +261,13 @@ pub fn wordcount(opts: &BuiltinOptions) -> Result<WordCount, TopologyError> {
     let counts = CountSink::new();
     let sink = counts.clone();
     let total = opts.count;
+    let ack = opts.ack;
     let bolts = opts.scaled_bolt_tasks();
     let mut builder = TopologyBuilder::new("wordcount");
+    builder.set_num_ackers(opts.ackers());
     builder.set_spout(
         "spout",
-        move || SentenceSpout::new(total),
+        move || SentenceSpout::new(total).reliable(ack),
         opts.spout_tasks(),
     );
     builder

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use gale_engine::{Topology, TopologyStats};
+use gale_engine::{LatencyStats, Topology, TopologyStats};
 use serde_json::{json, Map, Value as Json};
 
 /// One component's line of the report.
@@ -27,6 +27,8 @@ pub struct Row {
     pub failed: u64,
     /// Errors reported by or about its tasks.
     pub errors: u64,
+    /// Spouts with tracked tuples: emit-to-completion latency.
+    pub complete_latency: Option<LatencyStats>,
 }
 
 /// What a run did, component by component in the topology's declaration
@@ -100,6 +102,7 @@ impl Report {
                 acked: s.acked,
                 failed: s.failed,
                 errors: s.errors,
+                complete_latency: s.complete_latency.clone(),
             });
         }
         Self {
@@ -166,6 +169,20 @@ impl Report {
                 rate / 1e6
             )?;
         }
+        for r in &self.rows {
+            if let Some(l) = &r.complete_latency {
+                writeln!(
+                    w,
+                    "  complete latency of `{}`: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs ({} trees)",
+                    r.name,
+                    l.p50_ns as f64 / 1e3,
+                    l.p99_ns as f64 / 1e3,
+                    l.p999_ns as f64 / 1e3,
+                    l.max_ns as f64 / 1e3,
+                    l.count
+                )?;
+            }
+        }
         const SHOWN: usize = 10;
         for (component, task, message) in self.errors.iter().take(SHOWN) {
             writeln!(w, "  error: task {task} of `{component}`: {message}")?;
@@ -178,14 +195,16 @@ impl Report {
 
     /// The report as one JSON object: `topology`, `elapsed_s`,
     /// `rate_per_s`, `rate_component`, `components` (name → `tasks`,
-    /// `emitted`, `transferred`, `executed`, `acked`, `failed`, `errors`)
+    /// `emitted`, `transferred`, `executed`, `acked`, `failed`, `errors`,
+    /// and for spouts with tracked tuples `complete_latency_ns` with
+    /// `count`, `p50`, `p99`, `p999`, `max`)
     /// and `errors` (`component`, `task`, `message` of each reported one).
     pub fn to_json(&self) -> Json {
         let components: Map<String, Json> = self
             .rows
             .iter()
             .map(|r| {
-                let stats = json!({
+                let mut stats = json!({
                     "tasks": r.tasks,
                     "emitted": r.emitted,
                     "transferred": r.transferred,
@@ -194,6 +213,15 @@ impl Report {
                     "failed": r.failed,
                     "errors": r.errors,
                 });
+                if let Some(l) = &r.complete_latency {
+                    stats["complete_latency_ns"] = json!({
+                        "count": l.count,
+                        "p50": l.p50_ns,
+                        "p99": l.p99_ns,
+                        "p999": l.p999_ns,
+                        "max": l.max_ns,
+                    });
+                }
                 (r.name.clone(), stats)
             })
             .collect();

@@ -248,3 +248,53 @@ fn help_and_list_work() {
         assert!(run.stdout.contains(name), "`{name}` not listed");
     }
 }
+
+#[test]
+fn wordcount_with_acking_acks_every_sentence_once() {
+    let run = gale(&[
+        "run",
+        "wordcount",
+        "--sentences",
+        "10000",
+        "--threads",
+        "2",
+        "--no-pin",
+        "--ack",
+        "--json",
+    ]);
+    assert!(run.ok(), "exit {:?}\n{}", run.code, run.stderr);
+    let (counts, json) = counts_and_json(&run.stdout);
+    // Nothing fails here, so nothing is replayed and the counts are exact.
+    assert_eq!(counts, expected_counts(10_000));
+    assert_eq!(counter(&json, "spout", "acked"), 10_000, "{json}");
+    assert_eq!(counter(&json, "spout", "failed"), 0, "{json}");
+    let latency = &component(&json, "spout")["complete_latency_ns"];
+    assert_eq!(latency["count"].as_u64(), Some(10_000), "{json}");
+    let (p50, p99) = (latency["p50"].as_u64(), latency["p99"].as_u64());
+    assert!(p50.is_some_and(|p| p > 0) && p50 <= p99, "{json}");
+    assert!(
+        run.stderr.contains("complete latency of `spout`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn acking_the_storm_acker_benchmark_topology() {
+    let run = gale(&[
+        "run",
+        "const-spout-id-bolt-null-bolt",
+        "--count",
+        "20000",
+        "--threads",
+        "2",
+        "--no-pin",
+        "--ack",
+        "--json",
+    ]);
+    assert!(run.ok(), "exit {:?}\n{}", run.code, run.stderr);
+    let json: Json =
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    assert_eq!(counter(&json, "constSpout", "acked"), 20_000, "{json}");
+    assert_eq!(counter(&json, "nullBolt", "executed"), 20_000, "{json}");
+}

@@ -13,13 +13,13 @@
 //! whose [`SpoutPending`] ([`pending`]) calls `ack`/`fail` exactly once and
 //! times out trees with rotating buckets.
 
-mod tracker;
 mod pending;
 mod table;
+mod tracker;
 
-pub(crate) use tracker::Acker;
 pub(crate) use pending::SpoutPending;
 pub(crate) use table::AckTable;
+pub(crate) use tracker::Acker;
 
 use crate::TaskId;
 

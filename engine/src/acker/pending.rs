@@ -34,7 +34,10 @@ impl SpoutPending {
             rotate_every,
             next_rotation: now + rotate_every,
             immediate: Vec::new(),
-            latency: Histogram::new(3).expect("3 significant figures is valid"),
+            // 1 ns to 1 hour at 3 significant figures; longer latencies
+            // saturate at an hour.
+            latency: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+                .expect("valid histogram bounds"),
         }
     }
 
