@@ -16,9 +16,14 @@ use gale::builtin::{self, BuiltinOptions};
 use gale::{LocalCluster, RunConfig, Value};
 
 fn run_builtin(name: &str, count: u64, threads: usize) -> Duration {
+    run_builtin_with(name, count, threads, false)
+}
+
+fn run_builtin_with(name: &str, count: u64, threads: usize, ack: bool) -> Duration {
     let opts = BuiltinOptions {
         threads,
         count: Some(count),
+        ack,
         ..BuiltinOptions::default()
     };
     let built = builtin::build(name, &opts).expect("built-in topology");
@@ -74,6 +79,19 @@ fn bench_topologies(c: &mut Criterion) {
         b.iter_custom(|iters| run_builtin("const-spout-null-bolt", iters, 2))
     });
     g.bench_function("crossbeam-channel", |b| b.iter_custom(crossbeam_pipeline));
+    g.finish();
+
+    // Storm's acker benchmark: the same topology with and without acking,
+    // in one group, so the ratio is measured in one run.
+    let mut g = c.benchmark_group("topology/const-spout-id-bolt-null-bolt");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("no-acking", |b| {
+        b.iter_custom(|iters| run_builtin_with("const-spout-id-bolt-null-bolt", iters, 2, false))
+    });
+    g.bench_function("acking", |b| {
+        b.iter_custom(|iters| run_builtin_with("const-spout-id-bolt-null-bolt", iters, 2, true))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("topology/wordcount");
