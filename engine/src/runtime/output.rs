@@ -520,6 +520,49 @@ enum DeliverError {
     TooLarge { len: usize, max: usize },
 }
 
+/// The methods both collectors share: untracked emits, errors, the id.
+macro_rules! common_collector_methods {
+    ($collector:ident) => {
+        impl $collector<'_> {
+            /// Emits `values` on the default stream, untracked (not part of
+            /// any tuple tree).
+            pub fn emit(&mut self, values: &[Value]) {
+                self.emitter
+                    .emit(self.slot, self.task, None, None, values, Track::No);
+            }
+
+            /// Emits `values` on `stream`, untracked.
+            pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
+                self.emitter
+                    .emit(self.slot, self.task, Some(stream), None, values, Track::No);
+            }
+
+            /// Emits `values` on the direct `stream` to `task` only,
+            /// untracked.
+            pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
+                let (slot, me) = (self.slot, self.task);
+                self.emitter
+                    .emit(slot, me, Some(stream), Some(task), values, Track::No);
+            }
+
+            /// Reports an error with this task's component and id; the
+            /// topology keeps running.
+            pub fn report_error(&mut self, error: impl fmt::Display) {
+                self.emitter
+                    .error(self.slot, self.task, format_args!("reported: {error}"));
+            }
+
+            /// This task's id.
+            pub fn task_id(&self) -> TaskId {
+                self.task
+            }
+        }
+    };
+}
+
+common_collector_methods!(SpoutOutput);
+common_collector_methods!(BoltOutput);
+
 /// The spout's collector (Storm's `SpoutOutputCollector`).
 pub struct SpoutOutput<'a> {
     pub(crate) emitter: &'a mut Emitter,
@@ -528,18 +571,6 @@ pub struct SpoutOutput<'a> {
 }
 
 impl SpoutOutput<'_> {
-    /// Emits `values` on the default stream, untracked.
-    pub fn emit(&mut self, values: &[Value]) {
-        self.emitter
-            .emit(self.slot, self.task, None, None, values, Track::No);
-    }
-
-    /// Emits `values` on `stream`, untracked.
-    pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
-        self.emitter
-            .emit(self.slot, self.task, Some(stream), None, values, Track::No);
-    }
-
     /// Emits `values` on the default stream as a reliable tuple: the spout
     /// gets exactly one `ack(msg_id)` once its tree is fully processed or
     /// one `fail(msg_id)` if it fails or times out.
@@ -556,35 +587,11 @@ impl SpoutOutput<'_> {
             .emit(self.slot, self.task, Some(stream), None, values, track);
     }
 
-    /// Emits `values` on the direct `stream` to `task` only, untracked.
-    pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
-        self.emitter.emit(
-            self.slot,
-            self.task,
-            Some(stream),
-            Some(task),
-            values,
-            Track::No,
-        );
-    }
-
-    /// Reports an error with this task's component and id; the topology
-    /// keeps running.
-    pub fn report_error(&mut self, error: impl fmt::Display) {
-        self.emitter
-            .error(self.slot, self.task, format_args!("reported: {error}"));
-    }
-
     /// Trees this spout task has in flight.
     pub fn pending(&self) -> usize {
         self.emitter.pending[self.slot]
             .as_ref()
             .map_or(0, SpoutPending::len)
-    }
-
-    /// This task's id.
-    pub fn task_id(&self) -> TaskId {
-        self.task
     }
 }
 
@@ -596,19 +603,6 @@ pub struct BoltOutput<'a> {
 }
 
 impl BoltOutput<'_> {
-    /// Emits `values` on the default stream, unanchored (not part of any
-    /// tuple tree).
-    pub fn emit(&mut self, values: &[Value]) {
-        self.emitter
-            .emit(self.slot, self.task, None, None, values, Track::No);
-    }
-
-    /// Emits `values` on `stream`, unanchored.
-    pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
-        self.emitter
-            .emit(self.slot, self.task, Some(stream), None, values, Track::No);
-    }
-
     /// Emits `values` on `stream` anchored to `anchors`: the new tuple joins
     /// the trees of every anchor (several anchors make a DAG), so they
     /// complete only once it is acked too.
@@ -616,18 +610,6 @@ impl BoltOutput<'_> {
         let track = Track::Anchors(anchors);
         self.emitter
             .emit(self.slot, self.task, Some(stream), None, values, track);
-    }
-
-    /// Emits `values` on the direct `stream` to `task` only, unanchored.
-    pub fn emit_direct(&mut self, task: TaskId, stream: &str, values: &[Value]) {
-        self.emitter.emit(
-            self.slot,
-            self.task,
-            Some(stream),
-            Some(task),
-            values,
-            Track::No,
-        );
     }
 
     /// Emits `values` on the direct `stream` to `task`, anchored.
@@ -674,17 +656,5 @@ impl BoltOutput<'_> {
         for root in input.view.roots() {
             self.emitter.sink.acks.reset(root);
         }
-    }
-
-    /// Reports an error with this task's component and id; the topology
-    /// keeps running.
-    pub fn report_error(&mut self, error: impl fmt::Display) {
-        self.emitter
-            .error(self.slot, self.task, format_args!("reported: {error}"));
-    }
-
-    /// This task's id.
-    pub fn task_id(&self) -> TaskId {
-        self.task
     }
 }
