@@ -14,7 +14,7 @@
 //! times out trees with rotating buckets.
 
 mod pending;
-mod table;
+pub(crate) mod table;
 mod tracker;
 
 pub(crate) use pending::SpoutPending;
@@ -54,6 +54,9 @@ pub(crate) enum Done {
     Failed = 2,
     Reset = 3,
 }
+
+/// Bytes of one completion record: root, kind.
+pub(crate) const DONE_RECORD: usize = 16;
 
 /// Appends a completion record (root, kind) for a spout.
 pub(crate) fn push_done(out: &mut Vec<u8>, root: u64, done: Done) {

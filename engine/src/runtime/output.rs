@@ -14,7 +14,7 @@ use gale_transport::{Producer, ReserveError};
 use super::plan::Plan;
 use super::queue::ByteQueue;
 use super::shared::{Shared, TaskCounters};
-use crate::acker::{AckTable, IdGen, SpoutPending};
+use crate::acker::{table, AckTable, IdGen, SpoutPending};
 use crate::grouping::Router;
 use crate::TaskId;
 use std::time::Instant;
@@ -166,17 +166,42 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    /// Sends a system message (`values` = one bytes field) to `dest`.
-    pub(crate) fn deliver_system(&mut self, dest: TaskId, stream: u32, bytes: Vec<u8>) {
+    /// Sends a system message (`values` = one bytes field) to `dest`,
+    /// split into as many messages as it takes for each to fit in a ring
+    /// record; `bytes` holds whole records of `record` bytes each.
+    pub(crate) fn deliver_system(
+        &mut self,
+        dest: TaskId,
+        stream: u32,
+        bytes: Vec<u8>,
+        record: usize,
+    ) {
+        /// Room for the tuple around the bytes: ring prefix, archived root
+        /// and value, padding.
+        const OVERHEAD: usize = 128;
+        let max_record = self
+            .outbound
+            .iter()
+            .flatten()
+            .map(|o| o.ring.max_record())
+            .min()
+            .unwrap_or(usize::MAX);
+        let per_message = (max_record.saturating_sub(OVERHEAD) / record).max(1) * record;
         self.header.stream = stream;
         self.header.source_task = 0;
         self.header.edge_id = 0;
         self.header.roots.clear();
-        let values = [Value::Bytes(bytes)];
-        if let Err(e) = self.deliver(dest, &values) {
-            // Our own batches are far below a ring's record limit unless the
-            // ring is tiny; say so rather than lose acking silently.
-            tracing::error!(dest, "cannot deliver acker traffic: {e}");
+        let mut send = |chunk: Vec<u8>| {
+            let values = [Value::Bytes(chunk)];
+            if let Err(e) = self.deliver(dest, &values) {
+                // Only a ring too small for a single record gets here.
+                tracing::error!(dest, "cannot deliver acker traffic: {e}");
+            }
+        };
+        if bytes.len() <= per_message {
+            send(bytes);
+        } else {
+            bytes.chunks(per_message).for_each(|c| send(c.to_vec()));
         }
     }
 
@@ -188,7 +213,7 @@ impl Sink {
         let mut table = std::mem::take(&mut self.acks);
         let ackers = std::mem::take(&mut self.ackers);
         table.drain(&ackers, |acker, bytes| {
-            self.deliver_system(acker, crate::acker::ACK_STREAM_ID, bytes)
+            self.deliver_system(acker, crate::acker::ACK_STREAM_ID, bytes, table::RECORD)
         });
         self.ackers = ackers;
         self.acks = table;
@@ -263,8 +288,17 @@ impl Sink {
                 Err(ReserveError::Full) => {}
             }
         }
-        out.overflow
-            .push_with(dest, encoded_len_bound(tuple)?, encode)?;
+        let bound = encoded_len_bound(tuple)?;
+        let max = out.ring.max_record();
+        if RING_PREFIX + bound > max {
+            // Checked here too: a record that can never fit would wedge
+            // the overflow queue behind it.
+            return Err(DeliverError::TooLarge {
+                len: RING_PREFIX + bound,
+                max,
+            });
+        }
+        out.overflow.push_with(dest, bound, encode)?;
         self.overflowing = true;
         self.sent += 1;
         Ok(())
@@ -433,12 +467,20 @@ impl Emitter {
         counters.transferred += delivered;
         if let Some((r, msg_id)) = root {
             if let Some(p) = pending[slot].as_mut() {
-                if delivered == 0 {
-                    // No subscriber got it: the tree is complete already.
-                    p.immediate.push((msg_id, true));
-                } else {
-                    sink.acks.init(r, task);
-                    p.insert(r, msg_id, sink.now);
+                match (delivered, failure.is_some()) {
+                    // No subscriber: the tree is complete already.
+                    (0, false) => p.immediate.push((msg_id, true)),
+                    // Nothing could be delivered: the tree fails now.
+                    (0, true) => p.immediate.push((msg_id, false)),
+                    (_, failed) => {
+                        sink.acks.init(r, task);
+                        if failed {
+                            // Part of the tree was lost: fail it at once
+                            // rather than wait for the timeout.
+                            sink.acks.fail(r);
+                        }
+                        p.insert(r, msg_id, sink.now);
+                    }
                 }
             }
         }
@@ -655,6 +697,13 @@ impl BoltOutput<'_> {
     pub fn reset_timeout(&mut self, input: &Input<'_>) {
         for root in input.view.roots() {
             self.emitter.sink.acks.reset(root);
+        }
+        // Sent and published now, not after `execute` returns: the point is
+        // to reach the spout while this work goes on.
+        let sink = &mut self.emitter.sink;
+        sink.flush_acks();
+        for out in sink.outbound.iter_mut().flatten() {
+            out.ring.flush();
         }
     }
 }

@@ -15,7 +15,7 @@ use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::ByteQueue;
 use super::shared::{Shared, TaskError};
 use super::RunConfig;
-use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID};
+use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
 use crate::{Bolt, Spout, TaskId};
 
 /// Records taken from one inbound ring per pass (keeps one busy peer from
@@ -113,7 +113,7 @@ impl Core {
                     for (spout, bytes) in acker.take_out() {
                         emitter
                             .sink
-                            .deliver_system(spout, ACK_DONE_STREAM_ID, bytes);
+                            .deliver_system(spout, ACK_DONE_STREAM_ID, bytes, DONE_RECORD);
                     }
                 } else if view.stream() == TICK_STREAM_ID {
                     acker.rotate();
