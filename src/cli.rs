@@ -90,6 +90,10 @@ pub struct RunArgs {
     /// message ids and replay failures; the summary adds complete latency.
     #[arg(long)]
     pub ack: bool,
+    /// With --ack: at most N tuple trees in flight per spout task
+    /// (Storm's max spout pending) [default: unbounded].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending: Option<u64>,
     /// Engine options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -239,6 +243,7 @@ fn run_builtin(args: &RunArgs) -> Result<(), CliError> {
         tuple_size: args.tuple_size,
         grouping: args.grouping,
         ack: args.ack,
+        max_pending: args.max_pending.map(|n| n as usize),
     };
     let built = builtin::build(&args.name, &opts)?;
     let duration = match (args.duration, built.finite) {

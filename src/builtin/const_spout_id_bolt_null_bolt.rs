@@ -15,6 +15,9 @@ pub fn const_spout_id_bolt_null_bolt(opts: &BuiltinOptions) -> Result<Topology, 
     let bolts = opts.perf_bolt_tasks();
     let mut builder = TopologyBuilder::new("const-spout-id-bolt-null-bolt");
     builder.set_num_ackers(opts.ackers());
+    if let Some(n) = opts.max_pending {
+        builder.set_max_spout_pending(n);
+    }
     builder.set_spout(SPOUT_ID, move || spout.clone(), opts.spout_tasks());
     builder
         .set_bolt(ID_BOLT_ID, || IdBolt::new(["str"]), bolts)

@@ -12,6 +12,9 @@ pub fn const_spout_null_bolt(opts: &BuiltinOptions) -> Result<Topology, Topology
     let spout = ConstSpout::from_options(opts);
     let mut builder = TopologyBuilder::new("const-spout-null-bolt");
     builder.set_num_ackers(opts.ackers());
+    if let Some(n) = opts.max_pending {
+        builder.set_max_spout_pending(n);
+    }
     builder.set_spout(SPOUT_ID, move || spout.clone(), opts.spout_tasks());
     builder
         .set_bolt(NULL_BOLT_ID, || DevNullBolt, opts.perf_bolt_tasks())

@@ -106,6 +106,9 @@ pub fn exclamation(opts: &BuiltinOptions) -> Result<Topology, TopologyError> {
     let bolts = opts.scaled_bolt_tasks();
     let mut builder = TopologyBuilder::new("exclamation");
     builder.set_num_ackers(opts.ackers());
+    if let Some(n) = opts.max_pending {
+        builder.set_max_spout_pending(n);
+    }
     builder.set_spout("word", move || WordSpout::new(total), opts.spout_tasks());
     builder
         .set_bolt("exclaim1", ExclamationBolt::default, bolts)

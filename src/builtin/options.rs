@@ -27,6 +27,8 @@ pub struct BuiltinOptions {
     /// Track tuples with the acker (one acker task): spouts emit with
     /// message ids and replay failed ones. Off: no acker at all.
     pub ack: bool,
+    /// Trees in flight per spout task (with `ack`); `None`: unbounded.
+    pub max_pending: Option<usize>,
 }
 
 /// How the storm-perf topologies connect their components (storm-perf's

@@ -265,6 +265,9 @@ pub fn wordcount(opts: &BuiltinOptions) -> Result<WordCount, TopologyError> {
     let bolts = opts.scaled_bolt_tasks();
     let mut builder = TopologyBuilder::new("wordcount");
     builder.set_num_ackers(opts.ackers());
+    if let Some(n) = opts.max_pending {
+        builder.set_max_spout_pending(n);
+    }
     builder.set_spout(
         "spout",
         move || SentenceSpout::new(total).reliable(ack),
