@@ -91,6 +91,7 @@ fn variant(e: &TopologyError) -> &'static str {
         TopologyError::NoInputs { .. } => "NoInputs",
         TopologyError::ZeroTickFrequency { .. } => "ZeroTickFrequency",
         TopologyError::ZeroMessageTimeout { .. } => "ZeroMessageTimeout",
+        TopologyError::ZeroMaxSpoutPending { .. } => "ZeroMaxSpoutPending",
     }
 }
 
@@ -494,6 +495,21 @@ fn zero_message_timeout() {
     assert!(name.unwrap().contains("message timeout"), "{err}");
 }
 
+#[test]
+fn zero_max_spout_pending() {
+    let mut b = TopologyBuilder::new("t");
+    b.set_spout("words", || Src(WORDS), 1).max_spout_pending(0);
+    b.set_bolt("count", || Node(NOTHING), 1)
+        .shuffle_grouping("words");
+    let err = error(b, &["words"]);
+    assert_eq!(
+        err,
+        TopologyError::ZeroMaxSpoutPending {
+            component: "words".into()
+        }
+    );
+}
+
 /// Each mistake above, once more, to check that together they produce
 /// every variant.
 #[test]
@@ -501,7 +517,7 @@ fn every_variant_is_reachable() {
     type Mistake = fn(&mut TopologyBuilder);
     const DUP: &[Decl] = &[("s", &["a", "a"], false)];
     const TWICE: &[Decl] = &[("s", &["a"], false), ("s", &["a"], false)];
-    let mistakes: [Mistake; 15] = [
+    let mistakes: [Mistake; 16] = [
         |b| {
             let _ = b
                 .set_bolt("x", || Node(NOTHING), 1)
@@ -568,6 +584,12 @@ fn every_variant_is_reachable() {
                 .shuffle_grouping("words");
             b.set_message_timeout(Duration::ZERO);
         },
+        |b| {
+            let _ = b
+                .set_bolt("x", || Node(NOTHING), 1)
+                .shuffle_grouping("words");
+            b.set_max_spout_pending(0);
+        },
     ];
     let mut seen = BTreeSet::new();
     for mistake in mistakes {
@@ -576,5 +598,5 @@ fn every_variant_is_reachable() {
         seen.insert(variant(&b.build().unwrap_err()));
     }
     seen.insert(variant(&TopologyBuilder::new("t").build().unwrap_err()));
-    assert_eq!(seen.len(), 16, "{seen:?}");
+    assert_eq!(seen.len(), 17, "{seen:?}");
 }

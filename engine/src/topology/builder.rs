@@ -135,6 +135,11 @@ impl TopologyBuilder {
             return Err(e);
         }
         validate(&self.name, &self.components)?;
+        if self.config.max_spout_pending == Some(0) {
+            return Err(TopologyError::ZeroMaxSpoutPending {
+                component: self.name,
+            });
+        }
         if self.config.message_timeout.is_zero() {
             return Err(TopologyError::ZeroMessageTimeout {
                 topology: self.name,
@@ -170,6 +175,11 @@ fn validate(topology: &str, components: &[Component]) -> Result<(), TopologyErro
         }
         if c.parallelism == 0 {
             return Err(TopologyError::ZeroParallelism {
+                component: c.name.clone(),
+            });
+        }
+        if c.config.max_spout_pending == Some(0) {
+            return Err(TopologyError::ZeroMaxSpoutPending {
                 component: c.name.clone(),
             });
         }

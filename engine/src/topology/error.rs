@@ -135,6 +135,12 @@ pub enum TopologyError {
         /// The bolt.
         bolt: String,
     },
+    /// A max spout pending of zero (the spout would never be called).
+    #[error("component `{component}` has a max spout pending of 0; it needs at least 1")]
+    ZeroMaxSpoutPending {
+        /// The spout, or the topology for its default.
+        component: String,
+    },
     /// A message timeout of zero.
     #[error("topology `{topology}` has a message timeout of 0")]
     ZeroMessageTimeout {
