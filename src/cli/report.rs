@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use gale_engine::{LatencyStats, Topology, TopologyStats};
+use gale_engine::{ComponentStats, Topology, TopologyStats};
 use serde_json::{json, Map, Value as Json};
 
 /// One component's line of the report.
@@ -13,22 +13,8 @@ pub struct Row {
     pub name: String,
     /// `true` for a spout.
     pub spout: bool,
-    /// Tasks that ran.
-    pub tasks: usize,
-    /// Tuples emitted.
-    pub emitted: u64,
-    /// Tuples delivered to a consuming task (one emit may reach several).
-    pub transferred: u64,
-    /// Tuples executed (bolts).
-    pub executed: u64,
-    /// Tuples acked.
-    pub acked: u64,
-    /// Tuples failed.
-    pub failed: u64,
-    /// Errors reported by or about its tasks.
-    pub errors: u64,
-    /// Spouts with tracked tuples: emit-to-completion latency.
-    pub complete_latency: Option<LatencyStats>,
+    /// Its counters, summed over its tasks.
+    pub stats: ComponentStats,
 }
 
 /// What a run did, component by component in the topology's declaration
@@ -95,14 +81,7 @@ impl Report {
             rows.push(Row {
                 name: name.to_owned(),
                 spout,
-                tasks: s.tasks,
-                emitted: s.emitted,
-                transferred: s.transferred,
-                executed: s.executed,
-                acked: s.acked,
-                failed: s.failed,
-                errors: s.errors,
-                complete_latency: s.complete_latency.clone(),
+                stats: s.clone(),
             });
         }
         Self {
@@ -122,7 +101,11 @@ impl Report {
     /// executed for a bolt, emitted for a spout.
     pub fn rate(&self) -> Option<(&str, f64)> {
         let row = &self.rows[self.last?];
-        let tuples = if row.spout { row.emitted } else { row.executed };
+        let tuples = if row.spout {
+            row.stats.emitted
+        } else {
+            row.stats.executed
+        };
         let secs = self.elapsed.as_secs_f64();
         Some((
             &row.name,
@@ -154,7 +137,14 @@ impl Report {
             writeln!(
                 w,
                 "  {:<width$} {:>5} {:>13} {:>13} {:>13} {:>13} {:>10} {:>8}",
-                r.name, r.tasks, r.emitted, r.transferred, r.executed, r.acked, r.failed, r.errors
+                r.name,
+                r.stats.tasks,
+                r.stats.emitted,
+                r.stats.transferred,
+                r.stats.executed,
+                r.stats.acked,
+                r.stats.failed,
+                r.stats.errors
             )?;
         }
         if let Some((name, rate)) = self.rate() {
@@ -170,7 +160,7 @@ impl Report {
             )?;
         }
         for r in &self.rows {
-            if let Some(l) = &r.complete_latency {
+            if let Some(l) = &r.stats.complete_latency {
                 writeln!(
                     w,
                     "  complete latency of `{}`: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs ({} trees)",
@@ -204,16 +194,17 @@ impl Report {
             .rows
             .iter()
             .map(|r| {
+                let c = &r.stats;
                 let mut stats = json!({
-                    "tasks": r.tasks,
-                    "emitted": r.emitted,
-                    "transferred": r.transferred,
-                    "executed": r.executed,
-                    "acked": r.acked,
-                    "failed": r.failed,
-                    "errors": r.errors,
+                    "tasks": c.tasks,
+                    "emitted": c.emitted,
+                    "transferred": c.transferred,
+                    "executed": c.executed,
+                    "acked": c.acked,
+                    "failed": c.failed,
+                    "errors": c.errors,
                 });
-                if let Some(l) = &r.complete_latency {
+                if let Some(l) = &c.complete_latency {
                     stats["complete_latency_ns"] = json!({
                         "count": l.count,
                         "p50": l.p50_ns,
