@@ -1023,41 +1023,90 @@ fn fan_out_tree_is_acked_only_when_every_tuple_is() {
 
 const CROSS_N: u64 = 300;
 
+/// Shape of [`fan_out_all_acked`]'s topology.
+struct FanOut {
+    spouts: usize,
+    per_spout: u64,
+    splits: usize,
+    children: u32,
+    sinks: usize,
+    ackers: usize,
+    pending: Option<usize>,
+}
+
+/// `src` -> `split` (each input fanned out to `children` anchored tuples)
+/// -> `sink` (fields on id), acking on with a 10 s timeout: runs it and
+/// checks that every tree is acked exactly once and none fails. Returns
+/// the log and the stats for further checks.
+fn fan_out_all_acked(
+    shape: FanOut,
+    config: RunConfig,
+    what: &str,
+) -> (Arc<Log>, Vec<Ev>, TopologyStats) {
+    let FanOut {
+        spouts,
+        per_spout,
+        splits,
+        children,
+        sinks,
+        ackers,
+        pending,
+    } = shape;
+    let log = Log::new();
+    let mut b = TopologyBuilder::new("fan-out");
+    b.set_num_ackers(ackers)
+        .set_message_timeout(Duration::from_secs(10));
+    if let Some(p) = pending {
+        b.set_max_spout_pending(p);
+    }
+    let l = Arc::clone(&log);
+    b.set_spout("src", move || Reliable::new(&l, per_spout), spouts);
+    let l = Arc::clone(&log);
+    b.set_bolt(
+        "split",
+        move || Node::new(&l, always(Fate::Ack)).split(&[("out", children)], None),
+        splits,
+    )
+    .shuffle_grouping("src");
+    let l = Arc::clone(&log);
+    b.set_bolt("sink", move || Node::new(&l, always(Fate::Ack)), sinks)
+        .fields_grouping_stream("split", "out", ["id"]);
+    let stats = run_config(b.build().unwrap(), config);
+
+    log.assert_clean(what);
+    let events = log.events();
+    let expected = log
+        .ids_of("src", spouts, per_spout)
+        .into_iter()
+        .map(|id| (id, Outcome::Acked))
+        .collect();
+    check_outcomes(&events, &expected, what);
+    check_trees(&events, 1 + children as usize, what);
+    let src = of(&stats, "src");
+    assert_eq!(
+        (src.acked, src.failed),
+        (spouts as u64 * per_spout, 0),
+        "{what}: {src:?}"
+    );
+    (log, events, stats)
+}
+
 /// Three spout tasks, fan-out 1:2, three ackers, every component spread
 /// over 2 or 4 threads: every tree is acked once, none fails.
 #[test]
 fn trees_crossing_threads_are_acked_once() {
     for threads in [2, 4] {
         let what = format!("crossing threads, threads={threads}");
-        let log = Log::new();
-        let mut b = TopologyBuilder::new("cross");
-        b.set_num_ackers(3)
-            .set_message_timeout(Duration::from_secs(10));
-        let l = Arc::clone(&log);
-        b.set_spout("src", move || Reliable::new(&l, CROSS_N), 3);
-        let l = Arc::clone(&log);
-        b.set_bolt(
-            "split",
-            move || Node::new(&l, always(Fate::Ack)).split(&[("out", 2)], None),
-            3,
-        )
-        .shuffle_grouping("src");
-        let l = Arc::clone(&log);
-        b.set_bolt("sink", move || Node::new(&l, always(Fate::Ack)), 4)
-            .fields_grouping_stream("split", "out", ["id"]);
-        let stats = run_config(b.build().unwrap(), config(threads, BIG_RING));
-
-        log.assert_clean(&what);
-        let events = log.events();
-        let expected = log
-            .ids_of("src", 3, CROSS_N)
-            .into_iter()
-            .map(|id| (id, Outcome::Acked))
-            .collect();
-        check_outcomes(&events, &expected, &what);
-        check_trees(&events, 3, &what);
-        let src = of(&stats, "src");
-        assert_eq!((src.acked, src.failed), (3 * CROSS_N, 0), "{what}: {src:?}");
+        let shape = FanOut {
+            spouts: 3,
+            per_spout: CROSS_N,
+            splits: 3,
+            children: 2,
+            sinks: 4,
+            ackers: 3,
+            pending: None,
+        };
+        let (log, events, _) = fan_out_all_acked(shape, config(threads, BIG_RING), &what);
 
         // The trees did cross threads.
         let thread_of = log.threads.lock().unwrap().clone();
@@ -1449,40 +1498,17 @@ fn run_briefly(topology: gale_engine::Topology, config: RunConfig, what: &str) -
 /// the topology finishes (no deadlock) and every tree is acked, none fails
 /// (a 10 s timeout turns lost acker traffic into fails, under the watchdog).
 fn tiny_rings(threads: usize, ring_bytes: usize, pending: Option<usize>) {
-    const N: u64 = 300;
     let what = format!("threads={threads} ring_bytes={ring_bytes} max_spout_pending={pending:?}");
-    let log = Log::new();
-    let mut b = TopologyBuilder::new("tiny-rings");
-    b.set_num_ackers(2)
-        .set_message_timeout(Duration::from_secs(10));
-    if let Some(p) = pending {
-        b.set_max_spout_pending(p);
-    }
-    let l = Arc::clone(&log);
-    b.set_spout("src", move || Reliable::new(&l, N), 2);
-    let l = Arc::clone(&log);
-    b.set_bolt(
-        "split",
-        move || Node::new(&l, always(Fate::Ack)).split(&[("out", 3)], None),
-        2,
-    )
-    .shuffle_grouping("src");
-    let l = Arc::clone(&log);
-    b.set_bolt("sink", move || Node::new(&l, always(Fate::Ack)), 3)
-        .fields_grouping_stream("split", "out", ["id"]);
-    let stats = run_config(b.build().unwrap(), config(threads, ring_bytes));
-
-    log.assert_clean(&what);
-    let events = log.events();
-    let expected = log
-        .ids_of("src", 2, N)
-        .into_iter()
-        .map(|id| (id, Outcome::Acked))
-        .collect();
-    check_outcomes(&events, &expected, &what);
-    check_trees(&events, 4, &what);
-    let src = of(&stats, "src");
-    assert_eq!((src.acked, src.failed), (2 * N, 0), "{what}: {src:?}");
+    let shape = FanOut {
+        spouts: 2,
+        per_spout: 300,
+        splits: 2,
+        children: 3,
+        sinks: 3,
+        ackers: 2,
+        pending,
+    };
+    fan_out_all_acked(shape, config(threads, ring_bytes), &what);
 }
 
 /// Rings of 512 and 1024 bytes at 2 and 4 threads (and one thread, which

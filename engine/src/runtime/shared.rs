@@ -65,8 +65,6 @@ pub(crate) struct WorkerProgress {
     pub(crate) processed: AtomicU64,
     /// All of this worker's spouts are finished (or drained on request).
     pub(crate) spouts_done: AtomicBool,
-    /// The worker has returned.
-    pub(crate) exited: AtomicBool,
 }
 
 impl WorkerProgress {

@@ -440,7 +440,8 @@ impl Worker {
     }
 
     /// Cleans up bolts and closes spouts (each in isolation: one panicking
-    /// does not keep the others from running), then says so.
+    /// does not keep the others from running), then publishes its counters
+    /// a last time.
     fn exit(mut self) {
         let failed = self
             .core
@@ -479,11 +480,6 @@ impl Worker {
             }
         }
         self.core.publish(self.index);
-        // SYNC: Release pairs with the coordinator's Acquire load; it only
-        // joins the thread afterwards.
-        self.core.shared.workers[self.index]
-            .exited
-            .store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
