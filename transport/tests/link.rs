@@ -35,6 +35,7 @@ per_backend!(
     never_finished_handshake_times_out,
     reconnects_after_the_peer_restarts,
     full_inbound_ring_pushes_back_to_the_sender_without_loss,
+    same_host_peers_exchange_through_shm_rings,
 );
 
 fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
@@ -488,4 +489,55 @@ fn full_inbound_ring_pushes_back_to_the_sender_without_loss(backend: Backend) {
 #[allow(dead_code)]
 fn link_type_is_send(l: Link) -> impl Send {
     l
+}
+
+/// Ring files of the link under `dir`.
+fn ring_files(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gale-link-"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn same_host_peers_exchange_through_shm_rings(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 100 } else { 105 };
+    let dir = ShmDir::new("same-host");
+    let mut specs = nodes(base, 3);
+    // Nodes base and base+1 share a host; base+2 is remote.
+    specs[0].same_host = true;
+    specs[1].same_host = true;
+    let mut ns: Vec<Node> = (0..3)
+        .map(|i| {
+            start_node(i, &specs, 2, |c| {
+                c.backend = backend;
+                c.shm_dir = dir.path().to_path_buf();
+            })
+        })
+        .collect();
+    assert!(ns.iter().all(|n| n.link().wait_connected(WAIT)));
+    let shm_of = |n: &Node, peer: NodeId| {
+        n.link()
+            .stats()
+            .peers
+            .iter()
+            .find(|p| p.id == peer)
+            .unwrap()
+            .shm
+    };
+    assert!(shm_of(&ns[0], base + 1) && shm_of(&ns[1], base));
+    assert!(!shm_of(&ns[0], base + 2) && !shm_of(&ns[2], base + 1));
+    let files = ring_files(dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].starts_with(&format!("gale-link-{base}-to-{}-", base + 1)));
+    assert!(files[1].starts_with(&format!("gale-link-{}-to-{base}-", base + 1)));
+    exchange(&mut ns, 2, 3000, 64);
+    exchange(&mut ns, 2, 300, 1024);
+    for n in &mut ns {
+        n.link.take().unwrap().stop();
+    }
+    assert_eq!(ring_files(dir.path()), Vec::<String>::new());
 }

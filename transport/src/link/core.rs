@@ -12,8 +12,9 @@ use tracing::{info, warn};
 
 use super::buf::RecvBuf;
 use super::handshake::{Handshake, HandshakeError, Identity, Step};
+use super::shm_peer::{remove_stale, ShmLink};
 use super::stats::{PeerCounters, Shared};
-use super::wire::{MsgHeader, MSG_HEADER};
+use super::wire::{MsgHeader, MsgKind, MSG_HEADER};
 use super::{InboundRoute, LinkConfig, LinkError, LinkRings, NodeId, PeerState};
 use crate::{Consumer, Producer, ReserveError};
 
@@ -55,6 +56,8 @@ pub(crate) struct Interest {
     pub read: bool,
     /// Send [`Conn::send_buf`].
     pub write: bool,
+    /// Records moved through shared-memory rings in this pump.
+    pub progress: bool,
 }
 
 /// A frame whose records are being placed into inbound rings; resumes where
@@ -87,6 +90,8 @@ pub(crate) struct Conn {
     /// buffer must not be touched, so input is processed only after the
     /// receive completes.
     pub recv_busy: bool,
+    /// The rings of a same-host peer (set when the handshake completes).
+    shm: Option<ShmLink>,
 }
 
 impl Conn {
@@ -172,6 +177,8 @@ pub(crate) struct Peer {
     dialing: Option<ConnKey>,
     /// We dial this peer (lower id dials higher).
     we_dial: bool,
+    /// Records travel through `/dev/shm` rings.
+    same_host: bool,
     ever_up: bool,
     backoff: Duration,
     next_dial: Instant,
@@ -190,6 +197,9 @@ pub(crate) struct Core {
     pub peers: Vec<Peer>,
     pub shared: Arc<Shared>,
     to_close: Vec<ConnKey>,
+    shm_dir: std::path::PathBuf,
+    /// Largest outbound record: the maximum record of same-host rings.
+    largest_record: usize,
 }
 
 impl Core {
@@ -232,6 +242,7 @@ impl Core {
                 active: None,
                 dialing: None,
                 we_dial: config.node < spec.id,
+                same_host: spec.same_host,
                 ever_up: false,
                 backoff: config.reconnect_min,
                 next_dial: now,
@@ -249,6 +260,20 @@ impl Core {
                 .map(Consumer::max_record)
                 .fold(largest, usize::max);
             peer.outbound = rings;
+        }
+        if peers.iter().any(|p| p.same_host) {
+            if !config.shm_dir.is_dir() {
+                return cfg_err(format!(
+                    "shm_dir {} is not a directory",
+                    config.shm_dir.display()
+                ));
+            }
+            if largest > super::shm_peer::SHM_RING_BYTES / 2 - 8 {
+                return cfg_err(format!(
+                    "outbound records of up to {largest} bytes do not fit a same-host ring"
+                ));
+            }
+            remove_stale(&config.shm_dir, config.node);
         }
         let slack = FrameHeader::LEN + 8 + largest.next_multiple_of(8);
         if config.max_frame < slack * 2 {
@@ -273,6 +298,8 @@ impl Core {
             peers,
             shared,
             to_close: Vec::new(),
+            shm_dir: config.shm_dir.clone(),
+            largest_record: largest,
         })
     }
 
@@ -316,6 +343,7 @@ impl Core {
             targets: Vec::new(),
             closing: None,
             recv_busy: false,
+            shm: None,
         })
     }
 
@@ -331,8 +359,10 @@ impl Core {
             return Ok(Interest {
                 read: false,
                 write: true,
+                progress: false,
             });
         }
+        let mut progress = false;
         if !conn.hs.is_up() {
             if now >= conn.deadline {
                 return Err(Close::bad(format!(
@@ -351,10 +381,13 @@ impl Core {
                 return Ok(Interest {
                     read: false,
                     write: true,
+                    progress: false,
                 });
             }
         }
-        let result = if conn.hs.is_up() && !conn.recv_busy {
+        let result = if conn.shm.is_some() {
+            self.shm_input(conn, &mut progress)
+        } else if conn.hs.is_up() && !conn.recv_busy {
             self.deliver(conn)
         } else {
             Ok(())
@@ -363,9 +396,14 @@ impl Core {
             ring.flush();
         }
         result?;
-        if conn.hs.is_up() && !conn.frame_ready {
-            if let Some(p) = conn.peer {
-                if self.peers[p].active == Some(conn.key) {
+        if conn.hs.is_up() {
+            if let Some(p) = conn
+                .peer
+                .filter(|&p| self.peers[p].active == Some(conn.key))
+            {
+                if conn.shm.is_some() {
+                    progress |= self.fill_shm(p, conn);
+                } else if !conn.frame_ready {
                     self.fill_frame(p, conn);
                 }
             }
@@ -377,6 +415,7 @@ impl Core {
         Ok(Interest {
             read: conn.delivery.is_none() && conn.inbuf.spare_len() > 0,
             write: !conn.send_buf().is_empty(),
+            progress,
         })
     }
 
@@ -433,7 +472,7 @@ impl Core {
                 Ok(Step::Identified(id)) => {
                     conn.peer = self.peers.iter().position(|p| p.id == id);
                 }
-                Ok(Step::Up) => self.on_up(conn),
+                Ok(Step::Up) => self.on_up(conn)?,
                 Err(HandshakeError::Refused { code, reason }) => {
                     warn!(
                         node = self.id.node,
@@ -460,11 +499,22 @@ impl Core {
         Ok(())
     }
 
-    fn on_up(&mut self, conn: &mut Conn) {
+    fn on_up(&mut self, conn: &mut Conn) -> Result<(), Close> {
         let p = conn
             .peer
             .expect("a connection is identified before it is up");
         let peer = &mut self.peers[p];
+        if peer.same_host {
+            let shm = ShmLink::create(
+                &self.shm_dir,
+                self.id.node,
+                peer.id,
+                self.largest_record,
+                &mut conn.hs_out,
+            )
+            .map_err(|e| Close::bad(format!("cannot create the same-host ring: {e}")))?;
+            conn.shm = Some(shm);
+        }
         if let Some(old) = peer.active.replace(conn.key) {
             if old != conn.key {
                 self.to_close.push(old);
@@ -480,13 +530,121 @@ impl Core {
         }
         peer.ever_up = true;
         counters.set_state(PeerState::Up);
+        counters
+            .shm
+            .store(conn.shm.is_some(), std::sync::atomic::Ordering::Relaxed);
         info!(
             node = self.id.node,
             peer = peer.id,
             remote = %conn.remote,
+            shm = conn.shm.is_some(),
             "link: connected to node {}",
             peer.id
         );
+        Ok(())
+    }
+
+    /// A same-host connection's input: ring messages on the socket, records
+    /// from the peer's ring.
+    fn shm_input(&mut self, conn: &mut Conn, progress: &mut bool) -> Result<(), Close> {
+        let p = conn.peer.expect("up connections are identified");
+        let peer_id = self.peers[p].id;
+        let shm = conn.shm.as_mut().expect("checked by the caller");
+        while !conn.recv_busy {
+            let avail = conn.inbuf.filled();
+            let header = match MsgHeader::parse(avail) {
+                Ok(None) => break,
+                Ok(Some(h)) => h,
+                Err(e) => {
+                    return Err(Close::bad(format!(
+                        "bad message from same-host node {peer_id}: {e}"
+                    )))
+                }
+            };
+            let len = MSG_HEADER + header.len;
+            if avail.len() < len {
+                break;
+            }
+            if header.kind != MsgKind::Ring {
+                return Err(Close::bad(format!(
+                    "unexpected {:?} message from same-host node {peer_id}",
+                    header.kind
+                )));
+            }
+            shm.open_peer_ring(self.id.node, peer_id, &avail[MSG_HEADER..len])
+                .map_err(|e| Close::bad(format!("same-host node {peer_id}: {e}")))?;
+            conn.inbuf.consume(len);
+        }
+        let counters = &self.shared.peers[p];
+        let bad = |i: usize, e: String| {
+            Close::bad(format!(
+                "record {i} from same-host node {peer_id} refused: {e}"
+            ))
+        };
+        if let Some((target, record)) = shm.in_stash.take() {
+            match self.inbound[target].try_push(&record) {
+                Ok(()) => {
+                    PeerCounters::add(&counters.records_in, 1);
+                    PeerCounters::add(&counters.bytes_in, record.len() as u64);
+                }
+                Err(ReserveError::Full) => {
+                    shm.in_stash = Some((target, record));
+                    return Ok(());
+                }
+                Err(e) => return Err(bad(0, e.to_string())),
+            }
+        }
+        let Some(ring) = shm.inbound() else {
+            return Ok(());
+        };
+        let (mut records, mut bytes) = (0u64, 0u64);
+        let mut stash = None;
+        let mut batch = ring.try_read_batch(1024);
+        for (i, record) in batch.records().enumerate() {
+            let target = self.route.route(peer_id, record).map_err(|e| bad(i, e))?;
+            let Some(ring) = self.inbound.get_mut(target) else {
+                return Err(bad(i, format!("routed to missing worker {target}")));
+            };
+            match ring.try_reserve(record.len()) {
+                Ok(mut slot) => {
+                    slot.copy_from_slice(record);
+                    slot.commit();
+                    records += 1;
+                    bytes += record.len() as u64;
+                }
+                Err(ReserveError::Full) => {
+                    stash = Some((target, record.to_vec()));
+                    break;
+                }
+                Err(e) => return Err(bad(i, e.to_string())),
+            }
+        }
+        drop(batch);
+        shm.in_stash = stash;
+        if shm.inbound().is_some_and(|r| r.is_poisoned()) {
+            return Err(Close::bad(format!(
+                "the ring from same-host node {peer_id} is corrupt"
+            )));
+        }
+        PeerCounters::add(&counters.records_in, records);
+        PeerCounters::add(&counters.bytes_in, bytes);
+        *progress |= records > 0;
+        Ok(())
+    }
+
+    /// Moves records from a same-host peer's outbound rings into its shared
+    /// ring; returns whether any moved.
+    fn fill_shm(&mut self, p: usize, conn: &mut Conn) -> bool {
+        let peer = &mut self.peers[p];
+        let shm = conn.shm.as_mut().expect("checked by the caller");
+        let (moved, dropped) = shm.send_from(&mut peer.outbound, peer.next_ring);
+        if !peer.outbound.is_empty() {
+            peer.next_ring = (peer.next_ring + 1) % peer.outbound.len();
+        }
+        let counters = &self.shared.peers[p];
+        PeerCounters::add(&counters.records_out, moved);
+        PeerCounters::add(&counters.dropped, dropped);
+        moved > 0
     }
 
     /// Validates and delivers complete frames from the receive buffer.
@@ -617,6 +775,9 @@ impl Core {
             tracing::debug!(node, remote = %conn.remote, "link: connection to {who} failed: {}", close.reason);
         } else {
             info!(node, remote = %conn.remote, "link: connection to {who} closed: {}", close.reason);
+        }
+        if let Some(shm) = &conn.shm {
+            shm.remove_files();
         }
         let Some(p) = conn.peer else {
             if close.bad {

@@ -200,7 +200,7 @@ impl MioLink {
                     return progress;
                 }
             };
-            let mut moved = false;
+            let mut moved = interest.progress;
             if interest.write && c.writable {
                 match c.stream.write(c.conn.send_buf()) {
                     Ok(0) => {

@@ -166,13 +166,14 @@ impl UringLink {
                     self.accepting = self.push(entry);
                 }
             }
+            let mut moved = false;
             for key in 0..self.conns.len() {
-                self.service(key, now);
+                moved |= self.service(key, now);
             }
             while let Some(key) = self.core.take_to_close() {
                 self.begin_close(key, Close::normal("replaced by a newer connection"));
             }
-            progress = self.submit_and_complete(progress);
+            progress = self.submit_and_complete(progress || moved);
         }
         // Close everything and wait until the kernel has returned every
         // buffer (the accept and timeout are cancelled too).
@@ -295,17 +296,21 @@ impl UringLink {
         }
     }
 
-    /// Pumps one connection and submits its receive and send.
-    fn service(&mut self, key: ConnKey, now: Instant) {
+    /// Pumps one connection and submits its receive and send; returns
+    /// whether records moved through shared memory.
+    fn service(&mut self, key: ConnKey, now: Instant) -> bool {
         let Some(c) = self.conns[key].as_mut() else {
-            return;
+            return false;
         };
         if c.closing.is_some() || c.connecting {
-            return;
+            return false;
         }
         let interest = match self.core.pump(&mut c.conn, now) {
             Ok(i) => i,
-            Err(close) => return self.begin_close(key, close),
+            Err(close) => {
+                self.begin_close(key, close);
+                return false;
+            }
         };
         let fd = types::Fd(c.stream.as_raw_fd());
         let mut entries = [None, None];
@@ -342,6 +347,7 @@ impl UringLink {
                 }
             }
         }
+        interest.progress
     }
 
     /// Starts closing: shut the socket down so operations in flight
