@@ -3,6 +3,8 @@
 //! seccomp filter first, so its `Backend::Auto` link must fall back to mio
 //! while the parent uses io_uring.
 
+#![cfg(not(loom))]
+
 mod link_util;
 
 use std::net::SocketAddr;
