@@ -38,6 +38,8 @@ per_backend!(
     reconnects_after_the_peer_restarts,
     full_inbound_ring_pushes_back_to_the_sender_without_loss,
     same_host_peers_exchange_through_shm_rings,
+    connection_flood_is_bounded_and_the_link_serves_on,
+    mutated_and_random_frames_never_break_the_link,
 );
 
 fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
@@ -542,4 +544,91 @@ fn same_host_peers_exchange_through_shm_rings(backend: Backend) {
         n.link.take().unwrap().stop();
     }
     assert_eq!(ring_files(dir.path()), Vec::<String>::new());
+}
+
+/// Sends one record from `good` to `link` and waits for it.
+fn served(good: &mut Node, link: &mut Node, to: NodeId, seq: u64) {
+    good.push(to, 0, &record(to * 100 + 1, 1, seq, 64));
+    good.flush();
+    let mut seen = false;
+    wait_for("a record from the good peer", || {
+        link.drain(|_, r| seen |= decode(r) == (to * 100 + 1, 1, seq));
+        seen
+    });
+}
+
+fn connection_flood_is_bounded_and_the_link_serves_on(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 110 } else { 115 };
+    let specs = nodes(base, 2);
+    let mut good = start_node(0, &specs, 1, with_backend(backend));
+    let mut link = start_node(1, &specs, 1, |c| {
+        c.backend = backend;
+        c.handshake_timeout = Duration::from_secs(3);
+    });
+    assert!(link.link().wait_connected(WAIT));
+    // Far more silent connections than the link keeps in their handshake.
+    let flood: Vec<TcpStream> = (0..150)
+        .map(|_| TcpStream::connect(specs[1].addr).unwrap())
+        .collect();
+    wait_for("connections beyond the limit rejected", || {
+        link.link().stats().rejected_connections >= 150 - 64
+    });
+    served(&mut good, &mut link, base + 1, 0);
+    drop(flood);
+    served(&mut good, &mut link, base + 1, 1);
+    assert_eq!(link.state_of(base), PeerState::Up);
+}
+
+/// A small deterministic generator (xorshift64*), enough for mutations.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn mutated_and_random_frames_never_break_the_link(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 120 } else { 125 };
+    // base: raw peer; base+1: good peer; base+2: the link under test.
+    let specs = nodes(base, 3);
+    let mut good = start_node(1, &specs, 1, with_backend(backend));
+    let mut link = start_node(2, &specs, 2, with_backend(backend));
+    wait_for("good pair up", || link.state_of(base + 1) == PeerState::Up);
+    let task = (base + 2) * 100;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(base));
+    for round in 0..40u64 {
+        let mut bytes = if round % 4 == 3 {
+            // Pure noise.
+            (0..1 + rng.below(4096)).map(|_| rng.next() as u8).collect()
+        } else {
+            let records: Vec<Vec<u8>> = (0..3)
+                .map(|i| record(task + i, 5, round, 24 + rng.below(300)))
+                .collect();
+            frame(&records)
+        };
+        if round % 4 != 3 {
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(bytes.len());
+                bytes[at] ^= 1 << rng.below(8);
+            }
+        }
+        let mut s = raw_peer(specs[2].addr, base, base + 2);
+        s.write_all(&bytes).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        wait_closed(&mut s);
+        // Whatever was delivered is well-formed and addressed to this node.
+        link.drain(|_, r| {
+            let task = u32::from_le_bytes(r[..4].try_into().unwrap());
+            assert_eq!(task / 100, base + 2);
+        });
+    }
+    served(&mut good, &mut link, base + 2, 0);
+    assert_eq!(link.state_of(base + 1), PeerState::Up);
 }

@@ -22,6 +22,10 @@ use crate::{Consumer, Producer, ReserveError};
 /// largest refusal, with room to spare.
 pub(crate) const HS_OUT_CAPACITY: usize = 1024;
 
+/// Accepted connections allowed in their handshake at once; more are
+/// closed at once, so a flood of connections cannot grow memory.
+pub(crate) const MAX_HANDSHAKING: usize = 64;
+
 /// A backend's handle for one connection.
 pub(crate) type ConnKey = usize;
 
@@ -92,6 +96,8 @@ pub(crate) struct Conn {
     pub recv_busy: bool,
     /// The rings of a same-host peer (set when the handshake completes).
     shm: Option<ShmLink>,
+    /// An accepted connection counted in `Core::handshaking`.
+    counted: bool,
 }
 
 impl Conn {
@@ -197,6 +203,8 @@ pub(crate) struct Core {
     pub peers: Vec<Peer>,
     pub shared: Arc<Shared>,
     to_close: Vec<ConnKey>,
+    /// Accepted connections still in their handshake.
+    handshaking: usize,
     shm_dir: std::path::PathBuf,
     /// Largest outbound record: the maximum record of same-host rings.
     largest_record: usize,
@@ -298,6 +306,7 @@ impl Core {
             peers,
             shared,
             to_close: Vec::new(),
+            handshaking: 0,
             shm_dir: config.shm_dir.clone(),
             largest_record: largest,
         })
@@ -322,8 +331,22 @@ impl Core {
     ) -> std::io::Result<Conn> {
         // Large enough for every handshake message a side sends, so appends
         // never reallocate while io_uring may be sending from it.
+        if dial.is_none() {
+            if self.handshaking >= MAX_HANDSHAKING {
+                return Err(std::io::Error::other(format!(
+                    "{MAX_HANDSHAKING} connections are already in their handshake"
+                )));
+            }
+            self.handshaking += 1;
+        }
         let mut hs_out = Vec::with_capacity(HS_OUT_CAPACITY);
-        let hs = Handshake::new(&self.id, dial.map(|p| self.peers[p].id), &mut hs_out)?;
+        let hs = match Handshake::new(&self.id, dial.map(|p| self.peers[p].id), &mut hs_out) {
+            Ok(hs) => hs,
+            Err(e) => {
+                self.handshaking -= usize::from(dial.is_none());
+                return Err(e);
+            }
+        };
         if let Some(p) = dial {
             self.peers[p].dialing = Some(key);
         }
@@ -344,6 +367,7 @@ impl Core {
             closing: None,
             recv_busy: false,
             shm: None,
+            counted: dial.is_none(),
         })
     }
 
@@ -503,6 +527,9 @@ impl Core {
         let p = conn
             .peer
             .expect("a connection is identified before it is up");
+        if std::mem::take(&mut conn.counted) {
+            self.handshaking -= 1;
+        }
         let peer = &mut self.peers[p];
         if peer.same_host {
             let shm = ShmLink::create(
@@ -763,6 +790,9 @@ impl Core {
 
     /// A connection is gone (closed by us, by the peer, or failed).
     pub fn closed(&mut self, conn: &Conn, close: Close, now: Instant) {
+        if conn.counted {
+            self.handshaking -= 1;
+        }
         let node = self.id.node;
         let who = match conn.peer {
             Some(p) => format!("node {}", self.peers[p].id),
@@ -839,6 +869,23 @@ impl Core {
         );
         peer.next_dial = now + peer.backoff;
         peer.backoff = (peer.backoff * 2).min(self.reconnect.1);
+    }
+
+    /// An accepted connection that could not be taken (too many in their
+    /// handshake, or a socket error); the backend closes it.
+    pub fn rejected(&self, remote: SocketAddr, reason: &std::io::Error) {
+        warn!(node = self.id.node, %remote, "link: dropping new connection: {reason}");
+        self.shared
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a connected peer still has records in its outbound rings
+    /// (`stop` keeps sending them for a while).
+    pub fn outbound_pending(&self) -> bool {
+        self.peers
+            .iter()
+            .any(|p| p.active.is_some() && p.outbound.iter().any(|r| !r.is_empty()))
     }
 
     /// Connections replaced by a newer one to the same peer; the backend

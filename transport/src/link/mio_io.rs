@@ -90,7 +90,7 @@ impl MioLink {
                     .iter()
                     .flatten()
                     .any(|c| c.conn.is_up() && !c.conn.send_buf().is_empty());
-                if !pending || now >= at {
+                if !(pending || self.core.outbound_pending()) || now >= at {
                     break;
                 }
             } else {
@@ -132,7 +132,7 @@ impl MioLink {
                 Ok((stream, remote)) => {
                     let key = self.slot();
                     if let Err(e) = self.add(key, stream, remote, None, now) {
-                        warn!(node = self.core.node(), %remote, "link: cannot take connection: {e}");
+                        self.core.rejected(remote, &e);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -167,6 +167,9 @@ impl MioLink {
         dial: Option<usize>,
         now: Instant,
     ) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        super::sys::tune(&stream)?;
+        #[cfg(not(target_os = "linux"))]
         stream.set_nodelay(true)?;
         self.poll.registry().register(
             &mut stream,

@@ -31,6 +31,8 @@ mod mio_io;
 mod shm_peer;
 mod stats;
 #[cfg(target_os = "linux")]
+mod sys;
+#[cfg(target_os = "linux")]
 mod uring;
 pub mod wire;
 

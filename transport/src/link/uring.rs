@@ -146,7 +146,7 @@ impl UringLink {
                 let pending = self.conns.iter().flatten().any(|c| {
                     c.closing.is_none() && c.conn.is_up() && !c.conn.send_buf().is_empty()
                 });
-                if !pending || now >= at {
+                if !(pending || self.core.outbound_pending()) || now >= at {
                     break;
                 }
             } else {
@@ -278,8 +278,8 @@ impl UringLink {
         let remote = stream
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        if let Err(e) = stream.set_nodelay(true) {
-            warn!(node = self.core.node(), %remote, "link: cannot set TCP_NODELAY: {e}");
+        if let Err(e) = super::sys::tune(&stream) {
+            warn!(node = self.core.node(), %remote, "link: cannot set socket options: {e}");
         }
         let key = self.slot();
         match self.core.new_conn(key, remote, None, now) {
@@ -292,7 +292,7 @@ impl UringLink {
                     closing: None,
                 })
             }
-            Err(e) => warn!(node = self.core.node(), %remote, "link: cannot take connection: {e}"),
+            Err(e) => self.core.rejected(remote, &e),
         }
     }
 
@@ -489,7 +489,7 @@ impl UringLink {
                         let ok = c
                             .stream
                             .set_nonblocking(false)
-                            .and_then(|()| c.stream.set_nodelay(true));
+                            .and_then(|()| super::sys::tune(&c.stream));
                         if let Err(e) = ok {
                             close = Some(Close::normal(format!("socket setup failed: {e}")));
                         }
