@@ -37,6 +37,7 @@ per_backend!(
     never_finished_handshake_times_out,
     reconnects_after_the_peer_restarts,
     full_inbound_ring_pushes_back_to_the_sender_without_loss,
+    full_inbound_ring_pushes_back_through_shm_rings_without_loss,
     same_host_peers_exchange_through_shm_rings,
     connection_flood_is_bounded_and_the_link_serves_on,
     mutated_and_random_frames_never_break_the_link,
@@ -146,6 +147,10 @@ fn two_links_deliver_every_record_in_order(backend: Backend) {
             _ => gale_transport::link::BackendKind::Mio,
         }
     );
+    // The listener binds exactly its address: the same port on another
+    // loopback address is closed.
+    let port = specs[1].addr.port();
+    assert!(TcpStream::connect(("127.0.0.3", port)).is_err());
     exchange(&mut ns, 2, 3000, 64);
     exchange(&mut ns, 2, 300, 1024);
     let s = ns[0].link().stats();
@@ -442,10 +447,28 @@ fn reconnects_after_the_peer_restarts(backend: Backend) {
 
 fn full_inbound_ring_pushes_back_to_the_sender_without_loss(backend: Backend) {
     let base: NodeId = if backend == Backend::Mio { 90 } else { 95 };
-    let specs = nodes(base, 2);
-    let mut a = start_node(0, &specs, 1, with_backend(backend));
-    let mut b = start_node(1, &specs, 1, with_backend(backend));
+    back_pressure(backend, base, false);
+}
+
+fn full_inbound_ring_pushes_back_through_shm_rings_without_loss(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 130 } else { 135 };
+    back_pressure(backend, base, true);
+}
+
+fn back_pressure(backend: Backend, base: NodeId, same_host: bool) {
+    let dir = ShmDir::new("back-pressure");
+    let mut specs = nodes(base, 2);
+    for s in &mut specs {
+        s.same_host = same_host;
+    }
+    let tune = |c: &mut gale_transport::link::LinkConfig| {
+        c.backend = backend;
+        c.shm_dir = dir.path().to_path_buf();
+    };
+    let mut a = start_node(0, &specs, 1, tune);
+    let mut b = start_node(1, &specs, 1, tune);
     assert!(a.link().wait_connected(WAIT));
+    assert_eq!(a.link().stats().peers[0].shm, same_host);
     // B's worker does not drain: B's inbound ring (64 KiB), B's receive
     // buffer, the sockets' buffers and A's outbound ring fill up, and then
     // A's worker finds its ring full.
@@ -471,9 +494,10 @@ fn full_inbound_ring_pushes_back_to_the_sender_without_loss(backend: Backend) {
         }
         assert!(seq < 1_000_000, "the sender never felt back-pressure");
     }
-    // Bounded: what left A is at most B's ring, B's receive buffer and the
-    // sockets' buffers (a few MiB), not everything A's worker wrote.
-    let sent = a.link().stats().peers[0].bytes_out;
+    // Bounded: what left A's worker ring is at most B's ring, B's receive
+    // buffer and the sockets' buffers, or the shared ring (a few MiB), not
+    // everything A's worker wrote.
+    let sent = a.link().stats().peers[0].records_out * size as u64;
     assert!(sent < 64 << 20, "{sent} bytes in flight");
     assert_eq!(a.state_of(base + 1), PeerState::Up);
     assert_eq!(a.link().stats().peers[0].dropped, 0);
