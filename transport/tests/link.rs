@@ -33,6 +33,7 @@ per_backend!(
     wrong_secret_is_refused_and_logged_on_both_sides,
     fingerprint_mismatch_is_refused_and_logged_on_both_sides,
     wire_version_mismatch_is_refused,
+    a_dialing_link_refuses_a_peer_of_another_wire_version,
     bad_input_drops_the_connection_and_the_link_serves_on,
     never_finished_handshake_times_out,
     reconnects_after_the_peer_restarts,
@@ -655,4 +656,47 @@ fn mutated_and_random_frames_never_break_the_link(backend: Backend) {
     }
     served(&mut good, &mut link, base + 2, 0);
     assert_eq!(link.state_of(base + 1), PeerState::Up);
+}
+
+fn a_dialing_link_refuses_a_peer_of_another_wire_version(backend: Backend) {
+    let logs = logs();
+    let base: NodeId = if backend == Backend::Mio { 140 } else { 145 };
+    // The link (base) dials base+1, which is a raw listener speaking wire
+    // version 2.
+    let specs = nodes(base, 2);
+    let listener = std::net::TcpListener::bind(specs[1].addr).unwrap();
+    let link = start_node(0, &specs, 1, with_backend(backend));
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut h = [0u8; wire::MSG_HEADER];
+    s.read_exact(&mut h).unwrap();
+    let header = MsgHeader::parse(&h).unwrap().unwrap();
+    assert_eq!(
+        (header.kind, header.version),
+        (MsgKind::Hello, WIRE_VERSION)
+    );
+    let mut body = vec![0u8; header.len];
+    s.read_exact(&mut body).unwrap();
+    let hello = Hello::decode(&body).unwrap();
+    assert_eq!((hello.from, hello.to), (base, base + 1));
+    let mut out = Vec::new();
+    Hello {
+        from: base + 1,
+        to: base,
+        nonce: [3; 32],
+        fingerprint: FP,
+    }
+    .encode(WIRE_VERSION + 1, &mut out);
+    s.write_all(&out).unwrap();
+    let (code, text) = read_refusal(&mut s);
+    assert_eq!(code, RefuseCode::WireVersion, "{text}");
+    logs.wait_line(&[
+        &format!("node={base}"),
+        "refusing",
+        "wire version mismatch: peer speaks 2",
+    ]);
+    // The link keeps redialing with backoff.
+    let (again, _) = listener.accept().unwrap();
+    drop(again);
+    assert_ne!(link.state_of(base + 1), PeerState::Up);
 }

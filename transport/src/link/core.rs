@@ -377,7 +377,8 @@ impl Core {
     /// calls [`closed`](Self::closed)).
     pub fn pump(&mut self, conn: &mut Conn, now: Instant) -> Result<Interest, Close> {
         if conn.closing.is_some() {
-            if conn.send_buf().is_empty() {
+            // A peer that does not even read our refusal is not waited for.
+            if conn.send_buf().is_empty() || now >= conn.deadline {
                 return Err(conn.closing.take().expect("checked"));
             }
             return Ok(Interest {
