@@ -7,11 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gale_codec::{FrameHeader, FrameWriter, RawFrame};
+use gale_codec::{FrameHeader, RawFrame};
 use tracing::{info, warn};
 
 use super::buf::RecvBuf;
 use super::handshake::{Handshake, HandshakeError, Identity, Step};
+use super::outq::OutFrames;
 use super::shm_peer::{remove_stale, ShmLink};
 use super::stats::{PeerCounters, Shared};
 use super::wire::{MsgHeader, MsgKind, MSG_HEADER};
@@ -58,7 +59,7 @@ impl Close {
 pub(crate) struct Interest {
     /// Receive into [`Conn::recv_space`].
     pub read: bool,
-    /// Send [`Conn::send_buf`].
+    /// Send [`Conn::send_bufs`].
     pub write: bool,
     /// Records moved through shared-memory rings in this pump.
     pub progress: bool,
@@ -82,9 +83,7 @@ pub(crate) struct Conn {
     inbuf: RecvBuf,
     hs_out: Vec<u8>,
     hs_sent: usize,
-    frame: FrameWriter,
-    frame_ready: bool,
-    frame_sent: usize,
+    frames: OutFrames,
     deadline: Instant,
     delivery: Option<Delivery>,
     targets: Vec<u32>,
@@ -111,20 +110,23 @@ impl Conn {
         self.inbuf.commit(n);
     }
 
-    /// The bytes to send next (empty when there is nothing to send).
-    pub fn send_buf(&self) -> &[u8] {
+    /// The bytes to send next, to be written in order with one gathered
+    /// write (both empty when there is nothing to send). Handshake messages
+    /// go alone; then up to two finished frames.
+    pub fn send_bufs(&self) -> [&[u8]; 2] {
         if self.hs_sent < self.hs_out.len() {
-            return &self.hs_out[self.hs_sent..];
+            return [&self.hs_out[self.hs_sent..], &[]];
         }
-        if self.frame_ready {
-            // `fill_frame` finished the frame; it is not touched until sent.
-            return &self.frame.bytes()[self.frame_sent..];
-        }
-        &[]
+        self.frames.bufs()
     }
 
-    /// Marks `n` bytes of [`send_buf`](Self::send_buf) as sent. Returns
-    /// the records of a frame that was completed by this.
+    /// Whether there is nothing to send.
+    pub fn send_idle(&self) -> bool {
+        self.send_bufs()[0].is_empty()
+    }
+
+    /// Marks `n` bytes of [`send_bufs`](Self::send_bufs) as sent. Returns
+    /// the records of the frames completed by this.
     fn advance_sent(&mut self, n: usize) -> Option<u64> {
         if self.hs_sent < self.hs_out.len() {
             self.hs_sent += n;
@@ -134,15 +136,7 @@ impl Conn {
             }
             return None;
         }
-        self.frame_sent += n;
-        if self.frame_sent == self.frame.len_bytes() {
-            let records = self.frame.count() as u64;
-            self.frame.clear();
-            self.frame_ready = false;
-            self.frame_sent = 0;
-            return Some(records);
-        }
-        None
+        Some(self.frames.advance(n))
     }
 
     /// Why the connection ended when the peer closed it: a clean close
@@ -358,9 +352,7 @@ impl Core {
             inbuf: RecvBuf::new((64 << 10).min(self.recv_limit), self.recv_limit),
             hs_out,
             hs_sent: 0,
-            frame: FrameWriter::new(),
-            frame_ready: false,
-            frame_sent: 0,
+            frames: OutFrames::new(),
             deadline: now + self.handshake_timeout,
             delivery: None,
             targets: Vec::new(),
@@ -378,7 +370,7 @@ impl Core {
     pub fn pump(&mut self, conn: &mut Conn, now: Instant) -> Result<Interest, Close> {
         if conn.closing.is_some() {
             // A peer that does not even read our refusal is not waited for.
-            if conn.send_buf().is_empty() || now >= conn.deadline {
+            if conn.send_idle() || now >= conn.deadline {
                 return Err(conn.closing.take().expect("checked"));
             }
             return Ok(Interest {
@@ -398,7 +390,7 @@ impl Core {
             if conn.recv_busy {
                 // Input is processed when the receive completes.
             } else if let Err(close) = self.handshake(conn) {
-                if conn.send_buf().is_empty() {
+                if conn.send_idle() {
                     return Err(close);
                 }
                 // Send the refusal first.
@@ -428,7 +420,7 @@ impl Core {
             {
                 if conn.shm.is_some() {
                     progress |= self.fill_shm(p, conn);
-                } else if !conn.frame_ready {
+                } else {
                     self.fill_frame(p, conn);
                 }
             }
@@ -439,12 +431,12 @@ impl Core {
         }
         Ok(Interest {
             read: conn.delivery.is_none() && conn.inbuf.spare_len() > 0,
-            write: !conn.send_buf().is_empty(),
+            write: !conn.send_idle(),
             progress,
         })
     }
 
-    /// Reports that `n` bytes of `conn.send_buf()` went out.
+    /// Reports that `n` bytes of `conn.send_bufs()` went out.
     pub fn sent(&mut self, conn: &mut Conn, n: usize) {
         let frame = conn.hs_sent >= conn.hs_out.len();
         if let Some(p) = conn.peer {
@@ -757,11 +749,14 @@ impl Core {
     /// Moves records from the peer's outbound rings into the connection's
     /// next frame, up to the frame target.
     fn fill_frame(&mut self, p: usize, conn: &mut Conn) {
+        let Some(frame) = conn.frames.free() else {
+            return;
+        };
         let peer = &mut self.peers[p];
         let n = peer.outbound.len();
         let mut dropped = 0u64;
         for k in 0..n {
-            if conn.frame.len_bytes() >= self.frame_target {
+            if frame.len_bytes() >= self.frame_target {
                 break;
             }
             let ring = &mut peer.outbound[(peer.next_ring + k) % n];
@@ -769,10 +764,10 @@ impl Core {
             for record in batch.records() {
                 // Cannot fail: records are at most the rings' max_record and
                 // the frame stays under max_frame (checked in `new`).
-                if conn.frame.push_record(record).is_err() {
+                if frame.push_record(record).is_err() {
                     dropped += 1;
                 }
-                if conn.frame.len_bytes() >= self.frame_target {
+                if frame.len_bytes() >= self.frame_target {
                     break;
                 }
             }
@@ -783,10 +778,7 @@ impl Core {
         if dropped > 0 {
             PeerCounters::add(&self.shared.peers[p].dropped, dropped);
         }
-        conn.frame_ready = conn.frame.count() > 0;
-        if conn.frame_ready {
-            conn.frame.finish();
-        }
+        conn.frames.seal();
     }
 
     /// A connection is gone (closed by us, by the peer, or failed).

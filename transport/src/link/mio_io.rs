@@ -2,7 +2,7 @@
 //! edge-triggered readiness, non-blocking reads and writes straight into and
 //! out of the connections' buffers.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpListener as StdListener;
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,7 @@ impl MioLink {
                     .conns
                     .iter()
                     .flatten()
-                    .any(|c| c.conn.is_up() && !c.conn.send_buf().is_empty());
+                    .any(|c| c.conn.is_up() && !c.conn.send_idle());
                 if !(pending || self.core.outbound_pending()) || now >= at {
                     break;
                 }
@@ -205,7 +205,11 @@ impl MioLink {
             };
             let mut moved = interest.progress;
             if interest.write && c.writable {
-                match c.stream.write(c.conn.send_buf()) {
+                // One gathered write for up to two frames. std sends with
+                // MSG_NOSIGNAL for single writes; for writev a closed peer
+                // raises SIGPIPE, which the Rust runtime ignores.
+                let [a, b] = c.conn.send_bufs();
+                match c.stream.write_vectored(&[IoSlice::new(a), IoSlice::new(b)]) {
                     Ok(0) => {
                         self.close(key, Close::normal("connection closed while sending"), now);
                         return progress;

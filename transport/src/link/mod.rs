@@ -28,6 +28,7 @@ mod buf;
 mod core;
 mod handshake;
 mod mio_io;
+mod outq;
 mod shm_peer;
 mod stats;
 #[cfg(target_os = "linux")]

@@ -14,7 +14,9 @@
 //!   not touch the receive buffer (no processing, no compaction, no growth);
 //! - while a send is in flight, the bytes it covers are not changed: the
 //!   handshake output never reallocates (`HS_OUT_CAPACITY`) and is only
-//!   appended to, and a frame is not refilled until it has been sent;
+//!   appended to, and a frame is not refilled until it has been sent
+//!   (`OutFrames` hands out only a frame that is not queued); the gather list
+//!   of a `sendmsg` is boxed in its connection;
 //! - the buffers are heap allocations owned by the connection, so moving the
 //!   `UConn` inside the connection table does not move them.
 //!
@@ -64,6 +66,7 @@ pub(crate) fn setup() -> io::Result<IoUring> {
     for (name, code) in [
         ("recv", opcode::Recv::CODE),
         ("send", opcode::Send::CODE),
+        ("sendmsg", opcode::SendMsg::CODE),
         ("accept", opcode::Accept::CODE),
         ("poll_add", opcode::PollAdd::CODE),
         ("timeout", opcode::Timeout::CODE),
@@ -79,8 +82,47 @@ pub(crate) fn setup() -> io::Result<IoUring> {
     Ok(ring)
 }
 
+/// The gather list of a `sendmsg` in flight; the kernel reads it (and the
+/// buffers it points at) until the operation completes. Boxed in its
+/// connection, so it does not move while in flight.
+struct Gather {
+    iov: [libc::iovec; 2],
+    msg: libc::msghdr,
+}
+
+// SAFETY: the raw pointers in `iov` and `msg` point into the connection's own
+// buffers and at `iov` itself; a `Gather` is only used by the I/O thread that
+// owns the connection, after the whole link moved to it.
+unsafe impl Send for Gather {}
+
+impl Gather {
+    fn new() -> Box<Gather> {
+        // SAFETY: iovec and msghdr are plain C structs for which all zero
+        // bytes (null pointers, zero lengths) is a valid value.
+        Box::new(unsafe { std::mem::zeroed() })
+    }
+
+    /// Points the list at `a` then `b`; returns the message header to submit.
+    fn point_at(&mut self, a: &[u8], b: &[u8]) -> *const libc::msghdr {
+        self.iov = [
+            libc::iovec {
+                iov_base: a.as_ptr().cast_mut().cast(),
+                iov_len: a.len(),
+            },
+            libc::iovec {
+                iov_base: b.as_ptr().cast_mut().cast(),
+                iov_len: b.len(),
+            },
+        ];
+        self.msg.msg_iov = self.iov.as_mut_ptr();
+        self.msg.msg_iovlen = 2;
+        &self.msg
+    }
+}
+
 struct UConn {
     stream: TcpStream,
+    gather: Box<Gather>,
     conn: Conn,
     /// Bytes of the send in flight, if any.
     send_len: Option<usize>,
@@ -143,9 +185,11 @@ impl UringLink {
                 stop_at = Some(now + FLUSH_TIME);
             }
             if let Some(at) = stop_at {
-                let pending = self.conns.iter().flatten().any(|c| {
-                    c.closing.is_none() && c.conn.is_up() && !c.conn.send_buf().is_empty()
-                });
+                let pending = self
+                    .conns
+                    .iter()
+                    .flatten()
+                    .any(|c| c.closing.is_none() && c.conn.is_up() && !c.conn.send_idle());
                 if !(pending || self.core.outbound_pending()) || now >= at {
                     break;
                 }
@@ -259,6 +303,7 @@ impl UringLink {
             .user_data(user_data(key as u64, OP_CONNECT));
         self.conns[key] = Some(UConn {
             stream,
+            gather: Gather::new(),
             conn,
             send_len: None,
             connecting: true,
@@ -286,6 +331,7 @@ impl UringLink {
             Ok(conn) => {
                 self.conns[key] = Some(UConn {
                     stream,
+                    gather: Gather::new(),
                     conn,
                     send_len: None,
                     connecting: false,
@@ -315,15 +361,21 @@ impl UringLink {
         let fd = types::Fd(c.stream.as_raw_fd());
         let mut entries = [None, None];
         if interest.write && c.send_len.is_none() {
-            let buf = c.conn.send_buf();
-            let len = buf.len().min(u32::MAX as usize);
-            entries[0] = Some(
-                opcode::Send::new(fd, buf.as_ptr(), len as u32)
+            let [a, b] = c.conn.send_bufs();
+            let entry = if b.is_empty() {
+                let len = a.len().min(u32::MAX as usize);
+                c.send_len = Some(len);
+                opcode::Send::new(fd, a.as_ptr(), len as u32)
                     .flags(libc::MSG_NOSIGNAL)
                     .build()
-                    .user_data(user_data(key as u64, OP_SEND)),
-            );
-            c.send_len = Some(len);
+            } else {
+                // Two frames: one gathered sendmsg.
+                c.send_len = Some(a.len() + b.len());
+                opcode::SendMsg::new(fd, c.gather.point_at(a, b))
+                    .flags(libc::MSG_NOSIGNAL as u32)
+                    .build()
+            };
+            entries[0] = Some(entry.user_data(user_data(key as u64, OP_SEND)));
         }
         if interest.read && !c.conn.recv_busy {
             let buf = c.conn.recv_space();
