@@ -749,10 +749,18 @@ impl Core {
     /// Moves records from the peer's outbound rings into the connection's
     /// next frame, up to the frame target.
     fn fill_frame(&mut self, p: usize, conn: &mut Conn) {
+        let peer = &mut self.peers[p];
+        // While a frame is out, build the second one only if half a frame
+        // is waiting: small frames would cost a send each.
+        if conn.frames.queued() > 0 {
+            let waiting: usize = peer.outbound.iter().map(Consumer::len_bytes).sum();
+            if waiting < self.frame_target / 2 {
+                return;
+            }
+        }
         let Some(frame) = conn.frames.free() else {
             return;
         };
-        let peer = &mut self.peers[p];
         let n = peer.outbound.len();
         let mut dropped = 0u64;
         for k in 0..n {

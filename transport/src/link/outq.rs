@@ -25,6 +25,11 @@ impl OutFrames {
         }
     }
 
+    /// Finished frames waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.ready
+    }
+
     /// The free frame buffer to fill, if one is free. A frame being sent is
     /// never handed out, so its bytes stay put while the kernel reads them.
     pub fn free(&mut self) -> Option<&mut FrameWriter> {
