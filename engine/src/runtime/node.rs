@@ -1,0 +1,135 @@
+//! [`NodeCluster`]: runs this node's share of a topology planned over
+//! several nodes, with a link to every other node.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gale_transport::link::{Backend, Link, LinkConfig, LinkRings, PeerSpec, PeerState};
+
+use super::cluster::{launch, RunConfig, RunError, RunningTopology};
+use super::route::EngineRoute;
+use crate::cluster::{ClusterPlan, LinkBackend};
+
+/// Runs one node of a multi-node topology: the tasks the [`ClusterPlan`]
+/// puts on this node, on the node's worker threads, with tuples for other
+/// nodes' tasks carried by a [`Link`].
+///
+/// The node waits for every peer to connect before its spouts start, then
+/// runs until its duration is up or it is [stopped](RunningTopology::stop);
+/// it then drains what it has in flight and stops its link.
+#[derive(Debug)]
+pub struct NodeCluster {
+    plan: ClusterPlan,
+    config: RunConfig,
+    connect_timeout: Duration,
+}
+
+impl NodeCluster {
+    /// A node running `plan`'s node with `config` (its thread count comes
+    /// from the cluster file; the file's `batch` and `ring_bytes` settings
+    /// override `config`'s).
+    pub fn new(plan: ClusterPlan, mut config: RunConfig) -> Self {
+        let settings = plan.cluster().settings();
+        if let Some(b) = settings.batch {
+            config.batch = b;
+        }
+        if let Some(r) = settings.ring_bytes {
+            config.ring_bytes = r;
+        }
+        config.threads = plan.plan.threads;
+        Self {
+            plan,
+            config,
+            connect_timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// How long [`submit`](Self::submit) waits for all peers (default
+    /// 120 s).
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The link configuration of this node.
+    pub fn link_config(&self) -> LinkConfig {
+        let cluster = self.plan.cluster();
+        let me = self.plan.node();
+        let peers = cluster
+            .nodes()
+            .iter()
+            .filter(|n| n.id != me)
+            .map(|n| PeerSpec::new(n.id, n.listen).same_host(cluster.same_host(me, n.id)))
+            .collect();
+        let listen = cluster.node(me).map_or_else(
+            |_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            |n| n.listen,
+        );
+        let mut config =
+            LinkConfig::new(me, listen, peers, cluster.secret(), self.plan.fingerprint())
+                .with_backend(match cluster.settings().link_backend {
+                    LinkBackend::Auto => Backend::Auto,
+                    LinkBackend::IoUring => Backend::IoUring,
+                    LinkBackend::Mio => Backend::Mio,
+                });
+        if let Some(f) = cluster.settings().max_frame {
+            config.max_frame = f;
+        }
+        config
+    }
+
+    /// Starts the link, waits until every peer is connected, then starts
+    /// the workers.
+    pub fn submit(self) -> Result<RunningTopology, RunError> {
+        let plan = Arc::clone(&self.plan.plan);
+        let link_config = self.link_config();
+        let timeout = self.connect_timeout;
+        let route_plan = Arc::clone(&plan);
+        let mut start = move |rings: LinkRings| -> Result<Link, RunError> {
+            let route = Box::new(EngineRoute::new(Arc::clone(&route_plan)));
+            let link = Link::start(link_config.clone(), rings, route)?;
+            tracing::info!(
+                node = link_config.node,
+                listen = %link_config.listen,
+                backend = %link.backend(),
+                "link started; waiting for {} peer(s)",
+                link_config.peers.len()
+            );
+            if let Err(e) = wait_for_peers(&link, timeout) {
+                link.stop();
+                return Err(e);
+            }
+            tracing::info!(node = link_config.node, "all peers connected");
+            Ok(link)
+        };
+        launch(plan, &self.config, Some(&mut start))
+    }
+}
+
+/// Waits until every peer of `link` is up, logging the missing ones every
+/// few seconds.
+fn wait_for_peers(link: &Link, timeout: Duration) -> Result<(), RunError> {
+    const LOG_EVERY: Duration = Duration::from_secs(5);
+    let begun = Instant::now();
+    loop {
+        let left = timeout.saturating_sub(begun.elapsed());
+        if link.wait_connected(left.min(LOG_EVERY)) {
+            return Ok(());
+        }
+        let missing: Vec<u32> = link
+            .stats()
+            .peers
+            .iter()
+            .filter(|p| p.state != PeerState::Up)
+            .map(|p| p.id)
+            .collect();
+        if begun.elapsed() >= timeout {
+            return Err(RunError::NotConnected {
+                missing,
+                waited: timeout,
+            });
+        }
+        tracing::info!(?missing, "still waiting for peers");
+    }
+}

@@ -1,0 +1,160 @@
+//! [`EngineRoute`]: the engine's check of every record that arrives from
+//! another node, before it enters a worker's inbound ring.
+//!
+//! Bytes from the network are untrusted: the record must be addressed to a
+//! task this node runs, hold a valid archived tuple (`view_checked`), and be
+//! of a kind that task can receive: a tuple of a stream its bolt subscribes
+//! to with the declared arity, acker updates (whole records) for an acker
+//! task, or completions (whole records) for a spout task.
+
+use std::sync::Arc;
+
+use gale_codec::{view_checked, FrameError};
+use gale_transport::link::{InboundRoute, NodeId};
+
+use super::output::RING_PREFIX;
+use super::plan::Plan;
+use crate::acker::{table, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
+use crate::topology::Kind;
+use crate::TaskId;
+
+/// Why an inbound record was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum InboundError {
+    #[error("record of {len} bytes is shorter than its {RING_PREFIX}-byte prefix")]
+    Short { len: usize },
+    #[error("record for task {task} has a non-zero reserved word")]
+    Reserved { task: TaskId },
+    #[error("record for task {task}, which the topology does not have")]
+    UnknownTask { task: TaskId },
+    #[error("record for task {task}, which runs on node {node}, not this one")]
+    NotOurs { task: TaskId, node: NodeId },
+    #[error("record for task {task} is not a valid tuple: {source}")]
+    Tuple { task: TaskId, source: FrameError },
+    #[error(
+        "record for task {task} (`{component}`) on stream id {stream}, which it does not receive"
+    )]
+    Stream {
+        task: TaskId,
+        component: String,
+        stream: u32,
+    },
+    #[error(
+        "record for task {task} (`{component}`) has {found} values; its stream declares {want}"
+    )]
+    Arity {
+        task: TaskId,
+        component: String,
+        found: usize,
+        want: usize,
+    },
+    #[error("system record for task {task} (`{component}`) is malformed: {problem}")]
+    System {
+        task: TaskId,
+        component: String,
+        problem: &'static str,
+    },
+}
+
+/// Validates inbound records for one node's plan and names the worker
+/// thread that runs the destination task.
+pub(crate) struct EngineRoute {
+    plan: Arc<Plan>,
+}
+
+impl EngineRoute {
+    pub(crate) fn new(plan: Arc<Plan>) -> Self {
+        Self { plan }
+    }
+
+    /// The worker thread of the record's destination task, once the whole
+    /// record is checked.
+    pub(crate) fn check(&self, record: &[u8]) -> Result<usize, InboundError> {
+        if record.len() < RING_PREFIX {
+            return Err(InboundError::Short { len: record.len() });
+        }
+        let word =
+            |i: usize| u32::from_le_bytes([record[i], record[i + 1], record[i + 2], record[i + 3]]);
+        let task = word(0);
+        if word(4) != 0 {
+            return Err(InboundError::Reserved { task });
+        }
+        let plan = &self.plan;
+        let info = plan.task(task).ok_or(InboundError::UnknownTask { task })?;
+        if !plan.is_local(info) {
+            return Err(InboundError::NotOurs {
+                task,
+                node: info.node,
+            });
+        }
+        let view = view_checked(&record[RING_PREFIX..])
+            .map_err(|source| InboundError::Tuple { task, source })?;
+        let component = &plan.topology.components[info.component];
+        let stream = view.stream();
+        let refuse = || InboundError::Stream {
+            task,
+            component: component.name.clone(),
+            stream,
+        };
+        let system = |problem| InboundError::System {
+            task,
+            component: component.name.clone(),
+            problem,
+        };
+        // One bytes value of whole records of `size` bytes each.
+        let records = |size: usize| -> Result<&[u8], InboundError> {
+            match (view.len(), view.get(0).and_then(|v| v.as_bytes())) {
+                (1, Some(b)) if b.len() % size == 0 => Ok(b),
+                (1, Some(_)) => Err(system("not a whole number of records")),
+                _ => Err(system("not one bytes value")),
+            }
+        };
+        match &component.kind {
+            Kind::Acker if stream == ACK_STREAM_ID => {
+                let bytes = records(table::RECORD)?;
+                // A tree's spout task must be a spout: the acker sends it
+                // completions.
+                let spouts_ok = table::read(bytes).all(|r| {
+                    r.init.is_none_or(|s| {
+                        plan.component_of(s)
+                            .is_some_and(crate::topology::Component::is_spout)
+                    })
+                });
+                if !spouts_ok {
+                    return Err(system("an update names a spout task that is not a spout"));
+                }
+            }
+            Kind::Spout(_) if stream == ACK_DONE_STREAM_ID => {
+                records(DONE_RECORD)?;
+            }
+            Kind::Bolt(_) => {
+                let subscribed = plan.routes.get(stream as usize).is_some_and(|routes| {
+                    routes
+                        .iter()
+                        .any(|r| r.targets.binary_search(&task).is_ok())
+                });
+                if !subscribed {
+                    return Err(refuse());
+                }
+                let want = plan.streams[stream as usize].fields.len();
+                if view.len() != want {
+                    return Err(InboundError::Arity {
+                        task,
+                        component: component.name.clone(),
+                        found: view.len(),
+                        want,
+                    });
+                }
+            }
+            _ => return Err(refuse()),
+        }
+        Ok(info.thread)
+    }
+}
+
+impl InboundRoute for EngineRoute {
+    fn route(&self, peer: NodeId, record: &[u8]) -> Result<usize, String> {
+        self.check(record)
+            .map_err(|e| format!("from node {peer}: {e}"))
+    }
+}
