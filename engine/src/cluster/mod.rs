@@ -139,10 +139,11 @@ impl fmt::Display for ClusterPlan {
             let host = n.host.as_deref().map(|h| format!(", host {h}"));
             writeln!(
                 f,
-                "node {} ({}, {} threads{}):",
+                "node {} ({}, {} thread{}{}):",
                 n.id,
                 n.listen,
                 n.threads,
+                if n.threads == 1 { "" } else { "s" },
                 host.unwrap_or_default()
             )?;
             for thread in 0..n.threads {
