@@ -158,3 +158,129 @@ impl InboundRoute for EngineRoute {
             .map_err(|e| format!("from node {peer}: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use gale_codec::{AlignedVec, Encoder, Header, TupleRef, Value};
+
+    use super::*;
+    use crate::{Bolt, BoltOutput, Input, OutputFieldsDeclarer, Spout, SpoutOutput};
+
+    struct Words;
+    impl Spout for Words {
+        fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+            d.declare(["word"]);
+        }
+        fn next_tuple(&mut self, _out: &mut SpoutOutput<'_>) {}
+    }
+    struct Sink;
+    impl Bolt for Sink {
+        fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+        fn execute(&mut self, _input: &Input<'_>, _out: &mut BoltOutput<'_>) {}
+    }
+
+    /// words#1 (node 0), sink#2 (node 1), sink#3 (node 0), acker#4
+    /// (node 1), seen from node 1.
+    fn route() -> EngineRoute {
+        let mut b = crate::TopologyBuilder::new("t");
+        b.set_spout("words", || Words, 1);
+        b.set_bolt("sink", || Sink, 2).shuffle_grouping("words");
+        let plan = Plan::place(b.build().unwrap(), &[(0, 0), (1, 0)], 1);
+        EngineRoute::new(Arc::new(plan))
+    }
+
+    fn record(dest: u32, stream: u32, values: &[Value]) -> AlignedVec<16> {
+        let header = Header {
+            stream,
+            source_task: 1,
+            ..Header::default()
+        };
+        let mut buf = AlignedVec::<16>::new();
+        buf.resize(4096, 0);
+        let used = Encoder::new()
+            .encode_into(
+                TupleRef {
+                    header: &header,
+                    values,
+                },
+                &mut buf[RING_PREFIX..],
+            )
+            .unwrap();
+        buf[..4].copy_from_slice(&dest.to_le_bytes());
+        buf.resize(RING_PREFIX + used, 0);
+        buf
+    }
+
+    #[test]
+    fn accepts_what_this_node_receives() {
+        let r = route();
+        assert_eq!(r.check(&record(2, 0, &[Value::from("w")])), Ok(0));
+        let acks = vec![0u8; table::RECORD * 2];
+        assert_eq!(
+            r.check(&record(4, ACK_STREAM_ID, &[Value::Bytes(acks)])),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        let r = route();
+        let word = [Value::from("w")];
+        let err = |bytes: &[u8]| r.check(bytes).unwrap_err();
+        assert_eq!(err(&[1, 2, 3]), InboundError::Short { len: 3 });
+        let mut reserved = record(2, 0, &word);
+        reserved[4] = 1;
+        assert_eq!(err(&reserved), InboundError::Reserved { task: 2 });
+        assert_eq!(
+            err(&record(9, 0, &word)),
+            InboundError::UnknownTask { task: 9 }
+        );
+        assert_eq!(
+            err(&record(0, 0, &word)),
+            InboundError::UnknownTask { task: 0 }
+        );
+        assert_eq!(
+            err(&record(3, 0, &word)),
+            InboundError::NotOurs { task: 3, node: 0 }
+        );
+        assert!(matches!(
+            err(&record(2, 7, &word)),
+            InboundError::Stream { stream: 7, .. }
+        ));
+        assert!(matches!(
+            err(&record(2, 0, &[Value::from("a"), Value::I64(1)])),
+            InboundError::Arity {
+                found: 2,
+                want: 1,
+                ..
+            }
+        ));
+        // Acker traffic of the wrong shape, or naming a bolt as a spout.
+        let short = Value::Bytes(vec![0; table::RECORD - 1]);
+        assert!(matches!(
+            err(&record(4, ACK_STREAM_ID, &[short])),
+            InboundError::System { .. }
+        ));
+        let mut init = vec![0u8; table::RECORD];
+        init[16..24].copy_from_slice(&(1u64 | 2 << 32).to_le_bytes());
+        assert!(matches!(
+            err(&record(4, ACK_STREAM_ID, &[Value::Bytes(init)])),
+            InboundError::System { .. }
+        ));
+        assert!(matches!(
+            err(&record(4, 0, &word)),
+            InboundError::Stream { .. }
+        ));
+        // Garbage after a valid prefix, and a tuple cut short.
+        let mut garbage = record(2, 0, &word);
+        for b in &mut garbage[RING_PREFIX..] {
+            *b = 0xa5;
+        }
+        assert!(matches!(err(&garbage), InboundError::Tuple { task: 2, .. }));
+        let cut = record(2, 0, &word);
+        assert!(matches!(
+            err(&cut[..cut.len() - 8]),
+            InboundError::Tuple { .. }
+        ));
+    }
+}
