@@ -58,9 +58,10 @@ pub struct ClusterFile {
 pub struct NodeSpec {
     /// The node's id (`gale node --node ID`).
     pub id: NodeId,
-    /// The address it listens on for its peers (and that they dial): a
-    /// concrete IP and port, not `0.0.0.0`.
-    pub listen: SocketAddr,
+    /// The address it listens on for its peers (and that they dial):
+    /// `IP:port` (a concrete IP, not `0.0.0.0`) or `hostname:port`, resolved
+    /// when the node starts.
+    pub listen: String,
     /// Worker threads of this node.
     pub threads: usize,
     /// Nodes with the same `host` run on one machine and exchange tuples
@@ -168,19 +169,32 @@ pub enum ClusterError {
     #[error("node {first} and node {second} both listen on {addr}")]
     DuplicateListen {
         /// The address.
-        addr: SocketAddr,
+        addr: String,
         /// One node.
         first: NodeId,
         /// The other.
         second: NodeId,
     },
     /// A listen address peers cannot dial.
-    #[error("node {node}: `listen` = {addr} must be a concrete IP and a non-zero port")]
+    #[error(
+        "node {node}: `listen` = {addr:?} must be IP:port or hostname:port, with a concrete IP \
+         (not 0.0.0.0) and a non-zero port"
+    )]
     BadListen {
         /// The node.
         node: NodeId,
         /// The address.
-        addr: SocketAddr,
+        addr: String,
+    },
+    /// A hostname in `listen` did not resolve.
+    #[error("node {node}: cannot resolve `listen` = {addr:?}: {reason}")]
+    Resolve {
+        /// The node.
+        node: NodeId,
+        /// The address.
+        addr: String,
+        /// The resolver's answer.
+        reason: String,
     },
     /// A node with no worker thread.
     #[error("node {node}: `threads` must be at least 1")]
@@ -293,6 +307,23 @@ impl ClusterFile {
         &self.settings
     }
 
+    /// The socket address of node `id`'s `listen` (resolving a hostname).
+    pub fn addr(&self, id: NodeId) -> Result<SocketAddr, ClusterError> {
+        let n = self.node(id)?;
+        if let Ok(addr) = n.listen.parse() {
+            return Ok(addr);
+        }
+        let resolve = |reason: String| ClusterError::Resolve {
+            node: id,
+            addr: n.listen.clone(),
+            reason,
+        };
+        std::net::ToSocketAddrs::to_socket_addrs(n.listen.as_str())
+            .map_err(|e| resolve(e.to_string()))?
+            .next()
+            .ok_or_else(|| resolve("no address".to_owned()))
+    }
+
     /// Whether nodes `a` and `b` run on one host (both name the same
     /// `host`).
     pub fn same_host(&self, a: NodeId, b: NodeId) -> bool {
@@ -335,7 +366,7 @@ fn validate_nodes(nodes: &[NodeSpec]) -> Result<(), ClusterError> {
     if nodes.is_empty() {
         return Err(ClusterError::NoNodes);
     }
-    let mut listen: BTreeMap<SocketAddr, NodeId> = BTreeMap::new();
+    let mut listen: BTreeMap<&str, NodeId> = BTreeMap::new();
     for (i, n) in nodes.iter().enumerate() {
         if i > 0 && nodes[i - 1].id == n.id {
             return Err(ClusterError::DuplicateId { id: n.id });
@@ -343,21 +374,37 @@ fn validate_nodes(nodes: &[NodeSpec]) -> Result<(), ClusterError> {
         if n.threads == 0 {
             return Err(ClusterError::ZeroThreads { node: n.id });
         }
-        if n.listen.ip().is_unspecified() || n.listen.port() == 0 {
+        if !listen_ok(&n.listen) {
             return Err(ClusterError::BadListen {
                 node: n.id,
-                addr: n.listen,
+                addr: n.listen.clone(),
             });
         }
-        if let Some(first) = listen.insert(n.listen, n.id) {
+        if let Some(first) = listen.insert(&n.listen, n.id) {
             return Err(ClusterError::DuplicateListen {
-                addr: n.listen,
+                addr: n.listen.clone(),
                 first,
                 second: n.id,
             });
         }
     }
     Ok(())
+}
+
+/// `IP:port` with a concrete IP, or `hostname:port`; the port not 0.
+fn listen_ok(listen: &str) -> bool {
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return !addr.ip().is_unspecified() && addr.port() != 0;
+    }
+    let Some((host, port)) = listen.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = !host.is_empty()
+        && host.parse::<std::net::IpAddr>().is_err()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
 }
 
 fn validate_settings(s: &ClusterSettings) -> Result<(), ClusterError> {
@@ -408,6 +455,9 @@ mod tests {
         let ids: Vec<_> = c.nodes().iter().map(|n| n.id).collect();
         assert_eq!(ids, [0, 1, 2]);
         assert!(c.same_host(0, 2) && !c.same_host(0, 1) && !c.same_host(1, 1));
+        assert_eq!(c.addr(1).unwrap(), "127.0.0.2:7000".parse().unwrap());
+        let named = parse(&node(3, "localhost:7700", 1)).unwrap();
+        assert_eq!(named.addr(3).unwrap().port(), 7700);
         assert!(matches!(
             c.node(7),
             Err(ClusterError::UnknownNode { id: 7, .. })
@@ -428,6 +478,8 @@ mod tests {
             ),
             (node(4, "0.0.0.0:80", 1), "node 4: `listen`"),
             (node(4, "127.0.0.1:0", 1), "node 4: `listen`"),
+            (node(4, "gale-0.gale", 1), "node 4: `listen`"),
+            (node(4, "gale 0:7700", 1), "node 4: `listen`"),
             (node(5, "127.0.0.1:9", 0), "node 5: `threads`"),
             (
                 format!("{}thread = 3\n", node(5, "127.0.0.1:9", 1)),

@@ -8,7 +8,7 @@ use gale_transport::link::{Backend, Link, LinkConfig, LinkRings, PeerSpec, PeerS
 
 use super::cluster::{launch, RunConfig, RunError, RunningTopology};
 use super::route::EngineRoute;
-use crate::cluster::{ClusterPlan, LinkBackend};
+use crate::cluster::{ClusterError, ClusterPlan, LinkBackend};
 
 /// Runs one node of a multi-node topology: the tasks the [`ClusterPlan`]
 /// puts on this node, on the node's worker threads, with tuples for other
@@ -52,20 +52,17 @@ impl NodeCluster {
         self
     }
 
-    /// The link configuration of this node.
-    pub fn link_config(&self) -> LinkConfig {
+    /// The link configuration of this node (hostnames in the cluster file
+    /// are resolved now).
+    pub fn link_config(&self) -> Result<LinkConfig, ClusterError> {
         let cluster = self.plan.cluster();
         let me = self.plan.node();
-        let peers = cluster
-            .nodes()
-            .iter()
-            .filter(|n| n.id != me)
-            .map(|n| PeerSpec::new(n.id, n.listen).same_host(cluster.same_host(me, n.id)))
-            .collect();
-        let listen = cluster.node(me).map_or_else(
-            |_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            |n| n.listen,
-        );
+        let mut peers = Vec::new();
+        for n in cluster.nodes().iter().filter(|n| n.id != me) {
+            let peer = PeerSpec::new(n.id, cluster.addr(n.id)?);
+            peers.push(peer.same_host(cluster.same_host(me, n.id)));
+        }
+        let listen = cluster.addr(me)?;
         let mut config =
             LinkConfig::new(me, listen, peers, cluster.secret(), self.plan.fingerprint())
                 .with_backend(match cluster.settings().link_backend {
@@ -76,14 +73,14 @@ impl NodeCluster {
         if let Some(f) = cluster.settings().max_frame {
             config.max_frame = f;
         }
-        config
+        Ok(config)
     }
 
     /// Starts the link, waits until every peer is connected, then starts
     /// the workers.
     pub fn submit(self) -> Result<RunningTopology, RunError> {
         let plan = Arc::clone(&self.plan.plan);
-        let link_config = self.link_config();
+        let link_config = self.link_config()?;
         let timeout = self.connect_timeout;
         let route_plan = Arc::clone(&plan);
         let mut start = move |rings: LinkRings| -> Result<Link, RunError> {
