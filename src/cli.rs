@@ -388,6 +388,51 @@ mod tests {
     }
 
     #[test]
+    fn node_and_plan_parse() {
+        let cli = parse(&[
+            "node",
+            "--cluster",
+            "c.toml",
+            "--node",
+            "2",
+            "wordcount",
+            "--count",
+            "5",
+            "--ack",
+            "--duration",
+            "3",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Node(args) = cli.command else {
+            panic!("not node");
+        };
+        assert_eq!((args.name.as_str(), args.node.node), ("wordcount", 2));
+        assert_eq!(args.topology.count, Some(5));
+        assert!(args.topology.ack && args.node.json);
+        assert_eq!(args.node.duration, Some(Duration::from_secs(3)));
+        assert_eq!(args.node.connect_timeout, Duration::from_secs(120));
+        let cli = parse(&[
+            "plan",
+            "--cluster",
+            "c.toml",
+            "wordcount",
+            "--tuple-size",
+            "9",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Plan(p) if p.topology.tuple_size == Some(9)));
+        for args in [
+            &["node", "wordcount", "--node", "1"][..],
+            &["node", "--cluster", "c.toml", "wordcount"],
+            &["node", "--cluster", "c.toml", "--node", "-1", "wordcount"],
+            &["plan", "wordcount"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} parsed");
+        }
+    }
+
+    #[test]
     fn command_is_consistent() {
         Cli::command().debug_assert();
         UserArgs::command().debug_assert();

@@ -455,7 +455,10 @@ mod tests {
         let ids: Vec<_> = c.nodes().iter().map(|n| n.id).collect();
         assert_eq!(ids, [0, 1, 2]);
         assert!(c.same_host(0, 2) && !c.same_host(0, 1) && !c.same_host(1, 1));
-        assert_eq!(c.addr(1).unwrap(), "127.0.0.2:7000".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            c.addr(1).unwrap(),
+            "127.0.0.2:7000".parse::<SocketAddr>().unwrap()
+        );
         let named = parse(&node(3, "localhost:7700", 1)).unwrap();
         assert_eq!(named.addr(3).unwrap().port(), 7700);
         assert!(matches!(
