@@ -70,9 +70,11 @@ impl NodeCluster {
                     LinkBackend::IoUring => Backend::IoUring,
                     LinkBackend::Mio => Backend::Mio,
                 });
-        if let Some(f) = cluster.settings().max_frame {
-            config.max_frame = f;
-        }
+        // Frames must hold at least two of the largest records a ring
+        // carries (half a ring), with room for their headers.
+        config.max_frame = cluster.settings().max_frame.unwrap_or_else(|| {
+            LinkConfig::DEFAULT_MAX_FRAME.max(2 * self.config.ring_bytes)
+        });
         Ok(config)
     }
 
