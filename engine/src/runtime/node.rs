@@ -72,9 +72,10 @@ impl NodeCluster {
                 });
         // Frames must hold at least two of the largest records a ring
         // carries (half a ring), with room for their headers.
-        config.max_frame = cluster.settings().max_frame.unwrap_or_else(|| {
-            LinkConfig::DEFAULT_MAX_FRAME.max(2 * self.config.ring_bytes)
-        });
+        config.max_frame = cluster
+            .settings()
+            .max_frame
+            .unwrap_or_else(|| LinkConfig::DEFAULT_MAX_FRAME.max(2 * self.config.ring_bytes));
         Ok(config)
     }
 
