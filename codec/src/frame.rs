@@ -189,39 +189,11 @@ impl<'a> Frame<'a> {
     /// it) and validates every record before returning; nothing from a
     /// frame with one bad record is handed on. `bytes` must be 8-aligned.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, FrameError> {
-        let addr = bytes.as_ptr() as usize;
-        if addr % RECORD_ALIGN != 0 {
-            return Err(FrameError::Misaligned { addr });
-        }
-        let header = FrameHeader::parse(bytes)?;
-        let body =
-            bytes
-                .get(FrameHeader::LEN..header.frame_len())
-                .ok_or(FrameError::Incomplete {
-                    needed: header.frame_len(),
-                    have: bytes.len(),
-                })?;
-        let mut found = 0u32;
-        let mut used = 0usize;
-        let mut records = RawRecords { body, pos: 0 };
-        while found < header.count {
-            match records.next() {
-                Some(Ok(record)) => check_record(record, found as usize)?,
-                Some(Err(e)) => return Err(e(found as usize)),
-                None => break,
-            }
-            found += 1;
-            used = records.pos;
-        }
-        if found != header.count || used != body.len() {
-            return Err(FrameError::CountMismatch {
-                count: header.count,
-                found,
-                used,
-                len: body.len(),
-            });
-        }
-        Ok(Self { header, body })
+        let raw = RawFrame::parse_with(bytes, |index, record| check_record(record, index))?;
+        Ok(Self {
+            header: raw.header,
+            body: raw.body,
+        })
     }
 
     /// Bytes this frame occupies, header included; the next frame in a
@@ -254,6 +226,85 @@ impl<'a> Frame<'a> {
         // SAFETY: `Frame::parse` validated every record of this body with
         // `check_record`, and the body is borrowed immutably for 'a.
         self.records().map(|r| unsafe { view_trusted(r) })
+    }
+}
+
+/// A frame whose structure (header, record headers, lengths, padding) has
+/// been checked, but whose records are opaque bytes: for frames that carry
+/// records of another format than archived tuples (e.g. ring records between
+/// nodes), whose validation the caller owns.
+#[derive(Debug, Clone, Copy)]
+pub struct RawFrame<'a> {
+    header: FrameHeader,
+    body: &'a [u8],
+}
+
+impl<'a> RawFrame<'a> {
+    /// Parses the frame at the start of `bytes` (which may hold more after
+    /// it), checks its structure, and passes each record with its index to
+    /// `check`; the first error (from the structure or from `check`) is
+    /// returned. `bytes` must be 8-aligned.
+    pub fn parse_with(
+        bytes: &'a [u8],
+        mut check: impl FnMut(usize, &'a [u8]) -> Result<(), FrameError>,
+    ) -> Result<Self, FrameError> {
+        let addr = bytes.as_ptr() as usize;
+        if addr % RECORD_ALIGN != 0 {
+            return Err(FrameError::Misaligned { addr });
+        }
+        let header = FrameHeader::parse(bytes)?;
+        let body =
+            bytes
+                .get(FrameHeader::LEN..header.frame_len())
+                .ok_or(FrameError::Incomplete {
+                    needed: header.frame_len(),
+                    have: bytes.len(),
+                })?;
+        let mut found = 0u32;
+        let mut used = 0usize;
+        let mut records = RawRecords { body, pos: 0 };
+        while found < header.count {
+            match records.next() {
+                Some(Ok(record)) => check(found as usize, record)?,
+                Some(Err(e)) => return Err(e(found as usize)),
+                None => break,
+            }
+            found += 1;
+            used = records.pos;
+        }
+        if found != header.count || used != body.len() {
+            return Err(FrameError::CountMismatch {
+                count: header.count,
+                found,
+                used,
+                len: body.len(),
+            });
+        }
+        Ok(Self { header, body })
+    }
+
+    /// Bytes this frame occupies, header included.
+    pub fn encoded_len(&self) -> usize {
+        self.header.frame_len()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.header.count as usize
+    }
+
+    /// `true` for a frame with no records.
+    pub fn is_empty(&self) -> bool {
+        self.header.count == 0
+    }
+
+    /// The raw bytes of each record, 8-aligned relative to the frame.
+    pub fn records(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        RawRecords {
+            body: self.body,
+            pos: 0,
+        }
+        .map_while(Result::ok)
     }
 }
 
@@ -399,6 +450,12 @@ impl FrameWriter {
             count: self.count,
         };
         self.buf.as_mut_slice()[..FrameHeader::LEN].copy_from_slice(&header.encode());
+        self.buf.as_slice()
+    }
+
+    /// The frame's bytes as last [`finish`](Self::finish)ed (the header is
+    /// only valid after `finish`; records pushed since are included).
+    pub fn bytes(&self) -> &[u8] {
         self.buf.as_slice()
     }
 

@@ -42,7 +42,8 @@ mod value;
 pub use encode::{encoded_len_bound, EncodeError, Encoder};
 pub use fields::{Fields, FieldsError};
 pub use frame::{
-    Frame, FrameError, FrameHeader, FrameWriter, FRAME_MAGIC, FRAME_VERSION, MAX_FRAME_BODY,
+    Frame, FrameError, FrameHeader, FrameWriter, RawFrame, FRAME_MAGIC, FRAME_VERSION,
+    MAX_FRAME_BODY,
 };
 pub use read::{view_checked, view_trusted};
 pub use tuple::{

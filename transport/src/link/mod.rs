@@ -17,9 +17,24 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::{Consumer, Producer};
+
+mod buf;
+mod core;
+mod handshake;
+mod mio_io;
+mod stats;
+#[cfg(target_os = "linux")]
+mod uring;
+pub mod wire;
+
+use self::core::Core;
+use self::stats::Shared;
 
 /// Identifies a node of the cluster.
 pub type NodeId = u32;
@@ -279,20 +294,18 @@ pub enum LinkError {
     /// [`Backend::IoUring`] was requested but io_uring is not available.
     #[error("io_uring is not available: {0}")]
     IoUringUnavailable(std::io::Error),
-    /// The link is not built yet in this version.
-    #[error("the link is not implemented yet")]
-    Unimplemented,
 }
 
 /// A running link: its I/O thread and its counters.
 pub struct Link {
-    backend: BackendKind,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl fmt::Debug for Link {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Link")
-            .field("backend", &self.backend)
+            .field("backend", &self.shared.backend)
             .finish_non_exhaustive()
     }
 }
@@ -306,32 +319,128 @@ impl Link {
         rings: LinkRings,
         route: Box<dyn InboundRoute>,
     ) -> Result<Link, LinkError> {
-        let _ = (config, rings, route);
-        Err(LinkError::Unimplemented)
+        let listener =
+            std::net::TcpListener::bind(config.listen).map_err(|source| LinkError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let io = |context| move |source| LinkError::Io { context, source };
+        let ids = config.peers.iter().map(|p| p.id).collect();
+        let backend = select_backend(config.backend)?;
+        let shared = Arc::new(Shared::new(backend.kind(), ids));
+        let core = Core::new(&config, rings, route, Arc::clone(&shared))?;
+        let runner: Box<dyn FnOnce() + Send> = match backend {
+            Selected::Mio => {
+                let link = mio_io::MioLink::new(core, listener).map_err(io("setting up mio"))?;
+                Box::new(move || link.run())
+            }
+            #[cfg(target_os = "linux")]
+            Selected::IoUring(ring) => {
+                let link = uring::UringLink::new(core, listener, ring)
+                    .map_err(io("setting up io_uring"))?;
+                Box::new(move || link.run())
+            }
+        };
+        tracing::info!(
+            node = config.node,
+            listen = %config.listen,
+            backend = %shared.backend,
+            "link: listening"
+        );
+        let thread = std::thread::Builder::new()
+            .name(format!("gale-link-{}", config.node))
+            .spawn(runner)
+            .map_err(io("spawning the I/O thread"))?;
+        Ok(Link {
+            shared,
+            thread: Some(thread),
+        })
     }
 
     /// The backend in use.
     pub fn backend(&self) -> BackendKind {
-        self.backend
+        self.shared.backend
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> LinkStats {
-        LinkStats {
-            backend: self.backend,
-            peers: Vec::new(),
-            rejected_connections: 0,
-        }
+        self.shared.snapshot()
     }
 
     /// Waits until every peer is [`PeerState::Up`] or `timeout` passes;
     /// returns whether all are up.
     pub fn wait_connected(&self, timeout: Duration) -> bool {
-        let _ = timeout;
-        false
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stats().peers.iter().all(|p| p.state == PeerState::Up) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
-    /// Sends what can be sent, closes the connections and joins the I/O
-    /// thread.
-    pub fn stop(self) {}
+    /// Sends what the workers already wrote (for up to a second), closes
+    /// the connections and joins the I/O thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("link: the I/O thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The backend chosen at start.
+enum Selected {
+    Mio,
+    #[cfg(target_os = "linux")]
+    IoUring(Box<io_uring::IoUring>),
+}
+
+impl Selected {
+    fn kind(&self) -> BackendKind {
+        match self {
+            Selected::Mio => BackendKind::Mio,
+            #[cfg(target_os = "linux")]
+            Selected::IoUring(_) => BackendKind::IoUring,
+        }
+    }
+}
+
+fn select_backend(backend: Backend) -> Result<Selected, LinkError> {
+    match backend {
+        Backend::Mio => Ok(Selected::Mio),
+        #[cfg(target_os = "linux")]
+        Backend::IoUring => uring::setup()
+            .map(|r| Selected::IoUring(Box::new(r)))
+            .map_err(LinkError::IoUringUnavailable),
+        #[cfg(target_os = "linux")]
+        Backend::Auto => match uring::setup() {
+            Ok(ring) => Ok(Selected::IoUring(Box::new(ring))),
+            Err(e) => {
+                tracing::info!("link: io_uring unavailable ({e}); using mio (epoll)");
+                Ok(Selected::Mio)
+            }
+        },
+        #[cfg(not(target_os = "linux"))]
+        Backend::IoUring => Err(LinkError::IoUringUnavailable(std::io::Error::from(
+            std::io::ErrorKind::Unsupported,
+        ))),
+        #[cfg(not(target_os = "linux"))]
+        Backend::Auto => Ok(Selected::Mio),
+    }
 }

@@ -1,0 +1,688 @@
+//! The backend-independent half of the link: connections as state machines
+//! over byte buffers (handshake, frame validation and delivery, outbound
+//! framing), peers, backoff and counters. The backends (`mio_io.rs`,
+//! `uring.rs`) only move bytes between sockets and these buffers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gale_codec::{FrameHeader, FrameWriter, RawFrame};
+use tracing::{info, warn};
+
+use super::buf::RecvBuf;
+use super::handshake::{Handshake, HandshakeError, Identity, Step};
+use super::stats::{PeerCounters, Shared};
+use super::wire::{MsgHeader, MSG_HEADER};
+use super::{InboundRoute, LinkConfig, LinkError, LinkRings, NodeId, PeerState};
+use crate::{Consumer, Producer, ReserveError};
+
+/// Capacity of a connection's handshake output: hello + auth + ok + the
+/// largest refusal, with room to spare.
+pub(crate) const HS_OUT_CAPACITY: usize = 1024;
+
+/// A backend's handle for one connection.
+pub(crate) type ConnKey = usize;
+
+/// Why a connection is closed, and whether it counts as bad input.
+#[derive(Debug)]
+pub(crate) struct Close {
+    pub reason: String,
+    /// Refused handshake or bad input (logged as a warning, counted).
+    pub bad: bool,
+}
+
+impl Close {
+    pub fn bad(reason: impl Into<String>) -> Self {
+        Close {
+            reason: reason.into(),
+            bad: true,
+        }
+    }
+
+    pub fn normal(reason: impl Into<String>) -> Self {
+        Close {
+            reason: reason.into(),
+            bad: false,
+        }
+    }
+}
+
+/// What a connection wants from its backend next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Interest {
+    /// Receive into [`Conn::recv_space`].
+    pub read: bool,
+    /// Send [`Conn::send_buf`].
+    pub write: bool,
+}
+
+/// A frame whose records are being placed into inbound rings; resumes where
+/// it stopped when a ring was full.
+struct Delivery {
+    len: usize,
+    pos: usize,
+    next: usize,
+}
+
+/// One TCP connection's protocol state.
+pub(crate) struct Conn {
+    pub key: ConnKey,
+    pub remote: SocketAddr,
+    hs: Handshake,
+    /// Index of the peer in [`Core::peers`], once known.
+    peer: Option<usize>,
+    inbuf: RecvBuf,
+    hs_out: Vec<u8>,
+    hs_sent: usize,
+    frame: FrameWriter,
+    frame_ready: bool,
+    frame_sent: usize,
+    deadline: Instant,
+    delivery: Option<Delivery>,
+    targets: Vec<u32>,
+    /// A refusal to send before closing.
+    closing: Option<Close>,
+    /// The kernel may be writing into `recv_space` (io_uring): the receive
+    /// buffer must not be touched, so input is processed only after the
+    /// receive completes.
+    pub recv_busy: bool,
+}
+
+impl Conn {
+    /// Room to receive into (never empty while [`Interest::read`]).
+    pub fn recv_space(&mut self) -> &mut [u8] {
+        self.inbuf.spare()
+    }
+
+    /// Marks `n` bytes of [`recv_space`](Self::recv_space) as received.
+    pub fn received(&mut self, n: usize) {
+        self.inbuf.commit(n);
+    }
+
+    /// The bytes to send next (empty when there is nothing to send).
+    pub fn send_buf(&self) -> &[u8] {
+        if self.hs_sent < self.hs_out.len() {
+            return &self.hs_out[self.hs_sent..];
+        }
+        if self.frame_ready {
+            // `fill_frame` finished the frame; it is not touched until sent.
+            return &self.frame.bytes()[self.frame_sent..];
+        }
+        &[]
+    }
+
+    /// Marks `n` bytes of [`send_buf`](Self::send_buf) as sent. Returns
+    /// the records of a frame that was completed by this.
+    fn advance_sent(&mut self, n: usize) -> Option<u64> {
+        if self.hs_sent < self.hs_out.len() {
+            self.hs_sent += n;
+            if self.hs_sent == self.hs_out.len() {
+                self.hs_out.clear();
+                self.hs_sent = 0;
+            }
+            return None;
+        }
+        self.frame_sent += n;
+        if self.frame_sent == self.frame.len_bytes() {
+            let records = self.frame.count() as u64;
+            self.frame.clear();
+            self.frame_ready = false;
+            self.frame_sent = 0;
+            return Some(records);
+        }
+        None
+    }
+
+    /// Why the connection ended when the peer closed it: a clean close
+    /// between messages, or a truncated frame or handshake message.
+    pub fn eof_reason(&self) -> Close {
+        let pending = self.inbuf.filled().len();
+        if pending > 0 || self.delivery.is_some() {
+            Close::bad(format!(
+                "connection closed in the middle of a {} ({pending} bytes of it received)",
+                if self.hs.is_up() {
+                    "frame"
+                } else {
+                    "handshake message"
+                }
+            ))
+        } else if !self.hs.is_up() {
+            Close::normal("connection closed during the handshake")
+        } else {
+            Close::normal("peer closed the connection")
+        }
+    }
+
+    /// Whether the handshake is complete.
+    pub fn is_up(&self) -> bool {
+        self.hs.is_up()
+    }
+}
+
+/// One configured peer.
+pub(crate) struct Peer {
+    pub id: NodeId,
+    pub addr: SocketAddr,
+    outbound: Vec<Consumer>,
+    next_ring: usize,
+    /// The connection that carries records (handshake complete).
+    active: Option<ConnKey>,
+    /// A dial in progress.
+    dialing: Option<ConnKey>,
+    /// We dial this peer (lower id dials higher).
+    we_dial: bool,
+    ever_up: bool,
+    backoff: Duration,
+    next_dial: Instant,
+}
+
+/// Everything but the sockets.
+pub(crate) struct Core {
+    id: Identity,
+    max_frame: usize,
+    frame_target: usize,
+    recv_limit: usize,
+    handshake_timeout: Duration,
+    reconnect: (Duration, Duration),
+    route: Box<dyn InboundRoute>,
+    inbound: Vec<Producer>,
+    pub peers: Vec<Peer>,
+    pub shared: Arc<Shared>,
+    to_close: Vec<ConnKey>,
+}
+
+impl Core {
+    /// Checks the configuration and the rings and builds the core.
+    pub fn new(
+        config: &LinkConfig,
+        rings: LinkRings,
+        route: Box<dyn InboundRoute>,
+        shared: Arc<Shared>,
+    ) -> Result<Core, LinkError> {
+        let cfg_err = |m: String| Err(LinkError::Config(m));
+        if config.secret.is_empty() {
+            return cfg_err("the cluster secret is empty".into());
+        }
+        if config.max_frame > gale_codec::MAX_FRAME_BODY || config.max_frame < 4096 {
+            return cfg_err(format!(
+                "max_frame {} is outside 4096..={}",
+                config.max_frame,
+                gale_codec::MAX_FRAME_BODY
+            ));
+        }
+        if config.reconnect_min.is_zero() || config.reconnect_max < config.reconnect_min {
+            return cfg_err("reconnect delays must satisfy 0 < min <= max".into());
+        }
+        let mut largest = 0;
+        let mut peers = Vec::with_capacity(config.peers.len());
+        let now = Instant::now();
+        for spec in &config.peers {
+            if spec.id == config.node {
+                return cfg_err(format!("node {} lists itself as a peer", spec.id));
+            }
+            if peers.iter().any(|p: &Peer| p.id == spec.id) {
+                return cfg_err(format!("peer {} is listed twice", spec.id));
+            }
+            peers.push(Peer {
+                id: spec.id,
+                addr: spec.addr,
+                outbound: Vec::new(),
+                next_ring: 0,
+                active: None,
+                dialing: None,
+                we_dial: config.node < spec.id,
+                ever_up: false,
+                backoff: config.reconnect_min,
+                next_dial: now,
+            });
+        }
+        for (id, rings) in rings.outbound {
+            let Some(peer) = peers.iter_mut().find(|p| p.id == id) else {
+                return cfg_err(format!("outbound rings for node {id}, which is not a peer"));
+            };
+            if !peer.outbound.is_empty() {
+                return cfg_err(format!("outbound rings for node {id} are given twice"));
+            }
+            largest = rings
+                .iter()
+                .map(Consumer::max_record)
+                .fold(largest, usize::max);
+            peer.outbound = rings;
+        }
+        let slack = FrameHeader::LEN + 8 + largest.next_multiple_of(8);
+        if config.max_frame < slack * 2 {
+            return cfg_err(format!(
+                "max_frame {} is too small for outbound records of up to {largest} bytes",
+                config.max_frame
+            ));
+        }
+        Ok(Core {
+            id: Identity {
+                node: config.node,
+                secret: config.secret.clone(),
+                fingerprint: config.fingerprint,
+            },
+            max_frame: config.max_frame,
+            frame_target: config.max_frame - slack,
+            recv_limit: FrameHeader::LEN + config.max_frame + 4096,
+            handshake_timeout: config.handshake_timeout,
+            reconnect: (config.reconnect_min, config.reconnect_max),
+            route,
+            inbound: rings.inbound,
+            peers,
+            shared,
+            to_close: Vec::new(),
+        })
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> NodeId {
+        self.id.node
+    }
+
+    fn counters(&self, peer: usize) -> &PeerCounters {
+        &self.shared.peers[peer]
+    }
+
+    /// A new connection: dialed to `dial` (a peer index) or accepted.
+    pub fn new_conn(
+        &mut self,
+        key: ConnKey,
+        remote: SocketAddr,
+        dial: Option<usize>,
+        now: Instant,
+    ) -> std::io::Result<Conn> {
+        // Large enough for every handshake message a side sends, so appends
+        // never reallocate while io_uring may be sending from it.
+        let mut hs_out = Vec::with_capacity(HS_OUT_CAPACITY);
+        let hs = Handshake::new(&self.id, dial.map(|p| self.peers[p].id), &mut hs_out)?;
+        if let Some(p) = dial {
+            self.peers[p].dialing = Some(key);
+        }
+        Ok(Conn {
+            key,
+            remote,
+            hs,
+            peer: dial,
+            inbuf: RecvBuf::new((64 << 10).min(self.recv_limit), self.recv_limit),
+            hs_out,
+            hs_sent: 0,
+            frame: FrameWriter::new(),
+            frame_ready: false,
+            frame_sent: 0,
+            deadline: now + self.handshake_timeout,
+            delivery: None,
+            targets: Vec::new(),
+            closing: None,
+            recv_busy: false,
+        })
+    }
+
+    /// Runs a connection's protocol on what it received and what the
+    /// workers wrote: handshake, validation and delivery of frames, and the
+    /// next outbound frame. `Err` means: close it (after which the backend
+    /// calls [`closed`](Self::closed)).
+    pub fn pump(&mut self, conn: &mut Conn, now: Instant) -> Result<Interest, Close> {
+        if conn.closing.is_some() {
+            if conn.send_buf().is_empty() {
+                return Err(conn.closing.take().expect("checked"));
+            }
+            return Ok(Interest {
+                read: false,
+                write: true,
+            });
+        }
+        if !conn.hs.is_up() {
+            if now >= conn.deadline {
+                return Err(Close::bad(format!(
+                    "handshake not completed within {:?}",
+                    self.handshake_timeout
+                )));
+            }
+            if conn.recv_busy {
+                // Input is processed when the receive completes.
+            } else if let Err(close) = self.handshake(conn) {
+                if conn.send_buf().is_empty() {
+                    return Err(close);
+                }
+                // Send the refusal first.
+                conn.closing = Some(close);
+                return Ok(Interest {
+                    read: false,
+                    write: true,
+                });
+            }
+        }
+        let result = if conn.hs.is_up() && !conn.recv_busy {
+            self.deliver(conn)
+        } else {
+            Ok(())
+        };
+        for ring in &mut self.inbound {
+            ring.flush();
+        }
+        result?;
+        if conn.hs.is_up() && !conn.frame_ready {
+            if let Some(p) = conn.peer {
+                if self.peers[p].active == Some(conn.key) {
+                    self.fill_frame(p, conn);
+                }
+            }
+        }
+        if !conn.recv_busy && conn.delivery.is_none() && conn.inbuf.spare_len() == 0 {
+            let want = (conn.inbuf.filled().len() + (64 << 10)).min(self.recv_limit);
+            conn.inbuf.make_room(want);
+        }
+        Ok(Interest {
+            read: conn.delivery.is_none() && conn.inbuf.spare_len() > 0,
+            write: !conn.send_buf().is_empty(),
+        })
+    }
+
+    /// Reports that `n` bytes of `conn.send_buf()` went out.
+    pub fn sent(&mut self, conn: &mut Conn, n: usize) {
+        let frame = conn.hs_sent >= conn.hs_out.len();
+        if let Some(p) = conn.peer {
+            if frame {
+                PeerCounters::add(&self.counters(p).bytes_out, n as u64);
+            }
+            if let Some(records) = conn.advance_sent(n) {
+                PeerCounters::add(&self.counters(p).records_out, records);
+            }
+        } else {
+            conn.advance_sent(n);
+        }
+    }
+
+    /// Handshake messages in the receive buffer. On a refusal, returns the
+    /// close reason; the refuse message is queued for sending.
+    fn handshake(&mut self, conn: &mut Conn) -> Result<(), Close> {
+        while !conn.hs.is_up() {
+            let avail = conn.inbuf.filled();
+            let header = match MsgHeader::parse(avail) {
+                Ok(None) => {
+                    conn.inbuf.make_room(MSG_HEADER);
+                    return Ok(());
+                }
+                Ok(Some(h)) => h,
+                Err(e) => return Err(Close::bad(format!("bad handshake: {e}"))),
+            };
+            let len = MSG_HEADER + header.len;
+            if avail.len() < len {
+                conn.inbuf.make_room(len);
+                return Ok(());
+            }
+            let body = &avail[MSG_HEADER..len];
+            let (node, peers) = (self.id.node, &self.peers);
+            let acceptable = |from: NodeId| {
+                match peers.iter().find(|p| p.id == from) {
+                None => Err(format!("node {from} is not in this node's cluster file")),
+                Some(p) if p.we_dial => Err(format!(
+                    "node {from} dialed node {node}, but the lower id dials (node {node} dials {from})"
+                )),
+                Some(_) => Ok(()),
+            }
+            };
+            let step = conn
+                .hs
+                .on_message(&self.id, header, body, acceptable, &mut conn.hs_out);
+            conn.inbuf.consume(len);
+            match step {
+                Ok(Step::Continue) => {}
+                Ok(Step::Identified(id)) => {
+                    conn.peer = self.peers.iter().position(|p| p.id == id);
+                }
+                Ok(Step::Up) => self.on_up(conn),
+                Err(HandshakeError::Refused { code, reason }) => {
+                    warn!(
+                        node = self.id.node,
+                        remote = %conn.remote,
+                        ?code,
+                        "link: refusing connection: {reason}"
+                    );
+                    return Err(Close::bad(format!("refused: {reason}")));
+                }
+                Err(HandshakeError::PeerRefused { code, reason }) => {
+                    warn!(
+                        node = self.id.node,
+                        remote = %conn.remote,
+                        ?code,
+                        "link: peer refused the handshake: {reason}"
+                    );
+                    return Err(Close::bad(format!("peer refused the handshake: {reason}")));
+                }
+                Err(HandshakeError::Protocol(reason)) => {
+                    return Err(Close::bad(format!("bad handshake: {reason}")))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_up(&mut self, conn: &mut Conn) {
+        let p = conn
+            .peer
+            .expect("a connection is identified before it is up");
+        let peer = &mut self.peers[p];
+        if let Some(old) = peer.active.replace(conn.key) {
+            if old != conn.key {
+                self.to_close.push(old);
+            }
+        }
+        if peer.dialing == Some(conn.key) {
+            peer.dialing = None;
+        }
+        peer.backoff = self.reconnect.0;
+        let counters = &self.shared.peers[p];
+        if peer.ever_up {
+            PeerCounters::add(&counters.reconnects, 1);
+        }
+        peer.ever_up = true;
+        counters.set_state(PeerState::Up);
+        info!(
+            node = self.id.node,
+            peer = peer.id,
+            remote = %conn.remote,
+            "link: connected to node {}",
+            peer.id
+        );
+    }
+
+    /// Validates and delivers complete frames from the receive buffer.
+    fn deliver(&mut self, conn: &mut Conn) -> Result<(), Close> {
+        let p = conn.peer.expect("up connections are identified");
+        let peer_id = self.peers[p].id;
+        loop {
+            if conn.delivery.is_none() {
+                let avail = conn.inbuf.filled();
+                if avail.len() < FrameHeader::LEN {
+                    return Ok(());
+                }
+                let header = FrameHeader::parse(avail)
+                    .map_err(|e| Close::bad(format!("bad frame from node {peer_id}: {e}")))?;
+                if header.body_len as usize > self.max_frame {
+                    return Err(Close::bad(format!(
+                        "frame from node {peer_id} of {} bytes exceeds the {}-byte limit",
+                        header.body_len, self.max_frame
+                    )));
+                }
+                let len = header.frame_len();
+                if avail.len() < len {
+                    conn.inbuf.make_room(len);
+                    return Ok(());
+                }
+                let frame = RawFrame::parse_with(&avail[..len], |_, _| Ok(()))
+                    .map_err(|e| Close::bad(format!("bad frame from node {peer_id}: {e}")))?;
+                conn.targets.clear();
+                for (i, record) in frame.records().enumerate() {
+                    let t = self.route.route(peer_id, record).map_err(|reason| {
+                        Close::bad(format!(
+                            "record {i} of a frame from node {peer_id} refused: {reason}"
+                        ))
+                    })?;
+                    if t >= self.inbound.len() {
+                        return Err(Close::bad(format!(
+                            "record {i} from node {peer_id} routed to worker {t}, but there are {}",
+                            self.inbound.len()
+                        )));
+                    }
+                    conn.targets.push(t as u32);
+                }
+                conn.delivery = Some(Delivery {
+                    len,
+                    pos: FrameHeader::LEN,
+                    next: 0,
+                });
+            }
+            let d = conn.delivery.as_mut().expect("set above");
+            let frame = &conn.inbuf.filled()[..d.len];
+            while let Some(&target) = conn.targets.get(d.next) {
+                // The structure was checked by RawFrame::parse_with.
+                let h = &frame[d.pos..d.pos + 8];
+                let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+                let record = &frame[d.pos + 8..d.pos + 8 + len];
+                match self.inbound[target as usize].try_reserve(len) {
+                    Ok(mut slot) => {
+                        slot.copy_from_slice(record);
+                        slot.commit();
+                    }
+                    // The worker has not drained its ring: stop here and
+                    // stop reading this socket until it has.
+                    Err(ReserveError::Full) => return Ok(()),
+                    Err(e @ ReserveError::TooLarge { .. }) => {
+                        return Err(Close::bad(format!(
+                        "record {} from node {peer_id} does not fit worker {target}'s ring: {e}",
+                        d.next
+                    )))
+                    }
+                }
+                d.pos += 8 + len.next_multiple_of(8);
+                d.next += 1;
+            }
+            let counters = &self.shared.peers[p];
+            PeerCounters::add(&counters.records_in, d.next as u64);
+            PeerCounters::add(&counters.bytes_in, d.len as u64);
+            conn.inbuf.consume(d.len);
+            conn.delivery = None;
+        }
+    }
+
+    /// Moves records from the peer's outbound rings into the connection's
+    /// next frame, up to the frame target.
+    fn fill_frame(&mut self, p: usize, conn: &mut Conn) {
+        let peer = &mut self.peers[p];
+        let n = peer.outbound.len();
+        let mut dropped = 0u64;
+        for k in 0..n {
+            if conn.frame.len_bytes() >= self.frame_target {
+                break;
+            }
+            let ring = &mut peer.outbound[(peer.next_ring + k) % n];
+            let mut batch = ring.read();
+            for record in batch.records() {
+                // Cannot fail: records are at most the rings' max_record and
+                // the frame stays under max_frame (checked in `new`).
+                if conn.frame.push_record(record).is_err() {
+                    dropped += 1;
+                }
+                if conn.frame.len_bytes() >= self.frame_target {
+                    break;
+                }
+            }
+        }
+        if n > 0 {
+            peer.next_ring = (peer.next_ring + 1) % n;
+        }
+        if dropped > 0 {
+            PeerCounters::add(&self.shared.peers[p].dropped, dropped);
+        }
+        conn.frame_ready = conn.frame.count() > 0;
+        if conn.frame_ready {
+            conn.frame.finish();
+        }
+    }
+
+    /// A connection is gone (closed by us, by the peer, or failed).
+    pub fn closed(&mut self, conn: &Conn, close: Close, now: Instant) {
+        let node = self.id.node;
+        let who = match conn.peer {
+            Some(p) => format!("node {}", self.peers[p].id),
+            None => String::from("unidentified peer"),
+        };
+        if close.bad {
+            warn!(node, remote = %conn.remote, "link: dropping connection to {who}: {}", close.reason);
+        } else if !conn.is_up() {
+            // Dials to a peer that is not there yet: expected while it starts.
+            tracing::debug!(node, remote = %conn.remote, "link: connection to {who} failed: {}", close.reason);
+        } else {
+            info!(node, remote = %conn.remote, "link: connection to {who} closed: {}", close.reason);
+        }
+        let Some(p) = conn.peer else {
+            if close.bad {
+                self.shared
+                    .rejected
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            return;
+        };
+        if close.bad {
+            PeerCounters::add(&self.counters(p).refused, 1);
+        }
+        let peer = &mut self.peers[p];
+        if peer.active == Some(conn.key) {
+            peer.active = None;
+            self.shared.peers[p].set_state(PeerState::Down);
+        }
+        if peer.dialing == Some(conn.key) {
+            peer.dialing = None;
+        }
+        if peer.we_dial && peer.active.is_none() && peer.dialing.is_none() {
+            peer.next_dial = now + peer.backoff;
+            peer.backoff = (peer.backoff * 2).min(self.reconnect.1);
+        }
+    }
+
+    /// Periodic work: drop records for peers that are down, and return the
+    /// peers to dial now (into `dials`).
+    pub fn tick(&mut self, now: Instant, dials: &mut Vec<usize>) {
+        dials.clear();
+        for (p, peer) in self.peers.iter_mut().enumerate() {
+            if peer.active.is_none() && peer.ever_up {
+                let mut dropped = 0u64;
+                for ring in &mut peer.outbound {
+                    dropped += ring.read().records().count() as u64;
+                }
+                if dropped > 0 {
+                    PeerCounters::add(&self.shared.peers[p].dropped, dropped);
+                }
+            }
+            if peer.we_dial
+                && peer.active.is_none()
+                && peer.dialing.is_none()
+                && now >= peer.next_dial
+            {
+                dials.push(p);
+            }
+        }
+    }
+
+    /// A dial that failed before a connection existed.
+    pub fn dial_failed(&mut self, p: usize, reason: &std::io::Error, now: Instant) {
+        let peer = &mut self.peers[p];
+        tracing::debug!(
+            node = self.id.node,
+            peer = peer.id,
+            "link: cannot dial {}: {reason}",
+            peer.addr
+        );
+        peer.next_dial = now + peer.backoff;
+        peer.backoff = (peer.backoff * 2).min(self.reconnect.1);
+    }
+
+    /// Connections replaced by a newer one to the same peer; the backend
+    /// closes them.
+    pub fn take_to_close(&mut self) -> Option<ConnKey> {
+        self.to_close.pop()
+    }
+}

@@ -1,0 +1,491 @@
+//! The link between nodes over real sockets on 127.0.0.x, with both
+//! backends: delivery and order, handshake refusals, bad input, reconnect,
+//! flow control.
+
+mod link_util;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use gale_transport::link::wire::{self, Hello, MsgHeader, MsgKind, RefuseCode, WIRE_VERSION};
+use gale_transport::link::{Backend, Link, NodeId, PeerState};
+use link_util::*;
+
+/// Generates one test per backend from `fn name(backend: Backend)`.
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod mio {
+            $( #[test] fn $name() { super::$name(gale_transport::link::Backend::Mio) } )*
+        }
+        mod io_uring {
+            $( #[test] fn $name() { super::$name(gale_transport::link::Backend::IoUring) } )*
+        }
+    };
+}
+
+per_backend!(
+    two_links_deliver_every_record_in_order,
+    three_links_all_to_all,
+    wrong_secret_is_refused_and_logged_on_both_sides,
+    fingerprint_mismatch_is_refused_and_logged_on_both_sides,
+    wire_version_mismatch_is_refused,
+    bad_input_drops_the_connection_and_the_link_serves_on,
+    never_finished_handshake_times_out,
+    reconnects_after_the_peer_restarts,
+    full_inbound_ring_pushes_back_to_the_sender_without_loss,
+);
+
+fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
+    (0..n)
+        .map(|i| NodeSpec {
+            id: base + i as NodeId,
+            addr: free_addr(&format!("127.0.0.{}", i + 1)),
+            same_host: false,
+        })
+        .collect()
+}
+
+fn with_backend(backend: Backend) -> impl FnOnce(&mut gale_transport::link::LinkConfig) {
+    move |c| c.backend = backend
+}
+
+/// Every node sends `per_thread` records from each worker thread to every
+/// other node's tasks, then checks that every node got them all, each
+/// (sender node, thread) in order.
+fn exchange(nodes: &mut [Node], workers: usize, per_thread: u64, size: usize) {
+    let ids: Vec<NodeId> = nodes.iter().map(|n| n.id).collect();
+    let dropped_before: Vec<Vec<u64>> = nodes
+        .iter()
+        .map(|n| n.link().stats().peers.iter().map(|p| p.dropped).collect())
+        .collect();
+    // Per receiving node: the last sequence seen per (sender thread,
+    // receiving worker), which must increase, and the count per thread.
+    let mut last: Vec<HashMap<(u32, usize), u64>> = vec![HashMap::new(); nodes.len()];
+    let mut per_sender: Vec<HashMap<u32, u64>> = vec![HashMap::new(); nodes.len()];
+    let expected = per_thread * workers as u64 * (ids.len() as u64 - 1);
+    let mut got = vec![0u64; nodes.len()];
+    let mut check = |j: usize, me: NodeId, w: usize, r: &[u8]| {
+        let (task, thread, seq) = decode(r);
+        assert_eq!(
+            task / 100,
+            me,
+            "record for task {task} delivered to node {me}"
+        );
+        assert_eq!(
+            task as usize % workers,
+            w,
+            "record for task {task} in worker {w}'s ring"
+        );
+        if let Some(prev) = last[j].insert((thread, w), seq) {
+            assert!(
+                seq > prev,
+                "node {me}: record {seq} from thread {thread} after {prev}"
+            );
+        }
+        *per_sender[j].entry(thread).or_insert(0) += 1;
+    };
+    for seq in 0..per_thread {
+        for i in 0..nodes.len() {
+            for &peer in ids.iter().filter(|&&p| p != ids[i]) {
+                for t in 0..workers {
+                    let task = peer * 100 + (seq as u32 + t as u32) % 7;
+                    let thread = ids[i] * 1000 + t as u32 * 10 + peer;
+                    let rec = record(task, thread, seq, size);
+                    nodes[i].push(peer, t, &rec);
+                }
+            }
+            // Keep receivers draining while senders push.
+            for (j, node) in nodes.iter_mut().enumerate() {
+                let me = ids[j];
+                got[j] += node.drain(|w, r| check(j, me, w, r)) as u64;
+            }
+        }
+    }
+    for n in nodes.iter_mut() {
+        n.flush();
+    }
+    wait_for("every record delivered", || {
+        for (j, node) in nodes.iter_mut().enumerate() {
+            let me = ids[j];
+            got[j] += node.drain(|w, r| check(j, me, w, r)) as u64;
+        }
+        got.iter().all(|&g| g == expected)
+    });
+    for (j, n) in nodes.iter().enumerate() {
+        for (k, p) in n.link().stats().peers.iter().enumerate() {
+            assert_eq!(
+                p.dropped, dropped_before[j][k],
+                "node {} dropped records for {}",
+                ids[j], p.id
+            );
+            assert_eq!(p.state, PeerState::Up);
+        }
+    }
+    for counts in &per_sender {
+        assert!(counts.values().all(|&c| c == per_thread), "{counts:?}");
+    }
+}
+
+fn two_links_deliver_every_record_in_order(backend: Backend) {
+    let specs = nodes(10, 2);
+    let mut ns: Vec<Node> = (0..2)
+        .map(|i| start_node(i, &specs, 2, with_backend(backend)))
+        .collect();
+    assert!(ns.iter().all(|n| n.link().wait_connected(WAIT)));
+    assert_eq!(
+        ns[0].link().backend(),
+        match backend {
+            Backend::IoUring => gale_transport::link::BackendKind::IoUring,
+            _ => gale_transport::link::BackendKind::Mio,
+        }
+    );
+    exchange(&mut ns, 2, 3000, 64);
+    exchange(&mut ns, 2, 300, 1024);
+    let s = ns[0].link().stats();
+    assert_eq!(s.peers[0].records_out, 2 * 3300);
+    assert_eq!(s.peers[0].records_in, 2 * 3300);
+}
+
+fn three_links_all_to_all(backend: Backend) {
+    let specs = nodes(20, 3);
+    let mut ns: Vec<Node> = (0..3)
+        .map(|i| start_node(i, &specs, 2, with_backend(backend)))
+        .collect();
+    assert!(ns.iter().all(|n| n.link().wait_connected(WAIT)));
+    exchange(&mut ns, 2, 1000, 200);
+}
+
+fn refused_pair(
+    backend: Backend,
+    base: NodeId,
+    tune_b: impl FnOnce(&mut gale_transport::link::LinkConfig),
+) -> Vec<Node> {
+    let specs = nodes(base, 2);
+    let a = start_node(0, &specs, 1, with_backend(backend));
+    let b = start_node(1, &specs, 1, |c| {
+        c.backend = backend;
+        tune_b(c);
+    });
+    vec![a, b]
+}
+
+fn wrong_secret_is_refused_and_logged_on_both_sides(backend: Backend) {
+    let logs = logs();
+    let base = if backend == Backend::Mio { 30 } else { 35 };
+    let ns = refused_pair(backend, base, |c| c.secret = b"another secret".to_vec());
+    let (a, b) = (format!("node={base}"), format!("node={}", base + 1));
+    logs.wait_line(&[&a, "refus", "cluster secret"]);
+    logs.wait_line(&[&b, "refus", "cluster secret"]);
+    // Still refused after retries, never up.
+    wait_for("several refusals", || {
+        ns[0].link().stats().peers[0].refused >= 2
+    });
+    assert_ne!(ns[0].state_of(base + 1), PeerState::Up);
+    assert_ne!(ns[1].state_of(base), PeerState::Up);
+}
+
+fn fingerprint_mismatch_is_refused_and_logged_on_both_sides(backend: Backend) {
+    let logs = logs();
+    let base = if backend == Backend::Mio { 40 } else { 45 };
+    let ns = refused_pair(backend, base, |c| c.fingerprint = [8; 32]);
+    let (a, b) = (format!("node={base}"), format!("node={}", base + 1));
+    logs.wait_line(&[&a, "refus", "fingerprint mismatch"]);
+    logs.wait_line(&[&b, "refus", "fingerprint mismatch"]);
+    assert_ne!(ns[0].state_of(base + 1), PeerState::Up);
+}
+
+/// Reads handshake messages until a refuse; returns its code and text.
+fn read_refusal(s: &mut TcpStream) -> (RefuseCode, String) {
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    loop {
+        let mut h = [0u8; wire::MSG_HEADER];
+        s.read_exact(&mut h).expect("a handshake message");
+        let header = MsgHeader::parse(&h).unwrap().unwrap();
+        let mut body = vec![0u8; header.len];
+        s.read_exact(&mut body).unwrap();
+        if header.kind == MsgKind::Refuse {
+            return wire::decode_refuse(&body);
+        }
+    }
+}
+
+fn wire_version_mismatch_is_refused(backend: Backend) {
+    let logs = logs();
+    let base = if backend == Backend::Mio { 50 } else { 55 };
+    // Node base+1 accepts from node base, which is a raw socket here.
+    let specs = nodes(base, 2);
+    let b = start_node(1, &specs, 1, with_backend(backend));
+    let mut s = TcpStream::connect(specs[1].addr).unwrap();
+    let mut out = Vec::new();
+    Hello {
+        from: base,
+        to: base + 1,
+        nonce: [1; 32],
+        fingerprint: FP,
+    }
+    .encode(WIRE_VERSION + 1, &mut out);
+    s.write_all(&out).unwrap();
+    let (code, text) = read_refusal(&mut s);
+    assert_eq!(code, RefuseCode::WireVersion, "{text}");
+    assert!(text.contains("wire version mismatch"), "{text}");
+    logs.wait_line(&[
+        &format!("node={}", base + 1),
+        "refusing",
+        "wire version mismatch",
+    ]);
+    drop(b);
+}
+
+/// A raw peer that completed a real handshake with node `to` as node `from`.
+fn raw_peer(addr: std::net::SocketAddr, from: NodeId, to: NodeId) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    wire::dial_handshake(&mut s, from, to, SECRET, FP).expect("handshake with the link");
+    s
+}
+
+/// A well-formed frame carrying `records`.
+fn frame(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut w = gale_codec::FrameWriter::new();
+    for r in records {
+        w.push_record(r).unwrap();
+    }
+    w.finish().to_vec()
+}
+
+/// Waits until the link closes `s` (EOF or reset).
+fn wait_closed(s: &mut TcpStream) {
+    let mut buf = [0u8; 256];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => assert!(Instant::now() < deadline, "connection never closed"),
+        }
+    }
+}
+
+fn bad_input_drops_the_connection_and_the_link_serves_on(backend: Backend) {
+    let logs = logs();
+    let base: NodeId = if backend == Backend::Mio { 60 } else { 65 };
+    // Nodes: base (raw attacker, never started), base+1 (good peer), base+2
+    // (the link under test).
+    let specs = nodes(base, 3);
+    let mut good = start_node(1, &specs, 1, with_backend(backend));
+    let mut link = start_node(2, &specs, 2, with_backend(backend));
+    wait_for("good pair up", || {
+        good.state_of(base + 2) == PeerState::Up && link.state_of(base + 1) == PeerState::Up
+    });
+    let me = format!("node={}", base + 2);
+    let task = (base + 2) * 100 + 3;
+    let mut seq = 0;
+    let mut still_serving = |good: &mut Node, link: &mut Node| {
+        let rec = record(task, 1, seq, 64);
+        good.push(base + 2, 0, &rec);
+        good.flush();
+        let mut seen = false;
+        wait_for("a record from the good peer", || {
+            link.drain(|_, r| {
+                assert_eq!(decode(r).2, seq);
+                seen = true;
+            });
+            seen
+        });
+        seq += 1;
+    };
+    still_serving(&mut good, &mut link);
+
+    // Garbage instead of a handshake.
+    let mut s = TcpStream::connect(specs[2].addr).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    wait_closed(&mut s);
+    logs.wait_line(&[&me, "dropping", "not a Gale link peer"]);
+    still_serving(&mut good, &mut link);
+
+    // Garbage after a good handshake.
+    let mut s = raw_peer(specs[2].addr, base, base + 2);
+    s.write_all(&[0xAB; 64]).unwrap();
+    wait_closed(&mut s);
+    logs.wait_line(&[&me, "dropping", "bad frame magic"]);
+    still_serving(&mut good, &mut link);
+
+    // An absurd length.
+    let mut f = frame(&[record(task, 9, 0, 64)]);
+    f[8..12].copy_from_slice(&(1u32 << 30).to_le_bytes());
+    let mut s = raw_peer(specs[2].addr, base, base + 2);
+    s.write_all(&f).unwrap();
+    wait_closed(&mut s);
+    logs.wait_line(&[&me, "dropping", "bad frame body length"]);
+    // Just over the configured limit.
+    let mut f = frame(&[record(task, 9, 0, 64)]);
+    f[8..12].copy_from_slice(
+        &((gale_transport::link::LinkConfig::DEFAULT_MAX_FRAME + 8) as u32).to_le_bytes(),
+    );
+    let mut s = raw_peer(specs[2].addr, base, base + 2);
+    s.write_all(&f).unwrap();
+    wait_closed(&mut s);
+    logs.wait_line(&[&me, "dropping", "exceeds the"]);
+    still_serving(&mut good, &mut link);
+
+    // A truncated frame, then the peer goes away.
+    let f = frame(&[record(task, 9, 0, 512), record(task, 9, 1, 512)]);
+    let mut s = raw_peer(specs[2].addr, base, base + 2);
+    s.write_all(&f[..f.len() - 100]).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    wait_closed(&mut s);
+    logs.wait_line(&[&me, "dropping", "in the middle of a frame"]);
+    still_serving(&mut good, &mut link);
+
+    // A record count that does not match the body.
+    let mut f = frame(&[record(task, 9, 0, 64)]);
+    f[12..16].copy_from_slice(&5u32.to_le_bytes());
+    let mut s = raw_peer(specs[2].addr, base, base + 2);
+    s.write_all(&f).unwrap();
+    wait_closed(&mut s);
+    logs.wait_line(&[&me, "dropping", "header says 5"]);
+
+    // A record for a task this node does not own: nothing of that frame is
+    // delivered, not even the valid record before it.
+    let f = frame(&[record(task, 9, 0, 64), record((base + 1) * 100, 9, 1, 64)]);
+    let mut s = raw_peer(specs[2].addr, base, base + 2);
+    s.write_all(&f).unwrap();
+    wait_closed(&mut s);
+    logs.wait_line(&[&me, "dropping", "is not on node"]);
+    assert_eq!(
+        link.drain(|_, _| {}),
+        0,
+        "a record of a refused frame was delivered"
+    );
+    still_serving(&mut good, &mut link);
+
+    let stats = link.link().stats();
+    let attacker = stats.peers.iter().find(|p| p.id == base).unwrap();
+    assert!(attacker.refused >= 6, "{stats:?}");
+    assert!(stats.rejected_connections >= 1, "{stats:?}");
+    assert_eq!(link.state_of(base + 1), PeerState::Up);
+}
+
+fn never_finished_handshake_times_out(backend: Backend) {
+    let logs = logs();
+    let base: NodeId = if backend == Backend::Mio { 70 } else { 75 };
+    let specs = nodes(base, 2);
+    let mut good = start_node(0, &specs, 1, with_backend(backend));
+    let mut link = start_node(1, &specs, 1, |c| {
+        c.backend = backend;
+        c.handshake_timeout = Duration::from_millis(300);
+    });
+    assert!(link.link().wait_connected(WAIT));
+    // Silent connections, and one that stops half-way through a hello.
+    let mut silent: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(specs[1].addr).unwrap())
+        .collect();
+    let mut half = TcpStream::connect(specs[1].addr).unwrap();
+    let mut out = Vec::new();
+    Hello {
+        from: base,
+        to: base + 1,
+        nonce: [0; 32],
+        fingerprint: FP,
+    }
+    .encode(WIRE_VERSION, &mut out);
+    half.write_all(&out[..40]).unwrap();
+    silent.push(half);
+    for s in &mut silent {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        wait_closed(s);
+    }
+    logs.wait_line(&[
+        &format!("node={}", base + 1),
+        "dropping",
+        "handshake not completed",
+    ]);
+    // The good peer was served throughout.
+    good.push(base + 1, 0, &record((base + 1) * 100, 1, 0, 64));
+    good.flush();
+    let mut n = 0;
+    wait_for("record after the timeouts", || {
+        n += link.drain(|_, _| {});
+        n == 1
+    });
+}
+
+fn reconnects_after_the_peer_restarts(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 80 } else { 85 };
+    let specs = nodes(base, 2);
+    let mut a = start_node(0, &specs, 1, with_backend(backend));
+    let b = start_node(1, &specs, 1, with_backend(backend));
+    assert!(a.link().wait_connected(WAIT));
+    b.link.unwrap().stop();
+    wait_for("peer down", || a.state_of(base + 1) == PeerState::Down);
+    // Records for a down peer are drained and dropped, never block.
+    for i in 0..5000 {
+        a.push(base + 1, 0, &record((base + 1) * 100, 1, i, 64));
+    }
+    a.flush();
+    wait_for("records dropped", || {
+        a.link().stats().peers[0].dropped == 5000
+    });
+    let b = start_node(1, &specs, 1, with_backend(backend));
+    assert!(a.link().wait_connected(WAIT));
+    assert!(b.link().wait_connected(WAIT));
+    assert!(a.link().stats().peers[0].reconnects >= 1);
+    let mut ns = vec![a, b];
+    exchange(&mut ns, 1, 500, 64);
+}
+
+fn full_inbound_ring_pushes_back_to_the_sender_without_loss(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 90 } else { 95 };
+    let specs = nodes(base, 2);
+    let mut a = start_node(0, &specs, 1, with_backend(backend));
+    let mut b = start_node(1, &specs, 1, with_backend(backend));
+    assert!(a.link().wait_connected(WAIT));
+    // B's worker does not drain: B's inbound ring (64 KiB), B's receive
+    // buffer, the sockets' buffers and A's outbound ring fill up, and then
+    // A's worker finds its ring full.
+    let size = 1024;
+    let mut seq = 0u64;
+    let mut full_since: Option<Instant> = None;
+    let ring = &mut a.out[0].1[0];
+    loop {
+        match ring.try_push(&record((base + 1) * 100, 1, seq, size)) {
+            Ok(()) => {
+                seq += 1;
+                full_since = None;
+            }
+            Err(gale_transport::ReserveError::Full) => {
+                // Full for a good while: the back-pressure reached the sender.
+                let since = *full_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_millis(500) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("{e}"),
+        }
+        assert!(seq < 1_000_000, "the sender never felt back-pressure");
+    }
+    // Bounded: what left A is at most B's ring, B's receive buffer and the
+    // sockets' buffers (a few MiB), not everything A's worker wrote.
+    let sent = a.link().stats().peers[0].bytes_out;
+    assert!(sent < 64 << 20, "{sent} bytes in flight");
+    assert_eq!(a.state_of(base + 1), PeerState::Up);
+    assert_eq!(a.link().stats().peers[0].dropped, 0);
+    // Now drain: every record arrives, in order.
+    a.flush();
+    let mut next = 0u64;
+    wait_for("all records after back-pressure", || {
+        b.drain(|_, r| {
+            assert_eq!(decode(r).2, next);
+            next += 1;
+        });
+        next == seq
+    });
+    assert_eq!(a.link().stats().peers[0].dropped, 0);
+}
+
+#[allow(dead_code)]
+fn link_type_is_send(l: Link) -> impl Send {
+    l
+}
