@@ -206,7 +206,7 @@ fn a_peer_with_the_wrong_secret_is_refused() {
         &bad,
         &args,
         &args,
-        &["secret", "authentic", "hmac"],
+        &["does not hold the same cluster secret"],
     );
 }
 
@@ -219,7 +219,7 @@ fn a_peer_with_another_topology_is_refused() {
         &cluster,
         &["const-spout-null-bolt"],
         &["const-spout-null-bolt", "--tuple-size", "100"],
-        &["fingerprint"],
+        &["fingerprint mismatch"],
     );
 }
 
