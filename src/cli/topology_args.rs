@@ -9,7 +9,8 @@ use crate::builtin::{BuiltinOptions, PerfGrouping};
 #[derive(Args, Debug, Clone, Default)]
 pub struct TopologyArgs {
     /// Total tuples the spouts emit, split over their tasks (wordcount:
-    /// sentences); the run then ends by itself.
+    /// sentences); `gale run` then ends by itself, `gale node` logs when
+    /// its spouts have finished.
     #[arg(long, visible_alias = "sentences", value_name = "N")]
     pub count: Option<u64>,
     /// Tasks per spout component [default: 1].
