@@ -1,6 +1,7 @@
 //! Several `gale node` processes on loopback addresses: exact word counts
 //! across three nodes (io_uring, mio, two nodes sharing a host), node loss
-//! with acking, refused peers, and `gale plan`.
+//! with acking, refused peers, a record for a task the node does not own,
+//! and `gale plan`.
 
 #[path = "util/nodes.rs"]
 mod nodes_util;
@@ -274,4 +275,126 @@ fn plan_is_deterministic_and_printed_by_every_node() {
     ]);
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("node 2: `threads`"), "{}", run.stderr);
+}
+
+/// Accepts every record into inbound ring 0 (the test's own node).
+struct AcceptAll;
+
+impl gale::transport::link::InboundRoute for AcceptAll {
+    fn route(&self, _peer: u32, _record: &[u8]) -> Result<usize, String> {
+        Ok(0)
+    }
+}
+
+/// A ring record: destination task, reserved word, an archived tuple with
+/// one string on stream `stream`.
+fn write_record(ring: &mut gale::Producer, task: u32, stream: u32) {
+    let header = gale::Header {
+        stream,
+        source_task: 1,
+        ..gale::Header::default()
+    };
+    let values = [gale::Value::from("x")];
+    let tuple = gale::TupleRef {
+        header: &header,
+        values: &values,
+    };
+    let mut slot = ring.try_reserve(8 + 256).expect("room in the ring");
+    let used = gale::Encoder::new()
+        .encode_into(tuple, &mut slot[8..])
+        .expect("encode");
+    slot[..4].copy_from_slice(&task.to_le_bytes());
+    slot[4..8].fill(0);
+    slot.commit_len(8 + used);
+    ring.flush();
+}
+
+#[test]
+fn a_record_for_a_task_the_node_does_not_own_drops_the_connection() {
+    use gale::transport::link::{Backend, Link, LinkConfig, LinkRings, PeerSpec};
+
+    let dir = Scratch::new("foreign");
+    let cluster = cluster_file(
+        29,
+        SECRET,
+        &[1, 1],
+        &[],
+        "link_backend = \"mio\"\nackers = 0",
+    );
+    let file = dir.file("cluster.toml", &cluster);
+    let plan = gale(&[
+        "plan",
+        "--cluster",
+        file.to_str().expect("utf-8"),
+        "const-spout-null-bolt",
+    ]);
+    assert!(plan.ok(), "{}", plan.stderr);
+    // constSpout#1 on node 0 (this test), nullBolt#2 on node 1 (a real node).
+    assert!(
+        plan.stdout.contains("thread 0: nullBolt#2"),
+        "{}",
+        plan.stdout
+    );
+    let hex = &plan
+        .stdout
+        .split("fingerprint ")
+        .nth(1)
+        .expect("fingerprint")[..64];
+    let mut fingerprint = [0u8; 32];
+    for (i, b) in fingerprint.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+    }
+    let mut victim = Node::start(&file, 1, &["const-spout-null-bolt", "--json"]);
+
+    // This test is node 0: a real link with the cluster's secret and
+    // fingerprint, whose outbound ring we fill by hand.
+    let rings = gale::RingConfig::new(1 << 16);
+    let (mut out, out_rx) = gale::ring(rings).expect("ring");
+    let (in_tx, _in_rx) = gale::ring(rings).expect("ring");
+    let peer = PeerSpec::new(1, "127.29.0.2:7700".parse().expect("addr"));
+    let config = LinkConfig::new(
+        0,
+        "127.29.0.1:7700".parse().expect("addr"),
+        vec![peer],
+        SECRET,
+        fingerprint,
+    )
+    .with_backend(Backend::Mio);
+    let link = Link::start(
+        config,
+        LinkRings {
+            outbound: vec![(1, vec![out_rx])],
+            inbound: vec![in_tx],
+        },
+        Box::new(AcceptAll),
+    )
+    .expect("start the test's link");
+    assert!(
+        link.wait_connected(nodes_util::PATIENCE),
+        "node 1 never connected"
+    );
+    victim.wait_for(RUNNING);
+
+    // A good tuple for nullBolt#2, then one for constSpout#1, which runs on
+    // node 0: node 1 must refuse it and drop the connection, and go on.
+    // (In two frames: a frame with a bad record is refused whole.)
+    write_record(&mut out, 2, 0);
+    let start = std::time::Instant::now();
+    while link.stats().peers[0].records_out < 1 {
+        assert!(
+            start.elapsed() < nodes_util::PATIENCE,
+            "the good record was never sent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    write_record(&mut out, 1, 0);
+    victim.wait_for("record for task 1, which runs on node 0, not this one");
+    let (out_text, err) = victim.stop();
+    link.stop();
+    let (_, json) = counts_and_json(&out_text);
+    assert_eq!(counter(&json, "nullBolt", "executed"), 1, "{json}\n{err}");
+    assert!(
+        json["link"]["peers"][0]["refused"].as_u64() >= Some(1),
+        "{json}"
+    );
 }
