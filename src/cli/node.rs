@@ -23,8 +23,8 @@ use crate::builtin::{self, Built, BuiltinOptions, CountSink};
 #[command(after_help = "\
 Every node prints the plan and its fingerprint first, then waits until all \
 of its peers are connected before its spouts start. It runs until --duration \
-is up or it gets SIGTERM or SIGINT, then drains what it has in flight and \
-prints its report (its own tasks' counters; with a finite wordcount, first \
+is up or it gets SIGTERM or SIGINT, then drains what it has in flight (a \
+second signal ends it at once) and prints its report (its own tasks' counters; with a finite wordcount, first \
 the counts of its own count tasks, one `word<TAB>count` line per word).")]
 pub struct NodeOptions {
     /// The cluster file (TOML): nodes, secret, settings.
@@ -185,6 +185,9 @@ fn run_node(
     tracing::info!(node = opts.node, "node running");
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // A second signal while draining ends the process at once (the
+        // shutdown action must be registered before the flag's).
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))?;
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let mut stopping = false;
