@@ -1,18 +1,503 @@
-//! The io_uring backend (placeholder until written).
+//! The io_uring backend: one ring per link, one receive and one send in
+//! flight per connection, straight into and out of the connection's own
+//! buffers (so frames are validated in place, without a copy), an accept in
+//! flight on the listener, and a 1 ms timeout op when idle. All submissions
+//! of a loop round go to the kernel in one `io_uring_enter`.
+//!
+//! All the link's `unsafe` is in this file. The kernel writes into a receive
+//! buffer and reads a send buffer while the operation is in flight, so:
+//!
+//! - a connection (and its buffers) is dropped only once it has no operation
+//!   in flight (`UConn::in_flight`); closing first shuts the socket down and
+//!   cancels, then waits for the completions;
+//! - while a receive is in flight, `Conn::recv_busy` is set and the core does
+//!   not touch the receive buffer (no processing, no compaction, no growth);
+//! - while a send is in flight, the bytes it covers are not changed: the
+//!   handshake output never reallocates (`HS_OUT_CAPACITY`) and is only
+//!   appended to, and a frame is not refilled until it has been sent;
+//! - the buffers are heap allocations owned by the connection, so moving the
+//!   `UConn` inside the connection table does not move them.
+//!
+//! Multishot receive with provided buffers is not used: the kernel would pick
+//! buffers per completion, and frames that straddle them would need a copy
+//! into an aligned buffer before validation; receiving into the frame buffer
+//! itself is already zero-copy.
+
 use std::io;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
-use super::core::Core;
+use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
+use tracing::warn;
 
-pub(crate) fn setup() -> io::Result<io_uring::IoUring> {
-    Err(io::Error::from(io::ErrorKind::Unsupported))
+use super::core::{Close, Conn, ConnKey, Core};
+
+/// Sleep of an idle loop (see `mio_io::IDLE_WAIT`).
+const IDLE_WAIT: Duration = Duration::from_millis(1);
+/// How long `stop` keeps sending what the workers already wrote.
+const FLUSH_TIME: Duration = Duration::from_secs(1);
+const ENTRIES: u32 = 256;
+
+/// Operation kinds in the low byte of `user_data`; the connection key is
+/// above it.
+const OP_RECV: u64 = 1;
+const OP_SEND: u64 = 2;
+const OP_CONNECT: u64 = 3;
+const OP_CANCEL: u64 = 4;
+const OP_ACCEPT: u64 = 5;
+const OP_TIMEOUT: u64 = 6;
+const NO_CONN: u64 = u64::MAX >> 8;
+
+fn user_data(key: u64, op: u64) -> u64 {
+    (key << 8) | op
 }
 
-pub(crate) struct UringLink;
+/// Creates a ring and checks the kernel supports every operation we use.
+/// Fails (and the link falls back to mio) when `io_uring_setup` is refused:
+/// ENOSYS on old kernels or under seccomp, EPERM when disabled by the
+/// `kernel.io_uring_disabled` sysctl.
+pub(crate) fn setup() -> io::Result<IoUring> {
+    let ring = IoUring::new(ENTRIES)?;
+    let mut probe = Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    for (name, code) in [
+        ("recv", opcode::Recv::CODE),
+        ("send", opcode::Send::CODE),
+        ("accept", opcode::Accept::CODE),
+        ("poll_add", opcode::PollAdd::CODE),
+        ("timeout", opcode::Timeout::CODE),
+        ("async_cancel", opcode::AsyncCancel::CODE),
+    ] {
+        if !probe.is_supported(code) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("the kernel's io_uring lacks {name}"),
+            ));
+        }
+    }
+    Ok(ring)
+}
+
+struct UConn {
+    stream: TcpStream,
+    conn: Conn,
+    /// Bytes of the send in flight, if any.
+    send_len: Option<usize>,
+    /// A connect is waiting for the socket to become writable.
+    connecting: bool,
+    /// Set once closing began: waiting for in-flight operations to return.
+    closing: Option<Close>,
+}
+
+impl UConn {
+    fn in_flight(&self) -> bool {
+        self.conn.recv_busy || self.send_len.is_some() || self.connecting
+    }
+}
+
+/// The running backend.
+pub(crate) struct UringLink {
+    ring: Box<IoUring>,
+    listener: TcpListener,
+    conns: Vec<Option<UConn>>,
+    core: Core,
+    accepting: bool,
+    timing: bool,
+    /// The idle timeout's duration; the kernel reads it while the timeout op
+    /// is in flight, and it lives as long as the ring.
+    idle: Box<types::Timespec>,
+}
 
 impl UringLink {
-    pub fn new(_core: Core, _l: TcpListener, _ring: Box<io_uring::IoUring>) -> io::Result<Self> {
-        Err(io::Error::from(io::ErrorKind::Unsupported))
+    /// Sets up the backend around an already bound listener.
+    pub fn new(core: Core, listener: TcpListener, ring: Box<IoUring>) -> io::Result<UringLink> {
+        // io_uring honours O_NONBLOCK by failing with EAGAIN instead of
+        // waiting; the listener and sockets stay blocking.
+        listener.set_nonblocking(false)?;
+        Ok(UringLink {
+            ring,
+            listener,
+            conns: Vec::new(),
+            core,
+            accepting: false,
+            timing: false,
+            idle: Box::new(types::Timespec::from(IDLE_WAIT)),
+        })
     }
-    pub fn run(self) {}
+
+    /// Runs until `Link::stop`, then waits for every operation in flight.
+    pub fn run(mut self) {
+        let mut dials = Vec::new();
+        let mut progress = true;
+        let mut stop_at: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if stop_at.is_none()
+                && self
+                    .core
+                    .shared
+                    .stop
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                stop_at = Some(now + FLUSH_TIME);
+            }
+            if let Some(at) = stop_at {
+                let pending = self.conns.iter().flatten().any(|c| {
+                    c.closing.is_none() && c.conn.is_up() && !c.conn.send_buf().is_empty()
+                });
+                if !pending || now >= at {
+                    break;
+                }
+            } else {
+                self.core.tick(now, &mut dials);
+                for &p in &dials {
+                    self.dial(p, now);
+                }
+                if !self.accepting {
+                    let entry = opcode::Accept::new(
+                        types::Fd(self.listener.as_raw_fd()),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                    )
+                    .flags(libc::SOCK_CLOEXEC)
+                    .build()
+                    .user_data(user_data(NO_CONN, OP_ACCEPT));
+                    self.accepting = self.push(entry);
+                }
+            }
+            for key in 0..self.conns.len() {
+                self.service(key, now);
+            }
+            while let Some(key) = self.core.take_to_close() {
+                self.begin_close(key, Close::normal("replaced by a newer connection"));
+            }
+            progress = self.submit_and_complete(progress);
+        }
+        // Close everything and wait until the kernel has returned every
+        // buffer (the accept and timeout are cancelled too).
+        for key in 0..self.conns.len() {
+            if self.conns[key]
+                .as_ref()
+                .is_some_and(|c| c.closing.is_none())
+            {
+                self.begin_close(key, Close::normal("link stopped"));
+            }
+        }
+        if self.accepting {
+            self.cancel(user_data(NO_CONN, OP_ACCEPT));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.conns.iter().any(Option::is_some) || self.accepting || self.timing {
+            self.submit_and_complete(false);
+            if Instant::now() > deadline {
+                // Cannot happen with a working kernel: shutdown and cancel
+                // complete every operation. Leak rather than free buffers
+                // the kernel may still write.
+                tracing::error!(
+                    node = self.core.node(),
+                    "link: io_uring operations did not complete; leaking their buffers"
+                );
+                std::mem::forget(self);
+                return;
+            }
+        }
+    }
+
+    /// Queues one submission; returns false if the queue is full even after
+    /// submitting.
+    fn push(&mut self, entry: squeue::Entry) -> bool {
+        for _ in 0..2 {
+            // SAFETY: every entry built in this file points only at memory
+            // that outlives the operation: connection buffers (see the module
+            // comment), the boxed idle timespec owned by `self` and kept
+            // until all operations completed, or nothing (accept with null
+            // address, poll, cancel).
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return true;
+            }
+            if let Err(e) = self.ring.submit() {
+                warn!(node = self.core.node(), "link: io_uring submit failed: {e}");
+            }
+        }
+        false
+    }
+
+    fn cancel(&mut self, target: u64) {
+        let entry = opcode::AsyncCancel::new(target)
+            .build()
+            .user_data(user_data(NO_CONN, OP_CANCEL));
+        self.push(entry);
+    }
+
+    fn slot(&mut self) -> ConnKey {
+        match self.conns.iter().position(Option::is_none) {
+            Some(key) => key,
+            None => {
+                self.conns.push(None);
+                self.conns.len() - 1
+            }
+        }
+    }
+
+    fn dial(&mut self, p: usize, now: Instant) {
+        let addr = self.core.peers[p].addr;
+        // A non-blocking connect, then a poll for writability: no socket
+        // address buffer has to outlive a submission.
+        let stream = match mio::net::TcpStream::connect(addr) {
+            Ok(s) => TcpStream::from(s),
+            Err(e) => return self.core.dial_failed(p, &e, now),
+        };
+        let key = self.slot();
+        let conn = match self.core.new_conn(key, addr, Some(p), now) {
+            Ok(c) => c,
+            Err(e) => return self.core.dial_failed(p, &e, now),
+        };
+        let entry = opcode::PollAdd::new(types::Fd(stream.as_raw_fd()), libc::POLLOUT as u32)
+            .build()
+            .user_data(user_data(key as u64, OP_CONNECT));
+        self.conns[key] = Some(UConn {
+            stream,
+            conn,
+            send_len: None,
+            connecting: true,
+            closing: None,
+        });
+        if !self.push(entry) {
+            let c = self.conns[key].as_mut().expect("just set");
+            c.connecting = false;
+            self.begin_close(key, Close::normal("io_uring submission queue full"));
+        }
+    }
+
+    fn accepted(&mut self, fd: i32, now: Instant) {
+        // SAFETY: a successful accept completion returns a new file
+        // descriptor that nothing else owns.
+        let stream = TcpStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let remote = stream
+            .peer_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        if let Err(e) = stream.set_nodelay(true) {
+            warn!(node = self.core.node(), %remote, "link: cannot set TCP_NODELAY: {e}");
+        }
+        let key = self.slot();
+        match self.core.new_conn(key, remote, None, now) {
+            Ok(conn) => {
+                self.conns[key] = Some(UConn {
+                    stream,
+                    conn,
+                    send_len: None,
+                    connecting: false,
+                    closing: None,
+                })
+            }
+            Err(e) => warn!(node = self.core.node(), %remote, "link: cannot take connection: {e}"),
+        }
+    }
+
+    /// Pumps one connection and submits its receive and send.
+    fn service(&mut self, key: ConnKey, now: Instant) {
+        let Some(c) = self.conns[key].as_mut() else {
+            return;
+        };
+        if c.closing.is_some() || c.connecting {
+            return;
+        }
+        let interest = match self.core.pump(&mut c.conn, now) {
+            Ok(i) => i,
+            Err(close) => return self.begin_close(key, close),
+        };
+        let fd = types::Fd(c.stream.as_raw_fd());
+        let mut entries = [None, None];
+        if interest.write && c.send_len.is_none() {
+            let buf = c.conn.send_buf();
+            let len = buf.len().min(u32::MAX as usize);
+            entries[0] = Some(
+                opcode::Send::new(fd, buf.as_ptr(), len as u32)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+                    .user_data(user_data(key as u64, OP_SEND)),
+            );
+            c.send_len = Some(len);
+        }
+        if interest.read && !c.conn.recv_busy {
+            let buf = c.conn.recv_space();
+            let len = buf.len().min(u32::MAX as usize);
+            entries[1] = Some(
+                opcode::Recv::new(fd, buf.as_mut_ptr(), len as u32)
+                    .build()
+                    .user_data(user_data(key as u64, OP_RECV)),
+            );
+            c.conn.recv_busy = true;
+        }
+        for (i, entry) in entries.into_iter().enumerate() {
+            if let Some(entry) = entry {
+                if !self.push(entry) {
+                    let c = self.conns[key].as_mut().expect("present");
+                    if i == 0 {
+                        c.send_len = None;
+                    } else {
+                        c.conn.recv_busy = false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts closing: shut the socket down so operations in flight
+    /// complete, and free the connection once none is left.
+    fn begin_close(&mut self, key: ConnKey, close: Close) {
+        let Some(c) = self.conns[key].as_mut() else {
+            return;
+        };
+        if c.closing.is_some() {
+            return;
+        }
+        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        let connecting = c.connecting;
+        c.closing = Some(close);
+        if connecting {
+            self.cancel(user_data(key as u64, OP_CONNECT));
+        }
+        self.finish_close(key);
+    }
+
+    fn finish_close(&mut self, key: ConnKey) {
+        let done = self.conns[key]
+            .as_ref()
+            .is_some_and(|c| c.closing.is_some() && !c.in_flight());
+        if done {
+            let mut c = self.conns[key].take().expect("checked");
+            let close = c.closing.take().expect("checked");
+            self.core.closed(&c.conn, close, Instant::now());
+        }
+    }
+
+    /// Submits what was queued, waits up to the idle time if nothing moved
+    /// in the last round, and handles completions. Returns whether any
+    /// completion moved bytes.
+    fn submit_and_complete(&mut self, busy: bool) -> bool {
+        let wait = !busy;
+        if wait && !self.timing {
+            let entry = opcode::Timeout::new(&*self.idle as *const types::Timespec)
+                .build()
+                .user_data(user_data(NO_CONN, OP_TIMEOUT));
+            self.timing = self.push(entry);
+        }
+        let result = if wait && self.timing {
+            self.ring.submit_and_wait(1)
+        } else {
+            self.ring.submit()
+        };
+        if let Err(e) = result {
+            if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
+                warn!(node = self.core.node(), "link: io_uring_enter failed: {e}");
+            }
+        }
+        let completions: Vec<cqueue::Entry> = self.ring.completion().collect();
+        let now = Instant::now();
+        let mut progress = false;
+        for cqe in completions {
+            progress |= self.complete(cqe.user_data(), cqe.result(), now);
+        }
+        progress
+    }
+
+    fn complete(&mut self, data: u64, res: i32, now: Instant) -> bool {
+        let (key, op) = ((data >> 8) as usize, data & 0xff);
+        match op {
+            OP_ACCEPT => {
+                self.accepting = false;
+                if res >= 0 {
+                    if self
+                        .core
+                        .shared
+                        .stop
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                    {
+                        // SAFETY: as in `accepted`: a new descriptor we own.
+                        drop(unsafe { OwnedFd::from_raw_fd(res) });
+                    } else {
+                        self.accepted(res, now);
+                    }
+                    return true;
+                }
+                if res != -libc::ECANCELED && res != -libc::EINTR {
+                    warn!(
+                        node = self.core.node(),
+                        "link: accept failed: {}",
+                        io::Error::from_raw_os_error(-res)
+                    );
+                }
+                return false;
+            }
+            OP_TIMEOUT => {
+                self.timing = false;
+                return false;
+            }
+            OP_CANCEL => return false,
+            _ => {}
+        }
+        let Some(c) = self.conns.get_mut(key).and_then(Option::as_mut) else {
+            return false;
+        };
+        let mut progress = false;
+        let mut close = None;
+        match op {
+            OP_RECV => {
+                c.conn.recv_busy = false;
+                if res > 0 {
+                    c.conn.received(res as usize);
+                    progress = true;
+                } else if res == 0 {
+                    close = Some(c.conn.eof_reason());
+                } else if res != -libc::EAGAIN && res != -libc::EINTR {
+                    close = Some(Close::normal(format!(
+                        "receive failed: {}",
+                        io::Error::from_raw_os_error(-res)
+                    )));
+                }
+            }
+            OP_SEND => {
+                c.send_len = None;
+                if res > 0 {
+                    self.core.sent(&mut c.conn, res as usize);
+                    progress = true;
+                } else if res != -libc::EAGAIN && res != -libc::EINTR {
+                    close = Some(Close::normal(format!(
+                        "send failed: {}",
+                        io::Error::from_raw_os_error(-res)
+                    )));
+                }
+            }
+            OP_CONNECT => {
+                c.connecting = false;
+                let failed = match c.stream.take_error() {
+                    Ok(Some(e)) | Err(e) => Some(e),
+                    Ok(None) if res < 0 => Some(io::Error::from_raw_os_error(-res)),
+                    Ok(None) => None,
+                };
+                match failed {
+                    Some(e) => close = Some(Close::normal(format!("connect failed: {e}"))),
+                    None => {
+                        let ok = c
+                            .stream
+                            .set_nonblocking(false)
+                            .and_then(|()| c.stream.set_nodelay(true));
+                        if let Err(e) = ok {
+                            close = Some(Close::normal(format!("socket setup failed: {e}")));
+                        }
+                        progress = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if c.closing.is_some() {
+            self.finish_close(key);
+        } else if let Some(close) = close {
+            self.begin_close(key, close);
+        }
+        progress
+    }
 }

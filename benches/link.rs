@@ -1,0 +1,140 @@
+//! Link throughput: two links on loopback (127.0.0.1 -> 127.0.0.2), one
+//! worker thread writing records for the peer into its outbound ring and the
+//! peer's worker draining its inbound ring; io_uring against mio in the same
+//! group and the same run, for 64-byte and 1 KiB records.
+//!
+//! Run: `cargo bench --bench link` (short check:
+//! `cargo bench --bench link -- --warm-up-time 1 --measurement-time 2`).
+
+// criterion_group! generates a public function without docs.
+#![allow(missing_docs)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gale_transport::link::{
+    Backend, BackendKind, InboundRoute, Link, LinkConfig, LinkRings, NodeId, PeerSpec,
+};
+use gale_transport::{ring, Consumer, Producer, ReserveError, RingConfig};
+
+/// Every record goes to worker 0; the prefix is checked like the engine's.
+struct ToWorkerZero;
+
+impl InboundRoute for ToWorkerZero {
+    fn route(&self, _peer: NodeId, record: &[u8]) -> Result<usize, String> {
+        match record.get(4..8) {
+            Some([0, 0, 0, 0]) => Ok(0),
+            _ => Err("bad record prefix".into()),
+        }
+    }
+}
+
+fn free_addr(ip: &str) -> SocketAddr {
+    TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap()
+}
+
+/// A sender link and a receiver link with their worker-side ring ends.
+struct Pair {
+    _links: (Link, Link),
+    tx: Producer,
+    rx: Consumer,
+}
+
+fn pair(backend: Backend) -> Pair {
+    let (a, b) = (free_addr("127.0.0.1"), free_addr("127.0.0.2"));
+    let cfg = RingConfig::new(1 << 22)
+        .with_max_record(4096)
+        .with_batch(64);
+    let start = |me: NodeId, listen, peer: NodeId, peer_addr, outbound, inbound| {
+        let mut config = LinkConfig::new(
+            me,
+            listen,
+            vec![PeerSpec::new(peer, peer_addr)],
+            b"bench secret".to_vec(),
+            [1; 32],
+        );
+        config.backend = backend;
+        Link::start(
+            config,
+            LinkRings {
+                outbound: vec![(peer, vec![outbound])],
+                inbound: vec![inbound],
+            },
+            Box::new(ToWorkerZero),
+        )
+        .expect("link starts")
+    };
+    let (tx, a_out) = ring(cfg).unwrap();
+    let (a_in, _a_rx) = ring(cfg).unwrap();
+    let (_b_tx, b_out) = ring(cfg).unwrap();
+    let (b_in, rx) = ring(cfg).unwrap();
+    let la = start(1, a, 2, b, a_out, a_in);
+    let lb = start(2, b, 1, a, b_out, b_in);
+    assert!(la.wait_connected(Duration::from_secs(30)));
+    assert!(lb.wait_connected(Duration::from_secs(30)));
+    Pair {
+        _links: (la, lb),
+        tx,
+        rx,
+    }
+}
+
+/// Sends `n` records of `size` bytes and waits until all arrived; checks
+/// the sequence numbers on the way.
+fn run(p: &mut Pair, n: u64, size: usize) -> Duration {
+    let mut record = vec![0u8; size];
+    let start = Instant::now();
+    thread::scope(|s| {
+        let tx = &mut p.tx;
+        s.spawn(move || {
+            for seq in 0..n {
+                record[8..16].copy_from_slice(&seq.to_le_bytes());
+                loop {
+                    match tx.try_push(&record) {
+                        Ok(()) => break,
+                        Err(ReserveError::Full) => std::hint::spin_loop(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            tx.flush();
+        });
+        let mut next = 0u64;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while next < n {
+            let mut batch = p.rx.read();
+            for r in batch.records() {
+                let seq = u64::from_le_bytes(r[8..16].try_into().unwrap());
+                assert_eq!(seq, next, "record lost or reordered");
+                next += 1;
+            }
+            drop(batch);
+            assert!(Instant::now() < deadline, "records stopped arriving");
+            std::hint::spin_loop();
+        }
+    });
+    start.elapsed()
+}
+
+fn bench_link(c: &mut Criterion) {
+    let mut group = c.benchmark_group("link");
+    for backend in [Backend::IoUring, Backend::Mio] {
+        let mut p = pair(backend);
+        let kind = match p._links.0.backend() {
+            BackendKind::IoUring => "io_uring",
+            BackendKind::Mio => "mio",
+        };
+        for size in [64usize, 1024] {
+            group.throughput(Throughput::Bytes(size as u64));
+            group.bench_with_input(BenchmarkId::new(kind, size), &size, |b, &size| {
+                b.iter_custom(|iters| run(&mut p, iters, size));
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_link);
+criterion_main!(benches);
