@@ -1,13 +1,16 @@
 //! [`NodeCluster`]: runs this node's share of a topology planned over
 //! several nodes, with a link to every other node.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use gale_transport::link::{Backend, Link, LinkConfig, LinkRings, PeerSpec, PeerState};
 
 use super::cluster::{launch, RunConfig, RunError, RunningTopology};
 use super::route::EngineRoute;
+use super::shared::Shared;
 use crate::cluster::{ClusterError, ClusterPlan, LinkBackend};
 
 /// Runs one node of a multi-node topology: the tasks the [`ClusterPlan`]
@@ -131,5 +134,70 @@ fn wait_for_peers(link: &Link, timeout: Duration) -> Result<(), RunError> {
             });
         }
         tracing::info!(?missing, "still waiting for peers");
+    }
+}
+
+/// How a node stops once asked to (or its duration is up): spouts are
+/// deactivated, then it waits until its counters stay still for `QUIET`
+/// (what was in flight locally is done), at most `DRAIN_MAX` (peers may
+/// keep sending).
+const QUIET: Duration = Duration::from_millis(300);
+const DRAIN_MAX: Duration = Duration::from_secs(5);
+
+/// The coordinator of one node of a multi-node topology: there is no
+/// global view of what is in flight, so the node runs until its duration
+/// is up or it is stopped, then drains its own work. It logs once when all
+/// of its spouts have finished (and, with acking, all their trees
+/// completed).
+pub(crate) fn coordinate(
+    shared: &Shared,
+    workers: Vec<JoinHandle<()>>,
+    start: Instant,
+    duration: Option<Duration>,
+    has_spouts: bool,
+) {
+    const POLL: Duration = Duration::from_millis(1);
+    let mut logged = !has_spouts;
+    let mut last = (0, 0);
+    let mut still_since = Instant::now();
+    let mut drain_start: Option<Instant> = None;
+    loop {
+        thread::sleep(POLL);
+        if shared.should_stop() {
+            break;
+        }
+        if duration.is_some_and(|d| start.elapsed() >= d) {
+            // SYNC: Release pairs with the Acquire load in `Shared::draining`.
+            shared.drain.store(true, Ordering::Release);
+        }
+        let (mut sent, mut processed, mut all_done) = (0, 0, true);
+        for w in &shared.workers {
+            let (s, p, done) = w.snapshot();
+            sent += s;
+            processed += p;
+            all_done &= done;
+        }
+        if !logged && all_done && !shared.draining() {
+            logged = true;
+            tracing::info!(
+                emitted = sent,
+                "all spouts of this node finished and their tuple trees completed"
+            );
+        }
+        if (sent, processed) != last {
+            last = (sent, processed);
+            still_since = Instant::now();
+        }
+        if shared.draining() {
+            let began = *drain_start.get_or_insert_with(Instant::now);
+            if still_since.elapsed() >= QUIET || began.elapsed() >= DRAIN_MAX {
+                // SYNC: Release pairs with the Acquire load in `should_stop`.
+                shared.stop.store(true, Ordering::Release);
+                break;
+            }
+        }
+    }
+    for w in workers {
+        let _ = w.join();
     }
 }
