@@ -1,6 +1,7 @@
 //! The `gale` command line, and the same options for your own binaries.
 //!
-//! - [`main`]: the stock `gale` tool (`gale run <name>`, `gale list`).
+//! - [`main`]: the stock `gale` tool (`gale run <name>`, `gale list`,
+//!   `gale node`, `gale plan`).
 //! - [`run`]: one call that gives a binary of yours the run options of
 //!   `gale run` (`--threads`, `--duration`, `--pin`/`--no-pin`,
 //!   `--busy-spin`, `--json`) for a topology you built:
@@ -15,9 +16,13 @@
 //! At the end of a run a table of per-component counters goes to stderr;
 //! with `--json`, one JSON object goes to stdout ([`Report::to_json`]).
 
+mod node;
 mod report;
+mod topology_args;
 
+pub use node::{resolve_topology, NodeArgs, NodeOptions, PlanArgs};
 pub use report::{Report, Row, Shape};
+pub use topology_args::TopologyArgs;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -29,7 +34,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gale_engine::{LocalCluster, RunConfig, RunError, Topology, TopologyStats};
 use gale_transport::WaitStrategy;
 
-use crate::builtin::{self, BuiltinError, BuiltinOptions, PerfGrouping};
+use crate::builtin::{self, BuiltinError};
 
 /// How long `gale run` runs a topology that would not stop by itself.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -50,6 +55,12 @@ pub enum Command {
     Run(RunArgs),
     /// List the built-in topologies.
     List,
+    /// Run this node's share of a topology over several nodes (one
+    /// process per node; the same command on every node).
+    Node(NodeArgs),
+    /// Print where every task of a topology runs in a cluster, and the
+    /// fingerprint its nodes compare, without starting anything.
+    Plan(PlanArgs),
 }
 
 /// Options of `gale run`.
@@ -68,32 +79,9 @@ pub struct RunArgs {
     /// spouts finish with --count, else 10 s].
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub duration: Option<Duration>,
-    /// Total tuples the spouts emit, split over their tasks (wordcount:
-    /// sentences); the run then ends by itself.
-    #[arg(long, visible_alias = "sentences", value_name = "N")]
-    pub count: Option<u64>,
-    /// Tasks per spout component [default: 1].
-    #[arg(long, value_name = "N")]
-    pub spouts: Option<usize>,
-    /// Tasks per bolt component [default: --threads for wordcount and
-    /// exclamation, 1 for the const-spout topologies].
-    #[arg(long, value_name = "N")]
-    pub bolts: Option<usize>,
-    /// Bytes of the constant string the const-spout topologies emit
-    /// [default: "some data", 9 bytes].
-    #[arg(long, value_name = "BYTES")]
-    pub tuple_size: Option<usize>,
-    /// Grouping between the const-spout topologies' components.
-    #[arg(long, value_enum, default_value_t = PerfGrouping::LocalOrShuffle)]
-    pub grouping: PerfGrouping,
-    /// Track every tuple with the acker (at-least-once): spouts emit with
-    /// message ids and replay failures; the summary adds complete latency.
-    #[arg(long)]
-    pub ack: bool,
-    /// With --ack: at most N tuple trees in flight per spout task
-    /// (Storm's max spout pending) [default: unbounded].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_pending: Option<u64>,
+    /// The topology's options.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
     /// Engine options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -149,6 +137,9 @@ pub enum CliError {
     /// The engine could not run the topology.
     #[error("the run failed: {0}")]
     Run(#[from] RunError),
+    /// The cluster file is missing, malformed or does not name this node.
+    #[error("cluster file: {0}")]
+    Cluster(#[from] gale_engine::cluster::ClusterError),
     /// Writing the results failed (e.g. stdout was closed).
     #[error("cannot write the results: {0}")]
     Output(#[from] io::Error),
@@ -173,13 +164,19 @@ where
     let result = match cli.command {
         Command::Run(args) => run_builtin(&args),
         Command::List => list(),
+        Command::Node(args) => node::run_builtin_node(&args),
+        Command::Plan(args) => node::plan_builtin(&args),
     };
     finish(result)
 }
 
 /// Options of a user binary that calls [`run`].
 #[derive(Parser, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 struct UserArgs {
+    /// Run on several nodes instead of in this process.
+    #[command(subcommand)]
+    command: Option<UserCommand>,
     /// Stop after SECS seconds (fractions allowed) [default: when the
     /// topology finishes by itself; Ctrl-C stops it without a report].
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
@@ -188,11 +185,28 @@ struct UserArgs {
     engine: EngineArgs,
 }
 
+/// The subcommands of a user binary that calls [`run`].
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Run this node's share of the topology over several nodes.
+    Node(NodeOptions),
+    /// Print where every task runs in a cluster, and the fingerprint.
+    Plan {
+        /// The cluster file (TOML).
+        #[arg(long, value_name = "FILE")]
+        cluster: std::path::PathBuf,
+    },
+}
+
 /// Runs `topology` in this process with the options on the command line
 /// (`--threads N`, `--duration SECS`, `--pin`/`--no-pin`, `--busy-spin`,
 /// `--json`; `--help` lists them) and prints the report as `gale run`
 /// does. Without `--duration` it runs until the topology finishes by
 /// itself. Use it as the body of your `main`.
+///
+/// `node --cluster FILE --node ID` runs the topology as one node of a
+/// cluster instead, and `plan --cluster FILE` prints its plan, exactly as
+/// `gale node` and `gale plan` do for the built-in topologies.
 pub fn run(topology: Topology) -> ExitCode {
     run_from(topology, std::env::args_os())
 }
@@ -215,8 +229,12 @@ where
         Ok(args) => args,
         Err(e) => return clap_exit(&e),
     };
-    let result = execute(topology, &args.engine, args.duration)
-        .and_then(|(report, _)| print_report(&report, args.engine.json));
+    let result = match &args.command {
+        Some(UserCommand::Node(opts)) => node::run_user_node(topology, opts),
+        Some(UserCommand::Plan { cluster }) => node::plan_user(topology, cluster),
+        None => execute(topology, &args.engine, args.duration)
+            .and_then(|(report, _)| print_report(&report, args.engine.json)),
+    };
     finish(result)
 }
 
@@ -235,17 +253,8 @@ pub fn execute(
 }
 
 fn run_builtin(args: &RunArgs) -> Result<(), CliError> {
-    let opts = BuiltinOptions {
-        threads: args.engine.threads,
-        count: args.count,
-        spout_parallelism: args.spouts,
-        bolt_parallelism: args.bolts,
-        tuple_size: args.tuple_size,
-        grouping: args.grouping,
-        ack: args.ack,
-        max_pending: args.max_pending.map(|n| n as usize),
-    };
-    let built = builtin::build(&args.name, &opts)?;
+    let opts = args.topology.options(args.engine.threads);
+    let built = resolve_topology(&args.name, &opts)?;
     let duration = match (args.duration, built.finite) {
         (Some(d), _) => Some(d),
         (None, true) => None,
@@ -345,7 +354,7 @@ mod tests {
             panic!("not run");
         };
         assert_eq!(args.name, "wordcount");
-        assert_eq!(args.count, Some(7));
+        assert_eq!(args.topology.count, Some(7));
         assert_eq!(args.duration, Some(Duration::from_millis(1500)));
         let config = args.engine.run_config(args.duration);
         assert_eq!(config.threads, 2);
@@ -376,6 +385,51 @@ mod tests {
         }
         let err = parse(&["run", "nope"]).unwrap_err().to_string();
         assert!(err.contains("const-spout-null-bolt"), "{err}");
+    }
+
+    #[test]
+    fn node_and_plan_parse() {
+        let cli = parse(&[
+            "node",
+            "--cluster",
+            "c.toml",
+            "--node",
+            "2",
+            "wordcount",
+            "--count",
+            "5",
+            "--ack",
+            "--duration",
+            "3",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Node(args) = cli.command else {
+            panic!("not node");
+        };
+        assert_eq!((args.name.as_str(), args.node.node), ("wordcount", 2));
+        assert_eq!(args.topology.count, Some(5));
+        assert!(args.topology.ack && args.node.json);
+        assert_eq!(args.node.duration, Some(Duration::from_secs(3)));
+        assert_eq!(args.node.connect_timeout, Duration::from_secs(120));
+        let cli = parse(&[
+            "plan",
+            "--cluster",
+            "c.toml",
+            "wordcount",
+            "--tuple-size",
+            "9",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Plan(p) if p.topology.tuple_size == Some(9)));
+        for args in [
+            &["node", "wordcount", "--node", "1"][..],
+            &["node", "--cluster", "c.toml", "wordcount"],
+            &["node", "--cluster", "c.toml", "--node", "-1", "wordcount"],
+            &["plan", "wordcount"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} parsed");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod acker;
+pub mod cluster;
 mod component;
 mod grouping;
 mod runtime;
@@ -20,8 +21,8 @@ pub use component::{
 };
 pub use grouping::{CustomGrouping, Grouping};
 pub use runtime::{
-    BoltOutput, ComponentStats, Input, LatencyStats, LocalCluster, RunConfig, RunError,
-    RunningTopology, SpoutOutput, TaskError, TopologyStats,
+    BoltOutput, ComponentStats, Input, LatencyStats, LocalCluster, NodeCluster, RunConfig,
+    RunError, RunningTopology, SpoutOutput, TaskError, TopologyStats,
 };
 pub use topology::{
     BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,

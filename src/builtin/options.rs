@@ -35,8 +35,8 @@ pub struct BuiltinOptions {
 /// `grouping` setting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum PerfGrouping {
-    /// A task on the same worker thread if there is one, else shuffle
-    /// (storm-perf's default, `local`).
+    /// A task on the same worker thread if there is one, else on the same
+    /// node, else shuffle (storm-perf's default, `local`).
     #[default]
     #[value(name = "local")]
     LocalOrShuffle,

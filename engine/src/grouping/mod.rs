@@ -32,8 +32,8 @@ pub enum Grouping {
     /// The emitter picks the task with `emit_direct`; the stream must be
     /// declared direct.
     Direct,
-    /// A task on the emitter's worker thread if the bolt has one, else
-    /// shuffle.
+    /// A task on the emitter's worker thread if the bolt has one, else one
+    /// on the emitter's node, else shuffle over all.
     LocalOrShuffle,
     /// A user's grouping; the factory makes one instance per emitting task.
     Custom(Arc<dyn Fn() -> Box<dyn CustomGrouping> + Send + Sync>),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use gale_transport::link::{Link, LinkError, LinkRings, LinkStats};
 use gale_transport::{ring, RingConfig, RingError, WaitStrategy};
 
 use super::output::{Emitter, Outbound, Sink, StreamOut};
@@ -15,7 +16,7 @@ use super::stats::TopologyStats;
 use super::worker::{Core, Instance, TaskSlot, Worker};
 use crate::acker::{IdGen, SpoutPending};
 use crate::grouping::Router;
-use crate::topology::Kind;
+use crate::topology::{Component, Kind};
 use crate::Topology;
 
 /// How a topology runs on this machine.
@@ -76,6 +77,20 @@ pub enum RunError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The link to the other nodes could not start.
+    #[error("cannot start the link to the other nodes: {0}")]
+    Link(#[from] LinkError),
+    /// Peers did not connect in time.
+    #[error("peers {missing:?} did not connect within {waited:?}")]
+    NotConnected {
+        /// The nodes that were not up.
+        missing: Vec<u32>,
+        /// How long the node waited.
+        waited: Duration,
+    },
+    /// The cluster file does not fit this node.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// A task panicked; the topology was stopped.
     #[error("task {} of component `{}` {}", .0.task, .0.component, .0.message)]
     TaskPanicked(TaskError),
@@ -95,87 +110,149 @@ impl LocalCluster {
 
     /// Starts `topology` and returns its handle.
     pub fn submit(&self, topology: Topology) -> Result<RunningTopology, RunError> {
-        let config = self.config.clone();
-        let threads = config.thread_count();
-        let plan = Arc::new(Plan::new(topology, threads));
-        let shared = Arc::new(Shared::new(threads, plan.tasks.len()));
-
-        // rings[from][to]
-        let ring_config = RingConfig::new(config.ring_bytes)
-            .with_max_record((config.ring_bytes / 2).saturating_sub(8))
-            .with_batch(config.batch.max(1));
-        let mut producers: Vec<Vec<Option<Outbound>>> = (0..threads).map(|_| Vec::new()).collect();
-        let mut consumers: Vec<Vec<gale_transport::Consumer>> =
-            (0..threads).map(|_| Vec::new()).collect();
-        for (from, outs) in producers.iter_mut().enumerate() {
-            for (to, ins) in consumers.iter_mut().enumerate() {
-                if from == to {
-                    outs.push(None);
-                    continue;
-                }
-                let (tx, rx) = ring(ring_config)?;
-                outs.push(Some(Outbound {
-                    ring: tx,
-                    overflow: Default::default(),
-                }));
-                ins.push(rx);
-            }
-        }
-
-        let cores = if config.pin {
-            core_affinity::get_core_ids().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let start = Instant::now();
-        let mut handles = Vec::with_capacity(threads);
-        for (index, (outbound, inbound)) in producers.into_iter().zip(consumers).enumerate() {
-            let core = cores.get(index % cores.len().max(1)).copied();
-            let (w_plan, w_shared, w_config) =
-                (Arc::clone(&plan), Arc::clone(&shared), config.clone());
-            let spawned = thread::Builder::new()
-                .name(format!("gale-worker-{index}"))
-                .spawn(move || {
-                    if let Some(core) = core {
-                        core_affinity::set_for_current(core);
-                    }
-                    // Built on its own thread, so everything the worker
-                    // writes per tuple comes from this thread's allocator
-                    // arena, away from other workers' cache lines.
-                    build_worker(&w_plan, &w_shared, &w_config, index, outbound, inbound).run();
-                });
-            match spawned {
-                Ok(h) => handles.push(h),
-                Err(source) => {
-                    shared.stop.store(true, Ordering::Release);
-                    for h in handles {
-                        let _ = h.join();
-                    }
-                    return Err(RunError::Spawn {
-                        thread: index,
-                        source,
-                    });
-                }
-            }
-        }
-        let coordinator = {
-            let shared = Arc::clone(&shared);
-            let duration = config.duration;
-            thread::Builder::new()
-                .name("gale-coordinator".into())
-                .spawn(move || coordinate(&shared, handles, start, duration))
-                .map_err(|source| RunError::Spawn {
-                    thread: threads,
-                    source,
-                })?
-        };
-        Ok(RunningTopology {
-            plan,
-            shared,
-            start,
-            coordinator: Some(coordinator),
-        })
+        let plan = Arc::new(Plan::new(topology, self.config.thread_count()));
+        launch(plan, &self.config, None)
     }
+}
+
+/// Ring settings of every ring between workers (and to and from the link).
+pub(crate) fn ring_config(config: &RunConfig) -> RingConfig {
+    RingConfig::new(config.ring_bytes)
+        .with_max_record((config.ring_bytes / 2).saturating_sub(8))
+        .with_batch(config.batch.max(1))
+}
+
+/// The rings between this node's workers and its link: filled in by
+/// `launch`, handed to `start_link` before the workers start.
+pub(crate) type LinkStarter<'a> = &'a mut dyn FnMut(LinkRings) -> Result<Link, RunError>;
+
+/// Starts the workers of `plan` (this node's threads) and the coordinator.
+/// With `link`, each worker also gets an outbound ring per peer node and an
+/// inbound ring from the link, which `link` starts.
+pub(crate) fn launch(
+    plan: Arc<Plan>,
+    config: &RunConfig,
+    link: Option<LinkStarter<'_>>,
+) -> Result<RunningTopology, RunError> {
+    let config = config.clone();
+    let threads = plan.threads;
+    let shared = Arc::new(Shared::new(threads, plan.tasks.len()));
+
+    // rings[from][to]
+    let ring_config = ring_config(&config);
+    let mut producers: Vec<Vec<Option<Outbound>>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut consumers: Vec<Vec<gale_transport::Consumer>> =
+        (0..threads).map(|_| Vec::new()).collect();
+    for (from, outs) in producers.iter_mut().enumerate() {
+        for (to, ins) in consumers.iter_mut().enumerate() {
+            if from == to {
+                outs.push(None);
+                continue;
+            }
+            let (tx, rx) = ring(ring_config)?;
+            outs.push(Some(Outbound {
+                ring: tx,
+                overflow: Default::default(),
+            }));
+            ins.push(rx);
+        }
+    }
+    let link = match link {
+        None => None,
+        Some(start) => {
+            // Outbound ring `threads + i` of each worker goes to peer i.
+            let mut rings = LinkRings {
+                outbound: Vec::with_capacity(plan.peers.len()),
+                inbound: Vec::with_capacity(threads),
+            };
+            for &peer in &plan.peers {
+                let mut per_thread = Vec::with_capacity(threads);
+                for outs in producers.iter_mut() {
+                    let (tx, rx) = ring(ring_config)?;
+                    outs.push(Some(Outbound {
+                        ring: tx,
+                        overflow: Default::default(),
+                    }));
+                    per_thread.push(rx);
+                }
+                rings.outbound.push((peer, per_thread));
+            }
+            for ins in consumers.iter_mut() {
+                let (tx, rx) = ring(ring_config)?;
+                ins.push(rx);
+                rings.inbound.push(tx);
+            }
+            Some(start(rings)?)
+        }
+    };
+
+    let cores = if config.pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(threads);
+    for (index, (outbound, inbound)) in producers.into_iter().zip(consumers).enumerate() {
+        let core = cores.get(index % cores.len().max(1)).copied();
+        let (w_plan, w_shared, w_config) = (Arc::clone(&plan), Arc::clone(&shared), config.clone());
+        let spawned = thread::Builder::new()
+            .name(format!("gale-worker-{index}"))
+            .spawn(move || {
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
+                // Built on its own thread, so everything the worker
+                // writes per tuple comes from this thread's allocator
+                // arena, away from other workers' cache lines.
+                build_worker(&w_plan, &w_shared, &w_config, index, outbound, inbound).run();
+            });
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(source) => {
+                shared.stop.store(true, Ordering::Release);
+                for h in handles {
+                    let _ = h.join();
+                }
+                if let Some(link) = link {
+                    link.stop();
+                }
+                return Err(RunError::Spawn {
+                    thread: index,
+                    source,
+                });
+            }
+        }
+    }
+    let coordinator = {
+        let shared = Arc::clone(&shared);
+        let duration = config.duration;
+        let multi_node = link.is_some();
+        let has_spouts = (0..threads).any(|t| {
+            plan.thread_tasks(t)
+                .any(|id| plan.component_of(id).is_some_and(Component::is_spout))
+        });
+        thread::Builder::new()
+            .name("gale-coordinator".into())
+            .spawn(move || {
+                if multi_node {
+                    super::node::coordinate(&shared, handles, start, duration, has_spouts);
+                } else {
+                    coordinate(&shared, handles, start, duration);
+                }
+            })
+            .map_err(|source| RunError::Spawn {
+                thread: threads,
+                source,
+            })?
+    };
+    Ok(RunningTopology {
+        plan,
+        shared,
+        start,
+        coordinator: Some(coordinator),
+        link,
+    })
 }
 
 fn build_worker(
@@ -235,12 +312,7 @@ fn build_worker(
                 routes: plan.routes[*sid as usize]
                     .iter()
                     .map(|route| {
-                        let local: Vec<u32> = route
-                            .targets
-                            .iter()
-                            .copied()
-                            .filter(|t| plan.tasks[*t as usize - 1].thread == index)
-                            .collect();
+                        let local = local_targets(plan, &route.targets, index);
                         let router = Router::new(
                             &route.grouping,
                             &route.targets,
@@ -258,7 +330,7 @@ fn build_worker(
     let sink = Sink {
         thread: index,
         thread_of: std::iter::once(index)
-            .chain(plan.tasks.iter().map(|t| t.thread))
+            .chain(plan.tasks.iter().map(|t| plan.destination(t)))
             .collect(),
         encoder: gale_codec::Encoder::new(),
         header: gale_codec::Header::default(),
@@ -306,6 +378,26 @@ fn build_worker(
         inbound,
         config: config.clone(),
     }
+}
+
+/// The targets a local-or-shuffle grouping prefers for an emitter on
+/// worker `thread` of this node: those on the same thread, else those on
+/// the same node (empty: none is local, shuffle over all).
+fn local_targets(plan: &Plan, targets: &[u32], thread: usize) -> Vec<u32> {
+    let info = |t: &u32| &plan.tasks[*t as usize - 1];
+    let same_thread: Vec<u32> = targets
+        .iter()
+        .filter(|t| plan.is_local(info(t)) && info(t).thread == thread)
+        .copied()
+        .collect();
+    if !same_thread.is_empty() {
+        return same_thread;
+    }
+    targets
+        .iter()
+        .filter(|t| plan.is_local(info(t)))
+        .copied()
+        .collect()
 }
 
 /// A seed for a worker's id generator: distinct per worker and per run.
@@ -366,6 +458,9 @@ pub struct RunningTopology {
     shared: Arc<Shared>,
     start: Instant,
     coordinator: Option<JoinHandle<()>>,
+    /// The link to the other nodes (multi-node runs only), stopped once the
+    /// workers have exited.
+    link: Option<Link>,
 }
 
 impl RunningTopology {
@@ -382,6 +477,11 @@ impl RunningTopology {
         TopologyStats::collect(&self.plan, &self.shared, self.start.elapsed())
     }
 
+    /// The link's counters (multi-node runs only).
+    pub fn link_stats(&self) -> Option<LinkStats> {
+        self.link.as_ref().map(Link::stats)
+    }
+
     /// Whether the topology has stopped.
     pub fn is_finished(&self) -> bool {
         self.coordinator
@@ -396,6 +496,9 @@ impl RunningTopology {
     pub fn wait(mut self) -> Result<TopologyStats, RunError> {
         if let Some(c) = self.coordinator.take() {
             let _ = c.join();
+        }
+        if let Some(link) = self.link.take() {
+            link.stop();
         }
         let panic = self
             .shared
@@ -416,6 +519,9 @@ impl Drop for RunningTopology {
         if let Some(c) = self.coordinator.take() {
             self.stop();
             let _ = c.join();
+        }
+        if let Some(link) = self.link.take() {
+            link.stop();
         }
     }
 }

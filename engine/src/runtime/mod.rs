@@ -1,14 +1,19 @@
-//! Running a topology on this machine: [`LocalCluster`].
+//! Running a topology: on this machine ([`LocalCluster`]) or as one node
+//! of several ([`NodeCluster`]).
 
 mod cluster;
+mod node;
 mod output;
 mod plan;
 mod queue;
+mod route;
 mod shared;
 mod stats;
 mod worker;
 
 pub use cluster::{LocalCluster, RunConfig, RunError, RunningTopology};
+pub use node::NodeCluster;
 pub use output::{BoltOutput, Input, SpoutOutput};
+pub(crate) use plan::Plan;
 pub use shared::TaskError;
 pub use stats::{ComponentStats, LatencyStats, TopologyStats};

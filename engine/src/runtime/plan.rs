@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use gale_codec::Fields;
 
+use crate::cluster::NodeId;
 use crate::component::{TopologyContext, SYSTEM_COMPONENT, TICK_STREAM};
 use crate::topology::{Component, Topology};
 use crate::{Grouping, TaskId};
@@ -17,6 +18,9 @@ pub(crate) struct TaskInfo {
     pub(crate) component: usize,
     /// Index among its component's tasks.
     pub(crate) index: usize,
+    /// The node that runs it (0 in a local cluster).
+    pub(crate) node: NodeId,
+    /// Its worker thread on that node.
     pub(crate) thread: usize,
 }
 
@@ -48,13 +52,34 @@ pub(crate) struct Plan {
     /// `routes[stream id]`: the subscriptions to that stream.
     pub(crate) routes: Vec<Vec<Route>>,
     pub(crate) tick_fields: Fields,
+    /// The node this process runs.
+    pub(crate) node: NodeId,
+    /// Worker threads of this node.
+    pub(crate) threads: usize,
+    /// The other nodes, ascending: a task on `peers[i]` is reached through
+    /// outbound ring `threads + i` of each worker.
+    pub(crate) peers: Vec<NodeId>,
 }
 
 impl Plan {
-    /// Assigns tasks to `threads` worker threads round robin in declaration
-    /// order, numbers streams and resolves every subscription.
-    pub(crate) fn new(mut topology: Topology, threads: usize) -> Self {
+    /// A plan for one process: tasks on `threads` worker threads round
+    /// robin in declaration order.
+    pub(crate) fn new(topology: Topology, threads: usize) -> Self {
         let threads = threads.max(1);
+        let slots: Vec<(NodeId, usize)> = (0..threads).map(|t| (0, t)).collect();
+        Self::place(topology, &slots, 0)
+    }
+
+    /// Assigns the tasks (acker tasks last) to `slots` (node, thread)
+    /// round robin in declaration order, numbers streams and resolves every
+    /// subscription; `node` is the node this process runs.
+    ///
+    /// `slots` must not be empty.
+    pub(crate) fn place(mut topology: Topology, slots: &[(NodeId, usize)], node: NodeId) -> Self {
+        let threads = slots.iter().filter(|s| s.0 == node).count().max(1);
+        let mut peers: Vec<NodeId> = slots.iter().map(|s| s.0).filter(|n| *n != node).collect();
+        peers.sort_unstable();
+        peers.dedup();
         // The acker tasks are a system component, placed like any other.
         if topology.config.ackers > 0 {
             topology.components.push(Component {
@@ -76,10 +101,11 @@ impl Plan {
         for (ci, c) in topology.components.iter().enumerate() {
             let mut ids = Vec::with_capacity(c.parallelism);
             for index in 0..c.parallelism {
-                let thread = tasks.len() % threads;
+                let (node, thread) = slots[tasks.len() % slots.len()];
                 tasks.push(TaskInfo {
                     component: ci,
                     index,
+                    node,
                     thread,
                 });
                 ids.push(tasks.len() as TaskId);
@@ -137,7 +163,25 @@ impl Plan {
             stream_ids,
             routes,
             tick_fields: Fields::empty(),
+            node,
+            threads,
+            peers,
         }
+    }
+
+    /// Where a worker of this node sends records for `task`: the index of
+    /// a local thread, or `threads + i` for a task on `peers[i]`.
+    pub(crate) fn destination(&self, task: &TaskInfo) -> usize {
+        if task.node == self.node {
+            return task.thread;
+        }
+        let peer = self.peers.binary_search(&task.node).unwrap_or_default();
+        self.threads + peer
+    }
+
+    /// Whether this node runs `task`.
+    pub(crate) fn is_local(&self, task: &TaskInfo) -> bool {
+        task.node == self.node
     }
 
     pub(crate) fn task(&self, id: TaskId) -> Option<&TaskInfo> {
@@ -159,12 +203,12 @@ impl Plan {
             .map(|t| &self.topology.components[t.component])
     }
 
-    /// Tasks run by `thread`, ascending.
+    /// Tasks run by `thread` of this node, ascending.
     pub(crate) fn thread_tasks(&self, thread: usize) -> impl Iterator<Item = TaskId> + '_ {
         self.tasks
             .iter()
             .enumerate()
-            .filter(move |(_, t)| t.thread == thread)
+            .filter(move |(_, t)| t.node == self.node && t.thread == thread)
             .map(|(i, _)| i as TaskId + 1)
     }
 

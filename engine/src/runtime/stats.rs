@@ -70,7 +70,11 @@ pub struct TopologyStats {
 impl TopologyStats {
     pub(crate) fn collect(plan: &Plan, shared: &Shared, elapsed: Duration) -> Self {
         let mut components: BTreeMap<String, ComponentStats> = BTreeMap::new();
+        // A node reports its own tasks only.
         for (i, task) in plan.tasks.iter().enumerate() {
+            if !plan.is_local(task) {
+                continue;
+            }
             let name = &plan.topology.components[task.component].name;
             let c = shared.tasks[i].read();
             let s = components.entry(name.clone()).or_default();

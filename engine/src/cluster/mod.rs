@@ -1,0 +1,255 @@
+//! Running one topology on several nodes: the [`ClusterFile`], the
+//! deterministic assignment of tasks to (node, thread) ([`ClusterPlan`]) and
+//! the fingerprint that peers compare before any tuple flows.
+//!
+//! There is no coordinator: every node computes the same plan from the same
+//! topology and cluster file, and the link handshake refuses a peer whose
+//! fingerprint differs.
+
+mod file;
+
+use std::fmt::{self, Write};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+pub use file::{
+    ClusterError, ClusterFile, ClusterSettings, LinkBackend, NodeId, NodeSpec, MIN_SECRET_LEN,
+};
+
+use crate::runtime::Plan;
+use crate::topology::Kind;
+use crate::Topology;
+
+/// The (node, thread) slots of a cluster in the order tasks fill them:
+/// thread 0 of every node (by ascending id), then thread 1 of every node
+/// that has one, and so on. Consecutive tasks thus land on different nodes
+/// first and different threads second.
+pub(crate) fn slots(cluster: &ClusterFile) -> Vec<(NodeId, usize)> {
+    let most = cluster.nodes().iter().map(|n| n.threads).max().unwrap_or(1);
+    (0..most)
+        .flat_map(|t| {
+            cluster
+                .nodes()
+                .iter()
+                .filter(move |n| t < n.threads)
+                .map(move |n| (n.id, t))
+        })
+        .collect()
+}
+
+/// Applies the cluster file's settings that override the topology's
+/// (acker count, message timeout, max spout pending).
+pub(crate) fn apply_settings(topology: &mut Topology, settings: &ClusterSettings) {
+    if let Some(a) = settings.ackers {
+        topology.config.ackers = a;
+    }
+    if let Some(t) = settings.message_timeout() {
+        topology.config.message_timeout = t;
+    }
+    if let Some(p) = settings.max_spout_pending {
+        topology.config.max_spout_pending = Some(p);
+    }
+}
+
+/// Where every task of a topology runs in a cluster, and the fingerprint
+/// of (topology, cluster file) that nodes compare.
+///
+/// A pure function of its inputs: every node, and `gale plan`, computes
+/// the same plan.
+pub struct ClusterPlan {
+    pub(crate) plan: Arc<Plan>,
+    fingerprint: [u8; 32],
+    cluster: ClusterFile,
+}
+
+impl ClusterPlan {
+    /// Plans `topology` (with the cluster's settings applied) on the
+    /// cluster's nodes, as seen from node `node`. `extra` is hashed into the
+    /// fingerprint too: anything else the nodes must agree on (a built-in
+    /// topology's options, say).
+    pub fn new(
+        mut topology: Topology,
+        cluster: &ClusterFile,
+        node: NodeId,
+        extra: &[u8],
+    ) -> Result<Self, ClusterError> {
+        cluster.node(node)?;
+        apply_settings(&mut topology, cluster.settings());
+        let plan = Plan::place(topology, &slots(cluster), node);
+        let mut hasher = Sha256::new();
+        hasher.update(canonical(&plan, cluster).as_bytes());
+        hasher.update((extra.len() as u64).to_le_bytes());
+        hasher.update(extra);
+        let fingerprint = hasher.finalize().into();
+        Ok(Self {
+            plan: Arc::new(plan),
+            fingerprint,
+            cluster: cluster.clone(),
+        })
+    }
+
+    /// SHA-256 over a canonical description of the topology (components,
+    /// parallelism, streams, fields, groupings, settings), the assignment,
+    /// the cluster file's nodes and settings (not its secret) and `extra`.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// The fingerprint in hex.
+    pub fn fingerprint_hex(&self) -> String {
+        self.fingerprint.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+
+    /// The cluster file the plan was made from.
+    pub fn cluster(&self) -> &ClusterFile {
+        &self.cluster
+    }
+
+    /// The node this plan is for.
+    pub fn node(&self) -> NodeId {
+        self.plan.node
+    }
+
+    /// `(task id, component, node, thread)` of every task, by task id.
+    pub fn tasks(&self) -> impl Iterator<Item = (crate::TaskId, &str, NodeId, usize)> + '_ {
+        self.plan.tasks.iter().enumerate().map(|(i, t)| {
+            let c = &self.plan.topology.components[t.component];
+            (i as crate::TaskId + 1, c.name.as_str(), t.node, t.thread)
+        })
+    }
+}
+
+impl fmt::Display for ClusterPlan {
+    /// The plan as `gale plan` and every node at start print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.plan;
+        writeln!(
+            f,
+            "topology `{}`: {} tasks on {} nodes; fingerprint {}",
+            p.topology.name,
+            p.tasks.len(),
+            self.cluster.nodes().len(),
+            self.fingerprint_hex()
+        )?;
+        for n in self.cluster.nodes() {
+            let host = n.host.as_deref().map(|h| format!(", host {h}"));
+            writeln!(
+                f,
+                "node {} ({}, {} thread{}{}):",
+                n.id,
+                n.listen,
+                n.threads,
+                if n.threads == 1 { "" } else { "s" },
+                host.unwrap_or_default()
+            )?;
+            for thread in 0..n.threads {
+                let tasks: Vec<String> = self
+                    .tasks()
+                    .filter(|t| t.2 == n.id && t.3 == thread)
+                    .map(|(id, c, _, _)| format!("{c}#{id}"))
+                    .collect();
+                let tasks = if tasks.is_empty() {
+                    "(idle)".to_owned()
+                } else {
+                    tasks.join(" ")
+                };
+                writeln!(f, "  thread {thread}: {tasks}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ClusterPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterPlan")
+            .field("node", &self.plan.node)
+            .field("fingerprint", &self.fingerprint_hex())
+            .finish()
+    }
+}
+
+/// The canonical text the fingerprint hashes: a version line, the
+/// topology, the assignment and the cluster file's nodes and settings.
+fn canonical(plan: &Plan, cluster: &ClusterFile) -> String {
+    let mut s = String::from("gale-plan 1\n");
+    let t = &plan.topology;
+    let _ = writeln!(
+        s,
+        "topology {:?} ackers {} timeout_ns {} pending {:?}",
+        t.name,
+        t.config.ackers,
+        t.config.message_timeout.as_nanos(),
+        t.config.max_spout_pending
+    );
+    for c in &t.components {
+        let kind = match c.kind {
+            Kind::Spout(_) => "spout",
+            Kind::Bolt(_) => "bolt",
+            Kind::Acker => "acker",
+        };
+        let _ = writeln!(
+            s,
+            "component {:?} {kind} x{} tick_ns {:?} pending {:?}",
+            c.name,
+            c.parallelism,
+            c.config.tick_interval.map(|d| d.as_nanos()),
+            c.config.max_spout_pending
+        );
+        for st in &c.streams {
+            let fields: Vec<&str> = st.fields.iter().collect();
+            let _ = writeln!(
+                s,
+                "  stream {:?} fields {fields:?} direct {}",
+                st.name, st.direct
+            );
+        }
+        for i in &c.inputs {
+            let _ = writeln!(
+                s,
+                "  input {:?} {:?} {} {:?}",
+                i.component,
+                i.stream,
+                i.grouping.name(),
+                i.grouping.fields()
+            );
+        }
+    }
+    for (i, task) in plan.tasks.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "task {} node {} thread {}",
+            i + 1,
+            task.node,
+            task.thread
+        );
+    }
+    s.push_str(&cluster.canonical());
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(threads: &[usize]) -> ClusterFile {
+        let mut text = String::from("secret = \"0123456789abcdef\"\n");
+        for (id, t) in threads.iter().enumerate() {
+            text += &format!(
+                "[[node]]\nid = {id}\nlisten = \"127.0.0.{}:7000\"\nthreads = {t}\n",
+                id + 1
+            );
+        }
+        ClusterFile::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn slots_alternate_nodes_first() {
+        let s = slots(&cluster(&[2, 1, 3]));
+        assert_eq!(s, [(0, 0), (1, 0), (2, 0), (0, 1), (2, 1), (2, 2)]);
+    }
+}

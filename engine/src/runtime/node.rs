@@ -1,0 +1,203 @@
+//! [`NodeCluster`]: runs this node's share of a topology planned over
+//! several nodes, with a link to every other node.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use gale_transport::link::{Backend, Link, LinkConfig, LinkRings, PeerSpec, PeerState};
+
+use super::cluster::{launch, RunConfig, RunError, RunningTopology};
+use super::route::EngineRoute;
+use super::shared::Shared;
+use crate::cluster::{ClusterError, ClusterPlan, LinkBackend};
+
+/// Runs one node of a multi-node topology: the tasks the [`ClusterPlan`]
+/// puts on this node, on the node's worker threads, with tuples for other
+/// nodes' tasks carried by a [`Link`].
+///
+/// The node waits for every peer to connect before its spouts start, then
+/// runs until its duration is up or it is [stopped](RunningTopology::stop);
+/// it then drains what it has in flight and stops its link.
+#[derive(Debug)]
+pub struct NodeCluster {
+    plan: ClusterPlan,
+    config: RunConfig,
+    connect_timeout: Duration,
+}
+
+impl NodeCluster {
+    /// A node running `plan`'s node with `config` (its thread count comes
+    /// from the cluster file; the file's `batch` and `ring_bytes` settings
+    /// override `config`'s).
+    pub fn new(plan: ClusterPlan, mut config: RunConfig) -> Self {
+        let settings = plan.cluster().settings();
+        if let Some(b) = settings.batch {
+            config.batch = b;
+        }
+        if let Some(r) = settings.ring_bytes {
+            config.ring_bytes = r;
+        }
+        config.threads = plan.plan.threads;
+        Self {
+            plan,
+            config,
+            connect_timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// How long [`submit`](Self::submit) waits for all peers (default
+    /// 120 s).
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The link configuration of this node (hostnames in the cluster file
+    /// are resolved now).
+    pub fn link_config(&self) -> Result<LinkConfig, ClusterError> {
+        let cluster = self.plan.cluster();
+        let me = self.plan.node();
+        let mut peers = Vec::new();
+        for n in cluster.nodes().iter().filter(|n| n.id != me) {
+            let peer = PeerSpec::new(n.id, cluster.addr(n.id)?);
+            peers.push(peer.same_host(cluster.same_host(me, n.id)));
+        }
+        let listen = cluster.addr(me)?;
+        let mut config =
+            LinkConfig::new(me, listen, peers, cluster.secret(), self.plan.fingerprint())
+                .with_backend(match cluster.settings().link_backend {
+                    LinkBackend::Auto => Backend::Auto,
+                    LinkBackend::IoUring => Backend::IoUring,
+                    LinkBackend::Mio => Backend::Mio,
+                });
+        // Frames must hold at least two of the largest records a ring
+        // carries (half a ring), with room for their headers.
+        config.max_frame = cluster
+            .settings()
+            .max_frame
+            .unwrap_or_else(|| LinkConfig::DEFAULT_MAX_FRAME.max(2 * self.config.ring_bytes));
+        Ok(config)
+    }
+
+    /// Starts the link, waits until every peer is connected, then starts
+    /// the workers.
+    pub fn submit(self) -> Result<RunningTopology, RunError> {
+        let plan = Arc::clone(&self.plan.plan);
+        let link_config = self.link_config()?;
+        let timeout = self.connect_timeout;
+        let route_plan = Arc::clone(&plan);
+        let mut start = move |rings: LinkRings| -> Result<Link, RunError> {
+            let route = Box::new(EngineRoute::new(Arc::clone(&route_plan)));
+            let link = Link::start(link_config.clone(), rings, route)?;
+            tracing::info!(
+                node = link_config.node,
+                listen = %link_config.listen,
+                backend = %link.backend(),
+                "link started; waiting for {} peer(s)",
+                link_config.peers.len()
+            );
+            if let Err(e) = wait_for_peers(&link, timeout) {
+                link.stop();
+                return Err(e);
+            }
+            tracing::info!(node = link_config.node, "all peers connected");
+            Ok(link)
+        };
+        launch(plan, &self.config, Some(&mut start))
+    }
+}
+
+/// Waits until every peer of `link` is up, logging the missing ones every
+/// few seconds.
+fn wait_for_peers(link: &Link, timeout: Duration) -> Result<(), RunError> {
+    const LOG_EVERY: Duration = Duration::from_secs(5);
+    let begun = Instant::now();
+    loop {
+        let left = timeout.saturating_sub(begun.elapsed());
+        if link.wait_connected(left.min(LOG_EVERY)) {
+            return Ok(());
+        }
+        let missing: Vec<u32> = link
+            .stats()
+            .peers
+            .iter()
+            .filter(|p| p.state != PeerState::Up)
+            .map(|p| p.id)
+            .collect();
+        if begun.elapsed() >= timeout {
+            return Err(RunError::NotConnected {
+                missing,
+                waited: timeout,
+            });
+        }
+        tracing::info!(?missing, "still waiting for peers");
+    }
+}
+
+/// How a node stops once asked to (or its duration is up): spouts are
+/// deactivated, then it waits until its counters stay still for `QUIET`
+/// (what was in flight locally is done), at most `DRAIN_MAX` (peers may
+/// keep sending).
+const QUIET: Duration = Duration::from_millis(300);
+const DRAIN_MAX: Duration = Duration::from_secs(5);
+
+/// The coordinator of one node of a multi-node topology: there is no
+/// global view of what is in flight, so the node runs until its duration
+/// is up or it is stopped, then drains its own work. It logs once when all
+/// of its spouts have finished (and, with acking, all their trees
+/// completed).
+pub(crate) fn coordinate(
+    shared: &Shared,
+    workers: Vec<JoinHandle<()>>,
+    start: Instant,
+    duration: Option<Duration>,
+    has_spouts: bool,
+) {
+    const POLL: Duration = Duration::from_millis(1);
+    let mut logged = !has_spouts;
+    let mut last = (0, 0);
+    let mut still_since = Instant::now();
+    let mut drain_start: Option<Instant> = None;
+    loop {
+        thread::sleep(POLL);
+        if shared.should_stop() {
+            break;
+        }
+        if duration.is_some_and(|d| start.elapsed() >= d) {
+            // SYNC: Release pairs with the Acquire load in `Shared::draining`.
+            shared.drain.store(true, Ordering::Release);
+        }
+        let (mut sent, mut processed, mut all_done) = (0, 0, true);
+        for w in &shared.workers {
+            let (s, p, done) = w.snapshot();
+            sent += s;
+            processed += p;
+            all_done &= done;
+        }
+        if !logged && all_done && !shared.draining() {
+            logged = true;
+            tracing::info!(
+                emitted = sent,
+                "all spouts of this node finished and their tuple trees completed"
+            );
+        }
+        if (sent, processed) != last {
+            last = (sent, processed);
+            still_since = Instant::now();
+        }
+        if shared.draining() {
+            let began = *drain_start.get_or_insert_with(Instant::now);
+            if still_since.elapsed() >= QUIET || began.elapsed() >= DRAIN_MAX {
+                // SYNC: Release pairs with the Acquire load in `should_stop`.
+                shared.stop.store(true, Ordering::Release);
+                break;
+            }
+        }
+    }
+    for w in workers {
+        let _ = w.join();
+    }
+}

@@ -1,0 +1,286 @@
+//! [`EngineRoute`]: the engine's check of every record that arrives from
+//! another node, before it enters a worker's inbound ring.
+//!
+//! Bytes from the network are untrusted: the record must be addressed to a
+//! task this node runs, hold a valid archived tuple (`view_checked`), and be
+//! of a kind that task can receive: a tuple of a stream its bolt subscribes
+//! to with the declared arity, acker updates (whole records) for an acker
+//! task, or completions (whole records) for a spout task.
+
+use std::sync::Arc;
+
+use gale_codec::{view_checked, FrameError};
+use gale_transport::link::{InboundRoute, NodeId};
+
+use super::output::RING_PREFIX;
+use super::plan::Plan;
+use crate::acker::{table, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
+use crate::topology::Kind;
+use crate::TaskId;
+
+/// Why an inbound record was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum InboundError {
+    #[error("record of {len} bytes is shorter than its {RING_PREFIX}-byte prefix")]
+    Short { len: usize },
+    #[error("record for task {task} has a non-zero reserved word")]
+    Reserved { task: TaskId },
+    #[error("record for task {task}, which the topology does not have")]
+    UnknownTask { task: TaskId },
+    #[error("record for task {task}, which runs on node {node}, not this one")]
+    NotOurs { task: TaskId, node: NodeId },
+    #[error("record for task {task} is not a valid tuple: {source}")]
+    Tuple { task: TaskId, source: FrameError },
+    #[error(
+        "record for task {task} (`{component}`) on stream id {stream}, which it does not receive"
+    )]
+    Stream {
+        task: TaskId,
+        component: String,
+        stream: u32,
+    },
+    #[error(
+        "record for task {task} (`{component}`) has {found} values; its stream declares {want}"
+    )]
+    Arity {
+        task: TaskId,
+        component: String,
+        found: usize,
+        want: usize,
+    },
+    #[error("system record for task {task} (`{component}`) is malformed: {problem}")]
+    System {
+        task: TaskId,
+        component: String,
+        problem: &'static str,
+    },
+}
+
+/// Validates inbound records for one node's plan and names the worker
+/// thread that runs the destination task.
+pub(crate) struct EngineRoute {
+    plan: Arc<Plan>,
+}
+
+impl EngineRoute {
+    pub(crate) fn new(plan: Arc<Plan>) -> Self {
+        Self { plan }
+    }
+
+    /// The worker thread of the record's destination task, once the whole
+    /// record is checked.
+    pub(crate) fn check(&self, record: &[u8]) -> Result<usize, InboundError> {
+        if record.len() < RING_PREFIX {
+            return Err(InboundError::Short { len: record.len() });
+        }
+        let word =
+            |i: usize| u32::from_le_bytes([record[i], record[i + 1], record[i + 2], record[i + 3]]);
+        let task = word(0);
+        if word(4) != 0 {
+            return Err(InboundError::Reserved { task });
+        }
+        let plan = &self.plan;
+        let info = plan.task(task).ok_or(InboundError::UnknownTask { task })?;
+        if !plan.is_local(info) {
+            return Err(InboundError::NotOurs {
+                task,
+                node: info.node,
+            });
+        }
+        let view = view_checked(&record[RING_PREFIX..])
+            .map_err(|source| InboundError::Tuple { task, source })?;
+        let component = &plan.topology.components[info.component];
+        let stream = view.stream();
+        let refuse = || InboundError::Stream {
+            task,
+            component: component.name.clone(),
+            stream,
+        };
+        let system = |problem| InboundError::System {
+            task,
+            component: component.name.clone(),
+            problem,
+        };
+        // One bytes value of whole records of `size` bytes each.
+        let records = |size: usize| -> Result<&[u8], InboundError> {
+            match (view.len(), view.get(0).and_then(|v| v.as_bytes())) {
+                (1, Some(b)) if b.len() % size == 0 => Ok(b),
+                (1, Some(_)) => Err(system("not a whole number of records")),
+                _ => Err(system("not one bytes value")),
+            }
+        };
+        match &component.kind {
+            Kind::Acker if stream == ACK_STREAM_ID => {
+                let bytes = records(table::RECORD)?;
+                // A tree's spout task must be a spout: the acker sends it
+                // completions.
+                let spouts_ok = table::read(bytes).all(|r| {
+                    r.init.is_none_or(|s| {
+                        plan.component_of(s)
+                            .is_some_and(crate::topology::Component::is_spout)
+                    })
+                });
+                if !spouts_ok {
+                    return Err(system("an update names a spout task that is not a spout"));
+                }
+            }
+            Kind::Spout(_) if stream == ACK_DONE_STREAM_ID => {
+                records(DONE_RECORD)?;
+            }
+            Kind::Bolt(_) => {
+                let subscribed = plan.routes.get(stream as usize).is_some_and(|routes| {
+                    routes
+                        .iter()
+                        .any(|r| r.targets.binary_search(&task).is_ok())
+                });
+                if !subscribed {
+                    return Err(refuse());
+                }
+                let want = plan.streams[stream as usize].fields.len();
+                if view.len() != want {
+                    return Err(InboundError::Arity {
+                        task,
+                        component: component.name.clone(),
+                        found: view.len(),
+                        want,
+                    });
+                }
+            }
+            _ => return Err(refuse()),
+        }
+        Ok(info.thread)
+    }
+}
+
+impl InboundRoute for EngineRoute {
+    fn route(&self, peer: NodeId, record: &[u8]) -> Result<usize, String> {
+        self.check(record)
+            .map_err(|e| format!("from node {peer}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gale_codec::{AlignedVec, Encoder, Header, TupleRef, Value};
+
+    use super::*;
+    use crate::{Bolt, BoltOutput, Input, OutputFieldsDeclarer, Spout, SpoutOutput};
+
+    struct Words;
+    impl Spout for Words {
+        fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+            d.declare(["word"]);
+        }
+        fn next_tuple(&mut self, _out: &mut SpoutOutput<'_>) {}
+    }
+    struct Sink;
+    impl Bolt for Sink {
+        fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+        fn execute(&mut self, _input: &Input<'_>, _out: &mut BoltOutput<'_>) {}
+    }
+
+    /// words#1 (node 0), sink#2 (node 1), sink#3 (node 0), acker#4
+    /// (node 1), seen from node 1.
+    fn route() -> EngineRoute {
+        let mut b = crate::TopologyBuilder::new("t");
+        b.set_spout("words", || Words, 1);
+        b.set_bolt("sink", || Sink, 2).shuffle_grouping("words");
+        let plan = Plan::place(b.build().unwrap(), &[(0, 0), (1, 0)], 1);
+        EngineRoute::new(Arc::new(plan))
+    }
+
+    fn record(dest: u32, stream: u32, values: &[Value]) -> AlignedVec<16> {
+        let header = Header {
+            stream,
+            source_task: 1,
+            ..Header::default()
+        };
+        let mut buf = AlignedVec::<16>::new();
+        buf.resize(4096, 0);
+        let used = Encoder::new()
+            .encode_into(
+                TupleRef {
+                    header: &header,
+                    values,
+                },
+                &mut buf[RING_PREFIX..],
+            )
+            .unwrap();
+        buf[..4].copy_from_slice(&dest.to_le_bytes());
+        buf.resize(RING_PREFIX + used, 0);
+        buf
+    }
+
+    #[test]
+    fn accepts_what_this_node_receives() {
+        let r = route();
+        assert_eq!(r.check(&record(2, 0, &[Value::from("w")])), Ok(0));
+        let acks = vec![0u8; table::RECORD * 2];
+        assert_eq!(
+            r.check(&record(4, ACK_STREAM_ID, &[Value::Bytes(acks)])),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        let r = route();
+        let word = [Value::from("w")];
+        let err = |bytes: &[u8]| r.check(bytes).unwrap_err();
+        assert_eq!(err(&[1, 2, 3]), InboundError::Short { len: 3 });
+        let mut reserved = record(2, 0, &word);
+        reserved[4] = 1;
+        assert_eq!(err(&reserved), InboundError::Reserved { task: 2 });
+        assert_eq!(
+            err(&record(9, 0, &word)),
+            InboundError::UnknownTask { task: 9 }
+        );
+        assert_eq!(
+            err(&record(0, 0, &word)),
+            InboundError::UnknownTask { task: 0 }
+        );
+        assert_eq!(
+            err(&record(3, 0, &word)),
+            InboundError::NotOurs { task: 3, node: 0 }
+        );
+        assert!(matches!(
+            err(&record(2, 7, &word)),
+            InboundError::Stream { stream: 7, .. }
+        ));
+        assert!(matches!(
+            err(&record(2, 0, &[Value::from("a"), Value::I64(1)])),
+            InboundError::Arity {
+                found: 2,
+                want: 1,
+                ..
+            }
+        ));
+        // Acker traffic of the wrong shape, or naming a bolt as a spout.
+        let short = Value::Bytes(vec![0; table::RECORD - 1]);
+        assert!(matches!(
+            err(&record(4, ACK_STREAM_ID, &[short])),
+            InboundError::System { .. }
+        ));
+        let mut init = vec![0u8; table::RECORD];
+        init[16..24].copy_from_slice(&(1u64 | 2 << 32).to_le_bytes());
+        assert!(matches!(
+            err(&record(4, ACK_STREAM_ID, &[Value::Bytes(init)])),
+            InboundError::System { .. }
+        ));
+        assert!(matches!(
+            err(&record(4, 0, &word)),
+            InboundError::Stream { .. }
+        ));
+        // Garbage after a valid prefix, and a tuple cut short.
+        let mut garbage = record(2, 0, &word);
+        for b in &mut garbage[RING_PREFIX..] {
+            *b = 0xa5;
+        }
+        assert!(matches!(err(&garbage), InboundError::Tuple { task: 2, .. }));
+        let cut = record(2, 0, &word);
+        assert!(matches!(
+            err(&cut[..cut.len() - 8]),
+            InboundError::Tuple { .. }
+        ));
+    }
+}

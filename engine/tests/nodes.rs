@@ -1,0 +1,119 @@
+//! Two nodes of one topology in this process, each with its own link on a
+//! loopback address: tuples cross nodes exactly once, and
+//! local-or-shuffle prefers the emitter's thread, then its node.
+
+mod util;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use gale_engine::cluster::{ClusterFile, ClusterPlan};
+use gale_engine::{NodeCluster, RunningTopology, Topology, TopologyBuilder};
+use util::{all_ids, config, wait, wait_until, Numbers, Recorder, Sink};
+
+/// A cluster of two nodes with `threads` threads each on `127.<net>.0.x`,
+/// mio links (the io_uring link is tested by the `gale` node tests).
+fn cluster(net: u8, threads: usize) -> ClusterFile {
+    let mut text =
+        String::from("secret = \"engine test secret 0123\"\n[settings]\nlink_backend = \"mio\"\n");
+    for id in 0..2 {
+        text += &format!(
+            "[[node]]\nid = {id}\nlisten = \"127.{net}.0.{}:7710\"\nthreads = {threads}\n",
+            id + 1
+        );
+    }
+    ClusterFile::parse(&text).expect("valid cluster file")
+}
+
+/// Starts both nodes (each waits for the other, so from two threads).
+fn start(topology: &Topology, cluster: &ClusterFile) -> Vec<RunningTopology> {
+    let starts: Vec<_> = (0..2)
+        .map(|node| {
+            let plan = ClusterPlan::new(topology.clone(), cluster, node, b"").expect("plan");
+            let node = NodeCluster::new(plan, config(0, 1 << 16))
+                .with_connect_timeout(Duration::from_secs(60));
+            thread::spawn(move || node.submit().expect("node starts"))
+        })
+        .collect();
+    starts
+        .into_iter()
+        .map(|h| h.join().expect("start"))
+        .collect()
+}
+
+fn stop(nodes: Vec<RunningTopology>) {
+    for n in &nodes {
+        n.stop();
+    }
+    for n in nodes {
+        wait(n, "node").expect("clean stop");
+    }
+}
+
+#[test]
+fn fields_grouping_across_two_nodes_delivers_each_tuple_once() {
+    const N: u64 = 20_000;
+    let sink = Sink::new();
+    let mut b = TopologyBuilder::new("cross");
+    b.set_num_ackers(0);
+    b.set_spout("numbers", || Numbers::new(N), 2);
+    let s = Arc::clone(&sink);
+    b.set_bolt("record", move || Recorder::new(&s), 4)
+        .fields_grouping("numbers", ["key"]);
+    let topology = b.build().unwrap();
+    let cluster = cluster(31, 2);
+    let nodes = start(&topology, &cluster);
+    wait_until("every tuple recorded", || {
+        sink.tuples.lock().unwrap().len() as u64 >= 2 * N
+    });
+    stop(nodes);
+    let recs = sink.tuples();
+    let ids: Vec<i64> = recs.iter().map(|r| r.id()).collect();
+    let unique: BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "a tuple arrived twice");
+    assert_eq!(unique, all_ids(&[1, 2], N));
+    // Tasks 1, 2 are the spouts (node 0 and node 1); record tasks 3..6
+    // alternate nodes too, so tuples crossed in both directions.
+    let plan = ClusterPlan::new(topology, &cluster, 0, b"").unwrap();
+    let node_of = |task| plan.tasks().find(|t| t.0 == task).unwrap().2;
+    let crossed = recs
+        .iter()
+        .filter(|r| node_of(r.task) != node_of(r.source_task))
+        .count();
+    assert!(crossed > 0 && crossed < recs.len(), "{crossed} crossed");
+}
+
+#[test]
+fn local_or_shuffle_prefers_the_thread_then_the_node() {
+    const N: u64 = 2_000;
+    for (net, threads, bolts, expect) in [(32, 1, 4, vec![3, 5]), (33, 2, 3, vec![3])] {
+        let sink = Sink::new();
+        let mut b = TopologyBuilder::new("local");
+        b.set_num_ackers(0);
+        b.set_spout("numbers", || Numbers::new(N), 1);
+        let s = Arc::clone(&sink);
+        b.set_bolt("record", move || Recorder::new(&s), bolts)
+            .local_or_shuffle_grouping("numbers");
+        let topology = b.build().unwrap();
+        let cluster = cluster(net, threads);
+        // Slots: (n0,t0) (n1,t0) [(n0,t1) (n1,t1)]: the spout is task 1 on
+        // node 0 thread 0; with one thread per node, record tasks 3 and 5
+        // share its thread; with two (and tasks 2..=4), only task 3 shares
+        // its node, on the other thread.
+        let plan = ClusterPlan::new(topology.clone(), &cluster, 0, b"").unwrap();
+        for &t in &expect {
+            let (_, _, node, thread) = plan.tasks().find(|x| x.0 == t).unwrap();
+            assert_eq!(node, 0, "task {t}");
+            assert!(threads == 2 || thread == 0, "task {t}");
+        }
+        let nodes = start(&topology, &cluster);
+        wait_until("every tuple recorded", || {
+            sink.tuples.lock().unwrap().len() as u64 >= N
+        });
+        stop(nodes);
+        let tasks: BTreeSet<u32> = sink.tuples().iter().map(|r| r.task).collect();
+        assert_eq!(tasks, expect.into_iter().collect(), "{threads} thread(s)");
+    }
+}

@@ -1,0 +1,272 @@
+//! `gale node` and `gale plan`: one topology over several nodes, from a
+//! cluster file. The same two subcommands are offered to users' own
+//! binaries by [`run`](super::run).
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use gale_engine::cluster::{ClusterFile, ClusterPlan, NodeId};
+use gale_engine::{NodeCluster, Topology};
+use gale_transport::link::LinkStats;
+use serde_json::json;
+
+use super::{parse_secs, CliError, EngineArgs, Report, Shape, TopologyArgs};
+use crate::builtin::{self, Built, BuiltinOptions, CountSink};
+
+/// Options of one node: `gale node`, and the `node` subcommand of a user
+/// binary.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "\
+Every node prints the plan and its fingerprint first, then waits until all \
+of its peers are connected before its spouts start. It runs until --duration \
+is up or it gets SIGTERM or SIGINT, then drains what it has in flight (a \
+second signal ends it at once) and prints its report (its own tasks' counters; with a finite wordcount, first \
+the counts of its own count tasks, one `word<TAB>count` line per word).")]
+pub struct NodeOptions {
+    /// The cluster file (TOML): nodes, secret, settings.
+    #[arg(long, value_name = "FILE")]
+    pub cluster: PathBuf,
+    /// This node's id in the cluster file.
+    #[arg(long, value_name = "ID")]
+    pub node: NodeId,
+    /// Stop after SECS seconds [default: run until SIGTERM or SIGINT].
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub duration: Option<Duration>,
+    /// Fail if the peers are not all connected within SECS seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "120")]
+    pub connect_timeout: Duration,
+    /// Do not pin worker threads to cores.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Busy-spin while idle instead of spin-yield-park.
+    #[arg(long)]
+    pub busy_spin: bool,
+    /// Print one JSON object with this node's counters and link on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `gale node`.
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// The topology: a built-in name (`gale list`).
+    #[arg(value_name = "TOPOLOGY")]
+    pub name: String,
+    /// The topology's options (they must be the same on every node: they
+    /// are part of the fingerprint).
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// The node's options.
+    #[command(flatten)]
+    pub node: NodeOptions,
+}
+
+/// Options of `gale plan`.
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// The topology: a built-in name (`gale list`).
+    #[arg(value_name = "TOPOLOGY")]
+    pub name: String,
+    /// The cluster file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub cluster: PathBuf,
+    /// The topology's options, as they will be given to `gale node`.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+}
+
+/// Turns a topology argument into a topology: today a built-in name; the
+/// one place to teach `gale` other kinds (topology files).
+pub fn resolve_topology(name: &str, opts: &BuiltinOptions) -> Result<Built, CliError> {
+    Ok(builtin::build(name, opts)?)
+}
+
+/// A built-in topology as planned over `cluster`: bolts scale with the
+/// cluster's total thread count; the fingerprint covers the options.
+fn builtin_for_cluster(
+    name: &str,
+    args: &TopologyArgs,
+    cluster: &ClusterFile,
+) -> Result<(Built, Vec<u8>), CliError> {
+    let threads = cluster.nodes().iter().map(|n| n.threads).sum();
+    let opts = args.options(threads);
+    let built = resolve_topology(name, &opts)?;
+    let extra = format!("builtin {name} {opts:?}").into_bytes();
+    Ok((built, extra))
+}
+
+pub(super) fn run_builtin_node(args: &NodeArgs) -> Result<(), CliError> {
+    init_logging();
+    let cluster = ClusterFile::load(&args.node.cluster)?;
+    let (built, extra) = builtin_for_cluster(&args.name, &args.topology, &cluster)?;
+    let counts = built.counts.filter(|_| built.finite);
+    run_node(
+        built.topology,
+        &cluster,
+        &extra,
+        &args.node,
+        counts.as_ref(),
+    )
+}
+
+pub(super) fn plan_builtin(args: &PlanArgs) -> Result<(), CliError> {
+    let cluster = ClusterFile::load(&args.cluster)?;
+    let (built, extra) = builtin_for_cluster(&args.name, &args.topology, &cluster)?;
+    print_plan(built.topology, &cluster, &extra)
+}
+
+/// `plan` for a user's topology.
+pub(super) fn plan_user(topology: Topology, cluster: &std::path::Path) -> Result<(), CliError> {
+    let cluster = ClusterFile::load(cluster)?;
+    print_plan(topology, &cluster, USER_EXTRA)
+}
+
+/// `node` for a user's topology.
+pub(super) fn run_user_node(topology: Topology, opts: &NodeOptions) -> Result<(), CliError> {
+    init_logging();
+    let cluster = ClusterFile::load(&opts.cluster)?;
+    run_node(topology, &cluster, USER_EXTRA, opts, None)
+}
+
+/// What a user binary adds to the fingerprint (its topology is described
+/// by the plan itself).
+const USER_EXTRA: &[u8] = b"user";
+
+fn print_plan(topology: Topology, cluster: &ClusterFile, extra: &[u8]) -> Result<(), CliError> {
+    let first = cluster.nodes().first().map_or(0, |n| n.id);
+    let plan = ClusterPlan::new(topology, cluster, first, extra)?;
+    let mut out = io::stdout().lock();
+    write!(out, "{plan}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Logs go to stderr (a subscriber installed earlier, by a user binary or
+/// the monitoring setup, wins).
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .try_init();
+}
+
+/// Runs node `opts.node` of `topology` until its duration is up or a
+/// signal stops it, then prints its counts (if any), report and link.
+fn run_node(
+    topology: Topology,
+    cluster: &ClusterFile,
+    extra: &[u8],
+    opts: &NodeOptions,
+    counts: Option<&CountSink>,
+) -> Result<(), CliError> {
+    let shape = Shape::of(&topology);
+    let plan = ClusterPlan::new(topology, cluster, opts.node, extra)?;
+    eprint!("{plan}");
+    tracing::info!(
+        node = opts.node,
+        fingerprint = plan.fingerprint_hex(),
+        "starting node"
+    );
+    let engine = EngineArgs {
+        threads: 0,
+        pin: !opts.no_pin,
+        no_pin: opts.no_pin,
+        busy_spin: opts.busy_spin,
+        json: opts.json,
+    };
+    let running = NodeCluster::new(plan, engine.run_config(opts.duration))
+        .with_connect_timeout(opts.connect_timeout)
+        .submit()?;
+    tracing::info!(node = opts.node, "node running");
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // A second signal while draining ends the process at once (the
+        // shutdown action must be registered before the flag's).
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let mut stopping = false;
+    while !running.is_finished() {
+        // SYNC: Relaxed: the flag carries no data; the handle's stop()
+        // publishes what matters.
+        if !stopping && stop.load(Ordering::Relaxed) {
+            tracing::info!(node = opts.node, "signal received: draining and stopping");
+            running.stop();
+            stopping = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let link = running.link_stats();
+    let stats = running.wait()?;
+    if let Some(link) = &link {
+        log_link(link);
+    }
+    if let Some(counts) = counts {
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        for (word, n) in counts.snapshot() {
+            writeln!(out, "{word}\t{n}")?;
+        }
+        out.flush()?;
+    }
+    let report = Report::new(&shape, &stats);
+    report.write_text(&mut io::stderr().lock())?;
+    if opts.json {
+        let mut j = report.to_json();
+        j["node"] = json!(opts.node);
+        if let Some(link) = &link {
+            j["link"] = link_json(link);
+        }
+        let mut out = io::stdout().lock();
+        writeln!(out, "{j}")?;
+        out.flush()?;
+    }
+    tracing::info!(node = opts.node, "node stopped");
+    Ok(())
+}
+
+fn log_link(link: &LinkStats) {
+    for p in &link.peers {
+        tracing::info!(
+            peer = p.id,
+            state = ?p.state,
+            bytes_in = p.bytes_in,
+            bytes_out = p.bytes_out,
+            records_in = p.records_in,
+            records_out = p.records_out,
+            reconnects = p.reconnects,
+            dropped = p.dropped,
+            refused = p.refused,
+            "link to peer"
+        );
+    }
+}
+
+fn link_json(link: &LinkStats) -> serde_json::Value {
+    let peers: Vec<_> = link
+        .peers
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "state": format!("{:?}", p.state),
+                "bytes_in": p.bytes_in,
+                "bytes_out": p.bytes_out,
+                "records_in": p.records_in,
+                "records_out": p.records_out,
+                "reconnects": p.reconnects,
+                "dropped": p.dropped,
+                "refused": p.refused,
+            })
+        })
+        .collect();
+    json!({
+        "backend": link.backend.to_string(),
+        "peers": peers,
+        "rejected_connections": link.rejected_connections,
+    })
+}

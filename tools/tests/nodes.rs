@@ -1,0 +1,400 @@
+//! Several `gale node` processes on loopback addresses: exact word counts
+//! across three nodes (io_uring, mio, two nodes sharing a host), node loss
+//! with acking, refused peers, a record for a task the node does not own,
+//! and `gale plan`.
+
+#[path = "util/nodes.rs"]
+mod nodes_util;
+mod util;
+
+use std::collections::BTreeMap;
+
+use gale::builtin::wordcount::expected_counts;
+use nodes_util::{cluster_file, Node, Scratch};
+use serde_json::Value as Json;
+use util::gale;
+
+const SECRET: &str = "a test secret of enough bytes";
+/// Logged by a node once its spouts are finished and (with acking) every
+/// tree they started is complete.
+const SPOUTS_DONE: &str = "all spouts of this node finished";
+const RUNNING: &str = "node running";
+
+/// The `word<TAB>count` lines a node printed, and its JSON report.
+fn counts_and_json(stdout: &str) -> (BTreeMap<String, u64>, Json) {
+    let mut counts = BTreeMap::new();
+    let mut json = Json::Null;
+    for line in stdout.lines() {
+        if line.starts_with('{') {
+            json = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        } else if let Some((word, n)) = line.split_once('\t') {
+            let n: u64 = n.parse().unwrap_or_else(|e| panic!("{e}: {line:?}"));
+            counts.insert(word.to_owned(), n);
+        } else {
+            panic!("unexpected line on stdout: {line:?}");
+        }
+    }
+    (counts, json)
+}
+
+fn counter(json: &Json, component: &str, key: &str) -> u64 {
+    json["components"][component][key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("`{component}.{key}` missing in {json}"))
+}
+
+/// Runs a finite, acked word count of `sentences` over three nodes of
+/// `cluster` and checks that the counts the nodes print add up exactly.
+fn wordcount_over_three_nodes(name: &str, cluster: &str, sentences: u64) {
+    let dir = Scratch::new(name);
+    let file = dir.file("cluster.toml", cluster);
+    let n = sentences.to_string();
+    let args = ["wordcount", "--count", &n, "--ack", "--json"];
+    let mut nodes: Vec<Node> = (0..3).map(|id| Node::start(&file, id, &args)).collect();
+    // The spout is task 1, on node 0; with acking, its finishing means
+    // every word was counted.
+    nodes[0].wait_for(SPOUTS_DONE);
+    let mut total = BTreeMap::new();
+    let mut links = Vec::new();
+    for node in nodes {
+        let (out, err) = node.stop();
+        let (counts, json) = counts_and_json(&out);
+        assert!(json.is_object(), "no JSON report:\n{out}\n{err}");
+        for (word, c) in counts {
+            *total.entry(word).or_insert(0) += c;
+        }
+        links.push(json["link"].clone());
+    }
+    assert_eq!(total, expected_counts(sentences), "links: {links:?}");
+}
+
+#[test]
+fn wordcount_over_three_nodes_with_mio() {
+    let cluster = cluster_file(
+        21,
+        SECRET,
+        &[2, 2, 1],
+        &[],
+        "link_backend = \"mio\"\nmessage_timeout_ms = 120000",
+    );
+    wordcount_over_three_nodes("wc-mio", &cluster, 3000);
+}
+
+#[test]
+fn wordcount_over_three_nodes_with_io_uring() {
+    let cluster = cluster_file(
+        22,
+        SECRET,
+        &[2, 2, 1],
+        &[],
+        "link_backend = \"io_uring\"\nmessage_timeout_ms = 120000",
+    );
+    wordcount_over_three_nodes("wc-uring", &cluster, 3000);
+}
+
+#[test]
+fn wordcount_over_three_nodes_two_sharing_a_host() {
+    let cluster = cluster_file(
+        23,
+        SECRET,
+        &[2, 2, 1],
+        &[None, Some("box"), Some("box")],
+        "message_timeout_ms = 120000",
+    );
+    wordcount_over_three_nodes("wc-shm", &cluster, 3000);
+}
+
+/// Runs an acked word count over three nodes, kills node 2 with SIGKILL
+/// in the middle and restarts it: the spout (node 0) must see every
+/// sentence acked exactly once, some after a replay.
+fn kill_and_restart(name: &str, net: u8, hosts: &[Option<&str>]) {
+    const SENTENCES: u64 = 20_000;
+    let dir = Scratch::new(name);
+    let cluster = cluster_file(
+        net,
+        SECRET,
+        &[1, 1, 1],
+        hosts,
+        "message_timeout_ms = 2000\nmax_spout_pending = 200",
+    );
+    let file = dir.file("cluster.toml", &cluster);
+    let n = SENTENCES.to_string();
+    let args = ["wordcount", "--count", &n, "--ack", "--json"];
+    let mut nodes: Vec<Node> = (0..3).map(|id| Node::start(&file, id, &args)).collect();
+    for node in &mut nodes {
+        node.wait_for(RUNNING);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        !nodes[0].stderr.text().contains(SPOUTS_DONE),
+        "the run finished before the kill; raise SENTENCES"
+    );
+    let victim = nodes.pop().expect("three nodes");
+    victim.signal("KILL");
+    let (code, _, _) = victim.finish();
+    assert_eq!(code, None, "kill -9 leaves no exit code");
+    let mut restarted = Node::start(&file, 2, &args);
+    restarted.wait_for(RUNNING);
+    nodes.push(restarted);
+    nodes[0].wait_for(SPOUTS_DONE);
+    let mut reports = Vec::new();
+    for node in nodes {
+        let (out, err) = node.stop();
+        let (_, json) = counts_and_json(&out);
+        assert!(json.is_object(), "no JSON report:\n{out}\n{err}");
+        reports.push(json);
+    }
+    let spout = &reports[0];
+    // Every sentence position was acked exactly once at the spout; the
+    // ones lost with the killed node failed (timed out) and were replayed.
+    assert_eq!(counter(spout, "spout", "acked"), SENTENCES, "{spout}");
+    assert!(
+        counter(spout, "spout", "failed") > 0,
+        "nothing was lost: {spout}"
+    );
+}
+
+#[test]
+fn a_killed_and_restarted_node_loses_no_spout_message() {
+    kill_and_restart("kill", 24, &[]);
+}
+
+#[test]
+fn a_killed_and_restarted_node_sharing_a_host_loses_no_spout_message() {
+    kill_and_restart("kill-shm", 28, &[None, Some("box"), Some("box")]);
+}
+
+/// Starts node 0 of `good` and node 1 of `bad` (a 2-node cluster) and
+/// checks both give up, with a log line matching one of `reasons` on both
+/// sides.
+fn refused(name: &str, good: &str, bad: &str, args0: &[&str], args1: &[&str], reasons: &[&str]) {
+    let dir = Scratch::new(name);
+    let good = dir.file("good.toml", good);
+    let bad = dir.file("bad.toml", bad);
+    let mut args0 = args0.to_vec();
+    args0.extend(["--connect-timeout", "8"]);
+    let mut args1 = args1.to_vec();
+    args1.extend(["--connect-timeout", "8"]);
+    let n0 = Node::start(&good, 0, &args0);
+    let n1 = Node::start(&bad, 1, &args1);
+    for node in [n0, n1] {
+        let id = node.id;
+        let (code, _, err) = node.finish();
+        assert_eq!(code, Some(1), "node {id} should give up:\n{err}");
+        assert!(err.contains("did not connect"), "node {id}:\n{err}");
+        let lower = err.to_lowercase();
+        assert!(
+            reasons.iter().any(|r| lower.contains(r)),
+            "node {id} logged none of {reasons:?}:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn a_peer_with_the_wrong_secret_is_refused() {
+    let good = cluster_file(25, SECRET, &[1, 1], &[], "link_backend = \"mio\"");
+    let bad = cluster_file(
+        25,
+        "another secret, just as long",
+        &[1, 1],
+        &[],
+        "link_backend = \"mio\"",
+    );
+    let args = ["const-spout-null-bolt"];
+    refused(
+        "secret",
+        &good,
+        &bad,
+        &args,
+        &args,
+        &["does not hold the same cluster secret"],
+    );
+}
+
+#[test]
+fn a_peer_with_another_topology_is_refused() {
+    let cluster = cluster_file(26, SECRET, &[1, 1], &[], "link_backend = \"mio\"");
+    refused(
+        "topology",
+        &cluster,
+        &cluster,
+        &["const-spout-null-bolt"],
+        &["const-spout-null-bolt", "--tuple-size", "100"],
+        &["fingerprint mismatch"],
+    );
+}
+
+#[test]
+fn plan_is_deterministic_and_printed_by_every_node() {
+    let dir = Scratch::new("plan");
+    let cluster = cluster_file(27, SECRET, &[2, 1, 3], &[None, Some("a"), Some("a")], "");
+    let file = dir.file("cluster.toml", &cluster);
+    let path = file.to_str().expect("utf-8 path");
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", "--cluster", path, "wordcount", "--ack"];
+        args.extend(extra);
+        let run = gale(&args);
+        assert!(run.ok(), "{}", run.stderr);
+        run.stdout
+    };
+    let first = plan(&[]);
+    assert_eq!(first, plan(&[]), "two plans differ");
+    assert!(first.contains("fingerprint "), "{first}");
+    for node in [
+        "node 0 (127.27.0.1:7700, 2 threads)",
+        "node 2 (127.27.0.3:7700, 3 threads, host a)",
+    ] {
+        assert!(first.contains(node), "{first}");
+    }
+    // Six threads over three nodes: six split and six count tasks, spread.
+    for thread in ["node 0", "node 1", "node 2"] {
+        let section = first.split(thread).nth(1).expect("node section");
+        assert!(
+            section.contains("split#") && section.contains("count#"),
+            "{first}"
+        );
+    }
+    // Other options, another fingerprint.
+    let fingerprint = |p: &str| p.split("fingerprint ").nth(1).map(|f| f[..64].to_owned());
+    assert_ne!(fingerprint(&first), fingerprint(&plan(&["--count", "5"])));
+    // A node prints the same plan first thing.
+    let mut node = Node::start(&file, 1, &["wordcount", "--ack", "--connect-timeout", "1"]);
+    node.wait_for("starting node");
+    let (_, _, err) = node.finish();
+    assert!(
+        err.starts_with(&first),
+        "node's plan:\n{err}\nvs gale plan:\n{first}"
+    );
+    // Mistakes in the file name the node and field.
+    let bad = dir.file("bad.toml", &cluster.replace("threads = 3", "threads = 0"));
+    let run = gale(&[
+        "plan",
+        "--cluster",
+        bad.to_str().expect("utf-8"),
+        "wordcount",
+    ]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("node 2: `threads`"), "{}", run.stderr);
+}
+
+/// Accepts every record into inbound ring 0 (the test's own node).
+struct AcceptAll;
+
+impl gale::transport::link::InboundRoute for AcceptAll {
+    fn route(&self, _peer: u32, _record: &[u8]) -> Result<usize, String> {
+        Ok(0)
+    }
+}
+
+/// A ring record: destination task, reserved word, an archived tuple with
+/// one string on stream `stream`.
+fn write_record(ring: &mut gale::Producer, task: u32, stream: u32) {
+    let header = gale::Header {
+        stream,
+        source_task: 1,
+        ..gale::Header::default()
+    };
+    let values = [gale::Value::from("x")];
+    let tuple = gale::TupleRef {
+        header: &header,
+        values: &values,
+    };
+    let mut slot = ring.try_reserve(8 + 256).expect("room in the ring");
+    let used = gale::Encoder::new()
+        .encode_into(tuple, &mut slot[8..])
+        .expect("encode");
+    slot[..4].copy_from_slice(&task.to_le_bytes());
+    slot[4..8].fill(0);
+    slot.commit_len(8 + used);
+    ring.flush();
+}
+
+#[test]
+fn a_record_for_a_task_the_node_does_not_own_drops_the_connection() {
+    use gale::transport::link::{Backend, Link, LinkConfig, LinkRings, PeerSpec};
+
+    let dir = Scratch::new("foreign");
+    let cluster = cluster_file(
+        29,
+        SECRET,
+        &[1, 1],
+        &[],
+        "link_backend = \"mio\"\nackers = 0",
+    );
+    let file = dir.file("cluster.toml", &cluster);
+    let plan = gale(&[
+        "plan",
+        "--cluster",
+        file.to_str().expect("utf-8"),
+        "const-spout-null-bolt",
+    ]);
+    assert!(plan.ok(), "{}", plan.stderr);
+    // constSpout#1 on node 0 (this test), nullBolt#2 on node 1 (a real node).
+    assert!(
+        plan.stdout.contains("thread 0: nullBolt#2"),
+        "{}",
+        plan.stdout
+    );
+    let hex = &plan
+        .stdout
+        .split("fingerprint ")
+        .nth(1)
+        .expect("fingerprint")[..64];
+    let mut fingerprint = [0u8; 32];
+    for (i, b) in fingerprint.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+    }
+    let mut victim = Node::start(&file, 1, &["const-spout-null-bolt", "--json"]);
+
+    // This test is node 0: a real link with the cluster's secret and
+    // fingerprint, whose outbound ring we fill by hand.
+    let rings = gale::RingConfig::new(1 << 16);
+    let (mut out, out_rx) = gale::ring(rings).expect("ring");
+    let (in_tx, _in_rx) = gale::ring(rings).expect("ring");
+    let peer = PeerSpec::new(1, "127.29.0.2:7700".parse().expect("addr"));
+    let config = LinkConfig::new(
+        0,
+        "127.29.0.1:7700".parse().expect("addr"),
+        vec![peer],
+        SECRET,
+        fingerprint,
+    )
+    .with_backend(Backend::Mio);
+    let link = Link::start(
+        config,
+        LinkRings {
+            outbound: vec![(1, vec![out_rx])],
+            inbound: vec![in_tx],
+        },
+        Box::new(AcceptAll),
+    )
+    .expect("start the test's link");
+    assert!(
+        link.wait_connected(nodes_util::PATIENCE),
+        "node 1 never connected"
+    );
+    victim.wait_for(RUNNING);
+
+    // A good tuple for nullBolt#2, then one for constSpout#1, which runs on
+    // node 0: node 1 must refuse it and drop the connection, and go on.
+    // (In two frames: a frame with a bad record is refused whole.)
+    write_record(&mut out, 2, 0);
+    let start = std::time::Instant::now();
+    while link.stats().peers[0].records_out < 1 {
+        assert!(
+            start.elapsed() < nodes_util::PATIENCE,
+            "the good record was never sent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    write_record(&mut out, 1, 0);
+    victim.wait_for("record for task 1, which runs on node 0, not this one");
+    let (out_text, err) = victim.stop();
+    link.stop();
+    let (_, json) = counts_and_json(&out_text);
+    assert_eq!(counter(&json, "nullBolt", "executed"), 1, "{json}\n{err}");
+    assert!(
+        json["link"]["peers"][0]["refused"].as_u64() >= Some(1),
+        "{json}"
+    );
+}

@@ -1,0 +1,212 @@
+//! Helpers for the multi-node tests: cluster files on loopback addresses
+//! and real `gale node` processes whose output is read as it comes.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for anything a node should do (a hang, not a slow
+/// run: nothing here asserts on speed).
+pub const PATIENCE: Duration = Duration::from_secs(180);
+
+/// A scratch directory for one test, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// A fresh directory named after the test.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("gale-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Self(dir)
+    }
+
+    /// Writes `text` to `name` in the directory and returns its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write scratch file");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The text of a cluster file: node `i` listens on `127.<net>.0.<i+1>`
+/// with `threads[i]` threads; `hosts[i]` names its host if given; `extra`
+/// goes in `[settings]`.
+pub fn cluster_file(
+    net: u8,
+    secret: &str,
+    threads: &[usize],
+    hosts: &[Option<&str>],
+    settings: &str,
+) -> String {
+    let mut text = format!("secret = \"{secret}\"\n\n[settings]\n{settings}\n");
+    for (i, t) in threads.iter().enumerate() {
+        text += &format!(
+            "\n[[node]]\nid = {i}\nlisten = \"127.{net}.0.{}:7700\"\nthreads = {t}\n",
+            i + 1
+        );
+        if let Some(Some(host)) = hosts.get(i) {
+            text += &format!("host = \"{host}\"\n");
+        }
+    }
+    text
+}
+
+/// Output of a process, read as it comes.
+#[derive(Clone, Default)]
+pub struct Output(Arc<Mutex<String>>);
+
+impl Output {
+    fn follow(&self, pipe: impl Read + Send + 'static) -> thread::JoinHandle<()> {
+        let text = Arc::clone(&self.0);
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut t = text.lock().unwrap_or_else(|e| e.into_inner());
+                t.push_str(&line);
+                t.push('\n');
+            }
+        })
+    }
+
+    /// Everything so far.
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A running `gale node` process.
+pub struct Node {
+    /// Its node id.
+    pub id: u32,
+    child: Child,
+    readers: Vec<thread::JoinHandle<()>>,
+    /// Its stdout.
+    pub stdout: Output,
+    /// Its stderr (logs, plan, report).
+    pub stderr: Output,
+}
+
+impl Node {
+    /// Starts `gale node --cluster <cluster> --node <id> <args...>`.
+    pub fn start(cluster: &Path, id: u32, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gale"))
+            .arg("node")
+            .arg("--cluster")
+            .arg(cluster)
+            .arg("--node")
+            .arg(id.to_string())
+            .arg("--no-pin")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gale node");
+        let (stdout, stderr) = (Output::default(), Output::default());
+        let readers = vec![
+            stdout.follow(child.stdout.take().expect("piped stdout")),
+            stderr.follow(child.stderr.take().expect("piped stderr")),
+        ];
+        Self {
+            id,
+            child,
+            readers,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits until stderr contains `needle`; fails the test (with the log)
+    /// if it does not within [`PATIENCE`] or the process exits first.
+    pub fn wait_for(&mut self, needle: &str) {
+        let start = Instant::now();
+        loop {
+            if self.stderr.text().contains(needle) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                thread::sleep(Duration::from_millis(100));
+                if self.stderr.text().contains(needle) {
+                    return;
+                }
+                panic!(
+                    "node {} exited ({status}) before logging {needle:?}:\n{}",
+                    self.id,
+                    self.stderr.text()
+                );
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "node {} did not log {needle:?} within {PATIENCE:?}:\n{}",
+                self.id,
+                self.stderr.text()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} node {}", self.id);
+    }
+
+    /// Waits for the process to exit (failing the test after
+    /// [`PATIENCE`]) and returns its exit code, stdout and stderr.
+    pub fn finish(mut self) -> (Option<i32>, String, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll gale node") {
+                break status;
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "node {} still running after {PATIENCE:?}; killed it:\n{}",
+                    self.id,
+                    self.stderr.text()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        (status.code(), self.stdout.text(), self.stderr.text())
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns stdout and
+    /// stderr.
+    pub fn stop(self) -> (String, String) {
+        self.signal("TERM");
+        let id = self.id;
+        let (code, out, err) = self.finish();
+        assert_eq!(code, Some(0), "node {id} did not exit cleanly:\n{err}");
+        (out, err)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // A failed test must not leave processes behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
