@@ -20,8 +20,10 @@ pub use component::{
 };
 pub use grouping::{CustomGrouping, Grouping};
 pub use runtime::{
-    BoltOutput, ComponentStats, Input, LatencyStats, LocalCluster, RunConfig, RunError,
-    RunningTopology, SpoutOutput, TaskError, TopologyStats,
+    BoltOutput, ComponentKind, ComponentMetrics, ComponentStats, Counters, ErrorSummary, Input,
+    InputStream, LatencyStats, LocalCluster, MetricSource, MetricsConfig, MetricsHandle,
+    OutputStream, RunConfig, RunError, RunningTopology, Sample, SampleKind, SpoutOutput, TaskError,
+    TaskMetrics, TopologyMetrics, TopologyStats, WorkerMetrics,
 };
 pub use topology::{
     BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,

@@ -4,12 +4,14 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use gale_transport::{ring, RingConfig, RingError, WaitStrategy};
 
+use super::metrics::{MetricsConfig, MetricsHandle, TopologyMetrics};
 use super::output::{Emitter, Outbound, Sink, StreamOut};
 use super::plan::Plan;
+use super::recorder::MetricsStore;
 use super::shared::{Shared, TaskError};
 use super::stats::TopologyStats;
 use super::worker::{Core, Instance, TaskSlot, Worker};
@@ -36,6 +38,8 @@ pub struct RunConfig {
     pub flush_interval: Duration,
     /// Stop (cleanly, draining what is in flight) after this long.
     pub duration: Option<Duration>,
+    /// What is measured live ([`RunningTopology::metrics`]).
+    pub metrics: MetricsConfig,
 }
 
 impl Default for RunConfig {
@@ -48,6 +52,7 @@ impl Default for RunConfig {
             batch: 64,
             flush_interval: Duration::from_micros(100),
             duration: None,
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -98,7 +103,14 @@ impl LocalCluster {
         let config = self.config.clone();
         let threads = config.thread_count();
         let plan = Arc::new(Plan::new(topology, threads));
-        let shared = Arc::new(Shared::new(threads, plan.tasks.len()));
+        let store = MetricsStore::new(config.metrics.clone(), &plan, threads);
+        let shared = Arc::new(Shared::new(threads, plan.tasks.len(), store));
+        tracing::info!(
+            topology = plan.topology.name,
+            tasks = plan.tasks.len(),
+            threads,
+            "starting topology"
+        );
 
         // rings[from][to]
         let ring_config = RingConfig::new(config.ring_bytes)
@@ -128,6 +140,7 @@ impl LocalCluster {
             Vec::new()
         };
         let start = Instant::now();
+        let started = SystemTime::now();
         let mut handles = Vec::with_capacity(threads);
         for (index, (outbound, inbound)) in producers.into_iter().zip(consumers).enumerate() {
             let core = cores.get(index % cores.len().max(1)).copied();
@@ -173,6 +186,7 @@ impl LocalCluster {
             plan,
             shared,
             start,
+            started,
             coordinator: Some(coordinator),
         })
     }
@@ -358,6 +372,7 @@ fn coordinate(
     for w in workers {
         let _ = w.join();
     }
+    tracing::info!(elapsed = ?start.elapsed(), "topology stopped");
 }
 
 /// A running topology (Storm's topology handle in a `LocalCluster`).
@@ -365,6 +380,7 @@ pub struct RunningTopology {
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     start: Instant,
+    started: SystemTime,
     coordinator: Option<JoinHandle<()>>,
 }
 
@@ -380,6 +396,24 @@ impl RunningTopology {
     /// Counters so far.
     pub fn stats(&self) -> TopologyStats {
         TopologyStats::collect(&self.plan, &self.shared, self.start.elapsed())
+    }
+
+    /// Live metrics: per task, component and worker thread (see
+    /// [`MetricsConfig`]).
+    pub fn metrics(&self) -> TopologyMetrics {
+        self.metrics_handle().metrics()
+    }
+
+    /// A handle that takes [`metrics`](Self::metrics) from any thread,
+    /// during the run and after it (an HTTP server, a progress line), and
+    /// registers other subsystems' [`MetricSource`](super::MetricSource)s.
+    pub fn metrics_handle(&self) -> MetricsHandle {
+        MetricsHandle {
+            plan: Arc::clone(&self.plan),
+            shared: Arc::clone(&self.shared),
+            start: self.start,
+            started: self.started,
+        }
     }
 
     /// Whether the topology has stopped.
