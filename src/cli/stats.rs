@@ -133,7 +133,7 @@ pub fn write_topology(t: &Json, out: &mut impl Write) -> io::Result<()> {
         out,
         "  {:<width$} {:>6} {:>5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8} {:>11} {:>9} {:>8} {:>7}",
         "component", "type", "tasks", "rate/s", "emitted", "transferred", "executed", "acked",
-        "failed", "latency ms", "capacity", "bp s", "errors"
+        "failed", "latency µs", "capacity", "bp s", "errors"
     )?;
     for r in rows {
         let spout = r["type"] == "spout";
@@ -154,7 +154,7 @@ pub fn write_topology(t: &Json, out: &mut impl Write) -> io::Result<()> {
             cell(&r["executed"], 0),
             cell(&r["acked"], 0),
             cell(&r["failed"], 0),
-            cell(latency, 3),
+            cell(&latency, 1),
             cell(&r["capacity"], 3),
             cell(&r["backpressureSeconds"], 2),
             cell(&r["errors"], 0),
