@@ -60,11 +60,8 @@ impl Progress {
             .name("gale-progress".into())
             .spawn(move || {
                 let mut before: Option<TopologyMetrics> = None;
-                loop {
-                    match stopped.recv_timeout(EVERY) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        _ => break,
-                    }
+                // Until `finish` sends (or drops the sender).
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
                     let now = handle.metrics();
                     let text = line(&now, before.as_ref());
                     let mut err = std::io::stderr().lock();

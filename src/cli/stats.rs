@@ -142,6 +142,9 @@ pub fn write_topology(t: &Json, out: &mut impl Write) -> io::Result<()> {
         } else {
             &r["executeLatency"]
         };
+        let latency = latency
+            .as_f64()
+            .map_or(Json::Null, |ms| Json::from(ms * 1e3));
         writeln!(
             out,
             "  {:<width$} {:>6} {:>5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8} {:>11} {:>9} {:>8} {:>7}",

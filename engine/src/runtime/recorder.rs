@@ -43,7 +43,8 @@ impl Sampler {
     /// Samples a fraction `rate` (0 = never, 1 = always) of calls; none
     /// with metrics off.
     pub(crate) fn new(config: &MetricsConfig) -> Self {
-        let every = if !config.enabled || !(config.sample_rate > 0.0) {
+        let every = // NaN and non-positive rates sample nothing.
+        if !config.enabled || config.sample_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             0
         } else {
             (1.0 / config.sample_rate.min(1.0)).round().clamp(1.0, 1e9) as u32

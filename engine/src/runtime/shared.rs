@@ -103,6 +103,9 @@ pub struct TaskError {
     pub message: String,
 }
 
+/// Errors are grouped by (component, task, message).
+type ErrorKey = (String, TaskId, String);
+
 /// Shared by the workers, the coordinator and the handle.
 pub(crate) struct Shared {
     /// Stop polling spouts and shut down once everything in flight is done.
@@ -118,7 +121,7 @@ pub(crate) struct Shared {
     pub(crate) tasks: Vec<CachePadded<SharedCounters>>,
     errors: Mutex<Vec<TaskError>>,
     /// Errors grouped by (component, task, message): count, first, last.
-    error_groups: Mutex<BTreeMap<(String, TaskId, String), (u64, SystemTime, SystemTime)>>,
+    error_groups: Mutex<BTreeMap<ErrorKey, (u64, SystemTime, SystemTime)>>,
     /// Live metrics published by the workers.
     pub(crate) metrics: MetricsStore,
 }
@@ -185,7 +188,7 @@ impl Shared {
                 },
             )
             .collect();
-        all.sort_by(|a, b| b.last.cmp(&a.last));
+        all.sort_by_key(|e| std::cmp::Reverse(e.last));
         all
     }
 
