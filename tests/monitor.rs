@@ -346,8 +346,12 @@ fn live_page_renders_in_headless_chromium() {
         t["bolts"][0]["executed"].as_u64() > Some(0)
     });
     let profile = tempdir("chromium-profile");
-    let out = tool("chromium")
+    tool("chromium");
+    // Under coreutils' `timeout`: a watchdog against a hung browser.
+    let out = Command::new("timeout")
         .args([
+            "120",
+            "chromium",
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
