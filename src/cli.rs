@@ -282,20 +282,19 @@ pub fn execute(
     duration: Option<Duration>,
 ) -> Result<(Report, TopologyStats), CliError> {
     let shape = Shape::of(&topology);
+    // Bound before the topology starts, so a bad address costs no run;
+    // it serves until the report is made (the final figures included).
+    let server = match &engine.metrics_addr {
+        Some(addr) => Some(crate::monitor::MetricsServer::start(addr.as_str())?),
+        None => None,
+    };
     let cluster = LocalCluster::new(engine.run_config(duration));
     let running = cluster.submit(topology)?;
     let handle = running.metrics_handle();
-    // Kept until the run's report is made: the endpoint serves the final
-    // figures as long as the process lives.
-    let _server = match &engine.metrics_addr {
-        Some(addr) => {
-            let server = crate::monitor::MetricsServer::start(addr.as_str())?;
-            server.add(handle.clone());
-            eprintln!("gale: metrics on {}", server.url());
-            Some(server)
-        }
-        None => None,
-    };
+    if let Some(server) = &server {
+        server.add(handle.clone());
+        eprintln!("gale: metrics on {}", server.url());
+    }
     let progress = progress::Progress::start(handle.clone());
     let result = running.wait();
     if let Some(p) = progress {

@@ -28,7 +28,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use gale_engine::{MetricsHandle, TopologyMetrics};
+use gale_engine::{MetricsHandle, TopologyMetrics, WindowStats};
 
 pub use http::{get, GetError, ServeError};
 
@@ -50,31 +50,26 @@ struct Entry {
 #[derive(Default)]
 struct Window {
     base: Option<TopologyMetrics>,
-    rates: Vec<(String, f64)>,
+    last: Vec<WindowStats>,
 }
 
 impl Entry {
-    /// Tuples per second per component over the last full window (since
+    /// Rate and capacity per component over the last full window (since
     /// start until one has passed).
-    fn rates(&self, now: &TopologyMetrics) -> Vec<(String, f64)> {
+    fn window(&self, now: &TopologyMetrics) -> Vec<WindowStats> {
         let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
         match &w.base {
             Some(base) if now.uptime.saturating_sub(base.uptime) >= RATE_WINDOW => {
-                w.rates = now.rates_since(base);
+                w.last = now.window_since(base);
                 w.base = Some(now.clone());
             }
             Some(_) => {}
             None => w.base = Some(now.clone()),
         }
-        if w.rates.is_empty() {
-            let secs = now.uptime.as_secs_f64().max(1e-9);
-            return now
-                .components
-                .iter()
-                .map(|c| (c.name.clone(), c.throughput_count() as f64 / secs))
-                .collect();
+        if w.last.is_empty() {
+            return now.window_since_start();
         }
-        w.rates.clone()
+        w.last.clone()
     }
 }
 
@@ -107,14 +102,14 @@ impl Registry {
             ["api", "v1", "topology", id] => match self.find(id) {
                 Some(e) => {
                     let m = e.handle.metrics();
-                    json(&api::topology(&m, &e.rates(&m)))
+                    json(&api::topology(&m, &e.window(&m)))
                 }
                 None => Response::error(404, &format!("no topology `{id}`")),
             },
             ["api", "v1", "topology", id, "component", component] => match self.find(id) {
                 Some(e) => {
                     let m = e.handle.metrics();
-                    match api::component(&m, component, &e.rates(&m)) {
+                    match api::component(&m, component, &e.window(&m)) {
                         Some(doc) => json(&doc),
                         None => Response::error(
                             404,

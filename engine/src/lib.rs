@@ -23,7 +23,7 @@ pub use runtime::{
     BoltOutput, ComponentKind, ComponentMetrics, ComponentStats, Counters, ErrorSummary, Input,
     InputStream, LatencyStats, LocalCluster, MetricSource, MetricsConfig, MetricsHandle,
     OutputStream, RunConfig, RunError, RunningTopology, Sample, SampleKind, SpoutOutput, TaskError,
-    TaskMetrics, TopologyMetrics, TopologyStats, WorkerMetrics,
+    TaskMetrics, TopologyMetrics, TopologyStats, WindowStats, WorkerMetrics,
 };
 pub use topology::{
     BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,

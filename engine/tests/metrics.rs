@@ -265,9 +265,21 @@ fn metrics_are_live_and_sources_are_collected() {
     std::thread::sleep(Duration::from_millis(300));
     let second = running.metrics();
     assert_eq!(second.samples[0].value, 9.0);
-    let rates = second.rates_since(&first);
-    let (_, rate) = rates.iter().find(|(n, _)| n == "count").unwrap();
-    assert!(*rate > 0.0, "{rates:?}");
+    let window = second.window_since(&first);
+    let count = window.iter().find(|w| w.component == "count").unwrap();
+    assert!(count.rate > 0.0, "{window:?}");
+    assert!(
+        count.capacity > 0.0 && count.capacity.is_finite(),
+        "{window:?}"
+    );
+    let since_start = second.window_since_start();
+    let count = since_start.iter().find(|w| w.component == "count").unwrap();
+    let c = second.component("count").unwrap();
+    let expected = c.counters.executed as f64 / second.uptime.as_secs_f64();
+    assert!(
+        (count.rate - expected).abs() < 1e-6 * expected.max(1.0),
+        "{since_start:?}"
+    );
     assert!(second.id.starts_with("metrics-1-"), "{}", second.id);
     running.stop();
     wait(running, "live metrics").unwrap();

@@ -25,15 +25,13 @@ pub fn line(now: &TopologyMetrics, before: Option<&TopologyMetrics>) -> String {
         .iter()
         .rev()
         .find(|c| c.kind != ComponentKind::System);
-    let rate = match (last, before) {
-        (Some(c), Some(b)) => now
-            .rates_since(b)
-            .into_iter()
-            .find(|(n, _)| *n == c.name)
-            .map_or(0.0, |r| r.1),
-        (Some(c), None) => c.throughput_count() as f64 / now.uptime.as_secs_f64().max(1e-9),
-        (None, _) => 0.0,
+    let window = match before {
+        Some(b) => now.window_since(b),
+        None => now.window_since_start(),
     };
+    let rate = last
+        .and_then(|c| window.iter().find(|w| w.component == c.name))
+        .map_or(0.0, |w| w.rate);
     let spouts = now
         .components
         .iter()

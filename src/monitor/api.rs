@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use gale_engine::{
     ComponentKind, ComponentMetrics, Counters, ErrorSummary, LatencyStats, TaskMetrics,
-    TopologyMetrics,
+    TopologyMetrics, WindowStats,
 };
 use serde_json::{json, Value as Json};
 
@@ -63,8 +63,8 @@ fn kind(k: ComponentKind) -> &'static str {
     }
 }
 
-fn rate_of(rates: &[(String, f64)], name: &str) -> f64 {
-    rates.iter().find(|(n, _)| n == name).map_or(0.0, |r| r.1)
+fn window_of<'a>(window: &'a [WindowStats], name: &str) -> Option<&'a WindowStats> {
+    window.iter().find(|w| w.component == name)
 }
 
 fn errors_json(errors: &[ErrorSummary], now: SystemTime) -> Vec<Json> {
@@ -119,7 +119,7 @@ pub fn summary(all: &[TopologyMetrics]) -> Json {
 }
 
 /// The summary of one component (a row of the topology page).
-fn component_row(m: &TopologyMetrics, c: &ComponentMetrics, rates: &[(String, f64)]) -> Json {
+fn component_row(m: &TopologyMetrics, c: &ComponentMetrics, window: &[WindowStats]) -> Json {
     let last_error = m.errors.iter().find(|e| e.component == c.name);
     let now = SystemTime::now();
     let mut row = json!({
@@ -133,7 +133,7 @@ fn component_row(m: &TopologyMetrics, c: &ComponentMetrics, rates: &[(String, f6
         "errors": c.counters.errors,
         "lastError": last_error.map_or("", |e| e.message.as_str()),
         "errorLapsedSecs": last_error.and_then(|e| now.duration_since(e.last).ok()).map(|d| d.as_secs()),
-        "rate": rate_of(rates, &c.name),
+        "rate": window_of(window, &c.name).map_or(0.0, |w| w.rate),
         "backpressureSeconds": c.backpressure.as_secs_f64(),
         "ringOccupancy": c.ring_occupancy,
     });
@@ -146,7 +146,10 @@ fn component_row(m: &TopologyMetrics, c: &ComponentMetrics, rates: &[(String, f6
         _ => {
             row["boltId"] = json!(c.name);
             row["executed"] = json!(c.counters.executed);
-            row["capacity"] = json!(c.capacity);
+            // Storm shows capacity over a recent window: the last second.
+            let capacity = window_of(window, &c.name).map_or(c.capacity, |w| w.capacity);
+            row["capacity"] = json!(capacity);
+            row["capacitySinceStart"] = json!(c.capacity);
             row["executeLatency"] = ms(&c.execute_latency);
             row["processLatency"] = ms(&c.process_latency);
             row["executeLatencyPercentiles"] = percentiles(&c.execute_latency);
@@ -156,14 +159,14 @@ fn component_row(m: &TopologyMetrics, c: &ComponentMetrics, rates: &[(String, f6
     row
 }
 
-/// `/api/v1/topology/<id>`; `rates` are tuples per second per component
-/// over the last window (see [`TopologyMetrics::rates_since`]).
-pub fn topology(m: &TopologyMetrics, rates: &[(String, f64)]) -> Json {
+/// `/api/v1/topology/<id>`; `window` has each component's rate and
+/// capacity over the last window (see [`TopologyMetrics::window_since`]).
+pub fn topology(m: &TopologyMetrics, window: &[WindowStats]) -> Json {
     let of = |k: ComponentKind| -> Vec<Json> {
         m.components
             .iter()
             .filter(|c| c.kind == k)
-            .map(|c| component_row(m, c, rates))
+            .map(|c| component_row(m, c, window))
             .collect()
     };
     let spouts = m
@@ -272,9 +275,9 @@ fn executor(t: &TaskMetrics, m: &TopologyMetrics) -> Json {
 
 /// `/api/v1/topology/<id>/component/<component>`, or `None` if there is no
 /// such component.
-pub fn component(m: &TopologyMetrics, name: &str, rates: &[(String, f64)]) -> Option<Json> {
+pub fn component(m: &TopologyMetrics, name: &str, window: &[WindowStats]) -> Option<Json> {
     let c = m.component(name)?;
-    let mut doc = component_row(m, c, rates);
+    let mut doc = component_row(m, c, window);
     let errors: Vec<ErrorSummary> = m
         .errors
         .iter()

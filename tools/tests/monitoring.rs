@@ -102,6 +102,35 @@ fn gale_stats_prints_a_running_node_as_a_table() {
     let emitted: u64 = spout.split_whitespace().nth(4).unwrap().parse().unwrap();
     assert!(emitted > 0, "{spout}");
 
+    let taken = gale(&[
+        "run",
+        "wordcount",
+        "--count",
+        "10",
+        "--metrics-addr",
+        &url[7..url.len() - 1],
+    ]);
+    assert_eq!(taken.code, Some(1), "{}", taken.stderr);
+    assert!(
+        taken.stderr.contains("cannot listen on"),
+        "{}",
+        taken.stderr
+    );
+    let nonsense = gale(&[
+        "run",
+        "wordcount",
+        "--count",
+        "10",
+        "--metrics-addr",
+        "nonsense",
+    ]);
+    assert_eq!(nonsense.code, Some(1), "{}", nonsense.stderr);
+    assert!(
+        nonsense.stderr.contains("cannot listen on \"nonsense\""),
+        "{}",
+        nonsense.stderr
+    );
+
     let bad = gale(&["stats", "http://127.0.0.1:1"]);
     assert!(!bad.ok());
     assert!(bad.stderr.contains("127.0.0.1:1"), "{}", bad.stderr);

@@ -278,26 +278,69 @@ impl TopologyMetrics {
         total
     }
 
-    /// Tuples per second of each component between `earlier` and this
-    /// snapshot (emitted for spouts, executed for bolts), by name.
-    pub fn rates_since(&self, earlier: &TopologyMetrics) -> Vec<(String, f64)> {
+    /// Each component's rate and capacity between `earlier` and this
+    /// snapshot (a sliding window, where [`ComponentMetrics::capacity`] is
+    /// since start). The window's capacity takes the mean execute latency
+    /// since start.
+    pub fn window_since(&self, earlier: &TopologyMetrics) -> Vec<WindowStats> {
         let secs = self.uptime.saturating_sub(earlier.uptime).as_secs_f64();
+        let per_s = |now: u64, then: u64| {
+            if secs > 0.0 {
+                now.saturating_sub(then) as f64 / secs
+            } else {
+                0.0
+            }
+        };
         self.components
             .iter()
             .map(|c| {
-                let now = c.throughput_count();
                 let then = earlier
                     .component(&c.name)
                     .map_or(0, |e| e.throughput_count());
-                let rate = if secs > 0.0 {
-                    now.saturating_sub(then) as f64 / secs
-                } else {
-                    0.0
-                };
-                (c.name.clone(), rate)
+                let capacity = self
+                    .tasks
+                    .iter()
+                    .filter(|t| t.component == c.name)
+                    .map(|t| {
+                        let before = earlier
+                            .tasks
+                            .iter()
+                            .find(|e| e.id == t.id)
+                            .map_or(0, |e| e.counters.executed);
+                        let mean = t.execute_latency.as_ref().map_or(0, |l| l.mean_ns);
+                        per_s(t.counters.executed, before) * mean as f64 / 1e9
+                    })
+                    .fold(0.0, f64::max);
+                WindowStats {
+                    component: c.name.clone(),
+                    rate: per_s(c.throughput_count(), then),
+                    capacity,
+                }
             })
             .collect()
     }
+
+    /// [`window_since`](Self::window_since) from the start.
+    pub fn window_since_start(&self) -> Vec<WindowStats> {
+        let start = TopologyMetrics {
+            uptime: Duration::ZERO,
+            components: Vec::new(),
+            tasks: Vec::new(),
+            ..self.clone()
+        };
+        self.window_since(&start)
+    }
+}
+
+/// A component's figures over a window between two snapshots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowStats {
+    /// Component id.
+    pub component: String,
+    /// Tuples per second (emitted for spouts, executed otherwise).
+    pub rate: f64,
+    /// Storm's capacity over the window (its busiest task's).
+    pub capacity: f64,
 }
 
 impl ComponentMetrics {

@@ -14,7 +14,7 @@ pub use cluster::{LocalCluster, RunConfig, RunError, RunningTopology};
 pub use metrics::{
     ComponentKind, ComponentMetrics, Counters, ErrorSummary, InputStream, MetricSource,
     MetricsConfig, MetricsHandle, OutputStream, Sample, SampleKind, TaskMetrics, TopologyMetrics,
-    WorkerMetrics,
+    WindowStats, WorkerMetrics,
 };
 pub use output::{BoltOutput, Input, SpoutOutput};
 pub use shared::TaskError;
