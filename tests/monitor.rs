@@ -286,9 +286,29 @@ fn garbage_and_bursts_are_survived() {
     running.wait().unwrap();
 }
 
+/// Another subsystem's figures, with awkward label values.
+struct Link;
+
+impl gale::engine::MetricSource for Link {
+    fn collect(&self, out: &mut Vec<gale::engine::Sample>) {
+        for (peer, bytes) in [("node-2", 10.0), ("odd \"peer\"\\\n", 3.0)] {
+            out.push(gale::engine::Sample {
+                name: "gale_link_bytes_out_total".into(),
+                help: "Bytes sent to a peer node.\nOne line.".into(),
+                kind: gale::engine::SampleKind::Counter,
+                labels: vec![("peer".into(), peer.into())],
+                value: bytes,
+            });
+        }
+    }
+}
+
 #[test]
 fn prometheus_output_passes_promtool() {
     let (running, _server, base) = serve();
+    running
+        .metrics_handle()
+        .register(std::sync::Arc::new(Link));
     wait_until("latencies and errors in /metrics", || {
         let (_, body) = get(&format!("{base}/metrics"), TIMEOUT).unwrap();
         let text = String::from_utf8_lossy(&body);
@@ -309,6 +329,8 @@ fn prometheus_output_passes_promtool() {
         "gale_task_capacity{",
         "gale_worker_backpressure_seconds_total{",
         "gale_worker_ring_bytes{",
+        "gale_link_bytes_out_total{node=\"local\",topology=\"monitored\",peer=\"node-2\"} 10",
+        "peer=\"odd \\\"peer\\\"\\\\\\n\"} 3",
     ] {
         assert!(text.contains(needle), "`{needle}` missing in\n{text}");
     }
