@@ -306,9 +306,7 @@ impl gale::engine::MetricSource for Link {
 #[test]
 fn prometheus_output_passes_promtool() {
     let (running, _server, base) = serve();
-    running
-        .metrics_handle()
-        .register(std::sync::Arc::new(Link));
+    running.metrics_handle().register(std::sync::Arc::new(Link));
     wait_until("latencies and errors in /metrics", || {
         let (_, body) = get(&format!("{base}/metrics"), TIMEOUT).unwrap();
         let text = String::from_utf8_lossy(&body);
