@@ -1,7 +1,7 @@
 //! The `gale` command line, and the same options for your own binaries.
 //!
 //! - [`main`]: the stock `gale` tool (`gale run <name>`, `gale list`,
-//!   `gale node`, `gale plan`).
+//!   `gale node`, `gale plan`, `gale stats <url>`).
 //! - [`run`]: one call that gives a binary of yours the run options of
 //!   `gale run` (`--threads`, `--duration`, `--pin`/`--no-pin`,
 //!   `--busy-spin`, `--json`) for a topology you built:
@@ -16,12 +16,17 @@
 //! At the end of a run a table of per-component counters goes to stderr;
 //! with `--json`, one JSON object goes to stdout ([`Report::to_json`]).
 
+mod logging;
 mod node;
+mod progress;
 mod report;
+mod stats;
 mod topology_args;
 
+pub use logging::LogFormat;
 pub use node::{resolve_topology, NodeArgs, NodeOptions, PlanArgs};
 pub use report::{Report, Row, Shape};
+pub use stats::StatsError;
 pub use topology_args::TopologyArgs;
 
 use std::ffi::OsString;
@@ -46,6 +51,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines on stderr as text or as one JSON object per line
+    /// (filter with RUST_LOG, e.g. RUST_LOG=info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// The subcommands of `gale`.
@@ -61,6 +70,17 @@ pub enum Command {
     /// Print where every task of a topology runs in a cluster, and the
     /// fingerprint its nodes compare, without starting anything.
     Plan(PlanArgs),
+    /// Print the live metrics of a node's metrics endpoint as a table.
+    Stats(StatsArgs),
+}
+
+/// Options of `gale stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// The endpoint, e.g. http://127.0.0.1:9090 (as given to
+    /// --metrics-addr).
+    #[arg(value_name = "URL")]
+    pub url: String,
 }
 
 /// Options of `gale run`.
@@ -107,6 +127,19 @@ pub struct EngineArgs {
     /// Print one JSON object with the run's counters on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Serve live metrics over HTTP on ADDR (e.g. 127.0.0.1:9090; port 0
+    /// picks one): /metrics (Prometheus), /api/v1/... (JSON), / (a live
+    /// page). Off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Fraction of executes whose latency is measured (Storm's stats
+    /// sample rate).
+    #[arg(long, value_name = "RATE", default_value_t = 0.05, value_parser = parse_rate)]
+    pub sample_rate: f64,
+    /// Turn live metrics off (per-stream counts, latencies, ring
+    /// occupancy, backpressure time); totals are still reported.
+    #[arg(long)]
+    pub no_metrics: bool,
 }
 
 impl EngineArgs {
@@ -123,6 +156,11 @@ impl EngineArgs {
                 default.wait
             },
             duration,
+            metrics: gale_engine::MetricsConfig {
+                enabled: !self.no_metrics,
+                sample_rate: self.sample_rate,
+                ..default.metrics
+            },
             ..default
         }
     }
@@ -143,6 +181,12 @@ pub enum CliError {
     /// Writing the results failed (e.g. stdout was closed).
     #[error("cannot write the results: {0}")]
     Output(#[from] io::Error),
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Serve(#[from] crate::monitor::ServeError),
+    /// `gale stats` failed.
+    #[error(transparent)]
+    Stats(#[from] StatsError),
 }
 
 /// The `gale` tool: parses the process's arguments and runs the
@@ -161,11 +205,20 @@ where
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };
+    let default_log = if matches!(cli.command, Command::Node(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init(cli.log_format, default_log);
     let result = match cli.command {
         Command::Run(args) => run_builtin(&args),
         Command::List => list(),
         Command::Node(args) => node::run_builtin_node(&args),
         Command::Plan(args) => node::plan_builtin(&args),
+        Command::Stats(args) => {
+            stats::print(&args.url, &mut io::stdout().lock()).map_err(Into::into)
+        }
     };
     finish(result)
 }
@@ -183,6 +236,9 @@ struct UserArgs {
     duration: Option<Duration>,
     #[command(flatten)]
     engine: EngineArgs,
+    /// Log lines on stderr as text or JSON (filter with RUST_LOG).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 /// The subcommands of a user binary that calls [`run`].
@@ -229,6 +285,12 @@ where
         Ok(args) => args,
         Err(e) => return clap_exit(&e),
     };
+    let default_log = if matches!(args.command, Some(UserCommand::Node(_))) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init(args.log_format, default_log);
     let result = match &args.command {
         Some(UserCommand::Node(opts)) => node::run_user_node(topology, opts),
         Some(UserCommand::Plan { cluster }) => node::plan_user(topology, cluster),
@@ -247,9 +309,28 @@ pub fn execute(
     duration: Option<Duration>,
 ) -> Result<(Report, TopologyStats), CliError> {
     let shape = Shape::of(&topology);
+    // Bound before the topology starts, so a bad address costs no run;
+    // it serves until the report is made (the final figures included).
+    let server = match &engine.metrics_addr {
+        Some(addr) => Some(crate::monitor::MetricsServer::start(addr.as_str())?),
+        None => None,
+    };
     let cluster = LocalCluster::new(engine.run_config(duration));
-    let stats = cluster.submit(topology)?.wait()?;
-    Ok((Report::new(&shape, &stats), stats))
+    let running = cluster.submit(topology)?;
+    let handle = running.metrics_handle();
+    if let Some(server) = &server {
+        server.add(handle.clone());
+        eprintln!("gale: metrics on {}", server.url());
+    }
+    let progress = progress::Progress::start(handle.clone());
+    let result = running.wait();
+    if let Some(p) = progress {
+        p.finish();
+    }
+    let stats = result?;
+    let mut report = Report::new(&shape, &stats);
+    report.metrics = Some(handle.metrics());
+    Ok((report, stats))
 }
 
 fn run_builtin(args: &RunArgs) -> Result<(), CliError> {
@@ -314,6 +395,15 @@ fn finish(result: Result<(), CliError>) -> ExitCode {
 fn clap_exit(e: &clap::Error) -> ExitCode {
     let _ = e.print();
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// Parses a sample rate between 0 and 1.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(format!("the sample rate must be between 0 and 1, not {s}"));
+    }
+    Ok(rate)
 }
 
 /// Parses a positive, finite number of seconds.

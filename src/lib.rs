@@ -14,6 +14,7 @@ pub use gale_transport as transport;
 
 pub mod builtin;
 pub mod cli;
+pub mod monitor;
 
 pub use gale_codec::{
     view_checked, view_trusted, ArchivedValue, EncodeError, Encoder, FieldError, Fields,

@@ -21,8 +21,11 @@ pub use component::{
 };
 pub use grouping::{CustomGrouping, Grouping};
 pub use runtime::{
-    BoltOutput, ComponentStats, Input, LatencyStats, LocalCluster, NodeCluster, RunConfig,
-    RunError, RunningTopology, SpoutOutput, TaskError, TopologyStats,
+    BoltOutput, ComponentKind, ComponentMetrics, ComponentStats, Counters, ErrorSummary, Input,
+    InputStream, LatencyStats, LocalCluster, MetricSource, MetricsConfig, MetricsHandle,
+    NodeCluster, OutputStream, RunConfig, RunError, RunningTopology, Sample, SampleKind,
+    SpoutOutput, TaskError, TaskMetrics, TopologyMetrics, TopologyStats, WindowStats,
+    WorkerMetrics,
 };
 pub use topology::{
     BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,

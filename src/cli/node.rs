@@ -48,6 +48,29 @@ pub struct NodeOptions {
     /// Print one JSON object with this node's counters and link on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Serve live metrics over HTTP on ADDR [default: the cluster file's
+    /// `metrics_port` on this node's listen host, if set; else off].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+}
+
+impl NodeOptions {
+    /// Where this node serves its metrics: `--metrics-addr`, else the
+    /// cluster file's `metrics_port` on the host of the node's `listen`.
+    fn metrics_addr(&self, cluster: &ClusterFile) -> Result<Option<String>, CliError> {
+        if let Some(addr) = &self.metrics_addr {
+            return Ok(Some(addr.clone()));
+        }
+        let Some(port) = cluster.settings().metrics_port else {
+            return Ok(None);
+        };
+        let spec = cluster.node(self.node)?;
+        let host = spec
+            .listen
+            .rsplit_once(':')
+            .map_or(spec.listen.as_str(), |(host, _)| host);
+        Ok(Some(format!("{host}:{port}")))
+    }
 }
 
 /// Options of `gale node`.
@@ -100,7 +123,6 @@ fn builtin_for_cluster(
 }
 
 pub(super) fn run_builtin_node(args: &NodeArgs) -> Result<(), CliError> {
-    init_logging();
     let cluster = ClusterFile::load(&args.node.cluster)?;
     let (built, extra) = builtin_for_cluster(&args.name, &args.topology, &cluster)?;
     let counts = built.counts.filter(|_| built.finite);
@@ -127,7 +149,6 @@ pub(super) fn plan_user(topology: Topology, cluster: &std::path::Path) -> Result
 
 /// `node` for a user's topology.
 pub(super) fn run_user_node(topology: Topology, opts: &NodeOptions) -> Result<(), CliError> {
-    init_logging();
     let cluster = ClusterFile::load(&opts.cluster)?;
     run_node(topology, &cluster, USER_EXTRA, opts, None)
 }
@@ -143,16 +164,6 @@ fn print_plan(topology: Topology, cluster: &ClusterFile, extra: &[u8]) -> Result
     write!(out, "{plan}")?;
     out.flush()?;
     Ok(())
-}
-
-/// Logs go to stderr (a subscriber installed earlier, by a user binary or
-/// the monitoring setup, wins).
-fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
-        .try_init();
 }
 
 /// Runs node `opts.node` of `topology` until its duration is up or a
@@ -178,10 +189,24 @@ fn run_node(
         no_pin: opts.no_pin,
         busy_spin: opts.busy_spin,
         json: opts.json,
+        metrics_addr: opts.metrics_addr(cluster)?,
+        sample_rate: gale_engine::MetricsConfig::default().sample_rate,
+        no_metrics: false,
     };
-    let running = NodeCluster::new(plan, engine.run_config(opts.duration))
+    // Bound before the node starts, so a bad address costs no run.
+    let server = match &engine.metrics_addr {
+        Some(addr) => Some(crate::monitor::MetricsServer::start(addr.as_str())?),
+        None => None,
+    };
+    let mut config = engine.run_config(opts.duration);
+    config.metrics.node = format!("node-{}", opts.node);
+    let running = NodeCluster::new(plan, config)
         .with_connect_timeout(opts.connect_timeout)
         .submit()?;
+    if let Some(server) = &server {
+        server.add(running.metrics_handle());
+        tracing::info!(node = opts.node, url = %server.url(), "serving metrics");
+    }
     tracing::info!(node = opts.node, "node running");
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use gale_engine::{ComponentStats, Topology, TopologyStats};
+use gale_engine::{ComponentStats, LatencyStats, Topology, TopologyMetrics, TopologyStats};
 use serde_json::{json, Map, Value as Json};
 
 /// One component's line of the report.
@@ -31,6 +31,9 @@ pub struct Report {
     /// One row per component: the topology's, in declaration order, then
     /// any the engine reports besides (system components), by name.
     pub rows: Vec<Row>,
+    /// The live metrics at the end of the run, when taken (`gale run`
+    /// takes them): adds execute latency and capacity of each bolt.
+    pub metrics: Option<TopologyMetrics>,
     last: Option<usize>,
 }
 
@@ -93,6 +96,7 @@ impl Report {
                 .map(|e| (e.component.clone(), e.task, e.message.clone()))
                 .collect(),
             rows,
+            metrics: None,
             last,
         }
     }
@@ -173,6 +177,20 @@ impl Report {
                 )?;
             }
         }
+        for c in self.metrics.iter().flat_map(|m| &m.components) {
+            if let Some(l) = &c.execute_latency {
+                writeln!(
+                    w,
+                    "  execute latency of `{}`: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({} sampled); capacity {:.3}",
+                    c.name,
+                    l.p50_ns as f64 / 1e3,
+                    l.p99_ns as f64 / 1e3,
+                    l.max_ns as f64 / 1e3,
+                    l.count,
+                    c.capacity
+                )?;
+            }
+        }
         const SHOWN: usize = 10;
         for (component, task, message) in self.errors.iter().take(SHOWN) {
             writeln!(w, "  error: task {task} of `{component}`: {message}")?;
@@ -187,7 +205,9 @@ impl Report {
     /// `rate_per_s`, `rate_component`, `components` (name → `tasks`,
     /// `emitted`, `transferred`, `executed`, `acked`, `failed`, `errors`,
     /// and for spouts with tracked tuples `complete_latency_ns` with
-    /// `count`, `p50`, `p99`, `p999`, `max`)
+    /// `count`, `p50`, `p99`, `p999`, `max`; with [`metrics`](Self::metrics)
+    /// also `capacity`, `backpressure_s` and, for bolts,
+    /// `execute_latency_ns` and `process_latency_ns`)
     /// and `errors` (`component`, `task`, `message` of each reported one).
     pub fn to_json(&self) -> Json {
         let components: Map<String, Json> = self
@@ -205,13 +225,20 @@ impl Report {
                     "errors": c.errors,
                 });
                 if let Some(l) = &c.complete_latency {
-                    stats["complete_latency_ns"] = json!({
-                        "count": l.count,
-                        "p50": l.p50_ns,
-                        "p99": l.p99_ns,
-                        "p999": l.p999_ns,
-                        "max": l.max_ns,
-                    });
+                    stats["complete_latency_ns"] = latency_json(l);
+                }
+                let live = self.metrics.as_ref().and_then(|m| m.component(&r.name));
+                if let Some(c) = live {
+                    stats["capacity"] = json!(c.capacity);
+                    stats["backpressure_s"] = json!(c.backpressure.as_secs_f64());
+                    for (key, l) in [
+                        ("execute_latency_ns", &c.execute_latency),
+                        ("process_latency_ns", &c.process_latency),
+                    ] {
+                        if let Some(l) = l {
+                            stats[key] = latency_json(l);
+                        }
+                    }
                 }
                 (r.name.clone(), stats)
             })
@@ -230,4 +257,14 @@ impl Report {
                 .collect::<Vec<_>>(),
         })
     }
+}
+
+fn latency_json(l: &LatencyStats) -> Json {
+    json!({
+        "count": l.count,
+        "p50": l.p50_ns,
+        "p99": l.p99_ns,
+        "p999": l.p999_ns,
+        "max": l.max_ns,
+    })
 }

@@ -4,13 +4,15 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use gale_transport::link::{Link, LinkError, LinkRings, LinkStats};
 use gale_transport::{ring, RingConfig, RingError, WaitStrategy};
 
+use super::metrics::{MetricsConfig, MetricsHandle, TopologyMetrics};
 use super::output::{Emitter, Outbound, Sink, StreamOut};
 use super::plan::Plan;
+use super::recorder::MetricsStore;
 use super::shared::{Shared, TaskError};
 use super::stats::TopologyStats;
 use super::worker::{Core, Instance, TaskSlot, Worker};
@@ -37,6 +39,8 @@ pub struct RunConfig {
     pub flush_interval: Duration,
     /// Stop (cleanly, draining what is in flight) after this long.
     pub duration: Option<Duration>,
+    /// What is measured live ([`RunningTopology::metrics`]).
+    pub metrics: MetricsConfig,
 }
 
 impl Default for RunConfig {
@@ -49,6 +53,7 @@ impl Default for RunConfig {
             batch: 64,
             flush_interval: Duration::from_micros(100),
             duration: None,
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -136,7 +141,14 @@ pub(crate) fn launch(
 ) -> Result<RunningTopology, RunError> {
     let config = config.clone();
     let threads = plan.threads;
-    let shared = Arc::new(Shared::new(threads, plan.tasks.len()));
+    let store = MetricsStore::new(config.metrics.clone(), &plan, threads);
+    let shared = Arc::new(Shared::new(threads, plan.tasks.len(), store));
+    tracing::info!(
+        topology = plan.topology.name,
+        tasks = plan.tasks.len(),
+        threads,
+        "starting topology"
+    );
 
     // rings[from][to]
     let ring_config = ring_config(&config);
@@ -192,6 +204,7 @@ pub(crate) fn launch(
         Vec::new()
     };
     let start = Instant::now();
+    let started = SystemTime::now();
     let mut handles = Vec::with_capacity(threads);
     for (index, (outbound, inbound)) in producers.into_iter().zip(consumers).enumerate() {
         let core = cores.get(index % cores.len().max(1)).copied();
@@ -250,6 +263,7 @@ pub(crate) fn launch(
         plan,
         shared,
         start,
+        started,
         coordinator: Some(coordinator),
         link,
     })
@@ -450,6 +464,7 @@ fn coordinate(
     for w in workers {
         let _ = w.join();
     }
+    tracing::info!(elapsed = ?start.elapsed(), "topology stopped");
 }
 
 /// A running topology (Storm's topology handle in a `LocalCluster`).
@@ -457,6 +472,7 @@ pub struct RunningTopology {
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     start: Instant,
+    started: SystemTime,
     coordinator: Option<JoinHandle<()>>,
     /// The link to the other nodes (multi-node runs only), stopped once the
     /// workers have exited.
@@ -480,6 +496,29 @@ impl RunningTopology {
     /// The link's counters (multi-node runs only).
     pub fn link_stats(&self) -> Option<LinkStats> {
         self.link.as_ref().map(Link::stats)
+    }
+
+    /// A handle on the link's counters (multi-node runs only).
+    pub(crate) fn link_stats_handle(&self) -> Option<gale_transport::link::LinkStatsHandle> {
+        self.link.as_ref().map(Link::stats_handle)
+    }
+
+    /// Live metrics: per task, component and worker thread (see
+    /// [`MetricsConfig`]).
+    pub fn metrics(&self) -> TopologyMetrics {
+        self.metrics_handle().metrics()
+    }
+
+    /// A handle that takes [`metrics`](Self::metrics) from any thread,
+    /// during the run and after it (an HTTP server, a progress line), and
+    /// registers other subsystems' [`MetricSource`](super::MetricSource)s.
+    pub fn metrics_handle(&self) -> MetricsHandle {
+        MetricsHandle {
+            plan: Arc::clone(&self.plan),
+            shared: Arc::clone(&self.shared),
+            start: self.start,
+            started: self.started,
+        }
     }
 
     /// Whether the topology has stopped.

@@ -2,16 +2,23 @@
 //! of several ([`NodeCluster`]).
 
 mod cluster;
+mod metrics;
 mod node;
 mod output;
 mod plan;
 mod queue;
+mod recorder;
 mod route;
 mod shared;
 mod stats;
 mod worker;
 
 pub use cluster::{LocalCluster, RunConfig, RunError, RunningTopology};
+pub use metrics::{
+    ComponentKind, ComponentMetrics, Counters, ErrorSummary, InputStream, MetricSource,
+    MetricsConfig, MetricsHandle, OutputStream, Sample, SampleKind, TaskMetrics, TopologyMetrics,
+    WindowStats, WorkerMetrics,
+};
 pub use node::NodeCluster;
 pub use output::{BoltOutput, Input, SpoutOutput};
 pub(crate) use plan::Plan;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use gale_transport::link::{Backend, Link, LinkConfig, LinkRings, PeerSpec, PeerState};
 
 use super::cluster::{launch, RunConfig, RunError, RunningTopology};
+use super::metrics::{MetricSource, Sample, SampleKind};
 use super::route::EngineRoute;
 use super::shared::Shared;
 use crate::cluster::{ClusterError, ClusterPlan, LinkBackend};
@@ -106,7 +107,87 @@ impl NodeCluster {
             tracing::info!(node = link_config.node, "all peers connected");
             Ok(link)
         };
-        launch(plan, &self.config, Some(&mut start))
+        let running = launch(plan, &self.config, Some(&mut start))?;
+        if let Some(link) = running.link_stats_handle() {
+            running
+                .metrics_handle()
+                .register(Arc::new(LinkMetrics(link)));
+        }
+        Ok(running)
+    }
+}
+
+/// The link's per-peer counters as metrics samples.
+struct LinkMetrics(gale_transport::link::LinkStatsHandle);
+
+impl MetricSource for LinkMetrics {
+    fn collect(&self, out: &mut Vec<Sample>) {
+        let stats = self.0.stats();
+        for p in &stats.peers {
+            let labels = vec![
+                ("peer".to_owned(), p.id.to_string()),
+                ("backend".to_owned(), stats.backend.to_string()),
+                (
+                    "transport".to_owned(),
+                    if p.shm { "shm" } else { "tcp" }.to_owned(),
+                ),
+            ];
+            let mut push = |name: &str, help: &str, kind: SampleKind, value: u64| {
+                out.push(Sample {
+                    name: name.to_owned(),
+                    help: help.to_owned(),
+                    kind,
+                    labels: labels.clone(),
+                    value: value as f64,
+                });
+            };
+            let up = u64::from(p.state == PeerState::Up);
+            push(
+                "gale_link_up",
+                "Whether the link to the peer node is up",
+                SampleKind::Gauge,
+                up,
+            );
+            for (name, help, value) in [
+                (
+                    "gale_link_bytes_in_total",
+                    "Bytes received from the peer node",
+                    p.bytes_in,
+                ),
+                (
+                    "gale_link_bytes_out_total",
+                    "Bytes sent to the peer node",
+                    p.bytes_out,
+                ),
+                (
+                    "gale_link_records_in_total",
+                    "Records received from the peer node",
+                    p.records_in,
+                ),
+                (
+                    "gale_link_records_out_total",
+                    "Records sent to the peer node",
+                    p.records_out,
+                ),
+                (
+                    "gale_link_reconnects_total",
+                    "Times the link to the peer was re-established",
+                    p.reconnects,
+                ),
+                (
+                    "gale_link_dropped_total",
+                    "Records for the peer dropped while it was down",
+                    p.dropped,
+                ),
+                (
+                    "gale_link_refused_total",
+                    "Connections from the peer refused (handshake or bad input)",
+                    p.refused,
+                ),
+            ] {
+                push(name, help, SampleKind::Counter, value);
+            }
+        }
     }
 }
 

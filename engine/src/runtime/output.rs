@@ -13,6 +13,7 @@ use gale_transport::{Producer, ReserveError};
 
 use super::plan::Plan;
 use super::queue::ByteQueue;
+use super::recorder::{TaskRecorder, ThreadMetrics};
 use super::shared::{Shared, TaskCounters};
 use crate::acker::{table, AckTable, IdGen, SpoutPending};
 use crate::grouping::Router;
@@ -318,6 +319,8 @@ pub(crate) struct Emitter {
     /// `pending[slot]`: trees in flight of a spout task.
     pub(crate) pending: Vec<Option<SpoutPending>>,
     pub(crate) sink: Sink,
+    /// Live metrics of this thread's tasks.
+    pub(crate) metrics: ThreadMetrics,
 }
 
 /// Whether and how an emitted tuple is tracked by the acker.
@@ -340,6 +343,8 @@ impl Emitter {
         pending: Vec<Option<SpoutPending>>,
     ) -> Self {
         let counters = streams.iter().map(|_| TaskCounters::default()).collect();
+        let outputs: Vec<usize> = streams.iter().map(Vec::len).collect();
+        let metrics = ThreadMetrics::new(&shared.metrics.config, &outputs, plan.streams.len());
         let default = streams
             .iter()
             .map(|s| s.iter().position(|s| s.name == crate::DEFAULT_STREAM))
@@ -352,6 +357,7 @@ impl Emitter {
             counters,
             pending,
             sink,
+            metrics,
         }
     }
 
@@ -405,10 +411,14 @@ impl Emitter {
             shared,
             plan,
             pending,
+            metrics,
             ..
         } = self;
         let counters = &mut counters[slot];
         counters.emitted += 1;
+        let recorder = &mut metrics.tasks[slot];
+        let stream_index = index.unwrap_or_default();
+        TaskRecorder::bump(&mut recorder.emitted, stream_index, 1);
         sink.header.stream = out.id;
         sink.header.source_task = task;
         sink.header.roots.clear();
@@ -465,6 +475,7 @@ impl Emitter {
             }
         }
         counters.transferred += delivered;
+        TaskRecorder::bump(&mut recorder.transferred, stream_index, delivered);
         if let Some((r, msg_id)) = root {
             if let Some(p) = pending[slot].as_mut() {
                 match (delivered, failure.is_some()) {
@@ -677,6 +688,12 @@ impl BoltOutput<'_> {
     /// each input exactly once, after emitting what is anchored to it.
     pub fn ack(&mut self, input: &Input<'_>) {
         self.emitter.counters[self.slot].acked += 1;
+        self.emitter.metrics.input_done(
+            self.slot,
+            input.view.stream(),
+            std::ptr::from_ref(input.view.archived()).cast(),
+            true,
+        );
         let edge = input.view.edge_id();
         for root in input.view.roots() {
             self.emitter.sink.acks.xor(root, edge);
@@ -687,6 +704,12 @@ impl BoltOutput<'_> {
     /// may replay it.
     pub fn fail(&mut self, input: &Input<'_>) {
         self.emitter.counters[self.slot].failed += 1;
+        self.emitter.metrics.input_done(
+            self.slot,
+            input.view.stream(),
+            std::ptr::from_ref(input.view.archived()).cast(),
+            false,
+        );
         for root in input.view.roots() {
             self.emitter.sink.acks.fail(root);
         }

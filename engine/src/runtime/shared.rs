@@ -1,12 +1,16 @@
 //! State shared between the worker threads and the topology's handle:
 //! stop flags, per-worker progress counters for termination detection,
-//! per-task counters, and reported errors.
+//! per-task counters, live metrics, and reported errors.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use crossbeam_utils::CachePadded;
 
+use super::metrics::ErrorSummary;
+use super::recorder::MetricsStore;
 use crate::TaskId;
 
 /// A task's counters as its worker keeps them (plain integers on the hot
@@ -99,6 +103,9 @@ pub struct TaskError {
     pub message: String,
 }
 
+/// Errors are grouped by (component, task, message).
+type ErrorKey = (String, TaskId, String);
+
 /// Shared by the workers, the coordinator and the handle.
 pub(crate) struct Shared {
     /// Stop polling spouts and shut down once everything in flight is done.
@@ -113,15 +120,17 @@ pub(crate) struct Shared {
     /// Indexed by task id - 1; padded like `workers`.
     pub(crate) tasks: Vec<CachePadded<SharedCounters>>,
     errors: Mutex<Vec<TaskError>>,
-    /// Complete latency per spout component, merged by workers as they exit.
-    latency: Mutex<std::collections::BTreeMap<String, hdrhistogram::Histogram<u64>>>,
+    /// Errors grouped by (component, task, message): count, first, last.
+    error_groups: Mutex<BTreeMap<ErrorKey, (u64, SystemTime, SystemTime)>>,
+    /// Live metrics published by the workers.
+    pub(crate) metrics: MetricsStore,
 }
 
 /// Reported errors kept for the handle (older ones are counted, not kept).
 const MAX_KEPT_ERRORS: usize = 1000;
 
 impl Shared {
-    pub(crate) fn new(workers: usize, tasks: usize) -> Self {
+    pub(crate) fn new(workers: usize, tasks: usize, metrics: MetricsStore) -> Self {
         Self {
             drain: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -130,13 +139,15 @@ impl Shared {
             workers: (0..workers).map(|_| CachePadded::default()).collect(),
             tasks: (0..tasks).map(|_| CachePadded::default()).collect(),
             errors: Mutex::new(Vec::new()),
-            latency: Mutex::new(Default::default()),
+            error_groups: Mutex::new(BTreeMap::new()),
+            metrics,
         }
     }
 
     /// Records an error reported by or about a task and logs it.
     pub(crate) fn report(&self, component: &str, task: TaskId, message: String) {
-        tracing::error!(component, task, "{message}");
+        tracing::error_span!("task", component, task).in_scope(|| tracing::error!("{message}"));
+        self.group_error(component, task, &message);
         let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
         if errors.len() < MAX_KEPT_ERRORS {
             errors.push(TaskError {
@@ -147,23 +158,38 @@ impl Shared {
         }
     }
 
-    /// Merges a spout task's complete-latency histogram into its
-    /// component's.
-    pub(crate) fn merge_latency(&self, component: &str, h: &hdrhistogram::Histogram<u64>) {
-        let mut all = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        match all.get_mut(component) {
-            Some(total) => {
-                let _ = total.add(h);
-            }
-            None => {
-                all.insert(component.to_owned(), h.clone());
-            }
+    /// Counts an error in its group (distinct groups beyond the first
+    /// thousand are not kept; the task's error counter still counts them).
+    fn group_error(&self, component: &str, task: TaskId, message: &str) {
+        let now = SystemTime::now();
+        let mut groups = self.error_groups.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (component.to_owned(), task, message.to_owned());
+        if let Some((count, _, last)) = groups.get_mut(&key) {
+            *count += 1;
+            *last = now;
+        } else if groups.len() < MAX_KEPT_ERRORS {
+            groups.insert(key, (1, now, now));
         }
     }
 
-    pub(crate) fn latencies(&self) -> Vec<(String, hdrhistogram::Histogram<u64>)> {
-        let all = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        all.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    /// Reported errors grouped, most recent first.
+    pub(crate) fn error_summaries(&self) -> Vec<ErrorSummary> {
+        let groups = self.error_groups.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<ErrorSummary> = groups
+            .iter()
+            .map(
+                |((component, task, message), (count, first, last))| ErrorSummary {
+                    component: component.clone(),
+                    task: *task,
+                    message: message.clone(),
+                    count: *count,
+                    first: *first,
+                    last: *last,
+                },
+            )
+            .collect();
+        all.sort_by_key(|e| std::cmp::Reverse(e.last));
+        all
     }
 
     pub(crate) fn errors(&self) -> Vec<TaskError> {
@@ -175,12 +201,9 @@ impl Shared {
 
     /// Records a task's panic and makes every worker stop.
     pub(crate) fn fail(&self, error: TaskError) {
-        tracing::error!(
-            component = error.component,
-            task = error.task,
-            "task panicked: {}",
-            error.message
-        );
+        let span = tracing::error_span!("task", component = error.component, task = error.task);
+        span.in_scope(|| tracing::error!("task panicked: {}", error.message));
+        self.group_error(&error.component, error.task, &error.message);
         let mut panic = self.panic.lock().unwrap_or_else(|e| e.into_inner());
         if panic.is_none() {
             *panic = Some(error);

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::plan::Plan;
+use super::recorder::latency_histogram;
 use super::shared::{Shared, TaskError};
 
 /// Counters of one component, summed over its tasks.
@@ -42,6 +43,8 @@ pub struct LatencyStats {
     pub p999_ns: u64,
     /// Largest.
     pub max_ns: u64,
+    /// Mean.
+    pub mean_ns: u64,
 }
 
 impl LatencyStats {
@@ -52,6 +55,7 @@ impl LatencyStats {
             p99_ns: h.value_at_quantile(0.99),
             p999_ns: h.value_at_quantile(0.999),
             max_ns: h.max(),
+            mean_ns: h.mean().round() as u64,
         })
     }
 }
@@ -69,6 +73,7 @@ pub struct TopologyStats {
 
 impl TopologyStats {
     pub(crate) fn collect(plan: &Plan, shared: &Shared, elapsed: Duration) -> Self {
+        let mut complete = BTreeMap::new();
         let mut components: BTreeMap<String, ComponentStats> = BTreeMap::new();
         // A node reports its own tasks only.
         for (i, task) in plan.tasks.iter().enumerate() {
@@ -86,9 +91,23 @@ impl TopologyStats {
             s.failed += c.failed;
             s.errors += c.errors;
         }
-        for (name, h) in shared.latencies() {
-            if let Some(c) = components.get_mut(&name) {
-                c.complete_latency = LatencyStats::from_histogram(&h);
+        for (i, task) in plan.tasks.iter().enumerate() {
+            if !plan.topology.components[task.component].is_spout() {
+                continue;
+            }
+            let name = &plan.topology.components[task.component].name;
+            let h = shared.metrics.tasks[i]
+                .histograms
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if h.complete.is_empty() {
+                continue;
+            }
+            if let Some(c) = components.get_mut(name) {
+                let mut all = complete.remove(name).unwrap_or_else(latency_histogram);
+                let _ = all.add(&h.complete);
+                c.complete_latency = LatencyStats::from_histogram(&all);
+                complete.insert(name.clone(), all);
             }
         }
         Self {

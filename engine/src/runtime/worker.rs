@@ -13,6 +13,7 @@ use gale_transport::{Consumer, Waiter};
 use super::output::{BoltOutput, Emitter, Input, SpoutOutput, RING_PREFIX};
 use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::ByteQueue;
+use super::recorder::{input_index, nanos, InFlight, TaskRecorder};
 use super::shared::{Shared, TaskError};
 use super::RunConfig;
 use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
@@ -133,12 +134,31 @@ impl Core {
             component,
             stream,
         };
+        let metrics = &mut emitter.metrics;
+        let stream = input_index(view.stream(), metrics.streams);
+        TaskRecorder::bump(&mut metrics.tasks[slot].executed, stream, 1);
+        let started = metrics.sampler.sample().then(Instant::now);
+        if let Some(started) = started {
+            metrics.in_flight = Some(InFlight {
+                started,
+                input: std::ptr::from_ref(view.archived()).cast(),
+                slot,
+            });
+        }
         let mut out = BoltOutput {
             emitter,
             slot,
             task: dest,
         };
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| bolt.execute(&input, &mut out))) {
+        let result = catch_unwind(AssertUnwindSafe(|| bolt.execute(&input, &mut out)));
+        if let Some(started) = started {
+            let metrics = &mut self.emitter.metrics;
+            metrics.in_flight = None;
+            if let Some(h) = metrics.tasks[slot].execute.as_mut() {
+                h.saturating_record(nanos(started, Instant::now()).max(1));
+            }
+        }
+        if let Err(payload) = result {
             // The input's trees fail (so their spouts replay them); the task
             // keeps running, and every panic is counted and reported.
             for root in view.roots() {
@@ -335,6 +355,8 @@ impl Core {
 impl Worker {
     /// The worker's whole life: open/prepare, loop, cleanup/close.
     pub(crate) fn run(mut self) {
+        let span = tracing::info_span!("worker", index = self.index);
+        let _entered = span.enter();
         if !self.start() {
             self.core.publish(self.index);
             return self.exit();
@@ -391,6 +413,11 @@ impl Worker {
                     last_flush = Instant::now();
                 }
             }
+            let emitter = &mut self.core.emitter;
+            let blocked = emitter.blocked();
+            if emitter.metrics.worker.pass(emitter.sink.now, blocked) {
+                self.publish_metrics();
+            }
             self.core.publish(self.index);
             if progress {
                 waiter.reset();
@@ -407,6 +434,9 @@ impl Worker {
         let shared = Arc::clone(&self.core.shared);
         for t in &mut self.core.tasks {
             let context = plan.context(t.id);
+            let span = tracing::info_span!("task", component = context.component, task = t.id);
+            let _entered = span.enter();
+            tracing::debug!("opening");
             let result = catch_unwind(AssertUnwindSafe(|| match &mut t.instance {
                 Instance::Spout(s) => {
                     s.open(&context);
@@ -450,6 +480,10 @@ impl Worker {
             .load(std::sync::atomic::Ordering::Acquire);
         for (slot, t) in self.core.tasks.iter_mut().enumerate() {
             let id = t.id;
+            let component = self.core.plan.component_of(id).map_or("", |c| &c.name);
+            let span = tracing::info_span!("task", component, task = id);
+            let _entered = span.enter();
+            tracing::debug!("closing");
             let result = catch_unwind(AssertUnwindSafe(|| match &mut t.instance {
                 Instance::Spout(s) => s.close(),
                 Instance::Bolt(b) => b.cleanup(),
@@ -469,17 +503,35 @@ impl Worker {
                 );
             }
         }
-        for (slot, t) in self.core.tasks.iter().enumerate() {
-            if let Some(p) = &self.core.emitter.pending[slot] {
-                let component = self
-                    .core
-                    .plan
-                    .component_of(t.id)
-                    .map_or("", |c| c.name.as_str());
-                self.core.shared.merge_latency(component, &p.latency);
-            }
-        }
+        self.publish_metrics();
         self.core.publish(self.index);
+    }
+
+    /// Publishes the live metrics of this worker and its tasks.
+    fn publish_metrics(&mut self) {
+        let Core {
+            shared,
+            tasks,
+            emitter,
+            ..
+        } = &mut self.core;
+        let store = &shared.metrics;
+        for (slot, t) in tasks.iter().enumerate() {
+            let complete = emitter.pending[slot].as_mut().map(|p| &mut p.latency);
+            store.publish_task(t.id, &mut emitter.metrics.tasks[slot], complete);
+        }
+        let rings = self.inbound.iter().fold((0, 0), |(bytes, capacity), r| {
+            (bytes + r.len_bytes(), capacity + r.capacity())
+        });
+        let overflow = emitter
+            .sink
+            .outbound
+            .iter()
+            .flatten()
+            .map(|o| o.overflow.bytes())
+            .sum();
+        let backpressure = emitter.metrics.worker.backpressure_ns;
+        store.publish_worker(self.index, rings, overflow, backpressure);
     }
 }
 

@@ -317,7 +317,30 @@ impl fmt::Debug for Link {
     }
 }
 
+/// A cloneable reader of a link's counters (for a metrics endpoint); it
+/// keeps working after the link stops.
+#[derive(Clone)]
+pub struct LinkStatsHandle(Arc<Shared>);
+
+impl LinkStatsHandle {
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> LinkStats {
+        self.0.snapshot()
+    }
+}
+
+impl std::fmt::Debug for LinkStatsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkStatsHandle").finish_non_exhaustive()
+    }
+}
+
 impl Link {
+    /// A handle on the counters that outlives the link.
+    pub fn stats_handle(&self) -> LinkStatsHandle {
+        LinkStatsHandle(Arc::clone(&self.shared))
+    }
+
     /// Binds the listen address, starts the I/O thread and begins connecting
     /// to every peer. Returns once listening; peers come up in the background
     /// (see [`wait_connected`](Self::wait_connected)).

@@ -1,0 +1,394 @@
+//! Live metrics on the hot path. Each worker thread counts into plain
+//! integers and histograms of its own ([`TaskRecorder`], [`WorkerRecorder`],
+//! [`Sampler`]) and publishes them at most every [`PUBLISH_EVERY`] (and once
+//! more when it exits) into the slots of [`MetricsStore`]: counters by
+//! relaxed stores into cache-padded slots that only this thread writes,
+//! histograms by adding its delta under a per-task mutex. No atomic
+//! read-modify-write and no lock is taken per tuple.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use hdrhistogram::Histogram;
+
+use super::metrics::{MetricSource, MetricsConfig};
+use super::plan::Plan;
+
+/// How often a busy worker publishes its metrics.
+pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
+/// A latency histogram: 1 ns to 1 hour at 2 significant figures (1 %
+/// resolution, a few tens of KiB); longer values saturate.
+pub(crate) fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 2).expect("valid histogram bounds")
+}
+
+/// Nanoseconds from `from` to `to` (0 if `to` is earlier).
+pub(crate) fn nanos(from: Instant, to: Instant) -> u64 {
+    to.saturating_duration_since(from)
+        .as_nanos()
+        .min(u128::from(u64::MAX)) as u64
+}
+
+/// Picks one call in `every` for latency sampling (Storm's stats sample
+/// rate): a countdown, no clock and no randomness per call.
+pub(crate) struct Sampler {
+    every: u32,
+    left: u32,
+}
+
+impl Sampler {
+    /// Samples a fraction `rate` (0 = never, 1 = always) of calls; none
+    /// with metrics off.
+    pub(crate) fn new(config: &MetricsConfig) -> Self {
+        let every = // NaN and non-positive rates sample nothing.
+        if !config.enabled || config.sample_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            0
+        } else {
+            (1.0 / config.sample_rate.min(1.0)).round().clamp(1.0, 1e9) as u32
+        };
+        Self { every, left: every }
+    }
+
+    /// Whether this call is sampled.
+    #[inline]
+    pub(crate) fn sample(&mut self) -> bool {
+        if self.every == 0 {
+            return false;
+        }
+        self.left -= 1;
+        if self.left == 0 {
+            self.left = self.every;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Index of a tuple's stream among a task's input counters: its global
+/// stream id, or the last slot for system streams (ticks, acker traffic).
+#[inline]
+pub(crate) fn input_index(stream: u32, streams: usize) -> usize {
+    (stream as usize).min(streams)
+}
+
+/// One task's metrics as its worker keeps them. With metrics off every
+/// vector is empty and the histograms are `None`, so the hot path's
+/// `get_mut` finds nothing to count.
+pub(crate) struct TaskRecorder {
+    /// By position of the output stream in the task's `StreamOut`s.
+    pub(crate) emitted: Vec<u64>,
+    pub(crate) transferred: Vec<u64>,
+    /// By [`input_index`].
+    pub(crate) executed: Vec<u64>,
+    pub(crate) acked: Vec<u64>,
+    pub(crate) failed: Vec<u64>,
+    /// Sampled `execute` times since the last publish.
+    pub(crate) execute: Option<Histogram<u64>>,
+    /// Sampled start of `execute` to the bolt's ack of that input.
+    pub(crate) process: Option<Histogram<u64>>,
+}
+
+impl TaskRecorder {
+    pub(crate) fn new(enabled: bool, outputs: usize, inputs: usize) -> Self {
+        let n = |len: usize| if enabled { vec![0; len] } else { Vec::new() };
+        Self {
+            emitted: n(outputs),
+            transferred: n(outputs),
+            executed: n(inputs),
+            acked: n(inputs),
+            failed: n(inputs),
+            execute: enabled.then(latency_histogram),
+            process: enabled.then(latency_histogram),
+        }
+    }
+
+    /// Counts one at `index` of `counters` (nothing with metrics off).
+    #[inline]
+    pub(crate) fn bump(counters: &mut [u64], index: usize, by: u64) {
+        if let Some(c) = counters.get_mut(index) {
+            *c += by;
+        }
+    }
+}
+
+/// A sampled bolt `execute` in progress: when it started and which input
+/// it runs (so an ack of that very input gives the process latency).
+#[derive(Clone, Copy)]
+pub(crate) struct InFlight {
+    pub(crate) started: Instant,
+    pub(crate) input: *const u8,
+    pub(crate) slot: usize,
+}
+
+/// A worker thread's own metrics.
+pub(crate) struct WorkerRecorder {
+    pub(crate) enabled: bool,
+    /// Time spent with spouts throttled (an outbound ring overflowing or
+    /// the local queue too long).
+    pub(crate) backpressure_ns: u64,
+    was_blocked: bool,
+    last_pass: Instant,
+    next_publish: Instant,
+}
+
+impl WorkerRecorder {
+    pub(crate) fn new(enabled: bool, now: Instant) -> Self {
+        Self {
+            enabled,
+            backpressure_ns: 0,
+            was_blocked: false,
+            last_pass: now,
+            next_publish: now,
+        }
+    }
+
+    /// Accounts one pass of the worker loop started at `now`; returns
+    /// whether it is time to publish.
+    #[inline]
+    pub(crate) fn pass(&mut self, now: Instant, blocked: bool) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        if self.was_blocked {
+            self.backpressure_ns += nanos(self.last_pass, now);
+        }
+        self.was_blocked = blocked;
+        self.last_pass = now;
+        if now >= self.next_publish {
+            self.next_publish = now + PUBLISH_EVERY;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Everything a worker thread measures, kept by its [`Emitter`](super::output::Emitter).
+pub(crate) struct ThreadMetrics {
+    /// By task slot.
+    pub(crate) tasks: Vec<TaskRecorder>,
+    pub(crate) sampler: Sampler,
+    /// The sampled `execute` running now, if any.
+    pub(crate) in_flight: Option<InFlight>,
+    pub(crate) worker: WorkerRecorder,
+    /// Streams of the topology ([`input_index`]'s bound).
+    pub(crate) streams: usize,
+}
+
+impl ThreadMetrics {
+    /// Recorders for tasks with `outputs[slot]` output streams each.
+    pub(crate) fn new(config: &MetricsConfig, outputs: &[usize], streams: usize) -> Self {
+        Self {
+            tasks: outputs
+                .iter()
+                .map(|&n| TaskRecorder::new(config.enabled, n, streams + 1))
+                .collect(),
+            sampler: Sampler::new(config),
+            in_flight: None,
+            worker: WorkerRecorder::new(config.enabled, Instant::now()),
+            streams,
+        }
+    }
+
+    /// Counts an ack (or fail) of an input of task `slot`; an ack of the
+    /// input of a sampled `execute` records its process latency.
+    #[inline]
+    pub(crate) fn input_done(&mut self, slot: usize, stream: u32, input: *const u8, acked: bool) {
+        let i = input_index(stream, self.streams);
+        let rec = &mut self.tasks[slot];
+        if !acked {
+            return TaskRecorder::bump(&mut rec.failed, i, 1);
+        }
+        TaskRecorder::bump(&mut rec.acked, i, 1);
+        if let Some(f) = self.in_flight {
+            if f.slot == slot && std::ptr::eq(f.input, input) {
+                self.in_flight = None;
+                if let Some(h) = rec.process.as_mut() {
+                    h.saturating_record(nanos(f.started, Instant::now()).max(1));
+                }
+            }
+        }
+    }
+}
+
+/// Published copy of a task's metrics.
+pub(crate) struct TaskSlot {
+    pub(crate) emitted: Box<[AtomicU64]>,
+    pub(crate) transferred: Box<[AtomicU64]>,
+    pub(crate) executed: Box<[AtomicU64]>,
+    pub(crate) acked: Box<[AtomicU64]>,
+    pub(crate) failed: Box<[AtomicU64]>,
+    pub(crate) histograms: Mutex<TaskHistograms>,
+}
+
+/// A task's latency histograms since it started.
+pub(crate) struct TaskHistograms {
+    pub(crate) execute: Histogram<u64>,
+    pub(crate) process: Histogram<u64>,
+    /// Spouts: emit to tree completion.
+    pub(crate) complete: Histogram<u64>,
+}
+
+/// Published copy of a worker thread's metrics.
+#[derive(Default)]
+pub(crate) struct WorkerSlot {
+    pub(crate) ring_bytes: AtomicU64,
+    pub(crate) ring_capacity: AtomicU64,
+    pub(crate) overflow_bytes: AtomicU64,
+    pub(crate) backpressure_ns: AtomicU64,
+}
+
+/// Where workers publish their metrics and the snapshotter reads them.
+pub(crate) struct MetricsStore {
+    pub(crate) config: MetricsConfig,
+    /// Indexed by task id - 1; each on its own cache lines (only the
+    /// task's worker writes it).
+    pub(crate) tasks: Vec<CachePadded<TaskSlot>>,
+    pub(crate) workers: Vec<CachePadded<WorkerSlot>>,
+    /// Metrics of other subsystems, collected with every snapshot.
+    pub(crate) sources: Mutex<Vec<Arc<dyn MetricSource>>>,
+}
+
+fn zeros(len: usize) -> Box<[AtomicU64]> {
+    (0..len).map(|_| AtomicU64::new(0)).collect()
+}
+
+/// Relaxed loads of a published vector.
+pub(crate) fn load(v: &[AtomicU64]) -> Vec<u64> {
+    // SYNC: Relaxed pairs with the Relaxed stores in `store`: statistics
+    // with a single writer; a reader wants any recent value of each.
+    v.iter().map(|a| a.load(Ordering::Relaxed)).collect()
+}
+
+fn store(slots: &[AtomicU64], values: &[u64]) {
+    for (a, v) in slots.iter().zip(values) {
+        // SYNC: Relaxed pairs with the Relaxed loads in `load`.
+        a.store(*v, Ordering::Relaxed);
+    }
+}
+
+impl MetricsStore {
+    pub(crate) fn new(config: MetricsConfig, plan: &Plan, workers: usize) -> Self {
+        let inputs = plan.streams.len() + 1;
+        let tasks = plan
+            .tasks
+            .iter()
+            .map(|t| {
+                let outputs = plan.stream_ids[t.component].len();
+                CachePadded::new(TaskSlot {
+                    emitted: zeros(outputs),
+                    transferred: zeros(outputs),
+                    executed: zeros(inputs),
+                    acked: zeros(inputs),
+                    failed: zeros(inputs),
+                    histograms: Mutex::new(TaskHistograms {
+                        execute: latency_histogram(),
+                        process: latency_histogram(),
+                        complete: latency_histogram(),
+                    }),
+                })
+            })
+            .collect();
+        Self {
+            config,
+            tasks,
+            workers: (0..workers).map(|_| CachePadded::default()).collect(),
+            sources: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Publishes task `id`'s counters and adds its histograms' deltas
+    /// (which are then cleared); `complete` is a spout's complete-latency
+    /// histogram.
+    pub(crate) fn publish_task(
+        &self,
+        id: crate::TaskId,
+        rec: &mut TaskRecorder,
+        complete: Option<&mut Histogram<u64>>,
+    ) {
+        let Some(slot) = self.tasks.get(id as usize - 1) else {
+            return;
+        };
+        store(&slot.emitted, &rec.emitted);
+        store(&slot.transferred, &rec.transferred);
+        store(&slot.executed, &rec.executed);
+        store(&slot.acked, &rec.acked);
+        store(&slot.failed, &rec.failed);
+        let fresh = |h: &Option<Histogram<u64>>| h.as_ref().is_some_and(|h| !h.is_empty());
+        let complete = complete.filter(|h| !h.is_empty());
+        if !fresh(&rec.execute) && !fresh(&rec.process) && complete.is_none() {
+            return;
+        }
+        let mut all = slot.histograms.lock().unwrap_or_else(|e| e.into_inner());
+        // Adding can only fail for values beyond the bounds, which the
+        // recording side saturated already.
+        if let Some(h) = rec.execute.as_mut() {
+            let _ = all.execute.add(&*h);
+            h.reset();
+        }
+        if let Some(h) = rec.process.as_mut() {
+            let _ = all.process.add(&*h);
+            h.reset();
+        }
+        if let Some(h) = complete {
+            let _ = all.complete.add(&*h);
+            h.reset();
+        }
+    }
+
+    /// Publishes worker `index`'s ring occupancy and backpressure time.
+    pub(crate) fn publish_worker(
+        &self,
+        index: usize,
+        rings: (usize, usize),
+        overflow: usize,
+        backpressure_ns: u64,
+    ) {
+        let Some(w) = self.workers.get(index) else {
+            return;
+        };
+        // SYNC: Relaxed throughout, paired with the Relaxed loads in the
+        // snapshot: single-writer statistics.
+        w.ring_bytes.store(rings.0 as u64, Ordering::Relaxed);
+        w.ring_capacity.store(rings.1 as u64, Ordering::Relaxed);
+        w.overflow_bytes.store(overflow as u64, Ordering::Relaxed);
+        w.backpressure_ns.store(backpressure_ns, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampler_picks_one_in_n() {
+        let config = |enabled, sample_rate| MetricsConfig {
+            enabled,
+            sample_rate,
+            ..MetricsConfig::default()
+        };
+        let count = |s: &mut Sampler| (0..1000).filter(|_| s.sample()).count();
+        assert_eq!(count(&mut Sampler::new(&config(true, 0.05))), 50);
+        assert_eq!(count(&mut Sampler::new(&config(true, 1.0))), 1000);
+        assert_eq!(count(&mut Sampler::new(&config(true, 7.0))), 1000);
+        assert_eq!(count(&mut Sampler::new(&config(true, 0.0))), 0);
+        assert_eq!(count(&mut Sampler::new(&config(true, f64::NAN))), 0);
+        assert_eq!(count(&mut Sampler::new(&config(false, 1.0))), 0);
+    }
+
+    #[test]
+    fn disabled_recorder_counts_nothing() {
+        let mut r = TaskRecorder::new(false, 2, 3);
+        TaskRecorder::bump(&mut r.emitted, 1, 1);
+        assert!(r.emitted.is_empty() && r.execute.is_none());
+        let mut r = TaskRecorder::new(true, 2, 3);
+        TaskRecorder::bump(&mut r.emitted, 1, 2);
+        TaskRecorder::bump(&mut r.executed, 9, 1);
+        assert_eq!(r.emitted, [0, 2]);
+        assert_eq!(r.executed, [0, 0, 0]);
+    }
+}
