@@ -244,6 +244,7 @@ fn run_builtin(args: &RunArgs) -> Result<(), CliError> {
         grouping: args.grouping,
         ack: args.ack,
         max_pending: args.max_pending.map(|n| n as usize),
+        ..BuiltinOptions::default()
     };
     let built = builtin::build(&args.name, &opts)?;
     let duration = match (args.duration, built.finite) {
