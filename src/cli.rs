@@ -15,8 +15,10 @@
 //! At the end of a run a table of per-component counters goes to stderr;
 //! with `--json`, one JSON object goes to stdout ([`Report::to_json`]).
 
+mod bench;
 mod report;
 
+pub use bench::{rate_tolerance, BenchArgs, BENCHES};
 pub use report::{Report, Row, Shape};
 
 use std::ffi::OsString;
@@ -50,6 +52,9 @@ pub enum Command {
     Run(RunArgs),
     /// List the built-in topologies.
     List,
+    /// Benchmark a storm-perf topology: throughput after a warm-up,
+    /// open-loop latency at a fixed --rate, CPU per tuple.
+    Bench(BenchArgs),
 }
 
 /// Options of `gale run`.
@@ -173,6 +178,7 @@ where
     let result = match cli.command {
         Command::Run(args) => run_builtin(&args),
         Command::List => list(),
+        Command::Bench(args) => return bench::main(&args),
     };
     finish(result)
 }

@@ -400,9 +400,12 @@ pub fn wordcount_of(
     builder
         .set_bolt(
             "split",
-            move || match stamped {
-                true => SplitBolt::stamped(),
-                false => SplitBolt::default(),
+            move || {
+                if stamped {
+                    SplitBolt::stamped()
+                } else {
+                    SplitBolt::default()
+                }
             },
             bolts,
         )
