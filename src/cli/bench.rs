@@ -112,8 +112,12 @@ fn check(args: &BenchArgs) -> Result<(), clap::Error> {
     let name = args.name.as_str();
     let usage = |msg: String| {
         let mut cmd = Cli::command();
-        let bench = cmd.find_subcommand_mut("bench").map(|c| c.clone());
-        bench.unwrap_or(cmd).error(ErrorKind::ArgumentConflict, msg)
+        // Built, the subcommand's usage line reads `gale bench ...`.
+        cmd.build();
+        match cmd.find_subcommand_mut("bench") {
+            Some(bench) => bench.error(ErrorKind::ArgumentConflict, msg),
+            None => cmd.error(ErrorKind::ArgumentConflict, msg),
+        }
     };
     if args.file.is_some() && name != "file-read-wordcount" {
         return Err(usage(format!(
