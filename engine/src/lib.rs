@@ -8,6 +8,8 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod acker;
+#[doc(hidden)]
+pub mod bench_api;
 mod component;
 mod grouping;
 mod runtime;
