@@ -340,10 +340,24 @@ impl<'a> Progress<'a> {
     }
 }
 
-/// Tuples that reached the last component in the window, and the rate.
+/// Tuples that reached the last component in the window (executed by a
+/// bolt, emitted by a spout), and their rate.
 fn throughput(outcome: &Outcome) -> (u64, f64) {
-    let rate = outcome.window.rate().map_or(0.0, |r| r.1);
-    let tuples = (rate * outcome.window.elapsed.as_secs_f64()).round() as u64;
+    let Some((name, rate)) = outcome.window.rate() else {
+        return (0, 0.0);
+    };
+    let tuples = outcome
+        .window
+        .rows
+        .iter()
+        .find(|r| r.name == name)
+        .map_or(0, |r| {
+            if r.spout {
+                r.stats.emitted
+            } else {
+                r.stats.executed
+            }
+        });
     (tuples, rate)
 }
 
@@ -457,7 +471,8 @@ fn to_json(args: &BenchArgs, threads: usize, outcome: &Outcome, reached: Option<
     let config = args.engine.run_config(None);
     let window = outcome.window.elapsed.as_secs_f64();
     let per_s = |n: u64| if window > 0.0 { n as f64 / window } else { 0.0 };
-    let mut components = outcome.window.to_json()["components"].take();
+    let mut window_json = outcome.window.to_json();
+    let mut components = window_json["components"].take();
     for row in &outcome.window.rows {
         if let Some(c) = components.get_mut(&row.name) {
             c["emitted_per_s"] = json!(per_s(row.stats.emitted));
@@ -493,7 +508,7 @@ fn to_json(args: &BenchArgs, threads: usize, outcome: &Outcome, reached: Option<
         "throughput_component": outcome.window.rate().map(|r| r.0),
         "components": components,
         "cpu_ns_per_tuple": cpu_ns_per_tuple(outcome),
-        "errors": outcome.window.to_json()["errors"].take(),
+        "errors": window_json["errors"].take(),
     });
     if args.rate.is_some() {
         out["rate_reached"] = json!(reached);
