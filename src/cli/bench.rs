@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use clap::builder::PossibleValuesParser;
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory};
-use gale_engine::{ComponentStats, LocalCluster, RunningTopology, TopologyStats, ACKER_COMPONENT};
+use gale_engine::{
+    ComponentStats, LocalCluster, RunError, RunningTopology, TopologyStats, ACKER_COMPONENT,
+};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value as Json};
 
@@ -191,7 +193,8 @@ fn run(args: &BenchArgs) -> Result<(), CliError> {
         threads = 2;
         let pin = args.engine.run_config(None).pin;
         let value = const_value(args.tuple_size);
-        let baseline = Baseline::start(value, probe.clone(), pin)?;
+        let baseline = Baseline::start(value, probe.clone(), pin)
+            .map_err(|source| CliError::Run(RunError::Spawn { thread: 0, source }))?;
         let shape = Shape::new(&args.name, &baseline::COMPONENTS);
         (shape, Subject::Baseline(baseline))
     } else {
