@@ -12,15 +12,16 @@ use gale::cli::BENCHES;
 use serde_json::Value as Json;
 use util::{gale, Run};
 
-/// A short run: a tenth of a second of warm-up, half a second measured.
+/// A short run: 0.3 s of warm-up, 1 s measured (long enough that even a
+/// heavily loaded machine moves some tuples in the window).
 fn bench(name: &str, extra: &[&str]) -> (Run, Json) {
     let mut args = vec![
         "bench",
         name,
         "--warmup",
-        "0.1",
+        "0.3",
         "--duration",
-        "0.5",
+        "1",
         "--threads",
         "2",
         "--no-pin",
@@ -96,8 +97,8 @@ fn every_bench_runs_and_reports_every_key() {
             );
         }
         assert_eq!(config["threads"], 2, "{name}");
-        assert_eq!(number(config, "duration_s"), 0.5);
-        assert_eq!(number(config, "warmup_s"), 0.1);
+        assert_eq!(number(config, "duration_s"), 1.0);
+        assert_eq!(number(config, "warmup_s"), 0.3);
         assert_eq!(config["pin"], false);
         assert!(config["rate"].is_null() && config["ack"] == false);
         assert!(json["gale_version"].as_str().is_some_and(|v| !v.is_empty()));
