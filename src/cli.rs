@@ -1,6 +1,7 @@
 //! The `gale` command line, and the same options for your own binaries.
 //!
-//! - [`main`]: the stock `gale` tool (`gale run <name>`, `gale list`).
+//! - [`main`]: the stock `gale` tool (`gale run <name>`, `gale list`,
+//!   `gale bench <name>`: see [`BenchArgs`]).
 //! - [`run`]: one call that gives a binary of yours the run options of
 //!   `gale run` (`--threads`, `--duration`, `--pin`/`--no-pin`,
 //!   `--busy-spin`, `--json`) for a topology you built:
