@@ -1,6 +1,6 @@
 //! `const-spout-id-bolt-null-bolt`: storm-perf's
 //! ConstSpoutIdBoltNullBoltTopo, [`ConstSpout`] → [`IdBolt`] →
-//! [`DevNullBolt`] (two hops).
+//! [`DevNullBolt`](super::perf::DevNullBolt) (two hops).
 
 use gale_engine::{Topology, TopologyBuilder, TopologyError, DEFAULT_STREAM};
 
@@ -8,7 +8,7 @@ use super::perf::{set_null_bolt, ConstSpout, IdBolt, ID_BOLT_ID, SPOUT_ID};
 use super::BuiltinOptions;
 
 /// Builds `constSpout` ([`ConstSpout`]) → `idBolt` ([`IdBolt`]) →
-/// `nullBolt` ([`DevNullBolt`]), each hop with `opts.grouping`
+/// `nullBolt` ([`DevNullBolt`](super::perf::DevNullBolt)), each hop with `opts.grouping`
 /// (local-or-shuffle by default). With a probe, the spout is paced, the
 /// identity bolt passes the stamp on and the sink records it.
 pub fn const_spout_id_bolt_null_bolt(opts: &BuiltinOptions) -> Result<Topology, TopologyError> {

@@ -1,12 +1,12 @@
 //! `const-spout-null-bolt`: storm-perf's ConstSpoutNullBoltTopo,
-//! [`ConstSpout`] → [`DevNullBolt`] (one hop).
+//! [`ConstSpout`] → [`DevNullBolt`](super::perf::DevNullBolt) (one hop).
 
 use gale_engine::{Topology, TopologyBuilder, TopologyError};
 
 use super::perf::{set_null_bolt, ConstSpout, SPOUT_ID};
 use super::BuiltinOptions;
 
-/// Builds `constSpout` ([`ConstSpout`]) → `nullBolt` ([`DevNullBolt`]),
+/// Builds `constSpout` ([`ConstSpout`]) → `nullBolt` ([`DevNullBolt`](super::perf::DevNullBolt)),
 /// connected with `opts.grouping` (local-or-shuffle by default). With a
 /// probe, the spout is paced and the sink a
 /// [`StampSinkBolt`](super::perf::StampSinkBolt).
