@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use clap::builder::PossibleValuesParser;
 use clap::error::ErrorKind;
-use clap::{Args, CommandFactory};
+use clap::{Args, CommandFactory, ValueEnum};
 use gale_engine::{
     ComponentStats, LocalCluster, RunError, RunningTopology, TopologyStats, ACKER_COMPONENT,
 };
@@ -35,7 +35,7 @@ use serde_json::{json, Value as Json};
 
 use super::{clap_exit, finish, parse_secs, Cli, CliError, EngineArgs, Report, Shape};
 use crate::builtin::perf::const_value;
-use crate::builtin::{self, BuiltinOptions, Probe};
+use crate::builtin::{self, BuiltinOptions, PerfGrouping, Probe};
 
 use baseline::Baseline;
 
@@ -88,6 +88,17 @@ pub struct BenchArgs {
     /// [default: a generated text].
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
+    /// Tasks of the spout component [default: 1]; --rate is split
+    /// evenly over them.
+    #[arg(long, value_name = "N")]
+    pub spouts: Option<usize>,
+    /// Tasks per bolt component [default: --threads for the word counts,
+    /// 1 for the const-spout benches].
+    #[arg(long, value_name = "N")]
+    pub bolts: Option<usize>,
+    /// Grouping between the const-spout benches' components.
+    #[arg(long, value_enum, default_value_t = PerfGrouping::LocalOrShuffle)]
+    pub grouping: PerfGrouping,
     /// Engine options (--threads, --pin/--no-pin, --busy-spin, --json).
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -135,6 +146,18 @@ fn check(args: &BenchArgs) -> Result<(), clap::Error> {
         return Err(usage(
             "baseline-crossbeam has no acker; --ack applies to the Gale topologies".to_owned(),
         ));
+    }
+    if name == "baseline-crossbeam" && (args.spouts.is_some() || args.bolts.is_some()) {
+        return Err(usage(
+            "baseline-crossbeam is one sender and one receiver thread; --spouts and --bolts \
+             apply to the Gale topologies"
+                .to_owned(),
+        ));
+    }
+    if args.grouping != PerfGrouping::LocalOrShuffle && !name.starts_with("const-spout") {
+        return Err(usage(format!(
+            "--grouping is for the const-spout benches, not {name}"
+        )));
     }
     Ok(())
 }
@@ -207,6 +230,9 @@ fn run(args: &BenchArgs) -> Result<(), CliError> {
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             probe: probe.clone(),
             file: args.file.clone(),
+            spout_parallelism: args.spouts,
+            bolt_parallelism: args.bolts,
+            grouping: args.grouping,
             ..BuiltinOptions::default()
         };
         let built = builtin::build(&args.name, &opts)?;
@@ -501,6 +527,14 @@ fn to_json(args: &BenchArgs, threads: usize, outcome: &Outcome, reached: Option<
             "max_pending": args.max_pending,
             "tuple_size": tuple_size,
             "file": args.file.as_ref().map(|p| p.display().to_string()),
+            "spouts": args.spouts,
+            "bolts": args.bolts,
+            "grouping": args
+                .name
+                .starts_with("const-spout")
+                .then(|| args.grouping.to_possible_value())
+                .flatten()
+                .map(|v| v.get_name().to_owned()),
             "pin": config.pin,
             "busy_spin": args.engine.busy_spin,
         },
@@ -606,6 +640,8 @@ mod tests {
             &["wordcount", "--file", "x.txt"][..],
             &["wordcount", "--tuple-size", "8"],
             &["baseline-crossbeam", "--ack"],
+            &["baseline-crossbeam", "--spouts", "2"],
+            &["wordcount", "--grouping", "shuffle"],
         ] {
             let a = parse(args).unwrap();
             assert!(check(&a).is_err(), "{args:?} accepted");

@@ -88,6 +88,9 @@ fn every_bench_runs_and_reports_every_key() {
             "max_pending",
             "tuple_size",
             "file",
+            "spouts",
+            "bolts",
+            "grouping",
             "pin",
             "busy_spin",
         ] {
@@ -100,6 +103,16 @@ fn every_bench_runs_and_reports_every_key() {
         assert_eq!(number(config, "duration_s"), 1.0);
         assert_eq!(number(config, "warmup_s"), 0.3);
         assert_eq!(config["pin"], false);
+        let grouping = if name.starts_with("const-spout") {
+            "local"
+        } else {
+            ""
+        };
+        assert_eq!(
+            config["grouping"].as_str().unwrap_or_default(),
+            grouping,
+            "{name}"
+        );
         assert!(config["rate"].is_null() && config["ack"] == false);
         assert!(json["gale_version"].as_str().is_some_and(|v| !v.is_empty()));
         assert!(count(&json["machine"], "cores") >= 1, "{json}");
@@ -252,7 +265,7 @@ fn file_read_wordcount_reads_the_given_file() {
 
 #[test]
 fn bad_options_are_refused_with_a_clear_message() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["bench", "nope"], "baseline-crossbeam"),
         (&["bench"], "BENCH"),
         (&["bench", "wordcount", "--rate", "0"], "--rate"),
@@ -265,6 +278,11 @@ fn bad_options_are_refused_with_a_clear_message() {
         ),
         (&["bench", "wordcount", "--tuple-size", "8"], "--tuple-size"),
         (&["bench", "baseline-crossbeam", "--ack"], "no acker"),
+        (&["bench", "baseline-crossbeam", "--bolts", "2"], "--bolts"),
+        (
+            &["bench", "wordcount", "--grouping", "shuffle"],
+            "--grouping",
+        ),
     ];
     for (args, says) in cases {
         let run = gale(args);
