@@ -1,7 +1,8 @@
 //! The `gale` command line, and the same options for your own binaries.
 //!
 //! - [`main`]: the stock `gale` tool (`gale run <name>`, `gale list`,
-//!   `gale node`, `gale plan`, `gale stats <url>`).
+//!   `gale node`, `gale plan`, `gale stats <url>`, `gale bench <name>`:
+//!   see [`BenchArgs`]).
 //! - [`run`]: one call that gives a binary of yours the run options of
 //!   `gale run` (`--threads`, `--duration`, `--pin`/`--no-pin`,
 //!   `--busy-spin`, `--json`) for a topology you built:
@@ -16,6 +17,7 @@
 //! At the end of a run a table of per-component counters goes to stderr;
 //! with `--json`, one JSON object goes to stdout ([`Report::to_json`]).
 
+mod bench;
 mod logging;
 mod node;
 mod progress;
@@ -23,6 +25,7 @@ mod report;
 mod stats;
 mod topology_args;
 
+pub use bench::{rate_tolerance, BenchArgs, BENCHES};
 pub use logging::LogFormat;
 pub use node::{resolve_topology, NodeArgs, NodeOptions, PlanArgs};
 pub use report::{Report, Row, Shape};
@@ -70,6 +73,9 @@ pub enum Command {
     /// Print where every task of a topology runs in a cluster, and the
     /// fingerprint its nodes compare, without starting anything.
     Plan(PlanArgs),
+    /// Benchmark a storm-perf topology: throughput after a warm-up,
+    /// open-loop latency at a fixed --rate, CPU per tuple.
+    Bench(BenchArgs),
     /// Print the live metrics of a node's metrics endpoint as a table.
     Stats(StatsArgs),
 }
@@ -219,6 +225,7 @@ where
         Command::Stats(args) => {
             stats::print(&args.url, &mut io::stdout().lock()).map_err(Into::into)
         }
+        Command::Bench(args) => return bench::main(&args),
     };
     finish(result)
 }

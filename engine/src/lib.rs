@@ -8,6 +8,8 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod acker;
+#[doc(hidden)]
+pub mod bench_api;
 pub mod cluster;
 mod component;
 mod grouping;

@@ -1,13 +1,15 @@
 //! `const-spout-null-bolt`: storm-perf's ConstSpoutNullBoltTopo,
-//! [`ConstSpout`] → [`DevNullBolt`] (one hop).
+//! [`ConstSpout`] → [`DevNullBolt`](super::perf::DevNullBolt) (one hop).
 
-use gale_engine::{Topology, TopologyBuilder, TopologyError, DEFAULT_STREAM};
+use gale_engine::{Topology, TopologyBuilder, TopologyError};
 
-use super::perf::{ConstSpout, DevNullBolt, NULL_BOLT_ID, SPOUT_ID};
+use super::perf::{set_null_bolt, ConstSpout, SPOUT_ID};
 use super::BuiltinOptions;
 
-/// Builds `constSpout` ([`ConstSpout`]) → `nullBolt` ([`DevNullBolt`]),
-/// connected with `opts.grouping` (local-or-shuffle by default).
+/// Builds `constSpout` ([`ConstSpout`]) → `nullBolt` ([`DevNullBolt`](super::perf::DevNullBolt)),
+/// connected with `opts.grouping` (local-or-shuffle by default). With a
+/// probe, the spout is paced and the sink a
+/// [`StampSinkBolt`](super::perf::StampSinkBolt).
 pub fn const_spout_null_bolt(opts: &BuiltinOptions) -> Result<Topology, TopologyError> {
     let spout = ConstSpout::from_options(opts);
     let mut builder = TopologyBuilder::new("const-spout-null-bolt");
@@ -16,8 +18,6 @@ pub fn const_spout_null_bolt(opts: &BuiltinOptions) -> Result<Topology, Topology
         builder.set_max_spout_pending(n);
     }
     builder.set_spout(SPOUT_ID, move || spout.clone(), opts.spout_tasks());
-    builder
-        .set_bolt(NULL_BOLT_ID, || DevNullBolt, opts.perf_bolt_tasks())
-        .grouping(SPOUT_ID, DEFAULT_STREAM, opts.grouping.into());
+    set_null_bolt(&mut builder, SPOUT_ID, opts);
     builder.build()
 }

@@ -5,6 +5,7 @@
 //! | name | what it is |
 //! |------|------------|
 //! | `wordcount` | sentences → split into words → count per word ([`wordcount`]) |
+//! | `file-read-wordcount` | the word count over the lines of a text file ([`file_read_wordcount`]) |
 //! | `exclamation` | words → append `!!!` → append `!!!` again ([`exclamation`]) |
 //! | `const-spout-only` | a spout emitting a constant tuple ([`const_spout_only`]) |
 //! | `const-spout-null-bolt` | constant spout → a bolt that drops everything ([`const_spout_null_bolt`]) |
@@ -24,7 +25,9 @@ pub mod const_spout_id_bolt_null_bolt;
 pub mod const_spout_null_bolt;
 pub mod const_spout_only;
 pub mod exclamation;
+pub mod file_read_wordcount;
 pub mod perf;
+pub mod probe;
 mod replay;
 
 pub use replay::Replayer;
@@ -32,7 +35,9 @@ pub mod wordcount;
 
 mod options;
 
+pub use file_read_wordcount::TextError;
 pub use options::{BuiltinOptions, PerfGrouping};
+pub use probe::{Pacer, Probe, Recorder};
 
 use gale_engine::{Topology, TopologyError};
 
@@ -80,44 +85,79 @@ pub enum BuiltinError {
         /// What is wrong.
         source: Box<TopologyError>,
     },
+    /// `file-read-wordcount`'s text file cannot be used.
+    #[error("cannot build topology `file-read-wordcount`: {0}")]
+    Text(#[from] TextError),
 }
 
-type BuildFn = fn(&BuiltinOptions) -> Result<Built, TopologyError>;
+/// Why a constructor in the registry failed (the name is added after).
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Topology(TopologyError),
+    Text(TextError),
+}
+
+impl From<TopologyError> for Failure {
+    fn from(e: TopologyError) -> Self {
+        Self::Topology(e)
+    }
+}
+
+impl From<TextError> for Failure {
+    fn from(e: TextError) -> Self {
+        Self::Text(e)
+    }
+}
+
+type BuildFn = fn(&BuiltinOptions) -> Result<Built, Failure>;
+
+/// A word count, ready to submit.
+fn counted(wc: wordcount::WordCount, opts: &BuiltinOptions) -> Built {
+    Built {
+        topology: wc.topology,
+        finite: opts.count.is_some(),
+        counts: Some(wc.counts),
+    }
+}
 
 /// The registry: name, one-line description, constructor.
-const BUILTINS: [(&str, &str, BuildFn); 5] = [
+const BUILTINS: [(&str, &str, BuildFn); 6] = [
     (
         "wordcount",
         "sentences -> split (shuffle) -> count (fields on \"word\"); prints the counts when finite",
-        |o| {
-            wordcount::wordcount(o).map(|wc| Built {
-                topology: wc.topology,
-                finite: o.count.is_some(),
-                counts: Some(wc.counts),
-            })
-        },
+        |o| Ok(counted(wordcount::wordcount(o)?, o)),
+    ),
+    (
+        "file-read-wordcount",
+        "storm-perf: the word count over the lines of a text file (a generated one by default)",
+        |o| Ok(counted(file_read_wordcount::file_read_wordcount(o)?, o)),
     ),
     (
         "exclamation",
         "Storm's ExclamationTopology: words -> exclaim1 -> exclaim2 (shuffle)",
-        |o| exclamation::exclamation(o).map(|t| Built::plain(t, o)),
+        |o| Ok(Built::plain(exclamation::exclamation(o)?, o)),
     ),
     (
         "const-spout-only",
         "storm-perf: a spout emitting a constant tuple, nothing else",
-        |o| const_spout_only::const_spout_only(o).map(|t| Built::plain(t, o)),
+        |o| Ok(Built::plain(const_spout_only::const_spout_only(o)?, o)),
     ),
     (
         "const-spout-null-bolt",
         "storm-perf: constant spout -> null bolt (local-or-shuffle by default)",
-        |o| const_spout_null_bolt::const_spout_null_bolt(o).map(|t| Built::plain(t, o)),
+        |o| {
+            Ok(Built::plain(
+                const_spout_null_bolt::const_spout_null_bolt(o)?,
+                o,
+            ))
+        },
     ),
     (
         "const-spout-id-bolt-null-bolt",
         "storm-perf: constant spout -> identity bolt -> null bolt (local-or-shuffle by default)",
         |o| {
-            const_spout_id_bolt_null_bolt::const_spout_id_bolt_null_bolt(o)
-                .map(|t| Built::plain(t, o))
+            let t = const_spout_id_bolt_null_bolt::const_spout_id_bolt_null_bolt(o)?;
+            Ok(Built::plain(t, o))
         },
     ),
 ];
@@ -152,9 +192,12 @@ pub fn build(name: &str, opts: &BuiltinOptions) -> Result<Built, BuiltinError> {
                 name: name.to_owned(),
                 known: NAMES.to_vec(),
             })?;
-    build(opts).map_err(|e| BuiltinError::Topology {
-        name,
-        source: Box::new(e),
+    build(opts).map_err(|e| match e {
+        Failure::Topology(e) => BuiltinError::Topology {
+            name,
+            source: Box::new(e),
+        },
+        Failure::Text(e) => BuiltinError::Text(e),
     })
 }
 
@@ -174,7 +217,8 @@ mod tests {
             };
             let built = build(name, &opts).unwrap();
             assert!(built.finite, "{name}");
-            assert_eq!(built.counts.is_some(), *name == "wordcount", "{name}");
+            let counted = name.ends_with("wordcount");
+            assert_eq!(built.counts.is_some(), counted, "{name}");
             assert!(describe(name).is_some());
         }
     }

@@ -1,6 +1,9 @@
 //! [`BuiltinOptions`]: the knobs every built-in topology understands.
 
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use super::Probe;
 
 /// Options for building a built-in topology. Every field has a default
 /// (`BuiltinOptions::default()`), so set only what you need.
@@ -29,6 +32,15 @@ pub struct BuiltinOptions {
     pub ack: bool,
     /// Trees in flight per spout task (with `ack`); `None`: unbounded.
     pub max_pending: Option<usize>,
+    /// Pace the spouts and measure spout-to-sink latency (`gale bench
+    /// --rate`): spouts emit on the probe's schedule with a stamp field
+    /// ([`STAMP_FIELD`](super::probe::STAMP_FIELD)) last in every tuple,
+    /// and the last component records the stamps. `None`: as fast as
+    /// possible, no stamps.
+    pub probe: Option<Probe>,
+    /// The text `file-read-wordcount` reads, one sentence per line
+    /// (`None`: a generated text).
+    pub file: Option<PathBuf>,
 }
 
 /// How the storm-perf topologies connect their components (storm-perf's

@@ -3,11 +3,12 @@
 
 use gale_codec::{ArchivedValue, Value};
 use gale_engine::{
-    Bolt, BoltOutput, Grouping, Input, OutputFieldsDeclarer, Spout, SpoutOutput, TopologyContext,
-    DEFAULT_STREAM,
+    Bolt, BoltOutput, Grouping, Input, OutputFieldsDeclarer, Spout, SpoutOutput, TopologyBuilder,
+    TopologyContext, DEFAULT_STREAM,
 };
 
 use super::options::share;
+use super::probe::{PacerSlot, Probe, Recorder, STAMP_FIELD};
 use super::{BuiltinOptions, PerfGrouping, Replayer};
 
 /// Component id of the storm-perf spout (as in storm-perf).
@@ -22,9 +23,15 @@ pub const DEFAULT_VALUE: &str = "some data";
 /// Emits the same one-field `["str"]` tuple on every call, forever or (with
 /// a total) until its share of the total is emitted; the shares of its
 /// tasks add up to the total exactly.
+///
+/// With a [`Probe`] ([`paced`](Self::paced)) it emits `["str", "ts"]` on
+/// the probe's schedule, `ts` being the tuple's intended send time.
 #[derive(Debug, Clone)]
 pub struct ConstSpout {
-    value: [Value; 1],
+    /// The string, then (when paced) the stamp.
+    value: Vec<Value>,
+    probe: Option<Probe>,
+    pacer: PacerSlot,
     total: Option<u64>,
     remaining: u64,
     /// Next message id (with reliability on).
@@ -37,7 +44,9 @@ impl ConstSpout {
     /// for `None`).
     pub fn new(value: impl Into<String>, total: Option<u64>) -> Self {
         Self {
-            value: [Value::Str(value.into())],
+            value: vec![Value::Str(value.into())],
+            probe: None,
+            pacer: PacerSlot::default(),
             total,
             remaining: total.unwrap_or(u64::MAX),
             next: 0,
@@ -52,36 +61,92 @@ impl ConstSpout {
         self
     }
 
-    /// The spout `opts` asks for: a string of `opts.tuple_size` bytes (or
-    /// [`DEFAULT_VALUE`]), `opts.count` times in total.
-    pub fn from_options(opts: &BuiltinOptions) -> Self {
-        let value = match opts.tuple_size {
-            Some(n) => "x".repeat(n),
-            None => DEFAULT_VALUE.to_owned(),
-        };
-        Self::new(value, opts.count).reliable(opts.ack)
+    /// Emits on `probe`'s schedule (`None`: as fast as it is polled), with
+    /// a stamp field.
+    pub fn paced(mut self, probe: Option<Probe>) -> Self {
+        if probe.is_some() {
+            self.value.truncate(1);
+            self.value.push(Value::I64(0));
+        }
+        self.probe = probe;
+        self
     }
+
+    /// The spout `opts` asks for: a string of `opts.tuple_size` bytes (or
+    /// [`DEFAULT_VALUE`]), `opts.count` times in total, paced by
+    /// `opts.probe`.
+    pub fn from_options(opts: &BuiltinOptions) -> Self {
+        Self::new(const_value(opts.tuple_size), opts.count)
+            .reliable(opts.ack)
+            .paced(opts.probe.clone())
+    }
+
+    /// The fields it declares: `["str"]`, or `["str", "ts"]` when paced.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut fields = vec!["str"];
+        if self.probe.is_some() {
+            fields.push(STAMP_FIELD);
+        }
+        fields
+    }
+}
+
+/// The constant string of the storm-perf spout: `size` bytes of `x`, or
+/// [`DEFAULT_VALUE`].
+pub fn const_value(size: Option<usize>) -> String {
+    match size {
+        Some(n) => "x".repeat(n),
+        None => DEFAULT_VALUE.to_owned(),
+    }
+}
+
+/// Stamps `values` (whose last field is the stamp) with `stamp`.
+pub(crate) fn set_stamp(values: &mut [Value], stamp: u64) {
+    if let Some(last) = values.last_mut() {
+        *last = Value::I64(i64::try_from(stamp).unwrap_or(i64::MAX));
+    }
+}
+
+/// The stamp in the last field of `input`, if it has one.
+pub(crate) fn stamp_of(input: &Input<'_>) -> Option<u64> {
+    let last = input.values().last()?;
+    u64::try_from(last.as_i64()?).ok()
 }
 
 impl Spout for ConstSpout {
     fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
-        declarer.declare(["str"]);
+        declarer.declare(self.fields());
     }
 
     fn open(&mut self, context: &TopologyContext) {
+        let tasks = context.component_tasks().len();
         if let Some(total) = self.total {
-            let tasks = context.component_tasks().len();
             self.remaining = share(total, context.task_index(), tasks);
         }
+        self.pacer.0 = self
+            .probe
+            .as_ref()
+            .map(|p| p.pacer(context.task_index(), tasks));
     }
 
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
         if let Some(id) = self.replay.next_replay() {
+            // A replay is off the schedule: stamped with its resend time.
+            if let Some(probe) = &self.probe {
+                set_stamp(&mut self.value, probe.now_ns());
+            }
             out.emit_with_id(&self.value, id);
             return;
         }
         if self.remaining == 0 {
             return;
+        }
+        if let Some(pacer) = &mut self.pacer.0 {
+            let Some(stamp) = pacer.due() else {
+                return;
+            };
+            set_stamp(&mut self.value, stamp);
+            pacer.sent();
         }
         if self.replay.reliable() {
             out.emit_with_id(&self.value, self.next);
@@ -166,6 +231,37 @@ fn copy_into(slot: &mut Value, value: &ArchivedValue) {
     }
 }
 
+/// The last bolt of a paced topology: records the latency of every
+/// input's stamp (its last field) and acks it, like [`DevNullBolt`].
+#[derive(Debug)]
+pub struct StampSinkBolt {
+    recorder: Recorder,
+}
+
+impl StampSinkBolt {
+    /// A sink recording into `probe`.
+    pub fn new(probe: &Probe) -> Self {
+        Self {
+            recorder: probe.recorder(),
+        }
+    }
+}
+
+impl Bolt for StampSinkBolt {
+    fn declare_output_fields(&self, _declarer: &mut OutputFieldsDeclarer) {}
+
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        if let Some(stamp) = stamp_of(input) {
+            self.recorder.record(stamp);
+        }
+        out.ack(input);
+    }
+
+    fn cleanup(&mut self) {
+        self.recorder.flush();
+    }
+}
+
 /// Acks every input and emits nothing (storm-perf's `DevNullBolt`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DevNullBolt;
@@ -176,6 +272,19 @@ impl Bolt for DevNullBolt {
     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
         out.ack(input);
     }
+}
+
+/// Adds the storm-perf topologies' last bolt, [`NULL_BOLT_ID`], fed by
+/// `from` with `opts.grouping`: a [`DevNullBolt`], or with a probe a
+/// [`StampSinkBolt`].
+pub(crate) fn set_null_bolt(builder: &mut TopologyBuilder, from: &str, opts: &BuiltinOptions) {
+    let tasks = opts.perf_bolt_tasks();
+    let grouping = Grouping::from(opts.grouping);
+    match opts.probe.clone() {
+        Some(probe) => builder.set_bolt(NULL_BOLT_ID, move || StampSinkBolt::new(&probe), tasks),
+        None => builder.set_bolt(NULL_BOLT_ID, || DevNullBolt, tasks),
+    }
+    .grouping(from, DEFAULT_STREAM, grouping);
 }
 
 impl From<PerfGrouping> for Grouping {

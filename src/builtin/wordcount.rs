@@ -14,6 +14,8 @@ use gale_engine::{
     TopologyContext, TopologyError, DEFAULT_STREAM,
 };
 
+use super::perf::{set_stamp, stamp_of};
+use super::probe::{PacerSlot, Probe, Recorder, STAMP_FIELD};
 use super::{BuiltinOptions, Replayer};
 
 /// The sentences [`SentenceSpout`] cycles through, in order.
@@ -45,31 +47,56 @@ pub fn expected_counts(sentences: u64) -> BTreeMap<String, u64> {
     counts
 }
 
-/// Emits [`SENTENCES`] in a cycle, one `["sentence"]` tuple per call.
+/// One-field `["sentence"]` tuples, shared by a spout's tasks.
+pub type Sentences = Arc<Vec<[Value; 1]>>;
+
+/// [`SENTENCES`] as spout values.
+pub fn default_sentences() -> Sentences {
+    Arc::new(SENTENCES.iter().map(|s| [Value::from(*s)]).collect())
+}
+
+/// Emits its sentences ([`SENTENCES`] by default) in a cycle, one
+/// `["sentence"]` tuple per call.
 ///
 /// With a total, the spout's tasks share it exactly: task `i` of `n` emits
 /// the sentences at global positions `i, i + n, i + 2n, …` below the total,
 /// so the run as a whole emits the first `total` sentences of the cycle
-/// whatever the parallelism, and then reports itself finished.
+/// whatever the parallelism, and then reports itself finished. With a
+/// [`Probe`] ([`paced`](Self::paced)) it emits `["sentence", "ts"]` on the
+/// probe's schedule.
 #[derive(Debug, Clone)]
 pub struct SentenceSpout {
-    values: Vec<[Value; 1]>,
+    values: Sentences,
     total: Option<u64>,
     next: u64,
     step: u64,
     replay: Replayer,
+    probe: Option<Probe>,
+    pacer: PacerSlot,
+    /// `[sentence, stamp]` when paced.
+    stamped: Vec<Value>,
 }
 
 impl SentenceSpout {
     /// A spout that emits `total` sentences over all its tasks, or cycles
     /// forever for `None`.
     pub fn new(total: Option<u64>) -> Self {
+        Self::from_sentences(default_sentences(), total)
+    }
+
+    /// A spout cycling through `values` (which must not be empty) instead
+    /// of [`SENTENCES`].
+    pub fn from_sentences(values: Sentences, total: Option<u64>) -> Self {
+        assert!(!values.is_empty(), "a sentence spout needs sentences");
         Self {
-            values: SENTENCES.iter().map(|s| [Value::from(*s)]).collect(),
+            values,
             total,
             next: 0,
             step: 1,
             replay: Replayer::default(),
+            probe: None,
+            pacer: PacerSlot::default(),
+            stamped: Vec::new(),
         }
     }
 
@@ -79,33 +106,80 @@ impl SentenceSpout {
         self.replay = Replayer::new(on);
         self
     }
+
+    /// Emits on `probe`'s schedule with a stamp field (`None`: as fast as
+    /// it is polled, no stamp).
+    pub fn paced(mut self, probe: Option<Probe>) -> Self {
+        self.stamped = match probe {
+            Some(_) => vec![Value::Str(String::new()), Value::I64(0)],
+            None => Vec::new(),
+        };
+        self.probe = probe;
+        self
+    }
+
+    /// Emits sentence `pos` (modulo the cycle), with `msg_id` if given and
+    /// `stamp` if paced.
+    fn emit(&mut self, out: &mut SpoutOutput<'_>, pos: u64, msg_id: Option<u64>, stamp: u64) {
+        let sentence = &self.values[(pos % self.values.len() as u64) as usize];
+        let values: &[Value] = if self.probe.is_some() {
+            if let (Value::Str(buf), Value::Str(s)) = (&mut self.stamped[0], &sentence[0]) {
+                buf.clear();
+                buf.push_str(s);
+            }
+            set_stamp(&mut self.stamped, stamp);
+            &self.stamped
+        } else {
+            sentence
+        };
+        match msg_id {
+            Some(id) => out.emit_with_id(values, id),
+            None => out.emit(values),
+        }
+    }
 }
 
 impl Spout for SentenceSpout {
     fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
-        declarer.declare(["sentence"]);
+        match self.probe {
+            Some(_) => declarer.declare(["sentence", STAMP_FIELD]),
+            None => declarer.declare(["sentence"]),
+        }
     }
 
     fn open(&mut self, context: &TopologyContext) {
         self.next = context.task_index() as u64;
         self.step = context.component_tasks().len().max(1) as u64;
+        self.pacer.0 = self
+            .probe
+            .as_ref()
+            .map(|p| p.pacer(context.task_index(), self.step as usize));
     }
 
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
-        let n = self.values.len() as u64;
         if let Some(pos) = self.replay.next_replay() {
-            out.emit_with_id(&self.values[(pos % n) as usize], pos);
+            // A replay is off the schedule: stamped with its resend time.
+            let stamp = self.probe.as_ref().map_or(0, Probe::now_ns);
+            self.emit(out, pos, Some(pos), stamp);
             return;
         }
         if self.total.is_some_and(|total| self.next >= total) {
             return;
         }
-        let i = (self.next % n) as usize;
+        let mut stamp = 0;
+        if let Some(pacer) = &mut self.pacer.0 {
+            let Some(due) = pacer.due() else {
+                return;
+            };
+            stamp = due;
+            pacer.sent();
+        }
+        let pos = self.next;
         if self.replay.reliable() {
-            out.emit_with_id(&self.values[i], self.next);
+            self.emit(out, pos, Some(pos), stamp);
             self.replay.emitted();
         } else {
-            out.emit(&self.values[i]);
+            self.emit(out, pos, None, stamp);
         }
         self.next = self.next.wrapping_add(self.step);
     }
@@ -124,23 +198,37 @@ impl Spout for SentenceSpout {
 }
 
 /// Splits field 0 (a sentence) on whitespace and emits one `["word"]` tuple
-/// per word; acks its input.
+/// per word; acks its input. [`stamped`](Self::stamped) passes a stamp on:
+/// `["word", "ts"]` with the input's last field.
 #[derive(Debug, Clone)]
 pub struct SplitBolt {
-    word: [Value; 1],
+    /// The word, then (when stamped) the stamp.
+    word: Vec<Value>,
 }
 
 impl Default for SplitBolt {
     fn default() -> Self {
         Self {
-            word: [Value::Str(String::new())],
+            word: vec![Value::Str(String::new())],
+        }
+    }
+}
+
+impl SplitBolt {
+    /// A split bolt that copies its input's stamp into every word.
+    pub fn stamped() -> Self {
+        Self {
+            word: vec![Value::Str(String::new()), Value::I64(0)],
         }
     }
 }
 
 impl Bolt for SplitBolt {
     fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
-        declarer.declare(["word"]);
+        match self.word.len() {
+            1 => declarer.declare(["word"]),
+            _ => declarer.declare(["word", STAMP_FIELD]),
+        }
     }
 
     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
@@ -148,6 +236,9 @@ impl Bolt for SplitBolt {
             out.fail(input);
             return;
         };
+        if self.word.len() > 1 {
+            set_stamp(&mut self.word, stamp_of(input).unwrap_or(0));
+        }
         for word in sentence.split_whitespace() {
             // Reuse one string buffer: no allocation per word once warm.
             if let Value::Str(buf) = &mut self.word[0] {
@@ -164,12 +255,14 @@ impl Bolt for SplitBolt {
 
 /// Counts field 0 (a word) and emits `["word", "count"]` with the word's
 /// running count; acks its input. At shutdown it adds its counts to the
-/// [`CountSink`] it was made with.
+/// [`CountSink`] it was made with. With a [`Recorder`] it records the
+/// latency of each input's stamp (its last field).
 #[derive(Debug)]
 pub struct CountBolt {
     counts: HashMap<String, u64>,
     sink: CountSink,
     update: [Value; 2],
+    recorder: Option<Recorder>,
 }
 
 impl CountBolt {
@@ -179,7 +272,14 @@ impl CountBolt {
             counts: HashMap::new(),
             sink,
             update: [Value::Str(String::new()), Value::I64(0)],
+            recorder: None,
         }
+    }
+
+    /// Records each input's stamp into `probe` (`None`: no recording).
+    pub fn recording(mut self, probe: Option<&Probe>) -> Self {
+        self.recorder = probe.map(Probe::recorder);
+        self
     }
 }
 
@@ -193,6 +293,9 @@ impl Bolt for CountBolt {
             out.fail(input);
             return;
         };
+        if let (Some(recorder), Some(stamp)) = (&mut self.recorder, stamp_of(input)) {
+            recorder.record(stamp);
+        }
         let count = match self.counts.get_mut(word) {
             Some(n) => {
                 *n += 1;
@@ -214,6 +317,9 @@ impl Bolt for CountBolt {
 
     fn cleanup(&mut self) {
         self.sink.merge(&self.counts);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.flush();
+        }
     }
 }
 
@@ -256,28 +362,60 @@ pub struct WordCount {
 
 /// Builds the word count: `spout` ([`SentenceSpout`], emitting
 /// `opts.count` sentences or forever) → `split` ([`SplitBolt`], shuffle)
-/// → `count` ([`CountBolt`], fields grouping on `"word"`).
+/// → `count` ([`CountBolt`], fields grouping on `"word"`). With a probe
+/// the spout is paced and `count` records the latency of every word.
 pub fn wordcount(opts: &BuiltinOptions) -> Result<WordCount, TopologyError> {
+    wordcount_of("wordcount", default_sentences(), opts)
+}
+
+/// [`wordcount`] named `name`, its spout cycling through `sentences`
+/// (which must not be empty).
+pub fn wordcount_of(
+    name: &str,
+    sentences: Sentences,
+    opts: &BuiltinOptions,
+) -> Result<WordCount, TopologyError> {
     let counts = CountSink::new();
     let sink = counts.clone();
     let total = opts.count;
     let ack = opts.ack;
+    let probe = opts.probe.clone();
+    let stamped = probe.is_some();
     let bolts = opts.scaled_bolt_tasks();
-    let mut builder = TopologyBuilder::new("wordcount");
+    let mut builder = TopologyBuilder::new(name);
     builder.set_num_ackers(opts.ackers());
     if let Some(n) = opts.max_pending {
         builder.set_max_spout_pending(n);
     }
+    let spout_probe = probe.clone();
     builder.set_spout(
         "spout",
-        move || SentenceSpout::new(total).reliable(ack),
+        move || {
+            SentenceSpout::from_sentences(Arc::clone(&sentences), total)
+                .reliable(ack)
+                .paced(spout_probe.clone())
+        },
         opts.spout_tasks(),
     );
     builder
-        .set_bolt("split", SplitBolt::default, bolts)
+        .set_bolt(
+            "split",
+            move || {
+                if stamped {
+                    SplitBolt::stamped()
+                } else {
+                    SplitBolt::default()
+                }
+            },
+            bolts,
+        )
         .shuffle_grouping("spout");
     builder
-        .set_bolt("count", move || CountBolt::new(sink.clone()), bolts)
+        .set_bolt(
+            "count",
+            move || CountBolt::new(sink.clone()).recording(probe.as_ref()),
+            bolts,
+        )
         .fields_grouping("split", ["word"]);
     Ok(WordCount {
         topology: builder.build()?,

@@ -45,6 +45,19 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// A shape from its parts: a name and `(component, is_spout)` pairs in
+    /// order (for pipelines that are not topologies, such as `gale bench
+    /// baseline-crossbeam`).
+    pub fn new(name: &str, components: &[(&str, bool)]) -> Self {
+        Self {
+            name: name.to_owned(),
+            components: components
+                .iter()
+                .map(|(c, spout)| ((*c).to_owned(), *spout))
+                .collect(),
+        }
+    }
+
     /// The topology's name and components (with which are spouts).
     pub fn of(topology: &Topology) -> Self {
         Self {

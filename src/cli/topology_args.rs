@@ -50,6 +50,7 @@ impl TopologyArgs {
             grouping: self.grouping,
             ack: self.ack,
             max_pending: self.max_pending.map(|n| n as usize),
+            ..BuiltinOptions::default()
         }
     }
 }

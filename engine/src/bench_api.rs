@@ -1,0 +1,66 @@
+//! Not part of Gale's API: the acker's data structures, opened up for
+//! `benches/acker.rs` (updates per second through a worker's fold table
+//! and an acker task, batched against unbatched). Nothing here is stable.
+
+use crate::acker::{self, DONE_RECORD};
+use crate::TaskId;
+
+/// A worker's acker updates, folded per root until drained (the engine's
+/// per-worker table).
+#[derive(Default)]
+pub struct AckTable(acker::AckTable);
+
+impl AckTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// XORs `value` into `root`'s tree.
+    pub fn xor(&mut self, root: u64, value: u64) {
+        self.0.xor(root, value);
+    }
+
+    /// Registers `root` as started by `spout_task`.
+    pub fn init(&mut self, root: u64, spout_task: TaskId) {
+        self.0.init(root, spout_task);
+    }
+
+    /// Roots with pending updates.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no update is pending.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Empties the table into one message per acker task.
+    pub fn drain(&mut self, ackers: &[TaskId], send: impl FnMut(TaskId, Vec<u8>)) {
+        self.0.drain(ackers, send);
+    }
+}
+
+/// One acker task's state: the XOR per root, completions per spout task.
+#[derive(Default)]
+pub struct Acker(acker::Acker);
+
+impl Acker {
+    /// An acker with nothing pending.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one message of update records (as [`AckTable::drain`]
+    /// makes them).
+    pub fn apply(&mut self, bytes: &[u8]) {
+        self.0.apply(bytes);
+    }
+
+    /// Takes the completions decided since the last call and returns how
+    /// many there were (acked, failed or reset trees).
+    pub fn take_completions(&mut self) -> usize {
+        self.0.take_out().map(|(_, b)| b.len() / DONE_RECORD).sum()
+    }
+}

@@ -1,0 +1,679 @@
+//! `gale bench <name>`: storm-perf's topologies measured over a window
+//! after a warm-up, with open-loop latency at a fixed rate.
+//!
+//! - Throughput: the counters are read at the end of the warm-up and at the
+//!   end of the run; tuples per second over that window, per component, and
+//!   for the topology as the tuples reaching its last component.
+//! - CPU: user + system time of the whole process over the window, per
+//!   tuple reaching the last component.
+//! - Latency (`--rate`): spouts emit on a fixed schedule and stamp each
+//!   tuple with its intended send time ([`Probe`]); the last component
+//!   records `now - stamp`. A run whose spout ends the window behind its
+//!   schedule by more than [`rate_tolerance`] did not reach the rate: it
+//!   says so and reports no latency.
+//! - Acking (`--ack`): trees acked and failed over the window, complete
+//!   latency over the whole run, acker messages per tuple.
+
+mod baseline;
+mod machine;
+
+use std::io::{self, IsTerminal, Write};
+use std::num::NonZeroU64;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::builder::PossibleValuesParser;
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, ValueEnum};
+use gale_engine::{
+    ComponentStats, LocalCluster, RunError, RunningTopology, TopologyStats, ACKER_COMPONENT,
+};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value as Json};
+
+use super::{clap_exit, finish, parse_secs, Cli, CliError, EngineArgs, Report, Shape};
+use crate::builtin::perf::const_value;
+use crate::builtin::{self, BuiltinOptions, PerfGrouping, Probe};
+
+use baseline::Baseline;
+
+/// The benchmarks `gale bench` runs.
+pub const BENCHES: [&str; 6] = [
+    "const-spout-only",
+    "const-spout-null-bolt",
+    "const-spout-id-bolt-null-bolt",
+    "wordcount",
+    "file-read-wordcount",
+    "baseline-crossbeam",
+];
+
+/// Options of `gale bench`.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Throughput is measured over --duration after --warmup: tuples reaching the \
+last component per second, and per component. With --rate the spouts emit \
+on a fixed schedule (open loop) and each tuple carries its intended send \
+time; the last component records the latency from it (p50, p90, p99, \
+p99.9, max). A run whose spout cannot keep to the schedule says so and \
+reports no latency. baseline-crossbeam sends the const-spout values through \
+a crossbeam channel between two pinned threads, for reference.")]
+pub struct BenchArgs {
+    /// The benchmark to run.
+    #[arg(value_name = "BENCH", value_parser = PossibleValuesParser::new(BENCHES))]
+    pub name: String,
+    /// Seconds measured, after the warm-up (fractions allowed).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub duration: Duration,
+    /// Seconds run before measuring (0 for none).
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_warmup)]
+    pub warmup: Duration,
+    /// Emit at this many tuples per second in total (open loop) and
+    /// measure spout-to-sink latency.
+    #[arg(long, value_name = "TUPLES_PER_S", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate: Option<u64>,
+    /// Track every tuple with the acker (at-least-once).
+    #[arg(long)]
+    pub ack: bool,
+    /// With --ack: at most N trees in flight per spout task.
+    #[arg(long, value_name = "N", requires = "ack",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending: Option<u64>,
+    /// Bytes of the constant string (const-spout benches and
+    /// baseline-crossbeam) [default: "some data", 9 bytes].
+    #[arg(long, value_name = "BYTES")]
+    pub tuple_size: Option<usize>,
+    /// file-read-wordcount: the text to read, one sentence per line
+    /// [default: a generated text].
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Tasks of the spout component [default: 1]; --rate is split
+    /// evenly over them.
+    #[arg(long, value_name = "N")]
+    pub spouts: Option<usize>,
+    /// Tasks per bolt component [default: --threads for the word counts,
+    /// 1 for the const-spout benches].
+    #[arg(long, value_name = "N")]
+    pub bolts: Option<usize>,
+    /// Grouping between the const-spout benches' components.
+    #[arg(long, value_enum, default_value_t = PerfGrouping::LocalOrShuffle)]
+    pub grouping: PerfGrouping,
+    /// Engine options (--threads, --pin/--no-pin, --busy-spin, --json).
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// How far behind its schedule a paced spout may end the window and still
+/// count as keeping the rate: 1% of the window, at least 10 ms (a thread
+/// descheduled once for a time slice is not a rate it cannot reach).
+pub fn rate_tolerance(window: Duration) -> Duration {
+    (window / 100).max(Duration::from_millis(10))
+}
+
+/// Runs `gale bench` with parsed arguments; returns the exit code (2 for
+/// options that do not go together, 1 for a failed run).
+pub(super) fn main(args: &BenchArgs) -> ExitCode {
+    if let Err(e) = check(args) {
+        return clap_exit(&e);
+    }
+    finish(run(args))
+}
+
+/// Refuses options that do not apply to the benchmark.
+fn check(args: &BenchArgs) -> Result<(), clap::Error> {
+    let name = args.name.as_str();
+    let usage = |msg: String| {
+        let mut cmd = Cli::command();
+        // Built, the subcommand's usage line reads `gale bench ...`.
+        cmd.build();
+        match cmd.find_subcommand_mut("bench") {
+            Some(bench) => bench.error(ErrorKind::ArgumentConflict, msg),
+            None => cmd.error(ErrorKind::ArgumentConflict, msg),
+        }
+    };
+    if args.file.is_some() && name != "file-read-wordcount" {
+        return Err(usage(format!(
+            "--file is for file-read-wordcount only, not {name}"
+        )));
+    }
+    if args.tuple_size.is_some() && name.ends_with("wordcount") {
+        return Err(usage(format!(
+            "--tuple-size is for the const-spout benches and baseline-crossbeam, not {name} (its tuples are sentences)"
+        )));
+    }
+    if args.ack && name == "baseline-crossbeam" {
+        return Err(usage(
+            "baseline-crossbeam has no acker; --ack applies to the Gale topologies".to_owned(),
+        ));
+    }
+    if name == "baseline-crossbeam" && (args.spouts.is_some() || args.bolts.is_some()) {
+        return Err(usage(
+            "baseline-crossbeam is one sender and one receiver thread; --spouts and --bolts \
+             apply to the Gale topologies"
+                .to_owned(),
+        ));
+    }
+    if args.grouping != PerfGrouping::LocalOrShuffle && !name.starts_with("const-spout") {
+        return Err(usage(format!(
+            "--grouping is for the const-spout benches, not {name}"
+        )));
+    }
+    Ok(())
+}
+
+/// What is being measured.
+enum Subject {
+    Gale(RunningTopology),
+    Baseline(Baseline),
+}
+
+impl Subject {
+    fn stats(&self) -> TopologyStats {
+        match self {
+            Self::Gale(t) => t.stats(),
+            Self::Baseline(b) => b.stats(),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self {
+            Self::Gale(t) => t.is_finished(),
+            Self::Baseline(b) => b.is_finished(),
+        }
+    }
+
+    /// Stops it, lets what is in flight finish, returns the final counters.
+    fn finish(self) -> Result<TopologyStats, CliError> {
+        match self {
+            Self::Gale(t) => {
+                t.stop();
+                Ok(t.wait()?)
+            }
+            Self::Baseline(b) => Ok(b.finish()),
+        }
+    }
+}
+
+/// The figures of one run.
+struct Outcome {
+    /// Counters over the measured window.
+    window: Report,
+    /// Counters at the end (complete latency is only known then).
+    end: TopologyStats,
+    /// Process CPU time over the window.
+    cpu: Option<Duration>,
+    /// How far the paced spouts were behind at the end of the window.
+    behind: Option<Duration>,
+    /// Spout-to-sink latencies of tuples stamped inside the window.
+    latency: Option<Histogram<u64>>,
+}
+
+fn run(args: &BenchArgs) -> Result<(), CliError> {
+    let probe = args.rate.and_then(NonZeroU64::new).map(Probe::new);
+    let threads;
+    let (shape, subject) = if args.name == "baseline-crossbeam" {
+        threads = 2;
+        let pin = args.engine.run_config(None).pin;
+        let value = const_value(args.tuple_size);
+        let baseline = Baseline::start(value, probe.clone(), pin)
+            .map_err(|source| CliError::Run(RunError::Spawn { thread: 0, source }))?;
+        let shape = Shape::new(&args.name, &baseline::COMPONENTS);
+        (shape, Subject::Baseline(baseline))
+    } else {
+        let opts = BuiltinOptions {
+            threads: args.engine.threads,
+            tuple_size: args.tuple_size,
+            ack: args.ack,
+            max_pending: args
+                .max_pending
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            probe: probe.clone(),
+            file: args.file.clone(),
+            spout_parallelism: args.spouts,
+            bolt_parallelism: args.bolts,
+            grouping: args.grouping,
+            ..BuiltinOptions::default()
+        };
+        let built = builtin::build(&args.name, &opts)?;
+        let shape = Shape::of(&built.topology);
+        let config = args.engine.run_config(None);
+        threads = config.thread_count();
+        let running = LocalCluster::new(config).submit(built.topology)?;
+        (shape, Subject::Gale(running))
+    };
+    let outcome = measure(subject, &shape, args, probe.as_ref())?;
+    let tolerance = rate_tolerance(outcome.window.elapsed);
+    let reached = outcome.behind.map(|b| b <= tolerance);
+    print_text(args, threads, &outcome, reached, tolerance)?;
+    if args.engine.json {
+        let json = to_json(args, threads, &outcome, reached);
+        let mut out = io::stdout().lock();
+        writeln!(out, "{json}")?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Warms up, measures the window, stops.
+fn measure(
+    subject: Subject,
+    shape: &Shape,
+    args: &BenchArgs,
+    probe: Option<&Probe>,
+) -> Result<Outcome, CliError> {
+    let mut progress = Progress::new(shape, &args.name);
+    progress.wait(&subject, "warm-up", args.warmup);
+    let before = subject.stats();
+    let cpu_before = machine::cpu_time();
+    if let Some(p) = probe {
+        p.open_window(p.now_ns());
+    }
+    progress.wait(&subject, "measuring", args.duration);
+    let after = subject.stats();
+    let cpu_after = machine::cpu_time();
+    let behind = probe.and_then(|p| {
+        let now = p.now_ns();
+        p.close_window(now);
+        p.behind_ns(now).map(Duration::from_nanos)
+    });
+    progress.clear();
+    let end = subject.finish()?;
+    let window = Report::new(shape, &difference(&before, &after));
+    let latency = probe.map(Probe::latency).filter(|h| !h.is_empty());
+    Ok(Outcome {
+        window,
+        end,
+        cpu: cpu_after.zip(cpu_before).map(|(a, b)| a.saturating_sub(b)),
+        behind,
+        latency,
+    })
+}
+
+/// The counters of the window from `before` to `after`.
+fn difference(before: &TopologyStats, after: &TopologyStats) -> TopologyStats {
+    let components = after
+        .components
+        .iter()
+        .map(|(name, a)| {
+            let b = before.components.get(name).cloned().unwrap_or_default();
+            let c = ComponentStats {
+                tasks: a.tasks,
+                emitted: a.emitted.saturating_sub(b.emitted),
+                transferred: a.transferred.saturating_sub(b.transferred),
+                executed: a.executed.saturating_sub(b.executed),
+                acked: a.acked.saturating_sub(b.acked),
+                failed: a.failed.saturating_sub(b.failed),
+                errors: a.errors.saturating_sub(b.errors),
+                complete_latency: None,
+            };
+            (name.clone(), c)
+        })
+        .collect();
+    TopologyStats {
+        elapsed: after.elapsed.saturating_sub(before.elapsed),
+        components,
+        errors: after.errors.clone(),
+    }
+}
+
+/// The live line on stderr while a bench runs (only on a terminal).
+struct Progress<'a> {
+    shape: &'a Shape,
+    name: &'a str,
+    on: bool,
+}
+
+impl<'a> Progress<'a> {
+    fn new(shape: &'a Shape, name: &'a str) -> Self {
+        Self {
+            shape,
+            name,
+            on: io::stderr().is_terminal(),
+        }
+    }
+
+    /// Sleeps `total` (less if the subject stops), showing the rate of the
+    /// last component every quarter second.
+    fn wait(&mut self, subject: &Subject, phase: &str, total: Duration) {
+        const TICK: Duration = Duration::from_millis(250);
+        let start = Instant::now();
+        let mut last = subject.stats();
+        loop {
+            let left = total.saturating_sub(start.elapsed());
+            if left.is_zero() || subject.is_finished() {
+                return;
+            }
+            thread::sleep(left.min(TICK));
+            if !self.on {
+                continue;
+            }
+            let now = subject.stats();
+            let report = Report::new(self.shape, &difference(&last, &now));
+            last = now;
+            let (component, per_s) = report.rate().unwrap_or(("-", 0.0));
+            eprint!(
+                "\r\x1b[2Kgale bench {}: {phase} {:.1}/{:.1} s, {:.3} M tuples/s at `{component}`",
+                self.name,
+                start.elapsed().as_secs_f64().min(total.as_secs_f64()),
+                total.as_secs_f64(),
+                per_s / 1e6
+            );
+        }
+    }
+
+    fn clear(&self) {
+        if self.on {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+/// Tuples that reached the last component in the window (executed by a
+/// bolt, emitted by a spout), and their rate.
+fn throughput(outcome: &Outcome) -> (u64, f64) {
+    let Some((name, rate)) = outcome.window.rate() else {
+        return (0, 0.0);
+    };
+    let tuples = outcome
+        .window
+        .rows
+        .iter()
+        .find(|r| r.name == name)
+        .map_or(0, |r| {
+            if r.spout {
+                r.stats.emitted
+            } else {
+                r.stats.executed
+            }
+        });
+    (tuples, rate)
+}
+
+fn cpu_ns_per_tuple(outcome: &Outcome) -> Option<f64> {
+    let (tuples, _) = throughput(outcome);
+    let cpu = outcome.cpu?;
+    (tuples > 0).then(|| cpu.as_nanos() as f64 / tuples as f64)
+}
+
+/// Trees acked and failed by the spouts over the window.
+fn acked_failed(outcome: &Outcome) -> (u64, u64) {
+    outcome
+        .window
+        .rows
+        .iter()
+        .filter(|r| r.spout)
+        .fold((0, 0), |(a, f), r| (a + r.stats.acked, f + r.stats.failed))
+}
+
+/// Messages the acker tasks executed per tuple reaching the last component.
+fn acker_per_tuple(outcome: &Outcome) -> Option<f64> {
+    let acker = outcome
+        .window
+        .rows
+        .iter()
+        .find(|r| r.name == ACKER_COMPONENT)?;
+    let (tuples, _) = throughput(outcome);
+    (tuples > 0).then(|| acker.stats.executed as f64 / tuples as f64)
+}
+
+/// The spouts' complete latency over the whole run (spouts of the
+/// topology only; `None` without acking).
+fn complete_latency(outcome: &Outcome) -> Option<&gale_engine::LatencyStats> {
+    outcome
+        .end
+        .components
+        .values()
+        .find_map(|c| c.complete_latency.as_ref())
+}
+
+const QUANTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)];
+
+fn latency_json(h: &Histogram<u64>) -> Json {
+    let mut obj = serde_json::Map::new();
+    for (key, q) in QUANTILES {
+        obj.insert(key.to_owned(), json!(h.value_at_quantile(q)));
+    }
+    obj.insert("max".to_owned(), json!(h.max()));
+    obj.insert("count".to_owned(), json!(h.len()));
+    Json::Object(obj)
+}
+
+fn print_text(
+    args: &BenchArgs,
+    threads: usize,
+    outcome: &Outcome,
+    reached: Option<bool>,
+    tolerance: Duration,
+) -> Result<(), CliError> {
+    let mut w = io::stderr().lock();
+    writeln!(
+        w,
+        "gale bench {}: {threads} threads, warm-up {:.1} s, measured window:",
+        args.name,
+        args.warmup.as_secs_f64()
+    )?;
+    outcome.window.write_text(&mut w)?;
+    let (_, rate) = throughput(outcome);
+    writeln!(w, "  throughput: {:.3} M tuples/s", rate / 1e6)?;
+    if let Some(ns) = cpu_ns_per_tuple(outcome) {
+        writeln!(w, "  cpu: {ns:.1} ns per tuple (user+sys of the process)")?;
+    }
+    if let Some(target) = args.rate {
+        match (reached, &outcome.latency) {
+            (Some(false), _) => writeln!(
+                w,
+                "  rate NOT reached: the spout ended {:.1} ms behind its schedule of {target} tuples/s \
+                 (tolerance {:.1} ms); no latency reported",
+                outcome.behind.unwrap_or_default().as_secs_f64() * 1e3,
+                tolerance.as_secs_f64() * 1e3
+            )?,
+            (_, Some(h)) => writeln!(
+                w,
+                "  latency at {target} tuples/s (spout to last component, from intended send time): \
+                 p50 {:.2} µs, p90 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs, max {:.2} µs ({} tuples)",
+                h.value_at_quantile(0.5) as f64 / 1e3,
+                h.value_at_quantile(0.9) as f64 / 1e3,
+                h.value_at_quantile(0.99) as f64 / 1e3,
+                h.value_at_quantile(0.999) as f64 / 1e3,
+                h.max() as f64 / 1e3,
+                h.len()
+            )?,
+            (_, None) => writeln!(
+                w,
+                "  latency: none recorded ({} has no sink that records stamps, or no tuple finished in the window)",
+                args.name
+            )?,
+        }
+    }
+    if args.ack {
+        let (acked, failed) = acked_failed(outcome);
+        writeln!(w, "  acked {acked}, failed {failed} trees in the window")?;
+        if let Some(n) = acker_per_tuple(outcome) {
+            writeln!(w, "  acker: {n:.3} messages per tuple")?;
+        }
+    }
+    Ok(())
+}
+
+fn to_json(args: &BenchArgs, threads: usize, outcome: &Outcome, reached: Option<bool>) -> Json {
+    let config = args.engine.run_config(None);
+    let window = outcome.window.elapsed.as_secs_f64();
+    let per_s = |n: u64| if window > 0.0 { n as f64 / window } else { 0.0 };
+    let mut window_json = outcome.window.to_json();
+    let mut components = window_json["components"].take();
+    for row in &outcome.window.rows {
+        if let Some(c) = components.get_mut(&row.name) {
+            c["emitted_per_s"] = json!(per_s(row.stats.emitted));
+            c["executed_per_s"] = json!(per_s(row.stats.executed));
+        }
+    }
+    let (_, rate) = throughput(outcome);
+    let tuple_size = match args.name.ends_with("wordcount") {
+        true => None,
+        false => Some(
+            args.tuple_size
+                .unwrap_or(builtin::perf::DEFAULT_VALUE.len()),
+        ),
+    };
+    let mut out = json!({
+        "name": args.name,
+        "config": {
+            "threads": threads,
+            "duration_s": args.duration.as_secs_f64(),
+            "warmup_s": args.warmup.as_secs_f64(),
+            "rate": args.rate,
+            "ack": args.ack,
+            "max_pending": args.max_pending,
+            "tuple_size": tuple_size,
+            "file": args.file.as_ref().map(|p| p.display().to_string()),
+            "spouts": args.spouts,
+            "bolts": args.bolts,
+            "grouping": args
+                .name
+                .starts_with("const-spout")
+                .then(|| args.grouping.to_possible_value())
+                .flatten()
+                .map(|v| v.get_name().to_owned()),
+            "pin": config.pin,
+            "busy_spin": args.engine.busy_spin,
+        },
+        "gale_version": env!("CARGO_PKG_VERSION"),
+        "machine": machine::describe(),
+        "window_s": window,
+        "throughput_tuples_per_s": rate,
+        "throughput_component": outcome.window.rate().map(|r| r.0),
+        "components": components,
+        "cpu_ns_per_tuple": cpu_ns_per_tuple(outcome),
+        "errors": window_json["errors"].take(),
+    });
+    if args.rate.is_some() {
+        out["rate_reached"] = json!(reached);
+        out["behind_ns"] = json!(outcome.behind.map(|b| b.as_nanos() as u64));
+        out["latency_ns"] = match (reached, &outcome.latency) {
+            (Some(true), Some(h)) => latency_json(h),
+            _ => Json::Null,
+        };
+    }
+    if args.ack {
+        let (acked, failed) = acked_failed(outcome);
+        out["acked"] = json!(acked);
+        out["failed"] = json!(failed);
+        out["acker_messages_per_tuple"] = json!(acker_per_tuple(outcome));
+        out["complete_latency_ns"] = match complete_latency(outcome) {
+            Some(l) => json!({
+                "count": l.count,
+                "p50": l.p50_ns,
+                "p99": l.p99_ns,
+                "p999": l.p999_ns,
+                "max": l.max_ns,
+            }),
+            None => Json::Null,
+        };
+    }
+    out
+}
+
+/// Parses a number of seconds, 0 allowed (the warm-up).
+fn parse_warmup(s: &str) -> Result<Duration, String> {
+    if s.trim().parse::<f64>() == Ok(0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_secs(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["gale", "bench"].into_iter().chain(args.iter().copied()))?;
+        match cli.command {
+            super::super::Command::Bench(b) => Ok(b),
+            other => panic!("not bench: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_flags_parse() {
+        let a = parse(&["wordcount"]).unwrap();
+        assert_eq!(a.duration, Duration::from_secs(10));
+        assert_eq!(a.warmup, Duration::from_secs(2));
+        assert_eq!(a.rate, None);
+        let a = parse(&[
+            "const-spout-null-bolt",
+            "--warmup",
+            "0",
+            "--duration",
+            "0.5",
+            "--rate",
+            "1000",
+            "--ack",
+            "--max-pending",
+            "8",
+            "--tuple-size",
+            "64",
+            "--threads",
+            "2",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(a.warmup, Duration::ZERO);
+        assert_eq!(a.duration, Duration::from_millis(500));
+        assert_eq!((a.rate, a.ack, a.max_pending), (Some(1000), true, Some(8)));
+        assert!(check(&a).is_ok());
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        for args in [
+            &["nope"][..],
+            &["wordcount", "--rate", "0"],
+            &["wordcount", "--duration", "0"],
+            &["wordcount", "--warmup", "-1"],
+            &["wordcount", "--max-pending", "4"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} parsed");
+        }
+        for args in [
+            &["wordcount", "--file", "x.txt"][..],
+            &["wordcount", "--tuple-size", "8"],
+            &["baseline-crossbeam", "--ack"],
+            &["baseline-crossbeam", "--spouts", "2"],
+            &["wordcount", "--grouping", "shuffle"],
+        ] {
+            let a = parse(args).unwrap();
+            assert!(check(&a).is_err(), "{args:?} accepted");
+        }
+    }
+
+    #[test]
+    fn the_window_subtracts_counters() {
+        let c = |executed| ComponentStats {
+            tasks: 2,
+            executed,
+            ..ComponentStats::default()
+        };
+        let at = |secs, executed| TopologyStats {
+            elapsed: Duration::from_secs(secs),
+            components: [("b".to_owned(), c(executed))].into_iter().collect(),
+            errors: Vec::new(),
+        };
+        let d = difference(&at(2, 100), &at(5, 400));
+        assert_eq!(d.elapsed, Duration::from_secs(3));
+        assert_eq!(d.components["b"], c(300));
+    }
+
+    #[test]
+    fn tolerance_has_a_floor() {
+        assert_eq!(
+            rate_tolerance(Duration::from_millis(100)),
+            Duration::from_millis(10)
+        );
+        assert_eq!(
+            rate_tolerance(Duration::from_secs(10)),
+            Duration::from_millis(100)
+        );
+    }
+}
