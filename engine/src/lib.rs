@@ -20,8 +20,8 @@ pub use component::{
 };
 pub use grouping::{CustomGrouping, Grouping};
 pub use runtime::{
-    BoltOutput, ComponentStats, Input, LatencyStats, LocalCluster, RunConfig, RunError,
-    RunningTopology, SpoutOutput, TaskError, TopologyStats,
+    Anchor, BoltOutput, ComponentStats, Emission, Input, LatencyStats, LocalCluster, RunConfig,
+    RunError, RunningTopology, SpoutOutput, TaskError, TopologyStats,
 };
 pub use topology::{
     BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,

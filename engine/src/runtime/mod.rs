@@ -9,6 +9,6 @@ mod stats;
 mod worker;
 
 pub use cluster::{LocalCluster, RunConfig, RunError, RunningTopology};
-pub use output::{BoltOutput, Input, SpoutOutput};
+pub use output::{Anchor, BoltOutput, Emission, Input, SpoutOutput};
 pub use shared::TaskError;
 pub use stats::{ComponentStats, LatencyStats, TopologyStats};

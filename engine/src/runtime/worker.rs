@@ -53,6 +53,9 @@ pub(crate) struct Core {
     pub(crate) processed: u64,
     /// `max_pending[slot]`: max spout pending of a spout task.
     pub(crate) max_pending: Arc<[usize]>,
+    /// Slots of the bolts that asked for [`Bolt::poll`] calls (usually
+    /// none: then polling costs one empty loop per pass).
+    pub(crate) polled: Vec<usize>,
 }
 
 pub(crate) struct Worker {
@@ -273,6 +276,32 @@ impl Core {
         progress
     }
 
+    /// Calls [`Bolt::poll`] on the bolts that asked for it; returns whether
+    /// any did something.
+    fn poll_bolts(&mut self) -> bool {
+        let mut progress = false;
+        for &slot in &self.polled {
+            let TaskSlot { id, instance, .. } = &mut self.tasks[slot];
+            let Instance::Bolt(bolt) = instance else {
+                continue;
+            };
+            let mut out = BoltOutput {
+                emitter: &mut self.emitter,
+                slot,
+                task: *id,
+            };
+            match catch_unwind(AssertUnwindSafe(|| bolt.poll(&mut out))) {
+                Ok(did) => progress |= did,
+                Err(payload) => {
+                    let task = *id;
+                    self.fail(task, "poll", &*payload);
+                    return progress;
+                }
+            }
+        }
+        progress
+    }
+
     /// Runs everything in the local queue (and what those runs enqueue
     /// locally, up to a bound per pass).
     fn drain_local(&mut self, spare: &mut ByteQueue) -> bool {
@@ -324,7 +353,14 @@ impl Core {
                 }
                 _ => true,
             })
-            && self.emitter.sink.acks.is_empty();
+            && self.emitter.sink.acks.is_empty()
+            && self
+                .polled
+                .iter()
+                .all(|&slot| match &self.tasks[slot].instance {
+                    Instance::Bolt(b) => !b.has_pending(),
+                    _ => true,
+                });
         self.shared.workers[index].publish(self.emitter.sink.sent, self.processed, spouts_done);
         for (slot, t) in self.tasks.iter().enumerate() {
             self.shared.tasks[t.id as usize - 1].publish(&self.emitter.counters[slot]);
@@ -358,6 +394,9 @@ impl Worker {
                 }
             }
             progress |= core.drain_local(&mut spare);
+            if !core.polled.is_empty() {
+                progress |= core.poll_bolts();
+            }
             progress |= core.emitter.drain_overflows();
             if has_ticks {
                 progress |= core.deliver_ticks(&tick, Instant::now());
@@ -405,7 +444,8 @@ impl Worker {
     fn start(&mut self) -> bool {
         let plan = Arc::clone(&self.core.plan);
         let shared = Arc::clone(&self.core.shared);
-        for t in &mut self.core.tasks {
+        let mut polled = Vec::new();
+        for (slot, t) in self.core.tasks.iter_mut().enumerate() {
             let context = plan.context(t.id);
             let result = catch_unwind(AssertUnwindSafe(|| match &mut t.instance {
                 Instance::Spout(s) => {
@@ -415,6 +455,11 @@ impl Worker {
                 Instance::Bolt(b) => b.prepare(&context),
                 Instance::Acker(_) => {}
             }));
+            if let (Ok(()), Instance::Bolt(b)) = (&result, &t.instance) {
+                if b.wants_poll() {
+                    polled.push(slot);
+                }
+            }
             if let Err(payload) = result {
                 let component = plan.component_of(t.id).map_or("", |c| c.name.as_str());
                 shared.fail(TaskError {
@@ -425,6 +470,7 @@ impl Worker {
                 return false;
             }
         }
+        self.core.polled = polled;
         true
     }
 
