@@ -195,16 +195,6 @@ fn direct_emits_reach_their_task_and_need_task_ids_gets_the_targets() {
     }
 }
 
-/// A spout that never emits (and never finishes).
-struct Idle;
-
-impl gale::engine::Spout for Idle {
-    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
-        d.declare(["sentence"]);
-    }
-    fn next_tuple(&mut self, _out: &mut gale::engine::SpoutOutput<'_>) {}
-}
-
 #[test]
 fn heartbeats_reach_an_idle_child_and_are_answered() {
     let dir = scratch("heartbeats");

@@ -124,3 +124,13 @@ pub fn errors_with<'a>(
         .filter(|e| e.component == component && e.message.contains(text))
         .collect()
 }
+
+/// A spout that never emits (and never finishes).
+pub struct Idle;
+
+impl gale::engine::Spout for Idle {
+    fn declare_output_fields(&self, d: &mut gale::engine::OutputFieldsDeclarer) {
+        d.declare(["sentence"]);
+    }
+    fn next_tuple(&mut self, _out: &mut gale::engine::SpoutOutput<'_>) {}
+}

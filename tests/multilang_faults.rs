@@ -1,0 +1,124 @@
+//! Misbehaving shell children (tests/python/faulty_split.py): each fault
+//! is a clear error naming the component, Gale does not panic, the other
+//! tasks keep running, and the reliable word count still comes out exact
+//! (pending inputs of a lost child are failed and replayed).
+
+mod util;
+
+use std::time::Duration;
+
+use gale::builtin::wordcount::expected_counts;
+use gale::engine::{LocalCluster, TopologyBuilder, TopologyStats};
+use gale::multilang::{ShellBolt, ShellConfig};
+use util::*;
+
+const SENTENCES: u64 = 200;
+
+/// Runs the word count with a faulty split bolt (2 tasks; the first child
+/// to get a tuple misbehaves once) and checks the counts are exact.
+fn faulty(mode: &str, tune: impl FnOnce(ShellConfig) -> ShellConfig) -> TopologyStats {
+    let dir = scratch(&format!("fault-{mode}"));
+    let marker = dir.join("marker").display().to_string();
+    let split = tune(python_split(&[&script("faulty_split.py"), mode, &marker]));
+    let (topology, counts) = wordcount(split, SENTENCES, 2);
+    let stats = run_finite(topology);
+    assert!(dir.join("marker").exists(), "no child misbehaved");
+    assert_eq!(counts.snapshot(), expected_counts(SENTENCES), "{mode}");
+    stats
+}
+
+fn assert_error(stats: &TopologyStats, text: &str) {
+    let found = errors_with(stats, "split", text);
+    assert!(
+        !found.is_empty(),
+        "no error of `split` contains {text:?}; errors: {:#?}",
+        stats.errors
+    );
+}
+
+#[test]
+fn a_crashed_child_is_restarted_and_its_pending_tuples_replayed() {
+    let stats = faulty("crash", |c| c);
+    assert_error(&stats, "the subprocess exited (exit status 3)");
+    assert_error(&stats, "crashing on purpose");
+    assert_error(&stats, "pending tuple(s) failed; restarting it");
+    assert!(stats.components["split"].failed > 0);
+}
+
+#[test]
+fn a_hung_child_is_killed_and_restarted_after_the_timeout() {
+    let stats = faulty("hang", |c| {
+        c.subprocess_timeout(Duration::from_secs(2))
+            .heartbeat_interval(Duration::from_millis(200))
+    });
+    assert_error(&stats, "sent nothing for 2s (hung); killed it");
+}
+
+#[test]
+fn an_idle_child_that_ignores_heartbeats_is_hung_and_restarted() {
+    let dir = scratch("silent-heartbeat");
+    let marker = dir.join("marker").display().to_string();
+    let split = python_split(&[&script("faulty_split.py"), "silent-heartbeat", &marker])
+        .subprocess_timeout(Duration::from_millis(500))
+        .heartbeat_interval(Duration::from_millis(50));
+    let mut b = TopologyBuilder::new("silent");
+    b.set_spout("spout", || Idle, 1);
+    b.set_bolt("split", move || ShellBolt::new(split.clone()), 1)
+        .shuffle_grouping("spout");
+    let running = LocalCluster::new(config(WATCHDOG))
+        .submit(b.build().unwrap())
+        .unwrap();
+    // Wait for two kills (so a restarted child was found hung too).
+    let start = std::time::Instant::now();
+    while running.stats().components["split"].errors < 2 && start.elapsed() < WATCHDOG {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    running.stop();
+    let stats = running.wait().unwrap();
+    let hung = errors_with(&stats, "split", "(hung); killed it");
+    assert!(hung.len() >= 2, "{:#?}", stats.errors);
+}
+
+#[test]
+fn malformed_json_is_an_error_naming_the_component() {
+    let stats = faulty("malformed", |c| c);
+    assert_error(&stats, "malformed JSON");
+}
+
+#[test]
+fn an_unknown_command_is_an_error() {
+    let stats = faulty("unknown", |c| c);
+    assert_error(&stats, "unknown command `dance`");
+}
+
+#[test]
+fn an_emit_to_an_undeclared_stream_is_an_error() {
+    let stats = faulty("undeclared", |c| c);
+    assert_error(&stats, "undeclared stream `nope`");
+}
+
+#[test]
+fn an_emit_with_the_wrong_field_count_is_an_error() {
+    let stats = faulty("arity", |c| c);
+    assert_error(&stats, "emitted 2 values on stream `default`");
+}
+
+#[test]
+fn an_ack_of_an_unknown_id_is_an_error() {
+    let stats = faulty("unknown-ack", |c| c);
+    assert_error(&stats, "ack of an unknown tuple id");
+}
+
+#[test]
+fn a_command_that_cannot_start_is_reported_and_its_inputs_fail() {
+    let split =
+        ShellConfig::new("/nonexistent/gale-no-such-program", ["x"]).stream("default", ["word"]);
+    let (topology, _) = wordcount(split, SENTENCES, 1);
+    let stats = LocalCluster::new(config(Duration::from_secs(2)))
+        .submit(topology)
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_error(&stats, "cannot start `/nonexistent/gale-no-such-program x`");
+    assert!(stats.components["split"].failed > 0);
+}
