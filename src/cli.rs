@@ -15,7 +15,10 @@
 //! At the end of a run a table of per-component counters goes to stderr;
 //! with `--json`, one JSON object goes to stdout ([`Report::to_json`]).
 
+mod file;
 mod report;
+
+pub use file::ValidateArgs;
 
 pub use report::{Report, Row, Shape};
 
@@ -24,7 +27,6 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::builder::PossibleValuesParser;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gale_engine::{LocalCluster, RunConfig, RunError, Topology, TopologyStats};
 use gale_transport::WaitStrategy;
@@ -50,6 +52,8 @@ pub enum Command {
     Run(RunArgs),
     /// List the built-in topologies.
     List,
+    /// Check a topology file and report every error with its location.
+    Validate(ValidateArgs),
 }
 
 /// Options of `gale run`.
@@ -61,8 +65,9 @@ neither, the run lasts 10 s. For a finite wordcount the final counts are \
 printed on stdout, one `word<TAB>count` line per word sorted by word, before \
 the JSON of --json.")]
 pub struct RunArgs {
-    /// The built-in topology to run (`gale list` describes them).
-    #[arg(value_name = "TOPOLOGY", value_parser = PossibleValuesParser::new(builtin::names()))]
+    /// The built-in topology to run (`gale list` describes them), or a
+    /// topology file (`.yaml`/`.yml`, see the README).
+    #[arg(value_name = "TOPOLOGY", value_parser = file::parse_topology)]
     pub name: String,
     /// Stop after SECS seconds (fractions allowed) [default: when the
     /// spouts finish with --count, else 10 s].
@@ -149,6 +154,12 @@ pub enum CliError {
     /// The engine could not run the topology.
     #[error("the run failed: {0}")]
     Run(#[from] RunError),
+    /// A flag of built-in topologies was given with a topology file.
+    #[error("{0} applies to built-in topologies; a topology file sets it in the file")]
+    BuiltinFlag(&'static str),
+    /// The topology file could not be loaded.
+    #[error(transparent)]
+    TopologyFile(#[from] crate::topofile::LoadError),
     /// Writing the results failed (e.g. stdout was closed).
     #[error("cannot write the results: {0}")]
     Output(#[from] io::Error),
@@ -171,8 +182,10 @@ where
         Err(e) => return clap_exit(&e),
     };
     let result = match cli.command {
+        Command::Run(args) if crate::topofile::is_topology_file(&args.name) => file::run(&args),
         Command::Run(args) => run_builtin(&args),
         Command::List => list(),
+        Command::Validate(args) => file::validate(&args),
     };
     finish(result)
 }

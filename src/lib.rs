@@ -17,6 +17,7 @@ pub use gale_transport as transport;
 
 pub mod builtin;
 pub mod cli;
+pub mod topofile;
 
 pub use gale_codec::{
     view_checked, view_trusted, ArchivedValue, EncodeError, Encoder, FieldError, Fields,
