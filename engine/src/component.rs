@@ -190,6 +190,7 @@ pub struct TopologyContext {
     pub(crate) component_tasks: Vec<TaskId>,
     pub(crate) task_to_component: BTreeMap<TaskId, String>,
     pub(crate) thread: usize,
+    pub(crate) message_timeout: std::time::Duration,
 }
 
 impl TopologyContext {
@@ -228,5 +229,10 @@ impl TopologyContext {
     /// Index of the worker thread running this task.
     pub fn thread_index(&self) -> usize {
         self.thread
+    }
+    /// The topology's message timeout: a tuple tree not completed within
+    /// it fails (a bolt holding inputs past it may forget them).
+    pub fn message_timeout(&self) -> std::time::Duration {
+        self.message_timeout
     }
 }
