@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gale::builtin::wordcount::expected_counts;
 use gale::engine::{LocalCluster, TopologyBuilder, TopologyStats};
-use gale::multilang::{ShellBolt, ShellConfig};
+use gale::multilang::{ShellBolt, ShellConfig, ShellSpout};
 use util::*;
 
 const SENTENCES: u64 = 200;
@@ -17,10 +17,18 @@ const SENTENCES: u64 = 200;
 /// Runs the word count with a faulty split bolt (2 tasks; the first child
 /// to get a tuple misbehaves once) and checks the counts are exact.
 fn faulty(mode: &str, tune: impl FnOnce(ShellConfig) -> ShellConfig) -> TopologyStats {
+    faulty_with(mode, tune, Duration::from_secs(30))
+}
+
+fn faulty_with(
+    mode: &str,
+    tune: impl FnOnce(ShellConfig) -> ShellConfig,
+    message_timeout: Duration,
+) -> TopologyStats {
     let dir = scratch(&format!("fault-{mode}"));
     let marker = dir.join("marker").display().to_string();
     let split = tune(python_split(&[&script("faulty_split.py"), mode, &marker]));
-    let (topology, counts) = wordcount(split, SENTENCES, 2);
+    let (topology, counts) = wordcount_with(split, SENTENCES, 2, message_timeout);
     let stats = run_finite(topology);
     assert!(dir.join("marker").exists(), "no child misbehaved");
     assert_eq!(counts.snapshot(), expected_counts(SENTENCES), "{mode}");
@@ -110,6 +118,30 @@ fn an_ack_of_an_unknown_id_is_an_error() {
 }
 
 #[test]
+fn an_error_command_is_reported_with_the_component() {
+    let stats = faulty("error", |c| c);
+    assert_error(
+        &stats,
+        "the subprocess reported: something went wrong in Python",
+    );
+}
+
+#[test]
+fn a_tuple_the_child_never_acks_is_forgotten_after_the_message_timeout() {
+    // The spout replays the sentence when its tree times out; the bolt
+    // forgets its copy so the finite run can end.
+    let stats = faulty_with(
+        "drop",
+        |c| c.heartbeat_interval(Duration::from_millis(100)),
+        Duration::from_secs(2),
+    );
+    assert_error(
+        &stats,
+        "neither acked nor failed 1 tuple(s) within the message timeout",
+    );
+}
+
+#[test]
 fn a_command_that_cannot_start_is_reported_and_its_inputs_fail() {
     let split =
         ShellConfig::new("/nonexistent/gale-no-such-program", ["x"]).stream("default", ["word"]);
@@ -121,4 +153,54 @@ fn a_command_that_cannot_start_is_reported_and_its_inputs_fail() {
         .unwrap();
     assert_error(&stats, "cannot start `/nonexistent/gale-no-such-program x`");
     assert!(stats.components["split"].failed > 0);
+}
+
+/// A faulty shell spout → Gale's split and count bolts, run until the
+/// count bolt has seen words from a restarted child.
+fn faulty_spout(mode: &str) -> TopologyStats {
+    let dir = scratch(&format!("spout-{mode}"));
+    let marker = dir.join("marker").display().to_string();
+    let spout = ShellConfig::new(
+        python(),
+        [script("faulty_spout.py"), mode.to_owned(), marker],
+    )
+    .stream("default", ["sentence"])
+    .subprocess_timeout(Duration::from_secs(2));
+    let mut b = TopologyBuilder::new("faulty-spout");
+    b.set_spout("sentences", move || ShellSpout::new(spout.clone()), 1);
+    b.set_bolt("split", gale::builtin::wordcount::SplitBolt::default, 1)
+        .shuffle_grouping("sentences");
+    let running = LocalCluster::new(config(WATCHDOG))
+        .submit(b.build().unwrap())
+        .unwrap();
+    let start = std::time::Instant::now();
+    let restarted = |s: &TopologyStats| {
+        s.components["sentences"].errors > 0 && s.components["split"].executed > 10
+    };
+    while !restarted(&running.stats()) && start.elapsed() < WATCHDOG {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    running.stop();
+    let stats = running.wait().unwrap();
+    assert!(restarted(&stats), "{stats:#?}");
+    stats
+}
+
+#[test]
+fn a_crashed_spout_child_is_restarted() {
+    let stats = faulty_spout("crash");
+    let found = errors_with(&stats, "sentences", "the subprocess exited (exit status 4)");
+    assert!(!found.is_empty(), "{:#?}", stats.errors);
+    assert!(
+        found[0].message.contains("crashing on purpose"),
+        "{:#?}",
+        found
+    );
+}
+
+#[test]
+fn a_hung_spout_child_is_killed_and_the_worker_goes_on() {
+    let stats = faulty_spout("hang");
+    let found = errors_with(&stats, "sentences", "did not answer next within 2s (hung)");
+    assert!(!found.is_empty(), "{:#?}", stats.errors);
 }

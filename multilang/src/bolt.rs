@@ -32,8 +32,13 @@ const POLL_BATCH: usize = 4096;
 pub struct ShellBolt {
     config: Arc<ShellConfig>,
     shell: Option<Shell>,
-    /// Inputs written to the child and not yet acked or failed, by id.
-    pending: HashMap<u64, Anchor>,
+    /// Inputs written to the child and not yet acked or failed, by id,
+    /// with when they were written.
+    pending: HashMap<u64, (Anchor, Instant)>,
+    /// Pending inputs older than this are forgotten (their trees have
+    /// timed out already): the topology's message timeout.
+    forget_after: Duration,
+    last_expiry: Instant,
     next_id: u64,
     last_heard: Instant,
     last_heartbeat: Instant,
@@ -54,6 +59,8 @@ impl ShellBolt {
             config,
             shell: None,
             pending: HashMap::new(),
+            forget_after: Duration::from_secs(30),
+            last_expiry: now,
             next_id: 1,
             last_heard: now,
             last_heartbeat: now,
@@ -89,7 +96,7 @@ impl ShellBolt {
     /// and leaves the restart to the next call.
     fn lost(&mut self, out: &mut BoltOutput<'_>, why: String) {
         let n = self.pending.len();
-        for (_, anchor) in self.pending.drain() {
+        for (_, (anchor, _)) in self.pending.drain() {
             out.fail_anchor(&anchor);
         }
         out.report_error(format!("{why}; {n} pending tuple(s) failed; restarting it"));
@@ -133,12 +140,12 @@ impl ShellBolt {
                 out.report_error(format!("ack/fail of a tuple id Gale never sent: {id:?}"));
             }
             Command::Ack(id) => match self.pending.remove(&protocol::tuple_key(&id).unwrap_or(0)) {
-                Some(anchor) => out.ack_anchor(&anchor),
+                Some((anchor, _)) => out.ack_anchor(&anchor),
                 None => out.report_error(format!("ack of an unknown tuple id {id:?}")),
             },
             Command::Fail(id) => {
                 match self.pending.remove(&protocol::tuple_key(&id).unwrap_or(0)) {
-                    Some(anchor) => out.fail_anchor(&anchor),
+                    Some((anchor, _)) => out.fail_anchor(&anchor),
                     None => out.report_error(format!("fail of an unknown tuple id {id:?}")),
                 }
             }
@@ -155,7 +162,7 @@ impl ShellBolt {
                 let mut anchors = Vec::with_capacity(emit.anchors.len());
                 for id in &emit.anchors {
                     match protocol::tuple_key(id).and_then(|k| self.pending.get(&k)) {
-                        Some(a) => anchors.push(a.clone()),
+                        Some((a, _)) => anchors.push(a.clone()),
                         None => out.report_error(format!(
                             "emit anchored to an unknown tuple id {id:?} (anchor ignored)"
                         )),
@@ -205,6 +212,10 @@ impl ShellBolt {
                 format!("the subprocess sent nothing for {timeout:?} (hung); killed it{tail}");
             return self.lost(out, why);
         }
+        if now.duration_since(self.last_expiry) >= self.config.heartbeat_interval {
+            self.last_expiry = now;
+            self.forget_expired(now, out);
+        }
         if !self.heartbeat_outstanding
             && now.duration_since(self.last_heartbeat) >= self.config.heartbeat_interval
         {
@@ -217,6 +228,23 @@ impl ShellBolt {
                 ("task", Value::I64(-1)),
                 ("tuple", Value::List(Vec::new())),
             ]));
+        }
+    }
+
+    /// Forgets inputs the child has held past the message timeout: their
+    /// trees have failed by timeout already, and a finite topology must
+    /// not wait for them forever.
+    fn forget_expired(&mut self, now: Instant, out: &mut BoltOutput<'_>) {
+        let before = self.pending.len();
+        let limit = self.forget_after;
+        self.pending
+            .retain(|_, (_, sent)| now.duration_since(*sent) < limit);
+        let forgotten = before - self.pending.len();
+        if forgotten > 0 {
+            out.report_error(format!(
+                "the subprocess neither acked nor failed {forgotten} tuple(s) within the \
+                 message timeout ({limit:?}); forgotten (their trees timed out)"
+            ));
         }
     }
 
@@ -249,6 +277,7 @@ impl Bolt for ShellBolt {
 
     fn prepare(&mut self, context: &TopologyContext) {
         self.shell = Some(Shell::new(Arc::clone(&self.config), context));
+        self.forget_after = context.message_timeout();
         self.ensure_started();
     }
 
@@ -282,7 +311,7 @@ impl Bolt for ShellBolt {
             (input.source_component(), i64::from(input.source_task()))
         };
         let values = input.to_tuple().values;
-        self.pending.insert(id, input.anchor());
+        self.pending.insert(id, (input.anchor(), Instant::now()));
         self.send(&map([
             ("id", Value::Str(id.to_string())),
             ("comp", Value::from(comp)),

@@ -9,7 +9,8 @@ Modes: crash (exits 3 after writing to stderr), hang (stops reading and
 answering), malformed (writes text that is not JSON), unknown (an unknown
 command), undeclared (an emit to an undeclared stream), arity (an emit with
 two values on the one-field stream), unknown-ack (an ack of an id Gale never
-sent), silent-heartbeat (never answers heartbeats, keeps working)."""
+sent), error (reports an error), drop (never acks nor fails its tuple),
+silent-heartbeat (never answers heartbeats, keeps working)."""
 import json
 import os
 import sys
@@ -71,6 +72,10 @@ while True:
             send({"command": "emit", "tuple": ["x", "y"], "need_task_ids": False})
         if MODE == "unknown-ack":
             send({"command": "ack", "id": "987654321"})
+        if MODE == "error":
+            send({"command": "error", "msg": "something went wrong in Python"})
+        if MODE == "drop":
+            continue
     for word in msg["tuple"][0].split():
         send({"command": "emit", "anchors": [msg["id"]], "tuple": [word], "need_task_ids": False})
     send({"command": "ack", "id": msg["id"]})

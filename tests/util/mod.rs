@@ -72,9 +72,20 @@ pub fn python_split(args: &[&str]) -> ShellConfig {
 /// Reliable word count: `sentences` sentences → `split` (the shell bolt,
 /// `tasks` tasks) → Gale's count bolt; returns it and its counts.
 pub fn wordcount(split: ShellConfig, sentences: u64, tasks: usize) -> (Topology, CountSink) {
+    wordcount_with(split, sentences, tasks, Duration::from_secs(30))
+}
+
+/// [`wordcount`] with a message timeout.
+pub fn wordcount_with(
+    split: ShellConfig,
+    sentences: u64,
+    tasks: usize,
+    message_timeout: Duration,
+) -> (Topology, CountSink) {
     let counts = CountSink::new();
     let sink = counts.clone();
     let mut b = TopologyBuilder::new("python-wordcount");
+    b.set_message_timeout(message_timeout);
     b.set_spout(
         "spout",
         move || SentenceSpout::new(Some(sentences)).reliable(true),
