@@ -147,8 +147,10 @@ fn gale_rate(python: &str, sentences: u64, procs: usize) -> f64 {
         .shuffle_grouping("spout");
     b.set_bolt("count", move || CountBolt::new(sink.clone()), 1)
         .fields_grouping("split", ["word"]);
+    // A worker thread per split task (a shell bolt at its max pending
+    // holds its thread), plus the spout's and the count's.
     let config = RunConfig {
-        threads: 2,
+        threads: procs + 2,
         pin: false,
         duration: Some(Duration::from_secs(3600)),
         ..RunConfig::default()

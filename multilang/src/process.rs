@@ -95,7 +95,7 @@ impl ShellProcess {
         let input = spawn_writer(stdin, who);
         let (tx, events) = crossbeam_channel::unbounded();
         let serializer = config.serializer;
-        let name = format!("gale-ml-read-{}-{}", who.component, who.task);
+        let name = format!("gale-ml-read-{}-{}", sanitize(&who.component), who.task);
         let reader = MessageReader::new(BufReader::with_capacity(64 << 10, stdout), serializer);
         let spawned = thread::Builder::new()
             .name(name)
@@ -260,7 +260,7 @@ fn read_loop<R: BufRead>(mut reader: MessageReader<R>, tx: &Sender<Read>) {
 
 fn spawn_writer(stdin: ChildStdin, who: &Who) -> Sender<Vec<u8>> {
     let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
-    let name = format!("gale-ml-write-{}-{}", who.component, who.task);
+    let name = format!("gale-ml-write-{}-{}", sanitize(&who.component), who.task);
     let spawned = thread::Builder::new().name(name).spawn(move || {
         let mut out = BufWriter::with_capacity(64 << 10, stdin);
         while let Ok(bytes) = rx.recv() {
@@ -289,7 +289,7 @@ fn spawn_writer(stdin: ChildStdin, who: &Who) -> Sender<Vec<u8>> {
 }
 
 fn spawn_stderr(stderr: std::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>, who: Who) {
-    let name = format!("gale-ml-stderr-{}-{}", who.component, who.task);
+    let name = format!("gale-ml-stderr-{}-{}", sanitize(&who.component), who.task);
     let _ = thread::Builder::new().name(name).spawn(move || {
         let mut input = BufReader::new(stderr);
         let mut line = Vec::new();

@@ -169,6 +169,61 @@ mod tests {
         assert_eq!(tuple_key(&e.anchors[0]), Some(3));
     }
 
+    /// Records each event's level and fields.
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<(tracing::Level, String)>>>);
+
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            struct Fields(String);
+            impl tracing::field::Visit for Fields {
+                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                    self.0 += &format!("{}={v:?} ", f.name());
+                }
+            }
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            let level = *event.metadata().level();
+            self.0.lock().unwrap().push((level, fields.0));
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn child_log_levels_map_to_tracing_with_the_component() {
+        let seen = std::sync::Arc::default();
+        let capture = Capture(std::sync::Arc::clone(&seen));
+        tracing::subscriber::with_default(capture, || {
+            for level in 0..=4 {
+                log("split", 7, level, "hello from python");
+            }
+        });
+        let seen = seen.lock().unwrap();
+        let levels: Vec<tracing::Level> = seen.iter().map(|(l, _)| *l).collect();
+        use tracing::Level;
+        let expected = [
+            Level::TRACE,
+            Level::DEBUG,
+            Level::INFO,
+            Level::WARN,
+            Level::ERROR,
+        ];
+        assert_eq!(levels, expected);
+        for (_, fields) in seen.iter() {
+            assert!(fields.contains("component=\"split\""), "{fields}");
+            assert!(fields.contains("task=7"), "{fields}");
+            assert!(fields.contains("hello from python"), "{fields}");
+        }
+    }
+
     #[test]
     fn bad_messages_say_what_is_wrong() {
         let cases = [
