@@ -59,7 +59,11 @@ fn split_bolt() -> String {
 /// Feeds `sentences` sentences to one child over its pipes, at most
 /// `WINDOW` unacked; returns once all are acked.
 fn drive(python: &str, sentences: u64) {
-    let pid_dir = std::env::temp_dir().join(format!("gale-bench-driver-{}", std::process::id()));
+    static DRIVERS: AtomicU64 = AtomicU64::new(0);
+    // SYNC: Relaxed: a counter for unique names only.
+    let n = DRIVERS.fetch_add(1, Ordering::Relaxed);
+    let pid_dir =
+        std::env::temp_dir().join(format!("gale-bench-driver-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&pid_dir).unwrap();
     let mut child = Command::new(python)
         .args([split_bolt(), "json".to_owned()])
@@ -110,6 +114,7 @@ fn drive(python: &str, sentences: u64) {
             sent += 1;
         }
         input.flush().unwrap();
+        assert!(!reader.is_finished(), "the driven child exited early");
         thread::yield_now();
     }
     drop(input);

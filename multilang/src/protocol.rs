@@ -49,15 +49,22 @@ fn string(v: Option<Value>, what: &str) -> Result<Option<String>, String> {
 
 /// Parses one message from a child into a command.
 pub(crate) fn parse(msg: Value) -> Result<Command, String> {
-    let shown = || snippet(&format!("{msg:?}"));
-    let Value::Map(mut m) = msg.clone() else {
-        return Err(format!("expected a message object, got {}", shown()));
+    let mut m = match msg {
+        Value::Map(m) => m,
+        other => {
+            return Err(format!(
+                "expected a message object, got {}",
+                snippet(&format!("{other:?}"))
+            ))
+        }
     };
+    // For error messages only (what is left of the message).
+    let shown = |m: &Vec<(String, Value)>| snippet(&format!("{m:?}"));
     let Some(command) = string(take(&mut m, "command"), "command")? else {
-        return Err(format!("a message without `command`: {}", shown()));
+        return Err(format!("a message without `command`: {}", shown(&m)));
     };
     let id = |m: &mut Vec<(String, Value)>| {
-        take(m, "id").ok_or_else(|| format!("`{command}` without `id`: {}", shown()))
+        take(m, "id").ok_or_else(|| format!("`{command}` without `id`: {}", shown(m)))
     };
     Ok(match command.as_str() {
         "sync" => Command::Sync,
@@ -82,10 +89,10 @@ pub(crate) fn parse(msg: Value) -> Result<Command, String> {
                     return Err(format!(
                         "`emit` with a {} as `tuple`: {}",
                         other.kind(),
-                        shown()
+                        shown(&m)
                     ))
                 }
-                None => return Err(format!("`emit` without `tuple`: {}", shown())),
+                None => return Err(format!("`emit` without `tuple`: {}", shown(&m))),
             };
             let anchors = match take(&mut m, "anchors") {
                 None | Some(Value::Null) => Vec::new(),
@@ -123,7 +130,13 @@ pub(crate) fn parse(msg: Value) -> Result<Command, String> {
                 need_task_ids,
             })
         }
-        other => return Err(format!("unknown command `{}`: {}", snippet(other), shown())),
+        other => {
+            return Err(format!(
+                "unknown command `{}`: {}",
+                snippet(other),
+                shown(&m)
+            ))
+        }
     })
 }
 
