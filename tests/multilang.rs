@@ -36,6 +36,15 @@ fn wordcount_through_a_pystorm_split_bolt_is_exact_with_msgpack() {
 }
 
 #[test]
+fn wordcount_is_exact_with_one_pending_tuple_per_child() {
+    let split = python_split(&[&example("split_bolt.py"), "json"]).max_pending(1);
+    let (topology, counts) = wordcount(split, 200, 2);
+    let stats = run_finite(topology);
+    assert!(stats.errors.is_empty(), "{:#?}", stats.errors);
+    assert_eq!(counts.snapshot(), expected_counts(200));
+}
+
+#[test]
 fn wordcount_through_a_streamparse_bolt_is_exact() {
     let split = ShellConfig::new(
         python(),
@@ -196,7 +205,7 @@ fn direct_emits_reach_their_task_and_need_task_ids_gets_the_targets() {
 }
 
 #[test]
-fn heartbeats_reach_an_idle_child_and_are_answered() {
+fn heartbeats_and_ticks_reach_an_idle_child_and_are_answered() {
     let dir = scratch("heartbeats");
     let log = dir.join("heartbeats.log");
     let bolt = ShellConfig::new(
@@ -212,7 +221,8 @@ fn heartbeats_reach_an_idle_child_and_are_answered() {
     let mut b = TopologyBuilder::new("heartbeats");
     b.set_spout("spout", || Idle, 1);
     b.set_bolt("idle", move || ShellBolt::new(bolt.clone()), 1)
-        .shuffle_grouping("spout");
+        .shuffle_grouping("spout")
+        .tick_interval(Duration::from_millis(50));
     let running = LocalCluster::new(config(WATCHDOG))
         .submit(b.build().unwrap())
         .unwrap();

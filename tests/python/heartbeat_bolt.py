@@ -1,5 +1,6 @@
 """A pystorm bolt for Gale's tests that appends a line to argv[2] for each
-heartbeat tuple it answers (pystorm answers them with `sync`)."""
+heartbeat tuple it answers (pystorm answers them with `sync`) and for each
+tick tuple it gets (pystorm acks those)."""
 import sys
 
 from pystorm import Bolt
@@ -14,6 +15,9 @@ class HeartbeatBolt(Bolt):
         if self.is_heartbeat(tup):
             self.log_file.write("heartbeat\n")
         return tup
+
+    def process_tick(self, tup):
+        self.log_file.write("tick\n")
 
     def process(self, tup):
         pass
