@@ -8,7 +8,7 @@ use gale_codec::Value;
 
 use crate::wire::{De, Ser};
 
-/// Largest message accepted from a child (bytes of one JSON message).
+/// Largest message accepted from a child, in bytes.
 pub const MAX_MESSAGE: usize = 16 << 20;
 
 /// How messages are encoded on the pipes.
@@ -136,8 +136,17 @@ impl<R: BufRead> MessageReader<R> {
             Ok(_) => {}
             Err(e) => return Read::Broken(format!("cannot read stdout: {e}")),
         }
-        match rmp_serde::from_read::<_, De>(&mut self.input) {
+        // At most MAX_MESSAGE bytes per message (rmp-serde reads string
+        // and binary data incrementally, so a hostile length prefix cannot
+        // make it allocate more than it read).
+        let mut limited = std::io::Read::take(&mut self.input, MAX_MESSAGE as u64);
+        let result = rmp_serde::from_read::<_, De>(&mut limited);
+        let exhausted = limited.limit() == 0;
+        match result {
             Ok(De(v)) => Read::Message(v),
+            Err(_) if exhausted => {
+                Read::Broken(format!("a msgpack message longer than {MAX_MESSAGE} bytes"))
+            }
             Err(rmp_serde::decode::Error::InvalidMarkerRead(e))
             | Err(rmp_serde::decode::Error::InvalidDataRead(e))
                 if e.kind() == io::ErrorKind::UnexpectedEof =>
