@@ -102,7 +102,7 @@ impl ShellBolt {
         out.report_error(format!("{why}; {n} pending tuple(s) failed; restarting it"));
     }
 
-    /// Handles one read from the child; returns whether it was a `sync`.
+    /// Handles one read from the child.
     fn handle(&mut self, read: Read, out: &mut BoltOutput<'_>) {
         let Some(shell) = self.shell.as_mut() else {
             return;
@@ -156,7 +156,9 @@ impl ShellBolt {
             }
             Command::Error(msg) => out.report_error(format!("the subprocess reported: {msg}")),
             Command::Metrics { name, params } => {
-                tracing::debug!(metric = name, "metrics from the subprocess: {params:?}");
+                if let Some(shell) = &self.shell {
+                    protocol::metrics(&shell.who, &name, &params);
+                }
             }
             Command::Emit(emit) => {
                 let mut anchors = Vec::with_capacity(emit.anchors.len());

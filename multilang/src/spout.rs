@@ -160,7 +160,7 @@ impl ShellSpout {
                     self.error(&mut out, format!("the subprocess reported: {msg}"));
                 }
                 Ok(Command::Metrics { name, params }) => {
-                    tracing::debug!(metric = name, "metrics from the subprocess: {params:?}");
+                    protocol::metrics(&self.shell.as_ref()?.who, &name, &params);
                 }
                 Ok(Command::Ack(_) | Command::Fail(_)) => self.error(
                     &mut out,

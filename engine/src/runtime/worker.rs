@@ -1,6 +1,7 @@
 //! A worker thread: runs its tasks in a loop that drains inbound rings and
-//! the local queue into bolts, delivers tick tuples, polls spouts while
-//! there is room downstream, and flushes its outbound rings.
+//! the local queue into bolts, polls the bolts that asked for it
+//! (`Bolt::wants_poll`), delivers tick tuples, polls spouts while there is
+//! room downstream, and flushes its outbound rings.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
