@@ -7,6 +7,9 @@
 //! cargo bench --bench multilang -- --sentences 2000   # a quick check
 //! ```
 //!
+//! Under `cargo test --all-targets` (no `--bench` argument) it runs one
+//! small untimed case of each kind, to check that it works.
+//!
 //! The Python interpreter is `$GALE_PYTHON`, else the one
 //! `scripts/python-env` makes. Each case spawns fresh children; times
 //! include starting them (a few hundred ms of Python imports, small next
@@ -177,16 +180,29 @@ fn gale_rate(python: &str, sentences: u64, procs: usize) -> f64 {
 
 fn main() {
     let mut sentences = 50_000u64;
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it: then one small case checks that it works.
+    let mut timing = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--sentences" {
-            sentences = args
-                .next()
-                .and_then(|n| n.parse().ok())
-                .expect("--sentences N");
+        match a.as_str() {
+            "--bench" => timing = true,
+            "--sentences" => {
+                sentences = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--sentences N");
+            }
+            _ => {}
         }
     }
     let python = python();
+    if !timing {
+        driver_rate(&python, 100, 1);
+        gale_rate(&python, 100, 1);
+        println!("multilang: checked (run `cargo bench --bench multilang` for figures)");
+        return;
+    }
     println!("multilang: pystorm split bolt, {sentences} sentences per case (sentences/s)");
     println!(
         "{:>6} {:>14} {:>14} {:>8}",
