@@ -206,3 +206,16 @@ fn a_hung_spout_child_is_killed_and_the_worker_goes_on() {
     let found = errors_with(&stats, "sentences", "did not answer next within 2s (hung)");
     assert!(!found.is_empty(), "{:#?}", stats.errors);
 }
+
+#[test]
+fn a_pystorm_bolt_that_raises_is_reported_restarted_and_replayed() {
+    let dir = scratch("raising");
+    let marker = dir.join("marker").display().to_string();
+    let split = python_split(&[&script("raising_bolt.py"), "json", &marker]);
+    let (topology, counts) = wordcount(split, SENTENCES, 2);
+    let stats = run_finite(topology);
+    assert_eq!(counts.snapshot(), expected_counts(SENTENCES));
+    assert_error(&stats, "the subprocess reported: Python ValueError raised");
+    assert_error(&stats, "this sentence is cursed");
+    assert_error(&stats, "the subprocess exited (exit status 1)");
+}
