@@ -171,3 +171,99 @@ fn anchors_kept_past_execute_are_acked_and_failed_from_poll() {
     assert_eq!(*wrong.lock().unwrap(), 0, "emit reported the wrong targets");
     assert_eq!(*sunk.lock().unwrap(), N);
 }
+
+/// Emits `0..n` untracked, then is finished at once.
+struct Untracked {
+    next: u64,
+    n: u64,
+}
+
+impl Spout for Untracked {
+    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+        d.declare(["n"]);
+    }
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        if self.next < self.n {
+            out.emit(&[Value::I64(self.next as i64)]);
+            self.next += 1;
+        }
+    }
+    fn is_finished(&self) -> bool {
+        self.next >= self.n
+    }
+}
+
+/// Holds every input for `hold` polls before emitting it (untracked).
+struct Holder {
+    held: Vec<i64>,
+    polls: u64,
+    sinks: Vec<TaskId>,
+}
+
+impl Bolt for Holder {
+    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+        d.declare_direct_stream("direct", ["n"]);
+    }
+    fn prepare(&mut self, context: &TopologyContext) {
+        self.sinks = context.tasks_of("sink");
+    }
+    fn execute(&mut self, input: &Input<'_>, _out: &mut BoltOutput<'_>) {
+        self.held
+            .push(input.get(0).and_then(|v| v.as_i64()).unwrap_or(-1));
+    }
+    fn wants_poll(&self) -> bool {
+        true
+    }
+    fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
+        self.polls += 1;
+        if self.polls % 50 != 0 || self.held.is_empty() {
+            return false;
+        }
+        for n in std::mem::take(&mut self.held) {
+            out.emit_direct(self.sinks[0], "direct", &[Value::I64(n)]);
+        }
+        true
+    }
+    fn has_pending(&self) -> bool {
+        !self.held.is_empty()
+    }
+}
+
+#[test]
+fn a_finite_topology_waits_for_what_a_polled_bolt_still_holds() {
+    const N: u64 = 500;
+    let sunk = Arc::new(Mutex::new(0));
+    let mut b = TopologyBuilder::new("holder");
+    b.set_num_ackers(0);
+    b.set_spout("numbers", || Untracked { next: 0, n: N }, 1);
+    b.set_bolt(
+        "holder",
+        || Holder {
+            held: Vec::new(),
+            polls: 0,
+            sinks: Vec::new(),
+        },
+        1,
+    )
+    .shuffle_grouping("numbers");
+    let k = Arc::clone(&sunk);
+    b.set_bolt("sink", move || Sink(Arc::clone(&k)), 1)
+        .direct_grouping("holder", "direct");
+    let config = RunConfig {
+        threads: 2,
+        pin: false,
+        duration: Some(Duration::from_secs(120)),
+        ..RunConfig::default()
+    };
+    let stats = LocalCluster::new(config)
+        .submit(b.build().unwrap())
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(stats.elapsed < Duration::from_secs(120), "did not finish");
+    assert_eq!(
+        *sunk.lock().unwrap(),
+        N,
+        "the run ended before the held tuples were emitted"
+    );
+}
