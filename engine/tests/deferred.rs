@@ -193,10 +193,11 @@ impl Spout for Untracked {
     }
 }
 
-/// Holds every input for `hold` polls before emitting it (untracked).
+/// Holds its inputs until 300 ms after the last one came, then emits them
+/// (untracked): long past the point where nothing is in flight.
 struct Holder {
     held: Vec<i64>,
-    polls: u64,
+    last: Option<std::time::Instant>,
     sinks: Vec<TaskId>,
 }
 
@@ -210,13 +211,16 @@ impl Bolt for Holder {
     fn execute(&mut self, input: &Input<'_>, _out: &mut BoltOutput<'_>) {
         self.held
             .push(input.get(0).and_then(|v| v.as_i64()).unwrap_or(-1));
+        self.last = Some(std::time::Instant::now());
     }
     fn wants_poll(&self) -> bool {
         true
     }
     fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
-        self.polls += 1;
-        if self.polls % 50 != 0 || self.held.is_empty() {
+        let quiet = self
+            .last
+            .is_some_and(|t| t.elapsed() >= Duration::from_millis(300));
+        if !quiet || self.held.is_empty() {
             return false;
         }
         for n in std::mem::take(&mut self.held) {
@@ -240,7 +244,7 @@ fn a_finite_topology_waits_for_what_a_polled_bolt_still_holds() {
         "holder",
         || Holder {
             held: Vec::new(),
-            polls: 0,
+            last: None,
             sinks: Vec::new(),
         },
         1,
