@@ -18,6 +18,7 @@
 //! with `--json`, one JSON object goes to stdout ([`Report::to_json`]).
 
 mod bench;
+mod file;
 mod logging;
 mod node;
 mod progress;
@@ -26,6 +27,7 @@ mod stats;
 mod topology_args;
 
 pub use bench::{rate_tolerance, BenchArgs, BENCHES};
+pub use file::ValidateArgs;
 pub use logging::LogFormat;
 pub use node::{resolve_topology, NodeArgs, NodeOptions, PlanArgs};
 pub use report::{Report, Row, Shape};
@@ -37,7 +39,6 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::builder::PossibleValuesParser;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gale_engine::{LocalCluster, RunConfig, RunError, Topology, TopologyStats};
 use gale_transport::WaitStrategy;
@@ -76,6 +77,8 @@ pub enum Command {
     /// Benchmark a storm-perf topology: throughput after a warm-up,
     /// open-loop latency at a fixed --rate, CPU per tuple.
     Bench(BenchArgs),
+    /// Check a topology file and report every error with its location.
+    Validate(ValidateArgs),
     /// Print the live metrics of a node's metrics endpoint as a table.
     Stats(StatsArgs),
 }
@@ -98,8 +101,9 @@ neither, the run lasts 10 s. For a finite wordcount the final counts are \
 printed on stdout, one `word<TAB>count` line per word sorted by word, before \
 the JSON of --json.")]
 pub struct RunArgs {
-    /// The built-in topology to run (`gale list` describes them).
-    #[arg(value_name = "TOPOLOGY", value_parser = PossibleValuesParser::new(builtin::names()))]
+    /// The built-in topology to run (`gale list` describes them), or a
+    /// topology file (`.yaml`/`.yml`, see the README).
+    #[arg(value_name = "TOPOLOGY", value_parser = file::parse_topology)]
     pub name: String,
     /// Stop after SECS seconds (fractions allowed) [default: when the
     /// spouts finish with --count, else 10 s].
@@ -184,6 +188,12 @@ pub enum CliError {
     /// The cluster file is missing, malformed or does not name this node.
     #[error("cluster file: {0}")]
     Cluster(#[from] gale_engine::cluster::ClusterError),
+    /// A flag of built-in topologies was given with a topology file.
+    #[error("{0} applies to built-in topologies; a topology file sets it in the file")]
+    BuiltinFlag(&'static str),
+    /// The topology file could not be loaded.
+    #[error(transparent)]
+    TopologyFile(#[from] crate::topofile::LoadError),
     /// Writing the results failed (e.g. stdout was closed).
     #[error("cannot write the results: {0}")]
     Output(#[from] io::Error),
@@ -218,6 +228,7 @@ where
     };
     logging::init(cli.log_format, default_log);
     let result = match cli.command {
+        Command::Run(args) if crate::topofile::is_topology_file(&args.name) => file::run(&args),
         Command::Run(args) => run_builtin(&args),
         Command::List => list(),
         Command::Node(args) => node::run_builtin_node(&args),
@@ -226,6 +237,7 @@ where
             stats::print(&args.url, &mut io::stdout().lock()).map_err(Into::into)
         }
         Command::Bench(args) => return bench::main(&args),
+        Command::Validate(args) => file::validate(&args),
     };
     finish(result)
 }

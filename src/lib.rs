@@ -8,6 +8,9 @@ pub use gale_codec as codec;
 /// The engine: topologies, groupings, the local runtime (the
 /// `gale-engine` crate).
 pub use gale_engine as engine;
+/// Multi-lang: shell spouts and bolts run as subprocesses speaking
+/// Storm's multi-lang protocol (the `gale-multilang` crate).
+pub use gale_multilang as multilang;
 /// Transports: shared-memory rings and wait strategies (the
 /// `gale-transport` crate).
 pub use gale_transport as transport;
@@ -15,6 +18,7 @@ pub use gale_transport as transport;
 pub mod builtin;
 pub mod cli;
 pub mod monitor;
+pub mod topofile;
 
 pub use gale_codec::{
     view_checked, view_trusted, ArchivedValue, EncodeError, Encoder, FieldError, Fields,

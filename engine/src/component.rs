@@ -75,6 +75,31 @@ pub trait Bolt: Send + 'static {
 
     /// Called once when the topology shuts down, after the last tuple.
     fn cleanup(&mut self) {}
+
+    /// Whether this bolt does work outside `execute` (it keeps inputs as
+    /// [`Anchor`](crate::Anchor)s and acks or emits later, like a
+    /// multi-lang shell bolt) and so wants [`poll`](Self::poll) calls.
+    /// Asked once, after `prepare`; bolts that say no (the default) cost
+    /// their worker nothing.
+    fn wants_poll(&self) -> bool {
+        false
+    }
+
+    /// Called by a bolt that [`wants_poll`](Self::wants_poll) once per pass
+    /// of its worker's loop (so at every idle poll, and at least every few
+    /// hundred tuples while busy), without an input: emit, ack or fail
+    /// what has completed since. Returns whether it did anything. Must not
+    /// block.
+    fn poll(&mut self, _out: &mut BoltOutput<'_>) -> bool {
+        false
+    }
+
+    /// For a bolt that [`wants_poll`](Self::wants_poll): whether it still
+    /// holds inputs it has not acked or failed, so a finite topology must
+    /// not end yet.
+    fn has_pending(&self) -> bool {
+        false
+    }
 }
 
 /// One declared output stream.
@@ -165,6 +190,7 @@ pub struct TopologyContext {
     pub(crate) component_tasks: Vec<TaskId>,
     pub(crate) task_to_component: BTreeMap<TaskId, String>,
     pub(crate) thread: usize,
+    pub(crate) message_timeout: std::time::Duration,
 }
 
 impl TopologyContext {
@@ -203,5 +229,10 @@ impl TopologyContext {
     /// Index of the worker thread running this task.
     pub fn thread_index(&self) -> usize {
         self.thread
+    }
+    /// The topology's message timeout: a tuple tree not completed within
+    /// it fails (a bolt holding inputs past it may forget them).
+    pub fn message_timeout(&self) -> std::time::Duration {
+        self.message_timeout
     }
 }

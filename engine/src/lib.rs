@@ -23,10 +23,10 @@ pub use component::{
 };
 pub use grouping::{CustomGrouping, Grouping};
 pub use runtime::{
-    BoltOutput, ComponentKind, ComponentMetrics, ComponentStats, Counters, ErrorSummary, Input,
-    InputStream, LatencyStats, LocalCluster, MetricSource, MetricsConfig, MetricsHandle,
-    NodeCluster, OutputStream, RunConfig, RunError, RunningTopology, Sample, SampleKind,
-    SpoutOutput, TaskError, TaskMetrics, TopologyMetrics, TopologyStats, WindowStats,
+    Anchor, BoltOutput, ComponentKind, ComponentMetrics, ComponentStats, Counters, Emission,
+    ErrorSummary, Input, InputStream, LatencyStats, LocalCluster, MetricSource, MetricsConfig,
+    MetricsHandle, NodeCluster, OutputStream, RunConfig, RunError, RunningTopology, Sample,
+    SampleKind, SpoutOutput, TaskError, TaskMetrics, TopologyMetrics, TopologyStats, WindowStats,
     WorkerMetrics,
 };
 pub use topology::{

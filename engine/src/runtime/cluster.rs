@@ -388,6 +388,7 @@ fn build_worker(
             emitter,
             processed: 0,
             max_pending,
+            polled: Vec::new(),
         },
         inbound,
         config: config.clone(),

@@ -20,7 +20,7 @@ pub use metrics::{
     WindowStats, WorkerMetrics,
 };
 pub use node::NodeCluster;
-pub use output::{BoltOutput, Input, SpoutOutput};
+pub use output::{Anchor, BoltOutput, Emission, Input, SpoutOutput};
 pub(crate) use plan::Plan;
 pub use shared::TaskError;
 pub use stats::{ComponentStats, LatencyStats, TopologyStats};

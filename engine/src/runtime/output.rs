@@ -91,6 +91,54 @@ impl<'a> Input<'a> {
     pub fn to_tuple(&self) -> Tuple {
         self.view.to_tuple()
     }
+
+    /// What acking, failing and anchoring to this input need, owned: a
+    /// bolt that finishes its work after `execute` returned (a multi-lang
+    /// shell bolt, a batching bolt) keeps it and passes it to
+    /// [`BoltOutput::ack_anchor`], [`BoltOutput::fail_anchor`] and
+    /// [`BoltOutput::emit_with`] later.
+    pub fn anchor(&self) -> Anchor {
+        Anchor {
+            roots: self.view.roots().collect(),
+            edge: self.view.edge_id(),
+            stream: self.view.stream(),
+        }
+    }
+}
+
+/// An input's place in its tuple trees, owned (made by [`Input::anchor`]):
+/// the roots it belongs to and its edge id. Ack or fail each anchor
+/// exactly once, as its input.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Anchor {
+    roots: Vec<u64>,
+    edge: u64,
+    /// The input's stream id (its acks and fails are counted per input
+    /// stream).
+    stream: u32,
+}
+
+impl Anchor {
+    /// Whether the input was tracked by the acker (belongs to any tree).
+    pub fn is_tracked(&self) -> bool {
+        !self.roots.is_empty()
+    }
+}
+
+/// One emit in its general form, for components that decide per tuple
+/// where it goes (multi-lang shells): [`SpoutOutput::emit_with`],
+/// [`BoltOutput::emit_with`].
+#[derive(Debug)]
+pub struct Emission<'a> {
+    /// The stream to emit on.
+    pub stream: &'a str,
+    /// For a direct stream, the task that gets the tuple.
+    pub direct: Option<TaskId>,
+    /// The tuple's values.
+    pub values: &'a [Value],
+    /// If given, cleared and then filled with the tasks the tuple was
+    /// delivered to (Storm's `emit` return value).
+    pub targets: Option<&'a mut Vec<TaskId>>,
 }
 
 impl fmt::Debug for Input<'_> {
@@ -321,6 +369,10 @@ pub(crate) struct Emitter {
     pub(crate) sink: Sink,
     /// Live metrics of this thread's tasks.
     pub(crate) metrics: ThreadMetrics,
+    /// Tasks the current emit was delivered to, kept only while
+    /// `collecting` (an [`Emission`] asked for them).
+    pub(crate) targets: Vec<TaskId>,
+    pub(crate) collecting: bool,
 }
 
 /// Whether and how an emitted tuple is tracked by the acker.
@@ -332,6 +384,8 @@ pub(crate) enum Track<'a, 'i> {
     Root(u64),
     /// A bolt emit anchored to these inputs: joins their trees.
     Anchors(&'a [&'a Input<'i>]),
+    /// A bolt emit anchored to these owned anchors.
+    Owned(&'a [Anchor]),
 }
 
 impl Emitter {
@@ -358,6 +412,33 @@ impl Emitter {
             pending,
             sink,
             metrics,
+            targets: Vec::new(),
+            collecting: false,
+        }
+    }
+
+    /// [`emit`](Self::emit) for an [`Emission`]: fills its `targets` if
+    /// it asks for them.
+    pub(crate) fn emit_general(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        emission: Emission<'_>,
+        track: Track<'_, '_>,
+    ) {
+        let Emission {
+            stream,
+            direct,
+            values,
+            targets,
+        } = emission;
+        self.collecting = targets.is_some();
+        self.targets.clear();
+        self.emit(slot, task, Some(stream), direct, values, track);
+        self.collecting = false;
+        if let Some(out) = targets {
+            out.clear();
+            out.extend_from_slice(&self.targets);
         }
     }
 
@@ -412,6 +493,8 @@ impl Emitter {
             plan,
             pending,
             metrics,
+            targets,
+            collecting,
             ..
         } = self;
         let counters = &mut counters[slot];
@@ -446,11 +529,24 @@ impl Emitter {
                     }
                 }
             }
+            Track::Owned(anchors) => {
+                for &r in anchors.iter().flat_map(|a| &a.roots) {
+                    if !sink.header.roots.contains(&r) {
+                        sink.header.roots.push(r);
+                    }
+                }
+            }
         }
         let mut delivered = 0u64;
         let mut failure = None;
+        let (collecting, targets) = (*collecting, &mut *targets);
         let mut deliver = |t: TaskId| match sink.deliver(t, values) {
-            Ok(()) => delivered += 1,
+            Ok(()) => {
+                delivered += 1;
+                if collecting {
+                    targets.push(t);
+                }
+            }
             Err(e) => failure = Some((t, e)),
         };
         for (router, targets) in &mut out.routes {
@@ -640,6 +736,15 @@ impl SpoutOutput<'_> {
             .emit(self.slot, self.task, Some(stream), None, values, track);
     }
 
+    /// Emits an [`Emission`] (any stream, direct or not, optionally
+    /// reporting its target tasks), reliable with `msg_id` or untracked
+    /// with `None`.
+    pub fn emit_with(&mut self, emission: Emission<'_>, msg_id: Option<u64>) {
+        let track = msg_id.map_or(Track::No, Track::Root);
+        self.emitter
+            .emit_general(self.slot, self.task, emission, track);
+    }
+
     /// Trees this spout task has in flight.
     pub fn pending(&self) -> usize {
         self.emitter.pending[self.slot]
@@ -684,33 +789,79 @@ impl BoltOutput<'_> {
         );
     }
 
+    /// Emits an [`Emission`] (any stream, direct or not, optionally
+    /// reporting its target tasks) anchored to `anchors` (none: untracked).
+    pub fn emit_with(&mut self, emission: Emission<'_>, anchors: &[Anchor]) {
+        let track = Track::Owned(anchors);
+        self.emitter
+            .emit_general(self.slot, self.task, emission, track);
+    }
+
     /// Acknowledges `input` as fully processed by this bolt. Ack (or fail)
     /// each input exactly once, after emitting what is anchored to it.
     pub fn ack(&mut self, input: &Input<'_>) {
-        self.emitter.counters[self.slot].acked += 1;
-        self.emitter.metrics.input_done(
-            self.slot,
+        self.ack_roots(
+            input.view.roots(),
+            input.view.edge_id(),
             input.view.stream(),
             std::ptr::from_ref(input.view.archived()).cast(),
-            true,
         );
-        let edge = input.view.edge_id();
-        for root in input.view.roots() {
-            self.emitter.sink.acks.xor(root, edge);
-        }
     }
 
     /// Fails `input`: every tree it belongs to fails at once and its spout
     /// may replay it.
     pub fn fail(&mut self, input: &Input<'_>) {
-        self.emitter.counters[self.slot].failed += 1;
-        self.emitter.metrics.input_done(
-            self.slot,
+        self.fail_roots(
+            input.view.roots(),
             input.view.stream(),
             std::ptr::from_ref(input.view.archived()).cast(),
-            false,
         );
-        for root in input.view.roots() {
+    }
+
+    /// [`ack`](Self::ack) for an input kept as an [`Anchor`].
+    pub fn ack_anchor(&mut self, anchor: &Anchor) {
+        self.ack_roots(
+            anchor.roots.iter().copied(),
+            anchor.edge,
+            anchor.stream,
+            std::ptr::null(),
+        );
+    }
+
+    /// [`fail`](Self::fail) for an input kept as an [`Anchor`].
+    pub fn fail_anchor(&mut self, anchor: &Anchor) {
+        self.fail_roots(
+            anchor.roots.iter().copied(),
+            anchor.stream,
+            std::ptr::null(),
+        );
+    }
+
+    /// Counts the ack (`input`: the archived input while it is executed,
+    /// for its process latency; null for an anchor) and sends it.
+    fn ack_roots(
+        &mut self,
+        roots: impl Iterator<Item = u64>,
+        edge: u64,
+        stream: u32,
+        input: *const u8,
+    ) {
+        self.emitter.counters[self.slot].acked += 1;
+        self.emitter
+            .metrics
+            .input_done(self.slot, stream, input, true);
+        for root in roots {
+            self.emitter.sink.acks.xor(root, edge);
+        }
+    }
+
+    /// Counts the fail (as [`ack_roots`](Self::ack_roots)) and sends it.
+    fn fail_roots(&mut self, roots: impl Iterator<Item = u64>, stream: u32, input: *const u8) {
+        self.emitter.counters[self.slot].failed += 1;
+        self.emitter
+            .metrics
+            .input_done(self.slot, stream, input, false);
+        for root in roots {
             self.emitter.sink.acks.fail(root);
         }
     }

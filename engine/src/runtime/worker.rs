@@ -1,6 +1,7 @@
 //! A worker thread: runs its tasks in a loop that drains inbound rings and
-//! the local queue into bolts, delivers tick tuples, polls spouts while
-//! there is room downstream, and flushes its outbound rings.
+//! the local queue into bolts, polls the bolts that asked for it
+//! (`Bolt::wants_poll`), delivers tick tuples, polls spouts while there is
+//! room downstream, and flushes its outbound rings.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -54,6 +55,9 @@ pub(crate) struct Core {
     pub(crate) processed: u64,
     /// `max_pending[slot]`: max spout pending of a spout task.
     pub(crate) max_pending: Arc<[usize]>,
+    /// Slots of the bolts that asked for [`Bolt::poll`] calls (usually
+    /// none: then polling costs one empty loop per pass).
+    pub(crate) polled: Vec<usize>,
 }
 
 pub(crate) struct Worker {
@@ -293,6 +297,32 @@ impl Core {
         progress
     }
 
+    /// Calls [`Bolt::poll`] on the bolts that asked for it; returns whether
+    /// any did something.
+    fn poll_bolts(&mut self) -> bool {
+        let mut progress = false;
+        for &slot in &self.polled {
+            let TaskSlot { id, instance, .. } = &mut self.tasks[slot];
+            let Instance::Bolt(bolt) = instance else {
+                continue;
+            };
+            let mut out = BoltOutput {
+                emitter: &mut self.emitter,
+                slot,
+                task: *id,
+            };
+            match catch_unwind(AssertUnwindSafe(|| bolt.poll(&mut out))) {
+                Ok(did) => progress |= did,
+                Err(payload) => {
+                    let task = *id;
+                    self.fail(task, "poll", &*payload);
+                    return progress;
+                }
+            }
+        }
+        progress
+    }
+
     /// Runs everything in the local queue (and what those runs enqueue
     /// locally, up to a bound per pass).
     fn drain_local(&mut self, spare: &mut ByteQueue) -> bool {
@@ -344,7 +374,14 @@ impl Core {
                 }
                 _ => true,
             })
-            && self.emitter.sink.acks.is_empty();
+            && self.emitter.sink.acks.is_empty()
+            && self
+                .polled
+                .iter()
+                .all(|&slot| match &self.tasks[slot].instance {
+                    Instance::Bolt(b) => !b.has_pending(),
+                    _ => true,
+                });
         self.shared.workers[index].publish(self.emitter.sink.sent, self.processed, spouts_done);
         for (slot, t) in self.tasks.iter().enumerate() {
             self.shared.tasks[t.id as usize - 1].publish(&self.emitter.counters[slot]);
@@ -380,6 +417,9 @@ impl Worker {
                 }
             }
             progress |= core.drain_local(&mut spare);
+            if !core.polled.is_empty() {
+                progress |= core.poll_bolts();
+            }
             progress |= core.emitter.drain_overflows();
             if has_ticks {
                 progress |= core.deliver_ticks(&tick, Instant::now());
@@ -432,7 +472,8 @@ impl Worker {
     fn start(&mut self) -> bool {
         let plan = Arc::clone(&self.core.plan);
         let shared = Arc::clone(&self.core.shared);
-        for t in &mut self.core.tasks {
+        let mut polled = Vec::new();
+        for (slot, t) in self.core.tasks.iter_mut().enumerate() {
             let context = plan.context(t.id);
             let span = tracing::info_span!("task", component = context.component, task = t.id);
             let _entered = span.enter();
@@ -445,6 +486,11 @@ impl Worker {
                 Instance::Bolt(b) => b.prepare(&context),
                 Instance::Acker(_) => {}
             }));
+            if let (Ok(()), Instance::Bolt(b)) = (&result, &t.instance) {
+                if b.wants_poll() {
+                    polled.push(slot);
+                }
+            }
             if let Err(payload) = result {
                 let component = plan.component_of(t.id).map_or("", |c| c.name.as_str());
                 shared.fail(TaskError {
@@ -455,6 +501,7 @@ impl Worker {
                 return false;
             }
         }
+        self.core.polled = polled;
         true
     }
 

@@ -1,0 +1,219 @@
+//! Multi-lang overhead: the pystorm split bolt of `examples/python` under
+//! Gale, against the same bolt fed by a minimal driver over a pipe, in one
+//! run; then how Gale's throughput scales with 1, 2 and 4 subprocesses.
+//!
+//! ```text
+//! cargo bench --bench multilang                       # 50 000 sentences per case
+//! cargo bench --bench multilang -- --sentences 2000   # a quick check
+//! ```
+//!
+//! Under `cargo test --all-targets` (no `--bench` argument) it runs one
+//! small untimed case of each kind, to check that it works.
+//!
+//! The Python interpreter is `$GALE_PYTHON`, else the one
+//! `scripts/python-env` makes. Each case spawns fresh children; times
+//! include starting them (a few hundred ms of Python imports, small next
+//! to the default run). The driver keeps at most 100 tuples in flight per
+//! child, as Gale's shell bolt does by default (`max_pending`), writes
+//! Storm's JSON framing and counts the child's acks; under Gale the
+//! sentences come from a Rust spout and the words go to the Rust count
+//! bolt, with acking off (the child still acks every tuple).
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use gale::builtin::wordcount::{CountBolt, CountSink, SentenceSpout, SENTENCES};
+use gale::engine::{LocalCluster, RunConfig, TopologyBuilder};
+use gale::multilang::{ShellBolt, ShellConfig};
+
+const WINDOW: u64 = 100;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_owned()
+}
+
+fn python() -> String {
+    if let Ok(p) = std::env::var("GALE_PYTHON") {
+        return p;
+    }
+    let out = Command::new(repo().join("scripts/python-env"))
+        .output()
+        .expect("run scripts/python-env");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn split_bolt() -> String {
+    repo()
+        .join("examples/python/split_bolt.py")
+        .display()
+        .to_string()
+}
+
+/// Feeds `sentences` sentences to one child over its pipes, at most
+/// `WINDOW` unacked; returns once all are acked.
+fn drive(python: &str, sentences: u64) {
+    static DRIVERS: AtomicU64 = AtomicU64::new(0);
+    // SYNC: Relaxed: a counter for unique names only.
+    let n = DRIVERS.fetch_add(1, Ordering::Relaxed);
+    let pid_dir =
+        std::env::temp_dir().join(format!("gale-bench-driver-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&pid_dir).unwrap();
+    let mut child = Command::new(python)
+        .args([split_bolt(), "json".to_owned()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the split bolt");
+    let mut input = BufWriter::new(child.stdin.take().unwrap());
+    let output = BufReader::new(child.stdout.take().unwrap());
+    let handshake = format!(
+        "{{\"conf\": {{}}, \"context\": {{\"taskid\": 1, \"componentid\": \"split\", \
+         \"task->component\": {{\"1\": \"split\"}}}}, \"pidDir\": {:?}}}\nend\n",
+        pid_dir.display().to_string()
+    );
+    input.write_all(handshake.as_bytes()).unwrap();
+    input.flush().unwrap();
+    let acked = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let acked = Arc::clone(&acked);
+        thread::spawn(move || {
+            let mut ack = false;
+            for line in output.lines() {
+                let Ok(line) = line else { return };
+                if line == "end" {
+                    if ack {
+                        // SYNC: Release pairs with the driver's Acquire load.
+                        acked.fetch_add(1, Ordering::Release);
+                    }
+                    ack = false;
+                } else if line.contains("\"command\": \"ack\"") {
+                    ack = true;
+                }
+            }
+        })
+    };
+    let mut sent = 0u64;
+    while sent < sentences || acked.load(Ordering::Acquire) < sentences {
+        let done = acked.load(Ordering::Acquire);
+        while sent < sentences && sent - done < WINDOW {
+            let s = SENTENCES[(sent % SENTENCES.len() as u64) as usize];
+            writeln!(
+                input,
+                "{{\"id\": \"{sent}\", \"comp\": \"spout\", \"stream\": \"default\", \
+                 \"task\": 1, \"tuple\": [\"{s}\"]}}\nend"
+            )
+            .unwrap();
+            sent += 1;
+        }
+        input.flush().unwrap();
+        assert!(!reader.is_finished(), "the driven child exited early");
+        thread::yield_now();
+    }
+    drop(input);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    let _ = std::fs::remove_dir_all(&pid_dir);
+}
+
+/// `procs` drivers in parallel, `sentences` in all; returns sentences/s.
+fn driver_rate(python: &str, sentences: u64, procs: u64) -> f64 {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..procs)
+        .map(|_| {
+            let python = python.to_owned();
+            thread::spawn(move || drive(&python, sentences / procs))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    (sentences / procs * procs) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The split bolt under Gale with `procs` tasks; returns sentences/s.
+fn gale_rate(python: &str, sentences: u64, procs: usize) -> f64 {
+    let split =
+        ShellConfig::new(python, [split_bolt(), "json".to_owned()]).stream("default", ["word"]);
+    let counts = CountSink::new();
+    let sink = counts.clone();
+    let mut b = TopologyBuilder::new("multilang-bench");
+    b.set_num_ackers(0);
+    b.set_spout("spout", move || SentenceSpout::new(Some(sentences)), 1);
+    b.set_bolt("split", move || ShellBolt::new(split.clone()), procs)
+        .shuffle_grouping("spout");
+    b.set_bolt("count", move || CountBolt::new(sink.clone()), 1)
+        .fields_grouping("split", ["word"]);
+    // A worker thread per split task (a shell bolt at its max pending
+    // holds its thread), plus the spout's and the count's.
+    let config = RunConfig {
+        threads: procs + 2,
+        pin: false,
+        duration: Some(Duration::from_secs(3600)),
+        ..RunConfig::default()
+    };
+    let stats = LocalCluster::new(config)
+        .submit(b.build().unwrap())
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    // Checked before timing counts: every word arrived.
+    let words: u64 = counts.snapshot().values().sum();
+    let expected: u64 = gale::builtin::wordcount::expected_counts(sentences)
+        .values()
+        .sum();
+    assert_eq!(words, expected, "words counted");
+    sentences as f64 / stats.elapsed.as_secs_f64()
+}
+
+fn main() {
+    let mut sentences = 50_000u64;
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it: then one small case checks that it works.
+    let mut timing = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--bench" => timing = true,
+            "--sentences" => {
+                sentences = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--sentences N");
+            }
+            _ => {}
+        }
+    }
+    let python = python();
+    if !timing {
+        driver_rate(&python, 100, 1);
+        gale_rate(&python, 100, 1);
+        println!("multilang: checked (run `cargo bench --bench multilang` for figures)");
+        return;
+    }
+    println!("multilang: pystorm split bolt, {sentences} sentences per case (sentences/s)");
+    println!(
+        "{:>6} {:>14} {:>14} {:>8}",
+        "procs", "driver", "gale", "gale/driver"
+    );
+    for procs in [1u64, 2, 4] {
+        let driver = driver_rate(&python, sentences, procs);
+        let gale = gale_rate(&python, sentences, procs as usize);
+        println!(
+            "{procs:>6} {driver:>14.0} {gale:>14.0} {:>7.1}%",
+            100.0 * gale / driver
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! [`ShellConfig`]: what a shell component runs and how Gale talks to it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gale_codec::Value;
+use gale_engine::{OutputFieldsDeclarer, TopologyContext};
+
+use crate::wire::map;
+use crate::Serializer;
+
+/// One output stream of a shell component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpec {
+    /// Stream name.
+    pub name: String,
+    /// Its fields.
+    pub fields: Vec<String>,
+    /// Whether it is a direct stream (emits name their target task).
+    pub direct: bool,
+}
+
+/// A shell spout's or bolt's subprocess and protocol settings. Cheap to
+/// clone; each task starts its own child.
+#[derive(Debug, Clone)]
+pub struct ShellConfig {
+    /// The program to run.
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Working directory of the child (default: Gale's).
+    pub working_dir: Option<PathBuf>,
+    /// Extra environment variables for the child.
+    pub env: Vec<(String, String)>,
+    /// JSON (default) or msgpack; the child must use the same (pystorm:
+    /// `serializer=`, streamparse: `--serializer`).
+    pub serializer: Serializer,
+    /// The component's output streams.
+    pub streams: Vec<StreamSpec>,
+    /// Storm configuration sent to the child in the handshake (`conf`),
+    /// besides `topology.name`, which Gale sets.
+    pub conf: Vec<(String, Value)>,
+    /// Extra entries of the handshake's `context` (e.g.
+    /// `source->stream->fields`, filled by the topology-file loader).
+    pub context: Vec<(String, Value)>,
+    /// A child that sends nothing for this long while Gale waits for it
+    /// (a heartbeat, a `sync`, the pid) is hung: it is killed and
+    /// restarted (Storm's `topology.subprocess.timeout.secs`, default 30 s).
+    pub subprocess_timeout: Duration,
+    /// How often a shell bolt sends a heartbeat tuple (default 1 s, as
+    /// Storm).
+    pub heartbeat_interval: Duration,
+    /// At most this many inputs outstanding per shell bolt child; a bolt
+    /// at the limit waits in `execute` for the child to ack or fail one
+    /// (Storm's `topology.shellbolt.max.pending`, default 100).
+    pub max_pending: usize,
+}
+
+impl ShellConfig {
+    /// Runs `command` with `args`, with Storm's defaults and no streams.
+    pub fn new<I, S>(command: impl Into<String>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            command: command.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            working_dir: None,
+            env: Vec::new(),
+            serializer: Serializer::Json,
+            streams: Vec::new(),
+            conf: Vec::new(),
+            context: Vec::new(),
+            subprocess_timeout: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(1),
+            max_pending: 100,
+        }
+    }
+
+    /// Declares an output stream.
+    pub fn stream<I, S>(mut self, name: &str, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.streams.push(StreamSpec {
+            name: name.to_owned(),
+            fields: fields.into_iter().map(Into::into).collect(),
+            direct: false,
+        });
+        self
+    }
+
+    /// Declares a direct output stream.
+    pub fn direct_stream<I, S>(mut self, name: &str, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.streams.push(StreamSpec {
+            name: name.to_owned(),
+            fields: fields.into_iter().map(Into::into).collect(),
+            direct: true,
+        });
+        self
+    }
+
+    /// Sets the working directory.
+    pub fn working_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.working_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets the serializer.
+    pub fn serializer(mut self, serializer: Serializer) -> Self {
+        self.serializer = serializer;
+        self
+    }
+
+    /// Sets the subprocess timeout.
+    pub fn subprocess_timeout(mut self, timeout: Duration) -> Self {
+        self.subprocess_timeout = timeout;
+        self
+    }
+
+    /// Sets the heartbeat interval.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// Sets the shell bolt max pending (at least 1).
+    pub fn max_pending(mut self, n: usize) -> Self {
+        self.max_pending = n.max(1);
+        self
+    }
+
+    /// Adds an entry to the `conf` sent in the handshake.
+    pub fn conf(mut self, key: &str, value: Value) -> Self {
+        self.conf.push((key.to_owned(), value));
+        self
+    }
+
+    /// The command line, for messages.
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.command.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub(crate) fn declare(&self, declarer: &mut OutputFieldsDeclarer) {
+        for s in &self.streams {
+            if s.direct {
+                declarer.declare_direct_stream(&s.name, s.fields.iter().cloned());
+            } else {
+                declarer.declare_stream(&s.name, s.fields.iter().cloned());
+            }
+        }
+    }
+
+    /// The handshake's `conf`.
+    pub(crate) fn handshake_conf(&self, ctx: &TopologyContext) -> Value {
+        let mut entries = vec![
+            ("topology.name".to_owned(), Value::from(ctx.topology_name())),
+            ("topology.debug".to_owned(), Value::Bool(false)),
+        ];
+        entries.extend(self.conf.iter().cloned());
+        Value::Map(entries)
+    }
+
+    /// The handshake's `context` (Storm's keys).
+    pub(crate) fn handshake_context(&self, ctx: &TopologyContext) -> Value {
+        let strs = |v: &[String]| Value::List(v.iter().map(|s| Value::from(s.as_str())).collect());
+        let task_to_component = ctx
+            .task_to_component()
+            .iter()
+            .map(|(t, c)| (t.to_string(), Value::from(c.as_str())))
+            .collect();
+        let Value::Map(mut entries) = map([
+            ("taskid", Value::I64(i64::from(ctx.task_id()))),
+            ("componentid", Value::from(ctx.component_id())),
+            ("task->component", Value::Map(task_to_component)),
+            (
+                "streams",
+                Value::List(
+                    self.streams
+                        .iter()
+                        .map(|s| Value::from(s.name.as_str()))
+                        .collect(),
+                ),
+            ),
+            (
+                "stream->outputfields",
+                Value::Map(
+                    self.streams
+                        .iter()
+                        .map(|s| (s.name.clone(), strs(&s.fields)))
+                        .collect(),
+                ),
+            ),
+        ]) else {
+            unreachable!("map builds a map")
+        };
+        entries.extend(self.context.iter().cloned());
+        Value::Map(entries)
+    }
+}

@@ -1,0 +1,86 @@
+//! gale-multilang: Storm's multi-lang protocol, so spouts and bolts written
+//! in other languages (Python with pystorm or streamparse) run unchanged
+//! in a Gale topology as subprocesses.
+//!
+//! - [`ShellBolt`]: a [`Bolt`](gale_engine::Bolt) whose work is done by a
+//!   child process. Asynchronous, as in Storm: inputs are written to the
+//!   child, which acks, fails and emits whenever it likes; at most
+//!   [`ShellConfig::max_pending`] inputs are outstanding per child.
+//! - [`ShellSpout`]: a [`Spout`](gale_engine::Spout) driven by a child.
+//!   Synchronous, as in Storm: `next`, `ack`, `fail`, `activate`,
+//!   `deactivate`, each answered by emits and a `sync`.
+//! - [`ShellConfig`]: the command, its streams and the protocol settings;
+//!   [`Serializer`]: JSON (Storm's default) or msgpack.
+//!
+//! Children are supervised: a child that exits, writes what cannot be
+//! read, or stays silent longer than the subprocess timeout (heartbeats
+//! are sent every second) is killed, its pending inputs are failed (so
+//! spouts replay them), the error is reported with the component and the
+//! tail of the child's stderr, and a new child is started.
+//!
+//! ```no_run
+//! use gale_engine::TopologyBuilder;
+//! use gale_multilang::{ShellBolt, ShellConfig};
+//! # use gale_engine::{OutputFieldsDeclarer, Spout, SpoutOutput};
+//! # struct Sentences;
+//! # impl Spout for Sentences {
+//! #     fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) { d.declare(["sentence"]); }
+//! #     fn next_tuple(&mut self, _out: &mut SpoutOutput<'_>) {}
+//! # }
+//!
+//! let split = ShellConfig::new("python3", ["split.py"]).stream("default", ["word"]);
+//! let mut builder = TopologyBuilder::new("words");
+//! builder.set_spout("sentences", || Sentences, 1);
+//! builder
+//!     .set_bolt("split", move || ShellBolt::new(split.clone()), 2)
+//!     .shuffle_grouping("sentences");
+//! let topology = builder.build().unwrap();
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod bolt;
+mod config;
+mod process;
+mod protocol;
+mod serializer;
+mod shell;
+mod spout;
+mod wire;
+
+pub use bolt::ShellBolt;
+pub use config::{ShellConfig, StreamSpec};
+pub use serializer::{Serializer, MAX_MESSAGE};
+pub use spout::ShellSpout;
+
+use std::path::PathBuf;
+
+/// Why a child could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// The command could not be run (not found, not executable...).
+    #[error("cannot start `{command}`: {source}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The pid directory could not be made.
+    #[error("cannot create the pid directory {}: {source}", path.display())]
+    PidDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The child did not answer the handshake with its pid.
+    #[error("handshake failed: {reason}{stderr}")]
+    Handshake {
+        /// What went wrong.
+        reason: String,
+        /// The tail of the child's stderr (`; stderr tail:` and lines), or
+        /// empty.
+        stderr: String,
+    },
+}

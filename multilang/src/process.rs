@@ -1,0 +1,318 @@
+//! One child process: spawn, handshake (conf, context, pidDir → pid), and
+//! three helper threads so the worker thread never blocks on a pipe: one
+//! writes stdin from a queue, one reads and parses stdout, one keeps the
+//! tail of stderr.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, BufWriter, Read as _, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use gale_codec::Value;
+use gale_engine::TaskId;
+
+use crate::serializer::{snippet, MessageReader, Read};
+use crate::wire::map;
+use crate::{ShellConfig, ShellError};
+
+/// Lines of stderr kept for error messages.
+const STDERR_LINES: usize = 20;
+/// Longest stderr line kept (longer ones are cut).
+const STDERR_LINE: u64 = 2048;
+
+/// Which task a child belongs to, for logs and errors.
+#[derive(Debug, Clone)]
+pub(crate) struct Who {
+    pub(crate) component: String,
+    pub(crate) task: TaskId,
+}
+
+/// A running child and its pipes.
+pub(crate) struct ShellProcess {
+    child: Child,
+    input: Option<Sender<Vec<u8>>>,
+    events: Receiver<Read>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    /// The pid the child reported in the handshake.
+    pub(crate) pid: u32,
+    serializer: crate::Serializer,
+    pid_dir: PathBuf,
+}
+
+impl ShellProcess {
+    /// Starts the child and runs the handshake (waiting at most the
+    /// subprocess timeout for its pid).
+    pub(crate) fn spawn(
+        config: &ShellConfig,
+        who: &Who,
+        conf: Value,
+        context: Value,
+    ) -> Result<Self, ShellError> {
+        static SPAWNED: AtomicU64 = AtomicU64::new(0);
+        // SYNC: Relaxed: a counter for unique names, nothing else.
+        let n = SPAWNED.fetch_add(1, Ordering::Relaxed);
+        let pid_dir = std::env::temp_dir().join(format!(
+            "gale-pids-{}-{}-{}-{n}",
+            std::process::id(),
+            sanitize(&who.component),
+            who.task
+        ));
+        std::fs::create_dir_all(&pid_dir).map_err(|source| ShellError::PidDir {
+            path: pid_dir.clone(),
+            source,
+        })?;
+        let mut command = Command::new(&config.command);
+        command
+            .args(&config.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(dir) = &config.working_dir {
+            command.current_dir(dir);
+        }
+        command.envs(config.env.iter().map(|(k, v)| (k, v)));
+        let mut child = command.spawn().map_err(|source| ShellError::Spawn {
+            command: config.command_line(),
+            source,
+        })?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ShellError::Handshake {
+                reason: "the child's pipes are missing".to_owned(),
+                stderr: String::new(),
+            });
+        };
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        spawn_stderr(stderr, Arc::clone(&tail), who.clone());
+        let input = spawn_writer(stdin, who);
+        let (tx, events) = crossbeam_channel::unbounded();
+        let serializer = config.serializer;
+        let name = format!("gale-ml-read-{}-{}", sanitize(&who.component), who.task);
+        let reader = MessageReader::new(BufReader::with_capacity(64 << 10, stdout), serializer);
+        let spawned = thread::Builder::new()
+            .name(name)
+            .spawn(move || read_loop(reader, &tx));
+        let mut process = Self {
+            child,
+            input: Some(input),
+            events,
+            stderr: tail,
+            pid: 0,
+            serializer,
+            pid_dir,
+        };
+        if let Err(e) = spawned {
+            return Err(process.handshake_error(format!("cannot start a reader thread: {e}")));
+        }
+        let handshake = map([
+            ("conf", conf),
+            ("context", context),
+            (
+                "pidDir",
+                Value::Str(process.pid_dir.to_string_lossy().into_owned()),
+            ),
+        ]);
+        process.send(&handshake);
+        let pid = match process.events.recv_timeout(config.subprocess_timeout) {
+            Ok(Read::Message(msg)) => match msg.get("pid") {
+                Some(&Value::I64(pid)) => {
+                    u32::try_from(pid).map_err(|_| format!("a bad pid {pid}"))
+                }
+                _ => Err(format!(
+                    "expected {{\"pid\": N}}, got {}",
+                    snippet(&format!("{msg:?}"))
+                )),
+            },
+            Ok(Read::Malformed(m) | Read::Broken(m)) => Err(m),
+            Ok(Read::Eof) => Err(format!("the child exited ({})", process.exit_status())),
+            Err(RecvTimeoutError::Timeout) => Err(format!(
+                "no pid within the subprocess timeout ({:?})",
+                config.subprocess_timeout
+            )),
+            Err(RecvTimeoutError::Disconnected) => Err("the child's stdout closed".to_owned()),
+        };
+        let pid = pid.map_err(|reason| process.handshake_error(reason))?;
+        if !process.pid_dir.join(pid.to_string()).exists() {
+            tracing::warn!(
+                component = who.component,
+                task = who.task,
+                pid,
+                "the child did not write its pid file in pidDir"
+            );
+        }
+        process.pid = pid;
+        tracing::debug!(
+            component = who.component,
+            task = who.task,
+            pid,
+            "subprocess started"
+        );
+        Ok(process)
+    }
+
+    fn handshake_error(&mut self, reason: String) -> ShellError {
+        self.kill();
+        ShellError::Handshake {
+            reason,
+            stderr: self.stderr_tail(),
+        }
+    }
+
+    /// Queues a message for the child's stdin (never blocks).
+    pub(crate) fn send(&self, msg: &Value) {
+        if let Some(input) = &self.input {
+            // A closed queue means the writer saw the pipe break: the
+            // reader reports the child's exit.
+            let _ = input.send(self.serializer.encode(msg));
+        }
+    }
+
+    /// The next event from stdout, waiting at most `timeout`.
+    pub(crate) fn recv(&self, timeout: Duration) -> Option<Read> {
+        match self.events.recv_timeout(timeout) {
+            Ok(r) => Some(r),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(Read::Eof),
+        }
+    }
+
+    /// The next event from stdout, if one is ready.
+    pub(crate) fn try_recv(&self) -> Option<Read> {
+        self.events.try_recv().ok()
+    }
+
+    /// The last lines the child wrote to stderr, or "" if none.
+    pub(crate) fn stderr_tail(&self) -> String {
+        // Give the stderr thread a moment to catch what a dying child
+        // wrote last.
+        thread::sleep(Duration::from_millis(20));
+        let tail = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
+        if tail.is_empty() {
+            return String::new();
+        }
+        let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
+        format!("; stderr tail:\n{}", lines.join("\n"))
+    }
+
+    /// How the child ended (waits up to a second for it, then kills it).
+    pub(crate) fn exit_status(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return describe(status),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+                _ => {
+                    return self
+                        .kill()
+                        .map_or("still running; killed".to_owned(), describe)
+                }
+            }
+        }
+    }
+
+    /// Kills the child (if it still runs) and reaps it.
+    pub(crate) fn kill(&mut self) -> Option<ExitStatus> {
+        self.input = None;
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
+}
+
+impl Drop for ShellProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.pid_dir);
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => status.to_string(),
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn read_loop<R: BufRead>(mut reader: MessageReader<R>, tx: &Sender<Read>) {
+    loop {
+        let read = reader.read();
+        let last = matches!(read, Read::Eof | Read::Broken(_));
+        if tx.send(read).is_err() || last {
+            return;
+        }
+    }
+}
+
+fn spawn_writer(stdin: ChildStdin, who: &Who) -> Sender<Vec<u8>> {
+    let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+    let name = format!("gale-ml-write-{}-{}", sanitize(&who.component), who.task);
+    let spawned = thread::Builder::new().name(name).spawn(move || {
+        let mut out = BufWriter::with_capacity(64 << 10, stdin);
+        while let Ok(bytes) = rx.recv() {
+            if out.write_all(&bytes).is_err() {
+                return;
+            }
+            // Batch what is queued already into one flush.
+            while let Ok(more) = rx.try_recv() {
+                if out.write_all(&more).is_err() {
+                    return;
+                }
+            }
+            if out.flush().is_err() {
+                return;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(
+            component = who.component,
+            task = who.task,
+            "cannot start a writer thread: {e}"
+        );
+    }
+    tx
+}
+
+fn spawn_stderr(stderr: std::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>, who: Who) {
+    let name = format!("gale-ml-stderr-{}-{}", sanitize(&who.component), who.task);
+    let _ = thread::Builder::new().name(name).spawn(move || {
+        let mut input = BufReader::new(stderr);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match (&mut input).take(STDERR_LINE).read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+            if text.is_empty() {
+                continue;
+            }
+            tracing::info!(
+                component = who.component,
+                task = who.task,
+                "subprocess stderr: {text}"
+            );
+            let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+            if tail.len() == STDERR_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(text);
+        }
+    });
+}

@@ -1,0 +1,220 @@
+//! The two serializers of the multi-lang protocol (Storm's
+//! `topology.multilang.serializer`; pystorm's `--serializer`): JSON
+//! messages each followed by a line `end`, or msgpack values back to back.
+
+use std::io::{self, BufRead};
+
+use gale_codec::Value;
+
+use crate::wire::{De, Ser};
+
+/// Largest message accepted from a child, in bytes.
+pub const MAX_MESSAGE: usize = 16 << 20;
+
+/// How messages are encoded on the pipes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Serializer {
+    /// JSON text, each message followed by `\nend\n` (Storm's default).
+    #[default]
+    Json,
+    /// msgpack values, delimited by msgpack itself (pystorm's
+    /// `MsgpackSerializer`).
+    Msgpack,
+}
+
+impl Serializer {
+    /// The name used in topology files and by pystorm (`json`,
+    /// `msgpack`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Serializer::Json => "json",
+            Serializer::Msgpack => "msgpack",
+        }
+    }
+
+    /// Parses a name given by [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "json" => Some(Serializer::Json),
+            "msgpack" => Some(Serializer::Msgpack),
+            _ => None,
+        }
+    }
+
+    /// One message, framed, ready to write to a child's stdin.
+    pub(crate) fn encode(self, msg: &Value) -> Vec<u8> {
+        match self {
+            Serializer::Json => {
+                // Serializing a Value cannot fail for JSON (no non-string
+                // keys); an empty message would be caught by the child.
+                let mut out = serde_json::to_vec(&Ser(msg)).unwrap_or_default();
+                out.extend_from_slice(b"\nend\n");
+                out
+            }
+            Serializer::Msgpack => rmp_serde::to_vec(&Ser(msg)).unwrap_or_default(),
+        }
+    }
+}
+
+/// What one read from a child's stdout gave.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// A whole message.
+    Message(Value),
+    /// A message that does not parse; the framing held, so the next one
+    /// can still be read (JSON only).
+    Malformed(String),
+    /// The stream cannot be read any further (broken msgpack framing, an
+    /// oversized message, an I/O error).
+    Broken(String),
+    /// End of file: the child closed its stdout (it exited).
+    Eof,
+}
+
+/// Reads framed messages from a child's stdout.
+pub(crate) struct MessageReader<R> {
+    input: R,
+    serializer: Serializer,
+    line: Vec<u8>,
+    message: Vec<u8>,
+}
+
+impl<R: BufRead> MessageReader<R> {
+    pub(crate) fn new(input: R, serializer: Serializer) -> Self {
+        Self {
+            input,
+            serializer,
+            line: Vec::new(),
+            message: Vec::new(),
+        }
+    }
+
+    /// Blocks for the next message.
+    pub(crate) fn read(&mut self) -> Read {
+        match self.serializer {
+            Serializer::Json => self.read_json(),
+            Serializer::Msgpack => self.read_msgpack(),
+        }
+    }
+
+    fn read_json(&mut self) -> Read {
+        self.message.clear();
+        loop {
+            self.line.clear();
+            let limit = (MAX_MESSAGE + 1 - self.message.len().min(MAX_MESSAGE)) as u64;
+            match std::io::Read::take(&mut self.input, limit).read_until(b'\n', &mut self.line) {
+                Ok(0) => return Read::Eof,
+                Ok(_) => {}
+                Err(e) => return Read::Broken(format!("cannot read stdout: {e}")),
+            }
+            let text = trim_newline(&self.line);
+            if text == b"end" {
+                break;
+            }
+            self.message.extend_from_slice(&self.line);
+            if self.message.len() > MAX_MESSAGE {
+                return Read::Broken(format!(
+                    "a message longer than {MAX_MESSAGE} bytes without its `end` line"
+                ));
+            }
+        }
+        if self.message.iter().all(u8::is_ascii_whitespace) {
+            return Read::Malformed("an empty message (a lone `end` line)".to_owned());
+        }
+        match serde_json::from_slice::<De>(&self.message) {
+            Ok(De(v)) => Read::Message(v),
+            Err(e) => Read::Malformed(format!(
+                "malformed JSON ({e}): {}",
+                snippet(&String::from_utf8_lossy(&self.message))
+            )),
+        }
+    }
+
+    fn read_msgpack(&mut self) -> Read {
+        match self.input.fill_buf() {
+            Ok([]) => return Read::Eof,
+            Ok(_) => {}
+            Err(e) => return Read::Broken(format!("cannot read stdout: {e}")),
+        }
+        // At most MAX_MESSAGE bytes per message (rmp-serde reads string
+        // and binary data incrementally, so a hostile length prefix cannot
+        // make it allocate more than it read).
+        let mut limited = std::io::Read::take(&mut self.input, MAX_MESSAGE as u64);
+        let result = rmp_serde::from_read::<_, De>(&mut limited);
+        let exhausted = limited.limit() == 0;
+        match result {
+            Ok(De(v)) => Read::Message(v),
+            Err(_) if exhausted => {
+                Read::Broken(format!("a msgpack message longer than {MAX_MESSAGE} bytes"))
+            }
+            Err(rmp_serde::decode::Error::InvalidMarkerRead(e))
+            | Err(rmp_serde::decode::Error::InvalidDataRead(e))
+                if e.kind() == io::ErrorKind::UnexpectedEof =>
+            {
+                Read::Broken("stdout ended in the middle of a msgpack message".to_owned())
+            }
+            Err(e) => Read::Broken(format!("malformed msgpack ({e}); framing lost")),
+        }
+    }
+}
+
+fn trim_newline(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// The start of a long text, for error messages.
+pub(crate) fn snippet(text: &str) -> String {
+    const MAX: usize = 200;
+    let text = text.trim();
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::map;
+
+    fn reader(bytes: &[u8], s: Serializer) -> MessageReader<&[u8]> {
+        MessageReader::new(bytes, s)
+    }
+
+    #[test]
+    fn json_messages_are_framed_by_end_lines() {
+        let msg = map([("command", Value::from("sync"))]);
+        let mut bytes = Serializer::Json.encode(&msg);
+        bytes.extend_from_slice(b"{\"a\":\n[1,\n2]}\nend\n");
+        bytes.extend_from_slice(b"{not json\nend\n");
+        bytes.extend_from_slice(b"{\"b\":1}\nend\n");
+        let mut r = reader(&bytes, Serializer::Json);
+        assert!(matches!(r.read(), Read::Message(v) if v == msg));
+        let Read::Message(v) = r.read() else { panic!() };
+        assert_eq!(
+            v.get("a"),
+            Some(&Value::List(vec![Value::I64(1), Value::I64(2)]))
+        );
+        assert!(matches!(r.read(), Read::Malformed(m) if m.contains("malformed JSON")));
+        assert!(matches!(r.read(), Read::Message(_)));
+        assert!(matches!(r.read(), Read::Eof));
+    }
+
+    #[test]
+    fn msgpack_messages_follow_each_other() {
+        let a = map([("pid", Value::I64(42))]);
+        let b = map([("command", Value::from("ack")), ("id", Value::from("7"))]);
+        let mut bytes = Serializer::Msgpack.encode(&a);
+        bytes.extend(Serializer::Msgpack.encode(&b));
+        let mut r = reader(&bytes, Serializer::Msgpack);
+        assert!(matches!(r.read(), Read::Message(v) if v == a));
+        assert!(matches!(r.read(), Read::Message(v) if v == b));
+        assert!(matches!(r.read(), Read::Eof));
+        let cut = &Serializer::Msgpack.encode(&b)[..5];
+        assert!(matches!(
+            reader(cut, Serializer::Msgpack).read(),
+            Read::Broken(_)
+        ));
+    }
+}

@@ -1,0 +1,134 @@
+//! What shell spouts and bolts share: starting the child (and restarting
+//! it with a back-off), and errors kept until a collector can report them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gale_codec::Value;
+use gale_engine::TopologyContext;
+
+use crate::process::{ShellProcess, Who};
+use crate::ShellConfig;
+
+/// First wait before restarting a child that died young; doubles per
+/// restart up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A child that lived this long resets the back-off.
+const HEALTHY: Duration = Duration::from_secs(10);
+
+pub(crate) struct Shell {
+    pub(crate) config: Arc<ShellConfig>,
+    pub(crate) who: Who,
+    conf: Value,
+    context: Value,
+    pub(crate) process: Option<ShellProcess>,
+    started: Instant,
+    backoff: Duration,
+    next_start: Instant,
+    /// Errors found where no collector was at hand (open, prepare,
+    /// ack/fail): reported at the next chance.
+    pub(crate) errors: Vec<String>,
+    /// Children started so far (the first one included).
+    pub(crate) starts: u64,
+}
+
+impl Shell {
+    pub(crate) fn new(config: Arc<ShellConfig>, ctx: &TopologyContext) -> Self {
+        let now = Instant::now();
+        Self {
+            who: Who {
+                component: ctx.component_id().to_owned(),
+                task: ctx.task_id(),
+            },
+            conf: config.handshake_conf(ctx),
+            context: config.handshake_context(ctx),
+            config,
+            process: None,
+            started: now,
+            backoff: Duration::ZERO,
+            next_start: now,
+            errors: Vec::new(),
+            starts: 0,
+        }
+    }
+
+    /// Starts a child if none runs and the back-off allows; returns whether
+    /// one runs. A failed start is kept in `errors`.
+    pub(crate) fn ensure_started(&mut self) -> bool {
+        if self.process.is_some() {
+            return true;
+        }
+        let now = Instant::now();
+        if now < self.next_start {
+            return false;
+        }
+        match ShellProcess::spawn(
+            &self.config,
+            &self.who,
+            self.conf.clone(),
+            self.context.clone(),
+        ) {
+            Ok(p) => {
+                self.process = Some(p);
+                self.started = Instant::now();
+                self.starts += 1;
+                if self.starts > 1 {
+                    tracing::warn!(
+                        component = self.who.component,
+                        task = self.who.task,
+                        "subprocess restarted"
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                self.errors.push(format!(
+                    "cannot start `{}`: {e}",
+                    self.config.command_line()
+                ));
+                self.schedule_restart();
+                false
+            }
+        }
+    }
+
+    /// Kills the child after a fault and schedules the next start;
+    /// returns the tail of its stderr for the error message.
+    pub(crate) fn kill(&mut self) -> String {
+        let Some(mut p) = self.process.take() else {
+            return String::new();
+        };
+        p.kill();
+        let tail = p.stderr_tail();
+        if self.started.elapsed() >= HEALTHY {
+            self.backoff = Duration::ZERO;
+        }
+        self.schedule_restart();
+        tail
+    }
+
+    /// How the child exited, and the tail of its stderr (after an EOF).
+    pub(crate) fn exited(&mut self) -> String {
+        let status = self
+            .process
+            .as_mut()
+            .map_or_else(String::new, ShellProcess::exit_status);
+        format!("the subprocess exited ({status}){}", self.kill())
+    }
+
+    fn schedule_restart(&mut self) {
+        self.next_start = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+    }
+
+    /// Ends the child for good (topology shutdown).
+    pub(crate) fn shutdown(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+        for e in self.errors.drain(..) {
+            tracing::error!(component = self.who.component, task = self.who.task, "{e}");
+        }
+    }
+}

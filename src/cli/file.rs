@@ -1,0 +1,106 @@
+//! `gale run topology.yaml` and `gale validate topology.yaml`: topology
+//! files on the command line.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{execute, print_report, CliError, RunArgs, DEFAULT_DURATION};
+use crate::builtin;
+use crate::topofile::{self, is_topology_file};
+
+/// Options of `gale validate`.
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// The topology file to check.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// Accepts a built-in topology's name or a topology file's path.
+pub(super) fn parse_topology(arg: &str) -> Result<String, String> {
+    if builtin::names().contains(&arg) || is_topology_file(arg) {
+        return Ok(arg.to_owned());
+    }
+    Err(format!(
+        "`{arg}` is neither a built-in topology ({}) nor a topology file (.yaml or .yml)",
+        builtin::names().join(", ")
+    ))
+}
+
+/// Runs a topology file: until --duration, or, if its spouts are all
+/// finite built-ins, until it finishes (printing the counts of its `count`
+/// bolts).
+pub(super) fn run(args: &RunArgs) -> Result<(), CliError> {
+    let builtin_only = [
+        ("--count", args.topology.count.is_some()),
+        ("--spouts", args.topology.spouts.is_some()),
+        ("--bolts", args.topology.bolts.is_some()),
+        ("--tuple-size", args.topology.tuple_size.is_some()),
+        ("--ack", args.topology.ack),
+        ("--max-pending", args.topology.max_pending.is_some()),
+    ];
+    if let Some((flag, _)) = builtin_only.iter().find(|(_, given)| *given) {
+        return Err(CliError::BuiltinFlag(flag));
+    }
+    let loaded = topofile::load_full(&args.name)?;
+    let duration = match (args.duration, loaded.finite) {
+        (Some(d), _) => Some(d),
+        (None, true) => None,
+        (None, false) => {
+            eprintln!(
+                "gale: `{}` runs until stopped, so it runs for {} s (set --duration)",
+                args.name,
+                DEFAULT_DURATION.as_secs()
+            );
+            Some(DEFAULT_DURATION)
+        }
+    };
+    let (report, _) = execute(loaded.topology, &args.engine, duration)?;
+    if let (Some(counts), true) = (&loaded.counts, loaded.finite) {
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        for (word, n) in counts.snapshot() {
+            writeln!(out, "{word}\t{n}")?;
+        }
+        out.flush()?;
+    }
+    print_report(&report, args.engine.json)
+}
+
+/// Loads the file and says what it holds, or lists every error.
+pub(super) fn validate(args: &ValidateArgs) -> Result<(), CliError> {
+    let loaded = topofile::load_full(&args.file)?;
+    let t = &loaded.topology;
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "{}: topology `{}` is valid",
+        args.file.display(),
+        t.name()
+    )?;
+    for name in t.component_names() {
+        let kind = if t.is_spout(name) == Some(true) {
+            "spout"
+        } else {
+            "bolt"
+        };
+        let tasks = t.parallelism(name).unwrap_or(0);
+        writeln!(out, "  {kind} {name} x{tasks}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topology_argument_is_a_builtin_or_a_yaml_file() {
+        assert!(parse_topology("wordcount").is_ok());
+        assert!(parse_topology("examples/python/wordcount.yaml").is_ok());
+        assert!(parse_topology("t.yml").is_ok());
+        let err = parse_topology("nope").unwrap_err();
+        assert!(err.contains("wordcount") && err.contains(".yaml"), "{err}");
+    }
+}

@@ -1,0 +1,831 @@
+//! Checking a parsed topology file (collecting every mistake with its
+//! place) and building the [`Topology`] from it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gale_codec::Value;
+use gale_engine::{Grouping, TopologyBuilder, DEFAULT_STREAM};
+use gale_multilang::{Serializer, ShellBolt, ShellConfig, ShellSpout};
+use serde_yaml_ng::Value as Yaml;
+
+use super::registry::{self, Outputs, Role};
+use super::schema::{ComponentDef, ConfigDef, GroupingDef, StreamDef, TOP_KEYS};
+use super::{Loaded, Located};
+
+/// Collects mistakes, each with its YAML path and, where found, its line.
+struct Errors<'t> {
+    text: &'t str,
+    list: Vec<Located>,
+}
+
+impl Errors<'_> {
+    fn push(&mut self, line: Option<usize>, at: impl Into<String>, message: impl Into<String>) {
+        self.list.push(Located {
+            line,
+            at: at.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A serde error from a sub-tree at `at` (whose line is `line`).
+    fn serde(&mut self, line: Option<usize>, at: &str, e: &serde_yaml_ng::Error) {
+        let line = e.location().map(|l| l.line()).or(line);
+        self.push(line, at, e.to_string());
+    }
+
+    /// The line of a top-level key.
+    fn top_line(&self, key: &str) -> Option<usize> {
+        let prefix = format!("{key}:");
+        self.text
+            .lines()
+            .position(|l| l.starts_with(&prefix))
+            .map(|i| i + 1)
+    }
+
+    /// The line of a component's `id: NAME` (a text search: YAML values
+    /// keep no positions).
+    fn id_line(&self, id: &str) -> Option<usize> {
+        self.text
+            .lines()
+            .position(|l| {
+                let l = l
+                    .trim_start()
+                    .trim_start_matches("- ")
+                    .trim_start_matches('{');
+                l.strip_prefix("id:").is_some_and(|rest| {
+                    let rest = rest.split(',').next().unwrap_or("").trim();
+                    rest.trim_matches(|c| c == '"' || c == '\'') == id
+                })
+            })
+            .map(|i| i + 1)
+    }
+
+    /// The line of the `n`th item of the top-level sequence `key`.
+    fn item_line(&self, key: &str, n: usize) -> Option<usize> {
+        let start = self.top_line(key)?;
+        let mut seen = 0;
+        for (i, line) in self.text.lines().enumerate().skip(start) {
+            if !line.starts_with(' ') && !line.starts_with('-') && !line.trim().is_empty() {
+                break;
+            }
+            if line.trim_start().starts_with("- ") || line.trim() == "-" {
+                let indent = line.len() - line.trim_start().len();
+                let top = self
+                    .text
+                    .lines()
+                    .nth(start)
+                    .map_or(0, |l| l.len() - l.trim_start().len());
+                if indent == top {
+                    if seen == n {
+                        return Some(i + 1);
+                    }
+                    seen += 1;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A component as checked: what the streams section needs to know.
+struct Comp {
+    id: String,
+    role: Role,
+    at: String,
+    line: Option<usize>,
+    /// name → (fields, direct); `None` if the component did not parse.
+    streams: Option<BTreeMap<String, (Vec<String>, bool)>>,
+    def: Option<ComponentDef>,
+    shell: Option<ShellConfig>,
+}
+
+impl Comp {
+    fn broken(id: &str, role: Role, at: String, line: Option<usize>) -> Self {
+        Self {
+            id: id.to_owned(),
+            role,
+            at,
+            line,
+            streams: None,
+            def: None,
+            shell: None,
+        }
+    }
+}
+
+/// A checked subscription.
+struct Sub {
+    from: String,
+    to: String,
+    stream: String,
+    grouping: Grouping,
+}
+
+pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Located>> {
+    let mut errors = Errors {
+        text,
+        list: Vec::new(),
+    };
+    let doc: Yaml = match serde_yaml_ng::from_str(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            errors.serde(None, "", &e);
+            return Err(errors.list);
+        }
+    };
+    let Yaml::Mapping(top) = doc else {
+        errors.push(
+            Some(1),
+            "",
+            "a topology file is a mapping (name, config, spouts, bolts, streams)",
+        );
+        return Err(errors.list);
+    };
+    for key in top.keys() {
+        match key.as_str() {
+            Some(k) if TOP_KEYS.contains(&k) => {}
+            _ => {
+                let k = key.as_str().unwrap_or("?");
+                let line = errors.top_line(k);
+                errors.push(
+                    line,
+                    k,
+                    format!("unknown key (expected one of {TOP_KEYS:?})"),
+                );
+            }
+        }
+    }
+    let name = match top.get("name") {
+        None => stem.to_owned(),
+        Some(Yaml::String(s)) if !s.is_empty() => s.clone(),
+        Some(_) => {
+            let line = errors.top_line("name");
+            errors.push(line, "name", "must be a non-empty string");
+            stem.to_owned()
+        }
+    };
+    let config = match top.get("config") {
+        None => ConfigDef::default(),
+        Some(v) => typed(v.clone()).unwrap_or_else(|e| {
+            let line = errors.top_line("config");
+            errors.push(line, "config", e);
+            ConfigDef::default()
+        }),
+    };
+    check_config(&config, &mut errors);
+    let conf: Vec<(String, Value)> = config
+        .conf
+        .iter()
+        .map(|(k, v)| (k.clone(), yaml_to_value(v)))
+        .collect();
+    let mut comps = Vec::new();
+    for (key, role) in [("spouts", Role::Spout), ("bolts", Role::Bolt)] {
+        for (i, item) in sequence(&top, key, &mut errors).into_iter().enumerate() {
+            let at = format!("{key}[{i}]");
+            let id = item.get("id").and_then(Yaml::as_str).unwrap_or("");
+            let line = errors.id_line(id).or_else(|| errors.item_line(key, i));
+            match typed::<ComponentDef>(item.clone()) {
+                Ok(def) => {
+                    let at = format!("{at} `{}`", def.id);
+                    comps.push(check_component(
+                        def,
+                        role,
+                        at,
+                        line,
+                        base,
+                        &conf,
+                        &mut errors,
+                    ));
+                }
+                Err(e) => {
+                    errors.push(line, &at, e);
+                    if !id.is_empty() {
+                        // Known by id to the streams section, streams unknown.
+                        comps.push(Comp::broken(id, role, at, line));
+                    }
+                }
+            }
+        }
+    }
+    let mut ids = BTreeSet::new();
+    for c in &comps {
+        if !ids.insert(c.id.as_str()) {
+            errors.push(
+                c.line,
+                &c.at,
+                format!("a second component with id `{}`", c.id),
+            );
+        }
+    }
+    if !comps.iter().any(|c| c.role == Role::Spout) {
+        let line = errors.top_line("spouts");
+        errors.push(line, "spouts", "a topology needs at least one spout");
+    }
+    let mut subs = Vec::new();
+    for (i, item) in sequence(&top, "streams", &mut errors)
+        .into_iter()
+        .enumerate()
+    {
+        let at = format!("streams[{i}]");
+        let line = errors.item_line("streams", i);
+        match typed::<StreamDef>(item.clone()) {
+            Ok(def) => {
+                if let Some(s) = check_stream(def, &comps, &at, line, &mut errors) {
+                    if subs
+                        .iter()
+                        .any(|o: &Sub| o.from == s.from && o.to == s.to && o.stream == s.stream)
+                    {
+                        errors.push(
+                            line,
+                            &at,
+                            format!("`{}` subscribes to `{}`/`{}` twice", s.to, s.from, s.stream),
+                        );
+                    }
+                    subs.push(s);
+                }
+            }
+            Err(e) => errors.push(line, &at, e),
+        }
+    }
+    for c in comps.iter().filter(|c| c.role == Role::Bolt) {
+        if !subs.iter().any(|s| s.to == c.id) {
+            errors.push(
+                c.line,
+                &c.at,
+                format!(
+                    "bolt `{}` has no inputs (add a `streams` entry with `to: {}`)",
+                    c.id, c.id
+                ),
+            );
+        }
+    }
+    if !errors.list.is_empty() {
+        return Err(errors.list);
+    }
+    build(name, &config, comps, subs).map_err(|message| {
+        vec![Located {
+            line: None,
+            at: String::new(),
+            message,
+        }]
+    })
+}
+
+/// Deserializes `value`, naming the path of a mistake inside it.
+fn typed<T: serde::de::DeserializeOwned>(value: Yaml) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })
+}
+
+/// The items of the top-level sequence `key` (none if absent).
+fn sequence(top: &serde_yaml_ng::Mapping, key: &str, errors: &mut Errors<'_>) -> Vec<Yaml> {
+    match top.get(key) {
+        None | Some(Yaml::Null) => Vec::new(),
+        Some(Yaml::Sequence(items)) => items.clone(),
+        Some(_) => {
+            let line = errors.top_line(key);
+            errors.push(line, key, "must be a list");
+            Vec::new()
+        }
+    }
+}
+
+fn check_config(config: &ConfigDef, errors: &mut Errors<'_>) {
+    let line = errors.top_line("config");
+    if let Some(t) = config.message_timeout_secs {
+        if !(t > 0.0 && t.is_finite()) {
+            errors.push(
+                line,
+                "config.message_timeout_secs",
+                "must be a number of seconds above 0",
+            );
+        }
+    }
+    if config.max_spout_pending == Some(0) {
+        errors.push(line, "config.max_spout_pending", "must be at least 1");
+    }
+}
+
+fn positive_secs(
+    v: Option<f64>,
+    line: Option<usize>,
+    at: String,
+    errors: &mut Errors<'_>,
+) -> Option<Duration> {
+    let v = v?;
+    match Duration::try_from_secs_f64(v) {
+        Ok(d) if !d.is_zero() => Some(d),
+        _ => {
+            errors.push(
+                line,
+                at,
+                format!("must be a number of seconds above 0, not {v}"),
+            );
+            None
+        }
+    }
+}
+
+fn check_component(
+    def: ComponentDef,
+    role: Role,
+    at: String,
+    line: Option<usize>,
+    base: &Path,
+    conf: &[(String, Value)],
+    errors: &mut Errors<'_>,
+) -> Comp {
+    if def.id.is_empty() || def.id.starts_with("__") {
+        errors.push(
+            line,
+            format!("{at}.id"),
+            "ids must be non-empty and not start with `__`",
+        );
+    }
+    if def.parallelism == 0 {
+        errors.push(line, format!("{at}.parallelism"), "must be at least 1");
+    }
+    match role {
+        Role::Bolt if def.max_spout_pending.is_some() => errors.push(
+            line,
+            format!("{at}.max_spout_pending"),
+            "only spouts have a max spout pending",
+        ),
+        Role::Spout if def.tick_secs.is_some() => errors.push(
+            line,
+            format!("{at}.tick_secs"),
+            "only bolts get tick tuples",
+        ),
+        _ => {}
+    }
+    if def.max_spout_pending == Some(0) {
+        errors.push(
+            line,
+            format!("{at}.max_spout_pending"),
+            "must be at least 1",
+        );
+    }
+    positive_secs(def.tick_secs, line, format!("{at}.tick_secs"), errors);
+    let mut streams = BTreeMap::new();
+    let mut shell = None;
+    match (&def.shell, &def.builtin) {
+        (Some(_), Some(_)) | (None, None) => {
+            errors.push(
+                line,
+                &at,
+                "give exactly one of `shell` (a subprocess) and `builtin` (a Rust component)",
+            );
+        }
+        (None, Some(name)) => match registry::find(name) {
+            None => errors.push(
+                line,
+                format!("{at}.builtin"),
+                format!(
+                    "no built-in {} `{name}` (there are: {:?})",
+                    role_name(role),
+                    registry::names(role)
+                ),
+            ),
+            Some(named) if named.role != role => errors.push(
+                line,
+                format!("{at}.builtin"),
+                format!(
+                    "`{name}` is a {}, not a {}",
+                    role_name(named.role),
+                    role_name(role)
+                ),
+            ),
+            Some(named) => {
+                let args: Vec<(String, Yaml)> = def
+                    .args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                for m in registry::check_args(named, &args) {
+                    errors.push(line, format!("{at}.args"), m);
+                }
+                if !def.streams.is_empty() {
+                    errors.push(
+                        line,
+                        format!("{at}.streams"),
+                        format!(
+                            "built-in `{name}` declares its own streams: {:?}",
+                            named.streams
+                        ),
+                    );
+                }
+                for (s, fields) in named.streams {
+                    streams.insert(
+                        (*s).to_owned(),
+                        (fields.iter().map(|f| (*f).to_owned()).collect(), false),
+                    );
+                }
+            }
+        },
+        (Some(sh), None) => {
+            if !def.args.is_empty() {
+                errors.push(
+                    line,
+                    format!("{at}.args"),
+                    "`args` are for built-ins; a shell's arguments go in `shell.args`",
+                );
+            }
+            for (name, spec) in &def.streams {
+                let fields = spec.fields();
+                let mut seen = BTreeSet::new();
+                if name.is_empty() || name.starts_with("__") {
+                    errors.push(
+                        line,
+                        format!("{at}.streams.{name}"),
+                        "stream names must be non-empty and not start with `__`",
+                    );
+                }
+                for f in fields {
+                    if f.is_empty() || !seen.insert(f) {
+                        errors.push(
+                            line,
+                            format!("{at}.streams.{name}"),
+                            format!("field `{f}` is empty or given twice"),
+                        );
+                    }
+                }
+                streams.insert(name.clone(), (fields.to_vec(), spec.direct()));
+            }
+            let sat = format!("{at}.shell");
+            let command = expand(&sh.command, line, &format!("{sat}.command"), errors);
+            if command.trim().is_empty() {
+                errors.push(line, format!("{sat}.command"), "must not be empty");
+            }
+            let args: Vec<String> = sh
+                .args
+                .iter()
+                .map(|a| expand(a, line, &format!("{sat}.args"), errors))
+                .collect();
+            let dir = base.join(sh.cwd.as_deref().unwrap_or("."));
+            if !dir.is_dir() {
+                errors.push(
+                    line,
+                    format!("{sat}.cwd"),
+                    format!("{} is not a directory", dir.display()),
+                );
+            }
+            let serializer = match sh.serializer.as_deref() {
+                None => Serializer::Json,
+                Some(s) => Serializer::from_name(s).unwrap_or_else(|| {
+                    errors.push(
+                        line,
+                        format!("{sat}.serializer"),
+                        format!("`{s}` is not a serializer (json or msgpack)"),
+                    );
+                    Serializer::Json
+                }),
+            };
+            if role == Role::Spout && sh.max_pending.is_some() {
+                errors.push(
+                    line,
+                    format!("{sat}.max_pending"),
+                    "only shell bolts have a max pending (spouts: max_spout_pending)",
+                );
+            }
+            if sh.max_pending == Some(0) {
+                errors.push(line, format!("{sat}.max_pending"), "must be at least 1");
+            }
+            let mut config = ShellConfig::new(command, args)
+                .working_dir(dir)
+                .serializer(serializer);
+            config.env = sh.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            config.conf = conf.to_vec();
+            if let Some(t) =
+                positive_secs(sh.timeout_secs, line, format!("{sat}.timeout_secs"), errors)
+            {
+                config.subprocess_timeout = t;
+            }
+            if let Some(t) = positive_secs(
+                sh.heartbeat_secs,
+                line,
+                format!("{sat}.heartbeat_secs"),
+                errors,
+            ) {
+                config.heartbeat_interval = t;
+            }
+            if let Some(n) = sh.max_pending {
+                config.max_pending = n.max(1);
+            }
+            for (name, (fields, direct)) in &streams {
+                config = if *direct {
+                    config.direct_stream(name, fields.iter().cloned())
+                } else {
+                    config.stream(name, fields.iter().cloned())
+                };
+            }
+            shell = Some(config);
+        }
+    }
+    Comp {
+        id: def.id.clone(),
+        role,
+        at,
+        line,
+        streams: Some(streams),
+        def: Some(def),
+        shell,
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Spout => "spout",
+        Role::Bolt => "bolt",
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` from the environment.
+fn expand(text: &str, line: Option<usize>, at: &str, errors: &mut Errors<'_>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find('}') else {
+            errors.push(line, at, format!("`${{` without `}}` in `{text}`"));
+            return text.to_owned();
+        };
+        let inner = &rest[start + 2..start + len];
+        let (var, default) = match inner.split_once(":-") {
+            Some((v, d)) => (v, Some(d)),
+            None => (inner, None),
+        };
+        match (std::env::var(var).ok().filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => errors.push(line, at, format!("environment variable `{var}` is not set (write `${{{var}:-default}}` for a default)")),
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn check_stream(
+    def: StreamDef,
+    comps: &[Comp],
+    at: &str,
+    line: Option<usize>,
+    errors: &mut Errors<'_>,
+) -> Option<Sub> {
+    let find = |id: &str| comps.iter().find(|c| c.id == id);
+    let known = || comps.iter().map(|c| c.id.as_str()).collect::<Vec<_>>();
+    let from = find(&def.from);
+    if from.is_none() {
+        errors.push(
+            line,
+            format!("{at}.from"),
+            format!("no component `{}` (there are: {:?})", def.from, known()),
+        );
+    }
+    match find(&def.to) {
+        None => errors.push(
+            line,
+            format!("{at}.to"),
+            format!("no component `{}` (there are: {:?})", def.to, known()),
+        ),
+        Some(c) if c.role == Role::Spout => errors.push(
+            line,
+            format!("{at}.to"),
+            format!("`{}` is a spout; only bolts take inputs", def.to),
+        ),
+        _ => {}
+    }
+    let (kind, fields, gstream) = match def.grouping {
+        GroupingDef::Name(k) => (k, Vec::new(), None),
+        GroupingDef::Full {
+            kind,
+            fields,
+            stream,
+        } => (kind, fields, stream),
+    };
+    let stream = match (def.stream, gstream) {
+        (Some(a), Some(b)) if a != b => {
+            errors.push(
+                line,
+                format!("{at}.grouping.stream"),
+                format!("names stream `{b}` but the entry names `{a}`"),
+            );
+            a
+        }
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => DEFAULT_STREAM.to_owned(),
+    };
+    let grouping = match kind.to_ascii_lowercase().replace('-', "_").as_str() {
+        "shuffle" => Grouping::Shuffle,
+        "fields" => Grouping::Fields(fields.clone()),
+        "partial_key" => Grouping::PartialKey(fields.clone()),
+        "all" => Grouping::All,
+        "global" => Grouping::Global,
+        "none" => Grouping::None,
+        "direct" => Grouping::Direct,
+        "local_or_shuffle" => Grouping::LocalOrShuffle,
+        _ => {
+            errors.push(
+                line,
+                format!("{at}.grouping"),
+                format!("unknown grouping `{kind}` (shuffle, fields, partial_key, all, global, none, direct, local_or_shuffle)"),
+            );
+            return None;
+        }
+    };
+    let from = from?;
+    // A component that did not parse: its streams are unknown.
+    let streams = from.streams.as_ref()?;
+    let Some((declared, direct)) = streams.get(&stream) else {
+        errors.push(
+            line,
+            format!("{at}.stream"),
+            format!(
+                "`{}` declares no stream `{stream}` (it declares: {:?})",
+                from.id,
+                streams.keys().collect::<Vec<_>>()
+            ),
+        );
+        return None;
+    };
+    match (&grouping, grouping.fields()) {
+        (_, Some([])) => errors.push(
+            line,
+            format!("{at}.grouping.fields"),
+            format!("a {} grouping needs fields", grouping.name()),
+        ),
+        (_, Some(f)) => {
+            for f in f.iter().filter(|f| !declared.contains(f)) {
+                errors.push(
+                    line,
+                    format!("{at}.grouping.fields"),
+                    format!(
+                        "stream `{stream}` of `{}` has no field `{f}` (it has: {declared:?})",
+                        from.id
+                    ),
+                );
+            }
+        }
+        (_, None) if !fields.is_empty() => errors.push(
+            line,
+            format!("{at}.grouping.fields"),
+            format!("a {} grouping takes no fields", grouping.name()),
+        ),
+        _ => {}
+    }
+    let is_direct = matches!(grouping, Grouping::Direct);
+    if is_direct != *direct {
+        let message = if *direct {
+            format!(
+                "stream `{stream}` of `{}` is direct: subscribe with `grouping: direct`",
+                from.id
+            )
+        } else {
+            format!("stream `{stream}` of `{}` is not direct (declare it `{{fields: [...], direct: true}}`)", from.id)
+        };
+        errors.push(line, format!("{at}.grouping"), message);
+    }
+    Some(Sub {
+        from: def.from,
+        to: def.to,
+        stream,
+        grouping,
+    })
+}
+
+/// `source->stream->fields` of a bolt's handshake context (pystorm names
+/// its input tuples' fields with it).
+fn source_fields(bolt: &str, comps: &[Comp], subs: &[Sub]) -> Value {
+    let mut by_source: BTreeMap<&str, Vec<(String, Value)>> = BTreeMap::new();
+    for s in subs.iter().filter(|s| s.to == bolt) {
+        let Some(c) = comps.iter().find(|c| c.id == s.from) else {
+            continue;
+        };
+        if let Some((fields, _)) = c.streams.as_ref().and_then(|m| m.get(&s.stream)) {
+            let list = Value::List(fields.iter().map(|f| Value::from(f.as_str())).collect());
+            by_source
+                .entry(&c.id)
+                .or_default()
+                .push((s.stream.clone(), list));
+        }
+    }
+    Value::Map(
+        by_source
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::Map(v)))
+            .collect(),
+    )
+}
+
+fn build(
+    name: String,
+    config: &ConfigDef,
+    comps: Vec<Comp>,
+    subs: Vec<Sub>,
+) -> Result<Loaded, String> {
+    let mut b = TopologyBuilder::new(name);
+    if let Some(n) = config.ackers {
+        b.set_num_ackers(n);
+    }
+    if let Some(t) = config.message_timeout_secs {
+        b.set_message_timeout(Duration::from_secs_f64(t));
+    }
+    if let Some(n) = config.max_spout_pending {
+        b.set_max_spout_pending(n);
+    }
+    let mut outputs = Outputs {
+        counts: None,
+        spouts_finite: true,
+    };
+    for c in &comps {
+        let Some(def) = &c.def else { continue };
+        let p = def.parallelism;
+        match (c.role, c.shell.clone()) {
+            (Role::Spout, shell) => {
+                let declarer = match (shell, def.builtin.as_deref()) {
+                    (Some(shell), _) => {
+                        outputs.spouts_finite = false;
+                        let shell = Arc::new(shell);
+                        Some(b.set_spout(&c.id, move || ShellSpout::shared(Arc::clone(&shell)), p))
+                    }
+                    (None, Some(name)) => {
+                        let args: Vec<(String, Yaml)> = def
+                            .args
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        registry::add_spout(&mut b, &c.id, name, &args, p, &mut outputs)
+                    }
+                    (None, None) => None,
+                };
+                if let (Some(d), Some(n)) = (declarer, def.max_spout_pending) {
+                    let _ = d.max_spout_pending(n);
+                }
+            }
+            (Role::Bolt, shell) => {
+                let declarer = match (shell, def.builtin.as_deref()) {
+                    (Some(mut shell), _) => {
+                        shell.context.push((
+                            "source->stream->fields".to_owned(),
+                            source_fields(&c.id, &comps, &subs),
+                        ));
+                        let shell = Arc::new(shell);
+                        Some(b.set_bolt(&c.id, move || ShellBolt::shared(Arc::clone(&shell)), p))
+                    }
+                    (None, Some(name)) => registry::add_bolt(&mut b, &c.id, name, p, &mut outputs),
+                    (None, None) => None,
+                };
+                let Some(mut d) = declarer else { continue };
+                for s in subs.iter().filter(|s| s.to == c.id) {
+                    d = d.grouping(&s.from, &s.stream, s.grouping.clone());
+                }
+                if let Some(t) = def.tick_secs {
+                    let _ = d.tick_interval(Duration::from_secs_f64(t));
+                }
+            }
+        }
+    }
+    let topology = b.build().map_err(|e| e.to_string())?;
+    Ok(Loaded {
+        topology,
+        counts: outputs.counts,
+        finite: outputs.spouts_finite,
+    })
+}
+
+/// A YAML value as a Gale value (for the handshake's `conf`).
+fn yaml_to_value(v: &Yaml) -> Value {
+    match v {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(b) => Value::Bool(*b),
+        Yaml::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Value::F64(n.as_f64().unwrap_or(f64::NAN)), Value::I64),
+        Yaml::String(s) => Value::Str(s.clone()),
+        Yaml::Sequence(items) => Value::List(items.iter().map(yaml_to_value).collect()),
+        Yaml::Mapping(m) => Value::Map(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Yaml::String(s) => s.clone(),
+                        other => serde_yaml_ng::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_owned(),
+                    };
+                    (key, yaml_to_value(v))
+                })
+                .collect(),
+        ),
+        Yaml::Tagged(t) => yaml_to_value(&t.value),
+    }
+}

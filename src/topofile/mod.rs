@@ -1,0 +1,169 @@
+//! Topology files: a topology described in YAML (in the spirit of Storm's
+//! Flux) — shell spouts and bolts run as subprocesses (Python with
+//! pystorm/streamparse), built-in Rust components by name, the streams and
+//! groupings between them, and the topology's configuration — loaded into
+//! a [`Topology`] that `gale run topology.yaml` runs.
+//!
+//! ```yaml
+//! name: wordcount-python
+//! config:
+//!   ackers: 1
+//!   max_spout_pending: 500
+//! spouts:
+//!   - id: sentences
+//!     shell:
+//!       command: ${GALE_PYTHON:-python3}
+//!       args: [sentence_spout.py, json]
+//!     streams:
+//!       default: [sentence]
+//! bolts:
+//!   - id: split
+//!     parallelism: 2
+//!     shell: {command: "${GALE_PYTHON:-python3}", args: [split_bolt.py, json]}
+//!     streams:
+//!       default: [word]
+//!   - id: count
+//!     builtin: count
+//! streams:
+//!   - {from: sentences, to: split, grouping: shuffle}
+//!   - {from: split, to: count, grouping: {type: fields, fields: [word]}}
+//! ```
+//!
+//! [`load`] reports every mistake it finds, each with its place in the
+//! file (`file:line` where it can tell, and the YAML path), rather than
+//! stopping at the first.
+
+mod build;
+pub mod registry;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use gale_engine::Topology;
+
+use crate::builtin::CountSink;
+
+/// A loaded topology file.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The topology, validated.
+    pub topology: Topology,
+    /// Where the `count` built-ins publish their final counts (if the file
+    /// has any); read it after the run.
+    pub counts: Option<CountSink>,
+    /// Every spout is a built-in with a `count`, so the run ends by itself.
+    pub finite: bool,
+}
+
+/// One mistake in a topology file and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// 1-based line, where known.
+    pub line: Option<usize>,
+    /// The YAML path of the offending item (`bolts[1].shell.serializer`),
+    /// or empty for the whole file.
+    pub at: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Why a topology file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file has mistakes: all of them, in file order where known.
+    #[error("{}", Listing { path, errors })]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every mistake found.
+        errors: Vec<Located>,
+    },
+}
+
+impl LoadError {
+    /// The mistakes found (empty for an I/O error).
+    pub fn errors(&self) -> &[Located] {
+        match self {
+            LoadError::Io { .. } => &[],
+            LoadError::Invalid { errors, .. } => errors,
+        }
+    }
+}
+
+struct Listing<'a> {
+    path: &'a Path,
+    errors: &'a [Located],
+}
+
+impl fmt::Display for Listing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        write!(
+            f,
+            "{} has {n} error{}:",
+            self.path.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in self.errors {
+            write!(f, "\n  {}", self.path.display())?;
+            if let Some(line) = e.line {
+                write!(f, ":{line}")?;
+            }
+            if !e.at.is_empty() {
+                write!(f, ": {}", e.at)?;
+            }
+            write!(f, ": {}", e.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads the topology file at `path` (shell components' working
+/// directories are relative to the file's directory).
+pub fn load(path: impl AsRef<Path>) -> Result<Topology, LoadError> {
+    load_full(path).map(|l| l.topology)
+}
+
+/// [`load`], with the count sink and whether the run ends by itself.
+pub fn load_full(path: impl AsRef<Path>) -> Result<Loaded, LoadError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    load_str(&text, path, base)
+}
+
+/// Loads a topology from YAML `text`, naming it `path` in errors and
+/// resolving working directories against `base`.
+pub fn load_str(text: &str, path: &Path, base: &Path) -> Result<Loaded, LoadError> {
+    let stem = path
+        .file_stem()
+        .map_or("topology".into(), |s| s.to_string_lossy());
+    build::load(text, &stem, base).map_err(|mut errors| {
+        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+        LoadError::Invalid {
+            path: path.to_owned(),
+            errors,
+        }
+    })
+}
+
+/// Whether a `gale run` argument names a topology file rather than a
+/// built-in topology.
+pub fn is_topology_file(arg: &str) -> bool {
+    arg.ends_with(".yaml") || arg.ends_with(".yml")
+}

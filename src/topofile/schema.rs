@@ -1,0 +1,129 @@
+//! The YAML schema of a topology file, as serde types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_yaml_ng::Value as Yaml;
+
+/// The top-level keys (checked one by one, so each mistake is reported).
+pub(super) const TOP_KEYS: [&str; 5] = ["name", "config", "spouts", "bolts", "streams"];
+
+/// `config:` — topology-wide settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConfigDef {
+    /// Acker tasks (0: no tracking).
+    pub(super) ackers: Option<usize>,
+    /// Tuple-tree timeout in seconds.
+    pub(super) message_timeout_secs: Option<f64>,
+    /// Trees in flight per spout task.
+    pub(super) max_spout_pending: Option<usize>,
+    /// Storm configuration given to every shell component's handshake.
+    #[serde(default)]
+    pub(super) conf: BTreeMap<String, Yaml>,
+}
+
+/// One spout or bolt.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ComponentDef {
+    pub(super) id: String,
+    #[serde(default = "one")]
+    pub(super) parallelism: usize,
+    /// A subprocess speaking the multi-lang protocol.
+    pub(super) shell: Option<ShellDef>,
+    /// A built-in Rust component by name.
+    pub(super) builtin: Option<String>,
+    /// Arguments of a built-in component.
+    #[serde(default)]
+    pub(super) args: BTreeMap<String, Yaml>,
+    /// Output streams of a shell component: name → fields, or
+    /// name → `{fields: [...], direct: true}`.
+    #[serde(default)]
+    pub(super) streams: BTreeMap<String, StreamFields>,
+    /// Spouts: trees in flight per task (overrides the topology's).
+    pub(super) max_spout_pending: Option<usize>,
+    /// Bolts: a tick tuple every this many seconds.
+    pub(super) tick_secs: Option<f64>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The fields of one output stream.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum StreamFields {
+    /// `[a, b]`
+    Plain(Vec<String>),
+    /// `{fields: [a, b], direct: true}`
+    Full {
+        fields: Vec<String>,
+        #[serde(default)]
+        direct: bool,
+    },
+}
+
+impl StreamFields {
+    pub(super) fn fields(&self) -> &[String] {
+        match self {
+            StreamFields::Plain(f) | StreamFields::Full { fields: f, .. } => f,
+        }
+    }
+    pub(super) fn direct(&self) -> bool {
+        matches!(self, StreamFields::Full { direct: true, .. })
+    }
+}
+
+/// `shell:` — the subprocess of a shell component.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShellDef {
+    /// Program; `${VAR}` and `${VAR:-default}` are expanded.
+    pub(super) command: String,
+    #[serde(default)]
+    pub(super) args: Vec<String>,
+    /// Working directory, relative to the topology file's directory
+    /// (default: that directory).
+    #[serde(alias = "working_dir")]
+    pub(super) cwd: Option<String>,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, String>,
+    /// `json` (default) or `msgpack`.
+    pub(super) serializer: Option<String>,
+    pub(super) timeout_secs: Option<f64>,
+    pub(super) heartbeat_secs: Option<f64>,
+    /// Bolts: inputs outstanding per child.
+    pub(super) max_pending: Option<usize>,
+}
+
+/// One subscription: `from` → `to` with a grouping.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StreamDef {
+    pub(super) from: String,
+    pub(super) to: String,
+    /// The stream of `from` (default: `default`).
+    #[serde(alias = "streamId")]
+    pub(super) stream: Option<String>,
+    pub(super) grouping: GroupingDef,
+}
+
+/// A grouping: `shuffle`, or `{type: fields, fields: [word]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum GroupingDef {
+    Name(String),
+    Full {
+        #[serde(rename = "type")]
+        kind: String,
+        /// Field names (fields and partial-key groupings); Flux calls
+        /// them `args`.
+        #[serde(default, alias = "args")]
+        fields: Vec<String>,
+        /// Flux's place for the stream.
+        #[serde(default, alias = "streamId")]
+        stream: Option<String>,
+    },
+}

@@ -1,0 +1,221 @@
+//! Misbehaving shell children (tests/python/faulty_split.py): each fault
+//! is a clear error naming the component, Gale does not panic, the other
+//! tasks keep running, and the reliable word count still comes out exact
+//! (pending inputs of a lost child are failed and replayed).
+
+mod util;
+
+use std::time::Duration;
+
+use gale::builtin::wordcount::expected_counts;
+use gale::engine::{LocalCluster, TopologyBuilder, TopologyStats};
+use gale::multilang::{ShellBolt, ShellConfig, ShellSpout};
+use util::*;
+
+const SENTENCES: u64 = 200;
+
+/// Runs the word count with a faulty split bolt (2 tasks; the first child
+/// to get a tuple misbehaves once) and checks the counts are exact.
+fn faulty(mode: &str, tune: impl FnOnce(ShellConfig) -> ShellConfig) -> TopologyStats {
+    faulty_with(mode, tune, Duration::from_secs(30))
+}
+
+fn faulty_with(
+    mode: &str,
+    tune: impl FnOnce(ShellConfig) -> ShellConfig,
+    message_timeout: Duration,
+) -> TopologyStats {
+    let dir = scratch(&format!("fault-{mode}"));
+    let marker = dir.join("marker").display().to_string();
+    let split = tune(python_split(&[&script("faulty_split.py"), mode, &marker]));
+    let (topology, counts) = wordcount_with(split, SENTENCES, 2, message_timeout);
+    let stats = run_finite(topology);
+    assert!(dir.join("marker").exists(), "no child misbehaved");
+    assert_eq!(counts.snapshot(), expected_counts(SENTENCES), "{mode}");
+    stats
+}
+
+fn assert_error(stats: &TopologyStats, text: &str) {
+    let found = errors_with(stats, "split", text);
+    assert!(
+        !found.is_empty(),
+        "no error of `split` contains {text:?}; errors: {:#?}",
+        stats.errors
+    );
+}
+
+#[test]
+fn a_crashed_child_is_restarted_and_its_pending_tuples_replayed() {
+    let stats = faulty("crash", |c| c);
+    assert_error(&stats, "the subprocess exited (exit status 3)");
+    assert_error(&stats, "crashing on purpose");
+    assert_error(&stats, "pending tuple(s) failed; restarting it");
+    assert!(stats.components["split"].failed > 0);
+}
+
+#[test]
+fn a_hung_child_is_killed_and_restarted_after_the_timeout() {
+    let stats = faulty("hang", |c| {
+        // Long enough that a healthy child starved by a loaded machine is
+        // not taken for hung mid-sentence (its words would count twice).
+        c.subprocess_timeout(Duration::from_secs(5))
+            .heartbeat_interval(Duration::from_millis(200))
+    });
+    assert_error(&stats, "sent nothing for 5s (hung); killed it");
+}
+
+#[test]
+fn an_idle_child_that_ignores_heartbeats_is_hung_and_restarted() {
+    let dir = scratch("silent-heartbeat");
+    let marker = dir.join("marker").display().to_string();
+    let split = python_split(&[&script("faulty_split.py"), "silent-heartbeat", &marker])
+        .subprocess_timeout(Duration::from_millis(500))
+        .heartbeat_interval(Duration::from_millis(50));
+    let mut b = TopologyBuilder::new("silent");
+    b.set_spout("spout", || Idle, 1);
+    b.set_bolt("split", move || ShellBolt::new(split.clone()), 1)
+        .shuffle_grouping("spout");
+    let running = LocalCluster::new(config(WATCHDOG))
+        .submit(b.build().unwrap())
+        .unwrap();
+    // Wait for two kills (so a restarted child was found hung too).
+    let start = std::time::Instant::now();
+    while running.stats().components["split"].errors < 2 && start.elapsed() < WATCHDOG {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    running.stop();
+    let stats = running.wait().unwrap();
+    let hung = errors_with(&stats, "split", "(hung); killed it");
+    assert!(hung.len() >= 2, "{:#?}", stats.errors);
+}
+
+#[test]
+fn malformed_json_is_an_error_naming_the_component() {
+    let stats = faulty("malformed", |c| c);
+    assert_error(&stats, "malformed JSON");
+}
+
+#[test]
+fn an_unknown_command_is_an_error() {
+    let stats = faulty("unknown", |c| c);
+    assert_error(&stats, "unknown command `dance`");
+}
+
+#[test]
+fn an_emit_to_an_undeclared_stream_is_an_error() {
+    let stats = faulty("undeclared", |c| c);
+    assert_error(&stats, "undeclared stream `nope`");
+}
+
+#[test]
+fn an_emit_with_the_wrong_field_count_is_an_error() {
+    let stats = faulty("arity", |c| c);
+    assert_error(&stats, "emitted 2 values on stream `default`");
+}
+
+#[test]
+fn an_ack_of_an_unknown_id_is_an_error() {
+    let stats = faulty("unknown-ack", |c| c);
+    assert_error(&stats, "ack of an unknown tuple id");
+}
+
+#[test]
+fn an_error_command_is_reported_with_the_component() {
+    let stats = faulty("error", |c| c);
+    assert_error(
+        &stats,
+        "the subprocess reported: something went wrong in Python",
+    );
+}
+
+#[test]
+fn a_tuple_the_child_never_acks_is_forgotten_after_the_message_timeout() {
+    // The spout replays the sentence when its tree times out; the bolt
+    // forgets its copy so the finite run can end.
+    let stats = faulty_with(
+        "drop",
+        |c| c.heartbeat_interval(Duration::from_millis(100)),
+        Duration::from_secs(2),
+    );
+    assert_error(
+        &stats,
+        "neither acked nor failed 1 tuple(s) within the message timeout",
+    );
+}
+
+#[test]
+fn a_command_that_cannot_start_is_reported_and_its_inputs_fail() {
+    let split =
+        ShellConfig::new("/nonexistent/gale-no-such-program", ["x"]).stream("default", ["word"]);
+    let (topology, _) = wordcount(split, SENTENCES, 1);
+    let stats = LocalCluster::new(config(Duration::from_secs(2)))
+        .submit(topology)
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_error(&stats, "cannot start `/nonexistent/gale-no-such-program x`");
+    assert!(stats.components["split"].failed > 0);
+}
+
+/// A faulty shell spout → Gale's split and count bolts, run until the
+/// count bolt has seen words from a restarted child.
+fn faulty_spout(mode: &str) -> TopologyStats {
+    let dir = scratch(&format!("spout-{mode}"));
+    let marker = dir.join("marker").display().to_string();
+    let spout = ShellConfig::new(
+        python(),
+        [script("faulty_spout.py"), mode.to_owned(), marker],
+    )
+    .stream("default", ["sentence"])
+    .subprocess_timeout(Duration::from_secs(2));
+    let mut b = TopologyBuilder::new("faulty-spout");
+    b.set_spout("sentences", move || ShellSpout::new(spout.clone()), 1);
+    b.set_bolt("split", gale::builtin::wordcount::SplitBolt::default, 1)
+        .shuffle_grouping("sentences");
+    let running = LocalCluster::new(config(WATCHDOG))
+        .submit(b.build().unwrap())
+        .unwrap();
+    let start = std::time::Instant::now();
+    let restarted = |s: &TopologyStats| {
+        s.components["sentences"].errors > 0 && s.components["split"].executed > 10
+    };
+    while !restarted(&running.stats()) && start.elapsed() < WATCHDOG {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    running.stop();
+    let stats = running.wait().unwrap();
+    assert!(restarted(&stats), "{stats:#?}");
+    stats
+}
+
+#[test]
+fn a_crashed_spout_child_is_restarted() {
+    let stats = faulty_spout("crash");
+    let found = errors_with(&stats, "sentences", "the subprocess exited (exit status 4)");
+    assert!(!found.is_empty(), "{:#?}", stats.errors);
+    assert!(
+        found[0].message.contains("crashing on purpose"),
+        "{:#?}",
+        found
+    );
+}
+
+#[test]
+fn a_hung_spout_child_is_killed_and_the_worker_goes_on() {
+    let stats = faulty_spout("hang");
+    let found = errors_with(&stats, "sentences", "did not answer next within 2s (hung)");
+    assert!(!found.is_empty(), "{:#?}", stats.errors);
+}
+
+#[test]
+fn a_pystorm_bolt_that_raises_is_reported_restarted_and_replayed() {
+    let dir = scratch("raising");
+    let marker = dir.join("marker").display().to_string();
+    let split = python_split(&[&script("raising_bolt.py"), "json", &marker]);
+    let (topology, counts) = wordcount(split, SENTENCES, 2);
+    let stats = run_finite(topology);
+    assert_eq!(counts.snapshot(), expected_counts(SENTENCES));
+    assert_error(&stats, "the subprocess reported: Python ValueError raised");
+    assert_error(&stats, "this sentence is cursed");
+    assert_error(&stats, "the subprocess exited (exit status 1)");
+}

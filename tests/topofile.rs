@@ -1,0 +1,166 @@
+//! The topology-file loader: the examples load, and a file with many
+//! mistakes gets every one reported with its location.
+
+mod util;
+
+use std::path::Path;
+
+use gale::topofile::{self, LoadError};
+use util::*;
+
+fn load(text: &str) -> Result<topofile::Loaded, LoadError> {
+    topofile::load_str(text, Path::new("t.yaml"), &root().join("examples/python"))
+}
+
+fn messages(err: &LoadError) -> Vec<String> {
+    err.errors()
+        .iter()
+        .map(|e| format!("{:?} {}: {}", e.line, e.at, e.message))
+        .collect()
+}
+
+#[test]
+fn the_examples_load() {
+    for file in ["wordcount.yaml", "wordcount-streamparse.yaml"] {
+        let loaded = topofile::load_full(root().join("examples/python").join(file))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = loaded.topology.component_names().collect();
+        assert_eq!(names, ["sentences", "split", "count"], "{file}");
+        assert!(loaded.counts.is_some());
+        assert_eq!(loaded.finite, file == "wordcount-streamparse.yaml");
+    }
+}
+
+#[test]
+fn every_mistake_is_reported_with_its_location() {
+    let text = "\
+name: bad
+colour: blue
+config:
+  max_spout_pending: 0
+spouts:
+  - id: src
+    builtin: sentences
+    args: {count: 10, speed: 3}
+bolts:
+  - id: split
+    parallelism: 0
+    shell:
+      command: python3
+      args: [split_bolt.py]
+      serializer: yaml
+    streams:
+      default: [word]
+  - id: count
+    builtin: counter
+  - id: lonely
+    builtin: split
+streams:
+  - {from: src, to: split, grouping: shuffle}
+  - {from: nowhere, to: split, grouping: shuffle}
+  - {from: split, to: count, grouping: {type: fields, fields: [wrod]}}
+  - {from: split, to: lonely, grouping: direct}
+  - {from: split, to: src, grouping: shuffle}
+  - {from: split, to: lonely, stream: other, grouping: shuffle}
+";
+    let err = load(text).unwrap_err();
+    let all = messages(&err);
+    let expect = [
+        ("Some(2) colour", "unknown key"),
+        ("Some(3) config.max_spout_pending", "at least 1"),
+        ("Some(6) spouts[0] `src`.args", "no argument `speed`"),
+        ("Some(10) bolts[0] `split`.parallelism", "at least 1"),
+        (
+            "Some(10) bolts[0] `split`.shell.serializer",
+            "`yaml` is not a serializer",
+        ),
+        (
+            "Some(18) bolts[1] `count`.builtin",
+            "no built-in bolt `counter`",
+        ),
+        ("Some(24) streams[1].from", "no component `nowhere`"),
+        ("Some(26) streams[3].grouping", "is not direct"),
+        ("Some(27) streams[4].to", "`src` is a spout"),
+        ("Some(28) streams[5].stream", "declares no stream `other`"),
+    ];
+    for (place, text) in expect {
+        assert!(
+            all.iter().any(|m| m.starts_with(place) && m.contains(text)),
+            "no `{place}`: `{text}` in {all:#?}"
+        );
+    }
+    // The whole listing names the file and line of each.
+    let shown = err.to_string();
+    assert!(shown.contains("t.yaml:24: streams[1].from"), "{shown}");
+}
+
+#[test]
+fn a_missing_field_and_a_bolt_without_inputs_are_found() {
+    let text = "\
+spouts:
+  - {id: src, builtin: sentences}
+bolts:
+  - {id: split, builtin: split}
+  - {id: count, builtin: count}
+streams:
+  - {from: src, to: split, grouping: shuffle}
+  - {from: split, to: count, grouping: {type: fields, fields: [wrod]}}
+";
+    let err = load(text).unwrap_err();
+    let all = messages(&err);
+    assert!(
+        all.iter()
+            .any(|m| m.contains("streams[1].grouping.fields") && m.contains("no field `wrod`")),
+        "{all:#?}"
+    );
+    let text = text.replace(
+        "  - {from: split, to: count, grouping: {type: fields, fields: [wrod]}}\n",
+        "",
+    );
+    let err = load(&text).unwrap_err();
+    assert!(
+        messages(&err)
+            .iter()
+            .any(|m| m.starts_with("Some(5) bolts[1] `count`") && m.contains("no inputs")),
+        "{err}"
+    );
+}
+
+#[test]
+fn yaml_syntax_and_type_errors_give_their_line() {
+    let err = load("spouts:\n  - id: a\n    builtin: [unclosed\n").unwrap_err();
+    assert!(err.errors()[0].line.is_some(), "{err}");
+    let err =
+        load("spouts:\n  - id: a\n    builtin: sentences\n    parallelism: many\n").unwrap_err();
+    let all = messages(&err);
+    assert!(
+        all.iter()
+            .any(|m| m.contains("spouts[0]") && m.contains("parallelism")),
+        "{all:#?}"
+    );
+    let err = load("spouts: 3\n").unwrap_err();
+    assert!(
+        messages(&err)
+            .iter()
+            .any(|m| m.starts_with("Some(1) spouts: must be a list")),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unset_variable_without_a_default_is_an_error() {
+    let text = "\
+spouts:
+  - id: s
+    shell: {command: \"${GALE_TEST_SURELY_UNSET_VARIABLE}\"}
+    streams: {default: [x]}
+";
+    let err = load(text).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`GALE_TEST_SURELY_UNSET_VARIABLE` is not set"),
+        "{err}"
+    );
+    let ok = text.replace("VARIABLE}", "VARIABLE:-python3}");
+    assert!(load(&ok).is_ok());
+}

@@ -1,0 +1,147 @@
+//! Helpers of the multi-lang tests: the Python interpreter with pystorm,
+//! the test scripts, scratch directories, and a word count around a shell
+//! split bolt.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use gale::builtin::wordcount::{CountBolt, CountSink, SentenceSpout};
+use gale::engine::{LocalCluster, RunConfig, TaskError, Topology, TopologyBuilder, TopologyStats};
+use gale::multilang::{ShellBolt, ShellConfig};
+
+/// No test run should come near this; a run that reaches it failed.
+pub const WATCHDOG: Duration = Duration::from_secs(240);
+
+/// The repository root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python interpreter with pystorm, streamparse and msgpack:
+/// `$GALE_PYTHON`, else the one `scripts/python-env` makes (once).
+pub fn python() -> String {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Ok(p) = std::env::var("GALE_PYTHON") {
+                return p;
+            }
+            let out = Command::new(root().join("scripts/python-env"))
+                .output()
+                .expect("run scripts/python-env");
+            assert!(
+                out.status.success(),
+                "scripts/python-env failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+        .clone()
+}
+
+/// A test script in tests/python.
+pub fn script(name: &str) -> String {
+    root().join("tests/python").join(name).display().to_string()
+}
+
+/// An example in examples/python.
+pub fn example(name: &str) -> String {
+    root()
+        .join("examples/python")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A fresh, empty directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gale-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A shell bolt running `args` under the test Python, declaring `word`.
+pub fn python_split(args: &[&str]) -> ShellConfig {
+    ShellConfig::new(python(), args.iter().copied()).stream("default", ["word"])
+}
+
+/// Reliable word count: `sentences` sentences → `split` (the shell bolt,
+/// `tasks` tasks) → Gale's count bolt; returns it and its counts.
+pub fn wordcount(split: ShellConfig, sentences: u64, tasks: usize) -> (Topology, CountSink) {
+    wordcount_with(split, sentences, tasks, Duration::from_secs(30))
+}
+
+/// [`wordcount`] with a message timeout.
+pub fn wordcount_with(
+    split: ShellConfig,
+    sentences: u64,
+    tasks: usize,
+    message_timeout: Duration,
+) -> (Topology, CountSink) {
+    let counts = CountSink::new();
+    let sink = counts.clone();
+    let mut b = TopologyBuilder::new("python-wordcount");
+    b.set_message_timeout(message_timeout);
+    b.set_spout(
+        "spout",
+        move || SentenceSpout::new(Some(sentences)).reliable(true),
+        1,
+    );
+    b.set_bolt("split", move || ShellBolt::new(split.clone()), tasks)
+        .shuffle_grouping("spout");
+    b.set_bolt("count", move || CountBolt::new(sink.clone()), 2)
+        .fields_grouping("split", ["word"]);
+    (b.build().unwrap(), counts)
+}
+
+/// Runs a topology that finishes by itself, under the watchdog.
+pub fn run_finite(topology: Topology) -> TopologyStats {
+    let stats = LocalCluster::new(config(WATCHDOG))
+        .submit(topology)
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(
+        stats.elapsed < WATCHDOG,
+        "the topology did not finish by itself; errors: {:#?}",
+        stats.errors
+    );
+    stats
+}
+
+/// Engine settings of the tests: 2 unpinned threads.
+pub fn config(duration: Duration) -> RunConfig {
+    RunConfig {
+        threads: 2,
+        pin: false,
+        duration: Some(duration),
+        ..RunConfig::default()
+    }
+}
+
+/// Errors reported about `component` that contain `text`.
+pub fn errors_with<'a>(
+    stats: &'a TopologyStats,
+    component: &str,
+    text: &str,
+) -> Vec<&'a TaskError> {
+    stats
+        .errors
+        .iter()
+        .filter(|e| e.component == component && e.message.contains(text))
+        .collect()
+}
+
+/// A spout that never emits (and never finishes).
+pub struct Idle;
+
+impl gale::engine::Spout for Idle {
+    fn declare_output_fields(&self, d: &mut gale::engine::OutputFieldsDeclarer) {
+        d.declare(["sentence"]);
+    }
+    fn next_tuple(&mut self, _out: &mut gale::engine::SpoutOutput<'_>) {}
+}

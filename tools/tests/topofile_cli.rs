@@ -1,0 +1,116 @@
+//! `gale validate FILE.yaml` and `gale run FILE.yaml` with the real binary.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use util::gale;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python with pystorm and streamparse (`$GALE_PYTHON`, else made by
+/// scripts/python-env).
+fn python() -> String {
+    if let Ok(p) = std::env::var("GALE_PYTHON") {
+        return p;
+    }
+    let out = Command::new(repo().join("scripts/python-env"))
+        .output()
+        .expect("run scripts/python-env");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gale-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn validate_describes_a_good_file() {
+    let file = repo().join("examples/python/wordcount.yaml");
+    let run = gale(&["validate", file.to_str().unwrap()]);
+    assert!(run.ok(), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("topology `wordcount-python` is valid"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("bolt split x2"), "{}", run.stdout);
+}
+
+#[test]
+fn validate_lists_every_error_with_its_line() {
+    let dir = scratch("validate-bad");
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "spouts:\n  - {id: s, builtin: sentences, parallelism: 0}\nbolts:\n  - {id: b, builtin: nope}\n",
+    )
+    .unwrap();
+    let run = gale(&["validate", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let path = file.display().to_string();
+    assert!(run.stderr.contains("has 3 errors"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("{path}:2: spouts[0] `s`.parallelism")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{path}:4: bolts[0] `b`.builtin")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("has no inputs"), "{}", run.stderr);
+}
+
+#[test]
+fn run_a_streamparse_topology_file_prints_exact_counts() {
+    let example = repo().join("examples/python/wordcount-streamparse.yaml");
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("${GALE_PYTHON:-python3}", &python())
+        .replace(
+            "      serializer: msgpack",
+            &format!(
+                "      serializer: msgpack\n      cwd: {}",
+                repo().join("examples/python").display()
+            ),
+        );
+    let file = scratch("run-streamparse").join("wc.yaml");
+    std::fs::write(&file, text).unwrap();
+    let run = gale(&["run", file.to_str().unwrap(), "--threads", "2", "--no-pin"]);
+    assert!(run.ok(), "{}", run.stderr);
+    let counts: std::collections::BTreeMap<String, u64> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(w, n)| (w.to_owned(), n.parse().unwrap()))
+        .collect();
+    assert_eq!(counts, gale::builtin::wordcount::expected_counts(200));
+}
+
+#[test]
+fn builtin_flags_are_refused_with_a_file() {
+    let file = repo().join("examples/python/wordcount.yaml");
+    let run = gale(&["run", file.to_str().unwrap(), "--count", "5"]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr
+            .contains("--count applies to built-in topologies"),
+        "{}",
+        run.stderr
+    );
+}
