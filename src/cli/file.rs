@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{execute, print_report, CliError, RunArgs, DEFAULT_DURATION};
+use super::{execute, print_report, CliError, RunArgs, TopologyArgs, DEFAULT_DURATION};
 use crate::builtin;
 use crate::topofile::{self, is_topology_file};
 
@@ -29,21 +29,28 @@ pub(super) fn parse_topology(arg: &str) -> Result<String, String> {
     ))
 }
 
+/// Refuses the options of built-in topologies (a topology file sets them
+/// in the file).
+pub(super) fn reject_builtin_flags(args: &TopologyArgs) -> Result<(), CliError> {
+    let builtin_only = [
+        ("--count", args.count.is_some()),
+        ("--spouts", args.spouts.is_some()),
+        ("--bolts", args.bolts.is_some()),
+        ("--tuple-size", args.tuple_size.is_some()),
+        ("--ack", args.ack),
+        ("--max-pending", args.max_pending.is_some()),
+    ];
+    match builtin_only.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => Err(CliError::BuiltinFlag(flag)),
+        None => Ok(()),
+    }
+}
+
 /// Runs a topology file: until --duration, or, if its spouts are all
 /// finite built-ins, until it finishes (printing the counts of its `count`
 /// bolts).
 pub(super) fn run(args: &RunArgs) -> Result<(), CliError> {
-    let builtin_only = [
-        ("--count", args.topology.count.is_some()),
-        ("--spouts", args.topology.spouts.is_some()),
-        ("--bolts", args.topology.bolts.is_some()),
-        ("--tuple-size", args.topology.tuple_size.is_some()),
-        ("--ack", args.topology.ack),
-        ("--max-pending", args.topology.max_pending.is_some()),
-    ];
-    if let Some((flag, _)) = builtin_only.iter().find(|(_, given)| *given) {
-        return Err(CliError::BuiltinFlag(flag));
-    }
+    reject_builtin_flags(&args.topology)?;
     let loaded = topofile::load_full(&args.name)?;
     let duration = match (args.duration, loaded.finite) {
         (Some(d), _) => Some(d),

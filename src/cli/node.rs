@@ -76,8 +76,9 @@ impl NodeOptions {
 /// Options of `gale node`.
 #[derive(Args, Debug)]
 pub struct NodeArgs {
-    /// The topology: a built-in name (`gale list`).
-    #[arg(value_name = "TOPOLOGY")]
+    /// The topology: a built-in name (`gale list`) or a topology file
+    /// (`.yaml`/`.yml`).
+    #[arg(value_name = "TOPOLOGY", value_parser = super::file::parse_topology)]
     pub name: String,
     /// The topology's options (they must be the same on every node: they
     /// are part of the fingerprint).
@@ -91,8 +92,9 @@ pub struct NodeArgs {
 /// Options of `gale plan`.
 #[derive(Args, Debug)]
 pub struct PlanArgs {
-    /// The topology: a built-in name (`gale list`).
-    #[arg(value_name = "TOPOLOGY")]
+    /// The topology: a built-in name (`gale list`) or a topology file
+    /// (`.yaml`/`.yml`).
+    #[arg(value_name = "TOPOLOGY", value_parser = super::file::parse_topology)]
     pub name: String,
     /// The cluster file (TOML).
     #[arg(long, value_name = "FILE")]
@@ -102,19 +104,32 @@ pub struct PlanArgs {
     pub topology: TopologyArgs,
 }
 
-/// Turns a topology argument into a topology: today a built-in name; the
-/// one place to teach `gale` other kinds (topology files).
+/// Turns a built-in topology's name into a topology.
 pub fn resolve_topology(name: &str, opts: &BuiltinOptions) -> Result<Built, CliError> {
     Ok(builtin::build(name, opts)?)
 }
 
-/// A built-in topology as planned over `cluster`: bolts scale with the
-/// cluster's total thread count; the fingerprint covers the options.
-fn builtin_for_cluster(
+/// A topology argument as planned over `cluster`: a topology file (its
+/// whole text goes into the fingerprint, shell commands included), or a
+/// built-in whose bolts scale with the cluster's total thread count (its
+/// options go into the fingerprint).
+fn topology_for_cluster(
     name: &str,
     args: &TopologyArgs,
     cluster: &ClusterFile,
 ) -> Result<(Built, Vec<u8>), CliError> {
+    if crate::topofile::is_topology_file(name) {
+        super::file::reject_builtin_flags(args)?;
+        let loaded = crate::topofile::load_full(name)?;
+        let mut extra = b"file ".to_vec();
+        extra.extend(std::fs::read(name)?);
+        let built = Built {
+            topology: loaded.topology,
+            finite: loaded.finite,
+            counts: loaded.counts,
+        };
+        return Ok((built, extra));
+    }
     let threads = cluster.nodes().iter().map(|n| n.threads).sum();
     let opts = args.options(threads);
     let built = resolve_topology(name, &opts)?;
@@ -124,7 +139,7 @@ fn builtin_for_cluster(
 
 pub(super) fn run_builtin_node(args: &NodeArgs) -> Result<(), CliError> {
     let cluster = ClusterFile::load(&args.node.cluster)?;
-    let (built, extra) = builtin_for_cluster(&args.name, &args.topology, &cluster)?;
+    let (built, extra) = topology_for_cluster(&args.name, &args.topology, &cluster)?;
     let counts = built.counts.filter(|_| built.finite);
     run_node(
         built.topology,
@@ -137,7 +152,7 @@ pub(super) fn run_builtin_node(args: &NodeArgs) -> Result<(), CliError> {
 
 pub(super) fn plan_builtin(args: &PlanArgs) -> Result<(), CliError> {
     let cluster = ClusterFile::load(&args.cluster)?;
-    let (built, extra) = builtin_for_cluster(&args.name, &args.topology, &cluster)?;
+    let (built, extra) = topology_for_cluster(&args.name, &args.topology, &cluster)?;
     print_plan(built.topology, &cluster, &extra)
 }
 
