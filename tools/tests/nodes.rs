@@ -398,3 +398,52 @@ fn a_record_for_a_task_the_node_does_not_own_drops_the_connection() {
         "{json}"
     );
 }
+
+#[test]
+fn a_topology_file_is_planned_and_its_text_is_in_the_fingerprint() {
+    let dir = Scratch::new("plan-file");
+    let cluster = cluster_file(28, SECRET, &[1, 1], &[None, None], "");
+    let cluster = dir.file("cluster.toml", &cluster);
+    let cluster = cluster.to_str().expect("utf-8 path");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python/wordcount.yaml"
+    );
+    let text = std::fs::read_to_string(example).expect("the example topology file");
+    let plan = |file: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["plan", "--cluster", cluster, file.to_str().expect("utf-8")];
+        args.extend(extra);
+        gale(&args)
+    };
+    let original = dir.file("wordcount.yaml", &text);
+    let first = plan(&original, &[]);
+    assert!(first.ok(), "{}", first.stderr);
+    assert!(
+        first.stdout.contains("topology `wordcount-python`"),
+        "{}",
+        first.stdout
+    );
+    for task in ["sentences#", "split#", "count#", "__acker#"] {
+        assert!(first.stdout.contains(task), "{}", first.stdout);
+    }
+    assert_eq!(
+        first.stdout,
+        plan(&original, &[]).stdout,
+        "two plans differ"
+    );
+    // A change the plan does not show (a shell argument) still changes the
+    // fingerprint: the nodes would run different programs.
+    let changed = dir.file(
+        "changed.yaml",
+        &text.replace("split_bolt.py, json", "split_bolt.py, msgpack"),
+    );
+    assert_ne!(text, std::fs::read_to_string(&changed).expect("written"));
+    let second = plan(&changed, &[]);
+    assert!(second.ok(), "{}", second.stderr);
+    let fingerprint = |p: &str| p.split("fingerprint ").nth(1).map(|f| f[..64].to_owned());
+    assert_ne!(fingerprint(&first.stdout), fingerprint(&second.stdout));
+    // Options of built-in topologies are refused with a file.
+    let refused = plan(&original, &["--count", "5"]);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--count"), "{}", refused.stderr);
+}
