@@ -25,14 +25,23 @@ fn faulty_with(
     tune: impl FnOnce(ShellConfig) -> ShellConfig,
     message_timeout: Duration,
 ) -> TopologyStats {
+    faulty_with_metrics(mode, tune, message_timeout).0
+}
+
+/// [`faulty_with`], with the live metrics at the end.
+fn faulty_with_metrics(
+    mode: &str,
+    tune: impl FnOnce(ShellConfig) -> ShellConfig,
+    message_timeout: Duration,
+) -> (TopologyStats, gale::engine::TopologyMetrics) {
     let dir = scratch(&format!("fault-{mode}"));
     let marker = dir.join("marker").display().to_string();
     let split = tune(python_split(&[&script("faulty_split.py"), mode, &marker]));
     let (topology, counts) = wordcount_with(split, SENTENCES, 2, message_timeout);
-    let stats = run_finite(topology);
+    let (stats, metrics) = run_finite_with_metrics(topology);
     assert!(dir.join("marker").exists(), "no child misbehaved");
     assert_eq!(counts.snapshot(), expected_counts(SENTENCES), "{mode}");
-    stats
+    (stats, metrics)
 }
 
 fn assert_error(stats: &TopologyStats, text: &str) {
@@ -46,7 +55,25 @@ fn assert_error(stats: &TopologyStats, text: &str) {
 
 #[test]
 fn a_crashed_child_is_restarted_and_its_pending_tuples_replayed() {
-    let stats = faulty("crash", |c| c);
+    let (stats, metrics) = faulty_with_metrics("crash", |c| c, Duration::from_secs(30));
+    // The restart shows in the metrics of the split task whose child crashed.
+    let restarts: f64 = metrics
+        .samples
+        .iter()
+        .filter(|s| s.name == "gale_multilang_restarts_total")
+        .filter(|s| {
+            s.labels
+                .iter()
+                .any(|(k, v)| k == "component" && v == "split")
+        })
+        .map(|s| s.value)
+        .sum();
+    assert!(restarts >= 1.0, "{:#?}", metrics.samples);
+    let pending = metrics
+        .samples
+        .iter()
+        .filter(|s| s.name == "gale_multilang_pending");
+    assert_eq!(pending.count(), 2, "one pending gauge per split task");
     assert_error(&stats, "the subprocess exited (exit status 3)");
     assert_error(&stats, "crashing on purpose");
     assert_error(&stats, "pending tuple(s) failed; restarting it");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use gale_codec::Fields;
 
-use crate::{BoltOutput, Input, SpoutOutput, TaskId};
+use crate::{BoltOutput, Input, MetricSource, SpoutOutput, TaskId};
 
 /// Name of the stream a component emits to unless it names another.
 pub const DEFAULT_STREAM: &str = "default";
@@ -191,9 +191,32 @@ pub struct TopologyContext {
     pub(crate) task_to_component: BTreeMap<TaskId, String>,
     pub(crate) thread: usize,
     pub(crate) message_timeout: std::time::Duration,
+    /// Where [`register_metric`](Self::register_metric) puts sources (set
+    /// by the worker that runs the task).
+    pub(crate) metric_sources: Option<MetricRegistry>,
+}
+
+/// The running topology's list of [`MetricSource`]s.
+#[derive(Clone)]
+pub(crate) struct MetricRegistry(pub(crate) std::sync::Arc<crate::runtime::Shared>);
+
+impl std::fmt::Debug for MetricRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricRegistry")
+    }
 }
 
 impl TopologyContext {
+    /// Adds a source of metrics of this task's own (Storm's
+    /// `registerMetric`): its samples appear with every snapshot of the
+    /// topology's metrics (the Prometheus endpoint, the API) from now on.
+    /// Outside a running topology it does nothing.
+    pub fn register_metric(&self, source: std::sync::Arc<dyn MetricSource>) {
+        if let Some(registry) = &self.metric_sources {
+            registry.0.metrics.register(source);
+        }
+    }
+
     /// The topology's name.
     pub fn topology_name(&self) -> &str {
         &self.topology

@@ -92,6 +92,13 @@ impl ShellBolt {
         }
     }
 
+    /// Shows the number of tuples the child holds in the metrics.
+    fn publish_pending(&self) {
+        if let Some(shell) = &self.shell {
+            shell.stats.set_pending(self.pending.len());
+        }
+    }
+
     /// Fails every pending input after the child was lost, reports why,
     /// and leaves the restart to the next call.
     fn lost(&mut self, out: &mut BoltOutput<'_>, why: String) {
@@ -321,6 +328,7 @@ impl Bolt for ShellBolt {
             ("task", Value::I64(task)),
             ("tuple", Value::List(values)),
         ]));
+        self.publish_pending();
     }
 
     fn wants_poll(&self) -> bool {
@@ -333,7 +341,9 @@ impl Bolt for ShellBolt {
         if !self.ensure_started() {
             return false;
         }
-        self.pump(out, Duration::ZERO) || was_down
+        let progressed = self.pump(out, Duration::ZERO) || was_down;
+        self.publish_pending();
+        progressed
     }
 
     fn has_pending(&self) -> bool {

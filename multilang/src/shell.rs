@@ -1,11 +1,12 @@
 //! What shell spouts and bolts share: starting the child (and restarting
 //! it with a back-off), and errors kept until a collector can report them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gale_codec::Value;
-use gale_engine::TopologyContext;
+use gale_engine::{MetricSource, Sample, SampleKind, TopologyContext};
 
 use crate::process::{ShellProcess, Who};
 use crate::ShellConfig;
@@ -31,12 +32,79 @@ pub(crate) struct Shell {
     pub(crate) errors: Vec<String>,
     /// Children started so far (the first one included).
     pub(crate) starts: u64,
+    /// What the metrics endpoint shows of this child.
+    pub(crate) stats: Arc<ChildStats>,
+}
+
+/// A shell task's child, as metrics: written by the task's own thread,
+/// read by snapshots. The values publish nothing else, so every access is
+/// `Relaxed` (no pairing).
+#[derive(Debug)]
+pub(crate) struct ChildStats {
+    component: String,
+    task: u32,
+    restarts: AtomicU64,
+    pending: AtomicU64,
+    running: AtomicU64,
+}
+
+impl ChildStats {
+    /// Sets the number of tuples the child holds (bolts).
+    pub(crate) fn set_pending(&self, n: usize) {
+        self.pending.store(n as u64, Ordering::Relaxed);
+    }
+}
+
+impl MetricSource for ChildStats {
+    fn collect(&self, out: &mut Vec<Sample>) {
+        let labels = vec![
+            ("component".to_owned(), self.component.clone()),
+            ("task".to_owned(), self.task.to_string()),
+        ];
+        for (name, help, kind, value) in [
+            (
+                "gale_multilang_restarts_total",
+                "Times the task's subprocess was restarted",
+                SampleKind::Counter,
+                &self.restarts,
+            ),
+            (
+                "gale_multilang_pending",
+                "Tuples the task's subprocess holds, not yet acked or failed",
+                SampleKind::Gauge,
+                &self.pending,
+            ),
+            (
+                "gale_multilang_running",
+                "Whether the task's subprocess runs",
+                SampleKind::Gauge,
+                &self.running,
+            ),
+        ] {
+            out.push(Sample {
+                name: name.to_owned(),
+                help: help.to_owned(),
+                kind,
+                labels: labels.clone(),
+                value: value.load(Ordering::Relaxed) as f64,
+            });
+        }
+    }
 }
 
 impl Shell {
     pub(crate) fn new(config: Arc<ShellConfig>, ctx: &TopologyContext) -> Self {
         let now = Instant::now();
+        let stats = Arc::new(ChildStats {
+            component: ctx.component_id().to_owned(),
+            task: ctx.task_id(),
+            restarts: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            running: AtomicU64::new(0),
+        });
+        ctx.register_metric(Arc::clone(&stats) as Arc<dyn MetricSource>);
         Self {
+            stats,
             who: Who {
                 component: ctx.component_id().to_owned(),
                 task: ctx.task_id(),
@@ -73,7 +141,9 @@ impl Shell {
                 self.process = Some(p);
                 self.started = Instant::now();
                 self.starts += 1;
+                self.stats.running.store(1, Ordering::Relaxed);
                 if self.starts > 1 {
+                    self.stats.restarts.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         component = self.who.component,
                         task = self.who.task,
@@ -100,6 +170,7 @@ impl Shell {
             return String::new();
         };
         p.kill();
+        self.stats.running.store(0, Ordering::Relaxed);
         let tail = p.stderr_tail();
         if self.started.elapsed() >= HEALTHY {
             self.backoff = Duration::ZERO;
@@ -126,6 +197,7 @@ impl Shell {
     pub(crate) fn shutdown(&mut self) {
         if let Some(mut p) = self.process.take() {
             p.kill();
+            self.stats.running.store(0, Ordering::Relaxed);
         }
         for e in self.errors.drain(..) {
             tracing::error!(component = self.who.component, task = self.who.task, "{e}");

@@ -100,17 +100,24 @@ pub fn wordcount_with(
 
 /// Runs a topology that finishes by itself, under the watchdog.
 pub fn run_finite(topology: Topology) -> TopologyStats {
-    let stats = LocalCluster::new(config(WATCHDOG))
+    run_finite_with_metrics(topology).0
+}
+
+/// [`run_finite`], with the live metrics taken at the end.
+pub fn run_finite_with_metrics(
+    topology: Topology,
+) -> (TopologyStats, gale::engine::TopologyMetrics) {
+    let running = LocalCluster::new(config(WATCHDOG))
         .submit(topology)
-        .unwrap()
-        .wait()
         .unwrap();
+    let metrics = running.metrics_handle();
+    let stats = running.wait().unwrap();
     assert!(
         stats.elapsed < WATCHDOG,
         "the topology did not finish by itself; errors: {:#?}",
         stats.errors
     );
-    stats
+    (stats, metrics.metrics())
 }
 
 /// Engine settings of the tests: 2 unpinned threads.

@@ -383,12 +383,7 @@ impl MetricsHandle {
 
     /// Adds a source of metrics from another subsystem to every snapshot.
     pub fn register(&self, source: Arc<dyn MetricSource>) {
-        let store = &self.shared.metrics;
-        store
-            .sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(source);
+        self.shared.metrics.register(source);
     }
 
     /// Whether the topology has stopped.

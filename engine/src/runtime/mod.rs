@@ -22,5 +22,6 @@ pub use metrics::{
 pub use node::NodeCluster;
 pub use output::{Anchor, BoltOutput, Emission, Input, SpoutOutput};
 pub(crate) use plan::Plan;
+pub(crate) use shared::Shared;
 pub use shared::TaskError;
 pub use stats::{ComponentStats, LatencyStats, TopologyStats};

@@ -255,6 +255,7 @@ impl Plan {
                 .collect::<BTreeMap<_, _>>(),
             thread: info.thread,
             message_timeout: self.topology.config.message_timeout,
+            metric_sources: None,
         }
     }
 }

@@ -272,6 +272,14 @@ fn store(slots: &[AtomicU64], values: &[u64]) {
 }
 
 impl MetricsStore {
+    /// Adds a source whose samples every snapshot takes.
+    pub(crate) fn register(&self, source: Arc<dyn MetricSource>) {
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(source);
+    }
+
     pub(crate) fn new(config: MetricsConfig, plan: &Plan, workers: usize) -> Self {
         let inputs = plan.streams.len() + 1;
         let tasks = plan

@@ -474,7 +474,8 @@ impl Worker {
         let shared = Arc::clone(&self.core.shared);
         let mut polled = Vec::new();
         for (slot, t) in self.core.tasks.iter_mut().enumerate() {
-            let context = plan.context(t.id);
+            let mut context = plan.context(t.id);
+            context.metric_sources = Some(crate::component::MetricRegistry(Arc::clone(&shared)));
             let span = tracing::info_span!("task", component = context.component, task = t.id);
             let _entered = span.enter();
             tracing::debug!("opening");
