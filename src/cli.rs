@@ -355,12 +355,25 @@ pub fn execute(
 fn run_builtin(args: &RunArgs) -> Result<(), CliError> {
     let opts = args.topology.options(args.engine.threads);
     let built = resolve_topology(&args.name, &opts)?;
+    run_built(
+        args,
+        built,
+        "has no --count, so it runs",
+        "set --duration or --count",
+    )
+}
+
+/// Runs `built` as `args` say: for `--duration`, or, if it is finite,
+/// until it finishes (then prints its counts, if any). An endless topology
+/// without `--duration` runs for [`DEFAULT_DURATION`], with a line saying
+/// `why` and `what` to set.
+fn run_built(args: &RunArgs, built: builtin::Built, why: &str, what: &str) -> Result<(), CliError> {
     let duration = match (args.duration, built.finite) {
         (Some(d), _) => Some(d),
         (None, true) => None,
         (None, false) => {
             eprintln!(
-                "gale: `{}` has no --count, so it runs for {} s (set --duration or --count)",
+                "gale: `{}` {why} for {} s ({what})",
                 args.name,
                 DEFAULT_DURATION.as_secs()
             );
@@ -369,13 +382,20 @@ fn run_builtin(args: &RunArgs) -> Result<(), CliError> {
     };
     let (report, _) = execute(built.topology, &args.engine, duration)?;
     if let (Some(counts), true) = (&built.counts, built.finite) {
-        let mut out = io::BufWriter::new(io::stdout().lock());
-        for (word, n) in counts.snapshot() {
-            writeln!(out, "{word}\t{n}")?;
-        }
-        out.flush()?;
+        print_counts(counts)?;
     }
     print_report(&report, args.engine.json)
+}
+
+/// Prints a word count's final counts on stdout, one `word<TAB>count` line
+/// per word, sorted by word.
+fn print_counts(counts: &builtin::CountSink) -> Result<(), CliError> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for (word, n) in counts.snapshot() {
+        writeln!(out, "{word}\t{n}")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Writes the table on stderr and, if `json`, the JSON object on stdout.

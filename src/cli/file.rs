@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{execute, print_report, CliError, RunArgs, TopologyArgs, DEFAULT_DURATION};
+use super::{run_built, CliError, RunArgs, TopologyArgs};
 use crate::builtin;
 use crate::topofile::{self, is_topology_file};
 
@@ -52,27 +52,12 @@ pub(super) fn reject_builtin_flags(args: &TopologyArgs) -> Result<(), CliError> 
 pub(super) fn run(args: &RunArgs) -> Result<(), CliError> {
     reject_builtin_flags(&args.topology)?;
     let loaded = topofile::load_full(&args.name)?;
-    let duration = match (args.duration, loaded.finite) {
-        (Some(d), _) => Some(d),
-        (None, true) => None,
-        (None, false) => {
-            eprintln!(
-                "gale: `{}` runs until stopped, so it runs for {} s (set --duration)",
-                args.name,
-                DEFAULT_DURATION.as_secs()
-            );
-            Some(DEFAULT_DURATION)
-        }
-    };
-    let (report, _) = execute(loaded.topology, &args.engine, duration)?;
-    if let (Some(counts), true) = (&loaded.counts, loaded.finite) {
-        let mut out = io::BufWriter::new(io::stdout().lock());
-        for (word, n) in counts.snapshot() {
-            writeln!(out, "{word}\t{n}")?;
-        }
-        out.flush()?;
-    }
-    print_report(&report, args.engine.json)
+    run_built(
+        args,
+        loaded.into(),
+        "runs until stopped, so it runs",
+        "set --duration",
+    )
 }
 
 /// Loads the file and says what it holds, or lists every error.

@@ -123,12 +123,7 @@ fn topology_for_cluster(
         let loaded = crate::topofile::load_full(name)?;
         let mut extra = b"file ".to_vec();
         extra.extend(std::fs::read(name)?);
-        let built = Built {
-            topology: loaded.topology,
-            finite: loaded.finite,
-            counts: loaded.counts,
-        };
-        return Ok((built, extra));
+        return Ok((loaded.into(), extra));
     }
     let threads = cluster.nodes().iter().map(|n| n.threads).sum();
     let opts = args.options(threads);
@@ -247,11 +242,7 @@ fn run_node(
         log_link(link);
     }
     if let Some(counts) = counts {
-        let mut out = io::BufWriter::new(io::stdout().lock());
-        for (word, n) in counts.snapshot() {
-            writeln!(out, "{word}\t{n}")?;
-        }
-        out.flush()?;
+        super::print_counts(counts)?;
     }
     let report = Report::new(&shape, &stats);
     report.write_text(&mut io::stderr().lock())?;

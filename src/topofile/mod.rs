@@ -56,6 +56,16 @@ pub struct Loaded {
     pub finite: bool,
 }
 
+impl From<Loaded> for crate::builtin::Built {
+    fn from(loaded: Loaded) -> Self {
+        Self {
+            topology: loaded.topology,
+            finite: loaded.finite,
+            counts: loaded.counts,
+        }
+    }
+}
+
 /// One mistake in a topology file and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
