@@ -2,6 +2,8 @@
 //! backends: delivery and order, handshake refusals, bad input, reconnect,
 //! flow control.
 
+#![cfg(not(loom))]
+
 mod link_util;
 
 use std::collections::HashMap;
@@ -31,10 +33,15 @@ per_backend!(
     wrong_secret_is_refused_and_logged_on_both_sides,
     fingerprint_mismatch_is_refused_and_logged_on_both_sides,
     wire_version_mismatch_is_refused,
+    a_dialing_link_refuses_a_peer_of_another_wire_version,
     bad_input_drops_the_connection_and_the_link_serves_on,
     never_finished_handshake_times_out,
     reconnects_after_the_peer_restarts,
     full_inbound_ring_pushes_back_to_the_sender_without_loss,
+    full_inbound_ring_pushes_back_through_shm_rings_without_loss,
+    same_host_peers_exchange_through_shm_rings,
+    connection_flood_is_bounded_and_the_link_serves_on,
+    mutated_and_random_frames_never_break_the_link,
 );
 
 fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
@@ -141,6 +148,10 @@ fn two_links_deliver_every_record_in_order(backend: Backend) {
             _ => gale_transport::link::BackendKind::Mio,
         }
     );
+    // The listener binds exactly its address: the same port on another
+    // loopback address is closed.
+    let port = specs[1].addr.port();
+    assert!(TcpStream::connect(("127.0.0.3", port)).is_err());
     exchange(&mut ns, 2, 3000, 64);
     exchange(&mut ns, 2, 300, 1024);
     let s = ns[0].link().stats();
@@ -437,10 +448,28 @@ fn reconnects_after_the_peer_restarts(backend: Backend) {
 
 fn full_inbound_ring_pushes_back_to_the_sender_without_loss(backend: Backend) {
     let base: NodeId = if backend == Backend::Mio { 90 } else { 95 };
-    let specs = nodes(base, 2);
-    let mut a = start_node(0, &specs, 1, with_backend(backend));
-    let mut b = start_node(1, &specs, 1, with_backend(backend));
+    back_pressure(backend, base, false);
+}
+
+fn full_inbound_ring_pushes_back_through_shm_rings_without_loss(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 130 } else { 135 };
+    back_pressure(backend, base, true);
+}
+
+fn back_pressure(backend: Backend, base: NodeId, same_host: bool) {
+    let dir = ShmDir::new("back-pressure");
+    let mut specs = nodes(base, 2);
+    for s in &mut specs {
+        s.same_host = same_host;
+    }
+    let tune = |c: &mut gale_transport::link::LinkConfig| {
+        c.backend = backend;
+        c.shm_dir = dir.path().to_path_buf();
+    };
+    let mut a = start_node(0, &specs, 1, tune);
+    let mut b = start_node(1, &specs, 1, tune);
     assert!(a.link().wait_connected(WAIT));
+    assert_eq!(a.link().stats().peers[0].shm, same_host);
     // B's worker does not drain: B's inbound ring (64 KiB), B's receive
     // buffer, the sockets' buffers and A's outbound ring fill up, and then
     // A's worker finds its ring full.
@@ -466,9 +495,10 @@ fn full_inbound_ring_pushes_back_to_the_sender_without_loss(backend: Backend) {
         }
         assert!(seq < 1_000_000, "the sender never felt back-pressure");
     }
-    // Bounded: what left A is at most B's ring, B's receive buffer and the
-    // sockets' buffers (a few MiB), not everything A's worker wrote.
-    let sent = a.link().stats().peers[0].bytes_out;
+    // Bounded: what left A's worker ring is at most B's ring, B's receive
+    // buffer and the sockets' buffers, or the shared ring (a few MiB), not
+    // everything A's worker wrote.
+    let sent = a.link().stats().peers[0].records_out * size as u64;
     assert!(sent < 64 << 20, "{sent} bytes in flight");
     assert_eq!(a.state_of(base + 1), PeerState::Up);
     assert_eq!(a.link().stats().peers[0].dropped, 0);
@@ -488,4 +518,185 @@ fn full_inbound_ring_pushes_back_to_the_sender_without_loss(backend: Backend) {
 #[allow(dead_code)]
 fn link_type_is_send(l: Link) -> impl Send {
     l
+}
+
+/// Ring files of the link under `dir`.
+fn ring_files(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gale-link-"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn same_host_peers_exchange_through_shm_rings(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 100 } else { 105 };
+    let dir = ShmDir::new("same-host");
+    let mut specs = nodes(base, 3);
+    // Nodes base and base+1 share a host; base+2 is remote.
+    specs[0].same_host = true;
+    specs[1].same_host = true;
+    let mut ns: Vec<Node> = (0..3)
+        .map(|i| {
+            start_node(i, &specs, 2, |c| {
+                c.backend = backend;
+                c.shm_dir = dir.path().to_path_buf();
+            })
+        })
+        .collect();
+    assert!(ns.iter().all(|n| n.link().wait_connected(WAIT)));
+    let shm_of = |n: &Node, peer: NodeId| {
+        n.link()
+            .stats()
+            .peers
+            .iter()
+            .find(|p| p.id == peer)
+            .unwrap()
+            .shm
+    };
+    assert!(shm_of(&ns[0], base + 1) && shm_of(&ns[1], base));
+    assert!(!shm_of(&ns[0], base + 2) && !shm_of(&ns[2], base + 1));
+    let files = ring_files(dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].starts_with(&format!("gale-link-{base}-to-{}-", base + 1)));
+    assert!(files[1].starts_with(&format!("gale-link-{}-to-{base}-", base + 1)));
+    exchange(&mut ns, 2, 3000, 64);
+    exchange(&mut ns, 2, 300, 1024);
+    for n in &mut ns {
+        n.link.take().unwrap().stop();
+    }
+    assert_eq!(ring_files(dir.path()), Vec::<String>::new());
+}
+
+/// Sends one record from `good` to `link` and waits for it.
+fn served(good: &mut Node, link: &mut Node, to: NodeId, seq: u64) {
+    good.push(to, 0, &record(to * 100 + 1, 1, seq, 64));
+    good.flush();
+    let mut seen = false;
+    wait_for("a record from the good peer", || {
+        link.drain(|_, r| seen |= decode(r) == (to * 100 + 1, 1, seq));
+        seen
+    });
+}
+
+fn connection_flood_is_bounded_and_the_link_serves_on(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 110 } else { 115 };
+    let specs = nodes(base, 2);
+    let mut good = start_node(0, &specs, 1, with_backend(backend));
+    let mut link = start_node(1, &specs, 1, |c| {
+        c.backend = backend;
+        c.handshake_timeout = Duration::from_secs(3);
+    });
+    assert!(link.link().wait_connected(WAIT));
+    // Far more silent connections than the link keeps in their handshake.
+    let flood: Vec<TcpStream> = (0..150)
+        .map(|_| TcpStream::connect(specs[1].addr).unwrap())
+        .collect();
+    wait_for("connections beyond the limit rejected", || {
+        link.link().stats().rejected_connections >= 150 - 64
+    });
+    served(&mut good, &mut link, base + 1, 0);
+    drop(flood);
+    served(&mut good, &mut link, base + 1, 1);
+    assert_eq!(link.state_of(base), PeerState::Up);
+}
+
+/// A small deterministic generator (xorshift64*), enough for mutations.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn mutated_and_random_frames_never_break_the_link(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 120 } else { 125 };
+    // base: raw peer; base+1: good peer; base+2: the link under test.
+    let specs = nodes(base, 3);
+    let mut good = start_node(1, &specs, 1, with_backend(backend));
+    let mut link = start_node(2, &specs, 2, with_backend(backend));
+    wait_for("good pair up", || link.state_of(base + 1) == PeerState::Up);
+    let task = (base + 2) * 100;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(base));
+    for round in 0..40u64 {
+        let mut bytes = if round % 4 == 3 {
+            // Pure noise.
+            (0..1 + rng.below(4096)).map(|_| rng.next() as u8).collect()
+        } else {
+            let records: Vec<Vec<u8>> = (0..3)
+                .map(|i| record(task + i, 5, round, 24 + rng.below(300)))
+                .collect();
+            frame(&records)
+        };
+        if round % 4 != 3 {
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(bytes.len());
+                bytes[at] ^= 1 << rng.below(8);
+            }
+        }
+        let mut s = raw_peer(specs[2].addr, base, base + 2);
+        s.write_all(&bytes).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        wait_closed(&mut s);
+        // Whatever was delivered is well-formed and addressed to this node.
+        link.drain(|_, r| {
+            let task = u32::from_le_bytes(r[..4].try_into().unwrap());
+            assert_eq!(task / 100, base + 2);
+        });
+    }
+    served(&mut good, &mut link, base + 2, 0);
+    assert_eq!(link.state_of(base + 1), PeerState::Up);
+}
+
+fn a_dialing_link_refuses_a_peer_of_another_wire_version(backend: Backend) {
+    let logs = logs();
+    let base: NodeId = if backend == Backend::Mio { 140 } else { 145 };
+    // The link (base) dials base+1, which is a raw listener speaking wire
+    // version 2.
+    let specs = nodes(base, 2);
+    let listener = std::net::TcpListener::bind(specs[1].addr).unwrap();
+    let link = start_node(0, &specs, 1, with_backend(backend));
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut h = [0u8; wire::MSG_HEADER];
+    s.read_exact(&mut h).unwrap();
+    let header = MsgHeader::parse(&h).unwrap().unwrap();
+    assert_eq!(
+        (header.kind, header.version),
+        (MsgKind::Hello, WIRE_VERSION)
+    );
+    let mut body = vec![0u8; header.len];
+    s.read_exact(&mut body).unwrap();
+    let hello = Hello::decode(&body).unwrap();
+    assert_eq!((hello.from, hello.to), (base, base + 1));
+    let mut out = Vec::new();
+    Hello {
+        from: base + 1,
+        to: base,
+        nonce: [3; 32],
+        fingerprint: FP,
+    }
+    .encode(WIRE_VERSION + 1, &mut out);
+    s.write_all(&out).unwrap();
+    let (code, text) = read_refusal(&mut s);
+    assert_eq!(code, RefuseCode::WireVersion, "{text}");
+    logs.wait_line(&[
+        &format!("node={base}"),
+        "refusing",
+        "wire version mismatch: peer speaks 2",
+    ]);
+    // The link keeps redialing with backoff.
+    let (again, _) = listener.accept().unwrap();
+    drop(again);
+    assert_ne!(link.state_of(base + 1), PeerState::Up);
 }

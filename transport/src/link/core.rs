@@ -7,19 +7,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gale_codec::{FrameHeader, FrameWriter, RawFrame};
+use gale_codec::{FrameHeader, RawFrame};
 use tracing::{info, warn};
 
 use super::buf::RecvBuf;
 use super::handshake::{Handshake, HandshakeError, Identity, Step};
+use super::outq::OutFrames;
+use super::shm_peer::{remove_stale, ShmLink};
 use super::stats::{PeerCounters, Shared};
-use super::wire::{MsgHeader, MSG_HEADER};
+use super::wire::{MsgHeader, MsgKind, MSG_HEADER};
 use super::{InboundRoute, LinkConfig, LinkError, LinkRings, NodeId, PeerState};
 use crate::{Consumer, Producer, ReserveError};
 
 /// Capacity of a connection's handshake output: hello + auth + ok + the
 /// largest refusal, with room to spare.
 pub(crate) const HS_OUT_CAPACITY: usize = 1024;
+
+/// Accepted connections allowed in their handshake at once; more are
+/// closed at once, so a flood of connections cannot grow memory.
+pub(crate) const MAX_HANDSHAKING: usize = 64;
 
 /// A backend's handle for one connection.
 pub(crate) type ConnKey = usize;
@@ -53,8 +59,10 @@ impl Close {
 pub(crate) struct Interest {
     /// Receive into [`Conn::recv_space`].
     pub read: bool,
-    /// Send [`Conn::send_buf`].
+    /// Send [`Conn::send_bufs`].
     pub write: bool,
+    /// Records moved through shared-memory rings in this pump.
+    pub progress: bool,
 }
 
 /// A frame whose records are being placed into inbound rings; resumes where
@@ -75,9 +83,7 @@ pub(crate) struct Conn {
     inbuf: RecvBuf,
     hs_out: Vec<u8>,
     hs_sent: usize,
-    frame: FrameWriter,
-    frame_ready: bool,
-    frame_sent: usize,
+    frames: OutFrames,
     deadline: Instant,
     delivery: Option<Delivery>,
     targets: Vec<u32>,
@@ -87,6 +93,10 @@ pub(crate) struct Conn {
     /// buffer must not be touched, so input is processed only after the
     /// receive completes.
     pub recv_busy: bool,
+    /// The rings of a same-host peer (set when the handshake completes).
+    shm: Option<ShmLink>,
+    /// An accepted connection counted in `Core::handshaking`.
+    counted: bool,
 }
 
 impl Conn {
@@ -100,20 +110,23 @@ impl Conn {
         self.inbuf.commit(n);
     }
 
-    /// The bytes to send next (empty when there is nothing to send).
-    pub fn send_buf(&self) -> &[u8] {
+    /// The bytes to send next, to be written in order with one gathered
+    /// write (both empty when there is nothing to send). Handshake messages
+    /// go alone; then up to two finished frames.
+    pub fn send_bufs(&self) -> [&[u8]; 2] {
         if self.hs_sent < self.hs_out.len() {
-            return &self.hs_out[self.hs_sent..];
+            return [&self.hs_out[self.hs_sent..], &[]];
         }
-        if self.frame_ready {
-            // `fill_frame` finished the frame; it is not touched until sent.
-            return &self.frame.bytes()[self.frame_sent..];
-        }
-        &[]
+        self.frames.bufs()
     }
 
-    /// Marks `n` bytes of [`send_buf`](Self::send_buf) as sent. Returns
-    /// the records of a frame that was completed by this.
+    /// Whether there is nothing to send.
+    pub fn send_idle(&self) -> bool {
+        self.send_bufs()[0].is_empty()
+    }
+
+    /// Marks `n` bytes of [`send_bufs`](Self::send_bufs) as sent. Returns
+    /// the records of the frames completed by this.
     fn advance_sent(&mut self, n: usize) -> Option<u64> {
         if self.hs_sent < self.hs_out.len() {
             self.hs_sent += n;
@@ -123,15 +136,7 @@ impl Conn {
             }
             return None;
         }
-        self.frame_sent += n;
-        if self.frame_sent == self.frame.len_bytes() {
-            let records = self.frame.count() as u64;
-            self.frame.clear();
-            self.frame_ready = false;
-            self.frame_sent = 0;
-            return Some(records);
-        }
-        None
+        Some(self.frames.advance(n))
     }
 
     /// Why the connection ended when the peer closed it: a clean close
@@ -172,6 +177,8 @@ pub(crate) struct Peer {
     dialing: Option<ConnKey>,
     /// We dial this peer (lower id dials higher).
     we_dial: bool,
+    /// Records travel through `/dev/shm` rings.
+    same_host: bool,
     ever_up: bool,
     backoff: Duration,
     next_dial: Instant,
@@ -190,6 +197,11 @@ pub(crate) struct Core {
     pub peers: Vec<Peer>,
     pub shared: Arc<Shared>,
     to_close: Vec<ConnKey>,
+    /// Accepted connections still in their handshake.
+    handshaking: usize,
+    shm_dir: std::path::PathBuf,
+    /// Largest outbound record: the maximum record of same-host rings.
+    largest_record: usize,
 }
 
 impl Core {
@@ -232,6 +244,7 @@ impl Core {
                 active: None,
                 dialing: None,
                 we_dial: config.node < spec.id,
+                same_host: spec.same_host,
                 ever_up: false,
                 backoff: config.reconnect_min,
                 next_dial: now,
@@ -249,6 +262,20 @@ impl Core {
                 .map(Consumer::max_record)
                 .fold(largest, usize::max);
             peer.outbound = rings;
+        }
+        if peers.iter().any(|p| p.same_host) {
+            if !config.shm_dir.is_dir() {
+                return cfg_err(format!(
+                    "shm_dir {} is not a directory",
+                    config.shm_dir.display()
+                ));
+            }
+            if largest > super::shm_peer::SHM_RING_BYTES / 2 - 8 {
+                return cfg_err(format!(
+                    "outbound records of up to {largest} bytes do not fit a same-host ring"
+                ));
+            }
+            remove_stale(&config.shm_dir, config.node);
         }
         let slack = FrameHeader::LEN + 8 + largest.next_multiple_of(8);
         if config.max_frame < slack * 2 {
@@ -273,6 +300,9 @@ impl Core {
             peers,
             shared,
             to_close: Vec::new(),
+            handshaking: 0,
+            shm_dir: config.shm_dir.clone(),
+            largest_record: largest,
         })
     }
 
@@ -295,8 +325,22 @@ impl Core {
     ) -> std::io::Result<Conn> {
         // Large enough for every handshake message a side sends, so appends
         // never reallocate while io_uring may be sending from it.
+        if dial.is_none() {
+            if self.handshaking >= MAX_HANDSHAKING {
+                return Err(std::io::Error::other(format!(
+                    "{MAX_HANDSHAKING} connections are already in their handshake"
+                )));
+            }
+            self.handshaking += 1;
+        }
         let mut hs_out = Vec::with_capacity(HS_OUT_CAPACITY);
-        let hs = Handshake::new(&self.id, dial.map(|p| self.peers[p].id), &mut hs_out)?;
+        let hs = match Handshake::new(&self.id, dial.map(|p| self.peers[p].id), &mut hs_out) {
+            Ok(hs) => hs,
+            Err(e) => {
+                self.handshaking -= usize::from(dial.is_none());
+                return Err(e);
+            }
+        };
         if let Some(p) = dial {
             self.peers[p].dialing = Some(key);
         }
@@ -308,14 +352,14 @@ impl Core {
             inbuf: RecvBuf::new((64 << 10).min(self.recv_limit), self.recv_limit),
             hs_out,
             hs_sent: 0,
-            frame: FrameWriter::new(),
-            frame_ready: false,
-            frame_sent: 0,
+            frames: OutFrames::new(),
             deadline: now + self.handshake_timeout,
             delivery: None,
             targets: Vec::new(),
             closing: None,
             recv_busy: false,
+            shm: None,
+            counted: dial.is_none(),
         })
     }
 
@@ -325,14 +369,17 @@ impl Core {
     /// calls [`closed`](Self::closed)).
     pub fn pump(&mut self, conn: &mut Conn, now: Instant) -> Result<Interest, Close> {
         if conn.closing.is_some() {
-            if conn.send_buf().is_empty() {
+            // A peer that does not even read our refusal is not waited for.
+            if conn.send_idle() || now >= conn.deadline {
                 return Err(conn.closing.take().expect("checked"));
             }
             return Ok(Interest {
                 read: false,
                 write: true,
+                progress: false,
             });
         }
+        let mut progress = false;
         if !conn.hs.is_up() {
             if now >= conn.deadline {
                 return Err(Close::bad(format!(
@@ -343,7 +390,7 @@ impl Core {
             if conn.recv_busy {
                 // Input is processed when the receive completes.
             } else if let Err(close) = self.handshake(conn) {
-                if conn.send_buf().is_empty() {
+                if conn.send_idle() {
                     return Err(close);
                 }
                 // Send the refusal first.
@@ -351,10 +398,13 @@ impl Core {
                 return Ok(Interest {
                     read: false,
                     write: true,
+                    progress: false,
                 });
             }
         }
-        let result = if conn.hs.is_up() && !conn.recv_busy {
+        let result = if conn.shm.is_some() {
+            self.shm_input(conn, &mut progress)
+        } else if conn.hs.is_up() && !conn.recv_busy {
             self.deliver(conn)
         } else {
             Ok(())
@@ -363,9 +413,14 @@ impl Core {
             ring.flush();
         }
         result?;
-        if conn.hs.is_up() && !conn.frame_ready {
-            if let Some(p) = conn.peer {
-                if self.peers[p].active == Some(conn.key) {
+        if conn.hs.is_up() {
+            if let Some(p) = conn
+                .peer
+                .filter(|&p| self.peers[p].active == Some(conn.key))
+            {
+                if conn.shm.is_some() {
+                    progress |= self.fill_shm(p, conn);
+                } else {
                     self.fill_frame(p, conn);
                 }
             }
@@ -376,11 +431,12 @@ impl Core {
         }
         Ok(Interest {
             read: conn.delivery.is_none() && conn.inbuf.spare_len() > 0,
-            write: !conn.send_buf().is_empty(),
+            write: !conn.send_idle(),
+            progress,
         })
     }
 
-    /// Reports that `n` bytes of `conn.send_buf()` went out.
+    /// Reports that `n` bytes of `conn.send_bufs()` went out.
     pub fn sent(&mut self, conn: &mut Conn, n: usize) {
         let frame = conn.hs_sent >= conn.hs_out.len();
         if let Some(p) = conn.peer {
@@ -433,7 +489,7 @@ impl Core {
                 Ok(Step::Identified(id)) => {
                     conn.peer = self.peers.iter().position(|p| p.id == id);
                 }
-                Ok(Step::Up) => self.on_up(conn),
+                Ok(Step::Up) => self.on_up(conn)?,
                 Err(HandshakeError::Refused { code, reason }) => {
                     warn!(
                         node = self.id.node,
@@ -460,11 +516,25 @@ impl Core {
         Ok(())
     }
 
-    fn on_up(&mut self, conn: &mut Conn) {
+    fn on_up(&mut self, conn: &mut Conn) -> Result<(), Close> {
         let p = conn
             .peer
             .expect("a connection is identified before it is up");
+        if std::mem::take(&mut conn.counted) {
+            self.handshaking -= 1;
+        }
         let peer = &mut self.peers[p];
+        if peer.same_host {
+            let shm = ShmLink::create(
+                &self.shm_dir,
+                self.id.node,
+                peer.id,
+                self.largest_record,
+                &mut conn.hs_out,
+            )
+            .map_err(|e| Close::bad(format!("cannot create the same-host ring: {e}")))?;
+            conn.shm = Some(shm);
+        }
         if let Some(old) = peer.active.replace(conn.key) {
             if old != conn.key {
                 self.to_close.push(old);
@@ -480,13 +550,121 @@ impl Core {
         }
         peer.ever_up = true;
         counters.set_state(PeerState::Up);
+        counters
+            .shm
+            .store(conn.shm.is_some(), std::sync::atomic::Ordering::Relaxed);
         info!(
             node = self.id.node,
             peer = peer.id,
             remote = %conn.remote,
+            shm = conn.shm.is_some(),
             "link: connected to node {}",
             peer.id
         );
+        Ok(())
+    }
+
+    /// A same-host connection's input: ring messages on the socket, records
+    /// from the peer's ring.
+    fn shm_input(&mut self, conn: &mut Conn, progress: &mut bool) -> Result<(), Close> {
+        let p = conn.peer.expect("up connections are identified");
+        let peer_id = self.peers[p].id;
+        let shm = conn.shm.as_mut().expect("checked by the caller");
+        while !conn.recv_busy {
+            let avail = conn.inbuf.filled();
+            let header = match MsgHeader::parse(avail) {
+                Ok(None) => break,
+                Ok(Some(h)) => h,
+                Err(e) => {
+                    return Err(Close::bad(format!(
+                        "bad message from same-host node {peer_id}: {e}"
+                    )))
+                }
+            };
+            let len = MSG_HEADER + header.len;
+            if avail.len() < len {
+                break;
+            }
+            if header.kind != MsgKind::Ring {
+                return Err(Close::bad(format!(
+                    "unexpected {:?} message from same-host node {peer_id}",
+                    header.kind
+                )));
+            }
+            shm.open_peer_ring(self.id.node, peer_id, &avail[MSG_HEADER..len])
+                .map_err(|e| Close::bad(format!("same-host node {peer_id}: {e}")))?;
+            conn.inbuf.consume(len);
+        }
+        let counters = &self.shared.peers[p];
+        let bad = |i: usize, e: String| {
+            Close::bad(format!(
+                "record {i} from same-host node {peer_id} refused: {e}"
+            ))
+        };
+        if let Some((target, record)) = shm.in_stash.take() {
+            match self.inbound[target].try_push(&record) {
+                Ok(()) => {
+                    PeerCounters::add(&counters.records_in, 1);
+                    PeerCounters::add(&counters.bytes_in, record.len() as u64);
+                }
+                Err(ReserveError::Full) => {
+                    shm.in_stash = Some((target, record));
+                    return Ok(());
+                }
+                Err(e) => return Err(bad(0, e.to_string())),
+            }
+        }
+        let Some(ring) = shm.inbound() else {
+            return Ok(());
+        };
+        let (mut records, mut bytes) = (0u64, 0u64);
+        let mut stash = None;
+        let mut batch = ring.try_read_batch(1024);
+        for (i, record) in batch.records().enumerate() {
+            let target = self.route.route(peer_id, record).map_err(|e| bad(i, e))?;
+            let Some(ring) = self.inbound.get_mut(target) else {
+                return Err(bad(i, format!("routed to missing worker {target}")));
+            };
+            match ring.try_reserve(record.len()) {
+                Ok(mut slot) => {
+                    slot.copy_from_slice(record);
+                    slot.commit();
+                    records += 1;
+                    bytes += record.len() as u64;
+                }
+                Err(ReserveError::Full) => {
+                    stash = Some((target, record.to_vec()));
+                    break;
+                }
+                Err(e) => return Err(bad(i, e.to_string())),
+            }
+        }
+        drop(batch);
+        shm.in_stash = stash;
+        if shm.inbound().is_some_and(|r| r.is_poisoned()) {
+            return Err(Close::bad(format!(
+                "the ring from same-host node {peer_id} is corrupt"
+            )));
+        }
+        PeerCounters::add(&counters.records_in, records);
+        PeerCounters::add(&counters.bytes_in, bytes);
+        *progress |= records > 0;
+        Ok(())
+    }
+
+    /// Moves records from a same-host peer's outbound rings into its shared
+    /// ring; returns whether any moved.
+    fn fill_shm(&mut self, p: usize, conn: &mut Conn) -> bool {
+        let peer = &mut self.peers[p];
+        let shm = conn.shm.as_mut().expect("checked by the caller");
+        let (moved, dropped) = shm.send_from(&mut peer.outbound, peer.next_ring);
+        if !peer.outbound.is_empty() {
+            peer.next_ring = (peer.next_ring + 1) % peer.outbound.len();
+        }
+        let counters = &self.shared.peers[p];
+        PeerCounters::add(&counters.records_out, moved);
+        PeerCounters::add(&counters.dropped, dropped);
+        moved > 0
     }
 
     /// Validates and delivers complete frames from the receive buffer.
@@ -572,10 +750,21 @@ impl Core {
     /// next frame, up to the frame target.
     fn fill_frame(&mut self, p: usize, conn: &mut Conn) {
         let peer = &mut self.peers[p];
+        // While a frame is out, build the second one only if half a frame
+        // is waiting: small frames would cost a send each.
+        if conn.frames.queued() > 0 {
+            let waiting: usize = peer.outbound.iter().map(Consumer::len_bytes).sum();
+            if waiting < self.frame_target / 2 {
+                return;
+            }
+        }
+        let Some(frame) = conn.frames.free() else {
+            return;
+        };
         let n = peer.outbound.len();
         let mut dropped = 0u64;
         for k in 0..n {
-            if conn.frame.len_bytes() >= self.frame_target {
+            if frame.len_bytes() >= self.frame_target {
                 break;
             }
             let ring = &mut peer.outbound[(peer.next_ring + k) % n];
@@ -583,10 +772,10 @@ impl Core {
             for record in batch.records() {
                 // Cannot fail: records are at most the rings' max_record and
                 // the frame stays under max_frame (checked in `new`).
-                if conn.frame.push_record(record).is_err() {
+                if frame.push_record(record).is_err() {
                     dropped += 1;
                 }
-                if conn.frame.len_bytes() >= self.frame_target {
+                if frame.len_bytes() >= self.frame_target {
                     break;
                 }
             }
@@ -597,14 +786,14 @@ impl Core {
         if dropped > 0 {
             PeerCounters::add(&self.shared.peers[p].dropped, dropped);
         }
-        conn.frame_ready = conn.frame.count() > 0;
-        if conn.frame_ready {
-            conn.frame.finish();
-        }
+        conn.frames.seal();
     }
 
     /// A connection is gone (closed by us, by the peer, or failed).
     pub fn closed(&mut self, conn: &Conn, close: Close, now: Instant) {
+        if conn.counted {
+            self.handshaking -= 1;
+        }
         let node = self.id.node;
         let who = match conn.peer {
             Some(p) => format!("node {}", self.peers[p].id),
@@ -617,6 +806,9 @@ impl Core {
             tracing::debug!(node, remote = %conn.remote, "link: connection to {who} failed: {}", close.reason);
         } else {
             info!(node, remote = %conn.remote, "link: connection to {who} closed: {}", close.reason);
+        }
+        if let Some(shm) = &conn.shm {
+            shm.remove_files();
         }
         let Some(p) = conn.peer else {
             if close.bad {
@@ -678,6 +870,23 @@ impl Core {
         );
         peer.next_dial = now + peer.backoff;
         peer.backoff = (peer.backoff * 2).min(self.reconnect.1);
+    }
+
+    /// An accepted connection that could not be taken (too many in their
+    /// handshake, or a socket error); the backend closes it.
+    pub fn rejected(&self, remote: SocketAddr, reason: &std::io::Error) {
+        warn!(node = self.id.node, %remote, "link: dropping new connection: {reason}");
+        self.shared
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a connected peer still has records in its outbound rings
+    /// (`stop` keeps sending them for a while).
+    pub fn outbound_pending(&self) -> bool {
+        self.peers
+            .iter()
+            .any(|p| p.active.is_some() && p.outbound.iter().any(|r| !r.is_empty()))
     }
 
     /// Connections replaced by a newer one to the same peer; the backend

@@ -2,7 +2,7 @@
 //! edge-triggered readiness, non-blocking reads and writes straight into and
 //! out of the connections' buffers.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpListener as StdListener;
 use std::time::{Duration, Instant};
 
@@ -89,8 +89,8 @@ impl MioLink {
                     .conns
                     .iter()
                     .flatten()
-                    .any(|c| c.conn.is_up() && !c.conn.send_buf().is_empty());
-                if !pending || now >= at {
+                    .any(|c| c.conn.is_up() && !c.conn.send_idle());
+                if !(pending || self.core.outbound_pending()) || now >= at {
                     break;
                 }
             } else {
@@ -132,7 +132,7 @@ impl MioLink {
                 Ok((stream, remote)) => {
                     let key = self.slot();
                     if let Err(e) = self.add(key, stream, remote, None, now) {
-                        warn!(node = self.core.node(), %remote, "link: cannot take connection: {e}");
+                        self.core.rejected(remote, &e);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -167,6 +167,9 @@ impl MioLink {
         dial: Option<usize>,
         now: Instant,
     ) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        super::sys::tune(&stream)?;
+        #[cfg(not(target_os = "linux"))]
         stream.set_nodelay(true)?;
         self.poll.registry().register(
             &mut stream,
@@ -200,9 +203,13 @@ impl MioLink {
                     return progress;
                 }
             };
-            let mut moved = false;
+            let mut moved = interest.progress;
             if interest.write && c.writable {
-                match c.stream.write(c.conn.send_buf()) {
+                // One gathered write for up to two frames. std sends with
+                // MSG_NOSIGNAL for single writes; for writev a closed peer
+                // raises SIGPIPE, which the Rust runtime ignores.
+                let [a, b] = c.conn.send_bufs();
+                match c.stream.write_vectored(&[IoSlice::new(a), IoSlice::new(b)]) {
                     Ok(0) => {
                         self.close(key, Close::normal("connection closed while sending"), now);
                         return progress;

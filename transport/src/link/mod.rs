@@ -28,7 +28,11 @@ mod buf;
 mod core;
 mod handshake;
 mod mio_io;
+mod outq;
+mod shm_peer;
 mod stats;
+#[cfg(target_os = "linux")]
+mod sys;
 #[cfg(target_os = "linux")]
 mod uring;
 pub mod wire;
@@ -255,6 +259,9 @@ pub struct PeerStats {
     /// Connections to or from this peer that were refused or dropped for bad
     /// input.
     pub refused: u64,
+    /// Records travel through `/dev/shm` rings on the current (or last)
+    /// connection (a same-host peer).
+    pub shm: bool,
 }
 
 /// A snapshot of a [`Link`]'s counters.

@@ -19,6 +19,7 @@ pub(crate) struct PeerCounters {
     pub reconnects: AtomicU64,
     pub dropped: AtomicU64,
     pub refused: AtomicU64,
+    pub shm: AtomicBool,
 }
 
 impl PeerCounters {
@@ -80,6 +81,7 @@ impl Shared {
                     reconnects: get(&p.reconnects),
                     dropped: get(&p.dropped),
                     refused: get(&p.refused),
+                    shm: p.shm.load(Ordering::Relaxed),
                 })
                 .collect(),
             rejected_connections: get(&self.rejected),

@@ -14,7 +14,9 @@
 //!   not touch the receive buffer (no processing, no compaction, no growth);
 //! - while a send is in flight, the bytes it covers are not changed: the
 //!   handshake output never reallocates (`HS_OUT_CAPACITY`) and is only
-//!   appended to, and a frame is not refilled until it has been sent;
+//!   appended to, and a frame is not refilled until it has been sent
+//!   (`OutFrames` hands out only a frame that is not queued); the gather list
+//!   of a `sendmsg` is boxed in its connection;
 //! - the buffers are heap allocations owned by the connection, so moving the
 //!   `UConn` inside the connection table does not move them.
 //!
@@ -64,6 +66,7 @@ pub(crate) fn setup() -> io::Result<IoUring> {
     for (name, code) in [
         ("recv", opcode::Recv::CODE),
         ("send", opcode::Send::CODE),
+        ("sendmsg", opcode::SendMsg::CODE),
         ("accept", opcode::Accept::CODE),
         ("poll_add", opcode::PollAdd::CODE),
         ("timeout", opcode::Timeout::CODE),
@@ -79,8 +82,47 @@ pub(crate) fn setup() -> io::Result<IoUring> {
     Ok(ring)
 }
 
+/// The gather list of a `sendmsg` in flight; the kernel reads it (and the
+/// buffers it points at) until the operation completes. Boxed in its
+/// connection, so it does not move while in flight.
+struct Gather {
+    iov: [libc::iovec; 2],
+    msg: libc::msghdr,
+}
+
+// SAFETY: the raw pointers in `iov` and `msg` point into the connection's own
+// buffers and at `iov` itself; a `Gather` is only used by the I/O thread that
+// owns the connection, after the whole link moved to it.
+unsafe impl Send for Gather {}
+
+impl Gather {
+    fn new() -> Box<Gather> {
+        // SAFETY: iovec and msghdr are plain C structs for which all zero
+        // bytes (null pointers, zero lengths) is a valid value.
+        Box::new(unsafe { std::mem::zeroed() })
+    }
+
+    /// Points the list at `a` then `b`; returns the message header to submit.
+    fn point_at(&mut self, a: &[u8], b: &[u8]) -> *const libc::msghdr {
+        self.iov = [
+            libc::iovec {
+                iov_base: a.as_ptr().cast_mut().cast(),
+                iov_len: a.len(),
+            },
+            libc::iovec {
+                iov_base: b.as_ptr().cast_mut().cast(),
+                iov_len: b.len(),
+            },
+        ];
+        self.msg.msg_iov = self.iov.as_mut_ptr();
+        self.msg.msg_iovlen = 2;
+        &self.msg
+    }
+}
+
 struct UConn {
     stream: TcpStream,
+    gather: Box<Gather>,
     conn: Conn,
     /// Bytes of the send in flight, if any.
     send_len: Option<usize>,
@@ -143,10 +185,12 @@ impl UringLink {
                 stop_at = Some(now + FLUSH_TIME);
             }
             if let Some(at) = stop_at {
-                let pending = self.conns.iter().flatten().any(|c| {
-                    c.closing.is_none() && c.conn.is_up() && !c.conn.send_buf().is_empty()
-                });
-                if !pending || now >= at {
+                let pending = self
+                    .conns
+                    .iter()
+                    .flatten()
+                    .any(|c| c.closing.is_none() && c.conn.is_up() && !c.conn.send_idle());
+                if !(pending || self.core.outbound_pending()) || now >= at {
                     break;
                 }
             } else {
@@ -166,13 +210,14 @@ impl UringLink {
                     self.accepting = self.push(entry);
                 }
             }
+            let mut moved = false;
             for key in 0..self.conns.len() {
-                self.service(key, now);
+                moved |= self.service(key, now);
             }
             while let Some(key) = self.core.take_to_close() {
                 self.begin_close(key, Close::normal("replaced by a newer connection"));
             }
-            progress = self.submit_and_complete(progress);
+            progress = self.submit_and_complete(progress || moved);
         }
         // Close everything and wait until the kernel has returned every
         // buffer (the accept and timeout are cancelled too).
@@ -258,6 +303,7 @@ impl UringLink {
             .user_data(user_data(key as u64, OP_CONNECT));
         self.conns[key] = Some(UConn {
             stream,
+            gather: Gather::new(),
             conn,
             send_len: None,
             connecting: true,
@@ -277,48 +323,59 @@ impl UringLink {
         let remote = stream
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        if let Err(e) = stream.set_nodelay(true) {
-            warn!(node = self.core.node(), %remote, "link: cannot set TCP_NODELAY: {e}");
+        if let Err(e) = super::sys::tune(&stream) {
+            warn!(node = self.core.node(), %remote, "link: cannot set socket options: {e}");
         }
         let key = self.slot();
         match self.core.new_conn(key, remote, None, now) {
             Ok(conn) => {
                 self.conns[key] = Some(UConn {
                     stream,
+                    gather: Gather::new(),
                     conn,
                     send_len: None,
                     connecting: false,
                     closing: None,
                 })
             }
-            Err(e) => warn!(node = self.core.node(), %remote, "link: cannot take connection: {e}"),
+            Err(e) => self.core.rejected(remote, &e),
         }
     }
 
-    /// Pumps one connection and submits its receive and send.
-    fn service(&mut self, key: ConnKey, now: Instant) {
+    /// Pumps one connection and submits its receive and send; returns
+    /// whether records moved through shared memory.
+    fn service(&mut self, key: ConnKey, now: Instant) -> bool {
         let Some(c) = self.conns[key].as_mut() else {
-            return;
+            return false;
         };
         if c.closing.is_some() || c.connecting {
-            return;
+            return false;
         }
         let interest = match self.core.pump(&mut c.conn, now) {
             Ok(i) => i,
-            Err(close) => return self.begin_close(key, close),
+            Err(close) => {
+                self.begin_close(key, close);
+                return false;
+            }
         };
         let fd = types::Fd(c.stream.as_raw_fd());
         let mut entries = [None, None];
         if interest.write && c.send_len.is_none() {
-            let buf = c.conn.send_buf();
-            let len = buf.len().min(u32::MAX as usize);
-            entries[0] = Some(
-                opcode::Send::new(fd, buf.as_ptr(), len as u32)
+            let [a, b] = c.conn.send_bufs();
+            let entry = if b.is_empty() {
+                let len = a.len().min(u32::MAX as usize);
+                c.send_len = Some(len);
+                opcode::Send::new(fd, a.as_ptr(), len as u32)
                     .flags(libc::MSG_NOSIGNAL)
                     .build()
-                    .user_data(user_data(key as u64, OP_SEND)),
-            );
-            c.send_len = Some(len);
+            } else {
+                // Two frames: one gathered sendmsg.
+                c.send_len = Some(a.len() + b.len());
+                opcode::SendMsg::new(fd, c.gather.point_at(a, b))
+                    .flags(libc::MSG_NOSIGNAL as u32)
+                    .build()
+            };
+            entries[0] = Some(entry.user_data(user_data(key as u64, OP_SEND)));
         }
         if interest.read && !c.conn.recv_busy {
             let buf = c.conn.recv_space();
@@ -342,6 +399,7 @@ impl UringLink {
                 }
             }
         }
+        interest.progress
     }
 
     /// Starts closing: shut the socket down so operations in flight
@@ -483,7 +541,7 @@ impl UringLink {
                         let ok = c
                             .stream
                             .set_nonblocking(false)
-                            .and_then(|()| c.stream.set_nodelay(true));
+                            .and_then(|()| super::sys::tune(&c.stream));
                         if let Err(e) = ok {
                             close = Some(Close::normal(format!("socket setup failed: {e}")));
                         }

@@ -9,7 +9,7 @@
 //! offset  size  field
 //! 0       8     magic b"GALELINK"
 //! 8       2     wire version (little endian), currently 1
-//! 10      2     message kind: 1 hello, 2 auth, 3 ok, 4 refuse
+//! 10      2     message kind: 1 hello, 2 auth, 3 ok, 4 refuse, 5 ring
 //! 12      4     body length in bytes (little endian), a multiple of 8, at most 256
 //! 16      ...   body
 //! ```
@@ -17,7 +17,8 @@
 //! Bodies: hello = `from: u32, to: u32, nonce: [u8; 32], fingerprint: [u8; 32]`;
 //! auth = `mac: [u8; 32]` (HMAC-SHA256 over the peer's nonce, see
 //! `handshake.rs`); ok = empty; refuse = `code: u32, text length: u32, text`
-//! (UTF-8, zero padded).
+//! (UTF-8, zero padded); ring (same-host peers, after ok) = `name length:
+//! u32, 0: u32, file name`.
 
 use super::NodeId;
 
@@ -46,6 +47,9 @@ pub enum MsgKind {
     Ok = 3,
     /// The handshake is refused; the connection closes.
     Refuse = 4,
+    /// Same-host peers only, after the handshake: the name of the sender's
+    /// outbound ring file under the shared-memory directory.
+    Ring = 5,
 }
 
 impl MsgKind {
@@ -55,6 +59,7 @@ impl MsgKind {
             2 => MsgKind::Auth,
             3 => MsgKind::Ok,
             4 => MsgKind::Refuse,
+            5 => MsgKind::Ring,
             _ => return None,
         })
     }

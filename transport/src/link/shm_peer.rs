@@ -1,0 +1,174 @@
+//! Same-host peers: records travel through a pair of `/dev/shm` rings (one
+//! per direction) instead of TCP. The TCP connection still carries the
+//! handshake, then one ring message each way naming the sender's outbound
+//! ring file, and then stays open only as a liveness signal: when it drops
+//! (the peer exited or was killed), both ring files are removed.
+//!
+//! A ring file is named `gale-link-{from}-to-{to}-{generation}.ring`, the
+//! generation being fresh random bits per connection, so a restarted process
+//! never opens its dead predecessor's half-written ring: it only opens the
+//! file its current peer names on the current connection, and only a name
+//! of exactly that form for exactly this pair of nodes. At start a node also
+//! removes the files its predecessors left (`gale-link-{me}-to-*`).
+//!
+//! Records read from a peer's ring are routed (validated) like records from
+//! TCP; a record that does not fit the target worker's ring right now waits
+//! in a one-record stash, and reading stops until it fits (back-pressure),
+//! as does a record that does not fit the outbound ring.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Consumer, Producer, ReserveError, RingConfig, RingError};
+
+use super::wire::{encode_msg, MsgKind, WIRE_VERSION};
+use super::NodeId;
+
+/// Data area of each same-host ring.
+pub(crate) const SHM_RING_BYTES: usize = 4 << 20;
+
+/// The rings of one same-host connection.
+pub(crate) struct ShmLink {
+    dir: PathBuf,
+    out: Producer,
+    out_path: PathBuf,
+    inp: Option<Consumer>,
+    in_path: Option<PathBuf>,
+    /// An outbound record that did not fit `out` yet.
+    out_stash: Option<Vec<u8>>,
+    /// An inbound record (with its target worker) that did not fit yet.
+    pub in_stash: Option<(usize, Vec<u8>)>,
+}
+
+fn prefix(from: NodeId, to: NodeId) -> String {
+    format!("gale-link-{from}-to-{to}-")
+}
+
+/// Removes ring files a previous process of node `me` left in `dir`.
+pub(crate) fn remove_stale(dir: &Path, me: NodeId) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mine = format!("gale-link-{me}-to-");
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&mine) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+impl ShmLink {
+    /// Creates this side's outbound ring file for `peer` and queues the ring
+    /// message naming it into `out`.
+    pub fn create(
+        dir: &Path,
+        me: NodeId,
+        peer: NodeId,
+        max_record: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<ShmLink, RingError> {
+        let mut generation = [0u8; 8];
+        getrandom::fill(&mut generation).map_err(|e| RingError::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+        let name = format!(
+            "{}{:016x}.ring",
+            prefix(me, peer),
+            u64::from_le_bytes(generation)
+        );
+        let out_path = dir.join(&name);
+        let config = RingConfig::new(SHM_RING_BYTES)
+            .with_max_record(max_record.max(64))
+            .with_batch(64);
+        let producer = Producer::create_shm(&out_path, config)?;
+        let mut body = Vec::with_capacity(8 + name.len());
+        body.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(name.as_bytes());
+        encode_msg(WIRE_VERSION, MsgKind::Ring, &body, out);
+        Ok(ShmLink {
+            dir: dir.to_path_buf(),
+            out: producer,
+            out_path,
+            inp: None,
+            in_path: None,
+            out_stash: None,
+            in_stash: None,
+        })
+    }
+
+    /// Handles the peer's ring message: checks the name and opens the ring.
+    pub fn open_peer_ring(&mut self, me: NodeId, peer: NodeId, body: &[u8]) -> Result<(), String> {
+        if self.inp.is_some() {
+            return Err("a second ring message".into());
+        }
+        let len = body
+            .get(..4)
+            .map(|h| u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize)
+            .ok_or("malformed ring message")?;
+        let name = body
+            .get(8..8 + len)
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .ok_or("malformed ring message")?;
+        let expected = prefix(peer, me);
+        let generation = name
+            .strip_prefix(&expected)
+            .and_then(|rest| rest.strip_suffix(".ring"))
+            .ok_or_else(|| format!("ring file name {name:?} is not {expected}<generation>.ring"))?;
+        if generation.len() != 16 || !generation.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("ring file name {name:?} has a bad generation"));
+        }
+        let path = self.dir.join(name);
+        let consumer =
+            Consumer::open_shm(&path).map_err(|e| format!("cannot open the peer's ring: {e}"))?;
+        self.inp = Some(consumer);
+        self.in_path = Some(path);
+        Ok(())
+    }
+
+    /// Moves records from `rings` into the outbound ring until it is full;
+    /// returns (records moved, records too large for the shm ring).
+    pub fn send_from(&mut self, rings: &mut [Consumer], start: usize) -> (u64, u64) {
+        let (mut moved, mut dropped) = (0, 0);
+        if let Some(record) = self.out_stash.take() {
+            match self.out.try_push(&record) {
+                Ok(()) => moved += 1,
+                Err(ReserveError::Full) => {
+                    self.out_stash = Some(record);
+                    self.out.flush();
+                    return (0, 0);
+                }
+                Err(ReserveError::TooLarge { .. }) => dropped += 1,
+            }
+        }
+        let n = rings.len();
+        'rings: for k in 0..n {
+            let mut batch = rings[(start + k) % n].read();
+            for record in batch.records() {
+                match self.out.try_push(record) {
+                    Ok(()) => moved += 1,
+                    Err(ReserveError::Full) => {
+                        self.out_stash = Some(record.to_vec());
+                        break 'rings;
+                    }
+                    Err(ReserveError::TooLarge { .. }) => dropped += 1,
+                }
+            }
+        }
+        self.out.flush();
+        (moved, dropped)
+    }
+
+    /// The peer's ring, once it named it.
+    pub fn inbound(&mut self) -> Option<&mut Consumer> {
+        self.inp.as_mut()
+    }
+
+    /// Removes both ring files (the mappings stay valid until dropped).
+    pub fn remove_files(&self) {
+        let _ = std::fs::remove_file(&self.out_path);
+        if let Some(p) = &self.in_path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
