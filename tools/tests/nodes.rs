@@ -43,9 +43,14 @@ fn counter(json: &Json, component: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("`{component}.{key}` missing in {json}"))
 }
 
+/// Logged by the link when a peer on the same host is reached through
+/// shared-memory rings.
+const SHM_UP: &str = "shm=true";
+
 /// Runs a finite, acked word count of `sentences` over three nodes of
-/// `cluster` and checks that the counts the nodes print add up exactly.
-fn wordcount_over_three_nodes(name: &str, cluster: &str, sentences: u64) {
+/// `cluster` and checks that the counts the nodes print add up exactly
+/// (and, with `shm`, that nodes 1 and 2 talked through shared memory).
+fn wordcount_over_three_nodes(name: &str, cluster: &str, sentences: u64, shm: bool) {
     let dir = Scratch::new(name);
     let file = dir.file("cluster.toml", cluster);
     let n = sentences.to_string();
@@ -57,7 +62,11 @@ fn wordcount_over_three_nodes(name: &str, cluster: &str, sentences: u64) {
     let mut total = BTreeMap::new();
     let mut links = Vec::new();
     for node in nodes {
+        let id = node.id;
         let (out, err) = node.stop();
+        if shm && id > 0 {
+            assert!(err.contains(SHM_UP), "node {id} did not use shm:\n{err}");
+        }
         let (counts, json) = counts_and_json(&out);
         assert!(json.is_object(), "no JSON report:\n{out}\n{err}");
         for (word, c) in counts {
@@ -77,7 +86,7 @@ fn wordcount_over_three_nodes_with_mio() {
         &[],
         "link_backend = \"mio\"\nmessage_timeout_ms = 120000",
     );
-    wordcount_over_three_nodes("wc-mio", &cluster, 3000);
+    wordcount_over_three_nodes("wc-mio", &cluster, 3000, false);
 }
 
 #[test]
@@ -89,7 +98,7 @@ fn wordcount_over_three_nodes_with_io_uring() {
         &[],
         "link_backend = \"io_uring\"\nmessage_timeout_ms = 120000",
     );
-    wordcount_over_three_nodes("wc-uring", &cluster, 3000);
+    wordcount_over_three_nodes("wc-uring", &cluster, 3000, false);
 }
 
 #[test]
@@ -101,7 +110,7 @@ fn wordcount_over_three_nodes_two_sharing_a_host() {
         &[None, Some("box"), Some("box")],
         "message_timeout_ms = 120000",
     );
-    wordcount_over_three_nodes("wc-shm", &cluster, 3000);
+    wordcount_over_three_nodes("wc-shm", &cluster, 3000, true);
 }
 
 /// Runs an acked word count over three nodes, kills node 2 with SIGKILL
@@ -135,6 +144,10 @@ fn kill_and_restart(name: &str, net: u8, hosts: &[Option<&str>]) {
     assert_eq!(code, None, "kill -9 leaves no exit code");
     let mut restarted = Node::start(&file, 2, &args);
     restarted.wait_for(RUNNING);
+    if hosts.len() == 3 && hosts[1].is_some() && hosts[1] == hosts[2] {
+        // Back on fresh shared-memory rings with node 1.
+        restarted.wait_for(SHM_UP);
+    }
     nodes.push(restarted);
     nodes[0].wait_for(SPOUTS_DONE);
     let mut reports = Vec::new();
