@@ -278,6 +278,14 @@ fn plan_is_deterministic_and_printed_by_every_node() {
         err.starts_with(&first),
         "node's plan:\n{err}\nvs gale plan:\n{first}"
     );
+    // A node id the file does not have.
+    let run = gale(&["node", "--cluster", path, "--node", "9", "wordcount"]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains("node 9 is not in the cluster file"),
+        "{}",
+        run.stderr
+    );
     // Mistakes in the file name the node and field.
     let bad = dir.file("bad.toml", &cluster.replace("threads = 3", "threads = 0"));
     let run = gale(&[
