@@ -45,7 +45,8 @@ pub struct NodeOptions {
     /// Busy-spin while idle instead of spin-yield-park.
     #[arg(long)]
     pub busy_spin: bool,
-    /// Print one JSON object with this node's counters and link on stdout.
+    /// Print one JSON object with this node's id, the fingerprint, its
+    /// tasks' counters and its link's per-peer counters on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -167,11 +168,8 @@ fn run_node(
     let shape = Shape::of(&topology);
     let plan = ClusterPlan::new(topology, cluster, opts.node, extra)?;
     eprint!("{plan}");
-    tracing::info!(
-        node = opts.node,
-        fingerprint = plan.fingerprint_hex(),
-        "starting node"
-    );
+    let fingerprint = plan.fingerprint_hex();
+    tracing::info!(node = opts.node, fingerprint, "starting node");
     let engine = EngineArgs {
         threads: 0,
         pin: !opts.no_pin,
@@ -218,6 +216,7 @@ fn run_node(
     if opts.json {
         let mut j = report.to_json();
         j["node"] = json!(opts.node);
+        j["fingerprint"] = json!(fingerprint);
         if let Some(link) = &link {
             j["link"] = link_json(link);
         }

@@ -69,6 +69,12 @@ fn wordcount_over_three_nodes(name: &str, cluster: &str, sentences: u64, shm: bo
         }
         let (counts, json) = counts_and_json(&out);
         assert!(json.is_object(), "no JSON report:\n{out}\n{err}");
+        assert_eq!(json["node"], id, "{json}");
+        assert_eq!(
+            json["fingerprint"].as_str().map(str::len),
+            Some(64),
+            "{json}"
+        );
         for (word, c) in counts {
             *total.entry(word).or_insert(0) += c;
         }
