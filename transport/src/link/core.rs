@@ -23,6 +23,41 @@ use crate::{Consumer, Producer, ReserveError};
 /// largest refusal, with room to spare.
 pub(crate) const HS_OUT_CAPACITY: usize = 1024;
 
+/// How long an I/O loop waits after a round that moved nothing. Rings do
+/// not wake the I/O thread, so it must look: briefly (50 us) for a while
+/// after the last traffic, so that low rates see low latency, then every
+/// millisecond, so that an idle link costs little.
+pub(crate) struct Idle {
+    quiet: u32,
+}
+
+impl Idle {
+    /// The wait soon after traffic.
+    pub const SHORT: Duration = Duration::from_micros(50);
+    /// The wait of an idle link.
+    pub const LONG: Duration = Duration::from_millis(1);
+    /// Rounds without traffic before the waits get long.
+    const SHORT_ROUNDS: u32 = 200;
+
+    pub fn new() -> Self {
+        Idle { quiet: 0 }
+    }
+
+    /// The wait before the next round.
+    pub fn next(&mut self, progress: bool) -> Duration {
+        if progress {
+            self.quiet = 0;
+            return Duration::ZERO;
+        }
+        self.quiet = self.quiet.saturating_add(1);
+        if self.quiet <= Self::SHORT_ROUNDS {
+            Self::SHORT
+        } else {
+            Self::LONG
+        }
+    }
+}
+
 /// Accepted connections allowed in their handshake at once; more are
 /// closed at once, so a flood of connections cannot grow memory.
 pub(crate) const MAX_HANDSHAKING: usize = 64;

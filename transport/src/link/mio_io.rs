@@ -10,12 +10,9 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest as MioInterest, Poll, Token};
 use tracing::warn;
 
-use super::core::{Close, Conn, ConnKey, Core};
+use super::core::{Close, Conn, ConnKey, Core, Idle};
 
 const LISTENER: Token = Token(usize::MAX);
-/// Sleep of an idle loop: bounds the latency of a record written into an
-/// outbound ring while the link was idle (rings do not wake the I/O thread).
-const IDLE_WAIT: Duration = Duration::from_millis(1);
 /// How long `stop` keeps sending what the workers already wrote.
 const FLUSH_TIME: Duration = Duration::from_secs(1);
 
@@ -54,7 +51,8 @@ impl MioLink {
     pub fn run(mut self) {
         let mut events = Events::with_capacity(256);
         let mut dials = Vec::new();
-        let mut timeout = Duration::ZERO;
+        let mut idle = Idle::new();
+        let mut wait = Duration::ZERO;
         let mut stop_at: Option<Instant> = None;
         loop {
             if stop_at.is_none()
@@ -66,7 +64,12 @@ impl MioLink {
             {
                 stop_at = Some(Instant::now() + FLUSH_TIME);
             }
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+            // epoll waits in milliseconds: shorter waits sleep, then look.
+            if !wait.is_zero() && wait < Idle::LONG {
+                std::thread::sleep(wait);
+                wait = Duration::ZERO;
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     warn!(node = self.core.node(), "link: poll failed: {e}");
                 }
@@ -106,7 +109,7 @@ impl MioLink {
             while let Some(key) = self.core.take_to_close() {
                 self.close(key, Close::normal("replaced by a newer connection"), now);
             }
-            timeout = if progress { Duration::ZERO } else { IDLE_WAIT };
+            wait = idle.next(progress);
         }
         let now = Instant::now();
         for key in 0..self.conns.len() {

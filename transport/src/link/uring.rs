@@ -1,7 +1,7 @@
 //! The io_uring backend: one ring per link, one receive and one send in
 //! flight per connection, straight into and out of the connection's own
 //! buffers (so frames are validated in place, without a copy), an accept in
-//! flight on the listener, and a 1 ms timeout op when idle. All submissions
+//! flight on the listener, and a timeout op when idle (see `Idle`). All submissions
 //! of a loop round go to the kernel in one `io_uring_enter`.
 //!
 //! All the link's `unsafe` is in this file. The kernel writes into a receive
@@ -33,10 +33,8 @@ use std::time::{Duration, Instant};
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use tracing::warn;
 
-use super::core::{Close, Conn, ConnKey, Core};
+use super::core::{Close, Conn, ConnKey, Core, Idle};
 
-/// Sleep of an idle loop (see `mio_io::IDLE_WAIT`).
-const IDLE_WAIT: Duration = Duration::from_millis(1);
 /// How long `stop` keeps sending what the workers already wrote.
 const FLUSH_TIME: Duration = Duration::from_secs(1);
 const ENTRIES: u32 = 256;
@@ -147,8 +145,11 @@ pub(crate) struct UringLink {
     accepting: bool,
     timing: bool,
     /// The idle timeout's duration; the kernel reads it while the timeout op
-    /// is in flight, and it lives as long as the ring.
+    /// is in flight, and it lives as long as the ring. Changed only while no
+    /// timeout op is in flight.
     idle: Box<types::Timespec>,
+    waits: Idle,
+    cqes: Vec<cqueue::Entry>,
 }
 
 impl UringLink {
@@ -164,7 +165,9 @@ impl UringLink {
             core,
             accepting: false,
             timing: false,
-            idle: Box::new(types::Timespec::from(IDLE_WAIT)),
+            idle: Box::new(types::Timespec::from(Idle::LONG)),
+            waits: Idle::new(),
+            cqes: Vec::new(),
         })
     }
 
@@ -435,7 +438,15 @@ impl UringLink {
     /// in the last round, and handles completions. Returns whether any
     /// completion moved bytes.
     fn submit_and_complete(&mut self, busy: bool) -> bool {
-        let wait = !busy;
+        let wait = self.waits.next(busy);
+        let wait = if wait.is_zero() {
+            false
+        } else {
+            if !self.timing {
+                *self.idle = types::Timespec::from(wait);
+            }
+            true
+        };
         if wait && !self.timing {
             let entry = opcode::Timeout::new(&*self.idle as *const types::Timespec)
                 .build()
@@ -452,12 +463,14 @@ impl UringLink {
                 warn!(node = self.core.node(), "link: io_uring_enter failed: {e}");
             }
         }
-        let completions: Vec<cqueue::Entry> = self.ring.completion().collect();
+        let mut cqes = std::mem::take(&mut self.cqes);
+        cqes.extend(self.ring.completion());
         let now = Instant::now();
         let mut progress = false;
-        for cqe in completions {
+        for cqe in cqes.drain(..) {
             progress |= self.complete(cqe.user_data(), cqe.result(), now);
         }
+        self.cqes = cqes;
         progress
     }
 
