@@ -1,7 +1,9 @@
 //! Link throughput: two links on loopback (127.0.0.1 -> 127.0.0.2), one
 //! worker thread writing records for the peer into its outbound ring and the
 //! peer's worker draining its inbound ring; io_uring against mio in the same
-//! group and the same run, for 64-byte and 1 KiB records.
+//! group and the same run, for 64-byte and 1 KiB records. Then the round
+//! trip of one 64-byte record (a ping answered by the peer's worker) with
+//! nothing else in flight: the latency at a low rate.
 //!
 //! Run: `cargo bench --bench link` (short check:
 //! `cargo bench --bench link -- --warm-up-time 1 --measurement-time 2`).
@@ -37,9 +39,13 @@ fn free_addr(ip: &str) -> SocketAddr {
 
 /// A sender link and a receiver link with their worker-side ring ends.
 struct Pair {
-    _links: (Link, Link),
+    links: (Link, Link),
+    /// A's worker: writes for B, reads from B.
     tx: Producer,
+    a_rx: Consumer,
+    /// B's worker: reads from A, writes for A.
     rx: Consumer,
+    b_tx: Producer,
 }
 
 fn pair(backend: Backend) -> Pair {
@@ -67,17 +73,19 @@ fn pair(backend: Backend) -> Pair {
         .expect("link starts")
     };
     let (tx, a_out) = ring(cfg).unwrap();
-    let (a_in, _a_rx) = ring(cfg).unwrap();
-    let (_b_tx, b_out) = ring(cfg).unwrap();
+    let (a_in, a_rx) = ring(cfg).unwrap();
+    let (b_tx, b_out) = ring(cfg).unwrap();
     let (b_in, rx) = ring(cfg).unwrap();
     let la = start(1, a, 2, b, a_out, a_in);
     let lb = start(2, b, 1, a, b_out, b_in);
     assert!(la.wait_connected(Duration::from_secs(30)));
     assert!(lb.wait_connected(Duration::from_secs(30)));
     Pair {
-        _links: (la, lb),
+        links: (la, lb),
         tx,
+        a_rx,
         rx,
+        b_tx,
     }
 }
 
@@ -118,11 +126,53 @@ fn run(p: &mut Pair, n: u64, size: usize) -> Duration {
     start.elapsed()
 }
 
+/// `n` round trips of one record: A sends, B's worker answers, A waits for
+/// the answer before sending the next.
+fn round_trips(p: &mut Pair, n: u64) -> Duration {
+    let mut record = [0u8; 64];
+    let start = Instant::now();
+    thread::scope(|s| {
+        let (rx, b_tx) = (&mut p.rx, &mut p.b_tx);
+        s.spawn(move || {
+            let mut answered = 0;
+            while answered < n {
+                let mut batch = rx.read();
+                for r in batch.records() {
+                    while b_tx.try_push(r).is_err() {
+                        std::hint::spin_loop();
+                    }
+                    answered += 1;
+                }
+                drop(batch);
+                b_tx.flush();
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        for seq in 0..n {
+            record[8..16].copy_from_slice(&seq.to_le_bytes());
+            p.tx.try_push(&record)
+                .expect("ring has room: one record in flight");
+            p.tx.flush();
+            loop {
+                let mut batch = p.a_rx.read();
+                if let Some(r) = batch.records().next() {
+                    assert_eq!(r[8..16], seq.to_le_bytes(), "wrong answer");
+                    break;
+                }
+                drop(batch);
+                assert!(Instant::now() < deadline, "no answer");
+                std::hint::spin_loop();
+            }
+        }
+    });
+    start.elapsed()
+}
+
 fn bench_link(c: &mut Criterion) {
     let mut group = c.benchmark_group("link");
     for backend in [Backend::IoUring, Backend::Mio] {
         let mut p = pair(backend);
-        let kind = match p._links.0.backend() {
+        let kind = match p.links.0.backend() {
             BackendKind::IoUring => "io_uring",
             BackendKind::Mio => "mio",
         };
@@ -132,6 +182,16 @@ fn bench_link(c: &mut Criterion) {
                 b.iter_custom(|iters| run(&mut p, iters, size));
             });
         }
+    }
+    group.finish();
+    let mut group = c.benchmark_group("link_round_trip");
+    for backend in [Backend::IoUring, Backend::Mio] {
+        let mut p = pair(backend);
+        let kind = match p.links.0.backend() {
+            BackendKind::IoUring => "io_uring",
+            BackendKind::Mio => "mio",
+        };
+        group.bench_function(kind, |b| b.iter_custom(|iters| round_trips(&mut p, iters)));
     }
     group.finish();
 }

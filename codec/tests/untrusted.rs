@@ -2,8 +2,8 @@
 //! view for any input, never panic, and never hand on part of a bad frame.
 
 use gale_codec::{
-    view_checked, AlignedVec, Encoder, Frame, FrameError, FrameHeader, FrameWriter, Header, Tuple,
-    Value, FRAME_VERSION, MAX_FRAME_BODY,
+    view_checked, AlignedVec, Encoder, Frame, FrameError, FrameHeader, FrameWriter, Header,
+    RawFrame, Tuple, Value, FRAME_VERSION, MAX_FRAME_BODY,
 };
 
 /// xorshift64*: deterministic, so a failure reproduces.
@@ -70,6 +70,10 @@ fn touch_record(bytes: &[u8]) {
 }
 
 fn touch_frame(bytes: &[u8]) {
+    if let Ok(raw) = RawFrame::parse_with(bytes, |_, _| Ok(())) {
+        assert!(raw.encoded_len() <= bytes.len());
+        assert_eq!(raw.records().count(), raw.len());
+    }
     if let Ok(frame) = Frame::parse(bytes) {
         assert!(frame.encoded_len() <= bytes.len());
         assert_eq!(frame.tuples().count(), frame.len());
@@ -326,4 +330,33 @@ fn misaligned_input_is_refused() {
         view_checked(&buf[1..]),
         Err(FrameError::Misaligned { .. })
     ));
+}
+
+#[test]
+fn raw_frames_carry_opaque_records_and_stop_at_the_first_refusal() {
+    let mut w = FrameWriter::new();
+    for r in [&b"not a tuple"[..], &[0u8; 0], &[7u8; 40]] {
+        w.push_record(r).unwrap();
+    }
+    let bytes = aligned(w.finish());
+    assert!(
+        Frame::parse(&bytes).is_err(),
+        "opaque records are not tuples"
+    );
+    let raw = RawFrame::parse_with(&bytes, |_, _| Ok(())).unwrap();
+    let got: Vec<&[u8]> = raw.records().collect();
+    assert_eq!(got, [&b"not a tuple"[..], &[][..], &[7u8; 40][..]]);
+    assert!(got.iter().all(|r| r.as_ptr() as usize % 8 == 0));
+    let mut seen = Vec::new();
+    let err = RawFrame::parse_with(&bytes, |i, _| {
+        seen.push(i);
+        if i == 1 {
+            Err(FrameError::InvalidRecord { index: i })
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert_eq!(err, FrameError::InvalidRecord { index: 1 });
+    assert_eq!(seen, [0, 1]);
 }

@@ -36,6 +36,7 @@ per_backend!(
     a_dialing_link_refuses_a_peer_of_another_wire_version,
     bad_input_drops_the_connection_and_the_link_serves_on,
     never_finished_handshake_times_out,
+    a_dialed_peer_that_never_answers_times_out_and_is_redialed,
     reconnects_after_the_peer_restarts,
     full_inbound_ring_pushes_back_to_the_sender_without_loss,
     full_inbound_ring_pushes_back_through_shm_rings_without_loss,
@@ -699,4 +700,31 @@ fn a_dialing_link_refuses_a_peer_of_another_wire_version(backend: Backend) {
     let (again, _) = listener.accept().unwrap();
     drop(again);
     assert_ne!(link.state_of(base + 1), PeerState::Up);
+}
+
+fn a_dialed_peer_that_never_answers_times_out_and_is_redialed(backend: Backend) {
+    let logs = logs();
+    let base: NodeId = if backend == Backend::Mio { 150 } else { 155 };
+    // The link (base) dials base+1: a listener that accepts and stays silent.
+    let specs = nodes(base, 2);
+    let listener = std::net::TcpListener::bind(specs[1].addr).unwrap();
+    let link = start_node(0, &specs, 1, |c| {
+        c.backend = backend;
+        c.handshake_timeout = Duration::from_millis(300);
+    });
+    let (mut first, _) = listener.accept().unwrap();
+    first.set_read_timeout(Some(WAIT)).unwrap();
+    let mut hello = [0u8; wire::MSG_HEADER + wire::HELLO_BODY];
+    first.read_exact(&mut hello).unwrap();
+    wait_closed(&mut first);
+    logs.wait_line(&[
+        &format!("node={base}"),
+        "dropping",
+        "handshake not completed",
+    ]);
+    // Redialed with backoff.
+    let (second, _) = listener.accept().unwrap();
+    drop(second);
+    assert_ne!(link.state_of(base + 1), PeerState::Up);
+    assert!(link.link().stats().peers[0].refused >= 1);
 }

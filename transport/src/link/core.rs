@@ -15,7 +15,7 @@ use super::handshake::{Handshake, HandshakeError, Identity, Step};
 use super::outq::OutFrames;
 use super::shm_peer::{remove_stale, ShmLink};
 use super::stats::{PeerCounters, Shared};
-use super::wire::{MsgHeader, MsgKind, MSG_HEADER};
+use super::wire::{MsgHeader, MSG_HEADER};
 use super::{InboundRoute, LinkConfig, LinkError, LinkRings, NodeId, PeerState};
 use crate::{Consumer, Producer, ReserveError};
 
@@ -114,8 +114,8 @@ pub(crate) struct Conn {
     pub remote: SocketAddr,
     hs: Handshake,
     /// Index of the peer in [`Core::peers`], once known.
-    peer: Option<usize>,
-    inbuf: RecvBuf,
+    pub(super) peer: Option<usize>,
+    pub(super) inbuf: RecvBuf,
     hs_out: Vec<u8>,
     hs_sent: usize,
     frames: OutFrames,
@@ -129,7 +129,7 @@ pub(crate) struct Conn {
     /// receive completes.
     pub recv_busy: bool,
     /// The rings of a same-host peer (set when the handshake completes).
-    shm: Option<ShmLink>,
+    pub(super) shm: Option<ShmLink>,
     /// An accepted connection counted in `Core::handshaking`.
     counted: bool,
 }
@@ -204,8 +204,8 @@ impl Conn {
 pub(crate) struct Peer {
     pub id: NodeId,
     pub addr: SocketAddr,
-    outbound: Vec<Consumer>,
-    next_ring: usize,
+    pub(super) outbound: Vec<Consumer>,
+    pub(super) next_ring: usize,
     /// The connection that carries records (handshake complete).
     active: Option<ConnKey>,
     /// A dial in progress.
@@ -221,14 +221,14 @@ pub(crate) struct Peer {
 
 /// Everything but the sockets.
 pub(crate) struct Core {
-    id: Identity,
+    pub(super) id: Identity,
     max_frame: usize,
     frame_target: usize,
     recv_limit: usize,
     handshake_timeout: Duration,
     reconnect: (Duration, Duration),
-    route: Box<dyn InboundRoute>,
-    inbound: Vec<Producer>,
+    pub(super) route: Box<dyn InboundRoute>,
+    pub(super) inbound: Vec<Producer>,
     pub peers: Vec<Peer>,
     pub shared: Arc<Shared>,
     to_close: Vec<ConnKey>,
@@ -597,109 +597,6 @@ impl Core {
             peer.id
         );
         Ok(())
-    }
-
-    /// A same-host connection's input: ring messages on the socket, records
-    /// from the peer's ring.
-    fn shm_input(&mut self, conn: &mut Conn, progress: &mut bool) -> Result<(), Close> {
-        let p = conn.peer.expect("up connections are identified");
-        let peer_id = self.peers[p].id;
-        let shm = conn.shm.as_mut().expect("checked by the caller");
-        while !conn.recv_busy {
-            let avail = conn.inbuf.filled();
-            let header = match MsgHeader::parse(avail) {
-                Ok(None) => break,
-                Ok(Some(h)) => h,
-                Err(e) => {
-                    return Err(Close::bad(format!(
-                        "bad message from same-host node {peer_id}: {e}"
-                    )))
-                }
-            };
-            let len = MSG_HEADER + header.len;
-            if avail.len() < len {
-                break;
-            }
-            if header.kind != MsgKind::Ring {
-                return Err(Close::bad(format!(
-                    "unexpected {:?} message from same-host node {peer_id}",
-                    header.kind
-                )));
-            }
-            shm.open_peer_ring(self.id.node, peer_id, &avail[MSG_HEADER..len])
-                .map_err(|e| Close::bad(format!("same-host node {peer_id}: {e}")))?;
-            conn.inbuf.consume(len);
-        }
-        let counters = &self.shared.peers[p];
-        let bad = |i: usize, e: String| {
-            Close::bad(format!(
-                "record {i} from same-host node {peer_id} refused: {e}"
-            ))
-        };
-        if let Some((target, record)) = shm.in_stash.take() {
-            match self.inbound[target].try_push(&record) {
-                Ok(()) => {
-                    PeerCounters::add(&counters.records_in, 1);
-                    PeerCounters::add(&counters.bytes_in, record.len() as u64);
-                }
-                Err(ReserveError::Full) => {
-                    shm.in_stash = Some((target, record));
-                    return Ok(());
-                }
-                Err(e) => return Err(bad(0, e.to_string())),
-            }
-        }
-        let Some(ring) = shm.inbound() else {
-            return Ok(());
-        };
-        let (mut records, mut bytes) = (0u64, 0u64);
-        let mut stash = None;
-        let mut batch = ring.try_read_batch(1024);
-        for (i, record) in batch.records().enumerate() {
-            let target = self.route.route(peer_id, record).map_err(|e| bad(i, e))?;
-            let Some(ring) = self.inbound.get_mut(target) else {
-                return Err(bad(i, format!("routed to missing worker {target}")));
-            };
-            match ring.try_reserve(record.len()) {
-                Ok(mut slot) => {
-                    slot.copy_from_slice(record);
-                    slot.commit();
-                    records += 1;
-                    bytes += record.len() as u64;
-                }
-                Err(ReserveError::Full) => {
-                    stash = Some((target, record.to_vec()));
-                    break;
-                }
-                Err(e) => return Err(bad(i, e.to_string())),
-            }
-        }
-        drop(batch);
-        shm.in_stash = stash;
-        if shm.inbound().is_some_and(|r| r.is_poisoned()) {
-            return Err(Close::bad(format!(
-                "the ring from same-host node {peer_id} is corrupt"
-            )));
-        }
-        PeerCounters::add(&counters.records_in, records);
-        PeerCounters::add(&counters.bytes_in, bytes);
-        *progress |= records > 0;
-        Ok(())
-    }
-
-    /// Moves records from a same-host peer's outbound rings into its shared
-    /// ring; returns whether any moved.
-    fn fill_shm(&mut self, p: usize, conn: &mut Conn) -> bool {
-        let peer = &mut self.peers[p];
-        let shm = conn.shm.as_mut().expect("checked by the caller");
-        let (moved, dropped) = shm.send_from(&mut peer.outbound, peer.next_ring);
-        if !peer.outbound.is_empty() {
-            peer.next_ring = (peer.next_ring + 1) % peer.outbound.len();
-        }
-        let counters = &self.shared.peers[p];
-        PeerCounters::add(&counters.records_out, moved);
-        PeerCounters::add(&counters.dropped, dropped);
-        moved > 0
     }
 
     /// Validates and delivers complete frames from the receive buffer.

@@ -150,6 +150,7 @@ pub(crate) struct UringLink {
     idle: Box<types::Timespec>,
     waits: Idle,
     cqes: Vec<cqueue::Entry>,
+    enter_failures: u64,
 }
 
 impl UringLink {
@@ -168,6 +169,7 @@ impl UringLink {
             idle: Box::new(types::Timespec::from(Idle::LONG)),
             waits: Idle::new(),
             cqes: Vec::new(),
+            enter_failures: 0,
         })
     }
 
@@ -460,7 +462,16 @@ impl UringLink {
         };
         if let Err(e) = result {
             if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
-                warn!(node = self.core.node(), "link: io_uring_enter failed: {e}");
+                // Logged at the 1st, 2nd, 4th, 8th... failure: a kernel that
+                // refuses every enter must not flood the log.
+                self.enter_failures += 1;
+                if self.enter_failures.is_power_of_two() {
+                    warn!(
+                        node = self.core.node(),
+                        failures = self.enter_failures,
+                        "link: io_uring_enter failed: {e}"
+                    );
+                }
             }
         }
         let mut cqes = std::mem::take(&mut self.cqes);
