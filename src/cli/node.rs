@@ -240,6 +240,7 @@ fn log_link(link: &LinkStats) {
             reconnects = p.reconnects,
             dropped = p.dropped,
             refused = p.refused,
+            shm = p.shm,
             "link to peer"
         );
     }
@@ -260,6 +261,7 @@ fn link_json(link: &LinkStats) -> serde_json::Value {
                 "reconnects": p.reconnects,
                 "dropped": p.dropped,
                 "refused": p.refused,
+                "shm": p.shm,
             })
         })
         .collect();

@@ -120,6 +120,9 @@ pub struct ClusterSettings {
     pub max_frame: Option<usize>,
     /// Port of the metrics endpoint (on each node's listen IP).
     pub metrics_port: Option<u16>,
+    /// Directory of the shared-memory ring files of nodes on one host (an
+    /// existing directory; default `/dev/shm`).
+    pub shm_dir: Option<PathBuf>,
 }
 
 impl ClusterSettings {
@@ -352,7 +355,7 @@ impl ClusterFile {
         let _ = writeln!(
             s,
             "settings ackers {:?} timeout_ms {:?} pending {:?} batch {:?} ring {:?} backend {} \
-             max_frame {:?} metrics {:?}",
+             max_frame {:?} metrics {:?} shm_dir {:?}",
             t.ackers,
             t.message_timeout_ms,
             t.max_spout_pending,
@@ -360,7 +363,8 @@ impl ClusterFile {
             t.ring_bytes,
             t.link_backend.name(),
             t.max_frame,
-            t.metrics_port
+            t.metrics_port,
+            t.shm_dir
         );
         s
     }

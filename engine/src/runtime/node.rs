@@ -77,6 +77,9 @@ impl NodeCluster {
                     LinkBackend::IoUring => Backend::IoUring,
                     LinkBackend::Mio => Backend::Mio,
                 });
+        if let Some(dir) = &cluster.settings().shm_dir {
+            config.shm_dir = dir.clone();
+        }
         // Frames must hold at least two of the largest records a ring
         // carries (half a ring), with room for their headers.
         config.max_frame = cluster
