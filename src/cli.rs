@@ -562,6 +562,24 @@ mod tests {
     }
 
     #[test]
+    fn user_binaries_get_node_and_plan() {
+        let args = UserArgs::try_parse_from(["me", "node", "--cluster", "c.toml", "--node", "1"]);
+        let Ok(UserArgs {
+            command: Some(UserCommand::Node(opts)),
+            ..
+        }) = args
+        else {
+            panic!("{args:?}");
+        };
+        assert_eq!((opts.node, opts.cluster.to_str()), (1, Some("c.toml")));
+        let args = UserArgs::try_parse_from(["me", "plan", "--cluster", "c.toml"]).unwrap();
+        assert!(matches!(args.command, Some(UserCommand::Plan { .. })));
+        let args = UserArgs::try_parse_from(["me", "--duration", "2"]).unwrap();
+        assert!(args.command.is_none());
+        assert!(UserArgs::try_parse_from(["me", "node", "--node", "1"]).is_err());
+    }
+
+    #[test]
     fn command_is_consistent() {
         Cli::command().debug_assert();
         UserArgs::command().debug_assert();

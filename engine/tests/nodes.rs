@@ -1,6 +1,7 @@
 //! Two nodes of one topology in this process, each with its own link on a
-//! loopback address: tuples cross nodes exactly once, and
-//! local-or-shuffle prefers the emitter's thread, then its node.
+//! loopback address: tuples cross nodes exactly once, local-or-shuffle
+//! prefers the emitter's thread, then its node, and a slow node holds back
+//! a spout on another node (bounded in flight).
 
 mod util;
 
@@ -116,4 +117,54 @@ fn local_or_shuffle_prefers_the_thread_then_the_node() {
         let tasks: BTreeSet<u32> = sink.tuples().iter().map(|r| r.task).collect();
         assert_eq!(tasks, expect.into_iter().collect(), "{threads} thread(s)");
     }
+}
+
+/// Emits a 1 KiB string forever.
+struct Blobs([gale_codec::Value; 1]);
+
+impl gale_engine::Spout for Blobs {
+    fn declare_output_fields(&self, d: &mut gale_engine::OutputFieldsDeclarer) {
+        d.declare(["blob"]);
+    }
+    fn next_tuple(&mut self, out: &mut gale_engine::SpoutOutput<'_>) {
+        out.emit(&self.0);
+    }
+}
+
+/// Takes its time over every tuple.
+struct Slow;
+
+impl gale_engine::Bolt for Slow {
+    fn declare_output_fields(&self, _d: &mut gale_engine::OutputFieldsDeclarer) {}
+    fn execute(&mut self, _input: &gale_engine::Input<'_>, _out: &mut gale_engine::BoltOutput<'_>) {
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_slow_node_holds_back_the_spout_on_another_node() {
+    // What can be in flight between a spout on node 0 and a bolt on node 1:
+    // two 64 KiB rings, the link's frames and the sockets' buffers; far
+    // fewer than a spout that is never held back emits meanwhile.
+    const IN_FLIGHT_BOUND: u64 = 32_768;
+    let mut b = TopologyBuilder::new("slow");
+    b.set_num_ackers(0);
+    b.set_spout(
+        "blobs",
+        || Blobs([gale_codec::Value::from("x".repeat(1024))]),
+        1,
+    );
+    b.set_bolt("slow", || Slow, 1).shuffle_grouping("blobs");
+    let topology = b.build().unwrap();
+    let nodes = start(&topology, &cluster(34, 1));
+    // Long enough for an unbounded spout to get far past the bound.
+    thread::sleep(Duration::from_secs(3));
+    let executed = nodes[1].stats().components["slow"].executed;
+    let emitted = nodes[0].stats().components["blobs"].emitted;
+    stop(nodes);
+    assert!(executed > 0, "nothing reached the slow bolt");
+    assert!(
+        emitted - executed.min(emitted) < IN_FLIGHT_BOUND,
+        "{emitted} emitted, {executed} executed: the spout was not held back"
+    );
 }

@@ -45,7 +45,8 @@ pub struct NodeOptions {
     /// Busy-spin while idle instead of spin-yield-park.
     #[arg(long)]
     pub busy_spin: bool,
-    /// Print one JSON object with this node's counters and link on stdout.
+    /// Print one JSON object with this node's id, the fingerprint, its
+    /// tasks' counters and its link's per-peer counters on stdout.
     #[arg(long)]
     pub json: bool,
     /// Serve live metrics over HTTP on ADDR [default: the cluster file's
@@ -188,11 +189,8 @@ fn run_node(
     let shape = Shape::of(&topology);
     let plan = ClusterPlan::new(topology, cluster, opts.node, extra)?;
     eprint!("{plan}");
-    tracing::info!(
-        node = opts.node,
-        fingerprint = plan.fingerprint_hex(),
-        "starting node"
-    );
+    let fingerprint = plan.fingerprint_hex();
+    tracing::info!(node = opts.node, fingerprint, "starting node");
     let engine = EngineArgs {
         threads: 0,
         pin: !opts.no_pin,
@@ -249,6 +247,7 @@ fn run_node(
     if opts.json {
         let mut j = report.to_json();
         j["node"] = json!(opts.node);
+        j["fingerprint"] = json!(fingerprint);
         if let Some(link) = &link {
             j["link"] = link_json(link);
         }
@@ -272,6 +271,7 @@ fn log_link(link: &LinkStats) {
             reconnects = p.reconnects,
             dropped = p.dropped,
             refused = p.refused,
+            shm = p.shm,
             "link to peer"
         );
     }
@@ -292,6 +292,7 @@ fn link_json(link: &LinkStats) -> serde_json::Value {
                 "reconnects": p.reconnects,
                 "dropped": p.dropped,
                 "refused": p.refused,
+                "shm": p.shm,
             })
         })
         .collect();

@@ -43,11 +43,36 @@ fn counter(json: &Json, component: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("`{component}.{key}` missing in {json}"))
 }
 
-/// Runs a finite, acked word count of `sentences` over three nodes of
-/// `cluster` and checks that the counts the nodes print add up exactly.
-fn wordcount_over_three_nodes(name: &str, cluster: &str, sentences: u64) {
+/// Whether `json`'s link to `peer` runs through shared memory.
+fn shm_to(json: &Json, peer: u64) -> bool {
+    let peers = json["link"]["peers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let link = peers.iter().find(|p| p["id"] == peer);
+    link.is_some_and(|p| p["shm"] == true)
+}
+
+/// The 3-node cluster file of a test on `127.<net>.0.x`: 2, 2 and 1
+/// threads, with `hosts`, and `settings` plus the test's own `shm_dir`.
+fn three_nodes(dir: &Scratch, net: u8, hosts: &[Option<&str>], settings: &str) -> String {
+    let settings = format!("{settings}\n{}", dir.shm_setting());
+    cluster_file(net, SECRET, &[2, 2, 1], hosts, &settings)
+}
+
+/// Runs a finite, acked word count of `sentences` over three nodes and
+/// checks that the counts the nodes print add up exactly (and, if nodes 1
+/// and 2 share a host, that they talked through shared memory).
+fn wordcount_over_three_nodes(
+    name: &str,
+    net: u8,
+    hosts: &[Option<&str>],
+    settings: &str,
+    sentences: u64,
+) {
     let dir = Scratch::new(name);
-    let file = dir.file("cluster.toml", cluster);
+    let shm = hosts.len() == 3 && hosts[1].is_some() && hosts[1] == hosts[2];
+    let file = dir.file("cluster.toml", &three_nodes(&dir, net, hosts, settings));
     let n = sentences.to_string();
     let args = ["wordcount", "--count", &n, "--ack", "--json"];
     let mut nodes: Vec<Node> = (0..3).map(|id| Node::start(&file, id, &args)).collect();
@@ -57,9 +82,22 @@ fn wordcount_over_three_nodes(name: &str, cluster: &str, sentences: u64) {
     let mut total = BTreeMap::new();
     let mut links = Vec::new();
     for node in nodes {
+        let id = node.id;
         let (out, err) = node.stop();
         let (counts, json) = counts_and_json(&out);
+        if shm && id > 0 {
+            assert!(
+                shm_to(&json, 3 - u64::from(id)),
+                "node {id}: no shm link: {json}"
+            );
+        }
         assert!(json.is_object(), "no JSON report:\n{out}\n{err}");
+        assert_eq!(json["node"], id, "{json}");
+        assert_eq!(
+            json["fingerprint"].as_str().map(str::len),
+            Some(64),
+            "{json}"
+        );
         for (word, c) in counts {
             *total.entry(word).or_insert(0) += c;
         }
@@ -70,38 +108,22 @@ fn wordcount_over_three_nodes(name: &str, cluster: &str, sentences: u64) {
 
 #[test]
 fn wordcount_over_three_nodes_with_mio() {
-    let cluster = cluster_file(
-        21,
-        SECRET,
-        &[2, 2, 1],
-        &[],
-        "link_backend = \"mio\"\nmessage_timeout_ms = 120000",
-    );
-    wordcount_over_three_nodes("wc-mio", &cluster, 3000);
+    let settings = "link_backend = \"mio\"
+message_timeout_ms = 120000";
+    wordcount_over_three_nodes("wc-mio", 21, &[], settings, 3000);
 }
 
 #[test]
 fn wordcount_over_three_nodes_with_io_uring() {
-    let cluster = cluster_file(
-        22,
-        SECRET,
-        &[2, 2, 1],
-        &[],
-        "link_backend = \"io_uring\"\nmessage_timeout_ms = 120000",
-    );
-    wordcount_over_three_nodes("wc-uring", &cluster, 3000);
+    let settings = "link_backend = \"io_uring\"
+message_timeout_ms = 120000";
+    wordcount_over_three_nodes("wc-uring", 22, &[], settings, 3000);
 }
 
 #[test]
 fn wordcount_over_three_nodes_two_sharing_a_host() {
-    let cluster = cluster_file(
-        23,
-        SECRET,
-        &[2, 2, 1],
-        &[None, Some("box"), Some("box")],
-        "message_timeout_ms = 120000",
-    );
-    wordcount_over_three_nodes("wc-shm", &cluster, 3000);
+    let hosts = [None, Some("box"), Some("box")];
+    wordcount_over_three_nodes("wc-shm", 23, &hosts, "message_timeout_ms = 120000", 3000);
 }
 
 /// Runs an acked word count over three nodes, kills node 2 with SIGKILL
@@ -110,13 +132,11 @@ fn wordcount_over_three_nodes_two_sharing_a_host() {
 fn kill_and_restart(name: &str, net: u8, hosts: &[Option<&str>]) {
     const SENTENCES: u64 = 20_000;
     let dir = Scratch::new(name);
-    let cluster = cluster_file(
-        net,
-        SECRET,
-        &[1, 1, 1],
-        hosts,
-        "message_timeout_ms = 2000\nmax_spout_pending = 200",
+    let settings = format!(
+        "message_timeout_ms = 2000\nmax_spout_pending = 200\n{}",
+        dir.shm_setting()
     );
+    let cluster = cluster_file(net, SECRET, &[1, 1, 1], hosts, &settings);
     let file = dir.file("cluster.toml", &cluster);
     let n = SENTENCES.to_string();
     let args = ["wordcount", "--count", &n, "--ack", "--json"];
@@ -143,6 +163,10 @@ fn kill_and_restart(name: &str, net: u8, hosts: &[Option<&str>]) {
         let (_, json) = counts_and_json(&out);
         assert!(json.is_object(), "no JSON report:\n{out}\n{err}");
         reports.push(json);
+    }
+    if hosts.len() == 3 && hosts[1].is_some() && hosts[1] == hosts[2] {
+        // The restarted node is back on fresh shared-memory rings.
+        assert!(shm_to(&reports[2], 1), "no shm link: {}", reports[2]);
     }
     let spout = &reports[0];
     // Every sentence position was acked exactly once at the spout; the
@@ -264,6 +288,14 @@ fn plan_is_deterministic_and_printed_by_every_node() {
     assert!(
         err.starts_with(&first),
         "node's plan:\n{err}\nvs gale plan:\n{first}"
+    );
+    // A node id the file does not have.
+    let run = gale(&["node", "--cluster", path, "--node", "9", "wordcount"]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains("node 9 is not in the cluster file"),
+        "{}",
+        run.stderr
     );
     // Mistakes in the file name the node and field.
     let bad = dir.file("bad.toml", &cluster.replace("threads = 3", "threads = 0"));

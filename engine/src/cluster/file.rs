@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 pub use gale_transport::link::NodeId;
 
+/// The engine's default ring size (`RunConfig::default().ring_bytes`).
+const DEFAULT_RING_BYTES: usize = 1 << 20;
+
 /// Fewest bytes a cluster secret may have.
 pub const MIN_SECRET_LEN: usize = 16;
 
@@ -112,10 +115,14 @@ pub struct ClusterSettings {
     /// The link backend: `auto` (default), `io_uring` or `mio`.
     #[serde(default)]
     pub link_backend: LinkBackend,
-    /// Largest frame a node accepts from a peer, in bytes.
+    /// Largest frame a node accepts from a peer, in bytes: at least twice
+    /// `ring_bytes` (the default).
     pub max_frame: Option<usize>,
     /// Port of the metrics endpoint (on each node's listen IP).
     pub metrics_port: Option<u16>,
+    /// Directory of the shared-memory ring files of nodes on one host (an
+    /// existing directory; default `/dev/shm`).
+    pub shm_dir: Option<PathBuf>,
 }
 
 impl ClusterSettings {
@@ -348,7 +355,7 @@ impl ClusterFile {
         let _ = writeln!(
             s,
             "settings ackers {:?} timeout_ms {:?} pending {:?} batch {:?} ring {:?} backend {} \
-             max_frame {:?} metrics {:?}",
+             max_frame {:?} metrics {:?} shm_dir {:?}",
             t.ackers,
             t.message_timeout_ms,
             t.max_spout_pending,
@@ -356,7 +363,8 @@ impl ClusterFile {
             t.ring_bytes,
             t.link_backend.name(),
             t.max_frame,
-            t.metrics_port
+            t.metrics_port,
+            t.shm_dir
         );
         s
     }
@@ -423,8 +431,13 @@ fn validate_settings(s: &ClusterSettings) -> Result<(), ClusterError> {
     {
         return bad("ring_bytes", "must be a power of two of at least 4096");
     }
-    if s.max_frame.is_some_and(|f| f < 4096) {
-        return bad("max_frame", "must be at least 4096");
+    // A frame holds at least two of the largest records (half a ring).
+    let ring = s.ring_bytes.unwrap_or(DEFAULT_RING_BYTES);
+    if s.max_frame.is_some_and(|f| f < 2 * ring) {
+        return bad(
+            "max_frame",
+            "must be at least twice `ring_bytes` (default 1 MiB)",
+        );
     }
     Ok(())
 }

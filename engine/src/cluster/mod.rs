@@ -247,6 +247,70 @@ mod tests {
         ClusterFile::parse(&text).unwrap()
     }
 
+    struct S;
+    impl crate::Spout for S {
+        fn declare_output_fields(&self, d: &mut crate::OutputFieldsDeclarer) {
+            d.declare(["a", "b"]);
+        }
+        fn next_tuple(&mut self, _out: &mut crate::SpoutOutput<'_>) {}
+    }
+    struct B;
+    impl crate::Bolt for B {
+        fn declare_output_fields(&self, _d: &mut crate::OutputFieldsDeclarer) {}
+        fn execute(&mut self, _i: &crate::Input<'_>, _o: &mut crate::BoltOutput<'_>) {}
+    }
+
+    fn topology(bolts: usize, key: &str) -> Topology {
+        let mut b = crate::TopologyBuilder::new("t");
+        b.set_spout("s", || S, 1);
+        b.set_bolt("b", || B, bolts).fields_grouping("s", [key]);
+        b.build().unwrap()
+    }
+
+    fn fingerprint(t: Topology, c: &ClusterFile, node: NodeId) -> String {
+        ClusterPlan::new(t, c, node, b"").unwrap().fingerprint_hex()
+    }
+
+    #[test]
+    fn fingerprint_covers_topology_and_cluster_but_not_secret_or_node() {
+        let c = cluster(&[2, 1]);
+        let base = fingerprint(topology(3, "a"), &c, 0);
+        assert_eq!(
+            base,
+            fingerprint(topology(3, "a"), &c, 1),
+            "node-independent"
+        );
+        assert_ne!(base, fingerprint(topology(4, "a"), &c, 0), "parallelism");
+        assert_ne!(
+            base,
+            fingerprint(topology(3, "b"), &c, 0),
+            "grouping fields"
+        );
+        assert_ne!(
+            base,
+            fingerprint(topology(3, "a"), &cluster(&[2, 2]), 0),
+            "threads"
+        );
+        let other = |text: &str| ClusterFile::parse(text).unwrap();
+        let nodes = "[[node]]\nid = 0\nlisten = \"127.0.0.1:7000\"\nthreads = 2\n\
+                     [[node]]\nid = 1\nlisten = \"127.0.0.2:7000\"\nthreads = 1\n";
+        let secret = other(&format!("secret = \"another secret 0123\"\n{nodes}"));
+        assert_eq!(base, fingerprint(topology(3, "a"), &secret, 0), "secret");
+        let acked = other(&format!(
+            "secret = \"0123456789abcdef\"\n[settings]\nackers = 2\n{nodes}"
+        ));
+        assert_ne!(base, fingerprint(topology(3, "a"), &acked, 0), "settings");
+        let p = ClusterPlan::new(topology(3, "a"), &acked, 0, b"").unwrap();
+        let ackers: Vec<_> = p
+            .tasks()
+            .filter(|t| t.1 == crate::ACKER_COMPONENT)
+            .collect();
+        assert_eq!(ackers.len(), 2, "the settings' acker count applies");
+        let extra = ClusterPlan::new(topology(3, "a"), &c, 0, b"x").unwrap();
+        assert_ne!(base, extra.fingerprint_hex(), "extra");
+        assert!(ClusterPlan::new(topology(3, "a"), &c, 5, b"").is_err());
+    }
+
     #[test]
     fn slots_alternate_nodes_first() {
         let s = slots(&cluster(&[2, 1, 3]));

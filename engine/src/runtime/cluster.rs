@@ -116,7 +116,7 @@ impl LocalCluster {
     /// Starts `topology` and returns its handle.
     pub fn submit(&self, topology: Topology) -> Result<RunningTopology, RunError> {
         let plan = Arc::new(Plan::new(topology, self.config.thread_count()));
-        launch(plan, &self.config, None)
+        launch(plan, &self.config, 0, None)
     }
 }
 
@@ -132,11 +132,13 @@ pub(crate) fn ring_config(config: &RunConfig) -> RingConfig {
 pub(crate) type LinkStarter<'a> = &'a mut dyn FnMut(LinkRings) -> Result<Link, RunError>;
 
 /// Starts the workers of `plan` (this node's threads) and the coordinator.
-/// With `link`, each worker also gets an outbound ring per peer node and an
+/// With pinning, worker `i` goes to core `(first_core + i) % cores`. With
+/// `link`, each worker also gets an outbound ring per peer node and an
 /// inbound ring from the link, which `link` starts.
 pub(crate) fn launch(
     plan: Arc<Plan>,
     config: &RunConfig,
+    first_core: usize,
     link: Option<LinkStarter<'_>>,
 ) -> Result<RunningTopology, RunError> {
     let config = config.clone();
@@ -207,7 +209,9 @@ pub(crate) fn launch(
     let started = SystemTime::now();
     let mut handles = Vec::with_capacity(threads);
     for (index, (outbound, inbound)) in producers.into_iter().zip(consumers).enumerate() {
-        let core = cores.get(index % cores.len().max(1)).copied();
+        let core = cores
+            .get((first_core + index) % cores.len().max(1))
+            .copied();
         let (w_plan, w_shared, w_config) = (Arc::clone(&plan), Arc::clone(&shared), config.clone());
         let spawned = thread::Builder::new()
             .name(format!("gale-worker-{index}"))

@@ -18,6 +18,10 @@ use crate::cluster::{ClusterError, ClusterPlan, LinkBackend};
 /// puts on this node, on the node's worker threads, with tuples for other
 /// nodes' tasks carried by a [`Link`].
 ///
+/// Nodes that share a host (same `host` in the cluster file) pin their
+/// workers to different cores: a node's first worker goes to the core after
+/// the threads of the lower-id nodes on its host.
+///
 /// The node waits for every peer to connect before its spouts start, then
 /// runs until its duration is up or it is [stopped](RunningTopology::stop);
 /// it then drains what it has in flight and stops its link.
@@ -74,6 +78,9 @@ impl NodeCluster {
                     LinkBackend::IoUring => Backend::IoUring,
                     LinkBackend::Mio => Backend::Mio,
                 });
+        if let Some(dir) = &cluster.settings().shm_dir {
+            config.shm_dir = dir.clone();
+        }
         // Frames must hold at least two of the largest records a ring
         // carries (half a ring), with room for their headers.
         config.max_frame = cluster
@@ -107,7 +114,17 @@ impl NodeCluster {
             tracing::info!(node = link_config.node, "all peers connected");
             Ok(link)
         };
-        let running = launch(plan, &self.config, Some(&mut start))?;
+        // Nodes sharing a host pin their workers to different cores: after
+        // the threads of the lower-id nodes on the same host.
+        let me = self.plan.node();
+        let cluster = self.plan.cluster();
+        let first_core = cluster
+            .nodes()
+            .iter()
+            .filter(|n| n.id < me && cluster.same_host(me, n.id))
+            .map(|n| n.threads)
+            .sum();
+        let running = launch(plan, &self.config, first_core, Some(&mut start))?;
         if let Some(link) = running.link_stats_handle() {
             running
                 .metrics_handle()

@@ -12,16 +12,30 @@ use std::time::{Duration, Instant};
 /// run: nothing here asserts on speed).
 pub const PATIENCE: Duration = Duration::from_secs(180);
 
-/// A scratch directory for one test, removed when dropped.
-pub struct Scratch(pub PathBuf);
+/// A scratch directory for one test, and one under `/dev/shm` for the
+/// ring files of its same-host nodes (so that tests running at once never
+/// see each other's), both removed when dropped.
+pub struct Scratch(pub PathBuf, pub PathBuf);
 
 impl Scratch {
-    /// A fresh directory named after the test.
+    /// Fresh directories named after the test.
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("gale-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Self(dir)
+        let tag = format!("gale-{name}-{}", std::process::id());
+        let dirs = [
+            std::env::temp_dir().join(&tag),
+            Path::new("/dev/shm").join(&tag),
+        ];
+        for dir in &dirs {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir).expect("create scratch dir");
+        }
+        let [dir, shm] = dirs;
+        Self(dir, shm)
+    }
+
+    /// A `shm_dir` setting for the cluster file.
+    pub fn shm_setting(&self) -> String {
+        format!("shm_dir = \"{}\"", self.1.display())
     }
 
     /// Writes `text` to `name` in the directory and returns its path.
@@ -35,6 +49,7 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
 
