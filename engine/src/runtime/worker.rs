@@ -105,10 +105,13 @@ impl Core {
         let Some(task) = tasks.get_mut(slot) else {
             return self.missing(dest);
         };
-        // SAFETY: every record in our rings and queues was written by an
-        // `Encoder` of this topology (Emitter::deliver, Outbound::
-        // drain_overflow copies such bytes) and is read back unmodified;
-        // ring payloads and queue entries are 8-aligned.
+        // SAFETY: every record in our rings and queues was either written
+        // by an `Encoder` of this topology (Emitter::deliver, Outbound::
+        // drain_overflow copies such bytes) or, from another node, passed
+        // `EngineRoute::route` (`view_checked` and the subscription checks)
+        // on the link's private copy that the link then put in the ring;
+        // either way it is read back unmodified from memory only this
+        // process writes. Ring payloads and queue entries are 8-aligned.
         let view = unsafe { view_trusted(record) };
         let bolt = match &mut task.instance {
             Instance::Bolt(bolt) => bolt,

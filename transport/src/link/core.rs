@@ -237,6 +237,10 @@ pub(crate) struct Core {
     shm_dir: std::path::PathBuf,
     /// Largest outbound record: the maximum record of same-host rings.
     largest_record: usize,
+    /// A private copy of the same-host record being delivered: the peer
+    /// can still write its ring, so the record is checked and delivered
+    /// from this copy, never from the shared bytes.
+    pub(super) shm_scratch: gale_codec::AlignedVec,
 }
 
 impl Core {
@@ -338,6 +342,7 @@ impl Core {
             handshaking: 0,
             shm_dir: config.shm_dir.clone(),
             largest_record: largest,
+            shm_scratch: gale_codec::AlignedVec::new(),
         })
     }
 

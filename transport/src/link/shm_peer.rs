@@ -232,7 +232,14 @@ impl Core {
         let (mut records, mut bytes) = (0u64, 0u64);
         let mut stash = None;
         let mut batch = ring.try_read_batch(1024);
-        for (i, record) in batch.records().enumerate() {
+        for (i, shared_record) in batch.records().enumerate() {
+            // The peer process can still write its ring: check and deliver
+            // a private copy, so what was checked is what the worker reads
+            // (no check-then-use race on shared memory).
+            let record = &mut self.shm_scratch;
+            record.clear();
+            record.extend_from_slice(shared_record);
+            let record: &[u8] = record;
             let target = self.route.route(peer_id, record).map_err(|e| bad(i, e))?;
             let Some(ring) = self.inbound.get_mut(target) else {
                 return Err(bad(i, format!("routed to missing worker {target}")));
