@@ -258,6 +258,32 @@ fn garbage_and_bursts_are_survived() {
     assert!(raw(&addr, &huge).starts_with("HTTP/1.1 431"));
     assert!(raw(&addr, b"GET /%e2%82 HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 400"));
 
+    // A client that trickles its head a byte every 500 ms is cut off by the
+    // request's overall deadline (5 s), not kept for as long as it trickles
+    // (a per-read timeout alone would keep it for the whole 15 s).
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut writer = slow.try_clone().unwrap();
+    let trickle = thread::spawn(move || {
+        let _ = writer.write_all(b"GET / HTTP/1.1\r\nX-Slow: ");
+        for _ in 0..30 {
+            thread::sleep(Duration::from_millis(500));
+            if writer.write_all(b"a").is_err() {
+                return false;
+            }
+        }
+        true
+    });
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let finished_trickling = trickle.join().unwrap();
+    assert!(
+        !finished_trickling,
+        "the server kept a trickling client for 15 s"
+    );
+
     // 16 clients x 25 requests at once: every one gets a whole answer, a
     // 200 or (when the handlers are all busy) a 503, and the server is
     // still answering afterwards.

@@ -200,7 +200,11 @@ fn serve(mut stream: TcpStream, handler: &(dyn Fn(&Request) -> Response + Send +
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
     let peer = stream.peer_addr().ok();
-    let (response, head_only) = match read_request(&mut stream) {
+    let mut reader = Deadline {
+        stream: &mut stream,
+        until: std::time::Instant::now() + IO_TIMEOUT,
+    };
+    let (response, head_only) = match read_request(&mut reader) {
         Ok(request) => {
             let head = request.method == "HEAD";
             let response = if request.method == "GET" || head {
@@ -217,6 +221,30 @@ fn serve(mut stream: TcpStream, handler: &(dyn Fn(&Request) -> Response + Send +
     };
     let _ = write_response(&mut stream, &response, head_only);
     let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// A stream whose reads all end by one deadline: a client that trickles
+/// its request a byte at a time holds a handler thread for at most
+/// `IO_TIMEOUT` in all, not per read.
+struct Deadline<'a> {
+    stream: &'a mut TcpStream,
+    until: std::time::Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self
+            .until
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request took too long",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
 }
 
 /// What was wrong with a request.
