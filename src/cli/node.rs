@@ -53,6 +53,13 @@ pub struct NodeOptions {
     /// `metrics_port` on this node's listen host, if set; else off].
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
+    /// Fraction of executes whose latency is measured (Storm's stats
+    /// sample rate).
+    #[arg(long, value_name = "RATE", default_value_t = 0.05, value_parser = super::parse_rate)]
+    pub sample_rate: f64,
+    /// Turn live metrics off (totals are still reported).
+    #[arg(long)]
+    pub no_metrics: bool,
 }
 
 impl NodeOptions {
@@ -198,24 +205,16 @@ fn run_node(
         busy_spin: opts.busy_spin,
         json: opts.json,
         metrics_addr: opts.metrics_addr(cluster)?,
-        sample_rate: gale_engine::MetricsConfig::default().sample_rate,
-        no_metrics: false,
+        sample_rate: opts.sample_rate,
+        no_metrics: opts.no_metrics,
     };
     // Bound before the node starts, so a bad address costs no run.
     let server = match &engine.metrics_addr {
         Some(addr) => Some(crate::monitor::MetricsServer::start(addr.as_str())?),
         None => None,
     };
-    let mut config = engine.run_config(opts.duration);
-    config.metrics.node = format!("node-{}", opts.node);
-    let running = NodeCluster::new(plan, config)
-        .with_connect_timeout(opts.connect_timeout)
-        .submit()?;
-    if let Some(server) = &server {
-        server.add(running.metrics_handle());
-        tracing::info!(node = opts.node, url = %server.url(), "serving metrics");
-    }
-    tracing::info!(node = opts.node, "node running");
+    // Signals are caught from here on, so one that arrives while the node
+    // waits for its peers stops it cleanly too.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         // A second signal while draining ends the process at once (the
@@ -223,6 +222,17 @@ fn run_node(
         signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))?;
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
+    let mut config = engine.run_config(opts.duration);
+    config.metrics.node = format!("node-{}", opts.node);
+    let running = NodeCluster::new(plan, config)
+        .with_connect_timeout(opts.connect_timeout)
+        .with_stop_flag(Arc::clone(&stop))
+        .submit()?;
+    if let Some(server) = &server {
+        server.add(running.metrics_handle());
+        tracing::info!(node = opts.node, url = %server.url(), "serving metrics");
+    }
+    tracing::info!(node = opts.node, "node running");
     let mut stopping = false;
     while !running.is_finished() {
         // SYNC: Relaxed: the flag carries no data; the handle's stop()

@@ -479,3 +479,21 @@ fn a_topology_file_is_planned_and_its_text_is_in_the_fingerprint() {
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
     assert!(refused.stderr.contains("--count"), "{}", refused.stderr);
 }
+
+#[test]
+fn sigterm_while_waiting_for_peers_stops_the_node_cleanly() {
+    let dir = Scratch::new("sigterm-connect");
+    let cluster = cluster_file(29, SECRET, &[1, 1], &[None, None], "");
+    let file = dir.file("cluster.toml", &cluster);
+    // Node 1 never starts: node 0 waits for it (far longer than the test).
+    let mut node = Node::start(&file, 0, &["wordcount", "--connect-timeout", "600"]);
+    node.wait_for("link started");
+    node.signal("TERM");
+    let (code, _, err) = node.finish();
+    assert_eq!(
+        code,
+        Some(1),
+        "killed by the signal instead of stopping:\n{err}"
+    );
+    assert!(err.contains("stopped while waiting for peers [1]"), "{err}");
+}

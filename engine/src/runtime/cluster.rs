@@ -85,6 +85,13 @@ pub enum RunError {
     /// The link to the other nodes could not start.
     #[error("cannot start the link to the other nodes: {0}")]
     Link(#[from] LinkError),
+    /// The node was stopped (e.g. by a signal) while it waited for its
+    /// peers; nothing ran.
+    #[error("stopped while waiting for peers {missing:?}")]
+    StoppedWhileConnecting {
+        /// The nodes that were not up yet.
+        missing: Vec<u32>,
+    },
     /// Peers did not connect in time.
     #[error("peers {missing:?} did not connect within {waited:?}")]
     NotConnected {

@@ -1,7 +1,7 @@
 //! [`NodeCluster`]: runs this node's share of a topology planned over
 //! several nodes, with a link to every other node.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -30,6 +30,8 @@ pub struct NodeCluster {
     plan: ClusterPlan,
     config: RunConfig,
     connect_timeout: Duration,
+    /// Set (e.g. by a signal handler) to give up waiting for peers.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl NodeCluster {
@@ -49,7 +51,17 @@ impl NodeCluster {
             plan,
             config,
             connect_timeout: Duration::from_secs(120),
+            stop: None,
         }
+    }
+
+    /// A flag that, once set, makes [`submit`](Self::submit) stop waiting
+    /// for peers and return [`RunError::StoppedWhileConnecting`] (a node
+    /// sets it from its SIGTERM/SIGINT handler).
+    #[must_use]
+    pub fn with_stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// How long [`submit`](Self::submit) waits for all peers (default
@@ -96,6 +108,7 @@ impl NodeCluster {
         let plan = Arc::clone(&self.plan.plan);
         let link_config = self.link_config()?;
         let timeout = self.connect_timeout;
+        let stop = self.stop.clone();
         let route_plan = Arc::clone(&plan);
         let mut start = move |rings: LinkRings| -> Result<Link, RunError> {
             let route = Box::new(EngineRoute::new(Arc::clone(&route_plan)));
@@ -107,7 +120,7 @@ impl NodeCluster {
                 "link started; waiting for {} peer(s)",
                 link_config.peers.len()
             );
-            if let Err(e) = wait_for_peers(&link, timeout) {
+            if let Err(e) = wait_for_peers(&link, timeout, stop.as_deref()) {
                 link.stop();
                 return Err(e);
             }
@@ -210,21 +223,38 @@ impl MetricSource for LinkMetrics {
 
 /// Waits until every peer of `link` is up, logging the missing ones every
 /// few seconds.
-fn wait_for_peers(link: &Link, timeout: Duration) -> Result<(), RunError> {
+fn wait_for_peers(
+    link: &Link,
+    timeout: Duration,
+    stop: Option<&AtomicBool>,
+) -> Result<(), RunError> {
     const LOG_EVERY: Duration = Duration::from_secs(5);
+    /// How often the stop flag is looked at.
+    const STOP_POLL: Duration = Duration::from_millis(100);
     let begun = Instant::now();
+    let mut logged = Instant::now();
     loop {
         let left = timeout.saturating_sub(begun.elapsed());
-        if link.wait_connected(left.min(LOG_EVERY)) {
+        if link.wait_connected(left.min(STOP_POLL)) {
             return Ok(());
         }
-        let missing: Vec<u32> = link
-            .stats()
-            .peers
-            .iter()
-            .filter(|p| p.state != PeerState::Up)
-            .map(|p| p.id)
-            .collect();
+        let missing = || -> Vec<u32> {
+            link.stats()
+                .peers
+                .iter()
+                .filter(|p| p.state != PeerState::Up)
+                .map(|p| p.id)
+                .collect()
+        };
+        // SYNC: Relaxed: the flag carries no data.
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Err(RunError::StoppedWhileConnecting { missing: missing() });
+        }
+        if begun.elapsed() < timeout && logged.elapsed() < LOG_EVERY {
+            continue;
+        }
+        logged = Instant::now();
+        let missing = missing();
         if begun.elapsed() >= timeout {
             return Err(RunError::NotConnected {
                 missing,
