@@ -191,6 +191,11 @@ pub struct TopologyContext {
     pub(crate) task_to_component: BTreeMap<TaskId, String>,
     pub(crate) thread: usize,
     pub(crate) message_timeout: std::time::Duration,
+    /// component -> stream -> grouping of this component's inputs.
+    pub(crate) sources: BTreeMap<String, BTreeMap<String, crate::Grouping>>,
+    /// stream -> component -> grouping of those subscribing to this
+    /// component's streams.
+    pub(crate) targets: BTreeMap<String, BTreeMap<String, crate::Grouping>>,
     /// Where [`register_metric`](Self::register_metric) puts sources (set
     /// by the worker that runs the task).
     pub(crate) metric_sources: Option<MetricRegistry>,
@@ -207,6 +212,18 @@ impl std::fmt::Debug for MetricRegistry {
 }
 
 impl TopologyContext {
+    /// What this component subscribes to: source component -> stream ->
+    /// grouping (Storm's `getThisSources`).
+    pub fn sources(&self) -> &BTreeMap<String, BTreeMap<String, crate::Grouping>> {
+        &self.sources
+    }
+
+    /// Who subscribes to this component: stream -> subscribing component
+    /// -> grouping (Storm's `getThisTargets`).
+    pub fn targets(&self) -> &BTreeMap<String, BTreeMap<String, crate::Grouping>> {
+        &self.targets
+    }
+
     /// Adds a source of metrics of this task's own (Storm's
     /// `registerMetric`): its samples appear with every snapshot of the
     /// topology's metrics (the Prometheus endpoint, the API) from now on.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gale_codec::Value;
-use gale_engine::{OutputFieldsDeclarer, TopologyContext};
+use gale_engine::{Grouping, OutputFieldsDeclarer, TopologyContext};
 
 use crate::wire::map;
 use crate::Serializer;
@@ -191,6 +191,8 @@ impl ShellConfig {
                         .collect(),
                 ),
             ),
+            ("source->stream->grouping", nested_groupings(ctx.sources())),
+            ("stream->target->grouping", nested_groupings(ctx.targets())),
             (
                 "stream->outputfields",
                 Value::Map(
@@ -206,4 +208,49 @@ impl ShellConfig {
         entries.extend(self.context.iter().cloned());
         Value::Map(entries)
     }
+}
+
+/// A two-level map of groupings as Storm's multi-lang context writes it
+/// (`TopologyContext.toJSONString`).
+fn nested_groupings(
+    m: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, Grouping>>,
+) -> Value {
+    Value::Map(
+        m.iter()
+            .map(|(outer, inner)| {
+                let inner = inner
+                    .iter()
+                    .map(|(k, g)| (k.clone(), storm_grouping(g)))
+                    .collect();
+                (outer.clone(), Value::Map(inner))
+            })
+            .collect(),
+    )
+}
+
+/// A grouping as Storm describes it to multi-lang components: `type` is
+/// the name of the Thrift `Grouping` field (`SHUFFLE`, `FIELDS`, ...), with
+/// `fields` for a fields grouping. Storm's global grouping is a fields
+/// grouping on no fields, and its partial-key grouping a serialized custom
+/// grouping.
+fn storm_grouping(g: &Grouping) -> Value {
+    let (kind, fields): (&str, Option<&[String]>) = match g {
+        Grouping::Shuffle => ("SHUFFLE", None),
+        Grouping::Fields(f) => ("FIELDS", Some(f)),
+        Grouping::Global => ("FIELDS", Some(&[])),
+        Grouping::PartialKey(_) => ("CUSTOM_SERIALIZED", None),
+        Grouping::All => ("ALL", None),
+        Grouping::None => ("NONE", None),
+        Grouping::Direct => ("DIRECT", None),
+        Grouping::LocalOrShuffle => ("LOCAL_OR_SHUFFLE", None),
+        Grouping::Custom(_) => ("CUSTOM_OBJECT", None),
+    };
+    let mut entries = vec![("type".to_owned(), Value::from(kind))];
+    if let Some(fields) = fields {
+        entries.push((
+            "fields".to_owned(),
+            Value::List(fields.iter().map(|f| Value::from(f.as_str())).collect()),
+        ));
+    }
+    Value::Map(entries)
 }

@@ -255,6 +255,24 @@ impl Plan {
                 .collect::<BTreeMap<_, _>>(),
             thread: info.thread,
             message_timeout: self.topology.config.message_timeout,
+            sources: component.inputs.iter().fold(BTreeMap::new(), |mut m, s| {
+                m.entry(s.component.clone())
+                    .or_insert_with(BTreeMap::new)
+                    .insert(s.stream.clone(), s.grouping.clone());
+                m
+            }),
+            targets: self
+                .topology
+                .components
+                .iter()
+                .flat_map(|c| c.inputs.iter().map(move |s| (c, s)))
+                .filter(|(_, s)| s.component == component.name)
+                .fold(BTreeMap::new(), |mut m, (c, s)| {
+                    m.entry(s.stream.clone())
+                        .or_insert_with(BTreeMap::new)
+                        .insert(c.name.clone(), s.grouping.clone());
+                    m
+                }),
             metric_sources: None,
         }
     }
