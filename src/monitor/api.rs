@@ -99,23 +99,23 @@ fn counters(c: &Counters) -> Json {
 
 /// `/api/v1/topology/summary`.
 pub fn summary(all: &[TopologyMetrics]) -> Json {
-    let topologies: Vec<Json> = all
-        .iter()
-        .map(|m| {
-            json!({
-                "id": m.id,
-                "name": m.name,
-                "status": status(m),
-                "uptime": pretty(m.uptime),
-                "uptimeSeconds": m.uptime.as_secs(),
-                "tasksTotal": m.tasks.len(),
-                "executorsTotal": m.tasks.len(),
-                "workersTotal": m.workers.len(),
-                "host": m.node,
-            })
-        })
-        .collect();
+    let topologies: Vec<Json> = all.iter().map(topology_head).collect();
     json!({ "topologies": topologies })
+}
+
+/// What the summary and the topology page both say of a topology.
+fn topology_head(m: &TopologyMetrics) -> Json {
+    json!({
+        "id": m.id,
+        "name": m.name,
+        "status": status(m),
+        "uptime": pretty(m.uptime),
+        "uptimeSeconds": m.uptime.as_secs(),
+        "tasksTotal": m.tasks.len(),
+        "executorsTotal": m.tasks.len(),
+        "workersTotal": m.workers.len(),
+        "host": m.node,
+    })
 }
 
 /// The summary of one component (a row of the topology page).
@@ -209,16 +209,8 @@ pub fn topology(m: &TopologyMetrics, window: &[WindowStats]) -> Json {
                 .collect::<Vec<_>>()
         })
         .collect();
-    json!({
-        "id": m.id,
-        "name": m.name,
-        "status": status(m),
-        "uptime": pretty(m.uptime),
-        "uptimeSeconds": m.uptime.as_secs(),
-        "tasksTotal": m.tasks.len(),
-        "executorsTotal": m.tasks.len(),
-        "workersTotal": m.workers.len(),
-        "host": m.node,
+    let mut page = topology_head(m);
+    let rest = json!({
         "metricsEnabled": m.config.enabled,
         "sampleRate": m.config.sample_rate,
         "topologyStats": [{
@@ -249,7 +241,11 @@ pub fn topology(m: &TopologyMetrics, window: &[WindowStats]) -> Json {
             "value": s.value,
         })).collect::<Vec<_>>(),
         "topologyErrors": errors_json(&m.errors, SystemTime::now()),
-    })
+    });
+    if let (Json::Object(page), Json::Object(rest)) = (&mut page, rest) {
+        page.extend(rest);
+    }
+    page
 }
 
 fn executor(t: &TaskMetrics, m: &TopologyMetrics) -> Json {
