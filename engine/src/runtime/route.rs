@@ -136,7 +136,12 @@ impl EngineRoute {
                 if !subscribed {
                     return Err(refuse());
                 }
-                let want = plan.streams[stream as usize].fields.len();
+                // Untrusted id: looked up, never indexed (routes and
+                // streams are both by stream id, so this is found).
+                let Some(declared) = plan.streams.get(stream as usize) else {
+                    return Err(refuse());
+                };
+                let want = declared.fields.len();
                 if view.len() != want {
                     return Err(InboundError::Arity {
                         task,
