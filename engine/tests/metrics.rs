@@ -87,6 +87,11 @@ fn topology(sentences: u64) -> Topology {
         .fields_grouping("split", ["word"]);
     b.set_bolt("lengths", || Sink, 1)
         .grouping("split", "lengths", gale_engine::Grouping::Global);
+    // Two inputs and ticks: per-input counts for more than one stream.
+    b.set_bolt("both", || Sink, 2)
+        .shuffle_grouping("split")
+        .grouping("split", "lengths", gale_engine::Grouping::Shuffle)
+        .tick_interval(std::time::Duration::from_millis(5));
     b.build().unwrap()
 }
 
@@ -144,7 +149,6 @@ fn counts_are_exact_per_stream_input_task_and_component() {
     assert_eq!(split.counters.emitted, words + sentences);
     let out = |name: &str| split.outputs.iter().find(|o| o.stream == name).unwrap();
     assert_eq!(out("default").emitted, words);
-    assert_eq!(out("default").transferred, words);
     assert_eq!(out("lengths").emitted, sentences);
     assert_eq!(split.inputs.len(), 1);
     let input = &split.inputs[0];
@@ -175,6 +179,29 @@ fn counts_are_exact_per_stream_input_task_and_component() {
     assert_eq!(lengths.counters.executed, sentences);
     assert_eq!(lengths.inputs[0].stream, "lengths");
     assert_eq!(lengths.inputs[0].executed, sentences);
+    let both = m.component("both").unwrap();
+    let input = |stream: &str| both.inputs.iter().find(|i| i.stream == stream).unwrap();
+    assert_eq!(
+        (input("default").executed, input("default").acked),
+        (words, words)
+    );
+    assert_eq!(
+        (input("lengths").executed, input("lengths").acked),
+        (sentences, sentences)
+    );
+    let ticks = both.counters.executed - words - sentences;
+    if ticks > 0 {
+        assert_eq!(input("__system").component, "__system");
+        assert_eq!(input("__system").executed, ticks);
+        assert_eq!(input("__system").acked, ticks);
+    }
+    assert_eq!(both.counters.acked, both.counters.executed);
+    let by_input: u64 = both.inputs.iter().map(|i| i.executed).sum();
+    assert_eq!(by_input, both.counters.executed, "{:?}", both.inputs);
+    let split_out: u64 = split.outputs.iter().map(|o| o.transferred).sum();
+    assert_eq!(split_out, split.counters.transferred);
+    assert_eq!(out("default").transferred, 2 * words);
+    assert_eq!(out("lengths").transferred, 2 * sentences);
 
     // Tasks sum to their component.
     for c in &m.components {

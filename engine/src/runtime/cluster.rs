@@ -388,7 +388,24 @@ fn build_worker(
                 .unwrap_or(usize::MAX)
         })
         .collect();
-    let emitter = Emitter::new(Arc::clone(plan), Arc::clone(shared), sink, streams, pending);
+    // Each task's first subscribed stream: its per-stream input counts
+    // are settled from the totals (TaskRecorder).
+    let main_inputs: Vec<Option<u32>> = ids
+        .iter()
+        .map(|&id| {
+            let component = &plan.topology.components[plan.tasks[id as usize - 1].component];
+            let first = component.inputs.first()?;
+            plan.subscribed_stream(first)
+        })
+        .collect();
+    let emitter = Emitter::new(
+        Arc::clone(plan),
+        Arc::clone(shared),
+        sink,
+        streams,
+        &main_inputs,
+        pending,
+    );
     Worker {
         index,
         core: Core {

@@ -453,14 +453,7 @@ impl MetricsHandle {
                 .inputs
                 .iter()
                 .filter_map(|sub| {
-                    let src = plan
-                        .topology
-                        .components
-                        .iter()
-                        .position(|c| c.name == sub.component)?;
-                    let &(_, sid) = plan.stream_ids[src]
-                        .iter()
-                        .find(|(n, _)| *n == sub.stream)?;
+                    let sid = plan.subscribed_stream(sub)?;
                     Some(input(
                         sid as usize,
                         &sub.component,

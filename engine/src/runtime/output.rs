@@ -13,7 +13,7 @@ use gale_transport::{Producer, ReserveError};
 
 use super::plan::Plan;
 use super::queue::ByteQueue;
-use super::recorder::{TaskRecorder, ThreadMetrics};
+use super::recorder::ThreadMetrics;
 use super::shared::{Shared, TaskCounters};
 use crate::acker::{table, AckTable, IdGen, SpoutPending};
 use crate::grouping::Router;
@@ -394,11 +394,17 @@ impl Emitter {
         shared: Arc<Shared>,
         sink: Sink,
         streams: Vec<Vec<StreamOut>>,
+        main_inputs: &[Option<u32>],
         pending: Vec<Option<SpoutPending>>,
     ) -> Self {
         let counters = streams.iter().map(|_| TaskCounters::default()).collect();
         let outputs: Vec<usize> = streams.iter().map(Vec::len).collect();
-        let metrics = ThreadMetrics::new(&shared.metrics.config, &outputs, plan.streams.len());
+        let metrics = ThreadMetrics::new(
+            &shared.metrics.config,
+            &outputs,
+            &main_inputs,
+            plan.streams.len(),
+        );
         let default = streams
             .iter()
             .map(|s| s.iter().position(|s| s.name == crate::DEFAULT_STREAM))
@@ -499,9 +505,6 @@ impl Emitter {
         } = self;
         let counters = &mut counters[slot];
         counters.emitted += 1;
-        let recorder = &mut metrics.tasks[slot];
-        let stream_index = index.unwrap_or_default();
-        TaskRecorder::bump(&mut recorder.emitted, stream_index, 1);
         sink.header.stream = out.id;
         sink.header.source_task = task;
         sink.header.roots.clear();
@@ -571,7 +574,7 @@ impl Emitter {
             }
         }
         counters.transferred += delivered;
-        TaskRecorder::bump(&mut recorder.transferred, stream_index, delivered);
+        metrics.tasks[slot].output(index.unwrap_or_default(), delivered);
         if let Some((r, msg_id)) = root {
             if let Some(p) = pending[slot].as_mut() {
                 match (delivered, failure.is_some()) {

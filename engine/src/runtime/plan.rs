@@ -203,6 +203,20 @@ impl Plan {
             .map(|t| &self.topology.components[t.component])
     }
 
+    /// Global id of the stream a subscription reads (`None` if its
+    /// component or stream does not exist, which validation rules out).
+    pub(crate) fn subscribed_stream(&self, sub: &crate::topology::Subscription) -> Option<u32> {
+        let src = self
+            .topology
+            .components
+            .iter()
+            .position(|c| c.name == sub.component)?;
+        self.stream_ids[src]
+            .iter()
+            .find(|(n, _)| *n == sub.stream)
+            .map(|&(_, id)| id)
+    }
+
     /// Tasks run by `thread` of this node, ascending.
     pub(crate) fn thread_tasks(&self, thread: usize) -> impl Iterator<Item = TaskId> + '_ {
         self.tasks

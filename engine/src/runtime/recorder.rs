@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 
 use super::metrics::{MetricSource, MetricsConfig};
 use super::plan::Plan;
+use super::shared::TaskCounters;
 
 /// How often a busy worker publishes its metrics.
 pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(100);
@@ -78,22 +79,53 @@ pub(crate) fn input_index(stream: u32, streams: usize) -> usize {
 /// One task's metrics as its worker keeps them. With metrics off every
 /// vector is empty and the histograms are `None`, so the hot path's
 /// `get_mut` finds nothing to count.
+///
+/// Per-stream counts leave out one stream each: the task's first output
+/// stream and its first subscribed input stream are never counted per
+/// tuple. Their figures are the task's totals (which the worker counts
+/// anyway, metrics on or off) minus the other streams' counts, filled in
+/// by [`settle`](Self::settle) when the worker publishes. A task with one
+/// output stream and one input, the common case, so pays nothing per
+/// tuple for its per-stream emitted, transferred, executed and acked
+/// counts but a compare.
 pub(crate) struct TaskRecorder {
-    /// By position of the output stream in the task's `StreamOut`s.
+    /// By position of the output stream in the task's `StreamOut`s;
+    /// position 0 is settled, not counted.
     pub(crate) emitted: Vec<u64>,
     pub(crate) transferred: Vec<u64>,
-    /// By [`input_index`].
+    /// By [`input_index`]; `executed[main_input]` and `acked[main_input]`
+    /// are settled, not counted.
     pub(crate) executed: Vec<u64>,
     pub(crate) acked: Vec<u64>,
     pub(crate) failed: Vec<u64>,
+    /// [`input_index`] of the first subscribed stream (`usize::MAX` for a
+    /// task that subscribes to nothing).
+    main_input: usize,
     /// Sampled `execute` times since the last publish.
     pub(crate) execute: Option<Histogram<u64>>,
     /// Sampled start of `execute` to the bolt's ack of that input.
     pub(crate) process: Option<Histogram<u64>>,
 }
 
+/// Sets `counts[main]` to what `total` leaves after the other entries.
+fn settle_one(counts: &mut [u64], main: usize, total: u64) {
+    let Some(m) = counts.get(main).copied() else {
+        return;
+    };
+    let others = counts.iter().sum::<u64>() - m;
+    counts[main] = total.saturating_sub(others);
+}
+
 impl TaskRecorder {
-    pub(crate) fn new(enabled: bool, outputs: usize, inputs: usize) -> Self {
+    /// A recorder for a task with `outputs` output streams, `inputs` input
+    /// counters ([`input_index`]'s range) and, if it subscribes to any,
+    /// its first subscription's [`input_index`] `main_input`.
+    pub(crate) fn new(
+        enabled: bool,
+        outputs: usize,
+        inputs: usize,
+        main_input: Option<usize>,
+    ) -> Self {
         let n = |len: usize| if enabled { vec![0; len] } else { Vec::new() };
         Self {
             emitted: n(outputs),
@@ -101,6 +133,7 @@ impl TaskRecorder {
             executed: n(inputs),
             acked: n(inputs),
             failed: n(inputs),
+            main_input: main_input.unwrap_or(usize::MAX),
             execute: enabled.then(latency_histogram),
             process: enabled.then(latency_histogram),
         }
@@ -112,6 +145,37 @@ impl TaskRecorder {
         if let Some(c) = counters.get_mut(index) {
             *c += by;
         }
+    }
+
+    /// Counts an emit on output stream `index` delivered to `delivered`
+    /// tasks (the first stream is settled instead).
+    #[inline]
+    pub(crate) fn output(&mut self, index: usize, delivered: u64) {
+        if index != 0 {
+            Self::bump(&mut self.emitted, index, 1);
+            Self::bump(&mut self.transferred, index, delivered);
+        }
+    }
+
+    /// Counts an input at `index` handed to `execute` (the main input is
+    /// settled instead).
+    #[inline]
+    pub(crate) fn executed(&mut self, index: usize) {
+        if index != self.main_input {
+            Self::bump(&mut self.executed, index, 1);
+        }
+    }
+
+    /// Fills in the per-stream counts left out per tuple from the task's
+    /// totals: the first output stream gets the emits and deliveries the
+    /// other streams did not count, the main input the executes and acks.
+    /// The totals count exactly the events the per-stream counters do
+    /// (`Emitter::emit`, `Core::execute`, `BoltOutput::ack`).
+    pub(crate) fn settle(&mut self, totals: &TaskCounters) {
+        settle_one(&mut self.emitted, 0, totals.emitted);
+        settle_one(&mut self.transferred, 0, totals.transferred);
+        settle_one(&mut self.executed, self.main_input, totals.executed);
+        settle_one(&mut self.acked, self.main_input, totals.acked);
     }
 }
 
@@ -180,12 +244,22 @@ pub(crate) struct ThreadMetrics {
 }
 
 impl ThreadMetrics {
-    /// Recorders for tasks with `outputs[slot]` output streams each.
-    pub(crate) fn new(config: &MetricsConfig, outputs: &[usize], streams: usize) -> Self {
+    /// Recorders for tasks with `outputs[slot]` output streams each and
+    /// `main_inputs[slot]` as their first subscribed stream's global id.
+    pub(crate) fn new(
+        config: &MetricsConfig,
+        outputs: &[usize],
+        main_inputs: &[Option<u32>],
+        streams: usize,
+    ) -> Self {
         Self {
             tasks: outputs
                 .iter()
-                .map(|&n| TaskRecorder::new(config.enabled, n, streams + 1))
+                .zip(main_inputs)
+                .map(|(&n, main)| {
+                    let main = main.map(|id| input_index(id, streams));
+                    TaskRecorder::new(config.enabled, n, streams + 1, main)
+                })
                 .collect(),
             sampler: Sampler::new(config),
             in_flight: None,
@@ -203,7 +277,9 @@ impl ThreadMetrics {
         if !acked {
             return TaskRecorder::bump(&mut rec.failed, i, 1);
         }
-        TaskRecorder::bump(&mut rec.acked, i, 1);
+        if i != rec.main_input {
+            TaskRecorder::bump(&mut rec.acked, i, 1);
+        }
         if let Some(f) = self.in_flight {
             if f.slot == slot && std::ptr::eq(f.input, input) {
                 self.in_flight = None;
@@ -309,18 +385,20 @@ impl MetricsStore {
         }
     }
 
-    /// Publishes task `id`'s counters and adds its histograms' deltas
+    /// Publishes task `id`'s counters (settled against its `totals`) and adds its histograms' deltas
     /// (which are then cleared); `complete` is a spout's complete-latency
     /// histogram.
     pub(crate) fn publish_task(
         &self,
         id: crate::TaskId,
         rec: &mut TaskRecorder,
+        totals: &TaskCounters,
         complete: Option<&mut Histogram<u64>>,
     ) {
         let Some(slot) = self.tasks.get(id as usize - 1) else {
             return;
         };
+        rec.settle(totals);
         store(&slot.emitted, &rec.emitted);
         store(&slot.transferred, &rec.transferred);
         store(&slot.executed, &rec.executed);
@@ -390,13 +468,61 @@ mod tests {
 
     #[test]
     fn disabled_recorder_counts_nothing() {
-        let mut r = TaskRecorder::new(false, 2, 3);
-        TaskRecorder::bump(&mut r.emitted, 1, 1);
-        assert!(r.emitted.is_empty() && r.execute.is_none());
-        let mut r = TaskRecorder::new(true, 2, 3);
+        let mut r = TaskRecorder::new(false, 2, 3, Some(0));
+        r.output(1, 1);
+        r.executed(2);
+        r.settle(&TaskCounters {
+            emitted: 5,
+            executed: 5,
+            ..TaskCounters::default()
+        });
+        assert!(r.emitted.is_empty() && r.executed.is_empty() && r.execute.is_none());
+        let mut r = TaskRecorder::new(true, 2, 3, Some(1));
         TaskRecorder::bump(&mut r.emitted, 1, 2);
         TaskRecorder::bump(&mut r.executed, 9, 1);
         assert_eq!(r.emitted, [0, 2]);
         assert_eq!(r.executed, [0, 0, 0]);
+    }
+
+    #[test]
+    fn settled_streams_get_what_the_totals_leave() {
+        // Outputs: stream 0 settled; inputs: index 1 is the main input,
+        // index 2 the system slot.
+        let mut r = TaskRecorder::new(true, 3, 3, Some(1));
+        let mut totals = TaskCounters::default();
+        let mut emit = |r: &mut TaskRecorder, t: &mut TaskCounters, i, delivered| {
+            t.emitted += 1;
+            t.transferred += delivered;
+            r.output(i, delivered);
+        };
+        for _ in 0..7 {
+            emit(&mut r, &mut totals, 0, 2);
+        }
+        emit(&mut r, &mut totals, 2, 1);
+        emit(&mut r, &mut totals, 2, 0);
+        for i in [1, 1, 1, 2, 0] {
+            totals.executed += 1;
+            r.executed(i);
+        }
+        let mut metrics = ThreadMetrics::new(&MetricsConfig::default(), &[], &[], 2);
+        metrics.tasks.push(r);
+        for (i, acked) in [(1, true), (1, true), (2, true), (0, false)] {
+            if acked {
+                totals.acked += 1;
+            } else {
+                totals.failed += 1;
+            }
+            metrics.input_done(0, i, std::ptr::null(), acked);
+        }
+        let r = &mut metrics.tasks[0];
+        r.settle(&totals);
+        assert_eq!(r.emitted, [7, 0, 2]);
+        assert_eq!(r.transferred, [14, 0, 1]);
+        assert_eq!(r.executed, [1, 3, 1]);
+        assert_eq!(r.acked, [0, 2, 1]);
+        assert_eq!(r.failed, [1, 0, 0]);
+        // Settling again (every publish does) changes nothing.
+        r.settle(&totals);
+        assert_eq!(r.executed, [1, 3, 1]);
     }
 }

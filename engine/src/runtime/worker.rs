@@ -14,7 +14,7 @@ use gale_transport::{Consumer, Waiter};
 use super::output::{BoltOutput, Emitter, Input, SpoutOutput, RING_PREFIX};
 use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::ByteQueue;
-use super::recorder::{input_index, nanos, InFlight, TaskRecorder};
+use super::recorder::{input_index, nanos, InFlight};
 use super::shared::{Shared, TaskError};
 use super::RunConfig;
 use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
@@ -141,9 +141,12 @@ impl Core {
             component,
             stream,
         };
+        // Counted before running it: an execute that panics was executed
+        // too (and its input failed).
+        emitter.counters[slot].executed += 1;
         let metrics = &mut emitter.metrics;
         let stream = input_index(view.stream(), metrics.streams);
-        TaskRecorder::bump(&mut metrics.tasks[slot].executed, stream, 1);
+        metrics.tasks[slot].executed(stream);
         let started = metrics.sampler.sample().then(Instant::now);
         if let Some(started) = started {
             metrics.in_flight = Some(InFlight {
@@ -177,9 +180,7 @@ impl Core {
                 panic_message(&*payload)
             );
             self.emitter.error(slot, dest, format_args!("{message}"));
-            return;
         }
-        self.emitter.counters[slot].executed += 1;
     }
 
     /// Calls `ack`/`fail` for timed-out trees and completions decided
@@ -569,7 +570,8 @@ impl Worker {
         let store = &shared.metrics;
         for (slot, t) in tasks.iter().enumerate() {
             let complete = emitter.pending[slot].as_mut().map(|p| &mut p.latency);
-            store.publish_task(t.id, &mut emitter.metrics.tasks[slot], complete);
+            let (rec, totals) = (&mut emitter.metrics.tasks[slot], &emitter.counters[slot]);
+            store.publish_task(t.id, rec, totals, complete);
         }
         let rings = self.inbound.iter().fold((0, 0), |(bytes, capacity), r| {
             (bytes + r.len_bytes(), capacity + r.capacity())
