@@ -410,19 +410,24 @@ impl MetricsStore {
             return;
         }
         let mut all = slot.histograms.lock().unwrap_or_else(|e| e.into_inner());
-        // Adding can only fail for values beyond the bounds, which the
-        // recording side saturated already.
-        if let Some(h) = rec.execute.as_mut() {
-            let _ = all.execute.add(&*h);
-            h.reset();
-        }
-        if let Some(h) = rec.process.as_mut() {
-            let _ = all.process.add(&*h);
-            h.reset();
-        }
-        if let Some(h) = complete {
-            let _ = all.complete.add(&*h);
-            h.reset();
+        // Only non-empty ones: adding and clearing walk the whole
+        // histogram (tens of KiB). Adding can only fail for values beyond
+        // the bounds, which the recording side saturated already.
+        let TaskHistograms {
+            execute,
+            process,
+            complete: completed,
+        } = &mut *all;
+        let pairs = [
+            (execute, rec.execute.as_mut()),
+            (process, rec.process.as_mut()),
+            (completed, complete),
+        ];
+        for (total, h) in pairs {
+            if let Some(h) = h.filter(|h| !h.is_empty()) {
+                let _ = total.add(&*h);
+                h.reset();
+            }
         }
     }
 
