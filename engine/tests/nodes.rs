@@ -86,6 +86,36 @@ fn fields_grouping_across_two_nodes_delivers_each_tuple_once() {
     assert!(crossed > 0 && crossed < recs.len(), "{crossed} crossed");
 }
 
+/// Nodes named by hostname (as in a Kubernetes StatefulSet): each
+/// resolves its own name to bind, and the link resolves its peer's.
+#[test]
+fn nodes_named_by_hostname_connect_and_deliver() {
+    const N: u64 = 5_000;
+    let mut text =
+        String::from("secret = \"engine test secret 0123\"\n[settings]\nlink_backend = \"mio\"\n");
+    for id in 0..2 {
+        text += &format!(
+            "[[node]]\nid = {id}\nlisten = \"localhost:{}\"\nthreads = 1\n",
+            7790 + id
+        );
+    }
+    let cluster = ClusterFile::parse(&text).expect("valid cluster file");
+    let sink = Sink::new();
+    let mut b = TopologyBuilder::new("named");
+    b.set_num_ackers(0);
+    b.set_spout("numbers", || Numbers::new(N), 2);
+    let s = Arc::clone(&sink);
+    b.set_bolt("record", move || Recorder::new(&s), 2)
+        .fields_grouping("numbers", ["key"]);
+    let nodes = start(&b.build().unwrap(), &cluster);
+    wait_until("every tuple recorded", || {
+        sink.tuples.lock().unwrap().len() as u64 >= 2 * N
+    });
+    stop(nodes);
+    let ids: BTreeSet<i64> = sink.tuples().iter().map(|r| r.id()).collect();
+    assert_eq!(ids, all_ids(&[1, 2], N));
+}
+
 #[test]
 fn local_or_shuffle_prefers_the_thread_then_the_node() {
     const N: u64 = 2_000;

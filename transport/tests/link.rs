@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use gale_transport::link::wire::{self, Hello, MsgHeader, MsgKind, RefuseCode, WIRE_VERSION};
-use gale_transport::link::{Backend, Link, NodeId, PeerState};
+use gale_transport::link::{Backend, Link, NodeId, PeerState, Resolve};
 use link_util::*;
 
 /// Generates one test per backend from `fn name(backend: Backend)`.
@@ -43,6 +43,7 @@ per_backend!(
     same_host_peers_exchange_through_shm_rings,
     connection_flood_is_bounded_and_the_link_serves_on,
     mutated_and_random_frames_never_break_the_link,
+    a_named_peer_is_dialed_once_it_resolves_and_again_at_its_new_address,
 );
 
 fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
@@ -727,4 +728,53 @@ fn a_dialed_peer_that_never_answers_times_out_and_is_redialed(backend: Backend) 
     drop(second);
     assert_ne!(link.state_of(base + 1), PeerState::Up);
     assert!(link.link().stats().peers[0].refused >= 1);
+}
+
+/// A peer named by hostname (a Kubernetes pod): not dialed while the name
+/// does not resolve, dialed once it does, and found again at a new address
+/// after it restarts there. DNS is a table the test controls; the sockets
+/// are real.
+fn a_named_peer_is_dialed_once_it_resolves_and_again_at_its_new_address(backend: Backend) {
+    use std::sync::{Arc, Mutex};
+    let base: NodeId = if backend == Backend::Mio { 160 } else { 165 };
+    const NAME: &str = "gale-1.gale.example:7000";
+    let dns: Arc<Mutex<Option<std::net::SocketAddr>>> = Arc::default();
+    let lookups = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let specs = nodes(base, 2);
+    let resolve = {
+        let (dns, lookups) = (Arc::clone(&dns), Arc::clone(&lookups));
+        Resolve::new(move |host| {
+            assert_eq!(host, NAME);
+            lookups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            dns.lock().unwrap().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such host (yet)")
+            })
+        })
+    };
+    let named = move |c: &mut gale_transport::link::LinkConfig| {
+        c.backend = backend;
+        c.peers[0] = gale_transport::link::PeerSpec::named(base + 1, NAME, None);
+        c.resolve = resolve;
+    };
+    let a = start_node(0, &specs, 1, named);
+    let b = start_node(1, &specs, 1, with_backend(backend));
+    // The name does not resolve: A keeps asking and does not dial.
+    wait_for("lookups", || {
+        lookups.load(std::sync::atomic::Ordering::Relaxed) >= 3
+    });
+    assert_ne!(a.state_of(base + 1), PeerState::Up);
+    *dns.lock().unwrap() = Some(specs[1].addr);
+    assert!(a.link().wait_connected(WAIT));
+    // B restarts at another address, and the name follows it.
+    b.link.unwrap().stop();
+    wait_for("peer down", || a.state_of(base + 1) == PeerState::Down);
+    let mut moved = specs.clone();
+    moved[1].addr = free_addr("127.0.0.3");
+    *dns.lock().unwrap() = Some(moved[1].addr);
+    let b = start_node(1, &moved, 1, with_backend(backend));
+    assert!(a.link().wait_connected(WAIT));
+    assert!(b.link().wait_connected(WAIT));
+    assert!(a.link().stats().peers[0].reconnects >= 1);
+    let mut ns = vec![a, b];
+    exchange(&mut ns, 1, 500, 64);
 }

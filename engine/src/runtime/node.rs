@@ -1,6 +1,7 @@
 //! [`NodeCluster`]: runs this node's share of a topology planned over
 //! several nodes, with a link to every other node.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -72,17 +73,28 @@ impl NodeCluster {
         self
     }
 
-    /// The link configuration of this node (hostnames in the cluster file
-    /// are resolved now).
+    /// The link configuration of this node. This node's own `listen` is
+    /// resolved now (a hostname that does not resolve yet is retried until
+    /// the connect timeout); peers' hostnames are resolved by the link, in
+    /// the background, again whenever a dial fails or a connection drops
+    /// (a Kubernetes pod back at a new IP).
     pub fn link_config(&self) -> Result<LinkConfig, ClusterError> {
         let cluster = self.plan.cluster();
         let me = self.plan.node();
         let mut peers = Vec::new();
         for n in cluster.nodes().iter().filter(|n| n.id != me) {
-            let peer = PeerSpec::new(n.id, cluster.addr(n.id)?);
+            let peer = if n.listen.parse::<SocketAddr>().is_ok() {
+                PeerSpec::new(n.id, cluster.addr(n.id)?)
+            } else {
+                let first = cluster.addr(n.id);
+                if let Err(e) = &first {
+                    tracing::info!(node = me, "{e}; retrying in the background");
+                }
+                PeerSpec::named(n.id, n.listen.clone(), first.ok())
+            };
             peers.push(peer.same_host(cluster.same_host(me, n.id)));
         }
-        let listen = cluster.addr(me)?;
+        let listen = self.own_addr()?;
         let mut config =
             LinkConfig::new(me, listen, peers, cluster.secret(), self.plan.fingerprint())
                 .with_backend(match cluster.settings().link_backend {
@@ -100,6 +112,33 @@ impl NodeCluster {
             .max_frame
             .unwrap_or_else(|| LinkConfig::DEFAULT_MAX_FRAME.max(2 * self.config.ring_bytes));
         Ok(config)
+    }
+
+    /// This node's listen address; a hostname that does not resolve yet
+    /// (its DNS record appears a little after the pod) is retried until
+    /// the connect timeout or a stop.
+    fn own_addr(&self) -> Result<SocketAddr, ClusterError> {
+        let cluster = self.plan.cluster();
+        let me = self.plan.node();
+        let deadline = Instant::now() + self.connect_timeout;
+        let mut logged = false;
+        loop {
+            match cluster.addr(me) {
+                Ok(addr) => return Ok(addr),
+                Err(e @ ClusterError::Resolve { .. })
+                    // SYNC: Relaxed: the stop flag carries no data.
+                    if Instant::now() < deadline
+                        && !self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) =>
+                {
+                    if !logged {
+                        tracing::info!(node = me, "{e}; retrying");
+                        logged = true;
+                    }
+                    thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Starts the link, waits until every peer is connected, then starts

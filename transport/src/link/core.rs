@@ -204,6 +204,9 @@ impl Conn {
 pub(crate) struct Peer {
     pub id: NodeId,
     pub addr: SocketAddr,
+    /// Index of the peer's name in the resolver, if it has one (and we
+    /// dial it).
+    host: Option<usize>,
     pub(super) outbound: Vec<Consumer>,
     pub(super) next_ring: usize,
     /// The connection that carries records (handshake complete).
@@ -241,6 +244,8 @@ pub(crate) struct Core {
     /// can still write its ring, so the record is checked and delivered
     /// from this copy, never from the shared bytes.
     pub(super) shm_scratch: gale_codec::AlignedVec,
+    /// Resolves the names of the peers we dial.
+    resolver: super::resolve::Resolver,
 }
 
 impl Core {
@@ -267,6 +272,7 @@ impl Core {
         }
         let mut largest = 0;
         let mut peers = Vec::with_capacity(config.peers.len());
+        let mut hosts = Vec::new();
         let now = Instant::now();
         for spec in &config.peers {
             if spec.id == config.node {
@@ -275,14 +281,24 @@ impl Core {
             if peers.iter().any(|p: &Peer| p.id == spec.id) {
                 return cfg_err(format!("peer {} is listed twice", spec.id));
             }
+            let we_dial = config.node < spec.id;
+            let host = match (&spec.host, we_dial) {
+                (Some(name), true) => {
+                    let first = (!spec.addr.ip().is_unspecified()).then_some(spec.addr);
+                    hosts.push((name.clone(), first));
+                    Some(hosts.len() - 1)
+                }
+                _ => None,
+            };
             peers.push(Peer {
                 id: spec.id,
                 addr: spec.addr,
+                host,
                 outbound: Vec::new(),
                 next_ring: 0,
                 active: None,
                 dialing: None,
-                we_dial: config.node < spec.id,
+                we_dial,
                 same_host: spec.same_host,
                 ever_up: false,
                 backoff: config.reconnect_min,
@@ -323,6 +339,11 @@ impl Core {
                 config.max_frame
             ));
         }
+        let resolver = super::resolve::Resolver::start(config.node, hosts, config.resolve.clone())
+            .map_err(|source| LinkError::Io {
+                context: "spawning the resolver thread",
+                source,
+            })?;
         Ok(Core {
             id: Identity {
                 node: config.node,
@@ -343,6 +364,7 @@ impl Core {
             shm_dir: config.shm_dir.clone(),
             largest_record: largest,
             shm_scratch: gale_codec::AlignedVec::new(),
+            resolver,
         })
     }
 
@@ -769,6 +791,10 @@ impl Core {
         if peer.we_dial && peer.active.is_none() && peer.dialing.is_none() {
             peer.next_dial = now + peer.backoff;
             peer.backoff = (peer.backoff * 2).min(self.reconnect.1);
+            // The peer may be back at another address.
+            if let Some(h) = peer.host {
+                self.resolver.refresh(h);
+            }
         }
     }
 
@@ -791,6 +817,25 @@ impl Core {
                 && peer.dialing.is_none()
                 && now >= peer.next_dial
             {
+                if let Some(h) = peer.host {
+                    let host = self.resolver.host(h);
+                    let Some(addr) = host.latest() else {
+                        // No address yet: ask again, dial later.
+                        peer.next_dial = now + peer.backoff;
+                        self.resolver.refresh(h);
+                        continue;
+                    };
+                    if addr != peer.addr {
+                        info!(
+                            node = self.id.node,
+                            peer = peer.id,
+                            host = %host.host,
+                            %addr,
+                            "link: dialing the peer at a new address"
+                        );
+                        peer.addr = addr;
+                    }
+                }
                 dials.push(p);
             }
         }
@@ -807,6 +852,9 @@ impl Core {
         );
         peer.next_dial = now + peer.backoff;
         peer.backoff = (peer.backoff * 2).min(self.reconnect.1);
+        if let Some(h) = peer.host {
+            self.resolver.refresh(h);
+        }
     }
 
     /// An accepted connection that could not be taken (too many in their

@@ -29,6 +29,7 @@ mod core;
 mod handshake;
 mod mio_io;
 mod outq;
+mod resolve;
 mod shm_peer;
 mod stats;
 #[cfg(target_os = "linux")]
@@ -36,6 +37,8 @@ mod sys;
 #[cfg(target_os = "linux")]
 mod uring;
 pub mod wire;
+
+pub use resolve::Resolve;
 
 use self::core::Core;
 use self::stats::Shared;
@@ -79,8 +82,15 @@ impl fmt::Display for BackendKind {
 pub struct PeerSpec {
     /// The peer's node id.
     pub id: NodeId,
-    /// Where the peer listens.
+    /// Where the peer listens (with [`host`](Self::host): the first
+    /// answer for the name, or an unspecified address if it did not
+    /// resolve yet).
     pub addr: SocketAddr,
+    /// The `hostname:port` the address came from, if any: the link
+    /// resolves it again (in the background, with
+    /// [`LinkConfig::resolve`]) whenever a dial to the peer fails or its
+    /// connection drops, and does not dial while it has no address.
+    pub host: Option<String>,
     /// The peer shares this host: records travel through `/dev/shm` rings set
     /// up by a handshake over TCP, not through TCP.
     pub same_host: bool,
@@ -92,6 +102,18 @@ impl PeerSpec {
         PeerSpec {
             id,
             addr,
+            host: None,
+            same_host: false,
+        }
+    }
+
+    /// A peer named by `host` (`hostname:port`), first resolved to `addr`
+    /// if it resolved yet.
+    pub fn named(id: NodeId, host: impl Into<String>, addr: Option<SocketAddr>) -> Self {
+        PeerSpec {
+            id,
+            addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            host: Some(host.into()),
             same_host: false,
         }
     }
@@ -132,6 +154,9 @@ pub struct LinkConfig {
     pub reconnect_max: Duration,
     /// Directory of the ring files of same-host peers (`/dev/shm`).
     pub shm_dir: PathBuf,
+    /// Resolves the [`PeerSpec::host`] names (the system resolver by
+    /// default).
+    pub resolve: Resolve,
 }
 
 impl fmt::Debug for LinkConfig {
@@ -148,6 +173,7 @@ impl fmt::Debug for LinkConfig {
             .field("reconnect_min", &self.reconnect_min)
             .field("reconnect_max", &self.reconnect_max)
             .field("shm_dir", &self.shm_dir)
+            .field("resolve", &self.resolve)
             .finish()
     }
 }
@@ -178,6 +204,7 @@ impl LinkConfig {
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(2),
             shm_dir: PathBuf::from("/dev/shm"),
+            resolve: Resolve::system(),
         }
     }
 

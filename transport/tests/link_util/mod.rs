@@ -92,6 +92,7 @@ pub struct Node {
     pub inbound: Vec<Consumer>,
 }
 
+#[derive(Clone)]
 pub struct NodeSpec {
     pub id: NodeId,
     pub addr: SocketAddr,
