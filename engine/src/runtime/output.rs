@@ -402,7 +402,7 @@ impl Emitter {
         let metrics = ThreadMetrics::new(
             &shared.metrics.config,
             &outputs,
-            &main_inputs,
+            main_inputs,
             plan.streams.len(),
         );
         let default = streams

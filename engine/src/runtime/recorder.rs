@@ -495,7 +495,7 @@ mod tests {
         // index 2 the system slot.
         let mut r = TaskRecorder::new(true, 3, 3, Some(1));
         let mut totals = TaskCounters::default();
-        let mut emit = |r: &mut TaskRecorder, t: &mut TaskCounters, i, delivered| {
+        let emit = |r: &mut TaskRecorder, t: &mut TaskCounters, i, delivered| {
             t.emitted += 1;
             t.transferred += delivered;
             r.output(i, delivered);
