@@ -12,7 +12,9 @@
 //!   schedule by more than [`rate_tolerance`] did not reach the rate: it
 //!   says so and reports no latency.
 //! - Acking (`--ack`): trees acked and failed over the window, complete
-//!   latency over the whole run, acker messages per tuple.
+//!   latency of the trees completed in the window (over the whole run with
+//!   metrics off, when nothing is published while it runs), acker messages
+//!   per tuple.
 
 mod baseline;
 mod machine;
@@ -176,6 +178,14 @@ impl Subject {
         }
     }
 
+    /// The spouts' complete latencies published so far (Gale only).
+    fn complete_latencies(&self) -> Option<Histogram<u64>> {
+        match self {
+            Self::Gale(t) => Some(t.metrics_handle().complete_latency_histogram()),
+            Self::Baseline(_) => None,
+        }
+    }
+
     fn is_finished(&self) -> bool {
         match self {
             Self::Gale(t) => t.is_finished(),
@@ -199,7 +209,7 @@ impl Subject {
 struct Outcome {
     /// Counters over the measured window.
     window: Report,
-    /// Counters at the end (complete latency is only known then).
+    /// Counters at the end.
     end: TopologyStats,
     /// Process CPU time over the window.
     cpu: Option<Duration>,
@@ -207,6 +217,9 @@ struct Outcome {
     behind: Option<Duration>,
     /// Spout-to-sink latencies of tuples stamped inside the window.
     latency: Option<Histogram<u64>>,
+    /// Complete latencies of trees completed inside the window (to within
+    /// the 100 ms the workers publish at; `None` with metrics off).
+    complete: Option<Histogram<u64>>,
 }
 
 fn run(args: &BenchArgs) -> Result<(), CliError> {
@@ -265,12 +278,14 @@ fn measure(
     let mut progress = Progress::new(shape, &args.name);
     progress.wait(&subject, "warm-up", args.warmup);
     let before = subject.stats();
+    let complete_before = subject.complete_latencies();
     let cpu_before = machine::cpu_time();
     if let Some(p) = probe {
         p.open_window(p.now_ns());
     }
     progress.wait(&subject, "measuring", args.duration);
     let after = subject.stats();
+    let complete = subject.complete_latencies().zip(complete_before);
     let cpu_after = machine::cpu_time();
     let behind = probe.and_then(|p| {
         let now = p.now_ns();
@@ -281,12 +296,19 @@ fn measure(
     let end = subject.finish()?;
     let window = Report::new(shape, &difference(&before, &after));
     let latency = probe.map(Probe::latency).filter(|h| !h.is_empty());
+    // With metrics off, nothing is published while the topology runs:
+    // then the whole run's figure (from `end`) is all there is.
+    let complete = complete
+        .filter(|_| !args.engine.no_metrics)
+        .and_then(|(mut after, before)| after.subtract(&before).ok().map(|()| after))
+        .filter(|h| !h.is_empty());
     Ok(Outcome {
         window,
         end,
         cpu: cpu_after.zip(cpu_before).map(|(a, b)| a.saturating_sub(b)),
         behind,
         latency,
+        complete,
     })
 }
 
@@ -417,14 +439,18 @@ fn acker_per_tuple(outcome: &Outcome) -> Option<f64> {
     (tuples > 0).then(|| acker.stats.executed as f64 / tuples as f64)
 }
 
-/// The spouts' complete latency over the whole run (spouts of the
-/// topology only; `None` without acking).
-fn complete_latency(outcome: &Outcome) -> Option<&gale_engine::LatencyStats> {
+/// The spouts' complete latency over the measured window, or over the
+/// whole run with metrics off (spouts of the topology only; `None`
+/// without acking).
+fn complete_latency(outcome: &Outcome) -> Option<gale_engine::LatencyStats> {
+    if let Some(h) = &outcome.complete {
+        return gale_engine::LatencyStats::from_histogram(h);
+    }
     outcome
         .end
         .components
         .values()
-        .find_map(|c| c.complete_latency.as_ref())
+        .find_map(|c| c.complete_latency.clone())
 }
 
 const QUANTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)];
@@ -491,6 +517,22 @@ fn print_text(
         writeln!(w, "  acked {acked}, failed {failed} trees in the window")?;
         if let Some(n) = acker_per_tuple(outcome) {
             writeln!(w, "  acker: {n:.3} messages per tuple")?;
+        }
+        if let Some(l) = complete_latency(outcome) {
+            let over = if outcome.complete.is_some() {
+                "in the window"
+            } else {
+                "over the whole run (metrics off)"
+            };
+            writeln!(
+                w,
+                "  complete latency {over}: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs ({} trees)",
+                l.p50_ns as f64 / 1e3,
+                l.p99_ns as f64 / 1e3,
+                l.p999_ns as f64 / 1e3,
+                l.max_ns as f64 / 1e3,
+                l.count
+            )?;
         }
     }
     Ok(())

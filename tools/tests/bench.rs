@@ -211,6 +211,16 @@ fn acking_reports_acked_failed_and_complete_latency() {
     assert!(count(&json, "acked") > 0, "{json}");
     assert_eq!(count(&json, "failed"), 0, "{json}");
     check_quantiles(&json["complete_latency_ns"], &["p50", "p99", "p999", "max"]);
+    // Complete latency covers the trees of the window (to within the
+    // 100 ms workers publish at), not the 0.3 s warm-up too.
+    let (trees, acked) = (
+        count(&json["complete_latency_ns"], "count") as f64,
+        count(&json, "acked") as f64,
+    );
+    assert!(
+        (0.7 * acked..=1.2 * acked).contains(&trees),
+        "{trees} latencies for {acked} trees acked in the window: {json}"
+    );
     assert!(number(&json, "acker_messages_per_tuple") > 0.0, "{json}");
     assert!(json["components"].get("__acker").is_some(), "{json}");
 }

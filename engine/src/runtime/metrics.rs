@@ -391,6 +391,22 @@ impl MetricsHandle {
         self.shared.should_stop()
     }
 
+    /// The spouts' complete latencies (emit to tree completion) published
+    /// so far, all spout tasks merged; empty without acking. Workers
+    /// publish every 100 ms, so subtracting an earlier histogram gives the
+    /// latencies of a window to within that (`gale bench --ack` does).
+    /// With metrics off, workers publish only when they stop.
+    pub fn complete_latency_histogram(&self) -> hdrhistogram::Histogram<u64> {
+        let mut all = super::recorder::latency_histogram();
+        for slot in &self.shared.metrics.tasks {
+            let h = slot.histograms.lock().unwrap_or_else(|e| e.into_inner());
+            // Adding fails only for values outside the bounds, which are
+            // the same on both sides.
+            let _ = all.add(&h.complete);
+        }
+        all
+    }
+
     /// The current metrics.
     pub fn metrics(&self) -> TopologyMetrics {
         let plan = &*self.plan;

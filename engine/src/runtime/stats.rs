@@ -48,7 +48,8 @@ pub struct LatencyStats {
 }
 
 impl LatencyStats {
-    pub(crate) fn from_histogram(h: &hdrhistogram::Histogram<u64>) -> Option<Self> {
+    /// The quantiles of `h` (`None` if it is empty).
+    pub fn from_histogram(h: &hdrhistogram::Histogram<u64>) -> Option<Self> {
         (!h.is_empty()).then(|| Self {
             count: h.len(),
             p50_ns: h.value_at_quantile(0.5),
