@@ -94,10 +94,12 @@ fn nodes_named_by_hostname_connect_and_deliver() {
     let mut text =
         String::from("secret = \"engine test secret 0123\"\n[settings]\nlink_backend = \"mio\"\n");
     for id in 0..2 {
-        text += &format!(
-            "[[node]]\nid = {id}\nlisten = \"localhost:{}\"\nthreads = 1\n",
-            7790 + id
-        );
+        // A port free now (the listener closes at once).
+        let port = std::net::TcpListener::bind("localhost:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        text += &format!("[[node]]\nid = {id}\nlisten = \"localhost:{port}\"\nthreads = 1\n");
     }
     let cluster = ClusterFile::parse(&text).expect("valid cluster file");
     let sink = Sink::new();

@@ -451,6 +451,48 @@ fn seed(worker: usize) -> u64 {
     nanos ^ (worker as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id())
 }
 
+/// A coordinator's sleeps between polls of the workers: `near` (a stop is
+/// close: spouts done, draining) polls every `fast`; otherwise the sleep
+/// doubles up to [`Poll::SLOW`], so that while a topology just runs the
+/// coordinator rarely wakes (on a machine with a core per worker each wake
+/// preempts a worker). A run with a duration wakes at its end.
+pub(crate) struct Poll {
+    fast: Duration,
+    current: Duration,
+    end: Option<Instant>,
+}
+
+impl Poll {
+    /// The longest sleep.
+    pub(crate) const SLOW: Duration = Duration::from_millis(20);
+
+    pub(crate) fn new(fast: Duration, start: Instant, duration: Option<Duration>) -> Self {
+        Poll {
+            fast,
+            current: fast,
+            end: duration.map(|d| start + d),
+        }
+    }
+
+    /// The next sleep (without sleeping).
+    pub(crate) fn next(&mut self, near: bool, now: Instant) -> Duration {
+        self.current = if near {
+            self.fast
+        } else {
+            (self.current * 2).min(Self::SLOW)
+        };
+        match self.end {
+            Some(end) if end > now => self.current.min(end - now),
+            _ => self.current,
+        }
+    }
+
+    /// Sleeps until the next poll.
+    pub(crate) fn sleep(&mut self, near: bool) {
+        thread::sleep(self.next(near, Instant::now()));
+    }
+}
+
 /// Polls the workers' progress: stops the topology when it is drained (all
 /// spouts done and nothing in flight), after `duration`, or on a panic.
 fn coordinate(
@@ -459,11 +501,11 @@ fn coordinate(
     start: Instant,
     duration: Option<Duration>,
 ) {
-    const POLL: Duration = Duration::from_micros(200);
+    let mut poll = Poll::new(Duration::from_micros(200), start, duration);
     // Processed total of the previous wave, taken while all spouts were done.
     let mut previous: Option<u64> = None;
     loop {
-        thread::sleep(POLL);
+        poll.sleep(previous.is_some() || shared.draining());
         if shared.should_stop() {
             break;
         }
@@ -591,5 +633,32 @@ impl Drop for RunningTopology {
         if let Some(link) = self.link.take() {
             link.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_backs_off_while_running_and_is_fast_near_a_stop() {
+        let start = Instant::now();
+        let fast = Duration::from_micros(200);
+        let mut poll = Poll::new(fast, start, None);
+        let sleeps: Vec<Duration> = (0..10).map(|_| poll.next(false, start)).collect();
+        assert_eq!(sleeps[0], 2 * fast);
+        assert!(sleeps.windows(2).all(|w| w[0] <= w[1]), "{sleeps:?}");
+        assert_eq!(sleeps[9], Poll::SLOW);
+        assert_eq!(poll.next(true, start), fast);
+        assert_eq!(poll.next(false, start), 2 * fast);
+        // A run with a duration wakes at its end, not up to SLOW later.
+        let mut poll = Poll::new(fast, start, Some(Duration::from_millis(5)));
+        for _ in 0..10 {
+            poll.next(false, start);
+        }
+        let now = start + Duration::from_millis(4);
+        assert_eq!(poll.next(false, now), Duration::from_millis(1));
+        let late = start + Duration::from_millis(6);
+        assert_eq!(poll.next(false, late), Poll::SLOW);
     }
 }

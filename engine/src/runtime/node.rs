@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use gale_transport::link::{Backend, Link, LinkConfig, LinkRings, PeerSpec, PeerState};
 
-use super::cluster::{launch, RunConfig, RunError, RunningTopology};
+use super::cluster::{launch, Poll, RunConfig, RunError, RunningTopology};
 use super::metrics::{MetricSource, Sample, SampleKind};
 use super::route::EngineRoute;
 use super::shared::Shared;
@@ -323,13 +323,13 @@ pub(crate) fn coordinate(
     duration: Option<Duration>,
     has_spouts: bool,
 ) {
-    const POLL: Duration = Duration::from_millis(1);
+    let mut poll = Poll::new(Duration::from_millis(1), start, duration);
     let mut logged = !has_spouts;
     let mut last = (0, 0);
     let mut still_since = Instant::now();
     let mut drain_start: Option<Instant> = None;
     loop {
-        thread::sleep(POLL);
+        poll.sleep(shared.draining());
         if shared.should_stop() {
             break;
         }
