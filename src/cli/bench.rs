@@ -524,15 +524,8 @@ fn print_text(
             } else {
                 "over the whole run (metrics off)"
             };
-            writeln!(
-                w,
-                "  complete latency {over}: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs ({} trees)",
-                l.p50_ns as f64 / 1e3,
-                l.p99_ns as f64 / 1e3,
-                l.p999_ns as f64 / 1e3,
-                l.max_ns as f64 / 1e3,
-                l.count
-            )?;
+            let quantiles = super::report::complete_quantiles(&l);
+            writeln!(w, "  complete latency {over}: {quantiles}")?;
         }
     }
     Ok(())

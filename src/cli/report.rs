@@ -180,13 +180,9 @@ impl Report {
             if let Some(l) = &r.stats.complete_latency {
                 writeln!(
                     w,
-                    "  complete latency of `{}`: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs ({} trees)",
+                    "  complete latency of `{}`: {}",
                     r.name,
-                    l.p50_ns as f64 / 1e3,
-                    l.p99_ns as f64 / 1e3,
-                    l.p999_ns as f64 / 1e3,
-                    l.max_ns as f64 / 1e3,
-                    l.count
+                    complete_quantiles(l)
                 )?;
             }
         }
@@ -280,4 +276,17 @@ fn latency_json(l: &LatencyStats) -> Json {
         "p999": l.p999_ns,
         "max": l.max_ns,
     })
+}
+
+/// A complete-latency distribution as one line's tail: `p50 … µs, p99 …,
+/// p99.9 …, max … (N trees)`.
+pub(super) fn complete_quantiles(l: &gale_engine::LatencyStats) -> String {
+    format!(
+        "p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs ({} trees)",
+        l.p50_ns as f64 / 1e3,
+        l.p99_ns as f64 / 1e3,
+        l.p999_ns as f64 / 1e3,
+        l.max_ns as f64 / 1e3,
+        l.count
+    )
 }
