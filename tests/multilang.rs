@@ -36,6 +36,41 @@ fn wordcount_through_a_pystorm_split_bolt_is_exact_with_msgpack() {
 }
 
 #[test]
+fn metrics_a_child_reports_become_gauges_and_bad_ones_errors() {
+    const SENTENCES: u64 = 300;
+    let split = python_split(&[&script("metrics_split.py"), "json"]);
+    let (topology, counts) = wordcount(split, SENTENCES, 2);
+    let (stats, metrics) = run_finite_with_metrics(topology);
+    assert_eq!(counts.snapshot(), expected_counts(SENTENCES));
+    // pystorm's report_metric("sentences", n) after each sentence: per
+    // task the latest n, which add up to every sentence.
+    let sentences: Vec<&gale::engine::Sample> = metrics
+        .samples
+        .iter()
+        .filter(|s| s.name == "gale_multilang_metric")
+        .filter(|s| {
+            s.labels
+                .iter()
+                .any(|(k, v)| k == "name" && v == "sentences")
+        })
+        .collect();
+    assert_eq!(sentences.len(), 2, "one gauge per task: {sentences:#?}");
+    assert!(sentences.iter().all(|s| s
+        .labels
+        .iter()
+        .any(|(k, v)| k == "component" && v == "split")));
+    let total: f64 = sentences.iter().map(|s| s.value).sum();
+    assert_eq!(total, SENTENCES as f64, "{sentences:#?}");
+    // A value that is not a number is refused, naming the metric.
+    let bad = errors_with(&stats, "split", "metric `mood`");
+    assert_eq!(bad.len(), 2, "{:#?}", stats.errors);
+    assert!(metrics
+        .samples
+        .iter()
+        .all(|s| !s.labels.iter().any(|(_, v)| v == "mood")));
+}
+
+#[test]
 fn wordcount_is_exact_with_one_pending_tuple_per_child() {
     let split = python_split(&[&example("split_bolt.py"), "json"]).max_pending(1);
     let (topology, counts) = wordcount(split, 200, 2);

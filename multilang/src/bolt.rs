@@ -164,7 +164,9 @@ impl ShellBolt {
             Command::Error(msg) => out.report_error(format!("the subprocess reported: {msg}")),
             Command::Metrics { name, params } => {
                 if let Some(shell) = &self.shell {
-                    protocol::metrics(&shell.who, &name, &params);
+                    if let Err(e) = shell.stats.report(&name, &params) {
+                        out.report_error(format!("bad metrics message from the subprocess: {e}"));
+                    }
                 }
             }
             Command::Emit(emit) => {

@@ -161,16 +161,6 @@ pub(crate) fn log(component: &str, task: TaskId, level: i64, msg: &str) {
     }
 }
 
-/// Logs a `metrics` message (Gale has no metrics registry for children).
-pub(crate) fn metrics(who: &crate::process::Who, name: &str, params: &Value) {
-    tracing::debug!(
-        component = who.component,
-        task = who.task,
-        metric = name,
-        "metrics from the subprocess: {params:?}"
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

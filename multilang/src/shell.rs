@@ -1,8 +1,9 @@
 //! What shell spouts and bolts share: starting the child (and restarting
 //! it with a back-off), and errors kept until a collector can report them.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gale_codec::Value;
@@ -46,12 +47,53 @@ pub(crate) struct ChildStats {
     restarts: AtomicU64,
     pending: AtomicU64,
     running: AtomicU64,
+    /// The latest value of each metric the child reported with a
+    /// `metrics` message (at most [`MAX_CHILD_METRICS`] names).
+    reported: Mutex<BTreeMap<String, f64>>,
 }
+
+/// Names of reported metrics kept per task: a child inventing names
+/// without end must not grow memory (or the metrics page) without bound.
+const MAX_CHILD_METRICS: usize = 64;
+/// Longest name of a reported metric, in bytes.
+const MAX_METRIC_NAME: usize = 128;
 
 impl ChildStats {
     /// Sets the number of tuples the child holds (bolts).
     pub(crate) fn set_pending(&self, n: usize) {
         self.pending.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// Keeps the value of a child's `metrics` message (Storm's
+    /// `report_metric`): a number becomes the latest value of the gauge
+    /// `gale_multilang_metric{name}`. A value that is not a number, an
+    /// empty or overlong name, or a name beyond the first
+    /// [`MAX_CHILD_METRICS`] is refused with the reason.
+    pub(crate) fn report(&self, name: &str, params: &Value) -> Result<(), String> {
+        let value = match params {
+            Value::I64(n) => *n as f64,
+            Value::F64(x) if x.is_finite() => *x,
+            other => {
+                return Err(format!(
+                    "metric `{name}`: the value {other} is not a finite number"
+                ))
+            }
+        };
+        if name.is_empty() || name.len() > MAX_METRIC_NAME {
+            return Err(format!(
+                "a metric name must have 1 to {MAX_METRIC_NAME} bytes, not {}",
+                name.len()
+            ));
+        }
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        if reported.len() >= MAX_CHILD_METRICS && !reported.contains_key(name) {
+            return Err(format!(
+                "metric `{name}`: the subprocess already reported {MAX_CHILD_METRICS} metrics; \
+                 more names are ignored"
+            ));
+        }
+        reported.insert(name.to_owned(), value);
+        Ok(())
     }
 }
 
@@ -89,6 +131,20 @@ impl MetricSource for ChildStats {
                 value: value.load(Ordering::Relaxed) as f64,
             });
         }
+        let reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, value) in reported.iter() {
+            let mut labels = labels.clone();
+            labels.push(("name".to_owned(), name.clone()));
+            out.push(Sample {
+                name: "gale_multilang_metric".to_owned(),
+                help: "Latest value of a metric the task's subprocess reported (Storm's `metrics` \
+                       message)"
+                    .to_owned(),
+                kind: SampleKind::Gauge,
+                labels,
+                value: *value,
+            });
+        }
     }
 }
 
@@ -101,6 +157,7 @@ impl Shell {
             restarts: AtomicU64::new(0),
             pending: AtomicU64::new(0),
             running: AtomicU64::new(0),
+            reported: Mutex::default(),
         });
         ctx.register_metric(Arc::clone(&stats) as Arc<dyn MetricSource>);
         Self {

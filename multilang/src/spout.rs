@@ -160,7 +160,12 @@ impl ShellSpout {
                     self.error(&mut out, format!("the subprocess reported: {msg}"));
                 }
                 Ok(Command::Metrics { name, params }) => {
-                    protocol::metrics(&self.shell.as_ref()?.who, &name, &params);
+                    if let Err(e) = self.shell.as_ref()?.stats.report(&name, &params) {
+                        self.error(
+                            &mut out,
+                            format!("bad metrics message from the subprocess: {e}"),
+                        );
+                    }
                 }
                 Ok(Command::Ack(_) | Command::Fail(_)) => self.error(
                     &mut out,
