@@ -27,6 +27,33 @@ impl Hasher for IdHasher {
 /// A map keyed by random 64-bit ids.
 pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
+/// Task ids are small and dense: a multiplication spreads them over the
+/// hash's high bits (which hashbrown's control bytes use). Not SipHash: the
+/// acker looks up a spout task per update record.
+#[derive(Default)]
+pub(crate) struct TaskHasher(u64);
+
+impl Hasher for TaskHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b) ^ self.0.rotate_left(8));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: 2^64 / the golden ratio.
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A map keyed by task id.
+pub(crate) type TaskMap<V> = HashMap<TaskId, V, BuildHasherDefault<TaskHasher>>;
+
 const INIT: u64 = 1;
 const FAIL: u64 = 2;
 const RESET: u64 = 4;
@@ -81,7 +108,12 @@ impl AckTable {
     /// Empties the table into one packed message per acker task, passed to
     /// `send` with the acker's task id.
     pub(crate) fn drain(&mut self, ackers: &[TaskId], mut send: impl FnMut(TaskId, Vec<u8>)) {
-        let mut out: Vec<Vec<u8>> = ackers.iter().map(|_| Vec::new()).collect();
+        // Each acker's share of the records, room reserved up front (an
+        // even split, plus a quarter for unevenness) rather than grown by
+        // doubling from nothing at every flush.
+        let share = self.updates.len() / ackers.len().max(1);
+        let room = (share + share / 4 + 1) * RECORD;
+        let mut out: Vec<Vec<u8>> = ackers.iter().map(|_| Vec::with_capacity(room)).collect();
         for (root, u) in self.updates.drain() {
             let Some(acker) = acker_for(root, ackers) else {
                 continue;

@@ -1,8 +1,8 @@
 //! [`Acker`]: the state of one acker task.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::hash_map;
 
-use super::table::{read, IdMap};
+use super::table::{read, IdMap, TaskMap};
 use super::{push_done, Done, BUCKETS};
 use crate::TaskId;
 
@@ -13,22 +13,28 @@ struct Entry {
     /// updates from other workers).
     spout: Option<TaskId>,
     failed: bool,
+    /// The rotation it arrived in (or was last reset in).
+    generation: u64,
 }
 
-/// Pending trees of one acker task, in rotating buckets (newest first) so
-/// that trees nobody completes are forgotten without scanning: the spout
-/// side times them out and fails them itself.
+/// Pending trees of one acker task. Trees nobody completes are forgotten
+/// after [`BUCKETS`] rotations (the spout side times them out and fails
+/// them itself), as Storm's rotating buckets do, but in one map: each
+/// entry carries the rotation it arrived in and a rotation drops the old
+/// ones, so an update costs one lookup instead of one per bucket.
 pub(crate) struct Acker {
-    buckets: VecDeque<IdMap<Entry>>,
+    pending: IdMap<Entry>,
+    generation: u64,
     /// Completions to send, per spout task.
-    out: HashMap<TaskId, Vec<u8>>,
+    out: TaskMap<Vec<u8>>,
 }
 
 impl Default for Acker {
     fn default() -> Self {
         Self {
-            buckets: (0..BUCKETS).map(|_| IdMap::default()).collect(),
-            out: HashMap::new(),
+            pending: IdMap::default(),
+            generation: 0,
+            out: TaskMap::default(),
         }
     }
 }
@@ -36,32 +42,40 @@ impl Default for Acker {
 impl Acker {
     /// Applies a batch of update records.
     pub(crate) fn apply(&mut self, bytes: &[u8]) {
+        // Room for a completion per record (up to a cap) in each spout's
+        // buffer, reserved once rather than grown by doubling.
+        let room = (bytes.len() / super::table::RECORD).min(4096) * super::DONE_RECORD;
+        let generation = self.generation;
         for r in read(bytes) {
-            let found = self.buckets.iter().position(|b| b.contains_key(&r.root));
-            let bucket = found.unwrap_or(0);
-            let entry = self.buckets[bucket].entry(r.root).or_default();
+            let mut slot = match self.pending.entry(r.root) {
+                hash_map::Entry::Occupied(o) => o,
+                hash_map::Entry::Vacant(v) => v.insert_entry(Entry {
+                    generation,
+                    ..Entry::default()
+                }),
+            };
+            let entry = slot.get_mut();
             entry.xor ^= r.xor;
             entry.failed |= r.fail;
             if let Some(spout) = r.init {
                 entry.spout = Some(spout);
             }
-            let entry = *entry;
             let Some(spout) = entry.spout else { continue };
-            let out = self.out.entry(spout).or_default();
+            let out = self
+                .out
+                .entry(spout)
+                .or_insert_with(|| Vec::with_capacity(room));
             if entry.failed || entry.xor == 0 {
-                self.buckets[bucket].remove(&r.root);
                 let done = if entry.failed {
                     Done::Failed
                 } else {
                     Done::Acked
                 };
+                slot.remove();
                 push_done(out, r.root, done);
             } else if r.reset {
-                // Keep it here as long as the spout does.
-                if bucket != 0 {
-                    self.buckets[bucket].remove(&r.root);
-                    self.buckets[0].insert(r.root, entry);
-                }
+                // Keep it as long as the spout does.
+                entry.generation = generation;
                 push_done(out, r.root, Done::Reset);
             }
         }
@@ -72,16 +86,19 @@ impl Acker {
         self.out.drain().filter(|(_, b)| !b.is_empty())
     }
 
-    /// Drops the oldest bucket (its trees timed out at their spouts).
+    /// Forgets the trees that arrived [`BUCKETS`] rotations ago (they
+    /// timed out at their spouts).
     pub(crate) fn rotate(&mut self) {
-        self.buckets.pop_back();
-        self.buckets.push_front(IdMap::default());
+        self.generation += 1;
+        let now = self.generation;
+        self.pending
+            .retain(|_, e| now - e.generation < BUCKETS as u64);
     }
 
     /// Trees being tracked.
     #[cfg(test)]
     pub(crate) fn pending(&self) -> usize {
-        self.buckets.iter().map(|b| b.len()).sum()
+        self.pending.len()
     }
 }
 
@@ -137,12 +154,23 @@ mod tests {
         feed(&mut a, &mut t);
         assert_eq!(done(&mut a), vec![(3, 1, Done::Failed)]);
         assert_eq!(a.pending(), 1);
+        // A reset keeps a tree as if it had just arrived.
+        for _ in 0..BUCKETS - 1 {
+            a.rotate();
+        }
+        assert_eq!(a.pending(), 1, "kept for BUCKETS - 1 rotations");
         t.reset(2);
         feed(&mut a, &mut t);
         assert_eq!(done(&mut a), vec![(3, 2, Done::Reset)]);
-        for _ in 0..BUCKETS {
+        for _ in 0..BUCKETS - 1 {
             a.rotate();
         }
-        assert_eq!(a.pending(), 0);
+        assert_eq!(a.pending(), 1, "the reset restarted its time");
+        a.rotate();
+        assert_eq!(a.pending(), 0, "forgotten after BUCKETS rotations");
+        // Updates for a forgotten tree start a new entry (never completed).
+        t.xor(2, 6);
+        feed(&mut a, &mut t);
+        assert!(done(&mut a).is_empty());
     }
 }
