@@ -95,74 +95,81 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
     // padding to 8. The padding is at most 7 bytes before `values_pos`: zero
     // the word ending there first (a fixed-size store, no memset call) and
     // let the payloads overwrite its start.
+    // `out` is exactly `total` bytes: every write below stays inside it
+    // (the offsets are the layout computed above), so they go through one
+    // raw pointer instead of a bounds check each.
+    let base = out.as_mut_ptr();
+    let put = |at: usize, word: u64| {
+        debug_assert!(at + 8 <= total);
+        // SAFETY: `at + 8 <= total == out.len()` for every call below
+        // (pad below `values_pos`, roots below `roots_len`, slots below
+        // `root_pos`, root words below `total`); unaligned writes need no
+        // alignment, and `out` is borrowed mutably for this whole function.
+        unsafe { base.add(at).cast::<u64>().write_unaligned(word.to_le()) }
+    };
     if values_pos >= 8 {
-        out[values_pos - 8..values_pos].copy_from_slice(&[0; 8]);
+        put(values_pos - 8, 0);
     }
-    for (chunk, root) in out[..roots_len].chunks_exact_mut(8).zip(roots) {
-        chunk.copy_from_slice(&root.to_le_bytes());
+    for (k, root) in roots.iter().enumerate() {
+        put(k * 8, *root);
     }
-    let mut pos = roots_len;
-    for v in values {
-        let bytes: &[u8] = match v {
-            Value::Str(s) if s.len() > INLINE_STR => s.as_bytes(),
-            Value::Bytes(b) => b,
-            _ => continue,
-        };
-        out[pos..pos + bytes.len()].copy_from_slice(bytes);
-        pos += bytes.len();
-    }
-
-    // The values array; `ool_at` walks the out-of-line payloads again.
-    // Each slot is built as two little-endian words and stored directly
-    // (assembling it in a stack buffer first costs a store-forwarding stall).
     let mut ool_at = roots_len;
     for (i, v) in values.iter().enumerate() {
         let at = values_pos + i * VALUE_SIZE;
+        let mut out_of_line = |bytes: &[u8]| {
+            debug_assert!(ool_at + bytes.len() <= values_pos);
+            // SAFETY: the out-of-line bytes of all values add up to `ool`
+            // and start at `roots_len`, so they end at or before
+            // `values_pos <= total`; `bytes` is another allocation (a value
+            // of the tuple), so the ranges do not overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(ool_at), bytes.len());
+            }
+            let off = rel(ool_at, at + 4);
+            ool_at += bytes.len();
+            off
+        };
         let (w0, w1) = match v {
             Value::Null => (u64::from(TAG_NULL), 0),
             Value::Bool(b) => (u64::from(TAG_BOOL) | u64::from(*b) << 8, 0),
             Value::I64(n) => (u64::from(TAG_I64), *n as u64),
             Value::F64(f) => (u64::from(TAG_F64), f.to_bits()),
             Value::Str(s) if s.len() <= INLINE_STR => {
-                // Inline: the bytes at offset 4, then 0xff up to 8 bytes,
-                // assembled in a register.
-                let mut inline = u64::MAX;
-                for (i, b) in s.bytes().enumerate() {
-                    inline &= !(0xff << (8 * i));
-                    inline |= u64::from(b) << (8 * i);
-                }
+                let mut inline = [0xff; 8];
+                inline[..s.len()].copy_from_slice(s.as_bytes());
+                let inline = u64::from_le_bytes(inline);
                 (u64::from(TAG_STR) | inline << 32, inline >> 32)
             }
             Value::Str(s) => {
-                // rkyv's out-of-line string length: low 6 bits, a marker
-                // bit 0x80, the rest shifted up by 2 (lengths < 2^30).
                 let l = s.len() as u32;
                 let l = (l & 0x3f) | 0x80 | ((l & !0x3f) << 2);
-                let off = rel(ool_at, at + 4);
-                ool_at += s.len();
+                let off = out_of_line(s.as_bytes());
                 (u64::from(TAG_STR) | u64::from(l) << 32, u64::from(off))
             }
             Value::Bytes(b) => {
-                let off = rel(ool_at, at + 4);
-                ool_at += b.len();
+                let off = out_of_line(b);
                 (u64::from(TAG_BYTES) | u64::from(off) << 32, b.len() as u64)
             }
             Value::List(_) | Value::Map(_) => unreachable!("checked flat above"),
         };
-        out[at..at + 8].copy_from_slice(&w0.to_le_bytes());
-        out[at + 8..at + 16].copy_from_slice(&w1.to_le_bytes());
+        put(at, w0);
+        put(at + 8, w1);
     }
 
-    // The root: header fields, then the two vectors' (offset, len).
     let h = tuple.header;
-    let r = &mut out[root_pos..total];
-    r[0..4].copy_from_slice(&h.stream.to_le_bytes());
-    r[4..8].copy_from_slice(&h.source_task.to_le_bytes());
-    r[8..16].copy_from_slice(&h.edge_id.to_le_bytes());
-    let roots_vec = u64::from(rel(0, root_pos + 16)) | (roots.len() as u64) << 32;
-    let values_vec = u64::from(rel(values_pos, root_pos + 24)) | (values.len() as u64) << 32;
-    r[16..24].copy_from_slice(&roots_vec.to_le_bytes());
-    r[24..32].copy_from_slice(&values_vec.to_le_bytes());
+    put(
+        root_pos,
+        u64::from(h.stream) | u64::from(h.source_task) << 32,
+    );
+    put(root_pos + 8, h.edge_id);
+    put(
+        root_pos + 16,
+        u64::from(rel(0, root_pos + 16)) | (roots.len() as u64) << 32,
+    );
+    put(
+        root_pos + 24,
+        u64::from(rel(values_pos, root_pos + 24)) | (values.len() as u64) << 32,
+    );
     Ok(Some(total))
 }
 
