@@ -1,7 +1,7 @@
 //! The io_uring backend: one ring per link, one receive and one send in
 //! flight per connection, straight into and out of the connection's own
 //! buffers (so frames are validated in place, without a copy), an accept in
-//! flight on the listener, and a timeout op when idle (see `Idle`). All submissions
+//! flight on the listener. All submissions
 //! of a loop round go to the kernel in one `io_uring_enter`.
 //!
 //! All the link's `unsafe` is in this file. The kernel writes into a receive
@@ -46,7 +46,6 @@ const OP_SEND: u64 = 2;
 const OP_CONNECT: u64 = 3;
 const OP_CANCEL: u64 = 4;
 const OP_ACCEPT: u64 = 5;
-const OP_TIMEOUT: u64 = 6;
 const NO_CONN: u64 = u64::MAX >> 8;
 
 fn user_data(key: u64, op: u64) -> u64 {
@@ -58,7 +57,21 @@ fn user_data(key: u64, op: u64) -> u64 {
 /// ENOSYS on old kernels or under seccomp, EPERM when disabled by the
 /// `kernel.io_uring_disabled` sysctl.
 pub(crate) fn setup() -> io::Result<IoUring> {
-    let ring = IoUring::new(ENTRIES)?;
+    // Cooperative task running: completions are posted when this thread
+    // next enters the kernel rather than by interrupting it (5.19+; older
+    // kernels refuse the flag, and get a plain ring).
+    let ring = IoUring::builder()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(ENTRIES)
+        .or_else(|_| IoUring::new(ENTRIES))?;
+    if !ring.params().is_feature_ext_arg() {
+        // Waits carry their timeout in the enter call (5.11+).
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the kernel's io_uring cannot wait with a timeout (no EXT_ARG)",
+        ));
+    }
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe)?;
     for (name, code) in [
@@ -67,7 +80,6 @@ pub(crate) fn setup() -> io::Result<IoUring> {
         ("sendmsg", opcode::SendMsg::CODE),
         ("accept", opcode::Accept::CODE),
         ("poll_add", opcode::PollAdd::CODE),
-        ("timeout", opcode::Timeout::CODE),
         ("async_cancel", opcode::AsyncCancel::CODE),
     ] {
         if !probe.is_supported(code) {
@@ -143,11 +155,6 @@ pub(crate) struct UringLink {
     conns: Vec<Option<UConn>>,
     core: Core,
     accepting: bool,
-    timing: bool,
-    /// The idle timeout's duration; the kernel reads it while the timeout op
-    /// is in flight, and it lives as long as the ring. Changed only while no
-    /// timeout op is in flight.
-    idle: Box<types::Timespec>,
     waits: Idle,
     cqes: Vec<cqueue::Entry>,
     enter_failures: u64,
@@ -165,8 +172,6 @@ impl UringLink {
             conns: Vec::new(),
             core,
             accepting: false,
-            timing: false,
-            idle: Box::new(types::Timespec::from(Idle::LONG)),
             waits: Idle::new(),
             cqes: Vec::new(),
             enter_failures: 0,
@@ -225,7 +230,7 @@ impl UringLink {
             progress = self.submit_and_complete(progress || moved);
         }
         // Close everything and wait until the kernel has returned every
-        // buffer (the accept and timeout are cancelled too).
+        // buffer (the accept is cancelled too).
         for key in 0..self.conns.len() {
             if self.conns[key]
                 .as_ref()
@@ -238,7 +243,7 @@ impl UringLink {
             self.cancel(user_data(NO_CONN, OP_ACCEPT));
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.conns.iter().any(Option::is_some) || self.accepting || self.timing {
+        while self.conns.iter().any(Option::is_some) || self.accepting {
             self.submit_and_complete(false);
             if Instant::now() > deadline {
                 // Cannot happen with a working kernel: shutdown and cancel
@@ -260,9 +265,7 @@ impl UringLink {
         for _ in 0..2 {
             // SAFETY: every entry built in this file points only at memory
             // that outlives the operation: connection buffers (see the module
-            // comment), the boxed idle timespec owned by `self` and kept
-            // until all operations completed, or nothing (accept with null
-            // address, poll, cancel).
+            // comment), or nothing (accept with null address, poll, cancel).
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 return true;
             }
@@ -438,30 +441,29 @@ impl UringLink {
 
     /// Submits what was queued, waits up to the idle time if nothing moved
     /// in the last round, and handles completions. Returns whether any
-    /// completion moved bytes.
+    /// completion moved bytes. Enters the kernel only when there is
+    /// something to submit, a wait, or completion work the kernel deferred
+    /// to us (cooperative task running): a busy round whose operations
+    /// already completed costs no system call.
     fn submit_and_complete(&mut self, busy: bool) -> bool {
         let wait = self.waits.next(busy);
-        let wait = if wait.is_zero() {
-            false
-        } else {
-            if !self.timing {
-                *self.idle = types::Timespec::from(wait);
-            }
-            true
-        };
-        if wait && !self.timing {
-            let entry = opcode::Timeout::new(&*self.idle as *const types::Timespec)
-                .build()
-                .user_data(user_data(NO_CONN, OP_TIMEOUT));
-            self.timing = self.push(entry);
-        }
-        let result = if wait && self.timing {
-            self.ring.submit_and_wait(1)
-        } else {
+        let queued = !self.ring.submission().is_empty();
+        let deferred = self.ring.submission().taskrun();
+        let ready = !self.ring.completion().is_empty();
+        let result = if !wait.is_zero() && !ready {
+            // The timeout travels with the enter (EXT_ARG): no timeout
+            // operation to submit, complete or cancel.
+            let ts = types::Timespec::from(wait);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            self.ring.submitter().submit_with_args(1, &args)
+        } else if queued || deferred {
             self.ring.submit()
+        } else {
+            Ok(0)
         };
         if let Err(e) = result {
-            if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
+            let code = e.raw_os_error();
+            if code != Some(libc::EINTR) && code != Some(libc::EBUSY) && code != Some(libc::ETIME) {
                 // Logged at the 1st, 2nd, 4th, 8th... failure: a kernel that
                 // refuses every enter must not flood the log.
                 self.enter_failures += 1;
@@ -511,10 +513,6 @@ impl UringLink {
                         io::Error::from_raw_os_error(-res)
                     );
                 }
-                return false;
-            }
-            OP_TIMEOUT => {
-                self.timing = false;
                 return false;
             }
             OP_CANCEL => return false,
