@@ -27,7 +27,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
@@ -46,6 +46,7 @@ const OP_SEND: u64 = 2;
 const OP_CONNECT: u64 = 3;
 const OP_CANCEL: u64 = 4;
 const OP_ACCEPT: u64 = 5;
+const OP_BELL: u64 = 6;
 const NO_CONN: u64 = u64::MAX >> 8;
 
 fn user_data(key: u64, op: u64) -> u64 {
@@ -80,6 +81,7 @@ pub(crate) fn setup() -> io::Result<IoUring> {
         ("sendmsg", opcode::SendMsg::CODE),
         ("accept", opcode::Accept::CODE),
         ("poll_add", opcode::PollAdd::CODE),
+        ("read", opcode::Read::CODE),
         ("async_cancel", opcode::AsyncCancel::CODE),
     ] {
         if !probe.is_supported(code) {
@@ -155,6 +157,13 @@ pub(crate) struct UringLink {
     conns: Vec<Option<UConn>>,
     core: Core,
     accepting: bool,
+    /// Where the doorbell's read puts the eventfd's counter; the kernel
+    /// writes it while `bell_reading`, and it lives as long as the ring.
+    bell_buf: Box<[u8; 8]>,
+    /// A read of the doorbell's eventfd is in flight.
+    bell_reading: bool,
+    /// The doorbell's read failed: poll on timers instead.
+    bell_failed: bool,
     waits: Idle,
     cqes: Vec<cqueue::Entry>,
     enter_failures: u64,
@@ -172,6 +181,9 @@ impl UringLink {
             conns: Vec::new(),
             core,
             accepting: false,
+            bell_buf: Box::new([0; 8]),
+            bell_reading: false,
+            bell_failed: false,
             waits: Idle::new(),
             cqes: Vec::new(),
             enter_failures: 0,
@@ -219,6 +231,7 @@ impl UringLink {
                     .user_data(user_data(NO_CONN, OP_ACCEPT));
                     self.accepting = self.push(entry);
                 }
+                self.arm_doorbell();
             }
             let mut moved = false;
             for key in 0..self.conns.len() {
@@ -242,8 +255,11 @@ impl UringLink {
         if self.accepting {
             self.cancel(user_data(NO_CONN, OP_ACCEPT));
         }
+        if self.bell_reading {
+            self.cancel(user_data(NO_CONN, OP_BELL));
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.conns.iter().any(Option::is_some) || self.accepting {
+        while self.conns.iter().any(Option::is_some) || self.accepting || self.bell_reading {
             self.submit_and_complete(false);
             if Instant::now() > deadline {
                 // Cannot happen with a working kernel: shutdown and cancel
@@ -265,7 +281,9 @@ impl UringLink {
         for _ in 0..2 {
             // SAFETY: every entry built in this file points only at memory
             // that outlives the operation: connection buffers (see the module
-            // comment), or nothing (accept with null address, poll, cancel).
+            // comment), the boxed doorbell buffer owned by `self` and kept
+            // until all operations completed, or nothing (accept with null
+            // address, poll, cancel).
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 return true;
             }
@@ -274,6 +292,21 @@ impl UringLink {
             }
         }
         false
+    }
+
+    /// Keeps a read of the doorbell's eventfd in flight: it completes when
+    /// a worker rings (publishes into an empty ring while we sleep).
+    fn arm_doorbell(&mut self) {
+        if self.bell_reading || self.bell_failed {
+            return;
+        }
+        let Some(fd) = self.core.doorbell().map(|b| b.as_fd().as_raw_fd()) else {
+            return;
+        };
+        let entry = opcode::Read::new(types::Fd(fd), self.bell_buf.as_mut_ptr(), 8)
+            .build()
+            .user_data(user_data(NO_CONN, OP_BELL));
+        self.bell_reading = self.push(entry);
     }
 
     fn cancel(&mut self, target: u64) {
@@ -447,6 +480,9 @@ impl UringLink {
     /// already completed costs no system call.
     fn submit_and_complete(&mut self, busy: bool) -> bool {
         let wait = self.waits.next(busy);
+        // Sleep long only with the doorbell armed and its read in flight.
+        let parked = wait.doorbell && self.bell_reading && self.core.park();
+        let wait = if parked { Idle::LONG } else { wait.time };
         let queued = !self.ring.submission().is_empty();
         let deferred = self.ring.submission().taskrun();
         let ready = !self.ring.completion().is_empty();
@@ -475,6 +511,9 @@ impl UringLink {
                     );
                 }
             }
+        }
+        if parked {
+            self.core.unpark();
         }
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.extend(self.ring.completion());
@@ -516,6 +555,20 @@ impl UringLink {
                 return false;
             }
             OP_CANCEL => return false,
+            OP_BELL => {
+                // Rung (or cancelled at stop); re-armed next round. The
+                // records are picked up by the next round's pump.
+                self.bell_reading = false;
+                if res < 0 && res != -libc::ECANCELED && res != -libc::EINTR {
+                    self.bell_failed = true;
+                    warn!(
+                        node = self.core.node(),
+                        "link: cannot read the wake-up eventfd ({}); polling instead",
+                        io::Error::from_raw_os_error(-res)
+                    );
+                }
+                return false;
+            }
             _ => {}
         }
         let Some(c) = self.conns.get_mut(key).and_then(Option::as_mut) else {
