@@ -1,8 +1,18 @@
 //! The io_uring backend: one ring per link, one receive and one send in
 //! flight per connection, straight into and out of the connection's own
 //! buffers (so frames are validated in place, without a copy), an accept in
-//! flight on the listener. All submissions
-//! of a loop round go to the kernel in one `io_uring_enter`.
+//! flight on the listener, and a read of the doorbell's eventfd in flight
+//! (it completes when a worker publishes while the thread sleeps; see
+//! `Idle`).
+//!
+//! System calls: all submissions of a loop round go to the kernel in one
+//! `io_uring_enter`, and a round enters only when it has something to
+//! submit, must wait, or the kernel deferred completion work to it
+//! (cooperative task running, 5.19+): sends on a socket with room complete
+//! inside the enter that submits them, so a busy round costs one enter per
+//! frame. A wait carries its timeout in the enter itself (`EXT_ARG`, 5.11+;
+//! without it the link falls back to mio), so there is no timeout operation
+//! to submit, complete or re-arm.
 //!
 //! All the link's `unsafe` is in this file. The kernel writes into a receive
 //! buffer and reads a send buffer while the operation is in flight, so:
@@ -18,7 +28,10 @@
 //!   (`OutFrames` hands out only a frame that is not queued); the gather list
 //!   of a `sendmsg` is boxed in its connection;
 //! - the buffers are heap allocations owned by the connection, so moving the
-//!   `UConn` inside the connection table does not move them.
+//!   `UConn` inside the connection table does not move them;
+//! - the doorbell's 8-byte read buffer is boxed in `UringLink`, read by
+//!   nothing while `bell_reading`, and kept until the read completed (it is
+//!   cancelled at stop like the accept).
 //!
 //! Multishot receive with provided buffers is not used: the kernel would pick
 //! buffers per completion, and frames that straddle them would need a copy
