@@ -83,6 +83,10 @@ impl Idle {
     }
 }
 
+/// Bytes that make a frame worth sending at once, right after the last
+/// one; fewer wait up to [`Idle::SHORT`] for more (see `Core::fill_frame`).
+pub(crate) const MIN_FRAME: usize = 32 << 10;
+
 /// Accepted connections allowed in their handshake at once; more are
 /// closed at once, so a flood of connections cannot grow memory.
 pub(crate) const MAX_HANDSHAKING: usize = 64;
@@ -157,6 +161,8 @@ pub(crate) struct Conn {
     pub(super) shm: Option<ShmLink>,
     /// An accepted connection counted in `Core::handshaking`.
     counted: bool,
+    /// Until then, a frame is built only from [`MIN_FRAME`] bytes on.
+    next_small_frame: Instant,
 }
 
 impl Conn {
@@ -455,6 +461,7 @@ impl Core {
             recv_busy: false,
             shm: None,
             counted: dial.is_none(),
+            next_small_frame: now,
         })
     }
 
@@ -516,7 +523,7 @@ impl Core {
                 if conn.shm.is_some() {
                     progress |= self.fill_shm(p, conn);
                 } else {
-                    self.fill_frame(p, conn);
+                    self.fill_frame(p, conn, now);
                 }
             }
         }
@@ -743,13 +750,21 @@ impl Core {
 
     /// Moves records from the peer's outbound rings into the connection's
     /// next frame, up to the frame target.
-    fn fill_frame(&mut self, p: usize, conn: &mut Conn) {
+    fn fill_frame(&mut self, p: usize, conn: &mut Conn, now: Instant) {
         let peer = &mut self.peers[p];
         // While a frame is out, build the second one only if half a frame
         // is waiting: small frames would cost a send each.
         if conn.frames.queued() > 0 {
             let waiting: usize = peer.outbound.iter().map(Consumer::len_bytes).sum();
             if waiting < self.frame_target / 2 {
+                return;
+            }
+        } else if now < conn.next_small_frame {
+            // Right after a frame, wait (up to Idle::SHORT) for more than
+            // a few worker batches: a loop that chases the workers would
+            // otherwise send a small frame per batch.
+            let waiting: usize = peer.outbound.iter().map(Consumer::len_bytes).sum();
+            if waiting < MIN_FRAME.min(self.frame_target) {
                 return;
             }
         }
@@ -781,7 +796,9 @@ impl Core {
         if dropped > 0 {
             PeerCounters::add(&self.shared.peers[p].dropped, dropped);
         }
-        conn.frames.seal();
+        if conn.frames.seal() {
+            conn.next_small_frame = now + Idle::SHORT;
+        }
     }
 
     /// A connection is gone (closed by us, by the peer, or failed).
