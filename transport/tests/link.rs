@@ -44,6 +44,7 @@ per_backend!(
     connection_flood_is_bounded_and_the_link_serves_on,
     mutated_and_random_frames_never_break_the_link,
     a_named_peer_is_dialed_once_it_resolves_and_again_at_its_new_address,
+    a_record_after_a_quiet_spell_rings_the_doorbell_and_is_delivered,
 );
 
 fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
@@ -777,4 +778,36 @@ fn a_named_peer_is_dialed_once_it_resolves_and_again_at_its_new_address(backend:
     assert!(a.link().stats().peers[0].reconnects >= 1);
     let mut ns = vec![a, b];
     exchange(&mut ns, 1, 500, 64);
+}
+
+/// A link that has been quiet for a while sleeps on its doorbell; the next
+/// record a worker publishes wakes it (counted in `wakeups`, at most one
+/// per publication) and arrives.
+fn a_record_after_a_quiet_spell_rings_the_doorbell_and_is_delivered(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 170 } else { 175 };
+    let specs = nodes(base, 2);
+    let mut ns: Vec<Node> = (0..2)
+        .map(|i| start_node(i, &specs, 1, with_backend(backend)))
+        .collect();
+    assert!(ns.iter().all(|n| n.link().wait_connected(WAIT)));
+    let to = base + 1;
+    let mut got = 0;
+    let mut sent = 0u64;
+    // The link parks after about a millisecond of quiet; a loaded machine
+    // may take longer, so give it several spells (no timing is asserted).
+    while ns[0].link().stats().wakeups == 0 && sent < 100 {
+        std::thread::sleep(Duration::from_millis(20));
+        ns[0].push(to, 0, &record(to * 100, 1, sent, 64));
+        ns[0].flush();
+        sent += 1;
+        wait_for("the record after a quiet spell", || {
+            got += ns[1].drain(|_, _| ());
+            got as u64 == sent
+        });
+    }
+    let woken = ns[0].link().stats().wakeups;
+    assert!(woken > 0, "{sent} records after quiet spells, no wake-up");
+    assert!(woken <= sent, "{woken} wake-ups for {sent} records");
+    // Then a burst, in order and complete, with the bell in use.
+    exchange(&mut ns, 1, 20_000, 64);
 }

@@ -4,15 +4,17 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpListener as StdListener;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest as MioInterest, Poll, Token};
 use tracing::warn;
 
-use super::core::{Close, Conn, ConnKey, Core, Idle};
+use super::core::{Close, Conn, ConnKey, Core, Idle, Wait};
 
 const LISTENER: Token = Token(usize::MAX);
+const DOORBELL: Token = Token(usize::MAX - 1);
 /// How long `stop` keeps sending what the workers already wrote.
 const FLUSH_TIME: Duration = Duration::from_secs(1);
 
@@ -39,6 +41,13 @@ impl MioLink {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, MioInterest::READABLE)?;
+        if let Some(bell) = core.doorbell() {
+            poll.registry().register(
+                &mut mio::unix::SourceFd(&bell.as_fd().as_raw_fd()),
+                DOORBELL,
+                MioInterest::READABLE,
+            )?;
+        }
         Ok(MioLink {
             poll,
             listener,
@@ -52,7 +61,10 @@ impl MioLink {
         let mut events = Events::with_capacity(256);
         let mut dials = Vec::new();
         let mut idle = Idle::new();
-        let mut wait = Duration::ZERO;
+        let mut wait = Wait {
+            time: Duration::ZERO,
+            doorbell: false,
+        };
         let mut stop_at: Option<Instant> = None;
         loop {
             if stop_at.is_none()
@@ -64,18 +76,32 @@ impl MioLink {
             {
                 stop_at = Some(Instant::now() + FLUSH_TIME);
             }
+            // Sleep long only with the doorbell armed.
+            let parked = wait.doorbell && self.core.park();
+            let mut time = if parked { Idle::LONG } else { wait.time };
             // epoll waits in milliseconds: shorter waits sleep, then look.
-            if !wait.is_zero() && wait < Idle::LONG {
-                std::thread::sleep(wait);
-                wait = Duration::ZERO;
+            if !time.is_zero() && time < Idle::LONG {
+                std::thread::sleep(time);
+                time = Duration::ZERO;
             }
-            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+            if let Err(e) = self.poll.poll(&mut events, Some(time)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     warn!(node = self.core.node(), "link: poll failed: {e}");
                 }
             }
+            if parked {
+                self.core.unpark();
+            }
             let now = Instant::now();
             for ev in events.iter() {
+                if ev.token() == DOORBELL {
+                    // Readable, so the read does not block; it resets the
+                    // counter. The records are picked up below.
+                    if let Some(bell) = self.core.doorbell() {
+                        bell.drain();
+                    }
+                    continue;
+                }
                 if ev.token() == LISTENER {
                     if stop_at.is_none() {
                         self.accept(now);

@@ -301,6 +301,11 @@ pub struct LinkStats {
     /// Inbound connections dropped before they identified as a known peer
     /// (garbage, unknown node id, handshake timeout).
     pub rejected_connections: u64,
+    /// Times a worker woke the sleeping I/O thread by publishing records
+    /// into an empty outbound ring (the doorbell; see `Idle`). Only a link
+    /// that was idle for a while sleeps on it, so this stays far below the
+    /// number of frames while traffic flows.
+    pub wakeups: u64,
 }
 
 /// Why a [`Link`] could not start.

@@ -37,15 +37,17 @@ impl OutFrames {
     }
 
     /// Finishes the frame filled through [`free`](Self::free), if it holds
-    /// records.
-    pub fn seal(&mut self) {
+    /// records; returns whether it did.
+    pub fn seal(&mut self) -> bool {
         if self.ready < 2 {
             let frame = &mut self.frames[(self.head + self.ready) % 2];
             if frame.count() > 0 {
                 frame.finish();
                 self.ready += 1;
+                return true;
             }
         }
+        false
     }
 
     /// The unsent bytes, oldest first (the second slice may be empty).

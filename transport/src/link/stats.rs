@@ -31,7 +31,7 @@ impl PeerCounters {
         self.state.store(s as u8, Ordering::Relaxed);
     }
 
-    fn state(&self) -> PeerState {
+    pub fn state(&self) -> PeerState {
         match self.state.load(Ordering::Relaxed) {
             x if x == PeerState::Up as u8 => PeerState::Up,
             x if x == PeerState::Down as u8 => PeerState::Down,
@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     /// Set by `Link::stop`; the I/O thread polls it at least every
     /// millisecond. Relaxed: the join that follows orders everything else.
     pub stop: AtomicBool,
+    /// Rung by the workers' outbound rings when the I/O thread sleeps on it
+    /// (none if the eventfd could not be created: the thread then polls).
+    pub doorbell: Option<std::sync::Arc<crate::ring::Doorbell>>,
 }
 
 impl Shared {
@@ -60,6 +63,13 @@ impl Shared {
             peers,
             rejected: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            doorbell: match crate::ring::Doorbell::new() {
+                Ok(bell) => Some(std::sync::Arc::new(bell)),
+                Err(e) => {
+                    tracing::warn!("link: no eventfd for wake-ups ({e}); polling instead");
+                    None
+                }
+            },
         }
     }
 
@@ -85,6 +95,7 @@ impl Shared {
                 })
                 .collect(),
             rejected_connections: get(&self.rejected),
+            wakeups: self.doorbell.as_ref().map_or(0, |b| b.rung()),
         }
     }
 }

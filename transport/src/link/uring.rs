@@ -1,8 +1,18 @@
 //! The io_uring backend: one ring per link, one receive and one send in
 //! flight per connection, straight into and out of the connection's own
 //! buffers (so frames are validated in place, without a copy), an accept in
-//! flight on the listener, and a timeout op when idle (see `Idle`). All submissions
-//! of a loop round go to the kernel in one `io_uring_enter`.
+//! flight on the listener, and a read of the doorbell's eventfd in flight
+//! (it completes when a worker publishes while the thread sleeps; see
+//! `Idle`).
+//!
+//! System calls: all submissions of a loop round go to the kernel in one
+//! `io_uring_enter`, and a round enters only when it has something to
+//! submit, must wait, or the kernel deferred completion work to it
+//! (cooperative task running, 5.19+): sends on a socket with room complete
+//! inside the enter that submits them, so a busy round costs one enter per
+//! frame. A wait carries its timeout in the enter itself (`EXT_ARG`, 5.11+;
+//! without it the link falls back to mio), so there is no timeout operation
+//! to submit, complete or re-arm.
 //!
 //! All the link's `unsafe` is in this file. The kernel writes into a receive
 //! buffer and reads a send buffer while the operation is in flight, so:
@@ -18,7 +28,10 @@
 //!   (`OutFrames` hands out only a frame that is not queued); the gather list
 //!   of a `sendmsg` is boxed in its connection;
 //! - the buffers are heap allocations owned by the connection, so moving the
-//!   `UConn` inside the connection table does not move them.
+//!   `UConn` inside the connection table does not move them;
+//! - the doorbell's 8-byte read buffer is boxed in `UringLink`, read by
+//!   nothing while `bell_reading`, and kept until the read completed (it is
+//!   cancelled at stop like the accept).
 //!
 //! Multishot receive with provided buffers is not used: the kernel would pick
 //! buffers per completion, and frames that straddle them would need a copy
@@ -27,7 +40,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
@@ -46,7 +59,7 @@ const OP_SEND: u64 = 2;
 const OP_CONNECT: u64 = 3;
 const OP_CANCEL: u64 = 4;
 const OP_ACCEPT: u64 = 5;
-const OP_TIMEOUT: u64 = 6;
+const OP_BELL: u64 = 6;
 const NO_CONN: u64 = u64::MAX >> 8;
 
 fn user_data(key: u64, op: u64) -> u64 {
@@ -58,7 +71,21 @@ fn user_data(key: u64, op: u64) -> u64 {
 /// ENOSYS on old kernels or under seccomp, EPERM when disabled by the
 /// `kernel.io_uring_disabled` sysctl.
 pub(crate) fn setup() -> io::Result<IoUring> {
-    let ring = IoUring::new(ENTRIES)?;
+    // Cooperative task running: completions are posted when this thread
+    // next enters the kernel rather than by interrupting it (5.19+; older
+    // kernels refuse the flag, and get a plain ring).
+    let ring = IoUring::builder()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(ENTRIES)
+        .or_else(|_| IoUring::new(ENTRIES))?;
+    if !ring.params().is_feature_ext_arg() {
+        // Waits carry their timeout in the enter call (5.11+).
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the kernel's io_uring cannot wait with a timeout (no EXT_ARG)",
+        ));
+    }
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe)?;
     for (name, code) in [
@@ -67,7 +94,7 @@ pub(crate) fn setup() -> io::Result<IoUring> {
         ("sendmsg", opcode::SendMsg::CODE),
         ("accept", opcode::Accept::CODE),
         ("poll_add", opcode::PollAdd::CODE),
-        ("timeout", opcode::Timeout::CODE),
+        ("read", opcode::Read::CODE),
         ("async_cancel", opcode::AsyncCancel::CODE),
     ] {
         if !probe.is_supported(code) {
@@ -143,11 +170,13 @@ pub(crate) struct UringLink {
     conns: Vec<Option<UConn>>,
     core: Core,
     accepting: bool,
-    timing: bool,
-    /// The idle timeout's duration; the kernel reads it while the timeout op
-    /// is in flight, and it lives as long as the ring. Changed only while no
-    /// timeout op is in flight.
-    idle: Box<types::Timespec>,
+    /// Where the doorbell's read puts the eventfd's counter; the kernel
+    /// writes it while `bell_reading`, and it lives as long as the ring.
+    bell_buf: Box<[u8; 8]>,
+    /// A read of the doorbell's eventfd is in flight.
+    bell_reading: bool,
+    /// The doorbell's read failed: poll on timers instead.
+    bell_failed: bool,
     waits: Idle,
     cqes: Vec<cqueue::Entry>,
     enter_failures: u64,
@@ -165,8 +194,9 @@ impl UringLink {
             conns: Vec::new(),
             core,
             accepting: false,
-            timing: false,
-            idle: Box::new(types::Timespec::from(Idle::LONG)),
+            bell_buf: Box::new([0; 8]),
+            bell_reading: false,
+            bell_failed: false,
             waits: Idle::new(),
             cqes: Vec::new(),
             enter_failures: 0,
@@ -214,6 +244,7 @@ impl UringLink {
                     .user_data(user_data(NO_CONN, OP_ACCEPT));
                     self.accepting = self.push(entry);
                 }
+                self.arm_doorbell();
             }
             let mut moved = false;
             for key in 0..self.conns.len() {
@@ -225,7 +256,7 @@ impl UringLink {
             progress = self.submit_and_complete(progress || moved);
         }
         // Close everything and wait until the kernel has returned every
-        // buffer (the accept and timeout are cancelled too).
+        // buffer (the accept is cancelled too).
         for key in 0..self.conns.len() {
             if self.conns[key]
                 .as_ref()
@@ -237,8 +268,11 @@ impl UringLink {
         if self.accepting {
             self.cancel(user_data(NO_CONN, OP_ACCEPT));
         }
+        if self.bell_reading {
+            self.cancel(user_data(NO_CONN, OP_BELL));
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.conns.iter().any(Option::is_some) || self.accepting || self.timing {
+        while self.conns.iter().any(Option::is_some) || self.accepting || self.bell_reading {
             self.submit_and_complete(false);
             if Instant::now() > deadline {
                 // Cannot happen with a working kernel: shutdown and cancel
@@ -260,7 +294,7 @@ impl UringLink {
         for _ in 0..2 {
             // SAFETY: every entry built in this file points only at memory
             // that outlives the operation: connection buffers (see the module
-            // comment), the boxed idle timespec owned by `self` and kept
+            // comment), the boxed doorbell buffer owned by `self` and kept
             // until all operations completed, or nothing (accept with null
             // address, poll, cancel).
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
@@ -271,6 +305,21 @@ impl UringLink {
             }
         }
         false
+    }
+
+    /// Keeps a read of the doorbell's eventfd in flight: it completes when
+    /// a worker rings (publishes into an empty ring while we sleep).
+    fn arm_doorbell(&mut self) {
+        if self.bell_reading || self.bell_failed {
+            return;
+        }
+        let Some(fd) = self.core.doorbell().map(|b| b.as_fd().as_raw_fd()) else {
+            return;
+        };
+        let entry = opcode::Read::new(types::Fd(fd), self.bell_buf.as_mut_ptr(), 8)
+            .build()
+            .user_data(user_data(NO_CONN, OP_BELL));
+        self.bell_reading = self.push(entry);
     }
 
     fn cancel(&mut self, target: u64) {
@@ -438,30 +487,32 @@ impl UringLink {
 
     /// Submits what was queued, waits up to the idle time if nothing moved
     /// in the last round, and handles completions. Returns whether any
-    /// completion moved bytes.
+    /// completion moved bytes. Enters the kernel only when there is
+    /// something to submit, a wait, or completion work the kernel deferred
+    /// to us (cooperative task running): a busy round whose operations
+    /// already completed costs no system call.
     fn submit_and_complete(&mut self, busy: bool) -> bool {
         let wait = self.waits.next(busy);
-        let wait = if wait.is_zero() {
-            false
-        } else {
-            if !self.timing {
-                *self.idle = types::Timespec::from(wait);
-            }
-            true
-        };
-        if wait && !self.timing {
-            let entry = opcode::Timeout::new(&*self.idle as *const types::Timespec)
-                .build()
-                .user_data(user_data(NO_CONN, OP_TIMEOUT));
-            self.timing = self.push(entry);
-        }
-        let result = if wait && self.timing {
-            self.ring.submit_and_wait(1)
-        } else {
+        // Sleep long only with the doorbell armed and its read in flight.
+        let parked = wait.doorbell && self.bell_reading && self.core.park();
+        let wait = if parked { Idle::LONG } else { wait.time };
+        let queued = !self.ring.submission().is_empty();
+        let deferred = self.ring.submission().taskrun();
+        let ready = !self.ring.completion().is_empty();
+        let result = if !wait.is_zero() && !ready {
+            // The timeout travels with the enter (EXT_ARG): no timeout
+            // operation to submit, complete or cancel.
+            let ts = types::Timespec::from(wait);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            self.ring.submitter().submit_with_args(1, &args)
+        } else if queued || deferred {
             self.ring.submit()
+        } else {
+            Ok(0)
         };
         if let Err(e) = result {
-            if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
+            let code = e.raw_os_error();
+            if code != Some(libc::EINTR) && code != Some(libc::EBUSY) && code != Some(libc::ETIME) {
                 // Logged at the 1st, 2nd, 4th, 8th... failure: a kernel that
                 // refuses every enter must not flood the log.
                 self.enter_failures += 1;
@@ -473,6 +524,9 @@ impl UringLink {
                     );
                 }
             }
+        }
+        if parked {
+            self.core.unpark();
         }
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.extend(self.ring.completion());
@@ -513,11 +567,21 @@ impl UringLink {
                 }
                 return false;
             }
-            OP_TIMEOUT => {
-                self.timing = false;
+            OP_CANCEL => return false,
+            OP_BELL => {
+                // Rung (or cancelled at stop); re-armed next round. The
+                // records are picked up by the next round's pump.
+                self.bell_reading = false;
+                if res < 0 && res != -libc::ECANCELED && res != -libc::EINTR {
+                    self.bell_failed = true;
+                    warn!(
+                        node = self.core.node(),
+                        "link: cannot read the wake-up eventfd ({}); polling instead",
+                        io::Error::from_raw_os_error(-res)
+                    );
+                }
                 return false;
             }
-            OP_CANCEL => return false,
             _ => {}
         }
         let Some(c) = self.conns.get_mut(key).and_then(Option::as_mut) else {

@@ -7,6 +7,8 @@
 
 mod config;
 mod consumer;
+#[cfg(not(loom))]
+mod doorbell;
 mod error;
 mod layout;
 mod producer;
@@ -23,6 +25,8 @@ use std::sync::Arc;
 
 pub use config::RingConfig;
 pub use consumer::{Consumer, ReadBatch, Records};
+#[cfg(not(loom))]
+pub(crate) use doorbell::Doorbell;
 pub use error::{ConfigError, ReserveError, RingError, Role};
 pub use layout::{
     DATA_OFFSET, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, MIN_CAPACITY, RECORD_ALIGN, RECORD_HEADER,

@@ -30,6 +30,10 @@ pub(crate) struct Region {
     data: NonNull<u8>,
     capacity: usize,
     max_record: usize,
+    /// Rung by the producer after each publication, once a consumer in
+    /// this process installed one (the link's I/O thread).
+    #[cfg(not(loom))]
+    pub(crate) doorbell: std::sync::OnceLock<std::sync::Arc<super::doorbell::Doorbell>>,
     #[cfg(loom)]
     shadow: Box<[loom::cell::UnsafeCell<()>]>,
 }
@@ -132,6 +136,8 @@ impl Region {
             data,
             capacity: g.capacity,
             max_record: g.max_record,
+            #[cfg(not(loom))]
+            doorbell: std::sync::OnceLock::new(),
             #[cfg(loom)]
             shadow: (0..g.capacity / 8)
                 .map(|_| loom::cell::UnsafeCell::new(()))

@@ -1,0 +1,169 @@
+//! A doorbell: lets a consumer thread sleep in the kernel (on an eventfd)
+//! while its rings are empty, and be woken by the first producer that
+//! publishes into one of them.
+//!
+//! Producers pay for it only while the consumer sleeps: the consumer
+//! [`arm`](Doorbell::arm)s the bell before it sleeps, and the first
+//! publication after that disarms it and writes the eventfd once. While the
+//! consumer is awake (the bell is not armed), a publication costs a fence
+//! and one load of a flag that stays in the producer's cache.
+//!
+//! No wake-up is lost: the consumer stores `armed` then re-reads the rings'
+//! tails; the producer stores a tail then reads `armed`; a SeqCst fence on
+//! each side between the store and the load means at least one of them sees
+//! the other's store (either the consumer sees the new record and does not
+//! sleep, or the producer sees the armed bell and rings it).
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+
+/// An eventfd and the flag that says whether its consumer sleeps on it.
+#[derive(Debug)]
+pub(crate) struct Doorbell {
+    armed: AtomicBool,
+    /// Times a producer rang (wrote the eventfd).
+    rung: AtomicU64,
+    fd: OwnedFd,
+}
+
+impl Doorbell {
+    /// A new, disarmed doorbell. The eventfd is blocking: io_uring reads it
+    /// with an operation that completes when it is written, and epoll users
+    /// read it only after it was reported readable.
+    pub fn new() -> io::Result<Doorbell> {
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new
+        // descriptor that nothing else owns.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Doorbell {
+            armed: AtomicBool::new(false),
+            rung: AtomicU64::new(0),
+            // SAFETY: `fd` was just returned by eventfd and is owned here only.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// The consumer is about to sleep: the next publication rings. The
+    /// caller must look at its rings again after this (and not sleep if one
+    /// has records).
+    pub fn arm(&self) {
+        // SYNC: SeqCst store + fence pair with the fence in `published`
+        // (see the module comment): the caller's following tail loads
+        // cannot be ordered before this store.
+        self.armed.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+
+    /// The consumer is awake again; producers need not ring.
+    pub fn disarm(&self) {
+        // SYNC: Relaxed: a producer that still sees `true` only rings once
+        // more than needed (a spurious wake-up).
+        self.armed.store(false, Ordering::Relaxed);
+    }
+
+    /// Called by a producer after it published records (stored the tail).
+    #[inline]
+    pub fn published(&self) {
+        // SYNC: pairs with the fence in `arm`: the tail store before this
+        // fence and the consumer's `armed` store cannot both be missed.
+        fence(Ordering::SeqCst);
+        // SYNC: Relaxed load, then swap (SeqCst) so only one producer rings.
+        if self.armed.load(Ordering::Relaxed) && self.armed.swap(false, Ordering::SeqCst) {
+            self.ring();
+        }
+    }
+
+    fn ring(&self) {
+        // SYNC: Relaxed: a statistic.
+        self.rung.fetch_add(1, Ordering::Relaxed);
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live stack buffer to our eventfd.
+        // It can only fail if the counter would overflow (2^64 - 2 unread
+        // writes), in which case the consumer is woken anyway.
+        let _ = unsafe { libc::write(self.fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    }
+
+    /// Times a producer woke the consumer.
+    pub fn rung(&self) -> u64 {
+        // SYNC: Relaxed: a statistic.
+        self.rung.load(Ordering::Relaxed)
+    }
+
+    /// Reads (and so resets) the eventfd; only call it when it is readable
+    /// (epoll reported it), as the read blocks otherwise.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a live stack buffer.
+        let _ = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    }
+}
+
+impl AsFd for Doorbell {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Doorbell;
+    use std::sync::Arc;
+
+    /// Whether the eventfd becomes readable within `ms` milliseconds.
+    fn readable_within(bell: &Doorbell, ms: i32) -> bool {
+        use std::os::fd::{AsFd, AsRawFd};
+        let mut p = libc::pollfd {
+            fd: bell.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut p, 1, ms) == 1 }
+    }
+
+    fn readable(bell: &Doorbell) -> bool {
+        readable_within(bell, 0)
+    }
+
+    #[test]
+    fn rings_once_per_arming_and_only_when_armed() {
+        let (mut tx, mut rx) = crate::ring(crate::RingConfig::new(4096)).unwrap();
+        let bell = Arc::new(Doorbell::new().unwrap());
+        rx.set_doorbell(Arc::clone(&bell));
+        tx.try_push(b"not armed").unwrap();
+        tx.flush();
+        assert_eq!(bell.rung(), 0);
+        assert!(!readable(&bell));
+        bell.arm();
+        tx.try_push(b"one").unwrap();
+        tx.flush();
+        tx.try_push(b"two").unwrap();
+        tx.flush();
+        assert_eq!(bell.rung(), 1, "the first publication disarms the bell");
+        assert!(readable(&bell));
+        bell.drain();
+        assert!(!readable(&bell));
+        assert_eq!(rx.read().records().count(), 3);
+    }
+
+    #[test]
+    fn wakes_a_consumer_sleeping_on_it() {
+        let (mut tx, mut rx) = crate::ring(crate::RingConfig::new(4096)).unwrap();
+        let bell = Arc::new(Doorbell::new().unwrap());
+        rx.set_doorbell(Arc::clone(&bell));
+        bell.arm();
+        assert!(rx.is_empty());
+        let sleeper = std::thread::spawn(move || {
+            // Sleeps until the producer rings (the minute is only a bound
+            // so that a broken bell fails instead of hanging).
+            let woken = readable_within(&bell, 60_000);
+            (woken, rx.read().records().count())
+        });
+        tx.try_push(b"wake up").unwrap();
+        tx.flush();
+        assert_eq!(sleeper.join().unwrap(), (true, 1));
+    }
+}
