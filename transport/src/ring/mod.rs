@@ -7,7 +7,6 @@
 
 mod config;
 mod consumer;
-#[cfg(not(loom))]
 mod doorbell;
 mod error;
 mod layout;
@@ -25,7 +24,6 @@ use std::sync::Arc;
 
 pub use config::RingConfig;
 pub use consumer::{Consumer, ReadBatch, Records};
-#[cfg(not(loom))]
 pub(crate) use doorbell::Doorbell;
 pub use error::{ConfigError, ReserveError, RingError, Role};
 pub use layout::{

@@ -147,7 +147,6 @@ impl Producer {
             .tail
             .store(self.write_pos, Ordering::Release);
         self.pending = 0;
-        #[cfg(not(loom))]
         if let Some(bell) = self.region.doorbell.get() {
             bell.published();
         }

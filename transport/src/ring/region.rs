@@ -32,7 +32,6 @@ pub(crate) struct Region {
     max_record: usize,
     /// Rung by the producer after each publication, once a consumer in
     /// this process installed one (the link's I/O thread).
-    #[cfg(not(loom))]
     pub(crate) doorbell: std::sync::OnceLock<std::sync::Arc<super::doorbell::Doorbell>>,
     #[cfg(loom)]
     shadow: Box<[loom::cell::UnsafeCell<()>]>,
@@ -136,7 +135,6 @@ impl Region {
             data,
             capacity: g.capacity,
             max_record: g.max_record,
-            #[cfg(not(loom))]
             doorbell: std::sync::OnceLock::new(),
             #[cfg(loom)]
             shadow: (0..g.capacity / 8)
