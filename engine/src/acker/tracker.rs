@@ -22,21 +22,12 @@ struct Entry {
 /// them itself), as Storm's rotating buckets do, but in one map: each
 /// entry carries the rotation it arrived in and a rotation drops the old
 /// ones, so an update costs one lookup instead of one per bucket.
+#[derive(Default)]
 pub(crate) struct Acker {
     pending: IdMap<Entry>,
     generation: u64,
     /// Completions to send, per spout task.
     out: TaskMap<Vec<u8>>,
-}
-
-impl Default for Acker {
-    fn default() -> Self {
-        Self {
-            pending: IdMap::default(),
-            generation: 0,
-            out: TaskMap::default(),
-        }
-    }
 }
 
 impl Acker {

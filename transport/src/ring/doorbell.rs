@@ -77,7 +77,6 @@ impl Doorbell {
     }
 
     /// The consumer is awake again; producers need not ring.
-    #[cfg_attr(loom, allow(dead_code))] // the link (its only user) is not built under loom
     pub fn disarm(&self) {
         // SYNC: Relaxed: a producer that still sees `true` only rings once
         // more than needed (a spurious wake-up).
