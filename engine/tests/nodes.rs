@@ -113,6 +113,21 @@ fn nodes_named_by_hostname_connect_and_deliver() {
     wait_until("every tuple recorded", || {
         sink.tuples.lock().unwrap().len() as u64 >= 2 * N
     });
+    // Each node's metrics carry its link: the peer up, records sent, and
+    // the doorbell's wake-up count.
+    for (me, node) in nodes.iter().enumerate() {
+        let samples = node.metrics_handle().metrics().samples;
+        let value = |name: &str| {
+            samples
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("node {me}: no {name} in {samples:#?}"))
+                .value
+        };
+        assert_eq!(value("gale_link_up"), 1.0, "node {me}");
+        assert!(value("gale_link_records_out_total") > 0.0, "node {me}");
+        assert!(value("gale_link_wakeups_total") >= 0.0, "node {me}");
+    }
     stop(nodes);
     let ids: BTreeSet<i64> = sink.tuples().iter().map(|r| r.id()).collect();
     assert_eq!(ids, all_ids(&[1, 2], N));

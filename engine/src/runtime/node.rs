@@ -192,6 +192,13 @@ struct LinkMetrics(gale_transport::link::LinkStatsHandle);
 impl MetricSource for LinkMetrics {
     fn collect(&self, out: &mut Vec<Sample>) {
         let stats = self.0.stats();
+        out.push(Sample {
+            name: "gale_link_wakeups_total".to_owned(),
+            help: "Times a worker woke the sleeping link I/O thread (its doorbell)".to_owned(),
+            kind: SampleKind::Counter,
+            labels: vec![("backend".to_owned(), stats.backend.to_string())],
+            value: stats.wakeups as f64,
+        });
         for p in &stats.peers {
             let labels = vec![
                 ("peer".to_owned(), p.id.to_string()),
