@@ -177,11 +177,11 @@ impl FrameHeader {
     }
 }
 
-/// A frame whose every record has been validated.
+/// A frame whose every record has been validated: a [`RawFrame`] whose
+/// records all passed the tuple check.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
-    header: FrameHeader,
-    body: &'a [u8],
+    raw: RawFrame<'a>,
 }
 
 impl<'a> Frame<'a> {
@@ -190,35 +190,28 @@ impl<'a> Frame<'a> {
     /// frame with one bad record is handed on. `bytes` must be 8-aligned.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, FrameError> {
         let raw = RawFrame::parse_with(bytes, |index, record| check_record(record, index))?;
-        Ok(Self {
-            header: raw.header,
-            body: raw.body,
-        })
+        Ok(Self { raw })
     }
 
     /// Bytes this frame occupies, header included; the next frame in a
     /// stream starts here.
     pub fn encoded_len(&self) -> usize {
-        self.header.frame_len()
+        self.raw.encoded_len()
     }
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.header.count as usize
+        self.raw.len()
     }
 
     /// `true` for a frame with no records.
     pub fn is_empty(&self) -> bool {
-        self.header.count == 0
+        self.raw.is_empty()
     }
 
     /// The raw archived bytes of each record, 8-aligned, already validated.
     pub fn records(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        RawRecords {
-            body: self.body,
-            pos: 0,
-        }
-        .map_while(Result::ok)
+        self.raw.records()
     }
 
     /// A view of each record, read in place.
