@@ -1,6 +1,7 @@
 //! Running a topology: on this machine ([`LocalCluster`]) or as one node
 //! of several ([`NodeCluster`]).
 
+mod clock;
 mod cluster;
 mod metrics;
 mod node;

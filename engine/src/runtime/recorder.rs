@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
+use super::clock::{SampleClock, Stamp};
 use super::metrics::{MetricSource, MetricsConfig};
 use super::plan::Plan;
 use super::shared::TaskCounters;
@@ -183,7 +184,7 @@ impl TaskRecorder {
 /// it runs (so an ack of that very input gives the process latency).
 #[derive(Clone, Copy)]
 pub(crate) struct InFlight {
-    pub(crate) started: Instant,
+    pub(crate) started: Stamp,
     pub(crate) input: *const u8,
     pub(crate) slot: usize,
 }
@@ -236,6 +237,8 @@ pub(crate) struct ThreadMetrics {
     /// By task slot.
     pub(crate) tasks: Vec<TaskRecorder>,
     pub(crate) sampler: Sampler,
+    /// What sampled latencies are timed with.
+    pub(crate) clock: SampleClock,
     /// The sampled `execute` running now, if any.
     pub(crate) in_flight: Option<InFlight>,
     pub(crate) worker: WorkerRecorder,
@@ -252,6 +255,13 @@ impl ThreadMetrics {
         main_inputs: &[Option<u32>],
         streams: usize,
     ) -> Self {
+        let sampler = Sampler::new(config);
+        // Calibrating the counter takes a moment: only for a sampling run.
+        let clock = if sampler.every > 0 {
+            SampleClock::get()
+        } else {
+            SampleClock::instant()
+        };
         Self {
             tasks: outputs
                 .iter()
@@ -261,7 +271,8 @@ impl ThreadMetrics {
                     TaskRecorder::new(config.enabled, n, streams + 1, main)
                 })
                 .collect(),
-            sampler: Sampler::new(config),
+            sampler,
+            clock,
             in_flight: None,
             worker: WorkerRecorder::new(config.enabled, Instant::now()),
             streams,
@@ -284,7 +295,8 @@ impl ThreadMetrics {
             if f.slot == slot && std::ptr::eq(f.input, input) {
                 self.in_flight = None;
                 if let Some(h) = rec.process.as_mut() {
-                    h.saturating_record(nanos(f.started, Instant::now()).max(1));
+                    let ns = self.clock.nanos(f.started, self.clock.now());
+                    h.saturating_record(ns.max(1));
                 }
             }
         }

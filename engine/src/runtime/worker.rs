@@ -14,7 +14,7 @@ use gale_transport::{Consumer, Waiter};
 use super::output::{BoltOutput, Emitter, Input, SpoutOutput, RING_PREFIX};
 use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::ByteQueue;
-use super::recorder::{input_index, nanos, InFlight};
+use super::recorder::{input_index, InFlight};
 use super::shared::{Shared, TaskError};
 use super::RunConfig;
 use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
@@ -147,7 +147,7 @@ impl Core {
         let metrics = &mut emitter.metrics;
         let stream = input_index(view.stream(), metrics.streams);
         metrics.tasks[slot].executed(stream);
-        let started = metrics.sampler.sample().then(Instant::now);
+        let started = metrics.sampler.sample().then(|| metrics.clock.now());
         if let Some(started) = started {
             metrics.in_flight = Some(InFlight {
                 started,
@@ -165,7 +165,7 @@ impl Core {
             let metrics = &mut self.emitter.metrics;
             metrics.in_flight = None;
             if let Some(h) = metrics.tasks[slot].execute.as_mut() {
-                h.saturating_record(nanos(started, Instant::now()).max(1));
+                h.saturating_record(metrics.clock.nanos(started, metrics.clock.now()).max(1));
             }
         }
         if let Err(payload) = result {
