@@ -16,6 +16,7 @@
 //! ```text
 //! cargo bench --bench metrics                                  # 9 rounds
 //! cargo bench --bench metrics -- --rounds 15 --tuples 40000000 --json out.json
+//! cargo bench --bench metrics -- --rounds 91 const-spout-null-bolt/1   # one case
 //! ```
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it runs one
@@ -127,6 +128,8 @@ struct Options {
     rounds: usize,
     tuples: u64,
     json: Option<String>,
+    /// Runs only the cases whose `topology/threads` name contains this.
+    filter: Option<String>,
 }
 
 fn options() -> Options {
@@ -135,6 +138,7 @@ fn options() -> Options {
         rounds: 9,
         tuples: 20_000_000,
         json: None,
+        filter: None,
     };
     let mut args = std::env::args().skip(1);
     fn value(flag: &str, args: &mut impl Iterator<Item = String>) -> String {
@@ -149,6 +153,8 @@ fn options() -> Options {
             "--rounds" => o.rounds = value("--rounds", &mut args).parse().expect("--rounds N"),
             "--tuples" => o.tuples = value("--tuples", &mut args).parse().expect("--tuples N"),
             "--json" => o.json = Some(value("--json", &mut args)),
+            // Other flags come from cargo's harness conventions.
+            _ if !a.starts_with('-') => o.filter = Some(a),
             _ => {}
         }
     }
@@ -180,6 +186,12 @@ fn main() {
         // Acking costs about 4x per tuple: fewer tuples keep rounds short.
         ("const-spout-id-bolt-null-bolt", 2, true, 4),
     ] {
+        if o.filter
+            .as_ref()
+            .is_some_and(|f| !format!("{name}/{threads}").contains(f.as_str()))
+        {
+            continue;
+        }
         let count = (o.tuples / divisor).max(1);
         // One untimed round first: page faults, thread start-up, CPU
         // frequency.
@@ -213,7 +225,8 @@ fn main() {
                 .iter()
                 .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
             let ratio = median(ratios.clone());
-            let ci = median_ci(&ratios);
+            // "off" against itself has no interval to speak of.
+            let ci = if i == 0 { None } else { median_ci(&ratios) };
             let ci_text = ci.map_or("-".to_string(), |(a, b)| format!("{a:.3}..{b:.3}"));
             println!(
                 "  {label:<16} {ns:>9.2} {:>10.2} {:>11.3}x {ci_text:>14} {:>6.3}..{:<6.3}",
