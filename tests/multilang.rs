@@ -44,16 +44,7 @@ fn metrics_a_child_reports_become_gauges_and_bad_ones_errors() {
     assert_eq!(counts.snapshot(), expected_counts(SENTENCES));
     // pystorm's report_metric("sentences", n) after each sentence: per
     // task the latest n, which add up to every sentence.
-    let sentences: Vec<&gale::engine::Sample> = metrics
-        .samples
-        .iter()
-        .filter(|s| s.name == "gale_multilang_metric")
-        .filter(|s| {
-            s.labels
-                .iter()
-                .any(|(k, v)| k == "name" && v == "sentences")
-        })
-        .collect();
+    let sentences = samples_labelled(&metrics, "gale_multilang_metric", ("name", "sentences"));
     assert_eq!(sentences.len(), 2, "one gauge per task: {sentences:#?}");
     assert!(sentences.iter().all(|s| s
         .labels

@@ -70,21 +70,26 @@ impl ChildStats {
     /// empty or overlong name, or a name beyond the first
     /// [`MAX_CHILD_METRICS`] is refused with the reason.
     pub(crate) fn report(&self, name: &str, params: &Value) -> Result<(), String> {
-        let value = match params {
-            Value::I64(n) => *n as f64,
-            Value::F64(x) if x.is_finite() => *x,
-            other => {
-                return Err(format!(
-                    "metric `{name}`: the value {other} is not a finite number"
-                ))
-            }
-        };
+        // The name first: the errors below quote it.
         if name.is_empty() || name.len() > MAX_METRIC_NAME {
             return Err(format!(
                 "a metric name must have 1 to {MAX_METRIC_NAME} bytes, not {}",
                 name.len()
             ));
         }
+        let value = match params {
+            Value::I64(n) => *n as f64,
+            Value::F64(x) if x.is_finite() => *x,
+            other => {
+                // Quoted in part: the value came from the child and may be huge.
+                let text = other.to_string();
+                let shown: String = text.chars().take(64).collect();
+                let more = if shown.len() < text.len() { "…" } else { "" };
+                return Err(format!(
+                    "metric `{name}`: the value {shown}{more} is not a finite number"
+                ));
+            }
+        };
         let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
         if reported.len() >= MAX_CHILD_METRICS && !reported.contains_key(name) {
             return Err(format!(
@@ -259,5 +264,53 @@ impl Shell {
         for e in self.errors.drain(..) {
             tracing::error!(component = self.who.component, task = self.who.task, "{e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    fn stats() -> ChildStats {
+        ChildStats {
+            component: "split".to_owned(),
+            task: 1,
+            restarts: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            running: AtomicU64::new(0),
+            reported: Mutex::default(),
+        }
+    }
+
+    #[test]
+    fn bad_reports_get_bounded_errors_and_keep_nothing() {
+        let s = stats();
+        let long = "n".repeat(MAX_METRIC_NAME + 1);
+        let e = s.report(&long, &Value::I64(1)).unwrap_err();
+        assert!(e.contains("1 to 128 bytes") && !e.contains(&long), "{e}");
+        let huge = Value::Str("x".repeat(1 << 20));
+        let e = s.report("m", &huge).unwrap_err();
+        assert!(e.len() < 200 && e.contains("not a finite number"), "{e}");
+        let e = s.report(&long, &huge).unwrap_err();
+        assert!(
+            e.len() < 200,
+            "neither the name nor the value quoted whole: {e}"
+        );
+        let e = s.report("m", &Value::F64(f64::NAN)).unwrap_err();
+        assert!(e.contains("metric `m`"), "{e}");
+        assert!(s.reported.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn keeps_the_latest_value_of_at_most_the_first_names() {
+        let s = stats();
+        for i in 0..MAX_CHILD_METRICS {
+            s.report(&format!("m{i}"), &Value::I64(1)).unwrap();
+        }
+        s.report("m0", &Value::F64(2.5)).unwrap();
+        assert!(s.report("one-more", &Value::I64(1)).is_err());
+        let reported = s.reported.lock().unwrap();
+        assert_eq!(reported.len(), MAX_CHILD_METRICS);
+        assert_eq!(reported["m0"], 2.5);
     }
 }

@@ -152,3 +152,17 @@ impl gale::engine::Spout for Idle {
     }
     fn next_tuple(&mut self, _out: &mut gale::engine::SpoutOutput<'_>) {}
 }
+
+/// The samples of metric `name` that carry the label `key` = `value`.
+pub fn samples_labelled<'a>(
+    metrics: &'a gale::engine::TopologyMetrics,
+    name: &str,
+    (key, value): (&str, &str),
+) -> Vec<&'a gale::engine::Sample> {
+    metrics
+        .samples
+        .iter()
+        .filter(|s| s.name == name)
+        .filter(|s| s.labels.iter().any(|(k, v)| k == key && v == value))
+        .collect()
+}
