@@ -25,9 +25,9 @@ pub use gale_codec::{
     FieldsError, Frame, FrameError, FrameWriter, Header, Tuple, TupleRef, TupleView, Value,
 };
 pub use gale_engine::{
-    Bolt, BoltDeclarer, BoltOutput, ComponentStats, CustomGrouping, Grouping, Input, LocalCluster,
-    OutputFieldsDeclarer, RunConfig, RunError, RunningTopology, Spout, SpoutDeclarer, SpoutOutput,
-    TaskId, Topology, TopologyBuilder, TopologyContext, TopologyError, TopologyStats,
+    Bolt, BoltDeclarer, BoltOutput, ComponentStats, CustomGrouping, Grouping, Input, InputBatch,
+    LocalCluster, OutputFieldsDeclarer, RunConfig, RunError, RunningTopology, Spout, SpoutDeclarer,
+    SpoutOutput, TaskId, Topology, TopologyBuilder, TopologyContext, TopologyError, TopologyStats,
     DEFAULT_STREAM,
 };
 pub use gale_transport::{
@@ -41,8 +41,9 @@ pub mod prelude {
         TupleView, Value,
     };
     pub use gale_engine::{
-        Bolt, BoltOutput, Grouping, Input, LocalCluster, OutputFieldsDeclarer, RunConfig, Spout,
-        SpoutOutput, TaskId, Topology, TopologyBuilder, TopologyContext, DEFAULT_STREAM,
+        Bolt, BoltOutput, Grouping, Input, InputBatch, LocalCluster, OutputFieldsDeclarer,
+        RunConfig, Spout, SpoutOutput, TaskId, Topology, TopologyBuilder, TopologyContext,
+        DEFAULT_STREAM,
     };
     pub use gale_transport::{ring, RingConfig, WaitStrategy, Waiter};
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use gale_codec::Fields;
 
-use crate::{BoltOutput, Input, MetricSource, SpoutOutput, TaskId};
+use crate::{BoltOutput, Input, InputBatch, MetricSource, SpoutOutput, TaskId};
 
 /// Name of the stream a component emits to unless it names another.
 pub const DEFAULT_STREAM: &str = "default";
@@ -72,6 +72,23 @@ pub trait Bolt: Send + 'static {
     /// must [`ack`](BoltOutput::ack) or [`fail`](BoltOutput::fail) it when
     /// the topology tracks tuples.
     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>);
+
+    /// Processes a run of inputs: what one of its worker's rings held for
+    /// this task, all of one stream, in arrival order. The default calls
+    /// [`execute`](Self::execute) for each, which is all most bolts need:
+    /// the engine already pays its own per-input work (counting, metrics,
+    /// the panic guard) once per run. Override it to amortise work of your
+    /// own over a run (one lookup, one write, one lock per batch).
+    ///
+    /// Take every input from `inputs` and ack or fail each as
+    /// [`execute`](Self::execute) would; inputs left in the batch are
+    /// handed to the next call. If it panics, the input taken last fails
+    /// (its trees are replayed) and the rest of the run goes on.
+    fn execute_batch(&mut self, inputs: &mut InputBatch<'_, '_>, out: &mut BoltOutput<'_>) {
+        for input in inputs {
+            self.execute(&input, out);
+        }
+    }
 
     /// Called once when the topology shuts down, after the last tuple.
     fn cleanup(&mut self) {}

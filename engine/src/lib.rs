@@ -24,10 +24,10 @@ pub use component::{
 pub use grouping::{CustomGrouping, Grouping};
 pub use runtime::{
     Anchor, BoltOutput, ComponentKind, ComponentMetrics, ComponentStats, Counters, Emission,
-    ErrorSummary, Input, InputStream, LatencyStats, LocalCluster, MetricSource, MetricsConfig,
-    MetricsHandle, NodeCluster, OutputStream, RunConfig, RunError, RunningTopology, Sample,
-    SampleKind, SpoutOutput, TaskError, TaskMetrics, TopologyMetrics, TopologyStats, WindowStats,
-    WorkerMetrics,
+    ErrorSummary, Input, InputBatch, InputStream, LatencyStats, LocalCluster, MetricSource,
+    MetricsConfig, MetricsHandle, NodeCluster, OutputStream, RunConfig, RunError, RunningTopology,
+    Sample, SampleKind, SpoutOutput, TaskError, TaskMetrics, TopologyMetrics, TopologyStats,
+    WindowStats, WorkerMetrics,
 };
 pub use topology::{
     BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,

@@ -140,6 +140,17 @@ impl Router {
         0
     }
 
+    /// The one task every tuple goes to, if this router always picks the
+    /// same one (global, or a shuffle over a single task); `emit` then
+    /// delivers there without asking the router.
+    pub(crate) fn fixed_target(&self) -> Option<TaskId> {
+        match self {
+            Router::One { task } => Some(*task),
+            Router::Shuffle { targets, .. } if targets.len() == 1 => Some(targets[0]),
+            _ => None,
+        }
+    }
+
     /// Whether `emit_direct` may target this subscription.
     pub(crate) fn is_direct(&self) -> bool {
         matches!(self, Router::Direct)

@@ -10,13 +10,15 @@ use gale_transport::link::{Link, LinkError, LinkRings, LinkStats};
 use gale_transport::{ring, RingConfig, RingError, WaitStrategy};
 
 use super::metrics::{MetricsConfig, MetricsHandle, TopologyMetrics};
-use super::output::{Emitter, Outbound, Sink, StreamOut};
+use super::outbox::{Outbound, Outbox};
+use super::output::{Emitter, StreamOut};
 use super::plan::Plan;
 use super::recorder::MetricsStore;
 use super::shared::{Shared, TaskError};
 use super::stats::TopologyStats;
+use super::tracking::Tracking;
 use super::worker::{Core, Instance, TaskSlot, Worker};
-use crate::acker::{IdGen, SpoutPending};
+use crate::acker::SpoutPending;
 use crate::grouping::Router;
 use crate::topology::{Component, Kind};
 use crate::Topology;
@@ -171,10 +173,7 @@ pub(crate) fn launch(
                 continue;
             }
             let (tx, rx) = ring(ring_config)?;
-            outs.push(Some(Outbound {
-                ring: tx,
-                overflow: Default::default(),
-            }));
+            outs.push(Some(Outbound::new(tx)));
             ins.push(rx);
         }
     }
@@ -190,10 +189,7 @@ pub(crate) fn launch(
                 let mut per_thread = Vec::with_capacity(threads);
                 for outs in producers.iter_mut() {
                     let (tx, rx) = ring(ring_config)?;
-                    outs.push(Some(Outbound {
-                        ring: tx,
-                        overflow: Default::default(),
-                    }));
+                    outs.push(Some(Outbound::new(tx)));
                     per_thread.push(rx);
                 }
                 rings.outbound.push((peer, per_thread));
@@ -302,6 +298,9 @@ fn build_worker(
         v
     };
     let ids: Vec<u32> = plan.thread_tasks(index).collect();
+    let thread_of: Vec<usize> = std::iter::once(index)
+        .chain(plan.tasks.iter().map(|t| plan.destination(t)))
+        .collect();
     let mut slot_of = vec![usize::MAX; plan.tasks.len() + 1];
     let mut tasks = Vec::with_capacity(ids.len());
     let mut streams = Vec::with_capacity(ids.len());
@@ -329,12 +328,8 @@ fn build_worker(
         let outs = plan.stream_ids[info.component]
             .iter()
             .zip(&component.streams)
-            .map(|((name, sid), decl)| StreamOut {
-                name: name.clone(),
-                id: *sid,
-                arity: decl.fields.len(),
-                direct: decl.direct,
-                routes: plan.routes[*sid as usize]
+            .map(|((name, sid), decl)| {
+                let routes = plan.routes[*sid as usize]
                     .iter()
                     .map(|route| {
                         let local = local_targets(plan, &route.targets, index);
@@ -347,27 +342,21 @@ fn build_worker(
                         );
                         (router, route.targets.clone())
                     })
-                    .collect(),
+                    .collect();
+                StreamOut::new(
+                    name.clone(),
+                    *sid,
+                    decl.fields.len(),
+                    decl.direct,
+                    routes,
+                    |t| thread_of.get(t as usize).copied().unwrap_or(index),
+                )
             })
             .collect();
         streams.push(outs);
     }
-    let sink = Sink {
-        thread: index,
-        thread_of: std::iter::once(index)
-            .chain(plan.tasks.iter().map(|t| plan.destination(t)))
-            .collect(),
-        encoder: gale_codec::Encoder::new(),
-        header: gale_codec::Header::default(),
-        outbound,
-        local: Default::default(),
-        sent: 0,
-        overflowing: false,
-        acks: Default::default(),
-        ackers: plan.acker_tasks(),
-        ids: IdGen::new(seed(index)),
-        now: Instant::now(),
-    };
+    let outbox = Outbox::new(index, thread_of, outbound);
+    let tracking = Tracking::new(plan.acker_tasks(), seed(index));
     let pending = ids
         .iter()
         .map(|&id| {
@@ -401,7 +390,8 @@ fn build_worker(
     let emitter = Emitter::new(
         Arc::clone(plan),
         Arc::clone(shared),
-        sink,
+        outbox,
+        tracking,
         streams,
         &main_inputs,
         pending,

@@ -54,6 +54,28 @@ impl Sampler {
         Self { every, left: every }
     }
 
+    /// How many of the coming calls are not sampled before the next that
+    /// is (`u32::MAX` when nothing is ever sampled): that many may run as
+    /// one batch, and [`skip`](Self::skip) then accounts for them.
+    #[inline]
+    pub(crate) fn unsampled(&self) -> u32 {
+        if self.every == 0 {
+            u32::MAX
+        } else {
+            self.left - 1
+        }
+    }
+
+    /// Accounts for `n` calls, none of them sampled (`n` at most
+    /// [`unsampled`](Self::unsampled)).
+    #[inline]
+    pub(crate) fn skip(&mut self, n: u32) {
+        if self.every != 0 {
+            debug_assert!(n < self.left);
+            self.left -= n.min(self.left - 1);
+        }
+    }
+
     /// Whether this call is sampled.
     #[inline]
     pub(crate) fn sample(&mut self) -> bool {
@@ -158,12 +180,12 @@ impl TaskRecorder {
         }
     }
 
-    /// Counts an input at `index` handed to `execute` (the main input is
+    /// Counts `n` inputs at `index` handed to `execute` (the main input is
     /// settled instead).
     #[inline]
-    pub(crate) fn executed(&mut self, index: usize) {
+    pub(crate) fn executed(&mut self, index: usize, n: u64) {
         if index != self.main_input {
-            Self::bump(&mut self.executed, index, 1);
+            Self::bump(&mut self.executed, index, n);
         }
     }
 
@@ -487,7 +509,7 @@ mod tests {
     fn disabled_recorder_counts_nothing() {
         let mut r = TaskRecorder::new(false, 2, 3, Some(0));
         r.output(1, 1);
-        r.executed(2);
+        r.executed(2, 1);
         r.settle(&TaskCounters {
             emitted: 5,
             executed: 5,
@@ -519,7 +541,7 @@ mod tests {
         emit(&mut r, &mut totals, 2, 0);
         for i in [1, 1, 1, 2, 0] {
             totals.executed += 1;
-            r.executed(i);
+            r.executed(i, 1);
         }
         let mut metrics = ThreadMetrics::new(&MetricsConfig::default(), &[], &[], 2);
         metrics.tasks.push(r);

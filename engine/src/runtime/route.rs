@@ -12,8 +12,8 @@ use std::sync::Arc;
 use gale_codec::{view_checked, FrameError};
 use gale_transport::link::{InboundRoute, NodeId};
 
-use super::output::RING_PREFIX;
 use super::plan::Plan;
+use super::record::{PrefixError, RingPrefix};
 use crate::acker::{table, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
 use crate::topology::Kind;
 use crate::TaskId;
@@ -21,7 +21,10 @@ use crate::TaskId;
 /// Why an inbound record was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum InboundError {
-    #[error("record of {len} bytes is shorter than its {RING_PREFIX}-byte prefix")]
+    #[error(
+        "record of {len} bytes is shorter than its {}-byte prefix",
+        RingPrefix::LEN
+    )]
     Short { len: usize },
     #[error("record for task {task} has a non-zero reserved word")]
     Reserved { task: TaskId },
@@ -70,15 +73,11 @@ impl EngineRoute {
     /// The worker thread of the record's destination task, once the whole
     /// record is checked.
     pub(crate) fn check(&self, record: &[u8]) -> Result<usize, InboundError> {
-        if record.len() < RING_PREFIX {
-            return Err(InboundError::Short { len: record.len() });
-        }
-        let word =
-            |i: usize| u32::from_le_bytes([record[i], record[i + 1], record[i + 2], record[i + 3]]);
-        let task = word(0);
-        if word(4) != 0 {
-            return Err(InboundError::Reserved { task });
-        }
+        let (prefix, tuple) = RingPrefix::read_checked(record).map_err(|e| match e {
+            PrefixError::Short => InboundError::Short { len: record.len() },
+            PrefixError::Reserved(task) => InboundError::Reserved { task },
+        })?;
+        let task = prefix.dest;
         let plan = &self.plan;
         let info = plan.task(task).ok_or(InboundError::UnknownTask { task })?;
         if !plan.is_local(info) {
@@ -87,8 +86,7 @@ impl EngineRoute {
                 node: info.node,
             });
         }
-        let view = view_checked(&record[RING_PREFIX..])
-            .map_err(|source| InboundError::Tuple { task, source })?;
+        let view = view_checked(tuple).map_err(|source| InboundError::Tuple { task, source })?;
         let component = &plan.topology.components[info.component];
         let stream = view.stream();
         let refuse = || InboundError::Stream {
@@ -208,11 +206,11 @@ mod tests {
                     header: &header,
                     values,
                 },
-                &mut buf[RING_PREFIX..],
+                &mut buf[RingPrefix::LEN..],
             )
             .unwrap();
-        buf[..4].copy_from_slice(&dest.to_le_bytes());
-        buf.resize(RING_PREFIX + used, 0);
+        RingPrefix { dest }.write(&mut buf);
+        buf.resize(RingPrefix::LEN + used, 0);
         buf
     }
 
@@ -278,7 +276,7 @@ mod tests {
         ));
         // Garbage after a valid prefix, and a tuple cut short.
         let mut garbage = record(2, 0, &word);
-        for b in &mut garbage[RING_PREFIX..] {
+        for b in &mut garbage[RingPrefix::LEN..] {
             *b = 0xa5;
         }
         assert!(matches!(err(&garbage), InboundError::Tuple { task: 2, .. }));

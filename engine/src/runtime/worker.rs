@@ -9,11 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gale_codec::{view_trusted, AlignedVec, Encoder, Header, TupleRef};
-use gale_transport::{Consumer, Waiter};
+use gale_transport::{Consumer, Records, Waiter};
 
-use super::output::{BoltOutput, Emitter, Input, SpoutOutput, RING_PREFIX};
+use super::collector::{BoltOutput, SpoutOutput};
+use super::input::{InputBatch, NoMore, RecordSource};
+use super::output::Emitter;
 use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::ByteQueue;
+use super::record::RingPrefix;
 use super::recorder::{input_index, InFlight};
 use super::shared::{Shared, TaskError};
 use super::RunConfig;
@@ -85,13 +88,22 @@ impl Core {
         });
     }
 
-    /// Runs task `dest` on an archived record: a bolt's `execute`, an
-    /// acker's batch of updates (or tick), or a spout's completions.
+    /// Runs task `dest` on an archived record: a bolt's `execute` (with
+    /// the records after it in `rest` that are for the same task and
+    /// stream, as one run), an acker's batch of updates (or tick), or a
+    /// spout's completions.
     ///
-    /// The record must be bytes written by this topology's encoder (through
-    /// our rings or the local queue), 8-aligned.
-    fn execute(&mut self, dest: TaskId, record: &[u8]) {
-        self.processed += 1;
+    /// # Safety
+    ///
+    /// `record` must be bytes written by this topology's encoder (through
+    /// our rings or the local queue), 8-aligned, as `RecordSource` says of
+    /// the records of `rest`.
+    unsafe fn execute<'a>(
+        &mut self,
+        dest: TaskId,
+        record: &'a [u8],
+        rest: &mut dyn RecordSource<'a>,
+    ) {
         // Borrow the fields apart: the plan (shared, read-only) outlives the
         // input built from it while the bolt gets the emitter mutably.
         let Core {
@@ -103,25 +115,30 @@ impl Core {
         } = self;
         let slot = slot_of.get(dest as usize).copied().unwrap_or(usize::MAX);
         let Some(task) = tasks.get_mut(slot) else {
-            return self.missing(dest);
+            self.processed += 1;
+            return missing(&self.shared, dest);
         };
         // SAFETY: every record in our rings and queues was either written
-        // by an `Encoder` of this topology (Emitter::deliver, Outbound::
-        // drain_overflow copies such bytes) or, from another node, passed
+        // by an `Encoder` of this topology (Outbox::deliver, the overflow
+        // copies such bytes) or, from another node, passed
         // `EngineRoute::route` (`view_checked` and the subscription checks)
         // on the link's private copy that the link then put in the ring;
         // either way it is read back unmodified from memory only this
-        // process writes. Ring payloads and queue entries are 8-aligned.
+        // process writes (the caller's contract). Payloads are 8-aligned.
         let view = unsafe { view_trusted(record) };
         let bolt = match &mut task.instance {
             Instance::Bolt(bolt) => bolt,
             Instance::Acker(acker) => {
+                self.processed += 1;
                 if view.stream() == ACK_STREAM_ID {
                     acker.apply(view.get(0).and_then(|v| v.as_bytes()).unwrap_or_default());
                     for (spout, bytes) in acker.take_out() {
-                        emitter
-                            .sink
-                            .deliver_system(spout, ACK_DONE_STREAM_ID, bytes, DONE_RECORD);
+                        emitter.outbox.deliver_system(
+                            spout,
+                            ACK_DONE_STREAM_ID,
+                            bytes,
+                            DONE_RECORD,
+                        );
                     }
                 } else if view.stream() == TICK_STREAM_ID {
                     acker.rotate();
@@ -130,24 +147,19 @@ impl Core {
                 return;
             }
             Instance::Spout(spout) => {
+                self.processed += 1;
                 let bytes = view.get(0).and_then(|v| v.as_bytes()).unwrap_or_default();
                 let (id, spout) = (task.id, spout);
                 return completions(emitter, slot, id, spout, bytes, &self.shared, plan);
             }
         };
-        let (component, stream, fields) = plan.stream_meta(view.stream());
-        let input = Input {
-            view: view.with_fields(fields),
-            component,
-            stream,
-        };
-        // Counted before running it: an execute that panics was executed
-        // too (and its input failed).
-        emitter.counters[slot].executed += 1;
+        let stream_id = view.stream();
         let metrics = &mut emitter.metrics;
-        let stream = input_index(view.stream(), metrics.streams);
-        metrics.tasks[slot].executed(stream);
-        let started = metrics.sampler.sample().then(|| metrics.clock.now());
+        // A run stops before the next sampled input; a sampled input runs
+        // alone, timed.
+        let unsampled = metrics.sampler.unsampled();
+        let sampled = unsampled == 0 && metrics.sampler.sample();
+        let started = sampled.then(|| metrics.clock.now());
         if let Some(started) = started {
             metrics.in_flight = Some(InFlight {
                 started,
@@ -155,31 +167,58 @@ impl Core {
                 slot,
             });
         }
+        let limit = if sampled { 1 } else { unsampled };
+        // SAFETY: `record` and `rest` are trusted (this function's
+        // contract).
+        let mut batch = unsafe {
+            InputBatch::new(
+                record,
+                rest,
+                dest,
+                stream_id,
+                plan.stream_meta(stream_id),
+                limit,
+            )
+        };
         let mut out = BoltOutput {
             emitter,
             slot,
             task: dest,
         };
-        let result = catch_unwind(AssertUnwindSafe(|| bolt.execute(&input, &mut out)));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            bolt.execute_batch(&mut batch, &mut out);
+        }));
+        // Counted whatever happened: an execute that panics was executed
+        // too (and its input failed).
+        let taken = batch.taken().max(1);
+        let panicked = result.err().map(|payload| (payload, batch.last_taken()));
+        let emitter = &mut self.emitter;
+        let metrics = &mut emitter.metrics;
+        if !sampled {
+            metrics.sampler.skip(taken);
+        }
+        let stream = input_index(stream_id, metrics.streams);
+        metrics.tasks[slot].executed(stream, u64::from(taken));
+        emitter.counters[slot].executed += u64::from(taken);
+        self.processed += u64::from(taken);
         if let Some(started) = started {
-            let metrics = &mut self.emitter.metrics;
             metrics.in_flight = None;
             if let Some(h) = metrics.tasks[slot].execute.as_mut() {
                 h.saturating_record(metrics.clock.nanos(started, metrics.clock.now()).max(1));
             }
         }
-        if let Err(payload) = result {
+        if let Some((payload, last)) = panicked {
             // The input's trees fail (so their spouts replay them); the task
             // keeps running, and every panic is counted and reported.
-            for root in view.roots() {
-                self.emitter.sink.acks.fail(root);
+            for root in last.unwrap_or(view).roots() {
+                emitter.tracking.fail(root);
             }
-            self.emitter.counters[slot].failed += 1;
+            emitter.counters[slot].failed += 1;
             let message = format!(
                 "panicked in execute (input failed): {}",
                 panic_message(&*payload)
             );
-            self.emitter.error(slot, dest, format_args!("{message}"));
+            emitter.error(slot, dest, format_args!("{message}"));
         }
     }
 
@@ -187,7 +226,7 @@ impl Core {
     /// without an acker; returns whether any were delivered.
     fn spout_housekeeping(&mut self) -> bool {
         let mut any = false;
-        let now = self.emitter.sink.now;
+        let now = self.emitter.now;
         for slot in 0..self.tasks.len() {
             let TaskSlot { id, instance, .. } = &mut self.tasks[slot];
             let Instance::Spout(spout) = instance else {
@@ -227,17 +266,6 @@ impl Core {
         any
     }
 
-    #[cold]
-    fn missing(&self, dest: TaskId) {
-        // Only a bug in routing can get here (there is no task of ours to
-        // count it against); say so rather than panic.
-        self.shared.report(
-            "",
-            dest,
-            format!("record for task {dest}, which is not a bolt of this worker"),
-        );
-    }
-
     /// Calls each active spout up to `SPOUT_BATCH` times (fewer if it
     /// emits nothing or downstream backs up); returns whether any emitted.
     fn poll_spouts(&mut self) -> bool {
@@ -254,11 +282,7 @@ impl Core {
                 continue;
             }
             let max_pending = max_pending[slot];
-            let pending_full = |e: &Emitter| {
-                e.pending[slot]
-                    .as_ref()
-                    .is_some_and(|p| p.len() >= max_pending)
-            };
+            let pending_full = |e: &Emitter| e.pending_full(slot, max_pending);
             if pending_full(&self.emitter) {
                 continue;
             }
@@ -332,12 +356,14 @@ impl Core {
     fn drain_local(&mut self, spare: &mut ByteQueue) -> bool {
         let mut progress = false;
         for _ in 0..4 {
-            if self.emitter.sink.local.is_empty() || self.shared.should_stop() {
+            if self.emitter.outbox.local_mut().is_empty() || self.shared.should_stop() {
                 break;
             }
-            std::mem::swap(&mut self.emitter.sink.local, spare);
+            std::mem::swap(self.emitter.outbox.local_mut(), spare);
             while let Some((dest, record)) = spare.front() {
-                self.execute(dest, record);
+                // SAFETY: the local queue holds records archived by this
+                // thread's encoder (Outbox::push_local), 8-aligned.
+                unsafe { self.execute(dest, record, &mut NoMore) };
                 spare.pop();
             }
             progress = true;
@@ -354,7 +380,9 @@ impl Core {
             if now >= next {
                 self.tasks[slot].tick = Some((every, now + every));
                 let id = self.tasks[slot].id;
-                self.execute(id, tick);
+                // SAFETY: `tick` was archived by our encoder into an
+                // aligned buffer (`tick_record`).
+                unsafe { self.execute(id, tick, &mut NoMore) };
                 // Ticks are not data: do not count them for termination.
                 self.processed -= 1;
                 progress = true;
@@ -378,7 +406,7 @@ impl Core {
                 }
                 _ => true,
             })
-            && self.emitter.sink.acks.is_empty()
+            && self.emitter.tracking.is_empty()
             && self
                 .polled
                 .iter()
@@ -386,7 +414,7 @@ impl Core {
                     Instance::Bolt(b) => !b.has_pending(),
                     _ => true,
                 });
-        self.shared.workers[index].publish(self.emitter.sink.sent, self.processed, spouts_done);
+        self.shared.workers[index].publish(self.emitter.outbox.sent(), self.processed, spouts_done);
         for (slot, t) in self.tasks.iter().enumerate() {
             self.shared.tasks[t.id as usize - 1].publish(&self.emitter.counters[slot]);
         }
@@ -410,21 +438,24 @@ impl Worker {
         let mut draining = false;
         while !self.core.shared.should_stop() {
             let mut progress = false;
-            self.core.emitter.sink.now = Instant::now();
+            self.core.emitter.now = Instant::now();
             let Worker { core, inbound, .. } = &mut self;
             for ring in inbound.iter_mut() {
                 let mut batch = ring.try_read_batch(READ_BATCH);
-                for record in &mut batch {
+                let mut records = RingRecords(batch.records().peekable());
+                while let Some(record) = records.0.next() {
                     progress = true;
-                    let dest = u32::from_le_bytes([record[0], record[1], record[2], record[3]]);
-                    core.execute(dest, &record[RING_PREFIX..]);
+                    let (prefix, tuple) = RingPrefix::read(record);
+                    // SAFETY: records of our inbound rings are trusted
+                    // (see `RingRecords`).
+                    unsafe { core.execute(prefix.dest, tuple, &mut records) };
                 }
             }
             progress |= core.drain_local(&mut spare);
             if !core.polled.is_empty() {
                 progress |= core.poll_bolts();
             }
-            progress |= core.emitter.drain_overflows();
+            progress |= core.emitter.outbox.drain_overflows();
             if has_ticks {
                 progress |= core.deliver_ticks(&tick, Instant::now());
             }
@@ -438,28 +469,26 @@ impl Worker {
             progress |= self.core.spout_housekeeping();
             // Acker traffic: a batch per acker task when the table is big,
             // before idling, or every flush interval.
-            let sink = &mut self.core.emitter.sink;
-            if !sink.acks.is_empty()
-                && (sink.acks.len() >= ACK_BATCH
+            let emitter = &mut self.core.emitter;
+            if !emitter.tracking.is_empty()
+                && (emitter.tracking.len() >= ACK_BATCH
                     || !progress
                     || last_flush.elapsed() >= self.config.flush_interval)
             {
-                sink.flush_acks();
+                emitter.flush_acks();
                 progress = true;
             }
             // Flush before idling (low rates see low latency) and at least
             // every flush interval while busy (the clock is read only then).
             if !progress || last_flush.elapsed() >= self.config.flush_interval {
-                for out in self.core.emitter.sink.outbound.iter_mut().flatten() {
-                    out.ring.flush();
-                }
+                self.core.emitter.outbox.flush();
                 if progress {
                     last_flush = Instant::now();
                 }
             }
             let emitter = &mut self.core.emitter;
             let blocked = emitter.blocked();
-            if emitter.metrics.worker.pass(emitter.sink.now, blocked) {
+            if emitter.metrics.worker.pass(emitter.now, blocked) {
                 self.publish_metrics();
             }
             self.core.publish(self.index);
@@ -576,15 +605,39 @@ impl Worker {
         let rings = self.inbound.iter().fold((0, 0), |(bytes, capacity), r| {
             (bytes + r.len_bytes(), capacity + r.capacity())
         });
-        let overflow = emitter
-            .sink
-            .outbound
-            .iter()
-            .flatten()
-            .map(|o| o.overflow.bytes())
-            .sum();
+        let overflow = emitter.outbox.overflow_bytes();
         let backpressure = emitter.metrics.worker.backpressure_ns;
         store.publish_worker(self.index, rings, overflow, backpressure);
+    }
+}
+
+/// Reports a record for a task this worker does not run.
+#[cold]
+fn missing(shared: &Shared, dest: TaskId) {
+    // Only a bug in routing can get here (there is no task of ours to
+    // count it against); say so rather than panic.
+    shared.report(
+        "",
+        dest,
+        format!("record for task {dest}, which is not a bolt of this worker"),
+    );
+}
+
+/// The rest of a ring's read batch, as the source of a bolt's run.
+struct RingRecords<'b, 'x>(std::iter::Peekable<Records<'b, 'x>>);
+
+// SAFETY: records of a worker's inbound rings are trusted archived tuples
+// after their prefix: written by an `Outbox` of this topology, or put
+// there by the link after `EngineRoute::check` validated them.
+unsafe impl<'b> RecordSource<'b> for RingRecords<'b, '_> {
+    #[inline]
+    fn next_for(&mut self, dest: TaskId, stream: u32) -> Option<&'b [u8]> {
+        let record = self.0.next_if(|record| {
+            let (prefix, tuple) = RingPrefix::read(record);
+            // SAFETY: a trusted record (above).
+            prefix.dest == dest && unsafe { view_trusted(tuple) }.stream() == stream
+        })?;
+        Some(RingPrefix::read(record).1)
     }
 }
 
@@ -619,7 +672,7 @@ fn completions(
     shared: &Shared,
     plan: &Plan,
 ) {
-    let now = emitter.sink.now;
+    let now = emitter.now;
     let Some(pending) = emitter.pending[slot].as_mut() else {
         return;
     };

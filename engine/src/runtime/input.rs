@@ -1,0 +1,272 @@
+//! What a bolt reads: [`Input`], a tuple read in place from a ring (or
+//! handed over directly by a chained emit), [`InputBatch`], a run of
+//! inputs for [`Bolt::execute_batch`](crate::Bolt::execute_batch), and
+//! [`Anchor`], an input's place in its tuple trees kept past `execute`.
+//! Also [`Emission`], the general form of an emit.
+
+use std::fmt;
+
+use gale_codec::{ArchivedValue, FieldError, Fields, Tuple, TupleView, Value};
+
+use crate::TaskId;
+
+/// An input tuple, read in place from a ring (Storm's `Tuple`).
+pub struct Input<'a> {
+    pub(crate) view: TupleView<'a>,
+    pub(crate) component: &'a str,
+    pub(crate) stream: &'a str,
+}
+
+impl<'a> Input<'a> {
+    /// The value at `index`.
+    pub fn get(&self, index: usize) -> Option<&'a ArchivedValue> {
+        self.view.get(index)
+    }
+
+    /// The value of the declared field `name`.
+    pub fn field(&self, name: &str) -> Result<&'a ArchivedValue, FieldError> {
+        self.view.field(name)
+    }
+
+    /// All values, in place.
+    pub fn values(&self) -> &'a [ArchivedValue] {
+        self.view.values()
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.view.len()
+    }
+
+    /// `true` if the tuple has no values (tick tuples, for instance).
+    pub fn is_empty(&self) -> bool {
+        self.view.is_empty()
+    }
+
+    /// The stream's declared fields.
+    pub fn fields(&self) -> Option<&'a Fields> {
+        self.view.fields()
+    }
+
+    /// Component that emitted it (`__system` for ticks).
+    pub fn source_component(&self) -> &'a str {
+        self.component
+    }
+
+    /// Stream it was emitted on.
+    pub fn source_stream(&self) -> &'a str {
+        self.stream
+    }
+
+    /// Task that emitted it (0 for ticks).
+    pub fn source_task(&self) -> TaskId {
+        self.view.source_task()
+    }
+
+    /// Whether this is a tick tuple.
+    pub fn is_tick(&self) -> bool {
+        self.view.stream() == super::plan::TICK_STREAM_ID
+    }
+
+    /// The underlying view (header included).
+    pub fn view(&self) -> TupleView<'a> {
+        self.view
+    }
+
+    /// An owned copy, for keeping past `execute`.
+    pub fn to_tuple(&self) -> Tuple {
+        self.view.to_tuple()
+    }
+
+    /// What acking, failing and anchoring to this input need, owned: a
+    /// bolt that finishes its work after `execute` returned (a multi-lang
+    /// shell bolt, a batching bolt) keeps it and passes it to
+    /// [`BoltOutput::ack_anchor`], [`BoltOutput::fail_anchor`] and
+    /// [`BoltOutput::emit_with`] later.
+    pub fn anchor(&self) -> Anchor {
+        Anchor {
+            roots: self.view.roots().collect(),
+            edge: self.view.edge_id(),
+            stream: self.view.stream(),
+        }
+    }
+}
+
+/// An input's place in its tuple trees, owned (made by [`Input::anchor`]):
+/// the roots it belongs to and its edge id. Ack or fail each anchor
+/// exactly once, as its input.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Anchor {
+    pub(crate) roots: Vec<u64>,
+    pub(crate) edge: u64,
+    /// The input's stream id (its acks and fails are counted per input
+    /// stream).
+    pub(crate) stream: u32,
+}
+
+impl Anchor {
+    /// Whether the input was tracked by the acker (belongs to any tree).
+    pub fn is_tracked(&self) -> bool {
+        !self.roots.is_empty()
+    }
+}
+
+/// One emit in its general form, for components that decide per tuple
+/// where it goes (multi-lang shells): [`SpoutOutput::emit_with`],
+/// [`BoltOutput::emit_with`].
+#[derive(Debug)]
+pub struct Emission<'a> {
+    /// The stream to emit on.
+    pub stream: &'a str,
+    /// For a direct stream, the task that gets the tuple.
+    pub direct: Option<TaskId>,
+    /// The tuple's values.
+    pub values: &'a [Value],
+    /// If given, cleared and then filled with the tasks the tuple was
+    /// delivered to (Storm's `emit` return value).
+    pub targets: Option<&'a mut Vec<TaskId>>,
+}
+
+impl fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Input")
+            .field("component", &self.component)
+            .field("stream", &self.stream)
+            .field("tuple", &self.view)
+            .finish()
+    }
+}
+
+/// Where the records of an [`InputBatch`] after its first come from: the
+/// rest of a ring's read batch, or nothing.
+///
+/// # Safety
+///
+/// Every record `next_for` returns is an archived tuple of our own rings
+/// or queues, as [`gale_codec::view_trusted`] requires: written by this
+/// topology's encoder (or checked by the link before it entered a ring),
+/// unmodified, 8-aligned.
+pub(crate) unsafe trait RecordSource<'a> {
+    /// The next record's archived tuple (prefix stripped), if it is for
+    /// task `dest` on stream `stream`; otherwise nothing is taken.
+    fn next_for(&mut self, dest: TaskId, stream: u32) -> Option<&'a [u8]>;
+}
+
+/// A source with no further records.
+pub(crate) struct NoMore;
+
+// SAFETY: it returns no record at all.
+unsafe impl<'a> RecordSource<'a> for NoMore {
+    fn next_for(&mut self, _dest: TaskId, _stream: u32) -> Option<&'a [u8]> {
+        None
+    }
+}
+
+/// A run of inputs for one bolt task, all of one stream, in the order they
+/// arrived, read in place (Storm has no such call: Gale hands a bolt what
+/// one of its rings holds at once, so that what the engine does per input
+/// is done once per run). Iterate it to get each [`Input`]; see
+/// [`Bolt::execute_batch`](crate::Bolt::execute_batch).
+pub struct InputBatch<'r, 'a: 'r> {
+    first: Option<&'a [u8]>,
+    rest: &'r mut dyn RecordSource<'a>,
+    dest: TaskId,
+    stream_id: u32,
+    component: &'r str,
+    stream: &'r str,
+    fields: &'r Fields,
+    /// Inputs that may still be taken.
+    limit: u32,
+    /// Inputs taken so far.
+    taken: u32,
+    /// The last input taken (its archived tuple).
+    last: Option<&'a [u8]>,
+}
+
+impl<'r, 'a> InputBatch<'r, 'a> {
+    /// A run that starts with `first` (for task `dest`, of stream
+    /// `stream_id` named by `meta`), continues with what `rest` has for
+    /// the same task and stream, and holds at most `limit` inputs.
+    ///
+    /// # Safety
+    ///
+    /// `first` is a trusted archived tuple as [`RecordSource`] describes.
+    pub(crate) unsafe fn new(
+        first: &'a [u8],
+        rest: &'r mut dyn RecordSource<'a>,
+        dest: TaskId,
+        stream_id: u32,
+        meta: (&'r str, &'r str, &'r Fields),
+        limit: u32,
+    ) -> Self {
+        let (component, stream, fields) = meta;
+        Self {
+            first: Some(first),
+            rest,
+            dest,
+            stream_id,
+            component,
+            stream,
+            fields,
+            limit: limit.max(1),
+            taken: 0,
+            last: None,
+        }
+    }
+
+    /// Component that emitted every input of the batch.
+    pub fn source_component(&self) -> &'r str {
+        self.component
+    }
+
+    /// Stream every input of the batch was emitted on.
+    pub fn source_stream(&self) -> &'r str {
+        self.stream
+    }
+
+    /// Inputs taken from the batch so far.
+    pub(crate) fn taken(&self) -> u32 {
+        self.taken
+    }
+
+    /// The last input taken (the one a panic interrupted).
+    pub(crate) fn last_taken(&self) -> Option<TupleView<'a>> {
+        // SAFETY: `last` is `first` or came from `rest`: trusted archived
+        // tuples by the contracts of `new` and `RecordSource`.
+        self.last
+            .map(|record| unsafe { gale_codec::view_trusted(record) })
+    }
+}
+
+impl<'r, 'a: 'r> Iterator for InputBatch<'r, 'a> {
+    type Item = Input<'r>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Input<'r>> {
+        let record = match self.first.take() {
+            Some(first) => first,
+            None if self.taken < self.limit => self.rest.next_for(self.dest, self.stream_id)?,
+            None => return None,
+        };
+        self.taken += 1;
+        self.last = Some(record);
+        // SAFETY: `first` or a record of `rest`: trusted archived tuples by
+        // the contracts of `new` and `RecordSource`.
+        let view = unsafe { gale_codec::view_trusted(record) };
+        Some(Input {
+            view: view.with_fields(self.fields),
+            component: self.component,
+            stream: self.stream,
+        })
+    }
+}
+
+impl fmt::Debug for InputBatch<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InputBatch")
+            .field("component", &self.component)
+            .field("stream", &self.stream)
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,97 @@
+//! [`Tracking`]: a worker's side of the acker protocol. Updates of its
+//! tasks (edges created and acked, trees started, failed, reset) are folded
+//! per root into one table and flushed to the acker tasks in batches.
+
+use gale_codec::Header;
+
+use super::outbox::Outbox;
+use crate::acker::{table, AckTable, IdGen, ACK_STREAM_ID};
+use crate::TaskId;
+
+/// The acker updates of one worker's tasks, folded per root.
+pub(crate) struct Tracking {
+    acks: AckTable,
+    /// The acker tasks (empty with acking off).
+    ackers: Vec<TaskId>,
+    ids: IdGen,
+}
+
+impl Tracking {
+    /// Tracking towards `ackers` (none: acking is off), ids from `seed`.
+    pub(crate) fn new(ackers: Vec<TaskId>, seed: u64) -> Self {
+        Self {
+            acks: AckTable::default(),
+            ackers,
+            ids: IdGen::new(seed),
+        }
+    }
+
+    /// Whether the topology runs ackers.
+    #[inline]
+    pub(crate) fn enabled(&self) -> bool {
+        !self.ackers.is_empty()
+    }
+
+    /// A fresh random id (a root or an edge).
+    #[inline]
+    pub(crate) fn next_id(&mut self) -> u64 {
+        self.ids.next_id()
+    }
+
+    /// Gives the next delivery of the tuple `header` describes its edge id
+    /// and XORs it into each of the tuple's trees (the edge is created).
+    #[inline]
+    pub(crate) fn new_edge(&mut self, header: &mut Header) {
+        if header.roots.is_empty() {
+            header.edge_id = 0;
+            return;
+        }
+        let edge = self.ids.next_id();
+        header.edge_id = edge;
+        for &root in &header.roots {
+            self.acks.xor(root, edge);
+        }
+    }
+
+    /// Edge `edge` of tree `root` was acked.
+    #[inline]
+    pub(crate) fn ack(&mut self, root: u64, edge: u64) {
+        self.acks.xor(root, edge);
+    }
+
+    /// Tree `root` failed.
+    pub(crate) fn fail(&mut self, root: u64) {
+        self.acks.fail(root);
+    }
+
+    /// Tree `root`'s timeout restarts.
+    pub(crate) fn reset(&mut self, root: u64) {
+        self.acks.reset(root);
+    }
+
+    /// Tree `root` was started by spout task `spout`.
+    pub(crate) fn init(&mut self, root: u64, spout: TaskId) {
+        self.acks.init(root, spout);
+    }
+
+    /// Whether no update waits to be flushed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.acks.is_empty()
+    }
+
+    /// Roots with updates waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.acks.len()
+    }
+
+    /// Sends the folded updates to the acker tasks through `outbox`.
+    pub(crate) fn flush(&mut self, outbox: &mut Outbox) {
+        if self.acks.is_empty() {
+            return;
+        }
+        let ackers = &self.ackers;
+        self.acks.drain(ackers, |acker, bytes| {
+            outbox.deliver_system(acker, ACK_STREAM_ID, bytes, table::RECORD);
+        });
+    }
+}
