@@ -39,16 +39,17 @@ use super::{clap_exit, finish, parse_secs, Cli, CliError, EngineArgs, Report, Sh
 use crate::builtin::perf::const_value;
 use crate::builtin::{self, BuiltinOptions, PerfGrouping, Probe};
 
-use baseline::Baseline;
+use baseline::{Baseline, Channel};
 
 /// The benchmarks `gale bench` runs.
-pub const BENCHES: [&str; 6] = [
+pub const BENCHES: [&str; 7] = [
     "const-spout-only",
     "const-spout-null-bolt",
     "const-spout-id-bolt-null-bolt",
     "wordcount",
     "file-read-wordcount",
     "baseline-crossbeam",
+    "baseline-ring",
 ];
 
 /// Options of `gale bench`.
@@ -60,7 +61,10 @@ on a fixed schedule (open loop) and each tuple carries its intended send \
 time; the last component records the latency from it (p50, p90, p99, \
 p99.9, max). A run whose spout cannot keep to the schedule says so and \
 reports no latency. baseline-crossbeam sends the const-spout values through \
-a crossbeam channel between two pinned threads, for reference.")]
+a crossbeam channel between two pinned threads, for reference; \
+baseline-ring copies const-spout-null-bolt's ring records (prefix plus \
+archived tuple) through Gale's own SPSC ring between two pinned threads, in \
+batches, with no engine: the limit of Gale's path.")]
 pub struct BenchArgs {
     /// The benchmark to run.
     #[arg(value_name = "BENCH", value_parser = PossibleValuesParser::new(BENCHES))]
@@ -83,7 +87,7 @@ pub struct BenchArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_pending: Option<u64>,
     /// Bytes of the constant string (const-spout benches and
-    /// baseline-crossbeam) [default: "some data", 9 bytes].
+    /// the baselines) [default: "some data", 9 bytes].
     #[arg(long, value_name = "BYTES")]
     pub tuple_size: Option<usize>,
     /// file-read-wordcount: the text to read, one sentence per line
@@ -141,20 +145,19 @@ fn check(args: &BenchArgs) -> Result<(), clap::Error> {
     }
     if args.tuple_size.is_some() && name.ends_with("wordcount") {
         return Err(usage(format!(
-            "--tuple-size is for the const-spout benches and baseline-crossbeam, not {name} (its tuples are sentences)"
+            "--tuple-size is for the const-spout benches and the baselines, not {name} (its tuples are sentences)"
         )));
     }
-    if args.ack && name == "baseline-crossbeam" {
-        return Err(usage(
-            "baseline-crossbeam has no acker; --ack applies to the Gale topologies".to_owned(),
-        ));
+    if args.ack && name.starts_with("baseline-") {
+        return Err(usage(format!(
+            "{name} has no acker; --ack applies to the Gale topologies"
+        )));
     }
-    if name == "baseline-crossbeam" && (args.spouts.is_some() || args.bolts.is_some()) {
-        return Err(usage(
-            "baseline-crossbeam is one sender and one receiver thread; --spouts and --bolts \
+    if name.starts_with("baseline-") && (args.spouts.is_some() || args.bolts.is_some()) {
+        return Err(usage(format!(
+            "{name} is one sender and one receiver thread; --spouts and --bolts \
              apply to the Gale topologies"
-                .to_owned(),
-        ));
+        )));
     }
     if args.grouping != PerfGrouping::LocalOrShuffle && !name.starts_with("const-spout") {
         return Err(usage(format!(
@@ -225,11 +228,16 @@ struct Outcome {
 fn run(args: &BenchArgs) -> Result<(), CliError> {
     let probe = args.rate.and_then(NonZeroU64::new).map(Probe::new);
     let threads;
-    let (shape, subject) = if args.name == "baseline-crossbeam" {
+    let (shape, subject) = if args.name.starts_with("baseline-") {
         threads = 2;
-        let pin = args.engine.run_config(None).pin;
+        let config = args.engine.run_config(None);
+        let channel = if args.name == "baseline-ring" {
+            Channel::Ring(config.ring_config())
+        } else {
+            Channel::Crossbeam
+        };
         let value = const_value(args.tuple_size);
-        let baseline = Baseline::start(value, probe.clone(), pin)
+        let baseline = Baseline::start(channel, value, probe.clone(), config.pin)
             .map_err(|source| CliError::Run(RunError::Spawn { thread: 0, source }))?;
         let shape = Shape::new(&args.name, &baseline::COMPONENTS);
         (shape, Subject::Baseline(baseline))
@@ -676,6 +684,8 @@ mod tests {
             &["wordcount", "--tuple-size", "8"],
             &["baseline-crossbeam", "--ack"],
             &["baseline-crossbeam", "--spouts", "2"],
+            &["baseline-ring", "--ack"],
+            &["baseline-ring", "--bolts", "2"],
             &["wordcount", "--grouping", "shuffle"],
         ] {
             let a = parse(args).unwrap();

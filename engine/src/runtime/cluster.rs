@@ -131,9 +131,17 @@ impl LocalCluster {
 
 /// Ring settings of every ring between workers (and to and from the link).
 pub(crate) fn ring_config(config: &RunConfig) -> RingConfig {
-    RingConfig::new(config.ring_bytes)
-        .with_max_record((config.ring_bytes / 2).saturating_sub(8))
-        .with_batch(config.batch.max(1))
+    config.ring_config()
+}
+
+impl RunConfig {
+    /// The configuration of the rings between worker threads: `ring_bytes`
+    /// each, records of up to half that, published every `batch` commits.
+    pub fn ring_config(&self) -> RingConfig {
+        RingConfig::new(self.ring_bytes)
+            .with_max_record((self.ring_bytes / 2).saturating_sub(8))
+            .with_batch(self.batch.max(1))
+    }
 }
 
 /// The rings between this node's workers and its link: filled in by
