@@ -69,6 +69,7 @@ impl Encoder {
     /// Flat tuples (no lists or maps among the values) are written by a
     /// hand-written fast path that produces exactly rkyv's bytes; nested
     /// ones go through rkyv's serializer.
+    #[inline]
     pub fn encode_into(
         &mut self,
         tuple: TupleRef<'_>,
@@ -82,6 +83,15 @@ impl Encoder {
             debug_assert!(crate::view_checked(&buf[..written]).is_ok());
             return Ok(written);
         }
+        self.encode_nested(tuple, buf)
+    }
+
+    /// Archives a tuple with lists or maps among its values through rkyv's
+    /// serializer (kept out of line: its stack frame would otherwise be
+    /// set up for every flat tuple too).
+    #[cold]
+    #[inline(never)]
+    fn encode_nested(&mut self, tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let capacity = buf.len();
         let written = to_bytes_in_with_alloc::<_, _, Failure>(
             &tuple,

@@ -69,6 +69,7 @@ fn rel(target: usize, field: usize) -> u32 {
 
 /// Encodes `tuple` into `buf` if its values are flat; `Ok(None)` if they are
 /// not (the caller then uses rkyv's serializer). `buf` is 8-aligned.
+#[inline]
 pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
     let roots = &tuple.header.roots;
     let values = tuple.values;
@@ -118,12 +119,24 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
         let at = values_pos + i * VALUE_SIZE;
         let mut out_of_line = |bytes: &[u8]| {
             debug_assert!(ool_at + bytes.len() <= values_pos);
-            // SAFETY: the out-of-line bytes of all values add up to `ool`
-            // and start at `roots_len`, so they end at or before
-            // `values_pos <= total`; `bytes` is another allocation (a value
-            // of the tuple), so the ranges do not overlap.
-            unsafe {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(ool_at), bytes.len());
+            let (n, from, to) = (bytes.len(), bytes.as_ptr(), base.wrapping_add(ool_at));
+            if (8..=16).contains(&n) {
+                // SAFETY: as below; the two 8-byte words lie within the `n`
+                // bytes of `bytes` and of the destination (they overlap
+                // each other when n < 16, which is harmless: both carry
+                // the same bytes).
+                unsafe {
+                    let head = from.cast::<u64>().read_unaligned();
+                    let tail = from.add(n - 8).cast::<u64>().read_unaligned();
+                    to.cast::<u64>().write_unaligned(head);
+                    to.add(n - 8).cast::<u64>().write_unaligned(tail);
+                }
+            } else {
+                // SAFETY: the out-of-line bytes of all values add up to
+                // `ool` and start at `roots_len`, so they end at or before
+                // `values_pos <= total`; `bytes` is another allocation (a
+                // value of the tuple), so the ranges do not overlap.
+                unsafe { std::ptr::copy_nonoverlapping(from, to, n) }
             }
             let off = rel(ool_at, at + 4);
             ool_at += bytes.len();

@@ -17,7 +17,7 @@ use super::recorder::MetricsStore;
 use super::shared::{Shared, TaskError};
 use super::stats::TopologyStats;
 use super::tracking::Tracking;
-use super::worker::{Core, Instance, TaskSlot, Worker};
+use super::worker::{Core, Inbound, Instance, TaskSlot, Worker};
 use crate::acker::SpoutPending;
 use crate::grouping::Router;
 use crate::topology::{Component, Kind};
@@ -172,8 +172,7 @@ pub(crate) fn launch(
     // rings[from][to]
     let ring_config = ring_config(&config);
     let mut producers: Vec<Vec<Option<Outbound>>> = (0..threads).map(|_| Vec::new()).collect();
-    let mut consumers: Vec<Vec<gale_transport::Consumer>> =
-        (0..threads).map(|_| Vec::new()).collect();
+    let mut consumers: Vec<Vec<Inbound>> = (0..threads).map(|_| Vec::new()).collect();
     for (from, outs) in producers.iter_mut().enumerate() {
         for (to, ins) in consumers.iter_mut().enumerate() {
             if from == to {
@@ -181,8 +180,8 @@ pub(crate) fn launch(
                 continue;
             }
             let (tx, rx) = ring(ring_config)?;
-            outs.push(Some(Outbound::new(tx)));
-            ins.push(rx);
+            outs.push(Some(Outbound::batched(tx)));
+            ins.push(Inbound::batched(rx));
         }
     }
     let link = match link {
@@ -197,14 +196,14 @@ pub(crate) fn launch(
                 let mut per_thread = Vec::with_capacity(threads);
                 for outs in producers.iter_mut() {
                     let (tx, rx) = ring(ring_config)?;
-                    outs.push(Some(Outbound::new(tx)));
+                    outs.push(Some(Outbound::single(tx)));
                     per_thread.push(rx);
                 }
                 rings.outbound.push((peer, per_thread));
             }
             for ins in consumers.iter_mut() {
                 let (tx, rx) = ring(ring_config)?;
-                ins.push(rx);
+                ins.push(Inbound::single(rx));
                 rings.inbound.push(tx);
             }
             Some(start(rings)?)
@@ -290,7 +289,7 @@ fn build_worker(
     config: &RunConfig,
     index: usize,
     outbound: Vec<Option<Outbound>>,
-    inbound: Vec<gale_transport::Consumer>,
+    inbound: Vec<Inbound>,
 ) -> Worker {
     // Move the ring ends (whose cached indices change per record) into
     // allocations of this thread.

@@ -6,22 +6,49 @@
 use gale_codec::{encoded_len_bound, EncodeError, Encoder, Header, TupleRef, Value};
 use gale_transport::{Producer, ReserveError};
 
-use super::queue::ByteQueue;
+use super::queue::{ByteQueue, SubRecords, HEADER};
 use super::record::RingPrefix;
 use crate::TaskId;
 
-/// One outbound ring to another worker thread, with the records that did
-/// not fit yet.
+/// Bytes of staged records that make a batch worth a ring record: a ring
+/// record then carries some dozens of tuples, so the ring's reservation,
+/// commit and publication are paid once for all of them.
+const STAGE_BYTES: usize = 4096;
+
+/// One outbound ring: to another worker thread (*batched*: tuples are
+/// staged and go into the ring as one record batch per ring record), or
+/// to the link (one tuple, with its [`RingPrefix`], per ring record, as
+/// the link frames them); with the records that did not fit yet.
 pub(crate) struct Outbound {
-    pub(crate) ring: Producer,
-    pub(crate) overflow: ByteQueue,
+    ring: Producer,
+    batched: bool,
+    /// Batched: the tuples staged for the next ring record.
+    stage: ByteQueue,
+    /// Ring records waiting for room, in order: record batches (dest 0)
+    /// when batched, else one tuple each.
+    overflow: ByteQueue,
+    /// Stage at most this many bytes (a ring record's limit, and
+    /// [`STAGE_BYTES`]).
+    stage_limit: usize,
 }
 
 impl Outbound {
-    /// A ring with an empty overflow.
-    pub(crate) fn new(ring: Producer) -> Self {
+    /// A ring to another worker thread of this node.
+    pub(crate) fn batched(ring: Producer) -> Self {
+        Self::new(ring, true)
+    }
+
+    /// A ring to the link.
+    pub(crate) fn single(ring: Producer) -> Self {
+        Self::new(ring, false)
+    }
+
+    fn new(ring: Producer, batched: bool) -> Self {
         Self {
+            stage_limit: STAGE_BYTES.min(ring.max_record()),
             ring,
+            batched,
+            stage: ByteQueue::default(),
             overflow: ByteQueue::default(),
         }
     }
@@ -31,16 +58,80 @@ impl Outbound {
     fn drain_overflow(&mut self) -> usize {
         let mut moved = 0;
         while let Some((dest, payload)) = self.overflow.front() {
-            let Ok(mut slot) = self.ring.try_reserve(RingPrefix::LEN + payload.len()) else {
+            let prefix = if self.batched { 0 } else { RingPrefix::LEN };
+            let Ok(mut slot) = self.ring.try_reserve(prefix + payload.len()) else {
                 break;
             };
-            RingPrefix { dest }.write(&mut slot);
-            slot[RingPrefix::LEN..].copy_from_slice(payload);
+            if !self.batched {
+                RingPrefix { dest }.write(&mut slot);
+            }
+            slot[prefix..].copy_from_slice(payload);
             slot.commit();
             self.overflow.pop();
             moved += 1;
         }
+        if moved > 0 && self.batched {
+            self.ring.flush();
+        }
         moved
+    }
+
+    /// Puts the staged tuples into the ring (or, if it is full, behind the
+    /// overflow), as few ring records as the ring's record limit allows.
+    fn flush_stage(&mut self) {
+        let batch = self.stage.as_batch();
+        if batch.is_empty() {
+            return;
+        }
+        if self.overflow.is_empty() && batch.len() <= self.ring.max_record() {
+            if let Ok(mut slot) = self.ring.try_reserve(batch.len()) {
+                slot.copy_from_slice(batch);
+                slot.commit();
+                self.ring.flush();
+                self.stage.clear();
+                return;
+            }
+        }
+        self.flush_stage_slow();
+    }
+
+    #[cold]
+    fn flush_stage_slow(&mut self) {
+        let batch = self.stage.as_batch();
+        let max = self.ring.max_record();
+        // Whole records, as many as fit in a ring record each (a record
+        // alone never exceeds it: `Outbox::deliver` refuses those).
+        let mut start = 0;
+        let mut end = 0;
+        let mut records = SubRecords::new(batch);
+        loop {
+            let next = records
+                .next()
+                .map(|(_, p)| HEADER + p.len().next_multiple_of(8));
+            let full = next.is_some_and(|n| end + n - start > max);
+            if (next.is_none() || full) && end > start {
+                let chunk = &batch[start..end];
+                let written = self.overflow.is_empty()
+                    && match self.ring.try_reserve(chunk.len()) {
+                        Ok(mut slot) => {
+                            slot.copy_from_slice(chunk);
+                            slot.commit();
+                            true
+                        }
+                        Err(_) => false,
+                    };
+                if !written {
+                    self.overflow.push_bytes(0, chunk);
+                }
+                start = end;
+            }
+            match next {
+                Some(n) => end += n,
+                None => break,
+            }
+        }
+        self.ring.flush();
+        self.stage.clear();
     }
 }
 
@@ -128,9 +219,12 @@ impl Outbox {
             .sum()
     }
 
-    /// Publishes every committed record of every outbound ring.
+    /// Puts every staged tuple into its ring and publishes every
+    /// committed record of every outbound ring.
     pub(crate) fn flush(&mut self) {
         for out in self.outbound.iter_mut().flatten() {
+            out.flush_stage();
+            self.overflowing |= !out.overflow.is_empty();
             out.ring.flush();
         }
     }
@@ -195,9 +289,61 @@ impl Outbox {
     }
 
     /// Archives `tuple` once for task `dest` on worker `thread`: into that
-    /// thread's ring, its overflow, or this thread's local queue.
+    /// thread's stage (or, for the link, its ring or overflow), or this
+    /// thread's local queue.
     #[inline]
     pub(crate) fn deliver(
+        &mut self,
+        dest: TaskId,
+        thread: usize,
+        tuple: TupleRef<'_>,
+    ) -> Result<(), DeliverError> {
+        let encoder = &mut self.encoder;
+        let Some(out) = self.outbound.get_mut(thread).and_then(Option::as_mut) else {
+            return self.push_local(dest, tuple);
+        };
+        if !out.batched {
+            return self.deliver_single(dest, thread, tuple);
+        }
+        let mark = out.stage.bytes();
+        out.stage.push_with(
+            dest,
+            |buf| encoder.encode_into(tuple, buf),
+            || encoded_len_bound(tuple),
+        )?;
+        let staged = out.stage.bytes();
+        if staged >= out.stage_limit {
+            if staged > out.ring.max_record() {
+                return self.oversized(thread, mark);
+            }
+            out.flush_stage();
+            self.overflowing |= !out.overflow.is_empty();
+        }
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// The record just staged for `thread` (at `mark`) may not fit one
+    /// ring record: delivered alone if it does, refused if not.
+    #[cold]
+    fn oversized(&mut self, thread: usize, mark: usize) -> Result<(), DeliverError> {
+        let Some(out) = self.outbound.get_mut(thread).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        let len = out.stage.bytes() - mark;
+        let max = out.ring.max_record();
+        if len > max {
+            out.stage.drop_newest(mark);
+            return Err(DeliverError::TooLarge { len, max });
+        }
+        out.flush_stage();
+        self.overflowing |= !out.overflow.is_empty();
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Archives `tuple` for the link: one ring record with its prefix.
+    fn deliver_single(
         &mut self,
         dest: TaskId,
         thread: usize,
@@ -227,15 +373,17 @@ impl Outbox {
     /// Archives `tuple` into this thread's local queue.
     fn push_local(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> Result<(), DeliverError> {
         let encoder = &mut self.encoder;
-        let encode = |buf: &mut [u8]| encoder.encode_into(tuple, buf);
-        self.local
-            .push_with(dest, encoded_len_bound(tuple)?, encode)?;
+        self.local.push_with(
+            dest,
+            |buf| encoder.encode_into(tuple, buf),
+            || encoded_len_bound(tuple),
+        )?;
         self.sent += 1;
         Ok(())
     }
 
-    /// [`deliver`](Self::deliver) for a tuple larger than the first guess
-    /// or a ring that is full or overflowing.
+    /// [`deliver_single`](Self::deliver_single) for a tuple larger than
+    /// the first guess or a ring that is full or overflowing.
     #[cold]
     fn deliver_slow(
         &mut self,
@@ -273,7 +421,7 @@ impl Outbox {
                 max,
             });
         }
-        out.overflow.push_with(dest, bound, encode)?;
+        out.overflow.push_with(dest, &mut encode, || Ok(bound))?;
         self.overflowing = true;
         self.sent += 1;
         Ok(())

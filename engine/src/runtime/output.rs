@@ -251,6 +251,68 @@ impl Emitter {
         values: &[Value],
         track: Track<'_, '_>,
     ) {
+        if let (None, None, Track::No) = (stream, direct, track) {
+            if self.emit_default_untracked(slot, task, values) {
+                return;
+            }
+        }
+        self.emit_any(slot, task, stream, direct, values, track);
+    }
+
+    /// The common emit, on its own lane: untracked, on the default stream,
+    /// whose one subscriber's route was resolved at start. Returns `false`
+    /// (having done nothing) for any other emit.
+    #[inline]
+    fn emit_default_untracked(&mut self, slot: usize, task: TaskId, values: &[Value]) -> bool {
+        let Some(index) = self.default[slot] else {
+            return false;
+        };
+        let out = &self.streams[slot][index];
+        let (Some((dest, thread)), true) = (out.one, values.len() == out.arity) else {
+            return false;
+        };
+        let header = &mut self.header;
+        header.stream = out.id;
+        header.source_task = task;
+        header.edge_id = 0;
+        header.roots.clear();
+        let tuple = TupleRef {
+            header: &*header,
+            values,
+        };
+        let delivered = self.outbox.deliver(dest, thread, tuple);
+        let counters = &mut self.counters[slot];
+        counters.emitted += 1;
+        match delivered {
+            Ok(()) => {
+                counters.transferred += 1;
+                self.metrics.tasks[slot].output(index, 1);
+                if self.collecting {
+                    self.targets.push(dest);
+                }
+            }
+            Err(e) => {
+                self.metrics.tasks[slot].output(index, 0);
+                self.error(
+                    slot,
+                    task,
+                    format_args!("could not deliver to task {dest}: {e}"),
+                );
+            }
+        }
+        true
+    }
+
+    /// Routes and enqueues any emitted tuple.
+    fn emit_any(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        stream: Option<&str>,
+        direct: Option<TaskId>,
+        values: &[Value],
+        track: Track<'_, '_>,
+    ) {
         let index = match stream {
             None => self.default[slot],
             Some(name) => self.streams[slot].iter().position(|s| s.name == name),

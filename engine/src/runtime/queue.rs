@@ -1,72 +1,120 @@
-//! [`ByteQueue`]: a FIFO of archived records for one thread's own use: the
-//! same-thread delivery queue (tuples to a task on the emitting thread skip
-//! the rings) and each outbound ring's overflow when the ring is full.
+//! [`ByteQueue`]: a FIFO of archived records for one thread's own use, and
+//! the layout of a *record batch*, many records in one run of bytes, which
+//! is also how records travel between two workers of a node: a worker
+//! stages the tuples for another worker in a `ByteQueue` and puts the
+//! whole batch into the ring as one ring record ([`SubRecords`] reads it
+//! back). The same queue is the same-thread delivery queue (tuples for a
+//! task on the emitting thread skip the rings) and each outbound ring's
+//! overflow while the ring is full.
+//!
+//! A record is an 8-byte header, the destination task (u32 LE) and the
+//! payload's length (u32 LE), then the payload, padded to 8 bytes so that
+//! every payload starts 8-aligned and can be read in place.
 
 use gale_codec::AlignedVec;
 
 use crate::TaskId;
 
 /// Per-record header: destination task and payload length.
-const HEADER: usize = 8;
+pub(crate) const HEADER: usize = 8;
 
-/// A growable FIFO of `(destination task, archived tuple)` records. Every
-/// payload starts 8-aligned, so it can be read in place.
+/// Free bytes below which a push does not even try to write before
+/// growing (most archived tuples are larger than this).
+const MIN_TRY: usize = 64;
+
+/// A growable FIFO of `(destination task, payload)` records, laid out
+/// back to back as a record batch. Every payload starts 8-aligned.
+///
+/// Its buffer only grows: bytes once used are reused without being zeroed
+/// again, so a push costs the write of the record and nothing more.
 #[derive(Default)]
 pub(crate) struct ByteQueue {
     buf: AlignedVec<16>,
+    /// Start of the oldest record.
     read: usize,
+    /// End of the newest record.
+    write: usize,
+    /// Records held.
     len: usize,
 }
 
 impl ByteQueue {
-    /// Appends a record of at most `max_len` bytes written by `write`, which
-    /// returns how many bytes it used. On error nothing is appended.
+    /// Appends a record for `dest` whose payload `write` puts at the start
+    /// of the slice it gets, returning the bytes it used. `write` first
+    /// gets all the free space; if that fails, the queue grows to hold
+    /// `bound()` bytes (an upper bound of the payload) and calls it again.
+    /// On error nothing is appended.
+    #[inline]
     pub(crate) fn push_with<E>(
         &mut self,
         dest: TaskId,
-        max_len: usize,
-        write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+        mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
+        bound: impl FnOnce() -> Result<usize, E>,
     ) -> Result<(), E> {
-        let start = self.buf.len();
-        self.buf.resize(start + HEADER + max_len, 0);
-        match write(&mut self.buf[start + HEADER..]) {
-            Ok(used) => {
-                self.buf[start..start + 4].copy_from_slice(&dest.to_le_bytes());
-                self.buf[start + 4..start + 8].copy_from_slice(&(used as u32).to_le_bytes());
-                self.buf
-                    .resize(start + HEADER + used.next_multiple_of(8), 0);
-                self.len += 1;
-                Ok(())
+        let at = self.write + HEADER;
+        let free = self.buf.len().saturating_sub(at);
+        let used = match (free >= MIN_TRY).then(|| write(&mut self.buf[at..])) {
+            Some(Ok(used)) => used,
+            _ => {
+                let need = at + bound()?;
+                if self.buf.len() < need {
+                    self.grow(need);
+                }
+                write(&mut self.buf[at..])?
             }
-            Err(e) => {
-                self.buf.resize(start, 0);
-                Err(e)
+        };
+        self.buf[self.write..self.write + 4].copy_from_slice(&dest.to_le_bytes());
+        self.buf[self.write + 4..at].copy_from_slice(&(used as u32).to_le_bytes());
+        self.write = at + used.next_multiple_of(8);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Appends a copy of `payload` for `dest`.
+    pub(crate) fn push_bytes(&mut self, dest: TaskId, payload: &[u8]) {
+        let copy = |buf: &mut [u8]| match buf.get_mut(..payload.len()) {
+            Some(to) => {
+                to.copy_from_slice(payload);
+                Ok(payload.len())
             }
-        }
+            None => Err(()),
+        };
+        // The bound is exact, so the second write always fits.
+        let _ = self.push_with(dest, copy, || Ok(payload.len()));
+    }
+
+    #[cold]
+    fn grow(&mut self, need: usize) {
+        let len = need.next_multiple_of(8).max(self.buf.len() * 2).max(1024);
+        self.buf.resize(len, 0);
     }
 
     /// The oldest record.
+    #[inline]
     pub(crate) fn front(&self) -> Option<(TaskId, &[u8])> {
         if self.len == 0 {
             return None;
         }
-        let h = &self.buf[self.read..self.read + HEADER];
-        let dest = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
-        let start = self.read + HEADER;
-        Some((dest, &self.buf[start..start + len]))
+        SubRecords::new(&self.buf[self.read..self.write]).next()
     }
 
     /// Drops the oldest record.
+    #[inline]
     pub(crate) fn pop(&mut self) {
         if let Some((_, payload)) = self.front() {
             self.read += HEADER + payload.len().next_multiple_of(8);
             self.len -= 1;
             if self.len == 0 {
-                self.buf.clear();
-                self.read = 0;
+                self.clear();
             }
         }
+    }
+
+    /// Drops every record.
+    pub(crate) fn clear(&mut self) {
+        self.read = 0;
+        self.write = 0;
+        self.len = 0;
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -78,9 +126,58 @@ impl ByteQueue {
         self.len
     }
 
-    /// Bytes held (for backpressure decisions).
+    /// Bytes held (for backpressure decisions), headers included.
+    #[inline]
     pub(crate) fn bytes(&self) -> usize {
-        self.buf.len() - self.read
+        self.write - self.read
+    }
+
+    /// The records held, as one record batch.
+    pub(crate) fn as_batch(&self) -> &[u8] {
+        &self.buf[self.read..self.write]
+    }
+
+    /// Drops the newest record, if it starts at `mark` (what
+    /// [`bytes`](Self::bytes) was before it was pushed).
+    pub(crate) fn drop_newest(&mut self, mark: usize) {
+        if self.len > 0 && self.read + mark < self.write {
+            self.write = self.read + mark;
+            self.len -= 1;
+            if self.len == 0 {
+                self.clear();
+            }
+        }
+    }
+}
+
+/// The records of a record batch, in order. Stops at the end or at the
+/// first record whose header or payload would run past it.
+#[derive(Clone)]
+pub(crate) struct SubRecords<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> SubRecords<'a> {
+    /// The records in `bytes` (a record batch, 8-aligned).
+    #[inline]
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for SubRecords<'a> {
+    type Item = (TaskId, &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<(TaskId, &'a [u8])> {
+        let h = self.bytes.get(self.pos..self.pos + HEADER)?;
+        let dest = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+        let start = self.pos + HEADER;
+        let payload = self.bytes.get(start..start + len)?;
+        self.pos = (start + len.next_multiple_of(8)).min(self.bytes.len());
+        Some((dest, payload))
     }
 }
 
@@ -88,17 +185,28 @@ impl ByteQueue {
 mod tests {
     use super::*;
 
+    fn push(q: &mut ByteQueue, dest: u32, n: usize) {
+        q.push_with::<()>(
+            dest,
+            |b| {
+                let to = b.get_mut(..n).ok_or(())?;
+                to.fill(dest as u8);
+                Ok(n)
+            },
+            || Ok(n),
+        )
+        .unwrap();
+    }
+
     #[test]
     fn fifo_with_aligned_payloads() {
         let mut q = ByteQueue::default();
         for i in 0..5u32 {
-            q.push_with::<()>(i, 32, |b| {
-                b[..i as usize].fill(i as u8);
-                Ok(i as usize)
-            })
-            .unwrap();
+            push(&mut q, i, i as usize);
         }
-        assert!(q.push_with(9, 8, |_| Err("no")).is_err());
+        assert!(q
+            .push_with(9, |_| Err::<usize, _>("no"), || Err("no"))
+            .is_err());
         assert_eq!(q.len(), 5);
         for i in 0..5u32 {
             let (dest, p) = q.front().unwrap();
@@ -108,5 +216,42 @@ mod tests {
             q.pop();
         }
         assert!(q.is_empty() && q.front().is_none() && q.bytes() == 0);
+    }
+
+    #[test]
+    fn grows_for_large_records_and_reuses_its_buffer() {
+        let mut q = ByteQueue::default();
+        push(&mut q, 1, 10_000);
+        push(&mut q, 2, 3);
+        assert_eq!(q.bytes(), HEADER + 10_000 + HEADER + 8);
+        let batch: Vec<_> = SubRecords::new(q.as_batch())
+            .map(|(d, p)| (d, p.len()))
+            .collect();
+        assert_eq!(batch, [(1, 10_000), (2, 3)]);
+        q.clear();
+        push(&mut q, 3, 5);
+        assert_eq!(q.front().map(|(d, p)| (d, p.len())), Some((3, 5)));
+    }
+
+    #[test]
+    fn push_bytes_and_drop_newest() {
+        let mut q = ByteQueue::default();
+        q.push_bytes(4, b"abc");
+        let mark = q.bytes();
+        q.push_bytes(5, b"defgh");
+        q.drop_newest(mark);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.front(), Some((4, &b"abc"[..])));
+    }
+
+    #[test]
+    fn a_cut_batch_yields_only_whole_records() {
+        let mut q = ByteQueue::default();
+        q.push_bytes(1, b"0123456789");
+        q.push_bytes(2, b"x");
+        let batch = q.as_batch();
+        let cut = &batch[..batch.len() - 9];
+        let got: Vec<_> = SubRecords::new(cut).collect();
+        assert_eq!(got, [(1, &b"0123456789"[..])]);
     }
 }

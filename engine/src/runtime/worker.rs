@@ -15,7 +15,7 @@ use super::collector::{BoltOutput, SpoutOutput};
 use super::input::{InputBatch, NoMore, RecordSource};
 use super::output::Emitter;
 use super::plan::{Plan, TICK_STREAM_ID};
-use super::queue::ByteQueue;
+use super::queue::{ByteQueue, SubRecords};
 use super::record::RingPrefix;
 use super::recorder::{input_index, InFlight};
 use super::shared::{Shared, TaskError};
@@ -26,6 +26,10 @@ use crate::{Bolt, Spout, TaskId};
 /// Records taken from one inbound ring per pass (keeps one busy peer from
 /// starving the others and the spouts).
 const READ_BATCH: usize = 256;
+/// Record batches taken from one inbound ring of another worker per pass
+/// (each holds some dozens of tuples; taking few at a time hands their
+/// ring space back to the producer early).
+const READ_BATCHES: usize = 8;
 /// Calls to one spout's `next_tuple` per pass.
 const SPOUT_BATCH: usize = 64;
 /// Roots folded in a worker's acker table before it is flushed anyway.
@@ -63,10 +67,36 @@ pub(crate) struct Core {
     pub(crate) polled: Vec<usize>,
 }
 
+/// One inbound ring: from another worker thread (*batched*: each ring
+/// record is a record batch) or from the link (each ring record one tuple
+/// after its [`RingPrefix`]).
+pub(crate) struct Inbound {
+    ring: Consumer,
+    batched: bool,
+}
+
+impl Inbound {
+    /// A ring from another worker thread of this node.
+    pub(crate) fn batched(ring: Consumer) -> Self {
+        Self {
+            ring,
+            batched: true,
+        }
+    }
+
+    /// A ring from the link.
+    pub(crate) fn single(ring: Consumer) -> Self {
+        Self {
+            ring,
+            batched: false,
+        }
+    }
+}
+
 pub(crate) struct Worker {
     pub(crate) index: usize,
     pub(crate) core: Core,
-    pub(crate) inbound: Vec<Consumer>,
+    pub(crate) inbound: Vec<Inbound>,
     pub(crate) config: RunConfig,
 }
 
@@ -440,15 +470,15 @@ impl Worker {
             let mut progress = false;
             self.core.emitter.now = Instant::now();
             let Worker { core, inbound, .. } = &mut self;
-            for ring in inbound.iter_mut() {
-                let mut batch = ring.try_read_batch(READ_BATCH);
-                let mut records = RingRecords(batch.records().peekable());
-                while let Some(record) = records.0.next() {
+            for Inbound { ring, batched } in inbound.iter_mut() {
+                let max = if *batched { READ_BATCHES } else { READ_BATCH };
+                let mut batch = ring.try_read_batch(max);
+                let mut records = RingRecords::new(batch.records(), *batched);
+                while let Some((dest, tuple)) = records.next() {
                     progress = true;
-                    let (prefix, tuple) = RingPrefix::read(record);
                     // SAFETY: records of our inbound rings are trusted
                     // (see `RingRecords`).
-                    unsafe { core.execute(prefix.dest, tuple, &mut records) };
+                    unsafe { core.execute(dest, tuple, &mut records) };
                 }
             }
             progress |= core.drain_local(&mut spare);
@@ -603,7 +633,7 @@ impl Worker {
             store.publish_task(t.id, rec, totals, complete);
         }
         let rings = self.inbound.iter().fold((0, 0), |(bytes, capacity), r| {
-            (bytes + r.len_bytes(), capacity + r.capacity())
+            (bytes + r.ring.len_bytes(), capacity + r.ring.capacity())
         });
         let overflow = emitter.outbox.overflow_bytes();
         let backpressure = emitter.metrics.worker.backpressure_ns;
@@ -623,21 +653,61 @@ fn missing(shared: &Shared, dest: TaskId) {
     );
 }
 
-/// The rest of a ring's read batch, as the source of a bolt's run.
-struct RingRecords<'b, 'x>(std::iter::Peekable<Records<'b, 'x>>);
+/// The tuples of a ring's read batch, each with its destination task: the
+/// records of each record batch of a batched ring, or each ring record of
+/// a single one. Also the source of a bolt's run.
+struct RingRecords<'b, 'x> {
+    records: Records<'b, 'x>,
+    batched: bool,
+    /// The rest of the current record batch.
+    current: SubRecords<'b>,
+    /// The next tuple, when a run looked at it and it was not its own.
+    peeked: Option<(TaskId, &'b [u8])>,
+}
 
-// SAFETY: records of a worker's inbound rings are trusted archived tuples
-// after their prefix: written by an `Outbox` of this topology, or put
-// there by the link after `EngineRoute::check` validated them.
+impl<'b, 'x> RingRecords<'b, 'x> {
+    fn new(records: Records<'b, 'x>, batched: bool) -> Self {
+        Self {
+            records,
+            batched,
+            current: SubRecords::new(&[]),
+            peeked: None,
+        }
+    }
+
+    /// The next tuple and its destination task.
+    #[inline]
+    fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
+        if let Some(next) = self.peeked.take() {
+            return Some(next);
+        }
+        if !self.batched {
+            let (prefix, tuple) = RingPrefix::read(self.records.next()?);
+            return Some((prefix.dest, tuple));
+        }
+        loop {
+            if let Some(next) = self.current.next() {
+                return Some(next);
+            }
+            self.current = SubRecords::new(self.records.next()?);
+        }
+    }
+}
+
+// SAFETY: records of a worker's inbound rings are trusted archived tuples:
+// written by an `Outbox` of this topology (staged record batches, or
+// records after their prefix), or put there by the link after
+// `EngineRoute::check` validated them.
 unsafe impl<'b> RecordSource<'b> for RingRecords<'b, '_> {
     #[inline]
     fn next_for(&mut self, dest: TaskId, stream: u32) -> Option<&'b [u8]> {
-        let record = self.0.next_if(|record| {
-            let (prefix, tuple) = RingPrefix::read(record);
-            // SAFETY: a trusted record (above).
-            prefix.dest == dest && unsafe { view_trusted(tuple) }.stream() == stream
-        })?;
-        Some(RingPrefix::read(record).1)
+        let (to, tuple) = self.next()?;
+        // SAFETY: a trusted record (above).
+        if to == dest && unsafe { view_trusted(tuple) }.stream() == stream {
+            return Some(tuple);
+        }
+        self.peeked = Some((to, tuple));
+        None
     }
 }
 
