@@ -251,28 +251,44 @@ impl Emitter {
         values: &[Value],
         track: Track<'_, '_>,
     ) {
-        if let (None, None, Track::No) = (stream, direct, track) {
-            if self.emit_default_untracked(slot, task, values) {
-                return;
-            }
-        }
-        self.emit_any(slot, task, stream, direct, values, track);
-    }
-
-    /// The common emit, on its own lane: untracked, on the default stream,
-    /// whose one subscriber's route was resolved at start. Returns `false`
-    /// (having done nothing) for any other emit.
-    #[inline]
-    fn emit_default_untracked(&mut self, slot: usize, task: TaskId, values: &[Value]) -> bool {
-        let Some(index) = self.default[slot] else {
-            return false;
+        let index = match stream {
+            None => self.default[slot],
+            Some(name) => self.streams[slot].iter().position(|s| s.name == name),
+        };
+        let Some(index) = index else {
+            return self.undeclared(slot, task, stream);
         };
         let out = &self.streams[slot][index];
-        let (Some((dest, thread)), true) = (out.one, values.len() == out.arity) else {
-            return false;
-        };
+        if values.len() != out.arity || out.direct != direct.is_some() {
+            return self.misfit(slot, task, index, direct, values.len());
+        }
+        if let (None, Track::No) = (direct, track) {
+            // The common emits, on their own lanes.
+            if out.routes.is_empty() {
+                self.counters[slot].emitted += 1;
+                self.metrics.tasks[slot].output(index, 0);
+                return;
+            }
+            if let Some((dest, thread)) = out.one {
+                return self.emit_one(slot, task, index, (dest, thread), values);
+            }
+        }
+        self.emit_routed(slot, task, index, direct, values, track);
+    }
+
+    /// An untracked emit on stream `index` whose one subscriber's route
+    /// was resolved at start: to task `dest` on worker `thread`.
+    #[inline]
+    fn emit_one(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        index: usize,
+        (dest, thread): (TaskId, usize),
+        values: &[Value],
+    ) {
         let header = &mut self.header;
-        header.stream = out.id;
+        header.stream = self.streams[slot][index].id;
         header.source_task = task;
         header.edge_id = 0;
         header.roots.clear();
@@ -300,30 +316,19 @@ impl Emitter {
                 );
             }
         }
-        true
     }
 
-    /// Routes and enqueues any emitted tuple.
-    fn emit_any(
+    /// Routes and enqueues any emitted tuple on stream `index` (checked
+    /// against its declaration already).
+    fn emit_routed(
         &mut self,
         slot: usize,
         task: TaskId,
-        stream: Option<&str>,
+        index: usize,
         direct: Option<TaskId>,
         values: &[Value],
         track: Track<'_, '_>,
     ) {
-        let index = match stream {
-            None => self.default[slot],
-            Some(name) => self.streams[slot].iter().position(|s| s.name == name),
-        };
-        let Some(index) = index else {
-            return self.undeclared(slot, task, stream);
-        };
-        let out = &self.streams[slot][index];
-        if values.len() != out.arity || out.direct != direct.is_some() {
-            return self.misfit(slot, task, index, direct, values.len());
-        }
         let root = self.roots(slot, track);
         let Emitter {
             streams,
