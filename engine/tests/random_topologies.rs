@@ -42,15 +42,18 @@ impl G {
     }
 }
 
+/// A bolt of the model: parallelism, copies it relays of each input, and
+/// its subscriptions (index into spouts then bolts, grouping).
+type BoltModel = (usize, usize, Vec<(usize, G)>);
+
 /// A random topology: spouts `s0..`, then bolts `b0..`, each bolt
 /// subscribing to earlier components.
 #[derive(Debug, Clone)]
 struct Model {
     /// Per spout: (parallelism, tuples per task, keys).
     spouts: Vec<(usize, u64, u64)>,
-    /// Per bolt: parallelism, copies it relays of each input, and its
-    /// subscriptions (index into spouts then bolts, grouping).
-    bolts: Vec<(usize, usize, Vec<(usize, G)>)>,
+    /// Per bolt.
+    bolts: Vec<BoltModel>,
     ring_bytes: usize,
     threads: usize,
 }
