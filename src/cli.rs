@@ -271,6 +271,20 @@ enum UserCommand {
         #[arg(long, value_name = "FILE")]
         cluster: std::path::PathBuf,
     },
+    /// Measure the topology as `gale bench` measures its own: throughput
+    /// over a window after a warm-up, per component, CPU per tuple, and
+    /// acking when its spouts emit with message ids.
+    Bench {
+        /// Seconds measured, after the warm-up (fractions allowed).
+        #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+        duration: Duration,
+        /// Seconds run before measuring (fractions allowed; 0 for none).
+        #[arg(long, value_name = "SECS", default_value = "2", value_parser = bench::parse_warmup)]
+        warmup: Duration,
+        /// Engine options (--threads, --pin/--no-pin, --busy-spin, --json).
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
 }
 
 /// Runs `topology` in this process with the options on the command line
@@ -313,6 +327,14 @@ where
     let result = match &args.command {
         Some(UserCommand::Node(opts)) => node::run_user_node(topology, opts),
         Some(UserCommand::Plan { cluster }) => node::plan_user(topology, cluster),
+        Some(UserCommand::Bench {
+            duration,
+            warmup,
+            engine,
+        }) => {
+            let bench = BenchArgs::for_topology(&topology, *duration, *warmup, engine);
+            bench::run_topology(topology, &bench)
+        }
         None => execute(topology, &args.engine, args.duration)
             .and_then(|(report, _)| print_report(&report, args.engine.json)),
     };

@@ -1,5 +1,8 @@
 //! `gale bench <name>`: storm-perf's topologies measured over a window
-//! after a warm-up, with open-loop latency at a fixed rate.
+//! after a warm-up, with open-loop latency at a fixed rate; also any
+//! topology file (`gale bench FILE.yaml`) and a user's own topology (the
+//! `bench` subcommand of a binary that calls [`gale::cli::run`](super::run)),
+//! measured the same way except for the paced latency.
 //!
 //! - Throughput: the counters are read at the end of the warm-up and at the
 //!   end of the run; tuples per second over that window, per component, and
@@ -26,7 +29,6 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clap::builder::PossibleValuesParser;
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, ValueEnum};
 use gale_engine::{
@@ -67,7 +69,7 @@ archived tuple) through Gale's own SPSC ring between two pinned threads, in \
 batches, with no engine: the limit of Gale's path.")]
 pub struct BenchArgs {
     /// The benchmark to run.
-    #[arg(value_name = "BENCH", value_parser = PossibleValuesParser::new(BENCHES))]
+    #[arg(value_name = "BENCH", value_parser = parse_bench)]
     pub name: String,
     /// Seconds measured, after the warm-up (fractions allowed).
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
@@ -110,6 +112,44 @@ pub struct BenchArgs {
     pub engine: EngineArgs,
 }
 
+impl BenchArgs {
+    /// The options of a bench of `topology` (a user's own, see
+    /// [`run`](super::run)): measured for `duration` after `warmup`.
+    pub fn for_topology(
+        topology: &gale_engine::Topology,
+        duration: Duration,
+        warmup: Duration,
+        engine: &EngineArgs,
+    ) -> Self {
+        Self {
+            name: topology.name().to_owned(),
+            duration,
+            warmup,
+            rate: None,
+            ack: false,
+            max_pending: None,
+            tuple_size: None,
+            file: None,
+            spouts: None,
+            bolts: None,
+            grouping: PerfGrouping::LocalOrShuffle,
+            engine: engine.clone(),
+        }
+    }
+}
+
+/// A benchmark's name, or the path of a topology file.
+fn parse_bench(s: &str) -> Result<String, String> {
+    if BENCHES.contains(&s) || crate::topofile::is_topology_file(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "no benchmark `{s}`; one of {} or a topology file (.yaml, .yml)",
+            BENCHES.join(", ")
+        ))
+    }
+}
+
 /// How far behind its schedule a paced spout may end the window and still
 /// count as keeping the rate: 1% of the window, at least 10 ms (a thread
 /// descheduled once for a time slice is not a rate it cannot reach).
@@ -138,6 +178,24 @@ fn check(args: &BenchArgs) -> Result<(), clap::Error> {
             None => cmd.error(ErrorKind::ArgumentConflict, msg),
         }
     };
+    if crate::topofile::is_topology_file(name) {
+        let own = [
+            (args.rate.is_some(), "--rate"),
+            (args.ack, "--ack"),
+            (args.tuple_size.is_some(), "--tuple-size"),
+            (args.file.is_some(), "--file"),
+            (args.spouts.is_some(), "--spouts"),
+            (args.bolts.is_some(), "--bolts"),
+            (args.grouping != PerfGrouping::LocalOrShuffle, "--grouping"),
+        ];
+        if let Some((_, flag)) = own.iter().find(|(set, _)| *set) {
+            return Err(usage(format!(
+                "{flag} is for the built-in benchmarks; a topology file says its own \
+                 components, parallelism and acking (and its spouts cannot be paced)"
+            )));
+        }
+        return Ok(());
+    }
     if args.file.is_some() && name != "file-read-wordcount" {
         return Err(usage(format!(
             "--file is for file-read-wordcount only, not {name}"
@@ -223,9 +281,15 @@ struct Outcome {
     /// Complete latencies of trees completed inside the window (to within
     /// the 100 ms the workers publish at; `None` with metrics off).
     complete: Option<Histogram<u64>>,
+    /// The topology finished by itself before the window ended.
+    ended_early: bool,
 }
 
 fn run(args: &BenchArgs) -> Result<(), CliError> {
+    if crate::topofile::is_topology_file(&args.name) {
+        let topology = crate::topofile::load(&args.name)?;
+        return run_topology(topology, args);
+    }
     let probe = args.rate.and_then(NonZeroU64::new).map(Probe::new);
     let threads;
     let (shape, subject) = if args.name.starts_with("baseline-") {
@@ -263,7 +327,33 @@ fn run(args: &BenchArgs) -> Result<(), CliError> {
         let running = LocalCluster::new(config).submit(built.topology)?;
         (shape, Subject::Gale(running))
     };
-    let outcome = measure(subject, &shape, args, probe.as_ref())?;
+    report(subject, &shape, args, threads, probe.as_ref())
+}
+
+/// Measures any topology (a topology file's, or a user binary's through
+/// `gale::cli::run`'s `bench` subcommand): throughput, CPU per tuple and,
+/// when its spouts emit with message ids, acking; no paced latency (its
+/// spouts are not Gale's to pace).
+pub(crate) fn run_topology(
+    topology: gale_engine::Topology,
+    args: &BenchArgs,
+) -> Result<(), CliError> {
+    let shape = Shape::of(&topology);
+    let config = args.engine.run_config(None);
+    let threads = config.thread_count();
+    let running = LocalCluster::new(config).submit(topology)?;
+    report(Subject::Gale(running), &shape, args, threads, None)
+}
+
+/// Measures `subject` and prints the report (and JSON with `--json`).
+fn report(
+    subject: Subject,
+    shape: &Shape,
+    args: &BenchArgs,
+    threads: usize,
+    probe: Option<&Probe>,
+) -> Result<(), CliError> {
+    let outcome = measure(subject, shape, args, probe)?;
     let tolerance = rate_tolerance(outcome.window.elapsed);
     let reached = outcome.behind.map(|b| b <= tolerance);
     print_text(args, threads, &outcome, reached, tolerance)?;
@@ -292,6 +382,7 @@ fn measure(
         p.open_window(p.now_ns());
     }
     progress.wait(&subject, "measuring", args.duration);
+    let ended_early = subject.is_finished();
     let after = subject.stats();
     let complete = subject.complete_latencies().zip(complete_before);
     let cpu_after = machine::cpu_time();
@@ -317,6 +408,7 @@ fn measure(
         behind,
         latency,
         complete,
+        ended_early,
     })
 }
 
@@ -427,6 +519,13 @@ fn cpu_ns_per_tuple(outcome: &Outcome) -> Option<f64> {
 }
 
 /// Trees acked and failed by the spouts over the window.
+/// Whether the run tracked tuples: `--ack`, or a topology (a file's, a
+/// user's) whose spouts acked or failed trees in the window.
+fn tracked(args: &BenchArgs, outcome: &Outcome) -> bool {
+    let (acked, failed) = acked_failed(outcome);
+    args.ack || acked + failed > 0
+}
+
 fn acked_failed(outcome: &Outcome) -> (u64, u64) {
     outcome
         .window
@@ -481,6 +580,15 @@ fn print_text(
     tolerance: Duration,
 ) -> Result<(), CliError> {
     let mut w = io::stderr().lock();
+    if outcome.ended_early {
+        writeln!(
+            w,
+            "gale bench {}: note: the topology finished by itself before the window ended; \
+             the window covers only what ran in it (give its spouts more to emit, or \
+             shorten --warmup and --duration)",
+            args.name
+        )?;
+    }
     writeln!(
         w,
         "gale bench {}: {threads} threads, warm-up {:.1} s, measured window:",
@@ -520,7 +628,7 @@ fn print_text(
             )?,
         }
     }
-    if args.ack {
+    if tracked(args, outcome) {
         let (acked, failed) = acked_failed(outcome);
         writeln!(w, "  acked {acked}, failed {failed} trees in the window")?;
         if let Some(n) = acker_per_tuple(outcome) {
@@ -561,6 +669,7 @@ fn to_json(args: &BenchArgs, threads: usize, outcome: &Outcome, reached: Option<
     };
     let mut out = json!({
         "name": args.name,
+        "ended_early": outcome.ended_early,
         "config": {
             "threads": threads,
             "duration_s": args.duration.as_secs_f64(),
@@ -598,7 +707,7 @@ fn to_json(args: &BenchArgs, threads: usize, outcome: &Outcome, reached: Option<
             _ => Json::Null,
         };
     }
-    if args.ack {
+    if tracked(args, outcome) {
         let (acked, failed) = acked_failed(outcome);
         out["acked"] = json!(acked);
         out["failed"] = json!(failed);
@@ -618,7 +727,7 @@ fn to_json(args: &BenchArgs, threads: usize, outcome: &Outcome, reached: Option<
 }
 
 /// Parses a number of seconds, 0 allowed (the warm-up).
-fn parse_warmup(s: &str) -> Result<Duration, String> {
+pub(super) fn parse_warmup(s: &str) -> Result<Duration, String> {
     if s.trim().parse::<f64>() == Ok(0.0) {
         return Ok(Duration::ZERO);
     }

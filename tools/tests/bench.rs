@@ -305,3 +305,53 @@ fn bad_options_are_refused_with_a_clear_message() {
         assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
     }
 }
+
+/// A topology file of built-in components only: reliable sentences (no
+/// count: they never run out), split, count, one acker.
+const FILE_TOPOLOGY: &str = "\
+name: file-bench
+config:
+  ackers: 1
+  max_spout_pending: 1000
+spouts:
+  - id: sentences
+    builtin: sentences
+bolts:
+  - id: split
+    builtin: split
+    parallelism: 2
+  - id: count
+    builtin: count
+    parallelism: 2
+streams:
+  - {from: sentences, to: split, grouping: shuffle}
+  - {from: split, to: count, grouping: {type: fields, fields: [word]}}
+";
+
+#[test]
+fn a_topology_file_is_measured_like_a_builtin_with_its_acking() {
+    let path = temp_file("bench.yaml", FILE_TOPOLOGY.as_bytes());
+    let path = path.to_str().unwrap();
+    let (_, json) = bench(path, &[]);
+    assert_eq!(json["name"], path);
+    assert_eq!(json["ended_early"], false);
+    let components = &json["components"];
+    for c in ["sentences", "split", "count"] {
+        assert!(components[c].is_object(), "no `{c}` in {json}");
+    }
+    assert!(components["count"]["executed"].as_u64().unwrap() > 0);
+    assert!(number(&json, "throughput_tuples_per_s") > 0.0);
+    // Its spout emits with message ids: the acking figures are there
+    // without --ack.
+    assert!(count(&json, "acked") > 0, "{json}");
+    assert!(json["complete_latency_ns"].is_object(), "{json}");
+
+    // What only the built-in benchmarks take is refused, by name.
+    for flag in [&["--rate", "100"][..], &["--ack"], &["--tuple-size", "8"]] {
+        let mut args = vec!["bench", path];
+        args.extend_from_slice(flag);
+        let run = gale(&args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(flag[0]), "{args:?}: {}", run.stderr);
+    }
+}
