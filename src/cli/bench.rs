@@ -64,11 +64,13 @@ time; the last component records the latency from it (p50, p90, p99, \
 p99.9, max). A run whose spout cannot keep to the schedule says so and \
 reports no latency. baseline-crossbeam sends the const-spout values through \
 a crossbeam channel between two pinned threads, for reference; \
-baseline-ring copies const-spout-null-bolt's ring records (prefix plus \
-archived tuple) through Gale's own SPSC ring between two pinned threads, in \
-batches, with no engine: the limit of Gale's path.")]
+baseline-ring puts const-spout-null-bolt's records (header plus \
+archived tuple) through Gale's own SPSC ring between two pinned threads, as \
+a worker stages them (one ring record per 4 KiB batch), with no engine: the \
+limit of Gale's path. BENCH may also be a topology file (.yaml): it is \
+measured the same way, without --rate.")]
 pub struct BenchArgs {
-    /// The benchmark to run.
+    /// The benchmark to run, or a topology file (.yaml, .yml) to measure.
     #[arg(value_name = "BENCH", value_parser = parse_bench)]
     pub name: String,
     /// Seconds measured, after the warm-up (fractions allowed).

@@ -8,14 +8,15 @@
 //!   `Vec<Value>` per tuple, as a naive engine would pass them) and sends
 //!   them through a bounded crossbeam channel to a receiver that drops
 //!   them.
-//! - **ring**: the limit of Gale's own path. The sender copies a record of
-//!   exactly the size const-spout-null-bolt puts in its ring (the 8-byte
-//!   ring prefix plus the archived tuple, archived once up front; with a
-//!   probe, archived per tuple with its stamp) into Gale's SPSC ring,
-//!   reserving, committing and publishing as a worker does (publication
-//!   in batches of the engine's `batch`); the receiver reads batches of
-//!   up to 256 records in place and releases them. No routing, no
-//!   acking, no counters: what is left is the ring and the copy.
+//! - **ring**: the limit of Gale's own path. The sender puts record
+//!   batches into Gale's SPSC ring as a worker does: records of exactly
+//!   the size const-spout-null-bolt stages (an 8-byte header plus the
+//!   archived tuple, archived once up front; with a probe, per tuple with
+//!   its stamp), as many as fit in 4 KiB, one ring record (reserved,
+//!   copied, committed and published) per batch; the receiver reads up
+//!   to 8 ring records at a time in place, walks their records and
+//!   releases them. No routing, no acking, no counters: what is left is
+//!   the ring and the copy.
 
 use std::hint::black_box;
 use std::io;
@@ -44,10 +45,9 @@ pub(crate) enum Channel {
     Ring(RingConfig),
 }
 
-/// Records the ring receiver takes per read (as a worker does).
-const RING_READ_BATCH: usize = 256;
-/// Records the ring sender writes between checks of `stop`.
-const RING_WRITE_BATCH: usize = 64;
+/// Ring records (record batches) the receiver takes per read (as a
+/// worker does).
+const RING_READ_BATCH: usize = 8;
 
 /// The running pipeline.
 pub(crate) struct Baseline {
@@ -285,11 +285,16 @@ fn stamp_value(v: &Value) -> Option<u64> {
     }
 }
 
-/// The const-spout tuple's ring record (prefix, then the archived tuple of
-/// `values`) in `buf`; its length.
-fn ring_record(values: &[Value], encoder: &mut Encoder, buf: &mut AlignedVec<16>) -> usize {
-    /// The ring prefix: destination task and a reserved word.
-    const PREFIX: usize = 8;
+/// Bytes of records a worker stages before it puts them into the ring as
+/// one ring record (the engine's `STAGE_BYTES`).
+const STAGE_BYTES: usize = 4096;
+/// The header of each record in a record batch: destination task, length.
+const RECORD_HEADER: usize = 8;
+
+/// Appends to `batch` the const-spout tuple's record as a worker stages it:
+/// the 8-byte header (destination task, length), then the archived tuple
+/// of `values`, padded to 8 bytes.
+fn push_record(values: &[Value], encoder: &mut Encoder, batch: &mut AlignedVec<16>) {
     let header = Header {
         source_task: 1,
         ..Header::default()
@@ -298,17 +303,19 @@ fn ring_record(values: &[Value], encoder: &mut Encoder, buf: &mut AlignedVec<16>
         header: &header,
         values,
     };
+    let start = batch.len();
     let bound = gale_codec::encoded_len_bound(tuple).unwrap_or(4096);
-    buf.resize(PREFIX + bound, 0);
-    buf[..PREFIX].copy_from_slice(&2u64.to_le_bytes());
+    batch.resize(start + RECORD_HEADER + bound, 0);
     let used = encoder
-        .encode_into(tuple, &mut buf[PREFIX..])
+        .encode_into(tuple, &mut batch[start + RECORD_HEADER..])
         .unwrap_or_default();
-    PREFIX + used
+    let word = 2u64 | (used as u64) << 32;
+    batch[start..start + RECORD_HEADER].copy_from_slice(&word.to_le_bytes());
+    batch.resize(start + RECORD_HEADER + used.next_multiple_of(8), 0);
 }
 
-/// Writes records into `tx` as fast as the ring takes them (or on the
-/// probe's schedule) until `halt`.
+/// Writes record batches into `tx` as fast as the ring takes them (or on
+/// the probe's schedule) until `halt`.
 fn ring_sender(
     mut tx: Producer,
     value: &str,
@@ -322,37 +329,60 @@ fn ring_sender(
         values.push(Value::I64(0));
     }
     let mut encoder = Encoder::new();
-    let mut buf = AlignedVec::<16>::new();
-    let mut len = ring_record(&values, &mut encoder, &mut buf);
+    let mut batch = AlignedVec::<16>::new();
+    // Unpaced, the same full batch every time: as many records as fit in
+    // a stage (and in a ring record).
+    let limit = STAGE_BYTES.min(tx.max_record());
+    let mut full = 0u64;
+    if pacer.is_none() {
+        push_record(&values, &mut encoder, &mut batch);
+        let one = batch.len();
+        let copies = (limit / one).max(1);
+        let record: Vec<u8> = batch.to_vec();
+        for _ in 1..copies {
+            batch.extend_from_slice(&record);
+        }
+        full = copies as u64;
+    }
     let mut n = 0u64;
     // SYNC: Relaxed: `halt` carries no data, only "stop now".
     while !halt.load(Ordering::Relaxed) {
-        for _ in 0..RING_WRITE_BATCH {
-            if let Some(p) = &mut pacer {
-                let Some(stamp) = p.due() else {
+        let records = match &mut pacer {
+            None => full,
+            Some(p) => {
+                batch.clear();
+                let mut k = 0;
+                while batch.len() < limit.saturating_sub(128) {
+                    let Some(stamp) = p.due() else { break };
+                    p.sent();
+                    values[1] = Value::I64(i64::try_from(stamp).unwrap_or(i64::MAX));
+                    push_record(&values, &mut encoder, &mut batch);
+                    k += 1;
+                }
+                if k == 0 {
                     std::hint::spin_loop();
-                    break;
-                };
-                p.sent();
-                values[1] = Value::I64(i64::try_from(stamp).unwrap_or(i64::MAX));
-                len = ring_record(&values, &mut encoder, &mut buf);
+                    continue;
+                }
+                k
             }
-            let Ok(mut slot) = tx.try_reserve(len) else {
-                std::hint::spin_loop();
+        };
+        loop {
+            if let Ok(mut slot) = tx.try_reserve(batch.len()) {
+                slot.copy_from_slice(&batch);
+                slot.commit();
+                tx.flush();
                 break;
-            };
-            slot.copy_from_slice(&buf[..len]);
-            slot.commit();
-            n += 1;
+            }
+            // SYNC: Relaxed, as above.
+            if halt.load(Ordering::Relaxed) {
+                return;
+            }
+            std::hint::spin_loop();
         }
-        if pacer.is_some() {
-            // Low rates see low latency: publish what is written.
-            tx.flush();
-        }
+        n += records;
         // SYNC: Relaxed: a statistic read by `stats`.
         count.store(n, Ordering::Relaxed);
     }
-    tx.flush();
 }
 
 /// Reads `rx` in batches until the sender is done and the ring is empty.
@@ -369,17 +399,26 @@ fn ring_receiver(
         let done = sender_done.load(Ordering::Acquire);
         let mut batch = rx.try_read_batch(RING_READ_BATCH);
         let mut k = 0u64;
-        for record in &mut batch {
-            if let Some(r) = &mut recorder {
-                // SAFETY: the sender wrote these bytes with our encoder
-                // (`ring_record`) after the 8-byte prefix, 8-aligned.
-                let view = unsafe { view_trusted(&record[8..]) };
-                if let Some(stamp) = view.get(1).and_then(|v| v.as_i64()) {
-                    r.record(u64::try_from(stamp).unwrap_or(0));
+        for ring_record in &mut batch {
+            let mut at = 0;
+            while let Some(h) = ring_record.get(at..at + RECORD_HEADER) {
+                let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+                let start = at + RECORD_HEADER;
+                let Some(tuple) = ring_record.get(start..start + len) else {
+                    break;
+                };
+                if let Some(r) = &mut recorder {
+                    // SAFETY: the sender wrote these bytes with our
+                    // encoder (`push_record`), 8-aligned in the ring.
+                    let view = unsafe { view_trusted(tuple) };
+                    if let Some(stamp) = view.get(1).and_then(|v| v.as_i64()) {
+                        r.record(u64::try_from(stamp).unwrap_or(0));
+                    }
                 }
+                black_box(tuple);
+                k += 1;
+                at = start + len.next_multiple_of(8);
             }
-            black_box(record);
-            k += 1;
         }
         drop(batch);
         if k == 0 {
