@@ -63,8 +63,8 @@ impl ByteQueue {
                 write(&mut self.buf[at..])?
             }
         };
-        self.buf[self.write..self.write + 4].copy_from_slice(&dest.to_le_bytes());
-        self.buf[self.write + 4..at].copy_from_slice(&(used as u32).to_le_bytes());
+        let header = u64::from(dest) | (used as u64) << 32;
+        self.buf[self.write..at].copy_from_slice(&header.to_le_bytes());
         self.write = at + used.next_multiple_of(8);
         self.len += 1;
         Ok(())

@@ -323,22 +323,22 @@ impl Core {
             };
             // One unwind guard around the whole batch.
             let batch = catch_unwind(AssertUnwindSafe(|| {
-                let mut emitted_any = false;
+                // `is_finished` is asked once a call emits nothing and at
+                // the end of the batch, not after every call: a finished
+                // spout emits nothing, so at most one call more reaches it.
+                let start = out.emitter.counters[slot].emitted;
                 for _ in 0..SPOUT_BATCH {
                     let before = out.emitter.counters[slot].emitted;
                     spout.next_tuple(&mut out);
-                    if spout.is_finished() {
-                        return (true, true);
-                    }
                     if out.emitter.counters[slot].emitted == before {
                         break;
                     }
-                    emitted_any = true;
                     if out.emitter.blocked() || pending_full(out.emitter) {
                         break;
                     }
                 }
-                (false, emitted_any)
+                let emitted = out.emitter.counters[slot].emitted != start;
+                (spout.is_finished(), emitted)
             }));
             match batch {
                 Ok((finished, emitted)) => {
