@@ -81,8 +81,8 @@ impl<'a> Input<'a> {
     /// What acking, failing and anchoring to this input need, owned: a
     /// bolt that finishes its work after `execute` returned (a multi-lang
     /// shell bolt, a batching bolt) keeps it and passes it to
-    /// [`BoltOutput::ack_anchor`], [`BoltOutput::fail_anchor`] and
-    /// [`BoltOutput::emit_with`] later.
+    /// [`BoltOutput::ack_anchor`](crate::BoltOutput::ack_anchor), [`BoltOutput::fail_anchor`](crate::BoltOutput::fail_anchor) and
+    /// [`BoltOutput::emit_with`](crate::BoltOutput::emit_with) later.
     pub fn anchor(&self) -> Anchor {
         Anchor {
             roots: self.view.roots().collect(),
@@ -112,8 +112,9 @@ impl Anchor {
 }
 
 /// One emit in its general form, for components that decide per tuple
-/// where it goes (multi-lang shells): [`SpoutOutput::emit_with`],
-/// [`BoltOutput::emit_with`].
+/// where it goes (multi-lang shells):
+/// [`SpoutOutput::emit_with`](crate::SpoutOutput::emit_with),
+/// [`BoltOutput::emit_with`](crate::BoltOutput::emit_with).
 #[derive(Debug)]
 pub struct Emission<'a> {
     /// The stream to emit on.

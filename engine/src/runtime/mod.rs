@@ -1,5 +1,34 @@
 //! Running a topology: on this machine ([`LocalCluster`]) or as one node
 //! of several ([`NodeCluster`]).
+//!
+//! # The data path
+//!
+//! - **Emit** (`output`): a collector ([`SpoutOutput`], [`BoltOutput`])
+//!   hands the worker's `Emitter` the stream, the values and how the tuple
+//!   is tracked. The stream's routes were resolved when the worker
+//!   started (`StreamOut`): an untracked emit to a stream without
+//!   subscribers is only counted, and one whose single subscription
+//!   always picks the same task (global, shuffle over one task) goes
+//!   straight to that task without asking the router; everything else is
+//!   routed per tuple (`emit_routed`). Acker state (roots, edges, folded
+//!   updates) lives in `Tracking`.
+//! - **Outbox** (`outbox`): each tuple is archived once, per destination
+//!   task. For a task on this thread, into the local queue (run later in
+//!   the same pass). For another worker of this node, into that worker's
+//!   *stage*, a `ByteQueue` of records (8-byte header: task, length; the
+//!   archived tuple, padded to 8); at 4 KiB (or the ring's record limit)
+//!   and whenever the worker flushes, the stage goes into the ring as
+//!   **one ring record** (one reservation, commit and publication for
+//!   some dozens of tuples). For the link, one ring record per tuple
+//!   after its `RingPrefix`, as the link frames them. A full ring queues
+//!   whole ring records in an overflow, which stops the thread's spouts
+//!   until it drains.
+//! - **Execute** (`worker`): a worker reads up to 8 record batches per
+//!   ring per pass (256 single records from the link), in place, and
+//!   hands consecutive records for the same bolt task and stream to it
+//!   as one run ([`InputBatch`], `Bolt::execute_batch`), paying counters,
+//!   metrics and the panic guard once per run; a run stops before the
+//!   input the latency sampler picks, which runs alone, timed.
 
 mod clock;
 mod cluster;
