@@ -390,12 +390,14 @@ impl Core {
                 break;
             }
             std::mem::swap(self.emitter.outbox.local_mut(), spare);
-            while let Some((dest, record)) = spare.front() {
-                // SAFETY: the local queue holds records archived by this
-                // thread's encoder (Outbox::push_local), 8-aligned.
-                unsafe { self.execute(dest, record, &mut NoMore) };
-                spare.pop();
+            // SAFETY: the local queue holds records archived by this
+            // thread's encoder (Outbox::push_local), 8-aligned.
+            let mut records = unsafe { Trusted::new(SubRecords::new(spare.as_batch())) };
+            while let Some((dest, record)) = records.next() {
+                // SAFETY: a trusted record (above).
+                unsafe { self.execute(dest, record, &mut records) };
             }
+            spare.clear();
             progress = true;
         }
         progress
@@ -473,7 +475,10 @@ impl Worker {
             for Inbound { ring, batched } in inbound.iter_mut() {
                 let max = if *batched { READ_BATCHES } else { READ_BATCH };
                 let mut batch = ring.try_read_batch(max);
-                let mut records = RingRecords::new(batch.records(), *batched);
+                // SAFETY: our inbound rings hold records written by an
+                // `Outbox` of this topology or checked by the link.
+                let mut records =
+                    unsafe { Trusted::new(RingRecords::new(batch.records(), *batched)) };
                 while let Some((dest, tuple)) = records.next() {
                     progress = true;
                     // SAFETY: records of our inbound rings are trusted
@@ -655,14 +660,12 @@ fn missing(shared: &Shared, dest: TaskId) {
 
 /// The tuples of a ring's read batch, each with its destination task: the
 /// records of each record batch of a batched ring, or each ring record of
-/// a single one. Also the source of a bolt's run.
+/// a single one.
 struct RingRecords<'b, 'x> {
     records: Records<'b, 'x>,
     batched: bool,
     /// The rest of the current record batch.
     current: SubRecords<'b>,
-    /// The next tuple, when a run looked at it and it was not its own.
-    peeked: Option<(TaskId, &'b [u8])>,
 }
 
 impl<'b, 'x> RingRecords<'b, 'x> {
@@ -671,16 +674,15 @@ impl<'b, 'x> RingRecords<'b, 'x> {
             records,
             batched,
             current: SubRecords::new(&[]),
-            peeked: None,
         }
     }
+}
 
-    /// The next tuple and its destination task.
+impl<'b> Iterator for RingRecords<'b, '_> {
+    type Item = (TaskId, &'b [u8]);
+
     #[inline]
     fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
-        if let Some(next) = self.peeked.take() {
-            return Some(next);
-        }
         if !self.batched {
             let (prefix, tuple) = RingPrefix::read(self.records.next()?);
             return Some((prefix.dest, tuple));
@@ -694,11 +696,42 @@ impl<'b, 'x> RingRecords<'b, 'x> {
     }
 }
 
-// SAFETY: records of a worker's inbound rings are trusted archived tuples:
-// written by an `Outbox` of this topology (staged record batches, or
-// records after their prefix), or put there by the link after
-// `EngineRoute::check` validated them.
-unsafe impl<'b> RecordSource<'b> for RingRecords<'b, '_> {
+/// Trusted tuples (with their destination tasks) from `I`, as the source
+/// of a bolt's run: the worker takes the first of a run with `next`, the
+/// run takes those after it for the same task and stream.
+struct Trusted<'b, I> {
+    inner: I,
+    /// The next tuple, when a run looked at it and it was not its own.
+    peeked: Option<(TaskId, &'b [u8])>,
+}
+
+impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
+    /// Tuples from `inner`.
+    ///
+    /// # Safety
+    ///
+    /// `inner` yields only trusted archived tuples as `RecordSource`
+    /// requires: records of our own rings or queues.
+    unsafe fn new(inner: I) -> Self {
+        Self {
+            inner,
+            peeked: None,
+        }
+    }
+
+    /// The next tuple and its destination task.
+    #[inline]
+    fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
+        self.peeked.take().or_else(|| self.inner.next())
+    }
+}
+
+// SAFETY: `Trusted::new`'s contract: only our own records (a worker's inbound
+// rings (written by an `Outbox` of this topology, staged record batches
+// or records after their prefix, or put there by the link after
+// `EngineRoute::check` validated them, and its local queue, archived by
+// its own encoder).
+unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Trusted<'b, I> {
     #[inline]
     fn next_for(&mut self, dest: TaskId, stream: u32) -> Option<&'b [u8]> {
         let (to, tuple) = self.next()?;
