@@ -18,8 +18,7 @@ macro_rules! common_collector_methods {
             /// Emits `values` on the default stream, untracked (not part of
             /// any tuple tree).
             pub fn emit(&mut self, values: &[Value]) {
-                self.emitter
-                    .emit(self.slot, self.task, None, None, values, Track::No);
+                self.emitter.emit_default(self.slot, self.task, values);
             }
 
             /// Emits `values` on `stream`, untracked.

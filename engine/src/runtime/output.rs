@@ -240,6 +240,27 @@ impl Emitter {
         None
     }
 
+    /// [`emit`](Self::emit) of an untracked tuple on the default stream,
+    /// the most common emit: its lanes with as little as possible around
+    /// them.
+    #[inline]
+    pub(crate) fn emit_default(&mut self, slot: usize, task: TaskId, values: &[Value]) {
+        if let Some(index) = self.default[slot] {
+            let out = &self.streams[slot][index];
+            if values.len() == out.arity && !out.direct {
+                if out.routes.is_empty() {
+                    self.counters[slot].emitted += 1;
+                    self.metrics.tasks[slot].output(index, 0);
+                    return;
+                }
+                if let Some(one) = out.one {
+                    return self.emit_one(slot, task, index, one, values);
+                }
+            }
+        }
+        self.emit(slot, task, None, None, values, Track::No);
+    }
+
     /// Routes and enqueues one emitted tuple.
     #[inline]
     pub(crate) fn emit(
