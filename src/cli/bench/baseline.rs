@@ -49,12 +49,39 @@ pub(crate) enum Channel {
 /// worker does).
 const RING_READ_BATCH: usize = 8;
 
+/// A count one thread stores and `stats` reads.
+type Counter = Arc<CachePadded<AtomicU64>>;
+
+/// Core `i` of the machine's (modulo their number) when pinning, else none.
+fn core_picker(pin: bool) -> impl Fn(usize) -> Option<core_affinity::CoreId> {
+    let cores = if pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    move |i| (!cores.is_empty()).then(|| cores[i % cores.len()])
+}
+
+/// Spawns thread `name` running `f`, pinned to `core` if given.
+fn spawn_pinned(
+    name: &str,
+    core: Option<core_affinity::CoreId>,
+    f: impl FnOnce() + Send + 'static,
+) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new().name(name.into()).spawn(move || {
+        if let Some(id) = core {
+            core_affinity::set_for_current(id);
+        }
+        f();
+    })
+}
+
 /// The running pipeline.
 pub(crate) struct Baseline {
     start: Instant,
     stop: Arc<AtomicBool>,
-    sent: Arc<CachePadded<AtomicU64>>,
-    received: Arc<CachePadded<AtomicU64>>,
+    sent: Counter,
+    received: Counter,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -77,73 +104,74 @@ impl Baseline {
         }
     }
 
+    /// A pipeline of `sender` and `receiver` counting into `sent` and
+    /// `received`, stopped through `stop`.
+    fn running(
+        stop: Arc<AtomicBool>,
+        (sent, received): (Counter, Counter),
+        sender: JoinHandle<()>,
+        receiver: JoinHandle<()>,
+    ) -> Self {
+        Self {
+            start: Instant::now(),
+            stop,
+            sent,
+            received,
+            threads: vec![sender, receiver],
+        }
+    }
+
     fn start_crossbeam(value: String, probe: Option<Probe>, pin: bool) -> io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded::<Vec<Value>>(CAPACITY);
-        let cores = if pin {
-            core_affinity::get_core_ids().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let core = |i: usize| (!cores.is_empty()).then(|| cores[i % cores.len()]);
+        let core = core_picker(pin);
         let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(CachePadded::new(AtomicU64::new(0)));
-        let received = Arc::new(CachePadded::new(AtomicU64::new(0)));
+        let (sent, received) = (Counter::default(), Counter::default());
 
         let recorder = probe.as_ref().map(Probe::recorder);
-        let (count, pinned) = (Arc::clone(&received), core(1));
-        let receiver = thread::Builder::new()
-            .name("baseline-bolt".into())
-            .spawn(move || {
-                if let Some(id) = pinned {
-                    core_affinity::set_for_current(id);
-                }
-                let mut recorder = recorder;
-                let mut n = 0u64;
-                for tuple in rx.iter() {
-                    if let Some(r) = &mut recorder {
-                        if let Some(stamp) = tuple.get(1).and_then(stamp_value) {
-                            r.record(stamp);
-                        }
+        let count = Arc::clone(&received);
+        let receiver = spawn_pinned("baseline-bolt", core(1), move || {
+            let mut recorder = recorder;
+            let mut n = 0u64;
+            for tuple in rx.iter() {
+                if let Some(r) = &mut recorder {
+                    if let Some(stamp) = tuple.get(1).and_then(stamp_value) {
+                        r.record(stamp);
                     }
-                    black_box(&tuple);
-                    n += 1;
-                    // SYNC: Relaxed: a statistic read by `stats`.
-                    count.store(n, Ordering::Relaxed);
                 }
-            })?;
+                black_box(&tuple);
+                n += 1;
+                // SYNC: Relaxed: a statistic read by `stats`.
+                count.store(n, Ordering::Relaxed);
+            }
+        })?;
 
-        let (count, pinned, halt) = (Arc::clone(&sent), core(0), Arc::clone(&stop));
-        let sender = thread::Builder::new()
-            .name("baseline-spout".into())
-            .spawn(move || {
-                if let Some(id) = pinned {
-                    core_affinity::set_for_current(id);
-                }
-                let mut pacer = probe.as_ref().map(|p| p.pacer(0, 1));
-                let value = Value::Str(value);
-                let mut n = 0u64;
-                // SYNC: Relaxed: `stop` carries no data, only "stop now".
-                while !halt.load(Ordering::Relaxed) {
-                    let tuple = match &mut pacer {
-                        Some(p) => {
-                            let Some(stamp) = p.due() else {
-                                std::hint::spin_loop();
-                                continue;
-                            };
-                            p.sent();
-                            let stamp = i64::try_from(stamp).unwrap_or(i64::MAX);
-                            vec![value.clone(), Value::I64(stamp)]
-                        }
-                        None => vec![value.clone()],
-                    };
-                    if tx.send(tuple).is_err() {
-                        break;
+        let (count, halt) = (Arc::clone(&sent), Arc::clone(&stop));
+        let sender = spawn_pinned("baseline-spout", core(0), move || {
+            let mut pacer = probe.as_ref().map(|p| p.pacer(0, 1));
+            let value = Value::Str(value);
+            let mut n = 0u64;
+            // SYNC: Relaxed: `stop` carries no data, only "stop now".
+            while !halt.load(Ordering::Relaxed) {
+                let tuple = match &mut pacer {
+                    Some(p) => {
+                        let Some(stamp) = p.due() else {
+                            std::hint::spin_loop();
+                            continue;
+                        };
+                        p.sent();
+                        let stamp = i64::try_from(stamp).unwrap_or(i64::MAX);
+                        vec![value.clone(), Value::I64(stamp)]
                     }
-                    n += 1;
-                    // SYNC: Relaxed: a statistic read by `stats`.
-                    count.store(n, Ordering::Relaxed);
+                    None => vec![value.clone()],
+                };
+                if tx.send(tuple).is_err() {
+                    break;
                 }
-            });
+                n += 1;
+                // SYNC: Relaxed: a statistic read by `stats`.
+                count.store(n, Ordering::Relaxed);
+            }
+        });
         let sender = match sender {
             Ok(s) => s,
             Err(e) => {
@@ -153,13 +181,7 @@ impl Baseline {
                 return Err(e);
             }
         };
-        Ok(Self {
-            start: Instant::now(),
-            stop,
-            sent,
-            received,
-            threads: vec![sender, receiver],
-        })
+        Ok(Self::running(stop, (sent, received), sender, receiver))
     }
 
     fn start_ring(
@@ -169,55 +191,37 @@ impl Baseline {
         pin: bool,
     ) -> io::Result<Self> {
         let (tx, rx) = ring(config).map_err(io::Error::other)?;
-        let cores = if pin {
-            core_affinity::get_core_ids().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let core = |i: usize| (!cores.is_empty()).then(|| cores[i % cores.len()]);
+        let core = core_picker(pin);
         let stop = Arc::new(AtomicBool::new(false));
         let sender_done = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(CachePadded::new(AtomicU64::new(0)));
-        let received = Arc::new(CachePadded::new(AtomicU64::new(0)));
+        let (sent, received) = (Counter::default(), Counter::default());
 
         let recorder = probe.as_ref().map(Probe::recorder);
-        let (count, pinned, done) = (Arc::clone(&received), core(1), Arc::clone(&sender_done));
-        let receiver = thread::Builder::new()
-            .name("baseline-bolt".into())
-            .spawn(move || {
-                if let Some(id) = pinned {
-                    core_affinity::set_for_current(id);
-                }
-                ring_receiver(rx, recorder, &count, &done);
-            })?;
-        let (count, pinned, halt) = (Arc::clone(&sent), core(0), Arc::clone(&stop));
-        let done = Arc::clone(&sender_done);
-        let sender = thread::Builder::new()
-            .name("baseline-spout".into())
-            .spawn(move || {
-                if let Some(id) = pinned {
-                    core_affinity::set_for_current(id);
-                }
-                ring_sender(tx, &value, probe, &count, &halt);
-                // SYNC: Release pairs with the Acquire load in
-                // `ring_receiver`: the last records were published before.
-                done.store(true, Ordering::Release);
-            });
+        let (count, done) = (Arc::clone(&received), Arc::clone(&sender_done));
+        let receiver = spawn_pinned("baseline-bolt", core(1), move || {
+            ring_receiver(rx, recorder, &count, &done);
+        })?;
+        let (count, halt, done) = (
+            Arc::clone(&sent),
+            Arc::clone(&stop),
+            Arc::clone(&sender_done),
+        );
+        let sender = spawn_pinned("baseline-spout", core(0), move || {
+            ring_sender(tx, &value, probe, &count, &halt);
+            // SYNC: Release pairs with the Acquire load in `ring_receiver`:
+            // the last records were published before.
+            done.store(true, Ordering::Release);
+        });
         let sender = match sender {
             Ok(s) => s,
             Err(e) => {
+                // SYNC: Release, as above (nothing was sent).
                 sender_done.store(true, Ordering::Release);
                 let _ = receiver.join();
                 return Err(e);
             }
         };
-        Ok(Self {
-            start: Instant::now(),
-            stop,
-            sent,
-            received,
-            threads: vec![sender, receiver],
-        })
+        Ok(Self::running(stop, (sent, received), sender, receiver))
     }
 
     /// Counters so far, shaped like a topology's.
