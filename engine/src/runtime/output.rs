@@ -102,6 +102,21 @@ pub(crate) enum Track<'a, 'i> {
     Owned(&'a [Anchor]),
 }
 
+impl Track<'_, '_> {
+    /// Whether the emitted tuple joins no tree: not tracked, or anchored
+    /// only to inputs that belong to none (acking off, or untracked
+    /// inputs). Such an emit takes the untracked lanes.
+    #[inline]
+    fn is_untracked(self) -> bool {
+        match self {
+            Track::No => true,
+            Track::Root(_) => false,
+            Track::Anchors(anchors) => anchors.iter().all(|a| a.view.roots().len() == 0),
+            Track::Owned(anchors) => anchors.iter().all(|a| a.roots.is_empty()),
+        }
+    }
+}
+
 impl Emitter {
     pub(crate) fn new(
         plan: Arc<Plan>,
@@ -283,7 +298,7 @@ impl Emitter {
         if values.len() != out.arity || out.direct != direct.is_some() {
             return self.misfit(slot, task, index, direct, values.len());
         }
-        if let (None, Track::No) = (direct, track) {
+        if direct.is_none() && track.is_untracked() {
             // The common emits, on their own lanes.
             if out.routes.is_empty() {
                 self.counters[slot].emitted += 1;
