@@ -51,7 +51,10 @@ pub trait Spout: Send + 'static {
 
     /// A finite spout returns `true` once it has emitted everything; when
     /// every spout task is finished and every tuple in flight has been
-    /// processed, the topology shuts down cleanly by itself.
+    /// processed, the topology shuts down cleanly by itself. It is asked
+    /// after a `next_tuple` call that emitted nothing and after each batch
+    /// of calls, so a finished spout may see one more `next_tuple` call,
+    /// which should emit nothing.
     fn is_finished(&self) -> bool {
         false
     }
