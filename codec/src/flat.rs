@@ -25,7 +25,7 @@
 
 use std::mem::size_of;
 
-use crate::{ArchivedTuple, ArchivedValue, EncodeError, TupleRef, Value};
+use crate::{ArchivedTuple, ArchivedValue, EncodeError, Header, TupleRef, Value};
 
 const VALUE_SIZE: usize = 16;
 const ROOT_SIZE: usize = 32;
@@ -73,6 +73,9 @@ fn rel(target: usize, field: usize) -> u32 {
 pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
     let roots = &tuple.header.roots;
     let values = tuple.values;
+    if let ([], [value]) = (roots.as_slice(), values) {
+        return encode_one(tuple.header, value, buf);
+    }
     let roots_len = roots.len() * 8;
     let mut ool = 0usize;
     for v in values {
@@ -186,6 +189,79 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
     Ok(Some(total))
 }
 
+/// [`encode`] for the commonest shape: one value, no roots (an untracked
+/// tuple of one field), in straight-line code. The same layout, so the
+/// same bytes: the value's out-of-line bytes at 0, padding to 8, its
+/// 16-byte slot, the 32-byte root.
+#[inline]
+fn encode_one(h: &Header, value: &Value, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
+    let ool: &[u8] = match value {
+        Value::Str(s) if s.len() > INLINE_STR => s.as_bytes(),
+        Value::Bytes(b) => b,
+        Value::List(_) | Value::Map(_) => return Ok(None),
+        _ => &[],
+    };
+    let values_pos = align8(ool.len());
+    let root_pos = values_pos + VALUE_SIZE;
+    let total = root_pos + ROOT_SIZE;
+    if total > i32::MAX as usize {
+        return Ok(None); // rkyv reports the overflow
+    }
+    let capacity = buf.len();
+    let Some(out) = buf.get_mut(..total) else {
+        return Err(EncodeError::DoesNotFit { capacity });
+    };
+    if values_pos >= 8 {
+        // The word ending at `values_pos`: zero padding after the bytes
+        // (which overwrite its start below).
+        out[values_pos - 8..values_pos].copy_from_slice(&[0; 8]);
+    }
+    let n = ool.len();
+    if (8..=16).contains(&n) {
+        // Two (overlapping) word moves instead of a call to memcpy.
+        out[..8].copy_from_slice(&ool[..8]);
+        out[n - 8..n].copy_from_slice(&ool[n - 8..]);
+    } else {
+        out[..n].copy_from_slice(ool);
+    }
+    let (w0, w1) = match value {
+        Value::Null => (u64::from(TAG_NULL), 0),
+        Value::Bool(b) => (u64::from(TAG_BOOL) | u64::from(*b) << 8, 0),
+        Value::I64(n) => (u64::from(TAG_I64), *n as u64),
+        Value::F64(f) => (u64::from(TAG_F64), f.to_bits()),
+        Value::Str(s) if s.len() <= INLINE_STR => {
+            let mut inline = [0xff; 8];
+            inline[..s.len()].copy_from_slice(s.as_bytes());
+            let inline = u64::from_le_bytes(inline);
+            (u64::from(TAG_STR) | inline << 32, inline >> 32)
+        }
+        Value::Str(s) => {
+            let l = s.len() as u32;
+            let l = (l & 0x3f) | 0x80 | ((l & !0x3f) << 2);
+            let off = rel(0, values_pos + 4);
+            (u64::from(TAG_STR) | u64::from(l) << 32, u64::from(off))
+        }
+        Value::Bytes(b) => {
+            let off = rel(0, values_pos + 4);
+            (u64::from(TAG_BYTES) | u64::from(off) << 32, b.len() as u64)
+        }
+        Value::List(_) | Value::Map(_) => return Ok(None),
+    };
+    let words = [
+        w0,
+        w1,
+        u64::from(h.stream) | u64::from(h.source_task) << 32,
+        h.edge_id,
+        u64::from(rel(0, root_pos + 16)),
+        u64::from(rel(values_pos, root_pos + 24)) | 1 << 32,
+    ];
+    for (k, word) in words.iter().enumerate() {
+        let at = values_pos + k * 8;
+        out[at..at + 8].copy_from_slice(&word.to_le_bytes());
+    }
+    Ok(Some(total))
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -238,6 +314,19 @@ mod tests {
             values in proptest::collection::vec(flat_value(), 0..10),
         ) {
             let t = Tuple { header: Header { stream, source_task, edge_id, roots }, values };
+            prop_assert_eq!(flat_bytes(&t), rkyv_bytes(&t));
+        }
+
+        #[test]
+        fn one_value_without_roots_same_bytes_as_rkyv(
+            stream in any::<u32>(),
+            source_task in any::<u32>(),
+            edge_id in any::<u64>(),
+            value in flat_value(),
+        ) {
+            // The straight-line path (`encode_one`).
+            let header = Header { stream, source_task, edge_id, roots: vec![] };
+            let t = Tuple { header, values: vec![value] };
             prop_assert_eq!(flat_bytes(&t), rkyv_bytes(&t));
         }
     }
