@@ -1,7 +1,10 @@
 //! [`Outbox`]: where a worker's archived tuples go. Each tuple is archived
-//! once, straight into the destination thread's outbound ring (or, when
-//! that ring is full, into its overflow queue, drained as the ring frees
-//! up), or into this thread's local queue for a task of its own.
+//! once per destination task: for another worker of this node, into that
+//! worker's stage, which goes into the ring as one record batch per ring
+//! record (when it holds 4 KiB, and whenever the worker flushes); for the
+//! link, straight into its ring with a [`RingPrefix`]; for a task of this
+//! thread, into the local queue. A full ring's records wait, in order, in
+//! its overflow queue, drained as the ring frees up.
 
 use gale_codec::{encoded_len_bound, EncodeError, Encoder, Header, TupleRef, Value};
 use gale_transport::{Producer, ReserveError};
