@@ -47,3 +47,13 @@ pub mod prelude {
     };
     pub use gale_transport::{ring, RingConfig, WaitStrategy, Waiter};
 }
+
+/// The guide's pages in `docs/`, compiled as doc tests so that their Rust
+/// examples keep building.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../docs/multilang.md")]
+    struct Multilang;
+    #[doc = include_str!("../docs/link.md")]
+    struct Link;
+}

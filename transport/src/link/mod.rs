@@ -11,8 +11,8 @@
 //! [`InboundRoute`] validates each inbound record and names the worker that
 //! gets it.
 //!
-//! Wire format, handshake and behaviour are described in the README section
-//! "The link (io_uring and mio)".
+//! Wire format, handshake and behaviour are described in the guide's page
+//! `docs/link.md`.
 
 use std::fmt;
 use std::net::SocketAddr;
