@@ -67,6 +67,32 @@ fn rel(target: usize, field: usize) -> u32 {
     (target as i64 - field as i64) as i32 as u32
 }
 
+/// The two words of `value`'s 16-byte slot, `off` being the relative
+/// offset of its out-of-line bytes (for a long string or bytes); `None`
+/// for a list or map.
+#[inline]
+fn slot_words(value: &Value, off: u32) -> Option<(u64, u64)> {
+    Some(match value {
+        Value::Null => (u64::from(TAG_NULL), 0),
+        Value::Bool(b) => (u64::from(TAG_BOOL) | u64::from(*b) << 8, 0),
+        Value::I64(n) => (u64::from(TAG_I64), *n as u64),
+        Value::F64(f) => (u64::from(TAG_F64), f.to_bits()),
+        Value::Str(s) if s.len() <= INLINE_STR => {
+            let mut inline = [0xff; 8];
+            inline[..s.len()].copy_from_slice(s.as_bytes());
+            let inline = u64::from_le_bytes(inline);
+            (u64::from(TAG_STR) | inline << 32, inline >> 32)
+        }
+        Value::Str(s) => {
+            let l = s.len() as u32;
+            let l = (l & 0x3f) | 0x80 | ((l & !0x3f) << 2);
+            (u64::from(TAG_STR) | u64::from(l) << 32, u64::from(off))
+        }
+        Value::Bytes(b) => (u64::from(TAG_BYTES) | u64::from(off) << 32, b.len() as u64),
+        Value::List(_) | Value::Map(_) => return None,
+    })
+}
+
 /// Encodes `tuple` into `buf` if its values are flat; `Ok(None)` if they are
 /// not (the caller then uses rkyv's serializer). `buf` is 8-aligned.
 #[inline]
@@ -145,28 +171,13 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
             ool_at += bytes.len();
             off
         };
-        let (w0, w1) = match v {
-            Value::Null => (u64::from(TAG_NULL), 0),
-            Value::Bool(b) => (u64::from(TAG_BOOL) | u64::from(*b) << 8, 0),
-            Value::I64(n) => (u64::from(TAG_I64), *n as u64),
-            Value::F64(f) => (u64::from(TAG_F64), f.to_bits()),
-            Value::Str(s) if s.len() <= INLINE_STR => {
-                let mut inline = [0xff; 8];
-                inline[..s.len()].copy_from_slice(s.as_bytes());
-                let inline = u64::from_le_bytes(inline);
-                (u64::from(TAG_STR) | inline << 32, inline >> 32)
-            }
-            Value::Str(s) => {
-                let l = s.len() as u32;
-                let l = (l & 0x3f) | 0x80 | ((l & !0x3f) << 2);
-                let off = out_of_line(s.as_bytes());
-                (u64::from(TAG_STR) | u64::from(l) << 32, u64::from(off))
-            }
-            Value::Bytes(b) => {
-                let off = out_of_line(b);
-                (u64::from(TAG_BYTES) | u64::from(off) << 32, b.len() as u64)
-            }
-            Value::List(_) | Value::Map(_) => unreachable!("checked flat above"),
+        let off = match v {
+            Value::Str(s) if s.len() > INLINE_STR => out_of_line(s.as_bytes()),
+            Value::Bytes(b) => out_of_line(b),
+            _ => 0,
+        };
+        let Some((w0, w1)) = slot_words(v, off) else {
+            return Ok(None); // not reached: checked flat above
         };
         put(at, w0);
         put(at + 8, w1);
@@ -224,28 +235,8 @@ fn encode_one(h: &Header, value: &Value, buf: &mut [u8]) -> Result<Option<usize>
     } else {
         out[..n].copy_from_slice(ool);
     }
-    let (w0, w1) = match value {
-        Value::Null => (u64::from(TAG_NULL), 0),
-        Value::Bool(b) => (u64::from(TAG_BOOL) | u64::from(*b) << 8, 0),
-        Value::I64(n) => (u64::from(TAG_I64), *n as u64),
-        Value::F64(f) => (u64::from(TAG_F64), f.to_bits()),
-        Value::Str(s) if s.len() <= INLINE_STR => {
-            let mut inline = [0xff; 8];
-            inline[..s.len()].copy_from_slice(s.as_bytes());
-            let inline = u64::from_le_bytes(inline);
-            (u64::from(TAG_STR) | inline << 32, inline >> 32)
-        }
-        Value::Str(s) => {
-            let l = s.len() as u32;
-            let l = (l & 0x3f) | 0x80 | ((l & !0x3f) << 2);
-            let off = rel(0, values_pos + 4);
-            (u64::from(TAG_STR) | u64::from(l) << 32, u64::from(off))
-        }
-        Value::Bytes(b) => {
-            let off = rel(0, values_pos + 4);
-            (u64::from(TAG_BYTES) | u64::from(off) << 32, b.len() as u64)
-        }
-        Value::List(_) | Value::Map(_) => return Ok(None),
+    let Some((w0, w1)) = slot_words(value, rel(0, values_pos + 4)) else {
+        return Ok(None);
     };
     let words = [
         w0,
