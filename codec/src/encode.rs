@@ -69,8 +69,31 @@ impl Encoder {
     /// Flat tuples (no lists or maps among the values) are written by a
     /// hand-written fast path that produces exactly rkyv's bytes; nested
     /// ones go through rkyv's serializer.
-    #[inline]
+    ///
+    /// The commonest shape (one value of a scalar, string or bytes, no
+    /// roots) is written by code inlined into the caller; every other
+    /// shape by a call.
+    #[inline(always)]
     pub fn encode_into(
+        &mut self,
+        tuple: TupleRef<'_>,
+        buf: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        if let ([], [value]) = (tuple.header.roots.as_slice(), tuple.values) {
+            if (buf.as_ptr() as usize) % RECORD_ALIGN == 0 {
+                if let Some(written) = crate::flat::encode_one(tuple.header, value, buf) {
+                    debug_assert!(crate::view_checked(&buf[..written]).is_ok());
+                    return Ok(written);
+                }
+            }
+        }
+        self.encode_general(tuple, buf)
+    }
+
+    /// [`encode_into`](Self::encode_into) for any tuple: flat ones by the
+    /// hand-written writer, nested ones by rkyv's serializer.
+    #[inline(never)]
+    fn encode_general(
         &mut self,
         tuple: TupleRef<'_>,
         buf: &mut [u8],

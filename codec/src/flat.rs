@@ -99,9 +99,6 @@ fn slot_words(value: &Value, off: u32) -> Option<(u64, u64)> {
 pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
     let roots = &tuple.header.roots;
     let values = tuple.values;
-    if let ([], [value]) = (roots.as_slice(), values) {
-        return encode_one(tuple.header, value, buf);
-    }
     let roots_len = roots.len() * 8;
     let mut ool = 0usize;
     for v in values {
@@ -203,41 +200,26 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
 /// [`encode`] for the commonest shape: one value, no roots (an untracked
 /// tuple of one field), in straight-line code. The same layout, so the
 /// same bytes: the value's out-of-line bytes at 0, padding to 8, its
-/// 16-byte slot, the 32-byte root.
-#[inline]
-fn encode_one(h: &Header, value: &Value, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
+/// 16-byte slot, the 32-byte root. `None` if the value is a list or map
+/// or `buf` is too small (the general path then decides).
+#[inline(always)]
+pub(crate) fn encode_one(h: &Header, value: &Value, buf: &mut [u8]) -> Option<usize> {
     let ool: &[u8] = match value {
         Value::Str(s) if s.len() > INLINE_STR => s.as_bytes(),
         Value::Bytes(b) => b,
-        Value::List(_) | Value::Map(_) => return Ok(None),
+        Value::List(_) | Value::Map(_) => return None,
         _ => &[],
     };
-    let values_pos = align8(ool.len());
+    let n = ool.len();
+    let values_pos = align8(n);
     let root_pos = values_pos + VALUE_SIZE;
     let total = root_pos + ROOT_SIZE;
-    if total > i32::MAX as usize {
-        return Ok(None); // rkyv reports the overflow
+    // Also keeps every offset below within an i32 (rings and frames are
+    // far smaller).
+    if total > buf.len() || total > i32::MAX as usize {
+        return None;
     }
-    let capacity = buf.len();
-    let Some(out) = buf.get_mut(..total) else {
-        return Err(EncodeError::DoesNotFit { capacity });
-    };
-    if values_pos >= 8 {
-        // The word ending at `values_pos`: zero padding after the bytes
-        // (which overwrite its start below).
-        out[values_pos - 8..values_pos].copy_from_slice(&[0; 8]);
-    }
-    let n = ool.len();
-    if (8..=16).contains(&n) {
-        // Two (overlapping) word moves instead of a call to memcpy.
-        out[..8].copy_from_slice(&ool[..8]);
-        out[n - 8..n].copy_from_slice(&ool[n - 8..]);
-    } else {
-        out[..n].copy_from_slice(ool);
-    }
-    let Some((w0, w1)) = slot_words(value, rel(0, values_pos + 4)) else {
-        return Ok(None);
-    };
+    let (w0, w1) = slot_words(value, rel(0, values_pos + 4))?;
     let words = [
         w0,
         w1,
@@ -246,11 +228,34 @@ fn encode_one(h: &Header, value: &Value, buf: &mut [u8]) -> Result<Option<usize>
         u64::from(rel(0, root_pos + 16)),
         u64::from(rel(values_pos, root_pos + 24)) | 1 << 32,
     ];
-    for (k, word) in words.iter().enumerate() {
-        let at = values_pos + k * 8;
-        out[at..at + 8].copy_from_slice(&word.to_le_bytes());
+    let base = buf.as_mut_ptr();
+    // SAFETY: `total <= buf.len()`, and every write below ends at or
+    // before `total`: the padding word ends at `values_pos`, the bytes at
+    // `n <= values_pos`, the six words at `values_pos + 48 == total`.
+    // `ool` is another allocation (a value of the tuple), so it does not
+    // overlap `buf`; unaligned accesses need no alignment.
+    unsafe {
+        if values_pos >= 8 {
+            // The word ending at `values_pos`: zero padding after the
+            // bytes (which overwrite its start below).
+            base.add(values_pos - 8).cast::<u64>().write_unaligned(0);
+        }
+        if (8..=16).contains(&n) {
+            // Two (overlapping) word moves instead of a call to memcpy.
+            let from = ool.as_ptr();
+            let head = from.cast::<u64>().read_unaligned();
+            let tail = from.add(n - 8).cast::<u64>().read_unaligned();
+            base.cast::<u64>().write_unaligned(head);
+            base.add(n - 8).cast::<u64>().write_unaligned(tail);
+        } else {
+            std::ptr::copy_nonoverlapping(ool.as_ptr(), base, n);
+        }
+        let slots = base.add(values_pos).cast::<u64>();
+        for (k, word) in words.iter().enumerate() {
+            slots.add(k).write_unaligned(word.to_le());
+        }
     }
-    Ok(Some(total))
+    Some(total)
 }
 
 #[cfg(test)]
@@ -315,10 +320,17 @@ mod tests {
             edge_id in any::<u64>(),
             value in flat_value(),
         ) {
-            // The straight-line path (`encode_one`).
+            // The straight-line path (`encode_one`) and the general one.
             let header = Header { stream, source_task, edge_id, roots: vec![] };
             let t = Tuple { header, values: vec![value] };
-            prop_assert_eq!(flat_bytes(&t), rkyv_bytes(&t));
+            let mut buf = AlignedVec::<16>::new();
+            buf.resize(1 << 16, 0xa5);
+            let n = super::encode_one(&t.header, &t.values[0], &mut buf).expect("flat");
+            let expected = rkyv_bytes(&t);
+            prop_assert_eq!(&buf[..n], &expected[..]);
+            prop_assert_eq!(flat_bytes(&t), expected);
+            // Too small a buffer by one byte: refused, not overrun.
+            prop_assert_eq!(super::encode_one(&t.header, &t.values[0], &mut buf[..n - 1]), None);
         }
     }
 

@@ -17,12 +17,15 @@ pub const SPOUT_ID: &str = "constSpout";
 pub const ID_BOLT_ID: &str = "idBolt";
 /// Component id of the null bolt.
 pub const NULL_BOLT_ID: &str = "nullBolt";
+/// Tuples an unpaced, unreliable [`ConstSpout`] emits per `next_tuple`.
+pub const EMIT_RUN: u64 = 64;
 /// The string storm-perf's `ConstSpout` emits by default.
 pub const DEFAULT_VALUE: &str = "some data";
 
-/// Emits the same one-field `["str"]` tuple on every call, forever or (with
-/// a total) until its share of the total is emitted; the shares of its
-/// tasks add up to the total exactly.
+/// Emits the same one-field `["str"]` tuple, forever or (with a total)
+/// until its share of the total is emitted; the shares of its tasks add up
+/// to the total exactly. Unpaced and unreliable, it emits a run of
+/// [`EMIT_RUN`] tuples per call ([`SpoutOutput::emit_many`]); otherwise one.
 ///
 /// With a [`Probe`] ([`paced`](Self::paced)) it emits `["str", "ts"]` on
 /// the probe's schedule, `ts` being the tuple's intended send time.
@@ -139,6 +142,15 @@ impl Spout for ConstSpout {
             return;
         }
         if self.remaining == 0 {
+            return;
+        }
+        if self.pacer.0.is_none() && !self.replay.reliable() {
+            // Unpaced and untracked: a run of tuples per call.
+            let n = self.remaining.min(EMIT_RUN);
+            out.emit_many(std::iter::repeat_n(self.value.as_slice(), n as usize));
+            if self.total.is_some() {
+                self.remaining -= n;
+            }
             return;
         }
         if let Some(pacer) = &mut self.pacer.0 {

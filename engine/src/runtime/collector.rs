@@ -21,6 +21,23 @@ macro_rules! common_collector_methods {
                 self.emitter.emit_default(self.slot, self.task, values);
             }
 
+            /// Emits each of `tuples` on the default stream, in order,
+            /// untracked: the same as [`emit`](Self::emit) for each, with
+            /// what the engine does per emit (routing, counters, metrics)
+            /// done once for the whole run where the stream's route allows
+            /// (one subscriber that always gets the tuple, or none).
+            ///
+            /// ```
+            /// # use gale_codec::Value;
+            /// # use gale_engine::SpoutOutput;
+            /// fn emit_words(out: &mut SpoutOutput<'_>, words: &[Vec<Value>]) {
+            ///     out.emit_many(words.iter().map(Vec::as_slice));
+            /// }
+            /// ```
+            pub fn emit_many<'v>(&mut self, tuples: impl IntoIterator<Item = &'v [Value]>) {
+                self.emitter.emit_many_default(self.slot, self.task, tuples);
+            }
+
             /// Emits `values` on `stream`, untracked.
             pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
                 self.emitter

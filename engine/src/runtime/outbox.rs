@@ -56,6 +56,40 @@ impl Outbound {
         }
     }
 
+    /// Archives `tuple` for task `dest` into the stage, and puts the
+    /// stage into the ring once it holds [`STAGE_BYTES`]; returns whether
+    /// the ring overflowed. A tuple too large for one ring record is
+    /// refused, and nothing of it stays staged.
+    #[inline(always)]
+    fn stage(
+        &mut self,
+        encoder: &mut Encoder,
+        dest: TaskId,
+        tuple: TupleRef<'_>,
+    ) -> Result<bool, DeliverError> {
+        let mark = self.stage.bytes();
+        push_encoded(&mut self.stage, encoder, dest, tuple)?;
+        let staged = self.stage.bytes();
+        if staged < self.stage_limit {
+            return Ok(false);
+        }
+        self.stage_full(mark)
+    }
+
+    /// The stage reached its limit after the record at `mark` was staged:
+    /// into the ring, unless that record alone exceeds a ring record.
+    #[cold]
+    fn stage_full(&mut self, mark: usize) -> Result<bool, DeliverError> {
+        let len = self.stage.bytes() - mark;
+        let max = self.ring.max_record();
+        if len > max {
+            self.stage.drop_newest(mark);
+            return Err(DeliverError::TooLarge { len, max });
+        }
+        self.flush_stage();
+        Ok(!self.overflow.is_empty())
+    }
+
     /// Moves overflowed records into the ring while it has room; returns
     /// how many moved.
     fn drain_overflow(&mut self) -> usize {
@@ -136,6 +170,26 @@ impl Outbound {
         self.ring.flush();
         self.stage.clear();
     }
+}
+
+/// Archives `tuple` into `queue` as a record for `dest`. Written in place
+/// here (not through [`ByteQueue::push_with`]'s closure) so that the
+/// encoder's one-value path is inlined into the caller's loop.
+#[inline(always)]
+fn push_encoded(
+    queue: &mut ByteQueue,
+    encoder: &mut Encoder,
+    dest: TaskId,
+    tuple: TupleRef<'_>,
+) -> Result<(), EncodeError> {
+    let used = match encoder.encode_into(tuple, queue.spare()) {
+        Ok(used) => used,
+        Err(_) => queue.write_large(&mut |buf| encoder.encode_into(tuple, buf), || {
+            encoded_len_bound(tuple)
+        })?,
+    };
+    queue.commit(dest, used);
+    Ok(())
 }
 
 /// Why a tuple could not be delivered.
@@ -308,41 +362,55 @@ impl Outbox {
         if !out.batched {
             return self.deliver_single(dest, thread, tuple);
         }
-        let mark = out.stage.bytes();
-        out.stage.push_with(
-            dest,
-            |buf| encoder.encode_into(tuple, buf),
-            || encoded_len_bound(tuple),
-        )?;
-        let staged = out.stage.bytes();
-        if staged >= out.stage_limit {
-            if staged > out.ring.max_record() {
-                return self.oversized(thread, mark);
-            }
-            out.flush_stage();
-            self.overflowing |= !out.overflow.is_empty();
-        }
+        self.overflowing |= out.stage(encoder, dest, tuple)?;
         self.sent += 1;
         Ok(())
     }
 
-    /// The record just staged for `thread` (at `mark`) may not fit one
-    /// ring record: delivered alone if it does, refused if not.
-    #[cold]
-    fn oversized(&mut self, thread: usize, mark: usize) -> Result<(), DeliverError> {
-        let Some(out) = self.outbound.get_mut(thread).and_then(Option::as_mut) else {
-            return Ok(());
+    /// [`deliver`](Self::deliver) of each of `tuples`, with `header`, to
+    /// task `dest` on worker `thread`: the destination is looked up once
+    /// for all of them. Returns how many were delivered and the last
+    /// error, if any could not be (the others are delivered all the same).
+    #[inline]
+    pub(crate) fn deliver_many<'v>(
+        &mut self,
+        dest: TaskId,
+        thread: usize,
+        header: &Header,
+        tuples: impl Iterator<Item = &'v [Value]>,
+    ) -> (u64, Option<DeliverError>) {
+        let mut delivered = 0;
+        let mut failure = None;
+        let mut count = |result: Result<(), DeliverError>| match result {
+            Ok(()) => delivered += 1,
+            Err(e) => failure = Some(e),
         };
-        let len = out.stage.bytes() - mark;
-        let max = out.ring.max_record();
-        if len > max {
-            out.stage.drop_newest(mark);
-            return Err(DeliverError::TooLarge { len, max });
+        let tuple = |values| TupleRef { header, values };
+        match self.outbound.get_mut(thread).and_then(Option::as_mut) {
+            Some(out) if out.batched => {
+                let encoder = &mut self.encoder;
+                for values in tuples {
+                    count(out.stage(encoder, dest, tuple(values)).map(|overflowing| {
+                        self.overflowing |= overflowing;
+                    }));
+                }
+                self.sent += delivered;
+            }
+            Some(_) => {
+                for values in tuples {
+                    count(self.deliver_single(dest, thread, tuple(values)));
+                }
+            }
+            None => {
+                let encoder = &mut self.encoder;
+                for values in tuples {
+                    let pushed = push_encoded(&mut self.local, encoder, dest, tuple(values));
+                    count(pushed.map_err(DeliverError::from));
+                }
+                self.sent += delivered;
+            }
         }
-        out.flush_stage();
-        self.overflowing |= !out.overflow.is_empty();
-        self.sent += 1;
-        Ok(())
+        (delivered, failure)
     }
 
     /// Archives `tuple` for the link: one ring record with its prefix.
@@ -375,12 +443,7 @@ impl Outbox {
 
     /// Archives `tuple` into this thread's local queue.
     fn push_local(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> Result<(), DeliverError> {
-        let encoder = &mut self.encoder;
-        self.local.push_with(
-            dest,
-            |buf| encoder.encode_into(tuple, buf),
-            || encoded_len_bound(tuple),
-        )?;
+        push_encoded(&mut self.local, &mut self.encoder, dest, tuple)?;
         self.sent += 1;
         Ok(())
     }

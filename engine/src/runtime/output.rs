@@ -265,7 +265,7 @@ impl Emitter {
             if values.len() == out.arity && !out.direct {
                 if out.routes.is_empty() {
                     self.counters[slot].emitted += 1;
-                    self.metrics.tasks[slot].output(index, 0);
+                    self.metrics.tasks[slot].output(index, 1, 0);
                     return;
                 }
                 if let Some(one) = out.one {
@@ -274,6 +274,71 @@ impl Emitter {
             }
         }
         self.emit(slot, task, None, None, values, Track::No);
+    }
+
+    /// [`emit_default`](Self::emit_default) of each of `tuples`, in
+    /// order: the stream and its route are looked up, and the counters
+    /// and metrics bumped, once for all of them where the route was
+    /// resolved at start; otherwise each is emitted on its own.
+    pub(crate) fn emit_many_default<'v>(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        tuples: impl IntoIterator<Item = &'v [Value]>,
+    ) {
+        let lane = self.default[slot].and_then(|index| {
+            let out = &self.streams[slot][index];
+            let resolved = out.routes.is_empty() || out.one.is_some();
+            (!out.direct && resolved).then_some((index, out.arity, out.one, out.id))
+        });
+        let Some((index, arity, one, stream)) = lane else {
+            for values in tuples {
+                self.emit(slot, task, None, None, values, Track::No);
+            }
+            return;
+        };
+        // Tuples of the wrong arity are reported (after the others are
+        // sent) and not emitted, as `emit` does.
+        let mut misfits = Vec::new();
+        let fitting = tuples.into_iter().filter(|values| {
+            let fits = values.len() == arity;
+            if !fits {
+                misfits.push(values.len());
+            }
+            fits
+        });
+        let (emitted, delivered, failure) = match one {
+            None => (fitting.count() as u64, 0, None),
+            Some((dest, thread)) => {
+                let header = &mut self.header;
+                header.stream = stream;
+                header.source_task = task;
+                header.edge_id = 0;
+                header.roots.clear();
+                let mut emitted = 0u64;
+                let fitting = fitting.inspect(|_| emitted += 1);
+                let (delivered, failure) = self.outbox.deliver_many(dest, thread, header, fitting);
+                if self.collecting {
+                    self.targets.extend((0..delivered).map(|_| dest));
+                }
+                (emitted, delivered, failure.map(|e| (dest, e)))
+            }
+        };
+        let counters = &mut self.counters[slot];
+        counters.emitted += emitted;
+        counters.transferred += delivered;
+        self.metrics.tasks[slot].output(index, emitted, delivered);
+        for n in misfits {
+            self.misfit(slot, task, index, None, n);
+        }
+        if let Some((dest, e)) = failure {
+            let lost = emitted - delivered;
+            self.error(
+                slot,
+                task,
+                format_args!("could not deliver {lost} tuple(s) to task {dest}: {e}"),
+            );
+        }
     }
 
     /// Routes and enqueues one emitted tuple.
@@ -302,7 +367,7 @@ impl Emitter {
             // The common emits, on their own lanes.
             if out.routes.is_empty() {
                 self.counters[slot].emitted += 1;
-                self.metrics.tasks[slot].output(index, 0);
+                self.metrics.tasks[slot].output(index, 1, 0);
                 return;
             }
             if let Some((dest, thread)) = out.one {
@@ -338,13 +403,13 @@ impl Emitter {
         match delivered {
             Ok(()) => {
                 counters.transferred += 1;
-                self.metrics.tasks[slot].output(index, 1);
+                self.metrics.tasks[slot].output(index, 1, 1);
                 if self.collecting {
                     self.targets.push(dest);
                 }
             }
             Err(e) => {
-                self.metrics.tasks[slot].output(index, 0);
+                self.metrics.tasks[slot].output(index, 1, 0);
                 self.error(
                     slot,
                     task,
@@ -435,7 +500,7 @@ impl Emitter {
             }
         }
         counters.transferred += delivered;
-        self.metrics.tasks[slot].output(index, delivered);
+        self.metrics.tasks[slot].output(index, 1, delivered);
         if let Some((r, msg_id)) = root {
             if let Some(p) = self.pending[slot].as_mut() {
                 match (delivered, failure.is_some()) {

@@ -18,9 +18,9 @@ use crate::TaskId;
 /// Per-record header: destination task and payload length.
 pub(crate) const HEADER: usize = 8;
 
-/// Free bytes below which a push does not even try to write before
-/// growing (most archived tuples are larger than this).
-const MIN_TRY: usize = 64;
+/// Free bytes a push makes sure of before its first try: most archived
+/// tuples fit in them, so the first try almost always succeeds.
+const HEADROOM: usize = 1024;
 
 /// A growable FIFO of `(destination task, payload)` records, laid out
 /// back to back as a record batch. Every payload starts 8-aligned.
@@ -41,33 +41,64 @@ pub(crate) struct ByteQueue {
 impl ByteQueue {
     /// Appends a record for `dest` whose payload `write` puts at the start
     /// of the slice it gets, returning the bytes it used. `write` first
-    /// gets all the free space; if that fails, the queue grows to hold
-    /// `bound()` bytes (an upper bound of the payload) and calls it again.
-    /// On error nothing is appended.
-    #[inline]
+    /// gets all the free space (at least [`HEADROOM`] bytes); if that
+    /// fails, the queue grows to hold `bound()` bytes (an upper bound of
+    /// the payload) and calls it again. On error nothing is appended.
+    #[inline(always)]
     pub(crate) fn push_with<E>(
         &mut self,
         dest: TaskId,
         mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
         bound: impl FnOnce() -> Result<usize, E>,
     ) -> Result<(), E> {
-        let at = self.write + HEADER;
-        let free = self.buf.len().saturating_sub(at);
-        let used = match (free >= MIN_TRY).then(|| write(&mut self.buf[at..])) {
-            Some(Ok(used)) => used,
-            _ => {
-                let need = at + bound()?;
-                if self.buf.len() < need {
-                    self.grow(need);
-                }
-                write(&mut self.buf[at..])?
-            }
+        let used = match write(self.spare()) {
+            Ok(used) => used,
+            Err(_) => self.write_large(&mut write, bound)?,
         };
+        self.commit(dest, used);
+        Ok(())
+    }
+
+    /// The free space after the newest record's header, at least
+    /// [`HEADROOM`] bytes: write a payload at its start, then
+    /// [`commit`](Self::commit) it.
+    #[inline(always)]
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        let at = self.write + HEADER;
+        if self.buf.len() < at + HEADROOM {
+            self.grow(at + HEADROOM);
+        }
+        &mut self.buf[at..]
+    }
+
+    /// Appends the record whose `used` payload bytes were written at the
+    /// start of [`spare`](Self::spare), for `dest`.
+    #[inline(always)]
+    pub(crate) fn commit(&mut self, dest: TaskId, used: usize) {
+        let at = self.write + HEADER;
+        debug_assert!(at + used <= self.buf.len());
         let header = u64::from(dest) | (used as u64) << 32;
         self.buf[self.write..at].copy_from_slice(&header.to_le_bytes());
         self.write = at + used.next_multiple_of(8);
         self.len += 1;
-        Ok(())
+    }
+
+    /// The second try of [`push_with`](Self::push_with), after growing to
+    /// hold `bound()` bytes of payload; returns the bytes `write` used (to
+    /// be [`commit`](Self::commit)ted).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn write_large<E>(
+        &mut self,
+        write: &mut dyn FnMut(&mut [u8]) -> Result<usize, E>,
+        bound: impl FnOnce() -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        let at = self.write + HEADER;
+        let need = at + bound()?;
+        if self.buf.len() < need {
+            self.grow(need);
+        }
+        write(&mut self.buf[at..])
     }
 
     /// Appends a copy of `payload` for `dest`.

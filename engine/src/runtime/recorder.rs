@@ -170,12 +170,12 @@ impl TaskRecorder {
         }
     }
 
-    /// Counts an emit on output stream `index` delivered to `delivered`
-    /// tasks (the first stream is settled instead).
+    /// Counts `emitted` emits on output stream `index`, delivered
+    /// `delivered` times in all (the first stream is settled instead).
     #[inline]
-    pub(crate) fn output(&mut self, index: usize, delivered: u64) {
+    pub(crate) fn output(&mut self, index: usize, emitted: u64, delivered: u64) {
         if index != 0 {
-            Self::bump(&mut self.emitted, index, 1);
+            Self::bump(&mut self.emitted, index, emitted);
             Self::bump(&mut self.transferred, index, delivered);
         }
     }
@@ -508,7 +508,7 @@ mod tests {
     #[test]
     fn disabled_recorder_counts_nothing() {
         let mut r = TaskRecorder::new(false, 2, 3, Some(0));
-        r.output(1, 1);
+        r.output(1, 1, 1);
         r.executed(2, 1);
         r.settle(&TaskCounters {
             emitted: 5,
@@ -532,7 +532,7 @@ mod tests {
         let emit = |r: &mut TaskRecorder, t: &mut TaskCounters, i, delivered| {
             t.emitted += 1;
             t.transferred += delivered;
-            r.output(i, delivered);
+            r.output(i, 1, delivered);
         };
         for _ in 0..7 {
             emit(&mut r, &mut totals, 0, 2);

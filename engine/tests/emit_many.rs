@@ -1,0 +1,193 @@
+//! `emit_many`: a run of emits gives exactly what the same emits one at a
+//! time give (every tuple delivered once, in order, counted once; a tuple
+//! of the wrong arity reported and dropped; one too large for a ring
+//! reported and dropped) on every lane: a route resolved at start (global
+//! grouping, to the same thread or another one), a stream without
+//! subscribers, and routes decided per tuple (shuffle over several tasks).
+
+use std::sync::{Arc, Mutex};
+
+use gale_codec::Value;
+use gale_engine::{
+    Bolt, BoltOutput, Input, LocalCluster, OutputFieldsDeclarer, RunConfig, Spout, SpoutOutput,
+    TopologyBuilder, TopologyStats,
+};
+
+const N: i64 = 10_000;
+/// Ids that are emitted with two values instead of one.
+fn misfit(id: i64) -> bool {
+    id % 97 == 5
+}
+/// Ids whose string is too large for a ring record of the small rings.
+fn oversized(id: i64) -> bool {
+    id % 1000 == 999
+}
+
+/// Emits ids `0..N` as one field `[text]` whose text starts with the id,
+/// in runs of `run` through `emit_many`.
+struct Runs {
+    next: i64,
+    run: i64,
+    big: usize,
+}
+
+impl Runs {
+    fn tuple(&self, id: i64) -> Vec<Value> {
+        let text = if oversized(id) {
+            format!("{id}:{}", "x".repeat(self.big))
+        } else {
+            format!("{id}:some text")
+        };
+        if misfit(id) {
+            vec![Value::Str(text), Value::I64(id)]
+        } else {
+            vec![Value::Str(text)]
+        }
+    }
+}
+
+impl Spout for Runs {
+    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+        d.declare(["text"]);
+    }
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        let end = (self.next + self.run).min(N);
+        let tuples: Vec<Vec<Value>> = (self.next..end).map(|id| self.tuple(id)).collect();
+        out.emit_many(tuples.iter().map(Vec::as_slice));
+        self.next = end;
+    }
+    fn is_finished(&self) -> bool {
+        self.next >= N
+    }
+}
+
+/// What each sink task received, by task.
+type Seen = Arc<Mutex<Vec<(u32, i64)>>>;
+
+struct Sink {
+    seen: Seen,
+}
+
+impl Bolt for Sink {
+    fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        let text = input.get(0).and_then(|v| v.as_str()).expect("a string");
+        let id: i64 = text.split(':').next().unwrap().parse().unwrap();
+        self.seen.lock().unwrap().push((out.task_id(), id));
+        out.ack(input);
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    /// Global grouping: the route resolved at start.
+    Global,
+    /// Shuffle over three tasks: routed per tuple.
+    Shuffle,
+    /// No subscriber at all.
+    Nobody,
+}
+
+fn run(
+    route: Route,
+    threads: usize,
+    run: i64,
+    ring_bytes: usize,
+) -> (TopologyStats, Vec<(u32, i64)>) {
+    let seen: Seen = Arc::default();
+    let mut b = TopologyBuilder::new("emit-many");
+    // Larger than a ring record of the small rings, smaller than one of
+    // the default rings.
+    let big = 40_000;
+    b.set_spout("runs", move || Runs { next: 0, run, big }, 1);
+    if route != Route::Nobody {
+        let s = Arc::clone(&seen);
+        let parallelism = if route == Route::Shuffle { 3 } else { 1 };
+        let sink = b.set_bolt(
+            "sink",
+            move || Sink {
+                seen: Arc::clone(&s),
+            },
+            parallelism,
+        );
+        match route {
+            Route::Global => sink.global_grouping("runs"),
+            _ => sink.shuffle_grouping("runs"),
+        };
+    }
+    let config = RunConfig {
+        threads,
+        ring_bytes,
+        ..RunConfig::default()
+    };
+    let stats = LocalCluster::new(config)
+        .submit(b.build().unwrap())
+        .unwrap()
+        .wait()
+        .unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    (stats, seen)
+}
+
+fn fitting() -> impl Iterator<Item = i64> {
+    (0..N).filter(|&id| !misfit(id))
+}
+
+#[test]
+fn a_resolved_route_gets_every_tuple_once_in_order_on_any_thread() {
+    for threads in [1, 2] {
+        for run_len in [1, 7, 64, 1000] {
+            let (stats, seen) = run(Route::Global, threads, run_len, 1 << 20);
+            let ids: Vec<i64> = seen.iter().map(|&(_, id)| id).collect();
+            let expected: Vec<i64> = fitting().collect();
+            assert_eq!(ids, expected, "threads {threads}, runs of {run_len}");
+            let spout = &stats.components["runs"];
+            let misfits = (0..N).filter(|&id| misfit(id)).count() as u64;
+            assert_eq!(spout.emitted, expected.len() as u64);
+            assert_eq!(spout.transferred, expected.len() as u64);
+            assert_eq!(spout.errors, misfits);
+            assert_eq!(stats.components["sink"].executed, expected.len() as u64);
+        }
+    }
+}
+
+#[test]
+fn a_tuple_too_large_for_the_ring_is_reported_and_the_rest_delivered() {
+    // 64 KiB rings: the oversized tuples do not fit one ring record.
+    let (stats, seen) = run(Route::Global, 2, 64, 1 << 16);
+    let ids: Vec<i64> = seen.iter().map(|&(_, id)| id).collect();
+    let expected: Vec<i64> = fitting().filter(|&id| !oversized(id)).collect();
+    assert_eq!(ids, expected);
+    let spout = &stats.components["runs"];
+    let lost = fitting().filter(|&id| oversized(id)).count() as u64;
+    assert_eq!(spout.emitted, fitting().count() as u64);
+    assert_eq!(spout.transferred, expected.len() as u64);
+    let misfits = (0..N).filter(|&id| misfit(id)).count() as u64;
+    assert_eq!(spout.errors, misfits + lost);
+    assert!(
+        stats
+            .errors
+            .iter()
+            .any(|e| e.message.contains("could not deliver")),
+        "{:?}",
+        stats.errors.first()
+    );
+}
+
+#[test]
+fn routes_decided_per_tuple_and_streams_without_subscribers() {
+    let (stats, seen) = run(Route::Shuffle, 2, 64, 1 << 20);
+    let mut ids: Vec<i64> = seen.iter().map(|&(_, id)| id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, fitting().collect::<Vec<_>>());
+    let tasks: std::collections::BTreeSet<u32> = seen.iter().map(|&(t, _)| t).collect();
+    assert_eq!(tasks.len(), 3, "shuffle reached every task");
+    assert_eq!(stats.components["runs"].emitted, fitting().count() as u64);
+
+    let (stats, seen) = run(Route::Nobody, 1, 64, 1 << 20);
+    assert!(seen.is_empty());
+    let spout = &stats.components["runs"];
+    assert_eq!(spout.emitted, fitting().count() as u64);
+    assert_eq!(spout.transferred, 0);
+    assert_eq!(spout.errors, (0..N).filter(|&id| misfit(id)).count() as u64);
+}
