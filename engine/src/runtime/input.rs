@@ -143,14 +143,19 @@ impl fmt::Debug for Input<'_> {
 ///
 /// # Safety
 ///
-/// Every record `next_for` returns is an archived tuple of our own rings
+/// Every record `take_for` returns is an archived tuple of our own rings
 /// or queues, as [`gale_codec::view_trusted`] requires: written by this
 /// topology's encoder (or checked by the link before it entered a ring),
 /// unmodified, 8-aligned.
 pub(crate) unsafe trait RecordSource<'a> {
-    /// The next record's archived tuple (prefix stripped), if it is for
-    /// task `dest` on stream `stream`; otherwise nothing is taken.
-    fn next_for(&mut self, dest: TaskId, stream: u32) -> Option<&'a [u8]>;
+    /// Moves the next records (archived tuples, prefix stripped) into
+    /// `into` while they are for task `dest` on stream `stream`, at most
+    /// `into.len()`; returns how many. The first record that is not stays.
+    fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [&'a [u8]]) -> usize;
+
+    /// Puts `records`, taken by [`take_for`](Self::take_for) for `dest`
+    /// and not used, back in front of the rest, in the same order.
+    fn give_back(&mut self, dest: TaskId, records: &[&'a [u8]]);
 }
 
 /// A source with no further records.
@@ -158,10 +163,18 @@ pub(crate) struct NoMore;
 
 // SAFETY: it returns no record at all.
 unsafe impl<'a> RecordSource<'a> for NoMore {
-    fn next_for(&mut self, _dest: TaskId, _stream: u32) -> Option<&'a [u8]> {
-        None
+    fn take_for(&mut self, _dest: TaskId, _stream: u32, _into: &mut [&'a [u8]]) -> usize {
+        0
+    }
+
+    fn give_back(&mut self, _dest: TaskId, records: &[&'a [u8]]) {
+        debug_assert!(records.is_empty(), "nothing was taken");
     }
 }
+
+/// Records an [`InputBatch`] takes from its source at once: one (dynamic)
+/// call to the source per this many inputs.
+const TAKE: usize = 32;
 
 /// A run of inputs for one bolt task, all of one stream, in the order they
 /// arrived, read in place (Storm has no such call: Gale hands a bolt what
@@ -171,6 +184,11 @@ unsafe impl<'a> RecordSource<'a> for NoMore {
 pub struct InputBatch<'r, 'a: 'r> {
     first: Option<&'a [u8]>,
     rest: &'r mut dyn RecordSource<'a>,
+    /// Records taken from `rest`: `taken_ahead[next..ahead]` are not
+    /// handed out yet (given back to `rest` when the batch is dropped).
+    taken_ahead: [&'a [u8]; TAKE],
+    next: usize,
+    ahead: usize,
     dest: TaskId,
     stream_id: u32,
     component: &'r str,
@@ -204,6 +222,9 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         Self {
             first: Some(first),
             rest,
+            taken_ahead: [&[]; TAKE],
+            next: 0,
+            ahead: 0,
             dest,
             stream_id,
             component,
@@ -237,6 +258,42 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         self.last
             .map(|record| unsafe { gale_codec::view_trusted(record) })
     }
+
+    /// The next record: `first`, then those taken ahead, taking more
+    /// while the limit allows.
+    #[inline]
+    fn next_record(&mut self) -> Option<&'a [u8]> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        if self.next == self.ahead {
+            // Everything taken ahead was handed out, so `taken` counts
+            // every record taken from `rest`: the limit holds.
+            let room = self.limit.saturating_sub(self.taken) as usize;
+            let want = room.min(TAKE);
+            if want == 0 {
+                return None;
+            }
+            let into = &mut self.taken_ahead[..want];
+            self.ahead = self.rest.take_for(self.dest, self.stream_id, into);
+            self.next = 0;
+            if self.ahead == 0 {
+                return None;
+            }
+        }
+        let record = self.taken_ahead[self.next];
+        self.next += 1;
+        Some(record)
+    }
+}
+
+impl Drop for InputBatch<'_, '_> {
+    fn drop(&mut self) {
+        if self.next < self.ahead {
+            let unused = &self.taken_ahead[self.next..self.ahead];
+            self.rest.give_back(self.dest, unused);
+        }
+    }
 }
 
 impl<'r, 'a: 'r> Iterator for InputBatch<'r, 'a> {
@@ -244,11 +301,7 @@ impl<'r, 'a: 'r> Iterator for InputBatch<'r, 'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Input<'r>> {
-        let record = match self.first.take() {
-            Some(first) => first,
-            None if self.taken < self.limit => self.rest.next_for(self.dest, self.stream_id)?,
-            None => return None,
-        };
+        let record = self.next_record()?;
         self.taken += 1;
         self.last = Some(record);
         // SAFETY: `first` or a record of `rest`: trusted archived tuples by

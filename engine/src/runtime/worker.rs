@@ -701,7 +701,11 @@ impl<'b> Iterator for RingRecords<'b, '_> {
 /// run takes those after it for the same task and stream.
 struct Trusted<'b, I> {
     inner: I,
-    /// The next tuple, when a run looked at it and it was not its own.
+    /// Records put back in front of `peeked` and `inner`, the next one
+    /// last (a stack).
+    back: Vec<(TaskId, &'b [u8])>,
+    /// The next record after `back`, when a run looked at it and it was
+    /// not its own.
     peeked: Option<(TaskId, &'b [u8])>,
 }
 
@@ -715,6 +719,7 @@ impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
     unsafe fn new(inner: I) -> Self {
         Self {
             inner,
+            back: Vec::new(),
             peeked: None,
         }
     }
@@ -722,7 +727,20 @@ impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
     /// The next tuple and its destination task.
     #[inline]
     fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
+        if let Some(record) = self.back.pop() {
+            return Some(record);
+        }
         self.peeked.take().or_else(|| self.inner.next())
+    }
+
+    /// Puts `record`, just taken by [`next`](Self::next), back in front.
+    #[inline]
+    fn unread(&mut self, record: (TaskId, &'b [u8])) {
+        if self.back.is_empty() && self.peeked.is_none() {
+            self.peeked = Some(record);
+        } else {
+            self.back.push(record);
+        }
     }
 }
 
@@ -733,14 +751,27 @@ impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
 // its own encoder).
 unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Trusted<'b, I> {
     #[inline]
-    fn next_for(&mut self, dest: TaskId, stream: u32) -> Option<&'b [u8]> {
-        let (to, tuple) = self.next()?;
-        // SAFETY: a trusted record (above).
-        if to == dest && unsafe { view_trusted(tuple) }.stream() == stream {
-            return Some(tuple);
+    fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [&'b [u8]]) -> usize {
+        let mut n = 0;
+        while n < into.len() {
+            let Some((to, tuple)) = self.next() else {
+                break;
+            };
+            // SAFETY: a trusted record (above).
+            if to != dest || unsafe { view_trusted(tuple) }.stream() != stream {
+                self.unread((to, tuple));
+                break;
+            }
+            into[n] = tuple;
+            n += 1;
         }
-        self.peeked = Some((to, tuple));
-        None
+        n
+    }
+
+    fn give_back(&mut self, dest: TaskId, records: &[&'b [u8]]) {
+        for &record in records.iter().rev() {
+            self.unread((dest, record));
+        }
     }
 }
 
