@@ -318,9 +318,6 @@ impl Emitter {
                 let mut emitted = 0u64;
                 let fitting = fitting.inspect(|_| emitted += 1);
                 let (delivered, failure) = self.outbox.deliver_many(dest, thread, header, fitting);
-                if self.collecting {
-                    self.targets.extend((0..delivered).map(|_| dest));
-                }
                 (emitted, delivered, failure.map(|e| (dest, e)))
             }
         };
