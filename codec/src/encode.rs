@@ -70,16 +70,16 @@ impl Encoder {
     /// hand-written fast path that produces exactly rkyv's bytes; nested
     /// ones go through rkyv's serializer.
     ///
-    /// The commonest shape (one value of a scalar, string or bytes, no
-    /// roots) is written by code inlined into the caller; every other
-    /// shape by a call.
+    /// The commonest shape (one value of a scalar, string or bytes) is
+    /// written by code inlined into the caller; every other shape by a
+    /// call.
     #[inline(always)]
     pub fn encode_into(
         &mut self,
         tuple: TupleRef<'_>,
         buf: &mut [u8],
     ) -> Result<usize, EncodeError> {
-        if let ([], [value]) = (tuple.header.roots.as_slice(), tuple.values) {
+        if let [value] = tuple.values {
             if (buf.as_ptr() as usize) % RECORD_ALIGN == 0 {
                 if let Some(written) = crate::flat::encode_one(tuple.header, value, buf) {
                     debug_assert!(crate::view_checked(&buf[..written]).is_ok());

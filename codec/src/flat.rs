@@ -197,11 +197,12 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
     Ok(Some(total))
 }
 
-/// [`encode`] for the commonest shape: one value, no roots (an untracked
-/// tuple of one field), in straight-line code. The same layout, so the
-/// same bytes: the value's out-of-line bytes at 0, padding to 8, its
-/// 16-byte slot, the 32-byte root. `None` if the value is a list or map
-/// or `buf` is too small (the general path then decides).
+/// [`encode`] for the commonest shape, one value (a tuple of one field,
+/// tracked or not), in straight-line code. The same layout, so the same
+/// bytes: the roots at 0, the value's out-of-line bytes after them,
+/// padding to 8, its 16-byte slot, the 32-byte root. `None` if the value
+/// is a list or map or `buf` is too small (the general path then
+/// decides).
 #[inline(always)]
 pub(crate) fn encode_one(h: &Header, value: &Value, buf: &mut [u8]) -> Option<usize> {
     let ool: &[u8] = match value {
@@ -210,8 +211,10 @@ pub(crate) fn encode_one(h: &Header, value: &Value, buf: &mut [u8]) -> Option<us
         Value::List(_) | Value::Map(_) => return None,
         _ => &[],
     };
+    let roots = h.roots.as_slice();
+    let roots_len = roots.len() * 8;
     let n = ool.len();
-    let values_pos = align8(n);
+    let values_pos = align8(roots_len + n);
     let root_pos = values_pos + VALUE_SIZE;
     let total = root_pos + ROOT_SIZE;
     // Also keeps every offset below within an i32 (rings and frames are
@@ -219,36 +222,41 @@ pub(crate) fn encode_one(h: &Header, value: &Value, buf: &mut [u8]) -> Option<us
     if total > buf.len() || total > i32::MAX as usize {
         return None;
     }
-    let (w0, w1) = slot_words(value, rel(0, values_pos + 4))?;
+    let (w0, w1) = slot_words(value, rel(roots_len, values_pos + 4))?;
     let words = [
         w0,
         w1,
         u64::from(h.stream) | u64::from(h.source_task) << 32,
         h.edge_id,
-        u64::from(rel(0, root_pos + 16)),
+        u64::from(rel(0, root_pos + 16)) | (roots.len() as u64) << 32,
         u64::from(rel(values_pos, root_pos + 24)) | 1 << 32,
     ];
     let base = buf.as_mut_ptr();
     // SAFETY: `total <= buf.len()`, and every write below ends at or
-    // before `total`: the padding word ends at `values_pos`, the bytes at
-    // `n <= values_pos`, the six words at `values_pos + 48 == total`.
-    // `ool` is another allocation (a value of the tuple), so it does not
-    // overlap `buf`; unaligned accesses need no alignment.
+    // before `total`: the roots at `roots_len`, the padding word at
+    // `values_pos`, the bytes at `roots_len + n <= values_pos`, the six
+    // words at `values_pos + 48 == total`. `ool` is another allocation (a
+    // value of the tuple), so it does not overlap `buf`; unaligned
+    // accesses need no alignment.
     unsafe {
         if values_pos >= 8 {
             // The word ending at `values_pos`: zero padding after the
             // bytes (which overwrite its start below).
             base.add(values_pos - 8).cast::<u64>().write_unaligned(0);
         }
+        for (k, root) in roots.iter().enumerate() {
+            base.add(k * 8).cast::<u64>().write_unaligned(root.to_le());
+        }
+        let to = base.add(roots_len);
         if (8..=16).contains(&n) {
             // Two (overlapping) word moves instead of a call to memcpy.
             let from = ool.as_ptr();
             let head = from.cast::<u64>().read_unaligned();
             let tail = from.add(n - 8).cast::<u64>().read_unaligned();
-            base.cast::<u64>().write_unaligned(head);
-            base.add(n - 8).cast::<u64>().write_unaligned(tail);
+            to.cast::<u64>().write_unaligned(head);
+            to.add(n - 8).cast::<u64>().write_unaligned(tail);
         } else {
-            std::ptr::copy_nonoverlapping(ool.as_ptr(), base, n);
+            std::ptr::copy_nonoverlapping(ool.as_ptr(), to, n);
         }
         let slots = base.add(values_pos).cast::<u64>();
         for (k, word) in words.iter().enumerate() {
@@ -314,14 +322,15 @@ mod tests {
         }
 
         #[test]
-        fn one_value_without_roots_same_bytes_as_rkyv(
+        fn one_value_same_bytes_as_rkyv(
             stream in any::<u32>(),
             source_task in any::<u32>(),
             edge_id in any::<u64>(),
+            roots in proptest::collection::vec(any::<u64>(), 0..4),
             value in flat_value(),
         ) {
             // The straight-line path (`encode_one`) and the general one.
-            let header = Header { stream, source_task, edge_id, roots: vec![] };
+            let header = Header { stream, source_task, edge_id, roots };
             let t = Tuple { header, values: vec![value] };
             let mut buf = AlignedVec::<16>::new();
             buf.resize(1 << 16, 0xa5);

@@ -13,8 +13,12 @@ use super::BUCKETS;
 /// not completed within the timeout falls off the end and is failed.
 /// The spout side decides: whatever comes first, completion or timeout,
 /// is the one `ack` or `fail` of the tree; anything later is ignored.
+///
+/// Emit times are nanoseconds on the emitting worker's clock (see
+/// `Emitter::now_ns`): one subtraction gives a tree's complete latency.
 pub(crate) struct SpoutPending {
-    buckets: VecDeque<IdMap<(u64, Instant)>>,
+    /// Root id to (message id, emit time in ns).
+    buckets: VecDeque<IdMap<(u64, u64)>>,
     len: usize,
     rotate_every: Duration,
     next_rotation: Instant,
@@ -46,14 +50,16 @@ impl SpoutPending {
         self.len
     }
 
-    pub(crate) fn insert(&mut self, root: u64, msg_id: u64, now: Instant) {
-        if self.buckets[0].insert(root, (msg_id, now)).is_none() {
+    /// Adds tree `root` of message `msg_id`, emitted at `now_ns`.
+    pub(crate) fn insert(&mut self, root: u64, msg_id: u64, now_ns: u64) {
+        if self.buckets[0].insert(root, (msg_id, now_ns)).is_none() {
             self.len += 1;
         }
     }
 
-    /// Removes `root`; its message id and start time if it was pending.
-    pub(crate) fn take(&mut self, root: u64) -> Option<(u64, Instant)> {
+    /// Removes `root`; its message id and emit time (ns) if it was
+    /// pending.
+    pub(crate) fn take(&mut self, root: u64) -> Option<(u64, u64)> {
         let found = self.buckets.iter_mut().find_map(|b| b.remove(&root));
         if found.is_some() {
             self.len -= 1;
@@ -73,12 +79,11 @@ impl SpoutPending {
         }
     }
 
-    /// Records a completed tree's latency.
-    pub(crate) fn record(&mut self, started: Instant, now: Instant) {
-        let ns = now
-            .saturating_duration_since(started)
-            .as_nanos()
-            .min(u128::from(u64::MAX)) as u64;
+    /// Records a completed tree's latency: emitted at `started_ns`,
+    /// completed at `now_ns`.
+    #[inline]
+    pub(crate) fn record(&mut self, started_ns: u64, now_ns: u64) {
+        let ns = now_ns.saturating_sub(started_ns);
         self.latency.saturating_record(ns.max(1));
     }
 
@@ -104,8 +109,8 @@ mod tests {
     fn times_out_after_the_buckets_rotate_through() {
         let t0 = Instant::now();
         let mut p = SpoutPending::new(Duration::from_millis(20), t0);
-        p.insert(1, 100, t0);
-        p.insert(2, 200, t0);
+        p.insert(1, 100, 0);
+        p.insert(2, 200, 0);
         assert_eq!(p.len(), 2);
         assert_eq!(p.take(2).map(|v| v.0), Some(200));
         assert_eq!(p.take(2), None, "a root completes once");
@@ -121,7 +126,7 @@ mod tests {
     fn reset_moves_a_root_to_the_newest_bucket() {
         let t0 = Instant::now();
         let mut p = SpoutPending::new(Duration::from_millis(20), t0);
-        p.insert(1, 100, t0);
+        p.insert(1, 100, 0);
         let step = Duration::from_millis(10);
         p.expire(t0 + step);
         p.expire(t0 + step * 2);

@@ -87,6 +87,9 @@ pub(crate) struct Emitter {
     collecting: bool,
     /// The worker loop's clock, read once per pass.
     pub(crate) now: Instant,
+    /// `now` in nanoseconds since `epoch` (emit times of spout trees).
+    pub(crate) now_ns: u64,
+    epoch: Instant,
 }
 
 /// Whether and how an emitted tuple is tracked by the acker.
@@ -153,7 +156,17 @@ impl Emitter {
             targets: Vec::new(),
             collecting: false,
             now: Instant::now(),
+            now_ns: 0,
+            epoch: Instant::now(),
         }
+    }
+
+    /// Sets the clock of this pass of the worker loop.
+    #[inline]
+    pub(crate) fn set_now(&mut self, now: Instant) {
+        self.now = now;
+        let ns = now.saturating_duration_since(self.epoch).as_nanos();
+        self.now_ns = u64::try_from(ns).unwrap_or(u64::MAX);
     }
 
     /// The trees in flight of the spout task in `slot`.
@@ -512,7 +525,7 @@ impl Emitter {
                             // rather than wait for the timeout.
                             self.tracking.fail(r);
                         }
-                        p.insert(r, msg_id, self.now);
+                        p.insert(r, msg_id, self.now_ns);
                     }
                 }
             }

@@ -470,7 +470,7 @@ impl Worker {
         let mut draining = false;
         while !self.core.shared.should_stop() {
             let mut progress = false;
-            self.core.emitter.now = Instant::now();
+            self.core.emitter.set_now(Instant::now());
             let Worker { core, inbound, .. } = &mut self;
             for Inbound { ring, batched } in inbound.iter_mut() {
                 let max = if *batched { READ_BATCHES } else { READ_BATCH };
@@ -806,7 +806,7 @@ fn completions(
     shared: &Shared,
     plan: &Plan,
 ) {
-    let now = emitter.now;
+    let now = emitter.now_ns;
     let Some(pending) = emitter.pending[slot].as_mut() else {
         return;
     };
