@@ -1,10 +1,12 @@
 //! Random topologies (random groupings, fan-out and fan-in, relaying bolts,
-//! tiny to large rings) run on one worker thread, where every tuple takes
-//! the same-thread queue, and on two or three, where most take the rings
-//! between workers as staged record batches. Both runs must deliver what
-//! the topology's semantics say, exactly (every tuple once per
+//! tiny to large rings, acking on or off, relays by `emit`, `emit_many` or
+//! anchored `emit_anchored`) run on one worker thread, where every tuple
+//! takes the same-thread queue, and on two or three, where most take the
+//! rings between workers as staged record batches. Both runs must deliver
+//! what the topology's semantics say, exactly (every tuple once per
 //! subscription, `parallelism` times for an all grouping, relayed copies
-//! included), and the groupings that do not depend on arrival order
+//! included), with acking every spout tuple's tree acked exactly once and
+//! never failed, and the groupings that do not depend on arrival order
 //! (fields, global, all) must give every task exactly the same tuples.
 
 mod util;
@@ -13,7 +15,7 @@ use std::collections::BTreeMap;
 
 use gale_engine::{Grouping, TaskId, TopologyBuilder};
 use proptest::prelude::*;
-use util::{config, run_config, Numbers, Recorder, Sink, ID_STRIDE};
+use util::{config, run_config, Acks, Numbers, Recorder, Relay, Sink, ID_STRIDE};
 
 /// A grouping of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,15 @@ impl G {
 /// its subscriptions (index into spouts then bolts, grouping).
 type BoltModel = (usize, usize, Vec<(usize, G)>);
 
+/// How bolts relay: `emit` per copy, one `emit_many` for all copies, or
+/// (with acking) `emit_anchored` per copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Emit,
+    Many,
+    Acked,
+}
+
 /// A random topology: spouts `s0..`, then bolts `b0..`, each bolt
 /// subscribing to earlier components.
 #[derive(Debug, Clone)]
@@ -56,6 +67,7 @@ struct Model {
     bolts: Vec<BoltModel>,
     ring_bytes: usize,
     threads: usize,
+    mode: Mode,
 }
 
 impl Model {
@@ -120,8 +132,9 @@ impl Model {
 
 fn model() -> impl Strategy<Value = Model> {
     let spouts = prop::collection::vec((1usize..=2, 1u64..=1500, 1u64..=6), 1..=2);
-    (spouts, 1usize..=3, 0usize..4, 2usize..=3)
-        .prop_flat_map(|(spouts, n_bolts, ring, threads)| {
+    let mode = prop_oneof![Just(Mode::Emit), Just(Mode::Many), Just(Mode::Acked)];
+    (spouts, 1usize..=3, 0usize..4, 2usize..=3, mode)
+        .prop_flat_map(|(spouts, n_bolts, ring, threads, mode)| {
             let n_spouts = spouts.len();
             let bolt = |b: usize| {
                 let sub = (0..n_spouts + b, g());
@@ -137,15 +150,16 @@ fn model() -> impl Strategy<Value = Model> {
                 )
             };
             let bolts: Vec<_> = (0..n_bolts).map(bolt).collect();
-            (Just(spouts), bolts, Just(ring), Just(threads))
+            (Just(spouts), bolts, Just(ring), Just(threads), Just(mode))
         })
-        .prop_map(|(spouts, bolts, ring, threads)| Model {
+        .prop_map(|(spouts, bolts, ring, threads, mode)| Model {
             spouts,
             bolts,
             // Tiny rings twice as often: they overflow, and their records
             // hold one or two tuples each.
             ring_bytes: [256, 256, 4096, 1 << 16][ring],
             threads,
+            mode,
         })
 }
 
@@ -165,17 +179,32 @@ type Received = BTreeMap<String, BTreeMap<(TaskId, String, i64), usize>>;
 /// Runs the model on `threads` workers; what each bolt task received.
 fn run(model: &Model, threads: usize) -> Received {
     let sink = Sink::new();
+    let acks = Acks::default();
     let mut b = TopologyBuilder::new("random");
     for (i, &(tasks, n, keys)) in model.spouts.iter().enumerate() {
-        b.set_spout(&model.name(i), move || Numbers::new(n).keys(keys), tasks);
+        let acks = std::sync::Arc::clone(&acks);
+        let acked = model.mode == Mode::Acked;
+        let numbers = move || {
+            let numbers = Numbers::new(n).keys(keys);
+            if acked {
+                numbers.reliable(&acks)
+            } else {
+                numbers
+            }
+        };
+        b.set_spout(&model.name(i), numbers, tasks);
     }
     for (j, (tasks, copies, subs)) in model.bolts.iter().enumerate() {
         let component = model.spouts.len() + j;
         let s = std::sync::Arc::clone(&sink);
-        let copies = *copies;
+        let relay = match model.mode {
+            Mode::Emit => Relay::Copies(*copies),
+            Mode::Many => Relay::Many(*copies),
+            Mode::Acked => Relay::Anchored(*copies),
+        };
         let mut d = b.set_bolt(
             &model.name(component),
-            move || Recorder::relay(&s, copies),
+            move || Recorder::relay_with(&s, relay),
             *tasks,
         );
         for &(from, g) in subs {
@@ -184,6 +213,15 @@ fn run(model: &Model, threads: usize) -> Received {
     }
     let topology = b.build().expect("a valid random topology");
     run_config(topology, config(threads, model.ring_bytes));
+    if model.mode == Mode::Acked {
+        // Every spout tuple's tree completed once, none failed.
+        let acks = acks.lock().unwrap();
+        let emitted: usize = (0..model.spouts.len()).map(|c| model.emits(c).len()).sum();
+        assert_eq!(acks.len(), emitted, "{threads} thread(s): trees acked");
+        for (id, &(acked, failed)) in acks.iter() {
+            assert_eq!((acked, failed), (1, 0), "{threads} thread(s): id {id}");
+        }
+    }
     let mut out = Received::new();
     for rec in sink.tuples() {
         *out.entry(rec.component.clone())
@@ -214,7 +252,7 @@ fn check_semantics(model: &Model, got: &Received, what: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn the_queue_path_and_the_ring_path_deliver_the_same(model in model()) {

@@ -29,6 +29,9 @@ pub const FIELDS: [&str; 2] = ["id", "key"];
 /// unique across tasks and tell which task emitted them.
 pub const ID_STRIDE: i64 = 1_000_000;
 
+/// Acks and fails of each message id of a reliable [`Numbers`].
+pub type Acks = Arc<Mutex<BTreeMap<i64, (u32, u32)>>>;
+
 /// What a task saw of itself when it was opened or prepared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskSeen {
@@ -161,6 +164,11 @@ impl Sink {
 pub struct Numbers {
     /// Tuples per task; `None` for an infinite spout.
     limit: Option<u64>,
+    /// With message ids (the id): acks and fails by id, and the failed
+    /// ids to emit again.
+    reliable: Option<(Acks, Vec<i64>)>,
+    /// Trees in flight (reliable).
+    in_flight: u64,
     /// Keys are `k0 .. k{keys - 1}`, cycling with the tuple's index.
     keys: u64,
     streams: Vec<&'static str>,
@@ -175,6 +183,8 @@ impl Numbers {
     pub fn new(n: u64) -> Self {
         Self {
             limit: Some(n),
+            reliable: None,
+            in_flight: 0,
             keys: 10,
             streams: vec![gale_engine::DEFAULT_STREAM],
             sink: None,
@@ -204,6 +214,14 @@ impl Numbers {
         self
     }
 
+    /// Emits with message ids (the tuple's id), counts each id's acks and
+    /// fails in `acks`, replays failed ids, and is finished only once
+    /// every tree is complete.
+    pub fn reliable(mut self, acks: &Acks) -> Self {
+        self.reliable = Some((Arc::clone(acks), Vec::new()));
+        self
+    }
+
     /// Reports `open` and lifecycle events to `sink`.
     pub fn sink(mut self, sink: &Arc<Sink>) -> Self {
         self.sink = Some(Arc::clone(sink));
@@ -211,8 +229,12 @@ impl Numbers {
     }
 
     fn values(&self) -> [Value; 2] {
-        let id = i64::from(self.task) * ID_STRIDE + self.emitted as i64;
-        let key = format!("k{}", self.emitted % self.keys);
+        self.values_of(self.emitted)
+    }
+
+    fn values_of(&self, index: u64) -> [Value; 2] {
+        let id = i64::from(self.task) * ID_STRIDE + index as i64;
+        let key = format!("k{}", index % self.keys);
         [Value::I64(id), Value::from(key)]
     }
 }
@@ -251,18 +273,57 @@ impl Spout for Numbers {
     }
 
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
-        if self.is_finished() {
+        if let Some((_, replay)) = &mut self.reliable {
+            if let Some(id) = replay.pop() {
+                let values = self.values_of((id - i64::from(self.task) * ID_STRIDE) as u64);
+                for s in &self.streams {
+                    out.emit_to_with_id(s, &values, id as u64);
+                }
+                self.in_flight += self.streams.len() as u64;
+                return;
+            }
+        }
+        if self.limit.is_some_and(|n| self.emitted >= n) {
             return;
         }
         let values = self.values();
         for s in &self.streams {
-            out.emit_to(s, &values);
+            match &self.reliable {
+                Some(_) => {
+                    let id = i64::from(self.task) * ID_STRIDE + self.emitted as i64;
+                    out.emit_to_with_id(s, &values, id as u64);
+                }
+                None => out.emit_to(s, &values),
+            }
+        }
+        if self.reliable.is_some() {
+            // One tree per stream.
+            self.in_flight += self.streams.len() as u64;
         }
         self.emitted += 1;
     }
 
+    fn ack(&mut self, msg_id: u64) {
+        if let Some((acks, _)) = &self.reliable {
+            acks.lock().unwrap().entry(msg_id as i64).or_default().0 += 1;
+            self.in_flight -= 1;
+        }
+    }
+
+    fn fail(&mut self, msg_id: u64) {
+        if let Some((acks, replay)) = &mut self.reliable {
+            acks.lock().unwrap().entry(msg_id as i64).or_default().1 += 1;
+            replay.push(msg_id as i64);
+            self.in_flight -= 1;
+        }
+    }
+
     fn is_finished(&self) -> bool {
-        self.limit.is_some_and(|n| self.emitted >= n)
+        let settled = match &self.reliable {
+            Some((_, replay)) => replay.is_empty() && self.in_flight == 0,
+            None => true,
+        };
+        settled && self.limit.is_some_and(|n| self.emitted >= n)
     }
 }
 
@@ -273,6 +334,10 @@ pub enum Relay {
     None,
     /// The input's values, this many times, on the default stream.
     Copies(usize),
+    /// The same, anchored to the input.
+    Anchored(usize),
+    /// The same, in one `emit_many` call.
+    Many(usize),
 }
 
 /// A bolt that records every tuple it receives into a [`Sink`] (with its
@@ -300,8 +365,13 @@ impl Recorder {
     /// Records and emits each input's values `copies` times on the default
     /// stream (declared with [`FIELDS`]).
     pub fn relay(sink: &Arc<Sink>, copies: usize) -> Self {
+        Self::relay_with(sink, Relay::Copies(copies))
+    }
+
+    /// Records and emits each input's values as `relay` says.
+    pub fn relay_with(sink: &Arc<Sink>, relay: Relay) -> Self {
         Self {
-            relay: Relay::Copies(copies),
+            relay,
             ..Self::new(sink)
         }
     }
@@ -309,7 +379,7 @@ impl Recorder {
 
 impl Bolt for Recorder {
     fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
-        if let Relay::Copies(_) = self.relay {
+        if !matches!(self.relay, Relay::None) {
             d.declare(FIELDS);
         }
     }
@@ -324,11 +394,14 @@ impl Bolt for Recorder {
 
     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
         let values: Vec<Value> = input.values().iter().map(|v| v.to_value()).collect();
-        if let Relay::Copies(n) = self.relay {
-            if !input.is_tick() {
-                for _ in 0..n {
-                    out.emit(&values);
-                }
+        if !input.is_tick() {
+            match self.relay {
+                Relay::None => {}
+                Relay::Copies(n) => (0..n).for_each(|_| out.emit(&values)),
+                Relay::Anchored(n) => (0..n).for_each(|_| {
+                    out.emit_anchored(gale_engine::DEFAULT_STREAM, &[input], &values);
+                }),
+                Relay::Many(n) => out.emit_many((0..n).map(|_| values.as_slice())),
             }
         }
         self.sink.event(self.task, Event::Execute);
