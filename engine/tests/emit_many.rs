@@ -5,12 +5,14 @@
 //! grouping, to the same thread or another one), a stream without
 //! subscribers, and routes decided per tuple (shuffle over several tasks).
 
+mod util;
+
 use std::sync::{Arc, Mutex};
 
 use gale_codec::Value;
 use gale_engine::{
-    Bolt, BoltOutput, Input, LocalCluster, OutputFieldsDeclarer, RunConfig, Spout, SpoutOutput,
-    TopologyBuilder, TopologyStats,
+    Bolt, BoltOutput, Input, OutputFieldsDeclarer, Spout, SpoutOutput, TopologyBuilder,
+    TopologyStats,
 };
 
 const N: i64 = 10_000;
@@ -115,16 +117,8 @@ fn run(
             _ => sink.shuffle_grouping("runs"),
         };
     }
-    let config = RunConfig {
-        threads,
-        ring_bytes,
-        ..RunConfig::default()
-    };
-    let stats = LocalCluster::new(config)
-        .submit(b.build().unwrap())
-        .unwrap()
-        .wait()
-        .unwrap();
+    let stats = util::run_with(b.build().unwrap(), util::config(threads, ring_bytes))
+        .expect("the run completes");
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     (stats, seen)
 }
