@@ -5,8 +5,9 @@
 //! edge id. A tree is complete when the XOR of every edge id created (at
 //! emit) and acked (at `ack`) reaches zero.
 //!
-//! Gale batches that traffic: each worker folds its tasks' updates per root
-//! in an [`AckTable`] and sends one message per acker task (chosen by root)
+//! Gale batches that traffic: each worker logs its tasks' updates in an
+//! [`AckTable`], consecutive updates of one root folded into one record,
+//! and sends one message per acker task (chosen by root)
 //! when the table is large, when the worker goes idle, or every flush
 //! interval ([`table`]). Acker tasks ([`tracker`]) keep the XOR per root and
 //! send completions, again batched, to the spout task that owns each root,

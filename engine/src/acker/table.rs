@@ -66,43 +66,62 @@ struct Update {
     meta: u64,
 }
 
-/// Acker updates of one worker's tasks, folded per root.
+/// Acker updates of one worker's tasks, in the order they were made, each
+/// run of consecutive updates of one root folded into one record (a bolt
+/// that emits anchored tuples and then acks their input, or a spout that
+/// delivers a new tree and starts it, makes one record per root). Appending
+/// to a log costs a compare and a store where a hash map cost a lookup;
+/// the acker folds whatever is left, as it folds the records of different
+/// workers.
 #[derive(Default)]
 pub(crate) struct AckTable {
-    updates: IdMap<Update>,
+    log: Vec<(u64, Update)>,
 }
 
 /// Bytes of one update record: root, xor, meta.
 pub(crate) const RECORD: usize = 24;
 
 impl AckTable {
+    /// Applies `change` to the record of `root`: the newest if it is
+    /// `root`'s, else a new one.
+    #[inline]
+    fn update(&mut self, root: u64, change: impl FnOnce(&mut Update)) {
+        if !matches!(self.log.last(), Some((r, _)) if *r == root) {
+            self.log.push((root, Update::default()));
+        }
+        if let Some((_, u)) = self.log.last_mut() {
+            change(u);
+        }
+    }
+
     /// XORs `value` into `root`'s tree (an edge created or acked).
+    #[inline]
     pub(crate) fn xor(&mut self, root: u64, value: u64) {
-        self.updates.entry(root).or_default().xor ^= value;
+        self.update(root, |u| u.xor ^= value);
     }
 
     /// Registers `root` as started by `spout_task`.
     pub(crate) fn init(&mut self, root: u64, spout_task: TaskId) {
-        let u = self.updates.entry(root).or_default();
-        u.meta |= INIT | u64::from(spout_task) << 32;
+        self.update(root, |u| u.meta |= INIT | u64::from(spout_task) << 32);
     }
 
     /// Fails `root`'s tree.
     pub(crate) fn fail(&mut self, root: u64) {
-        self.updates.entry(root).or_default().meta |= FAIL;
+        self.update(root, |u| u.meta |= FAIL);
     }
 
     /// Restarts `root`'s timeout.
     pub(crate) fn reset(&mut self, root: u64) {
-        self.updates.entry(root).or_default().meta |= RESET;
+        self.update(root, |u| u.meta |= RESET);
     }
 
+    /// Records waiting.
     pub(crate) fn len(&self) -> usize {
-        self.updates.len()
+        self.log.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.updates.is_empty()
+        self.log.is_empty()
     }
 
     /// Empties the table into one packed message per acker task, passed to
@@ -111,10 +130,10 @@ impl AckTable {
         // Each acker's share of the records, room reserved up front (an
         // even split, plus a quarter for unevenness) rather than grown by
         // doubling from nothing at every flush.
-        let share = self.updates.len() / ackers.len().max(1);
+        let share = self.log.len() / ackers.len().max(1);
         let room = (share + share / 4 + 1) * RECORD;
         let mut out: Vec<Vec<u8>> = ackers.iter().map(|_| Vec::with_capacity(room)).collect();
-        for (root, u) in self.updates.drain() {
+        for (root, u) in self.log.drain(..) {
             let Some(acker) = acker_for(root, ackers) else {
                 continue;
             };
@@ -193,5 +212,24 @@ mod tests {
         );
         let (a, r) = &recs[2];
         assert_eq!((*a, r.root, r.reset), (100, 12, true));
+    }
+
+    #[test]
+    fn updates_of_a_root_between_others_are_records_of_their_own_in_order() {
+        let mut t = AckTable::default();
+        t.xor(10, 1);
+        t.xor(12, 2);
+        t.xor(10, 4);
+        t.init(10, 7);
+        assert_eq!(t.len(), 3);
+        let mut sent = Vec::new();
+        t.drain(&[100, 101], |a, bytes| sent.push((a, bytes)));
+        let recs: Vec<Record> = sent.iter().flat_map(|(_, b)| read(b)).collect();
+        let tens: Vec<(u64, Option<TaskId>)> = recs
+            .iter()
+            .filter(|r| r.root == 10)
+            .map(|r| (r.xor, r.init))
+            .collect();
+        assert_eq!(tens, [(1, None), (4, Some(7))]);
     }
 }

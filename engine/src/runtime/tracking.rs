@@ -1,6 +1,7 @@
 //! [`Tracking`]: a worker's side of the acker protocol. Updates of its
-//! tasks (edges created and acked, trees started, failed, reset) are folded
-//! per root into one table and flushed to the acker tasks in batches.
+//! tasks (edges created and acked, trees started, failed, reset) are logged,
+//! consecutive updates of one root folded into one record, and flushed to
+//! the acker tasks in batches.
 
 use gale_codec::Header;
 
@@ -8,7 +9,7 @@ use super::outbox::Outbox;
 use crate::acker::{table, AckTable, IdGen, ACK_STREAM_ID};
 use crate::TaskId;
 
-/// The acker updates of one worker's tasks, folded per root.
+/// The acker updates of one worker's tasks, logged for the ackers.
 pub(crate) struct Tracking {
     acks: AckTable,
     /// The acker tasks (empty with acking off).
@@ -79,7 +80,7 @@ impl Tracking {
         self.acks.is_empty()
     }
 
-    /// Roots with updates waiting.
+    /// Update records waiting.
     pub(crate) fn len(&self) -> usize {
         self.acks.len()
     }

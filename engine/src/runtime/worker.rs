@@ -32,7 +32,7 @@ const READ_BATCH: usize = 256;
 const READ_BATCHES: usize = 8;
 /// Calls to one spout's `next_tuple` per pass.
 const SPOUT_BATCH: usize = 64;
-/// Roots folded in a worker's acker table before it is flushed anyway.
+/// Records in a worker's acker log before it is flushed anyway.
 const ACK_BATCH: usize = 1024;
 
 pub(crate) enum Instance {
