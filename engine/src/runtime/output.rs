@@ -364,6 +364,9 @@ impl Emitter {
     ) {
         let index = match stream {
             None => self.default[slot],
+            // Compared with a constant of known length: a few inlined
+            // loads, not a call to memcmp per declared stream.
+            Some(name) if name == crate::DEFAULT_STREAM => self.default[slot],
             Some(name) => self.streams[slot].iter().position(|s| s.name == name),
         };
         let Some(index) = index else {
