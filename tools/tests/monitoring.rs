@@ -70,15 +70,19 @@ fn gale_stats_prints_a_running_node_as_a_table() {
     let mut child = Killed(child);
     let url = metrics_url(&mut child.0);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    // Until the bolt has executed something (the machine may be loaded).
+    // Until the spout's emits and the bolt's executes are both published
+    // (each thread publishes its own; the machine may be loaded).
     let mut table = String::new();
+    let positive = |table: &str, kind: &str, column: usize| {
+        row(table, kind)
+            .and_then(|l| l.split_whitespace().nth(column).map(str::to_owned))
+            .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
+    };
     for _ in 0..600 {
         let run = gale(&["stats", &url]);
         assert!(run.ok(), "gale stats failed: {}", run.stderr);
         table = run.stdout;
-        let executed =
-            row(&table, "bolt").and_then(|l| l.split_whitespace().nth(6).map(str::to_owned));
-        if executed.is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0)) {
+        if positive(&table, "bolt", 6) && positive(&table, "spout", 4) {
             break;
         }
         thread::sleep(Duration::from_millis(100));

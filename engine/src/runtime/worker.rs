@@ -32,6 +32,10 @@ const READ_BATCH: usize = 256;
 const READ_BATCHES: usize = 8;
 /// Calls to one spout's `next_tuple` per pass.
 const SPOUT_BATCH: usize = 64;
+/// Tuples one spout may emit per pass before the worker moves on (a spout
+/// that emits runs reaches it in few calls): the loop's other work (inbound
+/// rings, completions, ticks, metrics) waits at most this long.
+const SPOUT_TUPLES: u64 = 1024;
 /// Records in a worker's acker log before it is flushed anyway.
 const ACK_BATCH: usize = 1024;
 
@@ -297,7 +301,8 @@ impl Core {
     }
 
     /// Calls each active spout up to `SPOUT_BATCH` times (fewer if it
-    /// emits nothing or downstream backs up); returns whether any emitted.
+    /// emits nothing, emits `SPOUT_TUPLES` tuples, or downstream backs up);
+    /// returns whether any emitted.
     fn poll_spouts(&mut self) -> bool {
         let mut progress = false;
         let max_pending = Arc::clone(&self.max_pending);
@@ -334,6 +339,9 @@ impl Core {
                         break;
                     }
                     if out.emitter.blocked() || pending_full(out.emitter) {
+                        break;
+                    }
+                    if out.emitter.counters[slot].emitted - start >= SPOUT_TUPLES {
                         break;
                     }
                 }
