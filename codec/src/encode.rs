@@ -81,7 +81,12 @@ impl Encoder {
     ) -> Result<usize, EncodeError> {
         if let [value] = tuple.values {
             if (buf.as_ptr() as usize) % RECORD_ALIGN == 0 {
-                if let Some(written) = crate::flat::encode_one(tuple.header, value, buf) {
+                let written = if tuple.header.roots.is_empty() {
+                    crate::flat::encode_one::<false>(tuple.header, value, buf)
+                } else {
+                    crate::flat::encode_one::<true>(tuple.header, value, buf)
+                };
+                if let Some(written) = written {
                     debug_assert!(crate::view_checked(&buf[..written]).is_ok());
                     return Ok(written);
                 }
