@@ -1,5 +1,5 @@
 //! The acker's bookkeeping alone, without threads or rings: XOR updates
-//! per second through the workers' fold tables ([`AckTable`]) into an
+//! per second through the workers' acker logs ([`AckTable`]) into an
 //! acker task ([`Acker`]), batched as the engine does it against one
 //! message per update.
 //!
@@ -7,9 +7,9 @@
 //! the root and creates edge e1 (one update: the emit); the identity
 //! bolt's worker acks e1 and creates e2 (one update); the null bolt's
 //! worker acks e2 (one update). That is three updates per tree, made on
-//! three workers with a table each, so folding never merges two updates
+//! three workers with a log each, so folding never merges two updates
 //! of one tree: what batching saves here is the message per update. A
-//! table is drained into one message when it holds `batch` roots
+//! log is drained into one message when it holds `batch` records
 //! ("unbatched": after every update). Every tree must
 //! complete: the bench checks the completions before it is timed and in
 //! every iteration.
