@@ -20,9 +20,10 @@ const N: i64 = 10_000;
 fn misfit(id: i64) -> bool {
     id % 97 == 5
 }
-/// Ids whose string is too large for a ring record of the small rings.
+/// Ids whose string is too large for a ring record of the small rings
+/// (two in a row: some runs lose two tuples).
 fn oversized(id: i64) -> bool {
-    id % 1000 == 999
+    id % 1000 >= 998
 }
 
 /// Emits ids `0..N` as one field `[text]` whose text starts with the id,

@@ -348,6 +348,9 @@ impl Emitter {
                 task,
                 format_args!("could not deliver {lost} tuple(s) to task {dest}: {e}"),
             );
+            // One error per tuple lost, as `emit` counts them (the report
+            // above counted the first).
+            self.counters[slot].errors += lost.saturating_sub(1);
         }
     }
 
