@@ -1,12 +1,12 @@
 //! Not part of Gale's API: the acker's data structures, opened up for
-//! `benches/acker.rs` (updates per second through a worker's fold table
+//! `benches/acker.rs` (updates per second through a worker's acker log
 //! and an acker task, batched against unbatched). Nothing here is stable.
 
 use crate::acker::{self, DONE_RECORD};
 use crate::TaskId;
 
-/// A worker's acker updates, folded per root until drained (the engine's
-/// per-worker table).
+/// A worker's acker updates, logged (consecutive updates of a root
+/// folded into one record) until drained: the engine's per-worker log.
 #[derive(Default)]
 pub struct AckTable(acker::AckTable);
 

@@ -182,6 +182,16 @@ pub(crate) fn read(bytes: &[u8]) -> impl Iterator<Item = Record> + '_ {
 mod tests {
     use super::*;
 
+    /// Drains `t` towards acker tasks 100 and 101; every record with the
+    /// acker it went to.
+    fn drained(t: &mut AckTable) -> Vec<(TaskId, Record)> {
+        let mut sent = Vec::new();
+        t.drain(&[100, 101], |a, bytes| sent.push((a, bytes)));
+        sent.iter()
+            .flat_map(|(a, b)| read(b).map(move |r| (*a, r)))
+            .collect()
+    }
+
     #[test]
     fn folds_per_root_and_splits_per_acker() {
         let mut t = AckTable::default();
@@ -192,13 +202,8 @@ mod tests {
         t.fail(11);
         t.reset(12);
         assert_eq!(t.len(), 3);
-        let mut sent = Vec::new();
-        t.drain(&[100, 101], |a, bytes| sent.push((a, bytes)));
+        let mut recs = drained(&mut t);
         assert!(t.is_empty());
-        let mut recs: Vec<(TaskId, Record)> = sent
-            .iter()
-            .flat_map(|(a, b)| read(b).map(move |r| (*a, r)))
-            .collect();
         recs.sort_by_key(|(_, r)| r.root);
         let (a, r) = &recs[0];
         assert_eq!(
@@ -222,11 +227,9 @@ mod tests {
         t.xor(10, 4);
         t.init(10, 7);
         assert_eq!(t.len(), 3);
-        let mut sent = Vec::new();
-        t.drain(&[100, 101], |a, bytes| sent.push((a, bytes)));
-        let recs: Vec<Record> = sent.iter().flat_map(|(_, b)| read(b)).collect();
-        let tens: Vec<(u64, Option<TaskId>)> = recs
-            .iter()
+        let tens: Vec<(u64, Option<TaskId>)> = drained(&mut t)
+            .into_iter()
+            .map(|(_, r)| r)
             .filter(|r| r.root == 10)
             .map(|r| (r.xor, r.init))
             .collect();
