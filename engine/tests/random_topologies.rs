@@ -1,8 +1,9 @@
 //! Random topologies (random groupings, fan-out and fan-in, relaying bolts,
 //! tiny to large rings, acking on or off, relays by `emit`, `emit_many` or
-//! anchored `emit_anchored`) run on one worker thread, where every tuple
-//! takes the same-thread queue, and on two or three, where most take the
-//! rings between workers as staged record batches. Both runs must deliver
+//! anchored `emit_anchored`) run on one worker thread chained (a bolt runs
+//! within the emit that reaches it), on one thread unchained (every tuple
+//! takes the same-thread queue), and on two or three, where most take the
+//! rings between workers as staged record batches. Every run must deliver
 //! what the topology's semantics say, exactly (every tuple once per
 //! subscription, `parallelism` times for an all grouping, relayed copies
 //! included), with acking every spout tuple's tree acked exactly once and
@@ -13,7 +14,7 @@ mod util;
 
 use std::collections::BTreeMap;
 
-use gale_engine::{Grouping, TaskId, TopologyBuilder};
+use gale_engine::{Grouping, RunConfig, TaskId, TopologyBuilder};
 use proptest::prelude::*;
 use util::{config, run_config, Acks, Numbers, Recorder, Relay, Sink, ID_STRIDE};
 
@@ -176,8 +177,9 @@ fn g() -> impl Strategy<Value = G> {
 /// Per receiving component: (task, source component, id) -> count.
 type Received = BTreeMap<String, BTreeMap<(TaskId, String, i64), usize>>;
 
-/// Runs the model on `threads` workers; what each bolt task received.
-fn run(model: &Model, threads: usize) -> Received {
+/// Runs the model on `threads` workers, chaining bolts or not; what each
+/// bolt task received.
+fn run(model: &Model, threads: usize, chain: bool) -> Received {
     let sink = Sink::new();
     let acks = Acks::default();
     let mut b = TopologyBuilder::new("random");
@@ -212,7 +214,11 @@ fn run(model: &Model, threads: usize) -> Received {
         }
     }
     let topology = b.build().expect("a valid random topology");
-    run_config(topology, config(threads, model.ring_bytes));
+    let config = RunConfig {
+        chain,
+        ..config(threads, model.ring_bytes)
+    };
+    run_config(topology, config);
     if model.mode == Mode::Acked {
         // Every spout tuple's tree completed once, none failed.
         let acks = acks.lock().unwrap();
@@ -255,10 +261,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_queue_path_and_the_ring_path_deliver_the_same(model in model()) {
-        let one = run(&model, 1);
-        check_semantics(&model, &one, "one thread");
-        let many = run(&model, model.threads);
+    fn the_chained_queue_and_ring_paths_deliver_the_same(model in model()) {
+        let one = run(&model, 1, true);
+        check_semantics(&model, &one, "one thread, chained");
+        let queued = run(&model, 1, false);
+        check_semantics(&model, &queued, "one thread, queued");
+        let many = run(&model, model.threads, true);
         check_semantics(&model, &many, "several threads");
         // Subscriptions placed by value: identical per task.
         for (j, (_, _, subs)) in model.bolts.iter().enumerate() {
@@ -274,6 +282,7 @@ proptest! {
                         .collect()
                 };
                 prop_assert_eq!(pick(&one), pick(&many), "`{}` from `{}` ({:?})", name, from, g);
+                prop_assert_eq!(pick(&one), pick(&queued), "`{}` from `{}` ({:?})", name, from, g);
             }
         }
     }

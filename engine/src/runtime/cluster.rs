@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use gale_transport::link::{Link, LinkError, LinkRings, LinkStats};
 use gale_transport::{ring, RingConfig, RingError, WaitStrategy};
 
+use super::chain::Chain;
 use super::metrics::{MetricsConfig, MetricsHandle, TopologyMetrics};
 use super::outbox::{Outbound, Outbox};
 use super::output::{Emitter, StreamOut};
@@ -43,6 +44,11 @@ pub struct RunConfig {
     pub duration: Option<Duration>,
     /// What is measured live ([`RunningTopology::metrics`]).
     pub metrics: MetricsConfig,
+    /// Run a bolt *chained* when a task of its own thread emits to it: the
+    /// bolt executes the tuple before the emit returns, without the local
+    /// queue (as Flink chains operators). On by default; off only to
+    /// compare the two paths (results are the same either way).
+    pub chain: bool,
 }
 
 impl Default for RunConfig {
@@ -56,6 +62,7 @@ impl Default for RunConfig {
             flush_interval: Duration::from_micros(100),
             duration: None,
             metrics: MetricsConfig::default(),
+            chain: true,
         }
     }
 }
@@ -310,16 +317,18 @@ fn build_worker(
         .collect();
     let mut slot_of = vec![usize::MAX; plan.tasks.len() + 1];
     let mut tasks = Vec::with_capacity(ids.len());
+    let mut bolts = Vec::with_capacity(ids.len());
     let mut streams = Vec::with_capacity(ids.len());
     for (slot, &id) in ids.iter().enumerate() {
         slot_of[id as usize] = slot;
         let info = &plan.tasks[id as usize - 1];
         let component = &plan.topology.components[info.component];
-        let instance = match &component.kind {
-            Kind::Spout(f) => Instance::Spout(f()),
-            Kind::Bolt(f) => Instance::Bolt(f()),
-            Kind::Acker => Instance::Acker(Default::default()),
+        let (instance, bolt) = match &component.kind {
+            Kind::Spout(f) => (Instance::Spout(f()), None),
+            Kind::Bolt(f) => (Instance::Bolt, Some(f())),
+            Kind::Acker => (Instance::Acker(Default::default()), None),
         };
+        bolts.push(bolt);
         let tick = component
             .config
             .tick_interval
@@ -362,7 +371,15 @@ fn build_worker(
             .collect();
         streams.push(outs);
     }
-    let outbox = Outbox::new(index, thread_of, outbound);
+    let chain = Chain::new(
+        ids.iter()
+            .zip(&bolts)
+            .filter(|(_, b)| b.is_some())
+            .map(|(&id, _)| id),
+        plan.tasks.len(),
+        config.chain,
+    );
+    let outbox = Outbox::new(index, thread_of, outbound, chain);
     let tracking = Tracking::new(plan.acker_tasks(), seed(index));
     let pending = ids
         .iter()
@@ -397,6 +414,8 @@ fn build_worker(
     let emitter = Emitter::new(
         Arc::clone(plan),
         Arc::clone(shared),
+        bolts,
+        slot_of,
         outbox,
         tracking,
         streams,
@@ -409,7 +428,6 @@ fn build_worker(
             plan: Arc::clone(plan),
             shared: Arc::clone(shared),
             tasks,
-            slot_of,
             emitter,
             processed: 0,
             max_pending,

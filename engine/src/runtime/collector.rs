@@ -1,13 +1,21 @@
 //! The collectors a running task emits through: [`SpoutOutput`] (Storm's
 //! `SpoutOutputCollector`) and [`BoltOutput`] (Storm's `OutputCollector`),
-//! thin handles on the worker's [`Emitter`].
+//! thin handles on the worker's [`Emitter`]; and how a bolt task runs
+//! ([`execute_bolt`]), from the worker's loop or chained: an emit that
+//! chained tuples (see [`Chain`](super::chain::Chain)) runs them before it
+//! returns.
 
+use std::any::Any;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use gale_codec::Value;
+use gale_codec::{view_trusted, Value};
 
-use super::input::{Anchor, Emission, Input};
+use super::input::{Anchor, Emission, Input, InputBatch, OneRun, RecordSource, Trusted};
 use super::output::{Emitter, Track};
+use super::plan::Plan;
+use super::queue::SubRecords;
+use super::recorder::{input_index, InFlight};
 use crate::acker::SpoutPending;
 use crate::TaskId;
 
@@ -19,6 +27,7 @@ macro_rules! common_collector_methods {
             /// any tuple tree).
             pub fn emit(&mut self, values: &[Value]) {
                 self.emitter.emit_default(self.slot, self.task, values);
+                self.run_chained();
             }
 
             /// Emits each of `tuples` on the default stream, in order,
@@ -36,12 +45,14 @@ macro_rules! common_collector_methods {
             /// ```
             pub fn emit_many<'v>(&mut self, tuples: impl IntoIterator<Item = &'v [Value]>) {
                 self.emitter.emit_many_default(self.slot, self.task, tuples);
+                self.run_chained();
             }
 
             /// Emits `values` on `stream`, untracked.
             pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
                 self.emitter
                     .emit(self.slot, self.task, Some(stream), None, values, Track::No);
+                self.run_chained();
             }
 
             /// Emits `values` on the direct `stream` to `task` only,
@@ -50,6 +61,7 @@ macro_rules! common_collector_methods {
                 let (slot, me) = (self.slot, self.task);
                 self.emitter
                     .emit(slot, me, Some(stream), Some(task), values, Track::No);
+                self.run_chained();
             }
 
             /// Reports an error with this task's component and id; the
@@ -63,6 +75,14 @@ macro_rules! common_collector_methods {
             pub fn task_id(&self) -> TaskId {
                 self.task
             }
+
+            /// Runs the tuples the emit just made chained, if any.
+            #[inline]
+            fn run_chained(&mut self) {
+                if self.emitter.outbox.chain.has_work() {
+                    run_chain(self.emitter, self.plan);
+                }
+            }
         }
     };
 }
@@ -73,6 +93,7 @@ common_collector_methods!(BoltOutput);
 /// The spout's collector (Storm's `SpoutOutputCollector`).
 pub struct SpoutOutput<'a> {
     pub(crate) emitter: &'a mut Emitter,
+    pub(crate) plan: &'a Plan,
     pub(crate) slot: usize,
     pub(crate) task: TaskId,
 }
@@ -85,6 +106,7 @@ impl SpoutOutput<'_> {
         let track = Track::Root(msg_id);
         self.emitter
             .emit(self.slot, self.task, None, None, values, track);
+        self.run_chained();
     }
 
     /// Like [`emit_with_id`](Self::emit_with_id), on `stream`.
@@ -92,6 +114,7 @@ impl SpoutOutput<'_> {
         let track = Track::Root(msg_id);
         self.emitter
             .emit(self.slot, self.task, Some(stream), None, values, track);
+        self.run_chained();
     }
 
     /// Emits an [`Emission`] (any stream, direct or not, optionally
@@ -101,6 +124,7 @@ impl SpoutOutput<'_> {
         let track = msg_id.map_or(Track::No, Track::Root);
         self.emitter
             .emit_general(self.slot, self.task, emission, track);
+        self.run_chained();
     }
 
     /// Trees this spout task has in flight.
@@ -112,6 +136,7 @@ impl SpoutOutput<'_> {
 /// The bolt's collector (Storm's `OutputCollector`).
 pub struct BoltOutput<'a> {
     pub(crate) emitter: &'a mut Emitter,
+    pub(crate) plan: &'a Plan,
     pub(crate) slot: usize,
     pub(crate) task: TaskId,
 }
@@ -124,6 +149,7 @@ impl BoltOutput<'_> {
         let track = Track::Anchors(anchors);
         self.emitter
             .emit(self.slot, self.task, Some(stream), None, values, track);
+        self.run_chained();
     }
 
     /// Emits `values` on the direct `stream` to `task`, anchored.
@@ -143,6 +169,7 @@ impl BoltOutput<'_> {
             values,
             track,
         );
+        self.run_chained();
     }
 
     /// Emits an [`Emission`] (any stream, direct or not, optionally
@@ -151,6 +178,7 @@ impl BoltOutput<'_> {
         let track = Track::Owned(anchors);
         self.emitter
             .emit_general(self.slot, self.task, emission, track);
+        self.run_chained();
     }
 
     /// Acknowledges `input` as fully processed by this bolt. Ack (or fail)
@@ -228,4 +256,145 @@ impl BoltOutput<'_> {
         emitter.tracking.flush(&mut emitter.outbox);
         emitter.outbox.flush();
     }
+}
+
+/// The message of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+/// Runs the tuples chained by the emit that just returned to a collector
+/// (this depth's scratch buffer), one level deeper in the chain.
+#[inline(never)]
+fn run_chain(emitter: &mut Emitter, plan: &Plan) {
+    let scratch = emitter.outbox.chain.enter();
+    // A sampled input further up the chain stays the one whose ack is
+    // timed, once the chained runs are done.
+    let outer = emitter.metrics.in_flight.take();
+    // The chain's scratch buffers hold only tuples archived by this
+    // thread's encoder (`Outbox::push_local`, `deliver_many`), 8-aligned,
+    // unmodified since; `one_run` says when they are all of one task and
+    // stream.
+    let records = SubRecords::new(scratch.queue.as_batch());
+    if let Some(dest) = scratch.one_run() {
+        // SAFETY: trusted records of one task and stream (above).
+        let mut records = unsafe { OneRun::new(records) };
+        while let Some(record) = records.next() {
+            // SAFETY: a trusted record (above).
+            unsafe { execute_bolt(emitter, plan, dest, record, &mut records) };
+        }
+    } else {
+        // SAFETY: trusted records (above).
+        let mut records = unsafe { Trusted::new(records) };
+        while let Some((dest, record)) = records.next() {
+            // SAFETY: a trusted record (above).
+            unsafe { execute_bolt(emitter, plan, dest, record, &mut records) };
+        }
+    }
+    emitter.metrics.in_flight = outer;
+    emitter.outbox.chain.leave(scratch);
+}
+
+/// Runs bolt task `dest` on `record` and on the records after it in `rest`
+/// that are for the same task and stream, as one run
+/// (`Bolt::execute_batch`), paying counters, metrics and the panic guard
+/// once for the run; a run stops before the input the latency sampler
+/// picks, which runs alone, timed. Returns how many inputs it took.
+///
+/// # Safety
+///
+/// `record` must be a tuple archived by this topology's encoder (through
+/// our rings, the local queue or the chain), 8-aligned, as
+/// [`RecordSource`] says of the records of `rest`.
+pub(crate) unsafe fn execute_bolt<'a>(
+    emitter: &mut Emitter,
+    plan: &Plan,
+    dest: TaskId,
+    record: &'a [u8],
+    rest: &mut dyn RecordSource<'a>,
+) -> u32 {
+    let slot = emitter.slot_of(dest);
+    let Some(mut bolt) = emitter.bolts.get_mut(slot).and_then(Option::take) else {
+        emitter.missing(dest);
+        return 1;
+    };
+    emitter.outbox.chain.set_running(dest, true);
+    // SAFETY: the caller's contract.
+    let view = unsafe { view_trusted(record) };
+    let stream_id = view.stream();
+    let metrics = &mut emitter.metrics;
+    let unsampled = metrics.sampler.unsampled();
+    let sampled = unsampled == 0 && metrics.sampler.sample();
+    let started = sampled.then(|| metrics.clock.now());
+    if let Some(started) = started {
+        metrics.in_flight = Some(InFlight {
+            started,
+            input: std::ptr::from_ref(view.archived()).cast(),
+            slot,
+        });
+    }
+    let limit = if sampled { 1 } else { unsampled };
+    let (taken, panicked) = {
+        // SAFETY: `record` and `rest` are trusted (this function's
+        // contract).
+        let mut batch = unsafe {
+            InputBatch::new(
+                record,
+                rest,
+                dest,
+                stream_id,
+                plan.stream_meta(stream_id),
+                limit,
+            )
+        };
+        let mut out = BoltOutput {
+            emitter,
+            plan,
+            slot,
+            task: dest,
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            bolt.execute_batch(&mut batch, &mut out);
+        }));
+        // Counted whatever happened: an execute that panics was executed
+        // too (and its input failed).
+        let taken = batch.taken().max(1);
+        (
+            taken,
+            result.err().map(|payload| (payload, batch.last_taken())),
+        )
+    };
+    emitter.bolts[slot] = Some(bolt);
+    emitter.outbox.chain.set_running(dest, false);
+    let metrics = &mut emitter.metrics;
+    if !sampled {
+        metrics.sampler.skip(taken);
+    }
+    let stream = input_index(stream_id, metrics.streams);
+    metrics.tasks[slot].executed(stream, u64::from(taken));
+    emitter.counters[slot].executed += u64::from(taken);
+    if let Some(started) = started {
+        metrics.in_flight = None;
+        if let Some(h) = metrics.tasks[slot].execute.as_mut() {
+            h.saturating_record(metrics.clock.nanos(started, metrics.clock.now()).max(1));
+        }
+    }
+    if let Some((payload, last)) = panicked {
+        // The input's trees fail (so their spouts replay them); the task
+        // keeps running, and every panic is counted and reported.
+        for root in last.unwrap_or(view).roots() {
+            emitter.tracking.fail(root);
+        }
+        emitter.counters[slot].failed += 1;
+        let message = format!(
+            "panicked in execute (input failed): {}",
+            panic_message(&*payload)
+        );
+        emitter.error(slot, dest, format_args!("{message}"));
+    }
+    taken
 }

@@ -6,8 +6,9 @@
 
 use std::fmt;
 
-use gale_codec::{ArchivedValue, FieldError, Fields, Tuple, TupleView, Value};
+use gale_codec::{view_trusted, ArchivedValue, FieldError, Fields, Tuple, TupleView, Value};
 
+use super::queue::SubRecords;
 use crate::TaskId;
 
 /// An input tuple, read in place from a ring (Storm's `Tuple`).
@@ -169,6 +170,133 @@ unsafe impl<'a> RecordSource<'a> for NoMore {
 
     fn give_back(&mut self, _dest: TaskId, records: &[&'a [u8]]) {
         debug_assert!(records.is_empty(), "nothing was taken");
+    }
+}
+
+/// Trusted tuples (with their destination tasks) from `I`, as the source
+/// of a bolt's run: the worker takes the first of a run with `next`, the
+/// run takes those after it for the same task and stream.
+pub(crate) struct Trusted<'b, I> {
+    inner: I,
+    /// Records put back in front of `peeked` and `inner`, the next one
+    /// last (a stack).
+    back: Vec<(TaskId, &'b [u8])>,
+    /// The next record after `back`, when a run looked at it and it was
+    /// not its own.
+    peeked: Option<(TaskId, &'b [u8])>,
+}
+
+impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
+    /// Tuples from `inner`.
+    ///
+    /// # Safety
+    ///
+    /// `inner` yields only trusted archived tuples as `RecordSource`
+    /// requires: records of our own rings or queues.
+    pub(crate) unsafe fn new(inner: I) -> Self {
+        Self {
+            inner,
+            back: Vec::new(),
+            peeked: None,
+        }
+    }
+
+    /// The next tuple and its destination task.
+    #[inline]
+    pub(crate) fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
+        if let Some(record) = self.back.pop() {
+            return Some(record);
+        }
+        self.peeked.take().or_else(|| self.inner.next())
+    }
+
+    /// Puts `record`, just taken by [`next`](Self::next), back in front.
+    #[inline]
+    fn unread(&mut self, record: (TaskId, &'b [u8])) {
+        if self.back.is_empty() && self.peeked.is_none() {
+            self.peeked = Some(record);
+        } else {
+            self.back.push(record);
+        }
+    }
+}
+
+// SAFETY: `Trusted::new`'s contract: only our own records (a worker's inbound
+// rings (written by an `Outbox` of this topology, staged record batches
+// or records after their prefix, or put there by the link after
+// `EngineRoute::check` validated them, and its local queue, archived by
+// its own encoder).
+unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Trusted<'b, I> {
+    #[inline]
+    fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [&'b [u8]]) -> usize {
+        let mut n = 0;
+        while n < into.len() {
+            let Some((to, tuple)) = self.next() else {
+                break;
+            };
+            // SAFETY: a trusted record (above).
+            if to != dest || unsafe { view_trusted(tuple) }.stream() != stream {
+                self.unread((to, tuple));
+                break;
+            }
+            into[n] = tuple;
+            n += 1;
+        }
+        n
+    }
+
+    fn give_back(&mut self, dest: TaskId, records: &[&'b [u8]]) {
+        for &record in records.iter().rev() {
+            self.unread((dest, record));
+        }
+    }
+}
+
+/// The records of a batch that are all for one task and stream (a chained
+/// run): a run takes them without looking at each one's task and stream.
+pub(crate) struct OneRun<'b> {
+    records: SubRecords<'b>,
+}
+
+impl<'b> OneRun<'b> {
+    /// The records of `records`.
+    ///
+    /// # Safety
+    ///
+    /// Every record of `records` is a trusted archived tuple as
+    /// `RecordSource` requires, and all are for one task and one stream.
+    pub(crate) unsafe fn new(records: SubRecords<'b>) -> Self {
+        Self { records }
+    }
+
+    /// The next tuple.
+    #[inline]
+    pub(crate) fn next(&mut self) -> Option<&'b [u8]> {
+        self.records.next().map(|(_, tuple)| tuple)
+    }
+}
+
+// SAFETY: `OneRun::new`'s contract: trusted records, all of one task and
+// stream, so every record is one `take_for` may return for them.
+unsafe impl<'b> RecordSource<'b> for OneRun<'b> {
+    #[inline]
+    fn take_for(&mut self, _dest: TaskId, _stream: u32, into: &mut [&'b [u8]]) -> usize {
+        let mut n = 0;
+        while n < into.len() {
+            let Some(tuple) = self.next() else {
+                break;
+            };
+            into[n] = tuple;
+            n += 1;
+        }
+        n
+    }
+
+    fn give_back(&mut self, _dest: TaskId, records: &[&'b [u8]]) {
+        // The records given back are the last ones taken, in order.
+        if let Some(first) = records.first() {
+            self.records.rewind(first);
+        }
     }
 }
 

@@ -30,6 +30,7 @@
 //!   metrics and the panic guard once per run; a run stops before the
 //!   input the latency sampler picks, which runs alone, timed.
 
+mod chain;
 mod clock;
 mod cluster;
 mod collector;

@@ -3,12 +3,14 @@
 //! worker's stage, which goes into the ring as one record batch per ring
 //! record (when it holds 4 KiB, and whenever the worker flushes); for the
 //! link, straight into its ring with a [`RingPrefix`]; for a task of this
-//! thread, into the local queue. A full ring's records wait, in order, in
+//! thread, into the [`Chain`]'s scratch buffer (executed before the emit
+//! returns) or the local queue. A full ring's records wait, in order, in
 //! its overflow queue, drained as the ring frees up.
 
 use gale_codec::{encoded_len_bound, EncodeError, Encoder, Header, TupleRef, Value};
 use gale_transport::{Producer, ReserveError};
 
+use super::chain::Chain;
 use super::queue::{ByteQueue, SubRecords, HEADER};
 use super::record::RingPrefix;
 use crate::TaskId;
@@ -210,6 +212,9 @@ pub(crate) struct Outbox {
     /// Indexed by destination thread; `None` for this thread.
     outbound: Vec<Option<Outbound>>,
     local: ByteQueue,
+    /// Which tasks of this thread take tuples chained, and their scratch
+    /// buffers.
+    pub(crate) chain: Chain,
     /// Records handed to a queue or ring (for termination detection).
     sent: u64,
     /// Some outbound ring has an overflow (kept so the check per spout
@@ -221,11 +226,13 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// The outbox of worker `thread`, whose tasks' threads are `thread_of`
-    /// (by task id) and whose rings to the other threads are `outbound`.
+    /// (by task id), whose rings to the other threads are `outbound` and
+    /// whose own bolts take tuples as `chain` allows.
     pub(crate) fn new(
         thread: usize,
         thread_of: Vec<usize>,
         outbound: Vec<Option<Outbound>>,
+        chain: Chain,
     ) -> Self {
         Self {
             thread,
@@ -233,6 +240,7 @@ impl Outbox {
             encoder: Encoder::new(),
             outbound,
             local: ByteQueue::default(),
+            chain,
             sent: 0,
             overflowing: false,
             system: Header::default(),
@@ -403,11 +411,21 @@ impl Outbox {
             }
             None => {
                 let encoder = &mut self.encoder;
+                // The whole run goes one way: chained, or queued.
+                let chained = self.chain.accepts(dest);
+                let queue = if chained {
+                    self.chain.scratch(dest, header.stream)
+                } else {
+                    &mut self.local
+                };
                 for values in tuples {
-                    let pushed = push_encoded(&mut self.local, encoder, dest, tuple(values));
+                    let pushed = push_encoded(queue, encoder, dest, tuple(values));
                     count(pushed.map_err(DeliverError::from));
                 }
-                self.sent += delivered;
+                if !chained {
+                    self.sent += delivered;
+                    self.chain.queued(dest, delivered);
+                }
             }
         }
         (delivered, failure)
@@ -441,9 +459,16 @@ impl Outbox {
         self.deliver_slow(dest, thread, tuple)
     }
 
-    /// Archives `tuple` into this thread's local queue.
+    /// Archives `tuple` for task `dest` of this thread: chained (into the
+    /// chain's scratch buffer) or into the local queue.
     fn push_local(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> Result<(), DeliverError> {
+        if self.chain.accepts(dest) {
+            let scratch = self.chain.scratch(dest, tuple.header.stream);
+            push_encoded(scratch, &mut self.encoder, dest, tuple)?;
+            return Ok(());
+        }
         push_encoded(&mut self.local, &mut self.encoder, dest, tuple)?;
+        self.chain.queued(dest, 1);
         self.sent += 1;
         Ok(())
     }

@@ -17,7 +17,7 @@ use super::shared::{Shared, TaskCounters};
 use super::tracking::Tracking;
 use crate::acker::SpoutPending;
 use crate::grouping::Router;
-use crate::TaskId;
+use crate::{Bolt, TaskId};
 
 /// One output stream of one task, resolved at start: what `emit` checks
 /// and where it routes, with no lookups by name on the hot path.
@@ -61,10 +61,16 @@ impl StreamOut {
 }
 
 /// A worker's emitting side: its tasks' output streams and routers, their
-/// counters and spout bookkeeping, the [`Outbox`] and the [`Tracking`].
+/// counters and spout bookkeeping, the [`Outbox`] and the [`Tracking`];
+/// and its bolts, which an emit may run chained.
 pub(crate) struct Emitter {
     plan: Arc<Plan>,
     shared: Arc<Shared>,
+    /// `bolts[slot]`: the bolt of a bolt task (`None` for other tasks, and
+    /// while it runs).
+    pub(crate) bolts: Vec<Option<Box<dyn Bolt>>>,
+    /// Local slot of each task id (`usize::MAX` if not on this thread).
+    slot_of: Vec<usize>,
     /// `streams[slot]`: the output streams of the slot's component.
     streams: Vec<Vec<StreamOut>>,
     /// `default[slot]`: position of the default stream in `streams[slot]`.
@@ -121,9 +127,12 @@ impl Track<'_, '_> {
 }
 
 impl Emitter {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         plan: Arc<Plan>,
         shared: Arc<Shared>,
+        bolts: Vec<Option<Box<dyn Bolt>>>,
+        slot_of: Vec<usize>,
         outbox: Outbox,
         tracking: Tracking,
         streams: Vec<Vec<StreamOut>>,
@@ -145,6 +154,8 @@ impl Emitter {
         Self {
             plan,
             shared,
+            bolts,
+            slot_of,
             streams,
             default,
             counters,
@@ -167,6 +178,27 @@ impl Emitter {
         self.now = now;
         let ns = now.saturating_duration_since(self.epoch).as_nanos();
         self.now_ns = u64::try_from(ns).unwrap_or(u64::MAX);
+    }
+
+    /// The local slot of task `task` (`usize::MAX` if not on this thread).
+    #[inline]
+    pub(crate) fn slot_of(&self, task: TaskId) -> usize {
+        self.slot_of
+            .get(task as usize)
+            .copied()
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Reports a record for a task this worker does not run as a bolt.
+    #[cold]
+    pub(crate) fn missing(&self, dest: TaskId) {
+        // Only a bug in routing can get here (there is no task of ours to
+        // count it against); say so rather than panic.
+        self.shared.report(
+            "",
+            dest,
+            format!("record for task {dest}, which is not a bolt of this worker"),
+        );
     }
 
     /// The trees in flight of the spout task in `slot`.

@@ -195,6 +195,19 @@ impl<'a> SubRecords<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self { bytes, pos: 0 }
     }
+
+    /// Goes back to `payload`, a payload this iterator returned: it (and
+    /// every record after it) comes next again.
+    pub(crate) fn rewind(&mut self, payload: &'a [u8]) {
+        let at = (payload.as_ptr() as usize)
+            .checked_sub(self.bytes.as_ptr() as usize)
+            .and_then(|offset| offset.checked_sub(HEADER))
+            .filter(|&at| at <= self.pos);
+        debug_assert!(at.is_some(), "not a record of this batch");
+        if let Some(at) = at {
+            self.pos = at;
+        }
+    }
 }
 
 impl<'a> Iterator for SubRecords<'a> {
@@ -202,12 +215,14 @@ impl<'a> Iterator for SubRecords<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<(TaskId, &'a [u8])> {
-        let h = self.bytes.get(self.pos..self.pos + HEADER)?;
-        let dest = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
         let start = self.pos + HEADER;
+        let h: [u8; HEADER] = self.bytes.get(self.pos..start)?.try_into().ok()?;
+        let h = u64::from_le_bytes(h);
+        let (dest, len) = (h as u32, (h >> 32) as usize);
         let payload = self.bytes.get(start..start + len)?;
-        self.pos = (start + len.next_multiple_of(8)).min(self.bytes.len());
+        // Padded to 8 (`len` < 2^32: no overflow). Past the end, the next
+        // `get` finds nothing.
+        self.pos = start + ((len + 7) & !7);
         Some((dest, payload))
     }
 }

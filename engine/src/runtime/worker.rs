@@ -11,17 +11,16 @@ use std::time::{Duration, Instant};
 use gale_codec::{view_trusted, AlignedVec, Encoder, Header, TupleRef};
 use gale_transport::{Consumer, Records, Waiter};
 
-use super::collector::{BoltOutput, SpoutOutput};
-use super::input::{InputBatch, NoMore, RecordSource};
+use super::collector::{execute_bolt, panic_message, BoltOutput, SpoutOutput};
+use super::input::{NoMore, RecordSource, Trusted};
 use super::output::Emitter;
 use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::{ByteQueue, SubRecords};
 use super::record::RingPrefix;
-use super::recorder::{input_index, InFlight};
 use super::shared::{Shared, TaskError};
 use super::RunConfig;
 use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
-use crate::{Bolt, Spout, TaskId};
+use crate::{Spout, TaskId};
 
 /// Records taken from one inbound ring per pass (keeps one busy peer from
 /// starving the others and the spouts).
@@ -41,7 +40,9 @@ const ACK_BATCH: usize = 1024;
 
 pub(crate) enum Instance {
     Spout(Box<dyn Spout>),
-    Bolt(Box<dyn Bolt>),
+    /// A bolt: the instance itself is in `Emitter::bolts` (an emit may run
+    /// it chained).
+    Bolt,
     Acker(Acker),
 }
 
@@ -59,9 +60,6 @@ pub(crate) struct Core {
     pub(crate) plan: Arc<Plan>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) tasks: Vec<TaskSlot>,
-    /// Local slot of each task id (`usize::MAX` if not on this thread),
-    /// indexed by task id.
-    pub(crate) slot_of: Vec<usize>,
     pub(crate) emitter: Emitter,
     pub(crate) processed: u64,
     /// `max_pending[slot]`: max spout pending of a spout task.
@@ -104,14 +102,6 @@ pub(crate) struct Worker {
     pub(crate) config: RunConfig,
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
-}
-
 impl Core {
     fn fail(&self, task: TaskId, what: &str, payload: &(dyn Any + Send)) {
         let component = self.plan.component_of(task).map_or("", |c| c.name.as_str());
@@ -125,7 +115,7 @@ impl Core {
     /// Runs task `dest` on an archived record: a bolt's `execute` (with
     /// the records after it in `rest` that are for the same task and
     /// stream, as one run), an acker's batch of updates (or tick), or a
-    /// spout's completions.
+    /// spout's completions. Returns how many records it took.
     ///
     /// # Safety
     ///
@@ -137,20 +127,20 @@ impl Core {
         dest: TaskId,
         record: &'a [u8],
         rest: &mut dyn RecordSource<'a>,
-    ) {
+    ) -> u32 {
         // Borrow the fields apart: the plan (shared, read-only) outlives the
         // input built from it while the bolt gets the emitter mutably.
         let Core {
             plan,
             tasks,
-            slot_of,
             emitter,
             ..
         } = self;
-        let slot = slot_of.get(dest as usize).copied().unwrap_or(usize::MAX);
+        let slot = emitter.slot_of(dest);
         let Some(task) = tasks.get_mut(slot) else {
             self.processed += 1;
-            return missing(&self.shared, dest);
+            emitter.missing(dest);
+            return 1;
         };
         // SAFETY: every record in our rings and queues was either written
         // by an `Encoder` of this topology (Outbox::deliver, the overflow
@@ -160,8 +150,14 @@ impl Core {
         // either way it is read back unmodified from memory only this
         // process writes (the caller's contract). Payloads are 8-aligned.
         let view = unsafe { view_trusted(record) };
-        let bolt = match &mut task.instance {
-            Instance::Bolt(bolt) => bolt,
+        match &mut task.instance {
+            Instance::Bolt => {
+                // SAFETY: `record` and `rest` are trusted (this function's
+                // contract).
+                let taken = unsafe { execute_bolt(emitter, plan, dest, record, rest) };
+                self.processed += u64::from(taken);
+                taken
+            }
             Instance::Acker(acker) => {
                 self.processed += 1;
                 if view.stream() == ACK_STREAM_ID {
@@ -178,81 +174,15 @@ impl Core {
                     acker.rotate();
                 }
                 emitter.counters[slot].executed += 1;
-                return;
+                1
             }
             Instance::Spout(spout) => {
                 self.processed += 1;
                 let bytes = view.get(0).and_then(|v| v.as_bytes()).unwrap_or_default();
                 let (id, spout) = (task.id, spout);
-                return completions(emitter, slot, id, spout, bytes, &self.shared, plan);
+                completions(emitter, slot, id, spout, bytes, &self.shared, plan);
+                1
             }
-        };
-        let stream_id = view.stream();
-        let metrics = &mut emitter.metrics;
-        // A run stops before the next sampled input; a sampled input runs
-        // alone, timed.
-        let unsampled = metrics.sampler.unsampled();
-        let sampled = unsampled == 0 && metrics.sampler.sample();
-        let started = sampled.then(|| metrics.clock.now());
-        if let Some(started) = started {
-            metrics.in_flight = Some(InFlight {
-                started,
-                input: std::ptr::from_ref(view.archived()).cast(),
-                slot,
-            });
-        }
-        let limit = if sampled { 1 } else { unsampled };
-        // SAFETY: `record` and `rest` are trusted (this function's
-        // contract).
-        let mut batch = unsafe {
-            InputBatch::new(
-                record,
-                rest,
-                dest,
-                stream_id,
-                plan.stream_meta(stream_id),
-                limit,
-            )
-        };
-        let mut out = BoltOutput {
-            emitter,
-            slot,
-            task: dest,
-        };
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            bolt.execute_batch(&mut batch, &mut out);
-        }));
-        // Counted whatever happened: an execute that panics was executed
-        // too (and its input failed).
-        let taken = batch.taken().max(1);
-        let panicked = result.err().map(|payload| (payload, batch.last_taken()));
-        let emitter = &mut self.emitter;
-        let metrics = &mut emitter.metrics;
-        if !sampled {
-            metrics.sampler.skip(taken);
-        }
-        let stream = input_index(stream_id, metrics.streams);
-        metrics.tasks[slot].executed(stream, u64::from(taken));
-        emitter.counters[slot].executed += u64::from(taken);
-        self.processed += u64::from(taken);
-        if let Some(started) = started {
-            metrics.in_flight = None;
-            if let Some(h) = metrics.tasks[slot].execute.as_mut() {
-                h.saturating_record(metrics.clock.nanos(started, metrics.clock.now()).max(1));
-            }
-        }
-        if let Some((payload, last)) = panicked {
-            // The input's trees fail (so their spouts replay them); the task
-            // keeps running, and every panic is counted and reported.
-            for root in last.unwrap_or(view).roots() {
-                emitter.tracking.fail(root);
-            }
-            emitter.counters[slot].failed += 1;
-            let message = format!(
-                "panicked in execute (input failed): {}",
-                panic_message(&*payload)
-            );
-            emitter.error(slot, dest, format_args!("{message}"));
         }
     }
 
@@ -323,6 +253,7 @@ impl Core {
             }
             let mut out = SpoutOutput {
                 emitter: &mut self.emitter,
+                plan: &self.plan,
                 slot,
                 task: *id,
             };
@@ -368,20 +299,25 @@ impl Core {
     fn poll_bolts(&mut self) -> bool {
         let mut progress = false;
         for &slot in &self.polled {
-            let TaskSlot { id, instance, .. } = &mut self.tasks[slot];
-            let Instance::Bolt(bolt) = instance else {
+            let id = self.tasks[slot].id;
+            let Some(mut bolt) = self.emitter.bolts[slot].take() else {
                 continue;
             };
+            // Polled as if executing: not entered again by a chained emit.
+            self.emitter.outbox.chain.set_running(id, true);
             let mut out = BoltOutput {
                 emitter: &mut self.emitter,
+                plan: &self.plan,
                 slot,
-                task: *id,
+                task: id,
             };
-            match catch_unwind(AssertUnwindSafe(|| bolt.poll(&mut out))) {
+            let result = catch_unwind(AssertUnwindSafe(|| bolt.poll(&mut out)));
+            self.emitter.bolts[slot] = Some(bolt);
+            self.emitter.outbox.chain.set_running(id, false);
+            match result {
                 Ok(did) => progress |= did,
                 Err(payload) => {
-                    let task = *id;
-                    self.fail(task, "poll", &*payload);
+                    self.fail(id, "poll", &*payload);
                     return progress;
                 }
             }
@@ -403,7 +339,8 @@ impl Core {
             let mut records = unsafe { Trusted::new(SubRecords::new(spare.as_batch())) };
             while let Some((dest, record)) = records.next() {
                 // SAFETY: a trusted record (above).
-                unsafe { self.execute(dest, record, &mut records) };
+                let taken = unsafe { self.execute(dest, record, &mut records) };
+                self.emitter.outbox.chain.dequeued(dest, taken);
             }
             spare.clear();
             progress = true;
@@ -447,13 +384,11 @@ impl Core {
                 _ => true,
             })
             && self.emitter.tracking.is_empty()
-            && self
-                .polled
-                .iter()
-                .all(|&slot| match &self.tasks[slot].instance {
-                    Instance::Bolt(b) => !b.has_pending(),
-                    _ => true,
-                });
+            && self.polled.iter().all(|&slot| {
+                self.emitter.bolts[slot]
+                    .as_ref()
+                    .is_none_or(|b| !b.has_pending())
+            });
         self.shared.workers[index].publish(self.emitter.outbox.sent(), self.processed, spouts_done);
         for (slot, t) in self.tasks.iter().enumerate() {
             self.shared.tasks[t.id as usize - 1].publish(&self.emitter.counters[slot]);
@@ -549,6 +484,7 @@ impl Worker {
         let plan = Arc::clone(&self.core.plan);
         let shared = Arc::clone(&self.core.shared);
         let mut polled = Vec::new();
+        let bolts = &mut self.core.emitter.bolts;
         for (slot, t) in self.core.tasks.iter_mut().enumerate() {
             let mut context = plan.context(t.id);
             context.metric_sources = Some(crate::component::MetricRegistry(Arc::clone(&shared)));
@@ -560,10 +496,14 @@ impl Worker {
                     s.open(&context);
                     s.activate();
                 }
-                Instance::Bolt(b) => b.prepare(&context),
+                Instance::Bolt => {
+                    if let Some(b) = bolts[slot].as_mut() {
+                        b.prepare(&context);
+                    }
+                }
                 Instance::Acker(_) => {}
             }));
-            if let (Ok(()), Instance::Bolt(b)) = (&result, &t.instance) {
+            if let (Ok(()), Some(b)) = (&result, &bolts[slot]) {
                 if b.wants_poll() {
                     polled.push(slot);
                 }
@@ -608,9 +548,14 @@ impl Worker {
             let span = tracing::info_span!("task", component, task = id);
             let _entered = span.enter();
             tracing::debug!("closing");
+            let bolt = self.core.emitter.bolts[slot].as_mut();
             let result = catch_unwind(AssertUnwindSafe(|| match &mut t.instance {
                 Instance::Spout(s) => s.close(),
-                Instance::Bolt(b) => b.cleanup(),
+                Instance::Bolt => {
+                    if let Some(b) = bolt {
+                        b.cleanup();
+                    }
+                }
                 Instance::Acker(_) => {}
             }));
             if let (Err(payload), false) = (result, failed) {
@@ -654,18 +599,6 @@ impl Worker {
     }
 }
 
-/// Reports a record for a task this worker does not run.
-#[cold]
-fn missing(shared: &Shared, dest: TaskId) {
-    // Only a bug in routing can get here (there is no task of ours to
-    // count it against); say so rather than panic.
-    shared.report(
-        "",
-        dest,
-        format!("record for task {dest}, which is not a bolt of this worker"),
-    );
-}
-
 /// The tuples of a ring's read batch, each with its destination task: the
 /// records of each record batch of a batched ring, or each ring record of
 /// a single one.
@@ -700,85 +633,6 @@ impl<'b> Iterator for RingRecords<'b, '_> {
                 return Some(next);
             }
             self.current = SubRecords::new(self.records.next()?);
-        }
-    }
-}
-
-/// Trusted tuples (with their destination tasks) from `I`, as the source
-/// of a bolt's run: the worker takes the first of a run with `next`, the
-/// run takes those after it for the same task and stream.
-struct Trusted<'b, I> {
-    inner: I,
-    /// Records put back in front of `peeked` and `inner`, the next one
-    /// last (a stack).
-    back: Vec<(TaskId, &'b [u8])>,
-    /// The next record after `back`, when a run looked at it and it was
-    /// not its own.
-    peeked: Option<(TaskId, &'b [u8])>,
-}
-
-impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
-    /// Tuples from `inner`.
-    ///
-    /// # Safety
-    ///
-    /// `inner` yields only trusted archived tuples as `RecordSource`
-    /// requires: records of our own rings or queues.
-    unsafe fn new(inner: I) -> Self {
-        Self {
-            inner,
-            back: Vec::new(),
-            peeked: None,
-        }
-    }
-
-    /// The next tuple and its destination task.
-    #[inline]
-    fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
-        if let Some(record) = self.back.pop() {
-            return Some(record);
-        }
-        self.peeked.take().or_else(|| self.inner.next())
-    }
-
-    /// Puts `record`, just taken by [`next`](Self::next), back in front.
-    #[inline]
-    fn unread(&mut self, record: (TaskId, &'b [u8])) {
-        if self.back.is_empty() && self.peeked.is_none() {
-            self.peeked = Some(record);
-        } else {
-            self.back.push(record);
-        }
-    }
-}
-
-// SAFETY: `Trusted::new`'s contract: only our own records (a worker's inbound
-// rings (written by an `Outbox` of this topology, staged record batches
-// or records after their prefix, or put there by the link after
-// `EngineRoute::check` validated them, and its local queue, archived by
-// its own encoder).
-unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Trusted<'b, I> {
-    #[inline]
-    fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [&'b [u8]]) -> usize {
-        let mut n = 0;
-        while n < into.len() {
-            let Some((to, tuple)) = self.next() else {
-                break;
-            };
-            // SAFETY: a trusted record (above).
-            if to != dest || unsafe { view_trusted(tuple) }.stream() != stream {
-                self.unread((to, tuple));
-                break;
-            }
-            into[n] = tuple;
-            n += 1;
-        }
-        n
-    }
-
-    fn give_back(&mut self, dest: TaskId, records: &[&'b [u8]]) {
-        for &record in records.iter().rev() {
-            self.unread((dest, record));
         }
     }
 }

@@ -1,0 +1,256 @@
+//! [`Chain`]: which emits to bolts of the emitting thread run *chained*.
+//!
+//! A tuple for a bolt task on the thread that emits it need not wait in the
+//! worker's local queue for a later part of the loop: it is archived into
+//! a small scratch buffer of the current chain depth (hot in the cache) and
+//! the bolt executes it before the emitting call returns, as Flink chains
+//! operators (and, as Flink does by default, on a copy: the bolt reads the
+//! archived tuple in place, through the same [`Input`](crate::Input) API
+//! and with the same acking as a tuple from a ring). A run of emits
+//! (`emit_many`) reaches the bolt as one run (`Bolt::execute_batch`).
+//!
+//! A tuple still goes through the local queue when chaining it could
+//! change what a bolt observes:
+//! - the bolt is running (a cycle: it emitted, directly or through others,
+//!   to itself), so it cannot be entered again;
+//! - records for the bolt wait in the local queue (they were emitted first
+//!   and must be executed first: tuples from one task to another arrive in
+//!   the order they were emitted);
+//! - the chain is [`MAX_DEPTH`] calls deep (each level keeps a frame on the
+//!   thread's stack);
+//! - chaining is off ([`RunConfig::chain`](crate::RunConfig::chain)).
+//!
+//! Chained tuples are executed within the emit, so they are neither *sent*
+//! nor *processed* for termination detection.
+
+use super::queue::ByteQueue;
+use crate::TaskId;
+
+/// Chained calls in progress at most (deeper emits use the local queue).
+pub(crate) const MAX_DEPTH: usize = 8;
+
+/// What the chain knows of one task (by task id).
+#[derive(Clone, Copy, Default)]
+struct ChainTask {
+    /// The task is a bolt of this thread.
+    bolt: bool,
+    /// Its `execute` is running (entered from the loop or a chain).
+    running: bool,
+    /// Its records waiting in the local queue.
+    queued: u32,
+}
+
+/// The tuples one emitting call chained, and whether they form one run.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The archived tuples, as records (task, length, tuple).
+    pub(crate) queue: ByteQueue,
+    /// The task and stream of every record so far, while they are the
+    /// same.
+    run: Option<(TaskId, u32)>,
+    /// Records of more than one task or stream were pushed.
+    mixed: bool,
+}
+
+impl Scratch {
+    /// The one task all the records are for, if they are for one task and
+    /// one stream (the common case: a run of emits, or one emit to one
+    /// task): then they need not be told apart one by one.
+    pub(crate) fn one_run(&self) -> Option<TaskId> {
+        self.run.filter(|_| !self.mixed).map(|(task, _)| task)
+    }
+}
+
+/// The chained destinations of one worker thread and the scratch buffers
+/// their tuples are archived into.
+pub(crate) struct Chain {
+    /// By task id.
+    tasks: Vec<ChainTask>,
+    /// `scratch[d]`: tuples emitted at depth `d` for chained bolts, run
+    /// when the emitting call returns.
+    scratch: Vec<Scratch>,
+    /// Chained calls in progress.
+    depth: usize,
+    /// [`MAX_DEPTH`], or 0 with chaining off.
+    max_depth: usize,
+}
+
+impl Chain {
+    /// The chain of a thread running the bolt tasks `bolts`, among tasks
+    /// numbered up to `max_task`; `enabled: false` never chains.
+    pub(crate) fn new(
+        bolts: impl IntoIterator<Item = TaskId>,
+        max_task: usize,
+        enabled: bool,
+    ) -> Self {
+        let mut tasks = vec![ChainTask::default(); max_task + 1];
+        for task in bolts {
+            if let Some(t) = tasks.get_mut(task as usize) {
+                t.bolt = true;
+            }
+        }
+        Self {
+            tasks,
+            scratch: Vec::new(),
+            depth: 0,
+            max_depth: if enabled { MAX_DEPTH } else { 0 },
+        }
+    }
+
+    /// Whether a tuple for task `dest` of this thread goes chained, into
+    /// [`scratch`](Self::scratch); if not, it goes into the local queue
+    /// (say so with [`queued`](Self::queued)).
+    #[inline]
+    pub(crate) fn accepts(&mut self, dest: TaskId) -> bool {
+        let depth = self.depth;
+        let takes = self
+            .tasks
+            .get(dest as usize)
+            .is_some_and(|t| t.bolt && !t.running && t.queued == 0)
+            && depth < self.max_depth;
+        if takes && self.scratch.len() <= depth {
+            self.scratch.resize_with(depth + 1, Scratch::default);
+        }
+        takes
+    }
+
+    /// The scratch buffer of this depth (made by [`accepts`](Self::accepts))
+    /// for records to task `dest` of stream `stream`.
+    #[inline]
+    pub(crate) fn scratch(&mut self, dest: TaskId, stream: u32) -> &mut ByteQueue {
+        let scratch = &mut self.scratch[self.depth];
+        match scratch.run {
+            None => scratch.run = Some((dest, stream)),
+            Some(run) => scratch.mixed |= run != (dest, stream),
+        }
+        &mut scratch.queue
+    }
+
+    /// `n` more records for `dest` wait in the local queue.
+    #[inline]
+    pub(crate) fn queued(&mut self, dest: TaskId, n: u64) {
+        if let Some(t) = self.tasks.get_mut(dest as usize) {
+            t.queued = t
+                .queued
+                .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// `n` records for `dest` left the local queue (were executed).
+    #[inline]
+    pub(crate) fn dequeued(&mut self, dest: TaskId, n: u32) {
+        if let Some(t) = self.tasks.get_mut(dest as usize) {
+            t.queued = t.queued.saturating_sub(n);
+        }
+    }
+
+    /// Marks `dest` as running (or not): a running task is not chained to.
+    #[inline]
+    pub(crate) fn set_running(&mut self, dest: TaskId, running: bool) {
+        if let Some(t) = self.tasks.get_mut(dest as usize) {
+            t.running = running;
+        }
+    }
+
+    /// Whether tuples wait in this depth's scratch buffer.
+    #[inline]
+    pub(crate) fn has_work(&self) -> bool {
+        self.scratch
+            .get(self.depth)
+            .is_some_and(|s| !s.queue.is_empty())
+    }
+
+    /// Takes this depth's scratch buffer to run its tuples, one level
+    /// deeper; give it back with [`leave`](Self::leave).
+    pub(crate) fn enter(&mut self) -> Scratch {
+        let scratch = std::mem::take(&mut self.scratch[self.depth]);
+        self.depth += 1;
+        scratch
+    }
+
+    /// Ends the run [`enter`](Self::enter) started: `scratch` (its tuples
+    /// executed) is this depth's scratch buffer again, empty.
+    pub(crate) fn leave(&mut self, mut scratch: Scratch) {
+        self.depth -= 1;
+        scratch.queue.clear();
+        scratch.run = None;
+        scratch.mixed = false;
+        self.scratch[self.depth] = scratch;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pushes a record for `dest` (on stream 7) as the outbox does;
+    /// whether it went chained.
+    fn chained(chain: &mut Chain, dest: TaskId) -> bool {
+        if chain.accepts(dest) {
+            chain.scratch(dest, 7).push_bytes(dest, &[1, 2, 3]);
+            return true;
+        }
+        chain.queued(dest, 1);
+        false
+    }
+
+    #[test]
+    fn chains_only_idle_bolts_of_this_thread_with_nothing_queued() {
+        let mut chain = Chain::new([2, 3], 4, true);
+        assert!(chained(&mut chain, 2));
+        // Task 1 is not a bolt of this thread; 9 is no task at all.
+        assert!(!chained(&mut chain, 1));
+        assert!(!chained(&mut chain, 9));
+        chain.set_running(3, true);
+        assert!(!chained(&mut chain, 3), "a running bolt is not re-entered");
+        chain.set_running(3, false);
+        // Its queued record must run first: later ones queue behind it.
+        assert!(!chained(&mut chain, 3));
+        chain.dequeued(3, 1);
+        assert!(!chained(&mut chain, 3), "one of the two still queued");
+        chain.dequeued(3, 2);
+        assert!(chained(&mut chain, 3));
+        assert!(!chained(&mut Chain::new([2], 2, false), 2), "chaining off");
+    }
+
+    #[test]
+    fn each_depth_has_its_own_scratch_and_the_depth_is_bounded() {
+        let mut chain = Chain::new([1], 1, true);
+        let mut taken = Vec::new();
+        for _ in 0..MAX_DEPTH {
+            assert!(chained(&mut chain, 1));
+            assert!(chain.has_work());
+            taken.push(chain.enter());
+            assert!(!chain.has_work(), "a new depth starts empty");
+        }
+        assert!(!chained(&mut chain, 1), "too deep: queued");
+        while let Some(scratch) = taken.pop() {
+            assert!(!scratch.queue.is_empty());
+            assert_eq!(scratch.one_run(), Some(1));
+            chain.leave(scratch);
+            assert!(!chain.has_work(), "left scratch buffers are cleared");
+        }
+    }
+
+    #[test]
+    fn a_scratch_buffer_is_one_run_only_for_one_task_and_stream() {
+        let mut chain = Chain::new([1, 2], 2, true);
+        assert!(chain.accepts(1));
+        chain.scratch(1, 3).push_bytes(1, &[0]);
+        chain.scratch(1, 3).push_bytes(1, &[0]);
+        assert_eq!(chain.enter().one_run(), Some(1));
+        chain.leave(Scratch::default());
+        for (dest, stream) in [(1, 3), (2, 3), (1, 4)] {
+            assert!(chain.accepts(dest));
+            chain.scratch(dest, stream).push_bytes(dest, &[0]);
+            if dest == 2 {
+                let mixed = chain.enter();
+                assert_eq!(mixed.one_run(), None);
+                chain.leave(mixed);
+                assert!(chain.accepts(1));
+                chain.scratch(1, 3);
+            }
+        }
+        assert_eq!(chain.enter().one_run(), None, "another stream");
+    }
+}
