@@ -150,6 +150,11 @@ pub struct EngineArgs {
     /// occupancy, backpressure time); totals are still reported.
     #[arg(long)]
     pub no_metrics: bool,
+    /// Do not chain bolts to the tasks of their own thread that emit to
+    /// them: every same-thread tuple goes through the local queue (to
+    /// measure what chaining saves; results are the same).
+    #[arg(long)]
+    pub no_chain: bool,
 }
 
 impl EngineArgs {
@@ -171,6 +176,7 @@ impl EngineArgs {
                 sample_rate: self.sample_rate,
                 ..default.metrics
             },
+            chain: !self.no_chain,
             ..default
         }
     }

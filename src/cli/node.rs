@@ -207,6 +207,7 @@ fn run_node(
         metrics_addr: opts.metrics_addr(cluster)?,
         sample_rate: opts.sample_rate,
         no_metrics: opts.no_metrics,
+        no_chain: false,
     };
     // Bound before the node starts, so a bad address costs no run.
     let server = match &engine.metrics_addr {

@@ -13,8 +13,8 @@
 //!   routed per tuple (`emit_routed`). Acker state (roots, edges, folded
 //!   updates) lives in `Tracking`.
 //! - **Outbox** (`outbox`): each tuple is archived once, per destination
-//!   task. For a task on this thread, into the local queue (run later in
-//!   the same pass). For another worker of this node, into that worker's
+//!   task. For a task on this thread, chained (below) or into the local
+//!   queue (run later in the same pass). For another worker of this node, into that worker's
 //!   *stage*, a `ByteQueue` of records (8-byte header: task, length; the
 //!   archived tuple, padded to 8); at 4 KiB (or the ring's record limit)
 //!   and whenever the worker flushes, the stage goes into the ring as
@@ -23,6 +23,11 @@
 //!   after its `RingPrefix`, as the link frames them. A full ring queues
 //!   whole ring records in an overflow, which stops the thread's spouts
 //!   until it drains.
+//! - **Chain** (`chain`, `collector`): a tuple for a bolt of the emitting
+//!   thread is archived into the chain's scratch buffer of the current
+//!   depth instead of the local queue (unless the bolt is running, has
+//!   records queued ahead, or the chain is 8 deep), and the collector
+//!   runs it (`execute_bolt`, as one run) before the emit returns.
 //! - **Execute** (`worker`): a worker reads up to 8 record batches per
 //!   ring per pass (256 single records from the link), in place, and
 //!   hands consecutive records for the same bolt task and stream to it
