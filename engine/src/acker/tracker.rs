@@ -26,8 +26,10 @@ struct Entry {
 pub(crate) struct Acker {
     pending: IdMap<Entry>,
     generation: u64,
-    /// Completions to send, per spout task.
+    /// Completions to send, per spout task (but the last one's).
     out: TaskMap<Vec<u8>>,
+    /// The spout task completions went to last, and its buffer.
+    last_out: Option<(TaskId, Vec<u8>)>,
 }
 
 impl Acker {
@@ -52,28 +54,43 @@ impl Acker {
                 entry.spout = Some(spout);
             }
             let Some(spout) = entry.spout else { continue };
-            let out = self
-                .out
-                .entry(spout)
-                .or_insert_with(|| Vec::with_capacity(room));
-            if entry.failed || entry.xor == 0 {
+            let done = if entry.failed || entry.xor == 0 {
                 let done = if entry.failed {
                     Done::Failed
                 } else {
                     Done::Acked
                 };
                 slot.remove();
-                push_done(out, r.root, done);
+                done
             } else if r.reset {
                 // Keep it as long as the spout does.
                 entry.generation = generation;
-                push_done(out, r.root, Done::Reset);
-            }
+                Done::Reset
+            } else {
+                // Still in flight: nothing to tell the spout.
+                continue;
+            };
+            // The spout's buffer is looked up only for a record that
+            // completes or resets a tree, and the last one is kept.
+            let out = match &mut self.last_out {
+                Some((task, out)) if *task == spout => out,
+                last => {
+                    if let Some((task, out)) = last.take() {
+                        self.out.insert(task, out);
+                    }
+                    let out = self.out.remove(&spout).unwrap_or_else(|| Vec::with_capacity(room));
+                    &mut last.insert((spout, out)).1
+                }
+            };
+            push_done(out, r.root, done);
         }
     }
 
     /// Completions gathered since the last call, per spout task.
     pub(crate) fn take_out(&mut self) -> impl Iterator<Item = (TaskId, Vec<u8>)> + '_ {
+        if let Some((task, out)) = self.last_out.take() {
+            self.out.insert(task, out);
+        }
         self.out.drain().filter(|(_, b)| !b.is_empty())
     }
 
