@@ -78,7 +78,10 @@ impl Acker {
                     if let Some((task, out)) = last.take() {
                         self.out.insert(task, out);
                     }
-                    let out = self.out.remove(&spout).unwrap_or_else(|| Vec::with_capacity(room));
+                    let out = self
+                        .out
+                        .remove(&spout)
+                        .unwrap_or_else(|| Vec::with_capacity(room));
                     &mut last.insert((spout, out)).1
                 }
             };

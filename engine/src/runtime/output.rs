@@ -411,18 +411,99 @@ impl Emitter {
         if values.len() != out.arity || out.direct != direct.is_some() {
             return self.misfit(slot, task, index, direct, values.len());
         }
-        if direct.is_none() && track.is_untracked() {
+        if direct.is_none() {
             // The common emits, on their own lanes.
-            if out.routes.is_empty() {
+            let untracked = track.is_untracked();
+            if untracked && out.routes.is_empty() {
                 self.counters[slot].emitted += 1;
                 self.metrics.tasks[slot].output(index, 1, 0);
                 return;
             }
-            if let Some((dest, thread)) = out.one {
-                return self.emit_one(slot, task, index, (dest, thread), values);
+            if let Some(one) = out.one {
+                if untracked {
+                    return self.emit_one(slot, task, index, one, values);
+                }
+                return self.emit_tracked_one(slot, task, index, one, values, track);
             }
         }
         self.emit_routed(slot, task, index, direct, values, track);
+    }
+
+    /// A tracked emit (a spout's with a message id, or a bolt's anchored
+    /// to tracked inputs) on stream `index` whose one subscriber's route
+    /// was resolved at start: to task `dest` on worker `thread`, with a
+    /// new edge in each of its trees.
+    #[inline]
+    fn emit_tracked_one(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        index: usize,
+        (dest, thread): (TaskId, usize),
+        values: &[Value],
+        track: Track<'_, '_>,
+    ) {
+        let root = self.roots(slot, track);
+        let header = &mut self.header;
+        header.stream = self.streams[slot][index].id;
+        header.source_task = task;
+        self.tracking.new_edge(header);
+        let tuple = TupleRef {
+            header: &*header,
+            values,
+        };
+        let failure = self.outbox.deliver(dest, thread, tuple).err();
+        let delivered = u64::from(failure.is_none());
+        let counters = &mut self.counters[slot];
+        counters.emitted += 1;
+        counters.transferred += delivered;
+        self.metrics.tasks[slot].output(index, 1, delivered);
+        if self.collecting && failure.is_none() {
+            self.targets.push(dest);
+        }
+        self.settle_root(slot, task, root, delivered, failure.is_some());
+        if let Some(e) = failure {
+            self.error(
+                slot,
+                task,
+                format_args!("could not deliver to task {dest}: {e}"),
+            );
+        }
+    }
+
+    /// After a spout's tracked emit of tree `root` (new root, message id)
+    /// was delivered to `delivered` tasks (`failed`: and lost for some):
+    /// the tree is pending, or complete or failed at once.
+    #[inline]
+    fn settle_root(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        root: Option<(u64, u64)>,
+        delivered: u64,
+        failed: bool,
+    ) {
+        let Some((r, msg_id)) = root else {
+            return;
+        };
+        let Some(p) = self.pending[slot].as_mut() else {
+            return;
+        };
+        match (delivered, failed) {
+            // No subscriber: the tree is complete already.
+            (0, false) => p.immediate.push((msg_id, true)),
+            // Nothing could be delivered: the tree fails now.
+            (0, true) => p.immediate.push((msg_id, false)),
+            (_, failed) => {
+                self.tracking.init(r, task);
+                if failed {
+                    // Part of the tree was lost: fail it at once rather
+                    // than wait for the timeout.
+                    self.tracking.fail(r);
+                }
+                p.insert(r, msg_id, self.now_ns);
+            }
+        }
     }
 
     /// An untracked emit on stream `index` whose one subscriber's route
@@ -549,25 +630,7 @@ impl Emitter {
         }
         counters.transferred += delivered;
         self.metrics.tasks[slot].output(index, 1, delivered);
-        if let Some((r, msg_id)) = root {
-            if let Some(p) = self.pending[slot].as_mut() {
-                match (delivered, failure.is_some()) {
-                    // No subscriber: the tree is complete already.
-                    (0, false) => p.immediate.push((msg_id, true)),
-                    // Nothing could be delivered: the tree fails now.
-                    (0, true) => p.immediate.push((msg_id, false)),
-                    (_, failed) => {
-                        self.tracking.init(r, task);
-                        if failed {
-                            // Part of the tree was lost: fail it at once
-                            // rather than wait for the timeout.
-                            self.tracking.fail(r);
-                        }
-                        p.insert(r, msg_id, self.now_ns);
-                    }
-                }
-            }
-        }
+        self.settle_root(slot, task, root, delivered, failure.is_some());
         if let Some((t, e)) = failure {
             self.error(
                 slot,
