@@ -229,17 +229,36 @@ impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
 unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Trusted<'b, I> {
     #[inline]
     fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [&'b [u8]]) -> usize {
+        // SAFETY: a trusted record (`Trusted::new`'s contract).
+        let fits = |(to, tuple): (TaskId, &'b [u8])| {
+            to == dest && unsafe { view_trusted(tuple) }.stream() == stream
+        };
         let mut n = 0;
+        // Records put back first (rare), one by one.
+        while !self.back.is_empty() || self.peeked.is_some() {
+            if n == into.len() {
+                return n;
+            }
+            let Some(record) = self.next() else {
+                return n;
+            };
+            if !fits(record) {
+                self.unread(record);
+                return n;
+            }
+            into[n] = record.1;
+            n += 1;
+        }
+        // Then straight from `inner` (nothing is put back now).
         while n < into.len() {
-            let Some((to, tuple)) = self.next() else {
+            let Some(record) = self.inner.next() else {
                 break;
             };
-            // SAFETY: a trusted record (above).
-            if to != dest || unsafe { view_trusted(tuple) }.stream() != stream {
-                self.unread((to, tuple));
+            if !fits(record) {
+                self.peeked = Some(record);
                 break;
             }
-            into[n] = tuple;
+            into[n] = record.1;
             n += 1;
         }
         n
