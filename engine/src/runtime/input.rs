@@ -229,8 +229,8 @@ impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
 unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Trusted<'b, I> {
     #[inline]
     fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [&'b [u8]]) -> usize {
-        // SAFETY: a trusted record (`Trusted::new`'s contract).
         let fits = |(to, tuple): (TaskId, &'b [u8])| {
+            // SAFETY: a trusted record (`Trusted::new`'s contract).
             to == dest && unsafe { view_trusted(tuple) }.stream() == stream
         };
         let mut n = 0;
