@@ -132,6 +132,9 @@ pub struct StreamDecl {
     /// `true` if consumers must subscribe with a direct grouping and the
     /// emitter picks the target task (`emit_direct`).
     pub direct: bool,
+    /// For a typed stream, the Rust type it carries (its
+    /// [`type_name`](std::any::type_name)).
+    pub typed: Option<&'static str>,
 }
 
 /// Collects a component's stream declarations (Storm's
@@ -179,6 +182,33 @@ impl OutputFieldsDeclarer {
         self.push(stream, fields, true);
     }
 
+    /// Declares a typed stream: each tuple is one value of type `T` in
+    /// one field named `field`, archived with rkyv; emit with
+    /// `emit_typed` and read in place with
+    /// [`Input::typed`](crate::Input::typed) (see [`Typed`](crate::Typed)).
+    ///
+    /// ```
+    /// use gale_engine::rkyv::{Archive, Serialize};
+    /// # use gale_engine::OutputFieldsDeclarer;
+    ///
+    /// #[derive(Archive, Serialize)]
+    /// #[rkyv(crate = gale_engine::rkyv)]
+    /// struct Reading {
+    ///     sensor: u32,
+    ///     celsius: f64,
+    /// }
+    ///
+    /// fn declare(d: &mut OutputFieldsDeclarer) {
+    ///     d.declare_typed::<Reading>("readings", "reading");
+    /// }
+    /// ```
+    pub fn declare_typed<T: crate::Typed>(&mut self, stream: &str, field: &str) {
+        self.push(stream, [field], false);
+        if let Some(decl) = self.streams.last_mut().filter(|d| d.name == stream) {
+            decl.typed = Some(std::any::type_name::<T>());
+        }
+    }
+
     fn push<I, S>(&mut self, stream: &str, fields: I, direct: bool)
     where
         I: IntoIterator<Item = S>,
@@ -189,6 +219,7 @@ impl OutputFieldsDeclarer {
                 name: stream.to_owned(),
                 fields,
                 direct,
+                typed: None,
             }),
             Err(source) => self.errors.push(crate::TopologyError::BadFields {
                 component: self.component.clone(),

@@ -15,6 +15,7 @@ mod component;
 mod grouping;
 mod runtime;
 mod topology;
+mod typed;
 
 pub use acker::{ACKER_COMPONENT, ACK_DONE_STREAM, ACK_STREAM};
 pub use component::{
@@ -22,6 +23,9 @@ pub use component::{
     SYSTEM_COMPONENT, TICK_STREAM,
 };
 pub use grouping::{CustomGrouping, Grouping};
+/// The rkyv version Gale archives typed streams with (derive `Archive`
+/// and `Serialize` with `#[rkyv(crate = gale_engine::rkyv)]`).
+pub use rkyv;
 pub use runtime::{
     Anchor, BoltOutput, ComponentKind, ComponentMetrics, ComponentStats, Counters, Emission,
     ErrorSummary, Input, InputBatch, InputStream, LatencyStats, LocalCluster, MetricSource,
@@ -33,6 +37,7 @@ pub use topology::{
     BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,
     TopologyError,
 };
+pub use typed::{Typed, TypedArchive, TypedError};
 
 /// A task's id, unique in a topology; tasks are numbered from 1 as in
 /// Storm.

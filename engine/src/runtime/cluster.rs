@@ -359,14 +359,9 @@ fn build_worker(
                         (router, route.targets.clone())
                     })
                     .collect();
-                StreamOut::new(
-                    name.clone(),
-                    *sid,
-                    decl.fields.len(),
-                    decl.direct,
-                    routes,
-                    |t| thread_of.get(t as usize).copied().unwrap_or(index),
-                )
+                StreamOut::new(name.clone(), *sid, decl, routes, |t| {
+                    thread_of.get(t as usize).copied().unwrap_or(index)
+                })
             })
             .collect();
         streams.push(outs);

@@ -17,7 +17,7 @@ use super::plan::Plan;
 use super::queue::SubRecords;
 use super::recorder::{input_index, InFlight};
 use crate::acker::SpoutPending;
-use crate::TaskId;
+use crate::{TaskId, Typed};
 
 /// The methods both collectors share: untracked emits, errors, the id.
 macro_rules! common_collector_methods {
@@ -61,6 +61,16 @@ macro_rules! common_collector_methods {
                 let (slot, me) = (self.slot, self.task);
                 self.emitter
                     .emit(slot, me, Some(stream), Some(task), values, Track::No);
+                self.run_chained();
+            }
+
+            /// Emits `value` on the typed `stream` (declared with
+            /// [`declare_typed`](crate::OutputFieldsDeclarer::declare_typed)
+            /// for `T`), untracked: archived with rkyv as the tuple's one
+            /// field, read in place with [`Input::typed`].
+            pub fn emit_typed<T: Typed>(&mut self, stream: &str, value: &T) {
+                self.emitter
+                    .emit_typed(self.slot, self.task, stream, value, Track::No);
                 self.run_chained();
             }
 
@@ -127,6 +137,15 @@ impl SpoutOutput<'_> {
         self.run_chained();
     }
 
+    /// [`emit_typed`](Self::emit_typed) as a reliable tuple with
+    /// `msg_id` (as [`emit_with_id`](Self::emit_with_id)).
+    pub fn emit_typed_with_id<T: Typed>(&mut self, stream: &str, value: &T, msg_id: u64) {
+        let track = Track::Root(msg_id);
+        self.emitter
+            .emit_typed(self.slot, self.task, stream, value, track);
+        self.run_chained();
+    }
+
     /// Trees this spout task has in flight.
     pub fn pending(&self) -> usize {
         self.emitter.pending(self.slot).map_or(0, SpoutPending::len)
@@ -149,6 +168,20 @@ impl BoltOutput<'_> {
         let track = Track::Anchors(anchors);
         self.emitter
             .emit(self.slot, self.task, Some(stream), None, values, track);
+        self.run_chained();
+    }
+
+    /// [`emit_typed`](Self::emit_typed) anchored to `anchors` (as
+    /// [`emit_anchored`](Self::emit_anchored)).
+    pub fn emit_typed_anchored<T: Typed>(
+        &mut self,
+        stream: &str,
+        anchors: &[&Input<'_>],
+        value: &T,
+    ) {
+        let track = Track::Anchors(anchors);
+        self.emitter
+            .emit_typed(self.slot, self.task, stream, value, track);
         self.run_chained();
     }
 

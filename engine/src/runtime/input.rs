@@ -8,14 +8,17 @@ use std::fmt;
 
 use gale_codec::{view_trusted, ArchivedValue, FieldError, Fields, Tuple, TupleView, Value};
 
+use super::plan::StreamMeta;
 use super::queue::SubRecords;
-use crate::TaskId;
+use crate::{TaskId, TypedError};
 
 /// An input tuple, read in place from a ring (Storm's `Tuple`).
 pub struct Input<'a> {
     pub(crate) view: TupleView<'a>,
     pub(crate) component: &'a str,
     pub(crate) stream: &'a str,
+    /// The Rust type of a typed stream.
+    pub(crate) typed: Option<&'static str>,
 }
 
 impl<'a> Input<'a> {
@@ -67,6 +70,49 @@ impl<'a> Input<'a> {
     /// Whether this is a tick tuple.
     pub fn is_tick(&self) -> bool {
         self.view.stream() == super::plan::TICK_STREAM_ID
+    }
+
+    /// The value of a typed stream's tuple, read in place as `T`'s
+    /// archived form (see [`Typed`](crate::Typed)): validated first, so a
+    /// malformed tuple is an error, never undefined behaviour. An error
+    /// too if the stream is not declared typed with `T`.
+    ///
+    /// ```
+    /// use gale_engine::rkyv::{Archive, Serialize};
+    /// # use gale_engine::{Input, TypedError};
+    ///
+    /// #[derive(Archive, Serialize)]
+    /// #[rkyv(crate = gale_engine::rkyv)]
+    /// struct Reading {
+    ///     sensor: u32,
+    ///     celsius: f64,
+    /// }
+    ///
+    /// fn hot(input: &Input<'_>) -> Result<bool, TypedError> {
+    ///     let reading = input.typed::<Reading>()?;
+    ///     Ok(reading.celsius.to_native() > 30.0)
+    /// }
+    /// ```
+    pub fn typed<T>(&self) -> Result<&'a T::Archived, TypedError>
+    where
+        T: crate::Typed,
+        T::Archived: crate::TypedArchive,
+    {
+        let requested = std::any::type_name::<T>();
+        if self.typed != Some(requested) {
+            return Err(TypedError::WrongType {
+                stream: self.stream.to_owned(),
+                declared: self
+                    .typed
+                    .map_or_else(|| "untyped".to_owned(), |t| format!("typed `{t}`")),
+                requested,
+            });
+        }
+        let bytes = self
+            .get(0)
+            .and_then(ArchivedValue::as_bytes)
+            .unwrap_or_default();
+        crate::typed::access::<T>(bytes, self.stream)
     }
 
     /// The underlying view (header included).
@@ -338,9 +384,7 @@ pub struct InputBatch<'r, 'a: 'r> {
     ahead: usize,
     dest: TaskId,
     stream_id: u32,
-    component: &'r str,
-    stream: &'r str,
-    fields: &'r Fields,
+    meta: StreamMeta<'r>,
     /// Inputs that may still be taken.
     limit: u32,
     /// Inputs taken so far.
@@ -362,10 +406,9 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         rest: &'r mut dyn RecordSource<'a>,
         dest: TaskId,
         stream_id: u32,
-        meta: (&'r str, &'r str, &'r Fields),
+        meta: StreamMeta<'r>,
         limit: u32,
     ) -> Self {
-        let (component, stream, fields) = meta;
         Self {
             first: Some(first),
             rest,
@@ -374,9 +417,7 @@ impl<'r, 'a> InputBatch<'r, 'a> {
             ahead: 0,
             dest,
             stream_id,
-            component,
-            stream,
-            fields,
+            meta,
             limit: limit.max(1),
             taken: 0,
             last: None,
@@ -385,12 +426,12 @@ impl<'r, 'a> InputBatch<'r, 'a> {
 
     /// Component that emitted every input of the batch.
     pub fn source_component(&self) -> &'r str {
-        self.component
+        self.meta.component
     }
 
     /// Stream every input of the batch was emitted on.
     pub fn source_stream(&self) -> &'r str {
-        self.stream
+        self.meta.stream
     }
 
     /// Inputs taken from the batch so far.
@@ -455,9 +496,10 @@ impl<'r, 'a: 'r> Iterator for InputBatch<'r, 'a> {
         // the contracts of `new` and `RecordSource`.
         let view = unsafe { gale_codec::view_trusted(record) };
         Some(Input {
-            view: view.with_fields(self.fields),
-            component: self.component,
-            stream: self.stream,
+            view: view.with_fields(self.meta.fields),
+            component: self.meta.component,
+            stream: self.meta.stream,
+            typed: self.meta.typed,
         })
     }
 }
@@ -465,8 +507,8 @@ impl<'r, 'a: 'r> Iterator for InputBatch<'r, 'a> {
 impl fmt::Debug for InputBatch<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InputBatch")
-            .field("component", &self.component)
-            .field("stream", &self.stream)
+            .field("component", &self.meta.component)
+            .field("stream", &self.meta.stream)
             .field("taken", &self.taken)
             .finish_non_exhaustive()
     }

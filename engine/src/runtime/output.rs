@@ -17,7 +17,7 @@ use super::shared::{Shared, TaskCounters};
 use super::tracking::Tracking;
 use crate::acker::SpoutPending;
 use crate::grouping::Router;
-use crate::{Bolt, TaskId};
+use crate::{Bolt, StreamDecl, TaskId, Typed};
 
 /// One output stream of one task, resolved at start: what `emit` checks
 /// and where it routes, with no lookups by name on the hot path.
@@ -26,6 +26,8 @@ pub(crate) struct StreamOut {
     id: u32,
     arity: usize,
     direct: bool,
+    /// The Rust type of a typed stream.
+    typed: Option<&'static str>,
     /// The one task (and its worker thread) that gets every tuple, when
     /// the stream has one subscription whose grouping always picks the
     /// same task: then `emit` does not consult the router.
@@ -35,13 +37,12 @@ pub(crate) struct StreamOut {
 }
 
 impl StreamOut {
-    /// Stream `name` (global id `id`) with `arity` fields, direct or not,
-    /// routed by `routes`; `thread_of` names the worker thread of a task.
+    /// Stream `name` (global id `id`) declared as `decl`, routed by
+    /// `routes`; `thread_of` names the worker thread of a task.
     pub(crate) fn new(
         name: String,
         id: u32,
-        arity: usize,
-        direct: bool,
+        decl: &StreamDecl,
         routes: Vec<(Router, Vec<TaskId>)>,
         thread_of: impl Fn(TaskId) -> usize,
     ) -> Self {
@@ -52,8 +53,9 @@ impl StreamOut {
         Self {
             name,
             id,
-            arity,
-            direct,
+            arity: decl.fields.len(),
+            direct: decl.direct,
+            typed: decl.typed,
             one,
             routes,
         }
@@ -87,6 +89,8 @@ pub(crate) struct Emitter {
     header: Header,
     /// Live metrics of this thread's tasks.
     pub(crate) metrics: ThreadMetrics,
+    /// The values of a typed emit (one bytes value, reused).
+    typed: Vec<Value>,
     /// Tasks the current emit was delivered to, kept only while
     /// `collecting` (an [`Emission`] asked for them).
     targets: Vec<TaskId>,
@@ -164,6 +168,7 @@ impl Emitter {
             tracking,
             header: Header::default(),
             metrics,
+            typed: vec![Value::Bytes(Vec::new())],
             targets: Vec::new(),
             collecting: false,
             now: Instant::now(),
@@ -384,6 +389,54 @@ impl Emitter {
             // above counted the first).
             self.counters[slot].errors += lost.saturating_sub(1);
         }
+    }
+
+    /// [`emit`](Self::emit) of `value` on the typed `stream`: archived
+    /// with rkyv as the tuple's one field.
+    pub(crate) fn emit_typed<T: Typed>(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        stream: &str,
+        value: &T,
+        track: Track<'_, '_>,
+    ) {
+        let requested = std::any::type_name::<T>();
+        let declared = self.streams[slot]
+            .iter()
+            .find(|s| s.name == stream)
+            .map(|s| s.typed);
+        if let Some(declared) = declared.filter(|&d| d != Some(requested)) {
+            let declared =
+                declared.map_or_else(|| "untyped".to_owned(), |t| format!("typed `{t}`"));
+            let message =
+                format!("emitted a `{requested}` on stream `{stream}`, which is {declared}");
+            return self.error(slot, task, format_args!("{message}"));
+        }
+        // An undeclared stream is reported by `emit`.
+        let mut values = std::mem::take(&mut self.typed);
+        if !matches!(values.as_slice(), [Value::Bytes(_)]) {
+            values = vec![Value::Bytes(Vec::new())];
+        }
+        let archived = match values.as_mut_slice() {
+            [Value::Bytes(bytes)] => match crate::typed::archive(value, std::mem::take(bytes)) {
+                Ok(archived) => {
+                    *bytes = archived;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            _ => Ok(()),
+        };
+        match archived {
+            Ok(()) => self.emit(slot, task, Some(stream), None, &values, track),
+            Err(e) => self.error(
+                slot,
+                task,
+                format_args!("could not archive a `{requested}` for stream `{stream}`: {e}"),
+            ),
+        }
+        self.typed = values;
     }
 
     /// Routes and enqueues one emitted tuple.

@@ -29,6 +29,18 @@ pub(crate) struct StreamInfo {
     pub(crate) component: usize,
     pub(crate) name: String,
     pub(crate) fields: Fields,
+    /// The Rust type of a typed stream.
+    pub(crate) typed: Option<&'static str>,
+}
+
+/// What an input's stream says about it: the emitting component, the
+/// stream's name, fields and (typed stream) Rust type.
+#[derive(Clone, Copy)]
+pub(crate) struct StreamMeta<'a> {
+    pub(crate) component: &'a str,
+    pub(crate) stream: &'a str,
+    pub(crate) fields: &'a Fields,
+    pub(crate) typed: Option<&'static str>,
 }
 
 /// One subscription of a bolt to a stream, resolved.
@@ -122,6 +134,7 @@ impl Plan {
                     component: ci,
                     name: s.name.clone(),
                     fields: s.fields.clone(),
+                    typed: s.typed,
                 });
             }
             stream_ids.push(ids);
@@ -226,24 +239,29 @@ impl Plan {
             .map(|(i, _)| i as TaskId + 1)
     }
 
-    /// Source component name, stream name and fields of a stream id.
-    pub(crate) fn stream_meta(&self, id: u32) -> (&str, &str, &Fields) {
+    /// Source component name, stream name, fields and type of a stream id.
+    pub(crate) fn stream_meta(&self, id: u32) -> StreamMeta<'_> {
+        let system = |component, stream| StreamMeta {
+            component,
+            stream,
+            fields: &self.tick_fields,
+            typed: None,
+        };
         match self.streams.get(id as usize) {
-            Some(s) => (
-                self.topology.components[s.component].name.as_str(),
-                s.name.as_str(),
-                &s.fields,
-            ),
-            None if id == TICK_STREAM_ID => (SYSTEM_COMPONENT, TICK_STREAM, &self.tick_fields),
+            Some(s) => StreamMeta {
+                component: self.topology.components[s.component].name.as_str(),
+                stream: s.name.as_str(),
+                fields: &s.fields,
+                typed: s.typed,
+            },
+            None if id == TICK_STREAM_ID => system(SYSTEM_COMPONENT, TICK_STREAM),
             None if id == crate::acker::ACK_STREAM_ID => {
-                (SYSTEM_COMPONENT, crate::ACK_STREAM, &self.tick_fields)
+                system(SYSTEM_COMPONENT, crate::ACK_STREAM)
             }
-            None if id == crate::acker::ACK_DONE_STREAM_ID => (
-                crate::ACKER_COMPONENT,
-                crate::ACK_DONE_STREAM,
-                &self.tick_fields,
-            ),
-            None => ("", "", &self.tick_fields),
+            None if id == crate::acker::ACK_DONE_STREAM_ID => {
+                system(crate::ACKER_COMPONENT, crate::ACK_DONE_STREAM)
+            }
+            None => system("", ""),
         }
     }
 
