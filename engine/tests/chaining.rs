@@ -1,7 +1,10 @@
-//! Chained operators: a bolt on the emitting task's thread runs within the
-//! emit (chained) unless that could change what it observes. Shown here
-//! by what the components see: a chained tuple is executed before `emit`
-//! returns (and not with chaining off); a bolt that emits to itself, or a
+//! Chained operators: a bolt on the emitting task's thread runs what a call
+//! emitted to it when that call returns (a spout's batch of calls), or
+//! within the call once it has emitted the chain's scratch limit (chained),
+//! unless that could change what it observes. Shown here by what the
+//! components see: a call that emits more than the limit sees its first
+//! tuples executed before it returns (and not with chaining off); a bolt
+//! that emits to itself, or a
 //! cycle of bolts, goes through the local queue instead of re-entering a
 //! running bolt; tuples from one task to another keep their order when
 //! some of them had to be queued; acking and a panicking chained bolt
@@ -21,35 +24,38 @@ use util::{config, run_config};
 
 const N: i64 = 2_000;
 
-/// Emits `0..N` (one field `n`), reliable with the number as message id
-/// when `reliable`, and records how many executions of the probe bolt each
-/// emit call saw happen within it.
+/// Emits `0..N` (one field `n`) in bursts of `BURST` per call, reliable
+/// with the number as message id when `reliable`, and counts the
+/// executions of the probe bolt that happened within its calls.
 struct Counting {
     next: i64,
     reliable: bool,
     executed: Arc<AtomicU64>,
-    within_emit: Arc<AtomicU64>,
+    within_calls: Arc<AtomicU64>,
     acked: Arc<Mutex<Vec<u64>>>,
 }
+
+/// Tuples per call: more than the chain's scratch limit holds.
+const BURST: i64 = 1_000;
 
 impl Spout for Counting {
     fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
         d.declare(["n"]);
     }
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
-        if self.next == N {
-            return;
-        }
         let before = self.executed.load(Ordering::Relaxed);
-        let values = [Value::I64(self.next)];
-        if self.reliable {
-            out.emit_with_id(&values, self.next as u64);
-        } else {
-            out.emit(&values);
+        let end = (self.next + BURST).min(N);
+        for n in self.next..end {
+            let values = [Value::Str(format!("{n:>24}"))];
+            if self.reliable {
+                out.emit_with_id(&values, n as u64);
+            } else {
+                out.emit(&values);
+            }
         }
+        self.next = end;
         let during = self.executed.load(Ordering::Relaxed) - before;
-        self.within_emit.fetch_add(during, Ordering::Relaxed);
-        self.next += 1;
+        self.within_calls.fetch_add(during, Ordering::Relaxed);
     }
     fn is_finished(&self) -> bool {
         self.next == N
@@ -80,23 +86,25 @@ fn one_thread(chain: bool) -> RunConfig {
     }
 }
 
-/// One thread: chained, every tuple runs within its emit; unchained, none
-/// does. Reliable or not, every tree is acked once.
+/// One thread: chained, a call that emits more than the scratch limit
+/// sees most of its tuples executed before it returns; unchained, none
+/// (they wait in the local queue). Reliable or not, every tree is acked
+/// once.
 #[test]
-fn a_chained_bolt_runs_within_the_emit() {
+fn a_chained_bolt_runs_within_a_large_call() {
     for (chain, reliable) in [(true, false), (true, true), (false, false), (false, true)] {
         let executed = Arc::new(AtomicU64::new(0));
-        let within_emit = Arc::new(AtomicU64::new(0));
+        let within_calls = Arc::new(AtomicU64::new(0));
         let acked = Arc::new(Mutex::new(Vec::new()));
         let mut b = TopologyBuilder::new("chained");
-        let (e, w, a) = (executed.clone(), within_emit.clone(), acked.clone());
+        let (e, w, a) = (executed.clone(), within_calls.clone(), acked.clone());
         b.set_spout(
             "src",
             move || Counting {
                 next: 0,
                 reliable,
                 executed: e.clone(),
-                within_emit: w.clone(),
+                within_calls: w.clone(),
                 acked: a.clone(),
             },
             1,
@@ -107,11 +115,16 @@ fn a_chained_bolt_runs_within_the_emit() {
         let stats = run_config(b.build().unwrap(), one_thread(chain));
         let what = format!("chain={chain}, reliable={reliable}");
         assert_eq!(executed.load(Ordering::Relaxed), N as u64, "{what}");
-        let within = within_emit.load(Ordering::Relaxed);
+        let within = within_calls.load(Ordering::Relaxed);
         if chain {
-            assert_eq!(within, N as u64, "{what}: every tuple chained");
+            // Each call's tuples run in chunks of the scratch limit: all
+            // but the last chunk of each call within it.
+            assert!(
+                within >= N as u64 / 2,
+                "{what}: {within} chained within calls"
+            );
         } else {
-            assert_eq!(within, 0, "{what}: nothing runs within an emit");
+            assert_eq!(within, 0, "{what}: queued tuples run after the call");
         }
         let mut acked = acked.lock().unwrap().clone();
         acked.sort_unstable();
@@ -146,12 +159,13 @@ impl Spout for Numbers {
 }
 
 /// `ping` and `pong` both get the spout's numbers, and `pong` answers each
-/// on stream `back` to `ping` (a cycle on one thread); `ping` sends `pong`
-/// one numbered tuple for every input it gets, of either kind. `pong`
-/// records those numbers in the order it gets them. Chained, `pong`'s
-/// answer runs `ping` within `pong`'s execute, so `ping`'s tuple to the
-/// running `pong` is queued; `ping`'s next tuple to `pong` must then be
-/// queued behind it, not chained ahead of it.
+/// on stream `back` to `ping` (a cycle on one thread) with a tuple larger
+/// than the chain's scratch limit; `ping` sends `pong` one numbered tuple
+/// for every input it gets, of either kind. `pong` records those numbers
+/// in the order it gets them. Chained, `pong`'s large answer runs `ping`
+/// within `pong`'s execute, so `ping`'s tuple to the running `pong` is
+/// queued; `ping`'s next tuple to `pong` must then be queued behind it,
+/// not chained ahead of it.
 struct Ping {
     seq: i64,
 }
@@ -170,14 +184,14 @@ struct Pong(Arc<Mutex<Vec<i64>>>);
 
 impl Bolt for Pong {
     fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
-        d.declare_stream("back", ["n"]);
+        d.declare_stream("back", ["padding"]);
     }
     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
         let n = input.get(0).and_then(|v| v.as_i64()).unwrap();
         if input.source_component() == "ping" {
             self.0.lock().unwrap().push(n);
         } else {
-            out.emit_to("back", &[Value::I64(n)]);
+            out.emit_to("back", &[Value::Str("x".repeat(20 << 10))]);
         }
     }
 }

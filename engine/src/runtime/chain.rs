@@ -3,11 +3,15 @@
 //! A tuple for a bolt task on the thread that emits it need not wait in the
 //! worker's local queue for a later part of the loop: it is archived into
 //! a small scratch buffer of the current chain depth (hot in the cache) and
-//! the bolt executes it before the emitting call returns, as Flink chains
-//! operators (and, as Flink does by default, on a copy: the bolt reads the
-//! archived tuple in place, through the same [`Input`](crate::Input) API
-//! and with the same acking as a tuple from a ring). A run of emits
-//! (`emit_many`) reaches the bolt as one run (`Bolt::execute_batch`).
+//! the bolt executes it as soon as the emitting call (`next_tuple`, a
+//! bolt's run of `execute`, `poll`) returns, as Flink chains operators
+//! (and, as Flink does by default, on a copy: the bolt reads the archived
+//! tuple in place, through the same [`Input`](crate::Input) API and with
+//! the same acking as a tuple from a ring). What one call emits to one
+//! bolt reaches it as one run (`Bolt::execute_batch`), so the cost of a run
+//! is paid once per call, not per emit; a call that emits more than
+//! [`CHAIN_BYTES`] has them run at that point, so the scratch buffer stays
+//! small.
 //!
 //! A tuple still goes through the local queue when chaining it could
 //! change what a bolt observes:
@@ -20,14 +24,18 @@
 //!   thread's stack);
 //! - chaining is off ([`RunConfig::chain`](crate::RunConfig::chain)).
 //!
-//! Chained tuples are executed within the emit, so they are neither *sent*
-//! nor *processed* for termination detection.
+//! Chained tuples are executed before the worker's loop moves on (every
+//! call that may emit is followed by a run of what it chained), so they
+//! are neither *sent* nor *processed* for termination detection.
 
 use super::queue::ByteQueue;
 use crate::TaskId;
 
 /// Chained calls in progress at most (deeper emits use the local queue).
 pub(crate) const MAX_DEPTH: usize = 8;
+/// Bytes of chained tuples one call may emit before they run (within the
+/// call).
+pub(crate) const CHAIN_BYTES: usize = 16 << 10;
 
 /// What the chain knows of one task (by task id).
 #[derive(Clone, Copy, Default)]
@@ -158,6 +166,15 @@ impl Chain {
         self.scratch
             .get(self.depth)
             .is_some_and(|s| !s.queue.is_empty())
+    }
+
+    /// Whether this depth's scratch buffer holds [`CHAIN_BYTES`] or more:
+    /// its tuples run now, within the emitting call.
+    #[inline]
+    pub(crate) fn over_limit(&self) -> bool {
+        self.scratch
+            .get(self.depth)
+            .is_some_and(|s| s.queue.bytes() >= CHAIN_BYTES)
     }
 
     /// Takes this depth's scratch buffer to run its tuples, one level

@@ -45,8 +45,8 @@ pub struct RunConfig {
     /// What is measured live ([`RunningTopology::metrics`]).
     pub metrics: MetricsConfig,
     /// Run a bolt *chained* when a task of its own thread emits to it: the
-    /// bolt executes the tuple before the emit returns, without the local
-    /// queue (as Flink chains operators). On by default; off only to
+    /// bolt executes the tuples right after the emitting call, without the
+    /// local queue (as Flink chains operators). On by default; off only to
     /// compare the two paths (results are the same either way).
     pub chain: bool,
 }

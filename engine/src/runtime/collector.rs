@@ -86,10 +86,11 @@ macro_rules! common_collector_methods {
                 self.task
             }
 
-            /// Runs the tuples the emit just made chained, if any.
+            /// Runs the tuples this call chained so far if they fill the
+            /// scratch buffer (otherwise they run when the call returns).
             #[inline]
             fn run_chained(&mut self) {
-                if self.emitter.outbox.chain.has_work() {
+                if self.emitter.outbox.chain.over_limit() {
                     run_chain(self.emitter, self.plan);
                 }
             }
@@ -300,8 +301,17 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
-/// Runs the tuples chained by the emit that just returned to a collector
-/// (this depth's scratch buffer), one level deeper in the chain.
+/// Runs what the call that just returned (a spout's `next_tuple`, a
+/// bolt's run, a `poll`) chained, if anything.
+#[inline]
+pub(crate) fn run_chained(emitter: &mut Emitter, plan: &Plan) {
+    if emitter.outbox.chain.has_work() {
+        run_chain(emitter, plan);
+    }
+}
+
+/// Runs the tuples chained at this depth (its scratch buffer), one level
+/// deeper in the chain.
 #[inline(never)]
 fn run_chain(emitter: &mut Emitter, plan: &Plan) {
     let scratch = emitter.outbox.chain.enter();
@@ -403,6 +413,8 @@ pub(crate) unsafe fn execute_bolt<'a>(
     };
     emitter.bolts[slot] = Some(bolt);
     emitter.outbox.chain.set_running(dest, false);
+    // What the run emitted to bolts of this thread, chained, runs now.
+    run_chained(emitter, plan);
     let metrics = &mut emitter.metrics;
     if !sampled {
         metrics.sampler.skip(taken);

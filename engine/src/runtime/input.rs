@@ -5,6 +5,7 @@
 //! Also [`Emission`], the general form of an emit.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
 use gale_codec::{view_trusted, ArchivedValue, FieldError, Fields, Tuple, TupleView, Value};
 
@@ -193,12 +194,14 @@ impl fmt::Debug for Input<'_> {
 /// Every record `take_for` returns is an archived tuple of our own rings
 /// or queues, as [`gale_codec::view_trusted`] requires: written by this
 /// topology's encoder (or checked by the link before it entered a ring),
-/// unmodified, 8-aligned.
+/// unmodified, 8-aligned; and `take_for` initializes the slots of `into`
+/// it says it filled.
 pub(crate) unsafe trait RecordSource<'a> {
     /// Moves the next records (archived tuples, prefix stripped) into
     /// `into` while they are for task `dest` on stream `stream`, at most
-    /// `into.len()`; returns how many. The first record that is not stays.
-    fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [&'a [u8]]) -> usize;
+    /// `into.len()`; returns how many (`into[..n]`, initialized). The first
+    /// record that is not stays.
+    fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [MaybeUninit<&'a [u8]>]) -> usize;
 
     /// Puts `records`, taken by [`take_for`](Self::take_for) for `dest`
     /// and not used, back in front of the rest, in the same order.
@@ -210,7 +213,12 @@ pub(crate) struct NoMore;
 
 // SAFETY: it returns no record at all.
 unsafe impl<'a> RecordSource<'a> for NoMore {
-    fn take_for(&mut self, _dest: TaskId, _stream: u32, _into: &mut [&'a [u8]]) -> usize {
+    fn take_for(
+        &mut self,
+        _dest: TaskId,
+        _stream: u32,
+        _into: &mut [MaybeUninit<&'a [u8]>],
+    ) -> usize {
         0
     }
 
@@ -274,7 +282,7 @@ impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
 // its own encoder).
 unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Trusted<'b, I> {
     #[inline]
-    fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [&'b [u8]]) -> usize {
+    fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [MaybeUninit<&'b [u8]>]) -> usize {
         let fits = |(to, tuple): (TaskId, &'b [u8])| {
             // SAFETY: a trusted record (`Trusted::new`'s contract).
             to == dest && unsafe { view_trusted(tuple) }.stream() == stream
@@ -292,7 +300,7 @@ unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Tru
                 self.unread(record);
                 return n;
             }
-            into[n] = record.1;
+            into[n] = MaybeUninit::new(record.1);
             n += 1;
         }
         // Then straight from `inner` (nothing is put back now).
@@ -304,7 +312,7 @@ unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Tru
                 self.peeked = Some(record);
                 break;
             }
-            into[n] = record.1;
+            into[n] = MaybeUninit::new(record.1);
             n += 1;
         }
         n
@@ -345,13 +353,18 @@ impl<'b> OneRun<'b> {
 // stream, so every record is one `take_for` may return for them.
 unsafe impl<'b> RecordSource<'b> for OneRun<'b> {
     #[inline]
-    fn take_for(&mut self, _dest: TaskId, _stream: u32, into: &mut [&'b [u8]]) -> usize {
+    fn take_for(
+        &mut self,
+        _dest: TaskId,
+        _stream: u32,
+        into: &mut [MaybeUninit<&'b [u8]>],
+    ) -> usize {
         let mut n = 0;
         while n < into.len() {
             let Some(tuple) = self.next() else {
                 break;
             };
-            into[n] = tuple;
+            into[n] = MaybeUninit::new(tuple);
             n += 1;
         }
         n
@@ -379,7 +392,8 @@ pub struct InputBatch<'r, 'a: 'r> {
     rest: &'r mut dyn RecordSource<'a>,
     /// Records taken from `rest`: `taken_ahead[next..ahead]` are not
     /// handed out yet (given back to `rest` when the batch is dropped).
-    taken_ahead: [&'a [u8]; TAKE],
+    /// (Left uninitialized: a run of one input costs no stores for it.)
+    taken_ahead: [MaybeUninit<&'a [u8]>; TAKE],
     next: usize,
     ahead: usize,
     dest: TaskId,
@@ -412,7 +426,7 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         Self {
             first: Some(first),
             rest,
-            taken_ahead: [&[]; TAKE],
+            taken_ahead: [const { MaybeUninit::uninit() }; TAKE],
             next: 0,
             ahead: 0,
             dest,
@@ -469,7 +483,9 @@ impl<'r, 'a> InputBatch<'r, 'a> {
                 return None;
             }
         }
-        let record = self.taken_ahead[self.next];
+        // SAFETY: `next < ahead`, and `take_for` initialized
+        // `taken_ahead[..ahead]` (`RecordSource`'s contract).
+        let record = unsafe { self.taken_ahead[self.next].assume_init() };
         self.next += 1;
         Some(record)
     }
@@ -479,6 +495,11 @@ impl Drop for InputBatch<'_, '_> {
     fn drop(&mut self) {
         if self.next < self.ahead {
             let unused = &self.taken_ahead[self.next..self.ahead];
+            // SAFETY: `take_for` initialized `taken_ahead[..ahead]`
+            // (`RecordSource`'s contract), and `MaybeUninit<T>` has `T`'s
+            // layout.
+            let unused =
+                unsafe { std::slice::from_raw_parts(unused.as_ptr().cast(), unused.len()) };
             self.rest.give_back(self.dest, unused);
         }
     }

@@ -26,8 +26,10 @@
 //! - **Chain** (`chain`, `collector`): a tuple for a bolt of the emitting
 //!   thread is archived into the chain's scratch buffer of the current
 //!   depth instead of the local queue (unless the bolt is running, has
-//!   records queued ahead, or the chain is 8 deep), and the collector
-//!   runs it (`execute_bolt`, as one run) before the emit returns.
+//!   records queued ahead, or the chain is 8 deep), and it runs
+//!   (`execute_bolt`, one run per bolt) when the emitting call returns (a
+//!   spout's batch of calls, a bolt's run, a poll), or within the call
+//!   once 16 KiB wait.
 //! - **Execute** (`worker`): a worker reads up to 8 record batches per
 //!   ring per pass (256 single records from the link), in place, and
 //!   hands consecutive records for the same bolt task and stream to it

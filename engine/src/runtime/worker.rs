@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use gale_codec::{view_trusted, AlignedVec, Encoder, Header, TupleRef};
 use gale_transport::{Consumer, Records, Waiter};
 
-use super::collector::{execute_bolt, panic_message, BoltOutput, SpoutOutput};
+use super::collector::{execute_bolt, panic_message, run_chained, BoltOutput, SpoutOutput};
 use super::input::{NoMore, RecordSource, Trusted};
 use super::output::Emitter;
 use super::plan::{Plan, TICK_STREAM_ID};
@@ -276,6 +276,10 @@ impl Core {
                         break;
                     }
                 }
+                // What the calls emitted to bolts of this thread runs now,
+                // as one run per bolt (a spout that emits one tuple per
+                // call would otherwise pay for a run per tuple).
+                run_chained(out.emitter, out.plan);
                 let emitted = out.emitter.counters[slot].emitted != start;
                 (spout.is_finished(), emitted)
             }));
@@ -314,6 +318,7 @@ impl Core {
             let result = catch_unwind(AssertUnwindSafe(|| bolt.poll(&mut out)));
             self.emitter.bolts[slot] = Some(bolt);
             self.emitter.outbox.chain.set_running(id, false);
+            run_chained(&mut self.emitter, &self.plan);
             match result {
                 Ok(did) => progress |= did,
                 Err(payload) => {
