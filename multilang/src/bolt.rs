@@ -10,6 +10,7 @@ use gale_engine::{
     DEFAULT_STREAM, SYSTEM_COMPONENT,
 };
 
+use crate::process::ShellProcess;
 use crate::protocol::{self, Command};
 use crate::serializer::Read;
 use crate::shell::Shell;
@@ -18,6 +19,9 @@ use crate::ShellConfig;
 
 /// Messages handled per `poll` at most (then the worker gets its turn).
 const POLL_BATCH: usize = 4096;
+/// Under the batched protocol, inputs per frame at most (a frame also
+/// goes out at every `poll`, and before `execute` waits for the window).
+const FRAME_TUPLES: usize = 512;
 
 /// A bolt whose work is done by a child process speaking Storm's
 /// multi-lang protocol (pystorm's or streamparse's `Bolt`, or any other).
@@ -44,6 +48,8 @@ pub struct ShellBolt {
     last_heartbeat: Instant,
     heartbeat_outstanding: bool,
     targets: Vec<TaskId>,
+    /// Batched protocol: inputs not yet written (already in `pending`).
+    inbox: Vec<Value>,
 }
 
 impl ShellBolt {
@@ -66,7 +72,26 @@ impl ShellBolt {
             last_heartbeat: now,
             heartbeat_outstanding: false,
             targets: Vec::new(),
+            inbox: Vec::new(),
         }
+    }
+
+    /// Whether the running child speaks the batched protocol.
+    fn batched(&self) -> bool {
+        self.process().is_some_and(ShellProcess::batched)
+    }
+
+    fn process(&self) -> Option<&ShellProcess> {
+        self.shell.as_ref().and_then(|s| s.process.as_ref())
+    }
+
+    /// Writes the inputs gathered for the batched protocol as one frame.
+    fn flush_inbox(&mut self) {
+        if self.inbox.is_empty() {
+            return;
+        }
+        let tuples = Value::List(std::mem::take(&mut self.inbox));
+        self.send(&map([("t", tuples)]));
     }
 
     /// Starts a child if none runs (and the back-off allows).
@@ -103,6 +128,7 @@ impl ShellBolt {
     /// and leaves the restart to the next call.
     fn lost(&mut self, out: &mut BoltOutput<'_>, why: String) {
         let n = self.pending.len();
+        self.inbox.clear();
         for (_, (anchor, _)) in self.pending.drain() {
             out.fail_anchor(&anchor);
         }
@@ -120,6 +146,15 @@ impl ShellBolt {
                 match protocol::parse(msg) {
                     Ok(command) => self.command(command, out),
                     Err(e) => out.report_error(format!("bad message from the subprocess: {e}")),
+                }
+            }
+            Read::Batch(commands) => {
+                self.last_heard = Instant::now();
+                for command in commands {
+                    match command {
+                        Ok(command) => self.command(command, out),
+                        Err(e) => out.report_error(format!("bad frame from the subprocess: {e}")),
+                    }
                 }
             }
             Read::Malformed(e) => {
@@ -188,19 +223,16 @@ impl ShellBolt {
                 };
                 out.emit_with(emission, &anchors);
                 if reply {
-                    let ids = self
-                        .targets
-                        .iter()
-                        .map(|&t| Value::I64(i64::from(t)))
-                        .collect();
-                    self.send(&Value::List(ids));
+                    if let Some(p) = self.process() {
+                        p.send_task_ids(&self.targets);
+                    }
                 }
             }
         }
     }
 
     fn send(&self, msg: &Value) {
-        if let Some(p) = self.shell.as_ref().and_then(|s| s.process.as_ref()) {
+        if let Some(p) = self.process() {
             p.send(msg);
         }
     }
@@ -232,6 +264,10 @@ impl ShellBolt {
         {
             self.last_heartbeat = now;
             self.heartbeat_outstanding = true;
+            if self.batched() {
+                self.flush_inbox();
+                return self.send(&map([("hb", Value::Bool(true))]));
+            }
             self.send(&map([
                 ("id", Value::from("-1")),
                 ("comp", Value::from(SYSTEM_COMPONENT)),
@@ -302,6 +338,9 @@ impl Bolt for ShellBolt {
         }
         // At the limit, wait here (backpressure, as Storm's blocking
         // queue) handling the child's acks, up to the hung timeout.
+        if self.pending.len() >= self.config.max_pending {
+            self.flush_inbox();
+        }
         while self.pending.len() >= self.config.max_pending {
             self.pump(
                 out,
@@ -323,6 +362,19 @@ impl Bolt for ShellBolt {
         };
         let values = input.to_tuple().values;
         self.pending.insert(id, (input.anchor(), Instant::now()));
+        if self.batched() {
+            self.inbox.push(Value::List(vec![
+                Value::I64(id as i64),
+                Value::from(comp),
+                Value::from(input.source_stream()),
+                Value::I64(task),
+                Value::List(values),
+            ]));
+            if self.inbox.len() >= FRAME_TUPLES.min(self.config.max_pending / 2).max(1) {
+                self.flush_inbox();
+            }
+            return self.publish_pending();
+        }
         self.send(&map([
             ("id", Value::Str(id.to_string())),
             ("comp", Value::from(comp)),
@@ -343,6 +395,7 @@ impl Bolt for ShellBolt {
         if !self.ensure_started() {
             return false;
         }
+        self.flush_inbox();
         let progressed = self.pump(out, Duration::ZERO) || was_down;
         self.publish_pending();
         progressed

@@ -69,6 +69,24 @@ pub fn python_split(args: &[&str]) -> ShellConfig {
     ShellConfig::new(python(), args.iter().copied()).stream("default", ["word"])
 }
 
+/// The repository's `gale` Python package on the child's `PYTHONPATH`
+/// (as `pip install ./python` would make it importable).
+pub fn with_gale_package(config: ShellConfig) -> ShellConfig {
+    let mut config = config;
+    config.env.push((
+        "PYTHONPATH".to_owned(),
+        root().join("python").display().to_string(),
+    ));
+    config
+}
+
+/// `python -m gale.run CLASS` (batched protocol) from `dir`, declaring `word`.
+pub fn gale_run(class: &str, dir: &Path) -> ShellConfig {
+    with_gale_package(ShellConfig::python(python(), class))
+        .working_dir(dir)
+        .stream("default", ["word"])
+}
+
 /// Reliable word count: `sentences` sentences → `split` (the shell bolt,
 /// `tasks` tasks) → Gale's count bolt; returns it and its counts.
 pub fn wordcount(split: ShellConfig, sentences: u64, tasks: usize) -> (Topology, CountSink) {
