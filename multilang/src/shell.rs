@@ -47,6 +47,7 @@ pub(crate) struct ChildStats {
     restarts: AtomicU64,
     pending: AtomicU64,
     running: AtomicU64,
+    batched: AtomicU64,
     /// The latest value of each metric the child reported with a
     /// `metrics` message (at most [`MAX_CHILD_METRICS`] names).
     reported: Mutex<BTreeMap<String, f64>>,
@@ -127,6 +128,12 @@ impl MetricSource for ChildStats {
                 SampleKind::Gauge,
                 &self.running,
             ),
+            (
+                "gale_multilang_batched",
+                "Whether the task's subprocess speaks Gale's batched protocol (1) or Storm's (0)",
+                SampleKind::Gauge,
+                &self.batched,
+            ),
         ] {
             out.push(Sample {
                 name: name.to_owned(),
@@ -162,6 +169,7 @@ impl Shell {
             restarts: AtomicU64::new(0),
             pending: AtomicU64::new(0),
             running: AtomicU64::new(0),
+            batched: AtomicU64::new(0),
             reported: Mutex::default(),
         });
         ctx.register_metric(Arc::clone(&stats) as Arc<dyn MetricSource>);
@@ -200,6 +208,9 @@ impl Shell {
             self.context.clone(),
         ) {
             Ok(p) => {
+                self.stats
+                    .batched
+                    .store(u64::from(p.batched()), Ordering::Relaxed);
                 self.process = Some(p);
                 self.started = Instant::now();
                 self.starts += 1;
@@ -278,6 +289,7 @@ mod report_tests {
             restarts: AtomicU64::new(0),
             pending: AtomicU64::new(0),
             running: AtomicU64::new(0),
+            batched: AtomicU64::new(0),
             reported: Mutex::default(),
         }
     }
