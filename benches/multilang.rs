@@ -262,7 +262,11 @@ fn protocols(python: &str, sentences: u64, runs: usize) {
         }
         println!(
             "{:>12} {:>12.0} {:>12.0} {:>12.0} {:>9.1}x {:>9.1}x",
-            if streamparse { "streamparse" } else { "pystorm" },
+            if streamparse {
+                "streamparse"
+            } else {
+                "pystorm"
+            },
             rates[0],
             rates[1],
             rates[2],
@@ -271,7 +275,9 @@ fn protocols(python: &str, sentences: u64, runs: usize) {
         );
     }
     let spout = median((0..runs).map(|_| spout_rate(python, 5)).collect());
-    println!("python spout, batched, one process: {spout:.0} tuples/s (5 s runs, start-up included)");
+    println!(
+        "python spout, batched, one process: {spout:.0} tuples/s (5 s runs, start-up included)"
+    );
 }
 
 /// A word count through `split` with `procs` tasks; returns sentences/s.

@@ -1,12 +1,20 @@
 //! Gale's batched multi-lang protocol with real Python: unmodified pystorm
 //! and streamparse classes (and `gale` classes) run by `python -m
 //! gale.run`, word counts identical to Storm's protocol, a reliable spout
-//! acked exactly once, and the offer declined or never made.
+//! acked exactly once, the offer declined or never made, and faults (kill
+//! -9, garbage, an oversized frame, a hang) failing and replaying what the
+//! child held.
 
 mod util;
 
-use gale::builtin::wordcount::expected_counts;
-use gale::multilang::{Protocol, Serializer};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gale::builtin::wordcount::{expected_counts, CountBolt, CountSink, SENTENCES};
+use gale::codec::Value;
+use gale::engine::{LocalCluster, Topology, TopologyBuilder, TopologyStats};
+use gale::multilang::{Protocol, Serializer, ShellBolt, ShellConfig, ShellSpout};
 use util::*;
 
 fn examples() -> std::path::PathBuf {
@@ -19,7 +27,11 @@ fn batched_gauges(metrics: &gale::engine::TopologyMetrics) -> Vec<f64> {
         .samples
         .iter()
         .filter(|s| s.name == "gale_multilang_batched")
-        .filter(|s| s.labels.iter().any(|(k, v)| k == "component" && v == "split"))
+        .filter(|s| {
+            s.labels
+                .iter()
+                .any(|(k, v)| k == "component" && v == "split")
+        })
         .map(|s| s.value)
         .collect()
 }
@@ -31,7 +43,11 @@ fn a_pystorm_split_bolt_under_the_batched_protocol_counts_exactly() {
     let (stats, metrics) = run_finite_with_metrics(topology);
     assert!(stats.errors.is_empty(), "{:#?}", stats.errors);
     assert_eq!(counts.snapshot(), expected_counts(2000));
-    assert_eq!(batched_gauges(&metrics), [1.0, 1.0], "both children batched");
+    assert_eq!(
+        batched_gauges(&metrics),
+        [1.0, 1.0],
+        "both children batched"
+    );
 }
 
 #[test]
@@ -64,4 +80,195 @@ fn a_plain_pystorm_child_offered_batching_keeps_storms_protocol() {
     assert!(stats.errors.is_empty(), "{:#?}", stats.errors);
     assert_eq!(counts.snapshot(), expected_counts(300));
     assert_eq!(batched_gauges(&metrics), [0.0, 0.0], "pystorm did not ask");
+}
+
+/// The streamparse quickstart-style topology of tests/python/quickstart.py:
+/// a reliable Python spout → Python split (2 tasks) → Python count (2
+/// tasks, auto_ack off, explicit anchors) → Gale's count bolt; each
+/// component a child under `protocol` (Storm's: streamparse's own
+/// launcher; batched: `python -m gale.run`).
+fn quickstart(
+    protocol: Protocol,
+    sentences: u64,
+    log: Option<&Path>,
+    pids: Option<&Path>,
+) -> (Topology, CountSink) {
+    let dir = root().join("tests/python");
+    let component = |class: &str, fields: &[&str]| {
+        let config = match protocol {
+            Protocol::Storm => ShellConfig::new(
+                python(),
+                ["-m", "streamparse.run", &format!("quickstart.{class}")],
+            ),
+            Protocol::Batched => ShellConfig::python(python(), &format!("quickstart:{class}")),
+        };
+        let mut config = with_gale_package(config)
+            .working_dir(&dir)
+            .stream("default", fields.iter().copied())
+            .conf(
+                "quickstart.sentences",
+                Value::List(SENTENCES.iter().map(|s| Value::from(*s)).collect()),
+            )
+            .conf("quickstart.count", Value::I64(sentences as i64));
+        if let Some(log) = log {
+            config = config.conf("quickstart.log", Value::from(log.display().to_string()));
+        }
+        if let Some(pids) = pids {
+            config = config.conf("quickstart.pids", Value::from(pids.display().to_string()));
+        }
+        config
+    };
+    let spout = component("SentenceSpout", &["sentence"]);
+    let split = component("SplitBolt", &["word"]);
+    let count = component("CountBolt", &["word", "count"]);
+    let counts = CountSink::new();
+    let sink = counts.clone();
+    let mut b = TopologyBuilder::new("quickstart");
+    b.set_max_spout_pending(500);
+    b.set_spout("sentences", move || ShellSpout::new(spout.clone()), 1);
+    b.set_bolt("split", move || ShellBolt::new(split.clone()), 2)
+        .shuffle_grouping("sentences");
+    b.set_bolt("count", move || ShellBolt::new(count.clone()), 2)
+        .fields_grouping("split", ["word"]);
+    b.set_bolt("total", move || CountBolt::new(sink.clone()), 1)
+        .shuffle_grouping("count");
+    (b.build().unwrap(), counts)
+}
+
+/// Runs `topology` until `done` or the watchdog, then stops it.
+fn run_until(topology: Topology, mut done: impl FnMut() -> bool) -> TopologyStats {
+    let running = LocalCluster::new(config(WATCHDOG))
+        .submit(topology)
+        .unwrap();
+    let start = Instant::now();
+    while !done() && start.elapsed() < WATCHDOG {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running.stop();
+    running.wait().unwrap()
+}
+
+#[test]
+fn quickstart_components_count_the_same_under_both_protocols() {
+    const N: u64 = 1000;
+    let expected = expected_counts(N);
+    for protocol in [Protocol::Storm, Protocol::Batched] {
+        let log = scratch(&format!("quickstart-{}", protocol.name())).join("spout.log");
+        let (topology, counts) = quickstart(protocol, N, Some(&log), None);
+        // Every sentence acked at the spout: its words were counted.
+        let stats = run_until(topology, || acks_and_fails(&log).0.len() as u64 >= N);
+        assert!(stats.errors.is_empty(), "{protocol:?}: {:#?}", stats.errors);
+        assert_eq!(counts.snapshot(), expected, "{protocol:?}");
+        assert_eq!(acks_and_fails(&log).1, 0, "{protocol:?}: nothing failed");
+    }
+}
+
+/// Reads the `ack N` / `fail N` lines a spout wrote: (acks per id, fails).
+fn acks_and_fails(path: &Path) -> (BTreeMap<u64, u32>, u64) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let (mut acks, mut fails) = (BTreeMap::new(), 0);
+    for line in text.lines() {
+        match line.split_once(' ') {
+            Some(("ack", n)) => *acks.entry(n.parse().unwrap()).or_insert(0) += 1,
+            Some(("fail", _)) => fails += 1,
+            _ => {}
+        }
+    }
+    (acks, fails)
+}
+
+#[test]
+fn kill_9_of_a_batched_child_mid_run_loses_nothing() {
+    const N: u64 = 20_000;
+    let dir = scratch("batched-kill9");
+    let (log, pids) = (dir.join("spout.log"), dir.join("pids"));
+    let (topology, _counts) = quickstart(Protocol::Batched, N, Some(&log), Some(&pids));
+    let mut killed = None;
+    let stats = run_until(topology, || {
+        let (acks, _) = acks_and_fails(&log);
+        if killed.is_none() && acks.len() >= 500 {
+            let text = std::fs::read_to_string(&pids).unwrap_or_default();
+            let pid = text
+                .lines()
+                .find_map(|l| l.strip_prefix("split "))
+                .expect("a split child noted its pid");
+            let status = std::process::Command::new("kill")
+                .args(["-9", pid])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            killed = Some(acks.len());
+        }
+        acks.len() as u64 >= N
+    });
+    let acked_at_kill = killed.expect("the run ended before the kill");
+    assert!(acked_at_kill < N as usize, "killed mid-run");
+    std::thread::sleep(Duration::from_millis(200));
+    let (acks, fails) = acks_and_fails(&log);
+    assert_eq!(acks.len() as u64, N, "every message id acked");
+    let twice: Vec<_> = acks.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "acked more than once: {twice:?}");
+    assert!(
+        fails > 0,
+        "the killed child's inputs were failed and replayed"
+    );
+    let lost = errors_with(&stats, "split", "killed by signal 9");
+    assert!(!lost.is_empty(), "{:#?}", stats.errors);
+}
+
+/// The word count through tests/python/faulty_batched.py in `mode`.
+fn faulty(mode: &str) -> (TopologyStats, gale::engine::TopologyMetrics) {
+    let dir = scratch(&format!("batched-{mode}"));
+    let mut split = gale_run("faulty_batched:FaultySplit", &root().join("tests/python"));
+    split.env.push(("FAULTY_MODE".to_owned(), mode.to_owned()));
+    split.env.push((
+        "FAULTY_MARKER".to_owned(),
+        dir.join("marker").display().to_string(),
+    ));
+    let (topology, counts) = wordcount(split.subprocess_timeout(Duration::from_secs(2)), 500, 2);
+    let (stats, metrics) = run_finite_with_metrics(topology);
+    assert!(dir.join("marker").exists(), "no child misbehaved");
+    assert_eq!(counts.snapshot(), expected_counts(500), "{mode}");
+    let restarts: f64 = samples_labelled(
+        &metrics,
+        "gale_multilang_restarts_total",
+        ("component", "split"),
+    )
+    .iter()
+    .map(|s| s.value)
+    .sum();
+    assert!(restarts >= 1.0, "{mode}: the child was restarted");
+    (stats, metrics)
+}
+
+#[test]
+fn a_child_writing_garbage_gets_a_clear_error_and_is_restarted() {
+    let (stats, _) = faulty("garbage");
+    let found = errors_with(
+        &stats,
+        "split",
+        "is the subprocess writing something else to stdout",
+    );
+    assert!(!found.is_empty(), "{:#?}", stats.errors);
+    assert!(
+        found.iter().all(|e| e.message.contains("restarting")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn an_oversized_frame_gets_a_clear_error_and_the_child_is_restarted() {
+    let (stats, _) = faulty("oversized");
+    let found = errors_with(&stats, "split", &format!("a frame of {} bytes", 64 << 20));
+    assert!(!found.is_empty(), "{:#?}", stats.errors);
+}
+
+#[test]
+fn a_hung_batched_child_is_killed_and_its_inputs_replayed() {
+    let (stats, _) = faulty("hang");
+    assert!(
+        !errors_with(&stats, "split", "(hung)").is_empty(),
+        "{:#?}",
+        stats.errors
+    );
 }
