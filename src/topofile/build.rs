@@ -534,6 +534,10 @@ fn check_component(
                 .protocol(protocol);
             config.env = sh.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             config.conf = conf.to_vec();
+            for (key, value) in &sh.conf {
+                config.conf.retain(|(k, _)| k != key);
+                config.conf.push((key.clone(), yaml_to_value(value)));
+            }
             if let Some(t) =
                 positive_secs(sh.timeout_secs, line, format!("{sat}.timeout_secs"), errors)
             {

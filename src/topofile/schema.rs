@@ -97,6 +97,10 @@ pub(super) struct ShellDef {
     pub(super) serializer: Option<String>,
     /// `storm` (default) or `batched` (offered in the handshake).
     pub(super) protocol: Option<String>,
+    /// Storm configuration of this component's handshake (over the
+    /// topology's `config.conf`).
+    #[serde(default)]
+    pub(super) conf: BTreeMap<String, Yaml>,
     pub(super) timeout_secs: Option<f64>,
     pub(super) heartbeat_secs: Option<f64>,
     /// Bolts: inputs outstanding per child.
@@ -120,6 +124,9 @@ pub(super) struct PythonDef {
     pub(super) env: BTreeMap<String, String>,
     /// `batched` (default) or `storm`.
     pub(super) protocol: Option<String>,
+    /// Storm configuration of this component's handshake.
+    #[serde(default)]
+    pub(super) conf: BTreeMap<String, Yaml>,
     pub(super) timeout_secs: Option<f64>,
     pub(super) heartbeat_secs: Option<f64>,
     pub(super) max_pending: Option<usize>,
@@ -143,6 +150,7 @@ impl PythonDef {
                     .clone()
                     .unwrap_or_else(|| "batched".to_owned()),
             ),
+            conf: self.conf.clone(),
             timeout_secs: self.timeout_secs,
             heartbeat_secs: self.heartbeat_secs,
             max_pending: self.max_pending,

@@ -28,9 +28,16 @@ impl Run {
 
 /// Runs `gale args...`, killing it and failing the test if it is still
 /// running after the watchdog's limit.
+#[allow(dead_code)] // tests/streamparse_project.rs uses only gale_with_env
 pub fn gale(args: &[&str]) -> Run {
+    gale_with_env(args, &[])
+}
+
+/// [`gale`] with extra environment variables.
+pub fn gale_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gale"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
