@@ -203,7 +203,7 @@ streams:
   - {from: src, to: b, grouping: shuffle}
   - {from: src, to: c, grouping: shuffle}
 ";
-    let err = load(text).err().expect("invalid");
+    let err = load(text).expect_err("invalid");
     let all = messages(&err).join("\n");
     assert!(
         all.contains("bolts[0] `a`.shell.protocol")

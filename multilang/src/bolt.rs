@@ -181,16 +181,14 @@ impl ShellBolt {
             Command::Ack(id) | Command::Fail(id) if protocol::tuple_key(&id).is_none() => {
                 out.report_error(format!("ack/fail of a tuple id Gale never sent: {id:?}"));
             }
-            Command::Ack(id) => match self.pending.remove(&protocol::tuple_key(&id).unwrap_or(0)) {
-                Some((anchor, _)) => out.ack_anchor(&anchor),
+            Command::Ack(id) => match self.complete(&id) {
+                Some(anchor) => out.ack_anchor(&anchor),
                 None => out.report_error(format!("ack of an unknown tuple id {id:?}")),
             },
-            Command::Fail(id) => {
-                match self.pending.remove(&protocol::tuple_key(&id).unwrap_or(0)) {
-                    Some((anchor, _)) => out.fail_anchor(&anchor),
-                    None => out.report_error(format!("fail of an unknown tuple id {id:?}")),
-                }
-            }
+            Command::Fail(id) => match self.complete(&id) {
+                Some(anchor) => out.fail_anchor(&anchor),
+                None => out.report_error(format!("fail of an unknown tuple id {id:?}")),
+            },
             Command::Log { msg, level } => {
                 if let Some(shell) = &self.shell {
                     protocol::log(&shell.who.component, shell.who.task, level, &msg);
@@ -229,6 +227,16 @@ impl ShellBolt {
                 }
             }
         }
+    }
+
+    /// Takes the pending input `id` the child acked or failed, counting
+    /// how long the child had it.
+    fn complete(&mut self, id: &Value) -> Option<Anchor> {
+        let (anchor, sent) = self.pending.remove(&protocol::tuple_key(id)?)?;
+        if let Some(shell) = &self.shell {
+            shell.stats.completed(sent.elapsed());
+        }
+        Some(anchor)
     }
 
     fn send(&self, msg: &Value) {

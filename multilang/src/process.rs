@@ -203,6 +203,11 @@ impl ShellProcess {
         }
     }
 
+    /// The OS process id of the child Gale started.
+    pub(crate) fn os_pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the child speaks the batched protocol.
     pub(crate) fn batched(&self) -> bool {
         self.batched

@@ -128,6 +128,18 @@ def spout_emit(self, tup, tup_id=None, stream=None, direct_task=None, need_task_
     return [direct_task] if need_task_ids else None
 
 
+def emit_many(self, tuples, **kwargs):
+    """Emits each of ``tuples`` with the same options (``stream=``,
+    ``anchors=``, ``direct_task=``; spouts: no ``tup_id``); returns the
+    task-id lists when ``need_task_ids=True``, else ``None``."""
+    emit = self.emit
+    if kwargs.get("need_task_ids"):
+        return [emit(t, **kwargs) for t in tuples]
+    for t in tuples:
+        emit(t, **kwargs)
+    return None
+
+
 def bolt_ack(self, tup):
     """Acks an input (a tuple or its id)."""
     channel = self._gale
@@ -349,6 +361,7 @@ class Component(object):
 
     send_message = send_message
     read_message = read_message
+    emit_many = emit_many
     run = run
     _exit = exit_process
 

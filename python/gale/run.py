@@ -47,6 +47,7 @@ def adopt(cls):
     base.send_message = _core.send_message
     base.read_message = _core.read_message
     base.run = _core.run
+    base.emit_many = _core.emit_many
     base._exit = _core.exit_process
     bolt = ps_bolt.Bolt
     bolt._gale_anchor_src = None
