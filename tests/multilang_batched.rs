@@ -184,7 +184,10 @@ fn failed_pending(stats: &TopologyStats) -> u64 {
         .iter()
         .filter_map(|e| {
             let (_, rest) = e.message.split_once("); ")?;
-            rest.split_once(" pending tuple(s) failed")?.0.parse::<u64>().ok()
+            rest.split_once(" pending tuple(s) failed")?
+                .0
+                .parse::<u64>()
+                .ok()
         })
         .sum()
 }
@@ -348,4 +351,18 @@ fn shell_metrics_measure_the_child_latency_cpu_and_memory() {
         .iter()
         .sum();
     assert!(held > 0.0, "{held}");
+}
+
+#[test]
+fn a_gale_bolt_class_counts_exactly_under_both_protocols() {
+    for protocol in [Protocol::Batched, Protocol::Storm] {
+        let split =
+            gale_run("gale_split:GaleSplit", &root().join("tests/python")).protocol(protocol);
+        let (topology, counts) = wordcount(split, 1000, 2);
+        let (stats, metrics) = run_finite_with_metrics(topology);
+        assert!(stats.errors.is_empty(), "{:#?}", stats.errors);
+        assert_eq!(counts.snapshot(), expected_counts(1000), "{protocol:?}");
+        let batched = f64::from(u8::from(protocol == Protocol::Batched));
+        assert_eq!(batched_gauges(&metrics), [batched, batched]);
+    }
 }
