@@ -37,7 +37,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gale::builtin::wordcount::{CountBolt, CountSink, SentenceSpout, SENTENCES};
-use gale::engine::{LocalCluster, RunConfig, TopologyBuilder};
+use gale::engine::{LocalCluster, RunConfig, TopologyBuilder, TopologyStats};
 use gale::multilang::{Serializer, ShellBolt, ShellConfig, ShellSpout};
 
 const WINDOW: u64 = 100;
@@ -217,20 +217,27 @@ fn spout_rate(python: &str, secs: u64) -> f64 {
     b.set_spout("words", move || ShellSpout::new(spout.clone()), 1);
     b.set_bolt("count", move || CountBolt::new(sink.clone()), 1)
         .shuffle_grouping("words");
+    let stats = run(b, 2, Duration::from_secs(secs));
+    let words: u64 = counts.snapshot().values().sum();
+    words as f64 / stats.elapsed.as_secs_f64()
+}
+
+/// Runs the topology on `threads` unpinned threads for at most
+/// `duration`; checks it reported no error.
+fn run(builder: TopologyBuilder, threads: usize, duration: Duration) -> TopologyStats {
     let config = RunConfig {
-        threads: 2,
+        threads,
         pin: false,
-        duration: Some(Duration::from_secs(secs)),
+        duration: Some(duration),
         ..RunConfig::default()
     };
     let stats = LocalCluster::new(config)
-        .submit(b.build().unwrap())
+        .submit(builder.build().unwrap())
         .unwrap()
         .wait()
         .unwrap();
     assert!(stats.errors.is_empty(), "{:?}", stats.errors);
-    let words: u64 = counts.snapshot().values().sum();
-    words as f64 / stats.elapsed.as_secs_f64()
+    stats
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -293,18 +300,7 @@ fn split_rate(split: ShellConfig, sentences: u64, procs: usize) -> f64 {
         .fields_grouping("split", ["word"]);
     // A worker thread per split task (a shell bolt at its max pending
     // holds its thread), plus the spout's and the count's.
-    let config = RunConfig {
-        threads: procs + 2,
-        pin: false,
-        duration: Some(Duration::from_secs(3600)),
-        ..RunConfig::default()
-    };
-    let stats = LocalCluster::new(config)
-        .submit(b.build().unwrap())
-        .unwrap()
-        .wait()
-        .unwrap();
-    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    let stats = run(b, procs + 2, Duration::from_secs(3600));
     // Checked before timing counts: every word arrived.
     let words: u64 = counts.snapshot().values().sum();
     let expected: u64 = gale::builtin::wordcount::expected_counts(sentences)

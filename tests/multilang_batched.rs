@@ -263,14 +263,11 @@ fn faulty(mode: &str) -> (TopologyStats, gale::engine::TopologyMetrics) {
     let (stats, metrics) = run_finite_with_metrics(topology);
     assert!(dir.join("marker").exists(), "no child misbehaved");
     assert_eq!(counts.snapshot(), expected_counts(500), "{mode}");
-    let restarts: f64 = samples_labelled(
+    let restarts = sum_labelled(
         &metrics,
         "gale_multilang_restarts_total",
         ("component", "split"),
-    )
-    .iter()
-    .map(|s| s.value)
-    .sum();
+    );
     assert!(restarts >= 1.0, "{mode}: the child was restarted");
     (stats, metrics)
 }
@@ -345,7 +342,11 @@ fn shell_metrics_measure_the_child_latency_cpu_and_memory() {
     }
     // Every sentence went through split, and every word through count:
     // each acked by the child, with the time it held it.
-    let completed: f64 = of("gale_multilang_completed_total", "split").iter().sum();
+    let completed = sum_labelled(
+        &live,
+        "gale_multilang_completed_total",
+        ("component", "split"),
+    );
     assert_eq!(completed, N as f64);
     let held: f64 = of("gale_multilang_execute_seconds_total", "split")
         .iter()

@@ -184,3 +184,15 @@ pub fn samples_labelled<'a>(
         .filter(|s| s.labels.iter().any(|(k, v)| k == key && v == value))
         .collect()
 }
+
+/// The sum of the samples named `name` with the label `label`.
+pub fn sum_labelled(
+    metrics: &gale::engine::TopologyMetrics,
+    name: &str,
+    label: (&str, &str),
+) -> f64 {
+    samples_labelled(metrics, name, label)
+        .iter()
+        .map(|s| s.value)
+        .sum()
+}

@@ -73,3 +73,27 @@ pub fn gale_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
         stderr: stderr.join().expect("stderr reader"),
     }
 }
+
+/// The repository root.
+#[allow(dead_code)] // not every test file needs it
+pub fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python with pystorm and streamparse (`$GALE_PYTHON`, else made by
+/// scripts/python-env).
+#[allow(dead_code)] // not every test file needs it
+pub fn python() -> String {
+    if let Ok(p) = std::env::var("GALE_PYTHON") {
+        return p;
+    }
+    let out = Command::new(repo().join("scripts/python-env"))
+        .output()
+        .expect("run scripts/python-env");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
