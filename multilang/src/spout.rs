@@ -285,7 +285,7 @@ enum Queued {
 /// What a request was, for the hung-child message.
 fn describe(request: &Value) -> String {
     match request.get("command") {
-        Some(Value::Str(c)) => format!("`{c}`"),
+        Some(Value::Str(c)) => c.clone(),
         _ => match request {
             Value::Map(entries) => {
                 let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
