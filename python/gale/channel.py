@@ -52,15 +52,22 @@ class Channel(object):
         self.reset()
 
     def reset(self):
-        """Empties the output gathered for the next frame."""
-        self.emits = []  # bolt emits: (stream, values, anchors[, task, need_ids])
-        self.spout_emits = []  # spout emits: (stream, values, msg_id[, task, need_ids])
-        self.acks = []
-        self.fails = []
-        self.logs = []
-        self.errors = []
-        self.metrics = []
+        """Empties the output gathered for the next frame, in place (the
+        components keep references to these lists)."""
+        if not hasattr(self, "emits"):
+            self.emits = []  # bolt emits: (stream, values, anchors[, task, need_ids])
+            self.spout_emits = []  # spout emits: (stream, values, msg_id[, task, need_ids])
+            self.acks = []
+            self.fails = []
+            self.logs = []
+            self.errors = []
+            self.metrics = []
+        for part in self._parts():
+            del part[:]
         self.sync = False
+
+    def _parts(self):
+        return (self.emits, self.spout_emits, self.acks, self.fails, self.logs, self.errors, self.metrics)
 
     # -- reading -------------------------------------------------------
 
@@ -188,8 +195,13 @@ class Channel(object):
             frame["sync"] = True
         if not frame:
             return
-        self.reset()
+        sizes = [len(part) for part in self._parts()]
         body = msgpack.packb(frame, use_bin_type=True)
+        # Only what was packed: another thread (TicklessBatchingBolt's
+        # timer) may have appended since.
+        for part, n in zip(self._parts(), sizes):
+            del part[:n]
+        self.sync = False
         self._write(_LEN.pack(len(body)) + body)
 
     def put(self, msg):

@@ -84,15 +84,24 @@ def _storm_emit(self, tup, tup_id, stream, anchors, direct_task, need_task_ids):
 def bolt_emit(self, tup, stream=None, anchors=None, direct_task=None, need_task_ids=False):
     """Emits a tuple, anchored to the current input(s) when ``auto_anchor``
     is on and ``anchors`` is not given (pystorm's ``Bolt.emit``)."""
+    out = self._gale_out
+    if (
+        out is not None
+        and anchors is None
+        and direct_task is None
+        and not need_task_ids
+        and self._current_tups is self._gale_anchor_src
+        and tup.__class__ is list
+    ):
+        # The common case under the batched protocol: one append.
+        out.append((stream, tup, self._gale_anchor_ids))
+        return None
     if anchors is None:
-        if self.auto_anchor:
-            current = self._current_tups
-            if current is not self._gale_anchor_src:
-                self._gale_anchor_src = current
-                self._gale_anchor_ids = [getattr(t, "id", t) for t in current]
-            anchors = self._gale_anchor_ids
-        else:
-            anchors = []
+        current = self._current_tups
+        if current is not self._gale_anchor_src:
+            self._gale_anchor_src = current
+            self._gale_anchor_ids = [getattr(t, "id", t) for t in current] if self.auto_anchor else []
+        anchors = self._gale_anchor_ids
     else:
         anchors = [getattr(a, "id", a) for a in anchors]
     channel = self._gale
@@ -113,6 +122,10 @@ def bolt_emit(self, tup, stream=None, anchors=None, direct_task=None, need_task_
 def spout_emit(self, tup, tup_id=None, stream=None, direct_task=None, need_task_ids=False):
     """Emits a tuple, reliable when ``tup_id`` is given (pystorm's
     ``Spout.emit``)."""
+    out = self._gale_out
+    if out is not None and direct_task is None and not need_task_ids and tup.__class__ is list:
+        out.append((stream, tup, tup_id))
+        return None
     channel = self._gale
     if not channel.batched:
         return _storm_emit(self, tup, tup_id, stream, None, direct_task, need_task_ids)
@@ -195,19 +208,24 @@ def bolt_step(self):
     types = self._source_tuple_types
     process = self.process
     auto_ack = self.auto_ack
+    auto_anchor = self.auto_anchor
+    ack = channel.acks.append
     popleft = queue.popleft
     while queue:
         tup_id, source, stream, task, values = popleft()
         val_type = types[source].get(stream)
         tup = make(tup_id, source, stream, task, tuple(values) if val_type is None else val_type(*values))
-        self._current_tups = [tup]
+        # What bolt_emit would work out from _current_tups, done once.
+        self._current_tups = self._gale_anchor_src = current = [tup]
+        self._gale_anchor_ids = [tup_id] if auto_anchor else []
         if stream == "__tick" and source == "__system":
             self.process_tick(tup)
         else:
             process(tup)
         if auto_ack:
-            channel.acks.append(tup_id)
-        self._current_tups = []
+            ack(tup_id)
+        if self._current_tups is current:
+            self._current_tups = []
 
 
 def spout_step(self):
@@ -268,6 +286,10 @@ def run(self):
         channel.switch_to_frames()
     is_spout = hasattr(self, "next_tuple")
     channel.spout = is_spout
+    if batched:
+        # The lists bolt_emit and spout_emit append to in the common case
+        # (the channel empties them in place when it writes a frame).
+        self._gale_out = channel.spout_emits if is_spout else channel.emits
     self._gale_queue = deque()
     self.serializer = _SerializerShim(self)
     self._setup_component(conf, context)
@@ -341,6 +363,7 @@ class Component(object):
 
     exit_on_exception = True
     _gale = None
+    _gale_out = None
     _gale_tuple = Tuple
 
     def __init__(self, input_stream=None, output_stream=None, rdb_signal=None, serializer=None):

@@ -43,6 +43,7 @@ def adopt(cls):
         return cls
     base._gale_adopted = True
     base._gale = None
+    base._gale_out = None
     base._gale_tuple = ps_component.Tuple
     base.send_message = _core.send_message
     base.read_message = _core.read_message
