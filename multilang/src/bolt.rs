@@ -50,6 +50,10 @@ pub struct ShellBolt {
     targets: Vec<TaskId>,
     /// Batched protocol: inputs not yet written (already in `pending`).
     inbox: Vec<Value>,
+    /// The anchors of the last emit, and the ids they were found by
+    /// (empty: nothing cached).
+    anchors: Vec<Anchor>,
+    anchor_ids: Vec<Value>,
 }
 
 impl ShellBolt {
@@ -73,6 +77,8 @@ impl ShellBolt {
             heartbeat_outstanding: false,
             targets: Vec::new(),
             inbox: Vec::new(),
+            anchors: Vec::new(),
+            anchor_ids: Vec::new(),
         }
     }
 
@@ -129,6 +135,7 @@ impl ShellBolt {
     fn lost(&mut self, out: &mut BoltOutput<'_>, why: String) {
         let n = self.pending.len();
         self.inbox.clear();
+        self.anchor_ids.clear();
         for (_, (anchor, _)) in self.pending.drain() {
             out.fail_anchor(&anchor);
         }
@@ -203,14 +210,20 @@ impl ShellBolt {
                 }
             }
             Command::Emit(emit) => {
-                let mut anchors = Vec::with_capacity(emit.anchors.len());
-                for id in &emit.anchors {
-                    match protocol::tuple_key(id).and_then(|k| self.pending.get(&k)) {
-                        Some((a, _)) => anchors.push(a.clone()),
-                        None => out.report_error(format!(
-                            "emit anchored to an unknown tuple id {id:?} (anchor ignored)"
-                        )),
+                // A child emits several tuples anchored to one input in a
+                // row: look its anchors up once (the cache is dropped
+                // whenever a pending input goes).
+                if self.anchor_ids != emit.anchors || self.anchor_ids.is_empty() {
+                    self.anchors.clear();
+                    for id in &emit.anchors {
+                        match protocol::tuple_key(id).and_then(|k| self.pending.get(&k)) {
+                            Some((a, _)) => self.anchors.push(a.clone()),
+                            None => out.report_error(format!(
+                                "emit anchored to an unknown tuple id {id:?} (anchor ignored)"
+                            )),
+                        }
                     }
+                    self.anchor_ids = emit.anchors;
                 }
                 let reply = emit.need_task_ids && emit.task.is_none();
                 let emission = Emission {
@@ -219,7 +232,7 @@ impl ShellBolt {
                     values: &emit.tuple,
                     targets: reply.then_some(&mut self.targets),
                 };
-                out.emit_with(emission, &anchors);
+                out.emit_with(emission, &self.anchors);
                 if reply {
                     if let Some(p) = self.process() {
                         p.send_task_ids(&self.targets);
@@ -232,6 +245,7 @@ impl ShellBolt {
     /// Takes the pending input `id` the child acked or failed, counting
     /// how long the child had it.
     fn complete(&mut self, id: &Value) -> Option<Anchor> {
+        self.anchor_ids.clear();
         let (anchor, sent) = self.pending.remove(&protocol::tuple_key(id)?)?;
         if let Some(shell) = &self.shell {
             shell.stats.completed(sent.elapsed());
@@ -290,6 +304,7 @@ impl ShellBolt {
     /// trees have failed by timeout already, and a finite topology must
     /// not wait for them forever.
     fn forget_expired(&mut self, now: Instant, out: &mut BoltOutput<'_>) {
+        self.anchor_ids.clear();
         let before = self.pending.len();
         let limit = self.forget_after;
         self.pending
