@@ -101,7 +101,7 @@ class Channel(object):
                     continue
                 self._fill()
         if self._unpacker is None:
-            self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=self.max_frame)
+            self._unpacker = msgpack.Unpacker(raw=False)
             self._unpacker.feed(bytes(self.buf))
             del self.buf[:]
         while True:
@@ -119,7 +119,7 @@ class Channel(object):
         if self._unpacker is not None:
             # Bytes the unpacker holds past the handshake (none in
             # practice: the parent sends nothing before the answer).
-            self.buf[:0] = self._unpacker.read_bytes(self.max_frame)
+            self.buf[:0] = self._unpacker.read_bytes(1 << 30)
             self._unpacker = None
 
     def read_frame(self):
@@ -134,8 +134,10 @@ class Channel(object):
         while len(buf) < 4:
             self._fill()
         (length,) = _LEN.unpack_from(buf)
-        if length == 0 or length > self.max_frame:
-            raise ProtocolError("a frame of %d bytes from the parent" % length)
+        # The parent is trusted by its child: any length but 0 (the limit
+        # in the handshake bounds what the child writes).
+        if length == 0:
+            raise ProtocolError("an empty frame from the parent")
         while len(buf) < 4 + length:
             self._fill()
         frame = msgpack.unpackb(memoryview(buf)[4 : 4 + length], raw=False)

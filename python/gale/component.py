@@ -81,6 +81,21 @@ def _storm_emit(self, tup, tup_id, stream, anchors, direct_task, need_task_ids):
     return None
 
 
+def _gather_emit(channel, out, tup, stream, third, direct_task, need_task_ids):
+    """Batched: gathers an emit (``third``: a bolt's anchors or a spout's
+    message id) into ``out``; asks for the target tasks when needed."""
+    if not isinstance(tup, (list, tuple)):
+        raise TypeError("All Tuples must be either lists or tuples, received %r instead." % type(tup))
+    if direct_task is None and not need_task_ids:
+        out.append((stream, tup, third))
+        return None
+    ask = bool(need_task_ids) and direct_task is None
+    out.append((stream, tup, third, direct_task, ask))
+    if ask:
+        return channel.read_task_ids()
+    return [direct_task] if need_task_ids else None
+
+
 def bolt_emit(self, tup, stream=None, anchors=None, direct_task=None, need_task_ids=False):
     """Emits a tuple, anchored to the current input(s) when ``auto_anchor``
     is on and ``anchors`` is not given (pystorm's ``Bolt.emit``)."""
@@ -107,16 +122,7 @@ def bolt_emit(self, tup, stream=None, anchors=None, direct_task=None, need_task_
     channel = self._gale
     if not channel.batched:
         return _storm_emit(self, tup, None, stream, anchors, direct_task, need_task_ids)
-    if not isinstance(tup, (list, tuple)):
-        raise TypeError("All Tuples must be either lists or tuples, received %r instead." % type(tup))
-    if direct_task is None and not need_task_ids:
-        channel.emits.append((stream, tup, anchors))
-        return None
-    ask = bool(need_task_ids) and direct_task is None
-    channel.emits.append((stream, tup, anchors, direct_task, ask))
-    if ask:
-        return channel.read_task_ids()
-    return [direct_task] if need_task_ids else None
+    return _gather_emit(channel, channel.emits, tup, stream, anchors, direct_task, need_task_ids)
 
 
 def spout_emit(self, tup, tup_id=None, stream=None, direct_task=None, need_task_ids=False):
@@ -129,16 +135,7 @@ def spout_emit(self, tup, tup_id=None, stream=None, direct_task=None, need_task_
     channel = self._gale
     if not channel.batched:
         return _storm_emit(self, tup, tup_id, stream, None, direct_task, need_task_ids)
-    if not isinstance(tup, (list, tuple)):
-        raise TypeError("All Tuples must be either lists or tuples, received %r instead." % type(tup))
-    if direct_task is None and not need_task_ids:
-        channel.spout_emits.append((stream, tup, tup_id))
-        return None
-    ask = bool(need_task_ids) and direct_task is None
-    channel.spout_emits.append((stream, tup, tup_id, direct_task, ask))
-    if ask:
-        return channel.read_task_ids()
-    return [direct_task] if need_task_ids else None
+    return _gather_emit(channel, channel.spout_emits, tup, stream, tup_id, direct_task, need_task_ids)
 
 
 def emit_many(self, tuples, **kwargs):
