@@ -213,7 +213,9 @@ impl ShellBolt {
                 // A child emits several tuples anchored to one input in a
                 // row: look its anchors up once (the cache is dropped
                 // whenever a pending input goes).
-                if self.anchor_ids != emit.anchors || self.anchor_ids.is_empty() {
+                if !emit.same_anchors
+                    && (self.anchor_ids != emit.anchors || self.anchor_ids.is_empty())
+                {
                     self.anchors.clear();
                     for id in &emit.anchors {
                         match protocol::tuple_key(id).and_then(|k| self.pending.get(&k)) {

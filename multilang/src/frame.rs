@@ -33,9 +33,10 @@ use std::io::{self, Read as _};
 use gale_codec::Value;
 use gale_engine::TaskId;
 
+use crate::msgpack::{self, Decoder};
 use crate::protocol::{Command, Emit};
 use crate::serializer::{snippet, Read};
-use crate::wire::{De, Ser};
+use crate::wire::Ser;
 
 /// The protocol name a child asks for in its handshake answer
 /// (`{"pid": N, "protocol": "gale-batched-1"}`).
@@ -101,22 +102,93 @@ impl<R: io::Read> FrameReader<R> {
             }
             Err(e) => return Read::Broken(format!("cannot read stdout: {e}")),
         }
-        let mut slice = self.body.as_slice();
-        let value = match rmp_serde::from_read::<_, De>(&mut slice) {
-            Ok(De(v)) if slice.is_empty() => v,
-            Ok(_) => {
-                return Read::Broken(format!(
-                    "a frame of {len} bytes with {} bytes after its msgpack value",
-                    slice.len()
-                ))
-            }
-            Err(e) => return Read::Broken(format!("a malformed frame ({e})")),
-        };
-        match parse(value) {
+        match parse_body(&self.body) {
             Ok(commands) => Read::Batch(commands),
-            Err(e) => Read::Broken(e),
+            Err(e) => Read::Broken(format!("a malformed frame of {len} bytes ({e})")),
         }
     }
+}
+
+/// Reads a frame's body into commands: the emits (`e`, `s`, the bulk of a
+/// frame) straight from the bytes, the rest through [`parse`].
+fn parse_body(body: &[u8]) -> Result<Vec<Result<Command, String>>, String> {
+    let mut d = Decoder::new(body);
+    let Some(n) = d.map()? else {
+        return parse(msgpack::decode(body)?);
+    };
+    let mut out = Vec::new();
+    let mut spout_emits = Vec::new();
+    let mut rest = Vec::new();
+    for _ in 0..n {
+        let key = match d.value(1)? {
+            Value::Str(key) => key,
+            other => return Err(format!("a frame key that is a {}", other.kind())),
+        };
+        let spout = key == "s";
+        if key != "e" && !spout {
+            rest.push((key, d.value(1)?));
+            continue;
+        }
+        let Some(entries) = d.array()? else {
+            let other = d.value(1)?;
+            out.push(Err(format!(
+                "frame key `{key}` holds a {}, not a list",
+                other.kind()
+            )));
+            continue;
+        };
+        let list = if spout { &mut spout_emits } else { &mut out };
+        list.reserve(entries.min(d.left()));
+        let mut last_anchors: &[u8] = &[];
+        for _ in 0..entries {
+            list.push(emit_entry(&mut d, spout, &mut last_anchors)?);
+        }
+    }
+    if d.left() > 0 {
+        return Err(format!("{} bytes after the msgpack value", d.left()));
+    }
+    out.append(&mut spout_emits);
+    out.extend(parse(Value::Map(rest))?);
+    Ok(out)
+}
+
+/// One emit entry read from the bytes (see [`emit`]); a bolt emit whose
+/// anchors are the same bytes as the previous one's is marked
+/// `same_anchors` instead of decoding them again.
+fn emit_entry<'a>(
+    d: &mut Decoder<'a>,
+    spout: bool,
+    last_anchors: &mut &'a [u8],
+) -> Result<Result<Command, String>, String> {
+    let Some(len) = d.array()? else {
+        return Ok(emit(d.value(1)?, spout));
+    };
+    let mut fields = Vec::with_capacity(len.min(5));
+    let mut same = false;
+    let mut anchors: &[u8] = &[];
+    for i in 0..len {
+        if i == 2 && !spout && d.skip_if(last_anchors) {
+            same = true;
+            fields.push(Value::Null);
+            continue;
+        }
+        let (value, bytes) = d.value_and_bytes()?;
+        if i == 2 && !spout {
+            anchors = bytes;
+        }
+        fields.push(value);
+    }
+    let mut command = emit(Value::List(fields), spout);
+    if let Ok(Command::Emit(e)) = &mut command {
+        e.same_anchors = same;
+        // Only an emit that will be applied may lend its anchors.
+        if !same {
+            *last_anchors = anchors;
+        }
+    } else {
+        *last_anchors = &[];
+    }
+    Ok(command)
 }
 
 /// Splits a child's frame into commands, in the order Gale applies them.
@@ -247,6 +319,7 @@ fn emit(entry: Value, spout: bool) -> Result<Command, String> {
     Ok(Command::Emit(Emit {
         stream,
         anchors,
+        same_anchors: false,
         id,
         task,
         tuple,
@@ -329,6 +402,31 @@ mod tests {
         let errors: Vec<&String> = cmds.iter().filter_map(|c| c.as_ref().err()).collect();
         assert_eq!(errors.len(), 3, "{cmds:?}");
         assert!(cmds.contains(&Ok(Command::Ack(Value::I64(9)))));
+    }
+
+    #[test]
+    fn repeated_anchors_are_marked_and_a_bad_entry_breaks_the_run() {
+        let e = |values: Value| {
+            Value::List(vec![Value::Null, values, Value::List(vec![Value::I64(7)])])
+        };
+        let w = || Value::List(vec![Value::from("w")]);
+        let v = map([(
+            "e",
+            Value::List(vec![e(w()), e(w()), e(Value::I64(0)), e(w())]),
+        )]);
+        let cmds = parse_body(&encode(&v)[4..]).unwrap();
+        let same: Vec<Option<bool>> = cmds
+            .iter()
+            .map(|c| match c {
+                Ok(Command::Emit(e)) => Some(e.same_anchors),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(same, [Some(false), Some(true), None, Some(false)]);
+        let Ok(Command::Emit(last)) = &cmds[3] else {
+            panic!()
+        };
+        assert_eq!(last.anchors, [Value::I64(7)]);
     }
 
     #[test]

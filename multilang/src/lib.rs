@@ -45,6 +45,7 @@
 mod bolt;
 mod config;
 mod frame;
+mod msgpack;
 mod process;
 mod protocol;
 mod serializer;
