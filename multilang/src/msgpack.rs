@@ -40,39 +40,31 @@ impl<'a> Decoder<'a> {
     /// The length of the array that comes next, consumed; `None` (and
     /// nothing consumed) if an array does not come next.
     pub(crate) fn array(&mut self) -> Result<Option<usize>, String> {
-        let Some(&marker) = self.bytes.get(self.pos) else {
-            return Err("the msgpack data ends early".to_owned());
-        };
-        let n = match marker {
-            0x90..=0x9f => usize::from(marker & 0x0f),
-            0xdc | 0xdd => {
-                self.pos += 1;
-                let n = self.len(if marker == 0xdc { 2 } else { 4 })?;
-                return self.count(n).map(Some);
-            }
-            _ => return Ok(None),
-        };
-        self.pos += 1;
-        Ok(Some(n))
+        self.collection(0x90, 0xdc)
     }
 
     /// The length of the map that comes next, consumed; `None` (and
     /// nothing consumed) if a map does not come next.
     pub(crate) fn map(&mut self) -> Result<Option<usize>, String> {
+        self.collection(0x80, 0xde)
+    }
+
+    /// The header of an array or map: its fix marker's base (`0x90`,
+    /// `0x80`), and its 16-bit marker (the 32-bit one follows).
+    fn collection(&mut self, fix: u8, wide: u8) -> Result<Option<usize>, String> {
         let Some(&marker) = self.bytes.get(self.pos) else {
             return Err("the msgpack data ends early".to_owned());
         };
-        let n = match marker {
-            0x80..=0x8f => usize::from(marker & 0x0f),
-            0xde | 0xdf => {
-                self.pos += 1;
-                let n = self.len(if marker == 0xde { 2 } else { 4 })?;
-                return self.count(n).map(Some);
-            }
-            _ => return Ok(None),
+        let n = if marker & 0xf0 == fix {
+            self.pos += 1;
+            usize::from(marker & 0x0f)
+        } else if marker == wide || marker == wide + 1 {
+            self.pos += 1;
+            self.len(if marker == wide { 2 } else { 4 })?
+        } else {
+            return Ok(None);
         };
-        self.pos += 1;
-        Ok(Some(n))
+        self.count(n).map(Some)
     }
 
     /// The next value and the bytes it took.
