@@ -9,11 +9,15 @@ mod util;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gale::builtin::wordcount::{expected_counts, CountBolt, CountSink, SENTENCES};
 use gale::codec::Value;
-use gale::engine::{LocalCluster, Topology, TopologyBuilder, TopologyStats};
+use gale::engine::{
+    Bolt, BoltOutput, Input, LocalCluster, OutputFieldsDeclarer, Topology, TopologyBuilder,
+    TopologyStats,
+};
 use gale::multilang::{Protocol, Serializer, ShellBolt, ShellConfig, ShellSpout};
 use util::*;
 
@@ -366,4 +370,52 @@ fn a_gale_bolt_class_counts_exactly_under_both_protocols() {
         let batched = f64::from(u8::from(protocol == Protocol::Batched));
         assert_eq!(batched_gauges(&metrics), [batched, batched]);
     }
+}
+
+/// Sums the `n` of each (word, n) it gets.
+struct SumBolt(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl Bolt for SumBolt {
+    fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        let word = input
+            .get(0)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned();
+        let n = input.get(1).and_then(|v| v.as_i64()).unwrap_or(0);
+        *self.0.lock().unwrap().entry(word).or_insert(0) += n as u64;
+        out.ack(input);
+    }
+}
+
+#[test]
+fn a_streamparse_batching_bolt_groups_between_ticks_under_the_batched_protocol() {
+    const N: u64 = 500;
+    let dir = root().join("tests/python");
+    let split = gale_run("split_bolt:SplitBolt", &examples());
+    let count = gale_run("batching_count:BatchCount", &dir);
+    let count = ShellConfig {
+        streams: Vec::new(),
+        ..count
+    }
+    .stream("default", ["word", "n"]);
+    let sums = Arc::new(Mutex::new(BTreeMap::new()));
+    let sink = Arc::clone(&sums);
+    let mut b = TopologyBuilder::new("batching");
+    b.set_spout(
+        "spout",
+        move || gale::builtin::wordcount::SentenceSpout::new(Some(N)).reliable(true),
+        1,
+    );
+    b.set_bolt("split", move || ShellBolt::new(split.clone()), 1)
+        .shuffle_grouping("spout");
+    b.set_bolt("count", move || ShellBolt::new(count.clone()), 2)
+        .fields_grouping("split", ["word"])
+        .tick_interval(Duration::from_millis(100));
+    b.set_bolt("sum", move || SumBolt(Arc::clone(&sink)), 1)
+        .shuffle_grouping("count");
+    let stats = run_finite(b.build().unwrap());
+    assert!(stats.errors.is_empty(), "{:#?}", stats.errors);
+    assert_eq!(*sums.lock().unwrap(), expected_counts(N));
 }
