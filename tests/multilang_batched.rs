@@ -391,10 +391,22 @@ impl Bolt for SumBolt {
 
 #[test]
 fn a_streamparse_batching_bolt_groups_between_ticks_under_the_batched_protocol() {
+    batching("batching_count:BatchCount");
+}
+
+#[test]
+fn a_streamparse_tickless_batching_bolt_emits_and_acks_from_its_timer_thread() {
+    batching("batching_count:TicklessCount");
+}
+
+/// Word count through the batching bolt `class` of
+/// tests/python/batching_count.py (2 tasks, a tick every 100 ms): the
+/// (word, n) it emits add up to the counts.
+fn batching(class: &str) {
     const N: u64 = 500;
     let dir = root().join("tests/python");
     let split = gale_run("split_bolt:SplitBolt", &examples());
-    let count = gale_run("batching_count:BatchCount", &dir);
+    let count = gale_run(class, &dir);
     let count = ShellConfig {
         streams: Vec::new(),
         ..count

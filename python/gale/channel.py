@@ -16,6 +16,8 @@ import msgpack
 BATCHED = "gale-batched-1"
 
 _LEN = struct.Struct(">I")
+#: The frame keys of the output lists, in Channel._parts order.
+_KEYS = ("e", "s", "a", "f", "log", "err", "m")
 _READ = 1 << 20
 
 
@@ -177,33 +179,22 @@ class Channel(object):
             self._write(msgpack.packb(msg, use_bin_type=True))
 
     def flush(self):
-        """Writes what was gathered as one frame (nothing if empty)."""
+        """Writes what was gathered as one frame (nothing if empty). Each
+        list is taken by copy and then emptied of what was copied, so
+        what another thread (TicklessBatchingBolt's timer) appends
+        meanwhile goes in the next frame, once."""
         frame = {}
-        if self.emits:
-            frame["e"] = self.emits
-        if self.spout_emits:
-            frame["s"] = self.spout_emits
-        if self.acks:
-            frame["a"] = self.acks
-        if self.fails:
-            frame["f"] = self.fails
-        if self.logs:
-            frame["log"] = self.logs
-        if self.errors:
-            frame["err"] = self.errors
-        if self.metrics:
-            frame["m"] = self.metrics
+        for key, part in zip(_KEYS, self._parts()):
+            if part:
+                taken = part[:]
+                del part[: len(taken)]
+                frame[key] = taken
         if self.sync:
             frame["sync"] = True
+            self.sync = False
         if not frame:
             return
-        sizes = [len(part) for part in self._parts()]
         body = msgpack.packb(frame, use_bin_type=True)
-        # Only what was packed: another thread (TicklessBatchingBolt's
-        # timer) may have appended since.
-        for part, n in zip(self._parts(), sizes):
-            del part[:n]
-        self.sync = False
         self._write(_LEN.pack(len(body)) + body)
 
     def put(self, msg):
