@@ -1,11 +1,20 @@
 //! Multi-lang overhead: the pystorm split bolt of `examples/python` under
 //! Gale, against the same bolt fed by a minimal driver over a pipe, in one
-//! run; then how Gale's throughput scales with 1, 2 and 4 subprocesses.
+//! run; then how Gale's throughput scales with 1, 2 and 4 subprocesses;
+//! then the protocols compared: the same split-bolt class (pystorm's and
+//! streamparse's) in one process under Storm's JSON, Storm's msgpack and
+//! Gale's batched protocol (`python -m gale.run`), and a Python spout under
+//! the batched protocol.
 //!
 //! ```text
 //! cargo bench --bench multilang                       # 50 000 sentences per case
 //! cargo bench --bench multilang -- --sentences 2000   # a quick check
+//! cargo bench --bench multilang -- --protocols        # the protocol comparison only
 //! ```
+//!
+//! In the comparison each case runs `--runs` times (default 3, median
+//! shown); the batched cases get 10× the sentences (msgpack 2×) so every
+//! case runs for a similar time, start-up of the child included.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it runs one
 //! small untimed case of each kind, to check that it works.
@@ -28,8 +37,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gale::builtin::wordcount::{CountBolt, CountSink, SentenceSpout, SENTENCES};
-use gale::engine::{LocalCluster, RunConfig, TopologyBuilder};
-use gale::multilang::{ShellBolt, ShellConfig};
+use gale::engine::{LocalCluster, RunConfig, TopologyBuilder, TopologyStats};
+use gale::multilang::{Serializer, ShellBolt, ShellConfig, ShellSpout};
 
 const WINDOW: u64 = 100;
 
@@ -146,6 +155,140 @@ fn driver_rate(python: &str, sentences: u64, procs: u64) -> f64 {
 fn gale_rate(python: &str, sentences: u64, procs: usize) -> f64 {
     let split =
         ShellConfig::new(python, [split_bolt(), "json".to_owned()]).stream("default", ["word"]);
+    split_rate(split, sentences, procs)
+}
+
+/// The `gale` package of this repository importable by the child.
+fn with_package(mut config: ShellConfig) -> ShellConfig {
+    config.env.push((
+        "PYTHONPATH".to_owned(),
+        repo().join("python").display().to_string(),
+    ));
+    config.working_dir(repo().join("examples/python"))
+}
+
+/// The same split-bolt class in one process under one protocol.
+#[derive(Clone, Copy, Debug)]
+enum Case {
+    StormJson,
+    StormMsgpack,
+    Batched,
+}
+
+fn split_config(python: &str, case: Case, streamparse: bool) -> ShellConfig {
+    let class = if streamparse {
+        "streamparse_split.SplitBolt"
+    } else {
+        "split_bolt:SplitBolt"
+    };
+    let config = match case {
+        // pystorm's and streamparse's own launchers speak Storm's protocol.
+        Case::StormJson | Case::StormMsgpack => {
+            let serializer = match case {
+                Case::StormJson => Serializer::Json,
+                _ => Serializer::Msgpack,
+            };
+            let args: Vec<String> = if streamparse {
+                vec!["-m".into(), "streamparse.run".into(), class.into()]
+            } else {
+                vec![split_bolt()]
+            };
+            let mut args = args;
+            if streamparse {
+                args.push("--serializer".into());
+            }
+            args.push(serializer.name().into());
+            ShellConfig::new(python, args).serializer(serializer)
+        }
+        Case::Batched => ShellConfig::python(python, class),
+    };
+    with_package(config).stream("default", ["word"])
+}
+
+/// A Python spout (examples/python/word_spout.py) under the batched
+/// protocol for `secs` seconds into Gale's count bolt; returns tuples/s.
+fn spout_rate(python: &str, secs: u64) -> f64 {
+    let spout = with_package(ShellConfig::python(python, "word_spout:WordSpout"))
+        .stream("default", ["word"]);
+    let counts = CountSink::new();
+    let sink = counts.clone();
+    let mut b = TopologyBuilder::new("multilang-spout-bench");
+    b.set_num_ackers(0);
+    b.set_spout("words", move || ShellSpout::new(spout.clone()), 1);
+    b.set_bolt("count", move || CountBolt::new(sink.clone()), 1)
+        .shuffle_grouping("words");
+    let stats = run(b, 2, Duration::from_secs(secs));
+    let words: u64 = counts.snapshot().values().sum();
+    words as f64 / stats.elapsed.as_secs_f64()
+}
+
+/// Runs the topology on `threads` unpinned threads for at most
+/// `duration`; checks it reported no error.
+fn run(builder: TopologyBuilder, threads: usize, duration: Duration) -> TopologyStats {
+    let config = RunConfig {
+        threads,
+        pin: false,
+        duration: Some(duration),
+        ..RunConfig::default()
+    };
+    let stats = LocalCluster::new(config)
+        .submit(builder.build().unwrap())
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    stats
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// The protocol comparison: one process, the same class, one run.
+fn protocols(python: &str, sentences: u64, runs: usize) {
+    println!(
+        "multilang protocols: one split-bolt process, input sentences/s, median of {runs} runs"
+    );
+    println!(
+        "{:>12} {:>12} {:>12} {:>12} {:>10} {:>10}",
+        "class", "storm-json", "storm-msgp", "batched", "vs json", "vs msgp"
+    );
+    for streamparse in [false, true] {
+        let mut rates = Vec::new();
+        for (case, scale) in [
+            (Case::StormJson, 1),
+            (Case::StormMsgpack, 2),
+            (Case::Batched, 10),
+        ] {
+            let n = sentences * scale;
+            let runs = (0..runs)
+                .map(|_| split_rate(split_config(python, case, streamparse), n, 1))
+                .collect();
+            rates.push(median(runs));
+        }
+        println!(
+            "{:>12} {:>12.0} {:>12.0} {:>12.0} {:>9.1}x {:>9.1}x",
+            if streamparse {
+                "streamparse"
+            } else {
+                "pystorm"
+            },
+            rates[0],
+            rates[1],
+            rates[2],
+            rates[2] / rates[0],
+            rates[2] / rates[1]
+        );
+    }
+    let spout = median((0..runs).map(|_| spout_rate(python, 5)).collect());
+    println!(
+        "python spout, batched, one process: {spout:.0} tuples/s (5 s runs, start-up included)"
+    );
+}
+
+/// A word count through `split` with `procs` tasks; returns sentences/s.
+fn split_rate(split: ShellConfig, sentences: u64, procs: usize) -> f64 {
     let counts = CountSink::new();
     let sink = counts.clone();
     let mut b = TopologyBuilder::new("multilang-bench");
@@ -157,18 +300,7 @@ fn gale_rate(python: &str, sentences: u64, procs: usize) -> f64 {
         .fields_grouping("split", ["word"]);
     // A worker thread per split task (a shell bolt at its max pending
     // holds its thread), plus the spout's and the count's.
-    let config = RunConfig {
-        threads: procs + 2,
-        pin: false,
-        duration: Some(Duration::from_secs(3600)),
-        ..RunConfig::default()
-    };
-    let stats = LocalCluster::new(config)
-        .submit(b.build().unwrap())
-        .unwrap()
-        .wait()
-        .unwrap();
-    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    let stats = run(b, procs + 2, Duration::from_secs(3600));
     // Checked before timing counts: every word arrived.
     let words: u64 = counts.snapshot().values().sum();
     let expected: u64 = gale::builtin::wordcount::expected_counts(sentences)
@@ -183,10 +315,14 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
     // binary without it: then one small case checks that it works.
     let mut timing = false;
+    let mut only_protocols = false;
+    let mut runs = 3;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--bench" => timing = true,
+            "--protocols" => only_protocols = true,
+            "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
             "--sentences" => {
                 sentences = args
                     .next()
@@ -200,8 +336,15 @@ fn main() {
     if !timing {
         driver_rate(&python, 100, 1);
         gale_rate(&python, 100, 1);
+        for case in [Case::StormJson, Case::StormMsgpack, Case::Batched] {
+            split_rate(split_config(&python, case, true), 100, 1);
+        }
+        spout_rate(&python, 1);
         println!("multilang: checked (run `cargo bench --bench multilang` for figures)");
         return;
+    }
+    if only_protocols {
+        return protocols(&python, sentences, runs);
     }
     println!("multilang: pystorm split bolt, {sentences} sentences per case (sentences/s)");
     println!(
@@ -216,4 +359,5 @@ fn main() {
             100.0 * gale / driver
         );
     }
+    protocols(&python, sentences, runs);
 }

@@ -102,7 +102,8 @@ printed on stdout, one `word<TAB>count` line per word sorted by word, before \
 the JSON of --json.")]
 pub struct RunArgs {
     /// The built-in topology to run (`gale list` describes them), or a
-    /// topology file (`.yaml`/`.yml`, see `docs/multilang.md`).
+    /// topology file (`.yaml`/`.yml`, see `docs/multilang.md`), or a
+    /// streamparse project's `topologies/NAME.py` (see `docs/python.md`).
     #[arg(value_name = "TOPOLOGY", value_parser = file::parse_topology)]
     pub name: String,
     /// Stop after SECS seconds (fractions allowed) [default: when the

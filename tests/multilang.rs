@@ -176,9 +176,25 @@ impl Bolt for Recorder {
 
 #[test]
 fn direct_emits_reach_their_task_and_need_task_ids_gets_the_targets() {
+    direct_emits(ShellConfig::new(
+        python(),
+        [script("direct_bolt.py"), "json".to_owned()],
+    ));
+}
+
+#[test]
+fn direct_emits_and_need_task_ids_work_under_the_batched_protocol() {
+    let direct = with_gale_package(ShellConfig::python(python(), "direct_bolt:DirectBolt"))
+        .working_dir(root().join("tests/python"));
+    direct_emits(direct);
+}
+
+/// Runs the direct-emit topology with the emitter `direct` (the pystorm
+/// bolt of tests/python/direct_bolt.py).
+fn direct_emits(direct: ShellConfig) {
     const SENTENCES: u64 = 40;
     let seen: Seen = Arc::default();
-    let direct = ShellConfig::new(python(), [script("direct_bolt.py"), "json".to_owned()])
+    let direct = direct
         .stream("default", ["word"])
         .direct_stream("direct", ["word", "ids"]);
     let split = python_split(&[&example("split_bolt.py"), "json"]);

@@ -57,14 +57,11 @@ fn assert_error(stats: &TopologyStats, text: &str) {
 fn a_crashed_child_is_restarted_and_its_pending_tuples_replayed() {
     let (stats, metrics) = faulty_with_metrics("crash", |c| c, Duration::from_secs(30));
     // The restart shows in the metrics of the split task whose child crashed.
-    let restarts: f64 = samples_labelled(
+    let restarts = sum_labelled(
         &metrics,
         "gale_multilang_restarts_total",
         ("component", "split"),
-    )
-    .iter()
-    .map(|s| s.value)
-    .sum();
+    );
     assert!(restarts >= 1.0, "{:#?}", metrics.samples);
     let pending = metrics
         .samples

@@ -21,13 +21,17 @@ fn messages(err: &LoadError) -> Vec<String> {
 
 #[test]
 fn the_examples_load() {
-    for file in ["wordcount.yaml", "wordcount-streamparse.yaml"] {
+    for file in [
+        "wordcount.yaml",
+        "wordcount-streamparse.yaml",
+        "wordcount-batched.yaml",
+    ] {
         let loaded = topofile::load_full(root().join("examples/python").join(file))
             .unwrap_or_else(|e| panic!("{e}"));
         let names: Vec<&str> = loaded.topology.component_names().collect();
         assert_eq!(names, ["sentences", "split", "count"], "{file}");
         assert!(loaded.counts.is_some());
-        assert_eq!(loaded.finite, file == "wordcount-streamparse.yaml");
+        assert_eq!(loaded.finite, file != "wordcount.yaml");
     }
 }
 
@@ -163,4 +167,49 @@ spouts:
     );
     let ok = text.replace("VARIABLE}", "VARIABLE:-python3}");
     assert!(load(&ok).is_ok());
+}
+
+#[test]
+fn the_python_shorthand_runs_a_class_over_the_batched_protocol_exactly() {
+    let loaded = topofile::load_full(root().join("examples/python/wordcount-batched.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let counts = loaded.counts.clone().expect("a count bolt");
+    let stats = run_finite(loaded.topology);
+    assert!(stats.errors.is_empty(), "{:#?}", stats.errors);
+    assert_eq!(
+        counts.snapshot(),
+        gale::builtin::wordcount::expected_counts(20_000)
+    );
+}
+
+#[test]
+fn protocol_and_python_mistakes_are_reported() {
+    let text = "\
+name: bad
+spouts:
+  - id: src
+    builtin: sentences
+bolts:
+  - id: a
+    shell: {command: python3, protocol: carrier-pigeon}
+    streams: {default: [word]}
+  - id: b
+    python: {class: split_bolt:SplitBolt, colour: red}
+  - id: c
+    python: {class: split_bolt:SplitBolt}
+    shell: {command: python3}
+streams:
+  - {from: src, to: a, grouping: shuffle}
+  - {from: src, to: b, grouping: shuffle}
+  - {from: src, to: c, grouping: shuffle}
+";
+    let err = load(text).expect_err("invalid");
+    let all = messages(&err).join("\n");
+    assert!(
+        all.contains("bolts[0] `a`.shell.protocol")
+            && all.contains("`carrier-pigeon` is not a protocol"),
+        "{all}"
+    );
+    assert!(all.contains("colour"), "{all}");
+    assert!(all.contains("give one of `shell` and `python`"), "{all}");
 }

@@ -10,6 +10,7 @@ use gale_engine::{
     DEFAULT_STREAM, SYSTEM_COMPONENT,
 };
 
+use crate::process::ShellProcess;
 use crate::protocol::{self, Command};
 use crate::serializer::Read;
 use crate::shell::Shell;
@@ -18,6 +19,9 @@ use crate::ShellConfig;
 
 /// Messages handled per `poll` at most (then the worker gets its turn).
 const POLL_BATCH: usize = 4096;
+/// Under the batched protocol, inputs per frame at most (a frame also
+/// goes out at every `poll`, and before `execute` waits for the window).
+const FRAME_TUPLES: usize = 512;
 
 /// A bolt whose work is done by a child process speaking Storm's
 /// multi-lang protocol (pystorm's or streamparse's `Bolt`, or any other).
@@ -44,6 +48,12 @@ pub struct ShellBolt {
     last_heartbeat: Instant,
     heartbeat_outstanding: bool,
     targets: Vec<TaskId>,
+    /// Batched protocol: inputs not yet written (already in `pending`).
+    inbox: Vec<Value>,
+    /// The anchors of the last emit, and the ids they were found by
+    /// (empty: nothing cached).
+    anchors: Vec<Anchor>,
+    anchor_ids: Vec<Value>,
 }
 
 impl ShellBolt {
@@ -66,7 +76,28 @@ impl ShellBolt {
             last_heartbeat: now,
             heartbeat_outstanding: false,
             targets: Vec::new(),
+            inbox: Vec::new(),
+            anchors: Vec::new(),
+            anchor_ids: Vec::new(),
         }
+    }
+
+    /// Whether the running child speaks the batched protocol.
+    fn batched(&self) -> bool {
+        self.process().is_some_and(ShellProcess::batched)
+    }
+
+    fn process(&self) -> Option<&ShellProcess> {
+        self.shell.as_ref().and_then(|s| s.process.as_ref())
+    }
+
+    /// Writes the inputs gathered for the batched protocol as one frame.
+    fn flush_inbox(&mut self) {
+        if self.inbox.is_empty() {
+            return;
+        }
+        let tuples = Value::List(std::mem::take(&mut self.inbox));
+        self.send(&map([("t", tuples)]));
     }
 
     /// Starts a child if none runs (and the back-off allows).
@@ -103,6 +134,8 @@ impl ShellBolt {
     /// and leaves the restart to the next call.
     fn lost(&mut self, out: &mut BoltOutput<'_>, why: String) {
         let n = self.pending.len();
+        self.inbox.clear();
+        self.anchor_ids.clear();
         for (_, (anchor, _)) in self.pending.drain() {
             out.fail_anchor(&anchor);
         }
@@ -120,6 +153,15 @@ impl ShellBolt {
                 match protocol::parse(msg) {
                     Ok(command) => self.command(command, out),
                     Err(e) => out.report_error(format!("bad message from the subprocess: {e}")),
+                }
+            }
+            Read::Batch(commands) => {
+                self.last_heard = Instant::now();
+                for command in commands {
+                    match command {
+                        Ok(command) => self.command(command, out),
+                        Err(e) => out.report_error(format!("bad frame from the subprocess: {e}")),
+                    }
                 }
             }
             Read::Malformed(e) => {
@@ -146,16 +188,14 @@ impl ShellBolt {
             Command::Ack(id) | Command::Fail(id) if protocol::tuple_key(&id).is_none() => {
                 out.report_error(format!("ack/fail of a tuple id Gale never sent: {id:?}"));
             }
-            Command::Ack(id) => match self.pending.remove(&protocol::tuple_key(&id).unwrap_or(0)) {
-                Some((anchor, _)) => out.ack_anchor(&anchor),
+            Command::Ack(id) => match self.complete(&id) {
+                Some(anchor) => out.ack_anchor(&anchor),
                 None => out.report_error(format!("ack of an unknown tuple id {id:?}")),
             },
-            Command::Fail(id) => {
-                match self.pending.remove(&protocol::tuple_key(&id).unwrap_or(0)) {
-                    Some((anchor, _)) => out.fail_anchor(&anchor),
-                    None => out.report_error(format!("fail of an unknown tuple id {id:?}")),
-                }
-            }
+            Command::Fail(id) => match self.complete(&id) {
+                Some(anchor) => out.fail_anchor(&anchor),
+                None => out.report_error(format!("fail of an unknown tuple id {id:?}")),
+            },
             Command::Log { msg, level } => {
                 if let Some(shell) = &self.shell {
                     protocol::log(&shell.who.component, shell.who.task, level, &msg);
@@ -170,14 +210,22 @@ impl ShellBolt {
                 }
             }
             Command::Emit(emit) => {
-                let mut anchors = Vec::with_capacity(emit.anchors.len());
-                for id in &emit.anchors {
-                    match protocol::tuple_key(id).and_then(|k| self.pending.get(&k)) {
-                        Some((a, _)) => anchors.push(a.clone()),
-                        None => out.report_error(format!(
-                            "emit anchored to an unknown tuple id {id:?} (anchor ignored)"
-                        )),
+                // A child emits several tuples anchored to one input in a
+                // row: look its anchors up once (the cache is dropped
+                // whenever a pending input goes).
+                if !emit.same_anchors
+                    && (self.anchor_ids != emit.anchors || self.anchor_ids.is_empty())
+                {
+                    self.anchors.clear();
+                    for id in &emit.anchors {
+                        match protocol::tuple_key(id).and_then(|k| self.pending.get(&k)) {
+                            Some((a, _)) => self.anchors.push(a.clone()),
+                            None => out.report_error(format!(
+                                "emit anchored to an unknown tuple id {id:?} (anchor ignored)"
+                            )),
+                        }
                     }
+                    self.anchor_ids = emit.anchors;
                 }
                 let reply = emit.need_task_ids && emit.task.is_none();
                 let emission = Emission {
@@ -186,21 +234,29 @@ impl ShellBolt {
                     values: &emit.tuple,
                     targets: reply.then_some(&mut self.targets),
                 };
-                out.emit_with(emission, &anchors);
+                out.emit_with(emission, &self.anchors);
                 if reply {
-                    let ids = self
-                        .targets
-                        .iter()
-                        .map(|&t| Value::I64(i64::from(t)))
-                        .collect();
-                    self.send(&Value::List(ids));
+                    if let Some(p) = self.process() {
+                        p.send_task_ids(&self.targets);
+                    }
                 }
             }
         }
     }
 
+    /// Takes the pending input `id` the child acked or failed, counting
+    /// how long the child had it.
+    fn complete(&mut self, id: &Value) -> Option<Anchor> {
+        self.anchor_ids.clear();
+        let (anchor, sent) = self.pending.remove(&protocol::tuple_key(id)?)?;
+        if let Some(shell) = &self.shell {
+            shell.stats.completed(sent.elapsed());
+        }
+        Some(anchor)
+    }
+
     fn send(&self, msg: &Value) {
-        if let Some(p) = self.shell.as_ref().and_then(|s| s.process.as_ref()) {
+        if let Some(p) = self.process() {
             p.send(msg);
         }
     }
@@ -232,6 +288,10 @@ impl ShellBolt {
         {
             self.last_heartbeat = now;
             self.heartbeat_outstanding = true;
+            if self.batched() {
+                self.flush_inbox();
+                return self.send(&map([("hb", Value::Bool(true))]));
+            }
             self.send(&map([
                 ("id", Value::from("-1")),
                 ("comp", Value::from(SYSTEM_COMPONENT)),
@@ -246,6 +306,7 @@ impl ShellBolt {
     /// trees have failed by timeout already, and a finite topology must
     /// not wait for them forever.
     fn forget_expired(&mut self, now: Instant, out: &mut BoltOutput<'_>) {
+        self.anchor_ids.clear();
         let before = self.pending.len();
         let limit = self.forget_after;
         self.pending
@@ -302,6 +363,9 @@ impl Bolt for ShellBolt {
         }
         // At the limit, wait here (backpressure, as Storm's blocking
         // queue) handling the child's acks, up to the hung timeout.
+        if self.pending.len() >= self.config.max_pending {
+            self.flush_inbox();
+        }
         while self.pending.len() >= self.config.max_pending {
             self.pump(
                 out,
@@ -323,6 +387,19 @@ impl Bolt for ShellBolt {
         };
         let values = input.to_tuple().values;
         self.pending.insert(id, (input.anchor(), Instant::now()));
+        if self.batched() {
+            self.inbox.push(Value::List(vec![
+                Value::I64(id as i64),
+                Value::from(comp),
+                Value::from(input.source_stream()),
+                Value::I64(task),
+                Value::List(values),
+            ]));
+            if self.inbox.len() >= FRAME_TUPLES.min(self.config.max_pending / 2).max(1) {
+                self.flush_inbox();
+            }
+            return self.publish_pending();
+        }
         self.send(&map([
             ("id", Value::Str(id.to_string())),
             ("comp", Value::from(comp)),
@@ -343,6 +420,7 @@ impl Bolt for ShellBolt {
         if !self.ensure_started() {
             return false;
         }
+        self.flush_inbox();
         let progressed = self.pump(out, Duration::ZERO) || was_down;
         self.publish_pending();
         progressed

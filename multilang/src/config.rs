@@ -9,6 +9,45 @@ use gale_engine::{Grouping, OutputFieldsDeclarer, TopologyContext};
 use crate::wire::map;
 use crate::Serializer;
 
+/// How Gale talks to a shell component's child after the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Storm's multi-lang protocol: one message per tuple, emit and ack,
+    /// JSON or msgpack (the [`Serializer`]). Every pystorm and streamparse
+    /// child speaks it.
+    #[default]
+    Storm,
+    /// Gale's batched protocol, offered in the handshake: a child that
+    /// asks for it (the `gale` Python package's runner, `python -m
+    /// gale.run module:Class`) then exchanges length-prefixed msgpack
+    /// frames that carry many tuples at once; a child that does not ask
+    /// (plain pystorm) keeps Storm's protocol.
+    Batched,
+}
+
+impl Protocol {
+    /// The name used in topology files (`storm`, `batched`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Storm => "storm",
+            Protocol::Batched => "batched",
+        }
+    }
+
+    /// Parses a name given by [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "storm" => Some(Protocol::Storm),
+            "batched" => Some(Protocol::Batched),
+            _ => None,
+        }
+    }
+}
+
+/// The default [`ShellConfig::max_pending`] under [`Protocol::Batched`]
+/// (frames need a wider window than Storm's 100 to stay full).
+pub const BATCHED_MAX_PENDING: usize = 2048;
+
 /// One output stream of a shell component.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSpec {
@@ -35,6 +74,9 @@ pub struct ShellConfig {
     /// JSON (default) or msgpack; the child must use the same (pystorm:
     /// `serializer=`, streamparse: `--serializer`).
     pub serializer: Serializer,
+    /// Storm's protocol (default) or Gale's batched one, offered in the
+    /// handshake (the handshake itself uses [`serializer`](Self::serializer)).
+    pub protocol: Protocol,
     /// The component's output streams.
     pub streams: Vec<StreamSpec>,
     /// Storm configuration sent to the child in the handshake (`conf`),
@@ -52,7 +94,9 @@ pub struct ShellConfig {
     pub heartbeat_interval: Duration,
     /// At most this many inputs outstanding per shell bolt child; a bolt
     /// at the limit waits in `execute` for the child to ack or fail one
-    /// (Storm's `topology.shellbolt.max.pending`, default 100).
+    /// (Storm's `topology.shellbolt.max.pending`, default 100). Under the
+    /// batched protocol it is also the most `next_tuple` calls a spout
+    /// child makes per request.
     pub max_pending: usize,
 }
 
@@ -69,6 +113,7 @@ impl ShellConfig {
             working_dir: None,
             env: Vec::new(),
             serializer: Serializer::Json,
+            protocol: Protocol::Storm,
             streams: Vec::new(),
             conf: Vec::new(),
             context: Vec::new(),
@@ -116,6 +161,25 @@ impl ShellConfig {
     pub fn serializer(mut self, serializer: Serializer) -> Self {
         self.serializer = serializer;
         self
+    }
+
+    /// Sets the protocol. Choosing [`Protocol::Batched`] also raises
+    /// [`max_pending`](Self::max_pending) to [`BATCHED_MAX_PENDING`] if it
+    /// is lower (call `max_pending` afterwards to choose another window).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        if protocol == Protocol::Batched {
+            self.max_pending = self.max_pending.max(BATCHED_MAX_PENDING);
+        }
+        self
+    }
+
+    /// Runs the Python component class `class` (`module:Class` or
+    /// `module.Class`, a `gale`, pystorm or streamparse class) with
+    /// `python -m gale.run` under the batched protocol: the `python:`
+    /// shorthand of topology files.
+    pub fn python(python: impl Into<String>, class: &str) -> Self {
+        Self::new(python, ["-m", "gale.run", class]).protocol(Protocol::Batched)
     }
 
     /// Sets the subprocess timeout.

@@ -10,7 +10,10 @@
 //!   Synchronous, as in Storm: `next`, `ack`, `fail`, `activate`,
 //!   `deactivate`, each answered by emits and a `sync`.
 //! - [`ShellConfig`]: the command, its streams and the protocol settings;
-//!   [`Serializer`]: JSON (Storm's default) or msgpack.
+//!   [`Serializer`]: JSON (Storm's default) or msgpack; [`Protocol`]:
+//!   Storm's, or Gale's batched protocol (negotiated in the handshake;
+//!   length-prefixed msgpack frames carrying many tuples each), which the
+//!   `gale` Python package (`python/`) speaks.
 //!
 //! Children are supervised: a child that exits, writes what cannot be
 //! read, or stays silent longer than the subprocess timeout (heartbeats
@@ -41,6 +44,8 @@
 
 mod bolt;
 mod config;
+mod frame;
+mod msgpack;
 mod process;
 mod protocol;
 mod serializer;
@@ -49,7 +54,7 @@ mod spout;
 mod wire;
 
 pub use bolt::ShellBolt;
-pub use config::{ShellConfig, StreamSpec};
+pub use config::{Protocol, ShellConfig, StreamSpec, BATCHED_MAX_PENDING};
 pub use serializer::{Serializer, MAX_MESSAGE};
 pub use spout::ShellSpout;
 

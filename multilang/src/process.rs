@@ -16,9 +16,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use gale_codec::Value;
 use gale_engine::TaskId;
 
+use crate::frame::{self, FrameReader};
 use crate::serializer::{snippet, MessageReader, Read};
 use crate::wire::map;
-use crate::{ShellConfig, ShellError};
+use crate::{Protocol, ShellConfig, ShellError, MAX_MESSAGE};
 
 /// Lines of stderr kept for error messages.
 const STDERR_LINES: usize = 20;
@@ -41,6 +42,8 @@ pub(crate) struct ShellProcess {
     /// The pid the child reported in the handshake.
     pub(crate) pid: u32,
     serializer: crate::Serializer,
+    /// Whether the child asked for the batched protocol (Gale offered it).
+    batched: bool,
     pid_dir: PathBuf,
 }
 
@@ -97,9 +100,10 @@ impl ShellProcess {
         let serializer = config.serializer;
         let name = format!("gale-ml-read-{}-{}", sanitize(&who.component), who.task);
         let reader = MessageReader::new(BufReader::with_capacity(64 << 10, stdout), serializer);
+        let offer = config.protocol == Protocol::Batched;
         let spawned = thread::Builder::new()
             .name(name)
-            .spawn(move || read_loop(reader, &tx));
+            .spawn(move || read_loop(reader, offer, &tx));
         let mut process = Self {
             child,
             input: Some(input),
@@ -107,12 +111,13 @@ impl ShellProcess {
             stderr: tail,
             pid: 0,
             serializer,
+            batched: false,
             pid_dir,
         };
         if let Err(e) = spawned {
             return Err(process.handshake_error(format!("cannot start a reader thread: {e}")));
         }
-        let handshake = map([
+        let mut handshake = map([
             ("conf", conf),
             ("context", context),
             (
@@ -120,10 +125,25 @@ impl ShellProcess {
                 Value::Str(process.pid_dir.to_string_lossy().into_owned()),
             ),
         ]);
+        if offer {
+            // Storm's children ignore a key they do not know; Gale's
+            // runner answers with `"protocol": BATCHED` and switches.
+            if let Value::Map(entries) = &mut handshake {
+                entries.push((
+                    "gale".to_owned(),
+                    map([
+                        ("protocols", Value::List(vec![Value::from(frame::BATCHED)])),
+                        ("max_frame", Value::I64(MAX_MESSAGE as i64)),
+                    ]),
+                ));
+            }
+        }
         process.send(&handshake);
+        let mut answer = Value::Null;
         let pid = match process.events.recv_timeout(config.subprocess_timeout) {
             Ok(Read::Message(msg)) => match msg.get("pid") {
                 Some(&Value::I64(pid)) => {
+                    answer = msg;
                     u32::try_from(pid).map_err(|_| format!("a bad pid {pid}"))
                 }
                 _ => Err(format!(
@@ -132,6 +152,7 @@ impl ShellProcess {
                 )),
             },
             Ok(Read::Malformed(m) | Read::Broken(m)) => Err(m),
+            Ok(Read::Batch(_)) => Err("a frame before the handshake's answer".to_owned()),
             Ok(Read::Eof) => Err(format!("the child exited ({})", process.exit_status())),
             Err(RecvTimeoutError::Timeout) => Err(format!(
                 "no pid within the subprocess timeout ({:?})",
@@ -149,6 +170,7 @@ impl ShellProcess {
             );
         }
         process.pid = pid;
+        process.batched = offer && asks_for_batched(&answer);
         tracing::debug!(
             component = who.component,
             task = who.task,
@@ -166,12 +188,38 @@ impl ShellProcess {
         }
     }
 
-    /// Queues a message for the child's stdin (never blocks).
+    /// Queues a message (a frame under the batched protocol) for the
+    /// child's stdin (never blocks).
     pub(crate) fn send(&self, msg: &Value) {
         if let Some(input) = &self.input {
+            let bytes = if self.batched {
+                frame::encode(msg)
+            } else {
+                self.serializer.encode(msg)
+            };
             // A closed queue means the writer saw the pipe break: the
             // reader reports the child's exit.
-            let _ = input.send(self.serializer.encode(msg));
+            let _ = input.send(bytes);
+        }
+    }
+
+    /// The OS process id of the child Gale started.
+    pub(crate) fn os_pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the child speaks the batched protocol.
+    pub(crate) fn batched(&self) -> bool {
+        self.batched
+    }
+
+    /// Answers an emit that asked for its target tasks.
+    pub(crate) fn send_task_ids(&self, tasks: &[TaskId]) {
+        let ids = Value::List(tasks.iter().map(|&t| Value::I64(i64::from(t))).collect());
+        if self.batched {
+            self.send(&map([("task_ids", ids)]));
+        } else {
+            self.send(&ids);
         }
     }
 
@@ -248,9 +296,28 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-fn read_loop<R: BufRead>(mut reader: MessageReader<R>, tx: &Sender<Read>) {
+/// Whether a handshake answer asks for the batched protocol.
+fn asks_for_batched(answer: &Value) -> bool {
+    matches!(answer.get("protocol"), Some(Value::Str(p)) if p == frame::BATCHED)
+}
+
+/// Reads the child's stdout until it ends: messages, then (after a
+/// handshake answer that asks for the offered batched protocol) frames.
+fn read_loop<R: BufRead>(mut reader: MessageReader<R>, offer: bool, tx: &Sender<Read>) {
     loop {
         let read = reader.read();
+        let last = matches!(read, Read::Eof | Read::Broken(_));
+        let switch = offer && matches!(&read, Read::Message(m) if asks_for_batched(m));
+        if tx.send(read).is_err() || last {
+            return;
+        }
+        if switch {
+            break;
+        }
+    }
+    let mut frames = FrameReader::new(reader.into_inner(), MAX_MESSAGE);
+    loop {
+        let read = frames.read();
         let last = matches!(read, Read::Eof | Read::Broken(_));
         if tx.send(read).is_err() || last {
             return;

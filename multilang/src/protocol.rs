@@ -25,6 +25,9 @@ pub(crate) struct Emit {
     pub(crate) stream: Option<String>,
     /// Ids of the input tuples to anchor to (bolts).
     pub(crate) anchors: Vec<Value>,
+    /// Batched protocol: the anchors are those of the previous emit of the
+    /// same frame (`anchors` is then empty; the bytes were the same).
+    pub(crate) same_anchors: bool,
     /// The message id (spouts).
     pub(crate) id: Option<Value>,
     /// The direct target task.
@@ -124,6 +127,7 @@ pub(crate) fn parse(msg: Value) -> Result<Command, String> {
             Command::Emit(Emit {
                 stream: string(take(&mut m, "stream"), "stream")?,
                 anchors,
+                same_anchors: false,
                 id: take(&mut m, "id").filter(|v| *v != Value::Null),
                 task,
                 tuple,

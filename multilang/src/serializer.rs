@@ -61,6 +61,9 @@ impl Serializer {
 pub(crate) enum Read {
     /// A whole message.
     Message(Value),
+    /// A whole frame of the batched protocol, split into commands (a bad
+    /// entry is an `Err` in its place).
+    Batch(Vec<Result<crate::protocol::Command, String>>),
     /// A message that does not parse; the framing held, so the next one
     /// can still be read (JSON only).
     Malformed(String),
@@ -87,6 +90,12 @@ impl<R: BufRead> MessageReader<R> {
             line: Vec::new(),
             message: Vec::new(),
         }
+    }
+
+    /// The input, with whatever it has buffered (for a switch to frames
+    /// after the handshake).
+    pub(crate) fn into_inner(self) -> R {
+        self.input
     }
 
     /// Blocks for the next message.

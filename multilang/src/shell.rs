@@ -47,6 +47,13 @@ pub(crate) struct ChildStats {
     restarts: AtomicU64,
     pending: AtomicU64,
     running: AtomicU64,
+    batched: AtomicU64,
+    /// The running child's pid (0: none), for its CPU and memory.
+    pid: AtomicU64,
+    /// Bolts: time from writing an input to the child's ack or fail, in
+    /// nanoseconds, summed; and how many such inputs.
+    latency_ns: AtomicU64,
+    completed: AtomicU64,
     /// The latest value of each metric the child reported with a
     /// `metrics` message (at most [`MAX_CHILD_METRICS`] names).
     reported: Mutex<BTreeMap<String, f64>>,
@@ -59,6 +66,29 @@ const MAX_CHILD_METRICS: usize = 64;
 const MAX_METRIC_NAME: usize = 128;
 
 impl ChildStats {
+    fn new(component: &str, task: u32) -> Self {
+        Self {
+            component: component.to_owned(),
+            task,
+            restarts: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            running: AtomicU64::new(0),
+            batched: AtomicU64::new(0),
+            pid: AtomicU64::new(0),
+            latency_ns: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            reported: Mutex::default(),
+        }
+    }
+
+    /// Counts an input the child acked or failed `latency` after it was
+    /// handed to it (bolts).
+    pub(crate) fn completed(&self, latency: Duration) {
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.latency_ns.fetch_add(ns, Ordering::Relaxed);
+        self.completed.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Sets the number of tuples the child holds (bolts).
     pub(crate) fn set_pending(&self, n: usize) {
         self.pending.store(n as u64, Ordering::Relaxed);
@@ -127,6 +157,12 @@ impl MetricSource for ChildStats {
                 SampleKind::Gauge,
                 &self.running,
             ),
+            (
+                "gale_multilang_batched",
+                "Whether the task's subprocess speaks Gale's batched protocol (1) or Storm's (0)",
+                SampleKind::Gauge,
+                &self.batched,
+            ),
         ] {
             out.push(Sample {
                 name: name.to_owned(),
@@ -135,6 +171,44 @@ impl MetricSource for ChildStats {
                 labels: labels.clone(),
                 value: value.load(Ordering::Relaxed) as f64,
             });
+        }
+        let sample = |name: &str, help: &str, kind, value| Sample {
+            name: name.to_owned(),
+            help: help.to_owned(),
+            kind,
+            labels: labels.clone(),
+            value,
+        };
+        let completed = self.completed.load(Ordering::Relaxed);
+        if completed > 0 {
+            out.push(sample(
+                "gale_multilang_execute_seconds_total",
+                "Time from handing inputs to the task's subprocess to its ack or fail, summed \
+                 (divide by gale_multilang_completed_total for the mean)",
+                SampleKind::Counter,
+                self.latency_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            ));
+            out.push(sample(
+                "gale_multilang_completed_total",
+                "Inputs the task's subprocess acked or failed",
+                SampleKind::Counter,
+                completed as f64,
+            ));
+        }
+        let pid = self.pid.load(Ordering::Relaxed);
+        if let Some((cpu, rss)) = proc_usage(pid) {
+            out.push(sample(
+                "gale_multilang_cpu_seconds",
+                "CPU time (user + system) of the task's current subprocess",
+                SampleKind::Gauge,
+                cpu,
+            ));
+            out.push(sample(
+                "gale_multilang_resident_bytes",
+                "Resident memory of the task's current subprocess",
+                SampleKind::Gauge,
+                rss,
+            ));
         }
         let reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
         for (name, value) in reported.iter() {
@@ -153,17 +227,37 @@ impl MetricSource for ChildStats {
     }
 }
 
+/// CPU seconds and resident bytes of process `pid`, from `/proc` (Linux;
+/// `None` elsewhere, for pid 0, or when the process is gone).
+fn proc_usage(pid: u64) -> Option<(f64, f64)> {
+    if pid == 0 || !cfg!(target_os = "linux") {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: fields after its `)`.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 (1-based), in clock ticks of
+    // USER_HZ, which Linux fixes at 100 for userspace.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((ticks as f64 / 100.0, rss_kib as f64 * 1024.0))
+}
+
 impl Shell {
     pub(crate) fn new(config: Arc<ShellConfig>, ctx: &TopologyContext) -> Self {
         let now = Instant::now();
-        let stats = Arc::new(ChildStats {
-            component: ctx.component_id().to_owned(),
-            task: ctx.task_id(),
-            restarts: AtomicU64::new(0),
-            pending: AtomicU64::new(0),
-            running: AtomicU64::new(0),
-            reported: Mutex::default(),
-        });
+        let stats = Arc::new(ChildStats::new(ctx.component_id(), ctx.task_id()));
         ctx.register_metric(Arc::clone(&stats) as Arc<dyn MetricSource>);
         Self {
             stats,
@@ -200,6 +294,12 @@ impl Shell {
             self.context.clone(),
         ) {
             Ok(p) => {
+                self.stats
+                    .batched
+                    .store(u64::from(p.batched()), Ordering::Relaxed);
+                self.stats
+                    .pid
+                    .store(u64::from(p.os_pid()), Ordering::Relaxed);
                 self.process = Some(p);
                 self.started = Instant::now();
                 self.starts += 1;
@@ -233,6 +333,7 @@ impl Shell {
         };
         p.kill();
         self.stats.running.store(0, Ordering::Relaxed);
+        self.stats.pid.store(0, Ordering::Relaxed);
         let tail = p.stderr_tail();
         if self.started.elapsed() >= HEALTHY {
             self.backoff = Duration::ZERO;
@@ -272,14 +373,14 @@ mod report_tests {
     use super::*;
 
     fn stats() -> ChildStats {
-        ChildStats {
-            component: "split".to_owned(),
-            task: 1,
-            restarts: AtomicU64::new(0),
-            pending: AtomicU64::new(0),
-            running: AtomicU64::new(0),
-            reported: Mutex::default(),
-        }
+        ChildStats::new("split", 1)
+    }
+
+    #[test]
+    fn this_process_has_cpu_time_and_memory_in_proc() {
+        let (cpu, rss) = proc_usage(u64::from(std::process::id())).expect("/proc");
+        assert!(cpu >= 0.0 && rss > 0.0, "{cpu} {rss}");
+        assert_eq!(proc_usage(0), None);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub struct ShellSpout {
     ids: HashMap<u64, Value>,
     next_msg: u64,
     /// Commands (ack, fail, activate, deactivate) not yet sent.
-    queued: VecDeque<Value>,
+    queued: VecDeque<Queued>,
     idle_until: Option<Instant>,
     targets: Vec<TaskId>,
 }
@@ -88,20 +88,15 @@ impl ShellSpout {
                 let tail = shell.kill();
                 let why = format!(
                     "the subprocess did not answer {} within {timeout:?} (hung); killed it{tail}",
-                    match command.get("command") {
-                        Some(Value::Str(c)) => c.as_str(),
-                        _ => "?",
-                    }
+                    describe(command)
                 );
                 self.error(&mut out, format!("{why}; restarting it"));
                 return None;
             };
-            let msg = match read {
-                Read::Message(msg) => msg,
-                Read::Malformed(e) => {
-                    self.error(&mut out, format!("bad message from the subprocess: {e}"));
-                    continue;
-                }
+            let commands = match read {
+                Read::Message(msg) => vec![protocol::parse(msg)],
+                Read::Batch(commands) => commands,
+                Read::Malformed(e) => vec![Err(e)],
                 Read::Broken(e) => {
                     let tail = self.shell.as_mut()?.kill();
                     let why = format!("unreadable output from the subprocess: {e}{tail}");
@@ -114,87 +109,190 @@ impl ShellSpout {
                     return None;
                 }
             };
-            match protocol::parse(msg) {
-                Ok(Command::Sync) => return Some(emits),
-                Ok(Command::Emit(emit)) => {
-                    emits += 1;
-                    let reply = emit.need_task_ids && emit.task.is_none();
-                    self.targets.clear();
-                    match out.as_deref_mut() {
-                        Some(o) => {
-                            let msg_id = emit.id.map(|id| {
-                                let n = self.next_msg;
-                                self.next_msg += 1;
-                                self.ids.insert(n, id);
-                                n
-                            });
-                            let emission = Emission {
-                                stream: emit.stream.as_deref().unwrap_or(DEFAULT_STREAM),
-                                direct: emit.task,
-                                values: &emit.tuple,
-                                targets: reply.then_some(&mut self.targets),
-                            };
-                            o.emit_with(emission, msg_id);
-                        }
-                        None => self.error(
-                            &mut out,
-                            "an emit while deactivated or closing was dropped".to_owned(),
-                        ),
+            let mut synced = false;
+            for command in commands {
+                match command {
+                    Ok(Command::Sync) => synced = true,
+                    Ok(command) => {
+                        emits += usize::from(matches!(command, Command::Emit(_)));
+                        self.handle(command, &mut out)?;
                     }
-                    if reply {
-                        let ids = self
-                            .targets
-                            .iter()
-                            .map(|&t| Value::I64(i64::from(t)))
-                            .collect();
-                        if let Some(p) = self.shell.as_ref().and_then(|s| s.process.as_ref()) {
-                            p.send(&Value::List(ids));
-                        }
-                    }
+                    Err(e) => self.error(&mut out, format!("bad message from the subprocess: {e}")),
                 }
-                Ok(Command::Log { msg, level }) => {
-                    let shell = self.shell.as_ref()?;
-                    protocol::log(&shell.who.component, shell.who.task, level, &msg);
-                }
-                Ok(Command::Error(msg)) => {
-                    self.error(&mut out, format!("the subprocess reported: {msg}"));
-                }
-                Ok(Command::Metrics { name, params }) => {
-                    if let Err(e) = self.shell.as_ref()?.stats.report(&name, &params) {
-                        self.error(
-                            &mut out,
-                            format!("bad metrics message from the subprocess: {e}"),
-                        );
-                    }
-                }
-                Ok(Command::Ack(_) | Command::Fail(_)) => self.error(
-                    &mut out,
-                    "bad message from the subprocess: a spout cannot ack or fail".to_owned(),
-                ),
-                Err(e) => self.error(&mut out, format!("bad message from the subprocess: {e}")),
+            }
+            if synced {
+                return Some(emits);
             }
         }
     }
 
-    /// Sends the queued commands; false if the child was lost on the way.
-    fn flush(&mut self, mut out: Option<&mut SpoutOutput<'_>>) -> bool {
-        while let Some(command) = self.queued.pop_front() {
-            if self.query(&command, out.as_deref_mut()).is_none() {
-                return false;
+    /// Handles one command of the child other than `sync`; `None` if the
+    /// child is gone.
+    fn handle(&mut self, command: Command, out: &mut Option<&mut SpoutOutput<'_>>) -> Option<()> {
+        match command {
+            Command::Sync => {}
+            Command::Emit(emit) => {
+                let reply = emit.need_task_ids && emit.task.is_none();
+                self.targets.clear();
+                match out.as_deref_mut() {
+                    Some(o) => {
+                        let msg_id = emit.id.map(|id| {
+                            let n = self.next_msg;
+                            self.next_msg += 1;
+                            self.ids.insert(n, id);
+                            n
+                        });
+                        let emission = Emission {
+                            stream: emit.stream.as_deref().unwrap_or(DEFAULT_STREAM),
+                            direct: emit.task,
+                            values: &emit.tuple,
+                            targets: reply.then_some(&mut self.targets),
+                        };
+                        o.emit_with(emission, msg_id);
+                    }
+                    None => self.error(
+                        out,
+                        "an emit while deactivated or closing was dropped".to_owned(),
+                    ),
+                }
+                if reply {
+                    self.shell
+                        .as_ref()?
+                        .process
+                        .as_ref()?
+                        .send_task_ids(&self.targets);
+                }
             }
+            Command::Log { msg, level } => {
+                let shell = self.shell.as_ref()?;
+                protocol::log(&shell.who.component, shell.who.task, level, &msg);
+            }
+            Command::Error(msg) => {
+                self.error(out, format!("the subprocess reported: {msg}"));
+            }
+            Command::Metrics { name, params } => {
+                if let Err(e) = self.shell.as_ref()?.stats.report(&name, &params) {
+                    self.error(out, format!("bad metrics message from the subprocess: {e}"));
+                }
+            }
+            Command::Ack(_) | Command::Fail(_) => self.error(
+                out,
+                "bad message from the subprocess: a spout cannot ack or fail".to_owned(),
+            ),
         }
-        true
+        Some(())
+    }
+
+    /// Whether the running child speaks the batched protocol.
+    fn batched(&self) -> bool {
+        self.shell
+            .as_ref()
+            .and_then(|s| s.process.as_ref())
+            .is_some_and(|p| p.batched())
+    }
+
+    /// Sends the queued commands; false if the child was lost on the way.
+    /// Under the batched protocol, acks and fails go in one frame (with
+    /// `next` when `next` is given).
+    fn flush(
+        &mut self,
+        mut out: Option<&mut SpoutOutput<'_>>,
+        next: Option<usize>,
+    ) -> Option<usize> {
+        if !self.batched() {
+            while let Some(command) = self.queued.pop_front() {
+                let msg = match command {
+                    Queued::Ack(id) => map([("command", Value::from("ack")), ("id", id)]),
+                    Queued::Fail(id) => map([("command", Value::from("fail")), ("id", id)]),
+                    Queued::Activate => Self::command("activate"),
+                    Queued::Deactivate => Self::command("deactivate"),
+                };
+                self.query(&msg, out.as_deref_mut())?;
+            }
+            return match next {
+                Some(_) => self.query(&Self::command("next"), out),
+                None => Some(0),
+            };
+        }
+        let mut emits = 0;
+        let (mut acks, mut fails) = (Vec::new(), Vec::new());
+        while let Some(command) = self.queued.pop_front() {
+            let flag = match command {
+                Queued::Ack(id) => {
+                    acks.push(id);
+                    continue;
+                }
+                Queued::Fail(id) => {
+                    fails.push(id);
+                    continue;
+                }
+                Queued::Activate => "activate",
+                Queued::Deactivate => "deactivate",
+            };
+            let frame = Self::frame(&mut acks, &mut fails, Some((flag, Value::Bool(true))));
+            emits += self.query(&frame, out.as_deref_mut())?;
+        }
+        let next = next.map(|n| ("next", Value::I64(n as i64)));
+        if next.is_some() || !acks.is_empty() || !fails.is_empty() {
+            let frame = Self::frame(&mut acks, &mut fails, next);
+            emits += self.query(&frame, out)?;
+        }
+        Some(emits)
+    }
+
+    /// A spout frame: acks, fails and one request.
+    fn frame(
+        acks: &mut Vec<Value>,
+        fails: &mut Vec<Value>,
+        request: Option<(&str, Value)>,
+    ) -> Value {
+        let mut entries = Vec::with_capacity(3);
+        if !acks.is_empty() {
+            entries.push(("a".to_owned(), Value::List(std::mem::take(acks))));
+        }
+        if !fails.is_empty() {
+            entries.push(("f".to_owned(), Value::List(std::mem::take(fails))));
+        }
+        // Without a request, the child still answers a frame with `sync`.
+        let (key, value) = request.unwrap_or(("sync", Value::Bool(true)));
+        entries.push((key.to_owned(), value));
+        Value::Map(entries)
     }
 
     fn command(name: &str) -> Value {
         map([("command", Value::from(name))])
     }
 
-    fn completed(&mut self, msg_id: u64, command: &str) {
+    fn completed(&mut self, msg_id: u64, ack: bool) {
         if let Some(id) = self.ids.remove(&msg_id) {
-            self.queued
-                .push_back(map([("command", Value::from(command)), ("id", id)]));
+            self.queued.push_back(if ack {
+                Queued::Ack(id)
+            } else {
+                Queued::Fail(id)
+            });
         }
+    }
+}
+
+/// What the spout still has to tell its child.
+enum Queued {
+    Ack(Value),
+    Fail(Value),
+    Activate,
+    Deactivate,
+}
+
+/// What a request was, for the hung-child message.
+fn describe(request: &Value) -> String {
+    match request.get("command") {
+        Some(Value::Str(c)) => c.clone(),
+        _ => match request {
+            Value::Map(entries) => {
+                let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+                format!("a frame ({})", keys.join(", "))
+            }
+            _ => "a request".to_owned(),
+        },
     }
 }
 
@@ -219,38 +317,41 @@ impl Spout for ShellSpout {
         if !shell.ensure_started() {
             return;
         }
-        if !self.flush(Some(out)) {
-            return;
-        }
         let now = Instant::now();
         if self.idle_until.is_some_and(|t| now < t) {
+            self.flush(Some(out), None);
             return;
         }
-        match self.query(&Self::command("next"), Some(out)) {
+        let next = if self.batched() {
+            self.config.max_pending
+        } else {
+            1
+        };
+        match self.flush(Some(out), Some(next)) {
             Some(0) => self.idle_until = Some(now + IDLE_WAIT),
             _ => self.idle_until = None,
         }
     }
 
     fn ack(&mut self, msg_id: u64) {
-        self.completed(msg_id, "ack");
+        self.completed(msg_id, true);
     }
 
     fn fail(&mut self, msg_id: u64) {
-        self.completed(msg_id, "fail");
+        self.completed(msg_id, false);
     }
 
     fn activate(&mut self) {
-        self.queued.push_back(Self::command("activate"));
+        self.queued.push_back(Queued::Activate);
     }
 
     fn deactivate(&mut self) {
-        self.queued.push_back(Self::command("deactivate"));
-        self.flush(None);
+        self.queued.push_back(Queued::Deactivate);
+        self.flush(None, None);
     }
 
     fn close(&mut self) {
-        self.flush(None);
+        self.flush(None, None);
         if let Some(shell) = self.shell.as_mut() {
             shell.shutdown();
         }

@@ -24,7 +24,7 @@ pub(super) fn parse_topology(arg: &str) -> Result<String, String> {
         return Ok(arg.to_owned());
     }
     Err(format!(
-        "`{arg}` is neither a built-in topology ({}) nor a topology file (.yaml or .yml)",
+        "`{arg}` is neither a built-in topology ({}) nor a topology file (.yaml or .yml, or a streamparse topology .py)",
         builtin::names().join(", ")
     ))
 }

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use gale_codec::Value;
 use gale_engine::{Grouping, TopologyBuilder, DEFAULT_STREAM};
-use gale_multilang::{Serializer, ShellBolt, ShellConfig, ShellSpout};
+use gale_multilang::{Protocol, Serializer, ShellBolt, ShellConfig, ShellSpout};
 use serde_yaml_ng::Value as Yaml;
 
 use super::registry::{self, Outputs, Role};
-use super::schema::{ComponentDef, ConfigDef, GroupingDef, StreamDef, TOP_KEYS};
+use super::schema::{ComponentDef, ConfigDef, GroupingDef, PythonDef, StreamDef, TOP_KEYS};
 use super::{Loaded, Located};
 
 /// Collects mistakes, each with its YAML path and, where found, its line.
@@ -377,12 +377,22 @@ fn check_component(
     positive_secs(def.tick_secs, line, format!("{at}.tick_secs"), errors);
     let mut streams = BTreeMap::new();
     let mut shell = None;
-    match (&def.shell, &def.builtin) {
+    let python_shell = def.python.as_ref().map(PythonDef::to_shell);
+    let shell_def = match (&def.shell, &python_shell) {
+        (Some(_), Some(_)) => {
+            errors.push(line, &at, "give one of `shell` and `python`, not both");
+            None
+        }
+        (Some(sh), None) | (None, Some(sh)) => Some(sh),
+        (None, None) => None,
+    };
+    match (shell_def, &def.builtin) {
         (Some(_), Some(_)) | (None, None) => {
             errors.push(
                 line,
                 &at,
-                "give exactly one of `shell` (a subprocess) and `builtin` (a Rust component)",
+                "give exactly one of `shell` (a subprocess), `python` (a Python class) and \
+                 `builtin` (a Rust component)",
             );
         }
         (None, Some(name)) => match registry::find(name) {
@@ -460,7 +470,14 @@ fn check_component(
                 }
                 streams.insert(name.clone(), (fields.to_vec(), spec.direct()));
             }
-            let sat = format!("{at}.shell");
+            let sat = format!(
+                "{at}.{}",
+                if def.python.is_some() {
+                    "python"
+                } else {
+                    "shell"
+                }
+            );
             let command = expand(&sh.command, line, &format!("{sat}.command"), errors);
             if command.trim().is_empty() {
                 errors.push(line, format!("{sat}.command"), "must not be empty");
@@ -489,11 +506,23 @@ fn check_component(
                     Serializer::Json
                 }),
             };
-            if role == Role::Spout && sh.max_pending.is_some() {
+            let protocol = match sh.protocol.as_deref() {
+                None => Protocol::Storm,
+                Some(p) => Protocol::from_name(p).unwrap_or_else(|| {
+                    errors.push(
+                        line,
+                        format!("{sat}.protocol"),
+                        format!("`{p}` is not a protocol (storm or batched)"),
+                    );
+                    Protocol::Storm
+                }),
+            };
+            if role == Role::Spout && sh.max_pending.is_some() && protocol == Protocol::Storm {
                 errors.push(
                     line,
                     format!("{sat}.max_pending"),
-                    "only shell bolts have a max pending (spouts: max_spout_pending)",
+                    "only shell bolts have a max pending (spouts: max_spout_pending; under \
+                     `protocol: batched` it is the next_tuple calls per request)",
                 );
             }
             if sh.max_pending == Some(0) {
@@ -501,9 +530,14 @@ fn check_component(
             }
             let mut config = ShellConfig::new(command, args)
                 .working_dir(dir)
-                .serializer(serializer);
+                .serializer(serializer)
+                .protocol(protocol);
             config.env = sh.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             config.conf = conf.to_vec();
+            for (key, value) in &sh.conf {
+                config.conf.retain(|(k, _)| k != key);
+                config.conf.push((key.clone(), yaml_to_value(value)));
+            }
             if let Some(t) =
                 positive_secs(sh.timeout_secs, line, format!("{sat}.timeout_secs"), errors)
             {

@@ -89,6 +89,14 @@ pub enum LoadError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// Python could not describe a streamparse topology file.
+    #[error("cannot read the streamparse topology {}: {reason}", path.display())]
+    Describe {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong (with Python's stderr).
+        reason: String,
+    },
     /// The file has mistakes: all of them, in file order where known.
     #[error("{}", Listing { path, errors })]
     Invalid {
@@ -103,7 +111,7 @@ impl LoadError {
     /// The mistakes found (empty for an I/O error).
     pub fn errors(&self) -> &[Located] {
         match self {
-            LoadError::Io { .. } => &[],
+            LoadError::Io { .. } | LoadError::Describe { .. } => &[],
             LoadError::Invalid { errors, .. } => errors,
         }
     }
@@ -138,7 +146,9 @@ impl fmt::Display for Listing<'_> {
 }
 
 /// Loads the topology file at `path` (shell components' working
-/// directories are relative to the file's directory).
+/// directories are relative to the file's directory). A `.py` file is a
+/// streamparse topology (`PROJECT/topologies/NAME.py`): Python describes
+/// it (see [`describe_streamparse`]).
 pub fn load(path: impl AsRef<Path>) -> Result<Topology, LoadError> {
     load_full(path).map(|l| l.topology)
 }
@@ -146,10 +156,14 @@ pub fn load(path: impl AsRef<Path>) -> Result<Topology, LoadError> {
 /// [`load`], with the count sink and whether the run ends by itself.
 pub fn load_full(path: impl AsRef<Path>) -> Result<Loaded, LoadError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = if is_streamparse_file(path) {
+        describe_streamparse(path)?
+    } else {
+        std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        })?
+    };
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -172,8 +186,43 @@ pub fn load_str(text: &str, path: &Path, base: &Path) -> Result<Loaded, LoadErro
     })
 }
 
-/// Whether a `gale run` argument names a topology file rather than a
-/// built-in topology.
+/// Whether a `gale run` argument names a topology file (YAML, or a
+/// streamparse topology `.py`) rather than a built-in topology.
 pub fn is_topology_file(arg: &str) -> bool {
-    arg.ends_with(".yaml") || arg.ends_with(".yml")
+    arg.ends_with(".yaml") || arg.ends_with(".yml") || arg.ends_with(".py")
+}
+
+fn is_streamparse_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "py")
+}
+
+/// The topology file (JSON, read as YAML) of the streamparse topology
+/// class in `path`, as `python -m gale.describe` prints it: each
+/// component a `python:` class run from the project's directory by the
+/// same interpreter, `$GALE_PYTHON` (else `python3`), under the batched
+/// protocol (Storm's with `GALE_PROTOCOL=storm`). The interpreter needs
+/// the `gale` package (`pip install ./python`) and streamparse.
+pub fn describe_streamparse(path: &Path) -> Result<String, LoadError> {
+    let python = std::env::var("GALE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let fail = |reason: String| LoadError::Describe {
+        path: path.to_owned(),
+        reason,
+    };
+    let out = std::process::Command::new(&python)
+        .args(["-m", "gale.describe"])
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| fail(format!("cannot run `{python} -m gale.describe`: {e}")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(fail(format!(
+            "`{python} -m gale.describe` failed ({}):\n{}",
+            out.status,
+            tail.join("\n")
+        )));
+    }
+    String::from_utf8(out.stdout).map_err(|_| fail("the description is not UTF-8".to_owned()))
 }

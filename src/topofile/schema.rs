@@ -32,6 +32,9 @@ pub(super) struct ComponentDef {
     pub(super) parallelism: usize,
     /// A subprocess speaking the multi-lang protocol.
     pub(super) shell: Option<ShellDef>,
+    /// A Python component class run by `python -m gale.run` under the
+    /// batched protocol (a shorthand for `shell`).
+    pub(super) python: Option<PythonDef>,
     /// A built-in Rust component by name.
     pub(super) builtin: Option<String>,
     /// Arguments of a built-in component.
@@ -77,7 +80,7 @@ impl StreamFields {
 }
 
 /// `shell:` — the subprocess of a shell component.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ShellDef {
     /// Program; `${VAR}` and `${VAR:-default}` are expanded.
@@ -92,10 +95,67 @@ pub(super) struct ShellDef {
     pub(super) env: BTreeMap<String, String>,
     /// `json` (default) or `msgpack`.
     pub(super) serializer: Option<String>,
+    /// `storm` (default) or `batched` (offered in the handshake).
+    pub(super) protocol: Option<String>,
+    /// Storm configuration of this component's handshake (over the
+    /// topology's `config.conf`).
+    #[serde(default)]
+    pub(super) conf: BTreeMap<String, Yaml>,
     pub(super) timeout_secs: Option<f64>,
     pub(super) heartbeat_secs: Option<f64>,
     /// Bolts: inputs outstanding per child.
     pub(super) max_pending: Option<usize>,
+}
+
+/// `python:` — `{class: module:Class}`, the same as `shell: {command:
+/// ${GALE_PYTHON:-python3}, args: [-m, gale.run, module:Class], protocol:
+/// batched}`, with `shell`'s other keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PythonDef {
+    /// `module:Class` or `module.Class`: a gale, pystorm or streamparse class.
+    pub(super) class: String,
+    /// The interpreter (default `${GALE_PYTHON:-python3}`).
+    #[serde(default = "default_python")]
+    pub(super) interpreter: String,
+    #[serde(alias = "working_dir")]
+    pub(super) cwd: Option<String>,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, String>,
+    /// `batched` (default) or `storm`.
+    pub(super) protocol: Option<String>,
+    /// Storm configuration of this component's handshake.
+    #[serde(default)]
+    pub(super) conf: BTreeMap<String, Yaml>,
+    pub(super) timeout_secs: Option<f64>,
+    pub(super) heartbeat_secs: Option<f64>,
+    pub(super) max_pending: Option<usize>,
+}
+
+fn default_python() -> String {
+    "${GALE_PYTHON:-python3}".to_owned()
+}
+
+impl PythonDef {
+    /// The `shell:` this stands for.
+    pub(super) fn to_shell(&self) -> ShellDef {
+        ShellDef {
+            command: self.interpreter.clone(),
+            args: vec!["-m".to_owned(), "gale.run".to_owned(), self.class.clone()],
+            cwd: self.cwd.clone(),
+            env: self.env.clone(),
+            serializer: None,
+            protocol: Some(
+                self.protocol
+                    .clone()
+                    .unwrap_or_else(|| "batched".to_owned()),
+            ),
+            conf: self.conf.clone(),
+            timeout_secs: self.timeout_secs,
+            heartbeat_secs: self.heartbeat_secs,
+            max_pending: self.max_pending,
+        }
+    }
 }
 
 /// One subscription: `from` → `to` with a grouping.

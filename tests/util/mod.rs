@@ -69,6 +69,24 @@ pub fn python_split(args: &[&str]) -> ShellConfig {
     ShellConfig::new(python(), args.iter().copied()).stream("default", ["word"])
 }
 
+/// The repository's `gale` Python package on the child's `PYTHONPATH`
+/// (as `pip install ./python` would make it importable).
+pub fn with_gale_package(config: ShellConfig) -> ShellConfig {
+    let mut config = config;
+    config.env.push((
+        "PYTHONPATH".to_owned(),
+        root().join("python").display().to_string(),
+    ));
+    config
+}
+
+/// `python -m gale.run CLASS` (batched protocol) from `dir`, declaring `word`.
+pub fn gale_run(class: &str, dir: &Path) -> ShellConfig {
+    with_gale_package(ShellConfig::python(python(), class))
+        .working_dir(dir)
+        .stream("default", ["word"])
+}
+
 /// Reliable word count: `sentences` sentences → `split` (the shell bolt,
 /// `tasks` tasks) → Gale's count bolt; returns it and its counts.
 pub fn wordcount(split: ShellConfig, sentences: u64, tasks: usize) -> (Topology, CountSink) {
@@ -165,4 +183,16 @@ pub fn samples_labelled<'a>(
         .filter(|s| s.name == name)
         .filter(|s| s.labels.iter().any(|(k, v)| k == key && v == value))
         .collect()
+}
+
+/// The sum of the samples named `name` with the label `label`.
+pub fn sum_labelled(
+    metrics: &gale::engine::TopologyMetrics,
+    name: &str,
+    label: (&str, &str),
+) -> f64 {
+    samples_labelled(metrics, name, label)
+        .iter()
+        .map(|s| s.value)
+        .sum()
 }

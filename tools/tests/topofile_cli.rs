@@ -2,31 +2,9 @@
 
 mod util;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use util::gale;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The Python with pystorm and streamparse (`$GALE_PYTHON`, else made by
-/// scripts/python-env).
-fn python() -> String {
-    if let Ok(p) = std::env::var("GALE_PYTHON") {
-        return p;
-    }
-    let out = Command::new(repo().join("scripts/python-env"))
-        .output()
-        .expect("run scripts/python-env");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use util::{gale, python, repo};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gale-cli-{}-{name}", std::process::id()));

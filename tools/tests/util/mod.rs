@@ -28,9 +28,16 @@ impl Run {
 
 /// Runs `gale args...`, killing it and failing the test if it is still
 /// running after the watchdog's limit.
+#[allow(dead_code)] // tests/streamparse_project.rs uses only gale_with_env
 pub fn gale(args: &[&str]) -> Run {
+    gale_with_env(args, &[])
+}
+
+/// [`gale`] with extra environment variables.
+pub fn gale_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gale"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -65,4 +72,28 @@ pub fn gale(args: &[&str]) -> Run {
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
     }
+}
+
+/// The repository root.
+#[allow(dead_code)] // not every test file needs it
+pub fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python with pystorm and streamparse (`$GALE_PYTHON`, else made by
+/// scripts/python-env).
+#[allow(dead_code)] // not every test file needs it
+pub fn python() -> String {
+    if let Ok(p) = std::env::var("GALE_PYTHON") {
+        return p;
+    }
+    let out = Command::new(repo().join("scripts/python-env"))
+        .output()
+        .expect("run scripts/python-env");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

@@ -1,0 +1,93 @@
+//! A project made by `sparse quickstart wordcount` (the real streamparse)
+//! runs unedited with `gale run PROJECT/topologies/wordcount.py`, under
+//! the batched protocol and under Storm's, and `gale validate` reads it.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use util::{gale_with_env, python, repo, Run};
+
+/// `sparse quickstart wordcount` in a fresh directory; returns the project.
+fn quickstart() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gale-sparse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sparse = Path::new(&python()).with_file_name("sparse");
+    let out = Command::new(&sparse)
+        .args(["quickstart", "wordcount"])
+        .current_dir(&dir)
+        // streamparse refuses to run as root without it (Leiningen's prompt).
+        .env("LEIN_ROOT", "1")
+        .output()
+        .expect("run sparse");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("wordcount")
+}
+
+/// `gale ARGS` with the test Python and the repository's `gale` package.
+fn gale(args: &[&str], protocol: &str) -> Run {
+    let python = python();
+    let package = repo().join("python").display().to_string();
+    gale_with_env(
+        args,
+        &[
+            ("GALE_PYTHON", &python),
+            ("PYTHONPATH", &package),
+            ("GALE_PROTOCOL", protocol),
+        ],
+    )
+}
+
+/// The numbers of a component's row of `gale run`'s table.
+fn row(stdout: &str, component: &str) -> Vec<u64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(component))
+        .unwrap_or_else(|| panic!("no row for {component}:\n{stdout}"));
+    line.split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_sparse_quickstart_project_runs_unedited_under_both_protocols() {
+    let project = quickstart();
+    let topology = project.join("topologies/wordcount.py");
+    let topology = topology.to_str().unwrap();
+    let valid = gale(&["validate", topology], "batched");
+    assert!(valid.ok(), "{}", valid.stderr);
+    assert!(
+        valid.stdout.contains("spout word_spout x1"),
+        "{}",
+        valid.stdout
+    );
+    assert!(
+        valid.stdout.contains("bolt count_bolt x2"),
+        "{}",
+        valid.stdout
+    );
+    for protocol in ["batched", "storm"] {
+        let run = gale(&["run", topology, "--duration", "5"], protocol);
+        assert!(run.ok(), "{protocol}: {}\n{}", run.stdout, run.stderr);
+        let table = format!("{}{}", run.stdout, run.stderr);
+        // tasks emitted transferred executed acked failed errors
+        let spout = row(&table, "word_spout");
+        let count = row(&table, "count_bolt");
+        assert!(spout[1] > 0, "{protocol}: the spout emitted: {}", table);
+        assert_eq!(
+            spout[1], count[3],
+            "{protocol}: every word counted: {}",
+            table
+        );
+        assert_eq!(count[3], count[1], "{protocol}: one (word, count) per word");
+        assert_eq!(count[3], count[4], "{protocol}: every word acked");
+        assert_eq!(spout[6] + count[6], 0, "{protocol}: no errors: {table}");
+    }
+}
