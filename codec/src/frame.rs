@@ -446,6 +446,18 @@ impl FrameWriter {
         self.buf.as_slice()
     }
 
+    /// Like [`finish`](Self::finish), then appends `trailer` zero bytes
+    /// after the frame (e.g. for a transport's authentication tag) and
+    /// returns the frame and the trailer, both writable (to encrypt the
+    /// body in place and write the tag). [`bytes`](Self::bytes) and
+    /// [`len_bytes`](Self::len_bytes) include the trailer until
+    /// [`clear`](Self::clear); push no record before then.
+    pub fn finish_with_trailer(&mut self, trailer: usize) -> (&mut [u8], &mut [u8]) {
+        let frame_len = self.finish().len();
+        self.buf.resize(frame_len + trailer, 0);
+        self.buf.as_mut_slice().split_at_mut(frame_len)
+    }
+
     /// The frame's bytes as last [`finish`](Self::finish)ed (the header is
     /// only valid after `finish`; records pushed since are included).
     pub fn bytes(&self) -> &[u8] {

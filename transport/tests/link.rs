@@ -45,6 +45,10 @@ per_backend!(
     mutated_and_random_frames_never_break_the_link,
     a_named_peer_is_dialed_once_it_resolves_and_again_at_its_new_address,
     a_record_after_a_quiet_spell_rings_the_doorbell_and_is_delivered,
+    modified_replayed_injected_or_reordered_frames_drop_the_connection,
+    encrypted_links_deliver_every_record,
+    a_strangers_hello_gets_nothing_secret_derived,
+    silent_connections_from_a_stranger_address_do_not_delay_a_peers_join,
 );
 
 fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
@@ -188,7 +192,9 @@ fn refused_pair(
 fn wrong_secret_is_refused_and_logged_on_both_sides(backend: Backend) {
     let logs = logs();
     let base = if backend == Backend::Mio { 30 } else { 35 };
-    let ns = refused_pair(backend, base, |c| c.secret = b"another secret".to_vec());
+    let ns = refused_pair(backend, base, |c| {
+        c.secret = b"another secret, also 32 bytes long".to_vec()
+    });
     let (a, b) = (format!("node={base}"), format!("node={}", base + 1));
     logs.wait_line(&[&a, "refus", "cluster secret"]);
     logs.wait_line(&[&b, "refus", "cluster secret"]);
@@ -237,7 +243,6 @@ fn wire_version_mismatch_is_refused(backend: Backend) {
         from: base,
         to: base + 1,
         nonce: [1; 32],
-        fingerprint: FP,
     }
     .encode(WIRE_VERSION + 1, &mut out);
     s.write_all(&out).unwrap();
@@ -252,21 +257,30 @@ fn wire_version_mismatch_is_refused(backend: Backend) {
     drop(b);
 }
 
-/// A raw peer that completed a real handshake with node `to` as node `from`.
-fn raw_peer(addr: std::net::SocketAddr, from: NodeId, to: NodeId) -> TcpStream {
+/// A raw peer that completed a real handshake with node `to` as node
+/// `from` (it holds the secret): the stream and the session's keys.
+fn raw_peer(addr: std::net::SocketAddr, from: NodeId, to: NodeId) -> (TcpStream, wire::Session) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    wire::dial_handshake(&mut s, from, to, SECRET, FP).expect("handshake with the link");
-    s
+    let session =
+        wire::dial_handshake(&mut s, from, to, SECRET, FP, wire::Protection::Authenticate)
+            .expect("handshake with the link");
+    (s, session)
 }
 
-/// A well-formed frame carrying `records`.
+/// A well-formed frame carrying `records` (not sealed).
 fn frame(records: &[Vec<u8>]) -> Vec<u8> {
     let mut w = gale_codec::FrameWriter::new();
     for r in records {
         w.push_record(r).unwrap();
     }
     w.finish().to_vec()
+}
+
+/// `f` sealed as the next frame of `session`.
+fn sealed(session: &mut wire::Session, mut f: Vec<u8>) -> Vec<u8> {
+    session.seal_frame(&mut f);
+    f
 }
 
 /// Waits until the link closes `s` (EOF or reset).
@@ -319,7 +333,7 @@ fn bad_input_drops_the_connection_and_the_link_serves_on(backend: Backend) {
     still_serving(&mut good, &mut link);
 
     // Garbage after a good handshake.
-    let mut s = raw_peer(specs[2].addr, base, base + 2);
+    let (mut s, _) = raw_peer(specs[2].addr, base, base + 2);
     s.write_all(&[0xAB; 64]).unwrap();
     wait_closed(&mut s);
     logs.wait_line(&[&me, "dropping", "bad frame magic"]);
@@ -328,8 +342,8 @@ fn bad_input_drops_the_connection_and_the_link_serves_on(backend: Backend) {
     // An absurd length.
     let mut f = frame(&[record(task, 9, 0, 64)]);
     f[8..12].copy_from_slice(&(1u32 << 30).to_le_bytes());
-    let mut s = raw_peer(specs[2].addr, base, base + 2);
-    s.write_all(&f).unwrap();
+    let (mut s, mut session) = raw_peer(specs[2].addr, base, base + 2);
+    s.write_all(&sealed(&mut session, f)).unwrap();
     wait_closed(&mut s);
     logs.wait_line(&[&me, "dropping", "bad frame body length"]);
     // Just over the configured limit.
@@ -337,15 +351,16 @@ fn bad_input_drops_the_connection_and_the_link_serves_on(backend: Backend) {
     f[8..12].copy_from_slice(
         &((gale_transport::link::LinkConfig::DEFAULT_MAX_FRAME + 8) as u32).to_le_bytes(),
     );
-    let mut s = raw_peer(specs[2].addr, base, base + 2);
-    s.write_all(&f).unwrap();
+    let (mut s, mut session) = raw_peer(specs[2].addr, base, base + 2);
+    s.write_all(&sealed(&mut session, f)).unwrap();
     wait_closed(&mut s);
     logs.wait_line(&[&me, "dropping", "exceeds the"]);
     still_serving(&mut good, &mut link);
 
     // A truncated frame, then the peer goes away.
     let f = frame(&[record(task, 9, 0, 512), record(task, 9, 1, 512)]);
-    let mut s = raw_peer(specs[2].addr, base, base + 2);
+    let (mut s, mut session) = raw_peer(specs[2].addr, base, base + 2);
+    let f = sealed(&mut session, f);
     s.write_all(&f[..f.len() - 100]).unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     wait_closed(&mut s);
@@ -355,16 +370,16 @@ fn bad_input_drops_the_connection_and_the_link_serves_on(backend: Backend) {
     // A record count that does not match the body.
     let mut f = frame(&[record(task, 9, 0, 64)]);
     f[12..16].copy_from_slice(&5u32.to_le_bytes());
-    let mut s = raw_peer(specs[2].addr, base, base + 2);
-    s.write_all(&f).unwrap();
+    let (mut s, mut session) = raw_peer(specs[2].addr, base, base + 2);
+    s.write_all(&sealed(&mut session, f)).unwrap();
     wait_closed(&mut s);
     logs.wait_line(&[&me, "dropping", "header says 5"]);
 
     // A record for a task this node does not own: nothing of that frame is
     // delivered, not even the valid record before it.
     let f = frame(&[record(task, 9, 0, 64), record((base + 1) * 100, 9, 1, 64)]);
-    let mut s = raw_peer(specs[2].addr, base, base + 2);
-    s.write_all(&f).unwrap();
+    let (mut s, mut session) = raw_peer(specs[2].addr, base, base + 2);
+    s.write_all(&sealed(&mut session, f)).unwrap();
     wait_closed(&mut s);
     logs.wait_line(&[&me, "dropping", "is not on node"]);
     assert_eq!(
@@ -401,7 +416,6 @@ fn never_finished_handshake_times_out(backend: Backend) {
         from: base,
         to: base + 1,
         nonce: [0; 32],
-        fingerprint: FP,
     }
     .encode(WIRE_VERSION, &mut out);
     half.write_all(&out[..40]).unwrap();
@@ -641,13 +655,22 @@ fn mutated_and_random_frames_never_break_the_link(backend: Backend) {
                 .collect();
             frame(&records)
         };
+        let (mut s, mut session) = raw_peer(specs[2].addr, base, base + 2);
+        // Mutated before sealing (a peer holding the secret sends garbage)
+        // or after (damaged or forged on the way).
+        let before = round % 2 == 0;
+        if round % 4 != 3 && !before {
+            bytes = sealed(&mut session, bytes);
+        }
         if round % 4 != 3 {
             for _ in 0..1 + rng.below(3) {
                 let at = rng.below(bytes.len());
                 bytes[at] ^= 1 << rng.below(8);
             }
         }
-        let mut s = raw_peer(specs[2].addr, base, base + 2);
+        if round % 4 != 3 && before {
+            bytes = sealed(&mut session, bytes);
+        }
         s.write_all(&bytes).unwrap();
         s.shutdown(std::net::Shutdown::Write).unwrap();
         wait_closed(&mut s);
@@ -687,7 +710,6 @@ fn a_dialing_link_refuses_a_peer_of_another_wire_version(backend: Backend) {
         from: base + 1,
         to: base,
         nonce: [3; 32],
-        fingerprint: FP,
     }
     .encode(WIRE_VERSION + 1, &mut out);
     s.write_all(&out).unwrap();
@@ -696,7 +718,7 @@ fn a_dialing_link_refuses_a_peer_of_another_wire_version(backend: Backend) {
     logs.wait_line(&[
         &format!("node={base}"),
         "refusing",
-        "wire version mismatch: peer speaks 2",
+        &format!("wire version mismatch: peer speaks {}", WIRE_VERSION + 1),
     ]);
     // The link keeps redialing with backoff.
     let (again, _) = listener.accept().unwrap();
@@ -810,4 +832,262 @@ fn a_record_after_a_quiet_spell_rings_the_doorbell_and_is_delivered(backend: Bac
     assert!(woken <= sent, "{woken} wake-ups for {sent} records");
     // Then a burst, in order and complete, with the bell in use.
     exchange(&mut ns, 1, 20_000, 64);
+}
+
+/// What the man in the middle does to the dialer's frames on one
+/// connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tamper {
+    /// Flip a bit in the body of the second frame.
+    Modify,
+    /// Send the first frame twice.
+    Replay,
+    /// Insert a well-formed frame with a made-up tag before the second.
+    Inject,
+    /// Swap the first two frames.
+    Reorder,
+    /// Forward faithfully.
+    None,
+}
+
+/// Reads one frame and its tag from `s`.
+fn read_sealed(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut f = vec![0u8; gale_codec::FrameHeader::LEN];
+    s.read_exact(&mut f)?;
+    let h = gale_codec::FrameHeader::parse(&f).expect("a frame header from the link");
+    f.resize(h.frame_len() + wire::TAG_LEN, 0);
+    s.read_exact(&mut f[gale_codec::FrameHeader::LEN..])?;
+    Ok(f)
+}
+
+/// A TCP proxy on `listen` to `target` that tampers with the frames of its
+/// n-th connection as `plan[n]` says (then forwards faithfully). The
+/// dialer's side of the handshake (hello and auth) passes unchanged.
+fn tampering_proxy(
+    listen: std::net::SocketAddr,
+    target: std::net::SocketAddr,
+    receiver: NodeId,
+    plan: Vec<Tamper>,
+) {
+    let listener = std::net::TcpListener::bind(listen).unwrap();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut from) = conn else { return };
+            let mode = plan.get(n).copied().unwrap_or(Tamper::None);
+            let Ok(mut to) = TcpStream::connect(target) else {
+                return;
+            };
+            let (mut back_from, mut back_to) = (to.try_clone().unwrap(), from.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut back_from, &mut back_to);
+                let _ = back_to.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let forward = |from: &mut TcpStream, to: &mut TcpStream| -> std::io::Result<()> {
+                    // Hello, then (after the acceptor's hello) auth.
+                    for body in [wire::HELLO_BODY, wire::AUTH_BODY] {
+                        let mut msg = vec![0u8; wire::MSG_HEADER + body];
+                        from.read_exact(&mut msg)?;
+                        to.write_all(&msg)?;
+                    }
+                    let first = read_sealed(from)?;
+                    let mut second = read_sealed(from)?;
+                    match mode {
+                        Tamper::Modify => {
+                            let at = gale_codec::FrameHeader::LEN + 20;
+                            second[at] ^= 0x10;
+                            to.write_all(&first)?;
+                            to.write_all(&second)?;
+                        }
+                        Tamper::Replay => {
+                            to.write_all(&first)?;
+                            to.write_all(&first)?;
+                            to.write_all(&second)?;
+                        }
+                        Tamper::Inject => {
+                            let mut forged = frame(&[record(receiver * 100, 99, 0, 64)]);
+                            forged.extend_from_slice(&[0x5a; wire::TAG_LEN]);
+                            to.write_all(&first)?;
+                            to.write_all(&forged)?;
+                            to.write_all(&second)?;
+                        }
+                        Tamper::Reorder => {
+                            to.write_all(&second)?;
+                            to.write_all(&first)?;
+                        }
+                        Tamper::None => {
+                            to.write_all(&first)?;
+                            to.write_all(&second)?;
+                        }
+                    }
+                    std::io::copy(from, to).map(|_| ())
+                };
+                let _ = forward(&mut from, &mut to);
+                let _ = to.shutdown(std::net::Shutdown::Both);
+                let _ = from.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+}
+
+/// A man in the middle between two linked nodes modifies, replays,
+/// injects and reorders frames, one way per connection: each time the
+/// receiver drops the connection naming the failed authentication, never
+/// delivers a tampered, repeated or made-up record, and the link comes
+/// back once the path is clean.
+fn modified_replayed_injected_or_reordered_frames_drop_the_connection(backend: Backend) {
+    let logs = logs();
+    let base: NodeId = if backend == Backend::Mio { 170 } else { 175 };
+    let specs = nodes(base, 2);
+    let proxy = free_addr("127.0.0.2");
+    let plan = vec![
+        Tamper::Modify,
+        Tamper::Replay,
+        Tamper::Inject,
+        Tamper::Reorder,
+    ];
+    tampering_proxy(proxy, specs[1].addr, base + 1, plan.clone());
+    let mut b = start_node(1, &specs, 1, with_backend(backend));
+    let mut a = start_node(0, &specs, 1, |c| {
+        c.backend = backend;
+        c.peers[0].addr = proxy;
+    });
+    let me = format!("node={}", base + 1);
+    let task = (base + 1) * 100 + 1;
+    let mut seq = 0u64;
+    let last = std::cell::Cell::new(None);
+    let check = |r: &[u8]| {
+        let (t, thread, s) = decode(r);
+        assert_eq!((t, thread), (task, 1), "a record the sender never sent");
+        let prev = last.get();
+        assert!(
+            prev < Some(s),
+            "record {s} after {prev:?}: replayed or reordered"
+        );
+        last.set(Some(s));
+    };
+    for round in 1..=plan.len() as u64 {
+        // Small frames, a few milliseconds apart, until the receiver drops
+        // the tampered connection.
+        wait_for("the tampered connection dropped", || {
+            a.push(base + 1, 0, &record(task, 1, seq, 64));
+            a.flush();
+            seq += 1;
+            std::thread::sleep(Duration::from_millis(2));
+            b.drain(|_, r| check(r));
+            b.link().stats().peers[0].refused >= round
+        });
+    }
+    assert_eq!(
+        logs.count_lines(&[&me, "dropping", "failed authentication"]),
+        plan.len(),
+        "one logged reason per tampered connection"
+    );
+    // The path is clean now: records flow again.
+    let before = last.get();
+    wait_for("records after the tampering", || {
+        a.push(base + 1, 0, &record(task, 1, seq, 64));
+        a.flush();
+        seq += 1;
+        std::thread::sleep(Duration::from_millis(2));
+        b.drain(|_, r| check(r));
+        last.get() > before && b.state_of(base) == PeerState::Up
+    });
+}
+
+/// With encryption on both sides, records arrive intact and in order.
+fn encrypted_links_deliver_every_record(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 180 } else { 185 };
+    let encrypt = |c: &mut gale_transport::link::LinkConfig| {
+        c.backend = backend;
+        c.protection = wire::Protection::Encrypt;
+    };
+    let specs = nodes(base, 2);
+    let mut ns = vec![
+        start_node(0, &specs, 2, encrypt),
+        start_node(1, &specs, 2, encrypt),
+    ];
+    assert!(ns.iter().all(|n| n.link().wait_connected(WAIT)));
+    exchange(&mut ns, 2, 2000, 300);
+}
+
+/// Reads one handshake message (kind, body) within `timeout`; `None` if
+/// nothing came.
+fn read_msg(s: &mut TcpStream, timeout: Duration) -> Option<(MsgKind, Vec<u8>)> {
+    s.set_read_timeout(Some(timeout)).unwrap();
+    let mut h = [0u8; wire::MSG_HEADER];
+    s.read_exact(&mut h).ok()?;
+    let header = MsgHeader::parse(&h).unwrap().unwrap();
+    let mut body = vec![0u8; header.len];
+    s.read_exact(&mut body).unwrap();
+    Some((header.kind, body))
+}
+
+/// A stranger that knows the node ids but not the secret says hello: the
+/// node answers with its own hello (a nonce) and nothing else; a made-up
+/// auth is refused, and still nothing derived from the secret or the
+/// fingerprint comes back to test guesses against.
+fn a_strangers_hello_gets_nothing_secret_derived(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 190 } else { 195 };
+    let specs = nodes(base, 2);
+    let b = start_node(1, &specs, 1, with_backend(backend));
+    let mut s = TcpStream::connect(specs[1].addr).unwrap();
+    let mut out = Vec::new();
+    Hello {
+        from: base,
+        to: base + 1,
+        nonce: [9; 32],
+    }
+    .encode(WIRE_VERSION, &mut out);
+    s.write_all(&out).unwrap();
+    let (kind, body) = read_msg(&mut s, WAIT).expect("the node's hello");
+    assert_eq!(kind, MsgKind::Hello);
+    let hello = Hello::decode(&body).unwrap();
+    assert_eq!((hello.from, hello.to), (base + 1, base));
+    assert_eq!(
+        read_msg(&mut s, Duration::from_millis(300)),
+        None,
+        "the node sent more than its hello before the dialer proved the secret"
+    );
+    let mut out = Vec::new();
+    let auth = wire::Auth {
+        proof: [1; 32],
+        fingerprint: [2; 32],
+    };
+    wire::encode_msg(WIRE_VERSION, MsgKind::Auth, &auth.encode(), &mut out);
+    s.write_all(&out).unwrap();
+    let (kind, body) = read_msg(&mut s, WAIT).expect("a refusal");
+    assert_eq!(kind, MsgKind::Refuse);
+    let (code, text) = wire::decode_refuse(&body);
+    assert_eq!(code, RefuseCode::Auth, "{text}");
+    assert_eq!(read_msg(&mut s, Duration::from_millis(300)), None);
+    drop(b);
+}
+
+/// 200 silent connections from an address that is not in the cluster
+/// file are closed at once: a real peer that dials meanwhile joins within
+/// a second, and the node logs them in a line or two, not 200.
+fn silent_connections_from_a_stranger_address_do_not_delay_a_peers_join(backend: Backend) {
+    let logs = logs();
+    let base: NodeId = if backend == Backend::Mio { 200 } else { 205 };
+    let specs = nodes(base, 2);
+    let b = start_node(1, &specs, 1, with_backend(backend));
+    let stranger: std::net::IpAddr = "127.0.0.9".parse().unwrap();
+    let flood: Vec<TcpStream> = (0..200)
+        .filter_map(|_| wire::connect_from(stranger, specs[1].addr).ok())
+        .collect();
+    assert!(flood.len() >= 150, "only {} connections", flood.len());
+    let a = start_node(0, &specs, 1, with_backend(backend));
+    let joined = a.link().wait_connected(Duration::from_secs(1));
+    assert!(
+        joined,
+        "the peer did not join within 1 s of 200 silent strangers"
+    );
+    wait_for("every stranger rejected", || {
+        b.link().stats().rejected_connections >= flood.len() as u64
+    });
+    let me = format!("node={}", base + 1);
+    let lines = logs.count_lines(&[&me, "127.0.0.9"]);
+    assert!(lines <= 2, "{lines} log lines about the strangers");
+    drop(flood);
 }

@@ -34,6 +34,12 @@ impl RecvBuf {
         &self.bytes.as_slice()[self.start..self.end]
     }
 
+    /// The received, unconsumed bytes, writable (to decrypt in place).
+    pub fn filled_mut(&mut self) -> &mut [u8] {
+        let (start, end) = (self.start, self.end);
+        &mut self.bytes.as_mut_slice()[start..end]
+    }
+
     /// Marks `n` bytes at the front as consumed.
     pub fn consume(&mut self, n: usize) {
         self.start += n;

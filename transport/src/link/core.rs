@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use gale_codec::{FrameHeader, RawFrame};
 use tracing::{info, warn};
 
+use super::admit::{Admission, Noise, HELLO_TIMEOUT};
 use super::buf::RecvBuf;
 use super::handshake::{Handshake, HandshakeError, Identity, Step};
 use super::outq::OutFrames;
+use super::seal::{Session, TAG_LEN};
 use super::shm_peer::{remove_stale, ShmLink};
 use super::stats::{PeerCounters, Shared};
 use super::wire::{MsgHeader, MSG_HEADER};
@@ -89,10 +91,6 @@ impl Idle {
 /// one; fewer wait up to [`Idle::SHORT`] for more (see `Core::fill_frame`).
 pub(crate) const MIN_FRAME: usize = 32 << 10;
 
-/// Accepted connections allowed in their handshake at once; more are
-/// closed at once, so a flood of connections cannot grow memory.
-pub(crate) const MAX_HANDSHAKING: usize = 64;
-
 /// A backend's handle for one connection.
 pub(crate) type ConnKey = usize;
 
@@ -135,6 +133,8 @@ pub(crate) struct Interest {
 /// it stopped when a ring was full.
 struct Delivery {
     len: usize,
+    /// The frame with its tag.
+    tagged: usize,
     pos: usize,
     next: usize,
 }
@@ -151,6 +151,8 @@ pub(crate) struct Conn {
     hs_sent: usize,
     frames: OutFrames,
     deadline: Instant,
+    /// An accepted connection must send its hello by then.
+    hello_deadline: Instant,
     delivery: Option<Delivery>,
     targets: Vec<u32>,
     /// A refusal to send before closing.
@@ -161,7 +163,10 @@ pub(crate) struct Conn {
     pub recv_busy: bool,
     /// The rings of a same-host peer (set when the handshake completes).
     pub(super) shm: Option<ShmLink>,
-    /// An accepted connection counted in `Core::handshaking`.
+    /// The frame keys and sequence numbers (set when the handshake
+    /// completes).
+    session: Option<Session>,
+    /// An accepted connection counted in `Core::admission`.
     counted: bool,
     /// Until then, a frame is built only from [`MIN_FRAME`] bytes on.
     next_small_frame: Instant,
@@ -268,8 +273,13 @@ pub(crate) struct Core {
     pub peers: Vec<Peer>,
     pub shared: Arc<Shared>,
     to_close: Vec<ConnKey>,
-    /// Accepted connections still in their handshake.
-    handshaking: usize,
+    /// Which addresses may connect; accepted connections still in their
+    /// handshake.
+    admission: Admission,
+    /// The IP this node listens on; dials start from it.
+    listen_ip: std::net::IpAddr,
+    /// Warnings about dropped handshakes, rate-limited.
+    noise: Noise,
     shm_dir: std::path::PathBuf,
     /// Largest outbound record: the maximum record of same-host rings.
     largest_record: usize,
@@ -292,8 +302,12 @@ impl Core {
         shared: Arc<Shared>,
     ) -> Result<Core, LinkError> {
         let cfg_err = |m: String| Err(LinkError::Config(m));
-        if config.secret.is_empty() {
-            return cfg_err("the cluster secret is empty".into());
+        if config.secret.len() < super::MIN_SECRET_LEN {
+            return cfg_err(format!(
+                "the cluster secret has {} bytes; it needs at least {} random bytes",
+                config.secret.len(),
+                super::MIN_SECRET_LEN
+            ));
         }
         if config.max_frame > gale_codec::MAX_FRAME_BODY || config.max_frame < 4096 {
             return cfg_err(format!(
@@ -389,10 +403,11 @@ impl Core {
                 node: config.node,
                 secret: config.secret.clone(),
                 fingerprint: config.fingerprint,
+                protection: config.protection,
             },
             max_frame: config.max_frame,
             frame_target: config.max_frame - slack,
-            recv_limit: FrameHeader::LEN + config.max_frame + 4096,
+            recv_limit: FrameHeader::LEN + config.max_frame + TAG_LEN + 4096,
             handshake_timeout: config.handshake_timeout,
             reconnect: (config.reconnect_min, config.reconnect_max),
             route,
@@ -400,7 +415,15 @@ impl Core {
             peers,
             shared,
             to_close: Vec::new(),
-            handshaking: 0,
+            admission: Admission::new(
+                config
+                    .peers
+                    .iter()
+                    .map(|p| p.addr.ip())
+                    .filter(|ip| !ip.is_unspecified()),
+            ),
+            noise: Noise::new(now),
+            listen_ip: config.listen.ip(),
             shm_dir: config.shm_dir.clone(),
             largest_record: largest,
             shm_scratch: gale_codec::AlignedVec::new(),
@@ -412,6 +435,18 @@ impl Core {
     /// This node's id.
     pub fn node(&self) -> NodeId {
         self.id.node
+    }
+
+    /// Starts a non-blocking connect to peer `p`, from this node's listen
+    /// IP when it has a concrete one (so the peer's admission control sees
+    /// the address the cluster file names for this node).
+    pub fn dial_socket(&self, p: usize) -> std::io::Result<mio::net::TcpStream> {
+        let remote = self.peers[p].addr;
+        #[cfg(target_os = "linux")]
+        if !self.listen_ip.is_unspecified() && self.listen_ip.is_ipv4() == remote.is_ipv4() {
+            return super::sys::connect_from(self.listen_ip, remote);
+        }
+        mio::net::TcpStream::connect(remote)
     }
 
     fn counters(&self, peer: usize) -> &PeerCounters {
@@ -429,18 +464,24 @@ impl Core {
         // Large enough for every handshake message a side sends, so appends
         // never reallocate while io_uring may be sending from it.
         if dial.is_none() {
-            if self.handshaking >= MAX_HANDSHAKING {
-                return Err(std::io::Error::other(format!(
-                    "{MAX_HANDSHAKING} connections are already in their handshake"
-                )));
+            if let Err((kind, reason)) = self.admission.admit(remote.ip()) {
+                self.noise.report(self.id.node, now, kind, || {
+                    format!("link: dropping new connection from {remote}: {reason}")
+                });
+                PeerCounters::add(&self.shared.rejected, 1);
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    reason,
+                ));
             }
-            self.handshaking += 1;
         }
         let mut hs_out = Vec::with_capacity(HS_OUT_CAPACITY);
         let hs = match Handshake::new(&self.id, dial.map(|p| self.peers[p].id), &mut hs_out) {
             Ok(hs) => hs,
             Err(e) => {
-                self.handshaking -= usize::from(dial.is_none());
+                if dial.is_none() {
+                    self.admission.release(remote.ip());
+                }
                 return Err(e);
             }
         };
@@ -457,11 +498,13 @@ impl Core {
             hs_sent: 0,
             frames: OutFrames::new(),
             deadline: now + self.handshake_timeout,
+            hello_deadline: now + HELLO_TIMEOUT.min(self.handshake_timeout),
             delivery: None,
             targets: Vec::new(),
             closing: None,
             recv_busy: false,
             shm: None,
+            session: None,
             counted: dial.is_none(),
             next_small_frame: now,
         })
@@ -489,6 +532,12 @@ impl Core {
                 return Err(Close::bad(format!(
                     "handshake not completed within {:?}",
                     self.handshake_timeout
+                )));
+            }
+            if conn.counted && !conn.hs.got_hello() && now >= conn.hello_deadline {
+                return Err(Close::bad(format!(
+                    "no hello within {:?}",
+                    HELLO_TIMEOUT.min(self.handshake_timeout)
                 )));
             }
             if conn.recv_busy {
@@ -595,22 +644,12 @@ impl Core {
                 }
                 Ok(Step::Up) => self.on_up(conn)?,
                 Err(HandshakeError::Refused { code, reason }) => {
-                    warn!(
-                        node = self.id.node,
-                        remote = %conn.remote,
-                        ?code,
-                        "link: refusing connection: {reason}"
-                    );
-                    return Err(Close::bad(format!("refused: {reason}")));
+                    return Err(Close::bad(format!("refusing ({code:?}): {reason}")));
                 }
                 Err(HandshakeError::PeerRefused { code, reason }) => {
-                    warn!(
-                        node = self.id.node,
-                        remote = %conn.remote,
-                        ?code,
-                        "link: peer refused the handshake: {reason}"
-                    );
-                    return Err(Close::bad(format!("peer refused the handshake: {reason}")));
+                    return Err(Close::bad(format!(
+                        "peer refused the handshake ({code:?}): {reason}"
+                    )));
                 }
                 Err(HandshakeError::Protocol(reason)) => {
                     return Err(Close::bad(format!("bad handshake: {reason}")))
@@ -625,8 +664,9 @@ impl Core {
             .peer
             .expect("a connection is identified before it is up");
         if std::mem::take(&mut conn.counted) {
-            self.handshaking -= 1;
+            self.admission.release(conn.remote.ip());
         }
+        conn.session = conn.hs.take_session();
         let peer = &mut self.peers[p];
         if peer.same_host {
             let shm = ShmLink::create(
@@ -687,10 +727,20 @@ impl Core {
                     )));
                 }
                 let len = header.frame_len();
-                if avail.len() < len {
-                    conn.inbuf.make_room(len);
+                if avail.len() < len + TAG_LEN {
+                    conn.inbuf.make_room(len + TAG_LEN);
                     return Ok(());
                 }
+                let session = conn.session.as_mut().expect("set when up");
+                let (frame, tag) = conn.inbuf.filled_mut()[..len + TAG_LEN].split_at_mut(len);
+                if let Err(forged) = session.open(frame, tag) {
+                    return Err(Close::bad(format!(
+                        "frame {} from node {peer_id} failed authentication (modified, injected, \
+                         replayed or reordered on the way, or not from the node)",
+                        forged.seq
+                    )));
+                }
+                let avail = conn.inbuf.filled();
                 let frame = RawFrame::parse_with(&avail[..len], |_, _| Ok(()))
                     .map_err(|e| Close::bad(format!("bad frame from node {peer_id}: {e}")))?;
                 conn.targets.clear();
@@ -710,6 +760,7 @@ impl Core {
                 }
                 conn.delivery = Some(Delivery {
                     len,
+                    tagged: len + TAG_LEN,
                     pos: FrameHeader::LEN,
                     next: 0,
                 });
@@ -744,8 +795,8 @@ impl Core {
             }
             let counters = &self.shared.peers[p];
             PeerCounters::add(&counters.records_in, d.next as u64);
-            PeerCounters::add(&counters.bytes_in, d.len as u64);
-            conn.inbuf.consume(d.len);
+            PeerCounters::add(&counters.bytes_in, d.tagged as u64);
+            conn.inbuf.consume(d.tagged);
             conn.delivery = None;
         }
     }
@@ -798,7 +849,10 @@ impl Core {
         if dropped > 0 {
             PeerCounters::add(&self.shared.peers[p].dropped, dropped);
         }
-        if conn.frames.seal() {
+        let Some(session) = conn.session.as_mut() else {
+            return;
+        };
+        if conn.frames.seal(session) {
             conn.next_small_frame = now + Idle::SHORT;
         }
     }
@@ -806,14 +860,21 @@ impl Core {
     /// A connection is gone (closed by us, by the peer, or failed).
     pub fn closed(&mut self, conn: &Conn, close: Close, now: Instant) {
         if conn.counted {
-            self.handshaking -= 1;
+            self.admission.release(conn.remote.ip());
         }
         let node = self.id.node;
         let who = match conn.peer {
             Some(p) => format!("node {}", self.peers[p].id),
             None => String::from("unidentified peer"),
         };
-        if close.bad {
+        if close.bad && !conn.is_up() {
+            self.noise.report(node, now, "bad handshakes", || {
+                format!(
+                    "link: dropping connection to {who} from {}: {}",
+                    conn.remote, close.reason
+                )
+            });
+        } else if close.bad {
             warn!(node, remote = %conn.remote, "link: dropping connection to {who}: {}", close.reason);
         } else if !conn.is_up() {
             // Dials to a peer that is not there yet: expected while it starts.
@@ -857,6 +918,7 @@ impl Core {
     /// peers to dial now (into `dials`).
     pub fn tick(&mut self, now: Instant, dials: &mut Vec<usize>) {
         dials.clear();
+        self.noise.flush(self.id.node, now);
         for (p, peer) in self.peers.iter_mut().enumerate() {
             if peer.active.is_none() && peer.ever_up {
                 let mut dropped = 0u64;
@@ -889,6 +951,7 @@ impl Core {
                             "link: dialing the peer at a new address"
                         );
                         peer.addr = addr;
+                        self.admission.allow(addr.ip());
                     }
                 }
                 dials.push(p);
@@ -914,11 +977,16 @@ impl Core {
 
     /// An accepted connection that could not be taken (too many in their
     /// handshake, or a socket error); the backend closes it.
-    pub fn rejected(&self, remote: SocketAddr, reason: &std::io::Error) {
-        warn!(node = self.id.node, %remote, "link: dropping new connection: {reason}");
-        self.shared
-            .rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    pub fn rejected(&mut self, remote: SocketAddr, reason: &std::io::Error) {
+        if reason.kind() == std::io::ErrorKind::PermissionDenied {
+            // Refused by admission control: reported and counted there.
+            return;
+        }
+        let now = Instant::now();
+        self.noise.report(self.id.node, now, "socket errors", || {
+            format!("link: dropping new connection from {remote}: {reason}")
+        });
+        PeerCounters::add(&self.shared.rejected, 1);
     }
 
     /// Before sleeping on the doorbell: arms it, then looks at the

@@ -1,27 +1,40 @@
-//! The link handshake: wire version, node ids, fingerprint, and mutual
-//! HMAC-SHA256 challenge-response on the cluster secret.
+//! The link handshake: wire version, node ids, mutual HMAC-SHA256
+//! challenge-response on the cluster secret, then the fingerprint, then
+//! the session keys of the frames that follow (`seal.rs`).
 //!
 //! ```text
 //! dialer D                                 acceptor A
-//!   hello(D -> A, nonce_D, fp)       ->
-//!                                    <-    hello(A -> D, nonce_A, fp), auth(mac_A)
-//!   auth(mac_D)                      ->
-//!                                    <-    ok            (A is up)
-//!   (D is up)
+//!   hello(D -> A, nonce_D)           ->
+//!                                    <-    hello(A -> D, nonce_A)
+//!   auth(proof_D, fp_D)              ->    (A checks proof_D, then fp_D)
+//!                                    <-    auth(proof_A, fp_A), ok   (A is up)
+//!   (D checks both; D is up)
 //! ```
 //!
-//! `mac_X = HMAC-SHA256(secret, "gale-link-auth" || version || X || Y ||
-//! nonce_Y || nonce_X || fingerprint)` where Y is the other side: each side
-//! answers the other's fresh challenge, so the secret never travels and a
-//! recorded answer is worthless later. Tags are compared in constant time
-//! (`Mac::verify_slice`). Any check that fails is answered with a refuse
-//! message naming the reason, then the connection closes; both sides log it.
+//! `proof_X = HMAC-SHA256(secret, "gale-link-v2 proof" || version || role_X
+//! || D || A || nonce_D || nonce_A || protection)` and `fp_X` the same with
+//! "gale-link-v2 fingerprint" and the sender's fingerprint appended. Each
+//! side answers a challenge (the other's nonce) that is fresh per
+//! connection, so the secret never travels and a recorded answer is
+//! worthless later.
+//!
+//! The acceptor sends nothing derived from the secret or the fingerprint
+//! until the dialer has proved that it holds the secret: a stranger that
+//! dials a node learns its wire version and node id, nothing it could test
+//! guesses of the secret or of the topology against. The dialer only
+//! dials the addresses in its cluster file. The fingerprint travels only
+//! as a MAC (a mismatch is still named as such, once the secret is proven).
+//! Tags are compared in constant time (`Mac::verify_slice`). A check that
+//! fails is answered with a refuse message naming the reason, then the
+//! connection closes; both sides log it (a peer's refusal text escaped).
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use super::seal::{Protection, Session};
 use super::wire::{
-    decode_refuse, encode_msg, encode_refuse, Hello, MsgHeader, MsgKind, RefuseCode, WIRE_VERSION,
+    decode_refuse, encode_msg, encode_refuse, Auth, Hello, MsgHeader, MsgKind, RefuseCode,
+    WIRE_VERSION,
 };
 use super::NodeId;
 
@@ -32,6 +45,7 @@ pub(crate) struct Identity {
     pub node: NodeId,
     pub secret: Vec<u8>,
     pub fingerprint: [u8; 32],
+    pub protection: Protection,
 }
 
 /// Where a handshake is.
@@ -48,7 +62,7 @@ enum State {
 pub(crate) enum HandshakeError {
     /// We refuse the peer; a refuse message is in the output.
     Refused { code: RefuseCode, reason: String },
-    /// The peer refused us.
+    /// The peer refused us (its text, escaped).
     PeerRefused { code: RefuseCode, reason: String },
     /// Not the handshake protocol at all (garbage, wrong order); nothing sent.
     Protocol(String),
@@ -65,6 +79,10 @@ pub(crate) enum Step {
     Up,
 }
 
+/// The roles in the MACs.
+const DIALER: u8 = b'D';
+const ACCEPTOR: u8 = b'A';
+
 /// One side of one connection's handshake.
 pub(crate) struct Handshake {
     /// `Some(peer)` on the dialing side.
@@ -72,6 +90,8 @@ pub(crate) struct Handshake {
     state: State,
     nonce: [u8; 32],
     peer: Option<(NodeId, [u8; 32])>,
+    /// The frame keys, once up (taken by the connection).
+    session: Option<Session>,
 }
 
 impl Handshake {
@@ -88,7 +108,6 @@ impl Handshake {
                 from: id.node,
                 to,
                 nonce,
-                fingerprint: id.fingerprint,
             }
             .encode(WIRE_VERSION, out);
         }
@@ -97,12 +116,23 @@ impl Handshake {
             state: State::AwaitHello,
             nonce,
             peer: None,
+            session: None,
         })
     }
 
     /// Whether the handshake completed.
     pub fn is_up(&self) -> bool {
         self.state == State::Up
+    }
+
+    /// Whether the peer's hello arrived.
+    pub fn got_hello(&self) -> bool {
+        self.state != State::AwaitHello
+    }
+
+    /// The frame keys of the session, once up (once).
+    pub fn take_session(&mut self) -> Option<Session> {
+        self.session.take()
     }
 
     /// Handles one message; replies go to `out`. `acceptable` says whether
@@ -121,7 +151,10 @@ impl Handshake {
         };
         if header.kind == MsgKind::Refuse {
             let (code, reason) = decode_refuse(body);
-            return Err(HandshakeError::PeerRefused { code, reason });
+            return Err(HandshakeError::PeerRefused {
+                code,
+                reason: escape(&reason),
+            });
         }
         if header.version != WIRE_VERSION {
             return refuse(
@@ -165,69 +198,82 @@ impl Handshake {
                         }
                     }
                 }
-                if hello.fingerprint != id.fingerprint {
+                self.peer = Some((hello.from, hello.nonce));
+                if self.dial_to.is_none() {
+                    // Nothing secret-derived yet: the dialer proves first.
+                    Hello {
+                        from: id.node,
+                        to: hello.from,
+                        nonce: self.nonce,
+                    }
+                    .encode(WIRE_VERSION, out);
+                    self.state = State::AwaitAuth;
+                    return Ok(Step::Identified(hello.from));
+                }
+                encode_msg(
+                    WIRE_VERSION,
+                    MsgKind::Auth,
+                    &self.auth(id, DIALER).encode(),
+                    out,
+                );
+                self.state = State::AwaitAuth;
+                Ok(Step::Continue)
+            }
+            (State::AwaitAuth, MsgKind::Auth) => {
+                let (peer, _) = self.peer.expect("set with AwaitAuth");
+                let auth = Auth::decode(body)
+                    .ok_or_else(|| HandshakeError::Protocol(String::from("malformed auth")))?;
+                let role = if self.dial_to.is_some() {
+                    ACCEPTOR
+                } else {
+                    DIALER
+                };
+                if self
+                    .mac(id, b"gale-link-v2 proof", role, None)
+                    .verify_slice(&auth.proof)
+                    .is_err()
+                {
+                    return refuse(
+                        RefuseCode::Auth,
+                        format!(
+                            "authentication failed: node {peer} does not hold the same cluster \
+                             secret (or link protection setting)"
+                        ),
+                        out,
+                    );
+                }
+                if self
+                    .mac(id, b"gale-link-v2 fingerprint", role, Some(&id.fingerprint))
+                    .verify_slice(&auth.fingerprint)
+                    .is_err()
+                {
                     return refuse(
                         RefuseCode::Fingerprint,
                         format!(
-                            "fingerprint mismatch (topology or cluster file differ): \
-                             node {} has {}, node {} has {}",
-                            hello.from,
-                            short_hex(&hello.fingerprint),
+                            "fingerprint mismatch (topology or cluster file differ): node {} \
+                             has {}, node {peer} has another",
                             id.node,
                             short_hex(&id.fingerprint)
                         ),
                         out,
                     );
                 }
-                self.peer = Some((hello.from, hello.nonce));
-                self.state = State::AwaitAuth;
-                if self.dial_to.is_none() {
-                    Hello {
-                        from: id.node,
-                        to: hello.from,
-                        nonce: self.nonce,
-                        fingerprint: id.fingerprint,
-                    }
-                    .encode(WIRE_VERSION, out);
-                    let mac = self.mac(id, id.node, hello.from, &hello.nonce, &self.nonce);
-                    encode_msg(WIRE_VERSION, MsgKind::Auth, &mac, out);
-                    return Ok(Step::Identified(hello.from));
-                }
-                Ok(Step::Continue)
-            }
-            (State::AwaitAuth, MsgKind::Auth) => {
-                let (peer, peer_nonce) = self.peer.expect("set with AwaitAuth");
-                let mut mac = self.hmac(id);
-                feed(
-                    &mut mac,
-                    peer,
-                    id.node,
-                    &self.nonce,
-                    &peer_nonce,
-                    &id.fingerprint,
-                );
-                if mac.verify_slice(body).is_err() {
-                    return refuse(
-                        RefuseCode::Auth,
-                        format!(
-                            "authentication failed: node {peer} does not hold the same cluster secret"
-                        ),
-                        out,
-                    );
-                }
                 if self.dial_to.is_some() {
-                    let mac = self.mac(id, id.node, peer, &peer_nonce, &self.nonce);
-                    encode_msg(WIRE_VERSION, MsgKind::Auth, &mac, out);
                     self.state = State::AwaitOk;
-                    Ok(Step::Continue)
-                } else {
-                    encode_msg(WIRE_VERSION, MsgKind::Ok, &[], out);
-                    self.state = State::Up;
-                    Ok(Step::Up)
+                    return Ok(Step::Continue);
                 }
+                encode_msg(
+                    WIRE_VERSION,
+                    MsgKind::Auth,
+                    &self.auth(id, ACCEPTOR).encode(),
+                    out,
+                );
+                encode_msg(WIRE_VERSION, MsgKind::Ok, &[], out);
+                self.up(id);
+                Ok(Step::Up)
             }
             (State::AwaitOk, MsgKind::Ok) => {
-                self.state = State::Up;
+                self.up(id);
                 Ok(Step::Up)
             }
             (state, kind) => Err(HandshakeError::Protocol(format!(
@@ -236,61 +282,93 @@ impl Handshake {
         }
     }
 
-    fn hmac(&self, id: &Identity) -> HmacSha256 {
-        // HMAC takes keys of any length; an empty secret is refused when the
-        // link starts.
-        HmacSha256::new_from_slice(&id.secret).expect("HMAC accepts any key length")
+    fn up(&mut self, id: &Identity) {
+        let (peer, peer_nonce) = self.peer.expect("identified before up");
+        let dialer = self.dial_to.is_some();
+        let (ids, nonces) = if dialer {
+            ((id.node, peer), (&self.nonce, &peer_nonce))
+        } else {
+            ((peer, id.node), (&peer_nonce, &self.nonce))
+        };
+        self.session = Some(Session::derive(
+            &id.secret,
+            id.protection,
+            dialer,
+            ids,
+            nonces,
+        ));
+        self.state = State::Up;
     }
 
-    fn mac(
-        &self,
-        id: &Identity,
-        from: NodeId,
-        to: NodeId,
-        challenge: &[u8; 32],
-        own: &[u8; 32],
-    ) -> [u8; 32] {
-        let mut mac = self.hmac(id);
-        feed(&mut mac, from, to, challenge, own, &id.fingerprint);
-        mac.finalize().into_bytes().into()
+    /// This side's auth message.
+    fn auth(&self, id: &Identity, role: u8) -> Auth {
+        Auth {
+            proof: self
+                .mac(id, b"gale-link-v2 proof", role, None)
+                .finalize()
+                .into_bytes()
+                .into(),
+            fingerprint: self
+                .mac(id, b"gale-link-v2 fingerprint", role, Some(&id.fingerprint))
+                .finalize()
+                .into_bytes()
+                .into(),
+        }
+    }
+
+    /// A MAC of `role` (the sender's) over the session's transcript:
+    /// domain, version, role, dialer, acceptor, both nonces, protection,
+    /// and the fingerprint if given.
+    fn mac(&self, id: &Identity, domain: &[u8], role: u8, fp: Option<&[u8; 32]>) -> HmacSha256 {
+        let (peer, peer_nonce) = self.peer.expect("identified before auth");
+        let ((d, a), (nonce_d, nonce_a)) = if self.dial_to.is_some() {
+            ((id.node, peer), (&self.nonce, &peer_nonce))
+        } else {
+            ((peer, id.node), (&peer_nonce, &self.nonce))
+        };
+        // HMAC takes keys of any length; secrets are checked when the link
+        // starts.
+        let mut mac = HmacSha256::new_from_slice(&id.secret).expect("HMAC accepts any key length");
+        mac.update(domain);
+        mac.update(&WIRE_VERSION.to_le_bytes());
+        mac.update(&[role, id.protection.code()]);
+        mac.update(&d.to_le_bytes());
+        mac.update(&a.to_le_bytes());
+        mac.update(nonce_d);
+        mac.update(nonce_a);
+        if let Some(fp) = fp {
+            mac.update(fp);
+        }
+        mac
     }
 }
 
-/// The MAC input: domain, version, sender, receiver, the receiver's
-/// challenge, the sender's own nonce, the fingerprint.
-fn feed(
-    mac: &mut HmacSha256,
-    from: NodeId,
-    to: NodeId,
-    challenge: &[u8; 32],
-    own: &[u8; 32],
-    fingerprint: &[u8; 32],
-) {
-    mac.update(b"gale-link-auth");
-    mac.update(&WIRE_VERSION.to_le_bytes());
-    mac.update(&from.to_le_bytes());
-    mac.update(&to.to_le_bytes());
-    mac.update(challenge);
-    mac.update(own);
-    mac.update(fingerprint);
+/// `text` as it may go into a log line: control characters (newlines
+/// included), quotes and backslashes escaped, so bytes from a stranger can
+/// never forge a line.
+pub(crate) fn escape(text: &str) -> String {
+    text.escape_debug().to_string()
 }
 
 /// Runs the dialing side of a handshake over a blocking stream: the link's
 /// own state machine, for tools and tests that speak to a link directly.
-/// On success the stream is ready for frames. A refusal (either way) is an
-/// error of kind `PermissionDenied` naming the reason.
+/// On success the stream is ready for frames, each sealed with the returned
+/// [`Session`]. A refusal (either way) is an error of kind
+/// `PermissionDenied` naming the reason.
 pub fn dial_handshake(
     stream: &mut std::net::TcpStream,
     node: NodeId,
     to: NodeId,
     secret: &[u8],
     fingerprint: [u8; 32],
-) -> std::io::Result<()> {
+    protection: Protection,
+) -> std::io::Result<Session> {
     use std::io::{Error, ErrorKind, Read, Write};
     let id = Identity {
         node,
         secret: secret.to_vec(),
         fingerprint,
+        protection,
     };
     let mut out = Vec::new();
     let mut hs = Handshake::new(&id, Some(to), &mut out)?;
@@ -317,7 +395,8 @@ pub fn dial_handshake(
             }
         }
     }
-    stream.write_all(&out)
+    stream.write_all(&out)?;
+    Ok(hs.take_session().expect("a session once up"))
 }
 
 fn short_hex(bytes: &[u8; 32]) -> String {
@@ -334,6 +413,7 @@ mod tests {
             node,
             secret: secret.to_vec(),
             fingerprint: [fp; 32],
+            protection: Protection::Authenticate,
         }
     }
 
@@ -379,18 +459,35 @@ mod tests {
         (last_a, last_d)
     }
 
+    const S: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const T: &[u8] = b"0123456789abcdef0123456789abcdeX";
+
     #[test]
-    fn same_secret_and_fingerprint_come_up() {
-        let (a, d) = run(&identity(2, b"s", 1), &identity(1, b"s", 1));
-        assert_eq!(a.unwrap(), Step::Up);
-        assert_eq!(d.unwrap(), Step::Up);
+    fn same_secret_and_fingerprint_come_up_with_matching_keys() {
+        let (a_id, d_id) = (identity(2, S, 1), identity(1, S, 1));
+        let (mut to_a, mut to_d) = (Vec::new(), Vec::new());
+        let mut hd = Handshake::new(&d_id, Some(2), &mut to_a).unwrap();
+        let mut ha = Handshake::new(&a_id, None, &mut to_d).unwrap();
+        for _ in 0..3 {
+            if !to_a.is_empty() {
+                deliver(&mut ha, &a_id, &mut to_a, &mut to_d).unwrap();
+            }
+            if !to_d.is_empty() {
+                deliver(&mut hd, &d_id, &mut to_d, &mut to_a).unwrap();
+            }
+        }
+        assert!(ha.is_up() && hd.is_up());
+        let (mut sd, mut sa) = (hd.take_session().unwrap(), ha.take_session().unwrap());
+        let mut f = vec![7u8; 32];
+        sd.seal_frame(&mut f);
+        assert!(sa.open_frame(&mut f));
     }
 
     #[test]
-    fn wrong_secret_is_refused() {
-        let (_, d) = run(&identity(2, b"s", 1), &identity(1, b"t", 1));
+    fn wrong_secret_is_refused_by_the_acceptor() {
+        let (a, _) = run(&identity(2, S, 1), &identity(1, T, 1));
         assert!(matches!(
-            d,
+            a,
             Err(HandshakeError::Refused {
                 code: RefuseCode::Auth,
                 ..
@@ -400,7 +497,7 @@ mod tests {
 
     #[test]
     fn fingerprint_mismatch_is_refused() {
-        let (a, _) = run(&identity(2, b"s", 1), &identity(1, b"s", 9));
+        let (a, _) = run(&identity(2, S, 1), &identity(1, S, 9));
         assert!(matches!(
             a,
             Err(HandshakeError::Refused {
@@ -408,5 +505,36 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_acceptor_answers_a_hello_with_a_nonce_only() {
+        let a = identity(2, S, 1);
+        let mut out = Vec::new();
+        let mut ha = Handshake::new(&a, None, &mut out).unwrap();
+        let mut hello = Vec::new();
+        Hello {
+            from: 1,
+            to: 2,
+            nonce: [0; 32],
+        }
+        .encode(WIRE_VERSION, &mut hello);
+        deliver(&mut ha, &a, &mut hello, &mut out).unwrap();
+        let h = MsgHeader::parse(&out).unwrap().unwrap();
+        assert_eq!((h.kind, MSG_HEADER + h.len), (MsgKind::Hello, out.len()));
+    }
+
+    #[test]
+    fn a_refusal_from_a_peer_is_escaped() {
+        let d = identity(1, S, 1);
+        let mut out = Vec::new();
+        let mut hd = Handshake::new(&d, Some(2), &mut out).unwrap();
+        let mut refuse = Vec::new();
+        encode_refuse(RefuseCode::Auth, "no\nWARN forged line\r", &mut refuse);
+        let err = deliver(&mut hd, &d, &mut refuse, &mut out).unwrap_err();
+        let HandshakeError::PeerRefused { reason, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(reason, "no\\nWARN forged line\\r");
     }
 }

@@ -177,7 +177,7 @@ impl MioLink {
 
     fn dial(&mut self, p: usize, now: Instant) {
         let addr = self.core.peers[p].addr;
-        match TcpStream::connect(addr) {
+        match self.core.dial_socket(p) {
             Ok(stream) => {
                 let key = self.slot();
                 if let Err(e) = self.add(key, stream, addr, Some(p), now) {

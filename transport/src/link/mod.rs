@@ -24,12 +24,14 @@ use std::time::{Duration, Instant};
 
 use crate::{Consumer, Producer};
 
+mod admit;
 mod buf;
 mod core;
 mod handshake;
 mod mio_io;
 mod outq;
 mod resolve;
+mod seal;
 mod shm_peer;
 mod stats;
 #[cfg(target_os = "linux")]
@@ -39,6 +41,7 @@ mod uring;
 pub mod wire;
 
 pub use resolve::Resolve;
+pub use seal::Protection;
 
 use self::core::Core;
 use self::stats::Shared;
@@ -136,10 +139,15 @@ pub struct LinkConfig {
     /// Every other node of the cluster (links are all-to-all; the node with
     /// the lower id dials the one with the higher id).
     pub peers: Vec<PeerSpec>,
-    /// The cluster secret, used for HMAC-SHA256 challenge-response; never sent.
+    /// The cluster secret (at least [`MIN_SECRET_LEN`] random bytes), used
+    /// for HMAC-SHA256 challenge-response and to derive each session's
+    /// frame keys; never sent.
     pub secret: Vec<u8>,
     /// A hash of the topology and cluster file; peers must present the same.
     pub fingerprint: [u8; 32],
+    /// What protects the frames after the handshake: authentication
+    /// (default) or authentication and encryption. Peers must agree.
+    pub protection: Protection,
     /// The I/O backend.
     pub backend: Backend,
     /// Frames with a body larger than this are refused (and the connection
@@ -167,6 +175,7 @@ impl fmt::Debug for LinkConfig {
             .field("peers", &self.peers)
             .field("secret", &"<redacted>")
             .field("fingerprint", &self.fingerprint)
+            .field("protection", &self.protection)
             .field("backend", &self.backend)
             .field("max_frame", &self.max_frame)
             .field("handshake_timeout", &self.handshake_timeout)
@@ -177,6 +186,10 @@ impl fmt::Debug for LinkConfig {
             .finish()
     }
 }
+
+/// Fewest bytes a cluster secret may have: 32 random bytes (256 bits),
+/// beyond any offline guessing.
+pub const MIN_SECRET_LEN: usize = 32;
 
 impl LinkConfig {
     /// Default largest frame body: 1 MiB.
@@ -198,6 +211,7 @@ impl LinkConfig {
             peers,
             secret: secret.into(),
             fingerprint,
+            protection: Protection::Authenticate,
             backend: Backend::Auto,
             max_frame: Self::DEFAULT_MAX_FRAME,
             handshake_timeout: Duration::from_secs(5),

@@ -4,6 +4,8 @@
 
 use gale_codec::FrameWriter;
 
+use super::seal::{Session, TAG_LEN};
+
 /// Up to two finished frames waiting to be sent, oldest first.
 pub(crate) struct OutFrames {
     frames: [FrameWriter; 2],
@@ -37,12 +39,14 @@ impl OutFrames {
     }
 
     /// Finishes the frame filled through [`free`](Self::free), if it holds
-    /// records; returns whether it did.
-    pub fn seal(&mut self) -> bool {
+    /// records, and seals it with the session (its tag follows it); returns
+    /// whether it did.
+    pub fn seal(&mut self, session: &mut Session) -> bool {
         if self.ready < 2 {
             let frame = &mut self.frames[(self.head + self.ready) % 2];
             if frame.count() > 0 {
-                frame.finish();
+                let (bytes, tag) = frame.finish_with_trailer(TAG_LEN);
+                session.seal(bytes, tag);
                 self.ready += 1;
                 return true;
             }
@@ -85,29 +89,37 @@ impl OutFrames {
 
 #[cfg(test)]
 mod tests {
+    use super::super::seal::{Protection, Session, TAG_LEN};
     use super::OutFrames;
 
     #[test]
     fn frames_go_out_in_order_across_partial_sends() {
         let mut q = OutFrames::new();
+        let mut s = Session::derive(
+            b"k",
+            Protection::Authenticate,
+            true,
+            (1, 2),
+            (&[0; 32], &[1; 32]),
+        );
         q.free().unwrap().push_record(&[1; 8]).unwrap();
-        q.seal();
+        q.seal(&mut s);
         q.free().unwrap().push_record(&[2; 16]).unwrap();
-        q.seal();
+        q.seal(&mut s);
         assert!(q.free().is_none());
         let [a, b] = q.bufs();
         let (la, lb) = (a.len(), b.len());
-        assert_eq!((la, lb), (16 + 16, 16 + 24));
+        assert_eq!((la, lb), (16 + 16 + TAG_LEN, 16 + 24 + TAG_LEN));
         assert_eq!(q.advance(10), 0);
         assert_eq!(q.bufs()[0].len(), la - 10);
         assert_eq!(q.advance(la - 10 + 5), 1);
         assert_eq!(q.bufs()[0].len(), lb - 5);
         assert!(q.bufs()[1].is_empty());
         q.free().unwrap().push_record(&[3; 8]).unwrap();
-        q.seal();
+        q.seal(&mut s);
         assert_eq!(q.advance(lb - 5), 1);
         assert_eq!(q.bufs()[0][16 + 8], 3);
-        assert_eq!(q.advance(32), 1);
+        assert_eq!(q.advance(32 + TAG_LEN), 1);
         assert!(q.bufs()[0].is_empty());
     }
 }

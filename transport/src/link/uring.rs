@@ -343,7 +343,7 @@ impl UringLink {
         let addr = self.core.peers[p].addr;
         // A non-blocking connect, then a poll for writability: no socket
         // address buffer has to outlive a submission.
-        let stream = match mio::net::TcpStream::connect(addr) {
+        let stream = match self.core.dial_socket(p) {
             Ok(s) => TcpStream::from(s),
             Err(e) => return self.core.dial_failed(p, &e, now),
         };

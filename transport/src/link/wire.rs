@@ -8,40 +8,50 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic b"GALELINK"
-//! 8       2     wire version (little endian), currently 1
+//! 8       2     wire version (little endian), currently 2
 //! 10      2     message kind: 1 hello, 2 auth, 3 ok, 4 refuse, 5 ring
 //! 12      4     body length in bytes (little endian), a multiple of 8, at most 256
 //! 16      ...   body
 //! ```
 //!
-//! Bodies: hello = `from: u32, to: u32, nonce: [u8; 32], fingerprint: [u8; 32]`;
-//! auth = `mac: [u8; 32]` (HMAC-SHA256 over the peer's nonce, see
+//! Bodies: hello = `from: u32, to: u32, nonce: [u8; 32]`; auth = `proof:
+//! [u8; 32], fingerprint: [u8; 32]` (HMAC-SHA256 over both nonces, see
 //! `handshake.rs`); ok = empty; refuse = `code: u32, text length: u32, text`
 //! (UTF-8, zero padded); ring (same-host peers, after ok) = `name length:
 //! u32, 0: u32, file name`.
+//!
+//! After the handshake, each side sends `gale_codec` frames, each followed
+//! by a 16-byte AES-256-GCM tag under the session's keys (see
+//! [`Session`]); a frame whose tag does not verify drops the connection.
 
 use super::NodeId;
 
 pub use super::handshake::dial_handshake;
+pub use super::seal::{Protection, Session, TAG_LEN};
+#[cfg(target_os = "linux")]
+pub use super::sys::connect_from_blocking as connect_from;
 
 /// The eight bytes every handshake message starts with.
 pub const WIRE_MAGIC: [u8; 8] = *b"GALELINK";
 /// The link wire version this build speaks (handshake and frames).
-pub const WIRE_VERSION: u16 = 1;
+pub const WIRE_VERSION: u16 = 2;
 /// Size of a handshake message header.
 pub const MSG_HEADER: usize = 16;
 /// Largest handshake message body.
 pub const MAX_MSG_BODY: usize = 256;
 /// Size of a hello body.
-pub const HELLO_BODY: usize = 72;
+pub const HELLO_BODY: usize = 40;
+/// Size of an auth body.
+pub const AUTH_BODY: usize = 64;
 
 /// Handshake message kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u16)]
 pub enum MsgKind {
-    /// Node ids, a fresh nonce and the fingerprint.
+    /// Node ids and a fresh nonce.
     Hello = 1,
-    /// The HMAC over the peer's nonce.
+    /// The HMACs over both nonces: the proof of the secret, and the
+    /// fingerprint's.
     Auth = 2,
     /// The peer's auth was verified; frames follow.
     Ok = 3,
@@ -160,7 +170,7 @@ impl MsgHeader {
             // Only the layout of the header is stable across versions; a
             // hello of another version is refused by version, not length.
             MsgKind::Hello if version == WIRE_VERSION => len as usize == HELLO_BODY,
-            MsgKind::Auth if version == WIRE_VERSION => len == 32,
+            MsgKind::Auth if version == WIRE_VERSION => len as usize == AUTH_BODY,
             MsgKind::Ok if version == WIRE_VERSION => len == 0,
             _ => true,
         };
@@ -195,8 +205,6 @@ pub struct Hello {
     pub to: NodeId,
     /// A fresh random challenge for the receiver's HMAC.
     pub nonce: [u8; 32],
-    /// The sender's topology/cluster fingerprint.
-    pub fingerprint: [u8; 32],
 }
 
 impl Hello {
@@ -206,7 +214,6 @@ impl Hello {
         body[..4].copy_from_slice(&self.from.to_le_bytes());
         body[4..8].copy_from_slice(&self.to.to_le_bytes());
         body[8..40].copy_from_slice(&self.nonce);
-        body[40..72].copy_from_slice(&self.fingerprint);
         encode_msg(version, MsgKind::Hello, &body, out);
     }
 
@@ -216,14 +223,39 @@ impl Hello {
         let body: &[u8; HELLO_BODY] = body.try_into().ok()?;
         let mut nonce = [0u8; 32];
         nonce.copy_from_slice(&body[8..40]);
-        let mut fingerprint = [0u8; 32];
-        fingerprint.copy_from_slice(&body[40..72]);
         Some(Hello {
             from: u32::from_le_bytes([body[0], body[1], body[2], body[3]]),
             to: u32::from_le_bytes([body[4], body[5], body[6], body[7]]),
             nonce,
-            fingerprint,
         })
+    }
+}
+
+/// The second message of each side: what proves the secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Auth {
+    /// HMAC-SHA256 of the handshake's transcript under the secret.
+    pub proof: [u8; 32],
+    /// The same with the sender's fingerprint appended.
+    pub fingerprint: [u8; 32],
+}
+
+impl Auth {
+    /// The body.
+    pub fn encode(&self) -> [u8; AUTH_BODY] {
+        let mut body = [0u8; AUTH_BODY];
+        body[..32].copy_from_slice(&self.proof);
+        body[32..].copy_from_slice(&self.fingerprint);
+        body
+    }
+
+    /// Decodes an auth body (of [`AUTH_BODY`] bytes).
+    pub fn decode(body: &[u8]) -> Option<Auth> {
+        let body: &[u8; AUTH_BODY] = body.try_into().ok()?;
+        let (mut proof, mut fingerprint) = ([0u8; 32], [0u8; 32]);
+        proof.copy_from_slice(&body[..32]);
+        fingerprint.copy_from_slice(&body[32..]);
+        Some(Auth { proof, fingerprint })
     }
 }
 
@@ -261,7 +293,6 @@ mod tests {
             from: 3,
             to: 7,
             nonce: [1; 32],
-            fingerprint: [2; 32],
         };
         let mut out = Vec::new();
         h.encode(WIRE_VERSION, &mut out);

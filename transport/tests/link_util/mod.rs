@@ -12,7 +12,7 @@ use gale_transport::link::{
 };
 use gale_transport::{ring, Consumer, Producer, ReserveError, RingConfig};
 
-pub const SECRET: &[u8] = b"test cluster secret";
+pub const SECRET: &[u8] = b"test cluster secret of 32+ bytes";
 pub const FP: [u8; 32] = [7; 32];
 /// Generous waits: the machine running the tests may be loaded.
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -252,6 +252,14 @@ impl LogBuf {
     pub fn has_line(&self, parts: &[&str]) -> bool {
         let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
         text.lines().any(|l| parts.iter().all(|p| l.contains(p)))
+    }
+
+    /// How many captured lines contain every one of `parts`.
+    pub fn count_lines(&self, parts: &[&str]) -> usize {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .count()
     }
 
     /// Waits until a line contains all `parts`.
