@@ -58,7 +58,7 @@ fn pair(backend: Backend) -> Pair {
             me,
             listen,
             vec![PeerSpec::new(peer, peer_addr)],
-            b"bench secret".to_vec(),
+            b"bench secret, 32 bytes or longer".to_vec(),
             [1; 32],
         );
         config.backend = backend;

@@ -81,6 +81,10 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the live metrics of a node's metrics endpoint as a table.
     Stats(StatsArgs),
+    /// Print a new random cluster secret (32 bytes in hex) for a cluster
+    /// file's `secret` or a `secret_file`: `gale secret > secret &&
+    /// chmod 600 secret`.
+    Secret,
 }
 
 /// Options of `gale stats`.
@@ -245,8 +249,16 @@ where
         }
         Command::Bench(args) => return bench::main(&args),
         Command::Validate(args) => file::validate(&args),
+        Command::Secret => print_secret(),
     };
     finish(result)
+}
+
+/// `gale secret`: a new secret on stdout.
+fn print_secret() -> Result<(), CliError> {
+    let secret = gale_engine::cluster::generate_secret()?;
+    writeln!(io::stdout().lock(), "{secret}")?;
+    Ok(())
 }
 
 /// Options of a user binary that calls [`run`].
@@ -482,7 +494,14 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     if secs.is_nan() || secs <= 0.0 {
         return Err(format!("the duration must be more than 0 s, not {s}"));
     }
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}` s: {e}"))
+    let max = gale_engine::MAX_DURATION;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= max => Ok(d),
+        _ => Err(format!(
+            "{s} s is longer than the longest duration allowed, {} s (one year)",
+            max.as_secs()
+        )),
+    }
 }
 
 #[cfg(test)]

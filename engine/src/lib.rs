@@ -35,7 +35,7 @@ pub use runtime::{
 };
 pub use topology::{
     BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,
-    TopologyError,
+    TopologyError, MAX_DURATION,
 };
 pub use typed::{Typed, TypedArchive, TypedError};
 

@@ -18,7 +18,7 @@ use util::{all_ids, config, wait, wait_until, Numbers, Recorder, Sink};
 /// mio links (the io_uring link is tested by the `gale` node tests).
 fn cluster(net: u8, threads: usize) -> ClusterFile {
     let mut text =
-        String::from("secret = \"engine test secret 0123\"\n[settings]\nlink_backend = \"mio\"\n");
+        String::from("secret = \"8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461\"\n[settings]\nlink_backend = \"mio\"\n");
     for id in 0..2 {
         text += &format!(
             "[[node]]\nid = {id}\nlisten = \"127.{net}.0.{}:7710\"\nthreads = {threads}\n",
@@ -92,7 +92,7 @@ fn fields_grouping_across_two_nodes_delivers_each_tuple_once() {
 fn nodes_named_by_hostname_connect_and_deliver() {
     const N: u64 = 5_000;
     let mut text =
-        String::from("secret = \"engine test secret 0123\"\n[settings]\nlink_backend = \"mio\"\n");
+        String::from("secret = \"8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461\"\n[settings]\nlink_backend = \"mio\"\n");
     for id in 0..2 {
         // A port free now (the listener closes at once).
         let port = std::net::TcpListener::bind("localhost:0")

@@ -301,15 +301,12 @@ fn sequence(top: &serde_yaml_ng::Mapping, key: &str, errors: &mut Errors<'_>) ->
 
 fn check_config(config: &ConfigDef, errors: &mut Errors<'_>) {
     let line = errors.top_line("config");
-    if let Some(t) = config.message_timeout_secs {
-        if !(t > 0.0 && t.is_finite()) {
-            errors.push(
-                line,
-                "config.message_timeout_secs",
-                "must be a number of seconds above 0",
-            );
-        }
-    }
+    positive_secs(
+        config.message_timeout_secs,
+        line,
+        "config.message_timeout_secs".to_owned(),
+        errors,
+    );
     if config.max_spout_pending == Some(0) {
         errors.push(line, "config.max_spout_pending", "must be at least 1");
     }
@@ -322,13 +319,17 @@ fn positive_secs(
     errors: &mut Errors<'_>,
 ) -> Option<Duration> {
     let v = v?;
+    let max = gale_engine::MAX_DURATION;
     match Duration::try_from_secs_f64(v) {
-        Ok(d) if !d.is_zero() => Some(d),
+        Ok(d) if !d.is_zero() && d <= max => Some(d),
         _ => {
             errors.push(
                 line,
                 at,
-                format!("must be a number of seconds above 0, not {v}"),
+                format!(
+                    "must be a number of seconds above 0 and at most {} (one year), not {v}",
+                    max.as_secs()
+                ),
             );
             None
         }

@@ -14,7 +14,7 @@ use nodes_util::{cluster_file, Node, Scratch};
 use serde_json::Value as Json;
 use util::gale;
 
-const SECRET: &str = "a test secret of enough bytes";
+const SECRET: &str = "8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461";
 /// Logged by a node once its spouts are finished and (with acking) every
 /// tree they started is complete.
 const SPOUTS_DONE: &str = "all spouts of this node finished";
@@ -219,7 +219,7 @@ fn a_peer_with_the_wrong_secret_is_refused() {
     let good = cluster_file(25, SECRET, &[1, 1], &[], "link_backend = \"mio\"");
     let bad = cluster_file(
         25,
-        "another secret, just as long",
+        "3b7e19c4a05d82f6e1c94a7b20d5f83e6a19c07b4d2e85f3a6c1097e4b28d5f0",
         &[1, 1],
         &[],
         "link_backend = \"mio\"",

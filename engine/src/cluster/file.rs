@@ -13,8 +13,17 @@ pub use gale_transport::link::NodeId;
 /// The engine's default ring size (`RunConfig::default().ring_bytes`).
 const DEFAULT_RING_BYTES: usize = 1 << 20;
 
-/// Fewest bytes a cluster secret may have.
-pub const MIN_SECRET_LEN: usize = 16;
+/// Fewest bytes a cluster secret may have (it is written as twice as many
+/// hex digits).
+pub const MIN_SECRET_LEN: usize = gale_transport::link::MIN_SECRET_LEN;
+
+/// Largest cluster, topology or secret file read (a bound checked before
+/// parsing).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Longest message timeout a file may set, in milliseconds:
+/// [`MAX_DURATION`](crate::MAX_DURATION).
+pub const MAX_TIMEOUT_MS: u64 = crate::MAX_DURATION.as_secs() * 1000;
 
 /// A cluster file: which nodes run a topology, how they authenticate each
 /// other, and optional settings. Every node reads the same file.
@@ -23,7 +32,7 @@ pub const MIN_SECRET_LEN: usize = 16;
 /// use gale_engine::cluster::ClusterFile;
 ///
 /// let cluster = ClusterFile::parse(r#"
-///     secret = "correct horse battery staple"
+///     secret = "8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461"
 ///
 ///     [[node]]
 ///     id = 0
@@ -39,7 +48,7 @@ pub const MIN_SECRET_LEN: usize = 16;
 ///
 /// // Mistakes name the node and the field:
 /// let err = ClusterFile::parse(r#"
-///     secret = "correct horse battery staple"
+///     secret = "8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461"
 ///     [[node]]
 ///     id = 0
 ///     listen = "127.0.0.1:7700"
@@ -48,11 +57,21 @@ pub const MIN_SECRET_LEN: usize = 16;
 /// assert!(err.to_string().contains("node 0"), "{err}");
 /// # Ok::<(), gale_engine::cluster::ClusterError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClusterFile {
     nodes: Vec<NodeSpec>,
     secret: Vec<u8>,
     settings: ClusterSettings,
+}
+
+impl std::fmt::Debug for ClusterFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterFile")
+            .field("nodes", &self.nodes)
+            .field("secret", &"<redacted>")
+            .field("settings", &self.settings)
+            .finish()
+    }
 }
 
 /// One node of the cluster.
@@ -123,6 +142,10 @@ pub struct ClusterSettings {
     /// Directory of the shared-memory ring files of nodes on one host (an
     /// existing directory; default `/dev/shm`).
     pub shm_dir: Option<PathBuf>,
+    /// Encrypt the frames between nodes, not only authenticate them
+    /// (default false). Every node must agree.
+    #[serde(default)]
+    pub link_encryption: bool,
 }
 
 impl ClusterSettings {
@@ -212,11 +235,37 @@ pub enum ClusterError {
     /// Neither `secret` nor `secret_file`, or both.
     #[error("set exactly one of `secret` and `secret_file`")]
     Secret,
-    /// A secret too short to be one.
-    #[error("the cluster secret has {len} bytes; it needs at least {MIN_SECRET_LEN}")]
-    ShortSecret {
-        /// Its length.
-        len: usize,
+    /// A secret that is not at least [`MIN_SECRET_LEN`] random bytes
+    /// written in hex.
+    #[error(
+        "the cluster secret {problem}; it must be at least {MIN_SECRET_LEN} random bytes \
+         written as {} or more hex digits (make one with `gale secret`)",
+        2 * MIN_SECRET_LEN
+    )]
+    BadSecret {
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A secret file that others than its owner may read or write.
+    #[error(
+        "the secret file {} may be read or written by group or others (mode {mode:03o}); \
+         make it private: chmod 600 {}",
+        path.display(),
+        path.display()
+    )]
+    SecretFileMode {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A file larger than [`MAX_FILE_BYTES`].
+    #[error("{} has {len} bytes; files over {MAX_FILE_BYTES} bytes are refused", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
     },
     /// A setting out of range.
     #[error("settings: `{field}` {problem}")]
@@ -240,9 +289,9 @@ impl ClusterFile {
     /// Reads and validates the cluster file at `path`; a relative
     /// `secret_file` is read relative to the file's directory.
     pub fn load(path: &Path) -> Result<Self, ClusterError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ClusterError::Read {
+        let text = String::from_utf8(read_bounded(path)?).map_err(|e| ClusterError::Read {
             path: path.to_owned(),
-            source,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         Self::parse_in(&text, &path.display().to_string(), dir)
@@ -255,28 +304,25 @@ impl ClusterFile {
     }
 
     fn parse_in(text: &str, where_: &str, dir: &Path) -> Result<Self, ClusterError> {
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(ClusterError::TooLarge {
+                path: PathBuf::from(where_),
+                len: text.len() as u64,
+            });
+        }
         let raw: RawFile = toml::from_str(text).map_err(|e| ClusterError::Syntax {
             where_: where_.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
         let secret = match (raw.secret, raw.secret_file) {
-            (Some(s), None) => s.into_bytes(),
+            (Some(s), None) => parse_secret(s.as_bytes())?,
             (None, Some(file)) => {
                 let path = dir.join(file);
-                let mut bytes =
-                    std::fs::read(&path).map_err(|source| ClusterError::Read { path, source })?;
-                // A trailing newline (from `echo` or an editor) is not part
-                // of the secret.
-                while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                    bytes.pop();
-                }
-                bytes
+                check_private(&path)?;
+                parse_secret(&read_bounded(&path)?)?
             }
             _ => return Err(ClusterError::Secret),
         };
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(ClusterError::ShortSecret { len: secret.len() });
-        }
         let mut nodes = raw.node;
         nodes.sort_by_key(|n| n.id);
         validate_nodes(&nodes)?;
@@ -355,7 +401,7 @@ impl ClusterFile {
         let _ = writeln!(
             s,
             "settings ackers {:?} timeout_ms {:?} pending {:?} batch {:?} ring {:?} backend {} \
-             max_frame {:?} metrics {:?} shm_dir {:?}",
+             max_frame {:?} metrics {:?} shm_dir {:?} encryption {}",
             t.ackers,
             t.message_timeout_ms,
             t.max_spout_pending,
@@ -364,10 +410,92 @@ impl ClusterFile {
             t.link_backend.name(),
             t.max_frame,
             t.metrics_port,
-            t.shm_dir
+            t.shm_dir,
+            t.link_encryption
         );
         s
     }
+}
+
+/// Reads a file of at most [`MAX_FILE_BYTES`].
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, ClusterError> {
+    use std::io::Read;
+    let read_err = |source| ClusterError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let len = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(ClusterError::TooLarge {
+            path: path.to_owned(),
+            len,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Refuses a secret file that group or others may access.
+fn check_private(path: &Path) -> Result<(), ClusterError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|source| ClusterError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ClusterError::SecretFileMode {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes a secret: hex digits (surrounding whitespace, such as the
+/// newline of `gale secret > file`, ignored) of at least
+/// [`MIN_SECRET_LEN`] bytes that look random.
+pub(crate) fn parse_secret(text: &[u8]) -> Result<Vec<u8>, ClusterError> {
+    let bad = |problem: &str| ClusterError::BadSecret {
+        problem: problem.to_owned(),
+    };
+    let text = text.trim_ascii();
+    if !text.iter().all(u8::is_ascii_hexdigit) {
+        return Err(bad("is not hex digits"));
+    }
+    if text.len() % 2 != 0 {
+        return Err(bad("has an odd number of hex digits"));
+    }
+    if text.len() < 2 * MIN_SECRET_LEN {
+        return Err(ClusterError::BadSecret {
+            problem: format!("has {} bytes", text.len() / 2),
+        });
+    }
+    let digit = |c: u8| (c as char).to_digit(16).expect("checked above") as u8;
+    let bytes: Vec<u8> = text
+        .chunks(2)
+        .map(|p| digit(p[0]) << 4 | digit(p[1]))
+        .collect();
+    // 32 random bytes have about 30 distinct values; fewer than 16 is a
+    // pattern, not a secret.
+    let mut seen = [false; 256];
+    bytes.iter().for_each(|&b| seen[b as usize] = true);
+    if seen.iter().filter(|&&s| s).count() < 16 {
+        return Err(bad("is a pattern, not random bytes"));
+    }
+    Ok(bytes)
+}
+
+/// A new random secret, as `gale secret` prints it: [`MIN_SECRET_LEN`]
+/// bytes from the OS's generator, in hex.
+pub fn generate_secret() -> std::io::Result<String> {
+    let mut bytes = [0u8; MIN_SECRET_LEN];
+    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn validate_nodes(nodes: &[NodeSpec]) -> Result<(), ClusterError> {
@@ -417,19 +545,33 @@ fn listen_ok(listen: &str) -> bool {
 
 fn validate_settings(s: &ClusterSettings) -> Result<(), ClusterError> {
     let bad = |field, problem| Err(ClusterError::Setting { field, problem });
-    if s.message_timeout_ms == Some(0) {
-        return bad("message_timeout_ms", "must be more than 0");
+    if s.message_timeout_ms
+        .is_some_and(|t| t == 0 || t > MAX_TIMEOUT_MS)
+    {
+        return bad(
+            "message_timeout_ms",
+            "must be more than 0 and at most 31536000000 (one year)",
+        );
     }
-    if s.max_spout_pending == Some(0) {
-        return bad("max_spout_pending", "must be at least 1");
+    if s.max_spout_pending.is_some_and(|p| p == 0 || p > 1 << 24) {
+        return bad("max_spout_pending", "must be in 1..=16777216");
     }
-    if s.batch == Some(0) {
-        return bad("batch", "must be at least 1");
+    if s.batch.is_some_and(|b| b == 0 || b > 1 << 16) {
+        return bad("batch", "must be in 1..=65536");
+    }
+    if s.ackers.is_some_and(|a| a > 1024) {
+        return bad("ackers", "must be at most 1024");
     }
     if s.ring_bytes
-        .is_some_and(|r| !r.is_power_of_two() || r < 4096)
+        .is_some_and(|r| !r.is_power_of_two() || !(4096..=1 << 30).contains(&r))
     {
-        return bad("ring_bytes", "must be a power of two of at least 4096");
+        return bad(
+            "ring_bytes",
+            "must be a power of two of at least 4096 and at most 1 GiB",
+        );
+    }
+    if s.max_frame.is_some_and(|f| f > gale_codec::MAX_FRAME_BODY) {
+        return bad("max_frame", "must be at most 64 MiB");
     }
     // A frame holds at least two of the largest records (half a ring).
     let ring = s.ring_bytes.unwrap_or(DEFAULT_RING_BYTES);
@@ -446,7 +588,9 @@ fn validate_settings(s: &ClusterSettings) -> Result<(), ClusterError> {
 mod tests {
     use super::*;
 
-    const SECRET: &str = "secret = \"0123456789abcdef\"\n";
+    const HEX: &str = "8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461";
+    const SECRET: &str =
+        "secret = \"8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461\"\n";
 
     fn node(id: u32, addr: &str, threads: usize) -> String {
         format!("[[node]]\nid = {id}\nlisten = \"{addr}\"\nthreads = {threads}\n")
@@ -531,18 +675,71 @@ mod tests {
         let n = node(0, "127.0.0.1:9", 1);
         let err = ClusterFile::parse(&n).unwrap_err();
         assert!(matches!(err, ClusterError::Secret), "{err}");
-        let err = ClusterFile::parse(&format!("secret = \"short\"\n{n}")).unwrap_err();
-        assert!(matches!(err, ClusterError::ShortSecret { len: 5 }), "{err}");
+        for (secret, problem) in [
+            ("0123456789abcdef", "has 8 bytes"),
+            ("correct horse battery staple, a passphrase", "not hex"),
+            (&"ab".repeat(40), "pattern"),
+            (&HEX[1..], "odd number"),
+        ] {
+            let err = ClusterFile::parse(&format!("secret = \"{secret}\"\n{n}")).unwrap_err();
+            assert!(err.to_string().contains(problem), "{secret}: {err}");
+            assert!(err.to_string().contains("gale secret"), "{err}");
+        }
         let dir = std::env::temp_dir().join(format!("gale-secret-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("s"), "0123456789abcdefXYZ\n").unwrap();
+        let secret = dir.join("s");
+        std::fs::write(&secret, format!("{HEX}\n")).unwrap();
         let path = dir.join("cluster.toml");
         std::fs::write(&path, format!("secret_file = \"s\"\n{n}")).unwrap();
+        // Readable by others: refused.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = ClusterFile::load(&path).unwrap_err();
+        assert!(
+            matches!(err, ClusterError::SecretFileMode { mode: 0o644, .. }),
+            "{err}"
+        );
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
         let c = ClusterFile::load(&path).unwrap();
-        assert_eq!(c.secret(), b"0123456789abcdefXYZ");
+        assert_eq!(c.secret().len(), 32);
+        assert_eq!(c.secret()[..2], [0x8f, 0x0a]);
+        // The secret never shows in Debug.
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("143, 10") && !debug.contains("8f0a"),
+            "{debug}"
+        );
         std::fs::write(&path, format!("secret_file = \"missing\"\n{n}")).unwrap();
         let err = ClusterFile::load(&path).unwrap_err().to_string();
         assert!(err.contains("missing"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn generated_secrets_are_accepted_and_differ() {
+        let (a, b) = (generate_secret().unwrap(), generate_secret().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(parse_secret(a.as_bytes()).unwrap().len(), MIN_SECRET_LEN);
+    }
+
+    #[test]
+    fn huge_numbers_in_settings_are_refused() {
+        let n = node(0, "127.0.0.1:9", 1);
+        for (setting, field) in [
+            (
+                "message_timeout_ms = 18446744073709551615",
+                "message_timeout_ms",
+            ),
+            ("ring_bytes = 9223372036854775808", "ring_bytes"),
+            (
+                "max_spout_pending = 18446744073709551615",
+                "max_spout_pending",
+            ),
+            ("max_frame = 18446744073709551615", "max_frame"),
+            ("batch = 18446744073709551615", "batch"),
+        ] {
+            let err = parse(&format!("[settings]\n{setting}\n{n}")).unwrap_err();
+            assert!(err.to_string().contains(field), "{setting}: {err}");
+        }
     }
 }

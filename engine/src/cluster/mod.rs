@@ -14,7 +14,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 pub use file::{
-    ClusterError, ClusterFile, ClusterSettings, LinkBackend, NodeId, NodeSpec, MIN_SECRET_LEN,
+    generate_secret, ClusterError, ClusterFile, ClusterSettings, LinkBackend, NodeId, NodeSpec,
+    MAX_FILE_BYTES, MAX_TIMEOUT_MS, MIN_SECRET_LEN,
 };
 
 use crate::runtime::Plan;
@@ -237,7 +238,9 @@ mod tests {
     use super::*;
 
     fn cluster(threads: &[usize]) -> ClusterFile {
-        let mut text = String::from("secret = \"0123456789abcdef\"\n");
+        let mut text = String::from(
+            "secret = \"8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461\"\n",
+        );
         for (id, t) in threads.iter().enumerate() {
             text += &format!(
                 "[[node]]\nid = {id}\nlisten = \"127.0.0.{}:7000\"\nthreads = {t}\n",
@@ -294,10 +297,10 @@ mod tests {
         let other = |text: &str| ClusterFile::parse(text).unwrap();
         let nodes = "[[node]]\nid = 0\nlisten = \"127.0.0.1:7000\"\nthreads = 2\n\
                      [[node]]\nid = 1\nlisten = \"127.0.0.2:7000\"\nthreads = 1\n";
-        let secret = other(&format!("secret = \"another secret 0123\"\n{nodes}"));
+        let secret = other(&format!("secret = \"3b7e19c4a05d82f6e1c94a7b20d5f83e6a19c07b4d2e85f3a6c1097e4b28d5f0\"\n{nodes}"));
         assert_eq!(base, fingerprint(topology(3, "a"), &secret, 0), "secret");
         let acked = other(&format!(
-            "secret = \"0123456789abcdef\"\n[settings]\nackers = 2\n{nodes}"
+            "secret = \"8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461\"\n[settings]\nackers = 2\n{nodes}"
         ));
         assert_ne!(base, fingerprint(topology(3, "a"), &acked, 0), "settings");
         let p = ClusterPlan::new(topology(3, "a"), &acked, 0, b"").unwrap();

@@ -145,6 +145,12 @@ impl TopologyBuilder {
                 topology: self.name,
             });
         }
+        if self.config.message_timeout > crate::MAX_DURATION {
+            return Err(TopologyError::DurationTooLong {
+                what: format!("topology `{}`'s message timeout", self.name),
+                secs: self.config.message_timeout.as_secs(),
+            });
+        }
         Ok(Topology {
             name: self.name,
             components: self.components,
@@ -186,6 +192,12 @@ fn validate(topology: &str, components: &[Component]) -> Result<(), TopologyErro
         if c.config.tick_interval == Some(Duration::ZERO) {
             return Err(TopologyError::ZeroTickFrequency {
                 component: c.name.clone(),
+            });
+        }
+        if let Some(t) = c.config.tick_interval.filter(|t| *t > crate::MAX_DURATION) {
+            return Err(TopologyError::DurationTooLong {
+                what: format!("component `{}`'s tick interval", c.name),
+                secs: t.as_secs(),
             });
         }
         let mut streams = HashSet::new();

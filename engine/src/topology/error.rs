@@ -153,4 +153,16 @@ pub enum TopologyError {
         /// The component.
         component: String,
     },
+    /// A message timeout or tick interval beyond
+    /// [`MAX_DURATION`](crate::MAX_DURATION).
+    #[error(
+        "{what} of {secs} s is longer than the longest allowed, {} s (one year)",
+        crate::MAX_DURATION.as_secs()
+    )]
+    DurationTooLong {
+        /// Which setting, e.g. "topology `t`'s message timeout".
+        what: String,
+        /// The value given, in seconds.
+        secs: u64,
+    },
 }

@@ -7,6 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use builder::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
+
+/// The longest message timeout, tick interval or run duration accepted
+/// anywhere (topology, topology file, cluster file, flags): one year. Longer
+/// values are refused when they are validated, so no deadline computed from
+/// them can overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 pub use error::TopologyError;
 
 use crate::component::StreamDecl;
