@@ -380,7 +380,7 @@ pub fn execute(
     let handle = running.metrics_handle();
     if let Some(server) = &server {
         server.add(handle.clone());
-        eprintln!("gale: metrics on {}", server.url());
+        note(format_args!("gale: metrics on {}", server.url()));
     }
     let progress = progress::Progress::start(handle.clone());
     let result = running.wait();
@@ -413,11 +413,11 @@ fn run_built(args: &RunArgs, built: builtin::Built, why: &str, what: &str) -> Re
         (Some(d), _) => Some(d),
         (None, true) => None,
         (None, false) => {
-            eprintln!(
+            note(format_args!(
                 "gale: `{}` {why} for {} s ({what})",
                 args.name,
                 DEFAULT_DURATION.as_secs()
-            );
+            ));
             Some(DEFAULT_DURATION)
         }
     };
@@ -464,10 +464,16 @@ fn finish(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("gale: error: {e}");
+            note(format_args!("gale: error: {e}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a line to stderr; a closed stderr (`gale ... 2>&1 | head`) is
+/// not an error: the line is dropped, where `eprintln!` would panic.
+pub(crate) fn note(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
 /// Prints a clap error or help text and turns it into the exit code clap

@@ -195,7 +195,7 @@ fn run_node(
 ) -> Result<(), CliError> {
     let shape = Shape::of(&topology);
     let plan = ClusterPlan::new(topology, cluster, opts.node, extra)?;
-    eprint!("{plan}");
+    let _ = write!(std::io::stderr().lock(), "{plan}");
     let fingerprint = plan.fingerprint_hex();
     tracing::info!(node = opts.node, fingerprint, "starting node");
     let engine = EngineArgs {

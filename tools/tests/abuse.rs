@@ -115,3 +115,44 @@ fn gale_secret_prints_a_secret_a_cluster_file_accepts() {
     assert!(plan.ok(), "{}", plan.stderr);
     assert!(!plan.stdout.contains(secret) && !plan.stderr.contains(secret));
 }
+
+/// `gale run ... 2>&1 | head -3`: once `head` exits, every log line and
+/// the report meet a closed pipe. The run still ends at `--duration`
+/// (logging to a closed stderr never kills a worker) and says nothing it
+/// cannot write.
+#[test]
+fn a_closed_stderr_does_not_stop_the_run_from_ending() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let script = format!(
+        "{} run wordcount --threads 2 --duration 2 2>&1 | head -3 >/dev/null; \
+         echo \"gale exited ${{PIPESTATUS[0]}}\" >&2",
+        env!("CARGO_BIN_EXE_gale")
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &script])
+        // Debug logging from every worker: lines keep coming after `head`
+        // has gone.
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("watchdog: `gale run ... | head -3` still running after 120 s (a 2 s run)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    // Exit 0, or 1 for "cannot write the results": never a panic (101) or
+    // a signal.
+    assert!(
+        err.contains("gale exited 0") || err.contains("gale exited 1"),
+        "{err}"
+    );
+}

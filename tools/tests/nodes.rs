@@ -372,10 +372,7 @@ fn a_record_for_a_task_the_node_does_not_own_drops_the_connection() {
         .split("fingerprint ")
         .nth(1)
         .expect("fingerprint")[..64];
-    let mut fingerprint = [0u8; 32];
-    for (i, b) in fingerprint.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
-    }
+    let fingerprint: [u8; 32] = hex_bytes(hex).try_into().expect("32 bytes");
     let mut victim = Node::start(&file, 1, &["const-spout-null-bolt", "--json"]);
 
     // This test is node 0: a real link with the cluster's secret and
@@ -388,7 +385,7 @@ fn a_record_for_a_task_the_node_does_not_own_drops_the_connection() {
         0,
         "127.29.0.1:7700".parse().expect("addr"),
         vec![peer],
-        SECRET,
+        hex_bytes(SECRET),
         fingerprint,
     )
     .with_backend(Backend::Mio);
@@ -483,7 +480,7 @@ fn a_topology_file_is_planned_and_its_text_is_in_the_fingerprint() {
 #[test]
 fn sigterm_while_waiting_for_peers_stops_the_node_cleanly() {
     let dir = Scratch::new("sigterm-connect");
-    let cluster = cluster_file(29, SECRET, &[1, 1], &[None, None], "");
+    let cluster = cluster_file(30, SECRET, &[1, 1], &[None, None], "");
     let file = dir.file("cluster.toml", &cluster);
     // Node 1 never starts: node 0 waits for it (far longer than the test).
     let mut node = Node::start(&file, 0, &["wordcount", "--connect-timeout", "600"]);
@@ -496,4 +493,12 @@ fn sigterm_while_waiting_for_peers_stops_the_node_cleanly() {
         "killed by the signal instead of stopping:\n{err}"
     );
     assert!(err.contains("stopped while waiting for peers [1]"), "{err}");
+}
+
+/// The bytes of a hex string (the secret as a cluster file holds it, a
+/// fingerprint as `gale plan` prints it).
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
 }

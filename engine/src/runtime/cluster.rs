@@ -115,6 +115,15 @@ pub enum RunError {
     /// A task panicked; the topology was stopped.
     #[error("task {} of component `{}` {}", .0.task, .0.component, .0.message)]
     TaskPanicked(TaskError),
+    /// An engine thread panicked outside any task; the topology was
+    /// stopped.
+    #[error("{thread} panicked: {message}")]
+    ThreadPanicked {
+        /// Which thread.
+        thread: String,
+        /// The panic message.
+        message: String,
+    },
 }
 
 /// Runs topologies on this machine (Storm's `LocalCluster`).
@@ -239,7 +248,19 @@ pub(crate) fn launch(
                 // Built on its own thread, so everything the worker
                 // writes per tuple comes from this thread's allocator
                 // arena, away from other workers' cache lines.
-                build_worker(&w_plan, &w_shared, &w_config, index, outbound, inbound).run();
+                // Tasks' panics are caught around each call; one outside a
+                // task (the engine's own) stops the run with an error too.
+                let shared = Arc::clone(&w_shared);
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    build_worker(&w_plan, &w_shared, &w_config, index, outbound, inbound).run()
+                }));
+                if let Err(payload) = run {
+                    shared.fail(TaskError {
+                        component: format!("worker thread {index}"),
+                        task: 0,
+                        message: super::collector::panic_message(&*payload),
+                    });
+                }
             });
         match spawned {
             Ok(h) => handles.push(h),
@@ -615,7 +636,13 @@ impl RunningTopology {
     /// counters, or the panic.
     pub fn wait(mut self) -> Result<TopologyStats, RunError> {
         if let Some(c) = self.coordinator.take() {
-            let _ = c.join();
+            if let Err(payload) = c.join() {
+                self.shared.fail(TaskError {
+                    component: "the coordinator thread".to_owned(),
+                    task: 0,
+                    message: super::collector::panic_message(&*payload),
+                });
+            }
         }
         if let Some(link) = self.link.take() {
             link.stop();
@@ -627,6 +654,10 @@ impl RunningTopology {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         match panic {
+            Some(p) if p.task == 0 => Err(RunError::ThreadPanicked {
+                thread: p.component,
+                message: p.message,
+            }),
             Some(p) => Err(RunError::TaskPanicked(p)),
             None => Ok(self.stats()),
         }
