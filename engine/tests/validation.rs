@@ -92,6 +92,7 @@ fn variant(e: &TopologyError) -> &'static str {
         TopologyError::ZeroTickFrequency { .. } => "ZeroTickFrequency",
         TopologyError::ZeroMessageTimeout { .. } => "ZeroMessageTimeout",
         TopologyError::ZeroMaxSpoutPending { .. } => "ZeroMaxSpoutPending",
+        TopologyError::DurationTooLong { .. } => "DurationTooLong",
     }
 }
 
@@ -477,6 +478,26 @@ fn zero_tick_interval() {
             component: "count".into()
         }
     );
+}
+
+#[test]
+fn durations_longer_than_a_year_are_refused() {
+    let mut b = builder();
+    b.set_bolt("count", || Node(NOTHING), 1)
+        .shuffle_grouping("words")
+        .tick_interval(Duration::from_secs(10_000_000_000_000_000_000));
+    let err = b.build().unwrap_err();
+    assert!(
+        matches!(&err, TopologyError::DurationTooLong { what, .. } if what.contains("`count`")),
+        "{err}"
+    );
+    let mut b = builder();
+    b.set_bolt("count", || Node(NOTHING), 1)
+        .shuffle_grouping("words");
+    b.set_message_timeout(gale_engine::MAX_DURATION + Duration::from_secs(1));
+    let err = b.build().unwrap_err();
+    assert!(err.to_string().contains("message timeout"), "{err}");
+    assert_eq!(variant(&err), "DurationTooLong");
 }
 
 #[test]

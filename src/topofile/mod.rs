@@ -38,6 +38,7 @@ pub mod registry;
 mod schema;
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use gale_engine::Topology;
@@ -159,10 +160,19 @@ pub fn load_full(path: impl AsRef<Path>) -> Result<Loaded, LoadError> {
     let text = if is_streamparse_file(path) {
         describe_streamparse(path)?
     } else {
-        std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        let io = |source| LoadError::Io {
             path: path.to_owned(),
             source,
-        })?
+        };
+        // Bounded before anything is read in full (a topology file is a
+        // few kilobytes; `check_shape` in `load_str` says so if it is not).
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(io)?
+            .take(gale_engine::cluster::MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(io)?;
+        text
     };
     let base = path
         .parent()
@@ -177,6 +187,16 @@ pub fn load_str(text: &str, path: &Path, base: &Path) -> Result<Loaded, LoadErro
     let stem = path
         .file_stem()
         .map_or("topology".into(), |s| s.to_string_lossy());
+    if let Err(e) = gale_engine::cluster::check_shape(text) {
+        return Err(LoadError::Invalid {
+            path: path.to_owned(),
+            errors: vec![Located {
+                line: None,
+                at: String::new(),
+                message: e.to_string(),
+            }],
+        });
+    }
     build::load(text, &stem, base).map_err(|mut errors| {
         errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
         LoadError::Invalid {

@@ -156,3 +156,36 @@ fn a_closed_stderr_does_not_stop_the_run_from_ending() {
         "{err}"
     );
 }
+
+/// 100,000 nested brackets (24 s in the YAML parser before) are refused
+/// before parsing, for topology and cluster files alike.
+#[test]
+fn deeply_nested_files_are_refused_before_parsing() {
+    let dir = scratch("deep");
+    let deep = format!("name: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let file = dir.join("deep.yaml");
+    std::fs::write(&file, &deep).unwrap();
+    let run = gale(&["validate", file.to_str().unwrap()]);
+    no_panic(&run);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("nest deeper than 64"), "{}", run.stderr);
+    let cluster = dir.join("cluster.toml");
+    std::fs::write(
+        &cluster,
+        format!("x = {}{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+    )
+    .unwrap();
+    let plan = gale(&[
+        "plan",
+        "const-spout-null-bolt",
+        "--cluster",
+        cluster.to_str().unwrap(),
+    ]);
+    no_panic(&plan);
+    assert_eq!(plan.code, Some(1), "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains("nest deeper than 64"),
+        "{}",
+        plan.stderr
+    );
+}

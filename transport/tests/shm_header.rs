@@ -34,7 +34,44 @@ fn valid_ring_bytes() -> Vec<u8> {
 fn write_file(tag: &str, bytes: &[u8]) -> TempRingPath {
     let path = TempRingPath::new(tag);
     std::fs::write(path.path(), bytes).unwrap();
+    chmod(&path, 0o600);
     path
+}
+
+fn chmod(path: &TempRingPath, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn ring_files_are_created_private_to_their_user() {
+    use std::os::unix::fs::MetadataExt;
+    let path = TempRingPath::new("mode");
+    let _tx = Producer::create_shm(path.path(), RingConfig::new(CAP)).unwrap();
+    let meta = std::fs::metadata(path.path()).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(meta.uid(), unsafe { libc::geteuid() });
+}
+
+#[test]
+fn a_ring_file_others_may_read_or_a_symlink_is_refused() {
+    let path = write_file("shared", &valid_ring_bytes());
+    chmod(&path, 0o644);
+    let err = Consumer::open_shm(path.path()).unwrap_err();
+    assert!(
+        matches!(&err, RingError::Untrusted { reason, .. } if reason.contains("644")),
+        "{err}"
+    );
+    chmod(&path, 0o600);
+    let link = TempRingPath::new("link");
+    std::os::unix::fs::symlink(path.path(), link.path()).unwrap();
+    let err = Consumer::open_shm(link.path()).unwrap_err();
+    assert!(
+        matches!(&err, RingError::Io { source, .. } if source.raw_os_error() == Some(libc::ELOOP)),
+        "{err}"
+    );
+    Consumer::open_shm(path.path()).unwrap();
 }
 
 fn patch(bytes: &mut [u8], at: usize, value: &[u8]) {

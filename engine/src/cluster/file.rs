@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::shape::{check_shape, ShapeError, MAX_FILE_BYTES};
+
 pub use gale_transport::link::NodeId;
 
 /// The engine's default ring size (`RunConfig::default().ring_bytes`).
@@ -16,10 +18,6 @@ const DEFAULT_RING_BYTES: usize = 1 << 20;
 /// Fewest bytes a cluster secret may have (it is written as twice as many
 /// hex digits).
 pub const MIN_SECRET_LEN: usize = gale_transport::link::MIN_SECRET_LEN;
-
-/// Largest cluster, topology or secret file read (a bound checked before
-/// parsing).
-pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Longest message timeout a file may set, in milliseconds:
 /// [`MAX_DURATION`](crate::MAX_DURATION).
@@ -304,12 +302,16 @@ impl ClusterFile {
     }
 
     fn parse_in(text: &str, where_: &str, dir: &Path) -> Result<Self, ClusterError> {
-        if text.len() as u64 > MAX_FILE_BYTES {
-            return Err(ClusterError::TooLarge {
+        check_shape(text).map_err(|e| match e {
+            ShapeError::TooLarge { len } => ClusterError::TooLarge {
                 path: PathBuf::from(where_),
-                len: text.len() as u64,
-            });
-        }
+                len,
+            },
+            e => ClusterError::Syntax {
+                where_: where_.to_owned(),
+                message: e.to_string(),
+            },
+        })?;
         let raw: RawFile = toml::from_str(text).map_err(|e| ClusterError::Syntax {
             where_: where_.to_owned(),
             message: e.to_string().trim_end().to_owned(),

@@ -7,6 +7,7 @@
 //! fingerprint differs.
 
 mod file;
+mod shape;
 
 use std::fmt::{self, Write};
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use sha2::{Digest, Sha256};
 
 pub use file::{
     generate_secret, ClusterError, ClusterFile, ClusterSettings, LinkBackend, NodeId, NodeSpec,
-    MAX_FILE_BYTES, MAX_TIMEOUT_MS, MIN_SECRET_LEN,
+    MAX_TIMEOUT_MS, MIN_SECRET_LEN,
 };
+pub use shape::{check_shape, ShapeError, MAX_FILE_BYTES, MAX_NESTING};
 
 use crate::runtime::Plan;
 use crate::topology::Kind;

@@ -109,6 +109,15 @@ pub enum RingError {
         /// The OS error.
         source: io::Error,
     },
+    /// A ring file that another user owns or may access, or that is not a
+    /// regular file: another local user could read or write its tuples.
+    #[error("ring file {} is not trusted: {reason}", path.display())]
+    Untrusted {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A file operation on a ring file failed.
     #[error("I/O error on ring file {}: {source}", path.display())]
     Io {

@@ -13,6 +13,7 @@
 //! leaves its attach flag set, so its role cannot be re-attached.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 use std::sync::Arc;
@@ -89,10 +90,14 @@ fn temp_path(path: &Path) -> PathBuf {
 fn create(path: &Path, config: &RingConfig, role: Role) -> Result<Arc<Region>, RingError> {
     config.validate()?;
     let tmp = temp_path(path);
+    // Private to this user (0600 whatever the umask allows more of), and
+    // never through a symlink (`create_new` is O_EXCL, which refuses one).
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)
         .map_err(io_err(&tmp))?;
     let _guard = RemoveOnDrop(tmp.clone());
@@ -109,9 +114,12 @@ fn open(path: &Path, role: Role) -> Result<(Arc<Region>, u64, u64), RingError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(io_err(path))?;
-    let len = file.metadata().map_err(io_err(path))?.len();
+    let meta = file.metadata().map_err(io_err(path))?;
+    check_trusted(&meta, path)?;
+    let len = meta.len();
     if len < DATA_OFFSET as u64 {
         return Err(RingError::Truncated {
             len,
@@ -133,6 +141,32 @@ fn open(path: &Path, role: Role) -> Result<(Arc<Region>, u64, u64), RingError> {
             Err(e)
         }
     }
+}
+
+/// Refuses a ring file that is not a regular file of this user, private
+/// to it: tuples in it would be readable, or writable, by others.
+fn check_trusted(meta: &std::fs::Metadata, path: &Path) -> Result<(), RingError> {
+    let untrusted = |reason: String| {
+        Err(RingError::Untrusted {
+            path: path.to_path_buf(),
+            reason,
+        })
+    };
+    if !meta.file_type().is_file() {
+        return untrusted("not a regular file".into());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return untrusted(format!("owned by uid {}, not this user ({me})", meta.uid()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return untrusted(format!(
+            "mode {:03o}: group or others may access it (it must be 0600)",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
 }
 
 fn map_file(
