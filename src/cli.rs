@@ -147,6 +147,10 @@ pub struct EngineArgs {
     /// page). Off by default.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
+    /// Require `Authorization: Bearer TOKEN` on every metrics request, the
+    /// token read from FILE (private to its owner: mode 600).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_token_file: Option<std::path::PathBuf>,
     /// Fraction of executes whose latency is measured (Storm's stats
     /// sample rate).
     #[arg(long, value_name = "RATE", default_value_t = 0.05, value_parser = parse_rate)]
@@ -163,6 +167,22 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
+    /// Starts the metrics endpoint if `--metrics-addr` asks for one (with
+    /// the bearer token of `--metrics-token-file`, if given).
+    pub(crate) fn start_metrics(&self) -> Result<Option<crate::monitor::MetricsServer>, CliError> {
+        let Some(addr) = &self.metrics_addr else {
+            return Ok(None);
+        };
+        let token = match &self.metrics_token_file {
+            Some(file) => Some(gale_engine::cluster::read_private_file(file)?),
+            None => None,
+        };
+        Ok(Some(crate::monitor::MetricsServer::start_with_token(
+            addr.as_str(),
+            token,
+        )?))
+    }
+
     /// The engine configuration these options ask for, running for
     /// `duration` (`None`: until the topology finishes by itself).
     pub fn run_config(&self, duration: Option<Duration>) -> RunConfig {
@@ -371,10 +391,7 @@ pub fn execute(
     let shape = Shape::of(&topology);
     // Bound before the topology starts, so a bad address costs no run;
     // it serves until the report is made (the final figures included).
-    let server = match &engine.metrics_addr {
-        Some(addr) => Some(crate::monitor::MetricsServer::start(addr.as_str())?),
-        None => None,
-    };
+    let server = engine.start_metrics()?;
     let cluster = LocalCluster::new(engine.run_config(duration));
     let running = cluster.submit(topology)?;
     let handle = running.metrics_handle();

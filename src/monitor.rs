@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use gale_engine::{MetricsHandle, TopologyMetrics, WindowStats};
 
-pub use http::{get, GetError, ServeError};
+pub use http::{get, GetError, ServeError, MAX_CONNS, MAX_PER_ADDR};
 
 use http::{Request, Response, Server};
 
@@ -143,9 +143,18 @@ impl MetricsServer {
     /// Listens on `addr` (port 0 picks a free one: see
     /// [`local_addr`](Self::local_addr)).
     pub fn start(addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<Self, ServeError> {
+        Self::start_with_token(addr, None)
+    }
+
+    /// Like [`start`](Self::start); with `token`, every request must carry
+    /// `Authorization: Bearer TOKEN` (`401` otherwise).
+    pub fn start_with_token(
+        addr: impl ToSocketAddrs + std::fmt::Debug,
+        token: Option<String>,
+    ) -> Result<Self, ServeError> {
         let registry = Arc::new(Registry::default());
         let routes = Arc::clone(&registry);
-        let server = Server::start(addr, Arc::new(move |r: &Request| routes.route(r)))?;
+        let server = Server::start(addr, Arc::new(move |r: &Request| routes.route(r)), token)?;
         Ok(Self { registry, server })
     }
 

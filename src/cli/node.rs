@@ -53,6 +53,10 @@ pub struct NodeOptions {
     /// `metrics_port` on this node's listen host, if set; else off].
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
+    /// Require `Authorization: Bearer TOKEN` on every metrics request, the
+    /// token read from FILE (private to its owner: mode 600).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_token_file: Option<PathBuf>,
     /// Fraction of executes whose latency is measured (Storm's stats
     /// sample rate).
     #[arg(long, value_name = "RATE", default_value_t = 0.05, value_parser = super::parse_rate)]
@@ -205,15 +209,13 @@ fn run_node(
         busy_spin: opts.busy_spin,
         json: opts.json,
         metrics_addr: opts.metrics_addr(cluster)?,
+        metrics_token_file: opts.metrics_token_file.clone(),
         sample_rate: opts.sample_rate,
         no_metrics: opts.no_metrics,
         no_chain: false,
     };
     // Bound before the node starts, so a bad address costs no run.
-    let server = match &engine.metrics_addr {
-        Some(addr) => Some(crate::monitor::MetricsServer::start(addr.as_str())?),
-        None => None,
-    };
+    let server = engine.start_metrics()?;
     // Signals are caught from here on, so one that arrives while the node
     // waits for its peers stops it cleanly too.
     let stop = Arc::new(AtomicBool::new(false));

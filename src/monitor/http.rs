@@ -1,27 +1,41 @@
 //! A small HTTP/1.1 server for the monitoring endpoint, and the client
 //! `gale stats` uses. Requests are parsed with `httparse`; every
-//! connection carries one request (`Connection: close`). The server runs a
-//! fixed pool of handler threads behind a bounded queue: a burst beyond it
-//! gets `503` from the accepting thread, so neither threads nor open
-//! connections grow without bound. Bytes from clients are untrusted:
-//! oversized, slow or malformed requests get a `4xx` and are closed.
+//! connection carries one request (`Connection: close`).
+//!
+//! One thread serves every connection from a `mio` poller: it reads
+//! request heads as their bytes arrive and writes responses as the
+//! sockets take them, so a client that trickles its request or never reads
+//! its response holds a few kilobytes of buffer, never a thread, and
+//! scrapes from other clients are served meanwhile. Bounds: a request head
+//! of [`MAX_HEAD`] bytes, [`IO_TIMEOUT`] for a whole exchange,
+//! [`MAX_PER_ADDR`] connections per client address and [`MAX_CONNS`] in
+//! all. A connection over the per-address or total share is still read
+//! (so the client gets a complete answer, not a reset) and answered `503`;
+//! past twice the total it is closed at once. With a bearer token
+//! configured, every request must carry `Authorization: Bearer TOKEN`
+//! (`401` otherwise). Bytes from clients are untrusted: oversized, slow or
+//! malformed requests get a `4xx` and are closed.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Handler threads.
-const WORKERS: usize = 4;
-/// Accepted connections waiting for a handler.
-const QUEUE: usize = 64;
+use mio::net::{TcpListener, TcpStream as MioStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+
 /// Largest request head accepted.
-const MAX_HEAD: usize = 16 * 1024;
-/// Time a client gets to send its request, and to take the response.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MAX_HEAD: usize = 16 * 1024;
+/// Time a client gets to send its request and take the response.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once from one client address; more get `503`.
+pub const MAX_PER_ADDR: usize = 16;
+/// Connections served at once in all; more get `503`, and past twice this
+/// many they are closed unanswered.
+pub const MAX_CONNS: usize = 256;
 
 /// A parsed request: method and path (query string removed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +44,8 @@ pub struct Request {
     pub method: String,
     /// The path, percent-decoded, without its query string.
     pub path: String,
+    /// The bearer token of an `Authorization: Bearer ...` header, if any.
+    pub bearer: Option<String>,
 }
 
 /// A response to send.
@@ -72,6 +88,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -92,8 +109,8 @@ pub enum ServeError {
         /// The OS error.
         source: io::Error,
     },
-    /// A thread could not be spawned.
-    #[error("cannot spawn the metrics server's threads: {0}")]
+    /// The thread or its poller could not be set up.
+    #[error("cannot start the metrics server's thread: {0}")]
     Spawn(io::Error),
 }
 
@@ -101,52 +118,59 @@ pub enum ServeError {
 pub struct Server {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
 }
 
-/// Answers one request (runs on the handler threads).
+/// Answers one request (runs on the server's thread: keep it short).
 pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX);
+
 impl Server {
-    /// Listens on `addr` and answers requests with `handler`.
+    /// Listens on `addr` and answers requests with `handler`; with
+    /// `token`, only requests that carry it as a bearer token.
     pub fn start(
         addr: impl ToSocketAddrs + std::fmt::Debug,
         handler: Handler,
+        token: Option<String>,
     ) -> Result<Self, ServeError> {
         let shown = format!("{addr:?}");
-        let listener = TcpListener::bind(&addr).map_err(|source| ServeError::Bind {
+        let bind = |source| ServeError::Bind {
             addr: shown.clone(),
             source,
-        })?;
-        let local = listener.local_addr().map_err(|source| ServeError::Bind {
-            addr: shown,
-            source,
-        })?;
+        };
+        let std_listener = std::net::TcpListener::bind(&addr).map_err(bind)?;
+        let local = std_listener.local_addr().map_err(bind)?;
+        std_listener.set_nonblocking(true).map_err(bind)?;
+        let mut listener = TcpListener::from_std(std_listener);
+        let poll = Poll::new().map_err(ServeError::Spawn)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(ServeError::Spawn)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(ServeError::Spawn)?);
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::sync_channel::<TcpStream>(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
-        let mut threads = Vec::with_capacity(WORKERS + 1);
-        for i in 0..WORKERS {
-            let (rx, handler) = (Arc::clone(&rx), Arc::clone(&handler));
-            let spawned = thread::Builder::new()
-                .name(format!("gale-http-{i}"))
-                .spawn(move || loop {
-                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok(stream) = next else { return };
-                    serve(stream, &*handler);
-                });
-            threads.push(spawned.map_err(ServeError::Spawn)?);
-        }
-        let accept_stop = Arc::clone(&stop);
-        let spawned = thread::Builder::new()
-            .name("gale-http-accept".into())
-            .spawn(move || accept(&listener, &tx, &accept_stop));
-        threads.push(spawned.map_err(ServeError::Spawn)?);
+        let mut server = Poller {
+            poll,
+            listener,
+            conns: Vec::new(),
+            per_addr: HashMap::new(),
+            open: 0,
+            handler,
+            token,
+        };
+        let thread_stop = Arc::clone(&stop);
+        let thread = thread::Builder::new()
+            .name("gale-http".into())
+            .spawn(move || server.run(&thread_stop))
+            .map_err(ServeError::Spawn)?;
         tracing::info!(addr = %local, "metrics server listening");
         Ok(Self {
             addr: local,
             stop,
-            threads,
+            waker,
+            thread: Some(thread),
         })
     }
 
@@ -158,93 +182,250 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // SYNC: Release pairs with the Acquire load in `accept`.
+        // SYNC: Release pairs with the Acquire load in `Poller::run`.
         self.stop.store(true, Ordering::Release);
-        // Wake the accepting thread; once it returns the queue's sender is
-        // dropped and the handlers finish.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        for t in self.threads.drain(..) {
+        let _ = self.waker.wake();
+        if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-fn accept(listener: &TcpListener, queue: &SyncSender<TcpStream>, stop: &AtomicBool) {
-    for stream in listener.incoming() {
+/// One connection: reading its request head, then writing its response.
+struct Conn {
+    stream: MioStream,
+    ip: IpAddr,
+    head: Vec<u8>,
+    /// The response, once known; `sent` bytes of it are out.
+    out: Option<Vec<u8>>,
+    sent: usize,
+    deadline: Instant,
+    /// Over its address's or the total share: answered 503 once read.
+    busy: bool,
+}
+
+/// The server's thread: the poller and every connection.
+struct Poller {
+    poll: Poll,
+    listener: TcpListener,
+    conns: Vec<Option<Conn>>,
+    per_addr: HashMap<IpAddr, usize>,
+    open: usize,
+    handler: Handler,
+    token: Option<String>,
+}
+
+impl Poller {
+    fn run(&mut self, stop: &AtomicBool) {
+        let mut events = Events::with_capacity(256);
         // SYNC: Acquire pairs with the Release store in `Server::drop`.
-        if stop.load(Ordering::Acquire) {
-            return;
-        }
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("metrics server: accept failed: {e}");
-                // Out of descriptors, for instance: do not spin.
-                thread::sleep(Duration::from_millis(10));
+        while !stop.load(Ordering::Acquire) {
+            if let Err(e) = self
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(200)))
+            {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::warn!("metrics server: poll failed: {e}");
+                    thread::sleep(Duration::from_millis(10));
+                }
                 continue;
             }
-        };
-        match queue.try_send(stream) {
-            Ok(()) => {}
-            Err(TrySendError::Full(mut stream)) => {
-                let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-                let _ = write_response(&mut stream, &Response::error(503, "busy, retry"), false);
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(key) => self.service(key),
+                }
             }
-            Err(TrySendError::Disconnected(_)) => return,
+            self.expire(Instant::now());
         }
     }
-}
 
-/// Reads one request, answers it and closes the connection.
-fn serve(mut stream: TcpStream, handler: &(dyn Fn(&Request) -> Response + Send + Sync)) {
-    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-    let peer = stream.peer_addr().ok();
-    let mut reader = Deadline {
-        stream: &mut stream,
-        until: std::time::Instant::now() + IO_TIMEOUT,
-    };
-    let (response, head_only) = match read_request(&mut reader) {
-        Ok(request) => {
-            let head = request.method == "HEAD";
-            let response = if request.method == "GET" || head {
-                handler(&request)
-            } else {
-                Response::error(405, "only GET and HEAD are served")
+    fn accept(&mut self) {
+        loop {
+            let (mut stream, remote) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors, for instance: the rest wait in the
+                    // backlog.
+                    tracing::warn!("metrics server: accept failed: {e}");
+                    return;
+                }
             };
-            (response, head)
+            if self.open >= 2 * MAX_CONNS {
+                drop(stream);
+                continue;
+            }
+            let ip = remote.ip();
+            let mine = self.per_addr.entry(ip).or_insert(0);
+            let busy = *mine >= MAX_PER_ADDR || self.open >= MAX_CONNS;
+            let key = match self.conns.iter().position(Option::is_none) {
+                Some(k) => k,
+                None => {
+                    self.conns.push(None);
+                    self.conns.len() - 1
+                }
+            };
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, Token(key), Interest::READABLE)
+                .is_err()
+            {
+                continue;
+            }
+            *mine += 1;
+            self.open += 1;
+            self.conns[key] = Some(Conn {
+                stream,
+                ip,
+                head: Vec::new(),
+                out: None,
+                sent: 0,
+                deadline: Instant::now() + IO_TIMEOUT,
+                busy,
+            });
+            // Data may be there already.
+            self.service(key);
         }
-        Err(e) => {
-            tracing::debug!(?peer, "metrics server: bad request: {e}");
-            (Response::error(e.status(), &e.to_string()), false)
-        }
-    };
-    let _ = write_response(&mut stream, &response, head_only);
-    let _ = stream.shutdown(Shutdown::Write);
-}
-
-/// A stream whose reads all end by one deadline: a client that trickles
-/// its request a byte at a time holds a handler thread for at most
-/// `IO_TIMEOUT` in all, not per read.
-struct Deadline<'a> {
-    stream: &'a mut TcpStream,
-    until: std::time::Instant,
-}
-
-impl Read for Deadline<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self
-            .until
-            .saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the request took too long",
-            ));
-        }
-        self.stream.set_read_timeout(Some(left))?;
-        self.stream.read(buf)
     }
+
+    /// Moves a connection's bytes: reads its head, then writes its
+    /// response; closes it when done or broken.
+    fn service(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.out.is_none() {
+            let mut chunk = [0u8; 4096];
+            let mut eof = false;
+            loop {
+                match conn.stream.read(&mut chunk) {
+                    Ok(0) if conn.head.is_empty() => return self.close(key),
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        conn.head.extend_from_slice(&chunk[..n]);
+                        if conn.head.len() > MAX_HEAD + chunk.len() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return self.close(key),
+                }
+            }
+            let response = match parse_request(&conn.head) {
+                Ok(None) if eof => Some((
+                    Response::error(408, "incomplete request: connection closed"),
+                    false,
+                )),
+                Ok(None) if conn.head.len() <= MAX_HEAD => return,
+                Ok(None) => Some((
+                    Response::error(431, &RequestError::TooLarge.to_string()),
+                    false,
+                )),
+                Err(e) => Some((Response::error(e.status(), &e.to_string()), false)),
+                Ok(Some(_)) if conn.busy => Some((Response::error(503, "busy, retry"), false)),
+                Ok(Some(request)) => Some(answer(&request, &*self.handler, self.token.as_deref())),
+            };
+            if let Some((response, head_only)) = response {
+                let mut out = Vec::new();
+                let _ = write_response(&mut out, &response, head_only);
+                conn.out = Some(out);
+                let _ = self.poll.registry().reregister(
+                    &mut conn.stream,
+                    Token(key),
+                    Interest::WRITABLE,
+                );
+            }
+        }
+        let conn = self.conns[key].as_mut().expect("checked above");
+        let out = conn.out.as_ref().expect("set above");
+        while conn.sent < out.len() {
+            match conn.stream.write(&out[conn.sent..]) {
+                Ok(0) => return self.close(key),
+                Ok(n) => conn.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(key),
+            }
+        }
+        let _ = conn.stream.shutdown(Shutdown::Write);
+        self.close(key);
+    }
+
+    /// Answers connections past their deadline with `408` (if the socket
+    /// takes it at once) and closes them.
+    fn expire(&mut self, now: Instant) {
+        for key in 0..self.conns.len() {
+            let Some(conn) = self.conns[key].as_mut() else {
+                continue;
+            };
+            if now < conn.deadline {
+                continue;
+            }
+            if conn.out.is_none() {
+                let mut out = Vec::new();
+                let _ = write_response(
+                    &mut out,
+                    &Response::error(408, "the request took too long"),
+                    false,
+                );
+                let _ = conn.stream.write(&out);
+            }
+            self.close(key);
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        if let Some(mut conn) = self.conns[key].take() {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.open -= 1;
+            if let Some(n) = self.per_addr.get_mut(&conn.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_addr.remove(&conn.ip);
+                }
+            }
+        }
+    }
+}
+
+/// The response to a complete request, and whether it is a `HEAD`.
+fn answer(
+    request: &Request,
+    handler: &(dyn Fn(&Request) -> Response + Send + Sync),
+    token: Option<&str>,
+) -> (Response, bool) {
+    let head = request.method == "HEAD";
+    if let Some(token) = token {
+        let given = request.bearer.as_deref().unwrap_or_default();
+        if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            return (
+                Response::error(
+                    401,
+                    "a bearer token is required (Authorization: Bearer ...)",
+                ),
+                head,
+            );
+        }
+    }
+    let response = if request.method == "GET" || head {
+        handler(request)
+    } else {
+        Response::error(405, "only GET and HEAD are served")
+    };
+    (response, head)
+}
+
+/// Compares without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What was wrong with a request.
@@ -302,6 +483,13 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, RequestError> {
     match req.parse(buf) {
         Ok(httparse::Status::Partial) => Ok(None),
         Ok(httparse::Status::Complete(_)) => {
+            let bearer = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+                .and_then(|h| std::str::from_utf8(h.value).ok())
+                .and_then(|v| v.trim().strip_prefix("Bearer "))
+                .map(|t| t.trim().to_owned());
             let method = req.method.unwrap_or_default().to_owned();
             let target = req.path.unwrap_or_default();
             let path = target.split(['?', '#']).next().unwrap_or_default();
@@ -310,7 +498,11 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, RequestError> {
             }
             let path = percent_decode(path)
                 .ok_or_else(|| RequestError::Malformed(format!("bad escape in `{target}`")))?;
-            Ok(Some(Request { method, path }))
+            Ok(Some(Request {
+                method,
+                path,
+                bearer,
+            }))
         }
         Err(httparse::Error::TooManyHeaders) => Err(RequestError::TooLarge),
         Err(e) => Err(RequestError::Malformed(e.to_string())),

@@ -318,11 +318,7 @@ impl ClusterFile {
         })?;
         let secret = match (raw.secret, raw.secret_file) {
             (Some(s), None) => parse_secret(s.as_bytes())?,
-            (None, Some(file)) => {
-                let path = dir.join(file);
-                check_private(&path)?;
-                parse_secret(&read_bounded(&path)?)?
-            }
+            (None, Some(file)) => parse_secret(read_private_file(&dir.join(file))?.as_bytes())?,
             _ => return Err(ClusterError::Secret),
         };
         let mut nodes = raw.node;
@@ -456,6 +452,19 @@ fn check_private(path: &Path) -> Result<(), ClusterError> {
         });
     }
     Ok(())
+}
+
+/// Reads a file that holds a secret (a cluster secret, a bearer token):
+/// refused if group or others may access it, bounded in size; surrounding
+/// whitespace is trimmed.
+pub fn read_private_file(path: &Path) -> Result<String, ClusterError> {
+    check_private(path)?;
+    let bytes = read_bounded(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| ClusterError::Read {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })?;
+    Ok(text.trim().to_owned())
 }
 
 /// Decodes a secret: hex digits (surrounding whitespace, such as the

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 pub use file::{
-    generate_secret, ClusterError, ClusterFile, ClusterSettings, LinkBackend, NodeId, NodeSpec,
-    MAX_TIMEOUT_MS, MIN_SECRET_LEN,
+    generate_secret, read_private_file, ClusterError, ClusterFile, ClusterSettings, LinkBackend,
+    NodeId, NodeSpec, MAX_TIMEOUT_MS, MIN_SECRET_LEN,
 };
 pub use shape::{check_shape, ShapeError, MAX_FILE_BYTES, MAX_NESTING};
 
