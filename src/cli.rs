@@ -234,6 +234,18 @@ pub enum CliError {
     /// `gale stats` failed.
     #[error(transparent)]
     Stats(#[from] StatsError),
+    /// The node lost peers while it ran (exit code 3): what was in flight
+    /// to and from them is gone, and what they held in memory too.
+    #[error(
+        "node {node} lost peer(s) {peers:?} during the run: tuples in flight to and from them \
+         were lost, and their in-memory results with them (see the WARN lines above)"
+    )]
+    PeerLost {
+        /// This node.
+        node: u32,
+        /// The peers lost.
+        peers: Vec<u32>,
+    },
 }
 
 /// The `gale` tool: parses the process's arguments and runs the
@@ -480,6 +492,10 @@ fn list() -> Result<(), CliError> {
 fn finish(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ CliError::PeerLost { .. }) => {
+            note(format_args!("gale: error: {e}"));
+            ExitCode::from(3)
+        }
         Err(e) => {
             note(format_args!("gale: error: {e}"));
             ExitCode::FAILURE

@@ -269,6 +269,18 @@ fn run_node(
         out.flush()?;
     }
     tracing::info!(node = opts.node, "node stopped");
+    let lost: Vec<NodeId> = link
+        .iter()
+        .flat_map(|l| &l.peers)
+        .filter(|p| p.lost > 0)
+        .map(|p| p.id)
+        .collect();
+    if !lost.is_empty() {
+        return Err(CliError::PeerLost {
+            node: opts.node,
+            peers: lost,
+        });
+    }
     Ok(())
 }
 
@@ -284,6 +296,7 @@ fn log_link(link: &LinkStats) {
             reconnects = p.reconnects,
             dropped = p.dropped,
             refused = p.refused,
+            lost = p.lost,
             shm = p.shm,
             "link to peer"
         );
@@ -305,6 +318,7 @@ fn link_json(link: &LinkStats) -> serde_json::Value {
                 "reconnects": p.reconnects,
                 "dropped": p.dropped,
                 "refused": p.refused,
+                "lost": p.lost,
                 "shm": p.shm,
             })
         })

@@ -158,10 +158,30 @@ fn kill_and_restart(name: &str, net: u8, hosts: &[Option<&str>]) {
     nodes.push(restarted);
     nodes[0].wait_for(SPOUTS_DONE);
     let mut reports = Vec::new();
-    for node in nodes {
-        let (out, err) = node.stop();
+    for (i, node) in nodes.into_iter().enumerate() {
+        // Node 0 reaches node 2 over TCP in both variants: its report and
+        // exit code say that it lost node 2 (what node 2 held in memory,
+        // and the tuples in flight, are gone). The restarted node lost
+        // nothing.
+        let (out, err) = match i {
+            0 => node.stop_with(3),
+            2 => node.stop(),
+            _ => {
+                let sharing = hosts.len() == 3 && hosts[1].is_some() && hosts[1] == hosts[2];
+                node.stop_with(if sharing { 0 } else { 3 })
+            }
+        };
         let (_, json) = counts_and_json(&out);
         assert!(json.is_object(), "no JSON report:\n{out}\n{err}");
+        if i == 0 {
+            assert!(err.contains("lost node 2 while running"), "{err}");
+            assert!(err.contains("lost peer(s) [2] during the run"), "{err}");
+            let to_2 = json["link"]["peers"]
+                .as_array()
+                .and_then(|p| p.iter().find(|p| p["id"] == 2))
+                .expect("node 0's link to node 2");
+            assert!(to_2["lost"].as_u64() >= Some(1), "{json}");
+        }
         reports.push(json);
     }
     if hosts.len() == 3 && hosts[1].is_some() && hosts[1] == hosts[2] {

@@ -49,6 +49,7 @@ per_backend!(
     encrypted_links_deliver_every_record,
     a_strangers_hello_gets_nothing_secret_derived,
     silent_connections_from_a_stranger_address_do_not_delay_a_peers_join,
+    a_peer_that_stops_says_goodbye_and_one_that_vanishes_is_lost_loudly,
 );
 
 fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
@@ -1090,4 +1091,40 @@ fn silent_connections_from_a_stranger_address_do_not_delay_a_peers_join(backend:
     let lines = logs.count_lines(&[&me, "127.0.0.9"]);
     assert!(lines <= 2, "{lines} log lines about the strangers");
     drop(flood);
+}
+
+/// A peer whose link stops says goodbye: its connection ends quietly. A
+/// peer that vanishes without one (killed: here a raw peer that drops its
+/// socket after a frame) is counted as lost and named in a WARN line.
+fn a_peer_that_stops_says_goodbye_and_one_that_vanishes_is_lost_loudly(backend: Backend) {
+    let logs = logs();
+    let base: NodeId = if backend == Backend::Mio { 210 } else { 215 };
+    let specs = nodes(base, 3);
+    let mut b = start_node(1, &specs, 1, with_backend(backend));
+    let c = start_node(2, &specs, 1, with_backend(backend));
+    wait_for("b and c up", || b.state_of(base + 2) == PeerState::Up);
+    // c stops on purpose.
+    c.link.unwrap().stop();
+    wait_for("c down", || b.state_of(base + 2) == PeerState::Down);
+    let stats = b.link().stats();
+    let to_c = stats.peers.iter().find(|p| p.id == base + 2).unwrap();
+    assert_eq!(to_c.lost, 0, "a clean stop counted as a loss: {stats:?}");
+    // `base` vanishes mid-stream.
+    let (mut s, mut session) = raw_peer(specs[1].addr, base, base + 1);
+    let f = sealed(&mut session, frame(&[record((base + 1) * 100, 3, 0, 64)]));
+    s.write_all(&f).unwrap();
+    wait_for("the record", || b.drain(|_, _| {}) == 1);
+    drop(s);
+    wait_for("the loss counted", || {
+        b.link()
+            .stats()
+            .peers
+            .iter()
+            .any(|p| p.id == base && p.lost == 1)
+    });
+    logs.wait_line(&[
+        &format!("node={}", base + 1),
+        "WARN",
+        &format!("lost node {base} while running"),
+    ]);
 }

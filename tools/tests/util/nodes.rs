@@ -208,10 +208,20 @@ impl Node {
     /// Sends SIGTERM and waits for a clean exit; returns stdout and
     /// stderr.
     pub fn stop(self) -> (String, String) {
+        self.stop_with(0)
+    }
+
+    /// Like [`stop`](Self::stop), expecting exit code `code` (3: the node
+    /// lost a peer during the run).
+    pub fn stop_with(self, code: i32) -> (String, String) {
         self.signal("TERM");
         let id = self.id;
-        let (code, out, err) = self.finish();
-        assert_eq!(code, Some(0), "node {id} did not exit cleanly:\n{err}");
+        let (got, out, err) = self.finish();
+        assert_eq!(
+            got,
+            Some(code),
+            "node {id} did not exit with {code}:\n{err}"
+        );
         (out, err)
     }
 }

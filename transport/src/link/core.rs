@@ -166,6 +166,10 @@ pub(crate) struct Conn {
     /// The frame keys and sequence numbers (set when the handshake
     /// completes).
     session: Option<Session>,
+    /// The peer sent its goodbye: it stops on purpose.
+    peer_said_goodbye: bool,
+    /// Our goodbye is queued (the link is stopping).
+    goodbye_sent: bool,
     /// An accepted connection counted in `Core::admission`.
     counted: bool,
     /// Until then, a frame is built only from [`MIN_FRAME`] bytes on.
@@ -236,6 +240,12 @@ impl Conn {
     pub fn is_up(&self) -> bool {
         self.hs.is_up()
     }
+
+    /// Whether this connection still has to send something before the
+    /// link stops: frames, or its goodbye (TCP peers only).
+    pub fn stop_pending(&self) -> bool {
+        self.is_up() && (!self.send_idle() || (self.shm.is_none() && !self.goodbye_sent))
+    }
 }
 
 /// One configured peer.
@@ -291,6 +301,9 @@ pub(crate) struct Core {
     resolver: super::resolve::Resolver,
     /// Delivery stopped at a full inbound ring since the last `park`.
     inbound_full: bool,
+    /// The link is stopping: connections send their goodbye once their
+    /// records are out.
+    stopping: bool,
 }
 
 impl Core {
@@ -429,6 +442,7 @@ impl Core {
             shm_scratch: gale_codec::AlignedVec::new(),
             resolver,
             inbound_full: false,
+            stopping: false,
         })
     }
 
@@ -505,6 +519,8 @@ impl Core {
             recv_busy: false,
             shm: None,
             session: None,
+            peer_said_goodbye: false,
+            goodbye_sent: false,
             counted: dial.is_none(),
             next_small_frame: now,
         })
@@ -740,6 +756,12 @@ impl Core {
                         forged.seq
                     )));
                 }
+                if header.count == 0 {
+                    // The goodbye: the peer stops on purpose.
+                    conn.peer_said_goodbye = true;
+                    conn.inbuf.consume(len + TAG_LEN);
+                    continue;
+                }
                 let avail = conn.inbuf.filled();
                 let frame = RawFrame::parse_with(&avail[..len], |_, _| Ok(()))
                     .map_err(|e| Close::bad(format!("bad frame from node {peer_id}: {e}")))?;
@@ -812,7 +834,7 @@ impl Core {
             if waiting < self.frame_target / 2 {
                 return;
             }
-        } else if now < conn.next_small_frame {
+        } else if now < conn.next_small_frame && !self.stopping {
             // Right after a frame, wait (up to Idle::SHORT) for more than
             // a few worker batches: a loop that chases the workers would
             // otherwise send a small frame per batch.
@@ -852,6 +874,14 @@ impl Core {
         let Some(session) = conn.session.as_mut() else {
             return;
         };
+        if self.stopping
+            && !conn.goodbye_sent
+            && conn.frames.queued() == 0
+            && peer.outbound.iter().all(Consumer::is_empty)
+        {
+            conn.goodbye_sent = conn.frames.seal_goodbye(session);
+            return;
+        }
         if conn.frames.seal(session) {
             conn.next_small_frame = now + Idle::SHORT;
         }
@@ -879,6 +909,24 @@ impl Core {
         } else if !conn.is_up() {
             // Dials to a peer that is not there yet: expected while it starts.
             tracing::debug!(node, remote = %conn.remote, "link: connection to {who} failed: {}", close.reason);
+        } else if self.lost(conn) {
+            let p = conn.peer.expect("lost connections are identified");
+            let waiting: usize = self.peers[p].outbound.iter().map(Consumer::len_bytes).sum();
+            PeerCounters::add(&self.shared.peers[p].lost, 1);
+            warn!(
+                node,
+                peer = self.peers[p].id,
+                remote = %conn.remote,
+                unsent_records = conn.frames.unsent_records(),
+                queued_bytes = waiting,
+                partial_bytes_in = conn.inbuf.filled().len(),
+                "link: lost {who} while running ({}): {} records in unsent frames and {waiting} \
+                 bytes of records queued to it are dropped, {} bytes of a frame from it were \
+                 cut off; tuples in flight to and from it are lost (replayed by reliable spouts)",
+                close.reason,
+                conn.frames.unsent_records(),
+                conn.inbuf.filled().len()
+            );
         } else {
             info!(node, remote = %conn.remote, "link: connection to {who} closed: {}", close.reason);
         }
@@ -912,6 +960,25 @@ impl Core {
                 self.resolver.refresh(h);
             }
         }
+    }
+
+    /// Whether closing `conn` loses its peer: the connection carried
+    /// records (up, the peer's active one, over TCP), neither side is
+    /// stopping on purpose, and the peer did not say goodbye.
+    fn lost(&self, conn: &Conn) -> bool {
+        conn.is_up()
+            && conn.shm.is_none()
+            && !self.stopping
+            && !conn.peer_said_goodbye
+            && conn
+                .peer
+                .is_some_and(|p| self.peers[p].active == Some(conn.key))
+    }
+
+    /// The link is stopping: each connection sends its goodbye once its
+    /// records are out, and no later close counts as a lost peer.
+    pub fn begin_stop(&mut self) {
+        self.stopping = true;
     }
 
     /// Periodic work: drop records for peers that are down, and return the

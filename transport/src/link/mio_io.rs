@@ -75,6 +75,7 @@ impl MioLink {
                     .load(std::sync::atomic::Ordering::Relaxed)
             {
                 stop_at = Some(Instant::now() + FLUSH_TIME);
+                self.core.begin_stop();
             }
             // Sleep long only with the doorbell armed.
             let parked = wait.doorbell && self.core.park();
@@ -114,11 +115,7 @@ impl MioLink {
                 }
             }
             if let Some(at) = stop_at {
-                let pending = self
-                    .conns
-                    .iter()
-                    .flatten()
-                    .any(|c| c.conn.is_up() && !c.conn.send_idle());
+                let pending = self.conns.iter().flatten().any(|c| c.conn.stop_pending());
                 if !(pending || self.core.outbound_pending()) || now >= at {
                     break;
                 }

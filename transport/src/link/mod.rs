@@ -300,6 +300,11 @@ pub struct PeerStats {
     /// Connections to or from this peer that were refused or dropped for bad
     /// input.
     pub refused: u64,
+    /// Times the connection to this peer was lost while both sides ran: it
+    /// dropped without the peer's goodbye (the peer crashed or was killed,
+    /// or the network failed); what was in flight on it is gone. TCP peers
+    /// only (a same-host peer's loss is not told from its stop).
+    pub lost: u64,
     /// Records travel through `/dev/shm` rings on the current (or last)
     /// connection (a same-host peer).
     pub shm: bool,

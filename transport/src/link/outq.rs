@@ -54,6 +54,29 @@ impl OutFrames {
         false
     }
 
+    /// Queues the goodbye: an empty frame, sealed like any other, that
+    /// tells the peer this side stops on purpose. Returns whether it was
+    /// queued (a free buffer with no records was there).
+    pub fn seal_goodbye(&mut self, session: &mut Session) -> bool {
+        if self.ready < 2 {
+            let frame = &mut self.frames[(self.head + self.ready) % 2];
+            if frame.count() == 0 {
+                let (bytes, tag) = frame.finish_with_trailer(TAG_LEN);
+                session.seal(bytes, tag);
+                self.ready += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Records in frames not yet (completely) sent.
+    pub fn unsent_records(&self) -> u64 {
+        (0..self.ready)
+            .map(|i| self.frames[(self.head + i) % 2].count() as u64)
+            .sum()
+    }
+
     /// The unsent bytes, oldest first (the second slice may be empty).
     pub fn bufs(&self) -> [&[u8]; 2] {
         let mut out: [&[u8]; 2] = [&[], &[]];

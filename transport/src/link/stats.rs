@@ -19,6 +19,7 @@ pub(crate) struct PeerCounters {
     pub reconnects: AtomicU64,
     pub dropped: AtomicU64,
     pub refused: AtomicU64,
+    pub lost: AtomicU64,
     pub shm: AtomicBool,
 }
 
@@ -91,6 +92,7 @@ impl Shared {
                     reconnects: get(&p.reconnects),
                     dropped: get(&p.dropped),
                     refused: get(&p.refused),
+                    lost: get(&p.lost),
                     shm: p.shm.load(Ordering::Relaxed),
                 })
                 .collect(),

@@ -218,13 +218,14 @@ impl UringLink {
                     .load(std::sync::atomic::Ordering::Relaxed)
             {
                 stop_at = Some(now + FLUSH_TIME);
+                self.core.begin_stop();
             }
             if let Some(at) = stop_at {
                 let pending = self
                     .conns
                     .iter()
                     .flatten()
-                    .any(|c| c.closing.is_none() && c.conn.is_up() && !c.conn.send_idle());
+                    .any(|c| c.closing.is_none() && c.conn.stop_pending());
                 if !(pending || self.core.outbound_pending()) || now >= at {
                     break;
                 }
