@@ -46,7 +46,6 @@ per_backend!(
     a_named_peer_is_dialed_once_it_resolves_and_again_at_its_new_address,
     a_record_after_a_quiet_spell_rings_the_doorbell_and_is_delivered,
     modified_replayed_injected_or_reordered_frames_drop_the_connection,
-    encrypted_links_deliver_every_record,
     a_strangers_hello_gets_nothing_secret_derived,
     silent_connections_from_a_stranger_address_do_not_delay_a_peers_join,
     a_peer_that_stops_says_goodbye_and_one_that_vanishes_is_lost_loudly,
@@ -264,8 +263,7 @@ fn raw_peer(addr: std::net::SocketAddr, from: NodeId, to: NodeId) -> (TcpStream,
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     let session =
-        wire::dial_handshake(&mut s, from, to, SECRET, FP, wire::Protection::Authenticate)
-            .expect("handshake with the link");
+        wire::dial_handshake(&mut s, from, to, SECRET, FP).expect("handshake with the link");
     (s, session)
 }
 
@@ -994,22 +992,6 @@ fn modified_replayed_injected_or_reordered_frames_drop_the_connection(backend: B
         b.drain(|_, r| check(r));
         last.get() > before && b.state_of(base) == PeerState::Up
     });
-}
-
-/// With encryption on both sides, records arrive intact and in order.
-fn encrypted_links_deliver_every_record(backend: Backend) {
-    let base: NodeId = if backend == Backend::Mio { 180 } else { 185 };
-    let encrypt = |c: &mut gale_transport::link::LinkConfig| {
-        c.backend = backend;
-        c.protection = wire::Protection::Encrypt;
-    };
-    let specs = nodes(base, 2);
-    let mut ns = vec![
-        start_node(0, &specs, 2, encrypt),
-        start_node(1, &specs, 2, encrypt),
-    ];
-    assert!(ns.iter().all(|n| n.link().wait_connected(WAIT)));
-    exchange(&mut ns, 2, 2000, 300);
 }
 
 /// Reads one handshake message (kind, body) within `timeout`; `None` if

@@ -140,10 +140,6 @@ pub struct ClusterSettings {
     /// Directory of the shared-memory ring files of nodes on one host (an
     /// existing directory; default `/dev/shm`).
     pub shm_dir: Option<PathBuf>,
-    /// Encrypt the frames between nodes, not only authenticate them
-    /// (default false). Every node must agree.
-    #[serde(default)]
-    pub link_encryption: bool,
 }
 
 impl ClusterSettings {
@@ -399,7 +395,7 @@ impl ClusterFile {
         let _ = writeln!(
             s,
             "settings ackers {:?} timeout_ms {:?} pending {:?} batch {:?} ring {:?} backend {} \
-             max_frame {:?} metrics {:?} shm_dir {:?} encryption {}",
+             max_frame {:?} metrics {:?} shm_dir {:?}",
             t.ackers,
             t.message_timeout_ms,
             t.max_spout_pending,
@@ -408,8 +404,7 @@ impl ClusterFile {
             t.link_backend.name(),
             t.max_frame,
             t.metrics_port,
-            t.shm_dir,
-            t.link_encryption
+            t.shm_dir
         );
         s
     }

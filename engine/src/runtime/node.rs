@@ -102,9 +102,6 @@ impl NodeCluster {
                     LinkBackend::IoUring => Backend::IoUring,
                     LinkBackend::Mio => Backend::Mio,
                 });
-        if cluster.settings().link_encryption {
-            config.protection = gale_transport::link::Protection::Encrypt;
-        }
         if let Some(dir) = &cluster.settings().shm_dir {
             config.shm_dir = dir.clone();
         }

@@ -416,7 +416,6 @@ impl Core {
                 node: config.node,
                 secret: config.secret.clone(),
                 fingerprint: config.fingerprint,
-                protection: config.protection,
             },
             max_frame: config.max_frame,
             frame_target: config.max_frame - slack,

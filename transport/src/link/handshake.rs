@@ -12,7 +12,7 @@
 //! ```
 //!
 //! `proof_X = HMAC-SHA256(secret, "gale-link-v2 proof" || version || role_X
-//! || D || A || nonce_D || nonce_A || protection)` and `fp_X` the same with
+//! || D || A || nonce_D || nonce_A)` and `fp_X` the same with
 //! "gale-link-v2 fingerprint" and the sender's fingerprint appended. Each
 //! side answers a challenge (the other's nonce) that is fresh per
 //! connection, so the secret never travels and a recorded answer is
@@ -31,7 +31,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::seal::{Protection, Session};
+use super::seal::Session;
 use super::wire::{
     decode_refuse, encode_msg, encode_refuse, Auth, Hello, MsgHeader, MsgKind, RefuseCode,
     WIRE_VERSION,
@@ -45,7 +45,6 @@ pub(crate) struct Identity {
     pub node: NodeId,
     pub secret: Vec<u8>,
     pub fingerprint: [u8; 32],
-    pub protection: Protection,
 }
 
 /// Where a handshake is.
@@ -237,7 +236,7 @@ impl Handshake {
                         RefuseCode::Auth,
                         format!(
                             "authentication failed: node {peer} does not hold the same cluster \
-                             secret (or link protection setting)"
+                             secret"
                         ),
                         out,
                     );
@@ -290,13 +289,7 @@ impl Handshake {
         } else {
             ((peer, id.node), (&peer_nonce, &self.nonce))
         };
-        self.session = Some(Session::derive(
-            &id.secret,
-            id.protection,
-            dialer,
-            ids,
-            nonces,
-        ));
+        self.session = Some(Session::derive(&id.secret, dialer, ids, nonces));
         self.state = State::Up;
     }
 
@@ -317,7 +310,7 @@ impl Handshake {
     }
 
     /// A MAC of `role` (the sender's) over the session's transcript:
-    /// domain, version, role, dialer, acceptor, both nonces, protection,
+    /// domain, version, role, dialer, acceptor, both nonces,
     /// and the fingerprint if given.
     fn mac(&self, id: &Identity, domain: &[u8], role: u8, fp: Option<&[u8; 32]>) -> HmacSha256 {
         let (peer, peer_nonce) = self.peer.expect("identified before auth");
@@ -331,7 +324,7 @@ impl Handshake {
         let mut mac = HmacSha256::new_from_slice(&id.secret).expect("HMAC accepts any key length");
         mac.update(domain);
         mac.update(&WIRE_VERSION.to_le_bytes());
-        mac.update(&[role, id.protection.code()]);
+        mac.update(&[role]);
         mac.update(&d.to_le_bytes());
         mac.update(&a.to_le_bytes());
         mac.update(nonce_d);
@@ -361,14 +354,12 @@ pub fn dial_handshake(
     to: NodeId,
     secret: &[u8],
     fingerprint: [u8; 32],
-    protection: Protection,
 ) -> std::io::Result<Session> {
     use std::io::{Error, ErrorKind, Read, Write};
     let id = Identity {
         node,
         secret: secret.to_vec(),
         fingerprint,
-        protection,
     };
     let mut out = Vec::new();
     let mut hs = Handshake::new(&id, Some(to), &mut out)?;
@@ -413,7 +404,6 @@ mod tests {
             node,
             secret: secret.to_vec(),
             fingerprint: [fp; 32],
-            protection: Protection::Authenticate,
         }
     }
 

@@ -41,7 +41,6 @@ mod uring;
 pub mod wire;
 
 pub use resolve::Resolve;
-pub use seal::Protection;
 
 use self::core::Core;
 use self::stats::Shared;
@@ -145,9 +144,6 @@ pub struct LinkConfig {
     pub secret: Vec<u8>,
     /// A hash of the topology and cluster file; peers must present the same.
     pub fingerprint: [u8; 32],
-    /// What protects the frames after the handshake: authentication
-    /// (default) or authentication and encryption. Peers must agree.
-    pub protection: Protection,
     /// The I/O backend.
     pub backend: Backend,
     /// Frames with a body larger than this are refused (and the connection
@@ -175,7 +171,6 @@ impl fmt::Debug for LinkConfig {
             .field("peers", &self.peers)
             .field("secret", &"<redacted>")
             .field("fingerprint", &self.fingerprint)
-            .field("protection", &self.protection)
             .field("backend", &self.backend)
             .field("max_frame", &self.max_frame)
             .field("handshake_timeout", &self.handshake_timeout)
@@ -211,7 +206,6 @@ impl LinkConfig {
             peers,
             secret: secret.into(),
             fingerprint,
-            protection: Protection::Authenticate,
             backend: Backend::Auto,
             max_frame: Self::DEFAULT_MAX_FRAME,
             handshake_timeout: Duration::from_secs(5),

@@ -1,10 +1,11 @@
-//! Frames after the handshake: every frame carries a 16-byte AES-256-GCM
-//! tag, under keys derived per session and per direction, with an implicit
-//! sequence number per direction as the nonce.
+//! Frames after the handshake: every frame's body is encrypted and the
+//! whole frame authenticated with AES-256-GCM, under keys derived per
+//! session and per direction, with an implicit sequence number per
+//! direction as the nonce; the 16-byte tag follows the frame.
 //!
 //! ```text
 //! prk      = HMAC-SHA256(salt = "gale-link-v2 session" || nonce_D || nonce_A, secret)
-//! key(dir) = HMAC-SHA256(prk, "gale-link-v2 frames" || dir || D || A || protection || 0x01)
+//! key(dir) = HMAC-SHA256(prk, "gale-link-v2 frames" || dir || D || A || 0x01)
 //! ```
 //!
 //! (HKDF-SHA256 extract and one block of expand, RFC 5869), `dir` being
@@ -17,12 +18,13 @@
 //! opened. A frame that was modified, injected, dropped, replayed or
 //! reordered fails its tag, and the receiver drops the connection.
 //!
-//! [`Protection::Authenticate`] authenticates the whole frame (header and
-//! body as GCM's associated data, no ciphertext: GMAC); with
-//! [`Protection::Encrypt`] the body is also encrypted in place and only the
-//! 16-byte header travels in the clear (authenticated). Either way the tag
-//! is computed once per frame, not per record, with the AES-NI/CLMUL code
-//! of `ring`.
+//! The frame's 16-byte header travels in the clear (authenticated as
+//! GCM's associated data: the receiver needs the length), the body is
+//! encrypted in place. There is no authenticate-only mode: `ring` runs its
+//! AES-NI/CLMUL code over ciphertext, and hashes associated data a block at
+//! a time, so a GMAC over the whole frame measured 3x slower than
+//! encrypting it (0.7 against 2.3 GB/s on this machine, loaded). The tag
+//! is computed once per frame, not per record.
 
 use hmac::{Hmac, KeyInit, Mac};
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
@@ -33,34 +35,6 @@ use gale_codec::FrameHeader;
 
 /// Bytes of the tag after every frame.
 pub const TAG_LEN: usize = 16;
-
-/// What the link does to frames after the handshake.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Protection {
-    /// Every frame authenticated (AES-256-GCM tag over the whole frame);
-    /// tuples travel in the clear.
-    #[default]
-    Authenticate,
-    /// Every frame authenticated and its body encrypted (AES-256-GCM).
-    Encrypt,
-}
-
-impl Protection {
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            Protection::Authenticate => 1,
-            Protection::Encrypt => 2,
-        }
-    }
-
-    /// The name used in configuration and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protection::Authenticate => "authenticate",
-            Protection::Encrypt => "encrypt",
-        }
-    }
-}
 
 /// A frame whose tag did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +73,6 @@ impl Direction {
 /// (see [`dial_handshake`](super::wire::dial_handshake) for tools that speak
 /// to a link directly).
 pub struct Session {
-    protection: Protection,
     send: Direction,
     recv: Direction,
 }
@@ -108,7 +81,6 @@ impl Session {
     /// Derives the session's keys. `dialer` says which side this is.
     pub(crate) fn derive(
         secret: &[u8],
-        protection: Protection,
         dialer: bool,
         (d, a): (NodeId, NodeId),
         (nonce_d, nonce_a): (&[u8; 32], &[u8; 32]),
@@ -126,7 +98,7 @@ impl Session {
             expand.update(dir);
             expand.update(&d.to_le_bytes());
             expand.update(&a.to_le_bytes());
-            expand.update(&[protection.code(), 1]);
+            expand.update(&[1]);
             expand.finalize().into_bytes().into()
         };
         let (d_to_a, a_to_d) = (key(b"D>A"), key(b"A>D"));
@@ -136,7 +108,6 @@ impl Session {
             (a_to_d, d_to_a)
         };
         Session {
-            protection,
             send: Direction::new(send),
             recv: Direction::new(recv),
         }
@@ -146,19 +117,11 @@ impl Session {
     /// writes its tag into `tag`.
     pub(crate) fn seal(&mut self, frame: &mut [u8], tag: &mut [u8]) {
         let (_, nonce) = self.send.next_nonce();
-        let sealed = match self.protection {
-            Protection::Authenticate => {
-                self.send
-                    .key
-                    .seal_in_place_separate_tag(nonce, Aad::from(&*frame), &mut [])
-            }
-            Protection::Encrypt => {
-                let (header, body) = frame.split_at_mut(FrameHeader::LEN);
-                self.send
-                    .key
-                    .seal_in_place_separate_tag(nonce, Aad::from(&*header), body)
-            }
-        };
+        let (header, body) = frame.split_at_mut(FrameHeader::LEN);
+        let sealed = self
+            .send
+            .key
+            .seal_in_place_separate_tag(nonce, Aad::from(&*header), body);
         // Sealing fails only for inputs over GCM's limit (64 GiB), far
         // above the largest frame (`MAX_FRAME_BODY`).
         let sealed = sealed.expect("a frame is within AES-GCM's length limit");
@@ -166,28 +129,19 @@ impl Session {
     }
 
     /// Checks the next received frame (`frame`, header and body) against
-    /// its tag and, when encrypted, decrypts its body in place. The frame
+    /// its tag and decrypts its body in place. The frame
     /// must not be used when this fails.
     pub(crate) fn open(&mut self, frame: &mut [u8], tag: &[u8]) -> Result<(), Forged> {
         let (seq, nonce) = self.recv.next_nonce();
         let forged = Forged { seq };
         let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| forged)?;
         let tag = Tag::from(tag);
-        let opened = match self.protection {
-            Protection::Authenticate => self
-                .recv
+        let (header, body) = frame.split_at_mut(FrameHeader::LEN);
+        let opened =
+            self.recv
                 .key
-                .open_in_place_separate_tag(nonce, Aad::from(&*frame), tag, &mut [], 0..)
-                .map(|_| ()),
-            Protection::Encrypt => {
-                let (header, body) = frame.split_at_mut(FrameHeader::LEN);
-                self.recv
-                    .key
-                    .open_in_place_separate_tag(nonce, Aad::from(&*header), tag, body, 0..)
-                    .map(|_| ())
-            }
-        };
-        opened.map_err(|_| forged)
+                .open_in_place_separate_tag(nonce, Aad::from(&*header), tag, body, 0..);
+        opened.map(|_| ()).map_err(|_| forged)
     }
 
     /// Seals the finished frame in `frame` (a `gale_codec` frame, header
@@ -201,7 +155,7 @@ impl Session {
 
     /// Opens the next frame received from the peer: `bytes` is the frame
     /// followed by its tag. Returns whether the tag verified (the body is
-    /// then decrypted in place if the session encrypts).
+    /// then decrypted in place).
     pub fn open_frame(&mut self, bytes: &mut [u8]) -> bool {
         let Some(n) = bytes.len().checked_sub(TAG_LEN) else {
             return false;
@@ -214,7 +168,6 @@ impl Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("protection", &self.protection)
             .field("sent", &self.send.seq)
             .field("received", &self.recv.seq)
             .finish_non_exhaustive()
@@ -225,12 +178,12 @@ impl std::fmt::Debug for Session {
 mod tests {
     use super::*;
 
-    fn pair(p: Protection) -> (Session, Session) {
+    fn pair() -> (Session, Session) {
         let (nd, na) = ([1u8; 32], [2u8; 32]);
         let s = b"0123456789abcdef0123456789abcdef";
         (
-            Session::derive(s, p, true, (1, 2), (&nd, &na)),
-            Session::derive(s, p, false, (1, 2), (&nd, &na)),
+            Session::derive(s, true, (1, 2), (&nd, &na)),
+            Session::derive(s, false, (1, 2), (&nd, &na)),
         )
     }
 
@@ -241,23 +194,22 @@ mod tests {
     }
 
     #[test]
-    fn sealed_frames_open_in_order_in_both_modes() {
-        for p in [Protection::Authenticate, Protection::Encrypt] {
-            let (mut d, mut a) = pair(p);
-            for i in 0..3u8 {
-                let mut f = frame(i);
-                let mut tag = [0u8; TAG_LEN];
-                d.seal(&mut f, &mut tag);
-                assert_eq!(f != frame(i), p == Protection::Encrypt, "{p:?}");
-                a.open(&mut f, &tag).unwrap();
-                assert_eq!(f, frame(i));
-            }
+    fn sealed_frames_are_encrypted_and_open_in_order() {
+        let (mut d, mut a) = pair();
+        for i in 0..3u8 {
+            let mut f = frame(i);
+            let mut tag = [0u8; TAG_LEN];
+            d.seal(&mut f, &mut tag);
+            assert_eq!(f[..FrameHeader::LEN], frame(i)[..FrameHeader::LEN]);
+            assert_ne!(f[FrameHeader::LEN..], frame(i)[FrameHeader::LEN..]);
+            a.open(&mut f, &tag).unwrap();
+            assert_eq!(f, frame(i));
         }
     }
 
     #[test]
     fn modified_replayed_reordered_and_reflected_frames_fail() {
-        let (mut d, mut a) = pair(Protection::Authenticate);
+        let (mut d, mut a) = pair();
         let mut tags = [[0u8; TAG_LEN]; 3];
         let mut frames = [frame(0), frame(1), frame(2)];
         for (f, t) in frames.iter_mut().zip(&mut tags) {
@@ -268,14 +220,14 @@ mod tests {
         m[40] ^= 1;
         assert_eq!(a.open(&mut m, &tags[0]), Err(Forged { seq: 0 }));
         // Reordered: frame 1 first.
-        let (_, mut a) = pair(Protection::Authenticate);
+        let (_, mut a) = pair();
         assert!(a.open(&mut frames[1].clone(), &tags[1]).is_err());
         // Replayed: frame 0 twice.
-        let (_, mut a) = pair(Protection::Authenticate);
+        let (_, mut a) = pair();
         a.open(&mut frames[0].clone(), &tags[0]).unwrap();
         assert!(a.open(&mut frames[0].clone(), &tags[0]).is_err());
         // Reflected: the dialer's own frame sent back to it.
-        let (mut d2, _) = pair(Protection::Authenticate);
+        let (mut d2, _) = pair();
         assert!(d2.open(&mut frames[0].clone(), &tags[0]).is_err());
     }
 }

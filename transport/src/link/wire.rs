@@ -27,7 +27,7 @@
 use super::NodeId;
 
 pub use super::handshake::dial_handshake;
-pub use super::seal::{Protection, Session, TAG_LEN};
+pub use super::seal::{Session, TAG_LEN};
 #[cfg(target_os = "linux")]
 pub use super::sys::connect_from_blocking as connect_from;
 
