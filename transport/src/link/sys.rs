@@ -69,17 +69,6 @@ pub(crate) fn tune(socket: &impl AsRawFd) -> io::Result<()> {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tunes_a_real_socket() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        super::tune(&s).unwrap();
-        assert!(s.nodelay().unwrap());
-    }
-}
-
 /// A `sockaddr_in`/`sockaddr_in6` for `addr`, with its length.
 fn sockaddr(addr: std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain old data; all zeros is a valid value.
@@ -204,4 +193,15 @@ fn start_connect(
         }
     }
     Ok(std::net::TcpStream::from(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tunes_a_real_socket() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        super::tune(&s).unwrap();
+        assert!(s.nodelay().unwrap());
+    }
 }
