@@ -15,6 +15,16 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// `gale plan const-spout-null-bolt --cluster FILE`.
+fn gale_plan(cluster: &std::path::Path) -> util::Run {
+    gale(&[
+        "plan",
+        "const-spout-null-bolt",
+        "--cluster",
+        cluster.to_str().unwrap(),
+    ])
+}
+
 fn no_panic(run: &util::Run) {
     assert!(!run.stderr.contains("panicked"), "a panic:\n{}", run.stderr);
 }
@@ -96,22 +106,12 @@ fn gale_secret_prints_a_secret_a_cluster_file_accepts() {
     use std::os::unix::fs::PermissionsExt;
     let mode = |m| std::fs::set_permissions(dir.join("secret"), std::fs::Permissions::from_mode(m));
     mode(0o640).unwrap();
-    let plan = gale(&[
-        "plan",
-        "const-spout-null-bolt",
-        "--cluster",
-        cluster.to_str().unwrap(),
-    ]);
+    let plan = gale_plan(&cluster);
     no_panic(&plan);
     assert_eq!(plan.code, Some(1), "{}", plan.stderr);
     assert!(plan.stderr.contains("chmod 600"), "{}", plan.stderr);
     mode(0o600).unwrap();
-    let plan = gale(&[
-        "plan",
-        "const-spout-null-bolt",
-        "--cluster",
-        cluster.to_str().unwrap(),
-    ]);
+    let plan = gale_plan(&cluster);
     assert!(plan.ok(), "{}", plan.stderr);
     assert!(!plan.stdout.contains(secret) && !plan.stderr.contains(secret));
 }
@@ -175,12 +175,7 @@ fn deeply_nested_files_are_refused_before_parsing() {
         format!("x = {}{}\n", "[".repeat(100_000), "]".repeat(100_000)),
     )
     .unwrap();
-    let plan = gale(&[
-        "plan",
-        "const-spout-null-bolt",
-        "--cluster",
-        cluster.to_str().unwrap(),
-    ]);
+    let plan = gale_plan(&cluster);
     no_panic(&plan);
     assert_eq!(plan.code, Some(1), "{}", plan.stderr);
     assert!(

@@ -237,15 +237,7 @@ fn wire_version_mismatch_is_refused(backend: Backend) {
     // Node base+1 accepts from node base, which is a raw socket here.
     let specs = nodes(base, 2);
     let b = start_node(1, &specs, 1, with_backend(backend));
-    let mut s = TcpStream::connect(specs[1].addr).unwrap();
-    let mut out = Vec::new();
-    Hello {
-        from: base,
-        to: base + 1,
-        nonce: [1; 32],
-    }
-    .encode(WIRE_VERSION + 1, &mut out);
-    s.write_all(&out).unwrap();
+    let mut s = say_hello(specs[1].addr, base, base + 1, WIRE_VERSION + 1);
     let (code, text) = read_refusal(&mut s);
     assert_eq!(code, RefuseCode::WireVersion, "{text}");
     assert!(text.contains("wire version mismatch"), "{text}");
@@ -255,6 +247,21 @@ fn wire_version_mismatch_is_refused(backend: Backend) {
         "wire version mismatch",
     ]);
     drop(b);
+}
+
+/// A raw socket to `addr` that sent a hello from `from` to `to` in wire
+/// `version`.
+fn say_hello(addr: std::net::SocketAddr, from: NodeId, to: NodeId, version: u16) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut out = Vec::new();
+    Hello {
+        from,
+        to,
+        nonce: [1; 32],
+    }
+    .encode(version, &mut out);
+    s.write_all(&out).unwrap();
+    s
 }
 
 /// A raw peer that completed a real handshake with node `to` as node
@@ -1014,15 +1021,7 @@ fn a_strangers_hello_gets_nothing_secret_derived(backend: Backend) {
     let base: NodeId = if backend == Backend::Mio { 190 } else { 195 };
     let specs = nodes(base, 2);
     let b = start_node(1, &specs, 1, with_backend(backend));
-    let mut s = TcpStream::connect(specs[1].addr).unwrap();
-    let mut out = Vec::new();
-    Hello {
-        from: base,
-        to: base + 1,
-        nonce: [9; 32],
-    }
-    .encode(WIRE_VERSION, &mut out);
-    s.write_all(&out).unwrap();
+    let mut s = say_hello(specs[1].addr, base, base + 1, WIRE_VERSION);
     let (kind, body) = read_msg(&mut s, WAIT).expect("the node's hello");
     assert_eq!(kind, MsgKind::Hello);
     let hello = Hello::decode(&body).unwrap();

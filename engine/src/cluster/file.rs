@@ -721,6 +721,35 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("GALE_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+        ))]
+
+        /// Arbitrary text, and a real cluster file with bytes flipped, is
+        /// parsed or refused with an error, never a panic.
+        /// (`GALE_FUZZ_CASES=100000` for a long run.)
+        #[test]
+        fn arbitrary_cluster_files_never_panic(
+            noise in ".{0,300}",
+            flips in proptest::collection::vec((0usize..400, 0u8..7), 0..6),
+        ) {
+            let _ = ClusterFile::parse(&noise);
+            let mut text = format!(
+                "{SECRET}[settings]\nackers = 2\nring_bytes = 65536\n{}{}",
+                node(0, "127.0.0.1:7000", 2),
+                node(1, "127.0.0.2:7000", 1)
+            )
+            .into_bytes();
+            for (at, bit) in flips {
+                if let Some(b) = text.get_mut(at) {
+                    *b ^= 1 << bit;
+                }
+            }
+            let _ = ClusterFile::parse(&String::from_utf8_lossy(&text));
+        }
+    }
+
     #[test]
     fn generated_secrets_are_accepted_and_differ() {
         let (a, b) = (generate_secret().unwrap(), generate_secret().unwrap());
