@@ -49,6 +49,7 @@ per_backend!(
     a_strangers_hello_gets_nothing_secret_derived,
     silent_connections_from_a_stranger_address_do_not_delay_a_peers_join,
     a_peer_that_stops_says_goodbye_and_one_that_vanishes_is_lost_loudly,
+    a_panic_on_the_io_thread_is_reported_by_the_stats_handle,
 );
 
 fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
@@ -1108,4 +1109,20 @@ fn a_peer_that_stops_says_goodbye_and_one_that_vanishes_is_lost_loudly(backend: 
         "WARN",
         &format!("lost node {base} while running"),
     ]);
+}
+
+/// A panic on the I/O thread (here in the engine's route) is caught and
+/// kept for the stats handle, so the engine can stop the run with it.
+fn a_panic_on_the_io_thread_is_reported_by_the_stats_handle(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 220 } else { 225 };
+    let specs = nodes(base, 2);
+    let b = start_node(1, &specs, 1, with_backend(backend));
+    let handle = b.link().stats_handle();
+    assert_eq!(handle.panicked(), None);
+    let (mut s, mut session) = raw_peer(specs[1].addr, base, base + 1);
+    s.write_all(&sealed(&mut session, frame(&[record(u32::MAX, 1, 0, 64)])))
+        .unwrap();
+    wait_for("the panic reported", || handle.panicked().is_some());
+    let message = handle.panicked().unwrap();
+    assert!(message.contains("the test route panics"), "{message}");
 }

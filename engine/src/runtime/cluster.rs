@@ -283,6 +283,7 @@ pub(crate) fn launch(
         let shared = Arc::clone(&shared);
         let duration = config.duration;
         let multi_node = link.is_some();
+        let link_stats = link.as_ref().map(Link::stats_handle);
         let has_spouts = (0..threads).any(|t| {
             plan.thread_tasks(t)
                 .any(|id| plan.component_of(id).is_some_and(Component::is_spout))
@@ -291,7 +292,14 @@ pub(crate) fn launch(
             .name("gale-coordinator".into())
             .spawn(move || {
                 if multi_node {
-                    super::node::coordinate(&shared, handles, start, duration, has_spouts);
+                    super::node::coordinate(
+                        &shared,
+                        handles,
+                        start,
+                        duration,
+                        has_spouts,
+                        link_stats.as_ref(),
+                    );
                 } else {
                     coordinate(&shared, handles, start, duration);
                 }

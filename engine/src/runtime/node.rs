@@ -329,6 +329,7 @@ pub(crate) fn coordinate(
     start: Instant,
     duration: Option<Duration>,
     has_spouts: bool,
+    link: Option<&gale_transport::link::LinkStatsHandle>,
 ) {
     let mut poll = Poll::new(Duration::from_millis(1), start, duration);
     let mut logged = !has_spouts;
@@ -338,6 +339,16 @@ pub(crate) fn coordinate(
     loop {
         poll.sleep(shared.draining());
         if shared.should_stop() {
+            break;
+        }
+        // The link's I/O thread is an engine thread too: without it the
+        // node runs on cut off from its peers.
+        if let Some(message) = link.and_then(|l| l.panicked()) {
+            shared.fail(super::shared::TaskError {
+                component: "the link's I/O thread".to_owned(),
+                task: 0,
+                message,
+            });
             break;
         }
         if duration.is_some_and(|d| start.elapsed() >= d) {

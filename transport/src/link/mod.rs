@@ -372,6 +372,16 @@ impl LinkStatsHandle {
     pub fn stats(&self) -> LinkStats {
         self.0.snapshot()
     }
+
+    /// The panic message of the I/O thread, if it panicked (the link is
+    /// then gone).
+    pub fn panicked(&self) -> Option<String> {
+        self.0
+            .panicked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for LinkStatsHandle {
@@ -422,9 +432,28 @@ impl Link {
             backend = %shared.backend,
             "link: listening"
         );
+        // A panic of the I/O thread is kept for `LinkStatsHandle::panicked`,
+        // so the engine can stop the run instead of running on without
+        // its peers.
+        let thread_shared = Arc::clone(&shared);
+        let node = config.node;
         let thread = std::thread::Builder::new()
             .name(format!("gale-link-{}", config.node))
-            .spawn(runner)
+            .spawn(move || {
+                if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(runner))
+                {
+                    let message = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "non-string panic payload".to_owned());
+                    tracing::error!(node, "link: the I/O thread panicked: {message}");
+                    *thread_shared
+                        .panicked
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(message);
+                }
+            })
             .map_err(io("spawning the I/O thread"))?;
         Ok(Link {
             shared,
@@ -466,9 +495,8 @@ impl Link {
     fn shutdown(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("link: the I/O thread panicked");
-            }
+            // A panic was caught and logged on the thread itself.
+            let _ = thread.join();
         }
     }
 }

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub ids: Vec<NodeId>,
     pub peers: Vec<PeerCounters>,
     pub rejected: AtomicU64,
+    /// The I/O thread panicked (its message): the link is gone.
+    pub panicked: std::sync::Mutex<Option<String>>,
     /// Set by `Link::stop`; the I/O thread polls it at least every
     /// millisecond. Relaxed: the join that follows orders everything else.
     pub stop: AtomicBool,
@@ -63,6 +65,7 @@ impl Shared {
             ids,
             peers,
             rejected: AtomicU64::new(0),
+            panicked: std::sync::Mutex::new(None),
             stop: AtomicBool::new(false),
             doorbell: match crate::ring::Doorbell::new() {
                 Ok(bell) => Some(std::sync::Arc::new(bell)),

@@ -45,6 +45,8 @@ impl InboundRoute for TestRoute {
         if u32::from_le_bytes([h[4], h[5], h[6], h[7]]) != 0 {
             return Err("reserved prefix bits set".into());
         }
+        // A panic on the I/O thread, for the test that it is reported.
+        assert_ne!(task, u32::MAX, "the test route panics on task u32::MAX");
         if task / 100 != self.node {
             return Err(format!(
                 "task {task} (from node {peer}) is not on node {}",
