@@ -56,19 +56,7 @@ impl ShellProcess {
         conf: Value,
         context: Value,
     ) -> Result<Self, ShellError> {
-        static SPAWNED: AtomicU64 = AtomicU64::new(0);
-        // SYNC: Relaxed: a counter for unique names, nothing else.
-        let n = SPAWNED.fetch_add(1, Ordering::Relaxed);
-        let pid_dir = std::env::temp_dir().join(format!(
-            "gale-pids-{}-{}-{}-{n}",
-            std::process::id(),
-            sanitize(&who.component),
-            who.task
-        ));
-        std::fs::create_dir_all(&pid_dir).map_err(|source| ShellError::PidDir {
-            path: pid_dir.clone(),
-            source,
-        })?;
+        let pid_dir = make_pid_dir(&std::env::temp_dir(), who)?;
         let mut command = Command::new(&config.command);
         command
             .args(&config.args)
@@ -290,6 +278,36 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
+/// A new private directory under `parent` for a child's pid file: a name
+/// others cannot guess, made with mode 0700 and never reused (`mkdir`
+/// fails on anything already there, a planted symlink included). The
+/// process removes it when it is dropped.
+fn make_pid_dir(parent: &std::path::Path, who: &Who) -> Result<PathBuf, ShellError> {
+    use std::hash::{BuildHasher, Hasher};
+    use std::os::unix::fs::DirBuilderExt;
+    static SPAWNED: AtomicU64 = AtomicU64::new(0);
+    // SYNC: Relaxed: a counter for unique names, nothing else.
+    let n = SPAWNED.fetch_add(1, Ordering::Relaxed);
+    // RandomState's keys come from the OS's random source.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    let pid_dir = parent.join(format!(
+        "gale-pids-{}-{}-{}-{n}-{:016x}",
+        std::process::id(),
+        sanitize(&who.component),
+        who.task,
+        h.finish()
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&pid_dir)
+        .map_err(|source| ShellError::PidDir {
+            path: pid_dir.clone(),
+            source,
+        })?;
+    Ok(pid_dir)
+}
+
 fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -382,4 +400,38 @@ fn spawn_stderr(stderr: std::process::ChildStderr, tail: Arc<Mutex<VecDeque<Stri
             tail.push_back(text);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn pid_dirs_are_private_unguessable_and_never_reused() {
+        let parent = std::env::temp_dir().join(format!("gale-piddir-test-{}", std::process::id()));
+        std::fs::create_dir_all(&parent).unwrap();
+        let who = Who {
+            component: "split".into(),
+            task: 3,
+        };
+        let (a, b) = (
+            make_pid_dir(&parent, &who).unwrap(),
+            make_pid_dir(&parent, &who).unwrap(),
+        );
+        assert_ne!(a, b);
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // The random part differs even between two processes' first dirs:
+        // it is 16 hex digits after the counter.
+        let name = a.file_name().unwrap().to_string_lossy().into_owned();
+        let random = name.rsplit('-').next().unwrap();
+        assert_eq!(random.len(), 16, "{name}");
+        // A path that exists already (a planted directory or symlink) is
+        // never taken over.
+        std::fs::remove_dir(&a).unwrap();
+        std::os::unix::fs::symlink(&parent, &a).unwrap();
+        assert!(std::fs::DirBuilder::new().create(&a).is_err());
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
 }
