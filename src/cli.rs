@@ -94,6 +94,10 @@ pub struct StatsArgs {
     /// --metrics-addr).
     #[arg(value_name = "URL")]
     pub url: String,
+    /// Send `Authorization: Bearer TOKEN`, the token read from FILE (for
+    /// an endpoint started with `--metrics-token-file`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// Options of `gale run`.
@@ -276,9 +280,15 @@ where
         Command::List => list(),
         Command::Node(args) => node::run_builtin_node(&args),
         Command::Plan(args) => node::plan_builtin(&args),
-        Command::Stats(args) => {
-            stats::print(&args.url, &mut io::stdout().lock()).map_err(Into::into)
-        }
+        Command::Stats(args) => match &args.token_file {
+            Some(file) => gale_engine::cluster::read_private_file(file)
+                .map_err(CliError::from)
+                .and_then(|token| {
+                    stats::print_with_token(&args.url, Some(&token), &mut io::stdout().lock())
+                        .map_err(Into::into)
+                }),
+            None => stats::print(&args.url, &mut io::stdout().lock()).map_err(Into::into),
+        },
         Command::Bench(args) => return bench::main(&args),
         Command::Validate(args) => file::validate(&args),
         Command::Secret => print_secret(),

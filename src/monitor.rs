@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use gale_engine::{MetricsHandle, TopologyMetrics, WindowStats};
 
-pub use http::{get, GetError, ServeError, MAX_CONNS, MAX_PER_ADDR};
+pub use http::{get, get_with_token, GetError, ServeError, MAX_CONNS, MAX_PER_ADDR};
 
 use http::{Request, Response, Server};
 

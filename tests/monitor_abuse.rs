@@ -89,4 +89,10 @@ fn a_bearer_token_is_required_when_configured() {
         b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\n",
     );
     assert!(right.starts_with("HTTP/1.1 200"), "{right}");
+    // The client `gale stats` uses sends it too.
+    let url = format!("http://{addr}/api/v1/topology/summary");
+    let (status, _) = gale::monitor::get_with_token(&url, TIMEOUT, Some("s3cret-token")).unwrap();
+    assert_eq!(status, 200);
+    let (status, _) = get(&url, TIMEOUT).unwrap();
+    assert_eq!(status, 401);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::monitor::{get, GetError};
+use crate::monitor::{get_with_token, GetError};
 
 /// How long `gale stats` waits for the endpoint.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,8 +40,8 @@ pub enum StatsError {
     Output(#[from] io::Error),
 }
 
-fn fetch(url: &str) -> Result<Json, StatsError> {
-    let (status, body) = get(url, TIMEOUT)?;
+fn fetch(url: &str, token: Option<&str>) -> Result<Json, StatsError> {
+    let (status, body) = get_with_token(url, TIMEOUT, token)?;
     let text = String::from_utf8_lossy(&body).into_owned();
     if status != 200 {
         return Err(StatsError::Status {
@@ -81,9 +81,19 @@ fn cell(v: &Json, digits: usize) -> String {
 
 /// Prints the tables of every topology the endpoint at `url` serves.
 pub fn print(url: &str, out: &mut impl Write) -> Result<(), StatsError> {
+    print_with_token(url, None, out)
+}
+
+/// [`print`], sending `Authorization: Bearer TOKEN` when a token is given
+/// (an endpoint started with `--metrics-token-file`).
+pub fn print_with_token(
+    url: &str,
+    token: Option<&str>,
+    out: &mut impl Write,
+) -> Result<(), StatsError> {
     let base = url.trim_end_matches('/');
     let summary_url = format!("{base}/api/v1/topology/summary");
-    let summary = fetch(&summary_url)?;
+    let summary = fetch(&summary_url, token)?;
     let topologies = summary["topologies"]
         .as_array()
         .ok_or_else(|| StatsError::BadJson {
@@ -95,7 +105,7 @@ pub fn print(url: &str, out: &mut impl Write) -> Result<(), StatsError> {
     }
     for t in topologies {
         let id = t["id"].as_str().unwrap_or_default();
-        let t = fetch(&format!("{base}/api/v1/topology/{}", segment(id)))?;
+        let t = fetch(&format!("{base}/api/v1/topology/{}", segment(id)), token)?;
         write_topology(&t, out)?;
     }
     Ok(())

@@ -588,6 +588,15 @@ pub fn split_url(url: &str) -> Result<(String, String), GetError> {
 
 /// `GET url` (plain HTTP): the status and body.
 pub fn get(url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), GetError> {
+    get_with_token(url, timeout, None)
+}
+
+/// [`get`] with `Authorization: Bearer TOKEN` when a token is given.
+pub fn get_with_token(
+    url: &str,
+    timeout: Duration,
+    token: Option<&str>,
+) -> Result<(u16, Vec<u8>), GetError> {
     const MAX_BODY: usize = 64 << 20;
     let (host, path) = split_url(url)?;
     let io = |source| GetError::Io {
@@ -602,9 +611,10 @@ pub fn get(url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), GetError> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: */*\r\n{auth}\r\n"
     )
     .map_err(io)?;
     let mut buf = Vec::new();
