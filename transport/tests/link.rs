@@ -50,6 +50,7 @@ per_backend!(
     silent_connections_from_a_stranger_address_do_not_delay_a_peers_join,
     a_peer_that_stops_says_goodbye_and_one_that_vanishes_is_lost_loudly,
     a_panic_on_the_io_thread_is_reported_by_the_stats_handle,
+    a_strangers_refusal_is_logged_escaped,
 );
 
 fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
@@ -1125,4 +1126,30 @@ fn a_panic_on_the_io_thread_is_reported_by_the_stats_handle(backend: Backend) {
     wait_for("the panic reported", || handle.panicked().is_some());
     let message = handle.panicked().unwrap();
     assert!(message.contains("the test route panics"), "{message}");
+}
+
+/// Text a stranger sends (here: the "refusal" of a listener posing as the
+/// dialed peer) reaches the log escaped: its newlines cannot start a
+/// forged log line.
+fn a_strangers_refusal_is_logged_escaped(backend: Backend) {
+    let logs = logs();
+    let base: NodeId = if backend == Backend::Mio { 230 } else { 235 };
+    let specs = nodes(base, 2);
+    let listener = std::net::TcpListener::bind(specs[1].addr).unwrap();
+    let _link = start_node(0, &specs, 1, with_backend(backend));
+    let (mut s, _) = listener.accept().unwrap();
+    let mut out = Vec::new();
+    wire::encode_refuse(
+        RefuseCode::Auth,
+        "nope\n2026-01-01T00:00:00Z  INFO forged: all is well\r",
+        &mut out,
+    );
+    s.write_all(&out).unwrap();
+    let me = format!("node={base}");
+    logs.wait_line(&[&me, "peer refused the handshake", "nope\\n2026"]);
+    assert_eq!(
+        logs.count_lines(&["INFO forged"]),
+        logs.count_lines(&["nope\\n2026-01-01T00:00:00Z  INFO forged"]),
+        "a line starts with the stranger's text"
+    );
 }
