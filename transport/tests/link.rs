@@ -51,6 +51,7 @@ per_backend!(
     a_peer_that_stops_says_goodbye_and_one_that_vanishes_is_lost_loudly,
     a_panic_on_the_io_thread_is_reported_by_the_stats_handle,
     a_strangers_refusal_is_logged_escaped,
+    a_named_peer_that_dials_is_admitted_once_its_name_resolves,
 );
 
 fn nodes(base: NodeId, n: usize) -> Vec<NodeSpec> {
@@ -1152,4 +1153,37 @@ fn a_strangers_refusal_is_logged_escaped(backend: Backend) {
         logs.count_lines(&["nope\\n2026-01-01T00:00:00Z  INFO forged"]),
         "a line starts with the stranger's text"
     );
+}
+
+/// The acceptor knows its dialing peer by a name that has no address yet
+/// (a pod whose DNS record is late): the peer's connections are refused
+/// as not from a cluster address until the name resolves, then admitted.
+fn a_named_peer_that_dials_is_admitted_once_its_name_resolves(backend: Backend) {
+    use std::sync::{Arc, Mutex};
+    let base: NodeId = if backend == Backend::Mio { 240 } else { 245 };
+    const NAME: &str = "gale-0.gale.example:7000";
+    let dns: Arc<Mutex<Option<std::net::SocketAddr>>> = Arc::default();
+    let specs = nodes(base, 2);
+    let resolve = {
+        let dns = Arc::clone(&dns);
+        Resolve::new(move |host| {
+            assert_eq!(host, NAME);
+            dns.lock().unwrap().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such host (yet)")
+            })
+        })
+    };
+    let b = start_node(1, &specs, 1, move |c| {
+        c.backend = backend;
+        c.peers[0] = gale_transport::link::PeerSpec::named(base, NAME, None);
+        c.resolve = resolve;
+    });
+    let a = start_node(0, &specs, 1, with_backend(backend));
+    wait_for("refusals of the unknown address", || {
+        b.link().stats().rejected_connections >= 2
+    });
+    assert_ne!(a.state_of(base + 1), PeerState::Up);
+    *dns.lock().unwrap() = Some(specs[0].addr);
+    assert!(b.link().wait_connected(WAIT));
+    assert!(a.link().wait_connected(WAIT));
 }

@@ -29,6 +29,9 @@ pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
 /// Interval of the summary of dropped handshakes.
 pub(crate) const NOISE_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The [`Noise`] kind of a connection from an address that is no peer's.
+pub(crate) const NOT_IN_CLUSTER: &str = "not from a cluster address";
+
 /// Which addresses may connect, and how many are handshaking.
 pub(crate) struct Admission {
     allowed: HashSet<IpAddr>,
@@ -62,7 +65,7 @@ impl Admission {
         let ip = canonical(ip);
         if !self.allowed.contains(&ip) {
             return Err((
-                "not from a cluster address",
+                NOT_IN_CLUSTER,
                 format!("{ip} is not the address of a node in the cluster file"),
             ));
         }

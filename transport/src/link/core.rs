@@ -288,6 +288,9 @@ pub(crate) struct Core {
     admission: Admission,
     /// The IP this node listens on; dials start from it.
     listen_ip: std::net::IpAddr,
+    /// When the names of the peers were last refreshed because a
+    /// connection came from an address not (yet) theirs.
+    admit_refreshed: Option<Instant>,
     /// Warnings about dropped handshakes, rate-limited.
     noise: Noise,
     shm_dir: std::path::PathBuf,
@@ -344,14 +347,15 @@ impl Core {
                 return cfg_err(format!("peer {} is listed twice", spec.id));
             }
             let we_dial = config.node < spec.id;
-            let host = match (&spec.host, we_dial) {
-                (Some(name), true) => {
-                    let first = (!spec.addr.ip().is_unspecified()).then_some(spec.addr);
-                    hosts.push((name.clone(), first));
-                    Some(hosts.len() - 1)
-                }
-                _ => None,
-            };
+            // Every named peer is resolved in the background: the ones we
+            // dial to dial them, all of them to admit their connections
+            // (a pod back at a new IP, a name that had no address yet).
+            let host = spec.host.as_ref().map(|name| {
+                let first = (!spec.addr.ip().is_unspecified()).then_some(spec.addr);
+                hosts.push((name.clone(), first));
+                hosts.len() - 1
+            });
+            let host = host.filter(|_| we_dial);
             peers.push(Peer {
                 id: spec.id,
                 addr: spec.addr,
@@ -436,6 +440,7 @@ impl Core {
             ),
             noise: Noise::new(now),
             listen_ip: config.listen.ip(),
+            admit_refreshed: None,
             shm_dir: config.shm_dir.clone(),
             largest_record: largest,
             shm_scratch: gale_codec::AlignedVec::new(),
@@ -477,7 +482,26 @@ impl Core {
         // Large enough for every handshake message a side sends, so appends
         // never reallocate while io_uring may be sending from it.
         if dial.is_none() {
+            // Named peers' latest addresses are theirs too.
+            for h in 0..self.resolver.len() {
+                if let Some(addr) = self.resolver.host(h).latest() {
+                    self.admission.allow(addr.ip());
+                }
+            }
             if let Err((kind, reason)) = self.admission.admit(remote.ip()) {
+                if kind == super::admit::NOT_IN_CLUSTER
+                    && self
+                        .admit_refreshed
+                        .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+                {
+                    // Perhaps a named peer at a new address: look the
+                    // names up again (at most once a second), so its next
+                    // try is admitted.
+                    self.admit_refreshed = Some(now);
+                    for h in 0..self.resolver.len() {
+                        self.resolver.refresh(h);
+                    }
+                }
                 self.noise.report(self.id.node, now, kind, || {
                     format!("link: dropping new connection from {remote}: {reason}")
                 });

@@ -116,6 +116,11 @@ impl Resolver {
         })
     }
 
+    /// How many names there are.
+    pub(crate) fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
     /// Peer name `index`.
     pub(crate) fn host(&self, index: usize) -> &HostAddr {
         &self.hosts[index]
