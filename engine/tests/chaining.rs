@@ -264,3 +264,43 @@ fn a_bolt_that_emits_to_itself_is_not_reentered() {
         assert_eq!(executed, N as u64 * (ROUNDS as u64 + 1), "chain={chain}");
     }
 }
+
+/// Emits one tuple over the 16 MiB record limit between two small ones.
+struct Oversized(u8);
+
+impl Spout for Oversized {
+    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+        d.declare(["s"]);
+    }
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        let s = match self.0 {
+            0 | 2 => "small".to_owned(),
+            1 => "x".repeat((16 << 20) + 1),
+            _ => return,
+        };
+        out.emit(&[Value::Str(s)]);
+        self.0 += 1;
+    }
+    fn is_finished(&self) -> bool {
+        self.0 == 3
+    }
+}
+
+/// The record limit holds on one thread too (chained or queued): the
+/// oversized tuple is reported and not delivered, the others are.
+#[test]
+fn a_tuple_over_the_record_limit_is_refused_on_the_same_thread() {
+    for chain in [true, false] {
+        let executed = Arc::new(AtomicU64::new(0));
+        let mut b = TopologyBuilder::new("oversized");
+        b.set_spout("src", || Oversized(0), 1);
+        let e = executed.clone();
+        b.set_bolt("probe", move || Probe(e.clone()), 1)
+            .shuffle_grouping("src");
+        let stats = util::run_with(b.build().unwrap(), one_thread(chain)).expect("the run ends");
+        assert_eq!(executed.load(Ordering::Relaxed), 2, "chain={chain}");
+        assert_eq!(stats.errors.len(), 1, "chain={chain}: {:?}", stats.errors);
+        let message = &stats.errors[0].message;
+        assert!(message.contains("could not deliver"), "{message}");
+    }
+}

@@ -7,7 +7,9 @@
 //! returns) or the local queue. A full ring's records wait, in order, in
 //! its overflow queue, drained as the ring frees up.
 
-use gale_codec::{encoded_len_bound, EncodeError, Encoder, Header, TupleRef, Value};
+use gale_codec::{
+    encoded_len_bound, EncodeError, Encoder, Header, TupleRef, Value, MAX_RECORD_LEN,
+};
 use gale_transport::{Producer, ReserveError};
 
 use super::chain::Chain;
@@ -70,7 +72,13 @@ impl Outbound {
         tuple: TupleRef<'_>,
     ) -> Result<bool, DeliverError> {
         let mark = self.stage.bytes();
-        push_encoded(&mut self.stage, encoder, dest, tuple)?;
+        push_encoded(
+            &mut self.stage,
+            encoder,
+            dest,
+            tuple,
+            self.ring.max_record(),
+        )?;
         let staged = self.stage.bytes();
         if staged < self.stage_limit {
             return Ok(false);
@@ -174,7 +182,8 @@ impl Outbound {
     }
 }
 
-/// Archives `tuple` into `queue` as a record for `dest`. Written in place
+/// Archives `tuple` into `queue` as a record for `dest`, refusing one that
+/// could exceed `max` bytes before writing any of it. Written in place
 /// here (not through [`ByteQueue::push_with`]'s closure) so that the
 /// encoder's one-value path is inlined into the caller's loop.
 #[inline(always)]
@@ -183,15 +192,33 @@ fn push_encoded(
     encoder: &mut Encoder,
     dest: TaskId,
     tuple: TupleRef<'_>,
-) -> Result<(), EncodeError> {
+    max: usize,
+) -> Result<(), DeliverError> {
     let used = match encoder.encode_into(tuple, queue.spare()) {
         Ok(used) => used,
-        Err(_) => queue.write_large(&mut |buf| encoder.encode_into(tuple, buf), || {
-            encoded_len_bound(tuple)
-        })?,
+        Err(_) => push_large(queue, encoder, tuple, max)?,
     };
     queue.commit(dest, used);
     Ok(())
+}
+
+/// [`push_encoded`] for a tuple larger than the queue's headroom: its size
+/// bound is checked against `max` first, so an oversized tuple costs no
+/// memory.
+#[cold]
+#[inline(never)]
+fn push_large(
+    queue: &mut ByteQueue,
+    encoder: &mut Encoder,
+    tuple: TupleRef<'_>,
+    max: usize,
+) -> Result<usize, DeliverError> {
+    let bound = encoded_len_bound(tuple)?;
+    if bound > max {
+        return Err(DeliverError::TooLarge { len: bound, max });
+    }
+    let used = queue.write_large(&mut |buf| encoder.encode_into(tuple, buf), || Ok(bound))?;
+    Ok(used)
 }
 
 /// Why a tuple could not be delivered.
@@ -419,8 +446,13 @@ impl Outbox {
                     &mut self.local
                 };
                 for values in tuples {
-                    let pushed = push_encoded(queue, encoder, dest, tuple(values));
-                    count(pushed.map_err(DeliverError::from));
+                    count(push_encoded(
+                        queue,
+                        encoder,
+                        dest,
+                        tuple(values),
+                        MAX_RECORD_LEN,
+                    ));
                 }
                 if !chained {
                     self.sent += delivered;
@@ -464,10 +496,16 @@ impl Outbox {
     fn push_local(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> Result<(), DeliverError> {
         if self.chain.accepts(dest) {
             let scratch = self.chain.scratch(dest, tuple.header.stream);
-            push_encoded(scratch, &mut self.encoder, dest, tuple)?;
+            push_encoded(scratch, &mut self.encoder, dest, tuple, MAX_RECORD_LEN)?;
             return Ok(());
         }
-        push_encoded(&mut self.local, &mut self.encoder, dest, tuple)?;
+        push_encoded(
+            &mut self.local,
+            &mut self.encoder,
+            dest,
+            tuple,
+            MAX_RECORD_LEN,
+        )?;
         self.chain.queued(dest, 1);
         self.sent += 1;
         Ok(())
