@@ -411,6 +411,7 @@ impl Emitter {
                 declared.map_or_else(|| "untyped".to_owned(), |t| format!("typed `{t}`"));
             let message =
                 format!("emitted a `{requested}` on stream `{stream}`, which is {declared}");
+            self.refuse(slot, track);
             return self.error(slot, task, format_args!("{message}"));
         }
         // An undeclared stream is reported by `emit`.
@@ -458,10 +459,12 @@ impl Emitter {
             Some(name) => self.streams[slot].iter().position(|s| s.name == name),
         };
         let Some(index) = index else {
+            self.refuse(slot, track);
             return self.undeclared(slot, task, stream);
         };
         let out = &self.streams[slot][index];
         if values.len() != out.arity || out.direct != direct.is_some() {
+            self.refuse(slot, track);
             return self.misfit(slot, task, index, direct, values.len());
         }
         if direct.is_none() {
@@ -695,6 +698,16 @@ impl Emitter {
             let message =
                 format!("emit_direct to task {t}, which does not subscribe directly to `{name}`");
             self.error(slot, task, format_args!("{message}"));
+        }
+    }
+
+    /// An emit that was refused (undeclared stream, wrong arity or type):
+    /// a spout's message id fails at once, so neither the spout nor a
+    /// multi-lang child keeps it forever.
+    #[cold]
+    fn refuse(&mut self, slot: usize, track: Track<'_, '_>) {
+        if let (Track::Root(msg_id), Some(p)) = (track, self.pending[slot].as_mut()) {
+            p.immediate.push((msg_id, false));
         }
     }
 

@@ -1,0 +1,96 @@
+//! A spout's reliable emit that is refused (an undeclared stream, the
+//! wrong number of values, the wrong type on a typed stream) fails its
+//! message id at once: the spout gets exactly one `fail` for it, so
+//! neither it nor a multi-lang child keeps the id forever. The error is
+//! reported; the other emits are acked as usual.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use gale_codec::Value;
+use gale_engine::{
+    Bolt, BoltOutput, Input, OutputFieldsDeclarer, Spout, SpoutOutput, TopologyBuilder,
+};
+use util::{config, run_with};
+
+type Outcomes = Arc<Mutex<BTreeMap<u64, (u32, u32)>>>;
+
+/// Emits ids 0..4: 1 on an undeclared stream, 2 with two values, 3 as the
+/// wrong type on the typed stream; 0 and 4 properly.
+struct Mixed {
+    next: u64,
+    outcomes: Outcomes,
+}
+
+impl Spout for Mixed {
+    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+        d.declare(["n"]);
+        d.declare_typed::<u64>("typed", "value");
+    }
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        let id = self.next;
+        match id {
+            0 | 4 => out.emit_with_id(&[Value::I64(id as i64)], id),
+            1 => out.emit_to_with_id("nowhere", &[Value::I64(1)], id),
+            2 => out.emit_with_id(&[Value::I64(2), Value::I64(2)], id),
+            3 => out.emit_typed_with_id("typed", &3u32, id),
+            _ => return,
+        }
+        self.next += 1;
+    }
+    fn is_finished(&self) -> bool {
+        self.next == 5
+    }
+    fn ack(&mut self, id: u64) {
+        self.outcomes.lock().unwrap().entry(id).or_default().0 += 1;
+    }
+    fn fail(&mut self, id: u64) {
+        self.outcomes.lock().unwrap().entry(id).or_default().1 += 1;
+    }
+}
+
+struct Acks;
+
+impl Bolt for Acks {
+    fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        out.ack(input);
+    }
+}
+
+#[test]
+fn a_refused_reliable_emit_fails_its_id_at_once() {
+    for threads in [1, 2] {
+        let outcomes = Outcomes::default();
+        let mut b = TopologyBuilder::new("refused");
+        let o = outcomes.clone();
+        b.set_spout(
+            "src",
+            move || Mixed {
+                next: 0,
+                outcomes: o.clone(),
+            },
+            1,
+        );
+        b.set_bolt("sink", || Acks, 2).shuffle_grouping("src");
+        let stats = run_with(b.build().unwrap(), config(threads, 1 << 20)).expect("the run ends");
+        let outcomes = outcomes.lock().unwrap().clone();
+        let expected: BTreeMap<u64, (u32, u32)> = [
+            (0, (1, 0)),
+            (1, (0, 1)),
+            (2, (0, 1)),
+            (3, (0, 1)),
+            (4, (1, 0)),
+        ]
+        .into();
+        assert_eq!(outcomes, expected, "threads={threads}");
+        assert_eq!(
+            stats.errors.len(),
+            3,
+            "threads={threads}: {:?}",
+            stats.errors
+        );
+    }
+}
