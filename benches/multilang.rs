@@ -28,6 +28,9 @@
 //! sentences come from a Rust spout and the words go to the Rust count
 //! bolt, with acking off (the child still acks every tuple).
 
+#[path = "../tests/util/python_env.rs"]
+mod python_env;
+
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -47,18 +50,7 @@ fn repo() -> PathBuf {
 }
 
 fn python() -> String {
-    if let Ok(p) = std::env::var("GALE_PYTHON") {
-        return p;
-    }
-    let out = Command::new(repo().join("scripts/python-env"))
-        .output()
-        .expect("run scripts/python-env");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    python_env::python_at(&repo())
 }
 
 fn split_bolt() -> String {

@@ -3,9 +3,9 @@
 //! split bolt.
 #![allow(dead_code)]
 
+mod python_env;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use gale::builtin::wordcount::{CountBolt, CountSink, SentenceSpout};
@@ -23,23 +23,7 @@ pub fn root() -> &'static Path {
 /// The Python interpreter with pystorm, streamparse and msgpack:
 /// `$GALE_PYTHON`, else the one `scripts/python-env` makes (once).
 pub fn python() -> String {
-    static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            if let Ok(p) = std::env::var("GALE_PYTHON") {
-                return p;
-            }
-            let out = Command::new(root().join("scripts/python-env"))
-                .output()
-                .expect("run scripts/python-env");
-            assert!(
-                out.status.success(),
-                "scripts/python-env failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
-        })
-        .clone()
+    python_env::python_at(root())
 }
 
 /// A test script in tests/python.

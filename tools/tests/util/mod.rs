@@ -1,5 +1,8 @@
 //! Helpers for the CLI tests: run the real `gale` binary under a watchdog.
 
+#[path = "../../../tests/util/python_env.rs"]
+mod python_env;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -84,16 +87,5 @@ pub fn repo() -> std::path::PathBuf {
 /// scripts/python-env).
 #[allow(dead_code)] // not every test file needs it
 pub fn python() -> String {
-    if let Ok(p) = std::env::var("GALE_PYTHON") {
-        return p;
-    }
-    let out = Command::new(repo().join("scripts/python-env"))
-        .output()
-        .expect("run scripts/python-env");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    python_env::python_at(&repo())
 }

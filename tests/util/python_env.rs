@@ -1,0 +1,30 @@
+//! The Python interpreter of the multi-lang tests and benches, in one
+//! place for every crate that needs it (included with `#[path]` by
+//! `tools/tests/util` and `benches/multilang.rs`).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The Python with pystorm, streamparse and msgpack: `$GALE_PYTHON`, else
+/// the one `scripts/python-env` under the repository `root` makes (once
+/// per process).
+pub fn python_at(root: &Path) -> String {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Ok(p) = std::env::var("GALE_PYTHON") {
+                return p;
+            }
+            let out = Command::new(root.join("scripts/python-env"))
+                .output()
+                .expect("run scripts/python-env");
+            assert!(
+                out.status.success(),
+                "scripts/python-env failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+        .clone()
+}
