@@ -71,25 +71,17 @@ impl Encoder {
     /// ones go through rkyv's serializer.
     ///
     /// The commonest shape (one value of a scalar, string or bytes) is
-    /// written by code inlined into the caller; every other shape by a
-    /// call.
+    /// written by [`encode_fast`], inlined into the caller; every other
+    /// shape by a call.
     #[inline(always)]
     pub fn encode_into(
         &mut self,
         tuple: TupleRef<'_>,
         buf: &mut [u8],
     ) -> Result<usize, EncodeError> {
-        if let [value] = tuple.values {
-            if (buf.as_ptr() as usize) % RECORD_ALIGN == 0 {
-                let written = if tuple.header.roots.is_empty() {
-                    crate::flat::encode_one::<false>(tuple.header, value, buf)
-                } else {
-                    crate::flat::encode_one::<true>(tuple.header, value, buf)
-                };
-                if let Some(written) = written {
-                    debug_assert!(crate::view_checked(&buf[..written]).is_ok());
-                    return Ok(written);
-                }
+        if (buf.as_ptr() as usize) % RECORD_ALIGN == 0 {
+            if let Some(written) = encode_fast(tuple.header, tuple.values, buf) {
+                return Ok(written);
             }
         }
         self.encode_general(tuple, buf)
@@ -135,6 +127,38 @@ impl Encoder {
     pub fn shrink(&mut self) {
         self.arena.shrink();
     }
+}
+
+/// Archives the commonest tuple shape, one value that is a scalar, a
+/// string or bytes, at the start of `buf`, in straight-line code inlined
+/// into the caller, and returns the bytes written; `None` (nothing
+/// meaningful written) for any other shape or if `buf` is too small, for
+/// the caller to use [`Encoder::encode_into`]. The bytes are
+/// [`Encoder::encode_into`]'s; like them, they can be read in place only
+/// from a [`RECORD_ALIGN`]-aligned start, which is the caller's to keep.
+///
+/// ```
+/// use gale_codec::{encode_fast, view_checked, AlignedVec, Header, Value};
+/// let mut buf = AlignedVec::<16>::new();
+/// buf.resize(128, 0);
+/// let len = encode_fast(&Header::default(), &[Value::from("hello")], &mut buf).unwrap();
+/// assert_eq!(view_checked(&buf[..len]).unwrap().get(0).and_then(|v| v.as_str()), Some("hello"));
+/// assert_eq!(encode_fast(&Header::default(), &[Value::I64(1), Value::I64(2)], &mut buf), None);
+/// ```
+#[inline(always)]
+pub fn encode_fast(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<usize> {
+    let [value] = values else {
+        return None;
+    };
+    let written = if header.roots.is_empty() {
+        crate::flat::encode_one::<false>(header, value, buf)
+    } else {
+        crate::flat::encode_one::<true>(header, value, buf)
+    }?;
+    debug_assert!(
+        (buf.as_ptr() as usize) % RECORD_ALIGN != 0 || crate::view_checked(&buf[..written]).is_ok()
+    );
+    Some(written)
 }
 
 const fn pad(n: usize) -> usize {

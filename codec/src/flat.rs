@@ -210,11 +210,26 @@ pub(crate) fn encode_one<const ROOTS: bool>(
     value: &Value,
     buf: &mut [u8],
 ) -> Option<usize> {
-    let ool: &[u8] = match value {
-        Value::Str(s) if s.len() > INLINE_STR => s.as_bytes(),
-        Value::Bytes(b) => b,
+    // One match gives the value's out-of-line bytes and its slot's words;
+    // the offset of those bytes, known once the layout is, goes into the
+    // high half of word 0 (bytes) or into word 1 (a long string), as the
+    // masks say.
+    let (ool, w0, w1, (mask0, mask1)): (&[u8], u64, u64, (u64, u64)) = match value {
+        Value::Str(s) if s.len() > INLINE_STR => {
+            let l = s.len() as u32;
+            let l = (l & 0x3f) | 0x80 | ((l & !0x3f) << 2);
+            let w0 = u64::from(TAG_STR) | u64::from(l) << 32;
+            (s.as_bytes(), w0, 0, (0, u64::from(u32::MAX)))
+        }
+        Value::Bytes(b) => {
+            let w0 = u64::from(TAG_BYTES);
+            (b, w0, b.len() as u64, (u64::from(u32::MAX) << 32, 0))
+        }
         Value::List(_) | Value::Map(_) => return None,
-        _ => &[],
+        scalar => {
+            let (w0, w1) = slot_words(scalar, 0)?;
+            (&[], w0, w1, (0, 0))
+        }
     };
     let roots: &[u64] = if ROOTS { &h.roots } else { &[] };
     debug_assert!(ROOTS || h.roots.is_empty());
@@ -225,10 +240,11 @@ pub(crate) fn encode_one<const ROOTS: bool>(
     let total = root_pos + ROOT_SIZE;
     // Also keeps every offset below within an i32 (rings and frames are
     // far smaller).
-    if total > buf.len() || total > i32::MAX as usize {
+    if total > buf.len().min(i32::MAX as usize) {
         return None;
     }
-    let (w0, w1) = slot_words(value, rel(roots_len, values_pos + 4))?;
+    let off = u64::from(rel(roots_len, values_pos + 4));
+    let (w0, w1) = (w0 | (off << 32 & mask0), w1 | (off & mask1));
     let words = [
         w0,
         w1,

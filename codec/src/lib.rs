@@ -39,7 +39,7 @@ mod read;
 mod tuple;
 mod value;
 
-pub use encode::{encoded_len_bound, EncodeError, Encoder};
+pub use encode::{encode_fast, encoded_len_bound, EncodeError, Encoder};
 pub use fields::{Fields, FieldsError};
 pub use frame::{
     Frame, FrameError, FrameHeader, FrameWriter, RawFrame, FRAME_MAGIC, FRAME_VERSION,

@@ -8,12 +8,12 @@
 //! its overflow queue, drained as the ring frees up.
 
 use gale_codec::{
-    encoded_len_bound, EncodeError, Encoder, Header, TupleRef, Value, MAX_RECORD_LEN,
+    encode_fast, encoded_len_bound, EncodeError, Encoder, Header, TupleRef, Value, MAX_RECORD_LEN,
 };
 use gale_transport::{Producer, ReserveError};
 
 use super::chain::Chain;
-use super::queue::{ByteQueue, SubRecords, HEADER};
+use super::queue::{Appender, ByteQueue, SubRecords, HEADER};
 use super::record::RingPrefix;
 use crate::TaskId;
 
@@ -71,18 +71,14 @@ impl Outbound {
         dest: TaskId,
         tuple: TupleRef<'_>,
     ) -> Result<bool, DeliverError> {
-        let mark = self.stage.bytes();
-        push_encoded(
-            &mut self.stage,
-            encoder,
-            dest,
-            tuple,
-            self.ring.max_record(),
-        )?;
-        let staged = self.stage.bytes();
-        if staged < self.stage_limit {
+        let max = self.ring.max_record();
+        let mut stage = self.stage.appender();
+        let mark = stage.bytes();
+        push_encoded(&mut stage, encoder, dest, tuple, max)?;
+        if stage.bytes() < self.stage_limit {
             return Ok(false);
         }
+        drop(stage);
         self.stage_full(mark)
     }
 
@@ -182,13 +178,55 @@ impl Outbound {
     }
 }
 
+/// Why [`append_fast`] stopped.
+enum RunEnd {
+    /// Every tuple was appended.
+    Done,
+    /// The queue reached its limit with the last tuple appended, whose
+    /// record starts at `mark` (the queue's bytes before it).
+    Limit { mark: usize },
+    /// The next tuple needs the general path: not of the fast shape (see
+    /// [`encode_fast`]), or larger than the queue's headroom.
+    Slow,
+}
+
+/// Appends a record for `dest` for each of `tuples` (with `header`) to
+/// `queue` while they take the fast path, until the queue holds `limit`
+/// bytes; returns how many it appended and why it stopped. Nothing in the
+/// loop is a call, so the queue's cursor stays in registers; the function
+/// is not inlined, so that its registers are all the loop's.
+#[inline(never)]
+fn append_fast(
+    queue: &mut ByteQueue,
+    dest: TaskId,
+    header: &Header,
+    tuples: &[&[Value]],
+    limit: usize,
+) -> (usize, RunEnd) {
+    let mut queue = queue.appender();
+    for (i, &values) in tuples.iter().enumerate() {
+        let mark = queue.bytes();
+        let Some(used) = queue
+            .headroom()
+            .and_then(|buf| encode_fast(header, values, buf))
+        else {
+            return (i, RunEnd::Slow);
+        };
+        queue.commit(dest, used);
+        if queue.bytes() >= limit {
+            return (i + 1, RunEnd::Limit { mark });
+        }
+    }
+    (tuples.len(), RunEnd::Done)
+}
+
 /// Archives `tuple` into `queue` as a record for `dest`, refusing one that
 /// could exceed `max` bytes before writing any of it. Written in place
 /// here (not through [`ByteQueue::push_with`]'s closure) so that the
 /// encoder's one-value path is inlined into the caller's loop.
 #[inline(always)]
 fn push_encoded(
-    queue: &mut ByteQueue,
+    queue: &mut Appender<'_>,
     encoder: &mut Encoder,
     dest: TaskId,
     tuple: TupleRef<'_>,
@@ -208,7 +246,7 @@ fn push_encoded(
 #[cold]
 #[inline(never)]
 fn push_large(
-    queue: &mut ByteQueue,
+    queue: &mut Appender<'_>,
     encoder: &mut Encoder,
     tuple: TupleRef<'_>,
     max: usize,
@@ -406,13 +444,13 @@ impl Outbox {
     /// task `dest` on worker `thread`: the destination is looked up once
     /// for all of them. Returns how many were delivered and the last
     /// error, if any could not be (the others are delivered all the same).
-    #[inline]
-    pub(crate) fn deliver_many<'v>(
+    #[inline(never)]
+    pub(crate) fn deliver_many(
         &mut self,
         dest: TaskId,
         thread: usize,
         header: &Header,
-        tuples: impl Iterator<Item = &'v [Value]>,
+        tuples: &[&[Value]],
     ) -> (u64, Option<DeliverError>) {
         let mut delivered = 0;
         let mut failure = None;
@@ -423,21 +461,35 @@ impl Outbox {
         let tuple = |values| TupleRef { header, values };
         match self.outbound.get_mut(thread).and_then(Option::as_mut) {
             Some(out) if out.batched => {
-                let encoder = &mut self.encoder;
-                for values in tuples {
-                    count(out.stage(encoder, dest, tuple(values)).map(|overflowing| {
-                        self.overflowing |= overflowing;
-                    }));
+                let mut rest = tuples;
+                while !rest.is_empty() {
+                    let (n, end) = append_fast(&mut out.stage, dest, header, rest, out.stage_limit);
+                    rest = &rest[n..];
+                    let last = match end {
+                        RunEnd::Done => None,
+                        // The tuple that filled the stage: it goes into
+                        // the ring with it.
+                        RunEnd::Limit { mark } => Some(out.stage_full(mark)),
+                        RunEnd::Slow => rest.split_first().map(|(&values, tail)| {
+                            rest = tail;
+                            out.stage(&mut self.encoder, dest, tuple(values))
+                        }),
+                    };
+                    // The fast ones before `last` (or all `n`).
+                    let fast = n - usize::from(matches!(end, RunEnd::Limit { .. }));
+                    (0..fast).for_each(|_| count(Ok(())));
+                    if let Some(last) = last {
+                        count(last.map(|overflowing| self.overflowing |= overflowing));
+                    }
                 }
                 self.sent += delivered;
             }
             Some(_) => {
-                for values in tuples {
+                for &values in tuples {
                     count(self.deliver_single(dest, thread, tuple(values)));
                 }
             }
             None => {
-                let encoder = &mut self.encoder;
                 // The whole run goes one way: chained, or queued.
                 let chained = self.chain.accepts(dest);
                 let queue = if chained {
@@ -445,14 +497,22 @@ impl Outbox {
                 } else {
                     &mut self.local
                 };
-                for values in tuples {
-                    count(push_encoded(
-                        queue,
-                        encoder,
-                        dest,
-                        tuple(values),
-                        MAX_RECORD_LEN,
-                    ));
+                let mut rest = tuples;
+                while !rest.is_empty() {
+                    let (n, _) = append_fast(queue, dest, header, rest, usize::MAX);
+                    (0..n).for_each(|_| count(Ok(())));
+                    rest = &rest[n..];
+                    if let Some((&values, tail)) = rest.split_first() {
+                        let mut queue = queue.appender();
+                        count(push_encoded(
+                            &mut queue,
+                            &mut self.encoder,
+                            dest,
+                            tuple(values),
+                            MAX_RECORD_LEN,
+                        ));
+                        rest = tail;
+                    }
                 }
                 if !chained {
                     self.sent += delivered;
@@ -496,11 +556,17 @@ impl Outbox {
     fn push_local(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> Result<(), DeliverError> {
         if self.chain.accepts(dest) {
             let scratch = self.chain.scratch(dest, tuple.header.stream);
-            push_encoded(scratch, &mut self.encoder, dest, tuple, MAX_RECORD_LEN)?;
+            push_encoded(
+                &mut scratch.appender(),
+                &mut self.encoder,
+                dest,
+                tuple,
+                MAX_RECORD_LEN,
+            )?;
             return Ok(());
         }
         push_encoded(
-            &mut self.local,
+            &mut self.local.appender(),
             &mut self.encoder,
             dest,
             tuple,

@@ -350,27 +350,47 @@ impl Emitter {
         // Tuples of the wrong arity are reported (after the others are
         // sent) and not emitted, as `emit` does.
         let mut misfits = Vec::new();
-        let fitting = tuples.into_iter().filter(|values| {
-            let fits = values.len() == arity;
-            if !fits {
-                misfits.push(values.len());
+        let mut tuples = tuples.into_iter();
+        let (mut emitted, mut delivered, mut failure) = (0u64, 0u64, None);
+        if one.is_some() {
+            let header = &mut self.header;
+            header.stream = stream;
+            header.source_task = task;
+            header.edge_id = 0;
+            header.roots.clear();
+        }
+        // In chunks gathered on the stack, so that the delivery loop runs
+        // over a plain slice whatever iterator the caller passed.
+        const CHUNK: usize = 64;
+        let mut chunk: [&[Value]; CHUNK] = [&[]; CHUNK];
+        loop {
+            let mut n = 0;
+            for values in tuples.by_ref() {
+                if values.len() != arity {
+                    misfits.push(values.len());
+                    continue;
+                }
+                chunk[n] = values;
+                n += 1;
+                if n == CHUNK {
+                    break;
+                }
             }
-            fits
-        });
-        let (emitted, delivered, failure) = match one {
-            None => (fitting.count() as u64, 0, None),
-            Some((dest, thread)) => {
-                let header = &mut self.header;
-                header.stream = stream;
-                header.source_task = task;
-                header.edge_id = 0;
-                header.roots.clear();
-                let mut emitted = 0u64;
-                let fitting = fitting.inspect(|_| emitted += 1);
-                let (delivered, failure) = self.outbox.deliver_many(dest, thread, header, fitting);
-                (emitted, delivered, failure.map(|e| (dest, e)))
+            if n == 0 {
+                break;
             }
-        };
+            emitted += n as u64;
+            if let Some((dest, thread)) = one {
+                let (d, f) = self
+                    .outbox
+                    .deliver_many(dest, thread, &self.header, &chunk[..n]);
+                delivered += d;
+                failure = f.map(|e| (dest, e)).or(failure);
+            }
+            if n < CHUNK {
+                break;
+            }
+        }
         let counters = &mut self.counters[slot];
         counters.emitted += emitted;
         counters.transferred += delivered;

@@ -48,57 +48,23 @@ impl ByteQueue {
     pub(crate) fn push_with<E>(
         &mut self,
         dest: TaskId,
-        mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
+        write: impl FnMut(&mut [u8]) -> Result<usize, E>,
         bound: impl FnOnce() -> Result<usize, E>,
     ) -> Result<(), E> {
-        let used = match write(self.spare()) {
-            Ok(used) => used,
-            Err(_) => self.write_large(&mut write, bound)?,
-        };
-        self.commit(dest, used);
-        Ok(())
+        self.appender().push_with(dest, write, bound)
     }
 
-    /// The free space after the newest record's header, at least
-    /// [`HEADROOM`] bytes: write a payload at its start, then
-    /// [`commit`](Self::commit) it.
+    /// An [`Appender`] for a run of pushes.
     #[inline(always)]
-    pub(crate) fn spare(&mut self) -> &mut [u8] {
-        let at = self.write + HEADER;
-        if self.buf.len() < at + HEADROOM {
-            self.grow(at + HEADROOM);
+    pub(crate) fn appender(&mut self) -> Appender<'_> {
+        Appender {
+            base: self.buf.as_mut_ptr(),
+            cap: self.buf.len(),
+            read: self.read,
+            write: self.write,
+            len: self.len,
+            queue: self,
         }
-        &mut self.buf[at..]
-    }
-
-    /// Appends the record whose `used` payload bytes were written at the
-    /// start of [`spare`](Self::spare), for `dest`.
-    #[inline(always)]
-    pub(crate) fn commit(&mut self, dest: TaskId, used: usize) {
-        let at = self.write + HEADER;
-        debug_assert!(at + used <= self.buf.len());
-        let header = u64::from(dest) | (used as u64) << 32;
-        self.buf[self.write..at].copy_from_slice(&header.to_le_bytes());
-        self.write = at + used.next_multiple_of(8);
-        self.len += 1;
-    }
-
-    /// The second try of [`push_with`](Self::push_with), after growing to
-    /// hold `bound()` bytes of payload; returns the bytes `write` used (to
-    /// be [`commit`](Self::commit)ted).
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn write_large<E>(
-        &mut self,
-        write: &mut dyn FnMut(&mut [u8]) -> Result<usize, E>,
-        bound: impl FnOnce() -> Result<usize, E>,
-    ) -> Result<usize, E> {
-        let at = self.write + HEADER;
-        let need = at + bound()?;
-        if self.buf.len() < need {
-            self.grow(need);
-        }
-        write(&mut self.buf[at..])
     }
 
     /// Appends a copy of `payload` for `dest`.
@@ -178,6 +144,127 @@ impl ByteQueue {
                 self.clear();
             }
         }
+    }
+}
+
+/// Appends records to a [`ByteQueue`], holding the queue's cursor (and
+/// its buffer's address) itself: over a loop of pushes they stay in
+/// registers instead of being re-read from the queue after every write
+/// through its buffer (which the compiler must assume may alias them).
+/// The queue takes the cursor back when the appender is dropped.
+pub(crate) struct Appender<'q> {
+    queue: &'q mut ByteQueue,
+    /// `queue.buf`'s address and length (refreshed when it grows).
+    base: *mut u8,
+    cap: usize,
+    read: usize,
+    write: usize,
+    len: usize,
+}
+
+impl Appender<'_> {
+    /// [`ByteQueue::push_with`].
+    #[inline(always)]
+    pub(crate) fn push_with<E>(
+        &mut self,
+        dest: TaskId,
+        mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
+        bound: impl FnOnce() -> Result<usize, E>,
+    ) -> Result<(), E> {
+        let used = match write(self.spare()) {
+            Ok(used) => used,
+            Err(_) => self.write_large(&mut write, bound)?,
+        };
+        self.commit(dest, used);
+        Ok(())
+    }
+
+    /// The free space after the newest record's header, at least
+    /// [`HEADROOM`] bytes: write a payload at its start, then
+    /// [`commit`](Self::commit) it.
+    #[inline(always)]
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        let at = self.write + HEADER;
+        if self.cap < at + HEADROOM {
+            self.grow(at + HEADROOM);
+        }
+        // SAFETY: `base` and `cap` are the address and length of the
+        // queue's buffer (set when the appender was made or the buffer
+        // last grew), which `self` borrows mutably; `at < cap`.
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(at), self.cap - at) }
+    }
+
+    /// [`spare`](Self::spare) without growing: `None` if the queue has
+    /// less than [`HEADROOM`] bytes free (a loop that must not make calls
+    /// then leaves the push to one that may).
+    #[inline(always)]
+    pub(crate) fn headroom(&mut self) -> Option<&mut [u8]> {
+        let at = self.write + HEADER;
+        if self.cap < at + HEADROOM {
+            return None;
+        }
+        // SAFETY: as in `spare`.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.base.add(at), self.cap - at) })
+    }
+
+    /// Appends the record whose `used` payload bytes were written at the
+    /// start of [`spare`](Self::spare), for `dest`.
+    #[inline(always)]
+    pub(crate) fn commit(&mut self, dest: TaskId, used: usize) {
+        let at = self.write + HEADER;
+        assert!(at + used <= self.cap, "commit past the written space");
+        let header = u64::from(dest) | (used as u64) << 32;
+        // SAFETY: `self.write + HEADER <= cap` (checked above) inside the
+        // buffer `self` borrows mutably; an unaligned write needs no
+        // alignment.
+        unsafe {
+            self.base
+                .add(self.write)
+                .cast::<u64>()
+                .write_unaligned(header.to_le());
+        }
+        self.write = at + used.next_multiple_of(8);
+        self.len += 1;
+    }
+
+    /// Bytes the queue holds, headers included.
+    #[inline(always)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.write - self.read
+    }
+
+    /// The second try of [`push_with`](Self::push_with), after growing to
+    /// hold `bound()` bytes of payload; returns the bytes `write` used (to
+    /// be [`commit`](Self::commit)ted).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn write_large<E>(
+        &mut self,
+        write: &mut dyn FnMut(&mut [u8]) -> Result<usize, E>,
+        bound: impl FnOnce() -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        let at = self.write + HEADER;
+        let need = at + bound()?;
+        if self.cap < need {
+            self.grow(need);
+        }
+        // SAFETY: as in `spare`; `at <= need <= cap`.
+        write(unsafe { std::slice::from_raw_parts_mut(self.base.add(at), self.cap - at) })
+    }
+
+    #[cold]
+    fn grow(&mut self, need: usize) {
+        self.queue.grow(need);
+        self.base = self.queue.buf.as_mut_ptr();
+        self.cap = self.queue.buf.len();
+    }
+}
+
+impl Drop for Appender<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.queue.write = self.write;
+        self.queue.len = self.len;
     }
 }
 
