@@ -179,7 +179,9 @@ impl fmt::Debug for ClusterPlan {
 /// The canonical text the fingerprint hashes: a version line, the
 /// topology, the assignment and the cluster file's nodes and settings.
 fn canonical(plan: &Plan, cluster: &ClusterFile) -> String {
-    let mut s = String::from("gale-plan 1\n");
+    // Version 2: fields groupings hash keys word by word (a node of
+    // version 1 would send a key to another task, so it must not join).
+    let mut s = String::from("gale-plan 2\n");
     let t = &plan.topology;
     let _ = writeln!(
         s,

@@ -3,7 +3,7 @@
 
 use gale_codec::Value;
 
-use super::hash::key_hash;
+use super::hash::{bucket, key_hash};
 use super::{CustomGrouping, Grouping};
 use crate::TaskId;
 
@@ -105,13 +105,12 @@ impl Router {
                 }
             }
             Router::Fields { targets, key } => {
-                let n = targets.len() as u64;
-                deliver(targets[(key_hash(values, key, 0) % n) as usize]);
+                deliver(targets[bucket(key_hash(values, key, 0), targets.len())]);
             }
             Router::PartialKey { targets, key, sent } => {
-                let n = targets.len() as u64;
-                let a = (key_hash(values, key, 0) % n) as usize;
-                let b = (key_hash(values, key, 0x9e37_79b9_7f4a_7c15) % n) as usize;
+                let n = targets.len();
+                let a = bucket(key_hash(values, key, 0), n);
+                let b = bucket(key_hash(values, key, 0x9e37_79b9_7f4a_7c15), n);
                 let pick = if sent[b] < sent[a] { b } else { a };
                 sent[pick] += 1;
                 deliver(targets[pick]);
