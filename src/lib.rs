@@ -10,14 +10,18 @@ pub use gale_codec as codec;
 pub use gale_engine as engine;
 /// Multi-lang: shell spouts and bolts run as subprocesses speaking
 /// Storm's multi-lang protocol (the `gale-multilang` crate).
+#[cfg(feature = "multilang")]
 pub use gale_multilang as multilang;
 /// Transports: shared-memory rings and wait strategies (the
 /// `gale-transport` crate).
 pub use gale_transport as transport;
 
 pub mod builtin;
+#[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "monitor")]
 pub mod monitor;
+#[cfg(feature = "multilang")]
 pub mod topofile;
 
 pub use gale_codec::{
