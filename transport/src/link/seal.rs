@@ -30,7 +30,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
 use sha2::Sha256;
 
-use super::NodeId;
+use super::config::NodeId;
 use gale_codec::FrameHeader;
 
 /// Bytes of the tag after every frame.
@@ -70,7 +70,7 @@ impl Direction {
 }
 
 /// The sealing and opening keys of one connection, after its handshake
-/// (see [`dial_handshake`](super::wire::dial_handshake) for tools that speak
+/// (see [`dial_handshake`](super::msg::dial_handshake) for tools that speak
 /// to a link directly).
 pub struct Session {
     send: Direction,
