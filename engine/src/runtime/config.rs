@@ -24,7 +24,7 @@ pub struct RunConfig {
     pub flush_interval: Duration,
     /// Stop (cleanly, draining what is in flight) after this long.
     pub duration: Option<Duration>,
-    /// What is measured live ([`RunningTopology::metrics`]).
+    /// What is measured live ([`RunningTopology::metrics`](super::RunningTopology::metrics)).
     pub metrics: MetricsConfig,
     /// Run a bolt *chained* when a task of its own thread emits to it: the
     /// bolt executes the tuples right after the emitting call, without the

@@ -79,7 +79,7 @@ impl RunningTopology {
     }
 
     /// Live metrics: per task, component and worker thread (see
-    /// [`MetricsConfig`]).
+    /// [`MetricsConfig`](super::MetricsConfig)).
     pub fn metrics(&self) -> TopologyMetrics {
         self.metrics_handle().metrics()
     }

@@ -29,7 +29,7 @@ pub struct Sample {
 
 /// Metrics of another subsystem (a link to a peer node, a multi-lang
 /// child...), taken with every snapshot. Register one with
-/// [`MetricsHandle::register`]; `collect` runs on the snapshotting thread
+/// [`MetricsHandle::register`](super::MetricsHandle::register); `collect` runs on the snapshotting thread
 /// (an HTTP request, the progress line), so it must only read what its
 /// subsystem publishes (atomics, a short lock), never block on I/O.
 pub trait MetricSource: Send + Sync {

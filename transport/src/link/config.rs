@@ -24,7 +24,7 @@ pub enum Backend {
     Mio,
 }
 
-/// The backend a running [`Link`] actually uses.
+/// The backend a running [`Link`](super::Link) actually uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BackendKind {
     /// io_uring.
@@ -91,7 +91,7 @@ impl PeerSpec {
     }
 }
 
-/// Everything a [`Link`] needs besides its rings.
+/// Everything a [`Link`](super::Link) needs besides its rings.
 #[derive(Clone)]
 pub struct LinkConfig {
     /// This node's id.

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-/// Why a [`Link`] could not start.
+/// Why a [`Link`](super::Link) could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     /// The listen address could not be bound.
@@ -24,7 +24,7 @@ pub enum LinkError {
     /// An inconsistent configuration or ring set.
     #[error("invalid link configuration: {0}")]
     Config(String),
-    /// [`Backend::IoUring`] was requested but io_uring is not available.
+    /// [`Backend::IoUring`](super::Backend::IoUring) was requested but io_uring is not available.
     #[error("io_uring is not available: {0}")]
     IoUringUnavailable(std::io::Error),
 }

@@ -70,7 +70,7 @@ impl Direction {
 }
 
 /// The sealing and opening keys of one connection, after its handshake
-/// (see [`dial_handshake`](super::msg::dial_handshake) for tools that speak
+/// (see [`dial_handshake`](super::wire::dial_handshake) for tools that speak
 /// to a link directly).
 pub struct Session {
     send: Direction,

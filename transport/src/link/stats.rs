@@ -149,7 +149,7 @@ pub struct PeerStats {
     pub shm: bool,
 }
 
-/// A snapshot of a [`Link`]'s counters.
+/// A snapshot of a [`Link`](super::Link)'s counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkStats {
     /// The backend in use.
