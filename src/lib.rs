@@ -142,8 +142,10 @@ pub mod prelude {
 mod guide {
     #[doc = include_str!("../README.md")]
     struct Readme;
-    #[doc = include_str!("../docs/multilang.md")]
-    struct Multilang;
-    #[doc = include_str!("../docs/link.md")]
-    struct Link;
+    #[doc = include_str!("../docs/guide.md")]
+    struct Guide;
+    #[doc = include_str!("../docs/topology-files.md")]
+    struct TopologyFiles;
+    #[doc = include_str!("../docs/internals.md")]
+    struct Internals;
 }

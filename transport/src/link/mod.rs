@@ -12,7 +12,7 @@
 //! gets it.
 //!
 //! Wire format, handshake and behaviour are described in the guide's page
-//! `docs/link.md`.
+//! `docs/internals.md` ("The link").
 
 use std::fmt;
 use std::sync::atomic::Ordering;

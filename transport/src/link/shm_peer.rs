@@ -204,26 +204,8 @@ impl ShmLink {
         to: ShmDelivery<'_>,
     ) -> Result<bool, String> {
         let peer_id = to.peer;
-        while !recv_busy {
-            let avail = inbuf.filled();
-            let header = match MsgHeader::parse(avail) {
-                Ok(None) => break,
-                Ok(Some(h)) => h,
-                Err(e) => return Err(format!("bad message from same-host node {peer_id}: {e}")),
-            };
-            let len = MSG_HEADER + header.len;
-            if avail.len() < len {
-                break;
-            }
-            if header.kind != MsgKind::Ring {
-                return Err(format!(
-                    "unexpected {:?} message from same-host node {peer_id}",
-                    header.kind
-                ));
-            }
-            self.open_peer_ring(to.me, peer_id, &avail[MSG_HEADER..len])
-                .map_err(|e| format!("same-host node {peer_id}: {e}"))?;
-            inbuf.consume(len);
+        if !recv_busy {
+            self.ring_messages(inbuf, to.me, peer_id)?;
         }
         let counters = to.counters;
         let bad =
@@ -281,6 +263,38 @@ impl ShmLink {
         PeerCounters::add(&counters.records_in, records);
         PeerCounters::add(&counters.bytes_in, bytes);
         Ok(records > 0)
+    }
+
+    /// Reads the ring messages waiting in `inbuf` (the peer naming its
+    /// outbound ring file) and opens the ring each names.
+    fn ring_messages(
+        &mut self,
+        inbuf: &mut RecvBuf,
+        me: NodeId,
+        peer_id: NodeId,
+    ) -> Result<(), String> {
+        loop {
+            let avail = inbuf.filled();
+            let header = match MsgHeader::parse(avail) {
+                Ok(None) => break,
+                Ok(Some(h)) => h,
+                Err(e) => return Err(format!("bad message from same-host node {peer_id}: {e}")),
+            };
+            let len = MSG_HEADER + header.len;
+            if avail.len() < len {
+                break;
+            }
+            if header.kind != MsgKind::Ring {
+                return Err(format!(
+                    "unexpected {:?} message from same-host node {peer_id}",
+                    header.kind
+                ));
+            }
+            self.open_peer_ring(me, peer_id, &avail[MSG_HEADER..len])
+                .map_err(|e| format!("same-host node {peer_id}: {e}"))?;
+            inbuf.consume(len);
+        }
+        Ok(())
     }
 
     /// Moves records from the workers' outbound rings for this peer
