@@ -426,7 +426,13 @@ impl MetricsHandle {
                     }
                     LatencyStats::from_histogram(&all)
                 };
-                let threads = || mine().map(|t| &workers[t.thread]);
+                // This node's worker threads running the component: a
+                // task on another node has a thread index of that node.
+                let threads = || {
+                    ids.iter()
+                        .filter(|id| plan.is_local(&plan.tasks[**id as usize - 1]))
+                        .filter_map(|id| workers.get(tasks[*id as usize - 1].thread))
+                };
                 ComponentMetrics {
                     name: c.name.clone(),
                     kind: match c.kind {
