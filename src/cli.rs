@@ -110,7 +110,7 @@ printed on stdout, one `word<TAB>count` line per word sorted by word, before \
 the JSON of --json.")]
 pub struct RunArgs {
     /// The built-in topology to run (`gale list` describes them), or a
-    /// topology file (`.yaml`/`.yml`, see `docs/multilang.md`), or a
+    /// topology file (`.yaml`/`.yml`, see `docs/topology-files.md`), or a
     /// streamparse project's `topologies/NAME.py` (see `docs/python.md`).
     #[arg(value_name = "TOPOLOGY", value_parser = file::parse_topology)]
     pub name: String,

@@ -45,12 +45,13 @@ pub struct BuiltinOptions {
 
 /// How the storm-perf topologies connect their components (storm-perf's
 /// `grouping` setting).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum PerfGrouping {
     /// A task on the same worker thread if there is one, else on the same
     /// node, else shuffle (storm-perf's default, `local`).
     #[default]
-    #[value(name = "local")]
+    #[cfg_attr(feature = "cli", value(name = "local"))]
     LocalOrShuffle,
     /// Spread evenly over all tasks.
     Shuffle,

@@ -423,12 +423,7 @@ fn difference(before: &TopologyStats, after: &TopologyStats) -> TopologyStats {
             let b = before.components.get(name).cloned().unwrap_or_default();
             let c = ComponentStats {
                 tasks: a.tasks,
-                emitted: a.emitted.saturating_sub(b.emitted),
-                transferred: a.transferred.saturating_sub(b.transferred),
-                executed: a.executed.saturating_sub(b.executed),
-                acked: a.acked.saturating_sub(b.acked),
-                failed: a.failed.saturating_sub(b.failed),
-                errors: a.errors.saturating_sub(b.errors),
+                counters: a.counters.since(&b.counters),
                 complete_latency: None,
             };
             (name.clone(), c)
@@ -808,7 +803,10 @@ mod tests {
     fn the_window_subtracts_counters() {
         let c = |executed| ComponentStats {
             tasks: 2,
-            executed,
+            counters: gale_engine::Counters {
+                executed,
+                ..Default::default()
+            },
             ..ComponentStats::default()
         };
         let at = |secs, executed| TopologyStats {

@@ -6,6 +6,8 @@ use std::time::Duration;
 use gale_engine::{ComponentStats, LatencyStats, Topology, TopologyMetrics, TopologyStats};
 use serde_json::{json, Map, Value as Json};
 
+use crate::monitor::api::with_counters;
+
 /// One component's line of the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -224,15 +226,7 @@ impl Report {
             .iter()
             .map(|r| {
                 let c = &r.stats;
-                let mut stats = json!({
-                    "tasks": c.tasks,
-                    "emitted": c.emitted,
-                    "transferred": c.transferred,
-                    "executed": c.executed,
-                    "acked": c.acked,
-                    "failed": c.failed,
-                    "errors": c.errors,
-                });
+                let mut stats = with_counters(&c.counters, json!({ "tasks": c.tasks }));
                 if let Some(l) = &c.complete_latency {
                     stats["complete_latency_ns"] = latency_json(l);
                 }

@@ -86,7 +86,10 @@ fn errors_json(errors: &[ErrorSummary], now: SystemTime) -> Vec<Json> {
         .collect()
 }
 
-fn counters(c: &Counters) -> Json {
+/// The six counters as one JSON object (`emitted`, `transferred`,
+/// `executed`, `acked`, `failed`, `errors`): the one writer of counters,
+/// used by this API's rows and by `gale run`'s report.
+pub fn counters_json(c: &Counters) -> Json {
     json!({
         "emitted": c.emitted,
         "transferred": c.transferred,
@@ -95,6 +98,15 @@ fn counters(c: &Counters) -> Json {
         "failed": c.failed,
         "errors": c.errors,
     })
+}
+
+/// The object `fields` with the six counters of `c` added
+/// ([`counters_json`]).
+pub fn with_counters(c: &Counters, mut fields: Json) -> Json {
+    if let (Json::Object(f), Json::Object(counters)) = (&mut fields, counters_json(c)) {
+        f.extend(counters);
+    }
+    fields
 }
 
 /// `/api/v1/topology/summary`.
@@ -122,30 +134,31 @@ fn topology_head(m: &TopologyMetrics) -> Json {
 fn component_row(m: &TopologyMetrics, c: &ComponentMetrics, window: &[WindowStats]) -> Json {
     let last_error = m.errors.iter().find(|e| e.component == c.name);
     let now = SystemTime::now();
-    let mut row = json!({
-        "executors": c.tasks.len(),
-        "tasks": c.tasks.len(),
-        "type": kind(c.kind),
-        "emitted": c.counters.emitted,
-        "transferred": c.counters.transferred,
-        "acked": c.counters.acked,
-        "failed": c.counters.failed,
-        "errors": c.counters.errors,
-        "lastError": last_error.map_or("", |e| e.message.as_str()),
-        "errorLapsedSecs": last_error.and_then(|e| now.duration_since(e.last).ok()).map(|d| d.as_secs()),
-        "rate": window_of(window, &c.name).map_or(0.0, |w| w.rate),
-        "backpressureSeconds": c.backpressure.as_secs_f64(),
-        "ringOccupancy": c.ring_occupancy,
-    });
+    let mut row = with_counters(
+        &c.counters,
+        json!({
+            "executors": c.tasks.len(),
+            "tasks": c.tasks.len(),
+            "type": kind(c.kind),
+            "lastError": last_error.map_or("", |e| e.message.as_str()),
+            "errorLapsedSecs": last_error.and_then(|e| now.duration_since(e.last).ok()).map(|d| d.as_secs()),
+            "rate": window_of(window, &c.name).map_or(0.0, |w| w.rate),
+            "backpressureSeconds": c.backpressure.as_secs_f64(),
+            "ringOccupancy": c.ring_occupancy,
+        }),
+    );
     match c.kind {
         ComponentKind::Spout => {
+            // Storm's spout rows have no `executed`.
+            if let Json::Object(r) = &mut row {
+                r.remove("executed");
+            }
             row["spoutId"] = json!(c.name);
             row["completeLatency"] = ms(&c.complete_latency);
             row["completeLatencyPercentiles"] = percentiles(&c.complete_latency);
         }
         _ => {
             row["boltId"] = json!(c.name);
-            row["executed"] = json!(c.counters.executed);
             // Storm shows capacity over a recent window: the last second.
             let capacity = window_of(window, &c.name).map_or(c.capacity, |w| w.capacity);
             row["capacity"] = json!(capacity);
@@ -222,7 +235,7 @@ pub fn topology(m: &TopologyMetrics, window: &[WindowStats]) -> Json {
             "failed": spout_totals.3,
             "completeLatency": complete,
         }],
-        "nodeTotals": counters(&totals),
+        "nodeTotals": counters_json(&totals),
         "spouts": of(ComponentKind::Spout),
         "bolts": of(ComponentKind::Bolt),
         "systemComponents": of(ComponentKind::System),
@@ -249,24 +262,21 @@ pub fn topology(m: &TopologyMetrics, window: &[WindowStats]) -> Json {
 }
 
 fn executor(t: &TaskMetrics, m: &TopologyMetrics) -> Json {
-    json!({
-        "id": format!("[{}-{}]", t.id, t.id),
-        "task": t.id,
-        "worker": t.thread,
-        "host": m.node,
-        "uptime": pretty(m.uptime),
-        "uptimeSeconds": m.uptime.as_secs(),
-        "emitted": t.counters.emitted,
-        "transferred": t.counters.transferred,
-        "executed": t.counters.executed,
-        "acked": t.counters.acked,
-        "failed": t.counters.failed,
-        "errors": t.counters.errors,
-        "capacity": t.capacity,
-        "executeLatency": ms(&t.execute_latency),
-        "processLatency": ms(&t.process_latency),
-        "completeLatency": ms(&t.complete_latency),
-    })
+    with_counters(
+        &t.counters,
+        json!({
+            "id": format!("[{}-{}]", t.id, t.id),
+            "task": t.id,
+            "worker": t.thread,
+            "host": m.node,
+            "uptime": pretty(m.uptime),
+            "uptimeSeconds": m.uptime.as_secs(),
+            "capacity": t.capacity,
+            "executeLatency": ms(&t.execute_latency),
+            "processLatency": ms(&t.process_latency),
+            "completeLatency": ms(&t.complete_latency),
+        }),
+    )
 }
 
 /// `/api/v1/topology/<id>/component/<component>`, or `None` if there is no

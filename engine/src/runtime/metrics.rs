@@ -1,80 +1,21 @@
-//! Live metrics of a running topology: [`MetricsConfig`], the snapshot
-//! [`TopologyMetrics`] (per task, per component, per worker thread, per
-//! node), the cloneable [`MetricsHandle`] that takes it, and
-//! [`MetricSource`], the extension point through which other subsystems
-//! (links between nodes, multi-lang children) add their own samples.
+//! Live metrics of a running topology: the snapshot [`TopologyMetrics`]
+//! (per task, per component, per worker thread, per node), read from the
+//! `MetricsStore` the workers publish into, and the cloneable
+//! [`MetricsHandle`] that takes it.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::config::MetricsConfig;
+use super::counters::{latency_histogram, Counters, LatencyStats};
+use super::error::ErrorSummary;
 use super::plan::Plan;
 use super::recorder::load;
 use super::shared::Shared;
-use super::stats::LatencyStats;
+use super::source::{MetricSource, Sample};
 use crate::topology::Kind;
 use crate::TaskId;
-
-/// What the engine measures while a topology runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricsConfig {
-    /// Per-stream counters, latency histograms, ring occupancy and
-    /// backpressure time, published live. Off, only the per-task totals
-    /// of [`TopologyStats`](crate::TopologyStats) and the spouts' complete
-    /// latency are kept (and published when the topology stops).
-    pub enabled: bool,
-    /// Fraction of `execute` calls whose execute and process latency are
-    /// measured (Storm's `topology.stats.sample.rate`, 0.05 by default);
-    /// 1 measures every call, 0 none. Counters are always exact.
-    pub sample_rate: f64,
-    /// This node's name in metric labels.
-    pub node: String,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            sample_rate: 0.05,
-            node: "local".to_owned(),
-        }
-    }
-}
-
-/// Whether a sample only grows or goes up and down (Prometheus' types).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SampleKind {
-    /// A count since start (only grows).
-    Counter,
-    /// A current value.
-    Gauge,
-}
-
-/// One labelled value from a [`MetricSource`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// Metric name in Prometheus' form, `gale_` first, counters ending in
-    /// `_total` (e.g. `gale_link_bytes_out_total`).
-    pub name: String,
-    /// One line saying what it measures.
-    pub help: String,
-    /// Counter or gauge.
-    pub kind: SampleKind,
-    /// Label names and values (e.g. `("peer", "node-2")`).
-    pub labels: Vec<(String, String)>,
-    /// The value.
-    pub value: f64,
-}
-
-/// Metrics of another subsystem (a link to a peer node, a multi-lang
-/// child...), taken with every snapshot. Register one with
-/// [`MetricsHandle::register`]; `collect` runs on the snapshotting thread
-/// (an HTTP request, the progress line), so it must only read what its
-/// subsystem publishes (atomics, a short lock), never block on I/O.
-pub trait MetricSource: Send + Sync {
-    /// Appends this source's current samples.
-    fn collect(&self, out: &mut Vec<Sample>);
-}
 
 /// What a component is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,34 +26,6 @@ pub enum ComponentKind {
     Bolt,
     /// An engine component (the acker).
     System,
-}
-
-/// Counters of a task, or summed over tasks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Tuples emitted.
-    pub emitted: u64,
-    /// Deliveries to target tasks.
-    pub transferred: u64,
-    /// Input tuples executed (bolts; ticks included).
-    pub executed: u64,
-    /// Inputs acked (bolts) or trees completed (spouts).
-    pub acked: u64,
-    /// Inputs failed (bolts) or trees failed (spouts).
-    pub failed: u64,
-    /// Errors reported by or about the task.
-    pub errors: u64,
-}
-
-impl Counters {
-    fn add(&mut self, o: &Counters) {
-        self.emitted += o.emitted;
-        self.transferred += o.transferred;
-        self.executed += o.executed;
-        self.acked += o.acked;
-        self.failed += o.failed;
-        self.errors += o.errors;
-    }
 }
 
 /// One output stream of a component (or task).
@@ -215,23 +128,6 @@ pub struct WorkerMetrics {
     pub overflow_bytes: u64,
     /// Time its spouts were throttled by backpressure.
     pub backpressure: Duration,
-}
-
-/// Reported errors with equal component, task and message, grouped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorSummary {
-    /// Component of the task.
-    pub component: String,
-    /// Task id.
-    pub task: TaskId,
-    /// What happened.
-    pub message: String,
-    /// How many times.
-    pub count: u64,
-    /// First time.
-    pub first: SystemTime,
-    /// Last time.
-    pub last: SystemTime,
 }
 
 /// A snapshot of a running (or finished) topology's metrics.
@@ -397,7 +293,7 @@ impl MetricsHandle {
     /// latencies of a window to within that (`gale bench --ack` does).
     /// With metrics off, workers publish only when they stop.
     pub fn complete_latency_histogram(&self) -> hdrhistogram::Histogram<u64> {
-        let mut all = super::recorder::latency_histogram();
+        let mut all = latency_histogram();
         for slot in &self.shared.metrics.tasks {
             let h = slot.histograms.lock().unwrap_or_else(|e| e.into_inner());
             // Adding fails only for values outside the bounds, which are
@@ -435,15 +331,7 @@ impl MetricsHandle {
         for (i, info) in plan.tasks.iter().enumerate() {
             let id = i as TaskId + 1;
             let component = &plan.topology.components[info.component];
-            let c = self.shared.tasks[i].read();
-            let counters = Counters {
-                emitted: c.emitted,
-                transferred: c.transferred,
-                executed: c.executed,
-                acked: c.acked,
-                failed: c.failed,
-                errors: c.errors,
-            };
+            let counters = self.shared.tasks[i].read();
             let slot = &store.tasks[i];
             let (emitted, transferred) = (load(&slot.emitted), load(&slot.transferred));
             let outputs = plan.stream_ids[info.component]
@@ -532,13 +420,19 @@ impl MetricsHandle {
                     );
                 }
                 let merged = |pick: fn(&(_, _, _)) -> &hdrhistogram::Histogram<u64>| {
-                    let mut all = super::recorder::latency_histogram();
+                    let mut all = latency_histogram();
                     for id in ids {
                         let _ = all.add(pick(&histograms[*id as usize - 1]));
                     }
                     LatencyStats::from_histogram(&all)
                 };
-                let threads = || mine().map(|t| &workers[t.thread]);
+                // This node's worker threads running the component: a
+                // task on another node has a thread index of that node.
+                let threads = || {
+                    ids.iter()
+                        .filter(|id| plan.is_local(&plan.tasks[**id as usize - 1]))
+                        .filter_map(|id| workers.get(tasks[*id as usize - 1].thread))
+                };
                 ComponentMetrics {
                     name: c.name.clone(),
                     kind: match c.kind {

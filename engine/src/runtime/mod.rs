@@ -41,6 +41,10 @@ mod chain;
 mod clock;
 mod cluster;
 mod collector;
+mod config;
+mod coordinator;
+mod counters;
+mod error;
 mod input;
 mod metrics;
 mod node;
@@ -51,21 +55,27 @@ mod queue;
 mod record;
 mod recorder;
 mod route;
+mod running;
 mod shared;
+mod source;
+mod startup;
 mod stats;
 mod tracking;
 mod worker;
 
-pub use cluster::{LocalCluster, RunConfig, RunError, RunningTopology};
+pub use cluster::LocalCluster;
 pub use collector::{BoltOutput, SpoutOutput};
+pub use config::{MetricsConfig, RunConfig};
+pub use counters::{Counters, LatencyStats};
+pub use error::{ErrorSummary, RunError, TaskError};
 pub use input::{Anchor, Emission, Input, InputBatch};
 pub use metrics::{
-    ComponentKind, ComponentMetrics, Counters, ErrorSummary, InputStream, MetricSource,
-    MetricsConfig, MetricsHandle, OutputStream, Sample, SampleKind, TaskMetrics, TopologyMetrics,
-    WindowStats, WorkerMetrics,
+    ComponentKind, ComponentMetrics, InputStream, MetricsHandle, OutputStream, TaskMetrics,
+    TopologyMetrics, WindowStats, WorkerMetrics,
 };
 pub use node::NodeCluster;
 pub(crate) use plan::Plan;
+pub use running::RunningTopology;
 pub(crate) use shared::Shared;
-pub use shared::TaskError;
-pub use stats::{ComponentStats, LatencyStats, TopologyStats};
+pub use source::{MetricSource, Sample, SampleKind};
+pub use stats::{ComponentStats, TopologyStats};

@@ -9,11 +9,18 @@ use std::time::{Duration, Instant};
 
 use gale_transport::link::{Backend, Link, LinkConfig, LinkRings, PeerSpec, PeerState};
 
-use super::cluster::{launch, Poll, RunConfig, RunError, RunningTopology};
-use super::metrics::{MetricSource, Sample, SampleKind};
+use gale_transport::link::LinkStatsHandle;
+
+use super::config::RunConfig;
+use super::coordinator::{Backoff, Coordinator};
+use super::error::{RunError, TaskError};
 use super::route::EngineRoute;
+use super::running::RunningTopology;
 use super::shared::Shared;
+use super::source::{MetricSource, Sample, SampleKind};
+use super::startup::launch;
 use crate::cluster::{ClusterError, ClusterPlan, LinkBackend};
+use crate::topology::Component;
 
 /// Runs one node of a multi-node topology: the tasks the [`ClusterPlan`]
 /// puts on this node, on the node's worker threads, with tuples for other
@@ -176,7 +183,18 @@ impl NodeCluster {
             .filter(|n| n.id < me && cluster.same_host(me, n.id))
             .map(|n| n.threads)
             .sum();
-        let running = launch(plan, &self.config, first_core, Some(&mut start))?;
+        let has_spouts = (0..plan.threads).any(|t| {
+            plan.thread_tasks(t)
+                .any(|id| plan.component_of(id).is_some_and(Component::is_spout))
+        });
+        let coordinator = coordinator(self.config.duration, has_spouts);
+        let running = launch(
+            plan,
+            &self.config,
+            first_core,
+            Some(&mut start),
+            coordinator,
+        )?;
         if let Some(link) = running.link_stats_handle() {
             running
                 .metrics_handle()
@@ -318,33 +336,41 @@ fn wait_for_peers(
 const QUIET: Duration = Duration::from_millis(300);
 const DRAIN_MAX: Duration = Duration::from_secs(5);
 
+/// The [`Coordinator`] of one node of a multi-node topology: see
+/// [`coordinate`].
+fn coordinator(duration: Option<Duration>, has_spouts: bool) -> Coordinator {
+    Box::new(move |shared, workers, start, link| {
+        coordinate(shared, workers, start, duration, has_spouts, link);
+    })
+}
+
 /// The coordinator of one node of a multi-node topology: there is no
 /// global view of what is in flight, so the node runs until its duration
 /// is up or it is stopped, then drains its own work. It logs once when all
 /// of its spouts have finished (and, with acking, all their trees
 /// completed).
-pub(crate) fn coordinate(
+fn coordinate(
     shared: &Shared,
     workers: Vec<JoinHandle<()>>,
     start: Instant,
     duration: Option<Duration>,
     has_spouts: bool,
-    link: Option<&gale_transport::link::LinkStatsHandle>,
+    link: Option<&LinkStatsHandle>,
 ) {
-    let mut poll = Poll::new(Duration::from_millis(1), start, duration);
+    let mut backoff = Backoff::new(Duration::from_millis(1), start, duration);
     let mut logged = !has_spouts;
     let mut last = (0, 0);
     let mut still_since = Instant::now();
     let mut drain_start: Option<Instant> = None;
     loop {
-        poll.sleep(shared.draining());
+        backoff.sleep(shared.draining());
         if shared.should_stop() {
             break;
         }
         // The link's I/O thread is an engine thread too: without it the
         // node runs on cut off from its peers.
         if let Some(message) = link.and_then(|l| l.panicked()) {
-            shared.fail(super::shared::TaskError {
+            shared.fail(TaskError {
                 component: "the link's I/O thread".to_owned(),
                 task: 0,
                 message,

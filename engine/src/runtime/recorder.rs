@@ -14,18 +14,13 @@ use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
 use super::clock::{SampleClock, Stamp};
-use super::metrics::{MetricSource, MetricsConfig};
+use super::config::MetricsConfig;
+use super::counters::{latency_histogram, Counters};
 use super::plan::Plan;
-use super::shared::TaskCounters;
+use super::source::MetricSource;
 
 /// How often a busy worker publishes its metrics.
 pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(100);
-
-/// A latency histogram: 1 ns to 1 hour at 2 significant figures (1 %
-/// resolution, a few tens of KiB); longer values saturate.
-pub(crate) fn latency_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 2).expect("valid histogram bounds")
-}
 
 /// Nanoseconds from `from` to `to` (0 if `to` is earlier).
 pub(crate) fn nanos(from: Instant, to: Instant) -> u64 {
@@ -195,7 +190,7 @@ impl TaskRecorder {
     /// other streams did not count, the main input the executes and acks.
     /// The totals count exactly the events the per-stream counters do
     /// (`Emitter::emit`, `Core::execute`, `BoltOutput::ack`).
-    pub(crate) fn settle(&mut self, totals: &TaskCounters) {
+    pub(crate) fn settle(&mut self, totals: &Counters) {
         settle_one(&mut self.emitted, 0, totals.emitted);
         settle_one(&mut self.transferred, 0, totals.transferred);
         settle_one(&mut self.executed, self.main_input, totals.executed);
@@ -338,8 +333,8 @@ impl ThreadMetrics {
     }
 }
 
-/// Published copy of a task's metrics.
-pub(crate) struct TaskSlot {
+/// Published copy of a task's per-stream counters and histograms.
+pub(crate) struct PublishedTask {
     pub(crate) emitted: Box<[AtomicU64]>,
     pub(crate) transferred: Box<[AtomicU64]>,
     pub(crate) executed: Box<[AtomicU64]>,
@@ -358,7 +353,7 @@ pub(crate) struct TaskHistograms {
 
 /// Published copy of a worker thread's metrics.
 #[derive(Default)]
-pub(crate) struct WorkerSlot {
+pub(crate) struct PublishedWorker {
     pub(crate) ring_bytes: AtomicU64,
     pub(crate) ring_capacity: AtomicU64,
     pub(crate) overflow_bytes: AtomicU64,
@@ -370,8 +365,8 @@ pub(crate) struct MetricsStore {
     pub(crate) config: MetricsConfig,
     /// Indexed by task id - 1; each on its own cache lines (only the
     /// task's worker writes it).
-    pub(crate) tasks: Vec<CachePadded<TaskSlot>>,
-    pub(crate) workers: Vec<CachePadded<WorkerSlot>>,
+    pub(crate) tasks: Vec<CachePadded<PublishedTask>>,
+    pub(crate) workers: Vec<CachePadded<PublishedWorker>>,
     /// Metrics of other subsystems, collected with every snapshot.
     pub(crate) sources: Mutex<Vec<Arc<dyn MetricSource>>>,
 }
@@ -410,7 +405,7 @@ impl MetricsStore {
             .iter()
             .map(|t| {
                 let outputs = plan.stream_ids[t.component].len();
-                CachePadded::new(TaskSlot {
+                CachePadded::new(PublishedTask {
                     emitted: zeros(outputs),
                     transferred: zeros(outputs),
                     executed: zeros(inputs),
@@ -439,7 +434,7 @@ impl MetricsStore {
         &self,
         id: crate::TaskId,
         rec: &mut TaskRecorder,
-        totals: &TaskCounters,
+        totals: &Counters,
         complete: Option<&mut Histogram<u64>>,
     ) {
         let Some(slot) = self.tasks.get(id as usize - 1) else {
@@ -523,10 +518,10 @@ mod tests {
         let mut r = TaskRecorder::new(false, 2, 3, Some(0));
         r.output(1, 1, 1);
         r.executed(2, 1);
-        r.settle(&TaskCounters {
+        r.settle(&Counters {
             emitted: 5,
             executed: 5,
-            ..TaskCounters::default()
+            ..Counters::default()
         });
         assert!(r.emitted.is_empty() && r.executed.is_empty() && r.execute.is_none());
         let mut r = TaskRecorder::new(true, 2, 3, Some(1));
@@ -541,8 +536,8 @@ mod tests {
         // Outputs: stream 0 settled; inputs: index 1 is the main input,
         // index 2 the system slot.
         let mut r = TaskRecorder::new(true, 3, 3, Some(1));
-        let mut totals = TaskCounters::default();
-        let emit = |r: &mut TaskRecorder, t: &mut TaskCounters, i, delivered| {
+        let mut totals = Counters::default();
+        let emit = |r: &mut TaskRecorder, t: &mut Counters, i, delivered| {
             t.emitted += 1;
             t.transferred += delivered;
             r.output(i, 1, delivered);

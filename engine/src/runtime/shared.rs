@@ -1,6 +1,7 @@
 //! State shared between the worker threads and the topology's handle:
 //! stop flags, per-worker progress counters for termination detection,
-//! per-task counters, live metrics, and reported errors.
+//! per-task counters, live metrics (the `MetricsStore`), and reported
+//! errors.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,56 +10,15 @@ use std::time::SystemTime;
 
 use crossbeam_utils::CachePadded;
 
-use super::metrics::ErrorSummary;
+use super::counters::AtomicCounters;
+use super::error::ErrorSummary;
 use super::recorder::MetricsStore;
 use crate::TaskId;
 
-/// A task's counters as its worker keeps them (plain integers on the hot
-/// path, published to [`Shared`] once per loop iteration).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct TaskCounters {
-    pub(crate) emitted: u64,
-    pub(crate) transferred: u64,
-    pub(crate) executed: u64,
-    pub(crate) acked: u64,
-    pub(crate) failed: u64,
-    pub(crate) errors: u64,
-}
-
-/// Published copy of a task's counters.
-#[derive(Default)]
-pub(crate) struct SharedCounters {
-    emitted: AtomicU64,
-    transferred: AtomicU64,
-    executed: AtomicU64,
-    acked: AtomicU64,
-    failed: AtomicU64,
-    errors: AtomicU64,
-}
-
-impl SharedCounters {
-    // SYNC: Relaxed throughout: counters are statistics; each has a single
-    // writer (the task's worker) and readers want any recent value.
-    pub(crate) fn publish(&self, c: &TaskCounters) {
-        self.emitted.store(c.emitted, Ordering::Relaxed);
-        self.transferred.store(c.transferred, Ordering::Relaxed);
-        self.executed.store(c.executed, Ordering::Relaxed);
-        self.acked.store(c.acked, Ordering::Relaxed);
-        self.failed.store(c.failed, Ordering::Relaxed);
-        self.errors.store(c.errors, Ordering::Relaxed);
-    }
-
-    pub(crate) fn read(&self) -> TaskCounters {
-        TaskCounters {
-            emitted: self.emitted.load(Ordering::Relaxed),
-            transferred: self.transferred.load(Ordering::Relaxed),
-            executed: self.executed.load(Ordering::Relaxed),
-            acked: self.acked.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-        }
-    }
-}
+// The worker and its emitter name these here (kept while the data path is
+// being rewritten); they are defined in `counters` and `error`.
+pub(crate) use super::counters::TaskCounters;
+pub(crate) use super::error::TaskError;
 
 /// A worker's progress, for detecting that nothing is in flight.
 #[derive(Default)]
@@ -92,17 +52,6 @@ impl WorkerProgress {
     }
 }
 
-/// An error reported by or about a task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskError {
-    /// Component of the task.
-    pub component: String,
-    /// Task id.
-    pub task: TaskId,
-    /// What happened.
-    pub message: String,
-}
-
 /// Errors are grouped by (component, task, message).
 type ErrorKey = (String, TaskId, String);
 
@@ -118,7 +67,7 @@ pub(crate) struct Shared {
     /// Each on its own cache line: workers write theirs every loop pass.
     pub(crate) workers: Vec<CachePadded<WorkerProgress>>,
     /// Indexed by task id - 1; padded like `workers`.
-    pub(crate) tasks: Vec<CachePadded<SharedCounters>>,
+    pub(crate) tasks: Vec<CachePadded<AtomicCounters>>,
     errors: Mutex<Vec<TaskError>>,
     /// Errors grouped by (component, task, message): count, first, last.
     error_groups: Mutex<BTreeMap<ErrorKey, (u64, SystemTime, SystemTime)>>,

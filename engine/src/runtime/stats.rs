@@ -1,63 +1,34 @@
-//! [`TopologyStats`]: counters per component, summed over its tasks.
+//! [`TopologyStats`]: counters per component, summed over its tasks; the
+//! short view of a [`TopologyMetrics`] that a finished run returns.
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::time::Duration;
 
-use super::plan::Plan;
-use super::recorder::latency_histogram;
-use super::shared::{Shared, TaskError};
+use super::counters::{Counters, LatencyStats};
+use super::error::TaskError;
+use super::metrics::TopologyMetrics;
+use crate::TaskId;
 
 /// Counters of one component, summed over its tasks.
+///
+/// It dereferences to its [`Counters`], so `stats.components["count"].executed`
+/// reads the component's executed count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ComponentStats {
     /// Number of tasks.
     pub tasks: usize,
-    /// Tuples emitted (one per emit call that reached a declared stream).
-    pub emitted: u64,
-    /// Deliveries to target tasks (an emit to an all grouping over four
-    /// tasks counts four).
-    pub transferred: u64,
-    /// Input tuples executed (bolts; tick tuples included).
-    pub executed: u64,
-    /// Inputs acked (bolts) or trees completed (spouts).
-    pub acked: u64,
-    /// Inputs failed (bolts) or trees failed (spouts).
-    pub failed: u64,
-    /// Errors reported by or about the component's tasks.
-    pub errors: u64,
-    /// Spouts: time from a reliable emit to its tree's completion (filled
-    /// in when the topology stops).
+    /// Its tasks' counters, summed.
+    pub counters: Counters,
+    /// Spouts: time from a reliable emit to its tree's completion.
     pub complete_latency: Option<LatencyStats>,
 }
 
-/// A latency distribution, in nanoseconds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LatencyStats {
-    /// Samples.
-    pub count: u64,
-    /// Median.
-    pub p50_ns: u64,
-    /// 99th percentile.
-    pub p99_ns: u64,
-    /// 99.9th percentile.
-    pub p999_ns: u64,
-    /// Largest.
-    pub max_ns: u64,
-    /// Mean.
-    pub mean_ns: u64,
-}
+impl Deref for ComponentStats {
+    type Target = Counters;
 
-impl LatencyStats {
-    /// The quantiles of `h` (`None` if it is empty).
-    pub fn from_histogram(h: &hdrhistogram::Histogram<u64>) -> Option<Self> {
-        (!h.is_empty()).then(|| Self {
-            count: h.len(),
-            p50_ns: h.value_at_quantile(0.5),
-            p99_ns: h.value_at_quantile(0.99),
-            p999_ns: h.value_at_quantile(0.999),
-            max_ns: h.max(),
-            mean_ns: h.mean().round() as u64,
-        })
+    fn deref(&self) -> &Counters {
+        &self.counters
     }
 }
 
@@ -73,48 +44,29 @@ pub struct TopologyStats {
 }
 
 impl TopologyStats {
-    pub(crate) fn collect(plan: &Plan, shared: &Shared, elapsed: Duration) -> Self {
-        let mut complete = BTreeMap::new();
+    /// The per-component view of `metrics`: each component's counters
+    /// summed over the tasks `local` says run on this node (a component
+    /// without any is left out), its complete latency, and `errors`.
+    pub(crate) fn from_metrics(
+        metrics: &TopologyMetrics,
+        local: impl Fn(TaskId) -> bool,
+        errors: Vec<TaskError>,
+    ) -> Self {
         let mut components: BTreeMap<String, ComponentStats> = BTreeMap::new();
-        // A node reports its own tasks only.
-        for (i, task) in plan.tasks.iter().enumerate() {
-            if !plan.is_local(task) {
-                continue;
-            }
-            let name = &plan.topology.components[task.component].name;
-            let c = shared.tasks[i].read();
-            let s = components.entry(name.clone()).or_default();
+        for t in metrics.tasks.iter().filter(|t| local(t.id)) {
+            let s = components.entry(t.component.clone()).or_default();
             s.tasks += 1;
-            s.emitted += c.emitted;
-            s.transferred += c.transferred;
-            s.executed += c.executed;
-            s.acked += c.acked;
-            s.failed += c.failed;
-            s.errors += c.errors;
+            s.counters.add(&t.counters);
         }
-        for (i, task) in plan.tasks.iter().enumerate() {
-            if !plan.topology.components[task.component].is_spout() {
-                continue;
-            }
-            let name = &plan.topology.components[task.component].name;
-            let h = shared.metrics.tasks[i]
-                .histograms
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if h.complete.is_empty() {
-                continue;
-            }
-            if let Some(c) = components.get_mut(name) {
-                let mut all = complete.remove(name).unwrap_or_else(latency_histogram);
-                let _ = all.add(&h.complete);
-                c.complete_latency = LatencyStats::from_histogram(&all);
-                complete.insert(name.clone(), all);
+        for c in &metrics.components {
+            if let Some(s) = components.get_mut(&c.name) {
+                s.complete_latency.clone_from(&c.complete_latency);
             }
         }
         Self {
-            elapsed,
+            elapsed: metrics.uptime,
             components,
-            errors: shared.errors(),
+            errors,
         }
     }
 }

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 use gale_codec::{view_trusted, AlignedVec, Encoder, Header, TupleRef, Value};
-use gale_engine::{ComponentStats, TopologyStats};
+use gale_engine::{ComponentStats, Counters, TopologyStats};
 use gale_transport::{ring, Consumer, Producer, RingConfig};
 
 use crate::builtin::perf::{NULL_BOLT_ID, SPOUT_ID};
@@ -231,13 +231,19 @@ impl Baseline {
         let received = self.received.load(Ordering::Relaxed);
         let spout = ComponentStats {
             tasks: 1,
-            emitted: sent,
-            transferred: sent,
+            counters: Counters {
+                emitted: sent,
+                transferred: sent,
+                ..Counters::default()
+            },
             ..ComponentStats::default()
         };
         let bolt = ComponentStats {
             tasks: 1,
-            executed: received,
+            counters: Counters {
+                executed: received,
+                ..Counters::default()
+            },
             ..ComponentStats::default()
         };
         TopologyStats {

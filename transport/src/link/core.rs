@@ -12,13 +12,16 @@ use tracing::{info, warn};
 
 use super::admit::{Admission, Noise, HELLO_TIMEOUT};
 use super::buf::RecvBuf;
+use super::config::{LinkConfig, NodeId, MIN_SECRET_LEN};
+use super::error::LinkError;
 use super::handshake::{Handshake, HandshakeError, Identity, Step};
+use super::msg::{MsgHeader, MSG_HEADER};
 use super::outq::OutFrames;
+use super::route::{InboundRoute, LinkRings};
 use super::seal::{Session, TAG_LEN};
-use super::shm_peer::{remove_stale, ShmLink};
-use super::stats::{PeerCounters, Shared};
-use super::wire::{MsgHeader, MSG_HEADER};
-use super::{InboundRoute, LinkConfig, LinkError, LinkRings, NodeId, PeerState};
+use super::shm_peer::{remove_stale, ShmDelivery, ShmLink};
+use super::stats::PeerState;
+use super::stats::{LinkShared, PeerCounters};
 use crate::{Consumer, Producer, ReserveError};
 
 /// Capacity of a connection's handshake output: hello + auth + ok + the
@@ -35,7 +38,7 @@ pub(crate) const HS_OUT_CAPACITY: usize = 1024;
 /// an empty outbound ring writes, see `ring::Doorbell`) with a long timeout
 /// (1 ms) for timers and dials: a record after a quiet spell is sent at
 /// once, and an idle link costs little. Where the doorbell cannot help
-/// ([`Core::park`] says no: a worker has yet to drain a full inbound ring,
+/// ([`LinkCore::park`] says no: a worker has yet to drain a full inbound ring,
 /// or records come from a same-host peer's ring), it keeps polling, on the
 /// short timer for a while (20 ms), then every millisecond. 100 us rather
 /// than 50: on a loaded host, half the wake-ups per MB while traffic flows
@@ -49,7 +52,7 @@ pub(crate) struct Idle {
 pub(crate) struct Wait {
     /// At most this long (zero: do not wait).
     pub time: Duration,
-    /// Sleep [`Idle::LONG`] instead if [`Core::park`] arms the doorbell.
+    /// Sleep [`Idle::LONG`] instead if [`LinkCore::park`] arms the doorbell.
     pub doorbell: bool,
 }
 
@@ -88,7 +91,7 @@ impl Idle {
 }
 
 /// Bytes that make a frame worth sending at once, right after the last
-/// one; fewer wait up to [`Idle::SHORT`] for more (see `Core::fill_frame`).
+/// one; fewer wait up to [`Idle::SHORT`] for more (see `LinkCore::fill_frame`).
 pub(crate) const MIN_FRAME: usize = 32 << 10;
 
 /// A backend's handle for one connection.
@@ -144,7 +147,7 @@ pub(crate) struct Conn {
     pub key: ConnKey,
     pub remote: SocketAddr,
     hs: Handshake,
-    /// Index of the peer in [`Core::peers`], once known.
+    /// Index of the peer in [`LinkCore::peers`], once known.
     pub(super) peer: Option<usize>,
     pub(super) inbuf: RecvBuf,
     hs_out: Vec<u8>,
@@ -170,7 +173,7 @@ pub(crate) struct Conn {
     peer_said_goodbye: bool,
     /// Our goodbye is queued (the link is stopping).
     goodbye_sent: bool,
-    /// An accepted connection counted in `Core::admission`.
+    /// An accepted connection counted in `LinkCore::admission`.
     counted: bool,
     /// Until then, a frame is built only from [`MIN_FRAME`] bytes on.
     next_small_frame: Instant,
@@ -271,7 +274,7 @@ pub(crate) struct Peer {
 }
 
 /// Everything but the sockets.
-pub(crate) struct Core {
+pub(crate) struct LinkCore {
     pub(super) id: Identity,
     max_frame: usize,
     frame_target: usize,
@@ -281,7 +284,7 @@ pub(crate) struct Core {
     pub(super) route: Box<dyn InboundRoute>,
     pub(super) inbound: Vec<Producer>,
     pub peers: Vec<Peer>,
-    pub shared: Arc<Shared>,
+    pub shared: Arc<LinkShared>,
     to_close: Vec<ConnKey>,
     /// Which addresses may connect; accepted connections still in their
     /// handshake.
@@ -309,20 +312,20 @@ pub(crate) struct Core {
     stopping: bool,
 }
 
-impl Core {
+impl LinkCore {
     /// Checks the configuration and the rings and builds the core.
     pub fn new(
         config: &LinkConfig,
         rings: LinkRings,
         route: Box<dyn InboundRoute>,
-        shared: Arc<Shared>,
-    ) -> Result<Core, LinkError> {
+        shared: Arc<LinkShared>,
+    ) -> Result<LinkCore, LinkError> {
         let cfg_err = |m: String| Err(LinkError::Config(m));
-        if config.secret.len() < super::MIN_SECRET_LEN {
+        if config.secret.len() < MIN_SECRET_LEN {
             return cfg_err(format!(
                 "the cluster secret has {} bytes; it needs at least {} random bytes",
                 config.secret.len(),
-                super::MIN_SECRET_LEN
+                MIN_SECRET_LEN
             ));
         }
         if config.max_frame > gale_codec::MAX_FRAME_BODY || config.max_frame < 4096 {
@@ -415,7 +418,7 @@ impl Core {
                 context: "spawning the resolver thread",
                 source,
             })?;
-        Ok(Core {
+        Ok(LinkCore {
             id: Identity {
                 node: config.node,
                 secret: config.secret.clone(),
@@ -594,8 +597,19 @@ impl Core {
                 });
             }
         }
-        let result = if conn.shm.is_some() {
-            self.shm_input(conn, &mut progress)
+        let result = if let Some(shm) = conn.shm.as_mut() {
+            let p = conn.peer.expect("up connections are identified");
+            let to = ShmDelivery {
+                me: self.id.node,
+                peer: self.peers[p].id,
+                inbound: &mut self.inbound,
+                route: &*self.route,
+                scratch: &mut self.shm_scratch,
+                counters: &self.shared.peers[p],
+            };
+            shm.deliver(&mut conn.inbuf, conn.recv_busy, to)
+                .map(|moved| progress |= moved)
+                .map_err(Close::bad)
         } else if conn.hs.is_up() && !conn.recv_busy {
             self.deliver(conn)
         } else {
@@ -610,8 +624,10 @@ impl Core {
                 .peer
                 .filter(|&p| self.peers[p].active == Some(conn.key))
             {
-                if conn.shm.is_some() {
-                    progress |= self.fill_shm(p, conn);
+                if let Some(shm) = conn.shm.as_mut() {
+                    let peer = &mut self.peers[p];
+                    let counters = &self.shared.peers[p];
+                    progress |= shm.fill(&mut peer.outbound, &mut peer.next_ring, counters);
                 } else {
                     self.fill_frame(p, conn, now);
                 }

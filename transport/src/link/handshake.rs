@@ -31,12 +31,12 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::seal::Session;
-use super::wire::{
+use super::config::NodeId;
+use super::msg::{
     decode_refuse, encode_msg, encode_refuse, Auth, Hello, MsgHeader, MsgKind, RefuseCode,
     WIRE_VERSION,
 };
-use super::NodeId;
+use super::seal::Session;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -363,7 +363,7 @@ pub fn dial_handshake(
     };
     let mut out = Vec::new();
     let mut hs = Handshake::new(&id, Some(to), &mut out)?;
-    let mut header = [0u8; super::wire::MSG_HEADER];
+    let mut header = [0u8; super::msg::MSG_HEADER];
     let mut body = Vec::new();
     while !hs.is_up() {
         stream.write_all(&out)?;
@@ -396,7 +396,7 @@ fn short_hex(bytes: &[u8; 32]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::wire::MSG_HEADER;
+    use super::super::msg::MSG_HEADER;
     use super::*;
 
     fn identity(node: NodeId, secret: &[u8], fp: u8) -> Identity {

@@ -11,7 +11,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest as MioInterest, Poll, Token};
 use tracing::warn;
 
-use super::core::{Close, Conn, ConnKey, Core, Idle, Wait};
+use super::core::{Close, Conn, ConnKey, Idle, LinkCore, Wait};
 
 const LISTENER: Token = Token(usize::MAX);
 const DOORBELL: Token = Token(usize::MAX - 1);
@@ -30,12 +30,12 @@ pub(crate) struct MioLink {
     poll: Poll,
     listener: TcpListener,
     conns: Vec<Option<MioConn>>,
-    core: Core,
+    core: LinkCore,
 }
 
 impl MioLink {
     /// Sets up the poller around an already bound listener.
-    pub fn new(core: Core, listener: StdListener) -> io::Result<MioLink> {
+    pub fn new(core: LinkCore, listener: StdListener) -> io::Result<MioLink> {
         listener.set_nonblocking(true)?;
         let mut listener = TcpListener::from_std(listener);
         let poll = Poll::new()?;

@@ -30,7 +30,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
 use sha2::Sha256;
 
-use super::NodeId;
+use super::config::NodeId;
 use gale_codec::FrameHeader;
 
 /// Bytes of the tag after every frame.

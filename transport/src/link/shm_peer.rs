@@ -20,10 +20,13 @@ use std::path::{Path, PathBuf};
 
 use crate::{Consumer, Producer, ReserveError, RingConfig, RingError};
 
-use super::core::{Close, Conn, Core};
+use gale_codec::AlignedVec;
+
+use super::buf::RecvBuf;
+use super::config::NodeId;
+use super::msg::{encode_msg, MsgHeader, MsgKind, MSG_HEADER, WIRE_VERSION};
+use super::route::InboundRoute;
 use super::stats::PeerCounters;
-use super::wire::{encode_msg, MsgHeader, MsgKind, MSG_HEADER, WIRE_VERSION};
-use super::NodeId;
 
 /// Data area of each same-host ring.
 pub(crate) const SHM_RING_BYTES: usize = 4 << 20;
@@ -161,11 +164,6 @@ impl ShmLink {
         (moved, dropped)
     }
 
-    /// The peer's ring, once it named it.
-    pub fn inbound(&mut self) -> Option<&mut Consumer> {
-        self.inp.as_mut()
-    }
-
     /// Removes both ring files (the mappings stay valid until dropped).
     pub fn remove_files(&self) {
         let _ = std::fs::remove_file(&self.out_path);
@@ -175,59 +173,58 @@ impl ShmLink {
     }
 }
 
-impl Core {
-    /// A same-host connection's input: ring messages on the socket, records
-    /// from the peer's ring.
-    pub(super) fn shm_input(&mut self, conn: &mut Conn, progress: &mut bool) -> Result<(), Close> {
-        let p = conn.peer.expect("up connections are identified");
-        let peer_id = self.peers[p].id;
-        let shm = conn.shm.as_mut().expect("checked by the caller");
-        while !conn.recv_busy {
-            let avail = conn.inbuf.filled();
-            let header = match MsgHeader::parse(avail) {
-                Ok(None) => break,
-                Ok(Some(h)) => h,
-                Err(e) => {
-                    return Err(Close::bad(format!(
-                        "bad message from same-host node {peer_id}: {e}"
-                    )))
-                }
-            };
-            let len = MSG_HEADER + header.len;
-            if avail.len() < len {
-                break;
-            }
-            if header.kind != MsgKind::Ring {
-                return Err(Close::bad(format!(
-                    "unexpected {:?} message from same-host node {peer_id}",
-                    header.kind
-                )));
-            }
-            shm.open_peer_ring(self.id.node, peer_id, &avail[MSG_HEADER..len])
-                .map_err(|e| Close::bad(format!("same-host node {peer_id}: {e}")))?;
-            conn.inbuf.consume(len);
+/// Where a same-host connection delivers the records it reads: the local
+/// workers' inbound rings, through the engine's route, with the peer's
+/// counters.
+pub(crate) struct ShmDelivery<'a> {
+    /// This node.
+    pub me: NodeId,
+    /// The peer.
+    pub peer: NodeId,
+    /// One ring per local worker thread.
+    pub inbound: &'a mut [Producer],
+    /// Validates each record and names its worker.
+    pub route: &'a dyn InboundRoute,
+    /// A private copy of the record being checked (aligned for the check).
+    pub scratch: &'a mut AlignedVec,
+    /// The peer's counters.
+    pub counters: &'a PeerCounters,
+}
+
+impl ShmLink {
+    /// A same-host connection's input: ring messages waiting in `inbuf`
+    /// (unless the backend is receiving into it), then records from the
+    /// peer's ring, validated and placed into the workers' rings. Returns
+    /// whether any record moved, or why the connection must close (bad
+    /// input).
+    pub(crate) fn deliver(
+        &mut self,
+        inbuf: &mut RecvBuf,
+        recv_busy: bool,
+        to: ShmDelivery<'_>,
+    ) -> Result<bool, String> {
+        let peer_id = to.peer;
+        if !recv_busy {
+            self.ring_messages(inbuf, to.me, peer_id)?;
         }
-        let counters = &self.shared.peers[p];
-        let bad = |i: usize, e: String| {
-            Close::bad(format!(
-                "record {i} from same-host node {peer_id} refused: {e}"
-            ))
-        };
-        if let Some((target, record)) = shm.in_stash.take() {
-            match self.inbound[target].try_push(&record) {
+        let counters = to.counters;
+        let bad =
+            |i: usize, e: String| format!("record {i} from same-host node {peer_id} refused: {e}");
+        if let Some((target, record)) = self.in_stash.take() {
+            match to.inbound[target].try_push(&record) {
                 Ok(()) => {
                     PeerCounters::add(&counters.records_in, 1);
                     PeerCounters::add(&counters.bytes_in, record.len() as u64);
                 }
                 Err(ReserveError::Full) => {
-                    shm.in_stash = Some((target, record));
-                    return Ok(());
+                    self.in_stash = Some((target, record));
+                    return Ok(false);
                 }
                 Err(e) => return Err(bad(0, e.to_string())),
             }
         }
-        let Some(ring) = shm.inbound() else {
-            return Ok(());
+        let Some(ring) = self.inp.as_mut() else {
+            return Ok(false);
         };
         let (mut records, mut bytes) = (0u64, 0u64);
         let mut stash = None;
@@ -236,12 +233,12 @@ impl Core {
             // The peer process can still write its ring: check and deliver
             // a private copy, so what was checked is what the worker reads
             // (no check-then-use race on shared memory).
-            let record = &mut self.shm_scratch;
+            let record = &mut *to.scratch;
             record.clear();
             record.extend_from_slice(shared_record);
             let record: &[u8] = record;
-            let target = self.route.route(peer_id, record).map_err(|e| bad(i, e))?;
-            let Some(ring) = self.inbound.get_mut(target) else {
+            let target = to.route.route(peer_id, record).map_err(|e| bad(i, e))?;
+            let Some(ring) = to.inbound.get_mut(target) else {
                 return Err(bad(i, format!("routed to missing worker {target}")));
             };
             match ring.try_reserve(record.len()) {
@@ -259,28 +256,60 @@ impl Core {
             }
         }
         drop(batch);
-        shm.in_stash = stash;
-        if shm.inbound().is_some_and(|r| r.is_poisoned()) {
-            return Err(Close::bad(format!(
-                "the ring from same-host node {peer_id} is corrupt"
-            )));
+        self.in_stash = stash;
+        if self.inp.as_ref().is_some_and(|r| r.is_poisoned()) {
+            return Err(format!("the ring from same-host node {peer_id} is corrupt"));
         }
         PeerCounters::add(&counters.records_in, records);
         PeerCounters::add(&counters.bytes_in, bytes);
-        *progress |= records > 0;
+        Ok(records > 0)
+    }
+
+    /// Reads the ring messages waiting in `inbuf` (the peer naming its
+    /// outbound ring file) and opens the ring each names.
+    fn ring_messages(
+        &mut self,
+        inbuf: &mut RecvBuf,
+        me: NodeId,
+        peer_id: NodeId,
+    ) -> Result<(), String> {
+        loop {
+            let avail = inbuf.filled();
+            let header = match MsgHeader::parse(avail) {
+                Ok(None) => break,
+                Ok(Some(h)) => h,
+                Err(e) => return Err(format!("bad message from same-host node {peer_id}: {e}")),
+            };
+            let len = MSG_HEADER + header.len;
+            if avail.len() < len {
+                break;
+            }
+            if header.kind != MsgKind::Ring {
+                return Err(format!(
+                    "unexpected {:?} message from same-host node {peer_id}",
+                    header.kind
+                ));
+            }
+            self.open_peer_ring(me, peer_id, &avail[MSG_HEADER..len])
+                .map_err(|e| format!("same-host node {peer_id}: {e}"))?;
+            inbuf.consume(len);
+        }
         Ok(())
     }
 
-    /// Moves records from a same-host peer's outbound rings into its shared
-    /// ring; returns whether any moved.
-    pub(super) fn fill_shm(&mut self, p: usize, conn: &mut Conn) -> bool {
-        let peer = &mut self.peers[p];
-        let shm = conn.shm.as_mut().expect("checked by the caller");
-        let (moved, dropped) = shm.send_from(&mut peer.outbound, peer.next_ring);
-        if !peer.outbound.is_empty() {
-            peer.next_ring = (peer.next_ring + 1) % peer.outbound.len();
+    /// Moves records from the workers' outbound rings for this peer
+    /// (starting at `*next_ring`, which then moves on by one) into the
+    /// shared ring; returns whether any moved.
+    pub(crate) fn fill(
+        &mut self,
+        outbound: &mut [Consumer],
+        next_ring: &mut usize,
+        counters: &PeerCounters,
+    ) -> bool {
+        let (moved, dropped) = self.send_from(outbound, *next_ring);
+        if !outbound.is_empty() {
+            *next_ring = (*next_ring + 1) % outbound.len();
         }
-        let counters = &self.shared.peers[p];
         PeerCounters::add(&counters.records_out, moved);
         PeerCounters::add(&counters.dropped, dropped);
         moved > 0

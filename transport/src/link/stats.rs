@@ -1,5 +1,5 @@
 //! Counters shared between the I/O thread (writer) and [`Link`](super::Link)
-//! handles (readers).
+//! handles (readers), and their snapshot ([`LinkStats`], [`PeerStats`]).
 //!
 //! Every counter is a monotonic statistic read for display or tests; no other
 //! memory is published through them, so all accesses are `Relaxed` (no
@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
-use super::{BackendKind, LinkStats, NodeId, PeerState, PeerStats};
+use super::config::{BackendKind, NodeId};
 
 #[derive(Default)]
 pub(crate) struct PeerCounters {
@@ -42,7 +42,7 @@ impl PeerCounters {
 }
 
 /// State shared by the I/O thread and the `Link` handle.
-pub(crate) struct Shared {
+pub(crate) struct LinkShared {
     pub backend: BackendKind,
     pub ids: Vec<NodeId>,
     pub peers: Vec<PeerCounters>,
@@ -57,10 +57,10 @@ pub(crate) struct Shared {
     pub doorbell: Option<std::sync::Arc<crate::ring::Doorbell>>,
 }
 
-impl Shared {
+impl LinkShared {
     pub fn new(backend: BackendKind, ids: Vec<NodeId>) -> Self {
         let peers = ids.iter().map(|_| PeerCounters::default()).collect();
-        Shared {
+        LinkShared {
             backend,
             ids,
             peers,
@@ -103,4 +103,65 @@ impl Shared {
             wakeups: self.doorbell.as_ref().map_or(0, |b| b.rung()),
         }
     }
+}
+
+/// The state of the link to one peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeerState {
+    /// Dialing, waiting for the peer to dial, or handshaking.
+    Connecting,
+    /// Handshake done; records flow.
+    Up,
+    /// The connection failed; waiting to redial (outbound records are
+    /// dropped meanwhile).
+    Down,
+}
+
+/// Counters of the link to one peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStats {
+    /// The peer.
+    pub id: NodeId,
+    /// Current state.
+    pub state: PeerState,
+    /// Payload bytes received (frames, or records through shm rings).
+    pub bytes_in: u64,
+    /// Payload bytes sent.
+    pub bytes_out: u64,
+    /// Records received and placed in inbound rings.
+    pub records_in: u64,
+    /// Records sent.
+    pub records_out: u64,
+    /// Completed handshakes after the first one.
+    pub reconnects: u64,
+    /// Outbound records drained and dropped because the peer was not up.
+    pub dropped: u64,
+    /// Connections to or from this peer that were refused or dropped for bad
+    /// input.
+    pub refused: u64,
+    /// Times the connection to this peer was lost while both sides ran: it
+    /// dropped without the peer's goodbye (the peer crashed or was killed,
+    /// or the network failed); what was in flight on it is gone. TCP peers
+    /// only (a same-host peer's loss is not told from its stop).
+    pub lost: u64,
+    /// Records travel through `/dev/shm` rings on the current (or last)
+    /// connection (a same-host peer).
+    pub shm: bool,
+}
+
+/// A snapshot of a [`Link`](super::Link)'s counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkStats {
+    /// The backend in use.
+    pub backend: BackendKind,
+    /// One entry per configured peer, in configuration order.
+    pub peers: Vec<PeerStats>,
+    /// Inbound connections dropped before they identified as a known peer
+    /// (garbage, unknown node id, handshake timeout).
+    pub rejected_connections: u64,
+    /// Times a worker woke the sleeping I/O thread by publishing records
+    /// into an empty outbound ring (the doorbell; see `Idle`). Only a link
+    /// that was idle for a while sleeps on it, so this stays far below the
+    /// number of frames while traffic flows.
+    pub wakeups: u64,
 }

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use tracing::warn;
 
-use super::core::{Close, Conn, ConnKey, Core, Idle};
+use super::core::{Close, Conn, ConnKey, Idle, LinkCore};
 
 /// How long `stop` keeps sending what the workers already wrote.
 const FLUSH_TIME: Duration = Duration::from_secs(1);
@@ -168,7 +168,7 @@ pub(crate) struct UringLink {
     ring: Box<IoUring>,
     listener: TcpListener,
     conns: Vec<Option<UConn>>,
-    core: Core,
+    core: LinkCore,
     accepting: bool,
     /// Where the doorbell's read puts the eventfd's counter; the kernel
     /// writes it while `bell_reading`, and it lives as long as the ring.
@@ -184,7 +184,7 @@ pub(crate) struct UringLink {
 
 impl UringLink {
     /// Sets up the backend around an already bound listener.
-    pub fn new(core: Core, listener: TcpListener, ring: Box<IoUring>) -> io::Result<UringLink> {
+    pub fn new(core: LinkCore, listener: TcpListener, ring: Box<IoUring>) -> io::Result<UringLink> {
         // io_uring honours O_NONBLOCK by failing with EAGAIN instead of
         // waiting; the listener and sockets stay blocking.
         listener.set_nonblocking(false)?;

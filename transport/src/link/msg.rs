@@ -22,14 +22,10 @@
 //!
 //! After the handshake, each side sends `gale_codec` frames, each followed
 //! by a 16-byte AES-256-GCM tag under the session's keys (see
-//! [`Session`]); a frame whose tag does not verify drops the connection.
+//! `seal::Session`); a frame whose tag does not verify drops the
+//! connection.
 
-use super::NodeId;
-
-pub use super::handshake::dial_handshake;
-pub use super::seal::{Session, TAG_LEN};
-#[cfg(target_os = "linux")]
-pub use super::sys::connect_from_blocking as connect_from;
+use super::config::NodeId;
 
 /// The eight bytes every handshake message starts with.
 pub const WIRE_MAGIC: [u8; 8] = *b"GALELINK";

@@ -1,0 +1,96 @@
+//! How a topology runs: [`RunConfig`] (threads, rings, batching, chaining)
+//! and [`MetricsConfig`] (what is measured live).
+
+use std::thread;
+use std::time::Duration;
+
+use gale_transport::{RingConfig, WaitStrategy};
+
+/// How a topology runs on this machine.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Pin worker `i` to core `i % cores`.
+    pub pin: bool,
+    /// What a worker does when it has nothing to do.
+    pub wait: WaitStrategy,
+    /// Data area of each ring between two workers (a power of two).
+    pub ring_bytes: usize,
+    /// Records per published ring batch.
+    pub batch: usize,
+    /// A worker flushes its rings at least this often while busy (and
+    /// always before it idles), so low-rate streams see low latency.
+    pub flush_interval: Duration,
+    /// Stop (cleanly, draining what is in flight) after this long.
+    pub duration: Option<Duration>,
+    /// What is measured live ([`RunningTopology::metrics`](super::RunningTopology::metrics)).
+    pub metrics: MetricsConfig,
+    /// Run a bolt *chained* when a task of its own thread emits to it: the
+    /// bolt executes the tuples right after the emitting call, without the
+    /// local queue (as Flink chains operators). On by default; off only to
+    /// compare the two paths (results are the same either way).
+    pub chain: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            pin: true,
+            wait: WaitStrategy::default(),
+            ring_bytes: 1 << 20,
+            batch: 64,
+            flush_interval: Duration::from_micros(100),
+            duration: None,
+            metrics: MetricsConfig::default(),
+            chain: true,
+        }
+    }
+}
+
+impl RunConfig {
+    /// The number of worker threads this configuration gives.
+    pub fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+impl RunConfig {
+    /// The configuration of the rings between worker threads: `ring_bytes`
+    /// each, records of up to half that, published every `batch` commits.
+    pub fn ring_config(&self) -> RingConfig {
+        RingConfig::new(self.ring_bytes)
+            .with_max_record((self.ring_bytes / 2).saturating_sub(8))
+            .with_batch(self.batch.max(1))
+    }
+}
+
+/// What the engine measures while a topology runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// Per-stream counters, latency histograms, ring occupancy and
+    /// backpressure time, published live. Off, only the per-task totals
+    /// of [`TopologyStats`](crate::TopologyStats) and the spouts' complete
+    /// latency are kept (and published when the topology stops).
+    pub enabled: bool,
+    /// Fraction of `execute` calls whose execute and process latency are
+    /// measured (Storm's `topology.stats.sample.rate`, 0.05 by default);
+    /// 1 measures every call, 0 none. Counters are always exact.
+    pub sample_rate: f64,
+    /// This node's name in metric labels.
+    pub node: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sample_rate: 0.05,
+            node: "local".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! [`RunningTopology`]: the handle of a started topology (stop, wait,
+//! counters, live metrics).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime};
+
+use gale_transport::link::{Link, LinkStats, LinkStatsHandle};
+
+use super::collector::panic_message;
+use super::error::{RunError, TaskError};
+use super::metrics::{MetricsHandle, TopologyMetrics};
+use super::plan::Plan;
+use super::shared::Shared;
+use super::stats::TopologyStats;
+use crate::TaskId;
+
+/// A running topology (Storm's topology handle in a `LocalCluster`).
+pub struct RunningTopology {
+    plan: Arc<Plan>,
+    shared: Arc<Shared>,
+    start: Instant,
+    started: SystemTime,
+    coordinator: Option<JoinHandle<()>>,
+    /// The link to the other nodes (multi-node runs only), stopped once the
+    /// workers have exited.
+    link: Option<Link>,
+}
+
+impl RunningTopology {
+    /// The handle of a topology [`launch`](super::startup::launch)ed at
+    /// `start` (`started` on the wall clock).
+    pub(crate) fn new(
+        plan: Arc<Plan>,
+        shared: Arc<Shared>,
+        (start, started): (Instant, SystemTime),
+        coordinator: JoinHandle<()>,
+        link: Option<Link>,
+    ) -> Self {
+        Self {
+            plan,
+            shared,
+            start,
+            started,
+            coordinator: Some(coordinator),
+            link,
+        }
+    }
+
+    /// Asks the topology to stop: spouts are deactivated and no longer
+    /// polled, every tuple in flight is processed, then bolts are cleaned up
+    /// and the threads exit. Returns at once; [`wait`](Self::wait) for it.
+    pub fn stop(&self) {
+        // SYNC: Release pairs with the Acquire load in `Shared::draining`.
+        self.shared.drain.store(true, Ordering::Release);
+    }
+
+    /// Counters so far, per component (this node's tasks only): a
+    /// [`TopologyStats`] derived from [`metrics`](Self::metrics).
+    pub fn stats(&self) -> TopologyStats {
+        let plan = &self.plan;
+        let local = |id: TaskId| {
+            plan.tasks
+                .get(id as usize - 1)
+                .is_some_and(|t| plan.is_local(t))
+        };
+        TopologyStats::from_metrics(&self.metrics(), local, self.shared.errors())
+    }
+
+    /// The link's counters (multi-node runs only).
+    pub fn link_stats(&self) -> Option<LinkStats> {
+        self.link.as_ref().map(Link::stats)
+    }
+
+    /// A handle on the link's counters (multi-node runs only).
+    pub(crate) fn link_stats_handle(&self) -> Option<LinkStatsHandle> {
+        self.link.as_ref().map(Link::stats_handle)
+    }
+
+    /// Live metrics: per task, component and worker thread (see
+    /// [`MetricsConfig`](super::MetricsConfig)).
+    pub fn metrics(&self) -> TopologyMetrics {
+        self.metrics_handle().metrics()
+    }
+
+    /// A handle that takes [`metrics`](Self::metrics) from any thread,
+    /// during the run and after it (an HTTP server, a progress line), and
+    /// registers other subsystems' [`MetricSource`](super::MetricSource)s.
+    pub fn metrics_handle(&self) -> MetricsHandle {
+        MetricsHandle {
+            plan: Arc::clone(&self.plan),
+            shared: Arc::clone(&self.shared),
+            start: self.start,
+            started: self.started,
+        }
+    }
+
+    /// Whether the topology has stopped.
+    pub fn is_finished(&self) -> bool {
+        self.coordinator
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits until the topology stops (its finite spouts finished and
+    /// everything was processed, [`stop`](Self::stop) was called, the
+    /// configured duration passed, or a task panicked) and returns the final
+    /// counters, or the panic.
+    pub fn wait(mut self) -> Result<TopologyStats, RunError> {
+        if let Some(c) = self.coordinator.take() {
+            if let Err(payload) = c.join() {
+                self.shared.fail(TaskError {
+                    component: "the coordinator thread".to_owned(),
+                    task: 0,
+                    message: panic_message(&*payload),
+                });
+            }
+        }
+        if let Some(link) = self.link.take() {
+            link.stop();
+        }
+        let panic = self
+            .shared
+            .panic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match panic {
+            Some(p) if p.task == 0 => Err(RunError::ThreadPanicked {
+                thread: p.component,
+                message: p.message,
+            }),
+            Some(p) => Err(RunError::TaskPanicked(p)),
+            None => Ok(self.stats()),
+        }
+    }
+}
+
+impl Drop for RunningTopology {
+    /// Dropping a running topology stops it and waits for its threads.
+    fn drop(&mut self) {
+        if let Some(c) = self.coordinator.take() {
+            self.stop();
+            let _ = c.join();
+        }
+        if let Some(link) = self.link.take() {
+            link.stop();
+        }
+    }
+}
