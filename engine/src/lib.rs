@@ -16,6 +16,7 @@ mod grouping;
 mod runtime;
 mod topology;
 mod typed;
+pub mod window;
 
 pub use acker::{ACKER_COMPONENT, ACK_DONE_STREAM, ACK_STREAM};
 pub use component::{

@@ -8,6 +8,7 @@ use super::{
     Component, ComponentConfig, Kind, Subscription, Topology, TopologyConfig, TopologyError,
 };
 use crate::component::{OutputFieldsDeclarer, DEFAULT_STREAM};
+use crate::window::{Length, Window, WindowedBolt, WindowedExecutor};
 use crate::{Bolt, Grouping, Spout};
 
 /// Builds a [`Topology`]: spouts, bolts, their parallelism and the
@@ -44,6 +45,8 @@ pub struct TopologyBuilder {
     components: Vec<Component>,
     errors: Vec<TopologyError>,
     config: TopologyConfig,
+    /// The windowed bolts and their windows, checked by `build`.
+    windows: Vec<(String, Window)>,
 }
 
 impl TopologyBuilder {
@@ -54,6 +57,7 @@ impl TopologyBuilder {
             components: Vec::new(),
             errors: Vec::new(),
             config: TopologyConfig::default(),
+            windows: Vec::new(),
         }
     }
 
@@ -114,6 +118,61 @@ impl TopologyBuilder {
         }
     }
 
+    /// Adds a windowed bolt component (Storm's `setBolt` with a
+    /// `BaseWindowedBolt`): each task runs an instance made by `factory` on
+    /// the windows `window` describes (see [`window`](crate::window)).
+    /// Chain the groupings on the returned declarer as for any bolt.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gale_engine::window::{TupleWindow, Window, WindowOutput, WindowedBolt};
+    /// use gale_codec::Value;
+    /// use gale_engine::{OutputFieldsDeclarer, Spout, SpoutOutput, TopologyBuilder};
+    /// # struct Words;
+    /// # impl Spout for Words {
+    /// #     fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) { d.declare(["word", "ts"]); }
+    /// #     fn next_tuple(&mut self, _out: &mut SpoutOutput<'_>) {}
+    /// # }
+    /// struct Tally;
+    /// impl WindowedBolt for Tally {
+    ///     fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+    ///         d.declare(["end", "tuples"]);
+    ///     }
+    ///     fn execute(&mut self, window: &TupleWindow<'_>, out: &mut WindowOutput<'_, '_>) {
+    ///         let n = window.get().len() as i64;
+    ///         out.emit(&[Value::I64(window.end_timestamp()), Value::I64(n)]);
+    ///     }
+    /// }
+    ///
+    /// let mut builder = TopologyBuilder::new("tally");
+    /// builder.set_spout("words", || Words, 1);
+    /// let window = Window::sliding(Duration::from_secs(10), Duration::from_secs(5))
+    ///     .with_timestamp_field("ts");
+    /// builder.set_windowed_bolt("tally", || Tally, window, 2).shuffle_grouping("words");
+    /// builder.set_message_timeout(Duration::from_secs(10));
+    /// // With acking on, a window holding tuples longer than the timeout is refused.
+    /// let err = builder.build().unwrap_err();
+    /// assert!(err.to_string().contains("message timeout"), "{err}");
+    /// ```
+    pub fn set_windowed_bolt<W, F>(
+        &mut self,
+        name: &str,
+        factory: F,
+        window: Window,
+        parallelism: usize,
+    ) -> BoltDeclarer<'_>
+    where
+        W: WindowedBolt,
+        F: Fn() -> W + Send + Sync + 'static,
+    {
+        self.windows.push((name.to_owned(), window.clone()));
+        self.set_bolt(
+            name,
+            move || WindowedExecutor::new(factory(), window.clone()),
+            parallelism,
+        )
+    }
+
     fn add(&mut self, name: &str, kind: Kind, parallelism: usize, declarer: OutputFieldsDeclarer) {
         self.errors.extend(declarer.errors);
         self.components.push(Component {
@@ -135,6 +194,9 @@ impl TopologyBuilder {
             return Err(e);
         }
         validate(&self.name, &self.components)?;
+        for (name, window) in &self.windows {
+            check_window(&self.config, &self.components, name, window)?;
+        }
         if self.config.max_spout_pending == Some(0) {
             return Err(TopologyError::ZeroMaxSpoutPending {
                 component: self.name,
@@ -239,6 +301,74 @@ fn validate(topology: &str, components: &[Component]) -> Result<(), TopologyErro
                     stream: sub.stream.clone(),
                 });
             }
+        }
+    }
+    Ok(())
+}
+
+/// Checks windowed bolt `name`'s window: on its own, against its inputs
+/// (each must carry the timestamp field) and, with acking on, against the
+/// message timeout and the spouts' bound on tuples in flight (Storm's
+/// checks: a window that holds tuples longer would see them time out).
+fn check_window(
+    config: &TopologyConfig,
+    components: &[Component],
+    name: &str,
+    window: &Window,
+) -> Result<(), TopologyError> {
+    window.check(name)?;
+    let Some(bolt) = components.iter().find(|c| c.name == name) else {
+        return Ok(());
+    };
+    if let Some(field) = window.timestamp_field() {
+        for sub in &bolt.inputs {
+            let fields = components
+                .iter()
+                .find(|c| c.name == sub.component)
+                .and_then(|c| c.stream(&sub.stream))
+                .map(|s| &s.fields);
+            if let Some(fields) = fields.filter(|f| !f.contains(field)) {
+                return Err(TopologyError::WindowTimestampField {
+                    bolt: name.to_owned(),
+                    source_component: sub.component.clone(),
+                    stream: sub.stream.clone(),
+                    field: field.to_owned(),
+                    declared: fields.clone(),
+                });
+            }
+        }
+    }
+    if config.ackers == 0 {
+        return Ok(());
+    }
+    if let Some(hold) = window.max_hold() {
+        if hold > config.message_timeout {
+            return Err(TopologyError::WindowExceedsTimeout {
+                bolt: name.to_owned(),
+                hold_ms: hold.as_millis(),
+                timeout_ms: config.message_timeout.as_millis(),
+            });
+        }
+    }
+    if let (Length::Count(len), Length::Count(slide)) = (window.length(), window.slide()) {
+        // What all spouts may have in flight, if every one is bounded.
+        let in_flight = components
+            .iter()
+            .filter(|c| c.is_spout())
+            .map(|c| {
+                c.config
+                    .max_spout_pending
+                    .or(config.max_spout_pending)
+                    .map(|p| p.saturating_mul(c.parallelism))
+            })
+            .try_fold(0usize, |sum, p| p.map(|p| sum.saturating_add(p)));
+        let needed = len.saturating_add(slide);
+        if let Some(in_flight) = in_flight.filter(|n| *n < needed) {
+            return Err(TopologyError::WindowExceedsMaxPending {
+                bolt: name.to_owned(),
+                needed,
+                in_flight,
+            });
         }
     }
     Ok(())
