@@ -10,6 +10,7 @@
 //! | `const-spout-only` | a spout emitting a constant tuple ([`const_spout_only`]) |
 //! | `const-spout-null-bolt` | constant spout → a bolt that drops everything ([`const_spout_null_bolt`]) |
 //! | `const-spout-id-bolt-null-bolt` | constant spout → identity bolt → null bolt ([`const_spout_id_bolt_null_bolt`]) |
+//! | `rolling-top-words` | storm-starter's RollingTopWords on event-time windows ([`rolling_top_words`]) |
 //!
 //! ```
 //! use gale::builtin::{self, BuiltinOptions};
@@ -29,6 +30,7 @@ pub mod file_read_wordcount;
 pub mod perf;
 pub mod probe;
 mod replay;
+pub mod rolling_top_words;
 
 pub use replay::Replayer;
 pub mod wordcount;
@@ -41,6 +43,7 @@ pub use probe::{Pacer, Probe, Recorder};
 
 use gale_engine::{Topology, TopologyError};
 
+pub use self::rolling_top_words::RankingSink;
 pub use self::wordcount::CountSink;
 
 /// A built-in topology, built and ready to submit.
@@ -54,6 +57,9 @@ pub struct Built {
     /// Where the word count publishes its final counts (`wordcount` only);
     /// read it after the run has ended.
     pub counts: Option<CountSink>,
+    /// Where `rolling-top-words` publishes each window's total ranking;
+    /// read it after the run has ended.
+    pub rankings: Option<RankingSink>,
 }
 
 impl Built {
@@ -62,6 +68,7 @@ impl Built {
             topology,
             finite: opts.count.is_some(),
             counts: None,
+            rankings: None,
         }
     }
 }
@@ -117,11 +124,12 @@ fn counted(wc: wordcount::WordCount, opts: &BuiltinOptions) -> Built {
         topology: wc.topology,
         finite: opts.count.is_some(),
         counts: Some(wc.counts),
+        rankings: None,
     }
 }
 
 /// The registry: name, one-line description, constructor.
-const BUILTINS: [(&str, &str, BuildFn); 6] = [
+const BUILTINS: [(&str, &str, BuildFn); 7] = [
     (
         "wordcount",
         "sentences -> split (shuffle) -> count (fields on \"word\"); prints the counts when finite",
@@ -158,6 +166,17 @@ const BUILTINS: [(&str, &str, BuildFn); 6] = [
         |o| {
             let t = const_spout_id_bolt_null_bolt::const_spout_id_bolt_null_bolt(o)?;
             Ok(Built::plain(t, o))
+        },
+    ),
+    (
+        "rolling-top-words",
+        "storm-starter's RollingTopWords: 9 s windows every 3 s (event time) -> intermediate and total top 5; prints the rankings when finite",
+        |o| {
+            let r = rolling_top_words::rolling_top_words(o)?;
+            Ok(Built {
+                rankings: Some(r.rankings),
+                ..Built::plain(r.topology, o)
+            })
         },
     ),
 ];
