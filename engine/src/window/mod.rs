@@ -60,7 +60,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use adapter::{WindowedBoltOf, WINDOW_FIELDS};
+pub use adapter::{WindowedBoltOf, WINDOW_FIELDS, WINDOW_STREAM};
 pub(crate) use executor::WindowedExecutor;
 pub use tuple::{TupleWindow, WindowOutput, WindowTuple};
 
