@@ -11,6 +11,7 @@
 //! | `const-spout-null-bolt` | constant spout → a bolt that drops everything ([`const_spout_null_bolt`]) |
 //! | `const-spout-id-bolt-null-bolt` | constant spout → identity bolt → null bolt ([`const_spout_id_bolt_null_bolt`]) |
 //! | `rolling-top-words` | storm-starter's RollingTopWords on event-time windows ([`rolling_top_words`]) |
+//! | `rolling-top-words-slots` | the same counted in slots by a plain bolt, as storm-starter does |
 //!
 //! ```
 //! use gale::builtin::{self, BuiltinOptions};
@@ -129,7 +130,7 @@ fn counted(wc: wordcount::WordCount, opts: &BuiltinOptions) -> Built {
 }
 
 /// The registry: name, one-line description, constructor.
-const BUILTINS: [(&str, &str, BuildFn); 7] = [
+const BUILTINS: [(&str, &str, BuildFn); 8] = [
     (
         "wordcount",
         "sentences -> split (shuffle) -> count (fields on \"word\"); prints the counts when finite",
@@ -173,6 +174,17 @@ const BUILTINS: [(&str, &str, BuildFn); 7] = [
         "storm-starter's RollingTopWords: 9 s windows every 3 s (event time) -> intermediate and total top 5; prints the rankings when finite",
         |o| {
             let r = rolling_top_words::rolling_top_words(o)?;
+            Ok(Built {
+                rankings: Some(r.rankings),
+                ..Built::plain(r.topology, o)
+            })
+        },
+    ),
+    (
+        "rolling-top-words-slots",
+        "rolling-top-words counted as storm-starter does (per-word slot counts in a plain bolt), the reference for the windowed bolt",
+        |o| {
+            let r = rolling_top_words::rolling_top_words_slots(o)?;
             Ok(Built {
                 rankings: Some(r.rankings),
                 ..Built::plain(r.topology, o)

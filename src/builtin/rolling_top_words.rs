@@ -393,6 +393,80 @@ impl Bolt for TotalRankingsBolt {
     }
 }
 
+/// storm-starter's own way of counting, for comparison: a plain bolt
+/// that keeps per-word counts in slots of one slide (storm-starter's
+/// `SlidingWindowCounter`) and, when event time passes a slide's end,
+/// emits the sums over the last window's slots, exactly as
+/// [`RollingCountBolt`] does (the same rows, the same `done` markers, the
+/// same windows: those that hold a tuple, clock tuples included). It acks
+/// each input at once and emits unanchored, as storm-starter's does. The
+/// `rolling-top-words-slots` built-in; `scripts/bench-windows` measures
+/// both.
+#[derive(Debug, Default)]
+pub struct SlotCountBolt {
+    /// Slot start (ms) → word counts; a slot exists once a tuple fell in.
+    slots: BTreeMap<i64, HashMap<String, u64>>,
+    /// The largest timestamp seen.
+    watermark: Option<i64>,
+    /// The end of the next window to consider.
+    next_end: Option<i64>,
+}
+
+impl SlotCountBolt {
+    /// Emits every window ending at or before the watermark that holds a
+    /// tuple, and forgets slots no later window holds.
+    fn fire(&mut self, watermark: i64, out: &mut BoltOutput<'_>) {
+        let (length, slide) = (WINDOW.as_millis() as i64, SLIDE.as_millis() as i64);
+        while let Some(first) = self.slots.keys().next().copied() {
+            let end = self.next_end.unwrap_or(first + slide).max(first + slide);
+            if end > watermark {
+                break;
+            }
+            let mut sums: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut any = false;
+            for (_, counts) in self.slots.range(end - length..end) {
+                any = true;
+                for (word, n) in counts {
+                    *sums.entry(word).or_default() += n;
+                }
+            }
+            if any {
+                for (word, n) in sums {
+                    out.emit(&[Value::from(word), Value::I64(n as i64), Value::I64(end)]);
+                }
+                out.emit_to("done", &[Value::I64(end)]);
+            }
+            self.slots = self.slots.split_off(&(end + slide - length));
+            self.next_end = Some(end + slide);
+        }
+    }
+}
+
+impl Bolt for SlotCountBolt {
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
+        declarer.declare(["word", "count", "end"]);
+        declarer.declare_stream("done", ["end"]);
+    }
+
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        let Some(ts) = input.field("ts").ok().and_then(|v| v.as_i64()) else {
+            out.report_error("a word without an integer `ts`");
+            out.fail(input);
+            return;
+        };
+        let slide = SLIDE.as_millis() as i64;
+        if self.watermark.is_none_or(|w| ts >= w) {
+            let slot = self.slots.entry(ts.div_euclid(slide) * slide).or_default();
+            if let Some(word) = input.field("word").ok().and_then(|v| v.as_str()) {
+                *slot.entry(word.to_owned()).or_default() += 1;
+            }
+            self.watermark = Some(ts);
+        }
+        out.ack(input);
+        self.fire(ts, out);
+    }
+}
+
 /// A built `rolling-top-words` and where its rankings go.
 #[derive(Debug)]
 pub struct RollingTopWords {
@@ -406,6 +480,17 @@ pub struct RollingTopWords {
 /// place), `counter` and `intermediate` with `opts`' scaled bolt tasks,
 /// one `total`.
 pub fn rolling_top_words(opts: &BuiltinOptions) -> Result<RollingTopWords, TopologyError> {
+    build(opts, false)
+}
+
+/// `rolling-top-words-slots`: the same with [`SlotCountBolt`] as the
+/// counter (storm-starter's own counting, the reference for the windowed
+/// bolt).
+pub fn rolling_top_words_slots(opts: &BuiltinOptions) -> Result<RollingTopWords, TopologyError> {
+    build(opts, true)
+}
+
+fn build(opts: &BuiltinOptions, slots: bool) -> Result<RollingTopWords, TopologyError> {
     let rankings = RankingSink::default();
     let tasks = opts.scaled_bolt_tasks();
     let (total, reliable) = (opts.count, opts.ack);
@@ -415,10 +500,13 @@ pub fn rolling_top_words(opts: &BuiltinOptions) -> Result<RollingTopWords, Topol
         builder.set_max_spout_pending(n);
     }
     builder.set_spout("words", move || TimedWordSpout::new(total, reliable), 1);
-    let window = Window::sliding(WINDOW, SLIDE).with_timestamp_field("ts");
-    builder
-        .set_windowed_bolt("counter", || RollingCountBolt, window, tasks)
-        .custom_grouping("words", "default", Grouping::custom(WordOrAll::default));
+    let counter = if slots {
+        builder.set_bolt("counter", SlotCountBolt::default, tasks)
+    } else {
+        let window = Window::sliding(WINDOW, SLIDE).with_timestamp_field("ts");
+        builder.set_windowed_bolt("counter", || RollingCountBolt, window, tasks)
+    };
+    let _ = counter.custom_grouping("words", "default", Grouping::custom(WordOrAll::default));
     builder
         .set_bolt("intermediate", IntermediateRankingsBolt::default, tasks)
         .fields_grouping("counter", ["word"])
