@@ -24,6 +24,9 @@ pub use gale_codec::{
     view_checked, view_trusted, ArchivedValue, EncodeError, Encoder, FieldError, Fields,
     FieldsError, Frame, FrameError, FrameWriter, Header, Tuple, TupleRef, TupleView, Value,
 };
+/// Windowed bolts (Storm's `BaseWindowedBolt`; the guide page is
+/// `docs/windows-and-state.md`).
+pub use gale_engine::window;
 pub use gale_engine::{
     Bolt, BoltDeclarer, BoltOutput, ComponentStats, CustomGrouping, Grouping, Input, InputBatch,
     LocalCluster, OutputFieldsDeclarer, RunConfig, RunError, RunningTopology, Spout, SpoutDeclarer,
@@ -39,6 +42,9 @@ pub mod prelude {
     pub use gale_codec::{
         encoded_len_bound, view_checked, ArchivedValue, Encoder, Fields, Header, Tuple, TupleRef,
         TupleView, Value,
+    };
+    pub use gale_engine::window::{
+        Length, TupleWindow, Window, WindowOutput, WindowTuple, WindowedBolt,
     };
     pub use gale_engine::{
         Bolt, BoltOutput, Grouping, Input, InputBatch, LocalCluster, OutputFieldsDeclarer,
@@ -56,4 +62,6 @@ mod guide {
     struct Multilang;
     #[doc = include_str!("../docs/link.md")]
     struct Link;
+    #[doc = include_str!("../docs/windows-and-state.md")]
+    struct WindowsAndState;
 }
