@@ -345,8 +345,8 @@ fn check_window(
         if hold > config.message_timeout {
             return Err(TopologyError::WindowExceedsTimeout {
                 bolt: name.to_owned(),
-                hold_ms: hold.as_millis(),
-                timeout_ms: config.message_timeout.as_millis(),
+                hold_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
+                timeout_ms: u64::try_from(config.message_timeout.as_millis()).unwrap_or(u64::MAX),
             });
         }
     }

@@ -196,9 +196,9 @@ pub enum TopologyError {
         /// The windowed bolt.
         bolt: String,
         /// How long the window holds a tuple, at most.
-        hold_ms: u128,
+        hold_ms: u64,
         /// The topology's message timeout.
-        timeout_ms: u128,
+        timeout_ms: u64,
     },
     /// With acking on, a count window needs more tuples than the spouts
     /// may have in flight, so it would never fire.
