@@ -14,6 +14,7 @@ pub mod cluster;
 mod component;
 mod grouping;
 mod runtime;
+pub mod state;
 mod topology;
 mod typed;
 pub mod window;
