@@ -114,7 +114,8 @@ fn damaged_or_missing_files_are_errors_naming_them() {
     b.commit(4).unwrap();
     let file = dir.join("chk-4/t.state");
     let original = std::fs::read(&file).unwrap();
-    let cases: [(&str, fn(&mut Vec<u8>)); 4] = [
+    type Damage = fn(&mut Vec<u8>);
+    let cases: [(&str, Damage); 4] = [
         ("truncated", |b| b.truncate(b.len() / 2)),
         ("header cut", |b| b.truncate(20)),
         ("flipped", |b| {
