@@ -226,6 +226,10 @@ pub enum CliError {
     /// A flag of built-in topologies was given with a topology file.
     #[error("{0} applies to built-in topologies; a topology file sets it in the file")]
     BuiltinFlag(&'static str),
+    /// `--state-dir` given to `gale node`: checkpoints are coordinated
+    /// within one process only, so far.
+    #[error("--state-dir works with `gale run` only: checkpoints across nodes are not built yet")]
+    StateAcrossNodes,
     /// The topology file could not be loaded.
     #[error(transparent)]
     TopologyFile(#[from] crate::topofile::LoadError),

@@ -5,6 +5,7 @@
 //! | name | what it is |
 //! |------|------------|
 //! | `wordcount` | sentences → split into words → count per word ([`wordcount`]) |
+//! | `stateful-wordcount` | the word count with checkpointed state ([`stateful_wordcount`]) |
 //! | `file-read-wordcount` | the word count over the lines of a text file ([`file_read_wordcount`]) |
 //! | `exclamation` | words → append `!!!` → append `!!!` again ([`exclamation`]) |
 //! | `const-spout-only` | a spout emitting a constant tuple ([`const_spout_only`]) |
@@ -32,6 +33,7 @@ pub mod perf;
 pub mod probe;
 mod replay;
 pub mod rolling_top_words;
+pub mod stateful_wordcount;
 
 pub use replay::Replayer;
 pub mod wordcount;
@@ -96,6 +98,14 @@ pub enum BuiltinError {
     /// `file-read-wordcount`'s text file cannot be used.
     #[error("cannot build topology `file-read-wordcount`: {0}")]
     Text(#[from] TextError),
+    /// The state directory cannot be used (the message names it).
+    #[error("cannot build topology `{name}`: {message}")]
+    State {
+        /// The built-in's name.
+        name: &'static str,
+        /// What is wrong, naming the directory.
+        message: String,
+    },
 }
 
 /// Why a constructor in the registry failed (the name is added after).
@@ -103,6 +113,7 @@ pub enum BuiltinError {
 pub(crate) enum Failure {
     Topology(TopologyError),
     Text(TextError),
+    State(gale_engine::state::StateError),
 }
 
 impl From<TopologyError> for Failure {
@@ -130,11 +141,16 @@ fn counted(wc: wordcount::WordCount, opts: &BuiltinOptions) -> Built {
 }
 
 /// The registry: name, one-line description, constructor.
-const BUILTINS: [(&str, &str, BuildFn); 8] = [
+const BUILTINS: [(&str, &str, BuildFn); 9] = [
     (
         "wordcount",
         "sentences -> split (shuffle) -> count (fields on \"word\"); prints the counts when finite",
         |o| Ok(counted(wordcount::wordcount(o)?, o)),
+    ),
+    (
+        "stateful-wordcount",
+        "the word count with its counts as checkpointed state (--state-dir: exactly-once across crashes)",
+        |o| Ok(counted(stateful_wordcount::stateful_wordcount(o)?, o)),
     ),
     (
         "file-read-wordcount",
@@ -229,6 +245,10 @@ pub fn build(name: &str, opts: &BuiltinOptions) -> Result<Built, BuiltinError> {
             source: Box::new(e),
         },
         Failure::Text(e) => BuiltinError::Text(e),
+        Failure::State(e) => BuiltinError::State {
+            name,
+            message: e.to_string(),
+        },
     })
 }
 

@@ -15,11 +15,16 @@
 //!   or corrupt file is an error naming its path, never a silent start
 //!   from empty state.
 //!
-//! What is not built yet: the checkpoint barriers that would make every
-//! task snapshot one consistent cut (they travel the engine's data path),
-//! rewindable spouts, stateful bolts wired into the topology builder, the
-//! Redis backend and `stateful-wordcount`.
+//! - Checkpoints by aligned barriers ([`Checkpointing`],
+//!   [`RewindableSpout`], [`StatefulBolt`]; see `checkpoint.rs`'s docs),
+//!   wired by [`TopologyBuilder::set_checkpointing`](crate::TopologyBuilder::set_checkpointing),
+//!   [`set_rewindable_spout`](crate::TopologyBuilder::set_rewindable_spout) and
+//!   [`set_stateful_bolt`](crate::TopologyBuilder::set_stateful_bolt).
+//!
+//! Not built yet: checkpoints across nodes (the coordinator counts the
+//! tasks of one process), the Redis backend, checkpoint metrics.
 
+pub(crate) mod checkpoint;
 mod dir;
 mod file;
 
@@ -27,6 +32,10 @@ use std::collections::BTreeMap;
 
 use gale_codec::Value;
 
+pub use checkpoint::{
+    CheckpointBolt, CheckpointSpout, Checkpointing, RewindableSpout, StatefulBolt,
+    CHECKPOINT_FIELD, CHECKPOINT_STREAM,
+};
 pub use dir::DirBackend;
 pub use file::StateError;
 

@@ -8,6 +8,11 @@ use super::{
     Component, ComponentConfig, Kind, Subscription, Topology, TopologyConfig, TopologyError,
 };
 use crate::component::{OutputFieldsDeclarer, DEFAULT_STREAM};
+use crate::state::checkpoint::{
+    CheckpointBolt, CheckpointSpout, Inner, Plain, Rewind, Slot, CHECKPOINT_FIELD,
+    CHECKPOINT_STREAM,
+};
+use crate::state::{Checkpointing, RewindableSpout, StatefulBolt};
 use crate::window::{Length, Window, WindowedBolt, WindowedExecutor};
 use crate::{Bolt, Grouping, Spout};
 
@@ -47,6 +52,12 @@ pub struct TopologyBuilder {
     config: TopologyConfig,
     /// The windowed bolts and their windows, checked by `build`.
     windows: Vec<(String, Window)>,
+    /// Checkpointed state, if any; the wrappers read it from `slot`.
+    checkpointing: Option<Arc<Checkpointing>>,
+    slot: Slot,
+    /// Components already wrapped for checkpoints (rewindable spouts,
+    /// stateful bolts).
+    wrapped: HashSet<String>,
 }
 
 impl TopologyBuilder {
@@ -58,6 +69,9 @@ impl TopologyBuilder {
             errors: Vec::new(),
             config: TopologyConfig::default(),
             windows: Vec::new(),
+            checkpointing: None,
+            slot: Slot::default(),
+            wrapped: HashSet::new(),
         }
     }
 
@@ -115,6 +129,105 @@ impl TopologyBuilder {
         self.add(name, Kind::Bolt(factory), parallelism, declarer);
         BoltDeclarer {
             component: self.components.last_mut().expect("just pushed"),
+        }
+    }
+
+    /// Checkpoints the state of every stateful bolt and the position of
+    /// every rewindable spout as `checkpointing` says (see
+    /// [`state`](crate::state)): every spout and bolt is wrapped to align
+    /// and forward barriers. Within one process (`LocalCluster`).
+    pub fn set_checkpointing(&mut self, checkpointing: Arc<Checkpointing>) -> &mut Self {
+        self.checkpointing = Some(checkpointing);
+        self
+    }
+
+    /// Adds a spout that can rewind to a saved position (exactly-once
+    /// state when checkpointing).
+    pub fn set_rewindable_spout<S, F>(
+        &mut self,
+        name: &str,
+        factory: F,
+        parallelism: usize,
+    ) -> SpoutDeclarer<'_>
+    where
+        S: RewindableSpout,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        self.wrapped.insert(name.to_owned());
+        let slot = Arc::clone(&self.slot);
+        self.set_spout(
+            name,
+            move || CheckpointSpout::new(Box::new(Rewind(factory())), Arc::clone(&slot)),
+            parallelism,
+        )
+    }
+
+    /// Adds a bolt with key-value state, restored before its first tuple
+    /// and saved at every checkpoint.
+    pub fn set_stateful_bolt<B, F>(
+        &mut self,
+        name: &str,
+        factory: F,
+        parallelism: usize,
+    ) -> BoltDeclarer<'_>
+    where
+        B: StatefulBolt,
+        F: Fn() -> B + Send + Sync + 'static,
+    {
+        self.wrapped.insert(name.to_owned());
+        let slot = Arc::clone(&self.slot);
+        self.set_bolt(
+            name,
+            move || CheckpointBolt::new(Inner::Stateful(Box::new(factory())), Arc::clone(&slot)),
+            parallelism,
+        )
+    }
+
+    /// Wraps every component not wrapped yet, declares the barrier stream
+    /// on each and subscribes each bolt to its sources' barriers.
+    fn add_checkpoints(&mut self, checkpointing: &Arc<Checkpointing>) {
+        let _ = self.slot.set(Arc::clone(checkpointing));
+        checkpointing.set_tasks(self.components.iter().map(|c| c.parallelism).sum());
+        let fields = gale_codec::Fields::new([CHECKPOINT_FIELD])
+            .unwrap_or_else(|_| gale_codec::Fields::empty());
+        for c in &mut self.components {
+            if !self.wrapped.contains(&c.name) {
+                let slot = Arc::clone(&self.slot);
+                c.kind = match &c.kind {
+                    Kind::Spout(f) => {
+                        let f = Arc::clone(f);
+                        Kind::Spout(Arc::new(move || {
+                            Box::new(CheckpointSpout::new(
+                                Box::new(Plain(f())),
+                                Arc::clone(&slot),
+                            ))
+                        }))
+                    }
+                    Kind::Bolt(f) => {
+                        let f = Arc::clone(f);
+                        Kind::Bolt(Arc::new(move || {
+                            Box::new(CheckpointBolt::new(Inner::Plain(f()), Arc::clone(&slot)))
+                        }))
+                    }
+                    Kind::Acker => Kind::Acker,
+                };
+            }
+            c.streams.push(crate::StreamDecl {
+                name: CHECKPOINT_STREAM.to_owned(),
+                fields: fields.clone(),
+                direct: false,
+                typed: None,
+            });
+            let mut sources: Vec<String> = c.inputs.iter().map(|s| s.component.clone()).collect();
+            sources.sort();
+            sources.dedup();
+            for source in sources {
+                c.inputs.push(Subscription {
+                    component: source,
+                    stream: CHECKPOINT_STREAM.to_owned(),
+                    grouping: Grouping::All,
+                });
+            }
         }
     }
 
@@ -189,9 +302,12 @@ impl TopologyBuilder {
     /// found: duplicate or reserved names, zero parallelism, no spout,
     /// unknown components, streams or fields, direct groupings on streams
     /// not declared direct (and the reverse), bolts with no input.
-    pub fn build(self) -> Result<Topology, TopologyError> {
-        if let Some(e) = self.errors.into_iter().next() {
-            return Err(e);
+    pub fn build(mut self) -> Result<Topology, TopologyError> {
+        if let Some(e) = self.errors.first() {
+            return Err(e.clone());
+        }
+        if let Some(c) = self.checkpointing.clone() {
+            self.add_checkpoints(&c);
         }
         validate(&self.name, &self.components)?;
         for (name, window) in &self.windows {
