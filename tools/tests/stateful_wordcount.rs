@@ -54,6 +54,12 @@ fn args<'a>(dir: &'a str, count: &'a str) -> Vec<&'a str> {
         "--threads",
         "2",
         "--no-pin",
+        // Two spout tasks and two of each bolt: barriers are aligned over
+        // several upstream tasks at every stage.
+        "--spouts",
+        "2",
+        "--bolts",
+        "2",
         "--state-dir",
         dir,
         "--checkpoint-ms",

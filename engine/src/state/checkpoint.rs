@@ -70,8 +70,8 @@ pub struct Checkpointing {
     interval: Duration,
     /// Tasks taking part (every spout and bolt task), set at build.
     tasks: OnceLock<usize>,
-    /// Checkpoint id → tasks that saved it.
-    saved: Mutex<BTreeMap<u64, usize>>,
+    /// Which tasks saved which checkpoints, and which stopped taking part.
+    progress: Mutex<Progress>,
     /// The first error of a save or commit.
     error: Mutex<Option<String>>,
 }
@@ -83,7 +83,7 @@ impl Checkpointing {
             backend,
             interval,
             tasks: OnceLock::new(),
-            saved: Mutex::new(BTreeMap::new()),
+            progress: Mutex::new(Progress::default()),
             error: Mutex::new(None),
         })
     }
@@ -127,14 +127,51 @@ impl Checkpointing {
         if let Err(e) = result {
             return self.fail(&e);
         }
+        let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        *progress.saved.entry(n).or_default() += 1;
+        self.commit_complete(&mut progress);
+    }
+
+    /// A task whose inputs (or, for a spout, whose emits) have ended: it
+    /// took part in checkpoints up to `last` and in none after; its final
+    /// `state` (if it has state) is written into each later checkpoint
+    /// before that is made current, so every checkpoint stays whole.
+    fn retire(&self, last: u64, task: &str, state: Option<&KeyValueState>) {
+        let snapshot = match state.map(KeyValueState::snapshot).transpose() {
+            Ok(s) => s,
+            Err(e) => return self.fail(&e),
+        };
+        let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        progress.retired.push(Retired {
+            last,
+            task: task.to_owned(),
+            snapshot,
+        });
+        self.commit_complete(&mut progress);
+    }
+
+    /// Makes current the newest checkpoint that every task taking part in
+    /// it has saved, and forgets the older ones.
+    fn commit_complete(&self, progress: &mut Progress) {
         let tasks = self.tasks.get().copied().unwrap_or(usize::MAX);
-        let mut saved = self.saved.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = saved.entry(n).or_default();
-        *count += 1;
-        if *count == tasks {
-            saved.retain(|id, _| *id > n);
-            if let Err(e) = self.backend.commit(n) {
-                drop(saved);
+        let complete = progress
+            .saved
+            .iter()
+            .filter(|(n, count)| {
+                let gone = progress.retired.iter().filter(|r| r.last < **n).count();
+                **count >= tasks.saturating_sub(gone)
+            })
+            .map(|(n, _)| *n)
+            .max();
+        if let Some(n) = complete {
+            progress.saved.retain(|id, _| *id > n);
+            let carried = progress
+                .retired
+                .iter()
+                .filter(|r| r.last < n)
+                .filter_map(|r| r.snapshot.as_ref().map(|s| (&r.task, s)))
+                .try_for_each(|(task, s)| self.backend.save(n, task, s));
+            if let Err(e) = carried.and_then(|()| self.backend.commit(n)) {
                 self.fail(&e);
             }
         }
@@ -161,6 +198,30 @@ impl Checkpointing {
         }
     }
 }
+
+/// The coordinator's count.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Checkpoint id → tasks that saved it.
+    saved: BTreeMap<u64, usize>,
+    /// The tasks that stopped taking part.
+    retired: Vec<Retired>,
+}
+
+/// A task that stopped taking part in checkpoints.
+#[derive(Debug)]
+struct Retired {
+    /// The last checkpoint it took part in.
+    last: u64,
+    /// Its state file's name.
+    task: String,
+    /// Its final state, if it has state.
+    snapshot: Option<Vec<u8>>,
+}
+
+/// The barrier value that says "this channel has ended" (Flink's end of
+/// partition): it counts as delivered for every later barrier.
+const END: i64 = -1;
 
 /// The file name of a task's state: its component and index (stable
 /// across restarts).
@@ -234,13 +295,18 @@ impl CheckpointSpout {
         }
     }
 
-    fn barrier(&mut self, out: &mut SpoutOutput<'_>) {
-        let Some(c) = self.slot.get() else { return };
-        let state = self.source.position().map(|p| {
+    /// The spout's position as state (`None` if it cannot rewind).
+    fn position_state(&self) -> Option<KeyValueState> {
+        self.source.position().map(|p| {
             let mut s = KeyValueState::default();
             s.put("position", p);
             s
-        });
+        })
+    }
+
+    fn barrier(&mut self, out: &mut SpoutOutput<'_>) {
+        let Some(c) = self.slot.get() else { return };
+        let state = self.position_state();
         c.save(self.next, &self.key, state.as_ref());
         out.emit_to(CHECKPOINT_STREAM, &[Value::I64(self.next as i64)]);
         self.next += 1;
@@ -274,9 +340,16 @@ impl Spout for CheckpointSpout {
         }
         if self.source.spout_ref().is_finished() {
             if !self.last_sent {
-                // A last checkpoint with everything emitted.
+                // A last checkpoint with everything emitted, then the end
+                // of this spout's channels: later checkpoints go on
+                // without it.
                 self.barrier(out);
                 self.last_sent = true;
+                if let Some(c) = self.slot.get() {
+                    out.emit_to(CHECKPOINT_STREAM, &[Value::I64(END)]);
+                    let state = self.position_state();
+                    c.retire(self.next - 1, &self.key, state.as_ref());
+                }
             }
             return;
         }
@@ -339,6 +412,7 @@ impl Held {
 enum Waiting {
     Tuple(Held),
     Barrier(u64),
+    End,
 }
 
 /// Wraps a bolt: aligns barriers, saves state, forwards barriers (see the
@@ -356,6 +430,8 @@ pub struct CheckpointBolt {
     waiting: HashMap<TaskId, VecDeque<Waiting>>,
     /// The last checkpoint completed here.
     done: u64,
+    /// Upstream tasks whose channels ended.
+    ended: Vec<TaskId>,
     encoder: Encoder,
 }
 
@@ -370,6 +446,7 @@ impl CheckpointBolt {
             aligning: None,
             waiting: HashMap::new(),
             done: 0,
+            ended: Vec::new(),
             encoder: Encoder::new(),
         }
     }
@@ -395,16 +472,46 @@ impl CheckpointBolt {
         }
         let (_, from) = self.aligning.get_or_insert_with(|| (n, Vec::new()));
         from.push(task);
-        if from.len() < self.upstream {
+        self.complete(out);
+    }
+
+    /// Completes the barrier being aligned if every channel still open has
+    /// delivered it.
+    fn complete(&mut self, out: &mut BoltOutput<'_>) {
+        let live = self.upstream.saturating_sub(self.ended.len());
+        if self
+            .aligning
+            .as_ref()
+            .is_none_or(|(_, from)| from.len() < live)
+        {
             return;
         }
-        let (n, _) = self.aligning.take().unwrap_or((n, Vec::new()));
+        let Some((n, _)) = self.aligning.take() else {
+            return;
+        };
         if let Some(c) = self.slot.get() {
             let state = matches!(self.inner, Inner::Stateful(_)).then_some(&self.state);
             c.save(n, &self.key, state);
         }
         self.done = n;
         out.emit_to(CHECKPOINT_STREAM, &[Value::I64(n as i64)]);
+    }
+
+    /// The channel from `task` ended: later barriers do not wait for it;
+    /// once every channel has ended, this task's do too.
+    fn end(&mut self, task: TaskId, out: &mut BoltOutput<'_>) {
+        if self.ended.contains(&task) {
+            return;
+        }
+        self.ended.push(task);
+        self.complete(out);
+        if self.ended.len() >= self.upstream {
+            out.emit_to(CHECKPOINT_STREAM, &[Value::I64(END)]);
+            if let Some(c) = self.slot.get() {
+                let state = matches!(self.inner, Inner::Stateful(_)).then_some(&self.state);
+                c.retire(self.done, &self.key, state);
+            }
+        }
     }
 
     /// Runs what waited in channels that are no longer blocked, until
@@ -428,6 +535,7 @@ impl CheckpointBolt {
                     };
                     match item {
                         Waiting::Barrier(n) => self.barrier(task, n, out),
+                        Waiting::End => self.end(task, out),
                         Waiting::Tuple(held) => {
                             let Ok(view) = view_checked(&held.bytes) else {
                                 continue;
@@ -485,10 +593,10 @@ impl Bolt for CheckpointBolt {
         let task = input.source_task();
         if self.blocked(task) {
             let item = if input.source_stream() == CHECKPOINT_STREAM {
-                input
-                    .get(0)
-                    .and_then(|v| v.as_i64())
-                    .map(|n| Waiting::Barrier(n as u64))
+                input.get(0).and_then(|v| v.as_i64()).map(|n| match n {
+                    END => Waiting::End,
+                    n => Waiting::Barrier(n as u64),
+                })
             } else {
                 Held::of(input, &mut self.encoder).map(Waiting::Tuple)
             };
@@ -499,10 +607,12 @@ impl Bolt for CheckpointBolt {
             return;
         }
         if input.source_stream() == CHECKPOINT_STREAM {
-            if let Some(n) = input.get(0).and_then(|v| v.as_i64()) {
-                self.barrier(task, n as u64, out);
-                self.drain(out);
+            match input.get(0).and_then(|v| v.as_i64()) {
+                Some(END) => self.end(task, out),
+                Some(n) => self.barrier(task, n as u64, out),
+                None => return,
             }
+            self.drain(out);
             return;
         }
         self.process(input, out);
