@@ -494,7 +494,12 @@ fn build(opts: &BuiltinOptions, slots: bool) -> Result<RollingTopWords, Topology
     let rankings = RankingSink::default();
     let tasks = opts.scaled_bolt_tasks();
     let (total, reliable) = (opts.count, opts.ack);
-    let mut builder = TopologyBuilder::new("rolling-top-words");
+    let name = if slots {
+        "rolling-top-words-slots"
+    } else {
+        "rolling-top-words"
+    };
+    let mut builder = TopologyBuilder::new(name);
     builder.set_num_ackers(opts.ackers());
     if let Some(n) = opts.max_pending {
         builder.set_max_spout_pending(n);
