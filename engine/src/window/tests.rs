@@ -352,6 +352,38 @@ fn check_left(length: Length, slide: Length, run: &Run, flushed: &[Fired], d: &D
     assert_eq!(d.m.len(), left.len(), "{what}: held after the flush");
 }
 
+/// Runs time far ahead (every window that can still fire does), then
+/// checks all the windows against the model, the acks, and what is left.
+fn flush_and_check(
+    length: Length,
+    slide: Length,
+    mut run: Run,
+    mut d: Driver,
+    event: bool,
+    what: &str,
+) {
+    let before = run.fired.len();
+    std::mem::swap(&mut d.run, &mut run);
+    d.advance(1_000_000);
+    std::mem::swap(&mut d.run, &mut run);
+    let flushed = run.fired.split_off(before);
+    let mut all = run.fired.clone();
+    all.extend(flushed.iter().cloned());
+    assert_eq!(
+        all,
+        model(length, slide, &run.accepted, 1_000_000, event),
+        "{what}"
+    );
+    let everything = Run {
+        fired: all,
+        acks: run.acks.clone(),
+        accepted: Vec::new(),
+        limit: 0,
+    };
+    check_acks(&everything, what);
+    check_left(length, slide, &run, &flushed, &d, what);
+}
+
 fn lengths(rng: &mut Rng) -> Length {
     if rng.below(2) == 0 {
         Length::Count(1 + rng.below(5) as usize)
@@ -370,32 +402,10 @@ fn processing_time_windows_of_every_kind_match_the_model() {
             .map(|_| (rng.below(3) != 0, rng.below(25) as i64))
             .collect();
         let what = format!("case {case}: length {length}, slide {slide}, steps {steps:?}");
-        let (mut run, mut d) = run_processing(length, slide, &steps);
+        let (run, d) = run_processing(length, slide, &steps);
         let expected = model(length, slide, &run.accepted, run.limit, false);
         assert_eq!(run.fired, expected, "{what}");
-        // Far ahead: every window that can still fire does.
-        let before = run.fired.len();
-        std::mem::swap(&mut d.run, &mut run);
-        d.advance(1_000_000);
-        std::mem::swap(&mut d.run, &mut run);
-        let flushed = run.fired.split_off(before);
-        let mut all = run.fired.clone();
-        all.extend(flushed.iter().cloned());
-        assert_eq!(
-            all,
-            model(length, slide, &run.accepted, 1_000_000, false),
-            "{what}"
-        );
-        check_acks(
-            &Run {
-                fired: all.clone(),
-                acks: run.acks.clone(),
-                accepted: Vec::new(),
-                limit: 0,
-            },
-            &what,
-        );
-        check_left(length, slide, &run, &flushed, &d, &what);
+        flush_and_check(length, slide, run, d, false, &what);
     }
 }
 
@@ -413,7 +423,7 @@ fn event_time_windows_with_out_of_order_and_late_tuples_match_the_model() {
             .map(|i| i * 4 - rng.below(30) as i64 + 100)
             .collect();
         let what = format!("case {case}: length {length}, slide {slide}, lag {lag}, ts {ts:?}");
-        let (mut run, mut d, late) = run_event(length, slide, lag, &ts);
+        let (run, d, late) = run_event(length, slide, lag, &ts);
         lates += late.len();
         // The model's own late tuples: below the watermark when they come.
         let mut w: Option<i64> = None;
@@ -430,28 +440,7 @@ fn event_time_windows_with_out_of_order_and_late_tuples_match_the_model() {
         assert_eq!(late, model_late, "{what}");
         let expected = model(length, slide, &run.accepted, run.limit, true);
         assert_eq!(run.fired, expected, "{what}");
-        let before = run.fired.len();
-        std::mem::swap(&mut d.run, &mut run);
-        d.advance(1_000_000);
-        std::mem::swap(&mut d.run, &mut run);
-        let flushed = run.fired.split_off(before);
-        let mut all = run.fired.clone();
-        all.extend(flushed.iter().cloned());
-        assert_eq!(
-            all,
-            model(length, slide, &run.accepted, 1_000_000, true),
-            "{what}"
-        );
-        check_acks(
-            &Run {
-                fired: all.clone(),
-                acks: run.acks.clone(),
-                accepted: Vec::new(),
-                limit: 0,
-            },
-            &what,
-        );
-        check_left(length, slide, &run, &flushed, &d, &what);
+        flush_and_check(length, slide, run, d, true, &what);
     }
     assert!(lates > 100, "the cases must include late tuples ({lates})");
 }
