@@ -226,6 +226,10 @@ pub enum CliError {
     /// A flag of built-in topologies was given with a topology file.
     #[error("{0} applies to built-in topologies; a topology file sets it in the file")]
     BuiltinFlag(&'static str),
+    /// `--state-dir` given to `gale node`: checkpoints are coordinated
+    /// within one process only, so far.
+    #[error("--state-dir works with `gale run` only: checkpoints across nodes are not built yet")]
+    StateAcrossNodes,
     /// The topology file could not be loaded.
     #[error(transparent)]
     TopologyFile(#[from] crate::topofile::LoadError),
@@ -464,7 +468,26 @@ fn run_built(args: &RunArgs, built: builtin::Built, why: &str, what: &str) -> Re
     if let (Some(counts), true) = (&built.counts, built.finite) {
         print_counts(counts)?;
     }
+    if let (Some(rankings), true) = (&built.rankings, built.finite) {
+        print_rankings(rankings)?;
+    }
     print_report(&report, args.engine.json)
+}
+
+/// Prints `rolling-top-words`' rankings on stdout, one line per window
+/// by end: `END_MS<TAB>word=count word=count ...`, best first.
+fn print_rankings(rankings: &builtin::RankingSink) -> Result<(), CliError> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for (end, ranking) in rankings.snapshot() {
+        write!(out, "{end}\t")?;
+        for (i, (word, n)) in ranking.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(out, "{sep}{word}={n}")?;
+        }
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Prints a word count's final counts on stdout, one `word<TAB>count` line

@@ -112,6 +112,9 @@ pub use gale_codec::{
     view_checked, view_trusted, ArchivedValue, EncodeError, Encoder, FieldError, Fields,
     FieldsError, Frame, FrameError, FrameWriter, Header, Tuple, TupleRef, TupleView, Value,
 };
+/// Windowed bolts (Storm's `BaseWindowedBolt`; the guide page is
+/// `docs/windows-and-state.md`).
+pub use gale_engine::window;
 pub use gale_engine::{
     Bolt, BoltDeclarer, BoltOutput, ComponentStats, CustomGrouping, Grouping, Input, InputBatch,
     LocalCluster, OutputFieldsDeclarer, RunConfig, RunError, RunningTopology, Spout, SpoutDeclarer,
@@ -127,6 +130,9 @@ pub mod prelude {
     pub use gale_codec::{
         encoded_len_bound, view_checked, ArchivedValue, Encoder, Fields, Header, Tuple, TupleRef,
         TupleView, Value,
+    };
+    pub use gale_engine::window::{
+        Length, TupleWindow, Window, WindowOutput, WindowTuple, WindowedBolt,
     };
     pub use gale_engine::{
         Bolt, BoltOutput, Grouping, Input, InputBatch, LocalCluster, OutputFieldsDeclarer,
@@ -148,4 +154,6 @@ mod guide {
     struct TopologyFiles;
     #[doc = include_str!("../docs/internals.md")]
     struct Internals;
+    #[doc = include_str!("../docs/windows-and-state.md")]
+    struct WindowsAndState;
 }

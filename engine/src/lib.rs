@@ -61,8 +61,10 @@ pub mod cluster;
 mod component;
 mod grouping;
 mod runtime;
+pub mod state;
 mod topology;
 mod typed;
+pub mod window;
 
 pub use acker::{ACKER_COMPONENT, ACK_DONE_STREAM, ACK_STREAM};
 pub use component::{

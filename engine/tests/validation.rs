@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use gale_codec::{Fields, FieldsError, Value};
+use gale_engine::window::{Length, TupleWindow, Window, WindowOutput, WindowedBolt};
 use gale_engine::{
     Bolt, BoltOutput, Grouping, Input, OutputFieldsDeclarer, Spout, SpoutOutput, TaskId,
     TopologyBuilder, TopologyError, DEFAULT_STREAM,
@@ -39,6 +40,13 @@ impl Bolt for Node {
         declare(d, self.0);
     }
     fn execute(&mut self, _input: &Input<'_>, _out: &mut BoltOutput<'_>) {}
+}
+
+/// A windowed bolt that only declares streams.
+struct Win;
+impl WindowedBolt for Win {
+    fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+    fn execute(&mut self, _window: &TupleWindow<'_>, _out: &mut WindowOutput<'_, '_>) {}
 }
 
 const WORDS: &[Decl] = &[
@@ -93,6 +101,10 @@ fn variant(e: &TopologyError) -> &'static str {
         TopologyError::ZeroMessageTimeout { .. } => "ZeroMessageTimeout",
         TopologyError::ZeroMaxSpoutPending { .. } => "ZeroMaxSpoutPending",
         TopologyError::DurationTooLong { .. } => "DurationTooLong",
+        TopologyError::BadWindow { .. } => "BadWindow",
+        TopologyError::WindowTimestampField { .. } => "WindowTimestampField",
+        TopologyError::WindowExceedsTimeout { .. } => "WindowExceedsTimeout",
+        TopologyError::WindowExceedsMaxPending { .. } => "WindowExceedsMaxPending",
     }
 }
 
@@ -538,7 +550,32 @@ fn every_variant_is_reachable() {
     type Mistake = fn(&mut TopologyBuilder);
     const DUP: &[Decl] = &[("s", &["a", "a"], false)];
     const TWICE: &[Decl] = &[("s", &["a"], false), ("s", &["a"], false)];
-    let mistakes: [Mistake; 16] = [
+    let mistakes: [Mistake; 20] = [
+        |b| {
+            let w = Window::tumbling(Length::Count(0));
+            let _ = b
+                .set_windowed_bolt("x", || Win, w, 1)
+                .shuffle_grouping("words");
+        },
+        |b| {
+            let w = Window::tumbling(Duration::from_secs(1)).with_timestamp_field("ts");
+            let _ = b
+                .set_windowed_bolt("x", || Win, w, 1)
+                .shuffle_grouping("words");
+        },
+        |b| {
+            let w = Window::tumbling(Duration::from_secs(60));
+            let _ = b
+                .set_windowed_bolt("x", || Win, w, 1)
+                .shuffle_grouping("words");
+        },
+        |b| {
+            let w = Window::tumbling(Length::Count(10));
+            let _ = b
+                .set_windowed_bolt("x", || Win, w, 1)
+                .shuffle_grouping("words");
+            b.set_max_spout_pending(5);
+        },
         |b| {
             let _ = b
                 .set_bolt("x", || Node(NOTHING), 1)
@@ -619,5 +656,5 @@ fn every_variant_is_reachable() {
         seen.insert(variant(&b.build().unwrap_err()));
     }
     seen.insert(variant(&TopologyBuilder::new("t").build().unwrap_err()));
-    assert_eq!(seen.len(), 17, "{seen:?}");
+    assert_eq!(seen.len(), 21, "{seen:?}");
 }

@@ -5,11 +5,14 @@
 //! | name | what it is |
 //! |------|------------|
 //! | `wordcount` | sentences → split into words → count per word ([`wordcount`]) |
+//! | `stateful-wordcount` | the word count with checkpointed state ([`stateful_wordcount`]) |
 //! | `file-read-wordcount` | the word count over the lines of a text file ([`file_read_wordcount`]) |
 //! | `exclamation` | words → append `!!!` → append `!!!` again ([`exclamation`]) |
 //! | `const-spout-only` | a spout emitting a constant tuple ([`const_spout_only`]) |
 //! | `const-spout-null-bolt` | constant spout → a bolt that drops everything ([`const_spout_null_bolt`]) |
 //! | `const-spout-id-bolt-null-bolt` | constant spout → identity bolt → null bolt ([`const_spout_id_bolt_null_bolt`]) |
+//! | `rolling-top-words` | storm-starter's RollingTopWords on event-time windows ([`rolling_top_words`]) |
+//! | `rolling-top-words-slots` | the same counted in slots by a plain bolt, as storm-starter does |
 //!
 //! ```
 //! use gale::builtin::{self, BuiltinOptions};
@@ -29,6 +32,8 @@ pub mod file_read_wordcount;
 pub mod perf;
 pub mod probe;
 mod replay;
+pub mod rolling_top_words;
+pub mod stateful_wordcount;
 
 pub use replay::Replayer;
 pub mod wordcount;
@@ -41,6 +46,7 @@ pub use probe::{Pacer, Probe, Recorder};
 
 use gale_engine::{Topology, TopologyError};
 
+pub use self::rolling_top_words::RankingSink;
 pub use self::wordcount::CountSink;
 
 /// A built-in topology, built and ready to submit.
@@ -54,6 +60,9 @@ pub struct Built {
     /// Where the word count publishes its final counts (`wordcount` only);
     /// read it after the run has ended.
     pub counts: Option<CountSink>,
+    /// Where `rolling-top-words` publishes each window's total ranking;
+    /// read it after the run has ended.
+    pub rankings: Option<RankingSink>,
 }
 
 impl Built {
@@ -62,6 +71,7 @@ impl Built {
             topology,
             finite: opts.count.is_some(),
             counts: None,
+            rankings: None,
         }
     }
 }
@@ -88,6 +98,14 @@ pub enum BuiltinError {
     /// `file-read-wordcount`'s text file cannot be used.
     #[error("cannot build topology `file-read-wordcount`: {0}")]
     Text(#[from] TextError),
+    /// The state directory cannot be used (the message names it).
+    #[error("cannot build topology `{name}`: {message}")]
+    State {
+        /// The built-in's name.
+        name: &'static str,
+        /// What is wrong, naming the directory.
+        message: String,
+    },
 }
 
 /// Why a constructor in the registry failed (the name is added after).
@@ -95,6 +113,7 @@ pub enum BuiltinError {
 pub(crate) enum Failure {
     Topology(TopologyError),
     Text(TextError),
+    State(gale_engine::state::StateError),
 }
 
 impl From<TopologyError> for Failure {
@@ -117,15 +136,21 @@ fn counted(wc: wordcount::WordCount, opts: &BuiltinOptions) -> Built {
         topology: wc.topology,
         finite: opts.count.is_some(),
         counts: Some(wc.counts),
+        rankings: None,
     }
 }
 
 /// The registry: name, one-line description, constructor.
-const BUILTINS: [(&str, &str, BuildFn); 6] = [
+const BUILTINS: [(&str, &str, BuildFn); 9] = [
     (
         "wordcount",
         "sentences -> split (shuffle) -> count (fields on \"word\"); prints the counts when finite",
         |o| Ok(counted(wordcount::wordcount(o)?, o)),
+    ),
+    (
+        "stateful-wordcount",
+        "the word count with its counts as checkpointed state (--state-dir: exactly-once across crashes)",
+        |o| Ok(counted(stateful_wordcount::stateful_wordcount(o)?, o)),
     ),
     (
         "file-read-wordcount",
@@ -158,6 +183,28 @@ const BUILTINS: [(&str, &str, BuildFn); 6] = [
         |o| {
             let t = const_spout_id_bolt_null_bolt::const_spout_id_bolt_null_bolt(o)?;
             Ok(Built::plain(t, o))
+        },
+    ),
+    (
+        "rolling-top-words",
+        "storm-starter's RollingTopWords: 9 s windows every 3 s (event time) -> intermediate and total top 5; prints the rankings when finite",
+        |o| {
+            let r = rolling_top_words::rolling_top_words(o)?;
+            Ok(Built {
+                rankings: Some(r.rankings),
+                ..Built::plain(r.topology, o)
+            })
+        },
+    ),
+    (
+        "rolling-top-words-slots",
+        "rolling-top-words counted as storm-starter does (per-word slot counts in a plain bolt), the reference for the windowed bolt",
+        |o| {
+            let r = rolling_top_words::rolling_top_words_slots(o)?;
+            Ok(Built {
+                rankings: Some(r.rankings),
+                ..Built::plain(r.topology, o)
+            })
         },
     ),
 ];
@@ -198,6 +245,10 @@ pub fn build(name: &str, opts: &BuiltinOptions) -> Result<Built, BuiltinError> {
             source: Box::new(e),
         },
         Failure::Text(e) => BuiltinError::Text(e),
+        Failure::State(e) => BuiltinError::State {
+            name,
+            message: e.to_string(),
+        },
     })
 }
 

@@ -41,6 +41,11 @@ pub struct BuiltinOptions {
     /// The text `file-read-wordcount` reads, one sentence per line
     /// (`None`: a generated text).
     pub file: Option<PathBuf>,
+    /// `stateful-wordcount`: checkpoint its state into this directory
+    /// (which must exist) and restore from it (`None`: state in memory).
+    pub state_dir: Option<PathBuf>,
+    /// `stateful-wordcount`: how often to checkpoint (default 1 s).
+    pub checkpoint_interval: Option<std::time::Duration>,
 }
 
 /// How the storm-perf topologies connect their components (storm-perf's

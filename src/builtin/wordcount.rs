@@ -139,6 +139,20 @@ impl SentenceSpout {
     }
 }
 
+/// The position is the spout task's next sentence (`stateful-wordcount`
+/// rewinds it after a crash).
+impl gale_engine::state::RewindableSpout for SentenceSpout {
+    fn checkpoint(&self) -> Value {
+        Value::I64(self.next as i64)
+    }
+
+    fn restore(&mut self, position: &Value) {
+        if let Value::I64(next) = position {
+            self.next = (*next).max(0) as u64;
+        }
+    }
+}
+
 impl Spout for SentenceSpout {
     fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
         match self.probe {

@@ -39,6 +39,8 @@ pub(super) fn reject_builtin_flags(args: &TopologyArgs) -> Result<(), CliError> 
         ("--tuple-size", args.tuple_size.is_some()),
         ("--ack", args.ack),
         ("--max-pending", args.max_pending.is_some()),
+        ("--state-dir", args.state_dir.is_some()),
+        ("--checkpoint-ms", args.checkpoint_ms.is_some()),
     ];
     match builtin_only.iter().find(|(_, given)| *given) {
         Some((flag, _)) => Err(CliError::BuiltinFlag(flag)),

@@ -137,6 +137,9 @@ fn topology_for_cluster(
         extra.extend(std::fs::read(name)?);
         return Ok((loaded.into(), extra));
     }
+    if args.state_dir.is_some() {
+        return Err(CliError::StateAcrossNodes);
+    }
     let threads = cluster.nodes().iter().map(|n| n.threads).sum();
     let opts = args.options(threads);
     let built = resolve_topology(name, &opts)?;

@@ -35,6 +35,14 @@ pub struct TopologyArgs {
     /// (Storm's max spout pending) [default: unbounded].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_pending: Option<u64>,
+    /// stateful-wordcount: checkpoint its state into DIR (which must
+    /// exist) and restore it from there at start (exactly-once across
+    /// crashes; one process only).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
+    /// With --state-dir: checkpoint every MS milliseconds [default: 1000].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=31_536_000_000))]
+    pub checkpoint_ms: Option<u64>,
 }
 
 impl TopologyArgs {
@@ -50,6 +58,8 @@ impl TopologyArgs {
             grouping: self.grouping,
             ack: self.ack,
             max_pending: self.max_pending.map(|n| n as usize),
+            state_dir: self.state_dir.clone(),
+            checkpoint_interval: self.checkpoint_ms.map(std::time::Duration::from_millis),
             ..BuiltinOptions::default()
         }
     }

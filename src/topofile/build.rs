@@ -7,12 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gale_codec::Value;
+use gale_engine::window::{
+    Length, Window, WindowedBoltOf, LATE_TUPLE_FIELD, WINDOW_FIELDS, WINDOW_STREAM,
+};
 use gale_engine::{Grouping, TopologyBuilder, DEFAULT_STREAM};
 use gale_multilang::{Protocol, Serializer, ShellBolt, ShellConfig, ShellSpout};
 use serde_yaml_ng::Value as Yaml;
 
 use super::registry::{self, Outputs, Role};
-use super::schema::{ComponentDef, ConfigDef, GroupingDef, PythonDef, StreamDef, TOP_KEYS};
+use super::schema::{
+    ComponentDef, ConfigDef, GroupingDef, LengthDef, PythonDef, StreamDef, WindowDef, TOP_KEYS,
+};
 use super::{Loaded, Located};
 
 /// Collects mistakes, each with its YAML path and, where found, its line.
@@ -100,6 +105,8 @@ struct Comp {
     streams: Option<BTreeMap<String, (Vec<String>, bool)>>,
     def: Option<ComponentDef>,
     shell: Option<ShellConfig>,
+    /// A windowed shell bolt's window.
+    window: Option<Window>,
 }
 
 impl Comp {
@@ -112,6 +119,7 @@ impl Comp {
             streams: None,
             def: None,
             shell: None,
+            window: None,
         }
     }
 }
@@ -565,6 +573,23 @@ fn check_component(
             shell = Some(config);
         }
     }
+    let window = def
+        .window
+        .as_ref()
+        .and_then(|w| check_window(w, &def, role, line, &at, errors));
+    if let Some(late) = window.as_ref().and_then(Window::late_tuple_stream) {
+        // Declared by the windowed bolt, not by the child.
+        if streams
+            .insert(late.to_owned(), (vec![LATE_TUPLE_FIELD.to_owned()], false))
+            .is_some()
+        {
+            errors.push(
+                line,
+                format!("{at}.window.late_stream"),
+                format!("stream `{late}` is declared in `streams` too"),
+            );
+        }
+    }
     Comp {
         id: def.id.clone(),
         role,
@@ -573,7 +598,76 @@ fn check_component(
         streams: Some(streams),
         def: Some(def),
         shell,
+        window,
     }
+}
+
+/// Checks a `window:` block and makes the [`Window`] it describes.
+fn check_window(
+    w: &WindowDef,
+    def: &ComponentDef,
+    role: Role,
+    line: Option<usize>,
+    at: &str,
+    errors: &mut Errors<'_>,
+) -> Option<Window> {
+    let wat = format!("{at}.window");
+    if role == Role::Spout || def.builtin.is_some() {
+        errors.push(
+            line,
+            &wat,
+            "only shell and Python bolts take a window (spouts and the built-in bolts are not \
+             windowed)",
+        );
+        return None;
+    }
+    let length_of = |l: &LengthDef, key: &str, errors: &mut Errors<'_>| match (l.count, l.secs) {
+        (Some(n), None) if n > 0 => Some(Length::Count(n)),
+        (None, Some(_)) => {
+            positive_secs(l.secs, line, format!("{wat}.{key}.secs"), errors).map(Length::Duration)
+        }
+        _ => {
+            errors.push(
+                line,
+                format!("{wat}.{key}"),
+                "give exactly one of `count` (tuples, at least 1) and `secs`",
+            );
+            None
+        }
+    };
+    let length = length_of(&w.length, "length", errors);
+    let slide = match &w.slide {
+        Some(s) => length_of(s, "slide", errors),
+        None => length,
+    };
+    let lag = positive_secs(w.lag_secs, line, format!("{wat}.lag_secs"), errors);
+    let interval = positive_secs(
+        w.watermark_interval_secs,
+        line,
+        format!("{wat}.watermark_interval_secs"),
+        errors,
+    );
+    let mut window = Window::sliding(length?, slide?);
+    if let Some(field) = &w.timestamp_field {
+        window = window.with_timestamp_field(field);
+    }
+    if let Some(lag) = lag {
+        window = window.with_lag(lag);
+    }
+    if let Some(interval) = interval {
+        window = window.with_watermark_interval(interval);
+    }
+    if let Some(late) = &w.late_stream {
+        if late.is_empty() || late.starts_with("__") {
+            errors.push(
+                line,
+                format!("{wat}.late_stream"),
+                "stream names must be non-empty and not start with `__`",
+            );
+        }
+        window = window.with_late_tuple_stream(late);
+    }
+    Some(window)
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -807,8 +901,25 @@ fn build(
                 }
             }
             (Role::Bolt, shell) => {
-                let declarer = match (shell, def.builtin.as_deref()) {
-                    (Some(mut shell), _) => {
+                let declarer = match (shell, def.builtin.as_deref(), c.window.clone()) {
+                    (Some(mut shell), _, Some(window)) => {
+                        // The child sees one tuple per window, from itself.
+                        let fields = WINDOW_FIELDS.iter().map(|f| Value::from(*f)).collect();
+                        let window_stream =
+                            Value::Map(vec![(WINDOW_STREAM.to_owned(), Value::List(fields))]);
+                        shell.context.push((
+                            "source->stream->fields".to_owned(),
+                            Value::Map(vec![(c.id.clone(), window_stream)]),
+                        ));
+                        let shell = Arc::new(shell);
+                        Some(b.set_windowed_bolt(
+                            &c.id,
+                            move || WindowedBoltOf::new(ShellBolt::shared(Arc::clone(&shell))),
+                            window,
+                            p,
+                        ))
+                    }
+                    (Some(mut shell), _, None) => {
                         shell.context.push((
                             "source->stream->fields".to_owned(),
                             source_fields(&c.id, &comps, &subs),
@@ -816,8 +927,10 @@ fn build(
                         let shell = Arc::new(shell);
                         Some(b.set_bolt(&c.id, move || ShellBolt::shared(Arc::clone(&shell)), p))
                     }
-                    (None, Some(name)) => registry::add_bolt(&mut b, &c.id, name, p, &mut outputs),
-                    (None, None) => None,
+                    (None, Some(name), _) => {
+                        registry::add_bolt(&mut b, &c.id, name, p, &mut outputs)
+                    }
+                    (None, None, _) => None,
                 };
                 let Some(mut d) = declarer else { continue };
                 for s in subs.iter().filter(|s| s.to == c.id) {

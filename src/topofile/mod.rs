@@ -63,6 +63,7 @@ impl From<Loaded> for crate::builtin::Built {
             topology: loaded.topology,
             finite: loaded.finite,
             counts: loaded.counts,
+            rankings: None,
         }
     }
 }

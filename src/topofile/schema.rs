@@ -48,6 +48,36 @@ pub(super) struct ComponentDef {
     pub(super) max_spout_pending: Option<usize>,
     /// Bolts: a tick tuple every this many seconds.
     pub(super) tick_secs: Option<f64>,
+    /// Shell and Python bolts: run on windows of tuples.
+    pub(super) window: Option<WindowDef>,
+}
+
+/// `window:` — a shell or Python bolt gets windows of tuples, each as one
+/// tuple with the fields `tuples`, `new`, `expired`, `start`, `end`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WindowDef {
+    /// `{count: N}` or `{secs: S}`.
+    pub(super) length: LengthDef,
+    /// The same; omitted: a tumbling window (slide = length).
+    pub(super) slide: Option<LengthDef>,
+    /// Event time: the integer field (ms) the timestamps come from.
+    pub(super) timestamp_field: Option<String>,
+    /// Event time: how far behind the latest timestamp the watermark stays.
+    pub(super) lag_secs: Option<f64>,
+    /// Event time: move the watermark at this interval, not per tuple.
+    pub(super) watermark_interval_secs: Option<f64>,
+    /// Event time: where late tuples go (a stream of this bolt with the
+    /// one field `late_tuple`).
+    pub(super) late_stream: Option<String>,
+}
+
+/// A window length or slide: exactly one of `count` and `secs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LengthDef {
+    pub(super) count: Option<usize>,
+    pub(super) secs: Option<f64>,
 }
 
 fn one() -> usize {

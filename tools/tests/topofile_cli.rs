@@ -92,3 +92,62 @@ fn builtin_flags_are_refused_with_a_file() {
         run.stderr
     );
 }
+
+#[test]
+fn a_python_bolt_with_a_window_block_gets_each_window_as_one_tuple() {
+    let text = format!(
+        "\
+name: windowed-python
+spouts:
+  - id: sentences
+    builtin: sentences
+    args: {{count: 1000}}
+bolts:
+  - id: sizes
+    python:
+      class: window_size:WindowSize
+      interpreter: {python}
+      cwd: {cwd}
+      env: {{PYTHONPATH: {package}}}
+      protocol: storm
+    streams: {{default: [word]}}
+    window:
+      length: {{count: 10}}
+  - id: count
+    builtin: count
+streams:
+  - {{from: sentences, to: sizes, grouping: shuffle}}
+  - {{from: sizes, to: count, grouping: {{type: fields, fields: [word]}}}}
+",
+        python = python(),
+        cwd = repo().join("tests/python").display(),
+        package = repo().join("python").display(),
+    );
+    let file = scratch("run-windowed").join("w.yaml");
+    std::fs::write(&file, text).unwrap();
+    let run = gale(&["run", file.to_str().unwrap(), "--threads", "2", "--no-pin"]);
+    assert!(run.ok(), "{}", run.stderr);
+    // 1000 sentences in tumbling windows of 10: 100 windows of 10 new
+    // tuples, every tree completed (the run ends by itself).
+    assert_eq!(run.stdout.trim(), "size10new10\t100", "{}", run.stderr);
+}
+
+#[test]
+fn a_bad_window_block_is_reported_with_its_place() {
+    let dir = scratch("validate-window");
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "spouts:\n  - {id: s, builtin: sentences, window: {length: {count: 3}}}\nbolts:\n  - id: b\n    shell: {command: python3, args: [x.py]}\n    window: {length: {count: 0, secs: 2}, lag_secs: -1}\nstreams:\n  - {from: s, to: b, grouping: shuffle}\n",
+    )
+    .unwrap();
+    let run = gale(&["validate", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    for wanted in [
+        "spouts[0] `s`.window: only shell and Python bolts take a window",
+        "bolts[0] `b`.window.length: give exactly one of `count`",
+        "bolts[0] `b`.window.lag_secs: must be a number of seconds above 0",
+    ] {
+        assert!(run.stderr.contains(wanted), "{wanted}\n{}", run.stderr);
+    }
+}

@@ -8,6 +8,12 @@ use super::{
     Component, ComponentConfig, Kind, Subscription, Topology, TopologyConfig, TopologyError,
 };
 use crate::component::{OutputFieldsDeclarer, DEFAULT_STREAM};
+use crate::state::checkpoint::{
+    CheckpointBolt, CheckpointSpout, Inner, Plain, Rewind, Slot, CHECKPOINT_FIELD,
+    CHECKPOINT_STREAM,
+};
+use crate::state::{Checkpointing, RewindableSpout, StatefulBolt};
+use crate::window::{Length, Window, WindowedBolt, WindowedExecutor};
 use crate::{Bolt, Grouping, Spout};
 
 /// Builds a [`Topology`]: spouts, bolts, their parallelism and the
@@ -44,6 +50,14 @@ pub struct TopologyBuilder {
     components: Vec<Component>,
     errors: Vec<TopologyError>,
     config: TopologyConfig,
+    /// The windowed bolts and their windows, checked by `build`.
+    windows: Vec<(String, Window)>,
+    /// Checkpointed state, if any; the wrappers read it from `slot`.
+    checkpointing: Option<Arc<Checkpointing>>,
+    slot: Slot,
+    /// Components already wrapped for checkpoints (rewindable spouts,
+    /// stateful bolts).
+    wrapped: HashSet<String>,
 }
 
 impl TopologyBuilder {
@@ -54,6 +68,10 @@ impl TopologyBuilder {
             components: Vec::new(),
             errors: Vec::new(),
             config: TopologyConfig::default(),
+            windows: Vec::new(),
+            checkpointing: None,
+            slot: Slot::default(),
+            wrapped: HashSet::new(),
         }
     }
 
@@ -114,6 +132,160 @@ impl TopologyBuilder {
         }
     }
 
+    /// Checkpoints the state of every stateful bolt and the position of
+    /// every rewindable spout as `checkpointing` says (see
+    /// [`state`](crate::state)): every spout and bolt is wrapped to align
+    /// and forward barriers. Within one process (`LocalCluster`).
+    pub fn set_checkpointing(&mut self, checkpointing: Arc<Checkpointing>) -> &mut Self {
+        self.checkpointing = Some(checkpointing);
+        self
+    }
+
+    /// Adds a spout that can rewind to a saved position (exactly-once
+    /// state when checkpointing).
+    pub fn set_rewindable_spout<S, F>(
+        &mut self,
+        name: &str,
+        factory: F,
+        parallelism: usize,
+    ) -> SpoutDeclarer<'_>
+    where
+        S: RewindableSpout,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        self.wrapped.insert(name.to_owned());
+        let slot = Arc::clone(&self.slot);
+        self.set_spout(
+            name,
+            move || CheckpointSpout::new(Box::new(Rewind(factory())), Arc::clone(&slot)),
+            parallelism,
+        )
+    }
+
+    /// Adds a bolt with key-value state, restored before its first tuple
+    /// and saved at every checkpoint.
+    pub fn set_stateful_bolt<B, F>(
+        &mut self,
+        name: &str,
+        factory: F,
+        parallelism: usize,
+    ) -> BoltDeclarer<'_>
+    where
+        B: StatefulBolt,
+        F: Fn() -> B + Send + Sync + 'static,
+    {
+        self.wrapped.insert(name.to_owned());
+        let slot = Arc::clone(&self.slot);
+        self.set_bolt(
+            name,
+            move || CheckpointBolt::new(Inner::Stateful(Box::new(factory())), Arc::clone(&slot)),
+            parallelism,
+        )
+    }
+
+    /// Wraps every component not wrapped yet, declares the barrier stream
+    /// on each and subscribes each bolt to its sources' barriers.
+    fn add_checkpoints(&mut self, checkpointing: &Arc<Checkpointing>) {
+        let _ = self.slot.set(Arc::clone(checkpointing));
+        checkpointing.set_tasks(self.components.iter().map(|c| c.parallelism).sum());
+        let fields = gale_codec::Fields::new([CHECKPOINT_FIELD])
+            .unwrap_or_else(|_| gale_codec::Fields::empty());
+        for c in &mut self.components {
+            if !self.wrapped.contains(&c.name) {
+                let slot = Arc::clone(&self.slot);
+                c.kind = match &c.kind {
+                    Kind::Spout(f) => {
+                        let f = Arc::clone(f);
+                        Kind::Spout(Arc::new(move || {
+                            Box::new(CheckpointSpout::new(
+                                Box::new(Plain(f())),
+                                Arc::clone(&slot),
+                            ))
+                        }))
+                    }
+                    Kind::Bolt(f) => {
+                        let f = Arc::clone(f);
+                        Kind::Bolt(Arc::new(move || {
+                            Box::new(CheckpointBolt::new(Inner::Plain(f()), Arc::clone(&slot)))
+                        }))
+                    }
+                    Kind::Acker => Kind::Acker,
+                };
+            }
+            c.streams.push(crate::StreamDecl {
+                name: CHECKPOINT_STREAM.to_owned(),
+                fields: fields.clone(),
+                direct: false,
+                typed: None,
+            });
+            let mut sources: Vec<String> = c.inputs.iter().map(|s| s.component.clone()).collect();
+            sources.sort();
+            sources.dedup();
+            for source in sources {
+                c.inputs.push(Subscription {
+                    component: source,
+                    stream: CHECKPOINT_STREAM.to_owned(),
+                    grouping: Grouping::All,
+                });
+            }
+        }
+    }
+
+    /// Adds a windowed bolt component (Storm's `setBolt` with a
+    /// `BaseWindowedBolt`): each task runs an instance made by `factory` on
+    /// the windows `window` describes (see [`window`](crate::window)).
+    /// Chain the groupings on the returned declarer as for any bolt.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gale_engine::window::{TupleWindow, Window, WindowOutput, WindowedBolt};
+    /// use gale_codec::Value;
+    /// use gale_engine::{OutputFieldsDeclarer, Spout, SpoutOutput, TopologyBuilder};
+    /// # struct Words;
+    /// # impl Spout for Words {
+    /// #     fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) { d.declare(["word", "ts"]); }
+    /// #     fn next_tuple(&mut self, _out: &mut SpoutOutput<'_>) {}
+    /// # }
+    /// struct Tally;
+    /// impl WindowedBolt for Tally {
+    ///     fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+    ///         d.declare(["end", "tuples"]);
+    ///     }
+    ///     fn execute(&mut self, window: &TupleWindow<'_>, out: &mut WindowOutput<'_, '_>) {
+    ///         let n = window.get().len() as i64;
+    ///         out.emit(&[Value::I64(window.end_timestamp()), Value::I64(n)]);
+    ///     }
+    /// }
+    ///
+    /// let mut builder = TopologyBuilder::new("tally");
+    /// builder.set_spout("words", || Words, 1);
+    /// let window = Window::sliding(Duration::from_secs(10), Duration::from_secs(5))
+    ///     .with_timestamp_field("ts");
+    /// builder.set_windowed_bolt("tally", || Tally, window, 2).shuffle_grouping("words");
+    /// builder.set_message_timeout(Duration::from_secs(10));
+    /// // With acking on, a window holding tuples longer than the timeout is refused.
+    /// let err = builder.build().unwrap_err();
+    /// assert!(err.to_string().contains("message timeout"), "{err}");
+    /// ```
+    pub fn set_windowed_bolt<W, F>(
+        &mut self,
+        name: &str,
+        factory: F,
+        window: Window,
+        parallelism: usize,
+    ) -> BoltDeclarer<'_>
+    where
+        W: WindowedBolt,
+        F: Fn() -> W + Send + Sync + 'static,
+    {
+        self.windows.push((name.to_owned(), window.clone()));
+        self.set_bolt(
+            name,
+            move || WindowedExecutor::new(factory(), window.clone()),
+            parallelism,
+        )
+    }
+
     fn add(&mut self, name: &str, kind: Kind, parallelism: usize, declarer: OutputFieldsDeclarer) {
         self.errors.extend(declarer.errors);
         self.components.push(Component {
@@ -130,11 +302,17 @@ impl TopologyBuilder {
     /// found: duplicate or reserved names, zero parallelism, no spout,
     /// unknown components, streams or fields, direct groupings on streams
     /// not declared direct (and the reverse), bolts with no input.
-    pub fn build(self) -> Result<Topology, TopologyError> {
-        if let Some(e) = self.errors.into_iter().next() {
-            return Err(e);
+    pub fn build(mut self) -> Result<Topology, TopologyError> {
+        if let Some(e) = self.errors.first() {
+            return Err(e.clone());
+        }
+        if let Some(c) = self.checkpointing.clone() {
+            self.add_checkpoints(&c);
         }
         validate(&self.name, &self.components)?;
+        for (name, window) in &self.windows {
+            check_window(&self.config, &self.components, name, window)?;
+        }
         if self.config.max_spout_pending == Some(0) {
             return Err(TopologyError::ZeroMaxSpoutPending {
                 component: self.name,
@@ -239,6 +417,74 @@ fn validate(topology: &str, components: &[Component]) -> Result<(), TopologyErro
                     stream: sub.stream.clone(),
                 });
             }
+        }
+    }
+    Ok(())
+}
+
+/// Checks windowed bolt `name`'s window: on its own, against its inputs
+/// (each must carry the timestamp field) and, with acking on, against the
+/// message timeout and the spouts' bound on tuples in flight (Storm's
+/// checks: a window that holds tuples longer would see them time out).
+fn check_window(
+    config: &TopologyConfig,
+    components: &[Component],
+    name: &str,
+    window: &Window,
+) -> Result<(), TopologyError> {
+    window.check(name)?;
+    let Some(bolt) = components.iter().find(|c| c.name == name) else {
+        return Ok(());
+    };
+    if let Some(field) = window.timestamp_field() {
+        for sub in &bolt.inputs {
+            let fields = components
+                .iter()
+                .find(|c| c.name == sub.component)
+                .and_then(|c| c.stream(&sub.stream))
+                .map(|s| &s.fields);
+            if let Some(fields) = fields.filter(|f| !f.contains(field)) {
+                return Err(TopologyError::WindowTimestampField {
+                    bolt: name.to_owned(),
+                    source_component: sub.component.clone(),
+                    stream: sub.stream.clone(),
+                    field: field.to_owned(),
+                    declared: fields.clone(),
+                });
+            }
+        }
+    }
+    if config.ackers == 0 {
+        return Ok(());
+    }
+    if let Some(hold) = window.max_hold() {
+        if hold > config.message_timeout {
+            return Err(TopologyError::WindowExceedsTimeout {
+                bolt: name.to_owned(),
+                hold_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
+                timeout_ms: u64::try_from(config.message_timeout.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+    }
+    if let (Length::Count(len), Length::Count(slide)) = (window.length(), window.slide()) {
+        // What all spouts may have in flight, if every one is bounded.
+        let in_flight = components
+            .iter()
+            .filter(|c| c.is_spout())
+            .map(|c| {
+                c.config
+                    .max_spout_pending
+                    .or(config.max_spout_pending)
+                    .map(|p| p.saturating_mul(c.parallelism))
+            })
+            .try_fold(0usize, |sum, p| p.map(|p| sum.saturating_add(p)));
+        let needed = len.saturating_add(slide);
+        if let Some(in_flight) = in_flight.filter(|n| *n < needed) {
+            return Err(TopologyError::WindowExceedsMaxPending {
+                bolt: name.to_owned(),
+                needed,
+                in_flight,
+            });
         }
     }
     Ok(())

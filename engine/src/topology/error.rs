@@ -165,4 +165,50 @@ pub enum TopologyError {
         /// The value given, in seconds.
         secs: u64,
     },
+    /// A windowed bolt's window is malformed (a zero length or slide,
+    /// event-time options without a timestamp field).
+    #[error("windowed bolt `{component}` has a bad window: {reason}")]
+    BadWindow {
+        /// The bolt.
+        component: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An event-time windowed bolt subscribes to a stream without its
+    /// timestamp field.
+    #[error("windowed bolt `{bolt}` reads timestamps from field `{field}`, but stream `{stream}` of `{source_component}` has only {declared}")]
+    WindowTimestampField {
+        /// The windowed bolt.
+        bolt: String,
+        /// The source component.
+        source_component: String,
+        /// The stream.
+        stream: String,
+        /// The timestamp field.
+        field: String,
+        /// The stream's declared fields.
+        declared: gale_codec::Fields,
+    },
+    /// With acking on, a time window holds tuples longer than the message
+    /// timeout, so they would time out while still in a window.
+    #[error("windowed bolt `{bolt}` holds tuples up to {hold_ms} ms (window length + slide + lag), longer than the message timeout of {timeout_ms} ms; raise the message timeout or shorten the window")]
+    WindowExceedsTimeout {
+        /// The windowed bolt.
+        bolt: String,
+        /// How long the window holds a tuple, at most.
+        hold_ms: u64,
+        /// The topology's message timeout.
+        timeout_ms: u64,
+    },
+    /// With acking on, a count window needs more tuples than the spouts
+    /// may have in flight, so it would never fire.
+    #[error("windowed bolt `{bolt}` needs {needed} tuples in flight (window length + slide), but the spouts' max spout pending allows only {in_flight}")]
+    WindowExceedsMaxPending {
+        /// The windowed bolt.
+        bolt: String,
+        /// Window length plus slide, in tuples.
+        needed: usize,
+        /// What all spout tasks may have in flight together.
+        in_flight: usize,
+    },
 }

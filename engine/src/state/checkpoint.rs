@@ -1,0 +1,642 @@
+//! Checkpoints by aligned barriers, carried as ordinary tuples (Storm's
+//! `$checkpoint` stream, Flink's alignment), so the engine's data path
+//! needs nothing new.
+//!
+//! - [`Checkpointing`]: the settings (backend, interval) and the one
+//!   coordinator of a process: it counts the tasks that saved checkpoint
+//!   `n` and makes `n` current once all have.
+//! - [`CheckpointSpout`] wraps every spout: every interval it saves the
+//!   spout's position (a [`RewindableSpout`]'s; none for others) and emits
+//!   barrier `n` on [`CHECKPOINT_STREAM`] to every task downstream, between
+//!   two of the spout's tuples; at open it restores the position of the
+//!   current checkpoint. A finished spout emits one last barrier.
+//! - [`CheckpointBolt`] wraps every bolt: a barrier from an upstream task
+//!   blocks that input channel (its later tuples wait in a buffer) until
+//!   the barrier has come from every upstream task; then the bolt's
+//!   [`KeyValueState`] is saved (a [`StatefulBolt`]'s; nothing for others),
+//!   the barrier goes downstream, and the buffered tuples run. So every
+//!   task saves the same cut of the stream, and a spout restored to its
+//!   position emits exactly what came after it: state is exactly-once.
+//!
+//! Tuples from one task to another keep their order (same ring, same
+//! queue), which is what makes a barrier a cut of its channel.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use gale_codec::{view_checked, AlignedVec, Encoder, Fields, Value};
+
+use super::{DirBackend, KeyValueState, StateError};
+use crate::{
+    Bolt, BoltOutput, Input, OutputFieldsDeclarer, Spout, SpoutOutput, TaskId, TopologyContext,
+};
+
+/// The stream barriers travel on (Storm's name).
+pub const CHECKPOINT_STREAM: &str = "$checkpoint";
+/// Its one field: the checkpoint id.
+pub const CHECKPOINT_FIELD: &str = "checkpoint";
+
+/// A spout that can go back to a saved position (for exactly-once state):
+/// after a crash it is restored to the position of the last complete
+/// checkpoint and emits again everything after it.
+pub trait RewindableSpout: Spout {
+    /// Where the spout is now (what it has emitted so far).
+    fn checkpoint(&self) -> Value;
+    /// Goes back to `position`, made by [`checkpoint`](Self::checkpoint)
+    /// (called after `open`, before the first `next_tuple`).
+    fn restore(&mut self, position: &Value);
+}
+
+/// A bolt with key-value state (Storm's `IStatefulBolt`): the state is
+/// restored from the last complete checkpoint before its first tuple and
+/// saved at every checkpoint.
+pub trait StatefulBolt: Send + 'static {
+    /// Declares the streams this bolt emits.
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer);
+    /// Called once before the first tuple, with the state restored.
+    fn prepare(&mut self, _context: &TopologyContext, _state: &KeyValueState) {}
+    /// Processes one input, reading and changing `state`.
+    fn execute(&mut self, input: &Input<'_>, state: &mut KeyValueState, out: &mut BoltOutput<'_>);
+    /// Called once at shutdown, with the final state.
+    fn cleanup(&mut self, _state: &KeyValueState) {}
+}
+
+/// How a topology checkpoints: where, how often, and the coordinator of
+/// this process's tasks.
+#[derive(Debug)]
+pub struct Checkpointing {
+    backend: DirBackend,
+    interval: Duration,
+    /// Tasks taking part (every spout and bolt task), set at build.
+    tasks: OnceLock<usize>,
+    /// Which tasks saved which checkpoints, and which stopped taking part.
+    progress: Mutex<Progress>,
+    /// The first error of a save or commit.
+    error: Mutex<Option<String>>,
+}
+
+impl Checkpointing {
+    /// Checkpoints to `backend` every `interval`.
+    pub fn new(backend: DirBackend, interval: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            backend,
+            interval,
+            tasks: OnceLock::new(),
+            progress: Mutex::new(Progress::default()),
+            error: Mutex::new(None),
+        })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &DirBackend {
+        &self.backend
+    }
+
+    /// The last checkpoint made current, if any.
+    pub fn current(&self) -> Result<Option<u64>, StateError> {
+        self.backend.current()
+    }
+
+    /// The first error saving or committing a checkpoint, if any (the
+    /// topology keeps running; the checkpoint is not made current).
+    pub fn error(&self) -> Option<String> {
+        self.error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_tasks(&self, tasks: usize) {
+        let _ = self.tasks.set(tasks);
+    }
+
+    fn fail(&self, e: &StateError) {
+        let mut error = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+        error.get_or_insert_with(|| e.to_string());
+        tracing::error!("{e}");
+    }
+
+    /// Saves `state` (if any) as `task`'s part of checkpoint `n` and
+    /// counts it; the last task of `n` makes it current.
+    fn save(&self, n: u64, task: &str, state: Option<&KeyValueState>) {
+        let result = match state {
+            Some(s) => s.snapshot().and_then(|b| self.backend.save(n, task, &b)),
+            None => Ok(()),
+        };
+        if let Err(e) = result {
+            return self.fail(&e);
+        }
+        let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        *progress.saved.entry(n).or_default() += 1;
+        self.commit_complete(&mut progress);
+    }
+
+    /// A task whose inputs (or, for a spout, whose emits) have ended: it
+    /// took part in checkpoints up to `last` and in none after; its final
+    /// `state` (if it has state) is written into each later checkpoint
+    /// before that is made current, so every checkpoint stays whole.
+    fn retire(&self, last: u64, task: &str, state: Option<&KeyValueState>) {
+        let snapshot = match state.map(KeyValueState::snapshot).transpose() {
+            Ok(s) => s,
+            Err(e) => return self.fail(&e),
+        };
+        let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        progress.retired.push(Retired {
+            last,
+            task: task.to_owned(),
+            snapshot,
+        });
+        self.commit_complete(&mut progress);
+    }
+
+    /// Makes current the newest checkpoint that every task taking part in
+    /// it has saved, and forgets the older ones.
+    fn commit_complete(&self, progress: &mut Progress) {
+        let tasks = self.tasks.get().copied().unwrap_or(usize::MAX);
+        let complete = progress
+            .saved
+            .iter()
+            .filter(|(n, count)| {
+                let gone = progress.retired.iter().filter(|r| r.last < **n).count();
+                **count >= tasks.saturating_sub(gone)
+            })
+            .map(|(n, _)| *n)
+            .max();
+        if let Some(n) = complete {
+            progress.saved.retain(|id, _| *id > n);
+            let carried = progress
+                .retired
+                .iter()
+                .filter(|r| r.last < n)
+                .filter_map(|r| r.snapshot.as_ref().map(|s| (&r.task, s)))
+                .try_for_each(|(task, s)| self.backend.save(n, task, s));
+            if let Err(e) = carried.and_then(|()| self.backend.commit(n)) {
+                self.fail(&e);
+            }
+        }
+    }
+
+    /// `task`'s state in the current checkpoint (`None`: none committed);
+    /// for a task without state (`saves` false) only the checkpoint's id,
+    /// with empty state. A damaged or missing file stops the task with
+    /// the error: never a silent start from empty state.
+    fn restore(&self, task: &str, saves: bool) -> Option<(u64, KeyValueState)> {
+        let loaded = if saves {
+            self.backend.load(task).and_then(|l| {
+                l.map(|(n, b)| KeyValueState::restore(&b).map(|s| (n, s)))
+                    .transpose()
+            })
+        } else {
+            self.backend
+                .current()
+                .map(|n| n.map(|n| (n, KeyValueState::default())))
+        };
+        match loaded {
+            Ok(l) => l,
+            Err(e) => panic!("cannot restore the state of `{task}`: {e}"),
+        }
+    }
+}
+
+/// The coordinator's count.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Checkpoint id → tasks that saved it.
+    saved: BTreeMap<u64, usize>,
+    /// The tasks that stopped taking part.
+    retired: Vec<Retired>,
+}
+
+/// A task that stopped taking part in checkpoints.
+#[derive(Debug)]
+struct Retired {
+    /// The last checkpoint it took part in.
+    last: u64,
+    /// Its state file's name.
+    task: String,
+    /// Its final state, if it has state.
+    snapshot: Option<Vec<u8>>,
+}
+
+/// The barrier value that says "this channel has ended" (Flink's end of
+/// partition): it counts as delivered for every later barrier.
+const END: i64 = -1;
+
+/// The file name of a task's state: its component and index (stable
+/// across restarts).
+fn task_key(context: &TopologyContext) -> String {
+    format!("{}-{}", context.component_id(), context.task_index())
+}
+
+/// The setting shared by a topology's wrappers, filled when it is built.
+pub(crate) type Slot = Arc<OnceLock<Arc<Checkpointing>>>;
+
+/// A spout's position, if it can rewind.
+pub(crate) trait Source: Send {
+    fn spout(&mut self) -> &mut dyn Spout;
+    fn spout_ref(&self) -> &dyn Spout;
+    fn position(&self) -> Option<Value>;
+    fn rewind(&mut self, position: &Value);
+}
+
+pub(crate) struct Plain(pub(crate) Box<dyn Spout>);
+
+impl Source for Plain {
+    fn spout(&mut self) -> &mut dyn Spout {
+        &mut *self.0
+    }
+    fn spout_ref(&self) -> &dyn Spout {
+        &*self.0
+    }
+    fn position(&self) -> Option<Value> {
+        None
+    }
+    fn rewind(&mut self, _position: &Value) {}
+}
+
+pub(crate) struct Rewind<S>(pub(crate) S);
+
+impl<S: RewindableSpout> Source for Rewind<S> {
+    fn spout(&mut self) -> &mut dyn Spout {
+        &mut self.0
+    }
+    fn spout_ref(&self) -> &dyn Spout {
+        &self.0
+    }
+    fn position(&self) -> Option<Value> {
+        Some(self.0.checkpoint())
+    }
+    fn rewind(&mut self, position: &Value) {
+        self.0.restore(position);
+    }
+}
+
+/// Wraps a spout: restores its position, emits barriers (see the module
+/// docs).
+pub struct CheckpointSpout {
+    source: Box<dyn Source>,
+    slot: Slot,
+    key: String,
+    next: u64,
+    due: Option<Instant>,
+    last_sent: bool,
+}
+
+impl CheckpointSpout {
+    pub(crate) fn new(source: Box<dyn Source>, slot: Slot) -> Self {
+        Self {
+            source,
+            slot,
+            key: String::new(),
+            next: 1,
+            due: None,
+            last_sent: false,
+        }
+    }
+
+    /// The spout's position as state (`None` if it cannot rewind).
+    fn position_state(&self) -> Option<KeyValueState> {
+        self.source.position().map(|p| {
+            let mut s = KeyValueState::default();
+            s.put("position", p);
+            s
+        })
+    }
+
+    fn barrier(&mut self, out: &mut SpoutOutput<'_>) {
+        let Some(c) = self.slot.get() else { return };
+        let state = self.position_state();
+        c.save(self.next, &self.key, state.as_ref());
+        out.emit_to(CHECKPOINT_STREAM, &[Value::I64(self.next as i64)]);
+        self.next += 1;
+        self.due = Some(Instant::now() + c.interval);
+    }
+}
+
+impl Spout for CheckpointSpout {
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
+        self.source.spout_ref().declare_output_fields(declarer);
+    }
+
+    fn open(&mut self, context: &TopologyContext) {
+        self.key = task_key(context);
+        self.source.spout().open(context);
+        if let Some(c) = self.slot.get() {
+            let saves = self.source.position().is_some();
+            if let Some((n, state)) = c.restore(&self.key, saves) {
+                if let Some(p) = state.get("position") {
+                    self.source.rewind(p);
+                }
+                self.next = n + 1;
+            }
+            self.due = Some(Instant::now() + c.interval);
+        }
+    }
+
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        if self.due.is_some_and(|d| Instant::now() >= d) {
+            self.barrier(out);
+        }
+        if self.source.spout_ref().is_finished() {
+            if !self.last_sent {
+                // A last checkpoint with everything emitted, then the end
+                // of this spout's channels: later checkpoints go on
+                // without it.
+                self.barrier(out);
+                self.last_sent = true;
+                if let Some(c) = self.slot.get() {
+                    out.emit_to(CHECKPOINT_STREAM, &[Value::I64(END)]);
+                    let state = self.position_state();
+                    c.retire(self.next - 1, &self.key, state.as_ref());
+                }
+            }
+            return;
+        }
+        self.source.spout().next_tuple(out);
+    }
+
+    fn ack(&mut self, msg_id: u64) {
+        self.source.spout().ack(msg_id);
+    }
+    fn fail(&mut self, msg_id: u64) {
+        self.source.spout().fail(msg_id);
+    }
+    fn activate(&mut self) {
+        self.source.spout().activate();
+    }
+    fn deactivate(&mut self) {
+        self.source.spout().deactivate();
+    }
+    fn close(&mut self) {
+        self.source.spout().close();
+    }
+    fn is_finished(&self) -> bool {
+        self.source.spout_ref().is_finished() && (self.last_sent || self.slot.get().is_none())
+    }
+}
+
+/// The bolt inside a [`CheckpointBolt`].
+pub(crate) enum Inner {
+    Plain(Box<dyn Bolt>),
+    Stateful(Box<dyn StatefulBolt>),
+}
+
+/// An input kept while its channel waits for a barrier: its archived
+/// bytes (header included, so acking it later is acking the original).
+struct Held {
+    bytes: AlignedVec<16>,
+    component: String,
+    stream: String,
+    fields: Option<Fields>,
+}
+
+impl Held {
+    fn of(input: &Input<'_>, encoder: &mut Encoder) -> Option<Self> {
+        let tuple = input.to_tuple();
+        let bound = gale_codec::encoded_len_bound(tuple.as_ref()).ok()?;
+        let mut bytes = AlignedVec::<16>::new();
+        bytes.resize(bound, 0);
+        let len = encoder.encode_into(tuple.as_ref(), &mut bytes).ok()?;
+        bytes.resize(len, 0);
+        Some(Self {
+            bytes,
+            component: input.source_component().to_owned(),
+            stream: input.source_stream().to_owned(),
+            fields: input.fields().cloned(),
+        })
+    }
+}
+
+/// One item waiting in a blocked channel.
+enum Waiting {
+    Tuple(Held),
+    Barrier(u64),
+    End,
+}
+
+/// Wraps a bolt: aligns barriers, saves state, forwards barriers (see the
+/// module docs).
+pub struct CheckpointBolt {
+    inner: Inner,
+    state: KeyValueState,
+    slot: Slot,
+    key: String,
+    /// Upstream tasks a barrier must come from.
+    upstream: usize,
+    /// The barrier being aligned, and the channels that delivered it.
+    aligning: Option<(u64, Vec<TaskId>)>,
+    /// Per upstream task, what arrived after its barrier.
+    waiting: HashMap<TaskId, VecDeque<Waiting>>,
+    /// The last checkpoint completed here.
+    done: u64,
+    /// Upstream tasks whose channels ended.
+    ended: Vec<TaskId>,
+    encoder: Encoder,
+}
+
+impl CheckpointBolt {
+    pub(crate) fn new(inner: Inner, slot: Slot) -> Self {
+        Self {
+            inner,
+            state: KeyValueState::default(),
+            slot,
+            key: String::new(),
+            upstream: 0,
+            aligning: None,
+            waiting: HashMap::new(),
+            done: 0,
+            ended: Vec::new(),
+            encoder: Encoder::new(),
+        }
+    }
+
+    fn blocked(&self, task: TaskId) -> bool {
+        self.aligning
+            .as_ref()
+            .is_some_and(|(_, from)| from.contains(&task))
+    }
+
+    fn process(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        match &mut self.inner {
+            Inner::Plain(b) => b.execute(input, out),
+            Inner::Stateful(b) => b.execute(input, &mut self.state, out),
+        }
+    }
+
+    /// Barrier `n` from `task` (not blocked): completes the checkpoint
+    /// once every upstream task's barrier is in.
+    fn barrier(&mut self, task: TaskId, n: u64, out: &mut BoltOutput<'_>) {
+        if n <= self.done {
+            return; // from before a restore
+        }
+        let (_, from) = self.aligning.get_or_insert_with(|| (n, Vec::new()));
+        from.push(task);
+        self.complete(out);
+    }
+
+    /// Completes the barrier being aligned if every channel still open has
+    /// delivered it.
+    fn complete(&mut self, out: &mut BoltOutput<'_>) {
+        let live = self.upstream.saturating_sub(self.ended.len());
+        if self
+            .aligning
+            .as_ref()
+            .is_none_or(|(_, from)| from.len() < live)
+        {
+            return;
+        }
+        let Some((n, _)) = self.aligning.take() else {
+            return;
+        };
+        if let Some(c) = self.slot.get() {
+            let state = matches!(self.inner, Inner::Stateful(_)).then_some(&self.state);
+            c.save(n, &self.key, state);
+        }
+        self.done = n;
+        out.emit_to(CHECKPOINT_STREAM, &[Value::I64(n as i64)]);
+    }
+
+    /// The channel from `task` ended: later barriers do not wait for it;
+    /// once every channel has ended, this task's do too.
+    fn end(&mut self, task: TaskId, out: &mut BoltOutput<'_>) {
+        if self.ended.contains(&task) {
+            return;
+        }
+        self.ended.push(task);
+        self.complete(out);
+        if self.ended.len() >= self.upstream {
+            out.emit_to(CHECKPOINT_STREAM, &[Value::I64(END)]);
+            if let Some(c) = self.slot.get() {
+                let state = matches!(self.inner, Inner::Stateful(_)).then_some(&self.state);
+                c.retire(self.done, &self.key, state);
+            }
+        }
+    }
+
+    /// Runs what waited in channels that are no longer blocked, until
+    /// each is empty or blocked again.
+    fn drain(&mut self, out: &mut BoltOutput<'_>) {
+        loop {
+            let ready: Vec<TaskId> = self
+                .waiting
+                .iter()
+                .filter(|(t, q)| !q.is_empty() && !self.blocked(**t))
+                .map(|(t, _)| *t)
+                .collect();
+            if ready.is_empty() {
+                return;
+            }
+            for task in ready {
+                while !self.blocked(task) {
+                    let Some(item) = self.waiting.get_mut(&task).and_then(VecDeque::pop_front)
+                    else {
+                        break;
+                    };
+                    match item {
+                        Waiting::Barrier(n) => self.barrier(task, n, out),
+                        Waiting::End => self.end(task, out),
+                        Waiting::Tuple(held) => {
+                            let Ok(view) = view_checked(&held.bytes) else {
+                                continue;
+                            };
+                            let view = match &held.fields {
+                                Some(f) => view.with_fields(f),
+                                None => view,
+                            };
+                            let input = Input {
+                                view,
+                                component: &held.component,
+                                stream: &held.stream,
+                                typed: None,
+                            };
+                            self.process(&input, out);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Bolt for CheckpointBolt {
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
+        match &self.inner {
+            Inner::Plain(b) => b.declare_output_fields(declarer),
+            Inner::Stateful(b) => b.declare_output_fields(declarer),
+        }
+    }
+
+    fn prepare(&mut self, context: &TopologyContext) {
+        self.key = task_key(context);
+        self.upstream = context
+            .sources()
+            .keys()
+            .map(|c| context.tasks_of(c).len())
+            .sum();
+        if let Some(c) = self.slot.get() {
+            let saves = matches!(self.inner, Inner::Stateful(_));
+            if let Some((n, state)) = c.restore(&self.key, saves) {
+                self.done = n;
+                if matches!(self.inner, Inner::Stateful(_)) {
+                    self.state = state;
+                }
+            }
+        }
+        match &mut self.inner {
+            Inner::Plain(b) => b.prepare(context),
+            Inner::Stateful(b) => b.prepare(context, &self.state),
+        }
+    }
+
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        let task = input.source_task();
+        if self.blocked(task) {
+            let item = if input.source_stream() == CHECKPOINT_STREAM {
+                input.get(0).and_then(|v| v.as_i64()).map(|n| match n {
+                    END => Waiting::End,
+                    n => Waiting::Barrier(n as u64),
+                })
+            } else {
+                Held::of(input, &mut self.encoder).map(Waiting::Tuple)
+            };
+            match item {
+                Some(item) => self.waiting.entry(task).or_default().push_back(item),
+                None => out.report_error("a tuple too large to hold while aligning a checkpoint"),
+            }
+            return;
+        }
+        if input.source_stream() == CHECKPOINT_STREAM {
+            match input.get(0).and_then(|v| v.as_i64()) {
+                Some(END) => self.end(task, out),
+                Some(n) => self.barrier(task, n as u64, out),
+                None => return,
+            }
+            self.drain(out);
+            return;
+        }
+        self.process(input, out);
+    }
+
+    fn cleanup(&mut self) {
+        match &mut self.inner {
+            Inner::Plain(b) => b.cleanup(),
+            Inner::Stateful(b) => b.cleanup(&self.state),
+        }
+    }
+
+    fn wants_poll(&self) -> bool {
+        matches!(&self.inner, Inner::Plain(b) if b.wants_poll())
+    }
+
+    fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
+        match &mut self.inner {
+            Inner::Plain(b) => b.poll(out),
+            Inner::Stateful(_) => false,
+        }
+    }
+
+    fn has_pending(&self) -> bool {
+        matches!(&self.inner, Inner::Plain(b) if b.has_pending())
+    }
+}
