@@ -421,7 +421,7 @@ fn check_component(
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                for m in registry::check_args(named, &args) {
+                for m in registry::check_args(named, &def.id, &args) {
                     errors.push(line, format!("{at}.args"), m);
                 }
                 if !def.streams.is_empty() {
@@ -434,11 +434,8 @@ fn check_component(
                         ),
                     );
                 }
-                for (s, fields) in named.streams {
-                    streams.insert(
-                        (*s).to_owned(),
-                        (fields.iter().map(|f| (*f).to_owned()).collect(), false),
-                    );
+                for (s, fields) in registry::streams(named, &args) {
+                    streams.insert(s, (fields, false));
                 }
             }
         },
@@ -816,7 +813,14 @@ fn build(
                         let shell = Arc::new(shell);
                         Some(b.set_bolt(&c.id, move || ShellBolt::shared(Arc::clone(&shell)), p))
                     }
-                    (None, Some(name)) => registry::add_bolt(&mut b, &c.id, name, p, &mut outputs),
+                    (None, Some(name)) => {
+                        let args: Vec<(String, Yaml)> = def
+                            .args
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        registry::add_bolt(&mut b, &c.id, name, &args, p, &mut outputs)
+                    }
                     (None, None) => None,
                 };
                 let Some(mut d) = declarer else { continue };
