@@ -58,6 +58,35 @@ impl Endpoint {
 }
 
 impl EndpointConfig {
+    /// Checks what needs no environment: one source of the URL, a
+    /// literal URL without a password, at most one source of the
+    /// password.
+    pub fn check(&self, connector: &'static str, component: &str) -> Result<(), ConnectorError> {
+        let err = |key: &str, message: &str| ConnectorError::Config {
+            connector,
+            component: component.to_owned(),
+            key: key.to_owned(),
+            message: message.to_owned(),
+        };
+        match (&self.url, &self.url_env, &self.url_file) {
+            (Some(url), None, None) if has_password(url) => Err(err(
+                "url",
+                "holds a password; give it with `password_env` or `password_file`, or the \
+                 whole URL with `url_env` or `url_file`",
+            )),
+            (Some(_), None, None) | (None, Some(_), None) | (None, None, Some(_)) => Ok(()),
+            (None, None, None) => Err(err("url", "give one of `url`, `url_env`, `url_file`")),
+            _ => Err(err("url", "give only one of `url`, `url_env`, `url_file`")),
+        }?;
+        if self.password_env.is_some() && self.password_file.is_some() {
+            return Err(err(
+                "password_env",
+                "give only one of `password_env`, `password_file`",
+            ));
+        }
+        Ok(())
+    }
+
     /// Resolves the URL and password for component `component` of
     /// `connector`.
     pub fn resolve(
@@ -65,6 +94,7 @@ impl EndpointConfig {
         connector: &'static str,
         component: &str,
     ) -> Result<Endpoint, ConnectorError> {
+        self.check(connector, component)?;
         let err = |key: &str, message: String| ConnectorError::Config {
             connector,
             component: component.to_owned(),
@@ -72,53 +102,29 @@ impl EndpointConfig {
             message,
         };
         let url = match (&self.url, &self.url_env, &self.url_file) {
-            (Some(url), None, None) => {
-                if has_password(url) {
-                    return Err(err(
-                        "url",
-                        "holds a password; give it with `password_env` or `password_file`, or \
-                         the whole URL with `url_env` or `url_file`"
-                            .to_owned(),
-                    ));
-                }
-                url.clone()
-            }
-            (None, Some(var), None) => std::env::var(var)
+            (Some(url), _, _) => url.clone(),
+            (_, Some(var), _) => std::env::var(var)
                 .map_err(|_| err("url_env", format!("environment variable `{var}` is not set")))?,
-            (None, None, Some(path)) => std::fs::read_to_string(path)
+            (_, _, Some(path)) => std::fs::read_to_string(path)
                 .map_err(|e| err("url_file", format!("cannot read `{path}`: {e}")))?
                 .trim()
                 .to_owned(),
-            (None, None, None) => {
-                return Err(err("url", "give one of `url`, `url_env`, `url_file`".into()))
-            }
-            _ => {
-                return Err(err(
-                    "url",
-                    "give only one of `url`, `url_env`, `url_file`".into(),
-                ))
-            }
+            (None, None, None) => String::new(), // refused by `check`
         };
         let password = match (&self.password_env, &self.password_file) {
             (None, None) => None,
-            (Some(var), None) => Some(std::env::var(var).map_err(|_| {
+            (Some(var), _) => Some(std::env::var(var).map_err(|_| {
                 err(
                     "password_env",
                     format!("environment variable `{var}` is not set"),
                 )
             })?),
-            (None, Some(path)) => Some(
+            (_, Some(path)) => Some(
                 std::fs::read_to_string(path)
                     .map_err(|e| err("password_file", format!("cannot read `{path}`: {e}")))?
                     .trim_end_matches(['\r', '\n'])
                     .to_owned(),
             ),
-            (Some(_), Some(_)) => {
-                return Err(err(
-                    "password_env",
-                    "give only one of `password_env`, `password_file`".into(),
-                ))
-            }
         };
         Ok(Endpoint { url, password })
     }

@@ -59,9 +59,15 @@ impl Connector {
     /// Checks what needs no server; one message or none.
     pub(super) fn check(&self, component: &str) -> Result<(), String> {
         let checked = match self {
-            Connector::Stream(_, c) => c.check(component),
-            Connector::Store(_, c) => c.check(component),
-            Connector::Postgres(_, c) => c.check(component),
+            Connector::Stream(ep, c) => ep
+                .check(REDIS_STREAM_SPOUT, component)
+                .and_then(|()| c.check(component)),
+            Connector::Store(ep, c) => ep
+                .check(REDIS_BOLT, component)
+                .and_then(|()| c.check(component)),
+            Connector::Postgres(ep, c) => ep
+                .check(POSTGRES_BOLT, component)
+                .and_then(|()| c.check(component)),
         };
         checked.map_err(|e| e.to_string())
     }

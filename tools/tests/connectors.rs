@@ -28,7 +28,7 @@ use util::gale_with_env;
 use util::servers::{resp, temp_dir, Postgres, Redis};
 
 /// How long one gale run or one wait may take before the test fails.
-const WATCHDOG: Duration = Duration::from_secs(300);
+const WATCHDOG: Duration = Duration::from_secs(120);
 
 const WORDS: [&str; 16] = [
     "storm", "gale", "redis", "stream", "tuple", "bolt", "spout", "ack", "wind", "rain", "cloud",
@@ -185,7 +185,7 @@ impl Gale {
                 .lines()
                 .find_map(|l| l.strip_prefix("gale: metrics on ").map(str::to_owned))
         });
-        format!("{}/metrics", url.trim())
+        format!("{}/metrics", url.trim().trim_end_matches('/'))
     }
 
     /// Waits for it to exit by itself; its exit code.
@@ -292,11 +292,21 @@ fn a_redis_restart_mid_run_is_survived_and_shows_in_the_metrics() {
                 && !l.ends_with(" 0")
         })
     };
-    let text = wait_for("a reconnect in /metrics", || {
-        let (_, body) = gale::monitor::get(&metrics, Duration::from_secs(5)).ok()?;
-        let text = String::from_utf8_lossy(&body).into_owned();
-        reconnected(&text).then_some(text)
-    });
+    let start = Instant::now();
+    let text = loop {
+        let text = gale::monitor::get(&metrics, Duration::from_secs(5))
+            .map(|(_, body)| String::from_utf8_lossy(&body).into_owned())
+            .unwrap_or_default();
+        if reconnected(&text) {
+            break text;
+        }
+        assert!(
+            start.elapsed() < WATCHDOG,
+            "watchdog: no reconnect in /metrics; gale said:\n{}\nmetrics:\n{text}",
+            gale.stderr()
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
     for name in [
         "gale_connector_lag{",
         "gale_connector_batch_items_total{",
@@ -415,7 +425,11 @@ streams:
     );
     let want = format!("redis-stream-spout `events`: cannot connect to {}", locked.url());
     assert!(run.stderr.contains(&want), "{want} not in:\n{}", run.stderr);
-    assert!(run.stderr.contains("WRONGPASS"), "{}", run.stderr);
+    assert!(
+        run.stderr.to_lowercase().contains("authentication failed"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("nope-nope"), "{}", run.stderr);
     // A literal URL with a password is refused before anything runs.
     let path = dir.join("literal.yaml");
