@@ -5,6 +5,9 @@
 /// The tuple codec: values, tuples, archived views and frames
 /// (the `gale-codec` crate).
 pub use gale_codec as codec;
+/// Connectors: the Redis Streams spout, the Redis and PostgreSQL bolts
+/// (the `gale-connectors` crate; see `docs/connectors.md`).
+pub use gale_connectors as connectors;
 /// The engine: topologies, groupings, the local runtime (the
 /// `gale-engine` crate).
 pub use gale_engine as engine;
@@ -56,4 +59,6 @@ mod guide {
     struct Multilang;
     #[doc = include_str!("../docs/link.md")]
     struct Link;
+    #[doc = include_str!("../docs/connectors.md")]
+    struct Connectors;
 }

@@ -146,7 +146,10 @@ mod tests {
             ColumnKind::I64.cell(Value::Str(" 42".into())),
             Ok(Cell::I64(Some(42)))
         );
-        assert_eq!(ColumnKind::Text.cell(Value::I64(7)), Ok(Cell::Text(Some("7".into()))));
+        assert_eq!(
+            ColumnKind::Text.cell(Value::I64(7)),
+            Ok(Cell::Text(Some("7".into())))
+        );
         assert_eq!(ColumnKind::Bool.cell(Value::Null), Ok(Cell::Bool(None)));
         let e = ColumnKind::I32.cell(Value::I64(1 << 40)).unwrap_err();
         assert!(e.contains("int4"), "{e}");

@@ -46,24 +46,8 @@ pub enum ConnectorError {
         message: String,
     },
     /// A stream entry's fields are not the declared ones.
-    #[error(
-        "{connector} `{component}`: stream `{key}` entry {id}: fields {got:?} do not match \
-         the declared fields {expected:?}"
-    )]
-    Fields {
-        /// The connector.
-        connector: &'static str,
-        /// The component id.
-        component: String,
-        /// The stream's key.
-        key: String,
-        /// The entry's id.
-        id: String,
-        /// The declared fields.
-        expected: Vec<String>,
-        /// The entry's fields.
-        got: Vec<String>,
-    },
+    #[error("{0}")]
+    Fields(Box<FieldMismatch>),
     /// A reply had a shape the protocol does not allow for this command
     /// (bytes from a server are not trusted).
     #[error("{connector} `{component}`: {what} on {target}: unexpected reply: {message}")]
@@ -93,4 +77,25 @@ pub enum ConnectorError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// A stream entry whose fields are not the declared ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{connector} `{component}`: stream `{key}` entry {id}: fields {got:?} do not match the \
+     declared fields {expected:?}"
+)]
+pub struct FieldMismatch {
+    /// The connector.
+    pub connector: &'static str,
+    /// The component id.
+    pub component: String,
+    /// The stream's key.
+    pub key: String,
+    /// The entry's id.
+    pub id: String,
+    /// The declared fields.
+    pub expected: Vec<String>,
+    /// The entry's fields.
+    pub got: Vec<String>,
 }

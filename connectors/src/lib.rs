@@ -46,7 +46,7 @@ mod resp;
 mod retry;
 pub mod secret;
 
-pub use error::ConnectorError;
+pub use error::{ConnectorError, FieldMismatch};
 pub use metrics::ConnectorMetrics;
 pub use postgres_bolt::{PostgresBolt, PostgresConfig, PostgresMode, POSTGRES_BOLT};
 pub use redis_store::{RedisCommand, RedisStoreBolt, RedisStoreConfig, REDIS_BOLT};

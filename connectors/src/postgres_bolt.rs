@@ -541,7 +541,10 @@ impl PostgresBolt {
         rows
     }
 
-    fn write(&mut self, rows: &[(Anchor, Vec<Cell>, Option<String>)]) -> Result<(), ConnectorError> {
+    fn write(
+        &mut self,
+        rows: &[(Anchor, Vec<Cell>, Option<String>)],
+    ) -> Result<(), ConnectorError> {
         let Some(s) = self.session.as_mut() else {
             return Ok(());
         };
@@ -652,9 +655,9 @@ impl Bolt for PostgresBolt {
     }
 
     fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
-        let due = self.first_at.is_some_and(|t| {
-            t.elapsed() >= Duration::from_millis(self.cfg.linger_ms)
-        });
+        let due = self
+            .first_at
+            .is_some_and(|t| t.elapsed() >= Duration::from_millis(self.cfg.linger_ms));
         if due {
             self.flush(out);
         }
@@ -681,9 +684,16 @@ mod tests {
         let mut cfg = PostgresConfig::new("t", ["a"]);
         cfg.mode = PostgresMode::Upsert;
         let e = cfg.check("sink").unwrap_err().to_string();
-        assert!(e.contains("postgres-bolt `sink`") && e.contains("`key`"), "{e}");
+        assert!(
+            e.contains("postgres-bolt `sink`") && e.contains("`key`"),
+            "{e}"
+        );
         cfg.key = vec!["a".into()];
         cfg.fields = Some(vec![]);
-        assert!(cfg.check("sink").unwrap_err().to_string().contains("`fields`"));
+        assert!(cfg
+            .check("sink")
+            .unwrap_err()
+            .to_string()
+            .contains("`fields`"));
     }
 }

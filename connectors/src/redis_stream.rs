@@ -31,6 +31,7 @@ use gale_codec::Value;
 use gale_engine::{OutputFieldsDeclarer, Spout, SpoutOutput, TopologyContext};
 use serde::Deserialize;
 
+use crate::error::FieldMismatch;
 use crate::resp::{self, Entry};
 use crate::retry::Backoff;
 use crate::secret::{percent_encode, Endpoint, EndpointConfig};
@@ -270,14 +271,13 @@ impl RedisStreamSpout {
             key: "url".to_owned(),
             message: "no URL".to_owned(),
         })?;
-        let mut conn = open(&target, self.cfg.timeout_ms).map_err(|message| {
-            ConnectorError::Connect {
+        let mut conn =
+            open(&target, self.cfg.timeout_ms).map_err(|message| ConnectorError::Connect {
                 connector: REDIS_STREAM_SPOUT,
                 component: self.component.clone(),
                 target: target.shown(),
                 message,
-            }
-        })?;
+            })?;
         let created: redis::RedisResult<redis::Value> = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(&self.cfg.stream)
@@ -325,14 +325,14 @@ impl RedisStreamSpout {
                 .iter()
                 .all(|f| fields.iter().filter(|(n, _)| n == f).count() == 1);
         if !matches {
-            let e = ConnectorError::Fields {
+            let e = ConnectorError::Fields(Box::new(FieldMismatch {
                 connector: REDIS_STREAM_SPOUT,
                 component: self.component.clone(),
                 key: self.cfg.stream.clone(),
                 id: entry.id.clone(),
                 expected: self.cfg.fields.clone(),
                 got: fields.iter().map(|(n, _)| n.clone()).collect(),
-            };
+            }));
             self.metrics.error();
             out.report_error(&e);
             self.dead.push((
@@ -399,9 +399,10 @@ impl RedisStreamSpout {
             p.cmd("XINFO").arg("GROUPS").arg(key);
         }
         let claim = self.history.is_none()
-            && self
-                .last_claim
-                .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(self.cfg.claim_idle_ms.clamp(100, 5_000)));
+            && self.last_claim.is_none_or(|t| {
+                now.duration_since(t)
+                    >= Duration::from_millis(self.cfg.claim_idle_ms.clamp(100, 5_000))
+            });
         if claim {
             p.cmd("XAUTOCLAIM")
                 .arg(key)
@@ -569,7 +570,9 @@ impl Spout for RedisStreamSpout {
         // Replays first, from memory.
         let mut replayed = 0;
         while replayed < self.cfg.batch {
-            let Some(msg) = self.retry.pop_front() else { break };
+            let Some(msg) = self.retry.pop_front() else {
+                break;
+            };
             if let Some(f) = self.in_flight.get(&msg) {
                 out.emit_with_id(&f.values, msg);
                 replayed += 1;
@@ -684,6 +687,10 @@ mod tests {
         assert!(e.contains("`events`") && e.contains("`fields`"), "{e}");
         cfg.fields = vec!["a".into()];
         cfg.batch = 0;
-        assert!(cfg.check("events").unwrap_err().to_string().contains("`batch`"));
+        assert!(cfg
+            .check("events")
+            .unwrap_err()
+            .to_string()
+            .contains("`batch`"));
     }
 }

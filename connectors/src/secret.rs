@@ -103,8 +103,12 @@ impl EndpointConfig {
         };
         let url = match (&self.url, &self.url_env, &self.url_file) {
             (Some(url), _, _) => url.clone(),
-            (_, Some(var), _) => std::env::var(var)
-                .map_err(|_| err("url_env", format!("environment variable `{var}` is not set")))?,
+            (_, Some(var), _) => std::env::var(var).map_err(|_| {
+                err(
+                    "url_env",
+                    format!("environment variable `{var}` is not set"),
+                )
+            })?,
             (_, _, Some(path)) => std::fs::read_to_string(path)
                 .map_err(|e| err("url_file", format!("cannot read `{path}`: {e}")))?
                 .trim()
@@ -228,7 +232,10 @@ mod tests {
             url_env: Some("GALE_TEST_SECRET_NOPE".into()),
             ..EndpointConfig::default()
         };
-        let text = missing.resolve("postgres-bolt", "sink").unwrap_err().to_string();
+        let text = missing
+            .resolve("postgres-bolt", "sink")
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("GALE_TEST_SECRET_NOPE"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

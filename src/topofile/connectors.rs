@@ -13,7 +13,13 @@ use gale_engine::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
 use serde_yaml_ng::{Mapping, Value as Yaml};
 
 /// The keys that belong to the [`EndpointConfig`].
-const ENDPOINT_KEYS: [&str; 5] = ["url", "url_env", "url_file", "password_env", "password_file"];
+const ENDPOINT_KEYS: [&str; 5] = [
+    "url",
+    "url_env",
+    "url_file",
+    "password_env",
+    "password_file",
+];
 
 /// A connector built-in with its configuration read.
 #[derive(Debug, Clone)]

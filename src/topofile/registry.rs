@@ -4,6 +4,7 @@ use gale_engine::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
 use serde_yaml_ng::Value as Yaml;
 
 use super::connectors;
+use crate::builtin::perf::DevNullBolt;
 use crate::builtin::wordcount::{CountBolt, CountSink, SentenceSpout, SplitBolt, SplitKeyedBolt};
 
 /// Spout or bolt.
@@ -31,7 +32,7 @@ pub struct Named {
 }
 
 /// The built-in components, by name.
-pub const COMPONENTS: [Named; 7] = [
+pub const COMPONENTS: [Named; 8] = [
     Named {
         name: "sentences",
         role: Role::Spout,
@@ -54,6 +55,13 @@ pub const COMPONENTS: [Named; 7] = [
         about: "counts field 0 (a word), emits [word, count]; a finite run \
                 prints the final counts",
         streams: &[("default", &["word", "count"])],
+        args: &[],
+    },
+    Named {
+        name: "null",
+        role: Role::Bolt,
+        about: "acks every input and emits nothing (storm-perf's DevNullBolt)",
+        streams: &[],
         args: &[],
     },
     Named {
@@ -213,6 +221,7 @@ pub(super) fn add_bolt<'b>(
     }
     match name {
         "split-keyed" => Some(builder.set_bolt(id, SplitKeyedBolt::default, parallelism)),
+        "null" => Some(builder.set_bolt(id, || DevNullBolt, parallelism)),
         "split" => Some(builder.set_bolt(id, SplitBolt::default, parallelism)),
         "count" => {
             let sink = outputs.counts.get_or_insert_with(CountSink::new).clone();

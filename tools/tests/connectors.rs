@@ -37,7 +37,9 @@ const WORDS: [&str; 16] = [
 
 /// Line `i` of the stream: 1 to 6 words, pseudo-random but fixed.
 fn line(i: u64) -> String {
-    let mut x = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = i
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let n = 1 + (x >> 60) % 6;
     let mut words = Vec::new();
     for _ in 0..n {
@@ -64,7 +66,10 @@ fn fill(redis: &Redis, stream: &str, n: u64) -> BTreeMap<String, i64> {
         for w in l.split_whitespace() {
             *counts.entry(w.to_owned()).or_insert(0) += 1;
         }
-        resp(&mut cmds, &[b"XADD", stream.as_bytes(), b"*", b"line", l.as_bytes()]);
+        resp(
+            &mut cmds,
+            &[b"XADD", stream.as_bytes(), b"*", b"line", l.as_bytes()],
+        );
     }
     redis.pipe(&cmds);
     assert_eq!(
@@ -230,9 +235,15 @@ fn a_redis_stream_counted_into_postgres_equals_an_independent_count() {
     assert_eq!(counts_in(&pg), expected);
     // Every word recorded once; nothing left pending in the group.
     let words: i64 = expected.values().sum();
-    assert_eq!(pg.sql("SELECT count(*) FROM counts_seen").trim(), words.to_string());
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM counts_seen").trim(),
+        words.to_string()
+    );
     let pending = redis.cli(&["XPENDING", "lines", "wc"]).unwrap_or_default();
-    assert!(pending.starts_with("0\n"), "entries left pending: {pending}");
+    assert!(
+        pending.starts_with("0\n"),
+        "entries left pending: {pending}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -265,7 +276,10 @@ fn kill_9_mid_run_and_a_restart_lose_nothing_and_count_nothing_twice() {
     let run = gale_with_env(&["run", &topo], &[PG_ENV]);
     assert!(run.ok(), "the restarted gale failed: {}", run.stderr);
     assert_eq!(counts_in(&pg), expected, "counts after kill -9 and restart");
-    assert_eq!(pg.sql("SELECT count(*) FROM counts_seen").trim(), words.to_string());
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM counts_seen").trim(),
+        words.to_string()
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -314,13 +328,15 @@ fn a_redis_restart_mid_run_is_survived_and_shows_in_the_metrics() {
         "gale_connector_pending{",
     ] {
         assert!(
-            text.lines().any(|l| l.starts_with(name) && l.contains("connector=\"redis-stream-spout\"")),
+            text.lines()
+                .any(|l| l.starts_with(name) && l.contains("connector=\"redis-stream-spout\"")),
             "{name} missing from /metrics:\n{text}"
         );
     }
     assert!(
-        text.lines().any(|l| l.starts_with("gale_connector_batch_items_total{")
-            && l.contains("connector=\"postgres-bolt\"")),
+        text.lines()
+            .any(|l| l.starts_with("gale_connector_batch_items_total{")
+                && l.contains("connector=\"postgres-bolt\"")),
         "the postgres bolt's batches missing from /metrics:\n{text}"
     );
     assert_eq!(gale.wait(), Some(0), "gale failed: {}", gale.stderr());
@@ -338,8 +354,14 @@ fn a_redis_restart_mid_run_is_survived_and_shows_in_the_metrics() {
 fn an_entry_with_other_fields_is_reported_by_connector_component_and_key_and_kept() {
     let (redis, pg) = servers();
     let mut cmds = Vec::new();
-    resp(&mut cmds, &[b"XADD", b"odd", b"1-1", b"line", b"storm gale"]);
-    resp(&mut cmds, &[b"XADD", b"odd", b"1-2", b"text", b"not a line"]);
+    resp(
+        &mut cmds,
+        &[b"XADD", b"odd", b"1-1", b"line", b"storm gale"],
+    );
+    resp(
+        &mut cmds,
+        &[b"XADD", b"odd", b"1-2", b"text", b"not a line"],
+    );
     resp(&mut cmds, &[b"XADD", b"odd", b"1-3", b"line", b"storm"]);
     redis.pipe(&cmds);
     let dir = temp_dir("conn-bad");
@@ -358,8 +380,13 @@ fn an_entry_with_other_fields_is_reported_by_connector_component_and_key_and_kep
     assert_eq!(counts.get("storm"), Some(&2));
     assert_eq!(counts.get("gale"), Some(&1));
     // Kept, not lost: copied to the dead-letter stream with the reason.
-    let dead = redis.cli(&["XRANGE", "odd:dead", "-", "+"]).unwrap_or_default();
-    assert!(dead.contains("1-2") && dead.contains("not a line"), "{dead}");
+    let dead = redis
+        .cli(&["XRANGE", "odd:dead", "-", "+"])
+        .unwrap_or_default();
+    assert!(
+        dead.contains("1-2") && dead.contains("not a line"),
+        "{dead}"
+    );
     assert!(dead.contains("do not match"), "{dead}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -402,7 +429,8 @@ streams:
         &["run", path.to_str().unwrap(), "--duration", "2"],
         &[("WRONG_PG_PW", "not-the-password")],
     );
-    let want = format!("redis-stream-spout `events`: cannot connect to redis://127.0.0.1:{nowhere}");
+    let want =
+        format!("redis-stream-spout `events`: cannot connect to redis://127.0.0.1:{nowhere}");
     assert!(run.stderr.contains(&want), "{want} not in:\n{}", run.stderr);
     let want = format!("postgres-bolt `sink`: cannot connect to {}", pg.url());
     assert!(run.stderr.contains(&want), "{want} not in:\n{}", run.stderr);
@@ -416,14 +444,21 @@ streams:
     let path = dir.join("wrongpass.yaml");
     std::fs::write(
         &path,
-        yaml(&locked.url(), "password_env: WRONG_REDIS_PW,", "GALE_TEST_PG_PASSWORD"),
+        yaml(
+            &locked.url(),
+            "password_env: WRONG_REDIS_PW,",
+            "GALE_TEST_PG_PASSWORD",
+        ),
     )
     .unwrap();
     let run = gale_with_env(
         &["run", path.to_str().unwrap(), "--duration", "2"],
         &[("WRONG_REDIS_PW", "nope-nope"), PG_ENV],
     );
-    let want = format!("redis-stream-spout `events`: cannot connect to {}", locked.url());
+    let want = format!(
+        "redis-stream-spout `events`: cannot connect to {}",
+        locked.url()
+    );
     assert!(run.stderr.contains(&want), "{want} not in:\n{}", run.stderr);
     assert!(
         run.stderr.to_lowercase().contains("authentication failed"),
@@ -437,7 +472,8 @@ streams:
     let run = gale_with_env(&["validate", path.to_str().unwrap()], &[]);
     assert!(!run.ok());
     assert!(
-        run.stderr.contains("redis-stream-spout `events`: configuration key `url`: holds a password"),
+        run.stderr
+            .contains("redis-stream-spout `events`: configuration key `url`: holds a password"),
         "{}",
         run.stderr
     );

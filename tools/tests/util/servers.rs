@@ -217,7 +217,12 @@ impl Postgres {
             .as_owner(&pg.bin.join("initdb"))
             .arg("-D")
             .arg(&data)
-            .args(["-U", "gale", "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .args([
+                "-U",
+                "gale",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output()
             .expect("run initdb");
@@ -283,7 +288,16 @@ impl Postgres {
     pub fn sql(&self, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "gale", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-Atc", sql])
+            .args([
+                "-U",
+                "gale",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ])
             .env("PGPASSWORD", Postgres::PASSWORD)
             .output()
             .expect("run psql");
