@@ -38,6 +38,7 @@
 
 mod cell;
 mod error;
+mod in_flight;
 pub mod metrics;
 pub mod postgres_bolt;
 pub mod redis_store;

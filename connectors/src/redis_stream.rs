@@ -23,7 +23,7 @@
 //! non-blocking and, after an empty one, the next waits `poll_ms`. Each
 //! round trip is bounded by `timeout_ms`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,8 @@ use gale_engine::{OutputFieldsDeclarer, Spout, SpoutOutput, TopologyContext};
 use serde::Deserialize;
 
 use crate::error::FieldMismatch;
-use crate::resp::{self, Entry};
+use crate::in_flight::InFlightTable;
+use crate::resp::{self, Entry, StreamId};
 use crate::retry::Backoff;
 use crate::secret::{percent_encode, Endpoint, EndpointConfig};
 use crate::{ConnectorError, ConnectorMetrics};
@@ -171,7 +172,7 @@ impl RedisStreamConfig {
 
 /// An entry emitted and not yet acked.
 struct InFlight {
-    id: String,
+    id: StreamId,
     values: Vec<Value>,
 }
 
@@ -185,11 +186,12 @@ pub struct RedisStreamSpout {
     conn: Option<redis::Connection>,
     metrics: Arc<ConnectorMetrics>,
     backoff: Backoff,
-    next_msg: u64,
-    in_flight: HashMap<u64, InFlight>,
-    by_entry: HashMap<String, u64>,
+    in_flight: InFlightTable<InFlight>,
+    /// While re-reading the pending list: the ids already in flight (not
+    /// to be emitted twice).
+    resumed: HashSet<StreamId>,
     retry: VecDeque<u64>,
-    to_ack: Vec<String>,
+    to_ack: Vec<StreamId>,
     dead: Vec<(Entry, String)>,
     /// Reading this consumer's own pending list from this id (`None`:
     /// reading new entries with `>`).
@@ -215,9 +217,8 @@ impl RedisStreamSpout {
             conn: None,
             metrics: ConnectorMetrics::new(REDIS_STREAM_SPOUT, "", 0),
             backoff: Backoff::new(),
-            next_msg: 0,
-            in_flight: HashMap::new(),
-            by_entry: HashMap::new(),
+            in_flight: InFlightTable::new(),
+            resumed: HashSet::new(),
             retry: VecDeque::new(),
             to_ack: Vec::new(),
             dead: Vec::new(),
@@ -294,6 +295,7 @@ impl RedisStreamSpout {
         // Read this consumer's pending list again: a restart (or a
         // server that lost acks) delivers them anew.
         self.history = Some("0".to_owned());
+        self.resumed = self.in_flight.values().map(|f| f.id).collect();
         Ok(())
     }
 
@@ -306,7 +308,7 @@ impl RedisStreamSpout {
     }
 
     fn emit_entry(&mut self, entry: Entry, out: &mut SpoutOutput<'_>) {
-        if self.by_entry.contains_key(&entry.id) {
+        if self.history.is_some() && self.resumed.contains(&entry.id) {
             return; // already in flight (read again from the pending list)
         }
         let Some(fields) = entry.fields else {
@@ -316,7 +318,7 @@ impl RedisStreamSpout {
         };
         let mut values = Vec::with_capacity(self.cfg.fields.len() + 1);
         if self.cfg.id_field.is_some() {
-            values.push(Value::Str(entry.id.clone()));
+            values.push(Value::Str(entry.id.to_string()));
         }
         let matches = fields.len() == self.cfg.fields.len()
             && self
@@ -329,7 +331,7 @@ impl RedisStreamSpout {
                 connector: REDIS_STREAM_SPOUT,
                 component: self.component.clone(),
                 key: self.cfg.stream.clone(),
-                id: entry.id.clone(),
+                id: entry.id.to_string(),
                 expected: self.cfg.fields.clone(),
                 got: fields.iter().map(|(n, _)| n.clone()).collect(),
             }));
@@ -349,17 +351,13 @@ impl RedisStreamSpout {
             let at = fields.iter().position(|(n, _)| n == f).unwrap_or(0);
             values.push(std::mem::replace(&mut fields[at].1, Value::Null));
         }
-        let msg = self.next_msg;
-        self.next_msg = self.next_msg.wrapping_add(1);
-        out.emit_with_id(&values, msg);
-        self.by_entry.insert(entry.id.clone(), msg);
-        self.in_flight.insert(
-            msg,
-            InFlight {
-                id: entry.id,
-                values,
-            },
-        );
+        let msg = self.in_flight.insert(InFlight {
+            id: entry.id,
+            values,
+        });
+        if let Some(f) = self.in_flight.get(msg) {
+            out.emit_with_id(&f.values, msg);
+        }
         self.idle = false;
     }
 
@@ -376,21 +374,25 @@ impl RedisStreamSpout {
             .unwrap_or_else(|| format!("{key}:dead"));
         for (entry, error) in &self.dead {
             let c = p.cmd("XADD").arg(&dead_key).arg("*");
-            c.arg("_id").arg(&entry.id).arg("_error").arg(error);
+            c.arg("_id")
+                .arg(entry.id.to_string())
+                .arg("_error")
+                .arg(error);
             for (n, v) in entry.fields.iter().flatten() {
                 c.arg(n).arg(value_bytes(v));
             }
             c.ignore();
         }
-        let dead_acks: Vec<&str> = self.dead.iter().map(|(e, _)| e.id.as_str()).collect();
-        let acks = self.to_ack.len();
-        if acks + dead_acks.len() > 0 {
-            p.cmd("XACK")
-                .arg(key)
-                .arg(&self.cfg.group)
-                .arg(&self.to_ack)
-                .arg(&dead_acks)
-                .ignore();
+        if !self.to_ack.is_empty() || !self.dead.is_empty() {
+            let c = p.cmd("XACK").arg(key).arg(&self.cfg.group);
+            for id in self
+                .to_ack
+                .iter()
+                .chain(self.dead.iter().map(|(e, _)| &e.id))
+            {
+                c.arg(id.to_string());
+            }
+            c.ignore();
         }
         let info = self
             .last_info
@@ -431,12 +433,12 @@ impl RedisStreamSpout {
         // The acks and dead letters reached the server.
         self.to_ack.clear();
         self.dead.clear();
-        let mut replies = replies.iter();
+        let mut replies = replies.into_iter();
         let mut next = |what: &str| {
             let r = replies
                 .next()
                 .ok_or_else(|| format!("no reply to {what}"))?;
-            match resp::server_error(r) {
+            match resp::server_error(&r) {
                 Some(e) => Err(e),
                 None => Ok(r),
             }
@@ -444,7 +446,7 @@ impl RedisStreamSpout {
         if info {
             self.last_info = Some(now);
             let r = next("XINFO").map_err(|e| self.command_error("XINFO GROUPS", e))?;
-            let lag = resp::group_lag(r, &self.cfg.group)
+            let lag = resp::group_lag(&r, &self.cfg.group)
                 .map_err(|e| self.reply_error("XINFO GROUPS", e))?;
             self.metrics.set_lag(lag);
         }
@@ -462,8 +464,11 @@ impl RedisStreamSpout {
         let read = entries.len() - claimed;
         if let Some(h) = &mut self.history {
             match entries.last() {
-                Some(last) if read > 0 => *h = last.id.clone(),
-                _ => self.history = None, // own pending list done
+                Some(last) if read > 0 => *h = last.id.to_string(),
+                _ => {
+                    self.history = None; // own pending list done
+                    self.resumed = HashSet::new();
+                }
             }
         }
         let n = entries.len();
@@ -573,7 +578,7 @@ impl Spout for RedisStreamSpout {
             let Some(msg) = self.retry.pop_front() else {
                 break;
             };
-            if let Some(f) = self.in_flight.get(&msg) {
+            if let Some(f) = self.in_flight.get(msg) {
                 out.emit_with_id(&f.values, msg);
                 replayed += 1;
             }
@@ -620,14 +625,13 @@ impl Spout for RedisStreamSpout {
     }
 
     fn ack(&mut self, msg_id: u64) {
-        if let Some(f) = self.in_flight.remove(&msg_id) {
-            self.by_entry.remove(&f.id);
+        if let Some(f) = self.in_flight.remove(msg_id) {
             self.to_ack.push(f.id);
         }
     }
 
     fn fail(&mut self, msg_id: u64) {
-        if self.in_flight.contains_key(&msg_id) {
+        if self.in_flight.get(msg_id).is_some() {
             self.retry.push_back(msg_id);
         }
     }
@@ -637,11 +641,12 @@ impl Spout for RedisStreamSpout {
             return;
         }
         if let Some(conn) = self.conn.as_mut() {
-            let sent: redis::RedisResult<redis::Value> = redis::cmd("XACK")
-                .arg(&self.cfg.stream)
-                .arg(&self.cfg.group)
-                .arg(&self.to_ack)
-                .query(conn);
+            let mut c = redis::cmd("XACK");
+            c.arg(&self.cfg.stream).arg(&self.cfg.group);
+            for id in &self.to_ack {
+                c.arg(id.to_string());
+            }
+            let sent: redis::RedisResult<redis::Value> = c.query(conn);
             if let Err(e) = sent {
                 tracing::warn!(
                     "{REDIS_STREAM_SPOUT} `{}`: {} acked entries not XACKed at close (they will \

@@ -72,32 +72,90 @@ fn kind(v: &R) -> &'static str {
     }
 }
 
+/// A stream entry id (`ms-seq`), parsed so that it is cheap to keep,
+/// hash and compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct StreamId {
+    ms: u64,
+    seq: u64,
+}
+
+impl StreamId {
+    /// Parses `ms-seq`.
+    pub(crate) fn parse(b: &[u8]) -> Result<Self, String> {
+        let s = std::str::from_utf8(b).map_err(|_| "a non-UTF-8 entry id".to_owned())?;
+        let (ms, seq) = s
+            .split_once('-')
+            .ok_or_else(|| format!("entry id `{s}` is not ms-seq"))?;
+        match (ms.parse(), seq.parse()) {
+            (Ok(ms), Ok(seq)) => Ok(Self { ms, seq }),
+            _ => Err(format!("entry id `{s}` is not ms-seq")),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
 /// One stream entry: its id and its (field, value) pairs; `None` fields
 /// for an entry deleted while pending.
 pub(crate) struct Entry {
-    pub(crate) id: String,
+    pub(crate) id: StreamId,
     pub(crate) fields: Option<Vec<(String, Value)>>,
 }
 
+/// The items of an array reply, owned (a null array is empty).
+fn into_items(v: R) -> Result<Vec<R>, String> {
+    match v {
+        R::Array(a) | R::Set(a) => Ok(a),
+        R::Nil => Ok(Vec::new()),
+        other => Err(format!("expected an array, got {}", kind(&other))),
+    }
+}
+
+/// A field value, owned: text when it is UTF-8, else bytes.
+fn into_value(v: R) -> Result<Value, String> {
+    match v {
+        R::BulkString(b) => Ok(match String::from_utf8(b) {
+            Ok(s) => Value::Str(s),
+            Err(e) => Value::Bytes(e.into_bytes()),
+        }),
+        other => value(&other),
+    }
+}
+
 /// The entries of a stream-entry list (`[[id, [f, v, ...]], ...]`).
-pub(crate) fn entries(v: &R, out: &mut Vec<Entry>) -> Result<(), String> {
-    for e in items(v)? {
-        let pair = items(e)?;
-        let [id, fv] = pair else {
-            return Err(format!("an entry of {} items, not 2", pair.len()));
+pub(crate) fn entries(v: R, out: &mut Vec<Entry>) -> Result<(), String> {
+    for e in into_items(v)? {
+        let pair = into_items(e)?;
+        let n = pair.len();
+        let mut pair = pair.into_iter();
+        let (Some(id), Some(fv), None) = (pair.next(), pair.next(), pair.next()) else {
+            return Err(format!("an entry of {n} items, not 2"));
         };
-        let id = text(id)?;
+        let id = match id {
+            R::BulkString(b) => StreamId::parse(&b)?,
+            R::SimpleString(s) => StreamId::parse(s.as_bytes())?,
+            other => return Err(format!("an entry id that is {}", kind(&other))),
+        };
         let fields = match fv {
             R::Nil => None,
             fv => {
-                let flat = items(fv)?;
+                let flat = into_items(fv)?;
                 if flat.len() % 2 != 0 {
                     return Err(format!("entry {id}: an odd number of field items"));
                 }
                 let mut fields = Vec::with_capacity(flat.len() / 2);
-                for kv in flat.chunks_exact(2) {
-                    let name = text(&kv[0]).map_err(|e| format!("entry {id}: field name: {e}"))?;
-                    fields.push((name, value(&kv[1])?));
+                let mut flat = flat.into_iter();
+                while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+                    let name = match into_value(k)? {
+                        Value::Str(s) => s,
+                        _ => return Err(format!("entry {id}: a field name that is not text")),
+                    };
+                    fields.push((name, into_value(v)?));
                 }
                 Some(fields)
             }
@@ -109,7 +167,7 @@ pub(crate) fn entries(v: &R, out: &mut Vec<Entry>) -> Result<(), String> {
 
 /// The entries of an `XREADGROUP` reply for one stream (`[[key,
 /// entries]]`, a map in RESP3, or nil).
-pub(crate) fn read_reply(v: &R, out: &mut Vec<Entry>) -> Result<(), String> {
+pub(crate) fn read_reply(v: R, out: &mut Vec<Entry>) -> Result<(), String> {
     match v {
         R::Nil => Ok(()),
         R::Map(m) => {
@@ -119,10 +177,11 @@ pub(crate) fn read_reply(v: &R, out: &mut Vec<Entry>) -> Result<(), String> {
             Ok(())
         }
         v => {
-            for s in items(v)? {
-                let pair = items(s)?;
-                let [_, list] = pair else {
-                    return Err(format!("a stream of {} items, not 2", pair.len()));
+            for s in into_items(v)? {
+                let pair = into_items(s)?;
+                let n = pair.len();
+                let (2, Some(list)) = (n, pair.into_iter().nth(1)) else {
+                    return Err(format!("a stream of {n} items, not 2"));
                 };
                 entries(list, out)?;
             }
@@ -133,13 +192,13 @@ pub(crate) fn read_reply(v: &R, out: &mut Vec<Entry>) -> Result<(), String> {
 
 /// The entries of an `XAUTOCLAIM` reply (`[cursor, entries, deleted]`)
 /// and its next cursor.
-pub(crate) fn claim_reply(v: &R, out: &mut Vec<Entry>) -> Result<String, String> {
-    let parts = items(v)?;
-    let (Some(cursor), Some(list)) = (parts.first(), parts.get(1)) else {
+pub(crate) fn claim_reply(v: R, out: &mut Vec<Entry>) -> Result<String, String> {
+    let mut parts = into_items(v)?.into_iter();
+    let (Some(cursor), Some(list)) = (parts.next(), parts.next()) else {
         return Err("an XAUTOCLAIM reply of fewer than 2 items".to_owned());
     };
     entries(list, out)?;
-    text(cursor)
+    text(&cursor)
 }
 
 /// The `lag` of `group` in an `XINFO GROUPS` reply (-1 if not given).
@@ -185,9 +244,9 @@ mod tests {
             ]),
         ])]);
         let mut out = Vec::new();
-        read_reply(&reply, &mut out).unwrap();
+        read_reply(reply, &mut out).unwrap();
         assert_eq!(out.len(), 2);
-        assert_eq!(out[0].id, "1-0");
+        assert_eq!(out[0].id.to_string(), "1-0");
         assert_eq!(
             out[0].fields.as_deref(),
             Some(&[("line".to_owned(), Value::Str("a b".into()))][..])
@@ -210,10 +269,17 @@ mod tests {
                 b("k"),
                 R::Array(vec![R::Array(vec![R::BulkString(vec![0xff]), R::Nil])]),
             ])]),
+            R::Array(vec![R::Array(vec![
+                b("k"),
+                R::Array(vec![R::Array(vec![b("not-an-id"), R::Nil])]),
+            ])]),
         ] {
-            assert!(read_reply(&bad, &mut out).is_err(), "{bad:?}");
+            assert!(read_reply(bad.clone(), &mut out).is_err(), "{bad:?}");
         }
-        assert!(claim_reply(&R::Array(vec![]), &mut out).is_err());
+        assert!(claim_reply(R::Array(vec![]), &mut out).is_err());
+        assert!(StreamId::parse(b"12").is_err());
+        assert!(StreamId::parse(b"1-x").is_err());
+        assert_eq!(StreamId::parse(b"5-7").unwrap().to_string(), "5-7");
     }
 
     #[test]
