@@ -208,6 +208,7 @@ pub struct PostgresBolt {
     held: Vec<Held>,
     first_at: Option<Instant>,
     fatal: Option<ConnectorError>,
+    fatal_reported: bool,
     fields: Vec<String>,
 }
 
@@ -226,6 +227,7 @@ impl PostgresBolt {
             held: Vec::new(),
             first_at: None,
             fatal: None,
+            fatal_reported: false,
             fields,
         }
     }
@@ -311,7 +313,8 @@ impl PostgresBolt {
         let stage = "gale_stage";
         let mut setup = format!(
             "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS \
-             SELECT {cols}, NULL::text AS gale_id FROM {table} WITH NO DATA;"
+             SELECT {cols}, NULL::text AS gale_id, 0::bigint AS gale_seq FROM {table} \
+             WITH NO DATA;"
         );
         let seen = ident(
             &cfg.dedup_table
@@ -358,9 +361,12 @@ impl PostgresBolt {
                 } else {
                     format!("UPDATE SET {}", rest.join(", "))
                 };
+                // The batch's last row of a key wins (`gale_seq` is its
+                // place in the batch).
                 format!(
                     "{with}INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({s_key}) {s_cols} \
-                     FROM {source} ON CONFLICT ({key}) DO {action}"
+                     FROM {source} ORDER BY {s_key}, s.gale_seq DESC ON CONFLICT ({key}) DO \
+                     {action}"
                 )
             }
             PostgresMode::Count => {
@@ -374,12 +380,13 @@ impl PostgresBolt {
         };
         let mut stage_types = types.clone();
         stage_types.push(Type::TEXT);
+        stage_types.push(Type::INT8);
         Ok(Session {
             client,
             kinds,
             types,
             stage_types,
-            copy_sql: format!("COPY {stage} ({cols}, gale_id) FROM STDIN BINARY"),
+            copy_sql: format!("COPY {stage} ({cols}, gale_id, gale_seq) FROM STDIN BINARY"),
             merge_sql: Some(merge),
         })
     }
@@ -558,11 +565,13 @@ impl PostgresBolt {
             };
             let mut w = BinaryCopyInWriter::new(sink, types);
             let mut row: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::new();
-            for (_, cells, id) in rows {
+            let seqs: Vec<i64> = (0..rows.len() as i64).collect();
+            for ((_, cells, id), seq) in rows.iter().zip(&seqs) {
                 row.clear();
                 row.extend(cells.iter().map(Cell::as_sql));
                 if s.merge_sql.is_some() {
                     row.push(id);
+                    row.push(seq);
                 }
                 w.write(&row)?;
             }
@@ -633,7 +642,12 @@ impl Bolt for PostgresBolt {
             return;
         }
         if let Some(e) = &self.fatal {
-            out.report_error(e);
+            // Reported once (every input would repeat it); the inputs
+            // fail, so the spout keeps them for a fixed configuration.
+            if !self.fatal_reported {
+                out.report_error(e);
+                self.fatal_reported = true;
+            }
             out.fail(input);
             return;
         }

@@ -152,6 +152,7 @@ pub struct RedisStoreBolt {
     held: Vec<Anchor>,
     first_at: Option<Instant>,
     fatal: Option<ConnectorError>,
+    fatal_reported: bool,
 }
 
 impl RedisStoreBolt {
@@ -169,6 +170,7 @@ impl RedisStoreBolt {
             held: Vec::new(),
             first_at: None,
             fatal: None,
+            fatal_reported: false,
         }
     }
 
@@ -365,7 +367,12 @@ impl Bolt for RedisStoreBolt {
             return;
         }
         if let Some(e) = &self.fatal {
-            out.report_error(e);
+            // Reported once (every input would repeat it); the inputs
+            // fail, so the spout keeps them for a fixed configuration.
+            if !self.fatal_reported {
+                out.report_error(e);
+                self.fatal_reported = true;
+            }
             out.fail(input);
             return;
         }

@@ -527,3 +527,79 @@ streams:
     assert!(last.contains("storm") && last.contains("sea"), "{last}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_postgres_bolt_converts_values_for_typed_columns_and_names_one_that_does_not_fit() {
+    let (redis, pg) = servers();
+    pg.sql(
+        "CREATE TABLE readings (sensor text, value bigint, ratio float8, ok bool);
+         CREATE TABLE latest (sensor text PRIMARY KEY, value bigint)",
+    );
+    let mut cmds = Vec::new();
+    for (sensor, value) in [("a", "1"), ("b", "2"), ("a", "3"), ("c", "abc")] {
+        resp(
+            &mut cmds,
+            &[
+                b"XADD",
+                b"r",
+                b"*",
+                b"sensor",
+                sensor.as_bytes(),
+                b"value",
+                value.as_bytes(),
+            ],
+        );
+    }
+    redis.pipe(&cmds);
+    let dir = temp_dir("conn-typed");
+    let path = dir.join("typed.yaml");
+    let (r, p) = (redis.url(), pg.url());
+    std::fs::write(
+        &path,
+        format!(
+            "name: typed
+spouts:
+  - id: events
+    builtin: redis-stream-spout
+    args: {{url: \"{r}\", stream: r, group: g, start: \"0\", fields: [sensor, value]}}
+bolts:
+  - id: all
+    builtin: postgres-bolt
+    args: {{url: \"{p}\", password_env: GALE_TEST_PG_PASSWORD, table: readings,
+            columns: [sensor, value, ratio], fields: [sensor, value, value], batch: 2}}
+  - id: last
+    builtin: postgres-bolt
+    args: {{url: \"{p}\", password_env: GALE_TEST_PG_PASSWORD, table: latest,
+            columns: [sensor, value], mode: upsert, key: [sensor]}}
+streams:
+  - {{from: events, to: all, grouping: shuffle}}
+  - {{from: events, to: last, grouping: {{type: fields, fields: [sensor]}}}}
+"
+        ),
+    )
+    .unwrap();
+    let run = gale_with_env(
+        &["run", path.to_str().unwrap(), "--duration", "3"],
+        &[PG_ENV],
+    );
+    assert!(run.ok(), "gale failed: {}", run.stderr);
+    // Good rows written once each (the bad one is failed, so replayed,
+    // and never written); text converted for bigint and float8.
+    assert_eq!(
+        pg.sql("SELECT sensor, value, ratio FROM readings ORDER BY value"),
+        "a|1|1\nb|2|2\na|3|3\n"
+    );
+    assert_eq!(
+        pg.sql("SELECT sensor, value FROM latest ORDER BY sensor"),
+        "a|3\nb|2\n"
+    );
+    assert!(
+        run.stderr.contains(
+            "postgres-bolt `all`: field `value` for column `value` of table `readings`: \
+             `abc` is not an integer"
+        ),
+        "{}",
+        run.stderr
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
