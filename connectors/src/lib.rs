@@ -46,6 +46,7 @@ pub mod redis_stream;
 mod resp;
 mod retry;
 pub mod secret;
+mod task;
 
 pub use error::{ConnectorError, FieldMismatch};
 pub use metrics::ConnectorMetrics;

@@ -33,6 +33,7 @@ use serde::Deserialize;
 use crate::cell::{Cell, ColumnKind};
 use crate::retry::Backoff;
 use crate::secret::{Endpoint, EndpointConfig};
+use crate::task::{start, Fatal, Linger};
 use crate::{ConnectorError, ConnectorMetrics};
 
 /// This connector's name in messages and metrics.
@@ -206,15 +207,15 @@ pub struct PostgresBolt {
     metrics: Arc<ConnectorMetrics>,
     backoff: Backoff,
     held: Vec<Held>,
-    first_at: Option<Instant>,
-    fatal: Option<ConnectorError>,
-    fatal_reported: bool,
+    linger: Linger,
+    fatal: Fatal,
     fields: Vec<String>,
 }
 
 impl PostgresBolt {
     /// A bolt writing as `cfg` says to the server `endpoint` names.
     pub fn new(endpoint: EndpointConfig, cfg: PostgresConfig) -> Self {
+        let linger_ms = cfg.linger_ms;
         let fields = cfg.input_fields();
         Self {
             cfg,
@@ -225,9 +226,8 @@ impl PostgresBolt {
             metrics: ConnectorMetrics::new(POSTGRES_BOLT, "", 0),
             backoff: Backoff::new(),
             held: Vec::new(),
-            first_at: None,
-            fatal: None,
-            fatal_reported: false,
+            linger: Linger::new(linger_ms),
+            fatal: Fatal::default(),
             fields,
         }
     }
@@ -433,9 +433,7 @@ impl PostgresBolt {
                 }
             },
         };
-        if self.held.is_empty() {
-            self.first_at = Some(Instant::now());
-        }
+        self.linger.held();
         self.held.push(Held {
             anchor: input.anchor(),
             values,
@@ -497,7 +495,7 @@ impl PostgresBolt {
                 }
             }
         }
-        self.first_at = None;
+        self.linger.clear();
         self.metrics.set_pending(self.held.len());
     }
 
@@ -505,7 +503,7 @@ impl PostgresBolt {
         for h in self.held.drain(..) {
             out.fail_anchor(&h.anchor);
         }
-        self.first_at = None;
+        self.linger.clear();
         self.metrics.set_pending(0);
     }
 
@@ -608,12 +606,10 @@ impl Bolt for PostgresBolt {
 
     fn prepare(&mut self, context: &TopologyContext) {
         self.component = context.component_id().to_owned();
-        self.metrics = ConnectorMetrics::registered(POSTGRES_BOLT, context);
-        let checked = self
-            .cfg
-            .check(&self.component)
-            .and_then(|()| self.endpoint.resolve(POSTGRES_BOLT, &self.component));
-        match checked {
+        let checked = self.cfg.check(&self.component);
+        let (metrics, target) = start(POSTGRES_BOLT, context, checked, &self.endpoint);
+        self.metrics = metrics;
+        match target {
             Ok(t) => {
                 self.target = Some(t);
                 match self.connect() {
@@ -628,11 +624,7 @@ impl Bolt for PostgresBolt {
                     }
                 }
             }
-            Err(e) => {
-                tracing::error!("{e}");
-                self.metrics.error();
-                self.fatal = Some(e);
-            }
+            Err(e) => self.fatal.set(e),
         }
     }
 
@@ -641,14 +633,7 @@ impl Bolt for PostgresBolt {
             self.flush(out);
             return;
         }
-        if let Some(e) = &self.fatal {
-            // Reported once (every input would repeat it); the inputs
-            // fail, so the spout keeps them for a fixed configuration.
-            if !self.fatal_reported {
-                out.report_error(e);
-                self.fatal_reported = true;
-            }
-            out.fail(input);
+        if self.fatal.refuse(input, out) {
             return;
         }
         self.hold(input, out);
@@ -669,9 +654,7 @@ impl Bolt for PostgresBolt {
     }
 
     fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
-        let due = self
-            .first_at
-            .is_some_and(|t| t.elapsed() >= Duration::from_millis(self.cfg.linger_ms));
+        let due = self.linger.due();
         if due {
             self.flush(out);
         }

@@ -11,7 +11,7 @@
 //! total may count an input twice after a failure.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gale_codec::Value;
 use gale_engine::{
@@ -23,6 +23,7 @@ use crate::redis_stream::{open, value_bytes};
 use crate::resp;
 use crate::retry::Backoff;
 use crate::secret::{Endpoint, EndpointConfig};
+use crate::task::{start, Fatal, Linger};
 use crate::{ConnectorError, ConnectorMetrics};
 
 /// This connector's name in messages and metrics.
@@ -150,14 +151,14 @@ pub struct RedisStoreBolt {
     backoff: Backoff,
     pipe: redis::Pipeline,
     held: Vec<Anchor>,
-    first_at: Option<Instant>,
-    fatal: Option<ConnectorError>,
-    fatal_reported: bool,
+    linger: Linger,
+    fatal: Fatal,
 }
 
 impl RedisStoreBolt {
     /// A bolt writing as `cfg` says to the server `endpoint` names.
     pub fn new(endpoint: EndpointConfig, cfg: RedisStoreConfig) -> Self {
+        let linger_ms = cfg.linger_ms;
         Self {
             cfg,
             endpoint,
@@ -168,9 +169,8 @@ impl RedisStoreBolt {
             backoff: Backoff::new(),
             pipe: redis::pipe(),
             held: Vec::new(),
-            first_at: None,
-            fatal: None,
-            fatal_reported: false,
+            linger: Linger::new(linger_ms),
+            fatal: Fatal::default(),
         }
     }
 
@@ -327,7 +327,7 @@ impl RedisStoreBolt {
                 self.fail_all(out);
             }
         }
-        self.first_at = None;
+        self.linger.clear();
         self.metrics.set_pending(self.held.len());
     }
 
@@ -336,7 +336,7 @@ impl RedisStoreBolt {
             out.fail_anchor(&a);
         }
         self.pipe.clear();
-        self.first_at = None;
+        self.linger.clear();
         self.metrics.set_pending(0);
     }
 }
@@ -346,18 +346,12 @@ impl Bolt for RedisStoreBolt {
 
     fn prepare(&mut self, context: &TopologyContext) {
         self.component = context.component_id().to_owned();
-        self.metrics = ConnectorMetrics::registered(REDIS_BOLT, context);
-        let checked = self
-            .cfg
-            .check(&self.component)
-            .and_then(|()| self.endpoint.resolve(REDIS_BOLT, &self.component));
-        match checked {
+        let checked = self.cfg.check(&self.component);
+        let (metrics, target) = start(REDIS_BOLT, context, checked, &self.endpoint);
+        self.metrics = metrics;
+        match target {
             Ok(t) => self.target = Some(t),
-            Err(e) => {
-                tracing::error!("{e}");
-                self.metrics.error();
-                self.fatal = Some(e);
-            }
+            Err(e) => self.fatal.set(e),
         }
     }
 
@@ -366,21 +360,12 @@ impl Bolt for RedisStoreBolt {
             self.flush(out);
             return;
         }
-        if let Some(e) = &self.fatal {
-            // Reported once (every input would repeat it); the inputs
-            // fail, so the spout keeps them for a fixed configuration.
-            if !self.fatal_reported {
-                out.report_error(e);
-                self.fatal_reported = true;
-            }
-            out.fail(input);
+        if self.fatal.refuse(input, out) {
             return;
         }
         match self.queue(input) {
             Ok(()) => {
-                if self.held.is_empty() {
-                    self.first_at = Some(Instant::now());
-                }
+                self.linger.held();
                 self.held.push(input.anchor());
                 if self.held.len() >= self.cfg.batch {
                     self.flush(out);
@@ -406,9 +391,7 @@ impl Bolt for RedisStoreBolt {
     }
 
     fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
-        let due = self
-            .first_at
-            .is_some_and(|t| t.elapsed() >= Duration::from_millis(self.cfg.linger_ms));
+        let due = self.linger.due();
         if due {
             self.flush(out);
         }

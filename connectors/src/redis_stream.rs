@@ -36,6 +36,7 @@ use crate::in_flight::InFlightTable;
 use crate::resp::{self, Entry, StreamId};
 use crate::retry::Backoff;
 use crate::secret::{percent_encode, Endpoint, EndpointConfig};
+use crate::task::start;
 use crate::{ConnectorError, ConnectorMetrics};
 
 /// This connector's name in messages and metrics.
@@ -549,18 +550,12 @@ impl Spout for RedisStreamSpout {
             .consumer
             .clone()
             .unwrap_or_else(|| format!("{}-{}", self.component, context.task_index()));
-        self.metrics = ConnectorMetrics::registered(REDIS_STREAM_SPOUT, context);
-        let checked = self
-            .cfg
-            .check(&self.component)
-            .and_then(|()| self.endpoint.resolve(REDIS_STREAM_SPOUT, &self.component));
-        match checked {
+        let checked = self.cfg.check(&self.component);
+        let (metrics, target) = start(REDIS_STREAM_SPOUT, context, checked, &self.endpoint);
+        self.metrics = metrics;
+        match target {
             Ok(t) => self.target = Some(t),
-            Err(e) => {
-                tracing::error!("{e}");
-                self.metrics.error();
-                self.fatal = Some(e);
-            }
+            Err(e) => self.fatal = Some(e),
         }
     }
 

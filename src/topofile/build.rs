@@ -416,11 +416,7 @@ fn check_component(
                 ),
             ),
             Some(named) => {
-                let args: Vec<(String, Yaml)> = def
-                    .args
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                let args = def.args_list();
                 for m in registry::check_args(named, &def.id, &args) {
                     errors.push(line, format!("{at}.args"), m);
                 }
@@ -790,11 +786,7 @@ fn build(
                         Some(b.set_spout(&c.id, move || ShellSpout::shared(Arc::clone(&shell)), p))
                     }
                     (None, Some(name)) => {
-                        let args: Vec<(String, Yaml)> = def
-                            .args
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
+                        let args = def.args_list();
                         registry::add_spout(&mut b, &c.id, name, &args, p, &mut outputs)
                     }
                     (None, None) => None,
@@ -814,11 +806,7 @@ fn build(
                         Some(b.set_bolt(&c.id, move || ShellBolt::shared(Arc::clone(&shell)), p))
                     }
                     (None, Some(name)) => {
-                        let args: Vec<(String, Yaml)> = def
-                            .args
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
+                        let args = def.args_list();
                         registry::add_bolt(&mut b, &c.id, name, &args, p, &mut outputs)
                     }
                     (None, None) => None,
