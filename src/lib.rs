@@ -89,6 +89,10 @@
 /// The tuple codec: values, tuples, archived views and frames
 /// (the `gale-codec` crate).
 pub use gale_codec as codec;
+/// Connectors: the Redis Streams spout, the Redis and PostgreSQL bolts
+/// (the `gale-connectors` crate; see `docs/connectors.md`).
+#[cfg(feature = "multilang")]
+pub use gale_connectors as connectors;
 /// The engine: topologies, groupings, the local runtime (the
 /// `gale-engine` crate).
 pub use gale_engine as engine;
@@ -156,4 +160,6 @@ mod guide {
     struct Internals;
     #[doc = include_str!("../docs/windows-and-state.md")]
     struct WindowsAndState;
+    #[doc = include_str!("../docs/connectors.md")]
+    struct Connectors;
 }

@@ -267,6 +267,43 @@ impl Bolt for SplitBolt {
     }
 }
 
+/// Splits field `line` into words and emits `["id", "word"]` per word,
+/// anchored, where `id` is the input's `id` field, `/` and the word's
+/// position in the line: unique per word and the same when the line is
+/// replayed, so a sink can skip what it already wrote
+/// (`postgres-bolt`'s `dedup_field`). An input without a string `id` and
+/// `line` is failed and reported.
+#[derive(Debug, Default)]
+pub struct SplitKeyedBolt {
+    out: Vec<Value>,
+}
+
+impl Bolt for SplitKeyedBolt {
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
+        declarer.declare(["id", "word"]);
+    }
+
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        let id = input.field("id").ok().and_then(|v| v.as_str());
+        let line = input.field("line").ok().and_then(|v| v.as_str());
+        let (Some(id), Some(line)) = (id, line) else {
+            out.report_error(format_args!(
+                "split-keyed: an input from `{}` without string fields `id` and `line`",
+                input.source_component()
+            ));
+            out.fail(input);
+            return;
+        };
+        for (i, word) in line.split_whitespace().enumerate() {
+            self.out.clear();
+            self.out.push(Value::Str(format!("{id}/{i}")));
+            self.out.push(Value::Str(word.to_owned()));
+            out.emit_anchored(DEFAULT_STREAM, &[input], &self.out);
+        }
+        out.ack(input);
+    }
+}
+
 /// Counts field 0 (a word) and emits `["word", "count"]` with the word's
 /// running count; acks its input. At shutdown it adds its counts to the
 /// [`CountSink`] it was made with. With a [`Recorder`] it records the

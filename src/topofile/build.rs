@@ -424,12 +424,8 @@ fn check_component(
                 ),
             ),
             Some(named) => {
-                let args: Vec<(String, Yaml)> = def
-                    .args
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                for m in registry::check_args(named, &args) {
+                let args = def.args_list();
+                for m in registry::check_args(named, &def.id, &args) {
                     errors.push(line, format!("{at}.args"), m);
                 }
                 if !def.streams.is_empty() {
@@ -442,11 +438,8 @@ fn check_component(
                         ),
                     );
                 }
-                for (s, fields) in named.streams {
-                    streams.insert(
-                        (*s).to_owned(),
-                        (fields.iter().map(|f| (*f).to_owned()).collect(), false),
-                    );
+                for (s, fields) in registry::streams(named, &args) {
+                    streams.insert(s, (fields, false));
                 }
             }
         },
@@ -887,11 +880,7 @@ fn build(
                         Some(b.set_spout(&c.id, move || ShellSpout::shared(Arc::clone(&shell)), p))
                     }
                     (None, Some(name)) => {
-                        let args: Vec<(String, Yaml)> = def
-                            .args
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
+                        let args = def.args_list();
                         registry::add_spout(&mut b, &c.id, name, &args, p, &mut outputs)
                     }
                     (None, None) => None,
@@ -928,7 +917,8 @@ fn build(
                         Some(b.set_bolt(&c.id, move || ShellBolt::shared(Arc::clone(&shell)), p))
                     }
                     (None, Some(name), _) => {
-                        registry::add_bolt(&mut b, &c.id, name, p, &mut outputs)
+                        let args = def.args_list();
+                        registry::add_bolt(&mut b, &c.id, name, &args, p, &mut outputs)
                     }
                     (None, None, _) => None,
                 };

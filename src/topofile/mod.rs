@@ -34,6 +34,7 @@
 //! stopping at the first.
 
 mod build;
+mod connectors;
 pub mod registry;
 mod schema;
 

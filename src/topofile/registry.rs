@@ -3,7 +3,9 @@
 use gale_engine::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
 use serde_yaml_ng::Value as Yaml;
 
-use crate::builtin::wordcount::{CountBolt, CountSink, SentenceSpout, SplitBolt};
+use super::connectors;
+use crate::builtin::perf::DevNullBolt;
+use crate::builtin::wordcount::{CountBolt, CountSink, SentenceSpout, SplitBolt, SplitKeyedBolt};
 
 /// Spout or bolt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +32,7 @@ pub struct Named {
 }
 
 /// The built-in components, by name.
-pub const COMPONENTS: [Named; 3] = [
+pub const COMPONENTS: [Named; 8] = [
     Named {
         name: "sentences",
         role: Role::Spout,
@@ -55,6 +57,51 @@ pub const COMPONENTS: [Named; 3] = [
         streams: &[("default", &["word", "count"])],
         args: &[],
     },
+    Named {
+        name: "null",
+        role: Role::Bolt,
+        about: "acks every input and emits nothing (storm-perf's DevNullBolt)",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "split-keyed",
+        role: Role::Bolt,
+        about: "splits field `line` on whitespace, one [id, word] per word (anchored), \
+                id = the input's `id` field, `/` and the word's position: a key unique \
+                per word that a replay repeats (for postgres-bolt's dedup_field)",
+        streams: &[("default", &["id", "word"])],
+        args: &[],
+    },
+    Named {
+        name: "redis-stream-spout",
+        role: Role::Spout,
+        about: "reads a Redis stream through a consumer group (XREADGROUP), ack -> XACK, \
+                replays unacked entries; args: url|url_env|url_file, password_env|\
+                password_file, stream, group, fields, start, consumer, id_field, batch, \
+                poll_ms, claim_idle_ms, timeout_ms, dead_letter, until_idle (docs/connectors.md)",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "redis-bolt",
+        role: Role::Bolt,
+        about: "writes each tuple to Redis (SET, HSET, XADD or INCRBY), pipelined per batch, \
+                acked after the replies; args: url..., command, key, key_field, key_prefix, \
+                value_field, fields, ttl_secs, batch, linger_ms, timeout_ms",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "postgres-bolt",
+        role: Role::Bolt,
+        about: "writes tuples to a PostgreSQL table, one transaction (binary COPY) per batch, \
+                acked after commit; args: url..., table, columns, fields, mode \
+                (insert|upsert|count), key, count_column, dedup_field, dedup_table, batch, \
+                linger_ms, timeout_ms",
+        streams: &[],
+        args: &[],
+    },
 ];
 
 /// The built-in component called `name`.
@@ -71,8 +118,30 @@ pub(super) fn names(role: Role) -> Vec<&'static str> {
         .collect()
 }
 
-/// Checks a built-in's `args`; returns one message per mistake.
-pub(super) fn check_args(named: &Named, args: &[(String, Yaml)]) -> Vec<String> {
+/// The output streams of built-in `named` with these `args` (checked
+/// already): a connector's depend on its `args`.
+pub(super) fn streams(named: &Named, args: &[(String, Yaml)]) -> Vec<(String, Vec<String>)> {
+    if connectors::is_connector(named.name) {
+        return connectors::parse(named.name, args)
+            .map(|c| c.streams())
+            .unwrap_or_default();
+    }
+    named
+        .streams
+        .iter()
+        .map(|(s, f)| ((*s).to_owned(), f.iter().map(|f| (*f).to_owned()).collect()))
+        .collect()
+}
+
+/// Checks a built-in's `args` for component `id`; returns one message
+/// per mistake.
+pub(super) fn check_args(named: &Named, id: &str, args: &[(String, Yaml)]) -> Vec<String> {
+    if connectors::is_connector(named.name) {
+        return match connectors::parse(named.name, args).and_then(|c| c.check(id)) {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![e],
+        };
+    }
     let mut errors = Vec::new();
     for (key, value) in args {
         let ok = match key.as_str() {
@@ -115,6 +184,10 @@ pub(super) fn add_spout<'b>(
     parallelism: usize,
     outputs: &mut Outputs,
 ) -> Option<SpoutDeclarer<'b>> {
+    if connectors::is_connector(name) {
+        let c = connectors::parse(name, args).ok()?;
+        return c.add_spout(builder, id, parallelism, &mut outputs.spouts_finite);
+    }
     match name {
         "sentences" => {
             let count = arg(args, "count").and_then(Yaml::as_u64);
@@ -137,10 +210,18 @@ pub(super) fn add_bolt<'b>(
     builder: &'b mut TopologyBuilder,
     id: &str,
     name: &str,
+    args: &[(String, Yaml)],
     parallelism: usize,
     outputs: &mut Outputs,
 ) -> Option<BoltDeclarer<'b>> {
+    if connectors::is_connector(name) {
+        return connectors::parse(name, args)
+            .ok()?
+            .add_bolt(builder, id, parallelism);
+    }
     match name {
+        "split-keyed" => Some(builder.set_bolt(id, SplitKeyedBolt::default, parallelism)),
+        "null" => Some(builder.set_bolt(id, || DevNullBolt, parallelism)),
         "split" => Some(builder.set_bolt(id, SplitBolt::default, parallelism)),
         "count" => {
             let sink = outputs.counts.get_or_insert_with(CountSink::new).clone();

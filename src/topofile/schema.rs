@@ -84,6 +84,16 @@ fn one() -> usize {
     1
 }
 
+impl ComponentDef {
+    /// A built-in's `args` as (key, value) pairs, in key order.
+    pub(super) fn args_list(&self) -> Vec<(String, Yaml)> {
+        self.args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
 /// The fields of one output stream.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]

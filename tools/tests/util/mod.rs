@@ -2,6 +2,9 @@
 
 #[path = "../../../tests/util/python_env.rs"]
 mod python_env;
+/// Real redis-server and PostgreSQL for the connector tests.
+#[allow(dead_code)] // only tests/connectors.rs starts servers
+pub mod servers;
 
 use std::io::Read;
 use std::process::{Command, Stdio};

@@ -1,0 +1,131 @@
+//! The connectors as topology-file built-ins: `builtin:
+//! redis-stream-spout`, `redis-bolt` and `postgres-bolt`, their `args`
+//! read into [`gale_connectors`]' configs. The server keys (`url`,
+//! `url_env`, `url_file`, `password_env`, `password_file`) go to the
+//! [`EndpointConfig`]; the rest to the connector's own config, which
+//! refuses keys it does not know.
+
+use gale_connectors::{
+    EndpointConfig, PostgresBolt, PostgresConfig, RedisStoreBolt, RedisStoreConfig,
+    RedisStreamConfig, RedisStreamSpout, POSTGRES_BOLT, REDIS_BOLT, REDIS_STREAM_SPOUT,
+};
+use gale_engine::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
+use serde_yaml_ng::{Mapping, Value as Yaml};
+
+/// The keys that belong to the [`EndpointConfig`].
+const ENDPOINT_KEYS: [&str; 5] = [
+    "url",
+    "url_env",
+    "url_file",
+    "password_env",
+    "password_file",
+];
+
+/// A connector built-in with its configuration read.
+#[derive(Debug, Clone)]
+pub(super) enum Connector {
+    /// `redis-stream-spout`.
+    Stream(EndpointConfig, RedisStreamConfig),
+    /// `redis-bolt`.
+    Store(EndpointConfig, RedisStoreConfig),
+    /// `postgres-bolt`.
+    Postgres(EndpointConfig, PostgresConfig),
+}
+
+/// Whether `name` is a connector.
+pub(super) fn is_connector(name: &str) -> bool {
+    [REDIS_STREAM_SPOUT, REDIS_BOLT, POSTGRES_BOLT].contains(&name)
+}
+
+/// Reads connector `name`'s `args`; the error is one message.
+pub(super) fn parse(name: &str, args: &[(String, Yaml)]) -> Result<Connector, String> {
+    let (mut endpoint, mut rest) = (Mapping::new(), Mapping::new());
+    for (k, v) in args {
+        let map = if ENDPOINT_KEYS.contains(&k.as_str()) {
+            &mut endpoint
+        } else {
+            &mut rest
+        };
+        map.insert(Yaml::String(k.clone()), v.clone());
+    }
+    let endpoint: EndpointConfig =
+        serde_yaml_ng::from_value(Yaml::Mapping(endpoint)).map_err(|e| e.to_string())?;
+    let rest = Yaml::Mapping(rest);
+    let read = |e: serde_yaml_ng::Error| format!("`{name}`: {e}");
+    Ok(match name {
+        REDIS_STREAM_SPOUT => {
+            Connector::Stream(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?)
+        }
+        REDIS_BOLT => Connector::Store(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
+        _ => Connector::Postgres(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
+    })
+}
+
+impl Connector {
+    /// Checks what needs no server; one message or none.
+    pub(super) fn check(&self, component: &str) -> Result<(), String> {
+        let checked = match self {
+            Connector::Stream(ep, c) => ep
+                .check(REDIS_STREAM_SPOUT, component)
+                .and_then(|()| c.check(component)),
+            Connector::Store(ep, c) => ep
+                .check(REDIS_BOLT, component)
+                .and_then(|()| c.check(component)),
+            Connector::Postgres(ep, c) => ep
+                .check(POSTGRES_BOLT, component)
+                .and_then(|()| c.check(component)),
+        };
+        checked.map_err(|e| e.to_string())
+    }
+
+    /// Its output streams and their fields.
+    pub(super) fn streams(&self) -> Vec<(String, Vec<String>)> {
+        match self {
+            Connector::Stream(_, c) => vec![("default".to_owned(), c.output_fields())],
+            Connector::Store(..) | Connector::Postgres(..) => Vec::new(),
+        }
+    }
+
+    /// Adds it as spout `id`; `finite` is cleared unless it stops by itself.
+    pub(super) fn add_spout<'b>(
+        self,
+        b: &'b mut TopologyBuilder,
+        id: &str,
+        parallelism: usize,
+        finite: &mut bool,
+    ) -> Option<SpoutDeclarer<'b>> {
+        match self {
+            Connector::Stream(ep, cfg) => {
+                *finite &= cfg.until_idle;
+                Some(b.set_spout(
+                    id,
+                    move || RedisStreamSpout::new(ep.clone(), cfg.clone()),
+                    parallelism,
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Adds it as bolt `id`.
+    pub(super) fn add_bolt<'b>(
+        self,
+        b: &'b mut TopologyBuilder,
+        id: &str,
+        parallelism: usize,
+    ) -> Option<BoltDeclarer<'b>> {
+        match self {
+            Connector::Store(ep, cfg) => Some(b.set_bolt(
+                id,
+                move || RedisStoreBolt::new(ep.clone(), cfg.clone()),
+                parallelism,
+            )),
+            Connector::Postgres(ep, cfg) => Some(b.set_bolt(
+                id,
+                move || PostgresBolt::new(ep.clone(), cfg.clone()),
+                parallelism,
+            )),
+            Connector::Stream(..) => None,
+        }
+    }
+}
