@@ -1,11 +1,14 @@
 //! [`Outbox`]: where a worker's archived tuples go. Each tuple is archived
-//! once per destination task: for another worker of this node, into that
-//! worker's stage, which goes into the ring as one record batch per ring
-//! record (when it holds 4 KiB, and whenever the worker flushes); for the
-//! link, straight into its ring with a [`RingPrefix`]; for a task of this
-//! thread, into the [`Chain`]'s scratch buffer (executed before the emit
-//! returns) or the local queue. A full ring's records wait, in order, in
-//! its overflow queue, drained as the ring frees up.
+//! once per destination task: for another worker of this node, straight
+//! into that worker's ring, in the ring record [`Outbound`] keeps open
+//! (one ring record per 4 KiB of records, committed and published at
+//! once, and whenever the worker flushes), or, when it does not fit there
+//! or the ring is too full to open one, into the stage, copied into the
+//! ring later; for the link, straight into its ring with a
+//! [`RingPrefix`]; for a task of this thread, into the [`Chain`]'s scratch
+//! buffer (executed before the emit returns) or the local queue. A full
+//! ring's records wait, in order, in its overflow queue, drained as the
+//! ring frees up.
 
 use gale_codec::{
     encode_fast, encoded_len_bound, EncodeError, Encoder, Header, TupleRef, Value, MAX_RECORD_LEN,
@@ -13,7 +16,7 @@ use gale_codec::{
 use gale_transport::{Producer, ReserveError};
 
 use super::chain::Chain;
-use super::queue::{Appender, ByteQueue, SubRecords, HEADER};
+use super::queue::{Appender, ByteQueue, RecordWriter, SubRecords, HEADER, HEADROOM};
 use super::record::RingPrefix;
 use crate::TaskId;
 
@@ -37,6 +40,14 @@ pub(crate) struct Outbound {
     /// Stage at most this many bytes (a ring record's limit, and
     /// [`STAGE_BYTES`]).
     stage_limit: usize,
+    /// Batched: bytes of the records written straight into the ring's
+    /// open record (see [`Producer::begin`]), which is the stage while
+    /// `stage` and `overflow` are empty: tuples are archived in place in
+    /// the ring, not copied there from the stage.
+    open_used: usize,
+    /// Batched: what an open record reserves: the stage limit and room
+    /// for the record that reaches it.
+    open_len: usize,
 }
 
 impl Outbound {
@@ -51,8 +62,11 @@ impl Outbound {
     }
 
     fn new(ring: Producer, batched: bool) -> Self {
+        let stage_limit = STAGE_BYTES.min(ring.max_record());
         Self {
-            stage_limit: STAGE_BYTES.min(ring.max_record()),
+            stage_limit,
+            open_used: 0,
+            open_len: (stage_limit + HEADER + HEADROOM).min(ring.max_record()),
             ring,
             batched,
             stage: ByteQueue::default(),
@@ -71,6 +85,24 @@ impl Outbound {
         dest: TaskId,
         tuple: TupleRef<'_>,
     ) -> Result<bool, DeliverError> {
+        if self.direct() {
+            let mut ring = self.writer();
+            let written = ring
+                .headroom()
+                .and_then(|buf| encoder.encode_into(tuple, buf).ok());
+            if let Some(used) = written {
+                ring.commit(dest, used);
+                let end = ring.end();
+                self.open_used = end;
+                if self.open_used >= self.stage_limit {
+                    self.close();
+                    self.ring.flush();
+                }
+                return Ok(false);
+            }
+            // Larger than the open record's room: the general path.
+            self.close();
+        }
         let max = self.ring.max_record();
         let mut stage = self.stage.appender();
         let mark = stage.bytes();
@@ -80,6 +112,38 @@ impl Outbound {
         }
         drop(stage);
         self.stage_full(mark)
+    }
+
+    /// Whether tuples go straight into the ring's open record: one is open,
+    /// or the stage and the overflow are empty and the ring has room to
+    /// open one.
+    #[inline(always)]
+    fn direct(&mut self) -> bool {
+        self.ring.is_open() || (self.stage.is_empty() && self.overflow.is_empty() && self.open())
+    }
+
+    #[inline(never)]
+    fn open(&mut self) -> bool {
+        self.open_used = 0;
+        self.ring.begin(self.open_len).is_ok()
+    }
+
+    /// A writer after the records in the open record.
+    #[inline(always)]
+    fn writer(&mut self) -> RecordWriter<'_> {
+        let used = self.open_used;
+        let record = self.ring.open_record().expect("a ring record is open");
+        RecordWriter::over(record, used)
+    }
+
+    /// Commits the open record, if any, with the records written into it
+    /// (nothing is published until the ring is flushed).
+    #[inline]
+    fn close(&mut self) {
+        if self.ring.is_open() {
+            self.ring.finish(self.open_used);
+            self.open_used = 0;
+        }
     }
 
     /// The stage reached its limit after the record at `mark` was staged:
@@ -99,6 +163,7 @@ impl Outbound {
     /// Moves overflowed records into the ring while it has room; returns
     /// how many moved.
     fn drain_overflow(&mut self) -> usize {
+        self.close();
         let mut moved = 0;
         while let Some((dest, payload)) = self.overflow.front() {
             let prefix = if self.batched { 0 } else { RingPrefix::LEN };
@@ -122,6 +187,7 @@ impl Outbound {
     /// Puts the staged tuples into the ring (or, if it is full, behind the
     /// overflow), as few ring records as the ring's record limit allows.
     fn flush_stage(&mut self) {
+        self.close();
         let batch = self.stage.as_batch();
         if batch.is_empty() {
             return;
@@ -197,27 +263,28 @@ enum RunEnd {
 /// is not inlined, so that its registers are all the loop's.
 #[inline(never)]
 fn append_fast(
-    queue: &mut ByteQueue,
+    writer: &mut RecordWriter<'_>,
     dest: TaskId,
     header: &Header,
     tuples: &[&[Value]],
     limit: usize,
 ) -> (usize, RunEnd) {
-    let mut queue = queue.appender();
-    for (i, &values) in tuples.iter().enumerate() {
-        let mark = queue.bytes();
-        let Some(used) = queue
-            .headroom()
-            .and_then(|buf| encode_fast(header, values, buf))
-        else {
-            return (i, RunEnd::Slow);
-        };
-        queue.commit(dest, used);
-        if queue.bytes() >= limit {
-            return (i + 1, RunEnd::Limit { mark });
+    writer.local(|queue| {
+        for (i, &values) in tuples.iter().enumerate() {
+            let mark = queue.bytes();
+            let Some(used) = queue
+                .headroom()
+                .and_then(|buf| encode_fast(header, values, buf))
+            else {
+                return (i, RunEnd::Slow);
+            };
+            queue.commit(dest, used);
+            if queue.bytes() >= limit {
+                return (i + 1, RunEnd::Limit { mark });
+            }
         }
-    }
-    (tuples.len(), RunEnd::Done)
+        (tuples.len(), RunEnd::Done)
+    })
 }
 
 /// Archives `tuple` into `queue` as a record for `dest`, refusing one that
@@ -463,7 +530,40 @@ impl Outbox {
             Some(out) if out.batched => {
                 let mut rest = tuples;
                 while !rest.is_empty() {
-                    let (n, end) = append_fast(&mut out.stage, dest, header, rest, out.stage_limit);
+                    if out.direct() {
+                        // Straight into the ring's open record.
+                        let limit = out.stage_limit;
+                        let mut ring = out.writer();
+                        let (n, end) = append_fast(&mut ring, dest, header, rest, limit);
+                        let used = ring.end();
+                        out.open_used = used;
+                        rest = &rest[n..];
+                        (0..n).for_each(|_| count(Ok(())));
+                        match end {
+                            RunEnd::Done => {}
+                            RunEnd::Limit { .. } => {
+                                out.close();
+                                out.ring.flush();
+                            }
+                            RunEnd::Slow => {
+                                if let Some((&values, tail)) = rest.split_first() {
+                                    rest = tail;
+                                    let staged = out.stage(&mut self.encoder, dest, tuple(values));
+                                    count(
+                                        staged.map(|overflowing| self.overflowing |= overflowing),
+                                    );
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    let (n, end) = append_fast(
+                        &mut out.stage.appender(),
+                        dest,
+                        header,
+                        rest,
+                        out.stage_limit,
+                    );
                     rest = &rest[n..];
                     let last = match end {
                         RunEnd::Done => None,
@@ -499,7 +599,7 @@ impl Outbox {
                 };
                 let mut rest = tuples;
                 while !rest.is_empty() {
-                    let (n, _) = append_fast(queue, dest, header, rest, usize::MAX);
+                    let (n, _) = append_fast(&mut queue.appender(), dest, header, rest, usize::MAX);
                     (0..n).for_each(|_| count(Ok(())));
                     rest = &rest[n..];
                     if let Some((&values, tail)) = rest.split_first() {
@@ -620,5 +720,108 @@ impl Outbox {
         self.overflowing = true;
         self.sent += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gale_codec::view_checked;
+    use gale_transport::{ring, Consumer, RingConfig};
+
+    use super::*;
+
+    /// An outbox on thread 0 whose task 1 runs on thread 1, behind a ring
+    /// of `capacity` bytes.
+    fn outbox(capacity: usize, max_record: usize) -> (Outbox, Consumer) {
+        let (tx, rx) = ring(RingConfig {
+            capacity,
+            max_record,
+            batch: 4,
+        })
+        .expect("ring");
+        let outbound = vec![None, Some(Outbound::batched(tx))];
+        let chain = Chain::new([], 1, false);
+        (Outbox::new(0, vec![0, 1], outbound, chain), rx)
+    }
+
+    /// Everything in the ring, flushing and draining the overflow until
+    /// the outbox holds nothing more.
+    fn received(out: &mut Outbox, rx: &mut Consumer, into: &mut Vec<Value>) {
+        loop {
+            out.flush();
+            out.drain_overflows();
+            let mut any = false;
+            while let Some(()) = rx.try_pop_with(|batch| {
+                for (dest, payload) in SubRecords::new(batch) {
+                    assert_eq!(dest, 1);
+                    let view = view_checked(payload).expect("a whole archived tuple");
+                    into.push(view.values()[0].to_value());
+                }
+            }) {
+                any = true;
+            }
+            if !any && out.overflow_bytes() == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Runs of small tuples go straight into the ring's open record; a
+    /// tuple too large for its room, single emits, a full ring and its
+    /// overflow all keep the order, and nothing is lost or duplicated.
+    #[test]
+    fn direct_runs_large_tuples_and_overflow_keep_order() {
+        for (capacity, max_record) in [(1 << 20, 64 << 10), (16 << 10, 5000), (8192, 3000)] {
+            let (mut out, mut rx) = outbox(capacity, max_record);
+            let header = Header::default();
+            let mut sent = Vec::new();
+            let mut got = Vec::new();
+            for round in 0..40u32 {
+                let run: Vec<Vec<Value>> = (0..150 + round as usize % 7)
+                    .map(|i| vec![Value::Str(format!("r{round}-{i}-{}", "x".repeat(i % 20)))])
+                    .collect();
+                let refs: Vec<&[Value]> = run.iter().map(Vec::as_slice).collect();
+                let (n, err) = out.deliver_many(1, 1, &header, &refs);
+                assert!(err.is_none(), "{err:?}");
+                assert_eq!(n as usize, refs.len());
+                sent.extend(run.into_iter().map(|mut v| v.remove(0)));
+                // Larger than an open record's room, but fits a ring record.
+                let len = 1100 + (round as usize * 389) % 900;
+                let big = Value::Bytes(vec![round as u8; len]);
+                let values = [big.clone()];
+                out.deliver(
+                    1,
+                    1,
+                    TupleRef {
+                        header: &header,
+                        values: &values,
+                    },
+                )
+                .expect("fits a ring record");
+                sent.push(big);
+                let one = Value::I64(i64::from(round));
+                out.deliver(
+                    1,
+                    1,
+                    TupleRef {
+                        header: &header,
+                        values: std::slice::from_ref(&one),
+                    },
+                )
+                .expect("small");
+                sent.push(one);
+                if round % 3 == 0 {
+                    // Let the ring fill up now and then.
+                    received(&mut out, &mut rx, &mut got);
+                }
+            }
+            received(&mut out, &mut rx, &mut got);
+            assert_eq!(got.len(), sent.len(), "ring {capacity}/{max_record}");
+            assert!(
+                got == sent,
+                "ring {capacity}/{max_record}: order or content differs"
+            );
+            assert_eq!(out.sent(), sent.len() as u64);
+        }
     }
 }

@@ -11,6 +11,8 @@
 //! payload's length (u32 LE), then the payload, padded to 8 bytes so that
 //! every payload starts 8-aligned and can be read in place.
 
+use std::marker::PhantomData;
+
 use gale_codec::AlignedVec;
 
 use crate::TaskId;
@@ -20,7 +22,7 @@ pub(crate) const HEADER: usize = 8;
 
 /// Free bytes a push makes sure of before its first try: most archived
 /// tuples fit in them, so the first try almost always succeeds.
-const HEADROOM: usize = 1024;
+pub(crate) const HEADROOM: usize = 1024;
 
 /// A growable FIFO of `(destination task, payload)` records, laid out
 /// back to back as a record batch. Every payload starts 8-aligned.
@@ -58,11 +60,14 @@ impl ByteQueue {
     #[inline(always)]
     pub(crate) fn appender(&mut self) -> Appender<'_> {
         Appender {
-            base: self.buf.as_mut_ptr(),
-            cap: self.buf.len(),
-            read: self.read,
-            write: self.write,
-            len: self.len,
+            writer: RecordWriter {
+                base: self.buf.as_mut_ptr(),
+                cap: self.buf.len(),
+                read: self.read,
+                write: self.write,
+                len: self.len,
+                _buf: PhantomData,
+            },
             queue: self,
         }
     }
@@ -147,19 +152,133 @@ impl ByteQueue {
     }
 }
 
-/// Appends records to a [`ByteQueue`], holding the queue's cursor (and
-/// its buffer's address) itself: over a loop of pushes they stay in
-/// registers instead of being re-read from the queue after every write
-/// through its buffer (which the compiler must assume may alias them).
-/// The queue takes the cursor back when the appender is dropped.
-pub(crate) struct Appender<'q> {
-    queue: &'q mut ByteQueue,
-    /// `queue.buf`'s address and length (refreshed when it grows).
+/// Writes records back to back into a fixed run of bytes (a
+/// [`ByteQueue`]'s buffer through an [`Appender`], or an open ring
+/// record), holding the cursor itself: over a loop of writes it stays in
+/// registers instead of being re-read from memory after every write
+/// through the buffer (which the compiler must assume may alias it).
+pub(crate) struct RecordWriter<'b> {
+    /// The buffer's address and length.
     base: *mut u8,
     cap: usize,
+    /// Where the records start (bytes before it are not this writer's).
     read: usize,
+    /// End of the newest record.
     write: usize,
+    /// Records in `read..write`.
     len: usize,
+    _buf: PhantomData<&'b mut [u8]>,
+}
+
+impl<'b> RecordWriter<'b> {
+    /// A writer that appends to `buf` after its first `written` bytes
+    /// (records written before); `buf` must start 8-aligned so that every
+    /// payload does.
+    #[inline(always)]
+    pub(crate) fn over(buf: &'b mut [u8], written: usize) -> Self {
+        debug_assert_eq!(buf.as_ptr() as usize % 8, 0);
+        assert!(written <= buf.len());
+        Self {
+            base: buf.as_mut_ptr(),
+            cap: buf.len(),
+            read: 0,
+            write: written,
+            len: 0,
+            _buf: PhantomData,
+        }
+    }
+
+    /// The free space after the next record's header, if it holds at
+    /// least [`HEADROOM`] bytes: write a payload at its start, then
+    /// [`commit`](Self::commit) it. `None` otherwise (a loop that must not
+    /// make calls then leaves the write to one that may).
+    #[inline(always)]
+    pub(crate) fn headroom(&mut self) -> Option<&mut [u8]> {
+        let at = self.write + HEADER;
+        if self.cap < at + HEADROOM {
+            return None;
+        }
+        // SAFETY: `base` and `cap` are the address and length of the
+        // buffer `self` borrows mutably (set when the writer was made or
+        // the buffer last grew); `at < cap`.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.base.add(at), self.cap - at) })
+    }
+
+    /// Appends the record whose `used` payload bytes were written after
+    /// the next record's header, for `dest`.
+    #[inline(always)]
+    pub(crate) fn commit(&mut self, dest: TaskId, used: usize) {
+        let at = self.write + HEADER;
+        assert!(at + used <= self.cap, "commit past the written space");
+        let header = u64::from(dest) | (used as u64) << 32;
+        // SAFETY: `self.write + HEADER <= cap` (checked above) inside the
+        // buffer `self` borrows mutably; an unaligned write needs no
+        // alignment.
+        unsafe {
+            self.base
+                .add(self.write)
+                .cast::<u64>()
+                .write_unaligned(header.to_le());
+        }
+        self.write = at + used.next_multiple_of(8);
+        self.len += 1;
+    }
+
+    /// Bytes of the records written, headers included (for a queue, all
+    /// it holds).
+    #[inline(always)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.write - self.read
+    }
+
+    /// Runs `f` on a copy of this writer held in locals (so that over a
+    /// loop of writes its cursor stays in registers even when the writer
+    /// itself lives in memory), then takes the copy's cursor back.
+    #[inline(always)]
+    pub(crate) fn local<R>(&mut self, f: impl FnOnce(&mut RecordWriter<'_>) -> R) -> R {
+        let mut copy = RecordWriter {
+            base: self.base,
+            cap: self.cap,
+            read: self.read,
+            write: self.write,
+            len: self.len,
+            _buf: PhantomData,
+        };
+        let r = f(&mut copy);
+        self.write = copy.write;
+        self.len = copy.len;
+        r
+    }
+
+    /// Where the next record would start: the end of the records written.
+    #[inline(always)]
+    pub(crate) fn end(&self) -> usize {
+        self.write
+    }
+}
+
+/// Appends records to a [`ByteQueue`] through a [`RecordWriter`] over its
+/// buffer (which it derefs to), growing the buffer when a record needs
+/// more room. The queue takes the cursor back when the appender is
+/// dropped.
+pub(crate) struct Appender<'q> {
+    writer: RecordWriter<'q>,
+    queue: &'q mut ByteQueue,
+}
+
+impl<'q> std::ops::Deref for Appender<'q> {
+    type Target = RecordWriter<'q>;
+    #[inline(always)]
+    fn deref(&self) -> &RecordWriter<'q> {
+        &self.writer
+    }
+}
+
+impl<'q> std::ops::DerefMut for Appender<'q> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut RecordWriter<'q> {
+        &mut self.writer
+    }
 }
 
 impl Appender<'_> {
@@ -180,62 +299,22 @@ impl Appender<'_> {
     }
 
     /// The free space after the newest record's header, at least
-    /// [`HEADROOM`] bytes: write a payload at its start, then
-    /// [`commit`](Self::commit) it.
+    /// [`HEADROOM`] bytes (the queue grows if it must): write a payload
+    /// at its start, then [`commit`](RecordWriter::commit) it.
     #[inline(always)]
     pub(crate) fn spare(&mut self) -> &mut [u8] {
-        let at = self.write + HEADER;
-        if self.cap < at + HEADROOM {
+        let at = self.writer.write + HEADER;
+        if self.writer.cap < at + HEADROOM {
             self.grow(at + HEADROOM);
         }
-        // SAFETY: `base` and `cap` are the address and length of the
-        // queue's buffer (set when the appender was made or the buffer
-        // last grew), which `self` borrows mutably; `at < cap`.
-        unsafe { std::slice::from_raw_parts_mut(self.base.add(at), self.cap - at) }
-    }
-
-    /// [`spare`](Self::spare) without growing: `None` if the queue has
-    /// less than [`HEADROOM`] bytes free (a loop that must not make calls
-    /// then leaves the push to one that may).
-    #[inline(always)]
-    pub(crate) fn headroom(&mut self) -> Option<&mut [u8]> {
-        let at = self.write + HEADER;
-        if self.cap < at + HEADROOM {
-            return None;
-        }
-        // SAFETY: as in `spare`.
-        Some(unsafe { std::slice::from_raw_parts_mut(self.base.add(at), self.cap - at) })
-    }
-
-    /// Appends the record whose `used` payload bytes were written at the
-    /// start of [`spare`](Self::spare), for `dest`.
-    #[inline(always)]
-    pub(crate) fn commit(&mut self, dest: TaskId, used: usize) {
-        let at = self.write + HEADER;
-        assert!(at + used <= self.cap, "commit past the written space");
-        let header = u64::from(dest) | (used as u64) << 32;
-        // SAFETY: `self.write + HEADER <= cap` (checked above) inside the
-        // buffer `self` borrows mutably; an unaligned write needs no
-        // alignment.
-        unsafe {
-            self.base
-                .add(self.write)
-                .cast::<u64>()
-                .write_unaligned(header.to_le());
-        }
-        self.write = at + used.next_multiple_of(8);
-        self.len += 1;
-    }
-
-    /// Bytes the queue holds, headers included.
-    #[inline(always)]
-    pub(crate) fn bytes(&self) -> usize {
-        self.write - self.read
+        let w = &mut self.writer;
+        // SAFETY: as in `RecordWriter::headroom`; `at + HEADROOM <= cap`.
+        unsafe { std::slice::from_raw_parts_mut(w.base.add(at), w.cap - at) }
     }
 
     /// The second try of [`push_with`](Self::push_with), after growing to
     /// hold `bound()` bytes of payload; returns the bytes `write` used (to
-    /// be [`commit`](Self::commit)ted).
+    /// be [`commit`](RecordWriter::commit)ted).
     #[cold]
     #[inline(never)]
     pub(crate) fn write_large<E>(
@@ -243,28 +322,29 @@ impl Appender<'_> {
         write: &mut dyn FnMut(&mut [u8]) -> Result<usize, E>,
         bound: impl FnOnce() -> Result<usize, E>,
     ) -> Result<usize, E> {
-        let at = self.write + HEADER;
+        let at = self.writer.write + HEADER;
         let need = at + bound()?;
-        if self.cap < need {
+        if self.writer.cap < need {
             self.grow(need);
         }
-        // SAFETY: as in `spare`; `at <= need <= cap`.
-        write(unsafe { std::slice::from_raw_parts_mut(self.base.add(at), self.cap - at) })
+        let w = &mut self.writer;
+        // SAFETY: as in `RecordWriter::headroom`; `at <= need <= cap`.
+        write(unsafe { std::slice::from_raw_parts_mut(w.base.add(at), w.cap - at) })
     }
 
     #[cold]
     fn grow(&mut self, need: usize) {
         self.queue.grow(need);
-        self.base = self.queue.buf.as_mut_ptr();
-        self.cap = self.queue.buf.len();
+        self.writer.base = self.queue.buf.as_mut_ptr();
+        self.writer.cap = self.queue.buf.len();
     }
 }
 
 impl Drop for Appender<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.queue.write = self.write;
-        self.queue.len = self.len;
+        self.queue.write = self.writer.write;
+        self.queue.len = self.writer.len;
     }
 }
 

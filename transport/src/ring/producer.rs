@@ -25,6 +25,9 @@ pub struct Producer {
     /// Commits not yet published.
     pending: usize,
     batch: usize,
+    /// The record reserved by [`begin`](Self::begin) and not yet
+    /// [`finish`](Self::finish)ed: its start and reserved length.
+    open: Option<(u64, usize)>,
 }
 
 // SAFETY: a Producer is the only handle that writes the unpublished part of
@@ -43,6 +46,7 @@ impl Producer {
             cached_head: head,
             pending: 0,
             batch,
+            open: None,
         }
     }
 
@@ -87,7 +91,12 @@ impl Producer {
     /// consumer can make room), [`ReserveError::TooLarge`] if `len` exceeds
     /// [`max_record`](Self::max_record). The slot's bytes start 8-byte
     /// aligned; their initial contents are unspecified (not necessarily zero).
+    ///
+    /// # Panics
+    ///
+    /// If a record is [open](Self::begin): finish it first.
     pub fn try_reserve(&mut self, len: usize) -> Result<WriteSlot<'_>, ReserveError> {
+        assert!(self.open.is_none(), "try_reserve while a record is open");
         let max = self.region.max_record();
         if len > max {
             return Err(ReserveError::TooLarge { len, max });
@@ -122,6 +131,64 @@ impl Producer {
             start,
             len,
         })
+    }
+
+    /// Reserves room for a record with a `len`-byte payload, as
+    /// [`try_reserve`](Self::try_reserve) does, and keeps it *open*: it is
+    /// written over several calls through [`open_record`](Self::open_record)
+    /// (no borrow of the producer is held in between) and made a record by
+    /// [`finish`](Self::finish). Nothing else may be reserved meanwhile.
+    ///
+    /// # Panics
+    ///
+    /// If a record is open already.
+    pub fn begin(&mut self, len: usize) -> Result<(), ReserveError> {
+        let WriteSlot { start, len, .. } = self.try_reserve(len)?;
+        self.open = Some((start, len));
+        Ok(())
+    }
+
+    /// The payload bytes of the open record (all it reserved), or `None`
+    /// if no record is open.
+    #[inline]
+    pub fn open_record(&mut self) -> Option<&mut [u8]> {
+        let (start, len) = self.open?;
+        let slot = WriteSlot {
+            producer: self,
+            start,
+            len,
+        };
+        let ptr = slot.payload_ptr();
+        // SAFETY: as in `WriteSlot::deref_mut`: `begin` reserved these
+        // `len` bytes for the open record, which nothing else reserves or
+        // reads until it is finished; the slice borrows `self` mutably.
+        Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+    }
+
+    /// Whether a record is open.
+    #[inline]
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Commits the first `used` bytes of the open record as one record
+    /// (as [`WriteSlot::commit_len`]); `used == 0` abandons it, and nothing
+    /// becomes visible. Does nothing if no record is open.
+    ///
+    /// # Panics
+    ///
+    /// If `used` is larger than the reserved length.
+    pub fn finish(&mut self, used: usize) {
+        if let Some((start, len)) = self.open.take() {
+            if used > 0 {
+                WriteSlot {
+                    producer: self,
+                    start,
+                    len,
+                }
+                .commit_len(used);
+            }
+        }
     }
 
     /// Copies `payload` into a new record and commits it.
@@ -200,6 +267,7 @@ impl fmt::Debug for Producer {
             .field("cached_head", &self.cached_head)
             .field("pending", &self.pending)
             .field("batch", &self.batch)
+            .field("open", &self.open)
             .finish()
     }
 }

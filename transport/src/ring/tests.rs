@@ -226,3 +226,29 @@ fn invalid_config_is_a_typed_error() {
         ))
     ));
 }
+
+#[test]
+fn an_open_record_is_written_over_several_calls_then_finished() {
+    let (mut tx, mut rx) = small(256, 1);
+    tx.begin(64).unwrap();
+    assert!(tx.is_open());
+    tx.open_record().unwrap()[..3].copy_from_slice(b"abc");
+    tx.open_record().unwrap()[3..5].copy_from_slice(b"de");
+    tx.finish(5);
+    assert!(!tx.is_open() && tx.open_record().is_none());
+    // Abandoned: nothing visible, and its room is free again.
+    tx.begin(64).unwrap();
+    tx.open_record().unwrap()[0] = b'x';
+    tx.finish(0);
+    tx.try_push(b"f").unwrap();
+    tx.flush();
+    assert_eq!(drain(&mut rx), [b"abcde".to_vec(), b"f".to_vec()]);
+}
+
+#[test]
+#[should_panic(expected = "while a record is open")]
+fn reserving_while_a_record_is_open_panics() {
+    let (mut tx, _rx) = small(256, 1);
+    tx.begin(8).unwrap();
+    let _ = tx.try_reserve(8);
+}
