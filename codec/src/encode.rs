@@ -6,37 +6,9 @@ use rkyv::{
     api::low::to_bytes_in_with_alloc, rancor::Failure, ser::allocator::Arena, ser::writer::Buffer,
 };
 
-use crate::{ArchivedTuple, ArchivedValue, Header, TupleRef, Value, MAX_NESTING, RECORD_ALIGN};
-
-/// Errors from encoding a tuple.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EncodeError {
-    /// The archived tuple does not fit in the buffer given.
-    #[error("archived tuple does not fit in a {capacity}-byte buffer")]
-    DoesNotFit {
-        /// Size of the buffer that was too small.
-        capacity: usize,
-    },
-    /// The buffer does not start on a [`RECORD_ALIGN`] boundary.
-    #[error("encode buffer at {addr:#x} is not {RECORD_ALIGN}-byte aligned")]
-    Misaligned {
-        /// Address of the buffer.
-        addr: usize,
-    },
-    /// A frame would grow past [`MAX_FRAME_BODY`](crate::MAX_FRAME_BODY);
-    /// finish it and start another.
-    #[error("frame is full ({body_len} body bytes); finish it and start another")]
-    FrameFull {
-        /// Body bytes the frame would have had.
-        body_len: usize,
-    },
-    /// Values are nested deeper than readers accept.
-    #[error("values are nested {depth} deep; at most {MAX_NESTING} is allowed")]
-    TooDeep {
-        /// The nesting depth found.
-        depth: usize,
-    },
-}
+use crate::{
+    ArchivedTuple, ArchivedValue, EncodeError, Header, TupleRef, Value, MAX_NESTING, RECORD_ALIGN,
+};
 
 /// Archives tuples with rkyv, reusing its scratch space across calls so the
 /// emit path does not allocate once warmed up. One per producing thread.

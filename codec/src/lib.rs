@@ -32,19 +32,24 @@
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
 mod encode;
+mod encode_error;
 mod fields;
 mod flat;
+mod format;
 mod frame;
+mod frame_error;
 mod read;
 mod tuple;
 mod value;
 
-pub use encode::{encode_fast, encoded_len_bound, EncodeError, Encoder};
+pub use encode::{encode_fast, encoded_len_bound, Encoder};
+pub use encode_error::EncodeError;
 pub use fields::{Fields, FieldsError};
-pub use frame::{
-    Frame, FrameError, FrameHeader, FrameWriter, RawFrame, FRAME_MAGIC, FRAME_VERSION,
-    MAX_FRAME_BODY,
+pub use format::{
+    FRAME_MAGIC, FRAME_VERSION, MAX_FRAME_BODY, MAX_NESTING, MAX_RECORD_LEN, RECORD_ALIGN,
 };
+pub use frame::{Frame, FrameHeader, FrameWriter, RawFrame};
+pub use frame_error::FrameError;
 pub use read::{view_checked, view_trusted};
 pub use tuple::{
     ArchivedHeader, ArchivedTuple, FieldError, Header, Tuple, TupleRef, TupleRefResolver, TupleView,
@@ -54,18 +59,3 @@ pub use value::{ArchivedValue, Value};
 /// A growable byte buffer whose start is aligned to `A` bytes, for encoding
 /// into and for receiving frames (re-exported from rkyv).
 pub use rkyv::util::AlignedVec;
-
-/// Alignment of every archived record's first byte (ring slots and frame
-/// records are laid out to it).
-pub const RECORD_ALIGN: usize = 8;
-
-/// Largest archived record a reader accepts (16 MiB).
-pub const MAX_RECORD_LEN: usize = 16 << 20;
-
-/// Nesting limit of a tuple's values, counting the tuple itself as one level:
-/// a tuple may hold lists and maps nested `MAX_NESTING - 1` deep. Encoders
-/// refuse deeper values ([`EncodeError::TooDeep`]) and validating readers
-/// refuse records that nest deeper than what encoders produce.
-pub const MAX_NESTING: usize = 64;
-
-const _: () = assert!(std::mem::align_of::<ArchivedTuple>() <= RECORD_ALIGN);

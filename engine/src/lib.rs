@@ -62,6 +62,7 @@ mod component;
 mod grouping;
 mod runtime;
 pub mod state;
+mod task_id;
 mod topology;
 mod typed;
 pub mod window;
@@ -82,12 +83,9 @@ pub use runtime::{
     Sample, SampleKind, SpoutOutput, TaskError, TaskMetrics, TopologyMetrics, TopologyStats,
     WindowStats, WorkerMetrics,
 };
+pub use task_id::TaskId;
 pub use topology::{
     BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,
     TopologyError, MAX_DURATION,
 };
 pub use typed::{Typed, TypedArchive, TypedError};
-
-/// A task's id, unique in a topology; tasks are numbered from 1 as in
-/// Storm.
-pub type TaskId = u32;

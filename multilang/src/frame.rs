@@ -35,7 +35,8 @@ use gale_engine::TaskId;
 
 use crate::msgpack::{self, Decoder};
 use crate::protocol::{Command, Emit};
-use crate::serializer::{snippet, Read};
+use crate::serializer::Read;
+use crate::snippet::snippet;
 use crate::wire::Ser;
 
 /// The protocol name a child asks for in its handshake answer

@@ -44,48 +44,19 @@
 
 mod bolt;
 mod config;
+mod error;
 mod frame;
 mod msgpack;
 mod process;
 mod protocol;
 mod serializer;
 mod shell;
+mod snippet;
 mod spout;
 mod wire;
 
 pub use bolt::ShellBolt;
 pub use config::{Protocol, ShellConfig, StreamSpec, BATCHED_MAX_PENDING};
+pub use error::ShellError;
 pub use serializer::{Serializer, MAX_MESSAGE};
 pub use spout::ShellSpout;
-
-use std::path::PathBuf;
-
-/// Why a child could not be started.
-#[derive(Debug, thiserror::Error)]
-pub enum ShellError {
-    /// The command could not be run (not found, not executable...).
-    #[error("cannot start `{command}`: {source}")]
-    Spawn {
-        /// The command line.
-        command: String,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The pid directory could not be made.
-    #[error("cannot create the pid directory {}: {source}", path.display())]
-    PidDir {
-        /// The directory.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The child did not answer the handshake with its pid.
-    #[error("handshake failed: {reason}{stderr}")]
-    Handshake {
-        /// What went wrong.
-        reason: String,
-        /// The tail of the child's stderr (`; stderr tail:` and lines), or
-        /// empty.
-        stderr: String,
-    },
-}

@@ -17,7 +17,8 @@ use gale_codec::Value;
 use gale_engine::TaskId;
 
 use crate::frame::{self, FrameReader};
-use crate::serializer::{snippet, MessageReader, Read};
+use crate::serializer::{MessageReader, Read};
+use crate::snippet::snippet;
 use crate::wire::map;
 use crate::{Protocol, ShellConfig, ShellError, MAX_MESSAGE};
 

@@ -5,7 +5,7 @@
 use gale_codec::Value;
 use gale_engine::TaskId;
 
-use crate::serializer::snippet;
+use crate::snippet::snippet;
 
 /// One command from a child.
 #[derive(Debug, PartialEq)]

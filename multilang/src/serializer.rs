@@ -6,6 +6,7 @@ use std::io::{self, BufRead};
 
 use gale_codec::Value;
 
+use crate::snippet::snippet;
 use crate::wire::{De, Ser};
 
 /// Largest message accepted from a child, in bytes.
@@ -170,16 +171,6 @@ impl<R: BufRead> MessageReader<R> {
 fn trim_newline(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// The start of a long text, for error messages.
-pub(crate) fn snippet(text: &str) -> String {
-    const MAX: usize = 200;
-    let text = text.trim();
-    match text.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]

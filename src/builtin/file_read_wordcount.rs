@@ -10,46 +10,18 @@
 //! [`wordcount`](super::wordcount::wordcount)'s.
 
 use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use gale_codec::Value;
 
+use super::error::Failure;
+use super::options::BuiltinOptions;
+pub use super::text_error::TextError;
 use super::wordcount::{wordcount_of, Sentences, WordCount};
-use super::{BuiltinOptions, Failure};
 
 /// Lines of the generated text.
 pub const GENERATED_LINES: usize = 10_000;
-
-/// Why the text file could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TextError {
-    /// The file could not be read.
-    #[error("cannot read {}: {message}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What kind of failure.
-        kind: io::ErrorKind,
-        /// The OS's message.
-        message: String,
-    },
-    /// A line is not UTF-8.
-    #[error("{} line {line} is not UTF-8 text", path.display())]
-    NotUtf8 {
-        /// The file.
-        path: PathBuf,
-        /// The line's number, from 1.
-        line: usize,
-    },
-    /// No line has a word on it.
-    #[error("{} has no line with a word on it", path.display())]
-    Empty {
-        /// The file.
-        path: PathBuf,
-    },
-}
 
 /// The non-blank lines of the file at `path`, trimmed, in order.
 pub fn read_lines(path: &Path) -> Result<Vec<String>, TextError> {
@@ -143,6 +115,8 @@ pub(crate) fn file_read_wordcount(opts: &BuiltinOptions) -> Result<WordCount, Fa
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
 
     #[test]

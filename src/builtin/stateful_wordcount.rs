@@ -18,8 +18,9 @@ use gale_codec::Value;
 use gale_engine::state::{Checkpointing, DirBackend, KeyValueState, StateError, StatefulBolt};
 use gale_engine::{BoltOutput, Input, OutputFieldsDeclarer, TopologyBuilder, TopologyContext};
 
+use super::error::Failure;
+use super::options::BuiltinOptions;
 use super::wordcount::{CountSink, SentenceSpout, SplitBolt, WordCount};
-use super::{BuiltinOptions, Failure};
 
 /// The default checkpoint interval (Storm's and Flink's usual 1 s).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);

@@ -25,19 +25,20 @@ mod machine;
 use std::io::{self, IsTerminal, Write};
 use std::num::NonZeroU64;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clap::error::ErrorKind;
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::{Args, ValueEnum};
 use gale_engine::{
     ComponentStats, LocalCluster, RunError, RunningTopology, TopologyStats, ACKER_COMPONENT,
 };
 use hdrhistogram::Histogram;
 use serde_json::{json, Value as Json};
 
-use super::{clap_exit, finish, parse_secs, Cli, CliError, EngineArgs, Report, Shape};
+use super::engine_args::EngineArgs;
+use super::error::CliError;
+use super::parse::parse_secs;
+use super::report::{Report, Shape};
 use crate::builtin::perf::const_value;
 use crate::builtin::{self, BuiltinOptions, PerfGrouping, Probe};
 
@@ -159,27 +160,10 @@ pub fn rate_tolerance(window: Duration) -> Duration {
     (window / 100).max(Duration::from_millis(10))
 }
 
-/// Runs `gale bench` with parsed arguments; returns the exit code (2 for
-/// options that do not go together, 1 for a failed run).
-pub(super) fn main(args: &BenchArgs) -> ExitCode {
-    if let Err(e) = check(args) {
-        return clap_exit(&e);
-    }
-    finish(run(args))
-}
-
-/// Refuses options that do not apply to the benchmark.
-fn check(args: &BenchArgs) -> Result<(), clap::Error> {
+/// Refuses options that do not apply to the benchmark: the message, for
+/// `gale bench`'s usage error.
+pub(super) fn check(args: &BenchArgs) -> Result<(), String> {
     let name = args.name.as_str();
-    let usage = |msg: String| {
-        let mut cmd = Cli::command();
-        // Built, the subcommand's usage line reads `gale bench ...`.
-        cmd.build();
-        match cmd.find_subcommand_mut("bench") {
-            Some(bench) => bench.error(ErrorKind::ArgumentConflict, msg),
-            None => cmd.error(ErrorKind::ArgumentConflict, msg),
-        }
-    };
     if crate::topofile::is_topology_file(name) {
         let own = [
             (args.rate.is_some(), "--rate"),
@@ -191,38 +175,38 @@ fn check(args: &BenchArgs) -> Result<(), clap::Error> {
             (args.grouping != PerfGrouping::LocalOrShuffle, "--grouping"),
         ];
         if let Some((_, flag)) = own.iter().find(|(set, _)| *set) {
-            return Err(usage(format!(
+            return Err(format!(
                 "{flag} is for the built-in benchmarks; a topology file says its own \
                  components, parallelism and acking (and its spouts cannot be paced)"
-            )));
+            ));
         }
         return Ok(());
     }
     if args.file.is_some() && name != "file-read-wordcount" {
-        return Err(usage(format!(
+        return Err(format!(
             "--file is for file-read-wordcount only, not {name}"
-        )));
+        ));
     }
     if args.tuple_size.is_some() && name.ends_with("wordcount") {
-        return Err(usage(format!(
+        return Err(format!(
             "--tuple-size is for the const-spout benches and the baselines, not {name} (its tuples are sentences)"
-        )));
+        ));
     }
     if args.ack && name.starts_with("baseline-") {
-        return Err(usage(format!(
+        return Err(format!(
             "{name} has no acker; --ack applies to the Gale topologies"
-        )));
+        ));
     }
     if name.starts_with("baseline-") && (args.spouts.is_some() || args.bolts.is_some()) {
-        return Err(usage(format!(
+        return Err(format!(
             "{name} is one sender and one receiver thread; --spouts and --bolts \
              apply to the Gale topologies"
-        )));
+        ));
     }
     if args.grouping != PerfGrouping::LocalOrShuffle && !name.starts_with("const-spout") {
-        return Err(usage(format!(
+        return Err(format!(
             "--grouping is for the const-spout benches, not {name}"
-        )));
+        ));
     }
     Ok(())
 }
@@ -287,7 +271,7 @@ struct Outcome {
     ended_early: bool,
 }
 
-fn run(args: &BenchArgs) -> Result<(), CliError> {
+pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
     if crate::topofile::is_topology_file(&args.name) {
         let topology = crate::topofile::load(&args.name)?;
         return run_topology(topology, args);
@@ -734,70 +718,6 @@ pub(super) fn parse_warmup(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
-        let cli = Cli::try_parse_from(["gale", "bench"].into_iter().chain(args.iter().copied()))?;
-        match cli.command {
-            super::super::Command::Bench(b) => Ok(b),
-            other => panic!("not bench: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn defaults_and_flags_parse() {
-        let a = parse(&["wordcount"]).unwrap();
-        assert_eq!(a.duration, Duration::from_secs(10));
-        assert_eq!(a.warmup, Duration::from_secs(2));
-        assert_eq!(a.rate, None);
-        let a = parse(&[
-            "const-spout-null-bolt",
-            "--warmup",
-            "0",
-            "--duration",
-            "0.5",
-            "--rate",
-            "1000",
-            "--ack",
-            "--max-pending",
-            "8",
-            "--tuple-size",
-            "64",
-            "--threads",
-            "2",
-            "--json",
-        ])
-        .unwrap();
-        assert_eq!(a.warmup, Duration::ZERO);
-        assert_eq!(a.duration, Duration::from_millis(500));
-        assert_eq!((a.rate, a.ack, a.max_pending), (Some(1000), true, Some(8)));
-        assert!(check(&a).is_ok());
-    }
-
-    #[test]
-    fn bad_options_are_refused() {
-        for args in [
-            &["nope"][..],
-            &["wordcount", "--rate", "0"],
-            &["wordcount", "--duration", "0"],
-            &["wordcount", "--warmup", "-1"],
-            &["wordcount", "--max-pending", "4"],
-        ] {
-            assert!(parse(args).is_err(), "{args:?} parsed");
-        }
-        for args in [
-            &["wordcount", "--file", "x.txt"][..],
-            &["wordcount", "--tuple-size", "8"],
-            &["baseline-crossbeam", "--ack"],
-            &["baseline-crossbeam", "--spouts", "2"],
-            &["baseline-ring", "--ack"],
-            &["baseline-ring", "--bolts", "2"],
-            &["wordcount", "--grouping", "shuffle"],
-        ] {
-            let a = parse(args).unwrap();
-            assert!(check(&a).is_err(), "{args:?} accepted");
-        }
-    }
 
     #[test]
     fn the_window_subtracts_counters() {

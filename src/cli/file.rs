@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{run_built, CliError, RunArgs, TopologyArgs};
-use crate::builtin;
-use crate::topofile::{self, is_topology_file};
+use super::error::CliError;
+use super::execute::run_built;
+use super::run_args::RunArgs;
+use super::topology_args::TopologyArgs;
+use crate::topofile;
 
 /// Options of `gale validate`.
 #[derive(Args, Debug)]
@@ -16,17 +18,6 @@ pub struct ValidateArgs {
     /// The topology file to check.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-}
-
-/// Accepts a built-in topology's name or a topology file's path.
-pub(super) fn parse_topology(arg: &str) -> Result<String, String> {
-    if builtin::names().contains(&arg) || is_topology_file(arg) {
-        return Ok(arg.to_owned());
-    }
-    Err(format!(
-        "`{arg}` is neither a built-in topology ({}) nor a topology file (.yaml or .yml, or a streamparse topology .py)",
-        builtin::names().join(", ")
-    ))
 }
 
 /// Refuses the options of built-in topologies (a topology file sets them
@@ -83,18 +74,4 @@ pub(super) fn validate(args: &ValidateArgs) -> Result<(), CliError> {
         writeln!(out, "  {kind} {name} x{tasks}")?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topology_argument_is_a_builtin_or_a_yaml_file() {
-        assert!(parse_topology("wordcount").is_ok());
-        assert!(parse_topology("examples/python/wordcount.yaml").is_ok());
-        assert!(parse_topology("t.yml").is_ok());
-        let err = parse_topology("nope").unwrap_err();
-        assert!(err.contains("wordcount") && err.contains(".yaml"), "{err}");
-    }
 }

@@ -14,7 +14,13 @@ use gale_engine::{NodeCluster, Topology};
 use gale_transport::link::LinkStats;
 use serde_json::json;
 
-use super::{parse_secs, CliError, EngineArgs, Report, Shape, TopologyArgs};
+use super::engine_args::EngineArgs;
+use super::error::CliError;
+use super::execute::print_counts;
+use super::file::reject_builtin_flags;
+use super::parse::{parse_rate, parse_secs, parse_topology};
+use super::report::{Report, Shape};
+use super::topology_args::TopologyArgs;
 use crate::builtin::{self, Built, BuiltinOptions, CountSink};
 
 /// Options of one node: `gale node`, and the `node` subcommand of a user
@@ -59,7 +65,7 @@ pub struct NodeOptions {
     pub metrics_token_file: Option<PathBuf>,
     /// Fraction of executes whose latency is measured (Storm's stats
     /// sample rate).
-    #[arg(long, value_name = "RATE", default_value_t = 0.05, value_parser = super::parse_rate)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.05, value_parser = parse_rate)]
     pub sample_rate: f64,
     /// Turn live metrics off (totals are still reported).
     #[arg(long)]
@@ -90,7 +96,7 @@ impl NodeOptions {
 pub struct NodeArgs {
     /// The topology: a built-in name (`gale list`) or a topology file
     /// (`.yaml`/`.yml`).
-    #[arg(value_name = "TOPOLOGY", value_parser = super::file::parse_topology)]
+    #[arg(value_name = "TOPOLOGY", value_parser = parse_topology)]
     pub name: String,
     /// The topology's options (they must be the same on every node: they
     /// are part of the fingerprint).
@@ -106,7 +112,7 @@ pub struct NodeArgs {
 pub struct PlanArgs {
     /// The topology: a built-in name (`gale list`) or a topology file
     /// (`.yaml`/`.yml`).
-    #[arg(value_name = "TOPOLOGY", value_parser = super::file::parse_topology)]
+    #[arg(value_name = "TOPOLOGY", value_parser = parse_topology)]
     pub name: String,
     /// The cluster file (TOML).
     #[arg(long, value_name = "FILE")]
@@ -131,7 +137,7 @@ fn topology_for_cluster(
     cluster: &ClusterFile,
 ) -> Result<(Built, Vec<u8>), CliError> {
     if crate::topofile::is_topology_file(name) {
-        super::file::reject_builtin_flags(args)?;
+        reject_builtin_flags(args)?;
         let loaded = crate::topofile::load_full(name)?;
         let mut extra = b"file ".to_vec();
         extra.extend(std::fs::read(name)?);
@@ -256,7 +262,7 @@ fn run_node(
         log_link(link);
     }
     if let Some(counts) = counts {
-        super::print_counts(counts)?;
+        print_counts(counts)?;
     }
     let report = Report::new(&shape, &stats);
     report.write_text(&mut io::stderr().lock())?;

@@ -4,9 +4,23 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
+use clap::Args;
 use serde_json::Value as Json;
 
 use crate::monitor::{get_with_token, GetError};
+
+/// Options of `gale stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// The endpoint, e.g. http://127.0.0.1:9090 (as given to
+    /// --metrics-addr).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Send `Authorization: Bearer TOKEN`, the token read from FILE (for
+    /// an endpoint started with `--metrics-token-file`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+}
 
 /// How long `gale stats` waits for the endpoint.
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -14,11 +14,12 @@ use gale_engine::{Grouping, TopologyBuilder, DEFAULT_STREAM};
 use gale_multilang::{Protocol, Serializer, ShellBolt, ShellConfig, ShellSpout};
 use serde_yaml_ng::Value as Yaml;
 
+use super::loaded::Loaded;
+use super::located::Located;
 use super::registry::{self, Outputs, Role};
 use super::schema::{
     ComponentDef, ConfigDef, GroupingDef, LengthDef, PythonDef, StreamDef, WindowDef, TOP_KEYS,
 };
-use super::{Loaded, Located};
 
 /// Collects mistakes, each with its YAML path and, where found, its line.
 struct Errors<'t> {

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::table::IdMap;
-use super::BUCKETS;
+
+/// Rotating buckets for timeouts: trees expire between
+/// `timeout` and `timeout * BUCKETS / (BUCKETS - 1)` after they start.
+pub(crate) const BUCKETS: usize = 3;
 
 /// A spout task's pending trees in rotating buckets (newest first): a tree
 /// not completed within the timeout falls off the end and is failed.

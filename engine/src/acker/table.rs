@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::acker_for;
 use crate::TaskId;
 
 /// Root ids are uniformly random: they are their own hash.
@@ -149,6 +148,14 @@ impl AckTable {
                 send(ackers[i], buf);
             }
         }
+    }
+}
+
+/// The acker task responsible for `root`.
+fn acker_for(root: u64, ackers: &[TaskId]) -> Option<TaskId> {
+    match ackers.len() {
+        0 => None,
+        n => Some(ackers[(root % n as u64) as usize]),
     }
 }
 

@@ -2,8 +2,9 @@
 
 use std::collections::hash_map;
 
+use super::done::{push_done, Done, DONE_RECORD};
+use super::pending::BUCKETS;
 use super::table::{read, IdMap, TaskMap};
-use super::{push_done, Done, BUCKETS};
 use crate::TaskId;
 
 #[derive(Clone, Copy, Default)]
@@ -37,7 +38,7 @@ impl Acker {
     pub(crate) fn apply(&mut self, bytes: &[u8]) {
         // Room for a completion per record (up to a cap) in each spout's
         // buffer, reserved once rather than grown by doubling.
-        let room = (bytes.len() / super::table::RECORD).min(4096) * super::DONE_RECORD;
+        let room = (bytes.len() / super::table::RECORD).min(4096) * DONE_RECORD;
         let generation = self.generation;
         for r in read(bytes) {
             let mut slot = match self.pending.entry(r.root) {
@@ -115,7 +116,8 @@ impl Acker {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{read_done, AckTable};
+    use super::super::done::read_done;
+    use super::super::table::AckTable;
     use super::*;
 
     fn feed(acker: &mut Acker, table: &mut AckTable) {

@@ -3,8 +3,9 @@
 
 use gale_codec::Value;
 
+use super::custom::CustomGrouping;
+use super::declared::Grouping;
 use super::hash::{bucket, key_hash};
-use super::{CustomGrouping, Grouping};
 use crate::TaskId;
 
 /// Picks the target task(s) of one subscription for tuples emitted by one

@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use gale_codec::{view_checked, AlignedVec, Encoder, Fields, Value};
 
-use super::{DirBackend, KeyValueState, StateError};
+use super::dir::DirBackend;
+use super::file::StateError;
+use super::key_value::KeyValueState;
 use crate::{
     Bolt, BoltOutput, Input, OutputFieldsDeclarer, Spout, SpoutOutput, TaskId, TopologyContext,
 };

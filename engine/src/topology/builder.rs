@@ -4,9 +4,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{
-    Component, ComponentConfig, Kind, Subscription, Topology, TopologyConfig, TopologyError,
-};
+use super::component::{BoltFactory, Component, ComponentConfig, Kind, SpoutFactory, Subscription};
+use super::config::TopologyConfig;
+use super::definition::Topology;
+use super::error::TopologyError;
+use super::max_duration::MAX_DURATION;
 use crate::component::{OutputFieldsDeclarer, DEFAULT_STREAM};
 use crate::state::checkpoint::{
     CheckpointBolt, CheckpointSpout, Inner, Plain, Rewind, Slot, CHECKPOINT_FIELD,
@@ -109,7 +111,7 @@ impl TopologyBuilder {
     {
         let mut declarer = OutputFieldsDeclarer::new(name);
         factory().declare_output_fields(&mut declarer);
-        let factory: super::SpoutFactory = Arc::new(move || Box::new(factory()));
+        let factory: SpoutFactory = Arc::new(move || Box::new(factory()));
         self.add(name, Kind::Spout(factory), parallelism, declarer);
         SpoutDeclarer {
             component: self.components.last_mut().expect("just pushed"),
@@ -125,7 +127,7 @@ impl TopologyBuilder {
     {
         let mut declarer = OutputFieldsDeclarer::new(name);
         factory().declare_output_fields(&mut declarer);
-        let factory: super::BoltFactory = Arc::new(move || Box::new(factory()));
+        let factory: BoltFactory = Arc::new(move || Box::new(factory()));
         self.add(name, Kind::Bolt(factory), parallelism, declarer);
         BoltDeclarer {
             component: self.components.last_mut().expect("just pushed"),
@@ -323,7 +325,7 @@ impl TopologyBuilder {
                 topology: self.name,
             });
         }
-        if self.config.message_timeout > crate::MAX_DURATION {
+        if self.config.message_timeout > MAX_DURATION {
             return Err(TopologyError::DurationTooLong {
                 what: format!("topology `{}`'s message timeout", self.name),
                 secs: self.config.message_timeout.as_secs(),
@@ -372,7 +374,7 @@ fn validate(topology: &str, components: &[Component]) -> Result<(), TopologyErro
                 component: c.name.clone(),
             });
         }
-        if let Some(t) = c.config.tick_interval.filter(|t| *t > crate::MAX_DURATION) {
+        if let Some(t) = c.config.tick_interval.filter(|t| *t > MAX_DURATION) {
             return Err(TopologyError::DurationTooLong {
                 what: format!("component `{}`'s tick interval", c.name),
                 secs: t.as_secs(),

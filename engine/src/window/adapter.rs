@@ -15,8 +15,8 @@ use gale_codec::{
     encoded_len_bound, view_checked, AlignedVec, Encoder, Fields, Header, TupleRef, Value,
 };
 
+use super::bolt::WindowedBolt;
 use super::tuple::{TupleWindow, WindowOutput, WindowTuple};
-use super::WindowedBolt;
 use crate::{Anchor, Bolt, BoltOutput, Input, OutputFieldsDeclarer, TopologyContext};
 
 /// The fields of the tuple a [`WindowedBoltOf`] hands its bolt: every

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use gale_codec::Value;
 
+use super::bolt::WindowedBolt;
+use super::definition::{Window, LATE_TUPLE_FIELD};
+use super::length::Length;
 use super::manager::{ms, Fire, Manager};
 use super::tuple::{Source, TupleWindow, WindowOutput, WindowTuple};
-use super::{Length, Window, WindowedBolt, LATE_TUPLE_FIELD};
 use crate::{Bolt, BoltOutput, Input, OutputFieldsDeclarer, TopologyContext};
 
 /// Event-time state: the latest timestamp per input stream and the

@@ -34,7 +34,7 @@
 
 use std::collections::VecDeque;
 
-use super::Length;
+use super::length::Length;
 
 /// What the manager needs of an entry.
 pub(crate) trait Entry {

@@ -10,8 +10,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::length::Length;
 use super::manager::{Entry, Manager};
-use super::Length;
 
 /// A test entry: its id is its arrival index.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! Ring configuration and its validation.
 
 use super::error::ConfigError;
-use super::layout::{max_record_limit, MAX_CAPACITY, MIN_CAPACITY};
+use super::layout::{max_record_limit, validate_geometry};
 
 /// Size and behaviour of a ring.
 ///
@@ -14,7 +14,7 @@ use super::layout::{max_record_limit, MAX_CAPACITY, MIN_CAPACITY};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RingConfig {
     /// Size of the data area in bytes: a power of two in
-    /// [`MIN_CAPACITY`]`..=`[`MAX_CAPACITY`].
+    /// [`MIN_CAPACITY`](crate::MIN_CAPACITY)`..=`[`MAX_CAPACITY`](crate::MAX_CAPACITY).
     pub capacity: usize,
     /// Largest payload a record may have, at most `capacity / 2 - 8`.
     pub max_record: usize,
@@ -69,26 +69,6 @@ impl RingConfig {
         }
         Ok(())
     }
-}
-
-/// Checks capacity and maximum record size (shared by config validation and
-/// by header validation of ring files).
-pub(crate) fn validate_geometry(capacity: u64, max_record: u64) -> Result<(), ConfigError> {
-    if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
-        return Err(ConfigError::CapacityOutOfRange {
-            capacity,
-            min: MIN_CAPACITY,
-            max: MAX_CAPACITY,
-        });
-    }
-    if !capacity.is_power_of_two() {
-        return Err(ConfigError::CapacityNotPowerOfTwo { capacity });
-    }
-    let limit = max_record_limit(capacity);
-    if max_record > limit {
-        return Err(ConfigError::MaxRecordTooLarge { max_record, limit });
-    }
-    Ok(())
 }
 
 #[cfg(all(test, not(loom)))]

@@ -20,8 +20,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use super::config::validate_geometry;
-use super::error::{RingError, Role};
+use super::error::{ConfigError, RingError, Role};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// First eight bytes of a ring (`"GALERING"` as a little-endian `u64`).
@@ -62,6 +61,26 @@ pub(crate) fn max_record_limit(capacity: u64) -> u64 {
     (capacity / 2)
         .saturating_sub(RECORD_HEADER as u64)
         .min(u64::from(u32::MAX) & !7)
+}
+
+/// Checks capacity and maximum record size (shared by config validation and
+/// by header validation of ring files).
+pub(crate) fn validate_geometry(capacity: u64, max_record: u64) -> Result<(), ConfigError> {
+    if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+        return Err(ConfigError::CapacityOutOfRange {
+            capacity,
+            min: MIN_CAPACITY,
+            max: MAX_CAPACITY,
+        });
+    }
+    if !capacity.is_power_of_two() {
+        return Err(ConfigError::CapacityNotPowerOfTwo { capacity });
+    }
+    let limit = max_record_limit(capacity);
+    if max_record > limit {
+        return Err(ConfigError::MaxRecordTooLarge { max_record, limit });
+    }
+    Ok(())
 }
 
 /// Bytes a record with a `len`-byte payload occupies in the data area.

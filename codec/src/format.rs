@@ -1,0 +1,28 @@
+//! The format's fixed numbers: how archived records are aligned, how long
+//! and how deeply nested they may be; how a frame identifies itself and how
+//! long its body may be.
+
+use crate::tuple::ArchivedTuple;
+
+/// Alignment of every archived record's first byte (ring slots and frame
+/// records are laid out to it).
+pub const RECORD_ALIGN: usize = 8;
+
+/// Largest archived record a reader accepts (16 MiB).
+pub const MAX_RECORD_LEN: usize = 16 << 20;
+
+/// Nesting limit of a tuple's values, counting the tuple itself as one level:
+/// a tuple may hold lists and maps nested `MAX_NESTING - 1` deep. Encoders
+/// refuse deeper values
+/// ([`EncodeError::TooDeep`](crate::EncodeError::TooDeep)) and validating
+/// readers refuse records that nest deeper than what encoders produce.
+pub const MAX_NESTING: usize = 64;
+
+/// The four bytes every frame starts with.
+pub const FRAME_MAGIC: [u8; 4] = *b"GALE";
+/// The frame format version this build writes and reads.
+pub const FRAME_VERSION: u16 = 1;
+/// Largest frame body accepted (64 MiB).
+pub const MAX_FRAME_BODY: usize = 64 << 20;
+
+const _: () = assert!(std::mem::align_of::<ArchivedTuple>() <= RECORD_ALIGN);

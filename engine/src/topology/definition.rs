@@ -1,0 +1,68 @@
+//! [`Topology`]: a validated topology, ready to run.
+
+use super::component::{Component, Kind};
+use super::config::TopologyConfig;
+
+/// A validated topology, ready to run; made by
+/// [`TopologyBuilder::build`](super::TopologyBuilder::build).
+#[derive(Clone)]
+pub struct Topology {
+    pub(crate) name: String,
+    pub(crate) components: Vec<Component>,
+    pub(crate) config: TopologyConfig,
+}
+
+impl Topology {
+    /// The topology's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its topology-wide settings.
+    pub fn config(&self) -> &TopologyConfig {
+        &self.config
+    }
+
+    /// Component names, spouts and bolts, in declaration order.
+    pub fn component_names(&self) -> impl Iterator<Item = &str> {
+        self.components.iter().map(|c| c.name.as_str())
+    }
+
+    /// Parallelism (task count) of `component`.
+    pub fn parallelism(&self, component: &str) -> Option<usize> {
+        self.component(component).map(|c| c.parallelism)
+    }
+
+    /// Whether `component` is a spout.
+    pub fn is_spout(&self, component: &str) -> Option<bool> {
+        self.component(component).map(Component::is_spout)
+    }
+
+    pub(crate) fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+}
+
+impl std::fmt::Debug for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Topology");
+        d.field("name", &self.name);
+        for c in &self.components {
+            d.field(
+                &c.name,
+                &format_args!(
+                    "{} x{} streams={:?} inputs={:?}",
+                    match c.kind {
+                        Kind::Spout(_) => "spout",
+                        Kind::Bolt(_) => "bolt",
+                        Kind::Acker => "acker",
+                    },
+                    c.parallelism,
+                    c.streams.iter().map(|s| &s.name).collect::<Vec<_>>(),
+                    c.inputs
+                ),
+            );
+        }
+        d.finish()
+    }
+}
