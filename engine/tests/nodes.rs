@@ -20,10 +20,14 @@ fn cluster(net: u8, threads: usize) -> ClusterFile {
     let mut text =
         String::from("secret = \"8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461\"\n[settings]\nlink_backend = \"mio\"\n");
     for id in 0..2 {
-        text += &format!(
-            "[[node]]\nid = {id}\nlisten = \"127.{net}.0.{}:7710\"\nthreads = {threads}\n",
-            id + 1
-        );
+        // A port free now on the node's own address (the listener closes
+        // at once), so that test runs side by side do not collide.
+        let ip = format!("127.{net}.0.{}", id + 1);
+        let port = std::net::TcpListener::bind((ip.as_str(), 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        text += &format!("[[node]]\nid = {id}\nlisten = \"{ip}:{port}\"\nthreads = {threads}\n");
     }
     ClusterFile::parse(&text).expect("valid cluster file")
 }
