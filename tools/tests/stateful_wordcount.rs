@@ -8,13 +8,13 @@ mod util;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gale::builtin::wordcount::SENTENCES;
 use serde_json::Value as Json;
 use util::gale;
 
-const SENTENCES_RUN: u64 = 100_000;
+const SENTENCES_RUN: u64 = 1_000_000;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gale-state-cli-{}-{name}", std::process::id()));
@@ -73,23 +73,38 @@ fn killed_at_random_moments_and_restarted_it_counts_exactly_once() {
     let dir = scratch("kill");
     let d = dir.to_str().unwrap();
     let count = SENTENCES_RUN.to_string();
-    // SIGKILL three times, at different moments.
-    for (round, ms) in [700u64, 1100, 1500].into_iter().enumerate() {
+    // SIGKILL three times, at different moments: each round waits until
+    // its run has completed a checkpoint of its own (so that the kill
+    // falls mid-run whatever the machine's speed), then a little longer.
+    let current = || std::fs::read(dir.join("CURRENT")).ok();
+    let mut kills = 0;
+    for (round, ms) in [0u64, 37, 111].into_iter().enumerate() {
+        let before = current();
         let mut child = Command::new(env!("CARGO_BIN_EXE_gale"))
             .args(args(d, &count))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while current() == before && Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(ms));
-        let finished = child.try_wait().unwrap().is_some();
-        assert!(
-            !finished,
-            "round {round}: the run ended before it was killed"
-        );
+        if child.try_wait().unwrap().is_none() {
+            kills += 1;
+        }
         child.kill().unwrap();
         child.wait().unwrap();
+        assert!(
+            round > 0 || kills == 1,
+            "round 0: the run ended before a checkpoint and a kill"
+        );
     }
+    assert!(kills >= 1);
     assert!(
         dir.join("CURRENT").exists(),
         "no checkpoint was ever completed"
