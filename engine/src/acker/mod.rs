@@ -1,7 +1,8 @@
 //! At-least-once delivery: Storm's XOR acker, batched.
 //!
-//! Every spout emit with a message id starts a tuple tree with a random
-//! 64-bit root id; every delivery of a tracked tuple gets a random 64-bit
+//! Every spout emit with a message id starts a tuple tree with a 64-bit
+//! root id (random-looking: a bijective mix of the spout task and the
+//! tree's sequence number); every delivery of a tracked tuple gets a random 64-bit
 //! edge id. A tree is complete when the XOR of every edge id created (at
 //! emit) and acked (at `ack`) reaches zero.
 //!
@@ -12,7 +13,9 @@
 //! interval ([`table`]). Acker tasks ([`tracker`]) keep the XOR per root and
 //! send completions, again batched, to the spout task that owns each root,
 //! whose [`SpoutPending`] ([`pending`]) calls `ack`/`fail` exactly once and
-//! times out trees with rotating buckets.
+//! times out trees: a window indexed by sequence number, oldest first
+//! (no hashing per tree), while the ackers forget trees with rotating
+//! buckets.
 
 mod done;
 mod id_gen;

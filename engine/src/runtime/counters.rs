@@ -1,6 +1,7 @@
 //! The bottom of the metrics model: [`Counters`], the six totals of a task
-//! (or summed over tasks), its published copy [`AtomicCounters`], and
-//! [`LatencyStats`], the summary of a latency histogram.
+//! (or summed over tasks), its published copy [`AtomicCounters`],
+//! [`LatencyStats`], the summary of a latency histogram, and
+//! [`LatencyCounts`], a histogram's buckets recorded cheaply.
 //!
 //! The layers above, bottom up: `recorder` (what a worker counts per
 //! tuple, and the `MetricsStore` it publishes into), `shared` (the store
@@ -103,10 +104,105 @@ impl AtomicCounters {
     }
 }
 
+/// Longest latency a histogram holds (1 hour, in ns); longer values
+/// saturate.
+const LATENCY_MAX: u64 = 3_600_000_000_000;
+
+/// Significant figures of a latency histogram.
+const LATENCY_FIGURES: u8 = 2;
+
 /// A latency histogram: 1 ns to 1 hour at 2 significant figures (1 %
 /// resolution, a few tens of KiB); longer values saturate.
 pub(crate) fn latency_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 2).expect("valid histogram bounds")
+    Histogram::new_with_bounds(1, LATENCY_MAX, LATENCY_FIGURES).expect("valid histogram bounds")
+}
+
+/// Latencies counted in the buckets of a [`latency_histogram`], and
+/// nothing else: a record is a bucket index (a leading-zero count, a
+/// shift and an add) and an increment, where the histogram's own `record`
+/// also checks bounds and keeps its minimum, maximum and total; they are
+/// worked out when the counts are [drained](Self::drain_into). Draining
+/// records each bucket's lowest value, which the histogram counts in the
+/// same bucket: the result is the histogram that recording every value
+/// would give. For the one latency recorded per tuple (a spout's complete
+/// latency).
+pub(crate) struct LatencyCounts {
+    counts: Box<[u64]>,
+    recorded: u64,
+}
+
+impl LatencyCounts {
+    /// log2 of a histogram bucket's sub-buckets: 2 * 10^figures, rounded
+    /// up to a power of two (HdrHistogram's layout, with a lowest value of
+    /// 1).
+    const SUB_BITS: u32 = (2 * 10u32.pow(LATENCY_FIGURES as u32))
+        .next_power_of_two()
+        .ilog2();
+    /// Sub-buckets of every bucket but the first (whose lower half is
+    /// the others' whole range).
+    const HALF: usize = 1 << (Self::SUB_BITS - 1);
+
+    pub(crate) fn new() -> Self {
+        let len = Self::index(LATENCY_MAX) + 1;
+        Self {
+            counts: vec![0; len].into_boxed_slice(),
+            recorded: 0,
+        }
+    }
+
+    /// The bucket of `v` (1 ..= LATENCY_MAX): bucket `b` holds values of
+    /// `SUB_BITS + b` bits in steps of `2^b`; laid out as the histogram's
+    /// counts are.
+    #[inline]
+    fn index(v: u64) -> usize {
+        let mask = (1u64 << Self::SUB_BITS) - 1;
+        let b = 64 - (v | mask).leading_zeros() - Self::SUB_BITS;
+        ((b as usize) << (Self::SUB_BITS - 1)) + (v >> b) as usize
+    }
+
+    /// The lowest value of bucket index `i`.
+    fn lowest(i: usize) -> u64 {
+        if i < 2 * Self::HALF {
+            return i as u64;
+        }
+        let b = (i >> (Self::SUB_BITS - 1)) - 1;
+        ((Self::HALF + (i & (Self::HALF - 1))) as u64) << b
+    }
+
+    /// Counts a latency of `ns` nanoseconds.
+    #[inline]
+    pub(crate) fn record(&mut self, ns: u64) {
+        let i = Self::index(ns.clamp(1, LATENCY_MAX));
+        if let Some(c) = self.counts.get_mut(i) {
+            *c += 1;
+            self.recorded += 1;
+        }
+    }
+
+    /// Whether nothing was recorded since the last drain.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.recorded == 0
+    }
+
+    /// Adds the counts to `into` and clears them.
+    pub(crate) fn drain_into(&mut self, into: &mut Histogram<u64>) {
+        if self.recorded == 0 {
+            return;
+        }
+        for (i, c) in self.counts.iter_mut().enumerate() {
+            if *c != 0 {
+                into.saturating_record_n(Self::lowest(i), *c);
+                *c = 0;
+            }
+        }
+        self.recorded = 0;
+    }
+}
+
+impl Default for LatencyCounts {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A latency distribution, in nanoseconds.
@@ -143,6 +239,57 @@ impl LatencyStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_counts_drain_into_the_histogram_recording_gives() {
+        let mut direct = latency_histogram();
+        let mut counts = LatencyCounts::new();
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut values = vec![
+            0,
+            1,
+            2,
+            255,
+            256,
+            257,
+            511,
+            512,
+            1000,
+            LATENCY_MAX,
+            u64::MAX,
+        ];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Spread over every magnitude.
+            values.push(x >> (x % 64));
+        }
+        for &v in &values {
+            direct.saturating_record(v.clamp(1, LATENCY_MAX));
+            counts.record(v);
+        }
+        let mut drained = latency_histogram();
+        counts.drain_into(&mut drained);
+        assert!(counts.is_empty());
+        assert_eq!(drained.len(), values.len() as u64);
+        assert_eq!((drained.min(), drained.max()), (direct.min(), direct.max()));
+        for q in [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(
+                drained.value_at_quantile(q),
+                direct.value_at_quantile(q),
+                "q {q}"
+            );
+        }
+        let buckets = |h: &Histogram<u64>| {
+            h.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(buckets(&drained), buckets(&direct));
+        counts.drain_into(&mut drained);
+        assert_eq!(drained.len(), values.len() as u64, "drained once");
+    }
 
     #[test]
     fn published_counters_read_back_field_by_field() {

@@ -69,6 +69,7 @@ mod worker;
 pub use cluster::LocalCluster;
 pub use collector::{BoltOutput, SpoutOutput};
 pub use config::{MetricsConfig, RunConfig};
+pub(crate) use counters::LatencyCounts;
 pub use counters::{Counters, LatencyStats};
 pub use error::{ErrorSummary, RunError, TaskError};
 pub use input::{Anchor, Emission, Input, InputBatch};

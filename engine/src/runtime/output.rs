@@ -278,9 +278,11 @@ impl Emitter {
             Track::No => {}
             Track::Root(msg_id) => {
                 if self.tracking.enabled() {
-                    let r = self.tracking.next_id();
-                    roots.push(r);
-                    return Some((r, msg_id));
+                    if let Some(p) = self.pending[slot].as_mut() {
+                        let r = p.new_root();
+                        roots.push(r);
+                        return Some((r, msg_id));
+                    }
                 }
                 // Acking off: the emit is acked at once (Storm's rule).
                 if let Some(p) = self.pending[slot].as_mut() {

@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 
 use super::clock::{SampleClock, Stamp};
 use super::config::MetricsConfig;
-use super::counters::{latency_histogram, Counters};
+use super::counters::{latency_histogram, Counters, LatencyCounts};
 use super::plan::Plan;
 use super::source::MetricSource;
 
@@ -435,7 +435,7 @@ impl MetricsStore {
         id: crate::TaskId,
         rec: &mut TaskRecorder,
         totals: &Counters,
-        complete: Option<&mut Histogram<u64>>,
+        complete: Option<&mut LatencyCounts>,
     ) {
         let Some(slot) = self.tasks.get(id as usize - 1) else {
             return;
@@ -447,7 +447,7 @@ impl MetricsStore {
         store(&slot.acked, &rec.acked);
         store(&slot.failed, &rec.failed);
         let fresh = |h: &Option<Histogram<u64>>| h.as_ref().is_some_and(|h| !h.is_empty());
-        let complete = complete.filter(|h| !h.is_empty());
+        let complete = complete.filter(|c| !c.is_empty());
         if !fresh(&rec.execute) && !fresh(&rec.process) && complete.is_none() {
             return;
         }
@@ -460,10 +460,12 @@ impl MetricsStore {
             process,
             complete: completed,
         } = &mut *all;
+        if let Some(counts) = complete {
+            counts.drain_into(completed);
+        }
         let pairs = [
             (execute, rec.execute.as_mut()),
             (process, rec.process.as_mut()),
-            (completed, complete),
         ];
         for (total, h) in pairs {
             if let Some(h) = h.filter(|h| !h.is_empty()) {

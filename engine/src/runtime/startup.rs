@@ -258,9 +258,10 @@ fn build_worker(
         .iter()
         .map(|&id| {
             let component = &plan.topology.components[plan.tasks[id as usize - 1].component];
-            component
-                .is_spout()
-                .then(|| SpoutPending::new(plan.topology.config.message_timeout, Instant::now()))
+            component.is_spout().then(|| {
+                let seed = seed(index) ^ u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                SpoutPending::new(id, plan.topology.config.message_timeout, seed)
+            })
         })
         .collect();
     let max_pending = ids

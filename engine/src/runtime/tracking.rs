@@ -33,12 +33,6 @@ impl Tracking {
         !self.ackers.is_empty()
     }
 
-    /// A fresh random id (a root or an edge).
-    #[inline]
-    pub(crate) fn next_id(&mut self) -> u64 {
-        self.ids.next_id()
-    }
-
     /// Gives the next delivery of the tuple `header` describes its edge id
     /// and XORs it into each of the tuple's trees (the edge is created).
     #[inline]

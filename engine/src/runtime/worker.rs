@@ -190,7 +190,7 @@ impl Core {
     /// without an acker; returns whether any were delivered.
     fn spout_housekeeping(&mut self) -> bool {
         let mut any = false;
-        let now = self.emitter.now;
+        let now_ns = self.emitter.now_ns;
         for slot in 0..self.tasks.len() {
             let TaskSlot { id, instance, .. } = &mut self.tasks[slot];
             let Instance::Spout(spout) = instance else {
@@ -199,15 +199,18 @@ impl Core {
             let Some(p) = self.emitter.pending[slot].as_mut() else {
                 continue;
             };
-            let expired = if p.len() > 0 { p.expire(now) } else { None };
+            let mut expired = Vec::new();
+            if p.len() > 0 {
+                p.expire(now_ns, &mut expired);
+            }
             let immediate = std::mem::take(&mut p.immediate);
-            if expired.as_ref().is_none_or(Vec::is_empty) && immediate.is_empty() {
+            if expired.is_empty() && immediate.is_empty() {
                 continue;
             }
             any = true;
             let counters = &mut self.emitter.counters[slot];
             let result = catch_unwind(AssertUnwindSafe(|| {
-                for msg in expired.into_iter().flatten() {
+                for msg in expired {
                     counters.failed += 1;
                     spout.fail(msg);
                 }
@@ -694,7 +697,7 @@ fn completions(
                         spout.fail(msg);
                     }
                 }
-                Some(Done::Reset) => pending.reset(root),
+                Some(Done::Reset) => pending.reset(root, now),
                 None => {}
             }
         }
