@@ -4,7 +4,7 @@
 //! A spout task numbers its trees: the root id of a tree is an invertible
 //! mix of the task id and the tree's sequence number ([`RootIds`]), so it
 //! looks as random as any 64-bit id to the ackers (which pick an acker by
-//! `root % ackers` and hash roots as they are), and the spout turns a
+//! by the root's high bits and hash roots as they are), and the spout turns a
 //! completed root back into its sequence number with a few multiplies.
 //! Trees then live in a window indexed by sequence number, in emit order:
 //! starting a tree is a push at the back, a completion a store into its

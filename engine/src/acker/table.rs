@@ -132,13 +132,12 @@ impl AckTable {
         let share = self.log.len() / ackers.len().max(1);
         let room = (share + share / 4 + 1) * RECORD;
         let mut out: Vec<Vec<u8>> = ackers.iter().map(|_| Vec::with_capacity(room)).collect();
+        if ackers.is_empty() {
+            self.log.clear();
+            return;
+        }
         for (root, u) in self.log.drain(..) {
-            let Some(acker) = acker_for(root, ackers) else {
-                continue;
-            };
-            let i = (root % ackers.len() as u64) as usize;
-            debug_assert_eq!(ackers[i], acker);
-            let buf = &mut out[i];
+            let buf = &mut out[acker_index(root, ackers.len())];
             buf.extend_from_slice(&root.to_le_bytes());
             buf.extend_from_slice(&u.xor.to_le_bytes());
             buf.extend_from_slice(&u.meta.to_le_bytes());
@@ -151,12 +150,12 @@ impl AckTable {
     }
 }
 
-/// The acker task responsible for `root`.
-fn acker_for(root: u64, ackers: &[TaskId]) -> Option<TaskId> {
-    match ackers.len() {
-        0 => None,
-        n => Some(ackers[(root % n as u64) as usize]),
-    }
+/// The index of the acker task responsible for `root`, of `n` (> 0):
+/// the high word of `root * n` (roots are uniformly spread; a multiply
+/// where `root % n` would be a division per record).
+#[inline]
+fn acker_index(root: u64, n: usize) -> usize {
+    ((u128::from(root) * n as u128) >> 64) as usize
 }
 
 /// One decoded update record.
@@ -201,12 +200,14 @@ mod tests {
 
     #[test]
     fn folds_per_root_and_splits_per_acker() {
+        // The acker is chosen by a root's high bits.
+        const HIGH: u64 = 1 << 63 | 11;
         let mut t = AckTable::default();
         t.xor(10, 0b1100);
         t.xor(10, 0b0100);
         t.init(10, 7);
-        t.xor(11, 5);
-        t.fail(11);
+        t.xor(HIGH, 5);
+        t.fail(HIGH);
         t.reset(12);
         assert_eq!(t.len(), 3);
         let mut recs = drained(&mut t);
@@ -218,12 +219,12 @@ mod tests {
             (100, 10, 0b1000, Some(7), false)
         );
         let (a, r) = &recs[1];
+        assert_eq!((*a, r.root, r.reset), (100, 12, true));
+        let (a, r) = &recs[2];
         assert_eq!(
             (*a, r.root, r.xor, r.init, r.fail),
-            (101, 11, 5, None, true)
+            (101, HIGH, 5, None, true)
         );
-        let (a, r) = &recs[2];
-        assert_eq!((*a, r.root, r.reset), (100, 12, true));
     }
 
     #[test]

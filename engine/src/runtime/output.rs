@@ -289,6 +289,8 @@ impl Emitter {
                     p.immediate.push((msg_id, true));
                 }
             }
+            // One anchor (the common case): its roots are distinct.
+            Track::Anchors([anchor]) => roots.extend(anchor.view.roots()),
             Track::Anchors(anchors) => {
                 for r in anchors.iter().flat_map(|a| a.view.roots()) {
                     if !roots.contains(&r) {
