@@ -22,6 +22,7 @@
 //! queue), which is what makes a barrier a cut of its channel.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use gale_codec::{view_checked, AlignedVec, Encoder, Fields, Value};
 use super::dir::DirBackend;
 use super::file::StateError;
 use super::key_value::KeyValueState;
+use crate::runtime::{MetricSource, Sample, SampleKind};
 use crate::{
     Bolt, BoltOutput, Input, OutputFieldsDeclarer, Spout, SpoutOutput, TaskId, TopologyContext,
 };
@@ -76,6 +78,39 @@ pub struct Checkpointing {
     progress: Mutex<Progress>,
     /// The first error of a save or commit.
     error: Mutex<Option<String>>,
+    /// What the metrics report.
+    stats: Mutex<CheckpointStats>,
+    /// Whether this is a metric source of the running topology yet.
+    registered: AtomicBool,
+}
+
+/// What [`Checkpointing`] measures of its checkpoints (see its
+/// [`MetricSource`] implementation).
+#[derive(Debug, Default)]
+struct CheckpointStats {
+    /// Per checkpoint not yet complete: when its first task saved it, the
+    /// bytes saved so far and the longest alignment of a bolt.
+    open: BTreeMap<u64, Open>,
+    /// The newest checkpoint made current.
+    last: Option<Completed>,
+    completed: u64,
+    errors: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    started: Instant,
+    bytes: u64,
+    alignment: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Completed {
+    id: u64,
+    /// From the first task's save (a spout's barrier) to the commit.
+    duration: Duration,
+    bytes: u64,
+    alignment: Duration,
 }
 
 impl Checkpointing {
@@ -87,7 +122,23 @@ impl Checkpointing {
             tasks: OnceLock::new(),
             progress: Mutex::new(Progress::default()),
             error: Mutex::new(None),
+            stats: Mutex::new(CheckpointStats::default()),
+            registered: AtomicBool::new(false),
         })
+    }
+
+    /// Makes this a metric source of the topology `context` runs in, once.
+    fn register(self: &Arc<Self>, context: &TopologyContext) {
+        // SYNC: Relaxed: a flag only this method reads, with no data
+        // published through it (registering twice would only duplicate
+        // samples).
+        if !self.registered.swap(true, Ordering::Relaxed) {
+            context.register_metric(Arc::clone(self) as Arc<dyn MetricSource>);
+        }
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, CheckpointStats> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The backend.
@@ -114,20 +165,35 @@ impl Checkpointing {
     }
 
     fn fail(&self, e: &StateError) {
+        self.stats().errors += 1;
         let mut error = self.error.lock().unwrap_or_else(PoisonError::into_inner);
         error.get_or_insert_with(|| e.to_string());
         tracing::error!("{e}");
     }
 
     /// Saves `state` (if any) as `task`'s part of checkpoint `n` and
-    /// counts it; the last task of `n` makes it current.
-    fn save(&self, n: u64, task: &str, state: Option<&KeyValueState>) {
+    /// counts it (`alignment`: how long the task's inputs were aligned for
+    /// it); the last task of `n` makes it current.
+    fn save(&self, n: u64, task: &str, state: Option<&KeyValueState>, alignment: Duration) {
         let result = match state {
-            Some(s) => s.snapshot().and_then(|b| self.backend.save(n, task, &b)),
-            None => Ok(()),
+            Some(s) => s
+                .snapshot()
+                .and_then(|b| self.backend.save(n, task, &b).map(|()| b.len())),
+            None => Ok(0),
         };
-        if let Err(e) = result {
-            return self.fail(&e);
+        let bytes = match result {
+            Ok(bytes) => bytes,
+            Err(e) => return self.fail(&e),
+        };
+        {
+            let mut stats = self.stats();
+            let open = stats.open.entry(n).or_insert(Open {
+                started: Instant::now(),
+                bytes: 0,
+                alignment: Duration::ZERO,
+            });
+            open.bytes += bytes as u64;
+            open.alignment = open.alignment.max(alignment);
         }
         let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
         *progress.saved.entry(n).or_default() += 1;
@@ -167,16 +233,36 @@ impl Checkpointing {
             .max();
         if let Some(n) = complete {
             progress.saved.retain(|id, _| *id > n);
+            let mut carried_bytes = 0;
             let carried = progress
                 .retired
                 .iter()
                 .filter(|r| r.last < n)
                 .filter_map(|r| r.snapshot.as_ref().map(|s| (&r.task, s)))
-                .try_for_each(|(task, s)| self.backend.save(n, task, s));
-            if let Err(e) = carried.and_then(|()| self.backend.commit(n)) {
-                self.fail(&e);
+                .try_for_each(|(task, s)| {
+                    carried_bytes += s.len() as u64;
+                    self.backend.save(n, task, s)
+                });
+            match carried.and_then(|()| self.backend.commit(n)) {
+                Ok(()) => self.completed(n, carried_bytes),
+                Err(e) => self.fail(&e),
             }
         }
+    }
+
+    /// Checkpoint `n` was made current (with `carried` bytes of retired
+    /// tasks' state written into it).
+    fn completed(&self, n: u64, carried: u64) {
+        let mut stats = self.stats();
+        let open = stats.open.get(&n).copied();
+        stats.open.retain(|id, _| *id > n);
+        stats.completed += 1;
+        stats.last = Some(Completed {
+            id: n,
+            duration: open.map_or(Duration::ZERO, |o| o.started.elapsed()),
+            bytes: open.map_or(0, |o| o.bytes) + carried,
+            alignment: open.map_or(Duration::ZERO, |o| o.alignment),
+        });
     }
 
     /// `task`'s state in the current checkpoint (`None`: none committed);
@@ -198,6 +284,63 @@ impl Checkpointing {
             Ok(l) => l,
             Err(e) => panic!("cannot restore the state of `{task}`: {e}"),
         }
+    }
+}
+
+/// Checkpoint metrics: the last completed checkpoint's id, duration
+/// (from the first task's save, a spout's barrier, to the commit), size
+/// (bytes of state written) and longest alignment (a bolt's wait from the
+/// first barrier of the checkpoint to the last of its inputs'); counts of
+/// completed checkpoints and of errors.
+impl MetricSource for Checkpointing {
+    fn collect(&self, out: &mut Vec<Sample>) {
+        let stats = self.stats();
+        let mut sample = |name: &str, help: &str, kind, value: f64| {
+            out.push(Sample {
+                name: name.to_owned(),
+                help: help.to_owned(),
+                kind,
+                labels: Vec::new(),
+                value,
+            });
+        };
+        sample(
+            "gale_checkpoints_completed_total",
+            "Checkpoints completed (made current)",
+            SampleKind::Counter,
+            stats.completed as f64,
+        );
+        sample(
+            "gale_checkpoint_errors_total",
+            "Errors saving or committing a checkpoint",
+            SampleKind::Counter,
+            stats.errors as f64,
+        );
+        let Some(last) = stats.last else { return };
+        sample(
+            "gale_checkpoint_last_id",
+            "Id of the last completed checkpoint",
+            SampleKind::Gauge,
+            last.id as f64,
+        );
+        sample(
+            "gale_checkpoint_last_duration_seconds",
+            "Last completed checkpoint: from its first barrier to its commit",
+            SampleKind::Gauge,
+            last.duration.as_secs_f64(),
+        );
+        sample(
+            "gale_checkpoint_last_size_bytes",
+            "Last completed checkpoint: bytes of state written",
+            SampleKind::Gauge,
+            last.bytes as f64,
+        );
+        sample(
+            "gale_checkpoint_last_alignment_seconds",
+            "Last completed checkpoint: the longest barrier alignment of a bolt",
+            SampleKind::Gauge,
+            last.alignment.as_secs_f64(),
+        );
     }
 }
 
@@ -309,7 +452,7 @@ impl CheckpointSpout {
     fn barrier(&mut self, out: &mut SpoutOutput<'_>) {
         let Some(c) = self.slot.get() else { return };
         let state = self.position_state();
-        c.save(self.next, &self.key, state.as_ref());
+        c.save(self.next, &self.key, state.as_ref(), Duration::ZERO);
         out.emit_to(CHECKPOINT_STREAM, &[Value::I64(self.next as i64)]);
         self.next += 1;
         self.due = Some(Instant::now() + c.interval);
@@ -325,6 +468,7 @@ impl Spout for CheckpointSpout {
         self.key = task_key(context);
         self.source.spout().open(context);
         if let Some(c) = self.slot.get() {
+            c.register(context);
             let saves = self.source.position().is_some();
             if let Some((n, state)) = c.restore(&self.key, saves) {
                 if let Some(p) = state.get("position") {
@@ -426,8 +570,9 @@ pub struct CheckpointBolt {
     key: String,
     /// Upstream tasks a barrier must come from.
     upstream: usize,
-    /// The barrier being aligned, and the channels that delivered it.
-    aligning: Option<(u64, Vec<TaskId>)>,
+    /// The barrier being aligned, the channels that delivered it, and
+    /// when the first did.
+    aligning: Option<(u64, Vec<TaskId>, Instant)>,
     /// Per upstream task, what arrived after its barrier.
     waiting: HashMap<TaskId, VecDeque<Waiting>>,
     /// The last checkpoint completed here.
@@ -456,7 +601,7 @@ impl CheckpointBolt {
     fn blocked(&self, task: TaskId) -> bool {
         self.aligning
             .as_ref()
-            .is_some_and(|(_, from)| from.contains(&task))
+            .is_some_and(|(_, from, _)| from.contains(&task))
     }
 
     fn process(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
@@ -472,7 +617,9 @@ impl CheckpointBolt {
         if n <= self.done {
             return; // from before a restore
         }
-        let (_, from) = self.aligning.get_or_insert_with(|| (n, Vec::new()));
+        let (_, from, _) = self
+            .aligning
+            .get_or_insert_with(|| (n, Vec::new(), Instant::now()));
         from.push(task);
         self.complete(out);
     }
@@ -484,16 +631,16 @@ impl CheckpointBolt {
         if self
             .aligning
             .as_ref()
-            .is_none_or(|(_, from)| from.len() < live)
+            .is_none_or(|(_, from, _)| from.len() < live)
         {
             return;
         }
-        let Some((n, _)) = self.aligning.take() else {
+        let Some((n, _, first)) = self.aligning.take() else {
             return;
         };
         if let Some(c) = self.slot.get() {
             let state = matches!(self.inner, Inner::Stateful(_)).then_some(&self.state);
-            c.save(n, &self.key, state);
+            c.save(n, &self.key, state, first.elapsed());
         }
         self.done = n;
         out.emit_to(CHECKPOINT_STREAM, &[Value::I64(n as i64)]);
@@ -577,6 +724,7 @@ impl Bolt for CheckpointBolt {
             .map(|c| context.tasks_of(c).len())
             .sum();
         if let Some(c) = self.slot.get() {
+            c.register(context);
             let saves = matches!(self.inner, Inner::Stateful(_));
             if let Some((n, state)) = c.restore(&self.key, saves) {
                 self.done = n;
