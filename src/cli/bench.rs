@@ -40,16 +40,17 @@ use super::error::CliError;
 use super::parse::parse_secs;
 use super::report::{Report, Shape};
 use crate::builtin::perf::const_value;
-use crate::builtin::{self, BuiltinOptions, PerfGrouping, Probe};
+use crate::builtin::{self, BuiltinError, BuiltinOptions, PerfGrouping, Probe};
 
 use baseline::{Baseline, Channel};
 
 /// The benchmarks `gale bench` runs.
-pub const BENCHES: [&str; 7] = [
+pub const BENCHES: [&str; 8] = [
     "const-spout-only",
     "const-spout-null-bolt",
     "const-spout-id-bolt-null-bolt",
     "wordcount",
+    "stateful-wordcount",
     "file-read-wordcount",
     "baseline-crossbeam",
     "baseline-ring",
@@ -68,8 +69,11 @@ a crossbeam channel between two pinned threads, for reference; \
 baseline-ring puts const-spout-null-bolt's records (header plus \
 archived tuple) through Gale's own SPSC ring between two pinned threads, as \
 a worker stages them (one ring record per 4 KiB batch), with no engine: the \
-limit of Gale's path. BENCH may also be a topology file (.yaml): it is \
-measured the same way, without --rate.")]
+limit of Gale's path. stateful-wordcount is wordcount with its counts \
+as checkpointed state (a checkpoint every --checkpoint-ms into \
+--state-dir, by default a fresh temporary directory removed afterwards): \
+its rate against wordcount's is what state costs. BENCH may also be a \
+topology file (.yaml): it is measured the same way, without --rate.")]
 pub struct BenchArgs {
     /// The benchmark to run, or a topology file (.yaml, .yml) to measure.
     #[arg(value_name = "BENCH", value_parser = parse_bench)]
@@ -110,6 +114,13 @@ pub struct BenchArgs {
     /// Grouping between the const-spout benches' components.
     #[arg(long, value_enum, default_value_t = PerfGrouping::LocalOrShuffle)]
     pub grouping: PerfGrouping,
+    /// stateful-wordcount: checkpoint into DIR (an existing directory)
+    /// [default: a fresh temporary directory, removed afterwards].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// stateful-wordcount: checkpoint every MS milliseconds [default: 1000].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub checkpoint_ms: Option<u64>,
     /// Engine options (--threads, --pin/--no-pin, --busy-spin, --json).
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -136,6 +147,8 @@ impl BenchArgs {
             spouts: None,
             bolts: None,
             grouping: PerfGrouping::LocalOrShuffle,
+            state_dir: None,
+            checkpoint_ms: None,
             engine: engine.clone(),
         }
     }
@@ -173,6 +186,8 @@ pub(super) fn check(args: &BenchArgs) -> Result<(), String> {
             (args.spouts.is_some(), "--spouts"),
             (args.bolts.is_some(), "--bolts"),
             (args.grouping != PerfGrouping::LocalOrShuffle, "--grouping"),
+            (args.state_dir.is_some(), "--state-dir"),
+            (args.checkpoint_ms.is_some(), "--checkpoint-ms"),
         ];
         if let Some((_, flag)) = own.iter().find(|(set, _)| *set) {
             return Err(format!(
@@ -201,6 +216,11 @@ pub(super) fn check(args: &BenchArgs) -> Result<(), String> {
         return Err(format!(
             "{name} is one sender and one receiver thread; --spouts and --bolts \
              apply to the Gale topologies"
+        ));
+    }
+    if (args.state_dir.is_some() || args.checkpoint_ms.is_some()) && name != "stateful-wordcount" {
+        return Err(format!(
+            "--state-dir and --checkpoint-ms are for stateful-wordcount only, not {name}"
         ));
     }
     if args.grouping != PerfGrouping::LocalOrShuffle && !name.starts_with("const-spout") {
@@ -278,6 +298,8 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
     }
     let probe = args.rate.and_then(NonZeroU64::new).map(Probe::new);
     let threads;
+    // Kept until the report is out: removes a temporary state directory.
+    let state: Option<BenchState>;
     let (shape, subject) = if args.name.starts_with("baseline-") {
         threads = 2;
         let config = args.engine.run_config(None);
@@ -290,8 +312,12 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
         let baseline = Baseline::start(channel, value, probe.clone(), config.pin)
             .map_err(|source| CliError::Run(RunError::Spawn { thread: 0, source }))?;
         let shape = Shape::new(&args.name, &baseline::COMPONENTS);
+        state = None;
         (shape, Subject::Baseline(baseline))
     } else {
+        state = (args.name == "stateful-wordcount")
+            .then(|| BenchState::new(args.state_dir.as_deref()))
+            .transpose()?;
         let opts = BuiltinOptions {
             threads: args.engine.threads,
             tuple_size: args.tuple_size,
@@ -304,6 +330,10 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
             spout_parallelism: args.spouts,
             bolt_parallelism: args.bolts,
             grouping: args.grouping,
+            state_dir: state.as_ref().map(|s| s.dir.clone()),
+            checkpoint_interval: state
+                .is_some()
+                .then(|| Duration::from_millis(args.checkpoint_ms.unwrap_or(1000))),
             ..BuiltinOptions::default()
         };
         let built = builtin::build(&args.name, &opts)?;
@@ -313,7 +343,49 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
         let running = LocalCluster::new(config).submit(built.topology)?;
         (shape, Subject::Gale(running))
     };
-    report(subject, &shape, args, threads, probe.as_ref())
+    let reported = report(subject, &shape, args, threads, probe.as_ref());
+    drop(state);
+    reported
+}
+
+/// stateful-wordcount's checkpoint directory: the one given, or a fresh
+/// temporary one that is removed when this is dropped.
+struct BenchState {
+    dir: PathBuf,
+    temporary: bool,
+}
+
+impl BenchState {
+    fn new(given: Option<&std::path::Path>) -> Result<Self, CliError> {
+        if let Some(dir) = given {
+            return Ok(Self {
+                dir: dir.to_owned(),
+                temporary: false,
+            });
+        }
+        let dir = std::env::temp_dir().join(format!("gale-bench-state-{}", std::process::id()));
+        // A leftover of an earlier process with this pid is not ours to
+        // keep: start empty, so the run restores nothing.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|source| {
+            CliError::Builtin(BuiltinError::State {
+                name: "stateful-wordcount",
+                message: format!("cannot create `{}`: {source}", dir.display()),
+            })
+        })?;
+        Ok(Self {
+            dir,
+            temporary: true,
+        })
+    }
+}
+
+impl Drop for BenchState {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 /// Measures any topology (a topology file's, or a user binary's through

@@ -275,7 +275,7 @@ fn file_read_wordcount_reads_the_given_file() {
 
 #[test]
 fn bad_options_are_refused_with_a_clear_message() {
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["bench", "nope"], "baseline-crossbeam"),
         (&["bench"], "BENCH"),
         (&["bench", "wordcount", "--rate", "0"], "--rate"),
@@ -293,6 +293,14 @@ fn bad_options_are_refused_with_a_clear_message() {
             &["bench", "wordcount", "--grouping", "shuffle"],
             "--grouping",
         ),
+        (
+            &["bench", "wordcount", "--checkpoint-ms", "100"],
+            "for stateful-wordcount only",
+        ),
+        (
+            &["bench", "stateful-wordcount", "--checkpoint-ms", "0"],
+            "--checkpoint-ms",
+        ),
     ];
     for (args, says) in cases {
         let run = gale(args);
@@ -304,6 +312,26 @@ fn bad_options_are_refused_with_a_clear_message() {
         );
         assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
     }
+}
+
+#[test]
+fn stateful_wordcount_checkpoints_into_the_given_directory() {
+    let dir = std::env::temp_dir().join(format!("gale-bench-state-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.to_str().unwrap();
+    let (_, json) = bench(
+        "stateful-wordcount",
+        &["--state-dir", path, "--checkpoint-ms", "50"],
+    );
+    assert!(
+        count(&json["components"]["count"], "executed") > 0,
+        "{json}"
+    );
+    let current = std::fs::read(dir.join("CURRENT"))
+        .unwrap_or_else(|e| panic!("no current checkpoint in {path}: {e}"));
+    assert!(!current.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A topology file of built-in components only: reliable sentences (no
