@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use gale_codec::{view_checked, AlignedVec, Encoder, Fields, Value};
 
-use super::dir::DirBackend;
+use super::backend::StateBackend;
 use super::file::StateError;
 use super::key_value::KeyValueState;
 use crate::runtime::{MetricSource, Sample, SampleKind};
@@ -70,7 +70,7 @@ pub trait StatefulBolt: Send + 'static {
 /// this process's tasks.
 #[derive(Debug)]
 pub struct Checkpointing {
-    backend: DirBackend,
+    backend: Box<dyn StateBackend>,
     interval: Duration,
     /// Tasks taking part (every spout and bolt task), set at build.
     tasks: OnceLock<usize>,
@@ -115,9 +115,9 @@ struct Completed {
 
 impl Checkpointing {
     /// Checkpoints to `backend` every `interval`.
-    pub fn new(backend: DirBackend, interval: Duration) -> Arc<Self> {
+    pub fn new(backend: impl StateBackend + 'static, interval: Duration) -> Arc<Self> {
         Arc::new(Self {
-            backend,
+            backend: Box::new(backend),
             interval,
             tasks: OnceLock::new(),
             progress: Mutex::new(Progress::default()),
@@ -142,8 +142,8 @@ impl Checkpointing {
     }
 
     /// The backend.
-    pub fn backend(&self) -> &DirBackend {
-        &self.backend
+    pub fn backend(&self) -> &dyn StateBackend {
+        &*self.backend
     }
 
     /// The last checkpoint made current, if any.

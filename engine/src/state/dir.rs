@@ -14,6 +14,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::backend::StateBackend;
 use super::file::{io, sync_dir, StateError, StateFile};
 
 /// File naming the current checkpoint.
@@ -60,10 +61,12 @@ impl DirBackend {
             .checkpoint_dir(checkpoint)
             .join(format!("{task}.state")))
     }
+}
 
+impl StateBackend for DirBackend {
     /// Writes `task`'s snapshot for `checkpoint` (not current until
     /// [`commit`](Self::commit)).
-    pub fn save(&self, checkpoint: u64, task: &str, snapshot: &[u8]) -> Result<(), StateError> {
+    fn save(&self, checkpoint: u64, task: &str, snapshot: &[u8]) -> Result<(), StateError> {
         let path = self.task_file(checkpoint, task)?;
         let dir = self.checkpoint_dir(checkpoint);
         if !dir.is_dir() {
@@ -75,7 +78,7 @@ impl DirBackend {
 
     /// Makes `checkpoint` current (every task's snapshot must be saved),
     /// then removes older checkpoints.
-    pub fn commit(&self, checkpoint: u64) -> Result<(), StateError> {
+    fn commit(&self, checkpoint: u64) -> Result<(), StateError> {
         let dir = self.checkpoint_dir(checkpoint);
         if !dir.is_dir() {
             fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
@@ -99,7 +102,7 @@ impl DirBackend {
     }
 
     /// The current checkpoint's id, `None` if none was ever committed.
-    pub fn current(&self) -> Result<Option<u64>, StateError> {
+    fn current(&self) -> Result<Option<u64>, StateError> {
         let path = self.root.join(CURRENT);
         if !path.exists() {
             return Ok(None);
@@ -110,7 +113,7 @@ impl DirBackend {
     /// `task`'s snapshot in the current checkpoint, with its id; `None` if
     /// no checkpoint was ever committed. A current checkpoint without a
     /// whole file for `task` is an error, never a fresh start.
-    pub fn load(&self, task: &str) -> Result<Option<(u64, Vec<u8>)>, StateError> {
+    fn load(&self, task: &str) -> Result<Option<(u64, Vec<u8>)>, StateError> {
         let Some(checkpoint) = self.current()? else {
             return Ok(None);
         };
@@ -129,5 +132,9 @@ impl DirBackend {
             });
         }
         Ok(Some((checkpoint, file.payload)))
+    }
+
+    fn location(&self) -> String {
+        self.root.display().to_string()
     }
 }

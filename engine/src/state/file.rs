@@ -63,6 +63,63 @@ pub enum StateError {
         /// What is wrong.
         reason: String,
     },
+    /// A backend other than a directory (a server) failed, or holds
+    /// damaged or missing state: `location` names the server and key (a
+    /// URL without its password).
+    #[error("state: {location}: {reason}")]
+    Remote {
+        /// The server, and the key if one is concerned.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `payload` (a task's snapshot, or empty for a marker) of `checkpoint`,
+/// sealed for storage: a header (magic, layout version, checkpoint id,
+/// payload length, SHA-256 of the payload), then the payload. The one
+/// layout of every backend's stored state; [`unseal`] checks it.
+pub fn seal(checkpoint: u64, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&checkpoint.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(payload));
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The checkpoint id and payload of bytes made by [`seal`], every byte
+/// checked (they come from a disk or a server: untrusted); what is wrong
+/// with them otherwise.
+pub fn unseal(bytes: &[u8]) -> Result<(u64, &[u8]), String> {
+    if bytes.len() < HEADER {
+        return Err(format!(
+            "{} bytes, shorter than the {HEADER}-byte header (truncated)",
+            bytes.len()
+        ));
+    }
+    let (header, payload) = bytes.split_at(HEADER);
+    if &header[..8] != MAGIC {
+        return Err("not Gale state (bad magic)".to_owned());
+    }
+    let word = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap_or([0; 8]));
+    let version = u32::from_le_bytes(header[8..12].try_into().unwrap_or([0; 4]));
+    if version != VERSION {
+        return Err(format!("layout version {version}, expected {VERSION}"));
+    }
+    let (checkpoint, len) = (word(12), word(20));
+    if len != payload.len() as u64 {
+        return Err(format!(
+            "says {len} bytes of state, holds {} (truncated or appended to)",
+            payload.len()
+        ));
+    }
+    if Sha256::digest(payload).as_slice() != &header[28..60] {
+        return Err("checksum mismatch (the bytes changed)".to_owned());
+    }
+    Ok((checkpoint, payload))
 }
 
 pub(crate) fn io<'p>(
@@ -95,15 +152,9 @@ impl StateFile {
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.tmp"));
-        let mut header = Vec::with_capacity(HEADER);
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&VERSION.to_le_bytes());
-        header.extend_from_slice(&checkpoint.to_le_bytes());
-        header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        header.extend_from_slice(&Sha256::digest(payload));
         let mut file = File::create(&tmp).map_err(io("create", &tmp))?;
-        file.write_all(&header).map_err(io("write", &tmp))?;
-        file.write_all(payload).map_err(io("write", &tmp))?;
+        file.write_all(&seal(checkpoint, payload))
+            .map_err(io("write", &tmp))?;
         file.sync_all().map_err(io("fsync", &tmp))?;
         drop(file);
         fs::rename(&tmp, path).map_err(io("rename into place", path))?;
@@ -114,37 +165,10 @@ impl StateFile {
     /// [`StateError::Corrupt`] naming it).
     pub(crate) fn read(path: &Path) -> Result<Self, StateError> {
         let bytes = fs::read(path).map_err(io("read", path))?;
-        let corrupt = |reason: String| StateError::Corrupt {
+        let (checkpoint, payload) = unseal(&bytes).map_err(|reason| StateError::Corrupt {
             path: path.to_owned(),
             reason,
-        };
-        if bytes.len() < HEADER {
-            return Err(corrupt(format!(
-                "{} bytes, shorter than the {HEADER}-byte header (truncated)",
-                bytes.len()
-            )));
-        }
-        let (header, payload) = bytes.split_at(HEADER);
-        if &header[..8] != MAGIC {
-            return Err(corrupt("not a Gale state file (bad magic)".to_owned()));
-        }
-        let word = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap_or([0; 8]));
-        let version = u32::from_le_bytes(header[8..12].try_into().unwrap_or([0; 4]));
-        if version != VERSION {
-            return Err(corrupt(format!(
-                "layout version {version}, expected {VERSION}"
-            )));
-        }
-        let (checkpoint, len) = (word(12), word(20));
-        if len != payload.len() as u64 {
-            return Err(corrupt(format!(
-                "says {len} bytes of state, holds {} (truncated or appended to)",
-                payload.len()
-            )));
-        }
-        if Sha256::digest(payload).as_slice() != &header[28..60] {
-            return Err(corrupt("checksum mismatch (the bytes changed)".to_owned()));
-        }
+        })?;
         Ok(Self {
             checkpoint,
             payload: payload.to_vec(),

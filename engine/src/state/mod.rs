@@ -21,20 +21,27 @@
 //!   [`set_rewindable_spout`](crate::TopologyBuilder::set_rewindable_spout) and
 //!   [`set_stateful_bolt`](crate::TopologyBuilder::set_stateful_bolt).
 //!
+//! - [`StateBackend`]: where checkpoints are kept; [`DirBackend`] here,
+//!   a Redis backend in `gale-connectors`. Every backend stores snapshots
+//!   [sealed](seal) (length and SHA-256) and [unseals](unseal) what it
+//!   reads back.
+//!
 //! Not built yet: checkpoints across nodes (the coordinator counts the
-//! tasks of one process), the Redis backend, checkpoint metrics.
+//! tasks of one process).
 
+mod backend;
 pub(crate) mod checkpoint;
 mod dir;
 mod file;
 mod key_value;
 
+pub use backend::StateBackend;
 pub use checkpoint::{
     CheckpointBolt, CheckpointSpout, Checkpointing, RewindableSpout, StatefulBolt,
     CHECKPOINT_FIELD, CHECKPOINT_STREAM,
 };
 pub use dir::DirBackend;
-pub use file::StateError;
+pub use file::{seal, unseal, StateError};
 pub use key_value::KeyValueState;
 
 #[cfg(test)]

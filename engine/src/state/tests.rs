@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gale_codec::Value;
 
-use super::{DirBackend, KeyValueState, StateError};
+use super::{DirBackend, KeyValueState, StateBackend, StateError};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gale-state-{}-{name}", std::process::id()));
