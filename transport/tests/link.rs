@@ -591,7 +591,14 @@ fn same_host_peers_exchange_through_shm_rings(backend: Backend) {
     assert!(files[1].starts_with(&format!("gale-link-{}-to-{base}-", base + 1)));
     exchange(&mut ns, 2, 3000, 64);
     exchange(&mut ns, 2, 300, 1024);
-    for n in &mut ns {
+    // `base` stops on purpose: its same-host peer gets its goodbye (over
+    // TCP, the rings' liveness connection) and counts no loss.
+    ns[0].link.take().unwrap().stop();
+    wait_for("base down", || ns[1].state_of(base) == PeerState::Down);
+    let stats = ns[1].link().stats();
+    let to_base = stats.peers.iter().find(|p| p.id == base).unwrap();
+    assert_eq!(to_base.lost, 0, "a clean stop counted as a loss: {stats:?}");
+    for n in &mut ns[1..] {
         n.link.take().unwrap().stop();
     }
     assert_eq!(ring_files(dir.path()), Vec::<String>::new());
