@@ -239,6 +239,12 @@ impl Conn {
         }
     }
 
+    /// The session's keys, for tests that seal frames as the peer would.
+    #[cfg(test)]
+    pub(super) fn session_mut(&mut self) -> Option<&mut Session> {
+        self.session.as_mut()
+    }
+
     /// Whether the handshake is complete.
     pub fn is_up(&self) -> bool {
         self.hs.is_up()

@@ -25,6 +25,8 @@ mod buf;
 mod config;
 mod core;
 mod error;
+#[cfg(test)]
+mod fuzz_tests;
 mod handshake;
 mod mio_io;
 mod msg;
