@@ -703,8 +703,8 @@ fn mutated_and_random_frames_never_break_the_link(backend: Backend) {
 fn a_dialing_link_refuses_a_peer_of_another_wire_version(backend: Backend) {
     let logs = logs();
     let base: NodeId = if backend == Backend::Mio { 140 } else { 145 };
-    // The link (base) dials base+1, which is a raw listener speaking wire
-    // version 2.
+    // The link (base) dials base+1, which is a raw listener speaking the
+    // next wire version.
     let specs = nodes(base, 2);
     let listener = std::net::TcpListener::bind(specs[1].addr).unwrap();
     let link = start_node(0, &specs, 1, with_backend(backend));
