@@ -62,9 +62,10 @@ pub mod wire {
 }
 
 /// How long [`Link::start`] retries a listen address that is in use: a
-/// node restarted right after it was killed finds its old listening socket
-/// still open for a moment (io_uring releases a dead process's sockets
-/// asynchronously, after the process is reaped).
+/// node restarted right after it was killed found its old listening socket
+/// still open for a moment, about one restart in four in the shared-host
+/// kill test (most likely io_uring, which releases a dead process's
+/// sockets asynchronously, after the process is reaped).
 const BIND_RETRY: Duration = Duration::from_secs(5);
 
 /// Binds the link's listening socket, retrying an address in use for up
