@@ -85,6 +85,11 @@ impl Encoder {
     #[inline(never)]
     fn encode_nested(&mut self, tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let capacity = buf.len();
+        // Lengths rkyv's archive cannot say are refused before anything is
+        // written (rkyv would refuse long strings, but not long bytes).
+        if let Err(e @ EncodeError::TooLong { .. }) = encoded_len_bound(tuple) {
+            return Err(e);
+        }
         let written = to_bytes_in_with_alloc::<_, _, Failure>(
             &tuple,
             Buffer::from(buf),
@@ -138,7 +143,9 @@ const fn pad(n: usize) -> usize {
 }
 
 /// An upper bound on the archived size of `tuple`, in bytes; also checks
-/// that values are nested at most [`MAX_NESTING`] deep.
+/// that values are nested at most [`MAX_NESTING`] deep and that no string,
+/// byte string or map key is longer than
+/// [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN).
 ///
 /// Reserving this many bytes in a ring slot guarantees that
 /// [`Encoder::encode_into`] succeeds. It walks the values once and does not
@@ -169,8 +176,14 @@ fn values_bound(values: &[Value], depth: usize) -> Result<usize, EncodeError> {
 fn value_out_of_line(value: &Value, depth: usize) -> Result<usize, EncodeError> {
     Ok(match value {
         Value::Null | Value::Bool(_) | Value::I64(_) | Value::F64(_) => 0,
-        Value::Str(s) => pad(s.len()) + RECORD_ALIGN,
-        Value::Bytes(b) => pad(b.len()) + RECORD_ALIGN,
+        Value::Str(s) => {
+            EncodeError::check_len(s.len())?;
+            pad(s.len()) + RECORD_ALIGN
+        }
+        Value::Bytes(b) => {
+            EncodeError::check_len(b.len())?;
+            pad(b.len()) + RECORD_ALIGN
+        }
         Value::List(items) => values_bound(items, depth + 1)?,
         Value::Map(entries) => {
             if depth + 1 > MAX_NESTING {
@@ -179,6 +192,7 @@ fn value_out_of_line(value: &Value, depth: usize) -> Result<usize, EncodeError> 
             let mut total =
                 pad(entries.len() * size_of::<rkyv::Archived<(String, Value)>>()) + RECORD_ALIGN;
             for (key, v) in entries {
+                EncodeError::check_len(key.len())?;
                 total += pad(key.len()) + RECORD_ALIGN;
                 total += value_out_of_line(v, depth + 1)?;
             }

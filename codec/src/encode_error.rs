@@ -1,6 +1,6 @@
 //! [`EncodeError`]: why a tuple could not be encoded.
 
-use crate::{MAX_NESTING, RECORD_ALIGN};
+use crate::{MAX_NESTING, MAX_VALUE_LEN, RECORD_ALIGN};
 
 /// Errors from encoding a tuple.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,4 +30,22 @@ pub enum EncodeError {
         /// The nesting depth found.
         depth: usize,
     },
+    /// A string, byte string or map key is longer than
+    /// [`MAX_VALUE_LEN`] bytes.
+    #[error("a string or byte string of {len} bytes is longer than the {MAX_VALUE_LEN} bytes a value may hold")]
+    TooLong {
+        /// Its length.
+        len: usize,
+    },
+}
+
+impl EncodeError {
+    /// Checks that a string or byte string of `len` bytes is within
+    /// [`MAX_VALUE_LEN`].
+    pub(crate) fn check_len(len: usize) -> Result<(), EncodeError> {
+        if len > MAX_VALUE_LEN {
+            return Err(EncodeError::TooLong { len });
+        }
+        Ok(())
+    }
 }

@@ -45,14 +45,33 @@ const TAG_STR: u8 = 4;
 const TAG_BYTES: u8 = 5;
 
 /// Bytes of a value stored outside its 16-byte slot, or `None` for a list
-/// or map (not flat).
-fn out_of_line_len(value: &Value) -> Option<usize> {
-    match value {
-        Value::Str(s) if s.len() > INLINE_STR => Some(s.len()),
-        Value::Bytes(b) => Some(b.len()),
+/// or map (not flat); an error for a string or bytes longer than
+/// [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN).
+fn out_of_line_len(value: &Value) -> Result<Option<usize>, EncodeError> {
+    Ok(match value {
+        Value::Str(s) if s.len() > INLINE_STR => {
+            EncodeError::check_len(s.len())?;
+            Some(s.len())
+        }
+        Value::Bytes(b) => {
+            EncodeError::check_len(b.len())?;
+            Some(b.len())
+        }
         Value::List(_) | Value::Map(_) => None,
         _ => Some(0),
+    })
+}
+
+/// The length word of an out-of-line string of `len` bytes: the length
+/// with rkyv's tag bits (`10` as bits 6 and 7, the length's bits from 6 on
+/// moved up by two), or `None` if `len` does not fit its 30 bits (it would
+/// wrap).
+fn str_len_word(len: usize) -> Option<u32> {
+    if len > crate::MAX_VALUE_LEN {
+        return None;
     }
+    let l = len as u32;
+    Some((l & 0x3f) | 0x80 | ((l & !0x3f) << 2))
 }
 
 const fn align8(n: usize) -> usize {
@@ -84,8 +103,7 @@ fn slot_words(value: &Value, off: u32) -> Option<(u64, u64)> {
             (u64::from(TAG_STR) | inline << 32, inline >> 32)
         }
         Value::Str(s) => {
-            let l = s.len() as u32;
-            let l = (l & 0x3f) | 0x80 | ((l & !0x3f) << 2);
+            let l = str_len_word(s.len())?;
             (u64::from(TAG_STR) | u64::from(l) << 32, u64::from(off))
         }
         Value::Bytes(b) => (u64::from(TAG_BYTES) | u64::from(off) << 32, b.len() as u64),
@@ -102,7 +120,7 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
     let roots_len = roots.len() * 8;
     let mut ool = 0usize;
     for v in values {
-        match out_of_line_len(v) {
+        match out_of_line_len(v)? {
             Some(n) => ool += n,
             None => return Ok(None),
         }
@@ -174,7 +192,7 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
             _ => 0,
         };
         let Some((w0, w1)) = slot_words(v, off) else {
-            return Ok(None); // not reached: checked flat above
+            return Ok(None); // not reached: checked flat and short above
         };
         put(at, w0);
         put(at + 8, w1);
@@ -201,7 +219,9 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
 /// tracked or not), in straight-line code. The same layout, so the same
 /// bytes: the roots at 0, the value's out-of-line bytes after them,
 /// padding to 8, its 16-byte slot, the 32-byte root. `None` if the value
-/// is a list or map or `buf` is too small (the general path then
+/// is a list or map, a string or bytes is longer than
+/// [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN), or `buf` is too small (the
+/// general path then
 /// decides). `ROOTS` says whether the header may have roots: without,
 /// the roots' part of the layout compiles away (the caller checks).
 #[inline(always)]
@@ -216,12 +236,15 @@ pub(crate) fn encode_one<const ROOTS: bool>(
     // masks say.
     let (ool, w0, w1, (mask0, mask1)): (&[u8], u64, u64, (u64, u64)) = match value {
         Value::Str(s) if s.len() > INLINE_STR => {
-            let l = s.len() as u32;
-            let l = (l & 0x3f) | 0x80 | ((l & !0x3f) << 2);
+            // Too long: the general path reports it.
+            let l = str_len_word(s.len())?;
             let w0 = u64::from(TAG_STR) | u64::from(l) << 32;
             (s.as_bytes(), w0, 0, (0, u64::from(u32::MAX)))
         }
         Value::Bytes(b) => {
+            if b.len() > crate::MAX_VALUE_LEN {
+                return None; // the general path reports it
+            }
             let w0 = u64::from(TAG_BYTES);
             (b, w0, b.len() as u64, (u64::from(u32::MAX) << 32, 0))
         }
@@ -393,5 +416,22 @@ mod tests {
             super::encode(t.as_ref(), &mut buf),
             Err(crate::EncodeError::DoesNotFit { capacity: 40 })
         );
+    }
+
+    #[test]
+    fn string_length_words_stop_at_the_limit_instead_of_wrapping() {
+        // rkyv's reading of an out-of-line length word.
+        let read = |l: u32| (l & 0x3f) | ((l >> 2) & !0x3f);
+        for len in [9, 63, 64, 1000, 1 << 20, crate::MAX_VALUE_LEN] {
+            let word = super::str_len_word(len).expect("within the limit");
+            assert_eq!(read(word) as usize, len);
+            assert_eq!(word & 0xc0, 0x80, "rkyv's out-of-line tag bits");
+        }
+        // One byte more, and the length's top bits would be shifted out:
+        // the old formula wrote a 2^30-byte string's length as 0.
+        let wrapped = |l: u32| (l & 0x3f) | 0x80 | ((l & !0x3f) << 2);
+        assert_eq!(read(wrapped(1 << 30)), 0);
+        assert_eq!(super::str_len_word(crate::MAX_VALUE_LEN + 1), None);
+        assert_eq!(super::str_len_word(usize::MAX), None);
     }
 }

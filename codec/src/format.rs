@@ -11,6 +11,13 @@ pub const RECORD_ALIGN: usize = 8;
 /// Largest archived record a reader accepts (16 MiB).
 pub const MAX_RECORD_LEN: usize = 16 << 20;
 
+/// Longest string or byte string a value (or a map key) may hold:
+/// 2^30 - 1 bytes, the longest length rkyv's archived string can say (it
+/// keeps two tag bits in its 32-bit length). Encoders refuse longer ones
+/// ([`EncodeError::TooLong`](crate::EncodeError::TooLong)) rather than
+/// write a wrapped length.
+pub const MAX_VALUE_LEN: usize = (1 << 30) - 1;
+
 /// Nesting limit of a tuple's values, counting the tuple itself as one level:
 /// a tuple may hold lists and maps nested `MAX_NESTING - 1` deep. Encoders
 /// refuse deeper values

@@ -46,7 +46,8 @@ pub use encode::{encode_fast, encoded_len_bound, Encoder};
 pub use encode_error::EncodeError;
 pub use fields::{Fields, FieldsError};
 pub use format::{
-    FRAME_MAGIC, FRAME_VERSION, MAX_FRAME_BODY, MAX_NESTING, MAX_RECORD_LEN, RECORD_ALIGN,
+    FRAME_MAGIC, FRAME_VERSION, MAX_FRAME_BODY, MAX_NESTING, MAX_RECORD_LEN, MAX_VALUE_LEN,
+    RECORD_ALIGN,
 };
 pub use frame::{Frame, FrameHeader, FrameWriter, RawFrame};
 pub use frame_error::FrameError;

@@ -4,7 +4,7 @@
 use gale_codec::{
     encoded_len_bound, view_checked, view_trusted, AlignedVec, EncodeError, Encoder, FieldError,
     Fields, FieldsError, Frame, FrameError, FrameWriter, Header, Tuple, TupleView, Value,
-    MAX_NESTING,
+    MAX_NESTING, MAX_VALUE_LEN,
 };
 use proptest::prelude::*;
 
@@ -247,6 +247,55 @@ fn encode_errors() {
     ));
     // The encoder is still usable after errors.
     assert!(enc.encode_into(t.as_ref(), &mut buf).is_ok());
+}
+
+/// `len` zero bytes that cost no memory until read: a zeroed allocation
+/// this large comes as untouched pages, and nothing below reads them.
+fn zeros(len: usize) -> Vec<u8> {
+    vec![0; len]
+}
+
+#[test]
+fn strings_and_bytes_over_the_length_limit_are_refused_not_wrapped() {
+    let len = MAX_VALUE_LEN + 1;
+    // SAFETY: zero bytes are valid UTF-8 (checking would read the pages).
+    let long = || unsafe { String::from_utf8_unchecked(zeros(len)) };
+    type Shape = fn(Value) -> Vec<Value>;
+    let shapes: [(&str, Shape); 4] = [
+        ("alone", |v| vec![v]),
+        ("among others", |v| vec![Value::I64(1), v]),
+        ("in a list", |v| vec![Value::List(vec![Value::Null, v])]),
+        ("in a map", |v| vec![Value::Map(vec![("k".into(), v)])]),
+    ];
+    // A buffer large enough for the whole tuple, so that only the length
+    // check can refuse it (8-aligned; untouched unless written).
+    let mut words = vec![0u64; (len + 4096) / 8];
+    // SAFETY: the u64s are initialised, any bytes are valid u8s, and the
+    // slice covers exactly the vector's memory, borrowed mutably.
+    let big =
+        unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8) };
+    let mut enc = Encoder::new();
+    for (what, shape) in shapes {
+        for value in [Value::Str(long()), Value::Bytes(zeros(len))] {
+            let kind = value.kind();
+            let t = simple(shape(value));
+            let refused = Err(EncodeError::TooLong { len });
+            assert_eq!(encoded_len_bound(t.as_ref()), refused, "{kind} {what}");
+            assert_eq!(enc.encode_into(t.as_ref(), big), refused, "{kind} {what}");
+        }
+    }
+    // A map key too.
+    let t = simple(vec![Value::Map(vec![(long(), Value::Null)])]);
+    assert_eq!(
+        enc.encode_into(t.as_ref(), big),
+        Err(EncodeError::TooLong { len })
+    );
+    // Nothing was written: neither the start (roots, the bytes) nor where
+    // the value slots would follow the bytes.
+    assert!(big[..4096]
+        .iter()
+        .chain(&big[len - 64..len + 64])
+        .all(|&b| b == 0));
 }
 
 /// `depth` lists around a leaf; a map at every other level.

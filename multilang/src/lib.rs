@@ -46,6 +46,8 @@ mod bolt;
 mod config;
 mod error;
 mod frame;
+#[cfg(test)]
+mod fuzz_tests;
 mod msgpack;
 mod process;
 mod protocol;

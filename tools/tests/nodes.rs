@@ -10,7 +10,7 @@ mod util;
 use std::collections::BTreeMap;
 
 use gale::builtin::wordcount::expected_counts;
-use nodes_util::{cluster_file, Node, Scratch};
+use nodes_util::{cluster_file, listen_addr, Node, Scratch};
 use serde_json::Value as Json;
 use util::gale;
 
@@ -132,6 +132,7 @@ fn wordcount_over_three_nodes_two_sharing_a_host() {
 fn kill_and_restart(name: &str, net: u8, hosts: &[Option<&str>]) {
     const SENTENCES: u64 = 20_000;
     let dir = Scratch::new(name);
+    let sharing = hosts.len() == 3 && hosts[1].is_some() && hosts[1] == hosts[2];
     let settings = format!(
         "message_timeout_ms = 2000\nmax_spout_pending = 200\n{}",
         dir.shm_setting()
@@ -159,32 +160,36 @@ fn kill_and_restart(name: &str, net: u8, hosts: &[Option<&str>]) {
     nodes[0].wait_for(SPOUTS_DONE);
     let mut reports = Vec::new();
     for (i, node) in nodes.into_iter().enumerate() {
-        // Node 0 reaches node 2 over TCP in both variants: its report and
-        // exit code say that it lost node 2 (what node 2 held in memory,
-        // and the tuples in flight, are gone). The restarted node lost
-        // nothing.
+        // Nodes 0 and 1 lost node 2 (over TCP, or node 1 over the rings of
+        // a shared host): their reports and exit codes say so (what node
+        // 2 held in memory, and the tuples in flight, are gone). The
+        // restarted node lost nothing.
         let (out, err) = match i {
-            0 => node.stop_with(3),
             2 => node.stop(),
-            _ => {
-                let sharing = hosts.len() == 3 && hosts[1].is_some() && hosts[1] == hosts[2];
-                node.stop_with(if sharing { 0 } else { 3 })
-            }
+            _ => node.stop_with(3),
         };
         let (_, json) = counts_and_json(&out);
         assert!(json.is_object(), "no JSON report:\n{out}\n{err}");
-        if i == 0 {
+        if i < 2 {
             assert!(err.contains("lost node 2 while running"), "{err}");
             assert!(err.contains("lost peer(s) [2] during the run"), "{err}");
             let to_2 = json["link"]["peers"]
                 .as_array()
                 .and_then(|p| p.iter().find(|p| p["id"] == 2))
-                .expect("node 0's link to node 2");
+                .unwrap_or_else(|| panic!("node {i}'s link to node 2"));
             assert!(to_2["lost"].as_u64() >= Some(1), "{json}");
+        }
+        if i == 1 && sharing {
+            // Lost on the shared-memory rings, not over TCP.
+            assert!(
+                err.lines()
+                    .any(|l| l.contains("lost node 2 while running") && l.contains("shm=true")),
+                "{err}"
+            );
         }
         reports.push(json);
     }
-    if hosts.len() == 3 && hosts[1].is_some() && hosts[1] == hosts[2] {
+    if sharing {
         // The restarted node is back on fresh shared-memory rings.
         assert!(shm_to(&reports[2], 1), "no shm link: {}", reports[2]);
     }
@@ -237,12 +242,10 @@ fn refused(name: &str, good: &str, bad: &str, args0: &[&str], args1: &[&str], re
 #[test]
 fn a_peer_with_the_wrong_secret_is_refused() {
     let good = cluster_file(25, SECRET, &[1, 1], &[], "link_backend = \"mio\"");
-    let bad = cluster_file(
-        25,
+    // The same nodes at the same addresses, with another secret.
+    let bad = good.replace(
+        SECRET,
         "3b7e19c4a05d82f6e1c94a7b20d5f83e6a19c07b4d2e85f3a6c1097e4b28d5f0",
-        &[1, 1],
-        &[],
-        "link_backend = \"mio\"",
     );
     let args = ["const-spout-null-bolt"];
     refused(
@@ -285,10 +288,10 @@ fn plan_is_deterministic_and_printed_by_every_node() {
     assert_eq!(first, plan(&[]), "two plans differ");
     assert!(first.contains("fingerprint "), "{first}");
     for node in [
-        "node 0 (127.27.0.1:7700, 2 threads)",
-        "node 2 (127.27.0.3:7700, 3 threads, host a)",
+        format!("node 0 ({}, 2 threads)", listen_addr(&cluster, 0)),
+        format!("node 2 ({}, 3 threads, host a)", listen_addr(&cluster, 2)),
     ] {
-        assert!(first.contains(node), "{first}");
+        assert!(first.contains(&node), "{first}");
     }
     // Six threads over three nodes: six split and six count tasks, spread.
     for thread in ["node 0", "node 1", "node 2"] {
@@ -400,10 +403,10 @@ fn a_record_for_a_task_the_node_does_not_own_drops_the_connection() {
     let rings = gale::RingConfig::new(1 << 16);
     let (mut out, out_rx) = gale::ring(rings).expect("ring");
     let (in_tx, _in_rx) = gale::ring(rings).expect("ring");
-    let peer = PeerSpec::new(1, "127.29.0.2:7700".parse().expect("addr"));
+    let peer = PeerSpec::new(1, listen_addr(&cluster, 1).parse().expect("addr"));
     let config = LinkConfig::new(
         0,
-        "127.29.0.1:7700".parse().expect("addr"),
+        listen_addr(&cluster, 0).parse().expect("addr"),
         vec![peer],
         hex_bytes(SECRET),
         fingerprint,

@@ -591,7 +591,14 @@ fn same_host_peers_exchange_through_shm_rings(backend: Backend) {
     assert!(files[1].starts_with(&format!("gale-link-{}-to-{base}-", base + 1)));
     exchange(&mut ns, 2, 3000, 64);
     exchange(&mut ns, 2, 300, 1024);
-    for n in &mut ns {
+    // `base` stops on purpose: its same-host peer gets its goodbye (over
+    // TCP, the rings' liveness connection) and counts no loss.
+    ns[0].link.take().unwrap().stop();
+    wait_for("base down", || ns[1].state_of(base) == PeerState::Down);
+    let stats = ns[1].link().stats();
+    let to_base = stats.peers.iter().find(|p| p.id == base).unwrap();
+    assert_eq!(to_base.lost, 0, "a clean stop counted as a loss: {stats:?}");
+    for n in &mut ns[1..] {
         n.link.take().unwrap().stop();
     }
     assert_eq!(ring_files(dir.path()), Vec::<String>::new());
@@ -696,8 +703,8 @@ fn mutated_and_random_frames_never_break_the_link(backend: Backend) {
 fn a_dialing_link_refuses_a_peer_of_another_wire_version(backend: Backend) {
     let logs = logs();
     let base: NodeId = if backend == Backend::Mio { 140 } else { 145 };
-    // The link (base) dials base+1, which is a raw listener speaking wire
-    // version 2.
+    // The link (base) dials base+1, which is a raw listener speaking the
+    // next wire version.
     let specs = nodes(base, 2);
     let listener = std::net::TcpListener::bind(specs[1].addr).unwrap();
     let link = start_node(0, &specs, 1, with_backend(backend));

@@ -54,8 +54,9 @@ impl Drop for Scratch {
 }
 
 /// The text of a cluster file: node `i` listens on `127.<net>.0.<i+1>`
-/// with `threads[i]` threads; `hosts[i]` names its host if given; `extra`
-/// goes in `[settings]`.
+/// (on a port free when the file is made, so that test runs side by side
+/// do not collide) with `threads[i]` threads; `hosts[i]` names its host
+/// if given; `extra` goes in `[settings]`.
 pub fn cluster_file(
     net: u8,
     secret: &str,
@@ -65,15 +66,29 @@ pub fn cluster_file(
 ) -> String {
     let mut text = format!("secret = \"{secret}\"\n\n[settings]\n{settings}\n");
     for (i, t) in threads.iter().enumerate() {
-        text += &format!(
-            "\n[[node]]\nid = {i}\nlisten = \"127.{net}.0.{}:7700\"\nthreads = {t}\n",
-            i + 1
-        );
+        let ip = format!("127.{net}.0.{}", i + 1);
+        // Free now on the node's own address (the listener closes at once).
+        let port = std::net::TcpListener::bind((ip.as_str(), 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        text += &format!("\n[[node]]\nid = {i}\nlisten = \"{ip}:{port}\"\nthreads = {t}\n");
         if let Some(Some(host)) = hosts.get(i) {
             text += &format!("host = \"{host}\"\n");
         }
     }
     text
+}
+
+/// The `listen` address of node `id` in a cluster file made by
+/// [`cluster_file`].
+pub fn listen_addr(cluster: &str, id: usize) -> String {
+    let line = cluster
+        .lines()
+        .filter_map(|l| l.strip_prefix("listen = \""))
+        .nth(id)
+        .unwrap_or_else(|| panic!("no node {id} in {cluster}"));
+    line.trim_end_matches('"').to_owned()
 }
 
 /// Output of a process, read as it comes.

@@ -239,15 +239,34 @@ impl Conn {
         }
     }
 
+    /// The session's keys, for tests that seal frames as the peer would.
+    #[cfg(test)]
+    pub(super) fn session_mut(&mut self) -> Option<&mut Session> {
+        self.session.as_mut()
+    }
+
     /// Whether the handshake is complete.
     pub fn is_up(&self) -> bool {
         self.hs.is_up()
     }
 
     /// Whether this connection still has to send something before the
-    /// link stops: frames, or its goodbye (TCP peers only).
+    /// link stops: frames, or its goodbye.
     pub fn stop_pending(&self) -> bool {
-        self.is_up() && (!self.send_idle() || (self.shm.is_none() && !self.goodbye_sent))
+        self.is_up() && (!self.send_idle() || !self.goodbye_sent)
+    }
+
+    /// Queues the goodbye (once): the link is stopping and everything for
+    /// the peer is out of its rings (`drained`). A same-host peer gets it
+    /// over the TCP connection too, so that it can tell a stop from a
+    /// crash.
+    fn say_goodbye(&mut self, drained: bool) {
+        if self.goodbye_sent || !drained || self.frames.queued() > 0 {
+            return;
+        }
+        if let Some(session) = self.session.as_mut() {
+            self.goodbye_sent = self.frames.seal_goodbye(session);
+        }
     }
 }
 
@@ -607,9 +626,16 @@ impl LinkCore {
                 scratch: &mut self.shm_scratch,
                 counters: &self.shared.peers[p],
             };
-            shm.deliver(&mut conn.inbuf, conn.recv_busy, to)
+            let delivered = shm
+                .deliver(&mut conn.inbuf, conn.recv_busy, to)
                 .map(|moved| progress |= moved)
-                .map_err(Close::bad)
+                .map_err(Close::bad);
+            // After its ring message, a same-host peer sends only its
+            // goodbye over TCP, sealed like any frame.
+            match delivered {
+                Ok(()) if shm.peer_ring_open() && !conn.recv_busy => self.deliver(conn),
+                other => other,
+            }
         } else if conn.hs.is_up() && !conn.recv_busy {
             self.deliver(conn)
         } else {
@@ -628,6 +654,8 @@ impl LinkCore {
                     let peer = &mut self.peers[p];
                     let counters = &self.shared.peers[p];
                     progress |= shm.fill(&mut peer.outbound, &mut peer.next_ring, counters);
+                    let drained = shm.all_out() && peer.outbound.iter().all(Consumer::is_empty);
+                    conn.say_goodbye(self.stopping && drained);
                 } else {
                     self.fill_frame(p, conn, now);
                 }
@@ -801,6 +829,11 @@ impl LinkCore {
                     conn.inbuf.consume(len + TAG_LEN);
                     continue;
                 }
+                if conn.shm.is_some() {
+                    return Err(Close::bad(format!(
+                        "records over TCP from same-host node {peer_id} (they belong in its ring)"
+                    )));
+                }
                 let avail = conn.inbuf.filled();
                 let frame = RawFrame::parse_with(&avail[..len], |_, _| Ok(()))
                     .map_err(|e| Close::bad(format!("bad frame from node {peer_id}: {e}")))?;
@@ -910,17 +943,15 @@ impl LinkCore {
         if dropped > 0 {
             PeerCounters::add(&self.shared.peers[p].dropped, dropped);
         }
+        if self.stopping && peer.outbound.iter().all(Consumer::is_empty) {
+            conn.say_goodbye(true);
+            if conn.goodbye_sent {
+                return;
+            }
+        }
         let Some(session) = conn.session.as_mut() else {
             return;
         };
-        if self.stopping
-            && !conn.goodbye_sent
-            && conn.frames.queued() == 0
-            && peer.outbound.iter().all(Consumer::is_empty)
-        {
-            conn.goodbye_sent = conn.frames.seal_goodbye(session);
-            return;
-        }
         if conn.frames.seal(session) {
             conn.next_small_frame = now + Idle::SHORT;
         }
@@ -956,6 +987,7 @@ impl LinkCore {
                 node,
                 peer = self.peers[p].id,
                 remote = %conn.remote,
+                shm = conn.shm.is_some(),
                 unsent_records = conn.frames.unsent_records(),
                 queued_bytes = waiting,
                 partial_bytes_in = conn.inbuf.filled().len(),
@@ -1002,11 +1034,11 @@ impl LinkCore {
     }
 
     /// Whether closing `conn` loses its peer: the connection carried
-    /// records (up, the peer's active one, over TCP), neither side is
-    /// stopping on purpose, and the peer did not say goodbye.
+    /// records (up, the peer's active one, over TCP or same-host rings),
+    /// neither side is stopping on purpose, and the peer did not say
+    /// goodbye.
     fn lost(&self, conn: &Conn) -> bool {
         conn.is_up()
-            && conn.shm.is_none()
             && !self.stopping
             && !conn.peer_said_goodbye
             && conn

@@ -8,7 +8,7 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic b"GALELINK"
-//! 8       2     wire version (little endian), currently 2
+//! 8       2     wire version (little endian), currently 3
 //! 10      2     message kind: 1 hello, 2 auth, 3 ok, 4 refuse, 5 ring
 //! 12      4     body length in bytes (little endian), a multiple of 8, at most 256
 //! 16      ...   body
@@ -21,7 +21,7 @@
 //! u32, 0: u32, file name`.
 //!
 //! After the handshake, each side sends `gale_codec` frames, each followed
-//! by a 16-byte AES-256-GCM tag under the session's keys (see
+//! by a 16-byte AEGIS-256X2 tag under the session's keys (see
 //! `seal::Session`); a frame whose tag does not verify drops the
 //! connection.
 
@@ -30,7 +30,7 @@ use super::config::NodeId;
 /// The eight bytes every handshake message starts with.
 pub const WIRE_MAGIC: [u8; 8] = *b"GALELINK";
 /// The link wire version this build speaks (handshake and frames).
-pub const WIRE_VERSION: u16 = 2;
+pub const WIRE_VERSION: u16 = 3;
 /// Size of a handshake message header.
 pub const MSG_HEADER: usize = 16;
 /// Largest handshake message body.

@@ -1,8 +1,11 @@
 //! Same-host peers: records travel through a pair of `/dev/shm` rings (one
 //! per direction) instead of TCP. The TCP connection still carries the
 //! handshake, then one ring message each way naming the sender's outbound
-//! ring file, and then stays open only as a liveness signal: when it drops
-//! (the peer exited or was killed), both ring files are removed.
+//! ring file, and then stays open as a liveness signal: when it drops
+//! (the peer exited or was killed), both ring files are removed. The only
+//! frame it carries after the ring message is the sealed goodbye of a
+//! peer that stops on purpose (once its records are in the shared ring),
+//! so that a peer lost without one is told from a stop, as over TCP.
 //!
 //! A ring file is named `gale-link-{from}-to-{to}-{generation}.ring`, the
 //! generation being fresh random bits per connection, so a restarted process
@@ -164,6 +167,17 @@ impl ShmLink {
         (moved, dropped)
     }
 
+    /// Whether the peer's ring is open (its ring message came).
+    pub fn peer_ring_open(&self) -> bool {
+        self.inp.is_some()
+    }
+
+    /// Whether every record taken from the workers' rings is in the
+    /// shared ring (none waits in the stash).
+    pub fn all_out(&self) -> bool {
+        self.out_stash.is_none()
+    }
+
     /// Removes both ring files (the mappings stay valid until dropped).
     pub fn remove_files(&self) {
         let _ = std::fs::remove_file(&self.out_path);
@@ -265,15 +279,16 @@ impl ShmLink {
         Ok(records > 0)
     }
 
-    /// Reads the ring messages waiting in `inbuf` (the peer naming its
-    /// outbound ring file) and opens the ring each names.
+    /// Reads the ring message waiting in `inbuf` (the peer naming its
+    /// outbound ring file) and opens the ring it names. What follows it
+    /// are frames (the goodbye), which the caller reads.
     fn ring_messages(
         &mut self,
         inbuf: &mut RecvBuf,
         me: NodeId,
         peer_id: NodeId,
     ) -> Result<(), String> {
-        loop {
+        while self.inp.is_none() {
             let avail = inbuf.filled();
             let header = match MsgHeader::parse(avail) {
                 Ok(None) => break,

@@ -141,8 +141,9 @@ pub struct PeerStats {
     pub refused: u64,
     /// Times the connection to this peer was lost while both sides ran: it
     /// dropped without the peer's goodbye (the peer crashed or was killed,
-    /// or the network failed); what was in flight on it is gone. TCP peers
-    /// only (a same-host peer's loss is not told from its stop).
+    /// or the network failed); what was in flight on it is gone. Same-host
+    /// peers too: their goodbye comes over the TCP connection that carried
+    /// the handshake.
     pub lost: u64,
     /// Records travel through `/dev/shm` rings on the current (or last)
     /// connection (a same-host peer).
