@@ -91,13 +91,19 @@ impl ShellBolt {
         self.shell.as_ref().and_then(|s| s.process.as_ref())
     }
 
-    /// Writes the inputs gathered for the batched protocol as one frame.
+    fn process_mut(&mut self) -> Option<&mut ShellProcess> {
+        self.shell.as_mut().and_then(|s| s.process.as_mut())
+    }
+
+    /// Writes the inputs gathered so far: under the batched protocol as
+    /// one frame, under Storm's the messages queued.
     fn flush_inbox(&mut self) {
-        if self.inbox.is_empty() {
-            return;
+        if !self.inbox.is_empty() {
+            let tuples = Value::List(std::mem::take(&mut self.inbox));
+            self.send(&map([("t", tuples)]));
+        } else if let Some(p) = self.process_mut() {
+            p.flush();
         }
-        let tuples = Value::List(std::mem::take(&mut self.inbox));
-        self.send(&map([("t", tuples)]));
     }
 
     /// Starts a child if none runs (and the back-off allows).
@@ -236,7 +242,7 @@ impl ShellBolt {
                 };
                 out.emit_with(emission, &self.anchors);
                 if reply {
-                    if let Some(p) = self.process() {
+                    if let Some(p) = self.shell.as_mut().and_then(|s| s.process.as_mut()) {
                         p.send_task_ids(&self.targets);
                     }
                 }
@@ -255,8 +261,8 @@ impl ShellBolt {
         Some(anchor)
     }
 
-    fn send(&self, msg: &Value) {
-        if let Some(p) = self.process() {
+    fn send(&mut self, msg: &Value) {
+        if let Some(p) = self.process_mut() {
             p.send(msg);
         }
     }
@@ -325,7 +331,7 @@ impl ShellBolt {
     fn pump(&mut self, out: &mut BoltOutput<'_>, wait: Duration) -> bool {
         let mut handled = 0;
         while handled < POLL_BATCH {
-            let Some(p) = self.shell.as_ref().and_then(|s| s.process.as_ref()) else {
+            let Some(p) = self.process_mut() else {
                 break;
             };
             let read = if handled == 0 && !wait.is_zero() {
@@ -362,7 +368,8 @@ impl Bolt for ShellBolt {
             return;
         }
         // At the limit, wait here (backpressure, as Storm's blocking
-        // queue) handling the child's acks, up to the hung timeout.
+        // queue) handling the child's acks, up to the hung timeout. The
+        // inputs queued meanwhile go to the child first.
         if self.pending.len() >= self.config.max_pending {
             self.flush_inbox();
         }
@@ -400,13 +407,18 @@ impl Bolt for ShellBolt {
             }
             return self.publish_pending();
         }
-        self.send(&map([
+        let msg = map([
             ("id", Value::Str(id.to_string())),
             ("comp", Value::from(comp)),
             ("stream", Value::from(input.source_stream())),
             ("task", Value::I64(task)),
             ("tuple", Value::List(values)),
-        ]));
+        ]);
+        // Written at the next poll (after the worker's pass), or when the
+        // window is full.
+        if let Some(p) = self.process_mut() {
+            p.queue(&msg);
+        }
         self.publish_pending();
     }
 

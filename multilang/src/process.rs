@@ -38,7 +38,13 @@ pub(crate) struct Who {
 pub(crate) struct ShellProcess {
     child: Child,
     input: Option<Sender<Vec<u8>>>,
-    events: Receiver<Read>,
+    /// Messages queued for stdin, not yet handed to the writer thread
+    /// ([`flush`](Self::flush)).
+    queued: Vec<u8>,
+    /// What the reader thread parsed, a batch per read of stdout.
+    events: Receiver<Vec<Read>>,
+    /// The rest of the batch received last.
+    ready: VecDeque<Read>,
     stderr: Arc<Mutex<VecDeque<String>>>,
     /// The pid the child reported in the handshake.
     pub(crate) pid: u32,
@@ -96,7 +102,9 @@ impl ShellProcess {
         let mut process = Self {
             child,
             input: Some(input),
+            queued: Vec::new(),
             events,
+            ready: VecDeque::new(),
             stderr: tail,
             pid: 0,
             serializer,
@@ -129,7 +137,10 @@ impl ShellProcess {
         }
         process.send(&handshake);
         let mut answer = Value::Null;
-        let pid = match process.events.recv_timeout(config.subprocess_timeout) {
+        let pid = match process
+            .recv(config.subprocess_timeout)
+            .ok_or(RecvTimeoutError::Timeout)
+        {
             Ok(Read::Message(msg)) => match msg.get("pid") {
                 Some(&Value::I64(pid)) => {
                     answer = msg;
@@ -143,11 +154,10 @@ impl ShellProcess {
             Ok(Read::Malformed(m) | Read::Broken(m)) => Err(m),
             Ok(Read::Batch(_)) => Err("a frame before the handshake's answer".to_owned()),
             Ok(Read::Eof) => Err(format!("the child exited ({})", process.exit_status())),
-            Err(RecvTimeoutError::Timeout) => Err(format!(
+            Err(_) => Err(format!(
                 "no pid within the subprocess timeout ({:?})",
                 config.subprocess_timeout
             )),
-            Err(RecvTimeoutError::Disconnected) => Err("the child's stdout closed".to_owned()),
         };
         let pid = pid.map_err(|reason| process.handshake_error(reason))?;
         if !process.pid_dir.join(pid.to_string()).exists() {
@@ -177,15 +187,30 @@ impl ShellProcess {
         }
     }
 
-    /// Queues a message (a frame under the batched protocol) for the
-    /// child's stdin (never blocks).
-    pub(crate) fn send(&self, msg: &Value) {
+    /// Sends a message (a frame under the batched protocol) to the
+    /// child's stdin, after those [`queue`](Self::queue)d (never blocks).
+    pub(crate) fn send(&mut self, msg: &Value) {
+        self.queue(msg);
+        self.flush();
+    }
+
+    /// Queues a message for the next [`flush`](Self::flush): inputs
+    /// written in a row reach the writer thread, and the pipe, together.
+    pub(crate) fn queue(&mut self, msg: &Value) {
+        if self.batched {
+            self.queued.extend_from_slice(&frame::encode(msg));
+        } else {
+            self.serializer.encode_into(msg, &mut self.queued);
+        }
+    }
+
+    /// Hands the queued messages to the writer thread.
+    pub(crate) fn flush(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let bytes = std::mem::take(&mut self.queued);
         if let Some(input) = &self.input {
-            let bytes = if self.batched {
-                frame::encode(msg)
-            } else {
-                self.serializer.encode(msg)
-            };
             // A closed queue means the writer saw the pipe break: the
             // reader reports the child's exit.
             let _ = input.send(bytes);
@@ -203,7 +228,7 @@ impl ShellProcess {
     }
 
     /// Answers an emit that asked for its target tasks.
-    pub(crate) fn send_task_ids(&self, tasks: &[TaskId]) {
+    pub(crate) fn send_task_ids(&mut self, tasks: &[TaskId]) {
         let ids = Value::List(tasks.iter().map(|&t| Value::I64(i64::from(t))).collect());
         if self.batched {
             self.send(&map([("task_ids", ids)]));
@@ -213,17 +238,26 @@ impl ShellProcess {
     }
 
     /// The next event from stdout, waiting at most `timeout`.
-    pub(crate) fn recv(&self, timeout: Duration) -> Option<Read> {
+    pub(crate) fn recv(&mut self, timeout: Duration) -> Option<Read> {
+        if let Some(r) = self.ready.pop_front() {
+            return Some(r);
+        }
         match self.events.recv_timeout(timeout) {
-            Ok(r) => Some(r),
+            Ok(batch) => {
+                self.ready = batch.into();
+                self.ready.pop_front()
+            }
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => Some(Read::Eof),
         }
     }
 
     /// The next event from stdout, if one is ready.
-    pub(crate) fn try_recv(&self) -> Option<Read> {
-        self.events.try_recv().ok()
+    pub(crate) fn try_recv(&mut self) -> Option<Read> {
+        if self.ready.is_empty() {
+            self.ready = self.events.try_recv().ok()?.into();
+        }
+        self.ready.pop_front()
     }
 
     /// The last lines the child wrote to stderr, or "" if none.
@@ -322,12 +356,22 @@ fn asks_for_batched(answer: &Value) -> bool {
 
 /// Reads the child's stdout until it ends: messages, then (after a
 /// handshake answer that asks for the offered batched protocol) frames.
-fn read_loop<R: BufRead>(mut reader: MessageReader<R>, offer: bool, tx: &Sender<Read>) {
+///
+/// Messages already whole in the read buffer go to the worker together
+/// (one wake-up of the worker per read of the pipe, not per message).
+fn read_loop<R: crate::serializer::Buffered>(
+    mut reader: MessageReader<R>,
+    offer: bool,
+    tx: &Sender<Vec<Read>>,
+) {
+    let mut batch = Vec::new();
     loop {
         let read = reader.read();
         let last = matches!(read, Read::Eof | Read::Broken(_));
         let switch = offer && matches!(&read, Read::Message(m) if asks_for_batched(m));
-        if tx.send(read).is_err() || last {
+        batch.push(read);
+        let send = last || switch || !reader.whole_message_buffered();
+        if send && (tx.send(std::mem::take(&mut batch)).is_err() || last) {
             return;
         }
         if switch {
@@ -338,7 +382,7 @@ fn read_loop<R: BufRead>(mut reader: MessageReader<R>, offer: bool, tx: &Sender<
     loop {
         let read = frames.read();
         let last = matches!(read, Read::Eof | Read::Broken(_));
-        if tx.send(read).is_err() || last {
+        if tx.send(vec![read]).is_err() || last {
             return;
         }
     }

@@ -43,16 +43,27 @@ impl Serializer {
     }
 
     /// One message, framed, ready to write to a child's stdin.
+    #[cfg(test)]
     pub(crate) fn encode(self, msg: &Value) -> Vec<u8> {
-        match self {
-            Serializer::Json => {
-                // Serializing a Value cannot fail for JSON (no non-string
-                // keys); an empty message would be caught by the child.
-                let mut out = serde_json::to_vec(&Ser(msg)).unwrap_or_default();
-                out.extend_from_slice(b"\nend\n");
-                out
-            }
-            Serializer::Msgpack => rmp_serde::to_vec(&Ser(msg)).unwrap_or_default(),
+        let mut out = Vec::new();
+        self.encode_into(msg, &mut out);
+        out
+    }
+
+    /// Appends one message, framed, to `out`.
+    pub(crate) fn encode_into(self, msg: &Value, out: &mut Vec<u8>) {
+        let start = out.len();
+        // Serializing a Value into memory cannot fail for JSON (no
+        // non-string keys) nor msgpack; should it, the message is left out
+        // (the child would catch an empty one).
+        let written = match self {
+            Serializer::Json => serde_json::to_writer(&mut *out, &Ser(msg))
+                .map(|()| out.extend_from_slice(b"\nend\n"))
+                .is_ok(),
+            Serializer::Msgpack => rmp_serde::encode::write(&mut *out, &Ser(msg)).is_ok(),
+        };
+        if !written {
+            out.truncate(start);
         }
     }
 }
@@ -75,6 +86,24 @@ pub(crate) enum Read {
     Eof,
 }
 
+/// A reader whose buffered bytes can be looked at without reading more.
+pub(crate) trait Buffered: BufRead {
+    /// The bytes read ahead and not yet consumed.
+    fn buffered(&self) -> &[u8];
+}
+
+impl<R: io::Read> Buffered for io::BufReader<R> {
+    fn buffered(&self) -> &[u8] {
+        self.buffer()
+    }
+}
+
+impl Buffered for &[u8] {
+    fn buffered(&self) -> &[u8] {
+        self
+    }
+}
+
 /// Reads framed messages from a child's stdout.
 pub(crate) struct MessageReader<R> {
     input: R,
@@ -83,7 +112,7 @@ pub(crate) struct MessageReader<R> {
     message: Vec<u8>,
 }
 
-impl<R: BufRead> MessageReader<R> {
+impl<R: Buffered> MessageReader<R> {
     pub(crate) fn new(input: R, serializer: Serializer) -> Self {
         Self {
             input,
@@ -97,6 +126,19 @@ impl<R: BufRead> MessageReader<R> {
     /// after the handshake).
     pub(crate) fn into_inner(self) -> R {
         self.input
+    }
+
+    /// Whether a whole message is in the read buffer already, so that
+    /// [`read`](Self::read) will not block (JSON: an `end` line is
+    /// buffered; msgpack: not known, so no).
+    pub(crate) fn whole_message_buffered(&mut self) -> bool {
+        match self.serializer {
+            Serializer::Json => {
+                let buffered = self.input.buffered();
+                buffered.starts_with(b"end\n") || buffered.windows(5).any(|w| w == b"\nend\n")
+            }
+            Serializer::Msgpack => false,
+        }
     }
 
     /// Blocks for the next message.
@@ -199,6 +241,24 @@ mod tests {
         assert!(matches!(r.read(), Read::Malformed(m) if m.contains("malformed JSON")));
         assert!(matches!(r.read(), Read::Message(_)));
         assert!(matches!(r.read(), Read::Eof));
+    }
+
+    #[test]
+    fn a_whole_json_message_in_the_buffer_is_seen_without_reading() {
+        let msg = map([("command", Value::from("sync"))]);
+        let mut bytes = Serializer::Json.encode(&msg);
+        bytes.extend(Serializer::Json.encode(&msg));
+        // Then half a message: reading it would block on a pipe.
+        bytes.extend_from_slice(b"{\"command\": \"ack\",\n");
+        let mut r = reader(&bytes, Serializer::Json);
+        assert!(r.whole_message_buffered());
+        assert!(matches!(r.read(), Read::Message(_)));
+        assert!(r.whole_message_buffered());
+        assert!(matches!(r.read(), Read::Message(_)));
+        assert!(!r.whole_message_buffered(), "half a message is not whole");
+        // A lone `end` line right at the start counts (an empty message).
+        assert!(reader(b"end\n", Serializer::Json).whole_message_buffered());
+        assert!(!reader(b"", Serializer::Msgpack).whole_message_buffered());
     }
 
     #[test]

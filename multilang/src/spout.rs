@@ -76,12 +76,12 @@ impl ShellSpout {
     /// `None` if the child was lost.
     fn query(&mut self, command: &Value, mut out: Option<&mut SpoutOutput<'_>>) -> Option<usize> {
         let timeout = self.config.subprocess_timeout;
-        let p = self.shell.as_ref()?.process.as_ref()?;
+        let p = self.shell.as_mut()?.process.as_mut()?;
         p.send(command);
         let deadline = Instant::now() + timeout;
         let mut emits = 0;
         loop {
-            let p = self.shell.as_ref()?.process.as_ref()?;
+            let p = self.shell.as_mut()?.process.as_mut()?;
             let wait = deadline.saturating_duration_since(Instant::now());
             let Some(read) = p.recv(wait) else {
                 let shell = self.shell.as_mut()?;
@@ -157,9 +157,9 @@ impl ShellSpout {
                 }
                 if reply {
                     self.shell
-                        .as_ref()?
+                        .as_mut()?
                         .process
-                        .as_ref()?
+                        .as_mut()?
                         .send_task_ids(&self.targets);
                 }
             }
