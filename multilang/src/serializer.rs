@@ -7,7 +7,7 @@ use std::io::{self, BufRead};
 use gale_codec::Value;
 
 use crate::snippet::snippet;
-use crate::wire::{De, Ser};
+use crate::wire::{too_many_values, De, Ser};
 
 /// Largest message accepted from a child, in bytes.
 pub const MAX_MESSAGE: usize = 16 << 20;
@@ -108,7 +108,6 @@ impl Buffered for &[u8] {
 pub(crate) struct MessageReader<R> {
     input: R,
     serializer: Serializer,
-    line: Vec<u8>,
     message: Vec<u8>,
 }
 
@@ -117,7 +116,6 @@ impl<R: Buffered> MessageReader<R> {
         Self {
             input,
             serializer,
-            line: Vec::new(),
             message: Vec::new(),
         }
     }
@@ -150,20 +148,25 @@ impl<R: Buffered> MessageReader<R> {
     }
 
     fn read_json(&mut self) -> Read {
+        // A message of up to MAX_MESSAGE bytes is read into one buffer
+        // (lines straight into it, not copied); a buffer grown past
+        // 1 MiB by a large message is not kept for the next.
+        if self.message.capacity() > 1 << 20 {
+            self.message = Vec::new();
+        }
         self.message.clear();
         loop {
-            self.line.clear();
-            let limit = (MAX_MESSAGE + 1 - self.message.len().min(MAX_MESSAGE)) as u64;
-            match std::io::Read::take(&mut self.input, limit).read_until(b'\n', &mut self.line) {
+            let start = self.message.len();
+            let limit = (MAX_MESSAGE + 1 - start.min(MAX_MESSAGE)) as u64;
+            match std::io::Read::take(&mut self.input, limit).read_until(b'\n', &mut self.message) {
                 Ok(0) => return Read::Eof,
                 Ok(_) => {}
                 Err(e) => return Read::Broken(format!("cannot read stdout: {e}")),
             }
-            let text = trim_newline(&self.line);
-            if text == b"end" {
+            if trim_newline(&self.message[start..]) == b"end" {
+                self.message.truncate(start);
                 break;
             }
-            self.message.extend_from_slice(&self.line);
             if self.message.len() > MAX_MESSAGE {
                 return Read::Broken(format!(
                     "a message longer than {MAX_MESSAGE} bytes without its `end` line"
@@ -175,6 +178,9 @@ impl<R: Buffered> MessageReader<R> {
         }
         match serde_json::from_slice::<De>(&self.message) {
             Ok(De(v)) => Read::Message(v),
+            // Too big to take in: the child misbehaves (as with a message
+            // over MAX_MESSAGE bytes), so it is restarted.
+            Err(e) if too_many_values(&e) => Read::Broken(e.to_string()),
             Err(e) => Read::Malformed(format!(
                 "malformed JSON ({e}): {}",
                 snippet(&String::from_utf8_lossy(&self.message))
@@ -259,6 +265,22 @@ mod tests {
         // A lone `end` line right at the start counts (an empty message).
         assert!(reader(b"end\n", Serializer::Json).whole_message_buffered());
         assert!(!reader(b"", Serializer::Msgpack).whole_message_buffered());
+    }
+
+    #[test]
+    fn a_message_of_too_many_values_breaks_the_stream() {
+        let mut bytes = format!(
+            "{{\"command\": \"emit\", \"tuple\": [{}1]}}\nend\n",
+            "1,".repeat(1 << 20)
+        )
+        .into_bytes();
+        bytes.extend(Serializer::Json.encode(&map([("command", Value::from("sync"))])));
+        let mut r = reader(&bytes, Serializer::Json);
+        assert!(matches!(r.read(), Read::Broken(e) if e.contains("more than 262144 values")));
+        let many = map([("tuple", Value::List(vec![Value::I64(1); 1 << 20]))]);
+        let bytes = Serializer::Msgpack.encode(&many);
+        let mut r = reader(&bytes, Serializer::Msgpack);
+        assert!(matches!(r.read(), Read::Broken(e) if e.contains("more than 262144 values")));
     }
 
     #[test]
