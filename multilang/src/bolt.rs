@@ -194,11 +194,11 @@ impl ShellBolt {
             Command::Ack(id) | Command::Fail(id) if protocol::tuple_key(&id).is_none() => {
                 out.report_error(format!("ack/fail of a tuple id Gale never sent: {id:?}"));
             }
-            Command::Ack(id) => match self.complete(&id) {
+            Command::Ack(id) => match self.complete(&id, out) {
                 Some(anchor) => out.ack_anchor(&anchor),
                 None => out.report_error(format!("ack of an unknown tuple id {id:?}")),
             },
-            Command::Fail(id) => match self.complete(&id) {
+            Command::Fail(id) => match self.complete(&id, out) {
                 Some(anchor) => out.fail_anchor(&anchor),
                 None => out.report_error(format!("fail of an unknown tuple id {id:?}")),
             },
@@ -250,14 +250,12 @@ impl ShellBolt {
         }
     }
 
-    /// Takes the pending input `id` the child acked or failed, counting
-    /// how long the child had it.
-    fn complete(&mut self, id: &Value) -> Option<Anchor> {
+    /// Takes the pending input `id` the child acked or failed; how long
+    /// the child had it is the task's execute latency.
+    fn complete(&mut self, id: &Value, out: &mut BoltOutput<'_>) -> Option<Anchor> {
         self.anchor_ids.clear();
         let (anchor, sent) = self.pending.remove(&protocol::tuple_key(id)?)?;
-        if let Some(shell) = &self.shell {
-            shell.stats.completed(sent.elapsed());
-        }
+        out.record_execute_latency(sent.elapsed());
         Some(anchor)
     }
 
@@ -360,6 +358,8 @@ impl Bolt for ShellBolt {
     }
 
     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        // The execute latency is the child's (`complete`), not this call's.
+        out.times_execute_itself();
         self.report_errors(out);
         if !self.ensure_started() {
             // No child (it failed to start and waits out its back-off):
