@@ -177,12 +177,9 @@ fn efficiency(python: &str, sentences: u64, runs: usize, procs: &[u64], side: Op
     }
 }
 
-/// The `gale` package of this repository importable by the child.
-fn with_package(mut config: ShellConfig) -> ShellConfig {
-    config.env.push((
-        "PYTHONPATH".to_owned(),
-        repo().join("python").display().to_string(),
-    ));
+/// The child runs from `examples/python` (the `gale` package is in the
+/// virtualenv: `scripts/python-env` installs it).
+fn with_package(config: ShellConfig) -> ShellConfig {
     config.working_dir(repo().join("examples/python"))
 }
 

@@ -205,7 +205,7 @@ fn direct_emits_reach_their_task_and_need_task_ids_gets_the_targets() {
 
 #[test]
 fn direct_emits_and_need_task_ids_work_under_the_batched_protocol() {
-    let direct = with_gale_package(ShellConfig::python(python(), "direct_bolt:DirectBolt"))
+    let direct = ShellConfig::python(python(), "direct_bolt:DirectBolt")
         .working_dir(root().join("tests/python"));
     direct_emits(direct);
 }

@@ -106,7 +106,7 @@ fn quickstart(
             ),
             Protocol::Batched => ShellConfig::python(python(), &format!("quickstart:{class}")),
         };
-        let mut config = with_gale_package(config)
+        let mut config = config
             .working_dir(&dir)
             .stream("default", fields.iter().copied())
             .conf(
@@ -364,7 +364,7 @@ impl Bolt for Hold {
 #[test]
 fn a_batched_spout_child_stays_within_max_spout_pending() {
     const MAX: u64 = 10;
-    let spout = with_gale_package(ShellConfig::python(python(), "endless_spout:Numbers"))
+    let spout = ShellConfig::python(python(), "endless_spout:Numbers")
         .working_dir(root().join("tests/python"))
         .stream("default", ["n"]);
     let mut b = TopologyBuilder::new("max-pending");

@@ -4,9 +4,9 @@
 //! tail of stderr.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, BufWriter, Read as _, Write};
+use std::io::{BufRead, BufReader, Read as _};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -19,6 +19,7 @@ use gale_engine::TaskId;
 use crate::frame::{self, FrameReader};
 use crate::serializer::{MessageReader, Read};
 use crate::snippet::snippet;
+use crate::stdin::StdinWriter;
 use crate::wire::map;
 use crate::{Protocol, ShellConfig, ShellError, MAX_MESSAGE};
 
@@ -37,7 +38,7 @@ pub(crate) struct Who {
 /// A running child and its pipes.
 pub(crate) struct ShellProcess {
     child: Child,
-    input: Option<Sender<Vec<u8>>>,
+    input: Option<StdinWriter>,
     /// Messages queued for stdin, not yet handed to the writer thread
     /// ([`flush`](Self::flush)).
     queued: Vec<u8>,
@@ -90,7 +91,18 @@ impl ShellProcess {
         };
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         spawn_stderr(stderr, Arc::clone(&tail), who.clone());
-        let input = spawn_writer(stdin, who);
+        let name = format!("gale-ml-write-{}-{}", sanitize(&who.component), who.task);
+        let input = match StdinWriter::spawn(stdin, name) {
+            Ok(input) => input,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ShellError::Handshake {
+                    reason: format!("cannot start a writer thread: {e}"),
+                    stderr: String::new(),
+                });
+            }
+        };
         let (tx, events) = crossbeam_channel::unbounded();
         let serializer = config.serializer;
         let name = format!("gale-ml-read-{}-{}", sanitize(&who.component), who.task);
@@ -209,11 +221,9 @@ impl ShellProcess {
         if self.queued.is_empty() {
             return;
         }
-        let bytes = std::mem::take(&mut self.queued);
-        if let Some(input) = &self.input {
-            // A closed queue means the writer saw the pipe break: the
-            // reader reports the child's exit.
-            let _ = input.send(bytes);
+        match &self.input {
+            Some(input) => input.write(&mut self.queued),
+            None => self.queued.clear(),
         }
     }
 
@@ -386,36 +396,6 @@ fn read_loop<R: crate::serializer::Buffered>(
             return;
         }
     }
-}
-
-fn spawn_writer(stdin: ChildStdin, who: &Who) -> Sender<Vec<u8>> {
-    let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
-    let name = format!("gale-ml-write-{}-{}", sanitize(&who.component), who.task);
-    let spawned = thread::Builder::new().name(name).spawn(move || {
-        let mut out = BufWriter::with_capacity(64 << 10, stdin);
-        while let Ok(bytes) = rx.recv() {
-            if out.write_all(&bytes).is_err() {
-                return;
-            }
-            // Batch what is queued already into one flush.
-            while let Ok(more) = rx.try_recv() {
-                if out.write_all(&more).is_err() {
-                    return;
-                }
-            }
-            if out.flush().is_err() {
-                return;
-            }
-        }
-    });
-    if let Err(e) = spawned {
-        tracing::error!(
-            component = who.component,
-            task = who.task,
-            "cannot start a writer thread: {e}"
-        );
-    }
-    tx
 }
 
 fn spawn_stderr(stderr: std::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>, who: Who) {

@@ -30,17 +30,13 @@ fn quickstart() -> PathBuf {
     dir.join("wordcount")
 }
 
-/// `gale ARGS` with the test Python and the repository's `gale` package.
+/// `gale ARGS` with the test Python (which has the repository's `gale`
+/// package: `scripts/python-env` installs it).
 fn gale(args: &[&str], protocol: &str) -> Run {
     let python = python();
-    let package = repo().join("python").display().to_string();
     gale_with_env(
         args,
-        &[
-            ("GALE_PYTHON", &python),
-            ("PYTHONPATH", &package),
-            ("GALE_PROTOCOL", protocol),
-        ],
+        &[("GALE_PYTHON", &python), ("GALE_PROTOCOL", protocol)],
     )
 }
 
