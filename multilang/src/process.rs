@@ -1,7 +1,8 @@
 //! One child process: spawn, handshake (conf, context, pidDir → pid), and
 //! three helper threads so the worker thread never blocks on a pipe: one
-//! writes stdin from a queue, one reads and parses stdout, one keeps the
-//! tail of stderr.
+//! writes stdin from a buffer ([`StdinWriter`]), one reads and parses
+//! stdout (handing the worker every whole message it has read at once),
+//! one keeps the tail of stderr.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read as _};

@@ -107,7 +107,11 @@ fn write_loop(mut stdin: ChildStdin, shared: &Shared) {
             }
             std::mem::swap(&mut state.bytes, &mut taken);
         }
-        if stdin.write_all(&taken).and_then(|()| stdin.flush()).is_err() {
+        if stdin
+            .write_all(&taken)
+            .and_then(|()| stdin.flush())
+            .is_err()
+        {
             let mut state = shared.lock();
             state.closed = true;
             state.bytes = Vec::new();

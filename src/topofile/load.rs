@@ -114,7 +114,7 @@ pub fn describe_streamparse(path: &Path) -> Result<String, LoadError> {
 /// The Python that describes and runs the streamparse topology at
 /// `PROJECT/topologies/NAME.py`, the first of:
 ///
-/// 1. `$GALE_PYTHON`;
+/// 1. `$GALE_PYTHON` (if set and not empty);
 /// 2. the project's own virtualenv: `PROJECT/.venv/bin/python`, then
 ///    `PROJECT/venv/bin/python`;
 /// 3. streamparse's virtualenv for the topology, where `sparse submit`
@@ -124,7 +124,7 @@ pub fn describe_streamparse(path: &Path) -> Result<String, LoadError> {
 ///    (`virtualenv_name` replaces `NAME`), if it exists on this machine;
 /// 4. `python3` (found on `PATH`: an activated virtualenv's).
 pub fn project_python(path: &Path) -> String {
-    if let Ok(python) = std::env::var("GALE_PYTHON") {
+    if let Some(python) = std::env::var("GALE_PYTHON").ok().filter(|p| !p.is_empty()) {
         return python;
     }
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
@@ -173,11 +173,10 @@ mod project_python_tests {
 
     #[test]
     fn the_projects_virtualenv_is_found_in_order() {
-        if std::env::var_os("GALE_PYTHON").is_some() {
+        if let Some(python) = std::env::var("GALE_PYTHON").ok().filter(|p| !p.is_empty()) {
             // It wins over any lookup; the order below is checked
             // where it is unset (CI's unit tests).
-            let any = Path::new("p/topologies/t.py");
-            assert_eq!(project_python(any), std::env::var("GALE_PYTHON").unwrap());
+            assert_eq!(project_python(Path::new("p/topologies/t.py")), python);
             return;
         }
         let dir = std::env::temp_dir().join(format!("gale-project-python-{}", std::process::id()));

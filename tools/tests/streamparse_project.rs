@@ -9,9 +9,10 @@ use std::process::Command;
 
 use util::{gale_with_env, python, repo, Run};
 
-/// `sparse quickstart wordcount` in a fresh directory; returns the project.
-fn quickstart() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gale-sparse-{}", std::process::id()));
+/// `sparse quickstart wordcount` in a fresh directory of test `name`;
+/// returns the project.
+fn quickstart(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gale-sparse-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sparse = Path::new(&python()).with_file_name("sparse");
@@ -53,8 +54,36 @@ fn row(stdout: &str, component: &str) -> Vec<u64> {
 }
 
 #[test]
+fn a_projects_own_virtualenv_runs_it_when_gale_python_is_unset() {
+    let project = quickstart("venv");
+    // A `.venv` whose python notes that it ran, then is the test Python.
+    let python = project.join(".venv/bin/python");
+    std::fs::create_dir_all(python.parent().unwrap()).unwrap();
+    let used = project.join(".venv/used");
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nexec '{}' \"$@\"\n",
+            used.display(),
+            self::python()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let topology = project.join("topologies/wordcount.py");
+    // An empty GALE_PYTHON counts as unset (as `${GALE_PYTHON:-python3}`).
+    let valid = gale_with_env(
+        &["validate", topology.to_str().unwrap()],
+        &[("GALE_PYTHON", "")],
+    );
+    assert!(valid.ok(), "{}", valid.stderr);
+    assert!(used.exists(), "the project's .venv was not used");
+}
+
+#[test]
 fn a_sparse_quickstart_project_runs_unedited_under_both_protocols() {
-    let project = quickstart();
+    let project = quickstart("run");
     let topology = project.join("topologies/wordcount.py");
     let topology = topology.to_str().unwrap();
     let valid = gale(&["validate", topology], "batched");
