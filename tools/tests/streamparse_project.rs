@@ -7,7 +7,7 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use util::{gale_with_env, python, repo, Run};
+use util::{gale_with_env, python, Run};
 
 /// `sparse quickstart wordcount` in a fresh directory of test `name`;
 /// returns the project.
