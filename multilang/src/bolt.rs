@@ -14,7 +14,7 @@ use crate::process::ShellProcess;
 use crate::protocol::{self, Command};
 use crate::serializer::Read;
 use crate::shell::Shell;
-use crate::wire::map;
+use crate::wire::{map, TupleMessage};
 use crate::ShellConfig;
 
 /// Messages handled per `poll` at most (then the worker gets its turn).
@@ -407,17 +407,17 @@ impl Bolt for ShellBolt {
             }
             return self.publish_pending();
         }
-        let msg = map([
-            ("id", Value::Str(id.to_string())),
-            ("comp", Value::from(comp)),
-            ("stream", Value::from(input.source_stream())),
-            ("task", Value::I64(task)),
-            ("tuple", Value::List(values)),
-        ]);
+        let msg = TupleMessage {
+            id,
+            comp,
+            stream: input.source_stream(),
+            task,
+            tuple: &values,
+        };
         // Written at the next poll (after the worker's pass), or when the
         // window is full.
         if let Some(p) = self.process_mut() {
-            p.queue(&msg);
+            p.queue_tuple(&msg);
         }
         self.publish_pending();
     }

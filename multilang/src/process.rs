@@ -217,6 +217,12 @@ impl ShellProcess {
         }
     }
 
+    /// Queues a Storm tuple message for a bolt child (Storm's protocol
+    /// only), written straight from its parts.
+    pub(crate) fn queue_tuple(&mut self, msg: &crate::wire::TupleMessage<'_>) {
+        self.serializer.encode_any(msg, &mut self.queued);
+    }
+
     /// Hands the queued messages to the writer thread.
     pub(crate) fn flush(&mut self) {
         if self.queued.is_empty() {

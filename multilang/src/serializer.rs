@@ -52,15 +52,21 @@ impl Serializer {
 
     /// Appends one message, framed, to `out`.
     pub(crate) fn encode_into(self, msg: &Value, out: &mut Vec<u8>) {
+        self.encode_any(&Ser(msg), out);
+    }
+
+    /// Appends one message of any serializable shape (a struct becomes a
+    /// map, as a message must), framed, to `out`.
+    pub(crate) fn encode_any(self, msg: &impl serde::Serialize, out: &mut Vec<u8>) {
         let start = out.len();
-        // Serializing a Value into memory cannot fail for JSON (no
-        // non-string keys) nor msgpack; should it, the message is left out
-        // (the child would catch an empty one).
+        // Serializing into memory cannot fail for JSON (no non-string
+        // keys) nor msgpack; should it, the message is left out (the
+        // child would catch an empty one).
         let written = match self {
-            Serializer::Json => serde_json::to_writer(&mut *out, &Ser(msg))
+            Serializer::Json => serde_json::to_writer(&mut *out, msg)
                 .map(|()| out.extend_from_slice(b"\nend\n"))
                 .is_ok(),
-            Serializer::Msgpack => rmp_serde::encode::write(&mut *out, &Ser(msg)).is_ok(),
+            Serializer::Msgpack => rmp_serde::encode::write_named(&mut *out, msg).is_ok(),
         };
         if !written {
             out.truncate(start);
@@ -265,6 +271,34 @@ mod tests {
         // A lone `end` line right at the start counts (an empty message).
         assert!(reader(b"end\n", Serializer::Json).whole_message_buffered());
         assert!(!reader(b"", Serializer::Msgpack).whole_message_buffered());
+    }
+
+    #[test]
+    fn a_tuple_message_encodes_as_the_map_storm_sends() {
+        let values = [
+            Value::from("the cow"),
+            Value::I64(-3),
+            Value::Bytes(vec![1]),
+        ];
+        let msg = crate::wire::TupleMessage {
+            id: 42,
+            comp: "spout",
+            stream: "default",
+            task: 7,
+            tuple: &values,
+        };
+        let as_map = map([
+            ("id", Value::from("42")),
+            ("comp", Value::from("spout")),
+            ("stream", Value::from("default")),
+            ("task", Value::I64(7)),
+            ("tuple", Value::List(values.to_vec())),
+        ]);
+        for s in [Serializer::Json, Serializer::Msgpack] {
+            let mut direct = Vec::new();
+            s.encode_any(&msg, &mut direct);
+            assert_eq!(direct, s.encode(&as_map), "{s:?}");
+        }
     }
 
     #[test]

@@ -194,6 +194,29 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
     }
 }
 
+/// A tuple for a bolt child under Storm's protocol (`{"id": "7", "comp":
+/// ..., "stream": ..., "task": ..., "tuple": [...]}`), serialized from its
+/// parts: no map of owned keys and strings built per input.
+#[derive(serde::Serialize)]
+pub(crate) struct TupleMessage<'a> {
+    /// Sent as its decimal text (Storm's tuple ids are strings).
+    #[serde(serialize_with = "decimal")]
+    pub(crate) id: u64,
+    pub(crate) comp: &'a str,
+    pub(crate) stream: &'a str,
+    pub(crate) task: i64,
+    #[serde(serialize_with = "values")]
+    pub(crate) tuple: &'a [Value],
+}
+
+fn decimal<S: Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
+}
+
+fn values<S: Serializer>(values: &&[Value], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(values.iter().map(Ser))
+}
+
 /// Builds a [`Value::Map`] from `(key, value)` pairs.
 pub(crate) fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {
     Value::Map(
