@@ -352,7 +352,7 @@ impl Bolt for ShellBolt {
     }
 
     fn prepare(&mut self, context: &TopologyContext) {
-        self.shell = Some(Shell::new(Arc::clone(&self.config), context));
+        self.shell = Some(Shell::new(Arc::clone(&self.config), context, true));
         self.forget_after = context.message_timeout();
         self.ensure_started();
     }

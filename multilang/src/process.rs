@@ -24,6 +24,17 @@ use crate::stdin::StdinWriter;
 use crate::wire::map;
 use crate::{Protocol, ShellConfig, ShellError, MAX_MESSAGE};
 
+/// A bolt child under Storm's protocol writes each message (each emit,
+/// each ack) by itself: after a read that found few, the reader waits
+/// this long for more before it reads again, so that it (and the worker
+/// it hands them to) wakes once per several messages rather than once per
+/// message. Its acks come late by as much at most; the bolt's window of
+/// pending inputs keeps the child busy meanwhile. Not for spouts, whose
+/// every `next` waits for the child's answer.
+const COALESCE: Duration = Duration::from_micros(100);
+/// Messages in a read below which the reader waits [`COALESCE`].
+const FEW: usize = 8;
+
 /// Lines of stderr kept for error messages.
 const STDERR_LINES: usize = 20;
 /// Longest stderr line kept (longer ones are cut).
@@ -59,11 +70,14 @@ pub(crate) struct ShellProcess {
 impl ShellProcess {
     /// Starts the child and runs the handshake (waiting at most the
     /// subprocess timeout for its pid).
+    /// A `bolt`'s reader gathers the child's messages a little
+    /// ([`COALESCE`]).
     pub(crate) fn spawn(
         config: &ShellConfig,
         who: &Who,
         conf: Value,
         context: Value,
+        bolt: bool,
     ) -> Result<Self, ShellError> {
         let pid_dir = make_pid_dir(&std::env::temp_dir(), who)?;
         let mut command = Command::new(&config.command);
@@ -111,7 +125,7 @@ impl ShellProcess {
         let offer = config.protocol == Protocol::Batched;
         let spawned = thread::Builder::new()
             .name(name)
-            .spawn(move || read_loop(reader, offer, &tx));
+            .spawn(move || read_loop(reader, offer, bolt, &tx));
         let mut process = Self {
             child,
             input: Some(input),
@@ -375,10 +389,12 @@ fn asks_for_batched(answer: &Value) -> bool {
 /// handshake answer that asks for the offered batched protocol) frames.
 ///
 /// Messages already whole in the read buffer go to the worker together
-/// (one wake-up of the worker per read of the pipe, not per message).
+/// (one wake-up of the worker per read of the pipe, not per message); a
+/// `bolt`'s reader then waits [`COALESCE`] if it found few.
 fn read_loop<R: crate::serializer::Buffered>(
     mut reader: MessageReader<R>,
     offer: bool,
+    bolt: bool,
     tx: &Sender<Vec<Read>>,
 ) {
     let mut batch = Vec::new();
@@ -387,9 +403,14 @@ fn read_loop<R: crate::serializer::Buffered>(
         let last = matches!(read, Read::Eof | Read::Broken(_));
         let switch = offer && matches!(&read, Read::Message(m) if asks_for_batched(m));
         batch.push(read);
-        let send = last || switch || !reader.whole_message_buffered();
-        if send && (tx.send(std::mem::take(&mut batch)).is_err() || last) {
-            return;
+        if last || switch || !reader.whole_message_buffered() {
+            let few = batch.len() < FEW;
+            if tx.send(std::mem::take(&mut batch)).is_err() || last {
+                return;
+            }
+            if bolt && few && !switch {
+                thread::sleep(COALESCE);
+            }
         }
         if switch {
             break;

@@ -35,6 +35,8 @@ pub(crate) struct Shell {
     pub(crate) starts: u64,
     /// What the metrics endpoint shows of this child.
     pub(crate) stats: Arc<ChildStats>,
+    /// A bolt's (else a spout's).
+    bolt: bool,
 }
 
 /// A shell task's child, as metrics: written by the task's own thread,
@@ -225,7 +227,8 @@ fn proc_usage(pid: u64) -> Option<(f64, f64)> {
 }
 
 impl Shell {
-    pub(crate) fn new(config: Arc<ShellConfig>, ctx: &TopologyContext) -> Self {
+    /// The shell of task `ctx`, a bolt's if `bolt` (else a spout's).
+    pub(crate) fn new(config: Arc<ShellConfig>, ctx: &TopologyContext, bolt: bool) -> Self {
         let now = Instant::now();
         let stats = Arc::new(ChildStats::new(ctx.component_id(), ctx.task_id()));
         ctx.register_metric(Arc::clone(&stats) as Arc<dyn MetricSource>);
@@ -244,6 +247,7 @@ impl Shell {
             next_start: now,
             errors: Vec::new(),
             starts: 0,
+            bolt,
         }
     }
 
@@ -262,6 +266,7 @@ impl Shell {
             &self.who,
             self.conf.clone(),
             self.context.clone(),
+            self.bolt,
         ) {
             Ok(p) => {
                 self.stats

@@ -306,7 +306,7 @@ impl Spout for ShellSpout {
 
     fn open(&mut self, context: &TopologyContext) {
         self.max_spout_pending = context.max_spout_pending();
-        let mut shell = Shell::new(Arc::clone(&self.config), context);
+        let mut shell = Shell::new(Arc::clone(&self.config), context, false);
         shell.ensure_started();
         self.shell = Some(shell);
     }
