@@ -24,13 +24,15 @@ use crate::stdin::StdinWriter;
 use crate::wire::map;
 use crate::{Protocol, ShellConfig, ShellError, MAX_MESSAGE};
 
-/// A bolt child under Storm's protocol writes each message (each emit,
+/// A bolt child under Storm's protocol (JSON) writes each message (each emit,
 /// each ack) by itself: after a read that found few, the reader waits
 /// this long for more before it reads again, so that it (and the worker
 /// it hands them to) wakes once per several messages rather than once per
 /// message. Its acks come late by as much at most; the bolt's window of
 /// pending inputs keeps the child busy meanwhile. Not for spouts, whose
-/// every `next` waits for the child's answer.
+/// every `next` waits for the child's answer, nor for msgpack, whose
+/// reader cannot tell whether a whole message is buffered (so it would
+/// wait after every message).
 const COALESCE: Duration = Duration::from_micros(100);
 /// Messages in a read below which the reader waits [`COALESCE`].
 const FEW: usize = 8;
@@ -123,9 +125,10 @@ impl ShellProcess {
         let name = format!("gale-ml-read-{}-{}", sanitize(&who.component), who.task);
         let reader = MessageReader::new(BufReader::with_capacity(64 << 10, stdout), serializer);
         let offer = config.protocol == Protocol::Batched;
+        let coalesce = bolt && serializer == crate::Serializer::Json;
         let spawned = thread::Builder::new()
             .name(name)
-            .spawn(move || read_loop(reader, offer, bolt, &tx));
+            .spawn(move || read_loop(reader, offer, coalesce, &tx));
         let mut process = Self {
             child,
             input: Some(input),
@@ -389,12 +392,12 @@ fn asks_for_batched(answer: &Value) -> bool {
 /// handshake answer that asks for the offered batched protocol) frames.
 ///
 /// Messages already whole in the read buffer go to the worker together
-/// (one wake-up of the worker per read of the pipe, not per message); a
-/// `bolt`'s reader then waits [`COALESCE`] if it found few.
+/// (one wake-up of the worker per read of the pipe, not per message); with
+/// `coalesce` the reader then waits [`COALESCE`] if it found few.
 fn read_loop<R: crate::serializer::Buffered>(
     mut reader: MessageReader<R>,
     offer: bool,
-    bolt: bool,
+    coalesce: bool,
     tx: &Sender<Vec<Read>>,
 ) {
     let mut batch = Vec::new();
@@ -408,7 +411,7 @@ fn read_loop<R: crate::serializer::Buffered>(
             if tx.send(std::mem::take(&mut batch)).is_err() || last {
                 return;
             }
-            if bolt && few && !switch {
+            if coalesce && few && !switch {
                 thread::sleep(COALESCE);
             }
         }
