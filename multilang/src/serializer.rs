@@ -110,6 +110,14 @@ impl Buffered for &[u8] {
     }
 }
 
+impl<T: AsRef<[u8]>> Buffered for io::Cursor<T> {
+    fn buffered(&self) -> &[u8] {
+        let bytes = self.get_ref().as_ref();
+        let at = usize::try_from(self.position()).map_or(bytes.len(), |p| p.min(bytes.len()));
+        &bytes[at..]
+    }
+}
+
 /// Reads framed messages from a child's stdout.
 pub(crate) struct MessageReader<R> {
     input: R,
@@ -271,6 +279,12 @@ mod tests {
         // A lone `end` line right at the start counts (an empty message).
         assert!(reader(b"end\n", Serializer::Json).whole_message_buffered());
         assert!(!reader(b"", Serializer::Msgpack).whole_message_buffered());
+        // A cursor (as tests and fuzzers read from) says the same.
+        let mut c = MessageReader::new(io::Cursor::new(bytes.clone()), Serializer::Json);
+        assert!(c.whole_message_buffered());
+        assert!(matches!(c.read(), Read::Message(_)));
+        assert!(matches!(c.read(), Read::Message(_)));
+        assert!(!c.whole_message_buffered());
     }
 
     #[test]
