@@ -36,6 +36,27 @@ fn wordcount_through_a_pystorm_split_bolt_is_exact_with_msgpack() {
 }
 
 #[test]
+fn a_shell_bolts_execute_latency_runs_from_sending_an_input_to_its_ack() {
+    const SENTENCES: u64 = 20;
+    // The child takes 30 ms per sentence; writing into the pipe takes
+    // microseconds.
+    let split = python_split(&[&script("slow_split.py"), "30"]);
+    let (topology, counts) = wordcount(split, SENTENCES, 1);
+    let (stats, metrics) = run_finite_with_metrics(topology);
+    assert!(stats.errors.is_empty(), "{:#?}", stats.errors);
+    assert_eq!(counts.snapshot(), expected_counts(SENTENCES));
+    let split = metrics.component("split").unwrap();
+    let latency = split.execute_latency.as_ref().expect("a histogram");
+    // Every input the child acked, not a sample of execute calls.
+    assert_eq!(latency.count, SENTENCES, "{latency:?}");
+    // Each input waits for its own 30 ms at least (several are queued
+    // at the child at once, so most wait longer).
+    let min = Duration::from_millis(30).as_nanos() as u64;
+    assert!(latency.p50_ns >= min, "{latency:?}");
+    assert!(latency.max_ns >= 2 * min, "{latency:?}");
+}
+
+#[test]
 fn metrics_a_child_reports_become_gauges_and_bad_ones_errors() {
     const SENTENCES: u64 = 300;
     let split = python_split(&[&script("metrics_split.py"), "json"]);
@@ -184,7 +205,7 @@ fn direct_emits_reach_their_task_and_need_task_ids_gets_the_targets() {
 
 #[test]
 fn direct_emits_and_need_task_ids_work_under_the_batched_protocol() {
-    let direct = with_gale_package(ShellConfig::python(python(), "direct_bolt:DirectBolt"))
+    let direct = ShellConfig::python(python(), "direct_bolt:DirectBolt")
         .working_dir(root().join("tests/python"));
     direct_emits(direct);
 }

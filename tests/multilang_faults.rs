@@ -164,6 +164,54 @@ fn a_tuple_the_child_never_acks_is_forgotten_after_the_message_timeout() {
     );
 }
 
+/// The peak resident memory of this process so far (`VmHWM`), in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn a_16_mb_message_of_numbers_is_an_error_and_its_child_restarts_in_bounded_memory() {
+    const CHILD: &str = "GALE_TEST_HUGE_MESSAGE_CHILD";
+    const NAME: &str =
+        "a_16_mb_message_of_numbers_is_an_error_and_its_child_restarts_in_bounded_memory";
+    if std::env::var_os(CHILD).is_none() {
+        // Run again in a process of its own, so that the peak memory
+        // measured is this test's alone.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([NAME, "--exact", "--nocapture", "--test-threads", "1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "the test did not run: {text}");
+        if let Some(at) = text.find("peak resident") {
+            println!("{}", text[at..].lines().next().unwrap_or(""));
+        }
+        return;
+    }
+    let before = peak_rss_kib();
+    let stats = faulty("huge", |c| c);
+    let grown = peak_rss_kib().saturating_sub(before);
+    println!("peak resident memory grew by {grown} KiB");
+    // Every sentence counted exactly (checked by `faulty`): the child's
+    // pending inputs were failed and replayed, nothing acked was lost.
+    let found = errors_with(&stats, "split", "more than 262144 values in one message");
+    assert!(!found.is_empty(), "{:#?}", stats.errors);
+    assert!(
+        found[0].message.contains("restarting it") && found[0].task > 0,
+        "{found:#?}"
+    );
+    // 16 MB of JSON built into values would take some 500 MB.
+    assert!(grown < 64 << 10, "peak memory grew by {grown} KiB");
+}
+
 #[test]
 fn a_command_that_cannot_start_is_reported_and_its_inputs_fail() {
     let split =

@@ -242,6 +242,8 @@ pub struct TopologyContext {
     pub(crate) task_to_component: BTreeMap<TaskId, String>,
     pub(crate) thread: usize,
     pub(crate) message_timeout: std::time::Duration,
+    /// A spout's `max_spout_pending` (its own, else the topology's).
+    pub(crate) max_spout_pending: Option<usize>,
     /// component -> stream -> grouping of this component's inputs.
     pub(crate) sources: BTreeMap<String, BTreeMap<String, crate::Grouping>>,
     /// stream -> component -> grouping of those subscribing to this
@@ -325,5 +327,12 @@ impl TopologyContext {
     /// it fails (a bolt holding inputs past it may forget them).
     pub fn message_timeout(&self) -> std::time::Duration {
         self.message_timeout
+    }
+    /// For a spout task: the most trees it may have in flight
+    /// (`max_spout_pending`, its own or the topology's; `None`: no bound).
+    /// The engine stops calling `next_tuple` at the bound; a spout that
+    /// emits many tuples per call can use it to stay within it.
+    pub fn max_spout_pending(&self) -> Option<usize> {
+        self.max_spout_pending
     }
 }

@@ -14,7 +14,7 @@ use crate::process::ShellProcess;
 use crate::protocol::{self, Command};
 use crate::serializer::Read;
 use crate::shell::Shell;
-use crate::wire::map;
+use crate::wire::{map, TupleMessage};
 use crate::ShellConfig;
 
 /// Messages handled per `poll` at most (then the worker gets its turn).
@@ -91,13 +91,19 @@ impl ShellBolt {
         self.shell.as_ref().and_then(|s| s.process.as_ref())
     }
 
-    /// Writes the inputs gathered for the batched protocol as one frame.
+    fn process_mut(&mut self) -> Option<&mut ShellProcess> {
+        self.shell.as_mut().and_then(|s| s.process.as_mut())
+    }
+
+    /// Writes the inputs gathered so far: under the batched protocol as
+    /// one frame, under Storm's the messages queued.
     fn flush_inbox(&mut self) {
-        if self.inbox.is_empty() {
-            return;
+        if !self.inbox.is_empty() {
+            let tuples = Value::List(std::mem::take(&mut self.inbox));
+            self.send(&map([("t", tuples)]));
+        } else if let Some(p) = self.process_mut() {
+            p.flush();
         }
-        let tuples = Value::List(std::mem::take(&mut self.inbox));
-        self.send(&map([("t", tuples)]));
     }
 
     /// Starts a child if none runs (and the back-off allows).
@@ -188,11 +194,11 @@ impl ShellBolt {
             Command::Ack(id) | Command::Fail(id) if protocol::tuple_key(&id).is_none() => {
                 out.report_error(format!("ack/fail of a tuple id Gale never sent: {id:?}"));
             }
-            Command::Ack(id) => match self.complete(&id) {
+            Command::Ack(id) => match self.complete(&id, out) {
                 Some(anchor) => out.ack_anchor(&anchor),
                 None => out.report_error(format!("ack of an unknown tuple id {id:?}")),
             },
-            Command::Fail(id) => match self.complete(&id) {
+            Command::Fail(id) => match self.complete(&id, out) {
                 Some(anchor) => out.fail_anchor(&anchor),
                 None => out.report_error(format!("fail of an unknown tuple id {id:?}")),
             },
@@ -236,7 +242,7 @@ impl ShellBolt {
                 };
                 out.emit_with(emission, &self.anchors);
                 if reply {
-                    if let Some(p) = self.process() {
+                    if let Some(p) = self.shell.as_mut().and_then(|s| s.process.as_mut()) {
                         p.send_task_ids(&self.targets);
                     }
                 }
@@ -244,19 +250,17 @@ impl ShellBolt {
         }
     }
 
-    /// Takes the pending input `id` the child acked or failed, counting
-    /// how long the child had it.
-    fn complete(&mut self, id: &Value) -> Option<Anchor> {
+    /// Takes the pending input `id` the child acked or failed; how long
+    /// the child had it is the task's execute latency.
+    fn complete(&mut self, id: &Value, out: &mut BoltOutput<'_>) -> Option<Anchor> {
         self.anchor_ids.clear();
         let (anchor, sent) = self.pending.remove(&protocol::tuple_key(id)?)?;
-        if let Some(shell) = &self.shell {
-            shell.stats.completed(sent.elapsed());
-        }
+        out.record_execute_latency(sent.elapsed());
         Some(anchor)
     }
 
-    fn send(&self, msg: &Value) {
-        if let Some(p) = self.process() {
+    fn send(&mut self, msg: &Value) {
+        if let Some(p) = self.process_mut() {
             p.send(msg);
         }
     }
@@ -325,7 +329,7 @@ impl ShellBolt {
     fn pump(&mut self, out: &mut BoltOutput<'_>, wait: Duration) -> bool {
         let mut handled = 0;
         while handled < POLL_BATCH {
-            let Some(p) = self.shell.as_ref().and_then(|s| s.process.as_ref()) else {
+            let Some(p) = self.process_mut() else {
                 break;
             };
             let read = if handled == 0 && !wait.is_zero() {
@@ -348,12 +352,14 @@ impl Bolt for ShellBolt {
     }
 
     fn prepare(&mut self, context: &TopologyContext) {
-        self.shell = Some(Shell::new(Arc::clone(&self.config), context));
+        self.shell = Some(Shell::new(Arc::clone(&self.config), context, true));
         self.forget_after = context.message_timeout();
         self.ensure_started();
     }
 
     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        // The execute latency is the child's (`complete`), not this call's.
+        out.times_execute_itself();
         self.report_errors(out);
         if !self.ensure_started() {
             // No child (it failed to start and waits out its back-off):
@@ -362,7 +368,8 @@ impl Bolt for ShellBolt {
             return;
         }
         // At the limit, wait here (backpressure, as Storm's blocking
-        // queue) handling the child's acks, up to the hung timeout.
+        // queue) handling the child's acks, up to the hung timeout. The
+        // inputs queued meanwhile go to the child first.
         if self.pending.len() >= self.config.max_pending {
             self.flush_inbox();
         }
@@ -400,13 +407,18 @@ impl Bolt for ShellBolt {
             }
             return self.publish_pending();
         }
-        self.send(&map([
-            ("id", Value::Str(id.to_string())),
-            ("comp", Value::from(comp)),
-            ("stream", Value::from(input.source_stream())),
-            ("task", Value::I64(task)),
-            ("tuple", Value::List(values)),
-        ]));
+        let msg = TupleMessage {
+            id,
+            comp,
+            stream: input.source_stream(),
+            task,
+            tuple: &values,
+        };
+        // Written at the next poll (after the worker's pass), or when the
+        // window is full.
+        if let Some(p) = self.process_mut() {
+            p.queue_tuple(&msg);
+        }
         self.publish_pending();
     }
 

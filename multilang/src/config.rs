@@ -230,6 +230,12 @@ impl ShellConfig {
             ("topology.name".to_owned(), Value::from(ctx.topology_name())),
             ("topology.debug".to_owned(), Value::Bool(false)),
         ];
+        if let Some(n) = ctx.max_spout_pending() {
+            let key = "topology.max.spout.pending";
+            if !self.conf.iter().any(|(k, _)| k == key) {
+                entries.push((key.to_owned(), Value::I64(n as i64)));
+            }
+        }
         entries.extend(self.conf.iter().cloned());
         Value::Map(entries)
     }

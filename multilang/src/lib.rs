@@ -55,6 +55,7 @@ mod serializer;
 mod shell;
 mod snippet;
 mod spout;
+mod stdin;
 mod wire;
 
 pub use bolt::ShellBolt;

@@ -1,12 +1,13 @@
 //! One child process: spawn, handshake (conf, context, pidDir → pid), and
 //! three helper threads so the worker thread never blocks on a pipe: one
-//! writes stdin from a queue, one reads and parses stdout, one keeps the
-//! tail of stderr.
+//! writes stdin from a buffer ([`StdinWriter`]), one reads and parses
+//! stdout (handing the worker every whole message it has read at once),
+//! one keeps the tail of stderr.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, BufWriter, Read as _, Write};
+use std::io::{BufRead, BufReader, Read as _};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -19,8 +20,22 @@ use gale_engine::TaskId;
 use crate::frame::{self, FrameReader};
 use crate::serializer::{MessageReader, Read};
 use crate::snippet::snippet;
+use crate::stdin::StdinWriter;
 use crate::wire::map;
 use crate::{Protocol, ShellConfig, ShellError, MAX_MESSAGE};
+
+/// A bolt child under Storm's protocol (JSON) writes each message (each emit,
+/// each ack) by itself: after a read that found few, the reader waits
+/// this long for more before it reads again, so that it (and the worker
+/// it hands them to) wakes once per several messages rather than once per
+/// message. Its acks come late by as much at most; the bolt's window of
+/// pending inputs keeps the child busy meanwhile. Not for spouts, whose
+/// every `next` waits for the child's answer, nor for msgpack, whose
+/// reader cannot tell whether a whole message is buffered (so it would
+/// wait after every message).
+const COALESCE: Duration = Duration::from_micros(100);
+/// Messages in a read below which the reader waits [`COALESCE`].
+const FEW: usize = 8;
 
 /// Lines of stderr kept for error messages.
 const STDERR_LINES: usize = 20;
@@ -37,8 +52,14 @@ pub(crate) struct Who {
 /// A running child and its pipes.
 pub(crate) struct ShellProcess {
     child: Child,
-    input: Option<Sender<Vec<u8>>>,
-    events: Receiver<Read>,
+    input: Option<StdinWriter>,
+    /// Messages queued for stdin, not yet handed to the writer thread
+    /// ([`flush`](Self::flush)).
+    queued: Vec<u8>,
+    /// What the reader thread parsed, a batch per read of stdout.
+    events: Receiver<Vec<Read>>,
+    /// The rest of the batch received last.
+    ready: VecDeque<Read>,
     stderr: Arc<Mutex<VecDeque<String>>>,
     /// The pid the child reported in the handshake.
     pub(crate) pid: u32,
@@ -51,11 +72,14 @@ pub(crate) struct ShellProcess {
 impl ShellProcess {
     /// Starts the child and runs the handshake (waiting at most the
     /// subprocess timeout for its pid).
+    /// A `bolt`'s reader gathers the child's messages a little
+    /// ([`COALESCE`]).
     pub(crate) fn spawn(
         config: &ShellConfig,
         who: &Who,
         conf: Value,
         context: Value,
+        bolt: bool,
     ) -> Result<Self, ShellError> {
         let pid_dir = make_pid_dir(&std::env::temp_dir(), who)?;
         let mut command = Command::new(&config.command);
@@ -84,19 +108,33 @@ impl ShellProcess {
         };
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         spawn_stderr(stderr, Arc::clone(&tail), who.clone());
-        let input = spawn_writer(stdin, who);
+        let name = format!("gale-ml-write-{}-{}", sanitize(&who.component), who.task);
+        let input = match StdinWriter::spawn(stdin, name) {
+            Ok(input) => input,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ShellError::Handshake {
+                    reason: format!("cannot start a writer thread: {e}"),
+                    stderr: String::new(),
+                });
+            }
+        };
         let (tx, events) = crossbeam_channel::unbounded();
         let serializer = config.serializer;
         let name = format!("gale-ml-read-{}-{}", sanitize(&who.component), who.task);
         let reader = MessageReader::new(BufReader::with_capacity(64 << 10, stdout), serializer);
         let offer = config.protocol == Protocol::Batched;
+        let coalesce = bolt && serializer == crate::Serializer::Json;
         let spawned = thread::Builder::new()
             .name(name)
-            .spawn(move || read_loop(reader, offer, &tx));
+            .spawn(move || read_loop(reader, offer, coalesce, &tx));
         let mut process = Self {
             child,
             input: Some(input),
+            queued: Vec::new(),
             events,
+            ready: VecDeque::new(),
             stderr: tail,
             pid: 0,
             serializer,
@@ -129,7 +167,10 @@ impl ShellProcess {
         }
         process.send(&handshake);
         let mut answer = Value::Null;
-        let pid = match process.events.recv_timeout(config.subprocess_timeout) {
+        let pid = match process
+            .recv(config.subprocess_timeout)
+            .ok_or(RecvTimeoutError::Timeout)
+        {
             Ok(Read::Message(msg)) => match msg.get("pid") {
                 Some(&Value::I64(pid)) => {
                     answer = msg;
@@ -143,11 +184,10 @@ impl ShellProcess {
             Ok(Read::Malformed(m) | Read::Broken(m)) => Err(m),
             Ok(Read::Batch(_)) => Err("a frame before the handshake's answer".to_owned()),
             Ok(Read::Eof) => Err(format!("the child exited ({})", process.exit_status())),
-            Err(RecvTimeoutError::Timeout) => Err(format!(
+            Err(_) => Err(format!(
                 "no pid within the subprocess timeout ({:?})",
                 config.subprocess_timeout
             )),
-            Err(RecvTimeoutError::Disconnected) => Err("the child's stdout closed".to_owned()),
         };
         let pid = pid.map_err(|reason| process.handshake_error(reason))?;
         if !process.pid_dir.join(pid.to_string()).exists() {
@@ -177,18 +217,37 @@ impl ShellProcess {
         }
     }
 
-    /// Queues a message (a frame under the batched protocol) for the
-    /// child's stdin (never blocks).
-    pub(crate) fn send(&self, msg: &Value) {
-        if let Some(input) = &self.input {
-            let bytes = if self.batched {
-                frame::encode(msg)
-            } else {
-                self.serializer.encode(msg)
-            };
-            // A closed queue means the writer saw the pipe break: the
-            // reader reports the child's exit.
-            let _ = input.send(bytes);
+    /// Sends a message (a frame under the batched protocol) to the
+    /// child's stdin, after those [`queue`](Self::queue)d (never blocks).
+    pub(crate) fn send(&mut self, msg: &Value) {
+        self.queue(msg);
+        self.flush();
+    }
+
+    /// Queues a message for the next [`flush`](Self::flush): inputs
+    /// written in a row reach the writer thread, and the pipe, together.
+    pub(crate) fn queue(&mut self, msg: &Value) {
+        if self.batched {
+            self.queued.extend_from_slice(&frame::encode(msg));
+        } else {
+            self.serializer.encode_into(msg, &mut self.queued);
+        }
+    }
+
+    /// Queues a Storm tuple message for a bolt child (Storm's protocol
+    /// only), written straight from its parts.
+    pub(crate) fn queue_tuple(&mut self, msg: &crate::wire::TupleMessage<'_>) {
+        self.serializer.encode_any(msg, &mut self.queued);
+    }
+
+    /// Hands the queued messages to the writer thread.
+    pub(crate) fn flush(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        match &self.input {
+            Some(input) => input.write(&mut self.queued),
+            None => self.queued.clear(),
         }
     }
 
@@ -203,7 +262,7 @@ impl ShellProcess {
     }
 
     /// Answers an emit that asked for its target tasks.
-    pub(crate) fn send_task_ids(&self, tasks: &[TaskId]) {
+    pub(crate) fn send_task_ids(&mut self, tasks: &[TaskId]) {
         let ids = Value::List(tasks.iter().map(|&t| Value::I64(i64::from(t))).collect());
         if self.batched {
             self.send(&map([("task_ids", ids)]));
@@ -213,17 +272,26 @@ impl ShellProcess {
     }
 
     /// The next event from stdout, waiting at most `timeout`.
-    pub(crate) fn recv(&self, timeout: Duration) -> Option<Read> {
+    pub(crate) fn recv(&mut self, timeout: Duration) -> Option<Read> {
+        if let Some(r) = self.ready.pop_front() {
+            return Some(r);
+        }
         match self.events.recv_timeout(timeout) {
-            Ok(r) => Some(r),
+            Ok(batch) => {
+                self.ready = batch.into();
+                self.ready.pop_front()
+            }
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => Some(Read::Eof),
         }
     }
 
     /// The next event from stdout, if one is ready.
-    pub(crate) fn try_recv(&self) -> Option<Read> {
-        self.events.try_recv().ok()
+    pub(crate) fn try_recv(&mut self) -> Option<Read> {
+        if self.ready.is_empty() {
+            self.ready = self.events.try_recv().ok()?.into();
+        }
+        self.ready.pop_front()
     }
 
     /// The last lines the child wrote to stderr, or "" if none.
@@ -322,13 +390,30 @@ fn asks_for_batched(answer: &Value) -> bool {
 
 /// Reads the child's stdout until it ends: messages, then (after a
 /// handshake answer that asks for the offered batched protocol) frames.
-fn read_loop<R: BufRead>(mut reader: MessageReader<R>, offer: bool, tx: &Sender<Read>) {
+///
+/// Messages already whole in the read buffer go to the worker together
+/// (one wake-up of the worker per read of the pipe, not per message); with
+/// `coalesce` the reader then waits [`COALESCE`] if it found few.
+fn read_loop<R: crate::serializer::Buffered>(
+    mut reader: MessageReader<R>,
+    offer: bool,
+    coalesce: bool,
+    tx: &Sender<Vec<Read>>,
+) {
+    let mut batch = Vec::new();
     loop {
         let read = reader.read();
         let last = matches!(read, Read::Eof | Read::Broken(_));
         let switch = offer && matches!(&read, Read::Message(m) if asks_for_batched(m));
-        if tx.send(read).is_err() || last {
-            return;
+        batch.push(read);
+        if last || switch || !reader.whole_message_buffered() {
+            let few = batch.len() < FEW;
+            if tx.send(std::mem::take(&mut batch)).is_err() || last {
+                return;
+            }
+            if coalesce && few && !switch {
+                thread::sleep(COALESCE);
+            }
         }
         if switch {
             break;
@@ -338,40 +423,10 @@ fn read_loop<R: BufRead>(mut reader: MessageReader<R>, offer: bool, tx: &Sender<
     loop {
         let read = frames.read();
         let last = matches!(read, Read::Eof | Read::Broken(_));
-        if tx.send(read).is_err() || last {
+        if tx.send(vec![read]).is_err() || last {
             return;
         }
     }
-}
-
-fn spawn_writer(stdin: ChildStdin, who: &Who) -> Sender<Vec<u8>> {
-    let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
-    let name = format!("gale-ml-write-{}-{}", sanitize(&who.component), who.task);
-    let spawned = thread::Builder::new().name(name).spawn(move || {
-        let mut out = BufWriter::with_capacity(64 << 10, stdin);
-        while let Ok(bytes) = rx.recv() {
-            if out.write_all(&bytes).is_err() {
-                return;
-            }
-            // Batch what is queued already into one flush.
-            while let Ok(more) = rx.try_recv() {
-                if out.write_all(&more).is_err() {
-                    return;
-                }
-            }
-            if out.flush().is_err() {
-                return;
-            }
-        }
-    });
-    if let Err(e) = spawned {
-        tracing::error!(
-            component = who.component,
-            task = who.task,
-            "cannot start a writer thread: {e}"
-        );
-    }
-    tx
 }
 
 fn spawn_stderr(stderr: std::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>, who: Who) {

@@ -35,6 +35,8 @@ pub(crate) struct Shell {
     pub(crate) starts: u64,
     /// What the metrics endpoint shows of this child.
     pub(crate) stats: Arc<ChildStats>,
+    /// A bolt's (else a spout's).
+    bolt: bool,
 }
 
 /// A shell task's child, as metrics: written by the task's own thread,
@@ -50,10 +52,6 @@ pub(crate) struct ChildStats {
     batched: AtomicU64,
     /// The running child's pid (0: none), for its CPU and memory.
     pid: AtomicU64,
-    /// Bolts: time from writing an input to the child's ack or fail, in
-    /// nanoseconds, summed; and how many such inputs.
-    latency_ns: AtomicU64,
-    completed: AtomicU64,
     /// The latest value of each metric the child reported with a
     /// `metrics` message (at most [`MAX_CHILD_METRICS`] names).
     reported: Mutex<BTreeMap<String, f64>>,
@@ -75,18 +73,8 @@ impl ChildStats {
             running: AtomicU64::new(0),
             batched: AtomicU64::new(0),
             pid: AtomicU64::new(0),
-            latency_ns: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
             reported: Mutex::default(),
         }
-    }
-
-    /// Counts an input the child acked or failed `latency` after it was
-    /// handed to it (bolts).
-    pub(crate) fn completed(&self, latency: Duration) {
-        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.latency_ns.fetch_add(ns, Ordering::Relaxed);
-        self.completed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sets the number of tuples the child holds (bolts).
@@ -179,22 +167,6 @@ impl MetricSource for ChildStats {
             labels: labels.clone(),
             value,
         };
-        let completed = self.completed.load(Ordering::Relaxed);
-        if completed > 0 {
-            out.push(sample(
-                "gale_multilang_execute_seconds_total",
-                "Time from handing inputs to the task's subprocess to its ack or fail, summed \
-                 (divide by gale_multilang_completed_total for the mean)",
-                SampleKind::Counter,
-                self.latency_ns.load(Ordering::Relaxed) as f64 / 1e9,
-            ));
-            out.push(sample(
-                "gale_multilang_completed_total",
-                "Inputs the task's subprocess acked or failed",
-                SampleKind::Counter,
-                completed as f64,
-            ));
-        }
         let pid = self.pid.load(Ordering::Relaxed);
         if let Some((cpu, rss)) = proc_usage(pid) {
             out.push(sample(
@@ -255,7 +227,8 @@ fn proc_usage(pid: u64) -> Option<(f64, f64)> {
 }
 
 impl Shell {
-    pub(crate) fn new(config: Arc<ShellConfig>, ctx: &TopologyContext) -> Self {
+    /// The shell of task `ctx`, a bolt's if `bolt` (else a spout's).
+    pub(crate) fn new(config: Arc<ShellConfig>, ctx: &TopologyContext, bolt: bool) -> Self {
         let now = Instant::now();
         let stats = Arc::new(ChildStats::new(ctx.component_id(), ctx.task_id()));
         ctx.register_metric(Arc::clone(&stats) as Arc<dyn MetricSource>);
@@ -274,6 +247,7 @@ impl Shell {
             next_start: now,
             errors: Vec::new(),
             starts: 0,
+            bolt,
         }
     }
 
@@ -292,6 +266,7 @@ impl Shell {
             &self.who,
             self.conf.clone(),
             self.context.clone(),
+            self.bolt,
         ) {
             Ok(p) => {
                 self.stats

@@ -38,6 +38,8 @@ pub struct ShellSpout {
     queued: VecDeque<Queued>,
     idle_until: Option<Instant>,
     targets: Vec<TaskId>,
+    /// The spout's `max_spout_pending` (`None`: no bound).
+    max_spout_pending: Option<usize>,
 }
 
 impl ShellSpout {
@@ -56,6 +58,7 @@ impl ShellSpout {
             queued: VecDeque::new(),
             idle_until: None,
             targets: Vec::new(),
+            max_spout_pending: None,
         }
     }
 
@@ -76,12 +79,12 @@ impl ShellSpout {
     /// `None` if the child was lost.
     fn query(&mut self, command: &Value, mut out: Option<&mut SpoutOutput<'_>>) -> Option<usize> {
         let timeout = self.config.subprocess_timeout;
-        let p = self.shell.as_ref()?.process.as_ref()?;
+        let p = self.shell.as_mut()?.process.as_mut()?;
         p.send(command);
         let deadline = Instant::now() + timeout;
         let mut emits = 0;
         loop {
-            let p = self.shell.as_ref()?.process.as_ref()?;
+            let p = self.shell.as_mut()?.process.as_mut()?;
             let wait = deadline.saturating_duration_since(Instant::now());
             let Some(read) = p.recv(wait) else {
                 let shell = self.shell.as_mut()?;
@@ -157,9 +160,9 @@ impl ShellSpout {
                 }
                 if reply {
                     self.shell
-                        .as_ref()?
+                        .as_mut()?
                         .process
-                        .as_ref()?
+                        .as_mut()?
                         .send_task_ids(&self.targets);
                 }
             }
@@ -302,7 +305,8 @@ impl Spout for ShellSpout {
     }
 
     fn open(&mut self, context: &TopologyContext) {
-        let mut shell = Shell::new(Arc::clone(&self.config), context);
+        self.max_spout_pending = context.max_spout_pending();
+        let mut shell = Shell::new(Arc::clone(&self.config), context, false);
         shell.ensure_started();
         self.shell = Some(shell);
     }
@@ -322,8 +326,14 @@ impl Spout for ShellSpout {
             self.flush(Some(out), None);
             return;
         }
+        // Under the batched protocol, as many `next_tuple` calls as the
+        // window and `max_spout_pending` allow (the engine calls this only
+        // below the latter: at least one).
         let next = if self.batched() {
-            self.config.max_pending
+            let room = self
+                .max_spout_pending
+                .map_or(usize::MAX, |m| m.saturating_sub(self.ids.len()));
+            self.config.max_pending.min(room).max(1)
         } else {
             1
         };

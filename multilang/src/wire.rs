@@ -1,6 +1,7 @@
 //! Gale's [`Value`] on the wire: serde glue so one dynamic value type is
 //! read from and written to both serializers (JSON and msgpack).
 
+use std::cell::Cell;
 use std::fmt;
 
 use gale_codec::Value;
@@ -10,6 +11,17 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 /// Deepest nesting accepted in a message from a child (protects the
 /// reader's stack from hostile input).
 const MAX_DEPTH: usize = 64;
+
+/// Most values one message from a child may hold (each list or map
+/// element, map key and value counts one), checked as they are read,
+/// before they are built: [`MAX_MESSAGE`](crate::MAX_MESSAGE) bytes of
+/// small numbers would otherwise become millions of [`Value`]s, some
+/// 30 times the message's size in memory. Storm's protocol carries one
+/// tuple per message, so a real message holds far fewer.
+pub(crate) const MAX_VALUES: usize = 1 << 18;
+
+/// The start of the error a message over [`MAX_VALUES`] gives.
+const TOO_MANY: &str = "more than 262144 values in one message";
 
 /// Serializes a borrowed [`Value`].
 pub(crate) struct Ser<'a>(pub(crate) &'a Value);
@@ -43,26 +55,67 @@ impl Serialize for Ser<'_> {
 
 /// Deserializes an owned [`Value`] (map keys must be strings or numbers;
 /// numbers become their decimal text).
+#[derive(Debug)]
 pub(crate) struct De(pub(crate) Value);
 
 impl<'de> Deserialize<'de> for De {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValueVisitor { depth: 0 }).map(De)
+        let budget = Cell::new(MAX_VALUES);
+        d.deserialize_any(ValueVisitor {
+            depth: 0,
+            budget: &budget,
+        })
+        .map(De)
     }
 }
 
-struct ValueVisitor {
-    depth: usize,
+/// Whether a deserialization error is that of a message over
+/// [`MAX_VALUES`].
+pub(crate) fn too_many_values(error: &impl fmt::Display) -> bool {
+    error.to_string().contains(TOO_MANY)
 }
 
-impl<'de> de::DeserializeSeed<'de> for ValueVisitor {
+#[derive(Clone, Copy)]
+struct ValueVisitor<'b> {
+    depth: usize,
+    /// Values the message may still hold.
+    budget: &'b Cell<usize>,
+}
+
+impl ValueVisitor<'_> {
+    /// Counts `n` more values of the message, or fails past the budget.
+    fn spend<E: de::Error>(&self, n: usize) -> Result<(), E> {
+        match self.budget.get().checked_sub(n) {
+            Some(left) => {
+                self.budget.set(left);
+                Ok(())
+            }
+            None => Err(E::custom(format_args!(
+                "{TOO_MANY} (the limit; Storm's protocol carries one tuple per message)"
+            ))),
+        }
+    }
+
+    fn nested<E: de::Error>(&self) -> Result<Self, E> {
+        let depth = self.depth + 1;
+        if depth > MAX_DEPTH {
+            return Err(E::custom(format!("nested deeper than {MAX_DEPTH}")));
+        }
+        Ok(ValueVisitor {
+            depth,
+            budget: self.budget,
+        })
+    }
+}
+
+impl<'de> de::DeserializeSeed<'de> for ValueVisitor<'_> {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for ValueVisitor {
+impl<'de> Visitor<'de> for ValueVisitor<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -104,23 +157,26 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Bytes(b))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let depth = self.depth + 1;
-        if depth > MAX_DEPTH {
-            return Err(de::Error::custom(format!("nested deeper than {MAX_DEPTH}")));
-        }
+        let inner = self.nested()?;
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(v) = seq.next_element_seed(ValueVisitor { depth })? {
+        loop {
+            // Counted before the element is read (and built).
+            self.spend(1)?;
+            let Some(v) = seq.next_element_seed(inner)? else {
+                break;
+            };
             items.push(v);
         }
         Ok(Value::List(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let depth = self.depth + 1;
-        if depth > MAX_DEPTH {
-            return Err(de::Error::custom(format!("nested deeper than {MAX_DEPTH}")));
-        }
+        let inner = self.nested()?;
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
-        while let Some(key) = map.next_key_seed(ValueVisitor { depth })? {
+        loop {
+            self.spend(2)?;
+            let Some(key) = map.next_key_seed(inner)? else {
+                break;
+            };
             let key = match key {
                 Value::Str(s) => s,
                 Value::I64(n) => n.to_string(),
@@ -131,11 +187,34 @@ impl<'de> Visitor<'de> for ValueVisitor {
                     )))
                 }
             };
-            let value = map.next_value_seed(ValueVisitor { depth })?;
+            let value = map.next_value_seed(inner)?;
             entries.push((key, value));
         }
         Ok(Value::Map(entries))
     }
+}
+
+/// A tuple for a bolt child under Storm's protocol (`{"id": "7", "comp":
+/// ..., "stream": ..., "task": ..., "tuple": [...]}`), serialized from its
+/// parts: no map of owned keys and strings built per input.
+#[derive(serde::Serialize)]
+pub(crate) struct TupleMessage<'a> {
+    /// Sent as its decimal text (Storm's tuple ids are strings).
+    #[serde(serialize_with = "decimal")]
+    pub(crate) id: u64,
+    pub(crate) comp: &'a str,
+    pub(crate) stream: &'a str,
+    pub(crate) task: i64,
+    #[serde(serialize_with = "values")]
+    pub(crate) tuple: &'a [Value],
+}
+
+fn decimal<S: Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
+}
+
+fn values<S: Serializer>(values: &&[Value], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(values.iter().map(Ser))
 }
 
 /// Builds a [`Value::Map`] from `(key, value)` pairs.
@@ -179,6 +258,28 @@ mod tests {
         let bytes = rmp_serde::to_vec(&Ser(&v)).unwrap();
         let De(back) = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn a_message_is_bounded_in_values_before_they_are_built() {
+        let list = |n: usize| format!("[{}1]", "1,".repeat(n - 1));
+        let De(v) = serde_json::from_str(&list(MAX_VALUES - 1)).unwrap();
+        assert!(matches!(v, Value::List(items) if items.len() == MAX_VALUES - 1));
+        let e = serde_json::from_str::<De>(&list(MAX_VALUES + 1)).unwrap_err();
+        assert!(too_many_values(&e), "{e}");
+        // Spread over nested lists and maps, the budget is the message's.
+        let nested = format!("[{}]", vec![list(1000); MAX_VALUES / 1000].join(","));
+        let e = serde_json::from_str::<De>(&nested).unwrap_err();
+        assert!(too_many_values(&e), "{e}");
+        let entries: Vec<String> = (0..MAX_VALUES / 2).map(|i| format!("\"k{i}\":1")).collect();
+        let e = serde_json::from_str::<De>(&format!("{{{}}}", entries.join(","))).unwrap_err();
+        assert!(too_many_values(&e), "{e}");
+        // msgpack too.
+        let many = Value::List(vec![Value::I64(1); MAX_VALUES + 1]);
+        let bytes = rmp_serde::to_vec(&Ser(&many)).unwrap();
+        let e = rmp_serde::from_slice::<De>(&bytes).unwrap_err();
+        assert!(too_many_values(&e), "{e}");
+        assert!(!too_many_values(&"malformed"));
     }
 
     #[test]

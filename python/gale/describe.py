@@ -11,7 +11,10 @@ with this interpreter, from the project directory (``PROJECT``, with its
 batched protocol — or Storm's when ``GALE_PROTOCOL=storm`` is set.
 
 ``gale run PROJECT/topologies/NAME.py`` (and ``gale validate``,
-``gale node``) runs this with ``$GALE_PYTHON`` (else ``python3``).
+``gale node``) runs this with the project's interpreter: ``$GALE_PYTHON``,
+else the project's ``.venv`` or ``venv``, else streamparse's virtualenv
+from ``config.json`` (``virtualenv_root/NAME``), else ``python3``
+(docs/python.md).
 """
 import importlib.util
 import json

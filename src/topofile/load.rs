@@ -83,11 +83,11 @@ fn is_streamparse_file(path: &Path) -> bool {
 /// The topology file (JSON, read as YAML) of the streamparse topology
 /// class in `path`, as `python -m gale.describe` prints it: each
 /// component a `python:` class run from the project's directory by the
-/// same interpreter, `$GALE_PYTHON` (else `python3`), under the batched
-/// protocol (Storm's with `GALE_PROTOCOL=storm`). The interpreter needs
-/// the `gale` package (`pip install ./python`) and streamparse.
+/// same interpreter ([`project_python`]), under the batched protocol
+/// (Storm's with `GALE_PROTOCOL=storm`). The interpreter needs the `gale`
+/// package (`pip install ./python`) and streamparse.
 pub fn describe_streamparse(path: &Path) -> Result<String, LoadError> {
-    let python = std::env::var("GALE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let python = project_python(path);
     let fail = |reason: String| LoadError::Describe {
         path: path.to_owned(),
         reason,
@@ -109,4 +109,105 @@ pub fn describe_streamparse(path: &Path) -> Result<String, LoadError> {
         )));
     }
     String::from_utf8(out.stdout).map_err(|_| fail("the description is not UTF-8".to_owned()))
+}
+
+/// The Python that describes and runs the streamparse topology at
+/// `PROJECT/topologies/NAME.py`, the first of:
+///
+/// 1. `$GALE_PYTHON` (if set and not empty);
+/// 2. the project's own virtualenv: `PROJECT/.venv/bin/python`, then
+///    `PROJECT/venv/bin/python`;
+/// 3. streamparse's virtualenv for the topology, where `sparse submit`
+///    puts it: `VIRTUALENV_ROOT/NAME/bin/python` for each environment of
+///    the project's `config.json` (in file order) that sets
+///    `virtualenv_root` and does not turn `use_virtualenv` off
+///    (`virtualenv_name` replaces `NAME`), if it exists on this machine;
+/// 4. `python3` (found on `PATH`: an activated virtualenv's).
+pub fn project_python(path: &Path) -> String {
+    if let Some(python) = std::env::var("GALE_PYTHON").ok().filter(|p| !p.is_empty()) {
+        return python;
+    }
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let Some((project, name)) = path.parent().and_then(Path::parent).zip(name) else {
+        return "python3".to_owned();
+    };
+    let local = [".venv", "venv"].map(|v| project.join(v).join("bin/python"));
+    let streamparse = streamparse_virtualenvs(project, &name);
+    local
+        .into_iter()
+        .chain(streamparse)
+        .find(|p| p.is_file())
+        .map_or_else(|| "python3".to_owned(), |p| p.display().to_string())
+}
+
+/// The virtualenv interpreters `PROJECT/config.json` names for topology
+/// `name` (see [`project_python`]); none if it cannot be read.
+fn streamparse_virtualenvs(project: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    // A few kilobytes; JSON is YAML, and maps keep their order.
+    let Ok(text) = std::fs::read_to_string(project.join("config.json")) else {
+        return Vec::new();
+    };
+    let Ok(config) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
+        return Vec::new();
+    };
+    let Some(envs) = config.get("envs").and_then(|e| e.as_mapping()) else {
+        return Vec::new();
+    };
+    envs.values()
+        .filter(|env| env.get("use_virtualenv").and_then(|u| u.as_bool()) != Some(false))
+        .filter_map(|env| {
+            let root = env.get("virtualenv_root")?.as_str()?;
+            let venv = env
+                .get("virtualenv_name")
+                .and_then(|n| n.as_str())
+                .unwrap_or(name);
+            (!root.is_empty()).then(|| Path::new(root).join(venv).join("bin/python"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod project_python_tests {
+    use super::*;
+
+    #[test]
+    fn the_projects_virtualenv_is_found_in_order() {
+        if let Some(python) = std::env::var("GALE_PYTHON").ok().filter(|p| !p.is_empty()) {
+            // It wins over any lookup; the order below is checked
+            // where it is unset (CI's unit tests).
+            assert_eq!(project_python(Path::new("p/topologies/t.py")), python);
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("gale-project-python-{}", std::process::id()));
+        let project = dir.join("wordcount");
+        let topology = project.join("topologies/wordcount.py");
+        std::fs::create_dir_all(topology.parent().unwrap()).unwrap();
+        let python_at = |venv: &Path| {
+            let python = venv.join("bin/python");
+            std::fs::create_dir_all(python.parent().unwrap()).unwrap();
+            std::fs::write(&python, "").unwrap();
+            python.display().to_string()
+        };
+        assert_eq!(project_python(&topology), "python3");
+        // streamparse's: config.json's virtualenv_root / topology name.
+        let root = dir.join("virtualenvs");
+        let config = format!(
+            r#"{{"envs": {{"off": {{"virtualenv_root": "{0}", "use_virtualenv": false}},
+                          "named": {{"virtualenv_root": "{0}", "virtualenv_name": "other"}},
+                          "prod": {{"virtualenv_root": "{0}"}}}}}}"#,
+            root.display()
+        );
+        std::fs::write(project.join("config.json"), config).unwrap();
+        let by_name = python_at(&root.join("wordcount"));
+        assert_eq!(project_python(&topology), by_name);
+        let named = python_at(&root.join("other"));
+        assert_eq!(project_python(&topology), named, "in file order");
+        // A virtualenv in the project wins; `.venv` before `venv`.
+        let venv = python_at(&project.join("venv"));
+        assert_eq!(project_python(&topology), venv);
+        let dot = python_at(&project.join(".venv"));
+        assert_eq!(project_python(&topology), dot);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -43,6 +43,6 @@ pub mod registry;
 mod schema;
 
 pub use error::LoadError;
-pub use load::{describe_streamparse, is_topology_file, load, load_full, load_str};
+pub use load::{describe_streamparse, is_topology_file, load, load_full, load_str, project_python};
 pub use loaded::Loaded;
 pub use located::Located;

@@ -10,7 +10,8 @@ answering), malformed (writes text that is not JSON), unknown (an unknown
 command), undeclared (an emit to an undeclared stream), arity (an emit with
 two values on the one-field stream), unknown-ack (an ack of an id Gale never
 sent), error (reports an error), drop (never acks nor fails its tuple),
-silent-heartbeat (never answers heartbeats, keeps working)."""
+silent-heartbeat (never answers heartbeats, keeps working), huge (an emit
+of 8 million numbers: a 16 MB message)."""
 import json
 import os
 import sys
@@ -76,6 +77,10 @@ while True:
             send({"command": "error", "msg": "something went wrong in Python"})
         if MODE == "drop":
             continue
+        if MODE == "huge":
+            numbers = "1," * 7_999_999 + "1"
+            sys.stdout.write('{"command": "emit", "tuple": [' + numbers + "]}\nend\n")
+            sys.stdout.flush()
     for word in msg["tuple"][0].split():
         send({"command": "emit", "anchors": [msg["id"]], "tuple": [word], "need_task_ids": False})
     send({"command": "ack", "id": msg["id"]})

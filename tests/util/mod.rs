@@ -53,20 +53,9 @@ pub fn python_split(args: &[&str]) -> ShellConfig {
     ShellConfig::new(python(), args.iter().copied()).stream("default", ["word"])
 }
 
-/// The repository's `gale` Python package on the child's `PYTHONPATH`
-/// (as `pip install ./python` would make it importable).
-pub fn with_gale_package(config: ShellConfig) -> ShellConfig {
-    let mut config = config;
-    config.env.push((
-        "PYTHONPATH".to_owned(),
-        root().join("python").display().to_string(),
-    ));
-    config
-}
-
 /// `python -m gale.run CLASS` (batched protocol) from `dir`, declaring `word`.
 pub fn gale_run(class: &str, dir: &Path) -> ShellConfig {
-    with_gale_package(ShellConfig::python(python(), class))
+    ShellConfig::python(python(), class)
         .working_dir(dir)
         .stream("default", ["word"])
 }

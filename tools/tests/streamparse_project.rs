@@ -7,11 +7,12 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use util::{gale_with_env, python, repo, Run};
+use util::{gale_with_env, python, Run};
 
-/// `sparse quickstart wordcount` in a fresh directory; returns the project.
-fn quickstart() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gale-sparse-{}", std::process::id()));
+/// `sparse quickstart wordcount` in a fresh directory of test `name`;
+/// returns the project.
+fn quickstart(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gale-sparse-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sparse = Path::new(&python()).with_file_name("sparse");
@@ -30,17 +31,13 @@ fn quickstart() -> PathBuf {
     dir.join("wordcount")
 }
 
-/// `gale ARGS` with the test Python and the repository's `gale` package.
+/// `gale ARGS` with the test Python (which has the repository's `gale`
+/// package: `scripts/python-env` installs it).
 fn gale(args: &[&str], protocol: &str) -> Run {
     let python = python();
-    let package = repo().join("python").display().to_string();
     gale_with_env(
         args,
-        &[
-            ("GALE_PYTHON", &python),
-            ("PYTHONPATH", &package),
-            ("GALE_PROTOCOL", protocol),
-        ],
+        &[("GALE_PYTHON", &python), ("GALE_PROTOCOL", protocol)],
     )
 }
 
@@ -57,8 +54,36 @@ fn row(stdout: &str, component: &str) -> Vec<u64> {
 }
 
 #[test]
+fn a_projects_own_virtualenv_runs_it_when_gale_python_is_unset() {
+    let project = quickstart("venv");
+    // A `.venv` whose python notes that it ran, then is the test Python.
+    let python = project.join(".venv/bin/python");
+    std::fs::create_dir_all(python.parent().unwrap()).unwrap();
+    let used = project.join(".venv/used");
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nexec '{}' \"$@\"\n",
+            used.display(),
+            self::python()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let topology = project.join("topologies/wordcount.py");
+    // An empty GALE_PYTHON counts as unset (as `${GALE_PYTHON:-python3}`).
+    let valid = gale_with_env(
+        &["validate", topology.to_str().unwrap()],
+        &[("GALE_PYTHON", "")],
+    );
+    assert!(valid.ok(), "{}", valid.stderr);
+    assert!(used.exists(), "the project's .venv was not used");
+}
+
+#[test]
 fn a_sparse_quickstart_project_runs_unedited_under_both_protocols() {
-    let project = quickstart();
+    let project = quickstart("run");
     let topology = project.join("topologies/wordcount.py");
     let topology = topology.to_str().unwrap();
     let valid = gale(&["validate", topology], "batched");

@@ -108,7 +108,6 @@ bolts:
       class: window_size:WindowSize
       interpreter: {python}
       cwd: {cwd}
-      env: {{PYTHONPATH: {package}}}
       protocol: storm
     streams: {{default: [word]}}
     window:
@@ -121,7 +120,6 @@ streams:
 ",
         python = python(),
         cwd = repo().join("tests/python").display(),
-        package = repo().join("python").display(),
     );
     let file = scratch("run-windowed").join("w.yaml");
     std::fs::write(&file, text).unwrap();

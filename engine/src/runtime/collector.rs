@@ -278,6 +278,30 @@ impl BoltOutput<'_> {
         }
     }
 
+    /// Says this bolt's inputs complete after `execute` returns and the
+    /// bolt times them itself ([`record_execute_latency`]): from now on
+    /// the engine does not time this task's `execute` calls (the call
+    /// that says so included). A shell bolt says so in every `execute`.
+    ///
+    /// [`record_execute_latency`]: Self::record_execute_latency
+    pub fn times_execute_itself(&mut self) {
+        self.emitter.metrics.tasks[self.slot].self_timed = true;
+    }
+
+    /// Records one execute latency the bolt measured itself (a shell
+    /// bolt: from handing an input to its child to the child's ack or
+    /// fail), into the task's execute-latency histogram; see
+    /// [`times_execute_itself`](Self::times_execute_itself). Nothing is
+    /// recorded with metrics off.
+    pub fn record_execute_latency(&mut self, latency: std::time::Duration) {
+        let task = &mut self.emitter.metrics.tasks[self.slot];
+        task.self_timed = true;
+        if let Some(h) = task.execute.as_mut() {
+            let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+            h.saturating_record(ns.max(1));
+        }
+    }
+
     /// Restarts the timeout of every tree `input` belongs to (for
     /// long-running work on one tuple).
     pub fn reset_timeout(&mut self, input: &Input<'_>) {
@@ -424,7 +448,8 @@ pub(crate) unsafe fn execute_bolt<'a>(
     emitter.counters[slot].executed += u64::from(taken);
     if let Some(started) = started {
         metrics.in_flight = None;
-        if let Some(h) = metrics.tasks[slot].execute.as_mut() {
+        let task = &mut metrics.tasks[slot];
+        if let (Some(h), false) = (task.execute.as_mut(), task.self_timed) {
             h.saturating_record(metrics.clock.nanos(started, metrics.clock.now()).max(1));
         }
     }

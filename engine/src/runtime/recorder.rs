@@ -120,8 +120,12 @@ pub(crate) struct TaskRecorder {
     /// [`input_index`] of the first subscribed stream (`usize::MAX` for a
     /// task that subscribes to nothing).
     main_input: usize,
-    /// Sampled `execute` times since the last publish.
+    /// Sampled `execute` times since the last publish (or, once
+    /// `self_timed`, the latencies the bolt recorded itself).
     pub(crate) execute: Option<Histogram<u64>>,
+    /// The bolt records its own execute latencies
+    /// (`BoltOutput::record_execute_latency`).
+    pub(crate) self_timed: bool,
     /// Sampled start of `execute` to the bolt's ack of that input.
     pub(crate) process: Option<Histogram<u64>>,
 }
@@ -154,6 +158,7 @@ impl TaskRecorder {
             failed: n(inputs),
             main_input: main_input.unwrap_or(usize::MAX),
             execute: enabled.then(latency_histogram),
+            self_timed: false,
             process: enabled.then(latency_histogram),
         }
     }
