@@ -22,6 +22,9 @@ pub enum CliError {
     /// A flag of built-in topologies was given with a topology file.
     #[error("{0} applies to built-in topologies; a topology file sets it in the file")]
     BuiltinFlag(&'static str),
+    /// A flag of topology files was given with a built-in topology.
+    #[error("{0} applies to topology files")]
+    FileFlag(&'static str),
     /// `--state-dir` given to `gale node`: checkpoints are coordinated
     /// within one process only, so far.
     #[error("--state-dir works with `gale run` only: checkpoints across nodes are not built yet")]

@@ -138,11 +138,16 @@ fn topology_for_cluster(
 ) -> Result<(Built, Vec<u8>), CliError> {
     if crate::topofile::is_topology_file(name) {
         reject_builtin_flags(args)?;
-        let loaded = crate::topofile::load_full(name)?;
+        let loaded = super::file::load(std::path::Path::new(name), args.filter.as_deref())?;
         let mut extra = b"file ".to_vec();
         extra.extend(std::fs::read(name)?);
+        if let Some(filter) = &args.filter {
+            extra.extend(b" filter ");
+            extra.extend(std::fs::read(filter)?);
+        }
         return Ok((loaded.into(), extra));
     }
+    super::file::reject_file_flags(args)?;
     if args.state_dir.is_some() {
         return Err(CliError::StateAcrossNodes);
     }

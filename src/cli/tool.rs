@@ -125,6 +125,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
 }
 
 fn run_builtin(args: &RunArgs) -> Result<(), CliError> {
+    file::reject_file_flags(&args.topology)?;
     let opts = args.topology.options(args.engine.threads);
     let built = resolve_topology(&args.name, &opts)?;
     run_built(
