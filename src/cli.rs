@@ -29,6 +29,7 @@ mod parse;
 mod progress;
 mod report;
 mod run_args;
+mod signals;
 mod stats;
 mod tool;
 mod topology_args;

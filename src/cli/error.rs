@@ -22,6 +22,10 @@ pub enum CliError {
     /// A flag of built-in topologies was given with a topology file.
     #[error("{0} applies to built-in topologies; a topology file sets it in the file")]
     BuiltinFlag(&'static str),
+    /// A signal stopped the run (exit code 128 + the signal: 130 for
+    /// SIGINT, 143 for SIGTERM), after it drained and reported.
+    #[error("stopped by {} (drained; the report above is the run's)", super::signals::name(*.0))]
+    Stopped(i32),
     /// A flag of topology files was given with a built-in topology.
     #[error("{0} applies to topology files")]
     FileFlag(&'static str),
