@@ -18,6 +18,7 @@
 //! with `--json`, one JSON object goes to stdout ([`Report::to_json`]).
 
 mod bench;
+mod cluster_ctl;
 mod engine_args;
 mod error;
 mod execute;
@@ -36,6 +37,7 @@ mod topology_args;
 mod user;
 
 pub use bench::{rate_tolerance, BenchArgs, BENCHES};
+pub use cluster_ctl::{cluster_status, endpoints, send_action, ControlArgs, KillArgs, NodeStatus};
 pub use engine_args::EngineArgs;
 pub use error::CliError;
 pub use execute::{execute, DEFAULT_DURATION};
@@ -45,6 +47,6 @@ pub use node::{resolve_topology, NodeArgs, NodeOptions, PlanArgs};
 pub use report::{Report, Row, Shape};
 pub use run_args::RunArgs;
 pub use stats::{StatsArgs, StatsError};
-pub use tool::{main, main_from, Cli, Command};
+pub use tool::{main, main_from, Cli, Command, ListArgs};
 pub use topology_args::TopologyArgs;
 pub use user::{run, run_from};

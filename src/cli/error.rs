@@ -26,6 +26,12 @@ pub enum CliError {
     /// SIGINT, 143 for SIGTERM), after it drained and reported.
     #[error("stopped by {} (drained; the report above is the run's)", super::signals::name(*.0))]
     Stopped(i32),
+    /// The cluster file has no `metrics_port`: no control channel.
+    #[error("the cluster file sets no `metrics_port`: the control channel is served on each node's metrics port")]
+    NoControl,
+    /// A control request failed.
+    #[error("control: {0}")]
+    Control(String),
     /// A flag of topology files was given with a built-in topology.
     #[error("{0} applies to topology files")]
     FileFlag(&'static str),

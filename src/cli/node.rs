@@ -247,6 +247,15 @@ fn run_node(
         .submit()?;
     if let Some(server) = &server {
         server.add(running.metrics_handle());
+        server.add_control(running.control_handle());
+        let peers = super::cluster_ctl::endpoints(cluster)
+            .map(|all| all.into_iter().filter(|(id, _)| *id != opts.node).collect())
+            .unwrap_or_default();
+        server.set_control(crate::monitor::control::ControlConfig {
+            node: opts.node,
+            secret: cluster.secret().to_vec(),
+            peers,
+        });
         tracing::info!(node = opts.node, url = %server.url(), "serving metrics");
     }
     tracing::info!(node = opts.node, "node running");

@@ -8,6 +8,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use super::bench::{self, BenchArgs};
+use super::cluster_ctl::{self, ControlArgs, KillArgs};
 use super::error::CliError;
 use super::execute::run_built;
 use super::exit::{clap_exit, finish};
@@ -31,13 +32,31 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
+/// Options of `gale list`.
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// List what the cluster of this file runs, node by node.
+    #[arg(long, value_name = "FILE")]
+    pub cluster: Option<std::path::PathBuf>,
+}
+
 /// The subcommands of `gale`.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a built-in topology in this process and report its counters.
     Run(RunArgs),
-    /// List the built-in topologies.
-    List,
+    /// List the built-in topologies, or with --cluster the topology a
+    /// cluster runs: each node's status (ACTIVE, INACTIVE, KILLED, DOWN),
+    /// uptime, tasks and workers.
+    List(ListArgs),
+    /// Activate a deactivated topology on every node of a cluster.
+    Activate(ControlArgs),
+    /// Deactivate a topology on every node of a cluster: spouts stop
+    /// emitting, tuples in flight are still processed and acked.
+    Deactivate(ControlArgs),
+    /// Kill a topology on every node of a cluster: deactivate, wait,
+    /// drain, stop each node cleanly (each prints its report and exits).
+    Kill(KillArgs),
     /// Run this node's share of a topology over several nodes (one
     /// process per node; the same command on every node).
     Node(NodeArgs),
@@ -82,7 +101,13 @@ where
     let result = match cli.command {
         Command::Run(args) if crate::topofile::is_topology_file(&args.name) => file::run(&args),
         Command::Run(args) => run_builtin(&args),
-        Command::List => list(),
+        Command::List(ListArgs { cluster: None }) => list(),
+        Command::List(ListArgs {
+            cluster: Some(file),
+        }) => cluster_ctl::list(&file),
+        Command::Activate(args) => cluster_ctl::activate(&args, true),
+        Command::Deactivate(args) => cluster_ctl::activate(&args, false),
+        Command::Kill(args) => cluster_ctl::kill(&args),
         Command::Node(args) => node::run_builtin_node(&args),
         Command::Plan(args) => node::plan_builtin(&args),
         Command::Stats(args) => match &args.token_file {
