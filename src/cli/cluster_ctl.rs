@@ -119,7 +119,7 @@ pub fn send_action(
         let (code, answer) = control::send(&status.endpoint, cluster.secret(), &path, TIMEOUT)
             .map_err(|e| CliError::Control(e.to_string()))?;
         let Some(nodes) = answer["nodes"].as_object() else {
-            let why = answer["error"].as_str().unwrap_or("?").to_owned();
+            let why = answer["errorMessage"].as_str().unwrap_or("?").to_owned();
             return Err(CliError::Control(format!(
                 "node {} refused ({code}): {why}",
                 status.node

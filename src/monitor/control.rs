@@ -224,7 +224,10 @@ impl Control {
                     .map_err(|e| e.to_string())
                     .and_then(|(status, body)| match status {
                         200 => Ok(()),
-                        s => Err(format!("{s}: {}", body["error"].as_str().unwrap_or("?"))),
+                        s => Err(format!(
+                            "{s}: {}",
+                            body["errorMessage"].as_str().unwrap_or("?")
+                        )),
                     });
                 all_ok &= result.is_ok();
                 results.insert(peer.to_string(), outcome(&result));
