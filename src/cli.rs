@@ -2,7 +2,9 @@
 //!
 //! - [`main`]: the stock `gale` tool (`gale run <name>`, `gale list`,
 //!   `gale node`, `gale plan`, `gale stats <url>`, `gale bench <name>`:
-//!   see [`BenchArgs`]).
+//!   see [`BenchArgs`]; and for a running cluster `gale list --cluster`,
+//!   `gale activate`, `gale deactivate`, `gale kill`: see
+//!   [`send_action`] and [`cluster_status`]).
 //! - [`run`]: one call that gives a binary of yours the run options of
 //!   `gale run` (`--threads`, `--duration`, `--pin`/`--no-pin`,
 //!   `--busy-spin`, `--json`) for a topology you built:
