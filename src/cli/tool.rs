@@ -110,20 +110,26 @@ where
         Command::Kill(args) => cluster_ctl::kill(&args),
         Command::Node(args) => node::run_builtin_node(&args),
         Command::Plan(args) => node::plan_builtin(&args),
-        Command::Stats(args) => match &args.token_file {
-            Some(file) => gale_engine::cluster::read_private_file(file)
-                .map_err(CliError::from)
-                .and_then(|token| {
-                    stats::print_with_token(&args.url, Some(&token), &mut io::stdout().lock())
-                        .map_err(Into::into)
-                }),
-            None => stats::print(&args.url, &mut io::stdout().lock()).map_err(Into::into),
-        },
+        Command::Stats(args) => stats_command(&args),
         Command::Bench(args) => return bench(&args),
         Command::Validate(args) => file::validate(&args),
         Command::Secret => print_secret(),
     };
     finish(result)
+}
+
+/// `gale stats URL` or `gale stats --cluster FILE`.
+fn stats_command(args: &StatsArgs) -> Result<(), CliError> {
+    let token = match &args.token_file {
+        Some(file) => Some(gale_engine::cluster::read_private_file(file)?),
+        None => None,
+    };
+    let out = &mut io::stdout().lock();
+    match (&args.cluster, &args.url) {
+        (Some(cluster), _) => cluster_ctl::stats(cluster, token.as_deref(), out),
+        (None, Some(url)) => Ok(stats::print_with_token(url, token.as_deref(), out)?),
+        (None, None) => Err(CliError::Control("give a URL or --cluster FILE".into())),
+    }
 }
 
 /// `gale secret`: a new secret on stdout.

@@ -192,6 +192,27 @@ fn list_shows_all_three_nodes_and_a_killed_one_as_down() {
         );
     }
     assert!(list.stdout.contains("nodes up: 3/3"), "{}", list.stdout);
+    // `gale stats --cluster`: one line per node, one table summed over them
+    // (each node runs one spout task: 3 in all).
+    let stats = cli(&["stats"], &cluster);
+    assert!(stats.ok(), "{}", stats.stderr);
+    assert!(stats.stdout.contains("nodes up: 3/3"), "{}", stats.stdout);
+    assert_eq!(
+        stats.stdout.matches(": ACTIVE up").count(),
+        3,
+        "{}",
+        stats.stdout
+    );
+    let spout_row = stats
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("spout "))
+        .unwrap_or_else(|| panic!("{}", stats.stdout));
+    assert_eq!(
+        spout_row.split_whitespace().nth(2),
+        Some("3"),
+        "{spout_row}"
+    );
     let killed = nodes.remove(1);
     killed.signal("KILL");
     let _ = killed.finish();
@@ -205,4 +226,15 @@ fn list_shows_all_three_nodes_and_a_killed_one_as_down() {
     assert!(list.stdout.contains("nodes up: 2/3"), "{}", list.stdout);
     let down = list.stdout.lines().find(|l| l.contains("DOWN")).unwrap();
     assert!(down.starts_with('1'), "{}", list.stdout);
+    let stats = cli(&["stats"], &cluster);
+    assert!(stats.ok(), "{}", stats.stderr);
+    assert!(stats.stdout.contains("nodes up: 2/3"), "{}", stats.stdout);
+    assert!(
+        stats
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("node 1 ") && l.contains("DOWN")),
+        "{}",
+        stats.stdout
+    );
 }
