@@ -85,15 +85,7 @@ pub(super) fn read_objects(
                 ),
             );
         }
-        let args = objects.class_args(
-            &def.class_name,
-            &def.constructor_args,
-            &def.properties,
-            &def.config_methods,
-            line,
-            &at,
-            errors,
-        );
+        let args = objects.object_args(&def, line, &at, errors);
         objects.0.push((def.id, args));
     }
     objects
@@ -112,6 +104,26 @@ fn unsupported_factory(given: bool, line: Option<usize>, at: &str, errors: &mut 
 }
 
 impl Objects {
+    /// [`class_args`](Self::class_args) of a `components:` entry or a
+    /// `customClass`.
+    fn object_args(
+        &self,
+        def: &ObjectDef,
+        line: Option<usize>,
+        at: &str,
+        errors: &mut Errors<'_>,
+    ) -> ClassArgs {
+        self.class_args(
+            &def.class_name,
+            &def.constructor_args,
+            &def.properties,
+            &def.config_methods,
+            line,
+            at,
+            errors,
+        )
+    }
+
     /// What the file says about one instance of `class_name`, `ref`s
     /// resolved.
     #[allow(clippy::too_many_arguments)]
@@ -226,15 +238,7 @@ impl Objects {
             at,
             errors,
         );
-        let args = self.class_args(
-            &def.class_name,
-            &def.constructor_args,
-            &def.properties,
-            &def.config_methods,
-            line,
-            at,
-            errors,
-        );
+        let args = self.object_args(def, line, at, errors);
         let cline = errors.value_line(line, &def.class_name).or(line);
         match registry.get(&def.class_name) {
             Some(Class::Grouping(make)) => match make(&args) {

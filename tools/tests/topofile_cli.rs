@@ -6,6 +6,15 @@ use std::path::PathBuf;
 
 use util::{gale, gale_with_env, python, repo};
 
+/// The `word<TAB>count` lines of a run's stdout.
+fn counts(stdout: &str) -> std::collections::BTreeMap<String, u64> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(w, n)| (w.to_owned(), n.parse().unwrap()))
+        .collect()
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gale-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -71,12 +80,7 @@ fn run_a_streamparse_topology_file_prints_exact_counts() {
     std::fs::write(&file, text).unwrap();
     let run = gale(&["run", file.to_str().unwrap(), "--threads", "2", "--no-pin"]);
     assert!(run.ok(), "{}", run.stderr);
-    let counts: std::collections::BTreeMap<String, u64> = run
-        .stdout
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(w, n)| (w.to_owned(), n.parse().unwrap()))
-        .collect();
+    let counts = counts(&run.stdout);
     assert_eq!(counts, gale::builtin::wordcount::expected_counts(200));
 }
 
@@ -244,12 +248,7 @@ fn the_filtered_flux_example_runs_with_its_properties_to_exact_counts() {
         &[("PATH", path.as_str())],
     );
     assert!(run.ok(), "{}", run.stderr);
-    let counts: std::collections::BTreeMap<String, u64> = run
-        .stdout
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(w, n)| (w.to_owned(), n.parse().unwrap()))
-        .collect();
+    let counts = counts(&run.stdout);
     assert_eq!(counts, gale::builtin::wordcount::expected_counts(500));
     // --filter is for files.
     let run = gale(&["run", "wordcount", "--filter", props.to_str().unwrap()]);
