@@ -10,7 +10,9 @@
 //!   rate, latency, capacity and backpressure, refreshed every second;
 //! - the control channel of a cluster node ([`control`]): `POST
 //!   /api/v1/topology/<id>/activate|deactivate|kill/<wait>`, each proving
-//!   the cluster secret, and `/api/v1/node/status`.
+//!   the cluster secret, and `/api/v1/node/status`;
+//! - `/api/v1/cluster/topology/<name>`: the topology summed over every
+//!   node of the cluster, fetched from the peers ([`cluster`]).
 //!
 //! ```no_run
 //! # fn topology() -> gale::Topology { unimplemented!() }
@@ -24,6 +26,7 @@
 //! ```
 
 pub mod api;
+pub mod cluster;
 pub mod control;
 pub mod http;
 pub mod prometheus;
@@ -95,6 +98,17 @@ impl Registry {
         match parts.as_slice() {
             ["api", "v1", "control", "nonce"] => self.1.nonce(),
             ["api", "v1", "node", "status"] => self.1.status(),
+            ["api", "v1", "cluster", "topology", name] => {
+                let local = self.entries().into_iter().find_map(|e| {
+                    let m = e.handle.metrics();
+                    (m.id == *name || m.name == *name).then(|| api::topology(&m, &e.window(&m)))
+                });
+                let (node, peers) = self.1.peers();
+                match cluster::topology(name, local.map(|d| (node, d)), &peers) {
+                    Some(doc) => json(&doc),
+                    None => Response::error(404, &format!("no node runs a topology `{name}`")),
+                }
+            }
             [] | ["index.html"] => Response::ok("text/html; charset=utf-8", PAGE),
             ["gale.js"] => Response::ok("text/javascript; charset=utf-8", SCRIPT),
             ["gale.css"] => Response::ok("text/css; charset=utf-8", STYLE),

@@ -261,7 +261,10 @@ pub(super) fn stats(
                     .unwrap_or_default()
                     .to_owned();
                 super::stats::fetch(
-                    &format!("{base}/api/v1/topology/{}", super::stats::segment(&id)),
+                    &format!(
+                        "{base}/api/v1/topology/{}",
+                        crate::monitor::http::percent_encode(&id)
+                    ),
                     token,
                 )
             },
@@ -280,87 +283,8 @@ pub(super) fn stats(
         }
     }
     writeln!(out, "nodes up: {}/{}", docs.len(), cluster.nodes().len())?;
-    if let Some(sum) = sum_topologies(&docs) {
+    if let Some(sum) = crate::monitor::cluster::sum_topologies(&docs) {
         super::stats::write_topology(&sum, out)?;
     }
     Ok(())
-}
-
-/// The `/api/v1/topology/<id>` documents of several nodes as one (each
-/// counts its own tasks' tuples and reports the whole topology's tasks):
-/// counts, rates, worker threads and backpressure summed per component, latencies averaged
-/// weighted by what they measure (acked for spouts, executed for bolts),
-/// capacity the highest, errors listed together.
-fn sum_topologies(docs: &[Json]) -> Option<Json> {
-    let first = docs.first()?;
-    let mut sum = first.clone();
-    let add =
-        |a: &Json, b: &Json| Json::from(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0));
-    // Every node reports the whole topology's tasks, and its own threads.
-    let total = docs
-        .iter()
-        .fold(Json::from(0.0), |acc, d| add(&acc, &d["workersTotal"]));
-    sum["workersTotal"] = Json::from(total.as_f64().unwrap_or(0.0) as u64);
-    let statuses: std::collections::BTreeSet<&str> =
-        docs.iter().filter_map(|d| d["status"].as_str()).collect();
-    if statuses.len() > 1 {
-        sum["status"] = Json::from(statuses.into_iter().collect::<Vec<_>>().join("/"));
-    }
-    for (list, id_key, latency, weight) in [
-        ("spouts", "spoutId", "completeLatency", "acked"),
-        ("bolts", "boltId", "executeLatency", "executed"),
-        ("systemComponents", "boltId", "executeLatency", "executed"),
-    ] {
-        let Some(rows) = sum[list].as_array_mut() else {
-            continue;
-        };
-        for row in rows.iter_mut() {
-            let id = row[id_key].clone();
-            let same: Vec<&Json> = docs
-                .iter()
-                .filter_map(|d| d[list].as_array())
-                .flatten()
-                .filter(|r| r[id_key] == id)
-                .collect();
-            for key in [
-                "emitted",
-                "transferred",
-                "executed",
-                "acked",
-                "failed",
-                "errors",
-            ] {
-                let total: u64 = same.iter().filter_map(|r| r[key].as_u64()).sum();
-                row[key] = Json::from(total);
-            }
-            for key in ["rate", "backpressureSeconds"] {
-                row[key] = Json::from(same.iter().filter_map(|r| r[key].as_f64()).sum::<f64>());
-            }
-            row["capacity"] = same
-                .iter()
-                .filter_map(|r| r["capacity"].as_f64())
-                .reduce(f64::max)
-                .map_or(Json::Null, Json::from);
-            let (mut num, mut den) = (0.0, 0.0);
-            for r in &same {
-                if let (Some(l), Some(w)) = (r[latency].as_f64(), r[weight].as_f64()) {
-                    num += l * w;
-                    den += w;
-                }
-            }
-            row[latency] = if den > 0.0 {
-                Json::from(num / den)
-            } else {
-                Json::Null
-            };
-        }
-    }
-    sum["topologyErrors"] = Json::from(
-        docs.iter()
-            .filter_map(|d| d["topologyErrors"].as_array())
-            .flatten()
-            .cloned()
-            .collect::<Vec<_>>(),
-    );
-    Some(sum)
 }

@@ -75,18 +75,6 @@ pub(super) fn fetch(url: &str, token: Option<&str>) -> Result<Json, StatsError> 
     })
 }
 
-/// Percent-encodes a path segment.
-pub(super) fn segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn cell(v: &Json, digits: usize) -> String {
     match v {
         Json::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
@@ -120,7 +108,13 @@ pub fn print_with_token(
     }
     for t in topologies {
         let id = t["id"].as_str().unwrap_or_default();
-        let t = fetch(&format!("{base}/api/v1/topology/{}", segment(id)), token)?;
+        let t = fetch(
+            &format!(
+                "{base}/api/v1/topology/{}",
+                crate::monitor::http::percent_encode(id)
+            ),
+            token,
+        )?;
         write_topology(&t, out)?;
     }
     Ok(())

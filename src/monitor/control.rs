@@ -127,6 +127,12 @@ impl Control {
             .clone()
     }
 
+    /// This node's id and its peers' endpoints (none without a control
+    /// configuration).
+    pub(super) fn peers(&self) -> (u32, Vec<(u32, String)>) {
+        self.config().map_or((0, Vec::new()), |c| (c.node, c.peers))
+    }
+
     /// `GET /api/v1/control/nonce`.
     pub(super) fn nonce(&self) -> Response {
         if self.config().is_none() {

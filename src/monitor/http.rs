@@ -522,6 +522,19 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, RequestError> {
     }
 }
 
+/// Percent-encodes a path segment (all but unreserved characters).
+pub fn percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Decodes `%XX` escapes; `None` if one is bad or the result is not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();

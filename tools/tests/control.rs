@@ -178,10 +178,10 @@ fn deactivate_stops_every_spout_activate_resumes_a_wrong_secret_is_refused_and_k
 }
 
 #[test]
-fn list_shows_all_three_nodes_and_a_killed_one_as_down() {
+fn list_stats_and_any_nodes_cluster_view_show_all_three_nodes_and_a_killed_one_as_down() {
     let dir = Scratch::new("control-list");
     let net = 61;
-    let (mut nodes, cluster, _) = start_cluster(&dir, net);
+    let (mut nodes, cluster, port) = start_cluster(&dir, net);
     let list = cli(&["list"], &cluster);
     assert!(list.ok(), "{}", list.stderr);
     for i in 0..3 {
@@ -213,6 +213,17 @@ fn list_shows_all_three_nodes_and_a_killed_one_as_down() {
         Some("3"),
         "{spout_row}"
     );
+    // Any node serves the whole cluster's view of the topology.
+    let cluster_view = |i: u8| -> Json {
+        let url = format!("http://127.{net}.0.{i}:{port}/api/v1/cluster/topology/wordcount");
+        let (code, body) = gale::monitor::get(&url, Duration::from_secs(10)).expect("view");
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).expect("JSON")
+    };
+    let view = cluster_view(3);
+    assert_eq!(view["nodesUp"], 3, "{view}");
+    let spout = &view["spouts"][0];
+    assert!(spout["emitted"].as_u64().unwrap() > 0, "{view}");
     let killed = nodes.remove(1);
     killed.signal("KILL");
     let _ = killed.finish();
@@ -226,6 +237,16 @@ fn list_shows_all_three_nodes_and_a_killed_one_as_down() {
     assert!(list.stdout.contains("nodes up: 2/3"), "{}", list.stdout);
     let down = list.stdout.lines().find(|l| l.contains("DOWN")).unwrap();
     assert!(down.starts_with('1'), "{}", list.stdout);
+    let view = cluster_view(1);
+    assert_eq!(view["nodesUp"], 2, "{view}");
+    let down: Vec<&Json> = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["state"].as_str().unwrap().starts_with("down"))
+        .collect();
+    assert_eq!(down.len(), 1, "{view}");
+    assert_eq!(down[0]["node"], 1, "{view}");
     let stats = cli(&["stats"], &cluster);
     assert!(stats.ok(), "{}", stats.stderr);
     assert!(stats.stdout.contains("nodes up: 2/3"), "{}", stats.stdout);
