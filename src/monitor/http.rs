@@ -406,10 +406,11 @@ fn answer(
     token: Option<&str>,
 ) -> (Response, bool) {
     let head = request.method == "HEAD";
-    if request.method == "POST" {
-        // Control requests: each carries its own proof on the cluster
-        // secret, checked by the handler (the bearer token is for reads).
-        return (handler(request), false);
+    if request.method == "POST" || request.path == "/api/v1/control/nonce" {
+        // Control requests (and the nonces they prove the secret on):
+        // each carries its own proof on the cluster secret, checked by
+        // the handler (the bearer token is for reads).
+        return (handler(request), head);
     }
     if let Some(token) = token {
         let given = request.bearer.as_deref().unwrap_or_default();
