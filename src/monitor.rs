@@ -12,7 +12,9 @@
 //!   /api/v1/topology/<id>/activate|deactivate|kill/<wait>`, each proving
 //!   the cluster secret, and `/api/v1/node/status`;
 //! - `/api/v1/cluster/topology/<name>`: the topology summed over every
-//!   node of the cluster, fetched from the peers ([`cluster`]).
+//!   node of the cluster, and `/metrics?scope=cluster`: every node's
+//!   series (each has a `node` label) and `gale_node_up`, fetched from
+//!   the peers ([`cluster`]).
 //!
 //! ```no_run
 //! # fn topology() -> gale::Topology { unimplemented!() }
@@ -115,7 +117,13 @@ impl Registry {
             ["metrics"] => {
                 let all: Vec<TopologyMetrics> =
                     self.entries().iter().map(|e| e.handle.metrics()).collect();
-                Response::ok(prometheus::CONTENT_TYPE, prometheus::render(&all))
+                let text = prometheus::render(&all);
+                if request.query.split('&').any(|q| q == "scope=cluster") {
+                    let (node, peers) = self.1.peers();
+                    let text = cluster::metrics(&text, node, &peers);
+                    return Response::ok(prometheus::CONTENT_TYPE, text);
+                }
+                Response::ok(prometheus::CONTENT_TYPE, text)
             }
             ["api", "v1", "topology", "summary"] => {
                 let all: Vec<TopologyMetrics> =

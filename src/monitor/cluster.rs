@@ -5,6 +5,11 @@
 //! ([`sum_topologies`]), with `nodes`: each node's id, endpoint and
 //! `up` or `down: why` (a node that is down is named, not counted as
 //! zeros). `gale stats --cluster` prints the same sum.
+//!
+//! `GET /metrics?scope=cluster` is this node's Prometheus text and every
+//! peer's, merged family by family (every series has its `node` label),
+//! plus `gale_node_up{node}`: 1 for each node that answered, 0 for each
+//! that did not.
 
 use std::time::Duration;
 
@@ -164,4 +169,89 @@ pub fn sum_topologies(docs: &[Json]) -> Option<Json> {
             .collect::<Vec<_>>(),
     );
     Some(sum)
+}
+
+/// This node's Prometheus text `local` merged with every peer's (fetched
+/// in parallel, 2 s each), family by family, with `gale_node_up`.
+pub(super) fn metrics(local: &str, node: u32, peers: &[(u32, String)]) -> String {
+    let asks: Vec<_> = peers
+        .iter()
+        .cloned()
+        .map(|(peer, addr)| {
+            std::thread::spawn(move || {
+                let url = format!("http://{addr}/metrics");
+                let text = match http::get(&url, PEER_TIMEOUT) {
+                    Ok((200, body)) => String::from_utf8(body).ok(),
+                    _ => None,
+                };
+                (peer, text)
+            })
+        })
+        .collect();
+    let mut families = Families::default();
+    families.add_text(local);
+    let mut up = vec![(node, true)];
+    for ask in asks {
+        let Ok((peer, text)) = ask.join() else {
+            continue;
+        };
+        if let Some(text) = &text {
+            families.add_text(text);
+        }
+        up.push((peer, text.is_some()));
+    }
+    up.sort_unstable();
+    let mut out = String::from(
+        "# HELP gale_node_up Whether the node answered this scrape (1) or not (0).\n\
+         # TYPE gale_node_up gauge\n",
+    );
+    for (n, ok) in up {
+        out += &format!("gale_node_up{{node=\"node-{n}\"}} {}\n", u8::from(ok));
+    }
+    for (name, (meta, samples)) in families.0 {
+        if name == "gale_node_up" {
+            continue;
+        }
+        for line in meta {
+            out += &line;
+            out.push('\n');
+        }
+        for line in samples {
+            out += &line;
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Prometheus families by name: their `# HELP`/`# TYPE` lines (from the
+/// first text that has them) and every text's samples.
+#[derive(Default)]
+struct Families(std::collections::BTreeMap<String, (Vec<String>, Vec<String>)>);
+
+impl Families {
+    /// Adds one node's text (samples go to the family of the `# TYPE`
+    /// line above them).
+    fn add_text(&mut self, text: &str) {
+        let mut current = String::new();
+        for line in text.lines() {
+            if let Some(rest) = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+            {
+                current = rest.split(' ').next().unwrap_or_default().to_owned();
+                let entry = self.0.entry(current.clone()).or_default();
+                // One HELP and one TYPE line: the first text's.
+                if entry.0.len() < 2 && !entry.0.iter().any(|l| l[..6] == line[..6]) {
+                    entry.0.push(line.to_owned());
+                }
+            } else if !line.is_empty() && !line.starts_with('#') {
+                self.0
+                    .entry(current.clone())
+                    .or_default()
+                    .1
+                    .push(line.to_owned());
+            }
+        }
+    }
 }

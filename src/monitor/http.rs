@@ -49,6 +49,8 @@ pub struct Request {
     /// The value of an `Authorization: Gale ...` header (a control
     /// request's proof, see [`control`](super::control)), if any.
     pub gale_auth: Option<String>,
+    /// The query string (after `?`, not decoded), empty if none.
+    pub query: String,
 }
 
 /// A response to send.
@@ -505,7 +507,10 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, RequestError> {
             let (bearer, gale_auth) = (scheme("Bearer "), scheme("Gale "));
             let method = req.method.unwrap_or_default().to_owned();
             let target = req.path.unwrap_or_default();
-            let path = target.split(['?', '#']).next().unwrap_or_default();
+            let without_fragment = target.split('#').next().unwrap_or_default();
+            let (path, query) = without_fragment
+                .split_once('?')
+                .unwrap_or((without_fragment, ""));
             if !path.starts_with('/') {
                 return Err(RequestError::Malformed(format!("bad target `{target}`")));
             }
@@ -516,6 +521,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, RequestError> {
                 path,
                 bearer,
                 gale_auth,
+                query: query.to_owned(),
             }))
         }
         Err(httparse::Error::TooManyHeaders) => Err(RequestError::TooLarge),

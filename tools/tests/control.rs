@@ -220,6 +220,25 @@ fn list_stats_and_any_nodes_cluster_view_show_all_three_nodes_and_a_killed_one_a
         assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
         serde_json::from_slice(&body).expect("JSON")
     };
+    // And every node's Prometheus series, each with its `node` label.
+    let cluster_metrics = |i: u8| -> String {
+        let url = format!("http://127.{net}.0.{i}:{port}/metrics?scope=cluster");
+        let (code, body) = gale::monitor::get(&url, Duration::from_secs(10)).expect("metrics");
+        assert_eq!(code, 200);
+        String::from_utf8(body).expect("UTF-8")
+    };
+    let text = cluster_metrics(3);
+    for n in 0..3 {
+        assert!(
+            text.contains(&format!("gale_node_up{{node=\"node-{n}\"}} 1")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("gale_emitted_total{{node=\"node-{n}\"")),
+            "{text}"
+        );
+    }
+    promtool_accepts(&text);
     let view = cluster_view(3);
     assert_eq!(view["nodesUp"], 3, "{view}");
     let spout = &view["spouts"][0];
@@ -237,6 +256,9 @@ fn list_stats_and_any_nodes_cluster_view_show_all_three_nodes_and_a_killed_one_a
     assert!(list.stdout.contains("nodes up: 2/3"), "{}", list.stdout);
     let down = list.stdout.lines().find(|l| l.contains("DOWN")).unwrap();
     assert!(down.starts_with('1'), "{}", list.stdout);
+    let text = cluster_metrics(1);
+    assert!(text.contains("gale_node_up{node=\"node-1\"} 0"), "{text}");
+    promtool_accepts(&text);
     let view = cluster_view(1);
     assert_eq!(view["nodesUp"], 2, "{view}");
     let down: Vec<&Json> = view["nodes"]
@@ -258,4 +280,26 @@ fn list_stats_and_any_nodes_cluster_view_show_all_three_nodes_and_a_killed_one_a
         "{}",
         stats.stdout
     );
+}
+
+/// Fails the test unless `promtool check metrics` accepts `text`.
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/install-monitoring-deps installs it)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "promtool rejected it: {said}\n{text}");
 }
