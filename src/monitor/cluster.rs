@@ -2,9 +2,10 @@
 //! asks every peer of the node's control configuration for its
 //! `/api/v1/topology/<id>` (in parallel, 2 s each) and answers the
 //! topology's document summed over the nodes that answered
-//! ([`sum_topologies`]), with `nodes`: each node's id, endpoint and
-//! `up` or `down: why` (a node that is down is named, not counted as
-//! zeros). `gale stats --cluster` prints the same sum.
+//! ([`sum_topologies`]), with `nodes`: each node's id, endpoint, `up`
+//! or `down: why` (a node that is down is named, not counted as zeros)
+//! and, for a node that answered, its links (`[{peer, up}]`). The live
+//! page draws them. `gale stats --cluster` prints the same sum.
 //!
 //! `GET /metrics?scope=cluster` is this node's Prometheus text and every
 //! peer's, merged family by family (every series has its `node` label),
@@ -68,7 +69,9 @@ pub(super) fn topology(
     let mut docs = Vec::new();
     let mut nodes = Vec::new();
     if let Some((node, doc)) = local {
-        nodes.push(json!({"node": node, "endpoint": "this node", "state": "up"}));
+        nodes.push(
+            json!({"node": node, "endpoint": "this node", "state": "up", "links": links(&doc)}),
+        );
         docs.push(doc);
     }
     for ask in asks {
@@ -77,7 +80,9 @@ pub(super) fn topology(
         };
         match doc {
             Ok(doc) => {
-                nodes.push(json!({"node": node, "endpoint": addr, "state": "up"}));
+                nodes.push(
+                    json!({"node": node, "endpoint": addr, "state": "up", "links": links(&doc)}),
+                );
                 docs.push(doc);
             }
             Err(e) => {
@@ -169,6 +174,18 @@ pub fn sum_topologies(docs: &[Json]) -> Option<Json> {
             .collect::<Vec<_>>(),
     );
     Some(sum)
+}
+
+/// A node's links to its peers, from its document's `gale_link_up`
+/// samples: `[{peer, up}]`.
+fn links(doc: &Json) -> Json {
+    doc["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["name"] == "gale_link_up")
+        .map(|s| json!({"peer": s["labels"]["peer"], "up": s["value"] == 1.0}))
+        .collect()
 }
 
 /// This node's Prometheus text `local` merged with every peer's (fetched

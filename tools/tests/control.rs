@@ -239,6 +239,23 @@ fn list_stats_and_any_nodes_cluster_view_show_all_three_nodes_and_a_killed_one_a
         );
     }
     promtool_accepts(&text);
+    // The live page of any node, in headless Chromium, shows every node
+    // and its links to the others.
+    let dom = live_page(&format!("http://127.{net}.0.1:{port}/"));
+    for n in 0..3 {
+        assert!(
+            dom.contains(&format!("data-node=\"{n}\"")),
+            "no node {n}:\n{dom}"
+        );
+        assert!(dom.contains(&format!("node-{n} (")), "no node-{n}:\n{dom}");
+        for p in (0..3).filter(|p| *p != n) {
+            assert!(
+                dom.contains(&format!("data-link=\"{n}-{p}\">")),
+                "no link {n}-{p}:\n{dom}"
+            );
+        }
+    }
+    assert!(dom.contains("nodes: 3 of 3 up"), "{dom}");
     let view = cluster_view(3);
     assert_eq!(view["nodesUp"], 3, "{view}");
     let spout = &view["spouts"][0];
@@ -302,4 +319,39 @@ fn promtool_accepts(text: &str) {
     let said =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "promtool rejected it: {said}\n{text}");
+}
+
+/// The DOM of the live page at `url` after headless Chromium ran its
+/// script for a few (virtual) seconds.
+fn live_page(url: &str) -> String {
+    let profile =
+        std::env::temp_dir().join(format!("gale-control-chromium-{}", std::process::id()));
+    // Under coreutils' `timeout`: a watchdog against a hung browser.
+    let out = std::process::Command::new("timeout")
+        .args([
+            "120",
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", url])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("chromium (scripts/test installs it)");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
