@@ -20,7 +20,9 @@
 //! is the topology's id or its name (ids differ per node: they hold the
 //! node's start time). `kill` deactivates at once and stops the topology
 //! (draining what is in flight) after `<wait>` seconds; the node then
-//! prints its report and exits.
+//! prints its report and exits. The receiving node forwards to all its
+//! peers at once and answers when they have (2 s at most each); it does
+//! so on its HTTP thread, which serves nothing else meanwhile.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, RwLock};
@@ -224,17 +226,32 @@ impl Control {
         let mut all_ok = local.is_ok();
         results.insert(config.node.to_string(), outcome(&local));
         if !scope_node {
-            for (peer, addr) in &config.peers {
-                let path = format!("/api/v1/node/topology/{id}/{}", action.path());
-                let result = send(addr, &config.secret, &path, PEER_TIMEOUT)
-                    .map_err(|e| e.to_string())
-                    .and_then(|(status, body)| match status {
-                        200 => Ok(()),
-                        s => Err(format!(
-                            "{s}: {}",
-                            body["errorMessage"].as_str().unwrap_or("?")
-                        )),
-                    });
+            // Every peer at once, each with its own proof (2 s at most).
+            let path = format!("/api/v1/node/topology/{id}/{}", action.path());
+            let asks: Vec<_> = config
+                .peers
+                .iter()
+                .cloned()
+                .map(|(peer, addr)| {
+                    let (secret, path) = (config.secret.clone(), path.clone());
+                    std::thread::spawn(move || {
+                        let result = send(&addr, &secret, &path, PEER_TIMEOUT)
+                            .map_err(|e| e.to_string())
+                            .and_then(|(status, body)| match status {
+                                200 => Ok(()),
+                                s => Err(format!(
+                                    "{s}: {}",
+                                    body["errorMessage"].as_str().unwrap_or("?")
+                                )),
+                            });
+                        (peer, result)
+                    })
+                })
+                .collect();
+            for ask in asks {
+                let (peer, result) = ask
+                    .join()
+                    .unwrap_or((u32::MAX, Err("the forwarding thread panicked".into())));
                 all_ok &= result.is_ok();
                 results.insert(peer.to_string(), outcome(&result));
             }
