@@ -193,6 +193,12 @@ impl Control {
     pub(super) fn post(&self, request: &Request) -> Response {
         let path = request.path.trim_end_matches('/');
         let parts: Vec<&str> = path.split('/').skip(1).collect();
+        let rebalance = parts
+            .get(4..)
+            .is_some_and(|p| p.first() == Some(&"rebalance"))
+            || parts
+                .get(5..)
+                .is_some_and(|p| p.first() == Some(&"rebalance"));
         let (scope_node, id, action) = match parts.as_slice() {
             ["api", "v1", "topology", id, rest @ ..] => (false, *id, Action::parse(rest)),
             ["api", "v1", "node", "topology", id, rest @ ..] => (true, *id, Action::parse(rest)),
@@ -214,6 +220,13 @@ impl Control {
                 "control request refused"
             );
             return Response::error(401, &format!("control request refused: {reason}"));
+        }
+        if rebalance {
+            return Response::error(
+                501,
+                "rebalance is not built yet: parallelism changes when every node restarts \
+                 with the new topology",
+            );
         }
         let Some(action) = action else {
             return Response::error(
