@@ -68,7 +68,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Check a topology file and report every error with its location.
     Validate(ValidateArgs),
-    /// Print the live metrics of a node's metrics endpoint as a table.
+    /// Print the live metrics of a node's metrics endpoint as a table, or
+    /// with --cluster every node's, summed (down nodes named).
     Stats(StatsArgs),
     /// Print a new random cluster secret (32 bytes in hex) for a cluster
     /// file's `secret` or a `secret_file`: `gale secret > secret &&
