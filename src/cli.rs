@@ -2,7 +2,9 @@
 //!
 //! - [`main`]: the stock `gale` tool (`gale run <name>`, `gale list`,
 //!   `gale node`, `gale plan`, `gale stats <url>`, `gale bench <name>`:
-//!   see [`BenchArgs`]).
+//!   see [`BenchArgs`]; and for a running cluster `gale list --cluster`,
+//!   `gale activate`, `gale deactivate`, `gale kill`: see
+//!   [`send_action`] and [`cluster_status`]).
 //! - [`run`]: one call that gives a binary of yours the run options of
 //!   `gale run` (`--threads`, `--duration`, `--pin`/`--no-pin`,
 //!   `--busy-spin`, `--json`) for a topology you built:
@@ -18,6 +20,7 @@
 //! with `--json`, one JSON object goes to stdout ([`Report::to_json`]).
 
 mod bench;
+mod cluster_ctl;
 mod engine_args;
 mod error;
 mod execute;
@@ -29,12 +32,14 @@ mod parse;
 mod progress;
 mod report;
 mod run_args;
+mod signals;
 mod stats;
 mod tool;
 mod topology_args;
 mod user;
 
 pub use bench::{rate_tolerance, BenchArgs, BENCHES};
+pub use cluster_ctl::{cluster_status, endpoints, send_action, ControlArgs, KillArgs, NodeStatus};
 pub use engine_args::EngineArgs;
 pub use error::CliError;
 pub use execute::{execute, DEFAULT_DURATION};
@@ -44,6 +49,6 @@ pub use node::{resolve_topology, NodeArgs, NodeOptions, PlanArgs};
 pub use report::{Report, Row, Shape};
 pub use run_args::RunArgs;
 pub use stats::{StatsArgs, StatsError};
-pub use tool::{main, main_from, Cli, Command};
+pub use tool::{main, main_from, Cli, Command, ListArgs};
 pub use topology_args::TopologyArgs;
 pub use user::{run, run_from};

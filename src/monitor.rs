@@ -7,7 +7,14 @@
 //!   Storm UI's REST API ([`api`]); anything else under `/` is a `404`
 //!   with a JSON error;
 //! - `/`: a live page drawing each topology's graph with its components'
-//!   rate, latency, capacity and backpressure, refreshed every second.
+//!   rate, latency, capacity and backpressure, refreshed every second;
+//! - the control channel of a cluster node ([`control`]): `POST
+//!   /api/v1/topology/<id>/activate|deactivate|kill/<wait>`, each proving
+//!   the cluster secret, and `/api/v1/node/status`;
+//! - `/api/v1/cluster/topology/<name>`: the topology summed over every
+//!   node of the cluster, and `/metrics?scope=cluster`: every node's
+//!   series (each has a `node` label) and `gale_node_up`, fetched from
+//!   the peers ([`cluster`]).
 //!
 //! ```no_run
 //! # fn topology() -> gale::Topology { unimplemented!() }
@@ -21,6 +28,8 @@
 //! ```
 
 pub mod api;
+pub mod cluster;
+pub mod control;
 pub mod http;
 pub mod prometheus;
 
@@ -28,7 +37,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use gale_engine::{MetricsHandle, TopologyMetrics, WindowStats};
+use gale_engine::{ControlHandle, MetricsHandle, TopologyMetrics, WindowStats};
 
 pub use http::{get, get_with_token, GetError, ServeError, MAX_CONNS, MAX_PER_ADDR};
 
@@ -73,9 +82,9 @@ impl Entry {
     }
 }
 
-/// The topologies a server shows.
+/// The topologies a server shows, and its control channel.
 #[derive(Default)]
-struct Registry(RwLock<Vec<Arc<Entry>>>);
+struct Registry(RwLock<Vec<Arc<Entry>>>, control::Control);
 
 impl Registry {
     fn entries(&self) -> Vec<Arc<Entry>> {
@@ -85,14 +94,36 @@ impl Registry {
     fn route(&self, request: &Request) -> Response {
         let path = request.path.trim_end_matches('/');
         let parts: Vec<&str> = path.split('/').skip(1).collect();
+        if request.method == "POST" {
+            return self.1.post(request);
+        }
         match parts.as_slice() {
+            ["api", "v1", "control", "nonce"] => self.1.nonce(),
+            ["api", "v1", "node", "status"] => self.1.status(),
+            ["api", "v1", "cluster", "topology", name] => {
+                let local = self.entries().into_iter().find_map(|e| {
+                    let m = e.handle.metrics();
+                    (m.id == *name || m.name == *name).then(|| api::topology(&m, &e.window(&m)))
+                });
+                let (node, peers) = self.1.peers();
+                match cluster::topology(name, local.map(|d| (node, d)), &peers) {
+                    Some(doc) => json(&doc),
+                    None => Response::error(404, &format!("no node runs a topology `{name}`")),
+                }
+            }
             [] | ["index.html"] => Response::ok("text/html; charset=utf-8", PAGE),
             ["gale.js"] => Response::ok("text/javascript; charset=utf-8", SCRIPT),
             ["gale.css"] => Response::ok("text/css; charset=utf-8", STYLE),
             ["metrics"] => {
                 let all: Vec<TopologyMetrics> =
                     self.entries().iter().map(|e| e.handle.metrics()).collect();
-                Response::ok(prometheus::CONTENT_TYPE, prometheus::render(&all))
+                let text = prometheus::render(&all);
+                if request.query.split('&').any(|q| q == "scope=cluster") {
+                    let (node, peers) = self.1.peers();
+                    let text = cluster::metrics(&text, node, &peers);
+                    return Response::ok(prometheus::CONTENT_TYPE, text);
+                }
+                Response::ok(prometheus::CONTENT_TYPE, text)
             }
             ["api", "v1", "topology", "summary"] => {
                 let all: Vec<TopologyMetrics> =
@@ -170,6 +201,18 @@ impl MetricsServer {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push(entry);
+    }
+
+    /// Turns on the control channel ([`control`]): requests proving
+    /// `config.secret` act on the topologies given to
+    /// [`add_control`](Self::add_control), here and on `config.peers`.
+    pub fn set_control(&self, config: control::ControlConfig) {
+        self.registry.1.configure(config);
+    }
+
+    /// Puts the topology behind `handle` under the control channel.
+    pub fn add_control(&self, handle: ControlHandle) {
+        self.registry.1.add(handle);
     }
 
     /// The address it listens on.

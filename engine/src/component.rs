@@ -122,6 +122,66 @@ pub trait Bolt: Send + 'static {
     }
 }
 
+/// A boxed spout is a spout: components chosen at run time (a topology
+/// file's `className`) are built as `Box<dyn Spout>`.
+impl Spout for Box<dyn Spout> {
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
+        (**self).declare_output_fields(declarer);
+    }
+    fn open(&mut self, context: &TopologyContext) {
+        (**self).open(context);
+    }
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        (**self).next_tuple(out);
+    }
+    fn ack(&mut self, msg_id: u64) {
+        (**self).ack(msg_id);
+    }
+    fn fail(&mut self, msg_id: u64) {
+        (**self).fail(msg_id);
+    }
+    fn activate(&mut self) {
+        (**self).activate();
+    }
+    fn deactivate(&mut self) {
+        (**self).deactivate();
+    }
+    fn close(&mut self) {
+        (**self).close();
+    }
+    fn is_finished(&self) -> bool {
+        (**self).is_finished()
+    }
+}
+
+/// A boxed bolt is a bolt (see the `Box<dyn Spout>` impl).
+impl Bolt for Box<dyn Bolt> {
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
+        (**self).declare_output_fields(declarer);
+    }
+    fn prepare(&mut self, context: &TopologyContext) {
+        (**self).prepare(context);
+    }
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        (**self).execute(input, out);
+    }
+    fn execute_batch(&mut self, inputs: &mut InputBatch<'_, '_>, out: &mut BoltOutput<'_>) {
+        (**self).execute_batch(inputs, out);
+    }
+    fn cleanup(&mut self) {
+        (**self).cleanup();
+    }
+    fn wants_poll(&self) -> bool {
+        (**self).wants_poll()
+    }
+    fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
+        (**self).poll(out)
+    }
+    fn has_pending(&self) -> bool {
+        (**self).has_pending()
+    }
+}
+
 /// One declared output stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamDecl {
@@ -152,6 +212,12 @@ impl OutputFieldsDeclarer {
             component: component.to_owned(),
             ..Self::default()
         }
+    }
+
+    /// The streams declared so far (what a topology file's loader reads
+    /// from a component it builds at run time).
+    pub fn declared(&self) -> &[StreamDecl] {
+        &self.streams
     }
 
     /// Declares the fields of the default stream.

@@ -77,11 +77,11 @@ pub use grouping::{CustomGrouping, Grouping};
 /// and `Serialize` with `#[rkyv(crate = gale_engine::rkyv)]`).
 pub use rkyv;
 pub use runtime::{
-    Anchor, BoltOutput, ComponentKind, ComponentMetrics, ComponentStats, Counters, Emission,
-    ErrorSummary, Input, InputBatch, InputStream, LatencyStats, LocalCluster, MetricSource,
-    MetricsConfig, MetricsHandle, NodeCluster, OutputStream, RunConfig, RunError, RunningTopology,
-    Sample, SampleKind, SpoutOutput, TaskError, TaskMetrics, TopologyMetrics, TopologyStats,
-    WindowStats, WorkerMetrics,
+    Anchor, BoltOutput, ComponentKind, ComponentMetrics, ComponentStats, ControlHandle,
+    ControlStatus, Counters, Emission, ErrorSummary, Input, InputBatch, InputStream, LatencyStats,
+    LocalCluster, MetricSource, MetricsConfig, MetricsHandle, NodeCluster, OutputStream, RunConfig,
+    RunError, RunningTopology, Sample, SampleKind, SpoutOutput, TaskError, TaskMetrics,
+    TopologyMetrics, TopologyStats, WindowStats, WorkerMetrics,
 };
 pub use task_id::TaskId;
 pub use topology::{

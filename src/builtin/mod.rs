@@ -38,6 +38,7 @@ mod registry;
 mod replay;
 pub mod rolling_top_words;
 pub mod stateful_wordcount;
+pub mod storm_testing;
 mod text_error;
 pub mod wordcount;
 

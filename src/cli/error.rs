@@ -22,6 +22,19 @@ pub enum CliError {
     /// A flag of built-in topologies was given with a topology file.
     #[error("{0} applies to built-in topologies; a topology file sets it in the file")]
     BuiltinFlag(&'static str),
+    /// A signal stopped the run (exit code 128 + the signal: 130 for
+    /// SIGINT, 143 for SIGTERM), after it drained and reported.
+    #[error("stopped by {} (drained; the report above is the run's)", super::signals::name(*.0))]
+    Stopped(i32),
+    /// The cluster file has no `metrics_port`: no control channel.
+    #[error("the cluster file sets no `metrics_port`: the control channel is served on each node's metrics port")]
+    NoControl,
+    /// A control request failed.
+    #[error("control: {0}")]
+    Control(String),
+    /// A flag of topology files was given with a built-in topology.
+    #[error("{0} applies to topology files")]
+    FileFlag(&'static str),
     /// `--state-dir` given to `gale node`: checkpoints are coordinated
     /// within one process only, so far.
     #[error("--state-dir works with `gale run` only: checkpoints across nodes are not built yet")]

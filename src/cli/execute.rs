@@ -11,6 +11,7 @@ use super::exit::note;
 use super::progress;
 use super::report::{Report, Shape};
 use super::run_args::RunArgs;
+use super::signals::StopSignals;
 use crate::builtin;
 
 /// How long `gale run` runs a topology that would not stop by itself.
@@ -18,7 +19,10 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
 /// Submits `topology` to a [`LocalCluster`] configured by `engine`, waits
 /// for the end of the run (after `duration`, or when it finishes by itself
-/// for `None`) and returns its report and raw counters.
+/// for `None`) and returns its report and raw counters. SIGINT (Ctrl-C)
+/// or SIGTERM stops the run cleanly: it drains what is in flight and
+/// reports as usual, with the signal in [`Report::signal`]; a second
+/// signal ends the process at once (exit code 1).
 pub fn execute(
     topology: Topology,
     engine: &EngineArgs,
@@ -28,6 +32,8 @@ pub fn execute(
     // Bound before the topology starts, so a bad address costs no run;
     // it serves until the report is made (the final figures included).
     let server = engine.start_metrics()?;
+    // Caught from before the start, so an early Ctrl-C drains too.
+    let signals = StopSignals::register()?;
     let cluster = LocalCluster::new(engine.run_config(duration));
     let running = cluster.submit(topology)?;
     let handle = running.metrics_handle();
@@ -36,6 +42,20 @@ pub fn execute(
         note(format_args!("gale: metrics on {}", server.url()));
     }
     let progress = progress::Progress::start(handle.clone());
+    let mut signal = None;
+    while !running.is_finished() {
+        if signal.is_none() {
+            signal = signals.caught();
+            if let Some(s) = signal {
+                note(format_args!(
+                    "gale: {}: draining and stopping (again to end at once)",
+                    super::signals::name(s)
+                ));
+                running.stop();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let result = running.wait();
     if let Some(p) = progress {
         p.finish();
@@ -43,6 +63,7 @@ pub fn execute(
     let stats = result?;
     let mut report = Report::new(&shape, &stats);
     report.metrics = Some(handle.metrics());
+    report.signal = signal;
     Ok((report, stats))
 }
 
@@ -69,13 +90,24 @@ pub(super) fn run_built(
         }
     };
     let (report, _) = execute(built.topology, &args.engine, duration)?;
-    if let (Some(counts), true) = (&built.counts, built.finite) {
+    // A run a signal stopped did not finish: its counts are partial.
+    let finished = built.finite && report.signal.is_none();
+    if let (Some(counts), true) = (&built.counts, finished) {
         print_counts(counts)?;
     }
-    if let (Some(rankings), true) = (&built.rankings, built.finite) {
+    if let (Some(rankings), true) = (&built.rankings, finished) {
         print_rankings(rankings)?;
     }
-    print_report(&report, args.engine.json)
+    print_report(&report, args.engine.json)?;
+    stopped_by(&report)
+}
+
+/// `Err(Stopped)` if a signal stopped the run (exit code 128 + signal).
+pub(super) fn stopped_by(report: &Report) -> Result<(), CliError> {
+    match report.signal {
+        Some(signal) => Err(CliError::Stopped(signal)),
+        None => Ok(()),
+    }
 }
 
 /// Prints `rolling-top-words`' rankings on stdout, one line per window

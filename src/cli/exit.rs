@@ -8,6 +8,10 @@ use super::error::CliError;
 pub(super) fn finish(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ CliError::Stopped(signal)) => {
+            note(format_args!("gale: {e}"));
+            ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
+        }
         Err(e @ CliError::PeerLost { .. }) => {
             note(format_args!("gale: error: {e}"));
             ExitCode::from(3)

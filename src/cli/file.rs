@@ -2,12 +2,13 @@
 //! files on the command line.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use super::error::CliError;
 use super::execute::run_built;
+use super::exit::note;
 use super::run_args::RunArgs;
 use super::topology_args::TopologyArgs;
 use crate::topofile;
@@ -18,6 +19,38 @@ pub struct ValidateArgs {
     /// The topology file to check.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// `${key}` in the file becomes `key`'s value in this properties file
+    /// (Flux's `--filter`).
+    #[arg(long, value_name = "FILE")]
+    pub filter: Option<PathBuf>,
+}
+
+/// Loads topology file `path` with Storm's classes and the properties of
+/// `filter`, and prints its warnings on stderr.
+pub(super) fn load(path: &Path, filter: Option<&Path>) -> Result<topofile::Loaded, CliError> {
+    let options = topofile::Options {
+        filter: filter.map(Path::to_owned),
+        ..topofile::Options::default()
+    };
+    let loaded = topofile::load_with(path, &options)?;
+    for w in &loaded.warnings {
+        let line = w.line.map_or(String::new(), |l| format!(":{l}"));
+        note(format_args!(
+            "gale: warning: {}{line}: {}: {}",
+            path.display(),
+            w.at,
+            w.message
+        ));
+    }
+    Ok(loaded)
+}
+
+/// Refuses the options of topology files with a built-in topology.
+pub(super) fn reject_file_flags(args: &TopologyArgs) -> Result<(), CliError> {
+    match args.filter {
+        Some(_) => Err(CliError::FileFlag("--filter")),
+        None => Ok(()),
+    }
 }
 
 /// Refuses the options of built-in topologies (a topology file sets them
@@ -44,7 +77,7 @@ pub(super) fn reject_builtin_flags(args: &TopologyArgs) -> Result<(), CliError> 
 /// bolts).
 pub(super) fn run(args: &RunArgs) -> Result<(), CliError> {
     reject_builtin_flags(&args.topology)?;
-    let loaded = topofile::load_full(&args.name)?;
+    let loaded = load(Path::new(&args.name), args.topology.filter.as_deref())?;
     run_built(
         args,
         loaded.into(),
@@ -55,7 +88,7 @@ pub(super) fn run(args: &RunArgs) -> Result<(), CliError> {
 
 /// Loads the file and says what it holds, or lists every error.
 pub(super) fn validate(args: &ValidateArgs) -> Result<(), CliError> {
-    let loaded = topofile::load_full(&args.file)?;
+    let loaded = load(&args.file, args.filter.as_deref())?;
     let t = &loaded.topology;
     let mut out = io::stdout().lock();
     writeln!(

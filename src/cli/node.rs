@@ -138,11 +138,16 @@ fn topology_for_cluster(
 ) -> Result<(Built, Vec<u8>), CliError> {
     if crate::topofile::is_topology_file(name) {
         reject_builtin_flags(args)?;
-        let loaded = crate::topofile::load_full(name)?;
+        let loaded = super::file::load(std::path::Path::new(name), args.filter.as_deref())?;
         let mut extra = b"file ".to_vec();
         extra.extend(std::fs::read(name)?);
+        if let Some(filter) = &args.filter {
+            extra.extend(b" filter ");
+            extra.extend(std::fs::read(filter)?);
+        }
         return Ok((loaded.into(), extra));
     }
+    super::file::reject_file_flags(args)?;
     if args.state_dir.is_some() {
         return Err(CliError::StateAcrossNodes);
     }
@@ -242,6 +247,15 @@ fn run_node(
         .submit()?;
     if let Some(server) = &server {
         server.add(running.metrics_handle());
+        server.add_control(running.control_handle());
+        let peers = super::cluster_ctl::endpoints(cluster)
+            .map(|all| all.into_iter().filter(|(id, _)| *id != opts.node).collect())
+            .unwrap_or_default();
+        server.set_control(crate::monitor::control::ControlConfig {
+            node: opts.node,
+            secret: cluster.secret().to_vec(),
+            peers,
+        });
         tracing::info!(node = opts.node, url = %server.url(), "serving metrics");
     }
     tracing::info!(node = opts.node, "node running");

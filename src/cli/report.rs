@@ -36,6 +36,9 @@ pub struct Report {
     /// The live metrics at the end of the run, when taken (`gale run`
     /// takes them): adds execute latency and capacity of each bolt.
     pub metrics: Option<TopologyMetrics>,
+    /// The signal (SIGINT 2, SIGTERM 15) that stopped the run, after it
+    /// drained; `None` if it ended by itself or at its duration.
+    pub signal: Option<i32>,
     last: Option<usize>,
 }
 
@@ -112,6 +115,7 @@ impl Report {
                 .collect(),
             rows,
             metrics: None,
+            signal: None,
             last,
         }
     }
@@ -252,6 +256,7 @@ impl Report {
             "elapsed_s": self.elapsed.as_secs_f64(),
             "rate_per_s": rate.map(|r| r.1),
             "rate_component": rate.map(|r| r.0),
+            "stopped_by": self.signal.map(super::signals::name),
             "components": components,
             "errors": self
                 .errors

@@ -15,7 +15,9 @@ A run ends when --duration is up, or, with --count and no --duration, when \
 the spouts have emitted everything and every tuple has been processed. With \
 neither, the run lasts 10 s. For a finite wordcount the final counts are \
 printed on stdout, one `word<TAB>count` line per word sorted by word, before \
-the JSON of --json.")]
+the JSON of --json. Ctrl-C (SIGINT) or SIGTERM drains the run, prints its \
+report (no counts: they are partial) and exits with 130 or 143; a second \
+signal ends it at once.")]
 pub struct RunArgs {
     /// The built-in topology to run (`gale list` describes them), or a
     /// topology file (`.yaml`/`.yml`, see `docs/topology-files.md`), or a

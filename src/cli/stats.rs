@@ -14,8 +14,13 @@ use crate::monitor::{get_with_token, GetError};
 pub struct StatsArgs {
     /// The endpoint, e.g. http://127.0.0.1:9090 (as given to
     /// --metrics-addr).
-    #[arg(value_name = "URL")]
-    pub url: String,
+    #[arg(value_name = "URL", required_unless_present = "cluster")]
+    pub url: Option<String>,
+    /// Instead of one endpoint: every node of this cluster file (at its
+    /// `metrics_port`), one table summed over the nodes that answer and a
+    /// line per node (a node that does not answer is DOWN).
+    #[arg(long, value_name = "FILE", conflicts_with = "url")]
+    pub cluster: Option<std::path::PathBuf>,
     /// Send `Authorization: Bearer TOKEN`, the token read from FILE (for
     /// an endpoint started with `--metrics-token-file`).
     #[arg(long, value_name = "FILE")]
@@ -54,7 +59,7 @@ pub enum StatsError {
     Output(#[from] io::Error),
 }
 
-fn fetch(url: &str, token: Option<&str>) -> Result<Json, StatsError> {
+pub(super) fn fetch(url: &str, token: Option<&str>) -> Result<Json, StatsError> {
     let (status, body) = get_with_token(url, TIMEOUT, token)?;
     let text = String::from_utf8_lossy(&body).into_owned();
     if status != 200 {
@@ -70,18 +75,6 @@ fn fetch(url: &str, token: Option<&str>) -> Result<Json, StatsError> {
     })
 }
 
-/// Percent-encodes a path segment.
-fn segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn cell(v: &Json, digits: usize) -> String {
     match v {
         Json::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
@@ -93,13 +86,9 @@ fn cell(v: &Json, digits: usize) -> String {
     }
 }
 
-/// Prints the tables of every topology the endpoint at `url` serves.
-pub fn print(url: &str, out: &mut impl Write) -> Result<(), StatsError> {
-    print_with_token(url, None, out)
-}
-
-/// [`print`], sending `Authorization: Bearer TOKEN` when a token is given
-/// (an endpoint started with `--metrics-token-file`).
+/// Prints the tables of every topology the endpoint at `url` serves,
+/// sending `Authorization: Bearer TOKEN` when a token is given (an
+/// endpoint started with `--metrics-token-file`).
 pub fn print_with_token(
     url: &str,
     token: Option<&str>,
@@ -119,7 +108,13 @@ pub fn print_with_token(
     }
     for t in topologies {
         let id = t["id"].as_str().unwrap_or_default();
-        let t = fetch(&format!("{base}/api/v1/topology/{}", segment(id)), token)?;
+        let t = fetch(
+            &format!(
+                "{base}/api/v1/topology/{}",
+                crate::monitor::http::percent_encode(id)
+            ),
+            token,
+        )?;
         write_topology(&t, out)?;
     }
     Ok(())

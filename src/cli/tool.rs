@@ -8,6 +8,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use super::bench::{self, BenchArgs};
+use super::cluster_ctl::{self, ControlArgs, KillArgs};
 use super::error::CliError;
 use super::execute::run_built;
 use super::exit::{clap_exit, finish};
@@ -31,13 +32,31 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
+/// Options of `gale list`.
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// List what the cluster of this file runs, node by node.
+    #[arg(long, value_name = "FILE")]
+    pub cluster: Option<std::path::PathBuf>,
+}
+
 /// The subcommands of `gale`.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a built-in topology in this process and report its counters.
     Run(RunArgs),
-    /// List the built-in topologies.
-    List,
+    /// List the built-in topologies, or with --cluster the topology a
+    /// cluster runs: each node's status (ACTIVE, INACTIVE, KILLED, DOWN),
+    /// uptime, tasks and workers.
+    List(ListArgs),
+    /// Activate a deactivated topology on every node of a cluster.
+    Activate(ControlArgs),
+    /// Deactivate a topology on every node of a cluster: spouts stop
+    /// emitting, tuples in flight are still processed and acked.
+    Deactivate(ControlArgs),
+    /// Kill a topology on every node of a cluster: deactivate, wait,
+    /// drain, stop each node cleanly (each prints its report and exits).
+    Kill(KillArgs),
     /// Run this node's share of a topology over several nodes (one
     /// process per node; the same command on every node).
     Node(NodeArgs),
@@ -49,7 +68,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Check a topology file and report every error with its location.
     Validate(ValidateArgs),
-    /// Print the live metrics of a node's metrics endpoint as a table.
+    /// Print the live metrics of a node's metrics endpoint as a table, or
+    /// with --cluster every node's, summed (down nodes named).
     Stats(StatsArgs),
     /// Print a new random cluster secret (32 bytes in hex) for a cluster
     /// file's `secret` or a `secret_file`: `gale secret > secret &&
@@ -82,23 +102,35 @@ where
     let result = match cli.command {
         Command::Run(args) if crate::topofile::is_topology_file(&args.name) => file::run(&args),
         Command::Run(args) => run_builtin(&args),
-        Command::List => list(),
+        Command::List(ListArgs { cluster: None }) => list(),
+        Command::List(ListArgs {
+            cluster: Some(file),
+        }) => cluster_ctl::list(&file),
+        Command::Activate(args) => cluster_ctl::activate(&args, true),
+        Command::Deactivate(args) => cluster_ctl::activate(&args, false),
+        Command::Kill(args) => cluster_ctl::kill(&args),
         Command::Node(args) => node::run_builtin_node(&args),
         Command::Plan(args) => node::plan_builtin(&args),
-        Command::Stats(args) => match &args.token_file {
-            Some(file) => gale_engine::cluster::read_private_file(file)
-                .map_err(CliError::from)
-                .and_then(|token| {
-                    stats::print_with_token(&args.url, Some(&token), &mut io::stdout().lock())
-                        .map_err(Into::into)
-                }),
-            None => stats::print(&args.url, &mut io::stdout().lock()).map_err(Into::into),
-        },
+        Command::Stats(args) => stats_command(&args),
         Command::Bench(args) => return bench(&args),
         Command::Validate(args) => file::validate(&args),
         Command::Secret => print_secret(),
     };
     finish(result)
+}
+
+/// `gale stats URL` or `gale stats --cluster FILE`.
+fn stats_command(args: &StatsArgs) -> Result<(), CliError> {
+    let token = match &args.token_file {
+        Some(file) => Some(gale_engine::cluster::read_private_file(file)?),
+        None => None,
+    };
+    let out = &mut io::stdout().lock();
+    match (&args.cluster, &args.url) {
+        (Some(cluster), _) => cluster_ctl::stats(cluster, token.as_deref(), out),
+        (None, Some(url)) => Ok(stats::print_with_token(url, token.as_deref(), out)?),
+        (None, None) => Err(CliError::Control("give a URL or --cluster FILE".into())),
+    }
 }
 
 /// `gale secret`: a new secret on stdout.
@@ -125,6 +157,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
 }
 
 fn run_builtin(args: &RunArgs) -> Result<(), CliError> {
+    file::reject_file_flags(&args.topology)?;
     let opts = args.topology.options(args.engine.threads);
     let built = resolve_topology(&args.name, &opts)?;
     run_built(

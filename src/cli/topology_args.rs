@@ -43,6 +43,11 @@ pub struct TopologyArgs {
     /// With --state-dir: checkpoint every MS milliseconds [default: 1000].
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=31_536_000_000))]
     pub checkpoint_ms: Option<u64>,
+    /// Topology files: `${key}` in the file becomes `key`'s value in this
+    /// properties file (Flux's `--filter`; `${ENV-NAME}` is always the
+    /// environment variable NAME).
+    #[arg(long, value_name = "FILE")]
+    pub filter: Option<std::path::PathBuf>,
 }
 
 impl TopologyArgs {

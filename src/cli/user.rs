@@ -24,7 +24,8 @@ struct UserArgs {
     #[command(subcommand)]
     command: Option<UserCommand>,
     /// Stop after SECS seconds (fractions allowed) [default: when the
-    /// topology finishes by itself; Ctrl-C stops it without a report].
+    /// topology finishes by itself; Ctrl-C or SIGTERM drains it, reports
+    /// and exits with 130 or 143].
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     duration: Option<Duration>,
     #[command(flatten)]
@@ -109,8 +110,10 @@ where
             let bench = BenchArgs::for_topology(&topology, *duration, *warmup, engine);
             bench::run_topology(topology, &bench)
         }
-        None => execute(topology, &args.engine, args.duration)
-            .and_then(|(report, _)| print_report(&report, args.engine.json)),
+        None => execute(topology, &args.engine, args.duration).and_then(|(report, _)| {
+            print_report(&report, args.engine.json)?;
+            super::execute::stopped_by(&report)
+        }),
     };
     finish(result)
 }

@@ -46,6 +46,11 @@ pub struct Request {
     pub path: String,
     /// The bearer token of an `Authorization: Bearer ...` header, if any.
     pub bearer: Option<String>,
+    /// The value of an `Authorization: Gale ...` header (a control
+    /// request's proof, see [`control`](super::control)), if any.
+    pub gale_auth: Option<String>,
+    /// The query string (after `?`, not decoded), empty if none.
+    pub query: String,
 }
 
 /// A response to send.
@@ -93,6 +98,8 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Error",
     }
@@ -403,6 +410,12 @@ fn answer(
     token: Option<&str>,
 ) -> (Response, bool) {
     let head = request.method == "HEAD";
+    if request.method == "POST" || request.path == "/api/v1/control/nonce" {
+        // Control requests (and the nonces they prove the secret on):
+        // each carries its own proof on the cluster secret, checked by
+        // the handler (the bearer token is for reads).
+        return (handler(request), head);
+    }
     if let Some(token) = token {
         let given = request.bearer.as_deref().unwrap_or_default();
         if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
@@ -418,7 +431,7 @@ fn answer(
     let response = if request.method == "GET" || head {
         handler(request)
     } else {
-        Response::error(405, "only GET and HEAD are served")
+        Response::error(405, "only GET, HEAD and (control) POST are served")
     };
     (response, head)
 }
@@ -483,16 +496,23 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, RequestError> {
     match req.parse(buf) {
         Ok(httparse::Status::Partial) => Ok(None),
         Ok(httparse::Status::Complete(_)) => {
-            let bearer = req
+            let auth = req
                 .headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("authorization"))
                 .and_then(|h| std::str::from_utf8(h.value).ok())
-                .and_then(|v| v.trim().strip_prefix("Bearer "))
-                .map(|t| t.trim().to_owned());
+                .map(str::trim);
+            let scheme = |name: &str| {
+                auth.and_then(|v| v.strip_prefix(name))
+                    .map(|t| t.trim().to_owned())
+            };
+            let (bearer, gale_auth) = (scheme("Bearer "), scheme("Gale "));
             let method = req.method.unwrap_or_default().to_owned();
             let target = req.path.unwrap_or_default();
-            let path = target.split(['?', '#']).next().unwrap_or_default();
+            let without_fragment = target.split('#').next().unwrap_or_default();
+            let (path, query) = without_fragment
+                .split_once('?')
+                .unwrap_or((without_fragment, ""));
             if !path.starts_with('/') {
                 return Err(RequestError::Malformed(format!("bad target `{target}`")));
             }
@@ -502,11 +522,26 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, RequestError> {
                 method,
                 path,
                 bearer,
+                gale_auth,
+                query: query.to_owned(),
             }))
         }
         Err(httparse::Error::TooManyHeaders) => Err(RequestError::TooLarge),
         Err(e) => Err(RequestError::Malformed(e.to_string())),
     }
+}
+
+/// Percent-encodes a path segment (all but unreserved characters).
+pub fn percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Decodes `%XX` escapes; `None` if one is bad or the result is not UTF-8.
@@ -597,6 +632,18 @@ pub fn get_with_token(
     timeout: Duration,
     token: Option<&str>,
 ) -> Result<(u16, Vec<u8>), GetError> {
+    let auth = token.map_or_else(String::new, |t| format!("Bearer {t}"));
+    request("GET", url, timeout, &auth)
+}
+
+/// `METHOD url` (plain HTTP, no body) with `Authorization: AUTH` unless
+/// `auth` is empty: the status and body.
+pub fn request(
+    method: &str,
+    url: &str,
+    timeout: Duration,
+    auth: &str,
+) -> Result<(u16, Vec<u8>), GetError> {
     const MAX_BODY: usize = 64 << 20;
     let (host, path) = split_url(url)?;
     let io = |source| GetError::Io {
@@ -611,10 +658,18 @@ pub fn get_with_token(
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let auth = match auth {
+        "" => String::new(),
+        a => format!("Authorization: {a}\r\n"),
+    };
+    let length = if method == "POST" {
+        "Content-Length: 0\r\n"
+    } else {
+        ""
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: */*\r\n{auth}\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: */*\r\n{auth}{length}\r\n"
     )
     .map_err(io)?;
     let mut buf = Vec::new();

@@ -14,86 +14,28 @@ use gale_engine::{Grouping, TopologyBuilder, DEFAULT_STREAM};
 use gale_multilang::{Protocol, Serializer, ShellBolt, ShellConfig, ShellSpout};
 use serde_yaml_ng::Value as Yaml;
 
+use super::class::{self, Objects, Streams, UserFactory};
+use super::config;
+use super::include;
 use super::loaded::Loaded;
 use super::located::Located;
-use super::registry::{self, Outputs, Role};
+use super::mistakes::Errors;
+use super::registry::{self, Outputs, Registry, Role};
 use super::schema::{
-    ComponentDef, ConfigDef, GroupingDef, LengthDef, PythonDef, StreamDef, WindowDef, TOP_KEYS,
+    ComponentDef, ConfigDef, GroupingDef, LengthDef, PythonDef, StreamDef, WindowDef,
+    FLUX_UNSUPPORTED, TOP_KEYS,
 };
+use super::substitute::Properties;
+use super::yaml::{typed, yaml_to_value};
 
-/// Collects mistakes, each with its YAML path and, where found, its line.
-struct Errors<'t> {
-    text: &'t str,
-    list: Vec<Located>,
-}
-
-impl Errors<'_> {
-    fn push(&mut self, line: Option<usize>, at: impl Into<String>, message: impl Into<String>) {
-        self.list.push(Located {
-            line,
-            at: at.into(),
-            message: message.into(),
-        });
-    }
-
-    /// A serde error from a sub-tree at `at` (whose line is `line`).
-    fn serde(&mut self, line: Option<usize>, at: &str, e: &serde_yaml_ng::Error) {
-        let line = e.location().map(|l| l.line()).or(line);
-        self.push(line, at, e.to_string());
-    }
-
-    /// The line of a top-level key.
-    fn top_line(&self, key: &str) -> Option<usize> {
-        let prefix = format!("{key}:");
-        self.text
-            .lines()
-            .position(|l| l.starts_with(&prefix))
-            .map(|i| i + 1)
-    }
-
-    /// The line of a component's `id: NAME` (a text search: YAML values
-    /// keep no positions).
-    fn id_line(&self, id: &str) -> Option<usize> {
-        self.text
-            .lines()
-            .position(|l| {
-                let l = l
-                    .trim_start()
-                    .trim_start_matches("- ")
-                    .trim_start_matches('{');
-                l.strip_prefix("id:").is_some_and(|rest| {
-                    let rest = rest.split(',').next().unwrap_or("").trim();
-                    rest.trim_matches(|c| c == '"' || c == '\'') == id
-                })
-            })
-            .map(|i| i + 1)
-    }
-
-    /// The line of the `n`th item of the top-level sequence `key`.
-    fn item_line(&self, key: &str, n: usize) -> Option<usize> {
-        let start = self.top_line(key)?;
-        let mut seen = 0;
-        for (i, line) in self.text.lines().enumerate().skip(start) {
-            if !line.starts_with(' ') && !line.starts_with('-') && !line.trim().is_empty() {
-                break;
-            }
-            if line.trim_start().starts_with("- ") || line.trim() == "-" {
-                let indent = line.len() - line.trim_start().len();
-                let top = self
-                    .text
-                    .lines()
-                    .nth(start)
-                    .map_or(0, |l| l.len() - l.trim_start().len());
-                if indent == top {
-                    if seen == n {
-                        return Some(i + 1);
-                    }
-                    seen += 1;
-                }
-            }
-        }
-        None
-    }
+/// What checking a component needs besides the component.
+struct Ctx<'a> {
+    /// Shell working directories are relative to this.
+    base: &'a Path,
+    /// `config.conf` (and Storm keys) for shell handshakes.
+    conf: &'a [(String, Value)],
+    registry: &'a Registry,
+    objects: &'a Objects,
 }
 
 /// A component as checked: what the streams section needs to know.
@@ -108,6 +50,8 @@ struct Comp {
     shell: Option<ShellConfig>,
     /// A windowed shell bolt's window.
     window: Option<Window>,
+    /// A registered class's factory (Flux `className`).
+    user: Option<UserFactory>,
 }
 
 impl Comp {
@@ -121,6 +65,7 @@ impl Comp {
             def: None,
             shell: None,
             window: None,
+            user: None,
         }
     }
 }
@@ -133,11 +78,16 @@ struct Sub {
     grouping: Grouping,
 }
 
-pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Located>> {
-    let mut errors = Errors {
-        text,
-        list: Vec::new(),
-    };
+/// Checks and builds the topology of `text` (substituted already);
+/// `Err` holds every mistake found.
+pub(super) fn load(
+    text: &str,
+    stem: &str,
+    base: &Path,
+    registry: &Registry,
+    props: &Properties,
+) -> Result<Loaded, Vec<Located>> {
+    let mut errors = Errors::new(text);
     let doc: Yaml = match serde_yaml_ng::from_str(text) {
         Ok(doc) => doc,
         Err(e) => {
@@ -145,7 +95,7 @@ pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Lo
             return Err(errors.list);
         }
     };
-    let Yaml::Mapping(top) = doc else {
+    let Yaml::Mapping(mut top) = doc else {
         errors.push(
             Some(1),
             "",
@@ -153,9 +103,18 @@ pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Lo
         );
         return Err(errors.list);
     };
+    include::merge(&mut top, base, props, &mut errors);
     for key in top.keys() {
         match key.as_str() {
             Some(k) if TOP_KEYS.contains(&k) => {}
+            Some(k) if FLUX_UNSUPPORTED.iter().any(|(u, _)| *u == k) => {
+                let why = FLUX_UNSUPPORTED
+                    .iter()
+                    .find(|(u, _)| *u == k)
+                    .map_or("", |u| u.1);
+                let line = errors.top_line(k);
+                errors.push(line, k, why);
+            }
             _ => {
                 let k = key.as_str().unwrap_or("?");
                 let line = errors.top_line(k);
@@ -178,11 +137,10 @@ pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Lo
     };
     let config = match top.get("config") {
         None => ConfigDef::default(),
-        Some(v) => typed(v.clone()).unwrap_or_else(|e| {
+        Some(v) => {
             let line = errors.top_line("config");
-            errors.push(line, "config", e);
-            ConfigDef::default()
-        }),
+            config::read(v, line, &mut errors)
+        }
     };
     check_config(&config, &mut errors);
     let conf: Vec<(String, Value)> = config
@@ -190,6 +148,14 @@ pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Lo
         .iter()
         .map(|(k, v)| (k.clone(), yaml_to_value(v)))
         .collect();
+    let components = sequence(&top, "components", &mut errors);
+    let objects = class::read_objects(&components, registry, &mut errors);
+    let ctx = Ctx {
+        base,
+        conf: &conf,
+        registry,
+        objects: &objects,
+    };
     let mut comps = Vec::new();
     for (key, role) in [("spouts", Role::Spout), ("bolts", Role::Bolt)] {
         for (i, item) in sequence(&top, key, &mut errors).into_iter().enumerate() {
@@ -199,15 +165,7 @@ pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Lo
             match typed::<ComponentDef>(item.clone()) {
                 Ok(def) => {
                     let at = format!("{at} `{}`", def.id);
-                    comps.push(check_component(
-                        def,
-                        role,
-                        at,
-                        line,
-                        base,
-                        &conf,
-                        &mut errors,
-                    ));
+                    comps.push(check_component(def, role, at, line, &ctx, &mut errors));
                 }
                 Err(e) => {
                     errors.push(line, &at, e);
@@ -234,6 +192,8 @@ pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Lo
         errors.push(line, "spouts", "a topology needs at least one spout");
     }
     let mut subs = Vec::new();
+    // Bolts some entry names as `to`, checked or not.
+    let mut fed = BTreeSet::new();
     for (i, item) in sequence(&top, "streams", &mut errors)
         .into_iter()
         .enumerate()
@@ -242,7 +202,12 @@ pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Lo
         let line = errors.item_line("streams", i);
         match typed::<StreamDef>(item.clone()) {
             Ok(def) => {
-                if let Some(s) = check_stream(def, &comps, &at, line, &mut errors) {
+                fed.insert(def.to.clone());
+                let at = match &def.name {
+                    Some(name) => format!("{at} `{name}`"),
+                    None => at,
+                };
+                if let Some(s) = check_stream(def, &comps, &ctx, &at, line, &mut errors) {
                     if subs
                         .iter()
                         .any(|o: &Sub| o.from == s.from && o.to == s.to && o.stream == s.stream)
@@ -260,7 +225,7 @@ pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Lo
         }
     }
     for c in comps.iter().filter(|c| c.role == Role::Bolt) {
-        if !subs.iter().any(|s| s.to == c.id) {
+        if !fed.contains(&c.id) {
             errors.push(
                 c.line,
                 &c.at,
@@ -274,25 +239,16 @@ pub(super) fn load(text: &str, stem: &str, base: &Path) -> Result<Loaded, Vec<Lo
     if !errors.list.is_empty() {
         return Err(errors.list);
     }
-    build(name, &config, comps, subs).map_err(|message| {
+    let warnings = std::mem::take(&mut errors.warnings);
+    let mut loaded = build(name, &config, comps, subs).map_err(|message| {
         vec![Located {
             line: None,
             at: String::new(),
             message,
         }]
-    })
-}
-
-/// Deserializes `value`, naming the path of a mistake inside it.
-fn typed<T: serde::de::DeserializeOwned>(value: Yaml) -> Result<T, String> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            e.inner().to_string()
-        } else {
-            format!("{path}: {}", e.inner())
-        }
-    })
+    })?;
+    loaded.warnings = warnings;
+    Ok(loaded)
 }
 
 /// The items of the top-level sequence `key` (none if absent).
@@ -319,6 +275,12 @@ fn check_config(config: &ConfigDef, errors: &mut Errors<'_>) {
     if config.max_spout_pending == Some(0) {
         errors.push(line, "config.max_spout_pending", "must be at least 1");
     }
+    positive_secs(
+        config.tick_secs,
+        line,
+        "config.tick_secs".to_owned(),
+        errors,
+    );
 }
 
 fn positive_secs(
@@ -346,14 +308,14 @@ fn positive_secs(
 }
 
 fn check_component(
-    def: ComponentDef,
+    mut def: ComponentDef,
     role: Role,
     at: String,
     line: Option<usize>,
-    base: &Path,
-    conf: &[(String, Value)],
+    ctx: &Ctx<'_>,
     errors: &mut Errors<'_>,
 ) -> Comp {
+    let user = class::resolve(&mut def, role, ctx.registry, ctx.objects, line, &at, errors);
     if def.id.is_empty() || def.id.starts_with("__") {
         errors.push(
             line,
@@ -385,7 +347,7 @@ fn check_component(
         );
     }
     positive_secs(def.tick_secs, line, format!("{at}.tick_secs"), errors);
-    let mut streams = BTreeMap::new();
+    let mut streams: Streams = BTreeMap::new();
     let mut shell = None;
     let python_shell = def.python.as_ref().map(PythonDef::to_shell);
     let shell_def = match (&def.shell, &python_shell) {
@@ -397,6 +359,18 @@ fn check_component(
         (None, None) => None,
     };
     match (shell_def, &def.builtin) {
+        _ if def.class_name.is_some()
+            && user.is_none()
+            && def.builtin.is_none()
+            && shell_def.is_none() =>
+        {
+            // An unresolved className: said so already.
+        }
+        (None, None) if user.is_some() => {
+            if let Some((_, s)) = &user {
+                streams = s.clone();
+            }
+        }
         (Some(_), Some(_)) | (None, None) => {
             errors.push(
                 line,
@@ -490,7 +464,7 @@ fn check_component(
                 .iter()
                 .map(|a| expand(a, line, &format!("{sat}.args"), errors))
                 .collect();
-            let dir = base.join(sh.cwd.as_deref().unwrap_or("."));
+            let dir = ctx.base.join(sh.cwd.as_deref().unwrap_or("."));
             if !dir.is_dir() {
                 errors.push(
                     line,
@@ -536,7 +510,7 @@ fn check_component(
                 .serializer(serializer)
                 .protocol(protocol);
             config.env = sh.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            config.conf = conf.to_vec();
+            config.conf = ctx.conf.to_vec();
             for (key, value) in &sh.conf {
                 config.conf.retain(|(k, _)| k != key);
                 config.conf.push((key.clone(), yaml_to_value(value)));
@@ -584,15 +558,19 @@ fn check_component(
             );
         }
     }
+    // A className that did not resolve: its streams are unknown.
+    let unresolved =
+        def.class_name.is_some() && user.is_none() && def.builtin.is_none() && def.shell.is_none();
     Comp {
         id: def.id.clone(),
         role,
         at,
         line,
-        streams: Some(streams),
+        streams: (!unresolved).then_some(streams),
         def: Some(def),
         shell,
         window,
+        user: user.map(|(f, _)| f),
     }
 }
 
@@ -700,6 +678,7 @@ fn expand(text: &str, line: Option<usize>, at: &str, errors: &mut Errors<'_>) ->
 fn check_stream(
     def: StreamDef,
     comps: &[Comp],
+    ctx: &Ctx<'_>,
     at: &str,
     line: Option<usize>,
     errors: &mut Errors<'_>,
@@ -707,38 +686,53 @@ fn check_stream(
     let find = |id: &str| comps.iter().find(|c| c.id == id);
     let known = || comps.iter().map(|c| c.id.as_str()).collect::<Vec<_>>();
     let from = find(&def.from);
+    let (from_line, to_line) = (
+        errors.key_line(line, "from").or(line),
+        errors.key_line(line, "to").or(line),
+    );
+    let gline = errors.key_line(line, "grouping").or(line);
     if from.is_none() {
         errors.push(
-            line,
+            from_line,
             format!("{at}.from"),
             format!("no component `{}` (there are: {:?})", def.from, known()),
         );
     }
     match find(&def.to) {
         None => errors.push(
-            line,
+            to_line,
             format!("{at}.to"),
             format!("no component `{}` (there are: {:?})", def.to, known()),
         ),
         Some(c) if c.role == Role::Spout => errors.push(
-            line,
+            to_line,
             format!("{at}.to"),
             format!("`{}` is a spout; only bolts take inputs", def.to),
         ),
         _ => {}
     }
-    let (kind, fields, gstream) = match def.grouping {
-        GroupingDef::Name(k) => (k, Vec::new(), None),
-        GroupingDef::Full {
-            kind,
-            fields,
-            stream,
-        } => (kind, fields, stream),
+    let (kind, fields, gstream, custom) = match def.grouping {
+        Yaml::String(k) => (k, Vec::new(), None, None),
+        map @ Yaml::Mapping(_) => match typed::<GroupingDef>(map) {
+            Ok(g) => (g.kind, g.fields, g.stream, g.custom_class),
+            Err(e) => {
+                errors.push(gline, format!("{at}.grouping"), e);
+                return None;
+            }
+        },
+        _ => {
+            errors.push(
+                gline,
+                format!("{at}.grouping"),
+                "a grouping is a name (`shuffle`) or `{type: fields, fields: [...]}`",
+            );
+            return None;
+        }
     };
     let stream = match (def.stream, gstream) {
         (Some(a), Some(b)) if a != b => {
             errors.push(
-                line,
+                gline,
                 format!("{at}.grouping.stream"),
                 format!("names stream `{b}` but the entry names `{a}`"),
             );
@@ -756,21 +750,39 @@ fn check_stream(
         "none" => Grouping::None,
         "direct" => Grouping::Direct,
         "local_or_shuffle" => Grouping::LocalOrShuffle,
+        "custom" => match &custom {
+            Some(def) => ctx.objects.grouping(def, ctx.registry, gline, at, errors)?,
+            None => {
+                errors.push(
+                    gline,
+                    format!("{at}.grouping"),
+                    "a CUSTOM grouping needs its `customClass: {className: ...}`",
+                );
+                return None;
+            }
+        },
         _ => {
             errors.push(
-                line,
+                gline,
                 format!("{at}.grouping"),
-                format!("unknown grouping `{kind}` (shuffle, fields, partial_key, all, global, none, direct, local_or_shuffle)"),
+                format!("unknown grouping `{kind}` (shuffle, fields, partial_key, all, global, none, direct, local_or_shuffle, custom; any case)"),
             );
             return None;
         }
     };
+    if custom.is_some() && !matches!(grouping, Grouping::Custom(_)) {
+        errors.push(
+            gline,
+            format!("{at}.grouping.customClass"),
+            "only a CUSTOM grouping takes a `customClass`",
+        );
+    }
     let from = from?;
     // A component that did not parse: its streams are unknown.
     let streams = from.streams.as_ref()?;
     let Some((declared, direct)) = streams.get(&stream) else {
         errors.push(
-            line,
+            gline,
             format!("{at}.stream"),
             format!(
                 "`{}` declares no stream `{stream}` (it declares: {:?})",
@@ -782,14 +794,14 @@ fn check_stream(
     };
     match (&grouping, grouping.fields()) {
         (_, Some([])) => errors.push(
-            line,
+            gline,
             format!("{at}.grouping.fields"),
             format!("a {} grouping needs fields", grouping.name()),
         ),
         (_, Some(f)) => {
             for f in f.iter().filter(|f| !declared.contains(f)) {
                 errors.push(
-                    line,
+                    gline,
                     format!("{at}.grouping.fields"),
                     format!(
                         "stream `{stream}` of `{}` has no field `{f}` (it has: {declared:?})",
@@ -799,7 +811,7 @@ fn check_stream(
             }
         }
         (_, None) if !fields.is_empty() => errors.push(
-            line,
+            gline,
             format!("{at}.grouping.fields"),
             format!("a {} grouping takes no fields", grouping.name()),
         ),
@@ -815,7 +827,7 @@ fn check_stream(
         } else {
             format!("stream `{stream}` of `{}` is not direct (declare it `{{fields: [...], direct: true}}`)", from.id)
         };
-        errors.push(line, format!("{at}.grouping"), message);
+        errors.push(gline, format!("{at}.grouping"), message);
     }
     Some(Sub {
         from: def.from,
@@ -884,7 +896,14 @@ fn build(
                         let args = def.args_list();
                         registry::add_spout(&mut b, &c.id, name, &args, p, &mut outputs)
                     }
-                    (None, None) => None,
+                    (None, None) => match &c.user {
+                        Some(UserFactory::Spout(f)) => {
+                            outputs.spouts_finite = false;
+                            let f = Arc::clone(f);
+                            Some(b.set_spout(&c.id, move || f(), p))
+                        }
+                        _ => None,
+                    },
                 };
                 if let (Some(d), Some(n)) = (declarer, def.max_spout_pending) {
                     let _ = d.max_spout_pending(n);
@@ -921,13 +940,23 @@ fn build(
                         let args = def.args_list();
                         registry::add_bolt(&mut b, &c.id, name, &args, p, &mut outputs)
                     }
-                    (None, None, _) => None,
+                    (None, None, _) => match &c.user {
+                        Some(UserFactory::Bolt(f)) => {
+                            let f = Arc::clone(f);
+                            Some(b.set_bolt(&c.id, move || f(), p))
+                        }
+                        _ => None,
+                    },
                 };
                 let Some(mut d) = declarer else { continue };
                 for s in subs.iter().filter(|s| s.to == c.id) {
                     d = d.grouping(&s.from, &s.stream, s.grouping.clone());
                 }
-                if let Some(t) = def.tick_secs {
+                // `topology.tick.tuple.freq.secs` reaches the bolts that
+                // can tell a tick from a tuple: shell bolts and registered
+                // classes, not Gale's built-ins.
+                let topology_tick = config.tick_secs.filter(|_| def.builtin.is_none());
+                if let Some(t) = def.tick_secs.or(topology_tick) {
                     let _ = d.tick_interval(Duration::from_secs_f64(t));
                 }
             }
@@ -938,33 +967,6 @@ fn build(
         topology,
         counts: outputs.counts,
         finite: outputs.spouts_finite,
+        warnings: Vec::new(),
     })
-}
-
-/// A YAML value as a Gale value (for the handshake's `conf`).
-fn yaml_to_value(v: &Yaml) -> Value {
-    match v {
-        Yaml::Null => Value::Null,
-        Yaml::Bool(b) => Value::Bool(*b),
-        Yaml::Number(n) => n
-            .as_i64()
-            .map_or_else(|| Value::F64(n.as_f64().unwrap_or(f64::NAN)), Value::I64),
-        Yaml::String(s) => Value::Str(s.clone()),
-        Yaml::Sequence(items) => Value::List(items.iter().map(yaml_to_value).collect()),
-        Yaml::Mapping(m) => Value::Map(
-            m.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Yaml::String(s) => s.clone(),
-                        other => serde_yaml_ng::to_string(other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned(),
-                    };
-                    (key, yaml_to_value(v))
-                })
-                .collect(),
-        ),
-        Yaml::Tagged(t) => yaml_to_value(&t.value),
-    }
 }

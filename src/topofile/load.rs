@@ -1,7 +1,7 @@
 //! Loading a topology file: [`load`] and its variants.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use gale_engine::Topology;
 
@@ -9,6 +9,18 @@ use super::build;
 use super::error::LoadError;
 use super::loaded::Loaded;
 use super::located::Located;
+use super::registry::Registry;
+use super::substitute::{substitute, Properties};
+
+/// How to load a topology file: the classes its `className`s may name,
+/// and the properties file of Flux's `--filter`.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The classes (default: Storm's, [`Registry::new`]).
+    pub registry: Registry,
+    /// `${key}` in the file becomes `key`'s value in this properties file.
+    pub filter: Option<PathBuf>,
+}
 
 /// Loads the topology file at `path` (shell components' working
 /// directories are relative to the file's directory). A `.py` file is a
@@ -20,6 +32,12 @@ pub fn load(path: impl AsRef<Path>) -> Result<Topology, LoadError> {
 
 /// [`load`], with the count sink and whether the run ends by itself.
 pub fn load_full(path: impl AsRef<Path>) -> Result<Loaded, LoadError> {
+    load_with(path, &Options::default())
+}
+
+/// [`load_full`] with a registry of your classes (for Flux's
+/// `className`) and a `--filter` properties file.
+pub fn load_with(path: impl AsRef<Path>, options: &Options) -> Result<Loaded, LoadError> {
     let path = path.as_ref();
     let text = if is_streamparse_file(path) {
         describe_streamparse(path)?
@@ -42,12 +60,22 @@ pub fn load_full(path: impl AsRef<Path>) -> Result<Loaded, LoadError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    load_str(&text, path, base)
+    load_str_with(&text, path, base, options)
 }
 
 /// Loads a topology from YAML `text`, naming it `path` in errors and
 /// resolving working directories against `base`.
 pub fn load_str(text: &str, path: &Path, base: &Path) -> Result<Loaded, LoadError> {
+    load_str_with(text, path, base, &Options::default())
+}
+
+/// [`load_str`] with [`Options`].
+pub fn load_str_with(
+    text: &str,
+    path: &Path,
+    base: &Path,
+    options: &Options,
+) -> Result<Loaded, LoadError> {
     let stem = path
         .file_stem()
         .map_or("topology".into(), |s| s.to_string_lossy());
@@ -61,7 +89,18 @@ pub fn load_str(text: &str, path: &Path, base: &Path) -> Result<Loaded, LoadErro
             }],
         });
     }
-    build::load(text, &stem, base).map_err(|mut errors| {
+    let props = match &options.filter {
+        Some(file) => Properties::read(file)?,
+        None => Properties::default(),
+    };
+    let mut errors = Vec::new();
+    let text = substitute(text, &props, None, &mut errors);
+    let built = if errors.is_empty() {
+        build::load(&text, &stem, base, &options.registry, &props)
+    } else {
+        Err(errors)
+    };
+    built.map_err(|mut errors| {
         errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
         LoadError::Invalid {
             path: path.to_owned(),

@@ -14,6 +14,9 @@ pub struct Loaded {
     pub counts: Option<CountSink>,
     /// Every spout is a built-in with a `count`, so the run ends by itself.
     pub finite: bool,
+    /// What is not wrong but not used either (a Storm `config` key Gale
+    /// ignores, a resource hint), each with its place: print them.
+    pub warnings: Vec<super::Located>,
 }
 
 impl From<Loaded> for crate::builtin::Built {

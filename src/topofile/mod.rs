@@ -34,15 +34,25 @@
 //! stopping at the first.
 
 mod build;
+mod class;
+mod config;
 mod connectors;
 mod error;
+mod include;
 mod load;
 mod loaded;
 mod located;
+mod mistakes;
 pub mod registry;
 mod schema;
+mod substitute;
+mod yaml;
 
 pub use error::LoadError;
-pub use load::{describe_streamparse, is_topology_file, load, load_full, load_str, project_python};
+pub use load::{
+    describe_streamparse, is_topology_file, load, load_full, load_str, load_str_with, load_with,
+    project_python, Options,
+};
 pub use loaded::Loaded;
 pub use located::Located;
+pub use substitute::Properties;

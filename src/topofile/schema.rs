@@ -5,12 +5,34 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_yaml_ng::Value as Yaml;
 
-/// The top-level keys (checked one by one, so each mistake is reported).
-pub(super) const TOP_KEYS: [&str; 5] = ["name", "config", "spouts", "bolts", "streams"];
+/// The top-level keys (checked one by one, so each mistake is reported);
+/// `components` and `includes` are Flux's.
+pub(super) const TOP_KEYS: [&str; 7] = [
+    "name",
+    "config",
+    "spouts",
+    "bolts",
+    "streams",
+    "components",
+    "includes",
+];
 
-/// `config:` — topology-wide settings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Flux's top-level keys that Gale does not support, and why.
+pub(super) const FLUX_UNSUPPORTED: [(&str, &str); 2] = [
+    (
+        "topologySource",
+        "Flux's `topologySource` (a JVM class that builds the topology) is not supported: \
+         describe the topology with spouts, bolts and streams, or build it in Rust",
+    ),
+    (
+        "workerHooks",
+        "Flux's `workerHooks` are not supported (Gale runs no JVM worker hooks)",
+    ),
+];
+
+/// `config:` — topology-wide settings (read key by key: Gale's keys and
+/// Storm's `topology.*` keys, see `config.rs`).
+#[derive(Debug, Default)]
 pub(super) struct ConfigDef {
     /// Acker tasks (0: no tracking).
     pub(super) ackers: Option<usize>,
@@ -18,8 +40,11 @@ pub(super) struct ConfigDef {
     pub(super) message_timeout_secs: Option<f64>,
     /// Trees in flight per spout task.
     pub(super) max_spout_pending: Option<usize>,
+    /// A tick tuple every this many seconds to every shell bolt and
+    /// registered bolt class without its own `tick_secs` (Storm's
+    /// `topology.tick.tuple.freq.secs`).
+    pub(super) tick_secs: Option<f64>,
     /// Storm configuration given to every shell component's handshake.
-    #[serde(default)]
     pub(super) conf: BTreeMap<String, Yaml>,
 }
 
@@ -50,6 +75,82 @@ pub(super) struct ComponentDef {
     pub(super) tick_secs: Option<f64>,
     /// Shell and Python bolts: run on windows of tuples.
     pub(super) window: Option<WindowDef>,
+    /// Flux: the class, resolved through the registry.
+    #[serde(rename = "className")]
+    pub(super) class_name: Option<String>,
+    /// Flux: the class's constructor arguments.
+    #[serde(rename = "constructorArgs", default)]
+    pub(super) constructor_args: Vec<Yaml>,
+    /// Flux: methods called after construction.
+    #[serde(rename = "configMethods", default)]
+    pub(super) config_methods: Vec<ConfigMethodDef>,
+    /// Flux: properties set after construction.
+    #[serde(default)]
+    pub(super) properties: Vec<PropertyDef>,
+    /// Flux: tasks (Gale runs one task per executor: must equal
+    /// `parallelism`).
+    #[serde(rename = "numTasks")]
+    pub(super) num_tasks: Option<usize>,
+    // Flux keys Gale does not support or ignores: said so, by name.
+    pub(super) factory: Option<Yaml>,
+    #[serde(rename = "factoryArgs")]
+    pub(super) factory_args: Option<Yaml>,
+    #[serde(rename = "onHeapMemoryLoad")]
+    pub(super) on_heap: Option<Yaml>,
+    #[serde(rename = "offHeapMemoryLoad")]
+    pub(super) off_heap: Option<Yaml>,
+    #[serde(rename = "cpuLoad")]
+    pub(super) cpu_load: Option<Yaml>,
+}
+
+/// Flux's `configMethods` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConfigMethodDef {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) args: Vec<Yaml>,
+}
+
+/// Flux's `properties` entry: a `value` or a `ref`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PropertyDef {
+    pub(super) name: String,
+    pub(super) value: Option<Yaml>,
+    #[serde(rename = "ref")]
+    pub(super) reference: Option<String>,
+}
+
+/// Flux's `components:` entry (and a grouping's `customClass`, without
+/// `id`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ObjectDef {
+    #[serde(default)]
+    pub(super) id: String,
+    #[serde(rename = "className")]
+    pub(super) class_name: String,
+    #[serde(rename = "constructorArgs", default)]
+    pub(super) constructor_args: Vec<Yaml>,
+    #[serde(rename = "configMethods", default)]
+    pub(super) config_methods: Vec<ConfigMethodDef>,
+    #[serde(default)]
+    pub(super) properties: Vec<PropertyDef>,
+    pub(super) factory: Option<Yaml>,
+    #[serde(rename = "factoryArgs")]
+    pub(super) factory_args: Option<Yaml>,
+}
+
+/// Flux's `includes:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct IncludeDef {
+    pub(super) file: String,
+    #[serde(default)]
+    pub(super) resource: bool,
+    #[serde(default)]
+    pub(super) r#override: bool,
 }
 
 /// `window:` — a shell or Python bolt gets windows of tuples, each as one
@@ -95,17 +196,43 @@ impl ComponentDef {
 }
 
 /// The fields of one output stream.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub(super) enum StreamFields {
     /// `[a, b]`
     Plain(Vec<String>),
     /// `{fields: [a, b], direct: true}`
-    Full {
-        fields: Vec<String>,
-        #[serde(default)]
-        direct: bool,
-    },
+    Full { fields: Vec<String>, direct: bool },
+}
+
+/// `{fields: [a, b], direct: true}`, strictly.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FullStreamFields {
+    fields: Vec<String>,
+    #[serde(default)]
+    direct: bool,
+}
+
+impl<'de> Deserialize<'de> for StreamFields {
+    /// A list of fields, or a mapping with exactly the keys `fields` and
+    /// (optionally) `direct`: a misspelt key is an error, not ignored.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Yaml::deserialize(d)? {
+            list @ Yaml::Sequence(_) => serde_yaml_ng::from_value(list)
+                .map(StreamFields::Plain)
+                .map_err(D::Error::custom),
+            map @ Yaml::Mapping(_) => serde_yaml_ng::from_value::<FullStreamFields>(map)
+                .map(|f| StreamFields::Full {
+                    fields: f.fields,
+                    direct: f.direct,
+                })
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "a stream is a list of fields or {fields: [...], direct: true}",
+            )),
+        }
+    }
 }
 
 impl StreamFields {
@@ -207,23 +334,27 @@ pub(super) struct StreamDef {
     /// The stream of `from` (default: `default`).
     #[serde(alias = "streamId")]
     pub(super) stream: Option<String>,
-    pub(super) grouping: GroupingDef,
+    /// `shuffle`, or a [`GroupingDef`] (read strictly in `check_stream`).
+    pub(super) grouping: Yaml,
+    /// Flux: a label for the connection (not used).
+    pub(super) name: Option<String>,
 }
 
-/// A grouping: `shuffle`, or `{type: fields, fields: [word]}`.
+/// A grouping: `{type: fields, fields: [word]}`, or Flux's `{type:
+/// FIELDS, args: [word], streamId: s}`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum GroupingDef {
-    Name(String),
-    Full {
-        #[serde(rename = "type")]
-        kind: String,
-        /// Field names (fields and partial-key groupings); Flux calls
-        /// them `args`.
-        #[serde(default, alias = "args")]
-        fields: Vec<String>,
-        /// Flux's place for the stream.
-        #[serde(default, alias = "streamId")]
-        stream: Option<String>,
-    },
+#[serde(deny_unknown_fields)]
+pub(super) struct GroupingDef {
+    #[serde(rename = "type")]
+    pub(super) kind: String,
+    /// Field names (fields and partial-key groupings); Flux calls them
+    /// `args`.
+    #[serde(default, alias = "args")]
+    pub(super) fields: Vec<String>,
+    /// Flux's place for the stream.
+    #[serde(default, alias = "streamId")]
+    pub(super) stream: Option<String>,
+    /// Flux: the class of a `CUSTOM` grouping.
+    #[serde(rename = "customClass")]
+    pub(super) custom_class: Option<ObjectDef>,
 }

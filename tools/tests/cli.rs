@@ -304,3 +304,118 @@ fn acking_the_storm_acker_benchmark_topology() {
     assert_eq!(counter(&json, "constSpout", "acked"), 20_000, "{json}");
     assert_eq!(counter(&json, "nullBolt", "executed"), 20_000, "{json}");
 }
+
+/// `gale run` stopped by a real signal: it drains, prints its report and
+/// exits with 128 + the signal.
+fn run_until_signal(signal: &str) -> (Option<i32>, String, String) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gale"))
+        .args([
+            "run",
+            "wordcount",
+            "--ack",
+            "--duration",
+            "600",
+            "--threads",
+            "2",
+            "--no-pin",
+            "--json",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gale");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let kept = Arc::clone(&stderr);
+    let pipe = child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut s = kept.lock().unwrap();
+            s.push_str(&l);
+            s.push('\n');
+        }
+    });
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let watchdog = Instant::now();
+    // The metrics line comes after the signal handlers are in place.
+    while !stderr.lock().unwrap().contains("gale: metrics on ") {
+        assert!(
+            watchdog.elapsed() < Duration::from_secs(60),
+            "gale run did not start: {}",
+            stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let it process something first (not a timing assertion).
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll gale") {
+            break status;
+        }
+        if watchdog.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!(
+                "gale run did not stop on SIG{signal}: {}",
+                stderr.lock().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = reader.join();
+    let stdout = out.join().unwrap();
+    let stderr = stderr.lock().unwrap().clone();
+    (status.code(), stdout, stderr)
+}
+
+#[test]
+fn ctrl_c_drains_a_run_reports_it_and_exits_130() {
+    let (code, stdout, stderr) = run_until_signal("INT");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("gale: SIGINT: draining and stopping"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("gale: stopped by SIGINT"), "{stderr}");
+    // The report: the JSON on stdout (no partial counts before it), the
+    // table on stderr; with --ack every tree emitted completed or failed.
+    let json: Json =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(json["stopped_by"], "SIGINT");
+    let emitted = counter(&json, "spout", "emitted");
+    assert!(emitted > 0, "{json}");
+    assert_eq!(
+        counter(&json, "spout", "acked") + counter(&json, "spout", "failed"),
+        emitted,
+        "{json}"
+    );
+    assert!(stderr.contains("component"), "{stderr}");
+}
+
+#[test]
+fn sigterm_drains_a_run_reports_it_and_exits_143() {
+    let (code, stdout, stderr) = run_until_signal("TERM");
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(stderr.contains("gale: stopped by SIGTERM"), "{stderr}");
+    let json: Json =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(json["stopped_by"], "SIGTERM");
+    assert!(counter(&json, "count", "executed") > 0, "{json}");
+}

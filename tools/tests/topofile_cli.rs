@@ -4,7 +4,16 @@ mod util;
 
 use std::path::PathBuf;
 
-use util::{gale, python, repo};
+use util::{gale, gale_with_env, python, repo};
+
+/// The `word<TAB>count` lines of a run's stdout.
+fn counts(stdout: &str) -> std::collections::BTreeMap<String, u64> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(w, n)| (w.to_owned(), n.parse().unwrap()))
+        .collect()
+}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gale-cli-{}-{name}", std::process::id()));
@@ -71,12 +80,7 @@ fn run_a_streamparse_topology_file_prints_exact_counts() {
     std::fs::write(&file, text).unwrap();
     let run = gale(&["run", file.to_str().unwrap(), "--threads", "2", "--no-pin"]);
     assert!(run.ok(), "{}", run.stderr);
-    let counts: std::collections::BTreeMap<String, u64> = run
-        .stdout
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(w, n)| (w.to_owned(), n.parse().unwrap()))
-        .collect();
+    let counts = counts(&run.stdout);
     assert_eq!(counts, gale::builtin::wordcount::expected_counts(200));
 }
 
@@ -147,5 +151,145 @@ fn a_bad_window_block_is_reported_with_its_place() {
         "bolts[0] `b`.window.lag_secs: must be a number of seconds above 0",
     ] {
         assert!(run.stderr.contains(wanted), "{wanted}\n{}", run.stderr);
+    }
+}
+
+/// The executed count of `component` in a run's `--json` report.
+fn executed(run: &util::Run, component: &str) -> u64 {
+    let line = run.stdout.lines().last().unwrap_or("");
+    let json: serde_json::Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    json["components"][component]["executed"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {component} in {json}"))
+}
+
+/// The environment under which `python3` is the interpreter with pystorm.
+fn venv_path() -> String {
+    let bin = std::path::Path::new(&python())
+        .parent()
+        .expect("the interpreter's directory")
+        .to_owned();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn storms_flux_word_count_validates_and_runs() {
+    let file = repo().join("examples/flux/wordcount.yaml");
+    let file = file.to_str().unwrap();
+    let run = gale(&["validate", file]);
+    assert!(run.ok(), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("topology `yaml-topology` is valid")
+            && run.stdout.contains("spout spout-1 x1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "gale: warning: {file}:11: config.topology.workers: Storm key not used by Gale"
+        )),
+        "{}",
+        run.stderr
+    );
+    let run = gale(&["run", file, "--duration", "1.5", "--json", "--no-pin"]);
+    assert!(run.ok(), "{}", run.stderr);
+    // TestWordSpout: a word every 100 ms, each counted and logged.
+    let (counted, logged) = (executed(&run, "bolt-1"), executed(&run, "bolt-2"));
+    assert!(counted > 0 && logged > 0, "{}", run.stdout);
+}
+
+#[test]
+fn storms_flux_shell_example_validates_and_runs_python_components() {
+    let file = repo().join("examples/flux/shell.yaml");
+    let file = file.to_str().unwrap();
+    let path = venv_path();
+    let env = [("PATH", path.as_str())];
+    let run = gale_with_env(&["validate", file], &env);
+    assert!(run.ok(), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("bolt splitsentence x1"),
+        "{}",
+        run.stdout
+    );
+    let run = gale_with_env(
+        &["run", file, "--duration", "3", "--json", "--no-pin"],
+        &env,
+    );
+    assert!(run.ok(), "{}", run.stderr);
+    // Sentences from the Python spout, split by the Python bolt, counted
+    // and logged.
+    let split = executed(&run, "splitsentence");
+    let counted = executed(&run, "count");
+    assert!(split > 0 && counted > split, "{}", run.stdout);
+    assert!(executed(&run, "log") > 0, "{}", run.stdout);
+}
+
+#[test]
+fn the_filtered_flux_example_runs_with_its_properties_to_exact_counts() {
+    let dir = repo().join("examples/flux");
+    let file = dir.join("filtered.yaml");
+    let props = dir.join("dev.properties");
+    let path = venv_path();
+    let run = gale_with_env(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--filter",
+            props.to_str().unwrap(),
+            "--no-pin",
+        ],
+        &[("PATH", path.as_str())],
+    );
+    assert!(run.ok(), "{}", run.stderr);
+    let counts = counts(&run.stdout);
+    assert_eq!(counts, gale::builtin::wordcount::expected_counts(500));
+    // --filter is for files.
+    let run = gale(&["run", "wordcount", "--filter", props.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains("--filter applies to topology files"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_flux_file_with_a_typod_class_and_a_missing_ref_gets_both_lines() {
+    let dir = scratch("flux-bad");
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "\
+name: bad
+spouts:
+  - id: spout-1
+    className: org.apache.storm.testing.TestWordSpot
+bolts:
+  - id: split
+    className: org.apache.storm.flux.wrappers.bolts.FluxShellBolt
+    constructorArgs:
+      - [python3, splitsentence.py]
+      - ref: wordFields
+streams:
+  - from: spout-1
+    to: split
+    grouping:
+      type: SHUFFLE
+",
+    )
+    .unwrap();
+    let run = gale(&["validate", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let path = file.display().to_string();
+    for needle in [
+        format!("{path}:4: spouts[0] `spout-1`.className: no spout class `org.apache.storm.testing.TestWordSpot`"),
+        format!("{path}:10: bolts[0] `split`.constructorArgs: `ref: wordFields`: no component `wordFields`"),
+    ] {
+        assert!(run.stderr.contains(&needle), "{needle}\n{}", run.stderr);
     }
 }

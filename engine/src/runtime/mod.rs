@@ -79,7 +79,7 @@ pub use metrics::{
 };
 pub use node::NodeCluster;
 pub(crate) use plan::Plan;
-pub use running::RunningTopology;
+pub use running::{ControlHandle, ControlStatus, RunningTopology};
 pub(crate) use shared::Shared;
 pub use source::{MetricSource, Sample, SampleKind};
 pub use stats::{ComponentStats, TopologyStats};

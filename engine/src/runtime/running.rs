@@ -56,6 +56,28 @@ impl RunningTopology {
         self.shared.drain.store(true, Ordering::Release);
     }
 
+    /// Deactivates the topology (Storm's `deactivate`): each spout's
+    /// `deactivate` is called and `next_tuple` no longer is, while tuples
+    /// in flight are still processed and acked (and spouts still get
+    /// their `ack`/`fail`). [`activate`](Self::activate) resumes.
+    pub fn deactivate(&self) {
+        self.control_handle().set_active(false);
+    }
+
+    /// Activates a deactivated topology: `activate`, then `next_tuple`
+    /// again.
+    pub fn activate(&self) {
+        self.control_handle().set_active(true);
+    }
+
+    /// A handle that activates, deactivates and stops the topology from
+    /// any thread (a control channel).
+    pub fn control_handle(&self) -> ControlHandle {
+        ControlHandle {
+            metrics: self.metrics_handle(),
+        }
+    }
+
     /// Counters so far, per component (this node's tasks only): a
     /// [`TopologyStats`] derived from [`metrics`](Self::metrics).
     pub fn stats(&self) -> TopologyStats {
@@ -146,6 +168,76 @@ impl Drop for RunningTopology {
         }
         if let Some(link) = self.link.take() {
             link.stop();
+        }
+    }
+}
+
+/// Activates, deactivates and stops a running topology from any thread
+/// (see [`RunningTopology::control_handle`]); cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ControlHandle {
+    metrics: MetricsHandle,
+}
+
+/// Where a running topology is, as the control channel reports it
+/// (Storm's topology status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlStatus {
+    /// Spouts are polled.
+    Active,
+    /// Deactivated: spouts are not polled.
+    Inactive,
+    /// Stopping (draining what is in flight) or stopped.
+    Killed,
+}
+
+impl ControlStatus {
+    /// Storm's name: `ACTIVE`, `INACTIVE`, `KILLED`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ControlStatus::Active => "ACTIVE",
+            ControlStatus::Inactive => "INACTIVE",
+            ControlStatus::Killed => "KILLED",
+        }
+    }
+}
+
+impl ControlHandle {
+    /// The topology's id (as [`MetricsHandle::id`]).
+    pub fn id(&self) -> String {
+        self.metrics.id()
+    }
+
+    /// Its metrics handle.
+    pub fn metrics(&self) -> &MetricsHandle {
+        &self.metrics
+    }
+
+    /// Activates (`true`) or deactivates (`false`) it; see
+    /// [`RunningTopology::deactivate`].
+    pub fn set_active(&self, active: bool) {
+        // SYNC: Release pairs with the Acquire load in `Shared::inactive`.
+        self.metrics
+            .shared
+            .inactive
+            .store(!active, Ordering::Release);
+    }
+
+    /// Stops it as [`RunningTopology::stop`] does (draining first).
+    pub fn stop(&self) {
+        // SYNC: Release pairs with the Acquire load in `Shared::draining`.
+        self.metrics.shared.drain.store(true, Ordering::Release);
+    }
+
+    /// Where it is.
+    pub fn status(&self) -> ControlStatus {
+        let shared = &self.metrics.shared;
+        if shared.draining() || shared.should_stop() {
+            ControlStatus::Killed
+        } else if shared.inactive() {
+            ControlStatus::Inactive
+        } else {
+            ControlStatus::Active
         }
     }
 }

@@ -59,6 +59,9 @@ type ErrorKey = (String, TaskId, String);
 pub(crate) struct Shared {
     /// Stop polling spouts and shut down once everything in flight is done.
     pub(crate) drain: AtomicBool,
+    /// Deactivated (Storm's `deactivate`): spouts are not polled until
+    /// activated again; everything else runs.
+    pub(crate) inactive: AtomicBool,
     /// Exit now (set by the coordinator once drained, or on failure).
     pub(crate) stop: AtomicBool,
     /// A task panicked; the first panic is in `panic`.
@@ -82,6 +85,7 @@ impl Shared {
     pub(crate) fn new(workers: usize, tasks: usize, metrics: MetricsStore) -> Self {
         Self {
             drain: AtomicBool::new(false),
+            inactive: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             panic: Mutex::new(None),
@@ -167,6 +171,11 @@ impl Shared {
     pub(crate) fn should_stop(&self) -> bool {
         // SYNC: pairs with the Release stores in `fail` and the coordinator.
         self.stop.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn inactive(&self) -> bool {
+        // SYNC: pairs with the Release store in `ControlHandle::set_active`.
+        self.inactive.load(Ordering::Acquire)
     }
 
     pub(crate) fn draining(&self) -> bool {

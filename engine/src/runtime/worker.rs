@@ -419,6 +419,9 @@ impl Worker {
         let mut last_flush = Instant::now();
         let has_ticks = self.core.tasks.iter().any(|t| t.tick.is_some());
         let mut draining = false;
+        // Deactivated by the handle: spouts not polled (acks, fails and
+        // timeouts still reach them).
+        let mut paused = false;
         while !self.core.shared.should_stop() {
             let mut progress = false;
             self.core.emitter.set_now(Instant::now());
@@ -449,7 +452,11 @@ impl Worker {
                 draining = true;
                 self.deactivate_spouts();
             }
-            if !draining {
+            if !draining && paused != self.core.shared.inactive() {
+                paused = !paused;
+                self.set_spouts_active(!paused);
+            }
+            if !draining && !paused {
                 progress |= self.core.poll_spouts();
             }
             progress |= self.core.spout_housekeeping();
@@ -528,6 +535,39 @@ impl Worker {
         }
         self.core.polled = polled;
         true
+    }
+
+    /// Calls `activate` or `deactivate` on the spouts still running.
+    fn set_spouts_active(&mut self, active: bool) {
+        for t in &mut self.core.tasks {
+            if let Instance::Spout(s) = &mut t.instance {
+                if t.done {
+                    continue;
+                }
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    if active {
+                        s.activate();
+                    } else {
+                        s.deactivate();
+                    }
+                }));
+                if let Err(payload) = result {
+                    let component = self
+                        .core
+                        .plan
+                        .component_of(t.id)
+                        .map_or("", |c| c.name.as_str());
+                    self.core.shared.fail(TaskError {
+                        component: component.to_owned(),
+                        task: t.id,
+                        message: format!(
+                            "panicked in activate/deactivate: {}",
+                            panic_message(&*payload)
+                        ),
+                    });
+                }
+            }
+        }
     }
 
     fn deactivate_spouts(&mut self) {

@@ -145,6 +145,32 @@ function section(t) {
   return s;
 }
 
+// The cluster's nodes and the links between them (from any node's
+// cluster view); nothing for a single process.
+function nodes(view) {
+  const s = document.createElement("section");
+  s.className = "cluster";
+  const h = document.createElement("h3");
+  h.textContent = `nodes: ${view.nodesUp} of ${view.nodesExpected} up`;
+  const ul = document.createElement("ul");
+  for (const n of view.nodes) {
+    const li = document.createElement("li");
+    li.className = "node " + (n.state === "up" ? "up" : "down");
+    li.dataset.node = String(n.node);
+    li.textContent = `node-${n.node} (${n.endpoint}): ${n.state}`;
+    for (const l of n.links || []) {
+      const span = document.createElement("span");
+      span.className = "link " + (l.up ? "up" : "down");
+      span.dataset.link = `${n.node}-${l.peer}`;
+      span.textContent = ` → node-${l.peer} ${l.up ? "up" : "down"}`;
+      li.appendChild(span);
+    }
+    ul.appendChild(li);
+  }
+  s.append(h, ul);
+  return s;
+}
+
 async function getJson(path) {
   const r = await fetch(path, { cache: "no-store" });
   if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
@@ -157,8 +183,15 @@ async function refresh() {
     const summary = await getJson("/api/v1/topology/summary");
     const details = await Promise.all(summary.topologies.map(t =>
       getJson("/api/v1/topology/" + encodeURIComponent(t.id))));
+    const views = await Promise.all(summary.topologies.map(t =>
+      getJson("/api/v1/cluster/topology/" + encodeURIComponent(t.name)).catch(() => null)));
     const main = document.getElementById("topologies");
-    main.replaceChildren(...details.map(section));
+    main.replaceChildren(...details.map((t, i) => {
+      const s = section(t);
+      const view = views[i];
+      if (view && view.nodesExpected > 1) s.insertBefore(nodes(view), s.children[2]);
+      return s;
+    }));
     status.textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.updated = String(Date.now());
   } catch (e) {

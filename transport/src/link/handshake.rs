@@ -336,6 +336,50 @@ impl Handshake {
     }
 }
 
+/// A fresh challenge for a control request (32 random bytes).
+pub fn control_nonce() -> std::io::Result<[u8; 32]> {
+    let mut nonce = [0u8; 32];
+    getrandom::fill(&mut nonce).map_err(std::io::Error::other)?;
+    Ok(nonce)
+}
+
+/// The proof of a control request, the link's HMAC-SHA256 challenge
+/// applied to a request: `HMAC-SHA256(secret, "gale-control-v1" ||
+/// WIRE_VERSION || method || 0 || path || 0 || nonce)`, where `nonce` is
+/// a challenge the node handed out (fresh, single-use), so the secret
+/// never travels and a recorded proof is worthless later.
+pub fn control_proof(secret: &[u8], method: &str, path: &str, nonce: &[u8]) -> [u8; 32] {
+    control_mac(secret, method, path, nonce)
+        .finalize()
+        .into_bytes()
+        .into()
+}
+
+/// Whether `proof` is [`control_proof`]'s for these (in constant time).
+pub fn verify_control_proof(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    nonce: &[u8],
+    proof: &[u8],
+) -> bool {
+    control_mac(secret, method, path, nonce)
+        .verify_slice(proof)
+        .is_ok()
+}
+
+fn control_mac(secret: &[u8], method: &str, path: &str, nonce: &[u8]) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length");
+    mac.update(b"gale-control-v1");
+    mac.update(&WIRE_VERSION.to_le_bytes());
+    mac.update(method.as_bytes());
+    mac.update(&[0]);
+    mac.update(path.as_bytes());
+    mac.update(&[0]);
+    mac.update(nonce);
+    mac
+}
+
 /// `text` as it may go into a log line: control characters (newlines
 /// included), quotes and backslashes escaped, so bytes from a stranger can
 /// never forge a line.

@@ -43,6 +43,7 @@ mod uring;
 
 pub use config::{Backend, BackendKind, LinkConfig, NodeId, PeerSpec, MIN_SECRET_LEN};
 pub use error::LinkError;
+pub use handshake::{control_nonce, control_proof, verify_control_proof};
 pub use resolve::Resolve;
 pub use route::{InboundRoute, LinkRings};
 pub use stats::{LinkStats, PeerState, PeerStats};

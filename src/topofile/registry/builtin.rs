@@ -3,9 +3,10 @@
 use gale_engine::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
 use serde_yaml_ng::Value as Yaml;
 
-use super::connectors;
 use crate::builtin::perf::DevNullBolt;
+use crate::builtin::storm_testing::{LogInfoBolt, TestWordSpout};
 use crate::builtin::wordcount::{CountBolt, CountSink, SentenceSpout, SplitBolt, SplitKeyedBolt};
+use crate::topofile::connectors;
 
 /// Spout or bolt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub struct Named {
 }
 
 /// The built-in components, by name.
-pub const COMPONENTS: [Named; 8] = [
+pub const COMPONENTS: [Named; 10] = [
     Named {
         name: "sentences",
         role: Role::Spout,
@@ -41,6 +42,23 @@ pub const COMPONENTS: [Named; 8] = [
                 with message ids and replay failures; default: true)",
         streams: &[("default", &["sentence"])],
         args: &["count", "reliable"],
+    },
+    Named {
+        name: "words",
+        role: Role::Spout,
+        about: "Storm's TestWordSpout: a random word of nathan, mike, jackson, golda, \
+                bertels every interval_ms (default 100, as Storm's; 0: as often as asked), \
+                without message ids; args: interval_ms, count (total words, then finished; \
+                default: forever)",
+        streams: &[("default", &["word"])],
+        args: &["interval_ms", "count"],
+    },
+    Named {
+        name: "log",
+        role: Role::Bolt,
+        about: "Flux's LogInfoBolt: logs every input at info level, acks it, emits nothing",
+        streams: &[],
+        args: &[],
     },
     Named {
         name: "split",
@@ -110,7 +128,7 @@ pub fn find(name: &str) -> Option<&'static Named> {
 }
 
 /// Names of the built-in components of `role`.
-pub(super) fn names(role: Role) -> Vec<&'static str> {
+pub(crate) fn names(role: Role) -> Vec<&'static str> {
     COMPONENTS
         .iter()
         .filter(|c| c.role == role)
@@ -120,7 +138,7 @@ pub(super) fn names(role: Role) -> Vec<&'static str> {
 
 /// The output streams of built-in `named` with these `args` (checked
 /// already): a connector's depend on its `args`.
-pub(super) fn streams(named: &Named, args: &[(String, Yaml)]) -> Vec<(String, Vec<String>)> {
+pub(crate) fn streams(named: &Named, args: &[(String, Yaml)]) -> Vec<(String, Vec<String>)> {
     if connectors::is_connector(named.name) {
         return connectors::parse(named.name, args)
             .map(|c| c.streams())
@@ -135,7 +153,7 @@ pub(super) fn streams(named: &Named, args: &[(String, Yaml)]) -> Vec<(String, Ve
 
 /// Checks a built-in's `args` for component `id`; returns one message
 /// per mistake.
-pub(super) fn check_args(named: &Named, id: &str, args: &[(String, Yaml)]) -> Vec<String> {
+pub(crate) fn check_args(named: &Named, id: &str, args: &[(String, Yaml)]) -> Vec<String> {
     if connectors::is_connector(named.name) {
         return match connectors::parse(named.name, args).and_then(|c| c.check(id)) {
             Ok(()) => Vec::new(),
@@ -145,7 +163,8 @@ pub(super) fn check_args(named: &Named, id: &str, args: &[(String, Yaml)]) -> Ve
     let mut errors = Vec::new();
     for (key, value) in args {
         let ok = match key.as_str() {
-            "count" if named.name == "sentences" => value.as_u64().is_some(),
+            "count" if ["sentences", "words"].contains(&named.name) => value.as_u64().is_some(),
+            "interval_ms" if named.name == "words" => value.as_u64().is_some(),
             "reliable" if named.name == "sentences" => value.as_bool().is_some(),
             _ => {
                 errors.push(format!(
@@ -164,11 +183,11 @@ pub(super) fn check_args(named: &Named, id: &str, args: &[(String, Yaml)]) -> Ve
 
 /// What adding built-ins leaves behind.
 #[derive(Debug, Default)]
-pub(super) struct Outputs {
+pub(crate) struct Outputs {
     /// The sink of the `count` bolts.
-    pub(super) counts: Option<CountSink>,
+    pub(crate) counts: Option<CountSink>,
     /// Every spout is a finite built-in.
-    pub(super) spouts_finite: bool,
+    pub(crate) spouts_finite: bool,
 }
 
 fn arg<'a>(args: &'a [(String, Yaml)], key: &str) -> Option<&'a Yaml> {
@@ -176,7 +195,7 @@ fn arg<'a>(args: &'a [(String, Yaml)], key: &str) -> Option<&'a Yaml> {
 }
 
 /// Adds built-in spout `name` (checked already).
-pub(super) fn add_spout<'b>(
+pub(crate) fn add_spout<'b>(
     builder: &'b mut TopologyBuilder,
     id: &str,
     name: &str,
@@ -201,12 +220,21 @@ pub(super) fn add_spout<'b>(
                 parallelism,
             ))
         }
+        "words" => {
+            let count = arg(args, "count").and_then(Yaml::as_u64);
+            let interval = arg(args, "interval_ms")
+                .and_then(Yaml::as_u64)
+                .unwrap_or(100);
+            outputs.spouts_finite &= count.is_some();
+            let interval = std::time::Duration::from_millis(interval);
+            Some(builder.set_spout(id, move || TestWordSpout::new(interval, count), parallelism))
+        }
         _ => None,
     }
 }
 
 /// Adds built-in bolt `name` (checked already).
-pub(super) fn add_bolt<'b>(
+pub(crate) fn add_bolt<'b>(
     builder: &'b mut TopologyBuilder,
     id: &str,
     name: &str,
@@ -222,6 +250,7 @@ pub(super) fn add_bolt<'b>(
     match name {
         "split-keyed" => Some(builder.set_bolt(id, SplitKeyedBolt::default, parallelism)),
         "null" => Some(builder.set_bolt(id, || DevNullBolt, parallelism)),
+        "log" => Some(builder.set_bolt(id, LogInfoBolt::default, parallelism)),
         "split" => Some(builder.set_bolt(id, SplitBolt::default, parallelism)),
         "count" => {
             let sink = outputs.counts.get_or_insert_with(CountSink::new).clone();
