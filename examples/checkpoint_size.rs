@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use gale::codec::Value;
-use gale::engine::state::{DirBackend, KeyValueState};
+use gale::engine::state::{DirBackend, KeyValueState, StateBackend};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

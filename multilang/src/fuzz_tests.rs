@@ -119,7 +119,7 @@ fn batched_message() -> impl Strategy<Value = Value> {
         ),
         0..6,
     )
-    .prop_map(|parts| Value::Map(parts))
+    .prop_map(Value::Map)
 }
 
 /// What happens to the bytes on the way: bit flips, a cut, bytes
