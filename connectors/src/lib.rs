@@ -6,6 +6,7 @@
 //! | `redis-stream-spout` | reads a Redis stream through a consumer group; ack → `XACK`, replay of unacked entries | [`RedisStreamSpout`] |
 //! | `redis-bolt` | writes tuples to Redis (`SET`, `HSET`, `XADD`, `INCRBY`), pipelined per batch | [`RedisStoreBolt`] |
 //! | `postgres-bolt` | writes tuples to a PostgreSQL table in one transaction per batch (binary `COPY`), acks after commit | [`PostgresBolt`] |
+//! | state backend | checkpoints of bolt state in Redis (`--state-url`) | [`RedisStateBackend`] |
 //!
 //! Every connector takes its server from an [`EndpointConfig`]: a URL
 //! (without a password), or the URL and password from environment
@@ -41,6 +42,7 @@ mod error;
 mod in_flight;
 pub mod metrics;
 pub mod postgres_bolt;
+pub mod redis_state;
 pub mod redis_store;
 pub mod redis_stream;
 mod resp;
@@ -51,6 +53,7 @@ mod task;
 pub use error::{ConnectorError, FieldMismatch};
 pub use metrics::ConnectorMetrics;
 pub use postgres_bolt::{PostgresBolt, PostgresConfig, PostgresMode, POSTGRES_BOLT};
+pub use redis_state::RedisStateBackend;
 pub use redis_store::{RedisCommand, RedisStoreBolt, RedisStoreConfig, REDIS_BOLT};
 pub use redis_stream::{RedisStreamConfig, RedisStreamSpout, REDIS_STREAM_SPOUT};
 pub use secret::{Endpoint, EndpointConfig};
