@@ -47,10 +47,11 @@ mod resp;
 mod retry;
 pub mod secret;
 mod task;
+mod wire;
 
 pub use error::{ConnectorError, FieldMismatch};
 pub use metrics::ConnectorMetrics;
 pub use postgres_bolt::{PostgresBolt, PostgresConfig, PostgresMode, POSTGRES_BOLT};
 pub use redis_store::{RedisCommand, RedisStoreBolt, RedisStoreConfig, REDIS_BOLT};
-pub use redis_stream::{RedisStreamConfig, RedisStreamSpout, REDIS_STREAM_SPOUT};
+pub use redis_stream::{Delivery, RedisStreamConfig, RedisStreamSpout, REDIS_STREAM_SPOUT};
 pub use secret::{Endpoint, EndpointConfig};

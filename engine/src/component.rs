@@ -242,6 +242,9 @@ pub struct TopologyContext {
     pub(crate) task_to_component: BTreeMap<TaskId, String>,
     pub(crate) thread: usize,
     pub(crate) message_timeout: std::time::Duration,
+    /// This component's `max_spout_pending` (its own, else the
+    /// topology's).
+    pub(crate) max_spout_pending: Option<usize>,
     /// component -> stream -> grouping of this component's inputs.
     pub(crate) sources: BTreeMap<String, BTreeMap<String, crate::Grouping>>,
     /// stream -> component -> grouping of those subscribing to this
@@ -325,5 +328,11 @@ impl TopologyContext {
     /// it fails (a bolt holding inputs past it may forget them).
     pub fn message_timeout(&self) -> std::time::Duration {
         self.message_timeout
+    }
+    /// The most tuples this spout task may have in flight (its
+    /// component's `max_spout_pending`, else the topology's; `None`:
+    /// unbounded). A spout that fetches in batches sizes them by it.
+    pub fn max_spout_pending(&self) -> Option<usize> {
+        self.max_spout_pending
     }
 }

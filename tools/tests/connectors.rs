@@ -96,8 +96,15 @@ fn total_in(pg: &Postgres) -> i64 {
         .unwrap_or(0)
 }
 
-/// The word-count topology file for these servers.
-fn topology(redis: &Redis, pg: &Postgres, stream: &str, dir: &std::path::Path) -> String {
+/// The word-count topology file for these servers, the spout with
+/// `delivery` (`group` or `offset`).
+fn topology(
+    redis: &Redis,
+    pg: &Postgres,
+    stream: &str,
+    dir: &std::path::Path,
+    delivery: &str,
+) -> String {
     let yaml = format!(
         "name: stream-wordcount
 config:
@@ -115,6 +122,7 @@ spouts:
       fields: [line]
       id_field: id
       until_idle: true
+      delivery: {delivery}
 bolts:
   - id: split
     builtin: split-keyed
@@ -229,7 +237,7 @@ fn a_redis_stream_counted_into_postgres_equals_an_independent_count() {
     let n = entries();
     let expected = fill(&redis, "lines", n);
     let dir = temp_dir("conn-wc");
-    let topo = topology(&redis, &pg, "lines", &dir);
+    let topo = topology(&redis, &pg, "lines", &dir, "group");
     let run = gale_with_env(&["run", &topo], &[PG_ENV]);
     assert!(run.ok(), "gale failed: {}{}", run.stdout, run.stderr);
     assert_eq!(counts_in(&pg), expected);
@@ -249,12 +257,24 @@ fn a_redis_stream_counted_into_postgres_equals_an_independent_count() {
 
 #[test]
 fn kill_9_mid_run_and_a_restart_lose_nothing_and_count_nothing_twice() {
+    kill_9_and_restart("group");
+}
+
+#[test]
+fn kill_9_with_offset_delivery_and_a_restart_lose_nothing_and_count_nothing_twice() {
+    kill_9_and_restart("offset");
+}
+
+/// Runs the word count with the spout's `delivery`, kills gale with
+/// SIGKILL once a quarter of the words are in PostgreSQL, runs it again:
+/// the counts must be exact.
+fn kill_9_and_restart(delivery: &str) {
     let (redis, pg) = servers();
     let n = entries();
     let expected = fill(&redis, "lines", n);
     let words: i64 = expected.values().sum();
     let dir = temp_dir("conn-kill");
-    let topo = topology(&redis, &pg, "lines", &dir);
+    let topo = topology(&redis, &pg, "lines", &dir, delivery);
     let mut first = Gale::spawn(&["run", &topo]);
     wait_for("a quarter of the words in PostgreSQL", || {
         (total_in(&pg) >= words / 4).then_some(())
@@ -266,8 +286,10 @@ fn kill_9_mid_run_and_a_restart_lose_nothing_and_count_nothing_twice() {
         at_kill < words,
         "the run ended before the kill ({at_kill} of {words} words): raise GALE_CONNECTOR_ENTRIES"
     );
-    // Entries delivered to the dead process and not acked wait in the
-    // group's pending list.
+    // Group delivery: entries delivered to the dead process and not
+    // acked wait in the group's pending list. Offset delivery: the
+    // group's last-delivered id is just before the oldest entry the dead
+    // process had not seen acked.
     let pending: u64 = redis
         .cli(&["XPENDING", "lines", "wc"])
         .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
@@ -290,7 +312,7 @@ fn a_redis_restart_mid_run_is_survived_and_shows_in_the_metrics() {
     let expected = fill(&redis, "lines", n);
     let words: i64 = expected.values().sum();
     let dir = temp_dir("conn-restart");
-    let topo = topology(&redis, &pg, "lines", &dir);
+    let topo = topology(&redis, &pg, "lines", &dir, "group");
     let mut gale = Gale::spawn(&["run", &topo, "--metrics-addr", "127.0.0.1:0"]);
     let metrics = gale.metrics_url();
     wait_for("a quarter of the words in PostgreSQL", || {
@@ -353,41 +375,58 @@ fn a_redis_restart_mid_run_is_survived_and_shows_in_the_metrics() {
 #[test]
 fn an_entry_with_other_fields_is_reported_by_connector_component_and_key_and_kept() {
     let (redis, pg) = servers();
-    let mut cmds = Vec::new();
-    resp(
-        &mut cmds,
-        &[b"XADD", b"odd", b"1-1", b"line", b"storm gale"],
-    );
-    resp(
-        &mut cmds,
-        &[b"XADD", b"odd", b"1-2", b"text", b"not a line"],
-    );
-    resp(&mut cmds, &[b"XADD", b"odd", b"1-3", b"line", b"storm"]);
-    redis.pipe(&cmds);
     let dir = temp_dir("conn-bad");
-    let topo = topology(&redis, &pg, "odd", &dir);
-    let run = gale_with_env(&["run", &topo], &[PG_ENV]);
-    assert!(run.ok(), "gale failed: {}", run.stderr);
-    assert!(
-        run.stderr.contains(
-            "redis-stream-spout `events`: stream `odd` entry 1-2: fields [\"text\"] do not \
+    for (round, delivery) in [(1, "group"), (2, "offset")] {
+        let key = format!("odd-{delivery}");
+        let k = key.as_bytes();
+        // Other ids each round: `dedup_field` keeps the ids of the words
+        // written.
+        let id = |i: u32| format!("{round}-{i}").into_bytes();
+        let mut cmds = Vec::new();
+        resp(&mut cmds, &[b"XADD", k, &id(1), b"line", b"storm gale"]);
+        resp(&mut cmds, &[b"XADD", k, &id(2), b"text", b"not a line"]);
+        resp(&mut cmds, &[b"XADD", k, &id(3), b"line", b"storm"]);
+        redis.pipe(&cmds);
+        let topo = topology(&redis, &pg, &key, &dir, delivery);
+        let run = gale_with_env(&["run", &topo], &[PG_ENV]);
+        assert!(run.ok(), "gale failed ({delivery}): {}", run.stderr);
+        let want = format!(
+            "redis-stream-spout `events`: stream `{key}` entry {round}-2: fields [\"text\"] do not \
              match the declared fields [\"line\"]"
-        ),
-        "{}",
-        run.stderr
-    );
-    let counts = counts_in(&pg);
-    assert_eq!(counts.get("storm"), Some(&2));
-    assert_eq!(counts.get("gale"), Some(&1));
-    // Kept, not lost: copied to the dead-letter stream with the reason.
-    let dead = redis
-        .cli(&["XRANGE", "odd:dead", "-", "+"])
-        .unwrap_or_default();
-    assert!(
-        dead.contains("1-2") && dead.contains("not a line"),
-        "{dead}"
-    );
-    assert!(dead.contains("do not match"), "{dead}");
+        );
+        assert!(run.stderr.contains(&want), "{delivery}: {}", run.stderr);
+        let counts = counts_in(&pg);
+        assert_eq!(counts.get("storm"), Some(&(2 * round)), "{delivery}");
+        assert_eq!(counts.get("gale"), Some(&round), "{delivery}");
+        // Kept, not lost: copied to the dead-letter stream with the
+        // reason.
+        let dead = redis
+            .cli(&["XRANGE", &format!("{key}:dead"), "-", "+"])
+            .unwrap_or_default();
+        assert!(
+            dead.contains(&format!("{round}-2")) && dead.contains("not a line"),
+            "{delivery}: {dead}"
+        );
+        assert!(dead.contains("do not match"), "{delivery}: {dead}");
+        // Everything is done: nothing pending (group), the position past
+        // the last entry (offset).
+        let groups = redis.cli(&["XINFO", "GROUPS", &key]).unwrap_or_default();
+        let lines: Vec<&str> = groups.lines().collect();
+        let after = |name: &str| {
+            lines
+                .iter()
+                .position(|l| *l == name)
+                .and_then(|i| lines.get(i + 1))
+                .copied()
+        };
+        assert_eq!(after("pending"), Some("0"), "{delivery}: {groups}");
+        let last = format!("{round}-3");
+        assert_eq!(
+            after("last-delivered-id"),
+            Some(last.as_str()),
+            "{delivery}: {groups}"
+        );
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 
