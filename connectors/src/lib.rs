@@ -38,6 +38,8 @@
 
 mod cell;
 mod error;
+pub mod file_sink;
+pub mod file_spout;
 mod in_flight;
 pub mod metrics;
 pub mod postgres_bolt;
@@ -46,10 +48,13 @@ pub mod redis_stream;
 mod resp;
 mod retry;
 pub mod secret;
+mod sink;
 mod task;
 mod wire;
 
 pub use error::{ConnectorError, FieldMismatch};
+pub use file_sink::{FileSink, FileSinkConfig, FsyncPolicy, FILE_SINK};
+pub use file_spout::{FileSpout, FileSpoutConfig, FILE_SPOUT};
 pub use metrics::ConnectorMetrics;
 pub use postgres_bolt::{PostgresBolt, PostgresConfig, PostgresMode, POSTGRES_BOLT};
 pub use redis_store::{RedisCommand, RedisStoreBolt, RedisStoreConfig, REDIS_BOLT};

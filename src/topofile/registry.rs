@@ -32,7 +32,7 @@ pub struct Named {
 }
 
 /// The built-in components, by name.
-pub const COMPONENTS: [Named; 8] = [
+pub const COMPONENTS: [Named; 10] = [
     Named {
         name: "sentences",
         role: Role::Spout,
@@ -79,7 +79,8 @@ pub const COMPONENTS: [Named; 8] = [
         about: "reads a Redis stream through a consumer group (XREADGROUP), ack -> XACK, \
                 replays unacked entries; args: url|url_env|url_file, password_env|\
                 password_file, stream, group, fields, start, consumer, id_field, batch, \
-                poll_ms, claim_idle_ms, timeout_ms, dead_letter, until_idle (docs/connectors.md)",
+                poll_ms, claim_idle_ms, timeout_ms, dead_letter, until_idle, delivery \
+                (group|offset) (docs/connectors.md)",
         streams: &[],
         args: &[],
     },
@@ -99,6 +100,25 @@ pub const COMPONENTS: [Named; 8] = [
                 acked after commit; args: url..., table, columns, fields, mode \
                 (insert|upsert|count), key, count_column, dedup_field, dedup_table, batch, \
                 linger_ms, timeout_ms",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "file-spout",
+        role: Role::Spout,
+        about: "emits the lines of the files in a directory as they appear and grow, offsets \
+                kept durably (a restart continues after the acked lines); args: dir, pattern, \
+                field, file_field, offsets, rewind, batch, poll_ms, commit_ms, \
+                max_line_bytes, until_idle (docs/connectors.md)",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "file-sink",
+        role: Role::Bolt,
+        about: "writes each tuple as a line to rotating files, acked after the write (and \
+                fsync); args: dir, prefix, suffix, fields, separator, rotate_bytes, \
+                rotate_secs, fsync (batch|rotate|never), batch, linger_ms",
         streams: &[],
         args: &[],
     },
