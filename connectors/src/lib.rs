@@ -6,8 +6,10 @@
 //! | `redis-stream-spout` | reads a Redis stream through a consumer group; ack → `XACK`, replay of unacked entries | [`RedisStreamSpout`] |
 //! | `redis-bolt` | writes tuples to Redis (`SET`, `HSET`, `XADD`, `INCRBY`), pipelined per batch | [`RedisStoreBolt`] |
 //! | `postgres-bolt` | writes tuples to a PostgreSQL table in one transaction per batch (binary `COPY`), acks after commit | [`PostgresBolt`] |
+//! | `file-spout` | emits the lines of a directory's files as they appear; offsets kept durably, past acked lines only | [`FileSpout`] |
+//! | `file-sink` | writes tuples as lines to rotating files, acked after the write (and fsync) | [`FileSink`] |
 //!
-//! Every connector takes its server from an [`EndpointConfig`]: a URL
+//! Every server connector takes its server from an [`EndpointConfig`]: a URL
 //! (without a password), or the URL and password from environment
 //! variables or files, never from the command line. Each task publishes
 //! [`ConnectorMetrics`] (consumer-group lag, batch sizes, errors,

@@ -37,7 +37,7 @@ use crate::error::FieldMismatch;
 use crate::in_flight::InFlightTable;
 use crate::resp::{self, StreamId};
 use crate::retry::Backoff;
-use crate::secret::{percent_encode, Endpoint, EndpointConfig};
+use crate::secret::{with_password, Endpoint, EndpointConfig};
 use crate::task::start;
 use crate::wire::{Cursor, Malformed, Wire};
 use crate::{ConnectorError, ConnectorMetrics};
@@ -904,25 +904,6 @@ pub(crate) fn open(target: &Endpoint, timeout_ms: u64) -> Result<redis::Connecti
     Ok(conn)
 }
 
-/// `url` with `:password@` put in its authority.
-pub(crate) fn with_password(url: &str, password: &str) -> Result<String, String> {
-    let Some(at) = url.find("://").map(|i| i + 3) else {
-        return Err("not a URL (no `://`)".to_owned());
-    };
-    let rest = &url[at..];
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (user, host) = match rest[..auth_end].rfind('@') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => ("", rest),
-    };
-    let user = user.split(':').next().unwrap_or("");
-    Ok(format!(
-        "{}{user}:{}@{host}",
-        &url[..at],
-        percent_encode(password)
-    ))
-}
-
 /// A tuple value as the bytes Redis stores.
 pub(crate) fn value_bytes(v: &Value) -> Vec<u8> {
     match v {
@@ -1075,19 +1056,6 @@ impl Spout for RedisStreamSpout {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_password_goes_into_the_url_encoded() {
-        assert_eq!(
-            with_password("redis://127.0.0.1:7000/0", "p@ss:w").unwrap(),
-            "redis://:p%40ss%3Aw@127.0.0.1:7000/0"
-        );
-        assert_eq!(
-            with_password("redis://me@h:1", "x").unwrap(),
-            "redis://me:x@h:1"
-        );
-        assert!(with_password("h:1", "x").is_err());
-    }
 
     #[test]
     fn a_bad_config_names_the_key() {

@@ -88,13 +88,14 @@ impl StreamId {
 
     /// Parses `ms-seq`.
     pub(crate) fn parse(b: &[u8]) -> Result<Self, String> {
-        let s = std::str::from_utf8(b).map_err(|_| "a non-UTF-8 entry id".to_owned())?;
-        let (ms, seq) = s
-            .split_once('-')
-            .ok_or_else(|| format!("entry id `{s}` is not ms-seq"))?;
-        match (ms.parse(), seq.parse()) {
-            (Ok(ms), Ok(seq)) => Ok(Self { ms, seq }),
-            _ => Err(format!("entry id `{s}` is not ms-seq")),
+        let bad = || format!("entry id `{}` is not ms-seq", b.escape_ascii());
+        let dash = b.iter().position(|&c| c == b'-').ok_or_else(bad)?;
+        match (
+            crate::wire::decimal_u64(&b[..dash]),
+            crate::wire::decimal_u64(&b[dash + 1..]),
+        ) {
+            (Some(ms), Some(seq)) => Ok(Self { ms, seq }),
+            _ => Err(bad()),
         }
     }
 }

@@ -90,9 +90,13 @@ impl<'a> Cursor<'a> {
 
     /// A length or integer from a header line.
     fn number(s: &[u8]) -> Result<i64, Malformed> {
-        std::str::from_utf8(s)
-            .ok()
-            .and_then(|s| s.parse().ok())
+        let (negative, digits) = match s.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, s),
+        };
+        decimal_u64(digits)
+            .and_then(|n| i64::try_from(n).ok())
+            .map(|n| if negative { -n } else { n })
             .ok_or_else(|| Malformed::Bad(format!("`{}` is not a number", s.escape_ascii())))
     }
 
@@ -255,6 +259,23 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Decimal digits (at least one, nothing else) as a number, `None` on
+/// overflow.
+pub(crate) fn decimal_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
+}
+
 /// `n` in decimal, in the end of `buf`.
 fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
@@ -299,6 +320,8 @@ pub(crate) struct Wire {
     replies: Vec<Range<usize>>,
     /// Where the bytes after the latest replies start in `inb`.
     used: usize,
+    /// The bytes of `inb` read from the socket.
+    filled: usize,
 }
 
 impl Wire {
@@ -309,7 +332,7 @@ impl Wire {
     pub(crate) fn open(target: &Endpoint, timeout: Duration) -> Result<Self, String> {
         let url = match &target.password {
             None => target.url.clone(),
-            Some(pw) => crate::redis_stream::with_password(&target.url, pw)?,
+            Some(pw) => crate::secret::with_password(&target.url, pw)?,
         };
         let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
         let info = client.get_connection_info();
@@ -351,9 +374,10 @@ impl Wire {
         let mut w = Self {
             socket,
             out: Vec::with_capacity(64 << 10),
-            inb: Vec::with_capacity(256 << 10),
+            inb: vec![0; 256 << 10],
             replies: Vec::new(),
             used: 0,
+            filled: 0,
         };
         let settings = info.redis_settings();
         let mut asked = 0;
@@ -445,26 +469,28 @@ impl Wire {
     /// Reads `n` whole replies (after dropping those of the previous
     /// call); they are then [`reply`](Self::reply)`(0..n)`.
     pub(crate) fn recv(&mut self, n: usize) -> Result<(), String> {
-        self.inb.drain(..self.used);
+        // `inb` keeps its length (its bytes past `filled` are room to
+        // read into), so a read costs no clearing of the room.
+        self.inb.copy_within(self.used..self.filled, 0);
+        self.filled -= self.used;
         self.used = 0;
         self.replies.clear();
         let mut at = 0;
         while self.replies.len() < n {
-            let mut c = Cursor::new(&self.inb[at..]);
+            let mut c = Cursor::new(&self.inb[at..self.filled]);
             match c.skip() {
                 Ok(_) => {
                     self.replies.push(at..at + c.pos());
                     at += c.pos();
                 }
                 Err(Malformed::Short) => {
-                    let filled = self.inb.len();
-                    let room = (filled / 2).clamp(64 << 10, 4 << 20);
-                    self.inb.resize(filled + room, 0);
-                    let got = self.socket.io().read(&mut self.inb[filled..]);
-                    self.inb.truncate(filled + *got.as_ref().unwrap_or(&0));
-                    match got {
+                    if self.inb.len() - self.filled < (16 << 10) {
+                        let grown = (self.inb.len() * 2).max(64 << 10);
+                        self.inb.resize(grown, 0);
+                    }
+                    match self.socket.io().read(&mut self.inb[self.filled..]) {
                         Ok(0) => return Err("the server closed the connection".to_owned()),
-                        Ok(_) => {}
+                        Ok(got) => self.filled += got,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(e.to_string()),
                     }
@@ -483,9 +509,9 @@ impl Wire {
             .map_or(&[][..], |r| &self.inb[r.clone()])
     }
 
-    /// The read buffer, for ranges found by a [`Cursor`] over a reply.
+    /// The bytes read, for ranges found by a [`Cursor`] over a reply.
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.inb
+        &self.inb[..self.filled]
     }
 
     /// Where reply `i` starts in [`bytes`](Self::bytes).
