@@ -34,7 +34,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gale_codec::ArchivedValue;
-use gale_engine::{Bolt, BoltOutput, Input, InputBatch, OutputFieldsDeclarer, TopologyContext};
+use gale_engine::{
+    Anchor, Bolt, BoltOutput, Input, InputBatch, OutputFieldsDeclarer, TopologyContext,
+};
 use serde::Deserialize;
 
 use crate::sink::{BatchWriter, Batching};
@@ -444,7 +446,7 @@ impl BatchWriter for Writer {
 
     fn write(
         &mut self,
-        _n: usize,
+        _held: &[Anchor],
         _out: &mut BoltOutput<'_>,
     ) -> Result<(), Option<ConnectorError>> {
         let staged = std::mem::take(&mut self.staged);

@@ -4,6 +4,7 @@
 //! | connector | what | module |
 //! |-----------|------|--------|
 //! | `redis-stream-spout` | reads a Redis stream through a consumer group; ack → `XACK`, replay of unacked entries | [`RedisStreamSpout`] |
+//! | `redis-lookup` | enriches tuples with `GET`/`HGET`, pipelined per batch | [`RedisLookupBolt`] |
 //! | `redis-bolt` | writes tuples to Redis (`SET`, `HSET`, `XADD`, `INCRBY`), pipelined per batch | [`RedisStoreBolt`] |
 //! | `postgres-bolt` | writes tuples to a PostgreSQL table in one transaction per batch (binary `COPY`), acks after commit | [`PostgresBolt`] |
 //! | `file-spout` | emits the lines of a directory's files as they appear; offsets kept durably, past acked lines only | [`FileSpout`] |
@@ -45,6 +46,7 @@ pub mod file_spout;
 mod in_flight;
 pub mod metrics;
 pub mod postgres_bolt;
+pub mod redis_lookup;
 pub mod redis_store;
 pub mod redis_stream;
 mod resp;
@@ -59,6 +61,7 @@ pub use file_sink::{FileSink, FileSinkConfig, FsyncPolicy, FILE_SINK};
 pub use file_spout::{FileSpout, FileSpoutConfig, FILE_SPOUT};
 pub use metrics::ConnectorMetrics;
 pub use postgres_bolt::{PostgresBolt, PostgresConfig, PostgresMode, POSTGRES_BOLT};
+pub use redis_lookup::{LookupCommand, RedisLookupBolt, RedisLookupConfig, REDIS_LOOKUP};
 pub use redis_store::{RedisCommand, RedisStoreBolt, RedisStoreConfig, REDIS_BOLT};
 pub use redis_stream::{Delivery, RedisStreamConfig, RedisStreamSpout, REDIS_STREAM_SPOUT};
 pub use secret::{Endpoint, EndpointConfig};

@@ -1,6 +1,7 @@
 //! What every batching sink does alike: hold inputs until `batch` of
 //! them or until the oldest has waited `linger_ms` (or a tick arrives),
-//! write them together, ack them all after the write or fail them all
+//! write them together (a lookup emits what it found, anchored), ack
+//! them all after the write or fail them all
 //! (the spout replays them); an input that cannot be staged fails alone;
 //! a configuration error found at start fails every input.
 //!
@@ -20,10 +21,16 @@ pub(crate) trait BatchWriter {
     /// alone (and is reported).
     fn stage(&mut self, input: &Input<'_>) -> Result<(), ConnectorError>;
 
-    /// Writes the staged batch of `n` inputs. `Ok` acks them all; an
-    /// error fails them all and is reported (`None`: failed quietly, the
-    /// writer reported already, e.g. while waiting out a backoff).
-    fn write(&mut self, n: usize, out: &mut BoltOutput<'_>) -> Result<(), Option<ConnectorError>>;
+    /// Writes the staged batch, one input per anchor of `held` (in the
+    /// order staged; a writer that emits anchors to them). `Ok` acks them
+    /// all; an error fails them all and is reported (`None`: failed
+    /// quietly, the writer reported already, e.g. while waiting out a
+    /// backoff).
+    fn write(
+        &mut self,
+        held: &[Anchor],
+        out: &mut BoltOutput<'_>,
+    ) -> Result<(), Option<ConnectorError>>;
 
     /// Drops what is staged (the batch failed).
     fn discard(&mut self);
@@ -106,7 +113,7 @@ impl Batching {
         if self.held.is_empty() {
             return;
         }
-        match w.write(self.held.len(), out) {
+        match w.write(&self.held, out) {
             Ok(()) => {
                 self.metrics.batch(self.held.len());
                 for a in self.held.drain(..) {

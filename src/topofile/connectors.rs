@@ -1,5 +1,5 @@
 //! The connectors as topology-file built-ins: `builtin:
-//! redis-stream-spout`, `redis-bolt`, `postgres-bolt`, `file-spout` and
+//! redis-stream-spout`, `redis-bolt`, `redis-lookup`, `postgres-bolt`, `file-spout` and
 //! `file-sink`, their `args` read into [`gale_connectors`]' configs. The
 //! server keys (`url`, `url_env`, `url_file`, `password_env`,
 //! `password_file`) go to the [`EndpointConfig`]; the rest to the
@@ -8,8 +8,9 @@
 
 use gale_connectors::{
     EndpointConfig, FileSink, FileSinkConfig, FileSpout, FileSpoutConfig, PostgresBolt,
-    PostgresConfig, RedisStoreBolt, RedisStoreConfig, RedisStreamConfig, RedisStreamSpout,
-    FILE_SINK, FILE_SPOUT, POSTGRES_BOLT, REDIS_BOLT, REDIS_STREAM_SPOUT,
+    PostgresConfig, RedisLookupBolt, RedisLookupConfig, RedisStoreBolt, RedisStoreConfig,
+    RedisStreamConfig, RedisStreamSpout, FILE_SINK, FILE_SPOUT, POSTGRES_BOLT, REDIS_BOLT,
+    REDIS_LOOKUP, REDIS_STREAM_SPOUT,
 };
 use gale_engine::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
 use serde_yaml_ng::{Mapping, Value as Yaml};
@@ -32,6 +33,8 @@ pub(super) enum Connector {
     Store(EndpointConfig, RedisStoreConfig),
     /// `postgres-bolt`.
     Postgres(EndpointConfig, PostgresConfig),
+    /// `redis-lookup`.
+    Lookup(EndpointConfig, RedisLookupConfig),
     /// `file-spout`.
     FileSpout(FileSpoutConfig),
     /// `file-sink`.
@@ -43,6 +46,7 @@ pub(super) fn is_connector(name: &str) -> bool {
     [
         REDIS_STREAM_SPOUT,
         REDIS_BOLT,
+        REDIS_LOOKUP,
         POSTGRES_BOLT,
         FILE_SPOUT,
         FILE_SINK,
@@ -82,6 +86,7 @@ pub(super) fn parse(name: &str, args: &[(String, Yaml)]) -> Result<Connector, St
             Connector::Stream(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?)
         }
         REDIS_BOLT => Connector::Store(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
+        REDIS_LOOKUP => Connector::Lookup(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
         _ => Connector::Postgres(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
     })
 }
@@ -99,6 +104,9 @@ impl Connector {
             Connector::Postgres(ep, c) => ep
                 .check(POSTGRES_BOLT, component)
                 .and_then(|()| c.check(component)),
+            Connector::Lookup(ep, c) => ep
+                .check(REDIS_LOOKUP, component)
+                .and_then(|()| c.check(component)),
             Connector::FileSpout(c) => c.check(component),
             Connector::FileSink(c) => c.check(component),
         };
@@ -110,6 +118,7 @@ impl Connector {
         match self {
             Connector::Stream(_, c) => vec![("default".to_owned(), c.output_fields())],
             Connector::FileSpout(c) => vec![("default".to_owned(), c.output_fields())],
+            Connector::Lookup(_, c) => vec![("default".to_owned(), c.output_fields())],
             Connector::Store(..) | Connector::Postgres(..) | Connector::FileSink(..) => Vec::new(),
         }
     }
@@ -155,6 +164,11 @@ impl Connector {
             Connector::Postgres(ep, cfg) => Some(b.set_bolt(
                 id,
                 move || PostgresBolt::new(ep.clone(), cfg.clone()),
+                parallelism,
+            )),
+            Connector::Lookup(ep, cfg) => Some(b.set_bolt(
+                id,
+                move || RedisLookupBolt::new(ep.clone(), cfg.clone()),
                 parallelism,
             )),
             Connector::FileSink(cfg) => {

@@ -32,7 +32,7 @@ pub struct Named {
 }
 
 /// The built-in components, by name.
-pub const COMPONENTS: [Named; 10] = [
+pub const COMPONENTS: [Named; 11] = [
     Named {
         name: "sentences",
         role: Role::Spout,
@@ -100,6 +100,15 @@ pub const COMPONENTS: [Named; 10] = [
                 acked after commit; args: url..., table, columns, fields, mode \
                 (insert|upsert|count), key, count_column, dedup_field, dedup_table, batch, \
                 linger_ms, timeout_ms",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "redis-lookup",
+        role: Role::Bolt,
+        about: "enriches each tuple with a value read from Redis (GET or HGET), pipelined per \
+                batch, emitted anchored; args: url..., command (get|hget), key_field, key, \
+                key_prefix, fields, output_field, batch, linger_ms, timeout_ms",
         streams: &[],
         args: &[],
     },

@@ -568,6 +568,77 @@ streams:
 }
 
 #[test]
+fn the_redis_lookup_bolt_enriches_tuples_with_get_and_hget() {
+    let redis = Redis::start();
+    let mut cmds = Vec::new();
+    for w in ["storm", "gale", "sea", "storm"] {
+        resp(&mut cmds, &[b"XADD", b"words", b"*", b"word", w.as_bytes()]);
+    }
+    resp(&mut cmds, &[b"SET", b"price:storm", b"3"]);
+    resp(&mut cmds, &[b"SET", b"price:gale", b"5"]);
+    resp(
+        &mut cmds,
+        &[b"HSET", b"colour", b"storm", b"grey", b"sea", b"blue"],
+    );
+    redis.pipe(&cmds);
+    let dir = temp_dir("conn-lookup");
+    let out = dir.join("out");
+    let path = dir.join("lookup.yaml");
+    let url = redis.url();
+    std::fs::write(
+        &path,
+        format!(
+            "name: lookup
+config: {{ackers: 1}}
+spouts:
+  - id: events
+    builtin: redis-stream-spout
+    args: {{url: \"{url}\", stream: words, group: g, start: \"0\", fields: [word], until_idle: true}}
+bolts:
+  - id: price
+    builtin: redis-lookup
+    args: {{url: \"{url}\", command: get, key_prefix: \"price:\", key_field: word, output_field: price}}
+  - id: colour
+    builtin: redis-lookup
+    args: {{url: \"{url}\", command: hget, key: colour, key_field: word, fields: [word, price],
+           output_field: colour}}
+  - id: out
+    builtin: file-sink
+    args: {{dir: \"{out}\", separator: \" \"}}
+streams:
+  - {{from: events, to: price, grouping: shuffle}}
+  - {{from: price, to: colour, grouping: shuffle}}
+  - {{from: colour, to: out, grouping: shuffle}}
+",
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let run = gale_with_env(&["run", path.to_str().unwrap()], &[]);
+    assert!(run.ok(), "gale failed: {}", run.stderr);
+    let mut lines: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    // A missing key or hash field is a null (written as nothing).
+    assert_eq!(
+        lines,
+        ["gale 5 ", "sea  blue", "storm 3 grey", "storm 3 grey"],
+        "{}",
+        run.stderr
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn the_postgres_bolt_converts_values_for_typed_columns_and_names_one_that_does_not_fit() {
     let (redis, pg) = servers();
     pg.sql(
