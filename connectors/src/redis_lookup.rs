@@ -228,7 +228,10 @@ impl Reader {
                         target: target.shown(),
                         message,
                     };
-                    return Err(self.backoff.failed(now).then_some(e));
+                    // The batch fails (replayed); the next connect waits
+                    // out the backoff, the inputs held meanwhile.
+                    self.backoff.failed(now);
+                    return Err(Some(e));
                 }
             }
         }
@@ -269,6 +272,7 @@ impl BatchWriter for Reader {
         held: &[Anchor],
         out: &mut BoltOutput<'_>,
     ) -> Result<(), Option<ConnectorError>> {
+        self.connected()?; // before the staged reads are taken: `later` keeps them
         let staged = std::mem::take(&mut self.staged);
         let (command, prefix, hash) = (
             self.cfg.command,

@@ -23,9 +23,9 @@ pub(crate) trait BatchWriter {
 
     /// Writes the staged batch, one input per anchor of `held` (in the
     /// order staged; a writer that emits anchors to them). `Ok` acks them
-    /// all; an error fails them all and is reported (`None`: failed
-    /// quietly, the writer reported already, e.g. while waiting out a
-    /// backoff).
+    /// all; an error fails them all and is reported; `Err(None)`: not now
+    /// (waiting out a reconnect backoff) — the inputs stay held, staged,
+    /// and the write is tried again at the next poll.
     fn write(
         &mut self,
         held: &[Anchor],
@@ -34,6 +34,12 @@ pub(crate) trait BatchWriter {
 
     /// Drops what is staged (the batch failed).
     fn discard(&mut self);
+
+    /// After a write that succeeded: the indexes (into `held`) of inputs
+    /// the writer failed alone (and reported); the rest are acked.
+    fn take_rejected(&mut self) -> Vec<usize> {
+        Vec::new()
+    }
 
     /// Something to do even with nothing held (a time-based rotation);
     /// called from `poll`. Returns whether it did anything.
@@ -115,16 +121,20 @@ impl Batching {
         }
         match w.write(&self.held, out) {
             Ok(()) => {
-                self.metrics.batch(self.held.len());
-                for a in self.held.drain(..) {
-                    out.ack_anchor(&a);
+                let rejected = w.take_rejected();
+                self.metrics.batch(self.held.len() - rejected.len());
+                for (i, a) in self.held.drain(..).enumerate() {
+                    if rejected.contains(&i) {
+                        out.fail_anchor(&a);
+                    } else {
+                        out.ack_anchor(&a);
+                    }
                 }
             }
-            Err(e) => {
+            Err(None) => return, // later
+            Err(Some(e)) => {
                 self.metrics.error();
-                if let Some(e) = e {
-                    out.report_error(&e);
-                }
+                out.report_error(&e);
                 w.discard();
                 for a in self.held.drain(..) {
                     out.fail_anchor(&a);

@@ -643,6 +643,7 @@ fn the_postgres_bolt_converts_values_for_typed_columns_and_names_one_that_does_n
     let (redis, pg) = servers();
     pg.sql(
         "CREATE TABLE readings (sensor text, value bigint, ratio float8, ok bool);
+         CREATE TABLE kept (sensor text, value bigint);
          CREATE TABLE latest (sensor text PRIMARY KEY, value bigint)",
     );
     let mut cmds = Vec::new();
@@ -672,6 +673,9 @@ spouts:
   - id: events
     builtin: redis-stream-spout
     args: {{url: \"{r}\", stream: r, group: g, start: \"0\", fields: [sensor, value]}}
+  - id: events2
+    builtin: redis-stream-spout
+    args: {{url: \"{r}\", stream: r, group: g2, start: \"0\", fields: [sensor, value]}}
 bolts:
   - id: all
     builtin: postgres-bolt
@@ -681,8 +685,13 @@ bolts:
     builtin: postgres-bolt
     args: {{url: \"{p}\", password_env: GALE_TEST_PG_PASSWORD, table: latest,
             columns: [sensor, value], mode: upsert, key: [sensor]}}
+  - id: kept
+    builtin: postgres-bolt
+    args: {{url: \"{p}\", password_env: GALE_TEST_PG_PASSWORD, table: kept,
+            columns: [sensor, value], dead_letter: kept_dead}}
 streams:
   - {{from: events, to: all, grouping: shuffle}}
+  - {{from: events2, to: kept, grouping: shuffle}}
   - {{from: events, to: last, grouping: {{type: fields, fields: [sensor]}}}}
 "
         ),
@@ -710,6 +719,21 @@ streams:
         ),
         "{}",
         run.stderr
+    );
+    // With a dead-letter table (and a spout of its own: `all` fails the
+    // bad tuple, replaying its whole tree) the bad input is kept there
+    // once (acked, not replayed) and the good ones written.
+    assert_eq!(
+        pg.sql("SELECT sensor, value FROM kept ORDER BY value"),
+        "a|1\nb|2\na|3\n"
+    );
+    let dead = pg.sql("SELECT component, error, tuple FROM kept_dead");
+    assert_eq!(dead.lines().count(), 1, "{dead}");
+    assert!(
+        dead.starts_with("kept|postgres-bolt `kept`: field `value` for column `value` of table \
+                          `kept`: `abc` is not an integer|")
+            && dead.contains("abc"),
+        "{dead}"
     );
     let _ = std::fs::remove_dir_all(dir);
 }
