@@ -7,6 +7,7 @@
 //! | `redis-lookup` | enriches tuples with `GET`/`HGET`, pipelined per batch | [`RedisLookupBolt`] |
 //! | `redis-bolt` | writes tuples to Redis (`SET`, `HSET`, `XADD`, `INCRBY`), pipelined per batch | [`RedisStoreBolt`] |
 //! | `postgres-bolt` | writes tuples to a PostgreSQL table in one transaction per batch (binary `COPY`), acks after commit | [`PostgresBolt`] |
+//! | `postgres-lookup` | a parameterised query per tuple, one tuple per row, with a bounded cache | [`PostgresLookupBolt`] |
 //! | `file-spout` | emits the lines of a directory's files as they appear; offsets kept durably, past acked lines only | [`FileSpout`] |
 //! | `file-sink` | writes tuples as lines to rotating files, acked after the write (and fsync) | [`FileSink`] |
 //!
@@ -46,6 +47,7 @@ pub mod file_spout;
 mod in_flight;
 pub mod metrics;
 pub mod postgres_bolt;
+pub mod postgres_lookup;
 pub mod redis_lookup;
 pub mod redis_store;
 pub mod redis_stream;
@@ -61,6 +63,7 @@ pub use file_sink::{FileSink, FileSinkConfig, FsyncPolicy, FILE_SINK};
 pub use file_spout::{FileSpout, FileSpoutConfig, FILE_SPOUT};
 pub use metrics::ConnectorMetrics;
 pub use postgres_bolt::{PostgresBolt, PostgresConfig, PostgresMode, POSTGRES_BOLT};
+pub use postgres_lookup::{PostgresLookupBolt, PostgresLookupConfig, POSTGRES_LOOKUP};
 pub use redis_lookup::{LookupCommand, RedisLookupBolt, RedisLookupConfig, REDIS_LOOKUP};
 pub use redis_store::{RedisCommand, RedisStoreBolt, RedisStoreConfig, REDIS_BOLT};
 pub use redis_stream::{Delivery, RedisStreamConfig, RedisStreamSpout, REDIS_STREAM_SPOUT};

@@ -290,24 +290,13 @@ impl Pg {
             key: "url".to_owned(),
             message: "no URL".to_owned(),
         })?;
-        let connect_err = |message: String| ConnectorError::Connect {
-            connector: POSTGRES_BOLT,
-            component: self.component.clone(),
-            target: target.shown(),
-            message,
-        };
-        let mut config: postgres::Config = target
-            .url
-            .parse()
-            .map_err(|e: postgres::Error| connect_err(format!("bad URL: {e}")))?;
-        if let Some(pw) = &target.password {
-            config.password(pw);
-        }
-        config.connect_timeout(Duration::from_millis(self.cfg.timeout_ms));
-        config.options(&format!("-c statement_timeout={}", self.cfg.timeout_ms));
-        let mut client = config
-            .connect(postgres::NoTls)
-            .map_err(|e| connect_err(full(&e)))?;
+        let mut client =
+            client(target, self.cfg.timeout_ms).map_err(|message| ConnectorError::Connect {
+                connector: POSTGRES_BOLT,
+                component: self.component.clone(),
+                target: target.shown(),
+                message,
+            })?;
         let cfg = &self.cfg;
         let table = ident(&cfg.table);
         let stmt = client
@@ -649,9 +638,24 @@ impl BatchWriter for Pg {
     }
 }
 
+/// A client for `target` with `timeout_ms` as connect and statement
+/// timeout, or why not.
+pub(crate) fn client(target: &Endpoint, timeout_ms: u64) -> Result<postgres::Client, String> {
+    let mut config: postgres::Config = target
+        .url
+        .parse()
+        .map_err(|e: postgres::Error| format!("bad URL: {e}"))?;
+    if let Some(pw) = &target.password {
+        config.password(pw);
+    }
+    config.connect_timeout(Duration::from_millis(timeout_ms));
+    config.options(&format!("-c statement_timeout={timeout_ms}"));
+    config.connect(postgres::NoTls).map_err(|e| full(&e))
+}
+
 /// A client error with its database detail (`postgres::Error`'s display
 /// alone says only "db error").
-fn full(e: &postgres::Error) -> String {
+pub(crate) fn full(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => {

@@ -1,5 +1,6 @@
 //! The connectors as topology-file built-ins: `builtin:
-//! redis-stream-spout`, `redis-bolt`, `redis-lookup`, `postgres-bolt`, `file-spout` and
+//! redis-stream-spout`, `redis-bolt`, `redis-lookup`, `postgres-bolt`,
+//! `postgres-lookup`, `file-spout` and
 //! `file-sink`, their `args` read into [`gale_connectors`]' configs. The
 //! server keys (`url`, `url_env`, `url_file`, `password_env`,
 //! `password_file`) go to the [`EndpointConfig`]; the rest to the
@@ -8,9 +9,9 @@
 
 use gale_connectors::{
     EndpointConfig, FileSink, FileSinkConfig, FileSpout, FileSpoutConfig, PostgresBolt,
-    PostgresConfig, RedisLookupBolt, RedisLookupConfig, RedisStoreBolt, RedisStoreConfig,
-    RedisStreamConfig, RedisStreamSpout, FILE_SINK, FILE_SPOUT, POSTGRES_BOLT, REDIS_BOLT,
-    REDIS_LOOKUP, REDIS_STREAM_SPOUT,
+    PostgresConfig, PostgresLookupBolt, PostgresLookupConfig, RedisLookupBolt, RedisLookupConfig,
+    RedisStoreBolt, RedisStoreConfig, RedisStreamConfig, RedisStreamSpout, FILE_SINK, FILE_SPOUT,
+    POSTGRES_BOLT, POSTGRES_LOOKUP, REDIS_BOLT, REDIS_LOOKUP, REDIS_STREAM_SPOUT,
 };
 use gale_engine::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
 use serde_yaml_ng::{Mapping, Value as Yaml};
@@ -35,6 +36,8 @@ pub(super) enum Connector {
     Postgres(EndpointConfig, PostgresConfig),
     /// `redis-lookup`.
     Lookup(EndpointConfig, RedisLookupConfig),
+    /// `postgres-lookup`.
+    PgLookup(EndpointConfig, PostgresLookupConfig),
     /// `file-spout`.
     FileSpout(FileSpoutConfig),
     /// `file-sink`.
@@ -48,6 +51,7 @@ pub(super) fn is_connector(name: &str) -> bool {
         REDIS_BOLT,
         REDIS_LOOKUP,
         POSTGRES_BOLT,
+        POSTGRES_LOOKUP,
         FILE_SPOUT,
         FILE_SINK,
     ]
@@ -87,6 +91,9 @@ pub(super) fn parse(name: &str, args: &[(String, Yaml)]) -> Result<Connector, St
         }
         REDIS_BOLT => Connector::Store(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
         REDIS_LOOKUP => Connector::Lookup(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
+        POSTGRES_LOOKUP => {
+            Connector::PgLookup(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?)
+        }
         _ => Connector::Postgres(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
     })
 }
@@ -107,6 +114,9 @@ impl Connector {
             Connector::Lookup(ep, c) => ep
                 .check(REDIS_LOOKUP, component)
                 .and_then(|()| c.check(component)),
+            Connector::PgLookup(ep, c) => ep
+                .check(POSTGRES_LOOKUP, component)
+                .and_then(|()| c.check(component)),
             Connector::FileSpout(c) => c.check(component),
             Connector::FileSink(c) => c.check(component),
         };
@@ -119,6 +129,7 @@ impl Connector {
             Connector::Stream(_, c) => vec![("default".to_owned(), c.output_fields())],
             Connector::FileSpout(c) => vec![("default".to_owned(), c.output_fields())],
             Connector::Lookup(_, c) => vec![("default".to_owned(), c.output_fields())],
+            Connector::PgLookup(_, c) => vec![("default".to_owned(), c.output_fields())],
             Connector::Store(..) | Connector::Postgres(..) | Connector::FileSink(..) => Vec::new(),
         }
     }
@@ -169,6 +180,11 @@ impl Connector {
             Connector::Lookup(ep, cfg) => Some(b.set_bolt(
                 id,
                 move || RedisLookupBolt::new(ep.clone(), cfg.clone()),
+                parallelism,
+            )),
+            Connector::PgLookup(ep, cfg) => Some(b.set_bolt(
+                id,
+                move || PostgresLookupBolt::new(ep.clone(), cfg.clone()),
                 parallelism,
             )),
             Connector::FileSink(cfg) => {

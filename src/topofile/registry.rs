@@ -32,7 +32,7 @@ pub struct Named {
 }
 
 /// The built-in components, by name.
-pub const COMPONENTS: [Named; 11] = [
+pub const COMPONENTS: [Named; 12] = [
     Named {
         name: "sentences",
         role: Role::Spout,
@@ -109,6 +109,15 @@ pub const COMPONENTS: [Named; 11] = [
         about: "enriches each tuple with a value read from Redis (GET or HGET), pipelined per \
                 batch, emitted anchored; args: url..., command (get|hget), key_field, key, \
                 key_prefix, fields, output_field, batch, linger_ms, timeout_ms",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "postgres-lookup",
+        role: Role::Bolt,
+        about: "runs a parameterised query per tuple and emits the tuple's fields with each \
+                result row, anchored, with a bounded cache; args: url..., query, params, \
+                columns, fields, cache_size, cache_ttl_secs, timeout_ms",
         streams: &[],
         args: &[],
     },

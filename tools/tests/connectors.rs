@@ -639,6 +639,103 @@ streams:
 }
 
 #[test]
+fn the_postgres_lookup_bolt_emits_the_rows_of_a_query_per_tuple() {
+    let (redis, pg) = servers();
+    pg.sql(
+        "CREATE TABLE products (id int PRIMARY KEY, name text, price float8);
+         INSERT INTO products VALUES (1, 'apple', 1.5), (2, 'pear', 2), (3, NULL, NULL)",
+    );
+    let mut cmds = Vec::new();
+    for id in ["1", "2", "1", "9", "3"] {
+        resp(&mut cmds, &[b"XADD", b"ids", b"*", b"id", id.as_bytes()]);
+    }
+    redis.pipe(&cmds);
+    let dir = temp_dir("conn-pglookup");
+    let out = dir.join("out");
+    let path = dir.join("pglookup.yaml");
+    let (r, p) = (redis.url(), pg.url());
+    std::fs::write(
+        &path,
+        format!(
+            "name: pglookup
+config: {{ackers: 1}}
+spouts:
+  - id: events
+    builtin: redis-stream-spout
+    args: {{url: \"{r}\", stream: ids, group: g, start: \"0\", fields: [id], until_idle: true}}
+bolts:
+  - id: product
+    builtin: postgres-lookup
+    args: {{url: \"{p}\", password_env: GALE_TEST_PG_PASSWORD,
+           query: \"SELECT name, price FROM products WHERE id = $1\", params: [id],
+           columns: [name, price], cache_size: 2}}
+  - id: out
+    builtin: file-sink
+    args: {{dir: \"{out}\", separator: \" \"}}
+streams:
+  - {{from: events, to: product, grouping: shuffle}}
+  - {{from: product, to: out, grouping: shuffle}}
+",
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let run = gale_with_env(&["run", path.to_str().unwrap()], &[PG_ENV]);
+    assert!(run.ok(), "gale failed: {}", run.stderr);
+    let mut lines: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    // No row for 9: nothing emitted; NULLs as nothing.
+    assert_eq!(
+        lines,
+        ["1 apple 1.5", "1 apple 1.5", "2 pear 2", "3  "],
+        "{}",
+        run.stderr
+    );
+    // A query that does not fit its declared columns is named.
+    std::fs::write(
+        &path,
+        format!(
+            "name: badlookup
+spouts:
+  - {{id: events, builtin: redis-stream-spout, args: {{url: \"{r}\", stream: ids, group: g2, start: \"0\", fields: [id]}}}}
+bolts:
+  - id: product
+    builtin: postgres-lookup
+    args: {{url: \"{p}\", password_env: GALE_TEST_PG_PASSWORD,
+           query: \"SELECT name FROM products WHERE id = $1\", params: [id], columns: [name, price]}}
+streams:
+  - {{from: events, to: product, grouping: shuffle}}
+"
+        ),
+    )
+    .unwrap();
+    let run = gale_with_env(
+        &["run", path.to_str().unwrap(), "--duration", "2"],
+        &[PG_ENV],
+    );
+    assert!(
+        run.stderr.contains(
+            "postgres-lookup `product`: query `SELECT name FROM products WHERE id = $1` on"
+        ) && run
+            .stderr
+            .contains("it returns 1 columns, `columns` names 2"),
+        "{}",
+        run.stderr
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn the_postgres_bolt_converts_values_for_typed_columns_and_names_one_that_does_not_fit() {
     let (redis, pg) = servers();
     pg.sql(
@@ -730,9 +827,10 @@ streams:
     let dead = pg.sql("SELECT component, error, tuple FROM kept_dead");
     assert_eq!(dead.lines().count(), 1, "{dead}");
     assert!(
-        dead.starts_with("kept|postgres-bolt `kept`: field `value` for column `value` of table \
-                          `kept`: `abc` is not an integer|")
-            && dead.contains("abc"),
+        dead.starts_with(
+            "kept|postgres-bolt `kept`: field `value` for column `value` of table \
+                          `kept`: `abc` is not an integer|"
+        ) && dead.contains("abc"),
         "{dead}"
     );
     let _ = std::fs::remove_dir_all(dir);
