@@ -34,9 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gale_codec::ArchivedValue;
-use gale_engine::{
-    Anchor, Bolt, BoltOutput, Input, InputBatch, OutputFieldsDeclarer, TopologyContext,
-};
+use gale_engine::{Anchor, Bolt, BoltOutput, Input, OutputFieldsDeclarer, TopologyContext};
 use serde::Deserialize;
 
 use crate::sink::{BatchWriter, Batching};
@@ -487,25 +485,7 @@ impl Bolt for FileSink {
         }
     }
 
-    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
-        self.b.execute(&mut self.w, input, out);
-    }
-
-    fn execute_batch(&mut self, inputs: &mut InputBatch<'_, '_>, out: &mut BoltOutput<'_>) {
-        self.b.execute_batch(&mut self.w, inputs, out);
-    }
-
-    fn wants_poll(&self) -> bool {
-        true
-    }
-
-    fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
-        self.b.poll(&mut self.w, out)
-    }
-
-    fn has_pending(&self) -> bool {
-        self.b.has_pending()
-    }
+    crate::sink::batching_bolt_methods!(w);
 
     fn cleanup(&mut self) {
         if let Err(e) = self.w.rotate() {

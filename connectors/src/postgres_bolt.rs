@@ -23,9 +23,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gale_engine::{
-    Anchor, Bolt, BoltOutput, Input, InputBatch, OutputFieldsDeclarer, TopologyContext,
-};
+use gale_engine::{Anchor, Bolt, BoltOutput, Input, OutputFieldsDeclarer, TopologyContext};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use serde::Deserialize;
@@ -700,25 +698,7 @@ impl Bolt for PostgresBolt {
         }
     }
 
-    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
-        self.b.execute(&mut self.p, input, out);
-    }
-
-    fn execute_batch(&mut self, inputs: &mut InputBatch<'_, '_>, out: &mut BoltOutput<'_>) {
-        self.b.execute_batch(&mut self.p, inputs, out);
-    }
-
-    fn wants_poll(&self) -> bool {
-        true
-    }
-
-    fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
-        self.b.poll(&mut self.p, out)
-    }
-
-    fn has_pending(&self) -> bool {
-        self.b.has_pending()
-    }
+    crate::sink::batching_bolt_methods!(p);
 }
 
 #[cfg(test)]

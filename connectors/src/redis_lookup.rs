@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use gale_codec::Value;
 use gale_engine::{
-    Anchor, Bolt, BoltOutput, Emission, Input, InputBatch, OutputFieldsDeclarer, TopologyContext,
+    Anchor, Bolt, BoltOutput, Emission, Input, OutputFieldsDeclarer, TopologyContext,
 };
 use serde::Deserialize;
 
@@ -351,25 +351,7 @@ impl Bolt for RedisLookupBolt {
         }
     }
 
-    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
-        self.b.execute(&mut self.r, input, out);
-    }
-
-    fn execute_batch(&mut self, inputs: &mut InputBatch<'_, '_>, out: &mut BoltOutput<'_>) {
-        self.b.execute_batch(&mut self.r, inputs, out);
-    }
-
-    fn wants_poll(&self) -> bool {
-        true
-    }
-
-    fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
-        self.b.poll(&mut self.r, out)
-    }
-
-    fn has_pending(&self) -> bool {
-        self.b.has_pending()
-    }
+    crate::sink::batching_bolt_methods!(r);
 }
 
 #[cfg(test)]

@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gale_codec::Value;
-use gale_engine::{
-    Anchor, Bolt, BoltOutput, Input, InputBatch, OutputFieldsDeclarer, TopologyContext,
-};
+use gale_engine::{Anchor, Bolt, BoltOutput, Input, OutputFieldsDeclarer, TopologyContext};
 use serde::Deserialize;
 
 use crate::redis_stream::{open, value_bytes};
@@ -351,23 +349,5 @@ impl Bolt for RedisStoreBolt {
         }
     }
 
-    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
-        self.b.execute(&mut self.s, input, out);
-    }
-
-    fn execute_batch(&mut self, inputs: &mut InputBatch<'_, '_>, out: &mut BoltOutput<'_>) {
-        self.b.execute_batch(&mut self.s, inputs, out);
-    }
-
-    fn wants_poll(&self) -> bool {
-        true
-    }
-
-    fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
-        self.b.poll(&mut self.s, out)
-    }
-
-    fn has_pending(&self) -> bool {
-        self.b.has_pending()
-    }
+    crate::sink::batching_bolt_methods!(s);
 }

@@ -159,3 +159,38 @@ impl Batching {
         !self.held.is_empty()
     }
 }
+
+/// The `Bolt` methods of a batching bolt: each hands the call to the
+/// bolt's [`Batching`] `b` and its writer field `$w`.
+macro_rules! batching_bolt_methods {
+    ($w:ident) => {
+        fn execute(
+            &mut self,
+            input: &gale_engine::Input<'_>,
+            out: &mut gale_engine::BoltOutput<'_>,
+        ) {
+            self.b.execute(&mut self.$w, input, out);
+        }
+
+        fn execute_batch(
+            &mut self,
+            inputs: &mut gale_engine::InputBatch<'_, '_>,
+            out: &mut gale_engine::BoltOutput<'_>,
+        ) {
+            self.b.execute_batch(&mut self.$w, inputs, out);
+        }
+
+        fn wants_poll(&self) -> bool {
+            true
+        }
+
+        fn poll(&mut self, out: &mut gale_engine::BoltOutput<'_>) -> bool {
+            self.b.poll(&mut self.$w, out)
+        }
+
+        fn has_pending(&self) -> bool {
+            self.b.has_pending()
+        }
+    };
+}
+pub(crate) use batching_bolt_methods;
