@@ -521,6 +521,56 @@ streams:
 }
 
 #[test]
+fn the_lookup_bolts_name_an_unreachable_server_and_wrong_credentials() {
+    let pg = Postgres::start();
+    let nowhere = util::servers::free_port();
+    let dir = temp_dir("conn-lookup-bad");
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("ids.txt"), "1\n2\n").unwrap();
+    let path = dir.join("lookups.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "name: lookups
+config: {{ackers: 1}}
+spouts:
+  - {{id: ids, builtin: file-spout, args: {{dir: \"{input}\", field: id}}}}
+bolts:
+  - id: price
+    builtin: redis-lookup
+    args: {{url: \"redis://127.0.0.1:{nowhere}\", command: get, key_field: id}}
+  - id: product
+    builtin: postgres-lookup
+    args: {{url: \"{pg}\", password_env: WRONG_PG_PW, query: \"SELECT 1\", params: [],
+           columns: [one], fields: [id]}}
+streams:
+  - {{from: ids, to: price, grouping: shuffle}}
+  - {{from: ids, to: product, grouping: shuffle}}
+",
+            input = input.display(),
+            pg = pg.url()
+        ),
+    )
+    .unwrap();
+    let run = gale_with_env(
+        &["run", path.to_str().unwrap(), "--duration", "2"],
+        &[("WRONG_PG_PW", "not-the-password")],
+    );
+    let want = format!("redis-lookup `price`: cannot connect to redis://127.0.0.1:{nowhere}");
+    assert!(run.stderr.contains(&want), "{want} not in:\n{}", run.stderr);
+    let want = format!("postgres-lookup `product`: cannot connect to {}", pg.url());
+    assert!(run.stderr.contains(&want), "{want} not in:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("password authentication failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("not-the-password"), "{}", run.stderr);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn the_redis_bolt_writes_hashes_and_counters_and_acks_after_the_replies() {
     let redis = Redis::start();
     let mut cmds = Vec::new();
