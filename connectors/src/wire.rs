@@ -50,6 +50,26 @@ impl Malformed {
     }
 }
 
+/// Where a [`Cursor::skip_on`] stands: the start of the next item and
+/// how many items the reply still owes.
+#[derive(Debug, Clone)]
+pub(crate) struct Skipping {
+    at: usize,
+    owed: usize,
+    first_error: Option<String>,
+}
+
+impl Skipping {
+    /// Skipping one reply that starts at `at`.
+    pub(crate) fn new(at: usize) -> Self {
+        Self {
+            at,
+            owed: 1,
+            first_error: None,
+        }
+    }
+}
+
 /// A read position in a buffer of replies.
 #[derive(Debug, Clone)]
 pub(crate) struct Cursor<'a> {
@@ -176,15 +196,26 @@ impl<'a> Cursor<'a> {
     /// stepped over too (its text is returned) so a pipeline stays in
     /// step.
     pub(crate) fn skip(&mut self) -> Result<Option<String>, Malformed> {
-        let mut owed: usize = 1;
-        let mut first_error = None;
-        while owed > 0 {
-            owed -= 1;
+        let mut st = Skipping::new(self.at);
+        self.skip_on(&mut st)?;
+        Ok(st.first_error)
+    }
+
+    /// [`skip`](Self::skip) that can go on where it stopped: on
+    /// [`Malformed::Short`], `st` holds the start of the item that was cut
+    /// off and what was still owed, so the next call (over more bytes of
+    /// the same buffer) does not walk the reply from its start again.
+    pub(crate) fn skip_on(&mut self, st: &mut Skipping) -> Result<(), Malformed> {
+        self.at = st.at;
+        while st.owed > 0 {
+            st.at = self.at;
             let (t, s) = self.line()?;
+            let mut owed = st.owed - 1;
             match t {
                 b'+' | b':' | b',' | b'#' | b'_' | b'(' => {}
                 b'-' => {
-                    first_error.get_or_insert_with(|| String::from_utf8_lossy(s).into_owned());
+                    st.first_error
+                        .get_or_insert_with(|| String::from_utf8_lossy(s).into_owned());
                 }
                 b'$' | b'!' | b'=' => {
                     if let Some(n) = Self::length(s, MAX_BULK)? {
@@ -211,8 +242,10 @@ impl<'a> Cursor<'a> {
                     )))
                 }
             }
+            st.owed = owed;
         }
-        Ok(first_error)
+        st.at = self.at;
+        Ok(())
     }
 
     /// One reply as the `redis` crate's value (for the rare replies read
@@ -476,12 +509,14 @@ impl Wire {
         self.used = 0;
         self.replies.clear();
         let mut at = 0;
+        let mut st = Skipping::new(0);
         while self.replies.len() < n {
-            let mut c = Cursor::new(&self.inb[at..self.filled]);
-            match c.skip() {
-                Ok(_) => {
-                    self.replies.push(at..at + c.pos());
-                    at += c.pos();
+            let mut c = Cursor::new(&self.inb[..self.filled]);
+            match c.skip_on(&mut st) {
+                Ok(()) => {
+                    self.replies.push(at..c.pos());
+                    at = c.pos();
+                    st = Skipping::new(at);
                 }
                 Err(Malformed::Short) => {
                     if self.inb.len() - self.filled < (16 << 10) {
@@ -537,6 +572,16 @@ mod tests {
                 Err(Malformed::Short),
                 "{cut}"
             );
+            // Going on where a cut-off walk stopped ends where one walk
+            // over the whole reply does.
+            let mut st = Skipping::new(0);
+            assert_eq!(
+                Cursor::new(&reply[..cut]).skip_on(&mut st),
+                Err(Malformed::Short)
+            );
+            let mut c = Cursor::new(reply);
+            assert_eq!(c.skip_on(&mut st), Ok(()), "{cut}");
+            assert_eq!(c.pos(), reply.len(), "{cut}");
         }
         let mut c = Cursor::new(reply);
         assert_eq!(c.array(), Ok(Some(1)));
