@@ -23,9 +23,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gale_engine::{
-    Anchor, Bolt, BoltOutput, Input, InputBatch, OutputFieldsDeclarer, TopologyContext,
-};
+use gale_engine::{Anchor, Bolt, BoltOutput, Input, OutputFieldsDeclarer, TopologyContext};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use serde::Deserialize;
@@ -33,7 +31,8 @@ use serde::Deserialize;
 use crate::cell::{Cell, ColumnKind};
 use crate::retry::Backoff;
 use crate::secret::{Endpoint, EndpointConfig};
-use crate::task::{start, Fatal, Linger};
+use crate::sink::{BatchWriter, Batching};
+use crate::task::start;
 use crate::{ConnectorError, ConnectorMetrics};
 
 /// This connector's name in messages and metrics.
@@ -81,6 +80,18 @@ pub struct PostgresConfig {
     /// missing).
     #[serde(default)]
     pub dedup_table: Option<String>,
+    /// Prune ids older than this many seconds from the dedup table (at
+    /// most once a minute; a replay older than that is written again).
+    /// Default: never.
+    #[serde(default)]
+    pub dedup_keep_secs: Option<u64>,
+    /// A table for inputs that can never be written (a value that does
+    /// not fit its column): they are inserted there (with the time, the
+    /// component, the error and the tuple as text) in the batch's
+    /// transaction and acked, instead of failed and replayed. Created if
+    /// missing. Default: none (such inputs are failed).
+    #[serde(default)]
+    pub dead_letter: Option<String>,
     /// Inputs per transaction. Default 1000.
     #[serde(default = "thousand")]
     pub batch: usize,
@@ -118,6 +129,8 @@ impl PostgresConfig {
             count_column: count_col(),
             dedup_field: None,
             dedup_table: None,
+            dedup_keep_secs: None,
+            dead_letter: None,
             batch: thousand(),
             linger_ms: twenty(),
             timeout_ms: five_s(),
@@ -188,55 +201,70 @@ struct Session {
     copy_sql: String,
     /// Moves the staged rows into the table (`None`: copied directly).
     merge_sql: Option<String>,
+    /// Inserts one dead letter (`component`, `error`, `tuple`).
+    dead_sql: Option<String>,
+    /// Prunes the dedup table.
+    prune_sql: Option<String>,
 }
 
-/// One held input.
-struct Held {
-    anchor: Anchor,
+/// One staged input.
+struct Staged {
     values: Vec<gale_codec::Value>,
     id: Option<String>,
 }
 
-/// The PostgreSQL bolt (see the [module docs](self)).
-pub struct PostgresBolt {
+/// The connection and the inputs staged for it.
+struct Pg {
     cfg: PostgresConfig,
-    endpoint: EndpointConfig,
     component: String,
     target: Option<Endpoint>,
     session: Option<Session>,
     metrics: Arc<ConnectorMetrics>,
     backoff: Backoff,
-    held: Vec<Held>,
-    linger: Linger,
-    fatal: Fatal,
     fields: Vec<String>,
+    staged: Vec<Staged>,
+    /// Indexes of the latest batch's inputs failed alone.
+    rejected: Vec<usize>,
+    last_prune: Option<Instant>,
+}
+
+/// The PostgreSQL bolt (see the [module docs](self)).
+pub struct PostgresBolt {
+    endpoint: EndpointConfig,
+    p: Pg,
+    b: Batching,
 }
 
 impl PostgresBolt {
     /// A bolt writing as `cfg` says to the server `endpoint` names.
     pub fn new(endpoint: EndpointConfig, cfg: PostgresConfig) -> Self {
-        let linger_ms = cfg.linger_ms;
+        let b = Batching::new(POSTGRES_BOLT, cfg.batch, cfg.linger_ms);
         let fields = cfg.input_fields();
         Self {
-            cfg,
             endpoint,
-            component: String::new(),
-            target: None,
-            session: None,
-            metrics: ConnectorMetrics::new(POSTGRES_BOLT, "", 0),
-            backoff: Backoff::new(),
-            held: Vec::new(),
-            linger: Linger::new(linger_ms),
-            fatal: Fatal::default(),
-            fields,
+            p: Pg {
+                cfg,
+                component: String::new(),
+                target: None,
+                session: None,
+                metrics: b.metrics.clone(),
+                backoff: Backoff::new(),
+                fields,
+                staged: Vec::new(),
+                rejected: Vec::new(),
+                last_prune: None,
+            },
+            b,
         }
     }
 
     /// This task's metrics.
     pub fn metrics(&self) -> &Arc<ConnectorMetrics> {
-        &self.metrics
+        &self.b.metrics
     }
+}
 
+impl Pg {
     fn shown(&self) -> String {
         self.target
             .as_ref()
@@ -260,24 +288,13 @@ impl PostgresBolt {
             key: "url".to_owned(),
             message: "no URL".to_owned(),
         })?;
-        let connect_err = |message: String| ConnectorError::Connect {
-            connector: POSTGRES_BOLT,
-            component: self.component.clone(),
-            target: target.shown(),
-            message,
-        };
-        let mut config: postgres::Config = target
-            .url
-            .parse()
-            .map_err(|e: postgres::Error| connect_err(format!("bad URL: {e}")))?;
-        if let Some(pw) = &target.password {
-            config.password(pw);
-        }
-        config.connect_timeout(Duration::from_millis(self.cfg.timeout_ms));
-        config.options(&format!("-c statement_timeout={}", self.cfg.timeout_ms));
-        let mut client = config
-            .connect(postgres::NoTls)
-            .map_err(|e| connect_err(full(&e)))?;
+        let mut client =
+            client(target, self.cfg.timeout_ms).map_err(|message| ConnectorError::Connect {
+                connector: POSTGRES_BOLT,
+                component: self.component.clone(),
+                target: target.shown(),
+                message,
+            })?;
         let cfg = &self.cfg;
         let table = ident(&cfg.table);
         let stmt = client
@@ -297,6 +314,31 @@ impl PostgresBolt {
                 message: m,
             })?);
         }
+        let dead_sql = match &cfg.dead_letter {
+            None => None,
+            Some(dead) => {
+                let dead = ident(dead);
+                client
+                    .batch_execute(&format!(
+                        "CREATE TABLE IF NOT EXISTS {dead} (at timestamptz NOT NULL DEFAULT \
+                         now(), component text NOT NULL, error text NOT NULL, tuple text NOT \
+                         NULL)"
+                    ))
+                    .map_err(|e| self.command_error("create dead-letter table for", full(&e)))?;
+                Some(format!(
+                    "INSERT INTO {dead} (component, error, tuple) VALUES ($1, $2, $3)"
+                ))
+            }
+        };
+        let seen = ident(
+            &cfg.dedup_table
+                .clone()
+                .unwrap_or_else(|| format!("{}_seen", cfg.table)),
+        );
+        let prune_sql = cfg
+            .dedup_keep_secs
+            .filter(|_| cfg.dedup_field.is_some())
+            .map(|secs| format!("DELETE FROM {seen} WHERE at < now() - interval '{secs} seconds'"));
         let direct = cfg.mode == PostgresMode::Insert && cfg.dedup_field.is_none();
         let cols = list(&cfg.columns, "");
         if direct {
@@ -307,6 +349,8 @@ impl PostgresBolt {
                 types,
                 copy_sql: format!("COPY {table} ({cols}) FROM STDIN BINARY"),
                 merge_sql: None,
+                dead_sql,
+                prune_sql,
             });
         }
         // A staging table per connection; rows go away at commit.
@@ -316,14 +360,10 @@ impl PostgresBolt {
              SELECT {cols}, NULL::text AS gale_id, 0::bigint AS gale_seq FROM {table} \
              WITH NO DATA;"
         );
-        let seen = ident(
-            &cfg.dedup_table
-                .clone()
-                .unwrap_or_else(|| format!("{}_seen", cfg.table)),
-        );
         if cfg.dedup_field.is_some() {
             setup.push_str(&format!(
-                "CREATE TABLE IF NOT EXISTS {seen} (id text PRIMARY KEY);"
+                "CREATE TABLE IF NOT EXISTS {seen} (id text PRIMARY KEY, \
+                 at timestamptz NOT NULL DEFAULT now());"
             ));
         }
         client
@@ -388,28 +428,26 @@ impl PostgresBolt {
             stage_types,
             copy_sql: format!("COPY {stage} ({cols}, gale_id, gale_seq) FROM STDIN BINARY"),
             merge_sql: Some(merge),
+            dead_sql,
+            prune_sql,
         })
     }
 
-    /// Holds `input` for the next batch, or fails it if it lacks a field.
-    fn hold(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+    /// `input`'s values for the next batch, or why it lacks a field.
+    fn stage_input(&mut self, input: &Input<'_>) -> Result<(), ConnectorError> {
         let mut values = Vec::with_capacity(self.fields.len());
         let wanted = self.fields.iter().chain(self.cfg.dedup_field.iter());
         for field in wanted {
             match input.field(field) {
                 Ok(v) => values.push(v.to_value()),
                 Err(e) => {
-                    let e = ConnectorError::Value {
+                    return Err(ConnectorError::Value {
                         connector: POSTGRES_BOLT,
                         component: self.component.clone(),
                         field: field.clone(),
                         target_key: format!("table `{}`", self.cfg.table),
                         message: e.to_string(),
-                    };
-                    self.metrics.error();
-                    out.report_error(&e);
-                    out.fail(input);
-                    return;
+                    })
                 }
             }
         }
@@ -419,106 +457,39 @@ impl PostgresBolt {
                 Some(gale_codec::Value::Str(id)) => Some(id),
                 Some(gale_codec::Value::I64(i)) => Some(i.to_string()),
                 _ => {
-                    let e = ConnectorError::Value {
+                    return Err(ConnectorError::Value {
                         connector: POSTGRES_BOLT,
                         component: self.component.clone(),
                         field: self.cfg.dedup_field.clone().unwrap_or_default(),
                         target_key: format!("dedup id of table `{}`", self.cfg.table),
                         message: "not a string or integer".to_owned(),
-                    };
-                    self.metrics.error();
-                    out.report_error(&e);
-                    out.fail(input);
-                    return;
+                    })
                 }
             },
         };
-        self.linger.held();
-        self.held.push(Held {
-            anchor: input.anchor(),
-            values,
-            id,
-        });
+        self.staged.push(Staged { values, id });
+        Ok(())
     }
 
-    /// Writes what is held in one transaction; acks it all after the
-    /// commit, or fails it all.
-    fn flush(&mut self, out: &mut BoltOutput<'_>) {
-        if self.held.is_empty() {
-            return;
-        }
-        if self.session.is_none() {
-            let now = Instant::now();
-            if !self.backoff.due(now) {
-                return; // keep holding until the next try
-            }
-            match self.connect() {
-                Ok(s) => {
-                    if self.backoff.succeeded() {
-                        self.metrics.reconnect();
-                        tracing::warn!(
-                            "{POSTGRES_BOLT} `{}`: reconnected to {}",
-                            self.component,
-                            self.shown()
-                        );
-                    }
-                    self.session = Some(s);
-                }
-                Err(e) => {
-                    self.metrics.error();
-                    if self.backoff.failed(now) {
-                        out.report_error(&e);
-                    }
-                    self.fail_all(out);
-                    return;
-                }
-            }
-        }
-        let rows = self.rows(out);
-        let n = rows.len();
-        match self.write(&rows) {
-            Ok(()) => {
-                self.metrics.batch(n);
-                for (anchor, _, _) in &rows {
-                    out.ack_anchor(anchor);
-                }
-            }
-            Err(e) => {
-                self.metrics.error();
-                if self.session.as_mut().is_none_or(|s| s.client.is_closed()) {
-                    self.session = None;
-                    self.backoff.failed(Instant::now());
-                }
-                out.report_error(&e);
-                for (anchor, _, _) in &rows {
-                    out.fail_anchor(anchor);
-                }
-            }
-        }
-        self.linger.clear();
-        self.metrics.set_pending(self.held.len());
-    }
-
-    fn fail_all(&mut self, out: &mut BoltOutput<'_>) {
-        for h in self.held.drain(..) {
-            out.fail_anchor(&h.anchor);
-        }
-        self.linger.clear();
-        self.metrics.set_pending(0);
-    }
-
-    /// The held inputs as rows for their columns; an input with a value
-    /// that does not fit is failed and reported here.
-    fn rows(&mut self, out: &mut BoltOutput<'_>) -> Vec<(Anchor, Vec<Cell>, Option<String>)> {
+    /// The staged inputs as rows for their columns (with their index); an
+    /// input with a value that does not fit is reported here and becomes
+    /// a dead letter (`dead_letter` set) or is failed alone.
+    #[allow(clippy::type_complexity)]
+    fn rows(
+        &mut self,
+        out: &mut BoltOutput<'_>,
+    ) -> (Vec<(Vec<Cell>, Option<String>)>, Vec<(String, String)>) {
         let kinds = self
             .session
             .as_ref()
             .map(|s| s.kinds.clone())
             .unwrap_or_default();
-        let mut rows = Vec::with_capacity(self.held.len());
-        'held: for h in std::mem::take(&mut self.held) {
+        let mut rows = Vec::with_capacity(self.staged.len());
+        let mut dead = Vec::new();
+        'staged: for (i, st) in std::mem::take(&mut self.staged).into_iter().enumerate() {
             let mut cells = Vec::with_capacity(kinds.len());
-            for ((v, kind), (field, col)) in h
+            let shown = format!("{:?}", st.values);
+            for ((v, kind), (field, col)) in st
                 .values
                 .into_iter()
                 .zip(&kinds)
@@ -536,23 +507,31 @@ impl PostgresBolt {
                         };
                         self.metrics.error();
                         out.report_error(&e);
-                        out.fail_anchor(&h.anchor);
-                        continue 'held;
+                        if self.cfg.dead_letter.is_some() {
+                            dead.push((e.to_string(), shown));
+                        } else {
+                            self.rejected.push(i);
+                        }
+                        continue 'staged;
                     }
                 }
             }
-            rows.push((h.anchor, cells, h.id));
+            rows.push((cells, st.id));
         }
-        rows
+        (rows, dead)
     }
 
-    fn write(
+    /// One transaction: the rows, the dead letters; then, now and then,
+    /// the dedup table pruned.
+    fn transact(
         &mut self,
-        rows: &[(Anchor, Vec<Cell>, Option<String>)],
+        rows: &[(Vec<Cell>, Option<String>)],
+        dead: &[(String, String)],
     ) -> Result<(), ConnectorError> {
         let Some(s) = self.session.as_mut() else {
             return Ok(());
         };
+        let component = &self.component;
         let res = (|| {
             let mut tx = s.client.transaction()?;
             let sink = tx.copy_in(&s.copy_sql)?;
@@ -564,7 +543,7 @@ impl PostgresBolt {
             let mut w = BinaryCopyInWriter::new(sink, types);
             let mut row: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::new();
             let seqs: Vec<i64> = (0..rows.len() as i64).collect();
-            for ((_, cells, id), seq) in rows.iter().zip(&seqs) {
+            for ((cells, id), seq) in rows.iter().zip(&seqs) {
                 row.clear();
                 row.extend(cells.iter().map(Cell::as_sql));
                 if s.merge_sql.is_some() {
@@ -577,15 +556,104 @@ impl PostgresBolt {
             if let Some(merge) = &s.merge_sql {
                 tx.batch_execute(merge)?;
             }
+            if let Some(sql) = &s.dead_sql {
+                for (error, tuple) in dead {
+                    tx.execute(sql.as_str(), &[component, error, tuple])?;
+                }
+            }
             tx.commit()
         })();
-        res.map_err(|e| self.command_error("write batch to", full(&e)))
+        res.map_err(|e| self.command_error("write batch to", full(&e)))?;
+        let due = self
+            .last_prune
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if let (true, Some(s)) = (due, self.session.as_mut()) {
+            if let Some(prune) = &s.prune_sql {
+                self.last_prune = Some(Instant::now());
+                let pruned = s.client.batch_execute(prune);
+                pruned.map_err(|e| self.command_error("prune the dedup table of", full(&e)))?;
+            }
+        }
+        Ok(())
     }
+}
+
+impl BatchWriter for Pg {
+    fn stage(&mut self, input: &Input<'_>) -> Result<(), ConnectorError> {
+        self.stage_input(input)
+    }
+
+    /// Writes what is staged in one transaction (the batch is acked after
+    /// the commit, or failed whole).
+    fn write(
+        &mut self,
+        _held: &[Anchor],
+        out: &mut BoltOutput<'_>,
+    ) -> Result<(), Option<ConnectorError>> {
+        if self.session.is_none() {
+            let now = Instant::now();
+            if !self.backoff.due(now) {
+                return Err(None); // keep holding until the next try
+            }
+            match self.connect() {
+                Ok(s) => {
+                    if self.backoff.succeeded() {
+                        self.metrics.reconnect();
+                        tracing::warn!(
+                            "{POSTGRES_BOLT} `{}`: reconnected to {}",
+                            self.component,
+                            self.shown()
+                        );
+                    }
+                    self.session = Some(s);
+                }
+                Err(e) => {
+                    self.backoff.failed(now);
+                    return Err(Some(e));
+                }
+            }
+        }
+        let (rows, dead) = self.rows(out);
+        match self.transact(&rows, &dead) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if self.session.as_mut().is_none_or(|s| s.client.is_closed()) {
+                    self.session = None;
+                    self.backoff.failed(Instant::now());
+                }
+                self.rejected.clear(); // the whole batch fails
+                Err(Some(e))
+            }
+        }
+    }
+
+    fn discard(&mut self) {
+        self.staged.clear();
+    }
+
+    fn take_rejected(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.rejected)
+    }
+}
+
+/// A client for `target` with `timeout_ms` as connect and statement
+/// timeout, or why not.
+pub(crate) fn client(target: &Endpoint, timeout_ms: u64) -> Result<postgres::Client, String> {
+    let mut config: postgres::Config = target
+        .url
+        .parse()
+        .map_err(|e: postgres::Error| format!("bad URL: {e}"))?;
+    if let Some(pw) = &target.password {
+        config.password(pw);
+    }
+    config.connect_timeout(Duration::from_millis(timeout_ms));
+    config.options(&format!("-c statement_timeout={timeout_ms}"));
+    config.connect(postgres::NoTls).map_err(|e| full(&e))
 }
 
 /// A client error with its database detail (`postgres::Error`'s display
 /// alone says only "db error").
-fn full(e: &postgres::Error) -> String {
+pub(crate) fn full(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => {
@@ -605,65 +673,32 @@ impl Bolt for PostgresBolt {
     fn declare_output_fields(&self, _declarer: &mut OutputFieldsDeclarer) {}
 
     fn prepare(&mut self, context: &TopologyContext) {
-        self.component = context.component_id().to_owned();
-        let checked = self.cfg.check(&self.component);
+        let p = &mut self.p;
+        p.component = context.component_id().to_owned();
+        let checked = p.cfg.check(&p.component);
         let (metrics, target) = start(POSTGRES_BOLT, context, checked, &self.endpoint);
-        self.metrics = metrics;
+        self.b.metrics = metrics.clone();
+        p.metrics = metrics;
         match target {
             Ok(t) => {
-                self.target = Some(t);
-                match self.connect() {
+                p.target = Some(t);
+                match p.connect() {
                     Ok(s) => {
-                        self.backoff.succeeded();
-                        self.session = Some(s);
+                        p.backoff.succeeded();
+                        p.session = Some(s);
                     }
                     Err(e) => {
                         tracing::error!("{e}");
-                        self.metrics.error();
-                        self.backoff.failed(Instant::now());
+                        p.metrics.error();
+                        p.backoff.failed(Instant::now());
                     }
                 }
             }
-            Err(e) => self.fatal.set(e),
+            Err(e) => self.b.fatal.set(e),
         }
     }
 
-    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
-        if input.is_tick() {
-            self.flush(out);
-            return;
-        }
-        if self.fatal.refuse(input, out) {
-            return;
-        }
-        self.hold(input, out);
-        if self.held.len() >= self.cfg.batch {
-            self.flush(out);
-        }
-    }
-
-    fn execute_batch(&mut self, inputs: &mut InputBatch<'_, '_>, out: &mut BoltOutput<'_>) {
-        for input in inputs {
-            self.execute(&input, out);
-        }
-        self.metrics.set_pending(self.held.len());
-    }
-
-    fn wants_poll(&self) -> bool {
-        true
-    }
-
-    fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
-        let due = self.linger.due();
-        if due {
-            self.flush(out);
-        }
-        due
-    }
-
-    fn has_pending(&self) -> bool {
-        !self.held.is_empty()
-    }
+    crate::sink::batching_bolt_methods!(p);
 }
 
 #[cfg(test)]

@@ -14,16 +14,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gale_codec::Value;
-use gale_engine::{
-    Anchor, Bolt, BoltOutput, Input, InputBatch, OutputFieldsDeclarer, TopologyContext,
-};
+use gale_engine::{Anchor, Bolt, BoltOutput, Input, OutputFieldsDeclarer, TopologyContext};
 use serde::Deserialize;
 
 use crate::redis_stream::{open, value_bytes};
 use crate::resp;
 use crate::retry::Backoff;
 use crate::secret::{Endpoint, EndpointConfig};
-use crate::task::{start, Fatal, Linger};
+use crate::sink::{BatchWriter, Batching};
+use crate::task::start;
 use crate::{ConnectorError, ConnectorMetrics};
 
 /// This connector's name in messages and metrics.
@@ -140,40 +139,45 @@ impl RedisStoreConfig {
     }
 }
 
-/// The Redis store bolt (see the [module docs](self)).
-pub struct RedisStoreBolt {
+/// The connection and the commands staged for it.
+struct Store {
     cfg: RedisStoreConfig,
-    endpoint: EndpointConfig,
     component: String,
     target: Option<Endpoint>,
     conn: Option<redis::Connection>,
     metrics: Arc<ConnectorMetrics>,
     backoff: Backoff,
     pipe: redis::Pipeline,
-    held: Vec<Anchor>,
-    linger: Linger,
-    fatal: Fatal,
+}
+
+/// The Redis store bolt (see the [module docs](self)).
+pub struct RedisStoreBolt {
+    endpoint: EndpointConfig,
+    s: Store,
+    b: Batching,
 }
 
 impl RedisStoreBolt {
     /// A bolt writing as `cfg` says to the server `endpoint` names.
     pub fn new(endpoint: EndpointConfig, cfg: RedisStoreConfig) -> Self {
-        let linger_ms = cfg.linger_ms;
+        let b = Batching::new(REDIS_BOLT, cfg.batch, cfg.linger_ms);
         Self {
-            cfg,
             endpoint,
-            component: String::new(),
-            target: None,
-            conn: None,
-            metrics: ConnectorMetrics::new(REDIS_BOLT, "", 0),
-            backoff: Backoff::new(),
-            pipe: redis::pipe(),
-            held: Vec::new(),
-            linger: Linger::new(linger_ms),
-            fatal: Fatal::default(),
+            s: Store {
+                cfg,
+                component: String::new(),
+                target: None,
+                conn: None,
+                metrics: b.metrics.clone(),
+                backoff: Backoff::new(),
+                pipe: redis::pipe(),
+            },
+            b,
         }
     }
+}
 
+impl Store {
     fn shown(&self) -> String {
         self.target
             .as_ref()
@@ -257,18 +261,25 @@ impl RedisStoreBolt {
         }
         Ok(())
     }
+}
 
-    fn flush(&mut self, out: &mut BoltOutput<'_>) {
-        if self.held.is_empty() {
-            return;
-        }
+impl BatchWriter for Store {
+    fn stage(&mut self, input: &Input<'_>) -> Result<(), ConnectorError> {
+        self.queue(input)
+    }
+
+    fn write(
+        &mut self,
+        _held: &[Anchor],
+        _out: &mut BoltOutput<'_>,
+    ) -> Result<(), Option<ConnectorError>> {
         let now = Instant::now();
         if self.conn.is_none() {
             if !self.backoff.due(now) {
-                return;
+                return Err(None);
             }
             let Some(target) = self.target.clone() else {
-                return;
+                return Err(None);
             };
             match open(&target, self.cfg.timeout_ms) {
                 Ok(c) => {
@@ -284,19 +295,18 @@ impl RedisStoreBolt {
                         target: target.shown(),
                         message,
                     };
-                    self.metrics.error();
-                    if self.backoff.failed(now) {
-                        out.report_error(&e);
-                    }
-                    self.fail_all(out);
-                    return;
+                    // The batch fails (replayed); the next connect waits
+                    // out the backoff, the inputs held meanwhile.
+                    self.backoff.failed(now);
+                    return Err(Some(e));
                 }
             }
         }
         let Some(conn) = self.conn.as_mut() else {
-            return;
+            return Err(None);
         };
         let sent: redis::RedisResult<Vec<redis::Value>> = self.pipe.query(conn);
+        self.pipe.clear();
         let failed = match sent {
             Ok(replies) => replies.iter().find_map(resp::server_error),
             Err(e) => {
@@ -307,37 +317,20 @@ impl RedisStoreBolt {
                 Some(e.to_string())
             }
         };
-        self.pipe.clear();
         match failed {
-            None => {
-                self.metrics.batch(self.held.len());
-                for a in self.held.drain(..) {
-                    out.ack_anchor(&a);
-                }
-            }
-            Some(message) => {
-                self.metrics.error();
-                out.report_error(ConnectorError::Command {
-                    connector: REDIS_BOLT,
-                    component: self.component.clone(),
-                    target: self.shown(),
-                    what: format!("{:?} pipeline", self.cfg.command).to_uppercase(),
-                    message,
-                });
-                self.fail_all(out);
-            }
+            None => Ok(()),
+            Some(message) => Err(Some(ConnectorError::Command {
+                connector: REDIS_BOLT,
+                component: self.component.clone(),
+                target: self.shown(),
+                what: format!("{:?} pipeline", self.cfg.command).to_uppercase(),
+                message,
+            })),
         }
-        self.linger.clear();
-        self.metrics.set_pending(self.held.len());
     }
 
-    fn fail_all(&mut self, out: &mut BoltOutput<'_>) {
-        for a in self.held.drain(..) {
-            out.fail_anchor(&a);
-        }
+    fn discard(&mut self) {
         self.pipe.clear();
-        self.linger.clear();
-        self.metrics.set_pending(0);
     }
 }
 
@@ -345,60 +338,16 @@ impl Bolt for RedisStoreBolt {
     fn declare_output_fields(&self, _declarer: &mut OutputFieldsDeclarer) {}
 
     fn prepare(&mut self, context: &TopologyContext) {
-        self.component = context.component_id().to_owned();
-        let checked = self.cfg.check(&self.component);
+        self.s.component = context.component_id().to_owned();
+        let checked = self.s.cfg.check(&self.s.component);
         let (metrics, target) = start(REDIS_BOLT, context, checked, &self.endpoint);
-        self.metrics = metrics;
+        self.b.metrics = metrics.clone();
+        self.s.metrics = metrics;
         match target {
-            Ok(t) => self.target = Some(t),
-            Err(e) => self.fatal.set(e),
+            Ok(t) => self.s.target = Some(t),
+            Err(e) => self.b.fatal.set(e),
         }
     }
 
-    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
-        if input.is_tick() {
-            self.flush(out);
-            return;
-        }
-        if self.fatal.refuse(input, out) {
-            return;
-        }
-        match self.queue(input) {
-            Ok(()) => {
-                self.linger.held();
-                self.held.push(input.anchor());
-                if self.held.len() >= self.cfg.batch {
-                    self.flush(out);
-                }
-            }
-            Err(e) => {
-                self.metrics.error();
-                out.report_error(&e);
-                out.fail(input);
-            }
-        }
-    }
-
-    fn execute_batch(&mut self, inputs: &mut InputBatch<'_, '_>, out: &mut BoltOutput<'_>) {
-        for input in inputs {
-            self.execute(&input, out);
-        }
-        self.metrics.set_pending(self.held.len());
-    }
-
-    fn wants_poll(&self) -> bool {
-        true
-    }
-
-    fn poll(&mut self, out: &mut BoltOutput<'_>) -> bool {
-        let due = self.linger.due();
-        if due {
-            self.flush(out);
-        }
-        due
-    }
-
-    fn has_pending(&self) -> bool {
-        !self.held.is_empty()
-    }
+    crate::sink::batching_bolt_methods!(s);
 }

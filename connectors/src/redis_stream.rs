@@ -24,19 +24,22 @@
 //! round trip is bounded by `timeout_ms`.
 
 use std::collections::{HashSet, VecDeque};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gale_codec::Value;
 use gale_engine::{OutputFieldsDeclarer, Spout, SpoutOutput, TopologyContext};
+use redis::Value as R;
 use serde::Deserialize;
 
 use crate::error::FieldMismatch;
 use crate::in_flight::InFlightTable;
-use crate::resp::{self, Entry, StreamId};
+use crate::resp::{self, StreamId};
 use crate::retry::Backoff;
-use crate::secret::{percent_encode, Endpoint, EndpointConfig};
+use crate::secret::{with_password, Endpoint, EndpointConfig};
 use crate::task::start;
+use crate::wire::{Cursor, Malformed, Wire};
 use crate::{ConnectorError, ConnectorMetrics};
 
 /// This connector's name in messages and metrics.
@@ -85,6 +88,29 @@ pub struct RedisStreamConfig {
     /// entry emitted is acked. Default false.
     #[serde(default)]
     pub until_idle: bool,
+    /// How entries are handed out and acknowledged: `group` (default)
+    /// or `offset` (see [`Delivery`]).
+    #[serde(default)]
+    pub delivery: Delivery,
+}
+
+/// How the spout reads the stream and keeps what is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// `XREADGROUP` and `XACK`: Redis keeps every entry handed out in
+    /// the group's pending list until it is acked; any number of tasks
+    /// share the stream; entries of a consumer that died are claimed.
+    /// Redis spends about five times the work per entry of a plain read
+    /// on the pending list (the spout's ceiling is the server's).
+    #[default]
+    Group,
+    /// `XREAD` from the group's last-delivered id, with the group's
+    /// position moved (`XGROUP SETID`) to just before the oldest entry
+    /// not yet acked, as a Kafka consumer commits offsets: one task
+    /// only; after a restart everything after the position is delivered
+    /// again (entries acked past an older one still in flight too).
+    Offset,
 }
 
 fn dollar() -> String {
@@ -124,6 +150,7 @@ impl RedisStreamConfig {
             timeout_ms: two_s(),
             dead_letter: None,
             until_idle: false,
+            delivery: Delivery::Group,
         }
     }
 
@@ -174,7 +201,41 @@ impl RedisStreamConfig {
 /// An entry emitted and not yet acked.
 struct InFlight {
     id: StreamId,
+    /// Its place in the stream (`entries-read` once it is done), when
+    /// the server told where the group started.
+    ordinal: Option<u64>,
     values: Vec<Value>,
+}
+
+/// An entry whose fields are not the declared ones, on its way to the
+/// dead-letter stream.
+struct DeadLetter {
+    id: StreamId,
+    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    error: String,
+}
+
+/// What a reply in the request in flight answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// `XADD` (dead letters), `XACK`, `XGROUP SETID`: only checked.
+    Write,
+    /// `XINFO GROUPS`.
+    Info,
+    /// `XAUTOCLAIM`.
+    Claim,
+    /// `XREADGROUP` or `XREAD`.
+    Read,
+}
+
+/// One entry of a reply, in place: the id and the ranges of its field
+/// names and values in the connection's read buffer.
+#[derive(Debug, Clone)]
+struct Parsed {
+    id: StreamId,
+    /// Its names and values in `spans` (name, value, name, ...); `None`
+    /// for an entry deleted while pending.
+    fields: Option<Range<usize>>,
 }
 
 /// The Redis Streams spout (see the [module docs](self)).
@@ -184,26 +245,43 @@ pub struct RedisStreamSpout {
     component: String,
     consumer: String,
     target: Option<Endpoint>,
-    conn: Option<redis::Connection>,
+    conn: Option<Wire>,
     metrics: Arc<ConnectorMetrics>,
     backoff: Backoff,
     in_flight: InFlightTable<InFlight>,
+    /// `max_spout_pending` of the component (reads ask for no more).
+    max_pending: usize,
     /// While re-reading the pending list: the ids already in flight (not
     /// to be emitted twice).
     resumed: HashSet<StreamId>,
     retry: VecDeque<u64>,
     to_ack: Vec<StreamId>,
-    dead: Vec<(Entry, String)>,
-    /// Reading this consumer's own pending list from this id (`None`:
-    /// reading new entries with `>`).
-    history: Option<String>,
+    dead: Vec<DeadLetter>,
+    /// Group delivery: reading this consumer's own pending list after
+    /// this id (`None`: reading new entries with `>`).
+    history: Option<StreamId>,
+    /// Offset delivery: the last id read (the next read starts after
+    /// it), `None` until the group's position is known.
+    position: Option<StreamId>,
+    /// Offset delivery: the group's `entries-read` at `position`.
+    ordinal: Option<u64>,
+    /// Offset delivery: the last entry done with (emitted, dead-lettered)
+    /// and its ordinal.
+    last_done: Option<(StreamId, Option<u64>)>,
+    /// Offset delivery: the id last written with `XGROUP SETID`.
+    committed: Option<StreamId>,
+    /// The request sent and not yet answered: what each reply is, and
+    /// how many entries its read asked for.
+    asked: Vec<Asked>,
+    asked_count: usize,
+    parsed: Vec<Parsed>,
+    spans: Vec<Range<usize>>,
     quiet_until: Option<Instant>,
     last_info: Option<Instant>,
     last_claim: Option<Instant>,
-    claim_cursor: String,
+    claim_cursor: StreamId,
     idle: bool,
     fatal: Option<ConnectorError>,
-    scratch: Vec<Entry>,
 }
 
 impl RedisStreamSpout {
@@ -219,24 +297,36 @@ impl RedisStreamSpout {
             metrics: ConnectorMetrics::new(REDIS_STREAM_SPOUT, "", 0),
             backoff: Backoff::new(),
             in_flight: InFlightTable::new(),
+            max_pending: usize::MAX,
             resumed: HashSet::new(),
             retry: VecDeque::new(),
             to_ack: Vec::new(),
             dead: Vec::new(),
-            history: Some("0".to_owned()),
+            history: Some(StreamId::ZERO),
+            position: None,
+            ordinal: None,
+            last_done: None,
+            committed: None,
+            asked: Vec::new(),
+            asked_count: 0,
+            parsed: Vec::new(),
+            spans: Vec::new(),
             quiet_until: None,
             last_info: None,
             last_claim: None,
-            claim_cursor: "0-0".to_owned(),
+            claim_cursor: StreamId::ZERO,
             idle: false,
             fatal: None,
-            scratch: Vec::new(),
         }
     }
 
     /// This task's metrics.
     pub fn metrics(&self) -> &Arc<ConnectorMetrics> {
         &self.metrics
+    }
+
+    fn offset(&self) -> bool {
+        self.cfg.delivery == Delivery::Offset
     }
 
     fn target_shown(&self) -> String {
@@ -265,7 +355,19 @@ impl RedisStreamSpout {
         }
     }
 
-    /// Connects (once due) and makes sure the group exists.
+    /// A round trip of one command, outside the hot path.
+    fn call(&self, conn: &mut Wire, what: &str, args: &[&[u8]]) -> Result<R, ConnectorError> {
+        conn.command(args);
+        conn.send()
+            .and_then(|()| conn.recv(1))
+            .map_err(|e| self.command_error(what, e))?;
+        Cursor::new(conn.reply(0))
+            .value()
+            .map_err(|e| self.command_error(what, e.message()))
+    }
+
+    /// Connects (once due) and makes sure the group exists; with offset
+    /// delivery, learns where the group stands the first time.
     fn connect(&mut self) -> Result<(), ConnectorError> {
         let target = self.target.clone().ok_or_else(|| ConnectorError::Config {
             connector: REDIS_STREAM_SPOUT,
@@ -274,59 +376,344 @@ impl RedisStreamSpout {
             message: "no URL".to_owned(),
         })?;
         let mut conn =
-            open(&target, self.cfg.timeout_ms).map_err(|message| ConnectorError::Connect {
-                connector: REDIS_STREAM_SPOUT,
-                component: self.component.clone(),
-                target: target.shown(),
-                message,
+            Wire::open(&target, Duration::from_millis(self.cfg.timeout_ms)).map_err(|message| {
+                ConnectorError::Connect {
+                    connector: REDIS_STREAM_SPOUT,
+                    component: self.component.clone(),
+                    target: target.shown(),
+                    message,
+                }
             })?;
-        let created: redis::RedisResult<redis::Value> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&self.cfg.stream)
-            .arg(&self.cfg.group)
-            .arg(&self.cfg.start)
-            .arg("MKSTREAM")
-            .query(&mut conn);
-        match created {
+        let key = self.cfg.stream.as_bytes();
+        let group = self.cfg.group.as_bytes();
+        match self.call(
+            &mut conn,
+            "XGROUP CREATE",
+            &[
+                b"XGROUP",
+                b"CREATE",
+                key,
+                group,
+                self.cfg.start.as_bytes(),
+                b"MKSTREAM",
+            ],
+        ) {
             Ok(_) => {}
-            Err(e) if e.code() == Some("BUSYGROUP") => {}
-            Err(e) => return Err(self.command_error("XGROUP CREATE", e)),
+            Err(ConnectorError::Command { message, .. }) if message.contains("BUSYGROUP") => {}
+            Err(e) => return Err(e),
         }
+        if self.offset() {
+            if self.position.is_none() {
+                let r = self.call(&mut conn, "XINFO GROUPS", &[b"XINFO", b"GROUPS", key])?;
+                let g = resp::group_info(&r, &self.cfg.group)
+                    .map_err(|e| self.reply_error("XINFO GROUPS", e))?
+                    .unwrap_or_default();
+                self.position = Some(g.last_delivered.unwrap_or(StreamId::ZERO));
+                self.ordinal = g.entries_read;
+            }
+            // Write the position again (a restarted server may have lost
+            // it). There is no pending list to read first.
+            self.committed = None;
+            self.history = None;
+        } else {
+            // Read this consumer's pending list again: a restart (or a
+            // server that lost acks) delivers them anew.
+            self.history = Some(StreamId::ZERO);
+            self.resumed = self.in_flight.values().map(|f| f.id).collect();
+        }
+        self.asked.clear();
         self.conn = Some(conn);
-        // Read this consumer's pending list again: a restart (or a
-        // server that lost acks) delivers them anew.
-        self.history = Some("0".to_owned());
-        self.resumed = self.in_flight.values().map(|f| f.id).collect();
         Ok(())
     }
 
     fn lost(&mut self, e: &ConnectorError, out: &mut SpoutOutput<'_>) {
         self.conn = None;
+        self.asked.clear();
         self.metrics.error();
         if self.backoff.failed(Instant::now()) {
             out.report_error(e);
         }
     }
 
-    fn emit_entry(&mut self, entry: Entry, out: &mut SpoutOutput<'_>) {
+    /// How many entries a read may ask for now: `batch`, less what
+    /// `max_spout_pending` leaves no room for.
+    fn room(&self, unemitted: usize) -> usize {
+        self.max_pending
+            .saturating_sub(self.in_flight.len() + unemitted)
+            .min(self.cfg.batch)
+    }
+
+    /// Writes and sends one request: dead letters, acks (or the offset
+    /// commit), the lag now and then, claims now and then, and a read of
+    /// `count` entries (none if 0). Returns whether anything was sent.
+    fn request(&mut self, count: usize) -> Result<bool, ConnectorError> {
+        let now = Instant::now();
+        let offset = self.offset();
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(false);
+        };
+        let w = &mut conn;
+        let key = self.cfg.stream.as_bytes();
+        let group = self.cfg.group.as_bytes();
+        self.asked.clear();
+        if !self.dead.is_empty() {
+            let dead_key = self
+                .cfg
+                .dead_letter
+                .clone()
+                .unwrap_or_else(|| format!("{}:dead", self.cfg.stream));
+            for d in &self.dead {
+                w.begin(7 + 2 * d.fields.len());
+                w.arg(b"XADD");
+                w.arg(dead_key.as_bytes());
+                w.arg(b"*");
+                w.arg(b"_id");
+                let (ms, seq) = d.id.parts();
+                w.arg_id(ms, seq);
+                w.arg(b"_error");
+                w.arg(d.error.as_bytes());
+                for (n, v) in &d.fields {
+                    w.arg(n);
+                    w.arg(v);
+                }
+                self.asked.push(Asked::Write);
+            }
+        }
+        if offset {
+            // Everything up to just before the oldest entry in flight is
+            // done (or everything read, with none in flight).
+            let done = match self.in_flight.values().next() {
+                Some(f) => Some((f.id.before(), f.ordinal.map(|o| o.saturating_sub(1)))),
+                None => self.last_done,
+            };
+            if let Some((id, ordinal)) = done.filter(|(id, _)| Some(*id) != self.committed) {
+                w.begin(if ordinal.is_some() { 7 } else { 5 });
+                for a in [&b"XGROUP"[..], b"SETID", key, group] {
+                    w.arg(a);
+                }
+                let (ms, seq) = id.parts();
+                w.arg_id(ms, seq);
+                if let Some(n) = ordinal {
+                    w.arg(b"ENTRIESREAD");
+                    w.arg_u64(n);
+                }
+                self.committed = Some(id);
+                self.asked.push(Asked::Write);
+            }
+        } else if !self.to_ack.is_empty() || !self.dead.is_empty() {
+            w.begin(3 + self.to_ack.len() + self.dead.len());
+            for a in [&b"XACK"[..], key, group] {
+                w.arg(a);
+            }
+            for id in self.to_ack.iter().chain(self.dead.iter().map(|d| &d.id)) {
+                let (ms, seq) = id.parts();
+                w.arg_id(ms, seq);
+            }
+            self.asked.push(Asked::Write);
+        }
+        // Sent: a lost connection from here re-reads (group) or
+        // re-commits (offset) what they stood for.
+        self.to_ack.clear();
+        self.dead.clear();
+        if self
+            .last_info
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_info = Some(now);
+            w.command(&[b"XINFO", b"GROUPS", key]);
+            self.asked.push(Asked::Info);
+        }
+        if !offset
+            && self.history.is_none()
+            && count > 0
+            && self.last_claim.is_none_or(|t| {
+                now.duration_since(t)
+                    >= Duration::from_millis(self.cfg.claim_idle_ms.clamp(100, 5_000))
+            })
+        {
+            self.last_claim = Some(now);
+            w.begin(8);
+            for a in [&b"XAUTOCLAIM"[..], key, group, self.consumer.as_bytes()] {
+                w.arg(a);
+            }
+            w.arg_u64(self.cfg.claim_idle_ms);
+            let (ms, seq) = self.claim_cursor.parts();
+            w.arg_id(ms, seq);
+            w.arg(b"COUNT");
+            w.arg_u64(count as u64);
+            self.asked.push(Asked::Claim);
+        }
+        self.asked_count = 0;
+        if count > 0 {
+            if offset {
+                w.begin(6);
+                for a in [&b"XREAD"[..], b"COUNT"] {
+                    w.arg(a);
+                }
+                w.arg_u64(count as u64);
+                w.arg(b"STREAMS");
+                w.arg(key);
+                let (ms, seq) = self.position.unwrap_or(StreamId::ZERO).parts();
+                w.arg_id(ms, seq);
+            } else {
+                w.begin(9);
+                for a in [
+                    &b"XREADGROUP"[..],
+                    b"GROUP",
+                    group,
+                    self.consumer.as_bytes(),
+                    b"COUNT",
+                ] {
+                    w.arg(a);
+                }
+                w.arg_u64(count as u64);
+                w.arg(b"STREAMS");
+                w.arg(key);
+                match self.history {
+                    Some(h) => {
+                        let (ms, seq) = h.parts();
+                        w.arg_id(ms, seq);
+                    }
+                    None => w.arg(b">"),
+                }
+            }
+            self.asked.push(Asked::Read);
+            self.asked_count = count;
+        }
+        let sent = !self.asked.is_empty();
+        let r = if sent { conn.send() } else { Ok(()) };
+        self.conn = Some(conn);
+        r.map_err(|e| self.command_error(read_name(offset), e))?;
+        Ok(sent)
+    }
+
+    /// Receives the request in flight and reads its replies: the entries
+    /// land in `parsed`. Returns how many the read and the claim gave.
+    fn receive(&mut self) -> Result<(usize, usize), ConnectorError> {
+        let offset = self.offset();
+        let Some(mut conn) = self.conn.take() else {
+            return Ok((0, 0));
+        };
+        let got = self.read_replies(&mut conn);
+        self.conn = Some(conn);
+        let (claimed, read) = got?;
+        if !offset {
+            if let Some(h) = &mut self.history {
+                match self.parsed.last() {
+                    Some(last) if read > 0 => *h = last.id,
+                    _ => {
+                        self.history = None; // own pending list done
+                        self.resumed = HashSet::new();
+                    }
+                }
+            }
+        } else if let Some(last) = self.parsed.last() {
+            self.position = Some(last.id);
+        }
+        Ok((claimed, read))
+    }
+
+    fn read_replies(&mut self, conn: &mut Wire) -> Result<(usize, usize), ConnectorError> {
+        let offset = self.offset();
+        let asked = std::mem::take(&mut self.asked);
+        conn.recv(asked.len())
+            .map_err(|e| self.command_error(read_name(offset), e))?;
+        self.parsed.clear();
+        self.spans.clear();
+        let (mut claimed, mut read) = (0, 0);
+        for (i, what) in asked.iter().enumerate() {
+            let mut c = Cursor::at(conn.bytes(), conn.reply_start(i));
+            match what {
+                Asked::Write => {
+                    if let Some(e) = c
+                        .skip()
+                        .map_err(|e| self.command_error("XACK/XADD", e.message()))?
+                    {
+                        return Err(self.command_error(
+                            if offset {
+                                "XGROUP SETID/XADD"
+                            } else {
+                                "XACK/XADD"
+                            },
+                            e,
+                        ));
+                    }
+                }
+                Asked::Info => {
+                    let r = c
+                        .value()
+                        .map_err(|e| self.command_error("XINFO GROUPS", e.message()))?;
+                    let g = resp::group_info(&r, &self.cfg.group)
+                        .map_err(|e| self.reply_error("XINFO GROUPS", e))?;
+                    self.metrics.set_lag(g.map_or(-1, |g| g.lag));
+                }
+                Asked::Claim => {
+                    let before = self.parsed.len();
+                    let got = claim_reply(&mut c, &mut self.parsed, &mut self.spans);
+                    self.claim_cursor =
+                        got.map_err(|e| self.command_error("XAUTOCLAIM", e.message()))?;
+                    claimed = self.parsed.len() - before;
+                }
+                Asked::Read => {
+                    let before = self.parsed.len();
+                    let got = read_reply(&mut c, &mut self.parsed, &mut self.spans);
+                    got.map_err(|e| self.command_error(read_name(offset), e.message()))?;
+                    read = self.parsed.len() - before;
+                }
+            }
+        }
+        self.asked = asked;
+        self.asked.clear();
+        Ok((claimed, read))
+    }
+
+    /// Emits the entries in `parsed` (their bytes in `bytes`).
+    fn emit_parsed(&mut self, bytes: &[u8], out: &mut SpoutOutput<'_>) {
+        let parsed = std::mem::take(&mut self.parsed);
+        for p in &parsed {
+            self.emit_entry(bytes, p, out);
+        }
+        self.parsed = parsed;
+    }
+
+    fn emit_entry(&mut self, bytes: &[u8], entry: &Parsed, out: &mut SpoutOutput<'_>) {
+        let ordinal = if self.offset() {
+            self.ordinal = self.ordinal.map(|o| o + 1);
+            self.ordinal
+        } else {
+            None
+        };
         if self.history.is_some() && self.resumed.contains(&entry.id) {
             return; // already in flight (read again from the pending list)
         }
-        let Some(fields) = entry.fields else {
+        let Some(range) = entry.fields.clone() else {
             // Deleted while pending: nothing to emit; stop tracking it.
             self.to_ack.push(entry.id);
             return;
         };
+        let spans = &self.spans[range];
+        let name = |i: usize| &bytes[spans[2 * i].clone()];
+        let value = |i: usize| &bytes[spans[2 * i + 1].clone()];
+        let n = spans.len() / 2;
         let mut values = Vec::with_capacity(self.cfg.fields.len() + 1);
         if self.cfg.id_field.is_some() {
             values.push(Value::Str(entry.id.to_string()));
         }
-        let matches = fields.len() == self.cfg.fields.len()
+        // The common case: the fields in the declared order.
+        let in_order = n == self.cfg.fields.len()
             && self
                 .cfg
                 .fields
                 .iter()
-                .all(|f| fields.iter().filter(|(n, _)| n == f).count() == 1);
+                .enumerate()
+                .all(|(i, f)| name(i) == f.as_bytes());
+        let matches = in_order
+            || (n == self.cfg.fields.len()
+                && self
+                    .cfg
+                    .fields
+                    .iter()
+                    .all(|f| (0..n).filter(|&i| name(i) == f.as_bytes()).count() == 1));
         if !matches {
             let e = ConnectorError::Fields(Box::new(FieldMismatch {
                 connector: REDIS_STREAM_SPOUT,
@@ -334,152 +721,163 @@ impl RedisStreamSpout {
                 key: self.cfg.stream.clone(),
                 id: entry.id.to_string(),
                 expected: self.cfg.fields.clone(),
-                got: fields.iter().map(|(n, _)| n.clone()).collect(),
+                got: (0..n)
+                    .map(|i| String::from_utf8_lossy(name(i)).into_owned())
+                    .collect(),
             }));
             self.metrics.error();
             out.report_error(&e);
-            self.dead.push((
-                Entry {
-                    id: entry.id,
-                    fields: Some(fields),
-                },
-                e.to_string(),
-            ));
+            self.dead.push(DeadLetter {
+                id: entry.id,
+                fields: (0..n)
+                    .map(|i| (name(i).to_vec(), value(i).to_vec()))
+                    .collect(),
+                error: e.to_string(),
+            });
+            self.last_done = Some((entry.id, ordinal));
             return;
         }
-        let mut fields = fields;
-        for f in &self.cfg.fields {
-            let at = fields.iter().position(|(n, _)| n == f).unwrap_or(0);
-            values.push(std::mem::replace(&mut fields[at].1, Value::Null));
+        for (i, f) in self.cfg.fields.iter().enumerate() {
+            let at = if in_order {
+                i
+            } else {
+                (0..n).find(|&j| name(j) == f.as_bytes()).unwrap_or(0)
+            };
+            values.push(field_value(value(at)));
         }
         let msg = self.in_flight.insert(InFlight {
             id: entry.id,
+            ordinal,
             values,
         });
         if let Some(f) = self.in_flight.get(msg) {
             out.emit_with_id(&f.values, msg);
         }
+        self.last_done = Some((entry.id, ordinal));
         self.idle = false;
     }
 
-    /// One round trip: acks and dead letters out, lag and claims now and
-    /// then, and a read.
-    fn round_trip(&mut self, out: &mut SpoutOutput<'_>) -> Result<usize, ConnectorError> {
-        let now = Instant::now();
-        let key = &self.cfg.stream;
-        let mut p = redis::pipe();
-        let dead_key = self
-            .cfg
-            .dead_letter
-            .clone()
-            .unwrap_or_else(|| format!("{key}:dead"));
-        for (entry, error) in &self.dead {
-            let c = p.cmd("XADD").arg(&dead_key).arg("*");
-            c.arg("_id")
-                .arg(entry.id.to_string())
-                .arg("_error")
-                .arg(error);
-            for (n, v) in entry.fields.iter().flatten() {
-                c.arg(n).arg(value_bytes(v));
-            }
-            c.ignore();
+    /// One step: receive the request in flight (sending one first if
+    /// none is), send the next before emitting what came, then emit.
+    /// Returns the entries read (`None`: nothing could be asked).
+    fn step(&mut self, out: &mut SpoutOutput<'_>) -> Result<Option<usize>, ConnectorError> {
+        if self.asked.is_empty() && !self.request(self.room(0))? {
+            return Ok(None);
         }
-        if !self.to_ack.is_empty() || !self.dead.is_empty() {
-            let c = p.cmd("XACK").arg(key).arg(&self.cfg.group);
-            for id in self
-                .to_ack
-                .iter()
-                .chain(self.dead.iter().map(|(e, _)| &e.id))
-            {
-                c.arg(id.to_string());
-            }
-            c.ignore();
-        }
-        let info = self
-            .last_info
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
-        if info {
-            p.cmd("XINFO").arg("GROUPS").arg(key);
-        }
-        let claim = self.history.is_none()
-            && self.last_claim.is_none_or(|t| {
-                now.duration_since(t)
-                    >= Duration::from_millis(self.cfg.claim_idle_ms.clamp(100, 5_000))
-            });
-        if claim {
-            p.cmd("XAUTOCLAIM")
-                .arg(key)
-                .arg(&self.cfg.group)
-                .arg(&self.consumer)
-                .arg(self.cfg.claim_idle_ms)
-                .arg(&self.claim_cursor)
-                .arg("COUNT")
-                .arg(self.cfg.batch);
-        }
-        let from = self.history.clone().unwrap_or_else(|| ">".to_owned());
-        p.cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(&self.cfg.group)
-            .arg(&self.consumer)
-            .arg("COUNT")
-            .arg(self.cfg.batch)
-            .arg("STREAMS")
-            .arg(key)
-            .arg(&from);
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(0);
-        };
-        let replies: redis::RedisResult<Vec<redis::Value>> = p.query(conn);
-        let replies = replies.map_err(|e| self.command_error("XREADGROUP/XACK", e))?;
-        // The acks and dead letters reached the server.
-        self.to_ack.clear();
-        self.dead.clear();
-        let mut replies = replies.into_iter();
-        let mut next = |what: &str| {
-            let r = replies
-                .next()
-                .ok_or_else(|| format!("no reply to {what}"))?;
-            match resp::server_error(&r) {
-                Some(e) => Err(e),
-                None => Ok(r),
-            }
-        };
-        if info {
-            self.last_info = Some(now);
-            let r = next("XINFO").map_err(|e| self.command_error("XINFO GROUPS", e))?;
-            let lag = resp::group_lag(&r, &self.cfg.group)
-                .map_err(|e| self.reply_error("XINFO GROUPS", e))?;
-            self.metrics.set_lag(lag);
-        }
-        let mut entries = std::mem::take(&mut self.scratch);
-        entries.clear();
-        if claim {
-            self.last_claim = Some(now);
-            let r = next("XAUTOCLAIM").map_err(|e| self.command_error("XAUTOCLAIM", e))?;
-            self.claim_cursor = resp::claim_reply(r, &mut entries)
-                .map_err(|e| self.reply_error("XAUTOCLAIM", e))?;
-        }
-        let claimed = entries.len();
-        let r = next("XREADGROUP").map_err(|e| self.command_error("XREADGROUP", e))?;
-        resp::read_reply(r, &mut entries).map_err(|e| self.reply_error("XREADGROUP", e))?;
-        let read = entries.len() - claimed;
-        if let Some(h) = &mut self.history {
-            match entries.last() {
-                Some(last) if read > 0 => *h = last.id.to_string(),
-                _ => {
-                    self.history = None; // own pending list done
-                    self.resumed = HashSet::new();
-                }
-            }
-        }
-        let n = entries.len();
+        let asked_read = self.asked_count > 0;
+        let (claimed, read) = self.receive()?;
+        let n = claimed + read;
         self.metrics.batch(n);
-        for e in entries.drain(..) {
-            self.emit_entry(e, out);
+        // More is likely where a read came back full: ask for it now, so
+        // the server works while this batch is emitted.
+        let more = asked_read && read > 0 && (self.history.is_some() || read == self.asked_count);
+        if more {
+            let room = self.room(self.parsed.len());
+            if room > 0 {
+                self.request(room)?;
+            }
         }
-        self.scratch = entries;
-        Ok(n)
+        if n > 0 {
+            let conn = self.conn.take();
+            if let Some(conn) = &conn {
+                self.emit_parsed(conn.bytes(), out);
+            }
+            self.conn = conn;
+        }
+        Ok(Some(if asked_read { read } else { usize::MAX }))
     }
+}
+
+/// The command a read uses, for messages.
+fn read_name(offset: bool) -> &'static str {
+    if offset {
+        "XREAD"
+    } else {
+        "XREADGROUP"
+    }
+}
+
+/// A field value as a tuple value: text when it is UTF-8, else bytes.
+fn field_value(b: &[u8]) -> Value {
+    match std::str::from_utf8(b) {
+        Ok(s) => Value::Str(s.to_owned()),
+        Err(_) => Value::Bytes(b.to_vec()),
+    }
+}
+
+/// The entries of a stream-entry list (`[[id, [f, v, ...]], ...]`), in
+/// place: ids parsed, names and values as ranges into `spans`.
+fn entries(
+    c: &mut Cursor<'_>,
+    out: &mut Vec<Parsed>,
+    spans: &mut Vec<Range<usize>>,
+) -> Result<(), Malformed> {
+    let n = c.array()?.unwrap_or(0);
+    for _ in 0..n {
+        if c.array()? != Some(2) {
+            return Err(Malformed::bad("an entry that is not [id, fields]"));
+        }
+        let id = c.bulk()?.ok_or_else(|| Malformed::bad("a null entry id"))?;
+        let id = StreamId::parse(id).map_err(Malformed::Bad)?;
+        let fields = match c.array()? {
+            None => None,
+            Some(k) if k % 2 != 0 => {
+                return Err(Malformed::Bad(format!(
+                    "entry {id}: an odd number of field items"
+                )))
+            }
+            Some(k) => {
+                let start = spans.len();
+                for _ in 0..k {
+                    let r = c
+                        .bulk_range()?
+                        .ok_or_else(|| Malformed::Bad(format!("entry {id}: a null field")))?;
+                    spans.push(r);
+                }
+                Some(start..spans.len())
+            }
+        };
+        out.push(Parsed { id, fields });
+    }
+    Ok(())
+}
+
+/// The entries of an `XREAD`/`XREADGROUP` reply for one stream (`[[key,
+/// entries]]`, or null).
+fn read_reply(
+    c: &mut Cursor<'_>,
+    out: &mut Vec<Parsed>,
+    spans: &mut Vec<Range<usize>>,
+) -> Result<(), Malformed> {
+    let streams = c.array()?.unwrap_or(0);
+    for _ in 0..streams {
+        if c.array()? != Some(2) {
+            return Err(Malformed::bad("a stream that is not [key, entries]"));
+        }
+        c.bulk()?;
+        entries(c, out, spans)?;
+    }
+    Ok(())
+}
+
+/// The entries of an `XAUTOCLAIM` reply (`[cursor, entries, deleted]`)
+/// and its next cursor.
+fn claim_reply(
+    c: &mut Cursor<'_>,
+    out: &mut Vec<Parsed>,
+    spans: &mut Vec<Range<usize>>,
+) -> Result<StreamId, Malformed> {
+    let parts = c.array()?.unwrap_or(0);
+    if parts < 2 {
+        return Err(Malformed::bad("an XAUTOCLAIM reply of fewer than 2 items"));
+    }
+    let cursor = c.bulk()?.ok_or_else(|| Malformed::bad("a null cursor"))?;
+    let cursor = StreamId::parse(cursor).map_err(Malformed::Bad)?;
+    entries(c, out, spans)?;
+    for _ in 2..parts {
+        c.skip()?;
+    }
+    Ok(cursor)
 }
 
 /// Opens a connection to `target` with `timeout_ms` on connect, read and
@@ -504,25 +902,6 @@ pub(crate) fn open(target: &Endpoint, timeout_ms: u64) -> Result<redis::Connecti
         .query::<redis::Value>(&mut conn)
         .map_err(|e| e.to_string())?;
     Ok(conn)
-}
-
-/// `url` with `:password@` put in its authority.
-fn with_password(url: &str, password: &str) -> Result<String, String> {
-    let Some(at) = url.find("://").map(|i| i + 3) else {
-        return Err("not a URL (no `://`)".to_owned());
-    };
-    let rest = &url[at..];
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (user, host) = match rest[..auth_end].rfind('@') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => ("", rest),
-    };
-    let user = user.split(':').next().unwrap_or("");
-    Ok(format!(
-        "{}{user}:{}@{host}",
-        &url[..at],
-        percent_encode(password)
-    ))
 }
 
 /// A tuple value as the bytes Redis stores.
@@ -550,7 +929,19 @@ impl Spout for RedisStreamSpout {
             .consumer
             .clone()
             .unwrap_or_else(|| format!("{}-{}", self.component, context.task_index()));
-        let checked = self.cfg.check(&self.component);
+        self.max_pending = context.max_spout_pending().unwrap_or(usize::MAX).max(1);
+        let mut checked = self.cfg.check(&self.component);
+        if checked.is_ok() && self.offset() && context.component_tasks().len() > 1 {
+            checked = Err(ConnectorError::Config {
+                connector: REDIS_STREAM_SPOUT,
+                component: self.component.clone(),
+                key: "delivery".to_owned(),
+                message: format!(
+                    "`offset` reads the stream with one task, not {} (use `group` for several)",
+                    context.component_tasks().len()
+                ),
+            });
+        }
         let (metrics, target) = start(REDIS_STREAM_SPOUT, context, checked, &self.endpoint);
         self.metrics = metrics;
         match target {
@@ -603,13 +994,16 @@ impl Spout for RedisStreamSpout {
                 }
             }
         }
-        if self.quiet_until.is_some_and(|t| now < t) && self.to_ack.is_empty() {
+        if self.asked.is_empty()
+            && self.quiet_until.is_some_and(|t| now < t)
+            && self.to_ack.is_empty()
+        {
             return;
         }
         let new_entries = self.history.is_none();
-        match self.round_trip(out) {
+        match self.step(out) {
             // An empty pending list is no reason to wait: new entries next.
-            Ok(0) if new_entries => {
+            Ok(Some(0)) if new_entries => {
                 self.quiet_until = Some(now + Duration::from_millis(self.cfg.poll_ms));
                 self.idle = true;
             }
@@ -621,7 +1015,9 @@ impl Spout for RedisStreamSpout {
 
     fn ack(&mut self, msg_id: u64) {
         if let Some(f) = self.in_flight.remove(msg_id) {
-            self.to_ack.push(f.id);
+            if !self.offset() {
+                self.to_ack.push(f.id);
+            }
         }
     }
 
@@ -632,30 +1028,24 @@ impl Spout for RedisStreamSpout {
     }
 
     fn close(&mut self) {
-        if self.to_ack.is_empty() {
-            return;
-        }
-        if let Some(conn) = self.conn.as_mut() {
-            let mut c = redis::cmd("XACK");
-            c.arg(&self.cfg.stream).arg(&self.cfg.group);
-            for id in &self.to_ack {
-                c.arg(id.to_string());
-            }
-            let sent: redis::RedisResult<redis::Value> = c.query(conn);
-            if let Err(e) = sent {
-                tracing::warn!(
-                    "{REDIS_STREAM_SPOUT} `{}`: {} acked entries not XACKed at close (they will \
-                     be delivered again): {e}",
-                    self.component,
-                    self.to_ack.len()
-                );
-            }
+        // The request in flight first, then what is done: acks, dead
+        // letters, the offset.
+        let mut sent = self.asked.is_empty() || self.receive().is_ok();
+        sent = sent && self.request(0).is_ok() && (self.asked.is_empty() || self.receive().is_ok());
+        if !sent {
+            tracing::warn!(
+                "{REDIS_STREAM_SPOUT} `{}`: what was done at close did not reach {} (those \
+                 entries will be delivered again)",
+                self.component,
+                self.target_shown()
+            );
         }
     }
 
     fn is_finished(&self) -> bool {
         self.cfg.until_idle
             && self.idle
+            && self.asked.is_empty()
             && self.history.is_none()
             && self.in_flight.is_empty()
             && self.retry.is_empty()
@@ -666,19 +1056,6 @@ impl Spout for RedisStreamSpout {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_password_goes_into_the_url_encoded() {
-        assert_eq!(
-            with_password("redis://127.0.0.1:7000/0", "p@ss:w").unwrap(),
-            "redis://:p%40ss%3Aw@127.0.0.1:7000/0"
-        );
-        assert_eq!(
-            with_password("redis://me@h:1", "x").unwrap(),
-            "redis://me:x@h:1"
-        );
-        assert!(with_password("h:1", "x").is_err());
-    }
 
     #[test]
     fn a_bad_config_names_the_key() {

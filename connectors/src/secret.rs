@@ -183,9 +183,41 @@ pub(crate) fn percent_encode(s: &str) -> String {
     out
 }
 
+/// `url` with `:password@` put in its authority.
+pub(crate) fn with_password(url: &str, password: &str) -> Result<String, String> {
+    let Some(at) = url.find("://").map(|i| i + 3) else {
+        return Err("not a URL (no `://`)".to_owned());
+    };
+    let rest = &url[at..];
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (user, host) = match rest[..auth_end].rfind('@') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => ("", rest),
+    };
+    let user = user.split(':').next().unwrap_or("");
+    Ok(format!(
+        "{}{user}:{}@{host}",
+        &url[..at],
+        percent_encode(password)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_goes_into_the_url_encoded() {
+        assert_eq!(
+            with_password("redis://127.0.0.1:7000/0", "p@ss:w").unwrap(),
+            "redis://:p%40ss%3Aw@127.0.0.1:7000/0"
+        );
+        assert_eq!(
+            with_password("redis://me@h:1", "x").unwrap(),
+            "redis://me:x@h:1"
+        );
+        assert!(with_password("h:1", "x").is_err());
+    }
 
     #[test]
     fn a_password_in_a_url_is_hidden_in_messages() {

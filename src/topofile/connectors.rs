@@ -1,13 +1,17 @@
 //! The connectors as topology-file built-ins: `builtin:
-//! redis-stream-spout`, `redis-bolt` and `postgres-bolt`, their `args`
-//! read into [`gale_connectors`]' configs. The server keys (`url`,
-//! `url_env`, `url_file`, `password_env`, `password_file`) go to the
-//! [`EndpointConfig`]; the rest to the connector's own config, which
-//! refuses keys it does not know.
+//! redis-stream-spout`, `redis-bolt`, `redis-lookup`, `postgres-bolt`,
+//! `postgres-lookup`, `file-spout` and
+//! `file-sink`, their `args` read into [`gale_connectors`]' configs. The
+//! server keys (`url`, `url_env`, `url_file`, `password_env`,
+//! `password_file`) go to the [`EndpointConfig`]; the rest to the
+//! connector's own config, which refuses keys it does not know (the file
+//! connectors have no server: every key goes to their config).
 
 use gale_connectors::{
-    EndpointConfig, PostgresBolt, PostgresConfig, RedisStoreBolt, RedisStoreConfig,
-    RedisStreamConfig, RedisStreamSpout, POSTGRES_BOLT, REDIS_BOLT, REDIS_STREAM_SPOUT,
+    EndpointConfig, FileSink, FileSinkConfig, FileSpout, FileSpoutConfig, PostgresBolt,
+    PostgresConfig, PostgresLookupBolt, PostgresLookupConfig, RedisLookupBolt, RedisLookupConfig,
+    RedisStoreBolt, RedisStoreConfig, RedisStreamConfig, RedisStreamSpout, FILE_SINK, FILE_SPOUT,
+    POSTGRES_BOLT, POSTGRES_LOOKUP, REDIS_BOLT, REDIS_LOOKUP, REDIS_STREAM_SPOUT,
 };
 use gale_engine::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
 use serde_yaml_ng::{Mapping, Value as Yaml};
@@ -30,15 +34,45 @@ pub(super) enum Connector {
     Store(EndpointConfig, RedisStoreConfig),
     /// `postgres-bolt`.
     Postgres(EndpointConfig, PostgresConfig),
+    /// `redis-lookup`.
+    Lookup(EndpointConfig, RedisLookupConfig),
+    /// `postgres-lookup`.
+    PgLookup(EndpointConfig, PostgresLookupConfig),
+    /// `file-spout`.
+    FileSpout(FileSpoutConfig),
+    /// `file-sink`.
+    FileSink(FileSinkConfig),
 }
 
 /// Whether `name` is a connector.
 pub(super) fn is_connector(name: &str) -> bool {
-    [REDIS_STREAM_SPOUT, REDIS_BOLT, POSTGRES_BOLT].contains(&name)
+    [
+        REDIS_STREAM_SPOUT,
+        REDIS_BOLT,
+        REDIS_LOOKUP,
+        POSTGRES_BOLT,
+        POSTGRES_LOOKUP,
+        FILE_SPOUT,
+        FILE_SINK,
+    ]
+    .contains(&name)
 }
 
 /// Reads connector `name`'s `args`; the error is one message.
 pub(super) fn parse(name: &str, args: &[(String, Yaml)]) -> Result<Connector, String> {
+    let read = |e: serde_yaml_ng::Error| format!("`{name}`: {e}");
+    if name == FILE_SPOUT || name == FILE_SINK {
+        let all = Yaml::Mapping(
+            args.iter()
+                .map(|(k, v)| (Yaml::String(k.clone()), v.clone()))
+                .collect(),
+        );
+        return Ok(if name == FILE_SPOUT {
+            Connector::FileSpout(serde_yaml_ng::from_value(all).map_err(read)?)
+        } else {
+            Connector::FileSink(serde_yaml_ng::from_value(all).map_err(read)?)
+        });
+    }
     let (mut endpoint, mut rest) = (Mapping::new(), Mapping::new());
     for (k, v) in args {
         let map = if ENDPOINT_KEYS.contains(&k.as_str()) {
@@ -51,12 +85,15 @@ pub(super) fn parse(name: &str, args: &[(String, Yaml)]) -> Result<Connector, St
     let endpoint: EndpointConfig =
         serde_yaml_ng::from_value(Yaml::Mapping(endpoint)).map_err(|e| e.to_string())?;
     let rest = Yaml::Mapping(rest);
-    let read = |e: serde_yaml_ng::Error| format!("`{name}`: {e}");
     Ok(match name {
         REDIS_STREAM_SPOUT => {
             Connector::Stream(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?)
         }
         REDIS_BOLT => Connector::Store(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
+        REDIS_LOOKUP => Connector::Lookup(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
+        POSTGRES_LOOKUP => {
+            Connector::PgLookup(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?)
+        }
         _ => Connector::Postgres(endpoint, serde_yaml_ng::from_value(rest).map_err(read)?),
     })
 }
@@ -74,6 +111,14 @@ impl Connector {
             Connector::Postgres(ep, c) => ep
                 .check(POSTGRES_BOLT, component)
                 .and_then(|()| c.check(component)),
+            Connector::Lookup(ep, c) => ep
+                .check(REDIS_LOOKUP, component)
+                .and_then(|()| c.check(component)),
+            Connector::PgLookup(ep, c) => ep
+                .check(POSTGRES_LOOKUP, component)
+                .and_then(|()| c.check(component)),
+            Connector::FileSpout(c) => c.check(component),
+            Connector::FileSink(c) => c.check(component),
         };
         checked.map_err(|e| e.to_string())
     }
@@ -82,7 +127,10 @@ impl Connector {
     pub(super) fn streams(&self) -> Vec<(String, Vec<String>)> {
         match self {
             Connector::Stream(_, c) => vec![("default".to_owned(), c.output_fields())],
-            Connector::Store(..) | Connector::Postgres(..) => Vec::new(),
+            Connector::FileSpout(c) => vec![("default".to_owned(), c.output_fields())],
+            Connector::Lookup(_, c) => vec![("default".to_owned(), c.output_fields())],
+            Connector::PgLookup(_, c) => vec![("default".to_owned(), c.output_fields())],
+            Connector::Store(..) | Connector::Postgres(..) | Connector::FileSink(..) => Vec::new(),
         }
     }
 
@@ -102,6 +150,10 @@ impl Connector {
                     move || RedisStreamSpout::new(ep.clone(), cfg.clone()),
                     parallelism,
                 ))
+            }
+            Connector::FileSpout(cfg) => {
+                *finite &= cfg.until_idle;
+                Some(b.set_spout(id, move || FileSpout::new(cfg.clone()), parallelism))
             }
             _ => None,
         }
@@ -125,7 +177,20 @@ impl Connector {
                 move || PostgresBolt::new(ep.clone(), cfg.clone()),
                 parallelism,
             )),
-            Connector::Stream(..) => None,
+            Connector::Lookup(ep, cfg) => Some(b.set_bolt(
+                id,
+                move || RedisLookupBolt::new(ep.clone(), cfg.clone()),
+                parallelism,
+            )),
+            Connector::PgLookup(ep, cfg) => Some(b.set_bolt(
+                id,
+                move || PostgresLookupBolt::new(ep.clone(), cfg.clone()),
+                parallelism,
+            )),
+            Connector::FileSink(cfg) => {
+                Some(b.set_bolt(id, move || FileSink::new(cfg.clone()), parallelism))
+            }
+            Connector::Stream(..) | Connector::FileSpout(..) => None,
         }
     }
 }

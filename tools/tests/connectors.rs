@@ -96,8 +96,15 @@ fn total_in(pg: &Postgres) -> i64 {
         .unwrap_or(0)
 }
 
-/// The word-count topology file for these servers.
-fn topology(redis: &Redis, pg: &Postgres, stream: &str, dir: &std::path::Path) -> String {
+/// The word-count topology file for these servers, the spout with
+/// `delivery` (`group` or `offset`).
+fn topology(
+    redis: &Redis,
+    pg: &Postgres,
+    stream: &str,
+    dir: &std::path::Path,
+    delivery: &str,
+) -> String {
     let yaml = format!(
         "name: stream-wordcount
 config:
@@ -115,6 +122,7 @@ spouts:
       fields: [line]
       id_field: id
       until_idle: true
+      delivery: {delivery}
 bolts:
   - id: split
     builtin: split-keyed
@@ -229,7 +237,7 @@ fn a_redis_stream_counted_into_postgres_equals_an_independent_count() {
     let n = entries();
     let expected = fill(&redis, "lines", n);
     let dir = temp_dir("conn-wc");
-    let topo = topology(&redis, &pg, "lines", &dir);
+    let topo = topology(&redis, &pg, "lines", &dir, "group");
     let run = gale_with_env(&["run", &topo], &[PG_ENV]);
     assert!(run.ok(), "gale failed: {}{}", run.stdout, run.stderr);
     assert_eq!(counts_in(&pg), expected);
@@ -249,12 +257,24 @@ fn a_redis_stream_counted_into_postgres_equals_an_independent_count() {
 
 #[test]
 fn kill_9_mid_run_and_a_restart_lose_nothing_and_count_nothing_twice() {
+    kill_9_and_restart("group");
+}
+
+#[test]
+fn kill_9_with_offset_delivery_and_a_restart_lose_nothing_and_count_nothing_twice() {
+    kill_9_and_restart("offset");
+}
+
+/// Runs the word count with the spout's `delivery`, kills gale with
+/// SIGKILL once a quarter of the words are in PostgreSQL, runs it again:
+/// the counts must be exact.
+fn kill_9_and_restart(delivery: &str) {
     let (redis, pg) = servers();
     let n = entries();
     let expected = fill(&redis, "lines", n);
     let words: i64 = expected.values().sum();
     let dir = temp_dir("conn-kill");
-    let topo = topology(&redis, &pg, "lines", &dir);
+    let topo = topology(&redis, &pg, "lines", &dir, delivery);
     let mut first = Gale::spawn(&["run", &topo]);
     wait_for("a quarter of the words in PostgreSQL", || {
         (total_in(&pg) >= words / 4).then_some(())
@@ -266,8 +286,10 @@ fn kill_9_mid_run_and_a_restart_lose_nothing_and_count_nothing_twice() {
         at_kill < words,
         "the run ended before the kill ({at_kill} of {words} words): raise GALE_CONNECTOR_ENTRIES"
     );
-    // Entries delivered to the dead process and not acked wait in the
-    // group's pending list.
+    // Group delivery: entries delivered to the dead process and not
+    // acked wait in the group's pending list. Offset delivery: the
+    // group's last-delivered id is just before the oldest entry the dead
+    // process had not seen acked.
     let pending: u64 = redis
         .cli(&["XPENDING", "lines", "wc"])
         .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
@@ -290,7 +312,7 @@ fn a_redis_restart_mid_run_is_survived_and_shows_in_the_metrics() {
     let expected = fill(&redis, "lines", n);
     let words: i64 = expected.values().sum();
     let dir = temp_dir("conn-restart");
-    let topo = topology(&redis, &pg, "lines", &dir);
+    let topo = topology(&redis, &pg, "lines", &dir, "group");
     let mut gale = Gale::spawn(&["run", &topo, "--metrics-addr", "127.0.0.1:0"]);
     let metrics = gale.metrics_url();
     wait_for("a quarter of the words in PostgreSQL", || {
@@ -353,41 +375,58 @@ fn a_redis_restart_mid_run_is_survived_and_shows_in_the_metrics() {
 #[test]
 fn an_entry_with_other_fields_is_reported_by_connector_component_and_key_and_kept() {
     let (redis, pg) = servers();
-    let mut cmds = Vec::new();
-    resp(
-        &mut cmds,
-        &[b"XADD", b"odd", b"1-1", b"line", b"storm gale"],
-    );
-    resp(
-        &mut cmds,
-        &[b"XADD", b"odd", b"1-2", b"text", b"not a line"],
-    );
-    resp(&mut cmds, &[b"XADD", b"odd", b"1-3", b"line", b"storm"]);
-    redis.pipe(&cmds);
     let dir = temp_dir("conn-bad");
-    let topo = topology(&redis, &pg, "odd", &dir);
-    let run = gale_with_env(&["run", &topo], &[PG_ENV]);
-    assert!(run.ok(), "gale failed: {}", run.stderr);
-    assert!(
-        run.stderr.contains(
-            "redis-stream-spout `events`: stream `odd` entry 1-2: fields [\"text\"] do not \
+    for (round, delivery) in [(1, "group"), (2, "offset")] {
+        let key = format!("odd-{delivery}");
+        let k = key.as_bytes();
+        // Other ids each round: `dedup_field` keeps the ids of the words
+        // written.
+        let id = |i: u32| format!("{round}-{i}").into_bytes();
+        let mut cmds = Vec::new();
+        resp(&mut cmds, &[b"XADD", k, &id(1), b"line", b"storm gale"]);
+        resp(&mut cmds, &[b"XADD", k, &id(2), b"text", b"not a line"]);
+        resp(&mut cmds, &[b"XADD", k, &id(3), b"line", b"storm"]);
+        redis.pipe(&cmds);
+        let topo = topology(&redis, &pg, &key, &dir, delivery);
+        let run = gale_with_env(&["run", &topo], &[PG_ENV]);
+        assert!(run.ok(), "gale failed ({delivery}): {}", run.stderr);
+        let want = format!(
+            "redis-stream-spout `events`: stream `{key}` entry {round}-2: fields [\"text\"] do not \
              match the declared fields [\"line\"]"
-        ),
-        "{}",
-        run.stderr
-    );
-    let counts = counts_in(&pg);
-    assert_eq!(counts.get("storm"), Some(&2));
-    assert_eq!(counts.get("gale"), Some(&1));
-    // Kept, not lost: copied to the dead-letter stream with the reason.
-    let dead = redis
-        .cli(&["XRANGE", "odd:dead", "-", "+"])
-        .unwrap_or_default();
-    assert!(
-        dead.contains("1-2") && dead.contains("not a line"),
-        "{dead}"
-    );
-    assert!(dead.contains("do not match"), "{dead}");
+        );
+        assert!(run.stderr.contains(&want), "{delivery}: {}", run.stderr);
+        let counts = counts_in(&pg);
+        assert_eq!(counts.get("storm"), Some(&(2 * round)), "{delivery}");
+        assert_eq!(counts.get("gale"), Some(&round), "{delivery}");
+        // Kept, not lost: copied to the dead-letter stream with the
+        // reason.
+        let dead = redis
+            .cli(&["XRANGE", &format!("{key}:dead"), "-", "+"])
+            .unwrap_or_default();
+        assert!(
+            dead.contains(&format!("{round}-2")) && dead.contains("not a line"),
+            "{delivery}: {dead}"
+        );
+        assert!(dead.contains("do not match"), "{delivery}: {dead}");
+        // Everything is done: nothing pending (group), the position past
+        // the last entry (offset).
+        let groups = redis.cli(&["XINFO", "GROUPS", &key]).unwrap_or_default();
+        let lines: Vec<&str> = groups.lines().collect();
+        let after = |name: &str| {
+            lines
+                .iter()
+                .position(|l| *l == name)
+                .and_then(|i| lines.get(i + 1))
+                .copied()
+        };
+        assert_eq!(after("pending"), Some("0"), "{delivery}: {groups}");
+        let last = format!("{round}-3");
+        assert_eq!(
+            after("last-delivered-id"),
+            Some(last.as_str()),
+            "{delivery}: {groups}"
+        );
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -482,6 +521,56 @@ streams:
 }
 
 #[test]
+fn the_lookup_bolts_name_an_unreachable_server_and_wrong_credentials() {
+    let pg = Postgres::start();
+    let nowhere = util::servers::free_port();
+    let dir = temp_dir("conn-lookup-bad");
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("ids.txt"), "1\n2\n").unwrap();
+    let path = dir.join("lookups.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "name: lookups
+config: {{ackers: 1}}
+spouts:
+  - {{id: ids, builtin: file-spout, args: {{dir: \"{input}\", field: id}}}}
+bolts:
+  - id: price
+    builtin: redis-lookup
+    args: {{url: \"redis://127.0.0.1:{nowhere}\", command: get, key_field: id}}
+  - id: product
+    builtin: postgres-lookup
+    args: {{url: \"{pg}\", password_env: WRONG_PG_PW, query: \"SELECT 1\", params: [],
+           columns: [one], fields: [id]}}
+streams:
+  - {{from: ids, to: price, grouping: shuffle}}
+  - {{from: ids, to: product, grouping: shuffle}}
+",
+            input = input.display(),
+            pg = pg.url()
+        ),
+    )
+    .unwrap();
+    let run = gale_with_env(
+        &["run", path.to_str().unwrap(), "--duration", "2"],
+        &[("WRONG_PG_PW", "not-the-password")],
+    );
+    let want = format!("redis-lookup `price`: cannot connect to redis://127.0.0.1:{nowhere}");
+    assert!(run.stderr.contains(&want), "{want} not in:\n{}", run.stderr);
+    let want = format!("postgres-lookup `product`: cannot connect to {}", pg.url());
+    assert!(run.stderr.contains(&want), "{want} not in:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("password authentication failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("not-the-password"), "{}", run.stderr);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn the_redis_bolt_writes_hashes_and_counters_and_acks_after_the_replies() {
     let redis = Redis::start();
     let mut cmds = Vec::new();
@@ -529,10 +618,179 @@ streams:
 }
 
 #[test]
+fn the_redis_lookup_bolt_enriches_tuples_with_get_and_hget() {
+    let redis = Redis::start();
+    let mut cmds = Vec::new();
+    for w in ["storm", "gale", "sea", "storm"] {
+        resp(&mut cmds, &[b"XADD", b"words", b"*", b"word", w.as_bytes()]);
+    }
+    resp(&mut cmds, &[b"SET", b"price:storm", b"3"]);
+    resp(&mut cmds, &[b"SET", b"price:gale", b"5"]);
+    resp(
+        &mut cmds,
+        &[b"HSET", b"colour", b"storm", b"grey", b"sea", b"blue"],
+    );
+    redis.pipe(&cmds);
+    let dir = temp_dir("conn-lookup");
+    let out = dir.join("out");
+    let path = dir.join("lookup.yaml");
+    let url = redis.url();
+    std::fs::write(
+        &path,
+        format!(
+            "name: lookup
+config: {{ackers: 1}}
+spouts:
+  - id: events
+    builtin: redis-stream-spout
+    args: {{url: \"{url}\", stream: words, group: g, start: \"0\", fields: [word], until_idle: true}}
+bolts:
+  - id: price
+    builtin: redis-lookup
+    args: {{url: \"{url}\", command: get, key_prefix: \"price:\", key_field: word, output_field: price}}
+  - id: colour
+    builtin: redis-lookup
+    args: {{url: \"{url}\", command: hget, key: colour, key_field: word, fields: [word, price],
+           output_field: colour}}
+  - id: out
+    builtin: file-sink
+    args: {{dir: \"{out}\", separator: \" \"}}
+streams:
+  - {{from: events, to: price, grouping: shuffle}}
+  - {{from: price, to: colour, grouping: shuffle}}
+  - {{from: colour, to: out, grouping: shuffle}}
+",
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let run = gale_with_env(&["run", path.to_str().unwrap()], &[]);
+    assert!(run.ok(), "gale failed: {}", run.stderr);
+    let mut lines: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    // A missing key or hash field is a null (written as nothing).
+    assert_eq!(
+        lines,
+        ["gale 5 ", "sea  blue", "storm 3 grey", "storm 3 grey"],
+        "{}",
+        run.stderr
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_postgres_lookup_bolt_emits_the_rows_of_a_query_per_tuple() {
+    let (redis, pg) = servers();
+    pg.sql(
+        "CREATE TABLE products (id int PRIMARY KEY, name text, price float8);
+         INSERT INTO products VALUES (1, 'apple', 1.5), (2, 'pear', 2), (3, NULL, NULL)",
+    );
+    let mut cmds = Vec::new();
+    for id in ["1", "2", "1", "9", "3"] {
+        resp(&mut cmds, &[b"XADD", b"ids", b"*", b"id", id.as_bytes()]);
+    }
+    redis.pipe(&cmds);
+    let dir = temp_dir("conn-pglookup");
+    let out = dir.join("out");
+    let path = dir.join("pglookup.yaml");
+    let (r, p) = (redis.url(), pg.url());
+    std::fs::write(
+        &path,
+        format!(
+            "name: pglookup
+config: {{ackers: 1}}
+spouts:
+  - id: events
+    builtin: redis-stream-spout
+    args: {{url: \"{r}\", stream: ids, group: g, start: \"0\", fields: [id], until_idle: true}}
+bolts:
+  - id: product
+    builtin: postgres-lookup
+    args: {{url: \"{p}\", password_env: GALE_TEST_PG_PASSWORD,
+           query: \"SELECT name, price FROM products WHERE id = $1\", params: [id],
+           columns: [name, price], cache_size: 2}}
+  - id: out
+    builtin: file-sink
+    args: {{dir: \"{out}\", separator: \" \"}}
+streams:
+  - {{from: events, to: product, grouping: shuffle}}
+  - {{from: product, to: out, grouping: shuffle}}
+",
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let run = gale_with_env(&["run", path.to_str().unwrap()], &[PG_ENV]);
+    assert!(run.ok(), "gale failed: {}", run.stderr);
+    let mut lines: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    // No row for 9: nothing emitted; NULLs as nothing.
+    assert_eq!(
+        lines,
+        ["1 apple 1.5", "1 apple 1.5", "2 pear 2", "3  "],
+        "{}",
+        run.stderr
+    );
+    // A query that does not fit its declared columns is named.
+    std::fs::write(
+        &path,
+        format!(
+            "name: badlookup
+spouts:
+  - {{id: events, builtin: redis-stream-spout, args: {{url: \"{r}\", stream: ids, group: g2, start: \"0\", fields: [id]}}}}
+bolts:
+  - id: product
+    builtin: postgres-lookup
+    args: {{url: \"{p}\", password_env: GALE_TEST_PG_PASSWORD,
+           query: \"SELECT name FROM products WHERE id = $1\", params: [id], columns: [name, price]}}
+streams:
+  - {{from: events, to: product, grouping: shuffle}}
+"
+        ),
+    )
+    .unwrap();
+    let run = gale_with_env(
+        &["run", path.to_str().unwrap(), "--duration", "2"],
+        &[PG_ENV],
+    );
+    assert!(
+        run.stderr.contains(
+            "postgres-lookup `product`: query `SELECT name FROM products WHERE id = $1` on"
+        ) && run
+            .stderr
+            .contains("it returns 1 columns, `columns` names 2"),
+        "{}",
+        run.stderr
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn the_postgres_bolt_converts_values_for_typed_columns_and_names_one_that_does_not_fit() {
     let (redis, pg) = servers();
     pg.sql(
         "CREATE TABLE readings (sensor text, value bigint, ratio float8, ok bool);
+         CREATE TABLE kept (sensor text, value bigint);
          CREATE TABLE latest (sensor text PRIMARY KEY, value bigint)",
     );
     let mut cmds = Vec::new();
@@ -562,6 +820,9 @@ spouts:
   - id: events
     builtin: redis-stream-spout
     args: {{url: \"{r}\", stream: r, group: g, start: \"0\", fields: [sensor, value]}}
+  - id: events2
+    builtin: redis-stream-spout
+    args: {{url: \"{r}\", stream: r, group: g2, start: \"0\", fields: [sensor, value]}}
 bolts:
   - id: all
     builtin: postgres-bolt
@@ -571,8 +832,13 @@ bolts:
     builtin: postgres-bolt
     args: {{url: \"{p}\", password_env: GALE_TEST_PG_PASSWORD, table: latest,
             columns: [sensor, value], mode: upsert, key: [sensor]}}
+  - id: kept
+    builtin: postgres-bolt
+    args: {{url: \"{p}\", password_env: GALE_TEST_PG_PASSWORD, table: kept,
+            columns: [sensor, value], dead_letter: kept_dead}}
 streams:
   - {{from: events, to: all, grouping: shuffle}}
+  - {{from: events2, to: kept, grouping: shuffle}}
   - {{from: events, to: last, grouping: {{type: fields, fields: [sensor]}}}}
 "
         ),
@@ -600,6 +866,22 @@ streams:
         ),
         "{}",
         run.stderr
+    );
+    // With a dead-letter table (and a spout of its own: `all` fails the
+    // bad tuple, replaying its whole tree) the bad input is kept there
+    // once (acked, not replayed) and the good ones written.
+    assert_eq!(
+        pg.sql("SELECT sensor, value FROM kept ORDER BY value"),
+        "a|1\nb|2\na|3\n"
+    );
+    let dead = pg.sql("SELECT component, error, tuple FROM kept_dead");
+    assert_eq!(dead.lines().count(), 1, "{dead}");
+    assert!(
+        dead.starts_with(
+            "kept|postgres-bolt `kept`: field `value` for column `value` of table \
+                          `kept`: `abc` is not an integer|"
+        ) && dead.contains("abc"),
+        "{dead}"
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -33,7 +33,7 @@ pub struct Named {
 }
 
 /// The built-in components, by name.
-pub const COMPONENTS: [Named; 10] = [
+pub const COMPONENTS: [Named; 14] = [
     Named {
         name: "sentences",
         role: Role::Spout,
@@ -97,7 +97,8 @@ pub const COMPONENTS: [Named; 10] = [
         about: "reads a Redis stream through a consumer group (XREADGROUP), ack -> XACK, \
                 replays unacked entries; args: url|url_env|url_file, password_env|\
                 password_file, stream, group, fields, start, consumer, id_field, batch, \
-                poll_ms, claim_idle_ms, timeout_ms, dead_letter, until_idle (docs/connectors.md)",
+                poll_ms, claim_idle_ms, timeout_ms, dead_letter, until_idle, delivery \
+                (group|offset) (docs/connectors.md)",
         streams: &[],
         args: &[],
     },
@@ -117,6 +118,43 @@ pub const COMPONENTS: [Named; 10] = [
                 acked after commit; args: url..., table, columns, fields, mode \
                 (insert|upsert|count), key, count_column, dedup_field, dedup_table, batch, \
                 linger_ms, timeout_ms",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "redis-lookup",
+        role: Role::Bolt,
+        about: "enriches each tuple with a value read from Redis (GET or HGET), pipelined per \
+                batch, emitted anchored; args: url..., command (get|hget), key_field, key, \
+                key_prefix, fields, output_field, batch, linger_ms, timeout_ms",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "postgres-lookup",
+        role: Role::Bolt,
+        about: "runs a parameterised query per tuple and emits the tuple's fields with each \
+                result row, anchored, with a bounded cache; args: url..., query, params, \
+                columns, fields, cache_size, cache_ttl_secs, timeout_ms",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "file-spout",
+        role: Role::Spout,
+        about: "emits the lines of the files in a directory as they appear and grow, offsets \
+                kept durably (a restart continues after the acked lines); args: dir, pattern, \
+                field, file_field, offsets, rewind, batch, poll_ms, commit_ms, \
+                max_line_bytes, until_idle (docs/connectors.md)",
+        streams: &[],
+        args: &[],
+    },
+    Named {
+        name: "file-sink",
+        role: Role::Bolt,
+        about: "writes each tuple as a line to rotating files, acked after the write (and \
+                fsync); args: dir, prefix, suffix, fields, separator, rotate_bytes, \
+                rotate_secs, fsync (batch|rotate|never), batch, linger_ms",
         streams: &[],
         args: &[],
     },
