@@ -146,7 +146,8 @@ impl RedisStateBackend {
         bytes: &[u8],
         checkpoint: Option<u64>,
     ) -> Result<(u64, Vec<u8>), StateError> {
-        let (id, payload) = unseal(bytes).map_err(|r| self.error(Some(key), format!("damaged: {r}")))?;
+        let (id, payload) =
+            unseal(bytes).map_err(|r| self.error(Some(key), format!("damaged: {r}")))?;
         if let Some(expected) = checkpoint.filter(|&c| c != id) {
             return Err(self.error(
                 Some(key),
@@ -184,7 +185,9 @@ impl StateBackend for RedisStateBackend {
     fn commit(&self, checkpoint: u64) -> Result<(), StateError> {
         let key = self.current_key();
         let sealed = seal(checkpoint, &[]);
-        self.with(&key, |c| redis::cmd("SET").arg(&key).arg(&sealed).query::<()>(c))?;
+        self.with(&key, |c| {
+            redis::cmd("SET").arg(&key).arg(&sealed).query::<()>(c)
+        })?;
         // Older checkpoints: found by scanning the prefix (a crash between
         // the commit and here leaves them for the next commit).
         let pattern = format!("{}:chk:*", self.prefix);
@@ -216,8 +219,7 @@ impl StateBackend for RedisStateBackend {
 
     fn current(&self) -> Result<Option<u64>, StateError> {
         let key = self.current_key();
-        let bytes: Option<Vec<u8>> =
-            self.with(&key, |c| redis::cmd("GET").arg(&key).query(c))?;
+        let bytes: Option<Vec<u8>> = self.with(&key, |c| redis::cmd("GET").arg(&key).query(c))?;
         bytes
             .map(|b| self.unsealed(&key, &b, None).map(|(id, _)| id))
             .transpose()

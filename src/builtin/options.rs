@@ -44,6 +44,9 @@ pub struct BuiltinOptions {
     /// `stateful-wordcount`: checkpoint its state into this directory
     /// (which must exist) and restore from it (`None`: state in memory).
     pub state_dir: Option<PathBuf>,
+    /// `stateful-wordcount`: checkpoint its state into this Redis server
+    /// (`redis://HOST:PORT[/DB]`, no password) instead of a directory.
+    pub state_url: Option<String>,
     /// `stateful-wordcount`: how often to checkpoint (default 1 s).
     pub checkpoint_interval: Option<std::time::Duration>,
 }

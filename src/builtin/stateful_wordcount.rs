@@ -76,10 +76,12 @@ pub(crate) fn stateful_wordcount(opts: &BuiltinOptions) -> Result<WordCount, Fai
     let total = opts.count;
     let mut builder = TopologyBuilder::new("stateful-wordcount");
     builder.set_num_ackers(opts.ackers());
+    let interval = opts.checkpoint_interval.unwrap_or(DEFAULT_INTERVAL);
     if let Some(dir) = &opts.state_dir {
         let backend = DirBackend::open(dir)?;
-        let interval = opts.checkpoint_interval.unwrap_or(DEFAULT_INTERVAL);
         builder.set_checkpointing(Checkpointing::new(backend, interval));
+    } else if let Some(url) = &opts.state_url {
+        builder.set_checkpointing(Checkpointing::new(redis_backend(url)?, interval));
     }
     builder.set_rewindable_spout(
         "spout",
@@ -97,6 +99,35 @@ pub(crate) fn stateful_wordcount(opts: &BuiltinOptions) -> Result<WordCount, Fai
         topology: builder.build()?,
         counts,
     })
+}
+
+/// The Redis backend at `url`, keys under `gale:state:stateful-wordcount`.
+#[cfg(feature = "multilang")]
+fn redis_backend(url: &str) -> Result<gale_connectors::RedisStateBackend, Failure> {
+    let config = gale_connectors::EndpointConfig {
+        url: Some(url.to_owned()),
+        ..Default::default()
+    };
+    let endpoint = config
+        .resolve("state backend", "stateful-wordcount")
+        .map_err(|e| StateError::Remote {
+            location: "--state-url".to_owned(),
+            reason: e.to_string(),
+        })?;
+    Ok(gale_connectors::RedisStateBackend::connect(
+        endpoint,
+        "gale:state:stateful-wordcount",
+    )?)
+}
+
+/// Without the connectors there is no Redis backend.
+#[cfg(not(feature = "multilang"))]
+fn redis_backend(url: &str) -> Result<DirBackend, Failure> {
+    Err(StateError::Remote {
+        location: url.to_owned(),
+        reason: "this build has no Redis backend (it needs gale's `multilang` feature)".to_owned(),
+    }
+    .into())
 }
 
 impl From<StateError> for Failure {

@@ -37,7 +37,7 @@ pub enum CliError {
     FileFlag(&'static str),
     /// `--state-dir` given to `gale node`: checkpoints are coordinated
     /// within one process only, so far.
-    #[error("--state-dir works with `gale run` only: checkpoints across nodes are not built yet")]
+    #[error("--state-dir and --state-url work with `gale run` only: checkpoints across nodes are not built yet")]
     StateAcrossNodes,
     /// The topology file could not be loaded.
     #[error(transparent)]

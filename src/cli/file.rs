@@ -64,6 +64,7 @@ pub(super) fn reject_builtin_flags(args: &TopologyArgs) -> Result<(), CliError> 
         ("--ack", args.ack),
         ("--max-pending", args.max_pending.is_some()),
         ("--state-dir", args.state_dir.is_some()),
+        ("--state-url", args.state_url.is_some()),
         ("--checkpoint-ms", args.checkpoint_ms.is_some()),
     ];
     match builtin_only.iter().find(|(_, given)| *given) {

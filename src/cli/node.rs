@@ -148,7 +148,7 @@ fn topology_for_cluster(
         return Ok((loaded.into(), extra));
     }
     super::file::reject_file_flags(args)?;
-    if args.state_dir.is_some() {
+    if args.state_dir.is_some() || args.state_url.is_some() {
         return Err(CliError::StateAcrossNodes);
     }
     let threads = cluster.nodes().iter().map(|n| n.threads).sum();

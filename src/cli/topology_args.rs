@@ -40,7 +40,14 @@ pub struct TopologyArgs {
     /// crashes; one process only).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<std::path::PathBuf>,
-    /// With --state-dir: checkpoint every MS milliseconds [default: 1000].
+    /// stateful-wordcount: checkpoint its state into the Redis server at
+    /// URL (`redis://HOST:PORT[/DB]`, no password: keys under
+    /// `gale:state:stateful-wordcount:`) and restore it from there at
+    /// start, instead of a directory.
+    #[arg(long, value_name = "URL", conflicts_with = "state_dir")]
+    pub state_url: Option<String>,
+    /// With --state-dir or --state-url: checkpoint every MS milliseconds
+    /// [default: 1000].
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=31_536_000_000))]
     pub checkpoint_ms: Option<u64>,
     /// Topology files: `${key}` in the file becomes `key`'s value in this
@@ -64,6 +71,7 @@ impl TopologyArgs {
             ack: self.ack,
             max_pending: self.max_pending.map(|n| n as usize),
             state_dir: self.state_dir.clone(),
+            state_url: self.state_url.clone(),
             checkpoint_interval: self.checkpoint_ms.map(std::time::Duration::from_millis),
             ..BuiltinOptions::default()
         }

@@ -1,7 +1,8 @@
-//! `gale run stateful-wordcount --state-dir D`: killed with SIGKILL at
-//! several moments and started again with the same directory, it ends
-//! with exactly the counts of a run never killed; a missing directory or a
-//! damaged checkpoint is a clear error naming it.
+//! `gale run stateful-wordcount --state-dir D` (and `--state-url` with a
+//! real `redis-server`): killed with SIGKILL at several moments and
+//! started again with the same directory (server), it ends with exactly
+//! the counts of a run never killed; a missing directory, an unreachable
+//! server or a damaged checkpoint is a clear error naming it.
 
 mod util;
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use gale::builtin::wordcount::SENTENCES;
 use serde_json::Value as Json;
 use util::gale;
+use util::servers::Redis;
 
 const SENTENCES_RUN: u64 = 1_000_000;
 
@@ -45,7 +47,14 @@ fn counts_and_json(stdout: &str) -> (BTreeMap<String, u64>, Json) {
     (counts, serde_json::from_str(json).unwrap_or(Json::Null))
 }
 
-fn args<'a>(dir: &'a str, count: &'a str) -> Vec<&'a str> {
+/// `--state-dir DIR`, or `--state-url URL` when `state` starts with
+/// `redis://`.
+fn args<'a>(state: &'a str, count: &'a str) -> Vec<&'a str> {
+    let flag = if state.starts_with("redis://") {
+        "--state-url"
+    } else {
+        "--state-dir"
+    };
     vec![
         "run",
         "stateful-wordcount",
@@ -60,8 +69,8 @@ fn args<'a>(dir: &'a str, count: &'a str) -> Vec<&'a str> {
         "2",
         "--bolts",
         "2",
-        "--state-dir",
-        dir,
+        flag,
+        state,
         "--checkpoint-ms",
         "100",
         "--json",
@@ -71,12 +80,35 @@ fn args<'a>(dir: &'a str, count: &'a str) -> Vec<&'a str> {
 #[test]
 fn killed_at_random_moments_and_restarted_it_counts_exactly_once() {
     let dir = scratch("kill");
-    let d = dir.to_str().unwrap();
+    let current = || std::fs::read(dir.join("CURRENT")).ok();
+    kill_restart_and_count(dir.to_str().unwrap(), current);
+}
+
+#[test]
+fn with_redis_killed_and_restarted_it_counts_exactly_once() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let current = || {
+        redis
+            .cli(&["GET", "gale:state:stateful-wordcount:current"])
+            .filter(|v| !v.trim().is_empty())
+    };
+    kill_restart_and_count(&url, current);
+    // Older checkpoints are deleted once a newer one is current.
+    let keys = redis
+        .cli(&["KEYS", "gale:state:stateful-wordcount:chk:*"])
+        .unwrap();
+    assert_eq!(keys.lines().count(), 1, "{keys}");
+}
+
+/// SIGKILLs `gale run stateful-wordcount` on `state` (a directory or a
+/// Redis URL) three times mid-run, then runs it to the end twice: the
+/// counts must be exact. `current` reads the current checkpoint marker.
+fn kill_restart_and_count<T: PartialEq>(d: &str, current: impl Fn() -> Option<T>) {
     let count = SENTENCES_RUN.to_string();
     // SIGKILL three times, at different moments: each round waits until
     // its run has completed a checkpoint of its own (so that the kill
     // falls mid-run whatever the machine's speed), then a little longer.
-    let current = || std::fs::read(dir.join("CURRENT")).ok();
     let mut kills = 0;
     for (round, ms) in [0u64, 37, 111].into_iter().enumerate() {
         let before = current();
@@ -105,10 +137,7 @@ fn killed_at_random_moments_and_restarted_it_counts_exactly_once() {
         );
     }
     assert!(kills >= 1);
-    assert!(
-        dir.join("CURRENT").exists(),
-        "no checkpoint was ever completed"
-    );
+    assert!(current().is_some(), "no checkpoint was ever completed");
     let run = gale(&args(d, &count));
     assert!(run.ok(), "exit {:?}\n{}", run.code, run.stderr);
     let (counts, json) = counts_and_json(&run.stdout);
@@ -121,6 +150,37 @@ fn killed_at_random_moments_and_restarted_it_counts_exactly_once() {
     let run = gale(&args(d, &count));
     assert!(run.ok(), "{}", run.stderr);
     assert_eq!(counts_and_json(&run.stdout).0, expected(SENTENCES_RUN));
+}
+
+#[test]
+fn an_unreachable_or_damaged_redis_is_an_error_naming_it() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let unreachable = format!("redis://127.0.0.1:{}", util::servers::free_port());
+    let run = gale(&args(&unreachable, "100"));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains(&unreachable), "{}", run.stderr);
+    let run = gale(&args("redis://user:secret@127.0.0.1:1", "100"));
+    assert!(
+        !run.ok() && run.stderr.contains("password"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("secret"), "{}", run.stderr);
+    // A complete run leaves a checkpoint; damage a task's snapshot.
+    assert!(gale(&args(&url, "1000")).ok());
+    let key = redis
+        .cli(&["KEYS", "gale:state:stateful-wordcount:chk:*"])
+        .unwrap();
+    let key = key.trim();
+    redis.cli(&["HSET", key, "count-0", "garbage"]).unwrap();
+    let run = gale(&args(&url, "1000"));
+    assert!(
+        !run.ok(),
+        "a damaged checkpoint must not start from empty state"
+    );
+    assert!(run.stderr.contains(key), "{}", run.stderr);
+    assert!(run.stderr.contains("damaged"), "{}", run.stderr);
 }
 
 #[test]
