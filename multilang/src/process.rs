@@ -106,6 +106,8 @@ impl ShellProcess {
                 stderr: String::new(),
             });
         };
+        widen_pipe(&stdin);
+        widen_pipe(&stdout);
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         spawn_stderr(stderr, Arc::clone(&tail), who.clone());
         let name = format!("gale-ml-write-{}-{}", sanitize(&who.component), who.task);
@@ -456,6 +458,17 @@ fn spawn_stderr(stderr: std::process::ChildStderr, tail: Arc<Mutex<VecDeque<Stri
             tail.push_back(text);
         }
     });
+}
+
+/// Capacity asked for the child's stdin and stdout pipes.
+const PIPE_BYTES: usize = 1 << 20;
+
+/// Widens a pipe to [`PIPE_BYTES`] (Linux's default is 64 KiB): a batched
+/// frame of a few hundred KiB then goes through in one write, not one per
+/// 64 KiB with a wake-up of the other side each time. Best effort: a
+/// system whose `fs.pipe-max-size` is lower keeps the default.
+fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
+    let _ = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_BYTES);
 }
 
 #[cfg(test)]
