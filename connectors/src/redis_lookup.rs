@@ -16,7 +16,7 @@ use gale_engine::{
 use serde::Deserialize;
 
 use crate::redis_stream::value_bytes;
-use crate::retry::Backoff;
+use crate::retry::{self, Backoff};
 use crate::secret::{Endpoint, EndpointConfig};
 use crate::sink::{BatchWriter, Batching};
 use crate::task::start;
@@ -206,36 +206,16 @@ impl Reader {
 
     /// The connection, opened if due.
     fn connected(&mut self) -> Result<&mut Wire, Option<ConnectorError>> {
-        if self.conn.is_none() {
-            let now = Instant::now();
-            if !self.backoff.due(now) {
-                return Err(None);
-            }
-            let Some(target) = self.target.clone() else {
-                return Err(None);
-            };
-            match Wire::open(&target, Duration::from_millis(self.cfg.timeout_ms)) {
-                Ok(c) => {
-                    if self.backoff.succeeded() {
-                        self.metrics.reconnect();
-                    }
-                    self.conn = Some(c);
-                }
-                Err(message) => {
-                    let e = ConnectorError::Connect {
-                        connector: REDIS_LOOKUP,
-                        component: self.component.clone(),
-                        target: target.shown(),
-                        message,
-                    };
-                    // The batch fails (replayed); the next connect waits
-                    // out the backoff, the inputs held meanwhile.
-                    self.backoff.failed(now);
-                    return Err(Some(e));
-                }
-            }
-        }
-        self.conn.as_mut().ok_or(None)
+        let timeout = Duration::from_millis(self.cfg.timeout_ms);
+        retry::connected(
+            &mut self.conn,
+            &mut self.backoff,
+            &self.metrics,
+            self.target.as_ref(),
+            REDIS_LOOKUP,
+            &self.component,
+            |target| Wire::open(target, timeout),
+        )
     }
 }
 

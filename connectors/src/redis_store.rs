@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::redis_stream::{open, value_bytes};
 use crate::resp;
-use crate::retry::Backoff;
+use crate::retry::{self, Backoff};
 use crate::secret::{Endpoint, EndpointConfig};
 use crate::sink::{BatchWriter, Batching};
 use crate::task::start;
@@ -273,38 +273,16 @@ impl BatchWriter for Store {
         _held: &[Anchor],
         _out: &mut BoltOutput<'_>,
     ) -> Result<(), Option<ConnectorError>> {
-        let now = Instant::now();
-        if self.conn.is_none() {
-            if !self.backoff.due(now) {
-                return Err(None);
-            }
-            let Some(target) = self.target.clone() else {
-                return Err(None);
-            };
-            match open(&target, self.cfg.timeout_ms) {
-                Ok(c) => {
-                    if self.backoff.succeeded() {
-                        self.metrics.reconnect();
-                    }
-                    self.conn = Some(c);
-                }
-                Err(message) => {
-                    let e = ConnectorError::Connect {
-                        connector: REDIS_BOLT,
-                        component: self.component.clone(),
-                        target: target.shown(),
-                        message,
-                    };
-                    // The batch fails (replayed); the next connect waits
-                    // out the backoff, the inputs held meanwhile.
-                    self.backoff.failed(now);
-                    return Err(Some(e));
-                }
-            }
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return Err(None);
-        };
+        let timeout_ms = self.cfg.timeout_ms;
+        let conn = retry::connected(
+            &mut self.conn,
+            &mut self.backoff,
+            &self.metrics,
+            self.target.as_ref(),
+            REDIS_BOLT,
+            &self.component,
+            |target| open(target, timeout_ms),
+        )?;
         let sent: redis::RedisResult<Vec<redis::Value>> = self.pipe.query(conn);
         self.pipe.clear();
         let failed = match sent {
@@ -312,7 +290,7 @@ impl BatchWriter for Store {
             Err(e) => {
                 if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
                     self.conn = None;
-                    self.backoff.failed(now);
+                    self.backoff.failed(Instant::now());
                 }
                 Some(e.to_string())
             }

@@ -4,6 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::metrics::ConnectorMetrics;
+use crate::secret::Endpoint;
+use crate::ConnectorError;
+
 /// Shortest wait before retrying a connection.
 const FIRST: Duration = Duration::from_millis(50);
 /// Longest wait between tries.
@@ -59,6 +63,49 @@ impl Backoff {
         self.was_up = true;
         reconnect
     }
+}
+
+/// The connection in `conn`, opened first if it is not and `backoff`
+/// allows a try: `open` connects to `target`; a success after a lost
+/// connection counts a reconnect in `metrics`; a failure is a
+/// [`ConnectorError::Connect`] of `connector`'s `component` (the caller's
+/// batch fails and is replayed; the next try waits out the backoff).
+/// `Err(None)`: not connected, nothing new to report (backing off, or no
+/// target yet).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn connected<'c, C>(
+    conn: &'c mut Option<C>,
+    backoff: &mut Backoff,
+    metrics: &ConnectorMetrics,
+    target: Option<&Endpoint>,
+    connector: &'static str,
+    component: &str,
+    open: impl FnOnce(&Endpoint) -> Result<C, String>,
+) -> Result<&'c mut C, Option<ConnectorError>> {
+    if conn.is_none() {
+        let now = Instant::now();
+        let Some(target) = target.filter(|_| backoff.due(now)) else {
+            return Err(None);
+        };
+        match open(target) {
+            Ok(c) => {
+                if backoff.succeeded() {
+                    metrics.reconnect();
+                }
+                *conn = Some(c);
+            }
+            Err(message) => {
+                backoff.failed(now);
+                return Err(Some(ConnectorError::Connect {
+                    connector,
+                    component: component.to_owned(),
+                    target: target.shown(),
+                    message,
+                }));
+            }
+        }
+    }
+    conn.as_mut().ok_or(None)
 }
 
 #[cfg(test)]
