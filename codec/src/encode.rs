@@ -7,7 +7,8 @@ use rkyv::{
 };
 
 use crate::{
-    ArchivedTuple, ArchivedValue, EncodeError, Header, TupleRef, Value, MAX_NESTING, RECORD_ALIGN,
+    ArchivedTuple, ArchivedValue, EncodeError, Header, PlainHeader, TupleRef, Value, MAX_NESTING,
+    RECORD_ALIGN,
 };
 
 /// Archives tuples with rkyv, reusing its scratch space across calls so the
@@ -136,6 +137,38 @@ pub fn encode_fast(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<
         (buf.as_ptr() as usize) % RECORD_ALIGN != 0 || crate::view_checked(&buf[..written]).is_ok()
     );
     Some(written)
+}
+
+/// [`encode_fast`] for an untracked tuple (its header without roots,
+/// hence a [`PlainHeader`]) whose one value is of kind `K` (a
+/// [`FastKind`] as `u8`), `None` for any other: over a run of tuples of
+/// one kind (see [`FastKind::of`]) it is straight-line code with no
+/// branch on the kind beyond the check. The same bytes as
+/// [`encode_fast`].
+///
+/// ```
+/// use gale_codec::{encode_fast_as, view_checked, AlignedVec, FastKind, PlainHeader, Value};
+/// const LONG: u8 = FastKind::LongStr as u8;
+/// let mut buf = AlignedVec::<16>::new();
+/// buf.resize(128, 0);
+/// let tuple = [Value::from("a longer string")];
+/// assert_eq!(FastKind::of(&tuple), Some(FastKind::LongStr));
+/// let len = encode_fast_as::<LONG>(PlainHeader::default(), &tuple, &mut buf).unwrap();
+/// let view = view_checked(&buf[..len]).unwrap();
+/// assert_eq!(view.get(0).and_then(|v| v.as_str()), Some("a longer string"));
+/// let short = [Value::from("short")];
+/// assert_eq!(encode_fast_as::<LONG>(PlainHeader::default(), &short, &mut buf), None);
+/// ```
+#[inline(always)]
+pub fn encode_fast_as<const K: u8>(
+    header: PlainHeader,
+    values: &[Value],
+    buf: &mut [u8],
+) -> Option<usize> {
+    let [value] = values else {
+        return None;
+    };
+    crate::flat::encode_one_as::<false, K>(header, &[], value, buf)
 }
 
 const fn pad(n: usize) -> usize {

@@ -25,7 +25,7 @@
 
 use std::mem::size_of;
 
-use crate::{ArchivedTuple, ArchivedValue, EncodeError, Header, TupleRef, Value};
+use crate::{ArchivedTuple, ArchivedValue, EncodeError, Header, PlainHeader, TupleRef, Value};
 
 const VALUE_SIZE: usize = 16;
 const ROOT_SIZE: usize = 32;
@@ -36,6 +36,8 @@ const INLINE_STR: usize = 8;
 const _: () = assert!(size_of::<ArchivedValue>() == VALUE_SIZE);
 const _: () = assert!(size_of::<ArchivedTuple>() == ROOT_SIZE);
 const _: () = assert!(cfg!(target_endian = "little"));
+// A tuple of one value and no roots has all its offsets within an i32.
+const _: () = assert!(align8(crate::MAX_VALUE_LEN) + VALUE_SIZE + ROOT_SIZE < i32::MAX as usize);
 
 const TAG_NULL: u8 = 0;
 const TAG_BOOL: u8 = 1;
@@ -71,7 +73,10 @@ fn str_len_word(len: usize) -> Option<u32> {
         return None;
     }
     let l = len as u32;
-    Some((l & 0x3f) | 0x80 | ((l & !0x3f) << 2))
+    // `(l & 0x3f) | 0x80 | (l & !0x3f) << 2`: the three parts share no
+    // bit, so it is their sum, which is `l + 3 * (l & !0x3f) + 0x80`
+    // (three instructions instead of six).
+    Some(l + 3 * (l & !0x3f) + 0x80)
 }
 
 const fn align8(n: usize) -> usize {
@@ -86,6 +91,86 @@ fn rel(target: usize, field: usize) -> u32 {
     (target as i64 - field as i64) as i32 as u32
 }
 
+/// The two words of the slot of a string of at most [`INLINE_STR`]
+/// bytes: its bytes inline, then `0xff` fill. Gathered with a few loads
+/// (overlapping where the length is not a power of two) rather than a
+/// copy into a buffer, which would be a call to `memcpy`.
+#[inline(always)]
+fn inline_str_words(s: &str) -> (u64, u64) {
+    let b = s.as_bytes();
+    let n = b.len();
+    debug_assert!(n <= INLINE_STR);
+    let word = |bytes: &[u8]| -> u64 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(bytes);
+        u64::from(u32::from_le_bytes(w))
+    };
+    let bytes = if n >= 4 {
+        // The first four and the last four (they overlap when n < 8).
+        word(&b[..4]) | word(&b[n - 4..]) << ((n - 4) * 8)
+    } else if n > 0 {
+        // The first, the middle and the last (the same byte when n < 3).
+        u64::from(b[0]) | u64::from(b[n / 2]) << (n / 2 * 8) | u64::from(b[n - 1]) << ((n - 1) * 8)
+    } else {
+        0
+    };
+    let fill = u64::MAX.checked_shl(n as u32 * 8).unwrap_or(0);
+    let inline = bytes | fill;
+    (u64::from(TAG_STR) | inline << 32, inline >> 32)
+}
+
+/// Copies `bytes` to `to`: up to 64 bytes in word moves (the last one
+/// overlapping the one before), so that the encoder's loops make no call
+/// (which would push their state onto the stack); fewer than 8 or more
+/// than 64 through `memcpy`, out of line.
+///
+/// # Safety
+/// `to` is valid for `bytes.len()` bytes of writes and does not overlap
+/// `bytes`.
+#[inline(always)]
+unsafe fn copy_out_of_line(bytes: &[u8], to: *mut u8) {
+    let (n, from) = (bytes.len(), bytes.as_ptr());
+    if (8..=16).contains(&n) {
+        // SAFETY: `8 <= n`: the two (overlapping when n < 16) words lie
+        // within both ranges.
+        unsafe {
+            let head = from.cast::<u64>().read_unaligned();
+            let tail = from.add(n - 8).cast::<u64>().read_unaligned();
+            to.cast::<u64>().write_unaligned(head);
+            to.add(n - 8).cast::<u64>().write_unaligned(tail);
+        }
+    } else if (17..=64).contains(&n) {
+        let mut k = 0;
+        while k + 8 < n {
+            // SAFETY: `k + 8 < n`: the word lies within both ranges.
+            unsafe {
+                let w = from.add(k).cast::<u64>().read_unaligned();
+                to.add(k).cast::<u64>().write_unaligned(w);
+            }
+            k += 8;
+        }
+        // SAFETY: `n >= 8`: the last word lies within both ranges.
+        unsafe {
+            let w = from.add(n - 8).cast::<u64>().read_unaligned();
+            to.add(n - 8).cast::<u64>().write_unaligned(w);
+        }
+    } else {
+        // SAFETY: the caller's.
+        unsafe { copy_call(from, to, n) }
+    }
+}
+
+/// `memcpy`, kept out of the encoder's loops.
+///
+/// # Safety
+/// As [`std::ptr::copy_nonoverlapping`].
+#[cold]
+#[inline(never)]
+unsafe fn copy_call(from: *const u8, to: *mut u8, n: usize) {
+    // SAFETY: the caller's.
+    unsafe { std::ptr::copy_nonoverlapping(from, to, n) }
+}
+
 /// The two words of `value`'s 16-byte slot, `off` being the relative
 /// offset of its out-of-line bytes (for a long string or bytes); `None`
 /// for a list or map.
@@ -96,12 +181,7 @@ fn slot_words(value: &Value, off: u32) -> Option<(u64, u64)> {
         Value::Bool(b) => (u64::from(TAG_BOOL) | u64::from(*b) << 8, 0),
         Value::I64(n) => (u64::from(TAG_I64), *n as u64),
         Value::F64(f) => (u64::from(TAG_F64), f.to_bits()),
-        Value::Str(s) if s.len() <= INLINE_STR => {
-            let mut inline = [0xff; 8];
-            inline[..s.len()].copy_from_slice(s.as_bytes());
-            let inline = u64::from_le_bytes(inline);
-            (u64::from(TAG_STR) | inline << 32, inline >> 32)
-        }
+        Value::Str(s) if s.len() <= INLINE_STR => inline_str_words(s),
         Value::Str(s) => {
             let l = str_len_word(s.len())?;
             (u64::from(TAG_STR) | u64::from(l) << 32, u64::from(off))
@@ -163,25 +243,11 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
         let at = values_pos + i * VALUE_SIZE;
         let mut out_of_line = |bytes: &[u8]| {
             debug_assert!(ool_at + bytes.len() <= values_pos);
-            let (n, from, to) = (bytes.len(), bytes.as_ptr(), base.wrapping_add(ool_at));
-            if (8..=16).contains(&n) {
-                // SAFETY: as below; the two 8-byte words lie within the `n`
-                // bytes of `bytes` and of the destination (they overlap
-                // each other when n < 16, which is harmless: both carry
-                // the same bytes).
-                unsafe {
-                    let head = from.cast::<u64>().read_unaligned();
-                    let tail = from.add(n - 8).cast::<u64>().read_unaligned();
-                    to.cast::<u64>().write_unaligned(head);
-                    to.add(n - 8).cast::<u64>().write_unaligned(tail);
-                }
-            } else {
-                // SAFETY: the out-of-line bytes of all values add up to
-                // `ool` and start at `roots_len`, so they end at or before
-                // `values_pos <= total`; `bytes` is another allocation (a
-                // value of the tuple), so the ranges do not overlap.
-                unsafe { std::ptr::copy_nonoverlapping(from, to, n) }
-            }
+            // SAFETY: the out-of-line bytes of all values add up to `ool`
+            // and start at `roots_len`, so they end at or before
+            // `values_pos <= total`; `bytes` is another allocation (a value
+            // of the tuple), so the ranges do not overlap.
+            unsafe { copy_out_of_line(bytes, base.wrapping_add(ool_at)) };
             let off = rel(ool_at, at + 4);
             ool_at += bytes.len();
             off
@@ -215,59 +281,130 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
     Ok(Some(total))
 }
 
+/// The kinds of single value [`encode_one_as`] writes, each by a copy of
+/// its own (the `K` parameter): a loop over tuples of one kind then runs
+/// straight-line code that branches on the kind once per tuple only to
+/// check it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FastKind {
+    /// Null, a boolean, an integer or a float: all inside the value's slot.
+    Scalar = 0,
+    /// A string of at most 8 bytes: inline in the slot.
+    ShortStr = 1,
+    /// A longer string: its bytes out of line.
+    LongStr = 2,
+    /// A byte string: its bytes out of line.
+    Bytes = 3,
+}
+
+const K_SCALAR: u8 = FastKind::Scalar as u8;
+const K_SHORT_STR: u8 = FastKind::ShortStr as u8;
+const K_LONG_STR: u8 = FastKind::LongStr as u8;
+const K_BYTES: u8 = FastKind::Bytes as u8;
+
+impl FastKind {
+    /// The kind of a tuple of one value that is a scalar, a string or
+    /// bytes; `None` for a list or a map, or a tuple of another arity.
+    /// (The encoder still refuses a string or bytes longer than
+    /// [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN).)
+    #[inline(always)]
+    pub fn of(values: &[Value]) -> Option<Self> {
+        match values {
+            [value] => Self::of_value(value),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn of_value(value: &Value) -> Option<Self> {
+        Some(match value {
+            Value::Null | Value::Bool(_) | Value::I64(_) | Value::F64(_) => Self::Scalar,
+            Value::Str(s) if s.len() <= INLINE_STR => Self::ShortStr,
+            Value::Str(_) => Self::LongStr,
+            Value::Bytes(_) => Self::Bytes,
+            Value::List(_) | Value::Map(_) => return None,
+        })
+    }
+}
+
 /// [`encode`] for the commonest shape, one value (a tuple of one field,
-/// tracked or not), in straight-line code. The same layout, so the same
-/// bytes: the roots at 0, the value's out-of-line bytes after them,
-/// padding to 8, its 16-byte slot, the 32-byte root. `None` if the value
-/// is a list or map, a string or bytes is longer than
-/// [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN), or `buf` is too small (the
-/// general path then
-/// decides). `ROOTS` says whether the header may have roots: without,
-/// the roots' part of the layout compiles away (the caller checks).
+/// tracked or not), in straight-line code: [`encode_one_as`] for the
+/// value's kind.
 #[inline(always)]
 pub(crate) fn encode_one<const ROOTS: bool>(
     h: &Header,
     value: &Value,
     buf: &mut [u8],
 ) -> Option<usize> {
-    // One match gives the value's out-of-line bytes and its slot's words;
-    // the offset of those bytes, known once the layout is, goes into the
-    // high half of word 0 (bytes) or into word 1 (a long string), as the
-    // masks say.
-    let (ool, w0, w1, (mask0, mask1)): (&[u8], u64, u64, (u64, u64)) = match value {
-        Value::Str(s) if s.len() > INLINE_STR => {
+    match FastKind::of_value(value)? {
+        FastKind::Scalar => encode_one_as::<ROOTS, K_SCALAR>(h.plain(), &h.roots, value, buf),
+        FastKind::ShortStr => encode_one_as::<ROOTS, K_SHORT_STR>(h.plain(), &h.roots, value, buf),
+        FastKind::LongStr => encode_one_as::<ROOTS, K_LONG_STR>(h.plain(), &h.roots, value, buf),
+        FastKind::Bytes => encode_one_as::<ROOTS, K_BYTES>(h.plain(), &h.roots, value, buf),
+    }
+}
+
+/// One value of kind `K` (a [`FastKind`] as `u8`), in straight-line code.
+/// The same layout as [`encode`], so the same bytes: the roots at 0, the
+/// value's out-of-line bytes after them, padding to 8, its 16-byte slot,
+/// the 32-byte root. `None` if the value is not of kind `K`, a string or
+/// bytes is longer than [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN), or `buf`
+/// is too small (the general path then decides). `ROOTS` says whether the
+/// header may have roots: without, the roots' part of the layout compiles
+/// away (the caller checks that `roots` is empty).
+#[inline(always)]
+pub(crate) fn encode_one_as<const ROOTS: bool, const K: u8>(
+    h: PlainHeader,
+    roots: &[u64],
+    value: &Value,
+    buf: &mut [u8],
+) -> Option<usize> {
+    // The value's out-of-line bytes and its slot's words; the offset of
+    // those bytes, known once the layout is, goes into the high half of
+    // word 0 (bytes) or into word 1 (a long string).
+    let (ool, w0, w1): (&[u8], u64, u64) = match (K, value) {
+        (K_SCALAR, scalar @ (Value::Null | Value::Bool(_) | Value::I64(_) | Value::F64(_))) => {
+            let (w0, w1) = slot_words(scalar, 0)?;
+            (&[], w0, w1)
+        }
+        (K_SHORT_STR, Value::Str(s)) if s.len() <= INLINE_STR => {
+            let (w0, w1) = inline_str_words(s);
+            (&[], w0, w1)
+        }
+        (K_LONG_STR, Value::Str(s)) if s.len() > INLINE_STR => {
             // Too long: the general path reports it.
             let l = str_len_word(s.len())?;
-            let w0 = u64::from(TAG_STR) | u64::from(l) << 32;
-            (s.as_bytes(), w0, 0, (0, u64::from(u32::MAX)))
+            (s.as_bytes(), u64::from(TAG_STR) | u64::from(l) << 32, 0)
         }
-        Value::Bytes(b) => {
-            if b.len() > crate::MAX_VALUE_LEN {
-                return None; // the general path reports it
-            }
-            let w0 = u64::from(TAG_BYTES);
-            (b, w0, b.len() as u64, (u64::from(u32::MAX) << 32, 0))
+        (K_BYTES, Value::Bytes(b)) if b.len() <= crate::MAX_VALUE_LEN => {
+            (b, u64::from(TAG_BYTES), b.len() as u64)
         }
-        Value::List(_) | Value::Map(_) => return None,
-        scalar => {
-            let (w0, w1) = slot_words(scalar, 0)?;
-            (&[], w0, w1, (0, 0))
-        }
+        _ => return None,
     };
-    let roots: &[u64] = if ROOTS { &h.roots } else { &[] };
-    debug_assert!(ROOTS || h.roots.is_empty());
+    debug_assert!(ROOTS || roots.is_empty());
+    let roots: &[u64] = if ROOTS { roots } else { &[] };
     let roots_len = roots.len() * 8;
     let n = ool.len();
     let values_pos = align8(roots_len + n);
     let root_pos = values_pos + VALUE_SIZE;
     let total = root_pos + ROOT_SIZE;
     // Also keeps every offset below within an i32 (rings and frames are
-    // far smaller).
-    if total > buf.len().min(i32::MAX as usize) {
+    // far smaller); without roots, `total` is far below it anyway.
+    let room = if ROOTS {
+        buf.len().min(i32::MAX as usize)
+    } else {
+        buf.len()
+    };
+    if total > room {
         return None;
     }
     let off = u64::from(rel(roots_len, values_pos + 4));
-    let (w0, w1) = (w0 | (off << 32 & mask0), w1 | (off & mask1));
+    let (w0, w1) = match K {
+        K_LONG_STR => (w0, w1 | off),
+        K_BYTES => (w0 | off << 32, w1),
+        _ => (w0, w1),
+    };
     let words = [
         w0,
         w1,
@@ -292,17 +429,7 @@ pub(crate) fn encode_one<const ROOTS: bool>(
         for (k, root) in roots.iter().enumerate() {
             base.add(k * 8).cast::<u64>().write_unaligned(root.to_le());
         }
-        let to = base.add(roots_len);
-        if (8..=16).contains(&n) {
-            // Two (overlapping) word moves instead of a call to memcpy.
-            let from = ool.as_ptr();
-            let head = from.cast::<u64>().read_unaligned();
-            let tail = from.add(n - 8).cast::<u64>().read_unaligned();
-            to.cast::<u64>().write_unaligned(head);
-            to.add(n - 8).cast::<u64>().write_unaligned(tail);
-        } else {
-            std::ptr::copy_nonoverlapping(ool.as_ptr(), to, n);
-        }
+        copy_out_of_line(ool, base.add(roots_len));
         let slots = base.add(values_pos).cast::<u64>();
         for (k, word) in words.iter().enumerate() {
             slots.add(k).write_unaligned(word.to_le());
@@ -325,6 +452,9 @@ mod tests {
             any::<i64>().prop_map(Value::I64),
             any::<f64>().prop_map(Value::F64),
             ".{0,20}".prop_map(Value::Str),
+            // Every length across the inline, word-move and memcpy cases.
+            "[a-z]{0,80}".prop_map(Value::Str),
+            proptest::collection::vec(any::<u8>(), 0..80).prop_map(Value::Bytes),
             ".{60,300}".prop_map(Value::Str),
             proptest::collection::vec(any::<u8>(), 0..24).prop_map(Value::Bytes),
         ]
@@ -387,6 +517,37 @@ mod tests {
             .expect("flat");
             let expected = rkyv_bytes(&t);
             prop_assert_eq!(&buf[..n], &expected[..]);
+            // Each kind's own copy: the value's kind writes the same bytes,
+            // every other kind refuses it.
+            let kind = super::FastKind::of(&t.values).expect("flat");
+            let (h, r, v) = (t.header.plain(), &t.header.roots[..], &t.values[0]);
+            for k in [super::K_SCALAR, super::K_SHORT_STR, super::K_LONG_STR, super::K_BYTES] {
+                let mut out = AlignedVec::<16>::new();
+                out.resize(1 << 16, 0x5a);
+                let written = match k {
+                    super::K_SCALAR => super::encode_one_as::<true, { super::K_SCALAR }>(h, r, v, &mut out),
+                    super::K_SHORT_STR => super::encode_one_as::<true, { super::K_SHORT_STR }>(h, r, v, &mut out),
+                    super::K_LONG_STR => super::encode_one_as::<true, { super::K_LONG_STR }>(h, r, v, &mut out),
+                    _ => super::encode_one_as::<true, { super::K_BYTES }>(h, r, v, &mut out),
+                };
+                if k == kind as u8 {
+                    prop_assert_eq!(written.map(|w| &out[..w]), Some(&expected[..]));
+                } else {
+                    prop_assert_eq!(written, None);
+                }
+            }
+            // The public, untracked form.
+            if r.is_empty() {
+                let mut out = AlignedVec::<16>::new();
+                out.resize(1 << 16, 0x5a);
+                let written = match kind {
+                    super::FastKind::Scalar => crate::encode_fast_as::<{ super::K_SCALAR }>(h, &t.values, &mut out),
+                    super::FastKind::ShortStr => crate::encode_fast_as::<{ super::K_SHORT_STR }>(h, &t.values, &mut out),
+                    super::FastKind::LongStr => crate::encode_fast_as::<{ super::K_LONG_STR }>(h, &t.values, &mut out),
+                    super::FastKind::Bytes => crate::encode_fast_as::<{ super::K_BYTES }>(h, &t.values, &mut out),
+                };
+                prop_assert_eq!(written.map(|w| &out[..w]), Some(&expected[..]));
+            }
             prop_assert_eq!(flat_bytes(&t), expected);
             // Too small a buffer by one byte: refused, not overrun.
             prop_assert_eq!(super::encode_one::<true>(&t.header, &t.values[0], &mut buf[..n - 1]), None);

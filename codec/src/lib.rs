@@ -42,9 +42,10 @@ mod read;
 mod tuple;
 mod value;
 
-pub use encode::{encode_fast, encoded_len_bound, Encoder};
+pub use encode::{encode_fast, encode_fast_as, encoded_len_bound, Encoder};
 pub use encode_error::EncodeError;
 pub use fields::{Fields, FieldsError};
+pub use flat::FastKind;
 pub use format::{
     FRAME_MAGIC, FRAME_VERSION, MAX_FRAME_BODY, MAX_NESTING, MAX_RECORD_LEN, MAX_VALUE_LEN,
     RECORD_ALIGN,
@@ -53,7 +54,8 @@ pub use frame::{Frame, FrameHeader, FrameWriter, RawFrame};
 pub use frame_error::FrameError;
 pub use read::{view_checked, view_trusted};
 pub use tuple::{
-    ArchivedHeader, ArchivedTuple, FieldError, Header, Tuple, TupleRef, TupleRefResolver, TupleView,
+    ArchivedHeader, ArchivedTuple, FieldError, Header, PlainHeader, Tuple, TupleRef,
+    TupleRefResolver, TupleView,
 };
 pub use value::{ArchivedValue, Value};
 

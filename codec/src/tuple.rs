@@ -37,6 +37,31 @@ pub struct Header {
     pub roots: Vec<u64>,
 }
 
+impl Header {
+    /// The header's fields other than its roots.
+    #[inline(always)]
+    pub fn plain(&self) -> PlainHeader {
+        PlainHeader {
+            stream: self.stream,
+            source_task: self.source_task,
+            edge_id: self.edge_id,
+        }
+    }
+}
+
+/// A [`Header`] without roots (an untracked tuple's, or a tracked one's
+/// before its roots are added), small enough to copy: what
+/// [`encode_fast_as`](crate::encode_fast_as) takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlainHeader {
+    /// Stream id.
+    pub stream: u32,
+    /// Task id of the emitting task.
+    pub source_task: u32,
+    /// The edge id (0 if unanchored).
+    pub edge_id: u64,
+}
+
 /// An owned tuple: a header and its values.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 #[rkyv(derive(Debug))]

@@ -1,5 +1,5 @@
-//! `emit_many`: a run of emits gives exactly what the same emits one at a
-//! time give (every tuple delivered once, in order, counted once; a tuple
+//! `emit_many`, `emit_batch` and `emit_each`: a run of emits gives exactly
+//! what the same emits one at a time give (every tuple delivered once, in order, counted once; a tuple
 //! of the wrong arity reported and dropped; one too large for a ring
 //! reported and dropped) on every lane: a route resolved at start (global
 //! grouping, to the same thread or another one), a stream without
@@ -26,12 +26,23 @@ fn oversized(id: i64) -> bool {
     id % 1000 >= 998
 }
 
+/// Which collector method a run goes through.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum How {
+    Many,
+    Batch,
+    /// `emit_each`: one value per tuple, so no misfit can be emitted (the
+    /// misfit ids are skipped).
+    Each,
+}
+
 /// Emits ids `0..N` as one field `[text]` whose text starts with the id,
-/// in runs of `run` through `emit_many`.
+/// in runs of `run` through `how`.
 struct Runs {
     next: i64,
     run: i64,
     big: usize,
+    how: How,
 }
 
 impl Runs {
@@ -56,7 +67,18 @@ impl Spout for Runs {
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
         let end = (self.next + self.run).min(N);
         let tuples: Vec<Vec<Value>> = (self.next..end).map(|id| self.tuple(id)).collect();
-        out.emit_many(tuples.iter().map(Vec::as_slice));
+        match self.how {
+            How::Many => out.emit_many(tuples.iter().map(Vec::as_slice)),
+            How::Batch => out.emit_batch(&tuples.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+            How::Each => {
+                let values: Vec<Value> = tuples
+                    .into_iter()
+                    .filter(|t| t.len() == 1)
+                    .map(|mut t| t.remove(0))
+                    .collect();
+                out.emit_each(&values);
+            }
+        }
         self.next = end;
     }
     fn is_finished(&self) -> bool {
@@ -97,12 +119,31 @@ fn run(
     run: i64,
     ring_bytes: usize,
 ) -> (TopologyStats, Vec<(u32, i64)>) {
+    run_as(How::Many, route, threads, run, ring_bytes)
+}
+
+fn run_as(
+    how: How,
+    route: Route,
+    threads: usize,
+    run: i64,
+    ring_bytes: usize,
+) -> (TopologyStats, Vec<(u32, i64)>) {
     let seen: Seen = Arc::default();
     let mut b = TopologyBuilder::new("emit-many");
     // Larger than a ring record of the small rings, smaller than one of
     // the default rings.
     let big = 40_000;
-    b.set_spout("runs", move || Runs { next: 0, run, big }, 1);
+    b.set_spout(
+        "runs",
+        move || Runs {
+            next: 0,
+            run,
+            big,
+            how,
+        },
+        1,
+    );
     if route != Route::Nobody {
         let s = Arc::clone(&seen);
         let parallelism = if route == Route::Shuffle { 3 } else { 1 };
@@ -130,19 +171,38 @@ fn fitting() -> impl Iterator<Item = i64> {
 
 #[test]
 fn a_resolved_route_gets_every_tuple_once_in_order_on_any_thread() {
-    for threads in [1, 2] {
-        for run_len in [1, 7, 64, 1000] {
-            let (stats, seen) = run(Route::Global, threads, run_len, 1 << 20);
-            let ids: Vec<i64> = seen.iter().map(|&(_, id)| id).collect();
-            let expected: Vec<i64> = fitting().collect();
-            assert_eq!(ids, expected, "threads {threads}, runs of {run_len}");
-            let spout = &stats.components["runs"];
-            let misfits = (0..N).filter(|&id| misfit(id)).count() as u64;
-            assert_eq!(spout.emitted, expected.len() as u64);
-            assert_eq!(spout.transferred, expected.len() as u64);
-            assert_eq!(spout.errors, misfits);
-            assert_eq!(stats.components["sink"].executed, expected.len() as u64);
+    for how in [How::Many, How::Batch, How::Each] {
+        for threads in [1, 2] {
+            for run_len in [1, 7, 64, 1000] {
+                let (stats, seen) = run_as(how, Route::Global, threads, run_len, 1 << 20);
+                let ids: Vec<i64> = seen.iter().map(|&(_, id)| id).collect();
+                let expected: Vec<i64> = fitting().collect();
+                assert_eq!(
+                    ids, expected,
+                    "{how:?}, threads {threads}, runs of {run_len}"
+                );
+                let spout = &stats.components["runs"];
+                let misfits = match how {
+                    How::Each => 0,
+                    _ => (0..N).filter(|&id| misfit(id)).count() as u64,
+                };
+                assert_eq!(spout.emitted, expected.len() as u64);
+                assert_eq!(spout.transferred, expected.len() as u64);
+                assert_eq!(spout.errors, misfits);
+                assert_eq!(stats.components["sink"].executed, expected.len() as u64);
+            }
         }
+    }
+}
+
+#[test]
+fn batches_and_each_on_routes_decided_per_tuple() {
+    for how in [How::Batch, How::Each] {
+        let (stats, seen) = run_as(how, Route::Shuffle, 2, 64, 1 << 20);
+        let mut ids: Vec<i64> = seen.iter().map(|&(_, id)| id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, fitting().collect::<Vec<_>>(), "{how:?}");
+        assert_eq!(stats.components["runs"].emitted, fitting().count() as u64);
     }
 }
 

@@ -25,7 +25,7 @@ pub const DEFAULT_VALUE: &str = "some data";
 /// Emits the same one-field `["str"]` tuple, forever or (with a total)
 /// until its share of the total is emitted; the shares of its tasks add up
 /// to the total exactly. Unpaced and unreliable, it emits a run of
-/// [`EMIT_RUN`] tuples per call ([`SpoutOutput::emit_many`]); otherwise one.
+/// [`EMIT_RUN`] tuples per call ([`SpoutOutput::emit_each`]); otherwise one.
 ///
 /// With a [`Probe`] ([`paced`](Self::paced)) it emits `["str", "ts"]` on
 /// the probe's schedule, `ts` being the tuple's intended send time.
@@ -33,6 +33,8 @@ pub const DEFAULT_VALUE: &str = "some data";
 pub struct ConstSpout {
     /// The string, then (when paced) the stamp.
     value: Vec<Value>,
+    /// [`EMIT_RUN`] copies of the string: the one-field tuples of a run.
+    run: Vec<Value>,
     probe: Option<Probe>,
     pacer: PacerSlot,
     total: Option<u64>,
@@ -46,8 +48,10 @@ impl ConstSpout {
     /// A spout emitting `value`, `total` times over all its tasks (forever
     /// for `None`).
     pub fn new(value: impl Into<String>, total: Option<u64>) -> Self {
+        let value = Value::Str(value.into());
         Self {
-            value: vec![Value::Str(value.into())],
+            run: vec![value.clone(); EMIT_RUN as usize],
+            value: vec![value],
             probe: None,
             pacer: PacerSlot::default(),
             total,
@@ -147,7 +151,7 @@ impl Spout for ConstSpout {
         if self.pacer.0.is_none() && !self.replay.reliable() {
             // Unpaced and untracked: a run of tuples per call.
             let n = self.remaining.min(EMIT_RUN);
-            out.emit_many(std::iter::repeat_n(self.value.as_slice(), n as usize));
+            out.emit_each(&self.run[..n as usize]);
             if self.total.is_some() {
                 self.remaining -= n;
             }

@@ -48,6 +48,42 @@ macro_rules! common_collector_methods {
                 self.run_chained();
             }
 
+            /// [`emit_many`](Self::emit_many) of a slice of tuples (say,
+            /// a batch read from a source into a buffer): when all have
+            /// the stream's arity, they are delivered straight from the
+            /// slice.
+            ///
+            /// ```
+            /// # use gale_codec::Value;
+            /// # use gale_engine::SpoutOutput;
+            /// fn emit_lines(out: &mut SpoutOutput<'_>, lines: &[Value]) {
+            ///     let batch: Vec<&[Value]> = lines.iter().map(std::slice::from_ref).collect();
+            ///     out.emit_batch(&batch);
+            /// }
+            /// ```
+            pub fn emit_batch(&mut self, tuples: &[&[Value]]) {
+                self.emitter
+                    .emit_batch_default(self.slot, self.task, tuples);
+                self.run_chained();
+            }
+
+            /// Emits each of `values` as a tuple of one field on the
+            /// default stream, in order, untracked: the same as
+            /// [`emit_many`](Self::emit_many) of one-value tuples, delivered
+            /// straight from the slice (the stream must have one field).
+            ///
+            /// ```
+            /// # use gale_codec::Value;
+            /// # use gale_engine::BoltOutput;
+            /// fn emit_words(out: &mut BoltOutput<'_>, words: &[Value]) {
+            ///     out.emit_each(words);
+            /// }
+            /// ```
+            pub fn emit_each(&mut self, values: &[Value]) {
+                self.emitter.emit_each_default(self.slot, self.task, values);
+                self.run_chained();
+            }
+
             /// Emits `values` on `stream`, untracked.
             pub fn emit_to(&mut self, stream: &str, values: &[Value]) {
                 self.emitter

@@ -11,7 +11,8 @@
 //! ring frees up.
 
 use gale_codec::{
-    encode_fast, encoded_len_bound, EncodeError, Encoder, Header, TupleRef, Value, MAX_RECORD_LEN,
+    encode_fast_as, encoded_len_bound, EncodeError, Encoder, FastKind, Header, PlainHeader,
+    TupleRef, Value, MAX_RECORD_LEN,
 };
 use gale_transport::{Producer, ReserveError};
 
@@ -244,6 +245,28 @@ impl Outbound {
     }
 }
 
+/// One tuple's values as a run of emits holds them: a slice of values
+/// (`&[Value]`, any arity) or, for a stream of one field, the one value
+/// itself (a run of them is a `&[Value]` of tuples).
+pub(crate) trait AsValues {
+    /// The tuple's values.
+    fn values(&self) -> &[Value];
+}
+
+impl AsValues for &[Value] {
+    #[inline(always)]
+    fn values(&self) -> &[Value] {
+        self
+    }
+}
+
+impl AsValues for Value {
+    #[inline(always)]
+    fn values(&self) -> &[Value] {
+        std::slice::from_ref(self)
+    }
+}
+
 /// Why [`append_fast`] stopped.
 enum RunEnd {
     /// Every tuple was appended.
@@ -252,39 +275,75 @@ enum RunEnd {
     /// record starts at `mark` (the queue's bytes before it).
     Limit { mark: usize },
     /// The next tuple needs the general path: not of the fast shape (see
-    /// [`encode_fast`]), or larger than the queue's headroom.
+    /// [`FastKind`]), or larger than the queue's free space.
     Slow,
 }
 
 /// Appends a record for `dest` for each of `tuples` (with `header`) to
 /// `queue` while they take the fast path, until the queue holds `limit`
-/// bytes; returns how many it appended and why it stopped. Nothing in the
-/// loop is a call, so the queue's cursor stays in registers; the function
-/// is not inlined, so that its registers are all the loop's.
+/// bytes; returns how many it appended and why it stopped. Each run of
+/// tuples of one [`FastKind`] goes through a loop of its own
+/// ([`append_kind`]), so a run of strings does not branch on the kind of
+/// each value beyond checking it.
 #[inline(never)]
-fn append_fast(
+fn append_fast<E: AsValues>(
     writer: &mut RecordWriter<'_>,
     dest: TaskId,
     header: &Header,
-    tuples: &[&[Value]],
+    tuples: &[E],
     limit: usize,
 ) -> (usize, RunEnd) {
-    writer.local(|queue| {
-        for (i, &values) in tuples.iter().enumerate() {
-            let mark = queue.bytes();
-            let Some(used) = queue
-                .headroom()
-                .and_then(|buf| encode_fast(header, values, buf))
-            else {
-                return (i, RunEnd::Slow);
-            };
-            queue.commit(dest, used);
-            if queue.bytes() >= limit {
-                return (i + 1, RunEnd::Limit { mark });
+    const SCALAR: u8 = FastKind::Scalar as u8;
+    const SHORT_STR: u8 = FastKind::ShortStr as u8;
+    const LONG_STR: u8 = FastKind::LongStr as u8;
+    const BYTES: u8 = FastKind::Bytes as u8;
+    if !header.roots.is_empty() {
+        return (0, RunEnd::Slow);
+    }
+    let header = header.plain();
+    let mut done = 0;
+    while let Some(first) = tuples.get(done) {
+        let run = &tuples[done..];
+        let (n, end) = match FastKind::of(first.values()) {
+            Some(FastKind::Scalar) => append_kind::<SCALAR, E>(writer, dest, header, run, limit),
+            Some(FastKind::ShortStr) => {
+                append_kind::<SHORT_STR, E>(writer, dest, header, run, limit)
             }
+            Some(FastKind::LongStr) => append_kind::<LONG_STR, E>(writer, dest, header, run, limit),
+            Some(FastKind::Bytes) => append_kind::<BYTES, E>(writer, dest, header, run, limit),
+            None => (0, RunEnd::Slow),
+        };
+        done += n;
+        match end {
+            // Another kind follows: its own loop takes it (unless the
+            // first of the run did not fit, which its kind cannot change).
+            RunEnd::Slow if n > 0 => {}
+            end => return (done, end),
         }
-        (tuples.len(), RunEnd::Done)
-    })
+    }
+    (done, RunEnd::Done)
+}
+
+/// [`append_fast`] over tuples whose one value is of kind `K` (a
+/// [`FastKind`] as `u8`): stops at the first that is not ([`RunEnd::Slow`]),
+/// or that does not fit. Nothing in the loop is a call, so the queue's
+/// cursor stays in registers ([`RecordWriter::append_run`]).
+#[inline(always)]
+fn append_kind<const K: u8, E: AsValues>(
+    writer: &mut RecordWriter<'_>,
+    dest: TaskId,
+    header: PlainHeader,
+    tuples: &[E],
+    limit: usize,
+) -> (usize, RunEnd) {
+    let (n, limited) = writer.append_run(dest, limit, tuples.len(), |i, room| {
+        encode_fast_as::<K>(header, tuples[i].values(), room)
+    });
+    match limited {
+        Some(mark) => (n, RunEnd::Limit { mark }),
+        None if n == tuples.len() => (n, RunEnd::Done),
+        None => (n, RunEnd::Slow),
+    }
 }
 
 /// Archives `tuple` into `queue` as a record for `dest`, refusing one that
@@ -512,17 +571,18 @@ impl Outbox {
     /// for all of them. Returns how many were delivered and the last
     /// error, if any could not be (the others are delivered all the same).
     #[inline(never)]
-    pub(crate) fn deliver_many(
+    pub(crate) fn deliver_many<E: AsValues>(
         &mut self,
         dest: TaskId,
         thread: usize,
         header: &Header,
-        tuples: &[&[Value]],
+        tuples: &[E],
     ) -> (u64, Option<DeliverError>) {
         let mut delivered = 0;
         let mut failure = None;
-        let mut count = |result: Result<(), DeliverError>| match result {
-            Ok(()) => delivered += 1,
+        // Counts one delivery: delivered, or the error kept.
+        let mut count = |delivered: &mut u64, result: Result<(), DeliverError>| match result {
+            Ok(()) => *delivered += 1,
             Err(e) => failure = Some(e),
         };
         let tuple = |values| TupleRef { header, values };
@@ -538,7 +598,7 @@ impl Outbox {
                         let used = ring.end();
                         out.open_used = used;
                         rest = &rest[n..];
-                        (0..n).for_each(|_| count(Ok(())));
+                        delivered += n as u64;
                         match end {
                             RunEnd::Done => {}
                             RunEnd::Limit { .. } => {
@@ -546,10 +606,12 @@ impl Outbox {
                                 out.ring.flush();
                             }
                             RunEnd::Slow => {
-                                if let Some((&values, tail)) = rest.split_first() {
+                                if let Some((first, tail)) = rest.split_first() {
                                     rest = tail;
-                                    let staged = out.stage(&mut self.encoder, dest, tuple(values));
+                                    let staged =
+                                        out.stage(&mut self.encoder, dest, tuple(first.values()));
                                     count(
+                                        &mut delivered,
                                         staged.map(|overflowing| self.overflowing |= overflowing),
                                     );
                                 }
@@ -570,23 +632,29 @@ impl Outbox {
                         // The tuple that filled the stage: it goes into
                         // the ring with it.
                         RunEnd::Limit { mark } => Some(out.stage_full(mark)),
-                        RunEnd::Slow => rest.split_first().map(|(&values, tail)| {
+                        RunEnd::Slow => rest.split_first().map(|(first, tail)| {
                             rest = tail;
-                            out.stage(&mut self.encoder, dest, tuple(values))
+                            out.stage(&mut self.encoder, dest, tuple(first.values()))
                         }),
                     };
                     // The fast ones before `last` (or all `n`).
                     let fast = n - usize::from(matches!(end, RunEnd::Limit { .. }));
-                    (0..fast).for_each(|_| count(Ok(())));
+                    delivered += fast as u64;
                     if let Some(last) = last {
-                        count(last.map(|overflowing| self.overflowing |= overflowing));
+                        count(
+                            &mut delivered,
+                            last.map(|overflowing| self.overflowing |= overflowing),
+                        );
                     }
                 }
                 self.sent += delivered;
             }
             Some(_) => {
-                for &values in tuples {
-                    count(self.deliver_single(dest, thread, tuple(values)));
+                for t in tuples {
+                    count(
+                        &mut delivered,
+                        self.deliver_single(dest, thread, tuple(t.values())),
+                    );
                 }
             }
             None => {
@@ -600,17 +668,20 @@ impl Outbox {
                 let mut rest = tuples;
                 while !rest.is_empty() {
                     let (n, _) = append_fast(&mut queue.appender(), dest, header, rest, usize::MAX);
-                    (0..n).for_each(|_| count(Ok(())));
+                    delivered += n as u64;
                     rest = &rest[n..];
-                    if let Some((&values, tail)) = rest.split_first() {
+                    if let Some((first, tail)) = rest.split_first() {
                         let mut queue = queue.appender();
-                        count(push_encoded(
-                            &mut queue,
-                            &mut self.encoder,
-                            dest,
-                            tuple(values),
-                            MAX_RECORD_LEN,
-                        ));
+                        count(
+                            &mut delivered,
+                            push_encoded(
+                                &mut queue,
+                                &mut self.encoder,
+                                dest,
+                                tuple(first.values()),
+                                MAX_RECORD_LEN,
+                            ),
+                        );
                         rest = tail;
                     }
                 }

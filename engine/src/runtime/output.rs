@@ -10,7 +10,7 @@ use std::time::Instant;
 use gale_codec::{Header, TupleRef, Value};
 
 use super::input::{Anchor, Emission, Input};
-use super::outbox::Outbox;
+use super::outbox::{AsValues, DeliverError, Outbox};
 use super::plan::Plan;
 use super::recorder::ThreadMetrics;
 use super::shared::{Shared, TaskCounters};
@@ -340,12 +340,7 @@ impl Emitter {
         task: TaskId,
         tuples: impl IntoIterator<Item = &'v [Value]>,
     ) {
-        let lane = self.default[slot].and_then(|index| {
-            let out = &self.streams[slot][index];
-            let resolved = out.routes.is_empty() || out.one.is_some();
-            (!out.direct && resolved).then_some((index, out.arity, out.one, out.id))
-        });
-        let Some((index, arity, one, stream)) = lane else {
+        let Some(lane) = self.lane(slot, task) else {
             for values in tuples {
                 self.emit(slot, task, None, None, values, Track::No);
             }
@@ -355,14 +350,7 @@ impl Emitter {
         // sent) and not emitted, as `emit` does.
         let mut misfits = Vec::new();
         let mut tuples = tuples.into_iter();
-        let (mut emitted, mut delivered, mut failure) = (0u64, 0u64, None);
-        if one.is_some() {
-            let header = &mut self.header;
-            header.stream = stream;
-            header.source_task = task;
-            header.edge_id = 0;
-            header.roots.clear();
-        }
+        let mut sent = LaneSent::default();
         // In chunks gathered on the stack, so that the delivery loop runs
         // over a plain slice whatever iterator the caller passed.
         const CHUNK: usize = 64;
@@ -370,7 +358,7 @@ impl Emitter {
         loop {
             let mut n = 0;
             for values in tuples.by_ref() {
-                if values.len() != arity {
+                if values.len() != lane.arity {
                     misfits.push(values.len());
                     continue;
                 }
@@ -383,24 +371,104 @@ impl Emitter {
             if n == 0 {
                 break;
             }
-            emitted += n as u64;
-            if let Some((dest, thread)) = one {
-                let (d, f) = self
-                    .outbox
-                    .deliver_many(dest, thread, &self.header, &chunk[..n]);
-                delivered += d;
-                failure = f.map(|e| (dest, e)).or(failure);
-            }
+            self.deliver_lane(&lane, &chunk[..n], &mut sent);
             if n < CHUNK {
                 break;
             }
         }
+        self.finish_lane(slot, task, &lane, sent, misfits);
+    }
+
+    /// [`emit_many_default`](Self::emit_many_default) of a slice of
+    /// tuples: when all have the stream's arity, delivered straight from
+    /// the slice, with no gathering.
+    pub(crate) fn emit_batch_default(&mut self, slot: usize, task: TaskId, tuples: &[&[Value]]) {
+        match self.lane(slot, task) {
+            // Folded rather than `all`: no early exit, so it vectorizes.
+            Some(lane)
+                if tuples
+                    .iter()
+                    .fold(0, |d, values| d | (values.len() ^ lane.arity))
+                    == 0 =>
+            {
+                let mut sent = LaneSent::default();
+                self.deliver_lane(&lane, tuples, &mut sent);
+                self.finish_lane(slot, task, &lane, sent, Vec::new());
+            }
+            _ => self.emit_many_default(slot, task, tuples.iter().copied()),
+        }
+    }
+
+    /// [`emit_many_default`](Self::emit_many_default) of one-field tuples,
+    /// one per value of `values`: delivered straight from the slice when
+    /// the stream has one field.
+    pub(crate) fn emit_each_default(&mut self, slot: usize, task: TaskId, values: &[Value]) {
+        match self.lane(slot, task) {
+            Some(lane) if lane.arity == 1 => {
+                let mut sent = LaneSent::default();
+                self.deliver_lane(&lane, values, &mut sent);
+                self.finish_lane(slot, task, &lane, sent, Vec::new());
+            }
+            _ => self.emit_many_default(slot, task, values.iter().map(std::slice::from_ref)),
+        }
+    }
+
+    /// The default stream of task `slot`, if its route was resolved at
+    /// start (so a run of emits can be delivered as one), with the header
+    /// of its untracked tuples set up.
+    fn lane(&mut self, slot: usize, task: TaskId) -> Option<Lane> {
+        let index = self.default[slot]?;
+        let out = &self.streams[slot][index];
+        let resolved = out.routes.is_empty() || out.one.is_some();
+        if out.direct || !resolved {
+            return None;
+        }
+        let lane = Lane {
+            index,
+            arity: out.arity,
+            one: out.one,
+        };
+        if lane.one.is_some() {
+            let header = &mut self.header;
+            header.stream = out.id;
+            header.source_task = task;
+            header.edge_id = 0;
+            header.roots.clear();
+        }
+        Some(lane)
+    }
+
+    /// Delivers `run` (tuples of the lane's arity) down `lane`.
+    fn deliver_lane<E: AsValues>(&mut self, lane: &Lane, run: &[E], sent: &mut LaneSent) {
+        sent.emitted += run.len() as u64;
+        if let Some((dest, thread)) = lane.one {
+            let (d, f) = self.outbox.deliver_many(dest, thread, &self.header, run);
+            sent.delivered += d;
+            sent.failure = f.map(|e| (dest, e)).or(sent.failure.take());
+        }
+    }
+
+    /// Counts what went down `lane`, and reports the tuples of the wrong
+    /// arity and those that could not be delivered.
+    fn finish_lane(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        lane: &Lane,
+        sent: LaneSent,
+        misfits: Vec<usize>,
+    ) {
+        let LaneSent {
+            emitted,
+            delivered,
+            failure,
+        } = sent;
         let counters = &mut self.counters[slot];
         counters.emitted += emitted;
         counters.transferred += delivered;
-        self.metrics.tasks[slot].output(index, emitted, delivered);
+        self.metrics.tasks[slot].output(lane.index, emitted, delivered);
         for n in misfits {
-            self.misfit(slot, task, index, None, n);
+            self.misfit(slot, task, lane.index, None, n);
         }
         if let Some((dest, e)) = failure {
             let lost = emitted - delivered;
@@ -789,4 +857,23 @@ fn report(
 ) {
     counters.errors += 1;
     shared.report(component, task, message.to_string());
+}
+
+/// A default stream whose route was resolved at start
+/// ([`Emitter::emit_many_default`]).
+struct Lane {
+    /// The stream's index among the task's streams.
+    index: usize,
+    arity: usize,
+    /// Its one destination (task, thread), if it has a subscriber.
+    one: Option<(TaskId, usize)>,
+}
+
+/// What a run of emits down a [`Lane`] did.
+#[derive(Default)]
+struct LaneSent {
+    emitted: u64,
+    delivered: u64,
+    /// The last delivery that failed, and to which task.
+    failure: Option<(TaskId, DeliverError)>,
 }

@@ -231,23 +231,56 @@ impl<'b> RecordWriter<'b> {
         self.write - self.read
     }
 
-    /// Runs `f` on a copy of this writer held in locals (so that over a
-    /// loop of writes its cursor stays in registers even when the writer
-    /// itself lives in memory), then takes the copy's cursor back.
+    /// Appends up to `n` records for `dest`, the `i`th written by
+    /// `write(i, room)` into the free space after its header (returning the
+    /// payload's length, or `None` to stop before it), until the records
+    /// reach `limit` bytes. Returns how many it appended and, if it
+    /// stopped at `limit`, where the last record starts (what
+    /// [`bytes`](Self::bytes) was before it). The cursor stays in locals
+    /// for the whole loop (the writer itself may live in memory the
+    /// writes could alias, as far as the compiler knows).
     #[inline(always)]
-    pub(crate) fn local<R>(&mut self, f: impl FnOnce(&mut RecordWriter<'_>) -> R) -> R {
-        let mut copy = RecordWriter {
-            base: self.base,
-            cap: self.cap,
-            read: self.read,
-            write: self.write,
-            len: self.len,
-            _buf: PhantomData,
-        };
-        let r = f(&mut copy);
-        self.write = copy.write;
-        self.len = copy.len;
-        r
+    pub(crate) fn append_run(
+        &mut self,
+        dest: TaskId,
+        limit: usize,
+        n: usize,
+        mut write: impl FnMut(usize, &mut [u8]) -> Option<usize>,
+    ) -> (usize, Option<usize>) {
+        let (base, cap, read) = (self.base, self.cap, self.read);
+        let stop = read.saturating_add(limit);
+        let mut end = self.write;
+        let mut i = 0;
+        let mut limited = None;
+        while i < n {
+            let at = end + HEADER;
+            if at > cap {
+                break;
+            }
+            // SAFETY: `base` and `cap` are the address and length of the
+            // buffer `self` borrows mutably (set when the writer was made
+            // or the buffer last grew); `at <= cap`.
+            let room = unsafe { std::slice::from_raw_parts_mut(base.add(at), cap - at) };
+            let room_len = room.len();
+            let Some(used) = write(i, room) else {
+                break;
+            };
+            assert!(used <= room_len, "a record past the written space");
+            let header = u64::from(dest) | (used as u64) << 32;
+            // SAFETY: `end + HEADER = at <= cap`: the header lies inside
+            // the buffer; an unaligned write needs no alignment.
+            unsafe { base.add(end).cast::<u64>().write_unaligned(header.to_le()) };
+            let start = end;
+            end = at + used.next_multiple_of(8);
+            i += 1;
+            if end >= stop {
+                limited = Some(start - read);
+                break;
+            }
+        }
+        self.write = end;
+        self.len += i;
+        (i, limited)
     }
 
     /// Where the next record would start: the end of the records written.
