@@ -253,6 +253,7 @@ impl BoltOutput<'_> {
 
     /// Acknowledges `input` as fully processed by this bolt. Ack (or fail)
     /// each input exactly once, after emitting what is anchored to it.
+    #[inline(always)]
     pub fn ack(&mut self, input: &Input<'_>) {
         self.ack_roots(
             input.view.roots(),
@@ -293,6 +294,7 @@ impl BoltOutput<'_> {
 
     /// Counts the ack (`input`: the archived input while it is executed,
     /// for its process latency; null for an anchor) and sends it.
+    #[inline(always)]
     fn ack_roots(
         &mut self,
         roots: impl Iterator<Item = u64>,

@@ -388,11 +388,11 @@ const TAKE: usize = 32;
 /// is done once per run). Iterate it to get each [`Input`]; see
 /// [`Bolt::execute_batch`](crate::Bolt::execute_batch).
 pub struct InputBatch<'r, 'a: 'r> {
-    first: Option<&'a [u8]>,
     rest: &'r mut dyn RecordSource<'a>,
-    /// Records taken from `rest`: `taken_ahead[next..ahead]` are not
-    /// handed out yet (given back to `rest` when the batch is dropped).
-    /// (Left uninitialized: a run of one input costs no stores for it.)
+    /// Records in hand: `taken_ahead[next..ahead]` are not handed out yet
+    /// (given back to `rest` when the batch is dropped). The first fill is
+    /// the run's first record alone. (Left uninitialized past `ahead`: a
+    /// run of one input costs no stores for the rest.)
     taken_ahead: [MaybeUninit<&'a [u8]>; TAKE],
     next: usize,
     ahead: usize,
@@ -401,10 +401,8 @@ pub struct InputBatch<'r, 'a: 'r> {
     meta: StreamMeta<'r>,
     /// Inputs that may still be taken.
     limit: u32,
-    /// Inputs taken so far.
-    taken: u32,
-    /// The last input taken (its archived tuple).
-    last: Option<&'a [u8]>,
+    /// Inputs handed out before the current fill.
+    handed: u32,
 }
 
 impl<'r, 'a> InputBatch<'r, 'a> {
@@ -423,18 +421,18 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         meta: StreamMeta<'r>,
         limit: u32,
     ) -> Self {
+        let mut taken_ahead = [const { MaybeUninit::uninit() }; TAKE];
+        taken_ahead[0] = MaybeUninit::new(first);
         Self {
-            first: Some(first),
             rest,
-            taken_ahead: [const { MaybeUninit::uninit() }; TAKE],
+            taken_ahead,
             next: 0,
-            ahead: 0,
+            ahead: 1,
             dest,
             stream_id,
             meta,
             limit: limit.max(1),
-            taken: 0,
-            last: None,
+            handed: 0,
         }
     }
 
@@ -450,53 +448,68 @@ impl<'r, 'a> InputBatch<'r, 'a> {
 
     /// Inputs taken from the batch so far.
     pub(crate) fn taken(&self) -> u32 {
-        self.taken
+        self.handed + self.next as u32
     }
 
     /// The last input taken (the one a panic interrupted).
     pub(crate) fn last_taken(&self) -> Option<TupleView<'a>> {
-        // SAFETY: `last` is `first` or came from `rest`: trusted archived
-        // tuples by the contracts of `new` and `RecordSource`.
-        self.last
-            .map(|record| unsafe { gale_codec::view_trusted(record) })
+        // `next` counts what this fill handed out, and a fill is made only
+        // once the one before is all handed out: if anything was taken,
+        // the last one is `taken_ahead[next - 1]`.
+        let last = self.next.checked_sub(1)?;
+        // SAFETY: `last < next <= ahead`: initialized (by `new` or
+        // `take_for`, `RecordSource`'s contract), and a trusted archived
+        // tuple by the contracts of `new` and `RecordSource`.
+        Some(unsafe { gale_codec::view_trusted(self.taken_ahead[last].assume_init()) })
     }
 
-    /// The next record: `first`, then those taken ahead, taking more
+    /// The next record: the first, then those taken ahead, taking more
     /// while the limit allows.
-    #[inline]
+    #[inline(always)]
     fn next_record(&mut self) -> Option<&'a [u8]> {
-        if let Some(first) = self.first.take() {
-            return Some(first);
+        if self.next == self.ahead && !self.refill() {
+            return None;
         }
-        if self.next == self.ahead {
-            // Everything taken ahead was handed out, so `taken` counts
-            // every record taken from `rest`: the limit holds.
-            let room = self.limit.saturating_sub(self.taken) as usize;
-            let want = room.min(TAKE);
-            if want == 0 {
-                return None;
-            }
-            let into = &mut self.taken_ahead[..want];
-            self.ahead = self.rest.take_for(self.dest, self.stream_id, into);
-            self.next = 0;
-            if self.ahead == 0 {
-                return None;
-            }
-        }
-        // SAFETY: `next < ahead`, and `take_for` initialized
-        // `taken_ahead[..ahead]` (`RecordSource`'s contract).
-        let record = unsafe { self.taken_ahead[self.next].assume_init() };
+        debug_assert!(self.next < self.ahead && self.ahead <= TAKE);
+        // SAFETY: `next < ahead <= TAKE` (`take_for` fills at most
+        // `into.len()`), and `taken_ahead[..ahead]` was initialized by
+        // `new` or `take_for` (`RecordSource`'s contract).
+        let record = unsafe { self.taken_ahead.get_unchecked(self.next).assume_init() };
         self.next += 1;
         Some(record)
+    }
+
+    /// Takes more records from `rest` once everything in hand was handed
+    /// out; whether any came. Out of the iteration's loop: it runs once
+    /// per [`TAKE`] inputs.
+    #[inline(never)]
+    fn refill(&mut self) -> bool {
+        // Everything in hand was handed out, so `handed` counts every
+        // record taken: the limit holds. (Nothing changes unless more
+        // come: `last_taken` still finds the last one.)
+        let handed = self.handed + self.next as u32;
+        let want = (self.limit.saturating_sub(handed) as usize).min(TAKE);
+        if want == 0 {
+            return false;
+        }
+        let into = &mut self.taken_ahead[..want];
+        let ahead = self.rest.take_for(self.dest, self.stream_id, into);
+        if ahead == 0 {
+            return false;
+        }
+        (self.handed, self.next, self.ahead) = (handed, 0, ahead);
+        true
     }
 }
 
 impl Drop for InputBatch<'_, '_> {
     fn drop(&mut self) {
-        if self.next < self.ahead {
+        // Nothing taken: the first record stays the caller's (it counts
+        // it executed), and nothing else was taken from `rest`.
+        if self.next < self.ahead && self.taken() > 0 {
             let unused = &self.taken_ahead[self.next..self.ahead];
-            // SAFETY: `take_for` initialized `taken_ahead[..ahead]`
-            // (`RecordSource`'s contract), and `MaybeUninit<T>` has `T`'s
+            // SAFETY: `taken_ahead[..ahead]` is initialized (`new`,
+            // `take_for`'s contract), and `MaybeUninit<T>` has `T`'s
             // layout.
             let unused =
                 unsafe { std::slice::from_raw_parts(unused.as_ptr().cast(), unused.len()) };
@@ -511,8 +524,6 @@ impl<'r, 'a: 'r> Iterator for InputBatch<'r, 'a> {
     #[inline]
     fn next(&mut self) -> Option<Input<'r>> {
         let record = self.next_record()?;
-        self.taken += 1;
-        self.last = Some(record);
         // SAFETY: `first` or a record of `rest`: trusted archived tuples by
         // the contracts of `new` and `RecordSource`.
         let view = unsafe { gale_codec::view_trusted(record) };
@@ -530,7 +541,7 @@ impl fmt::Debug for InputBatch<'_, '_> {
         f.debug_struct("InputBatch")
             .field("component", &self.meta.component)
             .field("stream", &self.meta.stream)
-            .field("taken", &self.taken)
+            .field("taken", &self.taken())
             .finish_non_exhaustive()
     }
 }
