@@ -195,6 +195,43 @@ pub struct BoltOutput<'a> {
     pub(crate) plan: &'a Plan,
     pub(crate) slot: usize,
     pub(crate) task: TaskId,
+    /// Untracked inputs of this stream are acked by counting them in
+    /// `acks` alone (added to the task's counters when the run ends, see
+    /// [`BoltOutput::run`]): the run's stream, when the recorder needs
+    /// nothing of such an ack; `u64::MAX` (no stream) otherwise.
+    pub(crate) counted_stream: u64,
+    /// Acks counted so.
+    pub(crate) acks: u64,
+}
+
+impl<'a> BoltOutput<'a> {
+    /// The collector of bolt task `task` (in `slot`) for a run of inputs
+    /// of `stream` (`None`: a call without inputs, such as `poll`); then
+    /// [`finish`](Self::finish) it.
+    pub(crate) fn run(
+        emitter: &'a mut Emitter,
+        plan: &'a Plan,
+        slot: usize,
+        task: TaskId,
+        stream: Option<u32>,
+    ) -> Self {
+        let counted_stream = stream
+            .filter(|&s| emitter.metrics.ack_settles_from_totals(slot, s))
+            .map_or(u64::MAX, u64::from);
+        Self {
+            emitter,
+            plan,
+            slot,
+            task,
+            counted_stream,
+            acks: 0,
+        }
+    }
+
+    /// Adds the acks counted in the run to the task's counters.
+    pub(crate) fn finish(self) {
+        self.emitter.counters[self.slot].acked += self.acks;
+    }
 }
 
 impl BoltOutput<'_> {
@@ -255,6 +292,11 @@ impl BoltOutput<'_> {
     /// each input exactly once, after emitting what is anchored to it.
     #[inline(always)]
     pub fn ack(&mut self, input: &Input<'_>) {
+        let view = &input.view;
+        if u64::from(view.stream()) == self.counted_stream && view.roots().len() == 0 {
+            self.acks += 1;
+            return;
+        }
         self.ack_roots(
             input.view.roots(),
             input.view.edge_id(),
@@ -456,15 +498,12 @@ pub(crate) unsafe fn execute_bolt<'a>(
                 limit,
             )
         };
-        let mut out = BoltOutput {
-            emitter,
-            plan,
-            slot,
-            task: dest,
-        };
+        let stream = (!sampled).then_some(stream_id);
+        let mut out = BoltOutput::run(emitter, plan, slot, dest, stream);
         let result = catch_unwind(AssertUnwindSafe(|| {
             bolt.execute_batch(&mut batch, &mut out);
         }));
+        out.finish();
         // Counted whatever happened: an execute that panics was executed
         // too (and its input failed).
         let taken = batch.taken().max(1);

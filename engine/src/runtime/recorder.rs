@@ -302,6 +302,16 @@ impl ThreadMetrics {
         }
     }
 
+    /// Whether an ack of an input of `stream` by task `slot` needs nothing
+    /// of the recorder now ([`input_done`](Self::input_done)'s fast case:
+    /// the task's main input, while no sampled input is timed), so its
+    /// collector may count it and add the count to the task's totals
+    /// later.
+    #[inline]
+    pub(crate) fn ack_settles_from_totals(&self, slot: usize, stream: u32) -> bool {
+        self.in_flight.is_none() && input_index(stream, self.streams) == self.tasks[slot].main_input
+    }
+
     /// Counts an ack (or fail) of an input of task `slot`; an ack of the
     /// input of a sampled `execute` records its process latency.
     #[inline]

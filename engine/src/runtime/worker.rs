@@ -312,13 +312,9 @@ impl Core {
             };
             // Polled as if executing: not entered again by a chained emit.
             self.emitter.outbox.chain.set_running(id, true);
-            let mut out = BoltOutput {
-                emitter: &mut self.emitter,
-                plan: &self.plan,
-                slot,
-                task: id,
-            };
+            let mut out = BoltOutput::run(&mut self.emitter, &self.plan, slot, id, None);
             let result = catch_unwind(AssertUnwindSafe(|| bolt.poll(&mut out)));
+            out.finish();
             self.emitter.bolts[slot] = Some(bolt);
             self.emitter.outbox.chain.set_running(id, false);
             run_chained(&mut self.emitter, &self.plan);
