@@ -208,3 +208,58 @@ fn complete(marks: &BTreeMap<u64, BTreeSet<u32>>, nodes: &BTreeSet<u32>) -> Opti
         .find(|(_, marked)| nodes.is_subset(marked))
         .map(|(n, _)| *n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::DirBackend;
+
+    #[test]
+    fn join_restores_the_greatest_checkpoint_every_node_marked_and_agrees_on_the_epoch() {
+        let dir = std::env::temp_dir().join(format!("gale-cluster-join-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let b = DirBackend::open(&dir).unwrap();
+        let nodes = [0, 1, 2];
+        // A fresh cluster: nothing to restore, every node at epoch 1.
+        let joined: Vec<Cluster> = nodes
+            .iter()
+            .map(|&n| Cluster::join(&b, n, &nodes, 1).unwrap())
+            .collect();
+        assert!(joined.iter().all(|c| c.restored.is_none() && c.epoch == 1));
+        // Checkpoint 3 saved by all, 4 by nodes 0 and 2 (node 1 crashed).
+        for n in nodes {
+            b.save(3, &format!("t-{n}"), b"three").unwrap();
+            b.mark(3, n).unwrap();
+        }
+        for n in [0, 2] {
+            b.save(4, &format!("t-{n}"), b"four").unwrap();
+            b.mark(4, n).unwrap();
+        }
+        // Node 1 restarts first: it restores 3 and starts epoch 2; node 0
+        // (which marked 4) joins epoch 2, restores 3 and drops its marker
+        // of 4, so that node 1's new checkpoint 4 cannot complete with it.
+        let one = Cluster::join(&b, 1, &nodes, 1).unwrap();
+        assert_eq!((one.restored, one.epoch), (Some(3), 2));
+        let zero = Cluster::join(&b, 0, &nodes, 1).unwrap();
+        assert_eq!((zero.restored, zero.epoch), (Some(3), 2));
+        let marks = b.marks().unwrap();
+        assert_eq!(marks[&4], BTreeSet::from([2]));
+        let two = Cluster::join(&b, 2, &nodes, 1).unwrap();
+        assert_eq!((two.restored, two.epoch), (Some(3), 2));
+        assert!(b.marks().unwrap()[&4].is_empty());
+        assert_eq!(b.load_at(3, "t-1").unwrap(), b"three");
+        // Without a link, nothing is marked.
+        assert_eq!(zero.mark(&b, 4).unwrap(), None);
+        assert!(b.marks().unwrap()[&4].is_empty());
+        // Once every node marked 4, 3 is pruned.
+        for n in nodes {
+            b.mark(4, n).unwrap();
+        }
+        assert_eq!(complete(&b.marks().unwrap(), &nodes.into()), Some(4));
+        b.prune(4).unwrap();
+        assert_eq!(b.marks().unwrap().keys().copied().collect::<Vec<_>>(), [4]);
+        assert!(b.load_at(3, "t-1").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
