@@ -138,9 +138,13 @@ fn topology_for_cluster(
 ) -> Result<(Built, Vec<u8>), CliError> {
     if crate::topofile::is_topology_file(name) {
         reject_builtin_flags(args)?;
-        let loaded = super::file::load(std::path::Path::new(name), args.filter.as_deref())?;
+        let options = super::file::options(args);
+        let loaded = super::file::load(std::path::Path::new(name), &options)?;
         let mut extra = b"file ".to_vec();
         extra.extend(std::fs::read(name)?);
+        if !options.state.is_empty() {
+            extra.extend(format!(" state {:?}", options.state).into_bytes());
+        }
         if let Some(filter) = &args.filter {
             extra.extend(b" filter ");
             extra.extend(std::fs::read(filter)?);

@@ -120,8 +120,13 @@ struct Completed {
 impl Checkpointing {
     /// Checkpoints to `backend` every `interval`.
     pub fn new(backend: impl StateBackend + 'static, interval: Duration) -> Arc<Self> {
+        Self::boxed(Box::new(backend), interval)
+    }
+
+    /// [`new`](Self::new) with a backend chosen at run time.
+    pub fn boxed(backend: Box<dyn StateBackend>, interval: Duration) -> Arc<Self> {
         Arc::new(Self {
-            backend: Box::new(backend),
+            backend,
             interval,
             tasks: OnceLock::new(),
             progress: Mutex::new(Progress::default()),
