@@ -18,7 +18,6 @@ use serde_yaml_ng::Value as Yaml;
 use super::class::{self, Objects, Streams, UserFactory};
 use super::config;
 use super::include;
-use super::load::Options;
 use super::loaded::Loaded;
 use super::located::Located;
 use super::mistakes::Errors;
@@ -27,7 +26,7 @@ use super::schema::{
     ComponentDef, ConfigDef, GroupingDef, LengthDef, PythonDef, StreamDef, WindowDef,
     FLUX_UNSUPPORTED, TOP_KEYS,
 };
-use super::state;
+use super::state::{self, StateFlags};
 use super::substitute::Properties;
 use super::yaml::{typed, yaml_to_value};
 
@@ -81,16 +80,17 @@ struct Sub {
     grouping: Grouping,
 }
 
-/// Checks and builds the topology of `text` (substituted already);
-/// `Err` holds every mistake found.
+/// Checks and builds the topology of `text` (substituted already), its
+/// state backend opened with `state` over `config.state` (`None`: only
+/// checked, no backend opened); `Err` holds every mistake found.
 pub(super) fn load(
     text: &str,
     stem: &str,
     base: &Path,
-    options: &Options,
+    registry: &Registry,
+    state: Option<&StateFlags>,
     props: &Properties,
 ) -> Result<Loaded, Vec<Located>> {
-    let registry = &options.registry;
     let mut errors = Errors::new(text);
     let doc: Yaml = match serde_yaml_ng::from_str(text) {
         Ok(doc) => doc,
@@ -244,12 +244,12 @@ pub(super) fn load(
         return Err(errors.list);
     }
     let warnings = std::mem::take(&mut errors.warnings);
-    let checkpointing = if options.check_only {
-        None
-    } else {
-        let storm_ms = config.checkpoint_interval_ms;
-        state::open(config.state.as_ref(), storm_ms, &options.state, base, &name)
-            .map_err(|e| vec![e])?
+    let checkpointing = match state {
+        None => None,
+        Some(flags) => {
+            let storm_ms = config.checkpoint_interval_ms;
+            state::open(config.state.as_ref(), storm_ms, flags, base, &name).map_err(|e| vec![e])?
+        }
     };
     let mut loaded = build(name, &config, comps, subs, checkpointing).map_err(|message| {
         vec![Located {

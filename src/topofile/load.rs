@@ -102,7 +102,8 @@ pub fn load_str_with(
     let mut errors = Vec::new();
     let text = substitute(text, &props, None, &mut errors);
     let built = if errors.is_empty() {
-        build::load(&text, &stem, base, options, &props)
+        let state = (!options.check_only).then_some(&options.state);
+        build::load(&text, &stem, base, &options.registry, state, &props)
     } else {
         Err(errors)
     };
