@@ -7,33 +7,15 @@
 mod util;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gale::builtin::wordcount::SENTENCES;
+use gale::builtin::wordcount::expected_counts;
 use serde_json::Value as Json;
 use util::gale;
 
 const SENTENCES_RUN: u64 = 400_000;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gale-state-file-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The counts of the first `n` sentences, computed here.
-fn expected(n: u64) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    for i in 0..n as usize {
-        for word in SENTENCES[i % SENTENCES.len()].split_whitespace() {
-            *counts.entry(word.to_owned()).or_insert(0) += 1;
-        }
-    }
-    counts
-}
 
 /// A file counting `n` sentences (two spout tasks, two of each bolt) with
 /// `state` as its `config.state` block.
@@ -85,7 +67,7 @@ fn run_args(file: &Path) -> Vec<String> {
 
 #[test]
 fn a_file_configured_directory_is_checkpointed_and_restored_without_flags() {
-    let dir = scratch("restore");
+    let dir = util::servers::temp_dir("restore");
     std::fs::create_dir_all(dir.join("state")).unwrap();
     let file = dir.join("counted.yaml");
     let block = "    backend: dir\n    path: state\n    checkpoint_interval_ms: 100";
@@ -124,7 +106,7 @@ fn a_file_configured_directory_is_checkpointed_and_restored_without_flags() {
     let run = gale(&args);
     assert!(run.ok(), "{}", run.stderr);
     let (counts, emitted) = counts_and_emitted(&run.stdout);
-    assert_eq!(counts, expected(SENTENCES_RUN));
+    assert_eq!(counts, expected_counts(SENTENCES_RUN));
     assert!(emitted < SENTENCES_RUN, "emitted {emitted}: not resumed");
 
     // `--state-dir` overrides the file's: an empty directory, a run from
@@ -139,7 +121,7 @@ fn a_file_configured_directory_is_checkpointed_and_restored_without_flags() {
     let run = gale(&args);
     assert!(run.ok(), "{}", run.stderr);
     let (counts, emitted) = counts_and_emitted(&run.stdout);
-    assert_eq!(counts, expected(SENTENCES_RUN));
+    assert_eq!(counts, expected_counts(SENTENCES_RUN));
     assert!(
         emitted >= SENTENCES_RUN,
         "emitted {emitted}: restored from the file's directory"
@@ -151,7 +133,7 @@ fn a_file_configured_directory_is_checkpointed_and_restored_without_flags() {
 /// Writes `block` as the `config.state` of a file and returns what `gale
 /// validate` and `gale run` say (both must fail).
 fn refused(name: &str, block: &str) -> (String, String) {
-    let dir = scratch(name);
+    let dir = util::servers::temp_dir(name);
     let file = dir.join("bad.yaml");
     std::fs::write(&file, topology(10, block)).unwrap();
     let path = file.to_str().unwrap();
@@ -208,7 +190,7 @@ fn bad_config_state_values_are_errors_naming_the_key_and_line() {
         }
     }
     // Storm's key is read too, and checked.
-    let dir = scratch("storm-key");
+    let dir = util::servers::temp_dir("storm-key");
     let file = dir.join("bad.yaml");
     let text = topology(10, "    backend: dir\n    path: x").replace(
         "config:\n",
@@ -232,7 +214,7 @@ fn bad_config_state_values_are_errors_naming_the_key_and_line() {
 
 /// Like [`refused`], for a file that is valid but cannot run.
 fn refused_run(name: &str, block: &str) -> (String, String) {
-    let dir = scratch(name);
+    let dir = util::servers::temp_dir(name);
     let file = dir.join("bad.yaml");
     std::fs::write(&file, topology(10, block)).unwrap();
     let path = file.to_str().unwrap();

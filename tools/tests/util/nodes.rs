@@ -185,6 +185,11 @@ impl Node {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` (`TERM`, `KILL`) to the process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
