@@ -186,6 +186,7 @@ impl Node {
     }
 
     /// The process id.
+    #[allow(dead_code)] // tests/stateful_nodes.rs only
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
