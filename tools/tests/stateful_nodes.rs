@@ -4,7 +4,8 @@
 //! one node killed with SIGKILL mid-run (its peers stop by themselves),
 //! then all three, then a run to the end: the counts are exactly those
 //! of the input (exactly-once across nodes). And a directory the nodes
-//! do not share is refused, naming it.
+//! do not share is refused, naming it; and a topology file's
+//! `config.state` checkpoints across nodes without flags.
 
 #[path = "util/nodes.rs"]
 #[allow(dead_code)] // shared with tests/nodes.rs
@@ -97,6 +98,30 @@ fn wait_complete(complete: &dyn Fn() -> Option<u64>, than: Option<u64>, nodes: &
     }
 }
 
+/// Stops `nodes` (SIGTERM to all, then a clean exit from each) and adds
+/// up the counts they print and their spouts' `emitted`.
+fn stop_and_count(nodes: Vec<Node>) -> (BTreeMap<String, u64>, u64) {
+    for node in &nodes {
+        node.signal("TERM");
+    }
+    let mut total = BTreeMap::new();
+    let mut emitted = 0;
+    for node in nodes {
+        let id = node.id;
+        let (code, out, err) = node.finish();
+        assert_eq!(code, Some(0), "node {id}:\n{err}");
+        for line in out.lines() {
+            if line.starts_with('{') {
+                let json: Json = serde_json::from_str(line).unwrap();
+                emitted += json["components"]["spout"]["emitted"].as_u64().unwrap_or(0);
+            } else if let Some((word, n)) = line.split_once('\t') {
+                *total.entry(word.to_owned()).or_insert(0) += n.parse::<u64>().unwrap();
+            }
+        }
+    }
+    (total, emitted)
+}
+
 /// Kills node 2 mid-run (its peers must stop by themselves, saying why),
 /// then all three mid-run, then runs to the end: the counts the nodes
 /// print must add up to exactly the input's.
@@ -153,24 +178,7 @@ fn kill_restart_and_count(
     for node in &mut nodes {
         node.wait_for(FINISHED);
     }
-    for node in &nodes {
-        node.signal("TERM");
-    }
-    let mut total = BTreeMap::new();
-    let mut emitted = 0;
-    for node in nodes {
-        let id = node.id;
-        let (code, out, err) = node.finish();
-        assert_eq!(code, Some(0), "node {id}:\n{err}");
-        for line in out.lines() {
-            if line.starts_with('{') {
-                let json: Json = serde_json::from_str(line).unwrap();
-                emitted += json["components"]["spout"]["emitted"].as_u64().unwrap_or(0);
-            } else if let Some((word, n)) = line.split_once('\t') {
-                *total.entry(word.to_owned()).or_insert(0) += n.parse::<u64>().unwrap();
-            }
-        }
-    }
+    let (total, emitted) = stop_and_count(nodes);
     assert_eq!(total, expected_counts(SENTENCES_RUN));
     // The last run resumed: its spouts emitted less than the whole input
     // (barriers count as emits too, so compare with room for them).
@@ -244,4 +252,55 @@ fn a_state_directory_the_nodes_do_not_share_is_refused() {
             "node {id}:\n{err}"
         );
     }
+}
+
+/// A topology file whose `config.state` names the Redis server, run by
+/// two `gale node`s without state flags: to the end, then again, when it
+/// resumes from its last checkpoint (its spouts emit nothing more) and
+/// still prints exact counts.
+#[test]
+fn a_topology_file_with_config_state_checkpoints_across_nodes() {
+    const N: u64 = 20_000;
+    let redis = Redis::start();
+    let dir = Scratch::new("state-file-nodes");
+    let settings = dir.shm_setting();
+    let cluster = dir.file(
+        "cluster.toml",
+        &cluster_file(44, SECRET, &[1, 1], &[], &settings),
+    );
+    let topology = dir.file(
+        "counted.yaml",
+        &format!(
+            "\
+name: counted
+config:
+  state: {{backend: redis, url: \"{url}\", checkpoint_interval_ms: 50}}
+spouts:
+  - {{id: spout, builtin: sentences, parallelism: 2, args: {{count: {N}, reliable: false}}}}
+bolts:
+  - {{id: split, builtin: split, parallelism: 2}}
+  - {{id: count, builtin: stateful-count, parallelism: 2}}
+streams:
+  - {{from: spout, to: split, grouping: shuffle}}
+  - {{from: split, to: count, grouping: {{type: fields, fields: [word]}}}}
+",
+            url = redis.url()
+        ),
+    );
+    let topology = topology.to_str().unwrap();
+    for round in 0..2 {
+        let mut nodes: Vec<Node> = (0..2)
+            .map(|id| Node::start(&cluster, id, &[topology, "--json"]))
+            .collect();
+        for node in &mut nodes {
+            node.wait_for(FINISHED);
+        }
+        let (total, emitted) = stop_and_count(nodes);
+        assert_eq!(total, expected_counts(N), "round {round}");
+        if round == 1 {
+            assert!(emitted < 100, "emitted {emitted}: not resumed from the end");
+        }
+    }
+    let keys = redis.cli(&["KEYS", "gale:state:counted:done:*"]).unwrap();
+    assert_eq!(keys.lines().count(), 1, "{keys}");
 }
