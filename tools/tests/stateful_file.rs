@@ -128,6 +128,7 @@ fn a_file_configured_directory_is_checkpointed_and_restored_without_flags() {
     );
     assert!(other.join("CURRENT").exists());
     assert_eq!(current(), kept);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Writes `block` as the `config.state` of a file and returns what `gale
@@ -141,6 +142,7 @@ fn refused(name: &str, block: &str) -> (String, String) {
     assert_eq!(validate.code, Some(1), "{}", validate.stderr);
     let run = gale(&["run", path, "--threads", "1", "--no-pin"]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
     (format!("{path}:"), run.stderr)
 }
 
@@ -204,6 +206,7 @@ fn bad_config_state_values_are_errors_naming_the_key_and_line() {
         "{}",
         run.stderr
     );
+    let _ = std::fs::remove_dir_all(&dir);
     // A valid block whose directory is missing: the run says which.
     let (_, err) = refused_run("missing-dir", "    backend: dir\n    path: nowhere");
     assert!(
@@ -221,5 +224,6 @@ fn refused_run(name: &str, block: &str) -> (String, String) {
     assert!(gale(&["validate", path]).ok());
     let run = gale(&["run", path, "--threads", "1", "--no-pin"]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
     (format!("{path}:"), run.stderr)
 }
