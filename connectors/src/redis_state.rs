@@ -3,6 +3,8 @@
 //! ```text
 //! PREFIX:current          the id of the last complete checkpoint (sealed, no payload)
 //! PREFIX:chk:<id>         a hash: task -> that task's snapshot in checkpoint <id> (sealed)
+//! PREFIX:done:<id>        over several nodes: a set of the nodes that saved checkpoint <id>
+//! PREFIX:epoch            over several nodes: a hash: node -> its run count
 //! ```
 //!
 //! Every value is [sealed](gale_engine::state::seal) (magic, version,
@@ -21,6 +23,7 @@
 //! while the server restarts; past that the checkpoint fails with an error
 //! and is not made current.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -77,6 +80,34 @@ impl RedisStateBackend {
 
     fn checkpoint_key(&self, checkpoint: u64) -> String {
         format!("{}:chk:{checkpoint}", self.prefix)
+    }
+
+    fn done_key(&self, checkpoint: u64) -> String {
+        format!("{}:done:{checkpoint}", self.prefix)
+    }
+
+    fn epoch_key(&self) -> String {
+        format!("{}:epoch", self.prefix)
+    }
+
+    /// The checkpoints with a `PREFIX:<kind>:<id>` key, and the keys.
+    fn ids(&self, kind: &str) -> Result<Vec<(u64, String)>, StateError> {
+        let pattern = format!("{}:{kind}:*", self.prefix);
+        let keys: Vec<String> = self.with(&pattern, |c| {
+            redis::cmd("SCAN")
+                .cursor_arg(0)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .clone()
+                .iter::<String>(c)
+                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        })?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| Some((k.rsplit(':').next()?.parse::<u64>().ok()?, k)))
+            .collect())
     }
 
     fn error(&self, key: Option<&str>, reason: impl Into<String>) -> StateError {
@@ -188,33 +219,7 @@ impl StateBackend for RedisStateBackend {
         self.with(&key, |c| {
             redis::cmd("SET").arg(&key).arg(&sealed).query::<()>(c)
         })?;
-        // Older checkpoints: found by scanning the prefix (a crash between
-        // the commit and here leaves them for the next commit).
-        let pattern = format!("{}:chk:*", self.prefix);
-        let keys: Vec<String> = self.with(&pattern, |c| {
-            redis::cmd("SCAN")
-                .cursor_arg(0)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .clone()
-                .iter::<String>(c)
-                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        })?;
-        let old: Vec<&String> = keys
-            .iter()
-            .filter(|k| {
-                k.rsplit(':')
-                    .next()
-                    .and_then(|id| id.parse::<u64>().ok())
-                    .is_some_and(|id| id < checkpoint)
-            })
-            .collect();
-        if !old.is_empty() {
-            self.with(&pattern, |c| redis::cmd("DEL").arg(&old).query::<()>(c))?;
-        }
-        Ok(())
+        self.prune(checkpoint)
     }
 
     fn current(&self) -> Result<Option<u64>, StateError> {
@@ -225,10 +230,7 @@ impl StateBackend for RedisStateBackend {
             .transpose()
     }
 
-    fn load(&self, task: &str) -> Result<Option<(u64, Vec<u8>)>, StateError> {
-        let Some(checkpoint) = self.current()? else {
-            return Ok(None);
-        };
+    fn load_at(&self, checkpoint: u64, task: &str) -> Result<Vec<u8>, StateError> {
         let key = self.checkpoint_key(checkpoint);
         let bytes: Option<Vec<u8>> =
             self.with(&key, |c| redis::cmd("HGET").arg(&key).arg(task).query(c))?;
@@ -239,10 +241,89 @@ impl StateBackend for RedisStateBackend {
             ));
         };
         self.unsealed(&format!("{key} {task}"), &bytes, Some(checkpoint))
-            .map(Some)
+            .map(|(_, payload)| payload)
     }
 
     fn location(&self) -> String {
         format!("{} (keys `{}:*`)", self.endpoint.shown(), self.prefix)
+    }
+
+    fn mark(&self, checkpoint: u64, node: u32) -> Result<(), StateError> {
+        let key = self.done_key(checkpoint);
+        self.with(&key, |c| {
+            redis::cmd("SADD").arg(&key).arg(node).query::<()>(c)
+        })
+    }
+
+    fn marks(&self) -> Result<BTreeMap<u64, BTreeSet<u32>>, StateError> {
+        let mut marks = BTreeMap::new();
+        for (id, key) in self.ids("done")? {
+            let nodes: Vec<String> =
+                self.with(&key, |c| redis::cmd("SMEMBERS").arg(&key).query(c))?;
+            let nodes = nodes
+                .iter()
+                .map(|n| {
+                    n.parse::<u32>().map_err(|_| {
+                        self.error(Some(&key), format!("damaged: `{n}` is not a node id"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            marks.insert(id, nodes);
+        }
+        Ok(marks)
+    }
+
+    fn unmark_after(&self, node: u32, after: u64) -> Result<(), StateError> {
+        for (_, key) in self.ids("done")?.into_iter().filter(|(id, _)| *id > after) {
+            self.with(&key, |c| {
+                redis::cmd("SREM").arg(&key).arg(node).query::<()>(c)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn prune(&self, checkpoint: u64) -> Result<(), StateError> {
+        // Found by scanning the prefix (a crash between a commit and here
+        // leaves them for the next one).
+        let mut old = Vec::new();
+        for kind in ["chk", "done"] {
+            old.extend(
+                self.ids(kind)?
+                    .into_iter()
+                    .filter(|(id, _)| *id < checkpoint)
+                    .map(|(_, key)| key),
+            );
+        }
+        if !old.is_empty() {
+            let what = format!("{}:*", self.prefix);
+            self.with(&what, |c| redis::cmd("DEL").arg(&old).query::<()>(c))?;
+        }
+        Ok(())
+    }
+
+    fn epochs(&self) -> Result<BTreeMap<u32, u64>, StateError> {
+        let key = self.epoch_key();
+        let all: Vec<(String, String)> =
+            self.with(&key, |c| redis::cmd("HGETALL").arg(&key).query(c))?;
+        all.iter()
+            .map(|(node, epoch)| match (node.parse(), epoch.parse()) {
+                (Ok(n), Ok(e)) => Ok((n, e)),
+                _ => Err(self.error(
+                    Some(&key),
+                    format!("damaged: `{node}` -> `{epoch}` is not a node and its run count"),
+                )),
+            })
+            .collect()
+    }
+
+    fn set_epoch(&self, node: u32, epoch: u64) -> Result<(), StateError> {
+        let key = self.epoch_key();
+        self.with(&key, |c| {
+            redis::cmd("HSET")
+                .arg(&key)
+                .arg(node)
+                .arg(epoch)
+                .query::<()>(c)
+        })
     }
 }

@@ -35,10 +35,6 @@ pub enum CliError {
     /// A flag of topology files was given with a built-in topology.
     #[error("{0} applies to topology files")]
     FileFlag(&'static str),
-    /// `--state-dir` given to `gale node`: checkpoints are coordinated
-    /// within one process only, so far.
-    #[error("--state-dir and --state-url work with `gale run` only: checkpoints across nodes are not built yet")]
-    StateAcrossNodes,
     /// The topology file could not be loaded.
     #[error(transparent)]
     TopologyFile(#[from] crate::topofile::LoadError),

@@ -25,14 +25,25 @@ pub struct ValidateArgs {
     pub filter: Option<PathBuf>,
 }
 
-/// Loads topology file `path` with Storm's classes and the properties of
-/// `filter`, and prints its warnings on stderr.
-pub(super) fn load(path: &Path, filter: Option<&Path>) -> Result<topofile::Loaded, CliError> {
-    let options = topofile::Options {
-        filter: filter.map(Path::to_owned),
+/// How `args` ask for a topology file to be loaded: Storm's classes, the
+/// properties of `--filter`, and `--state-dir`, `--state-url` and
+/// `--checkpoint-ms` over the file's `config.state`.
+pub(super) fn options(args: &TopologyArgs) -> topofile::Options {
+    topofile::Options {
+        filter: args.filter.clone(),
+        state: topofile::StateFlags {
+            dir: args.state_dir.clone(),
+            url: args.state_url.clone(),
+            checkpoint_ms: args.checkpoint_ms,
+        },
         ..topofile::Options::default()
-    };
-    let loaded = topofile::load_with(path, &options)?;
+    }
+}
+
+/// Loads topology file `path` as `options` say, and prints its warnings
+/// on stderr.
+pub(super) fn load(path: &Path, options: &topofile::Options) -> Result<topofile::Loaded, CliError> {
+    let loaded = topofile::load_with(path, options)?;
     for w in &loaded.warnings {
         let line = w.line.map_or(String::new(), |l| format!(":{l}"));
         note(format_args!(
@@ -63,9 +74,6 @@ pub(super) fn reject_builtin_flags(args: &TopologyArgs) -> Result<(), CliError> 
         ("--tuple-size", args.tuple_size.is_some()),
         ("--ack", args.ack),
         ("--max-pending", args.max_pending.is_some()),
-        ("--state-dir", args.state_dir.is_some()),
-        ("--state-url", args.state_url.is_some()),
-        ("--checkpoint-ms", args.checkpoint_ms.is_some()),
     ];
     match builtin_only.iter().find(|(_, given)| *given) {
         Some((flag, _)) => Err(CliError::BuiltinFlag(flag)),
@@ -78,7 +86,7 @@ pub(super) fn reject_builtin_flags(args: &TopologyArgs) -> Result<(), CliError> 
 /// bolts).
 pub(super) fn run(args: &RunArgs) -> Result<(), CliError> {
     reject_builtin_flags(&args.topology)?;
-    let loaded = load(Path::new(&args.name), args.topology.filter.as_deref())?;
+    let loaded = load(Path::new(&args.name), &options(&args.topology))?;
     run_built(
         args,
         loaded.into(),
@@ -89,7 +97,12 @@ pub(super) fn run(args: &RunArgs) -> Result<(), CliError> {
 
 /// Loads the file and says what it holds, or lists every error.
 pub(super) fn validate(args: &ValidateArgs) -> Result<(), CliError> {
-    let loaded = load(&args.file, args.filter.as_deref())?;
+    let options = topofile::Options {
+        filter: args.filter.clone(),
+        check_only: true,
+        ..topofile::Options::default()
+    };
+    let loaded = load(&args.file, &options)?;
     let t = &loaded.topology;
     let mut out = io::stdout().lock();
     writeln!(

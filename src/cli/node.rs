@@ -138,9 +138,13 @@ fn topology_for_cluster(
 ) -> Result<(Built, Vec<u8>), CliError> {
     if crate::topofile::is_topology_file(name) {
         reject_builtin_flags(args)?;
-        let loaded = super::file::load(std::path::Path::new(name), args.filter.as_deref())?;
+        let options = super::file::options(args);
+        let loaded = super::file::load(std::path::Path::new(name), &options)?;
         let mut extra = b"file ".to_vec();
         extra.extend(std::fs::read(name)?);
+        if !options.state.is_empty() {
+            extra.extend(format!(" state {:?}", options.state).into_bytes());
+        }
         if let Some(filter) = &args.filter {
             extra.extend(b" filter ");
             extra.extend(std::fs::read(filter)?);
@@ -148,9 +152,6 @@ fn topology_for_cluster(
         return Ok((loaded.into(), extra));
     }
     super::file::reject_file_flags(args)?;
-    if args.state_dir.is_some() || args.state_url.is_some() {
-        return Err(CliError::StateAcrossNodes);
-    }
     let threads = cluster.nodes().iter().map(|n| n.threads).sum();
     let opts = args.options(threads);
     let built = resolve_topology(name, &opts)?;
@@ -212,7 +213,7 @@ fn run_node(
     counts: Option<&CountSink>,
 ) -> Result<(), CliError> {
     let shape = Shape::of(&topology);
-    let plan = ClusterPlan::new(topology, cluster, opts.node, extra)?;
+    let plan = joined(ClusterPlan::new(topology, cluster, opts.node, extra)?)?;
     let _ = write!(std::io::stderr().lock(), "{plan}");
     let fingerprint = plan.fingerprint_hex();
     tracing::info!(node = opts.node, fingerprint, "starting node");
@@ -305,6 +306,14 @@ fn run_node(
         });
     }
     Ok(())
+}
+
+/// `plan` with its checkpoints joined (if the topology checkpoints), so
+/// that the fingerprint printed is the one the link presents.
+fn joined(mut plan: ClusterPlan) -> Result<ClusterPlan, CliError> {
+    plan.join_checkpoints()
+        .map_err(gale_engine::RunError::from)?;
+    Ok(plan)
 }
 
 fn log_link(link: &LinkStats) {

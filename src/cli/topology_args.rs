@@ -35,19 +35,23 @@ pub struct TopologyArgs {
     /// (Storm's max spout pending) [default: unbounded].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_pending: Option<u64>,
-    /// stateful-wordcount: checkpoint its state into DIR (which must
-    /// exist) and restore it from there at start (exactly-once across
-    /// crashes; one process only).
+    /// stateful-wordcount, or a topology file (over its `config.state`):
+    /// checkpoint state into DIR (which must exist) and restore it from
+    /// there at start (exactly-once across crashes). With `gale node`,
+    /// every node must see the same directory (one machine, or a shared
+    /// filesystem).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<std::path::PathBuf>,
-    /// stateful-wordcount: checkpoint its state into the Redis server at
-    /// URL (`redis://HOST:PORT[/DB]`, no password: keys under
-    /// `gale:state:stateful-wordcount:`) and restore it from there at
-    /// start, instead of a directory.
+    /// stateful-wordcount, or a topology file (over its `config.state`):
+    /// checkpoint state into the Redis server at URL
+    /// (`redis://HOST:PORT[/DB]`, no password: keys under
+    /// `gale:state:TOPOLOGY:`) and restore it from there at start,
+    /// instead of a directory.
     #[arg(long, value_name = "URL", conflicts_with = "state_dir")]
     pub state_url: Option<String>,
-    /// With --state-dir or --state-url: checkpoint every MS milliseconds
-    /// [default: 1000].
+    /// With --state-dir or --state-url (or a topology file's
+    /// `config.state`): checkpoint every MS milliseconds [default: the
+    /// file's, else 1000].
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=31_536_000_000))]
     pub checkpoint_ms: Option<u64>,
     /// Topology files: `${key}` in the file becomes `key`'s value in this

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gale_codec::Value;
+use gale_engine::state::Checkpointing;
 use gale_engine::window::{
     Length, Window, WindowedBoltOf, LATE_TUPLE_FIELD, WINDOW_FIELDS, WINDOW_STREAM,
 };
@@ -25,6 +26,7 @@ use super::schema::{
     ComponentDef, ConfigDef, GroupingDef, LengthDef, PythonDef, StreamDef, WindowDef,
     FLUX_UNSUPPORTED, TOP_KEYS,
 };
+use super::state::{self, StateFlags};
 use super::substitute::Properties;
 use super::yaml::{typed, yaml_to_value};
 
@@ -78,13 +80,15 @@ struct Sub {
     grouping: Grouping,
 }
 
-/// Checks and builds the topology of `text` (substituted already);
-/// `Err` holds every mistake found.
+/// Checks and builds the topology of `text` (substituted already), its
+/// state backend opened with `state` over `config.state` (`None`: only
+/// checked, no backend opened); `Err` holds every mistake found.
 pub(super) fn load(
     text: &str,
     stem: &str,
     base: &Path,
     registry: &Registry,
+    state: Option<&StateFlags>,
     props: &Properties,
 ) -> Result<Loaded, Vec<Located>> {
     let mut errors = Errors::new(text);
@@ -240,7 +244,14 @@ pub(super) fn load(
         return Err(errors.list);
     }
     let warnings = std::mem::take(&mut errors.warnings);
-    let mut loaded = build(name, &config, comps, subs).map_err(|message| {
+    let checkpointing = match state {
+        None => None,
+        Some(flags) => {
+            let storm_ms = config.checkpoint_interval_ms;
+            state::open(config.state.as_ref(), storm_ms, flags, base, &name).map_err(|e| vec![e])?
+        }
+    };
+    let mut loaded = build(name, &config, comps, subs, checkpointing).map_err(|message| {
         vec![Located {
             line: None,
             at: String::new(),
@@ -866,8 +877,13 @@ fn build(
     config: &ConfigDef,
     comps: Vec<Comp>,
     subs: Vec<Sub>,
+    checkpointing: Option<Arc<Checkpointing>>,
 ) -> Result<Loaded, String> {
     let mut b = TopologyBuilder::new(name);
+    let rewind = checkpointing.is_some();
+    if let Some(c) = checkpointing {
+        b.set_checkpointing(c);
+    }
     if let Some(n) = config.ackers {
         b.set_num_ackers(n);
     }
@@ -880,6 +896,7 @@ fn build(
     let mut outputs = Outputs {
         counts: None,
         spouts_finite: true,
+        rewind,
     };
     for c in &comps {
         let Some(def) = &c.def else { continue };

@@ -1,5 +1,5 @@
 //! Reading `config:`: Gale's keys (`ackers`, `message_timeout_secs`,
-//! `max_spout_pending`, `tick_secs`, `conf`) and Storm's (`topology.*`,
+//! `max_spout_pending`, `tick_secs`, `state` (see `state.rs`), `conf`) and Storm's (`topology.*`,
 //! as a Flux file has them). A Storm key Gale uses sets the same thing as
 //! Gale's key; one Gale does not use is a warning naming it; every Storm
 //! key also goes into the `conf` handed to shell components, as Storm
@@ -10,9 +10,11 @@ use serde_yaml_ng::Value as Yaml;
 
 use super::mistakes::Errors;
 use super::schema::ConfigDef;
+use super::state;
 
 /// Storm keys Gale reads, and what they set.
-const STORM_USED: [&str; 5] = [
+const STORM_USED: [&str; 6] = [
+    "topology.state.checkpoint.interval.ms",
     "topology.acker.executors",
     "topology.message.timeout.secs",
     "topology.max.spout.pending",
@@ -77,6 +79,10 @@ pub(super) fn read(value: &Yaml, line: Option<usize>, errors: &mut Errors<'_>) -
                 None => bad(errors, "a number of seconds"),
             },
             "topology.debug" if v.as_bool().is_none() => bad(errors, "true or false"),
+            "topology.state.checkpoint.interval.ms" => {
+                config.checkpoint_interval_ms = state::interval_ms(v, kline, &at, errors);
+            }
+            "state" => config.state = state::read(v, kline, errors),
             "conf" => match v {
                 Yaml::Mapping(conf) => {
                     for (k, cv) in conf {
@@ -95,7 +101,7 @@ pub(super) fn read(value: &Yaml, line: Option<usize>, errors: &mut Errors<'_>) -
                 kline,
                 &at,
                 "unknown key (Gale's are ackers, message_timeout_secs, max_spout_pending, \
-                 tick_secs, conf; Storm's are topology.*)",
+                 tick_secs, state, conf; Storm's are topology.*)",
             ),
         }
         if key.contains('.') {

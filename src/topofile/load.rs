@@ -20,6 +20,12 @@ pub struct Options {
     pub registry: Registry,
     /// `${key}` in the file becomes `key`'s value in this properties file.
     pub filter: Option<PathBuf>,
+    /// The command line's `--state-dir`, `--state-url`, `--checkpoint-ms`
+    /// (they override `config.state`).
+    pub state: super::StateFlags,
+    /// Only check the file: do not open its state backend (`gale
+    /// validate`).
+    pub check_only: bool,
 }
 
 /// Loads the topology file at `path` (shell components' working
@@ -96,7 +102,8 @@ pub fn load_str_with(
     let mut errors = Vec::new();
     let text = substitute(text, &props, None, &mut errors);
     let built = if errors.is_empty() {
-        build::load(&text, &stem, base, &options.registry, &props)
+        let state = (!options.check_only).then_some(&options.state);
+        build::load(&text, &stem, base, &options.registry, state, &props)
     } else {
         Err(errors)
     };

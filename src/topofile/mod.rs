@@ -45,6 +45,7 @@ mod located;
 mod mistakes;
 pub mod registry;
 mod schema;
+mod state;
 mod substitute;
 mod yaml;
 
@@ -55,4 +56,5 @@ pub use load::{
 };
 pub use loaded::Loaded;
 pub use located::Located;
+pub use state::StateFlags;
 pub use substitute::Properties;

@@ -46,6 +46,10 @@ pub(super) struct ConfigDef {
     pub(super) tick_secs: Option<f64>,
     /// Storm configuration given to every shell component's handshake.
     pub(super) conf: BTreeMap<String, Yaml>,
+    /// `state:`: where state is checkpointed.
+    pub(super) state: Option<super::state::StateDef>,
+    /// Storm's `topology.state.checkpoint.interval.ms`.
+    pub(super) checkpoint_interval_ms: Option<u64>,
 }
 
 /// One spout or bolt.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gale::builtin::wordcount::SENTENCES;
+use gale::builtin::wordcount::expected_counts;
 use serde_json::Value as Json;
 use util::gale;
 use util::servers::Redis;
@@ -23,17 +23,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// The counts of the first `n` sentences, computed here.
-fn expected(n: u64) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    for i in 0..n as usize {
-        for word in SENTENCES[i % SENTENCES.len()].split_whitespace() {
-            *counts.entry(word.to_owned()).or_insert(0) += 1;
-        }
-    }
-    counts
 }
 
 /// The `word<TAB>count` lines and the closing JSON report.
@@ -141,7 +130,7 @@ fn kill_restart_and_count<T: PartialEq>(d: &str, current: impl Fn() -> Option<T>
     let run = gale(&args(d, &count));
     assert!(run.ok(), "exit {:?}\n{}", run.code, run.stderr);
     let (counts, json) = counts_and_json(&run.stdout);
-    assert_eq!(counts, expected(SENTENCES_RUN));
+    assert_eq!(counts, expected_counts(SENTENCES_RUN));
     // It did resume: its spout emitted fewer sentences than the total
     // (barriers count as emits too, so compare with room for them).
     let emitted = json["components"]["spout"]["emitted"].as_u64().unwrap();
@@ -149,7 +138,10 @@ fn kill_restart_and_count<T: PartialEq>(d: &str, current: impl Fn() -> Option<T>
     // Once more: it resumes from its last checkpoint and still ends exact.
     let run = gale(&args(d, &count));
     assert!(run.ok(), "{}", run.stderr);
-    assert_eq!(counts_and_json(&run.stdout).0, expected(SENTENCES_RUN));
+    assert_eq!(
+        counts_and_json(&run.stdout).0,
+        expected_counts(SENTENCES_RUN)
+    );
 }
 
 #[test]

@@ -64,6 +64,8 @@ pub struct ClusterPlan {
     pub(crate) plan: Arc<Plan>,
     fingerprint: [u8; 32],
     cluster: ClusterFile,
+    /// The node's epoch in checkpoints across nodes, once joined.
+    epoch: Option<u64>,
 }
 
 impl ClusterPlan {
@@ -89,7 +91,42 @@ impl ClusterPlan {
             plan: Arc::new(plan),
             fingerprint,
             cluster: cluster.clone(),
+            epoch: None,
         })
+    }
+
+    /// If the topology checkpoints its state, joins the checkpoints as
+    /// this node ([`Checkpointing::join_cluster`](crate::state::Checkpointing::join_cluster):
+    /// the greatest checkpoint every node saved is the one restored) and
+    /// folds the node's epoch into the fingerprint, so that a node
+    /// restarted after a crash connects only to peers restarted too.
+    /// Call it before the node starts (`NodeCluster::submit` does, if it
+    /// was not done); it writes to the state backend, so `gale plan` does
+    /// not, and its fingerprint is the one before the epoch.
+    pub fn join_checkpoints(&mut self) -> Result<(), crate::state::StateError> {
+        let Some(checkpointing) = self.plan.topology.checkpointing.clone() else {
+            return Ok(());
+        };
+        if self.epoch.is_some() {
+            return Ok(());
+        }
+        let node = self.plan.node;
+        let nodes: Vec<NodeId> = self.cluster.nodes().iter().map(|n| n.id).collect();
+        let components = &self.plan.topology.components;
+        let tasks = self
+            .plan
+            .tasks
+            .iter()
+            .filter(|t| t.node == node && !matches!(components[t.component].kind, Kind::Acker))
+            .count();
+        let epoch = checkpointing.join_cluster(node, &nodes, tasks)?;
+        let mut hasher = Sha256::new();
+        hasher.update(self.fingerprint);
+        hasher.update(b"checkpoint epoch");
+        hasher.update(epoch.to_le_bytes());
+        self.fingerprint = hasher.finalize().into();
+        self.epoch = Some(epoch);
+        Ok(())
     }
 
     /// SHA-256 over a canonical description of the topology (components,

@@ -69,6 +69,10 @@ pub enum RunError {
         /// How long the node waited.
         waited: Duration,
     },
+    /// Checkpoints across nodes could not be joined (the backend failed,
+    /// or it is not shared by every node).
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
     /// The cluster file does not fit this node.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),

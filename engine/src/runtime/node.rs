@@ -20,6 +20,7 @@ use super::shared::Shared;
 use super::source::{MetricSource, Sample, SampleKind};
 use super::startup::launch;
 use crate::cluster::{ClusterError, ClusterPlan, LinkBackend};
+use crate::state::{Checkpointing, LinkHealth};
 use crate::topology::Component;
 
 /// Runs one node of a multi-node topology: the tasks the [`ClusterPlan`]
@@ -150,8 +151,11 @@ impl NodeCluster {
 
     /// Starts the link, waits until every peer is connected, then starts
     /// the workers.
-    pub fn submit(self) -> Result<RunningTopology, RunError> {
+    pub fn submit(mut self) -> Result<RunningTopology, RunError> {
+        self.plan.join_checkpoints()?;
         let plan = Arc::clone(&self.plan.plan);
+        let checkpointing = plan.topology.checkpointing.clone();
+        let watch = checkpointing.clone();
         let link_config = self.link_config()?;
         let timeout = self.connect_timeout;
         let stop = self.stop.clone();
@@ -171,6 +175,12 @@ impl NodeCluster {
                 return Err(e);
             }
             tracing::info!(node = link_config.node, "all peers connected");
+            if let Some(c) = &watch {
+                if let Err(e) = c.connected(link.stats_handle()) {
+                    link.stop();
+                    return Err(e.into());
+                }
+            }
             Ok(link)
         };
         // Nodes sharing a host pin their workers to different cores: after
@@ -187,7 +197,7 @@ impl NodeCluster {
             plan.thread_tasks(t)
                 .any(|id| plan.component_of(id).is_some_and(Component::is_spout))
         });
-        let coordinator = coordinator(self.config.duration, has_spouts);
+        let coordinator = coordinator(self.config.duration, has_spouts, checkpointing);
         let running = launch(
             plan,
             &self.config,
@@ -338,10 +348,56 @@ const DRAIN_MAX: Duration = Duration::from_secs(5);
 
 /// The [`Coordinator`] of one node of a multi-node topology: see
 /// [`coordinate`].
-fn coordinator(duration: Option<Duration>, has_spouts: bool) -> Coordinator {
+fn coordinator(
+    duration: Option<Duration>,
+    has_spouts: bool,
+    checkpointing: Option<Arc<Checkpointing>>,
+) -> Coordinator {
     Box::new(move |shared, workers, start, link| {
-        coordinate(shared, workers, start, duration, has_spouts, link);
+        let checkpoints = checkpointing.as_deref();
+        coordinate(
+            shared,
+            workers,
+            start,
+            duration,
+            has_spouts,
+            link,
+            checkpoints,
+        );
     })
+}
+
+/// With checkpoints across nodes, what a node does when its link is no
+/// longer whole: a lost (or remade) connection stops it with an error
+/// (tuples in flight on it are gone: every node must roll back to the
+/// last complete checkpoint); a peer that stopped cleanly makes it drain
+/// and stop too (no checkpoint can complete without the peer). Returns
+/// whether the run failed.
+fn watch_checkpoints(shared: &Shared, checkpointing: Option<&Checkpointing>) -> bool {
+    match checkpointing.and_then(Checkpointing::link_health) {
+        Some(LinkHealth::Broken(peers)) => {
+            shared.fail(TaskError {
+                component: "checkpoints".to_owned(),
+                task: 0,
+                message: format!(
+                    "stopped: the connection to node(s) {peers:?} was lost, with the tuples in \
+                     flight on it; the state rolls back to the last checkpoint every node saved: \
+                     restart every node of the cluster"
+                ),
+            });
+            true
+        }
+        Some(LinkHealth::Left(peers)) if !shared.draining() => {
+            tracing::info!(
+                ?peers,
+                "peer node(s) stopped: with checkpoints across nodes, this node stops too"
+            );
+            // SYNC: Release pairs with the Acquire load in `Shared::draining`.
+            shared.drain.store(true, Ordering::Release);
+            false
+        }
+        _ => false,
+    }
 }
 
 /// The coordinator of one node of a multi-node topology: there is no
@@ -356,6 +412,7 @@ fn coordinate(
     duration: Option<Duration>,
     has_spouts: bool,
     link: Option<&LinkStatsHandle>,
+    checkpoints: Option<&Checkpointing>,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(1), start, duration);
     let mut logged = !has_spouts;
@@ -375,6 +432,9 @@ fn coordinate(
                 task: 0,
                 message,
             });
+            break;
+        }
+        if watch_checkpoints(shared, checkpoints) {
             break;
         }
         if duration.is_some_and(|d| start.elapsed() >= d) {

@@ -4,7 +4,8 @@
 //!
 //! - [`Checkpointing`]: the settings (backend, interval) and the one
 //!   coordinator of a process: it counts the tasks that saved checkpoint
-//!   `n` and makes `n` current once all have.
+//!   `n` and makes `n` current once all have (over several nodes: marks
+//!   `n` as saved by this node; see `cluster.rs`).
 //! - [`CheckpointSpout`] wraps every spout: every interval it saves the
 //!   spout's position (a [`RewindableSpout`]'s; none for others) and emits
 //!   barrier `n` on [`CHECKPOINT_STREAM`] to every task downstream, between
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use gale_codec::{view_checked, AlignedVec, Encoder, Fields, Value};
 
 use super::backend::StateBackend;
+use super::cluster::{Cluster, LinkHealth};
 use super::file::StateError;
 use super::key_value::KeyValueState;
 use crate::runtime::{MetricSource, Sample, SampleKind};
@@ -82,6 +84,8 @@ pub struct Checkpointing {
     stats: Mutex<CheckpointStats>,
     /// Whether this is a metric source of the running topology yet.
     registered: AtomicBool,
+    /// This node's part, when the topology runs over several nodes.
+    cluster: OnceLock<Cluster>,
 }
 
 /// What [`Checkpointing`] measures of its checkpoints (see its
@@ -116,15 +120,61 @@ struct Completed {
 impl Checkpointing {
     /// Checkpoints to `backend` every `interval`.
     pub fn new(backend: impl StateBackend + 'static, interval: Duration) -> Arc<Self> {
+        Self::boxed(Box::new(backend), interval)
+    }
+
+    /// [`new`](Self::new) with a backend chosen at run time.
+    pub fn boxed(backend: Box<dyn StateBackend>, interval: Duration) -> Arc<Self> {
         Arc::new(Self {
-            backend: Box::new(backend),
+            backend,
             interval,
             tasks: OnceLock::new(),
             progress: Mutex::new(Progress::default()),
             error: Mutex::new(None),
             stats: Mutex::new(CheckpointStats::default()),
             registered: AtomicBool::new(false),
+            cluster: OnceLock::new(),
         })
+    }
+
+    /// Takes part in checkpoints over several nodes as node `node` of
+    /// `nodes`, with `tasks` of the topology's spout and bolt tasks: the
+    /// greatest checkpoint every node saved is restored, and checkpoint
+    /// `n` is complete once every node has saved it (see `cluster.rs`).
+    /// Returns this node's epoch, which its peers must share (it goes into
+    /// the fingerprint). Call it before the node's link starts; a second
+    /// call returns the first one's epoch.
+    pub fn join_cluster(&self, node: u32, nodes: &[u32], tasks: usize) -> Result<u64, StateError> {
+        if let Some(c) = self.cluster.get() {
+            return Ok(c.epoch);
+        }
+        let joined = Cluster::join(&*self.backend, node, nodes, tasks)?;
+        tracing::info!(
+            node,
+            epoch = joined.epoch,
+            restored = ?joined.restored,
+            location = %self.backend.location(),
+            "checkpoints across nodes: joined"
+        );
+        Ok(self.cluster.get_or_init(|| joined).epoch)
+    }
+
+    /// Over several nodes: the link is up; checks that every peer keeps
+    /// its checkpoints in the same place, then watches the link.
+    pub(crate) fn connected(
+        &self,
+        link: gale_transport::link::LinkStatsHandle,
+    ) -> Result<(), StateError> {
+        match self.cluster.get() {
+            Some(c) => c.connected(&*self.backend, link),
+            None => Ok(()),
+        }
+    }
+
+    /// Over several nodes, what the link says about this node's
+    /// checkpoints; `None` within one process.
+    pub(crate) fn link_health(&self) -> Option<LinkHealth> {
+        self.cluster.get().map(Cluster::health)
     }
 
     /// Makes this a metric source of the topology `context` runs in, once.
@@ -219,9 +269,15 @@ impl Checkpointing {
     }
 
     /// Makes current the newest checkpoint that every task taking part in
-    /// it has saved, and forgets the older ones.
+    /// it has saved, and forgets the older ones (over several nodes: marks
+    /// it as this node's, and forgets the checkpoints older than the
+    /// newest complete one).
     fn commit_complete(&self, progress: &mut Progress) {
-        let tasks = self.tasks.get().copied().unwrap_or(usize::MAX);
+        let cluster = self.cluster.get();
+        let tasks = match cluster {
+            Some(c) => c.tasks,
+            None => self.tasks.get().copied().unwrap_or(usize::MAX),
+        };
         let complete = progress
             .saved
             .iter()
@@ -243,10 +299,23 @@ impl Checkpointing {
                     carried_bytes += s.len() as u64;
                     self.backend.save(n, task, s)
                 });
-            match carried.and_then(|()| self.backend.commit(n)) {
-                Ok(()) => self.completed(n, carried_bytes),
+            let committed = carried.and_then(|()| match cluster {
+                Some(c) => c.mark(&*self.backend, n),
+                None => self.backend.commit(n).map(|()| Some(n)),
+            });
+            match committed {
+                Ok(Some(c)) => self.completed(c, carried_bytes),
+                Ok(None) => {}
                 Err(e) => self.fail(&e),
             }
+        }
+        if progress.retired.len() == tasks && !progress.finished {
+            progress.finished = true;
+            let last = progress.retired.iter().map(|r| r.last).max().unwrap_or(0);
+            tracing::info!(
+                checkpoint = last,
+                "checkpoints: every task of this process has finished (its final state is in checkpoint {last})"
+            );
         }
     }
 
@@ -270,7 +339,18 @@ impl Checkpointing {
     /// with empty state. A damaged or missing file stops the task with
     /// the error: never a silent start from empty state.
     fn restore(&self, task: &str, saves: bool) -> Option<(u64, KeyValueState)> {
-        let loaded = if saves {
+        let loaded = if let Some(c) = self.cluster.get() {
+            c.restored
+                .map(|n| {
+                    let state = if saves {
+                        KeyValueState::restore(&self.backend.load_at(n, task)?)?
+                    } else {
+                        KeyValueState::default()
+                    };
+                    Ok((n, state))
+                })
+                .transpose()
+        } else if saves {
             self.backend.load(task).and_then(|l| {
                 l.map(|(n, b)| KeyValueState::restore(&b).map(|s| (n, s)))
                     .transpose()
@@ -351,6 +431,8 @@ struct Progress {
     saved: BTreeMap<u64, usize>,
     /// The tasks that stopped taking part.
     retired: Vec<Retired>,
+    /// Whether every task has stopped taking part (logged once).
+    finished: bool,
 }
 
 /// A task that stopped taking part in checkpoints.

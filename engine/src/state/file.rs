@@ -63,6 +63,22 @@ pub enum StateError {
         /// What is wrong.
         reason: String,
     },
+    /// Over several nodes: this node does not see the other nodes'
+    /// checkpoints where it keeps its own (a directory that is not on a
+    /// filesystem they share).
+    #[error(
+        "state: node {node} does not see node(s) {unseen:?} in `{location}`: every node of the \
+         cluster must keep its checkpoints in the same place (a directory on one machine or on a \
+         shared filesystem, or a Redis server: --state-url)"
+    )]
+    NotShared {
+        /// Where this node keeps its checkpoints.
+        location: String,
+        /// This node.
+        node: u32,
+        /// The nodes whose files it does not see.
+        unseen: Vec<u32>,
+    },
     /// A backend other than a directory (a server) failed, or holds
     /// damaged or missing state: `location` names the server and key (a
     /// URL without its password).

@@ -26,11 +26,13 @@
 //!   [sealed](seal) (length and SHA-256) and [unseals](unseal) what it
 //!   reads back.
 //!
-//! Not built yet: checkpoints across nodes (the coordinator counts the
-//! tasks of one process).
+//! - Over several nodes (`gale node`), a checkpoint is complete once every
+//!   node has saved it: each node writes a marker to the shared backend
+//!   (see `cluster.rs` and [`Checkpointing::join_cluster`]).
 
 mod backend;
 pub(crate) mod checkpoint;
+mod cluster;
 mod dir;
 mod file;
 mod key_value;
@@ -40,6 +42,7 @@ pub use checkpoint::{
     CheckpointBolt, CheckpointSpout, Checkpointing, RewindableSpout, StatefulBolt,
     CHECKPOINT_FIELD, CHECKPOINT_STREAM,
 };
+pub(crate) use cluster::LinkHealth;
 pub use dir::DirBackend;
 pub use file::{seal, unseal, StateError};
 pub use key_value::KeyValueState;

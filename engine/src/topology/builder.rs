@@ -137,7 +137,9 @@ impl TopologyBuilder {
     /// Checkpoints the state of every stateful bolt and the position of
     /// every rewindable spout as `checkpointing` says (see
     /// [`state`](crate::state)): every spout and bolt is wrapped to align
-    /// and forward barriers. Within one process (`LocalCluster`).
+    /// and forward barriers. Over several nodes, each node joins the
+    /// checkpoints when it starts (see
+    /// [`ClusterPlan::join_checkpoints`](crate::cluster::ClusterPlan::join_checkpoints)).
     pub fn set_checkpointing(&mut self, checkpointing: Arc<Checkpointing>) -> &mut Self {
         self.checkpointing = Some(checkpointing);
         self
@@ -335,6 +337,7 @@ impl TopologyBuilder {
             name: self.name,
             components: self.components,
             config: self.config,
+            checkpointing: self.checkpointing,
         })
     }
 }

@@ -1,7 +1,10 @@
 //! [`Topology`]: a validated topology, ready to run.
 
+use std::sync::Arc;
+
 use super::component::{Component, Kind};
 use super::config::TopologyConfig;
+use crate::state::Checkpointing;
 
 /// A validated topology, ready to run; made by
 /// [`TopologyBuilder::build`](super::TopologyBuilder::build).
@@ -10,6 +13,8 @@ pub struct Topology {
     pub(crate) name: String,
     pub(crate) components: Vec<Component>,
     pub(crate) config: TopologyConfig,
+    /// How its state is checkpointed, if it is.
+    pub(crate) checkpointing: Option<Arc<Checkpointing>>,
 }
 
 impl Topology {
@@ -36,6 +41,13 @@ impl Topology {
     /// Whether `component` is a spout.
     pub fn is_spout(&self, component: &str) -> Option<bool> {
         self.component(component).map(Component::is_spout)
+    }
+
+    /// How its state is checkpointed
+    /// ([`TopologyBuilder::set_checkpointing`](super::TopologyBuilder::set_checkpointing)),
+    /// if it is.
+    pub fn checkpointing(&self) -> Option<&Arc<Checkpointing>> {
+        self.checkpointing.as_ref()
     }
 
     pub(crate) fn component(&self, name: &str) -> Option<&Component> {

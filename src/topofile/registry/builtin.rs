@@ -4,6 +4,7 @@ use gale_engine::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
 use serde_yaml_ng::Value as Yaml;
 
 use crate::builtin::perf::DevNullBolt;
+use crate::builtin::stateful_wordcount::StatefulCountBolt;
 use crate::builtin::storm_testing::{LogInfoBolt, TestWordSpout};
 use crate::builtin::wordcount::{CountBolt, CountSink, SentenceSpout, SplitBolt, SplitKeyedBolt};
 use crate::topofile::connectors;
@@ -33,7 +34,7 @@ pub struct Named {
 }
 
 /// The built-in components, by name.
-pub const COMPONENTS: [Named; 14] = [
+pub const COMPONENTS: [Named; 15] = [
     Named {
         name: "sentences",
         role: Role::Spout,
@@ -73,6 +74,15 @@ pub const COMPONENTS: [Named; 14] = [
         about: "counts field 0 (a word), emits [word, count]; a finite run \
                 prints the final counts",
         streams: &[("default", &["word", "count"])],
+        args: &[],
+    },
+    Named {
+        name: "stateful-count",
+        role: Role::Bolt,
+        about: "counts field 0 (a word) in its key-value state, emits nothing; with \
+                `config.state` the counts are checkpointed and restored (exactly-once with \
+                `sentences` spouts); a finite run prints the final counts",
+        streams: &[],
         args: &[],
     },
     Named {
@@ -226,6 +236,9 @@ pub(crate) struct Outputs {
     pub(crate) counts: Option<CountSink>,
     /// Every spout is a finite built-in.
     pub(crate) spouts_finite: bool,
+    /// State is checkpointed: the spouts that can rewind are added as
+    /// such.
+    pub(crate) rewind: bool,
 }
 
 fn arg<'a>(args: &'a [(String, Yaml)], key: &str) -> Option<&'a Yaml> {
@@ -252,11 +265,12 @@ pub(crate) fn add_spout<'b>(
                 .and_then(Yaml::as_bool)
                 .unwrap_or(true);
             outputs.spouts_finite &= count.is_some();
-            Some(builder.set_spout(
-                id,
-                move || SentenceSpout::new(count).reliable(reliable),
-                parallelism,
-            ))
+            let spout = move || SentenceSpout::new(count).reliable(reliable);
+            Some(if outputs.rewind {
+                builder.set_rewindable_spout(id, spout, parallelism)
+            } else {
+                builder.set_spout(id, spout, parallelism)
+            })
         }
         "words" => {
             let count = arg(args, "count").and_then(Yaml::as_u64);
@@ -293,6 +307,11 @@ pub(crate) fn add_bolt<'b>(
         "count" => {
             let sink = outputs.counts.get_or_insert_with(CountSink::new).clone();
             Some(builder.set_bolt(id, move || CountBolt::new(sink.clone()), parallelism))
+        }
+        "stateful-count" => {
+            let sink = outputs.counts.get_or_insert_with(CountSink::new).clone();
+            let bolt = move || StatefulCountBolt::new(sink.clone());
+            Some(builder.set_stateful_bolt(id, bolt, parallelism))
         }
         _ => None,
     }

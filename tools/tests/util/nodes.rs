@@ -185,6 +185,12 @@ impl Node {
         }
     }
 
+    /// The process id.
+    #[allow(dead_code)] // tests/stateful_nodes.rs only
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` (`TERM`, `KILL`) to the process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
