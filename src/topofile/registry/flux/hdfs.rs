@@ -75,16 +75,33 @@ pub(crate) fn bolt(out: &mut Out, component: &str, args: &ClassArgs) {
             "withFileNameFormat" => path = name_format(out, component, &at, a),
             "withRecordFormat" => record_format(out, &at, a),
             "withRotationPolicy" => rotation(out, &at, a),
-            "withSyncPolicy" => match object(a, &[COUNT_SYNC]).map(|s| s.constructor_args.first().and_then(count)) {
-                Some(Some(n)) if n > 0 => {
-                    out.set("fsync", "batch");
-                    out.set("batch", n);
+            "withSyncPolicy" => {
+                match object(a, &[COUNT_SYNC]).map(|s| s.constructor_args.first().and_then(count)) {
+                    Some(Some(n)) if n > 0 => {
+                        out.set("fsync", "batch");
+                        out.set("batch", n);
+                    }
+                    _ => out.error(
+                        &at,
+                        name,
+                        format!(
+                            "`{class}`.withSyncPolicy takes a `ref` to a \
+                             `{COUNT_SYNC}` (count above 0), not {}",
+                            what(a)
+                        ),
+                    ),
                 }
-                _ => out.error(&at, name, format!("`{class}`.withSyncPolicy takes a `ref` to a `{COUNT_SYNC}` (count above 0), not {}", what(a))),
-            },
+            }
             "withTickTupleIntervalSeconds" => match count(a).filter(|n| *n > 0) {
                 Some(n) => out.set("linger_ms", n.saturating_mul(1000)),
-                None => out.error(&at, name, format!("`{class}`.{name} takes a number of seconds above 0")),
+                None => out.error(
+                    &at,
+                    name,
+                    format!(
+                        "`{class}`.{name} takes a number of \
+                         seconds above 0"
+                    ),
+                ),
             },
             "withConfigKey" => out.warn(&at, name, "ignored: Gale has no HDFS configuration"),
             _ => out.error(
@@ -95,8 +112,18 @@ pub(crate) fn bolt(out: &mut Out, component: &str, args: &ClassArgs) {
         }
     }
     match (base, path) {
-        (None, None) => out.error("configMethods", class, format!("`{class}` needs withFsUrl (file:///...) and/or withFileNameFormat's withPath: the directory written")),
-        (b, p) => out.set("dir", join(b.as_deref().unwrap_or(""), p.as_deref().unwrap_or(""))),
+        (None, None) => out.error(
+            "configMethods",
+            class,
+            format!(
+                "`{class}` needs withFsUrl \
+                 (file:///...) and/or withFileNameFormat's withPath: the directory written"
+            ),
+        ),
+        (b, p) => out.set(
+            "dir",
+            join(b.as_deref().unwrap_or(""), p.as_deref().unwrap_or("")),
+        ),
     }
 }
 
@@ -123,7 +150,14 @@ fn name_format(out: &mut Out, component: &str, at: &str, a: &Arg) -> Option<Stri
             ("withPath", Some(p)) => path = Some(p),
             ("withPrefix", Some(p)) => prefix = p,
             ("withExtension", Some(e)) => out.set("suffix", e),
-            _ => out.error(&mat, name, format!("`DefaultFileNameFormat`.{name}: Gale reads withPath, withPrefix and withExtension, each with one string")),
+            _ => out.error(
+                &mat,
+                name,
+                format!(
+                    "`DefaultFileNameFormat`.{name}: Gale reads \
+                     withPath, withPrefix and withExtension, each with one string"
+                ),
+            ),
         }
     }
     out.set("prefix", format!("{prefix}{component}"));
@@ -154,7 +188,12 @@ fn record_format(out: &mut Out, at: &str, a: &Arg) {
             },
             "withRecordDelimiter" => {
                 if a.and_then(text).as_deref() != Some("\n") {
-                    out.error(&mat, name, "Gale's file sink ends every line with \"\\n\": withRecordDelimiter can only be \"\\n\"");
+                    out.error(
+                        &mat,
+                        name,
+                        "Gale's file sink ends every line with \"\\n\": \
+                         withRecordDelimiter can only be \"\\n\"",
+                    );
                 }
             }
             "withFields" => match a.and_then(Arg::strings) {
@@ -162,9 +201,21 @@ fn record_format(out: &mut Out, at: &str, a: &Arg) {
                     "fields",
                     Yaml::Sequence(fields.into_iter().map(Yaml::String).collect()),
                 ),
-                None => out.error(&mat, name, "withFields takes a `ref` to a Fields component or a list of names"),
+                None => out.error(
+                    &mat,
+                    name,
+                    "withFields takes a `ref` to a Fields component \
+                     or a list of names",
+                ),
             },
-            _ => out.error(&mat, name, format!("`DelimitedRecordFormat` has no config method `{name}` in Gale (it has: withFieldDelimiter, withRecordDelimiter, withFields)")),
+            _ => out.error(
+                &mat,
+                name,
+                format!(
+                    "`DelimitedRecordFormat` has no config method \
+                     `{name}` in Gale (it has: withFieldDelimiter, withRecordDelimiter, withFields)"
+                ),
+            ),
         }
     }
 }
@@ -206,7 +257,11 @@ fn rotation(out: &mut Out, at: &str, a: &Arg) {
                     out.set("rotate_secs", (n * u) as u64);
                     out.set("rotate_bytes", u64::MAX); // by time only, as Storm
                 }
-                _ => bad(out, "`TimedRotationPolicy` takes (count, SECONDS | MINUTES | HOURS | DAYS), at least a second"),
+                _ => bad(
+                    out,
+                    "`TimedRotationPolicy` takes (count, SECONDS | MINUTES | HOURS | \
+                     DAYS), at least a second",
+                ),
             }
         }
         Arg::Object(p) if p.class_name == NO_ROTATION => out.set("rotate_bytes", u64::MAX),
@@ -250,7 +305,14 @@ pub(crate) fn spout(out: &mut Out, args: &ClassArgs) {
             },
             "setReaderType" => match one.and_then(text).map(|t| t.to_lowercase()) {
                 Some(t) if t == "text" => {}
-                _ => out.error(&at, name, format!("`{class}`.setReaderType: Gale reads text files only (\"text\"; no sequence files or reader classes)")),
+                _ => out.error(
+                    &at,
+                    name,
+                    format!(
+                        "`{class}`.setReaderType: Gale reads text \
+                         files only (\"text\"; no sequence files or reader classes)"
+                    ),
+                ),
             },
             "withOutputFields" => {
                 let fields = match margs.as_slice() {
@@ -259,31 +321,58 @@ pub(crate) fn spout(out: &mut Out, args: &ClassArgs) {
                 };
                 match fields.as_deref() {
                     Some([f]) => out.set("field", f.as_str()),
-                    _ => out.error(&at, name, format!("`{class}`.withOutputFields: a text file's line is one field (e.g. [line])")),
+                    _ => out.error(
+                        &at,
+                        name,
+                        format!(
+                            "`{class}`.withOutputFields: a text \
+                             file's line is one field (e.g. [line])"
+                        ),
+                    ),
                 }
             }
             "setCommitFrequencySec" => match one.and_then(count).filter(|n| *n > 0) {
                 Some(n) => out.set("commit_ms", n.saturating_mul(1000)),
-                None => out.error(&at, name, format!("`{class}`.{name} takes a number of seconds above 0")),
+                None => out.error(
+                    &at,
+                    name,
+                    format!(
+                        "`{class}`.{name} takes a number of \
+                         seconds above 0"
+                    ),
+                ),
             },
             "setArchiveDir" | "setBadFilesDir" | "setLockDir" => out.warn(
                 &at,
                 name,
-                format!("ignored: Gale's file spout leaves files in place and keeps its offsets in a file (`{name}` has no use)"),
+                format!(
+                    "ignored: Gale's file spout leaves files in place and keeps its offsets \
+                     in a file (`{name}` has no use)"
+                ),
             ),
-            "setCommitFrequencyCount" | "setLockTimeoutSec" | "setClocksInSync"
-            | "setIgnoreSuffix" | "setHdfsClientSettings" | "setMaxOutstanding" => out.warn(
+            "setCommitFrequencyCount"
+            | "setLockTimeoutSec"
+            | "setClocksInSync"
+            | "setIgnoreSuffix"
+            | "setHdfsClientSettings"
+            | "setMaxOutstanding" => out.warn(
                 &at,
                 name,
-                format!(
-                    "ignored by Gale's file spout{}",
-                    if name == "setMaxOutstanding" { " (the component's `max_spout_pending` bounds the lines in flight)" } else { "" }
-                ),
+                if name == "setMaxOutstanding" {
+                    "ignored by Gale's file spout (the component's `max_spout_pending` bounds \
+                     the lines in flight)"
+                } else {
+                    "ignored by Gale's file spout"
+                },
             ),
             _ => out.error(
                 &at,
                 name,
-                format!("`{class}` has no config method `{name}` in Gale (it has: setHdfsUri, setSourceDir, setReaderType, withOutputFields, setCommitFrequencySec; setArchiveDir and the like are ignored)"),
+                format!(
+                    "`{class}` has no config method `{name}` in Gale (it has: setHdfsUri, \
+                     setSourceDir, setReaderType, withOutputFields, setCommitFrequencySec; \
+                     setArchiveDir and the like are ignored)"
+                ),
             ),
         }
     }

@@ -59,7 +59,10 @@ fn provider(out: &mut Out, class: &str, at: &str, a: &Arg) {
                 out.error(
                     &kat,
                     key,
-                    format!("`{s}`: Gale's JDBC bolts write to PostgreSQL only (org.postgresql.ds.PGSimpleDataSource)"),
+                    format!(
+                        "`{s}`: Gale's JDBC bolts write to PostgreSQL only \
+                         (org.postgresql.ds.PGSimpleDataSource)"
+                    ),
                 );
             }
             "dataSourceClassName" | "driverClassName" => {}
@@ -95,7 +98,10 @@ fn provider(out: &mut Out, class: &str, at: &str, a: &Arg) {
                 out.error(
                     &format!("{pat}.dataSource.url"),
                     "url",
-                    format!("`{u}`: Gale's JDBC bolts write to PostgreSQL only (jdbc:postgresql://host:port/db)"),
+                    format!(
+                        "`{u}`: Gale's JDBC bolts write to PostgreSQL only \
+                         (jdbc:postgresql://host:port/db)"
+                    ),
                 );
                 return;
             };
@@ -189,7 +195,10 @@ fn methods(
         out.error(
             &format!("properties.{name}"),
             name,
-            format!("`{class}` takes no properties (Gale's `args:` sets the rest: batch, linger_ms, mode, ...)"),
+            format!(
+                "`{class}` takes no properties (Gale's `args:` sets the rest: batch, \
+                 linger_ms, mode, ...)"
+            ),
         );
     }
     (table, query)
@@ -219,29 +228,31 @@ pub(crate) fn insert(out: &mut Out, args: &ClassArgs) {
     let Some(names) = names else { return };
     let (table, columns) = match (table, query) {
         (Some(t), None) => (t, names.clone()),
-        (None, Some(q)) => {
-            match parse_insert(&q) {
-                Ok((t, cols, marks)) => {
-                    if marks != names.len() {
-                        out.error(
-                        "configMethods.withInsertQuery",
-                        "withInsertQuery",
-                        format!("`{class}`.withInsertQuery: {marks} `?` for the mapper's {} columns", names.len()),
-                    );
-                        return;
-                    }
-                    (t, cols.unwrap_or_else(|| names.clone()))
-                }
-                Err(e) => {
+        (None, Some(q)) => match parse_insert(&q) {
+            Ok((t, cols, marks)) => {
+                if marks != names.len() {
                     out.error(
                         "configMethods.withInsertQuery",
                         "withInsertQuery",
-                        format!("`{class}`.withInsertQuery `{q}`: {e}"),
+                        format!(
+                            "`{class}`.withInsertQuery: {marks} `?` for the mapper's {} \
+                             columns",
+                            names.len()
+                        ),
                     );
                     return;
                 }
+                (t, cols.unwrap_or_else(|| names.clone()))
             }
-        }
+            Err(e) => {
+                out.error(
+                    "configMethods.withInsertQuery",
+                    "withInsertQuery",
+                    format!("`{class}`.withInsertQuery `{q}`: {e}"),
+                );
+                return;
+            }
+        },
         (Some(_), Some(_)) => {
             out.error(
                 "configMethods",
@@ -283,7 +294,11 @@ fn mapper_columns(out: &mut Out, m: &Arg) -> Option<Vec<String>> {
         out.error(
             "constructorArgs[1]",
             INSERT_BOLT,
-            format!("`{INSERT_BOLT}` takes a `ref` to a `{SIMPLE_MAPPER}` second (Gale runs no Java mapper classes), not {}", what(m)),
+            format!(
+                "`{INSERT_BOLT}` takes a `ref` to a `{SIMPLE_MAPPER}` second (Gale runs no \
+                 Java mapper classes), not {}",
+                what(m)
+            ),
         );
         return None;
     };
@@ -362,7 +377,12 @@ pub(crate) fn lookup(out: &mut Out, args: &ClassArgs) {
         mapper.constructor_args.first().and_then(Arg::strings),
         mapper.constructor_args.get(1).and_then(columns),
     ) else {
-        out.error(mat, "SimpleJdbcLookupMapper", "`SimpleJdbcLookupMapper` takes (output fields: a `ref` to a Fields or a list, query columns: a `reflist` of `Column`s)");
+        out.error(
+            mat,
+            "SimpleJdbcLookupMapper",
+            "`SimpleJdbcLookupMapper` takes (output \
+             fields: a `ref` to a Fields or a list, query columns: a `reflist` of `Column`s)",
+        );
         return;
     };
     let (sql, marks) = numbered(&query);

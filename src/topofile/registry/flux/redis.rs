@@ -66,7 +66,10 @@ fn pool(out: &mut Out, class: &str, at: &str, a: &Arg) {
         out.error(
             at,
             "JedisClusterConfig",
-            format!("`{class}`: Redis Cluster (`JedisClusterConfig`) is not supported; give a `JedisPoolConfig` of one server"),
+            format!(
+                "`{class}`: Redis Cluster (`JedisClusterConfig`) is not supported; give a \
+                 `JedisPoolConfig` of one server"
+            ),
         );
         return;
     }
@@ -94,12 +97,22 @@ fn pool(out: &mut Out, class: &str, at: &str, a: &Arg) {
         return;
     };
     if c.len() > 5 {
-        out.error(at, "JedisPoolConfig", "`JedisPoolConfig` takes at most 5 constructor arguments (host, port, timeout, password, database)");
+        out.error(
+            at,
+            "JedisPoolConfig",
+            "`JedisPoolConfig` takes at most 5 constructor \
+             arguments (host, port, timeout, password, database)",
+        );
     }
     if let Some(t) = c.get(2) {
         match count(t).filter(|t| *t > 0) {
             Some(t) => out.set("timeout_ms", t),
-            None => out.error(at, "JedisPoolConfig", "`JedisPoolConfig`'s timeout (the third constructor argument) is a number of milliseconds above 0"),
+            None => out.error(
+                at,
+                "JedisPoolConfig",
+                "`JedisPoolConfig`'s timeout (the third \
+                 constructor argument) is a number of milliseconds above 0",
+            ),
         }
     }
     if let Some(pw) = c.get(3) {
@@ -269,7 +282,10 @@ pub(crate) fn bolt(out: &mut Out, class: &str, args: &ClassArgs, lookup: bool) {
         out.error(
             &format!("configMethods.{name}"),
             name,
-            format!("`{class}` has no config method `{name}` in Gale (it has none; Gale's `args:` sets batch, linger_ms, timeout_ms)"),
+            format!(
+                "`{class}` has no config method `{name}` in Gale (it has none; Gale's \
+                 `args:` sets batch, linger_ms, timeout_ms)"
+            ),
         );
     }
     for (name, _) in &args.properties {
@@ -327,7 +343,10 @@ pub(crate) fn stream_spout(out: &mut Out, args: &ClassArgs) {
         out.error(
             &format!("configMethods.{name}"),
             name,
-            format!("`{STREAM_SPOUT}` has no config methods: its settings are properties ({STREAM_KEYS:?})"),
+            format!(
+                "`{STREAM_SPOUT}` has no config methods: its settings are properties \
+                 ({STREAM_KEYS:?})"
+            ),
         );
     }
 }
