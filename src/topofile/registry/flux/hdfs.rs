@@ -49,20 +49,8 @@ fn fs_url(out: &mut Out, class: &str, at: &str, name: &str, a: &Arg) -> Option<S
 /// `HdfsBolt` with its config methods, for component `component`.
 pub(crate) fn bolt(out: &mut Out, component: &str, args: &ClassArgs) {
     let class = HDFS_BOLT;
-    if !args.constructor_args.is_empty() {
-        out.error(
-            "constructorArgs",
-            class,
-            format!("`{class}` takes no constructor arguments (its config methods set it up)"),
-        );
-    }
-    for (name, _) in &args.properties {
-        out.error(
-            &format!("properties.{name}"),
-            name,
-            format!("`{class}` takes no properties"),
-        );
-    }
+    out.no_constructor_args(class, args);
+    out.no_properties(class, args, "its config methods set it up");
     let (mut base, mut path) = (None, None);
     for (name, margs) in &args.config_methods {
         let at = format!("configMethods.{name}");
@@ -92,17 +80,9 @@ pub(crate) fn bolt(out: &mut Out, component: &str, args: &ClassArgs) {
                     ),
                 }
             }
-            "withTickTupleIntervalSeconds" => match count(a).filter(|n| *n > 0) {
-                Some(n) => out.set("linger_ms", n.saturating_mul(1000)),
-                None => out.error(
-                    &at,
-                    name,
-                    format!(
-                        "`{class}`.{name} takes a number of \
-                         seconds above 0"
-                    ),
-                ),
-            },
+            "withTickTupleIntervalSeconds" => {
+                out.seconds_as_ms((class, name, &at), Some(a), "linger_ms");
+            }
             "withConfigKey" => out.warn(&at, name, "ignored: Gale has no HDFS configuration"),
             _ => out.error(
                 &at,
@@ -279,20 +259,8 @@ fn rotation(out: &mut Out, at: &str, a: &Arg) {
 /// `HdfsSpout` with its config methods.
 pub(crate) fn spout(out: &mut Out, args: &ClassArgs) {
     let class = HDFS_SPOUT;
-    if !args.constructor_args.is_empty() {
-        out.error(
-            "constructorArgs",
-            class,
-            format!("`{class}` takes no constructor arguments (its config methods set it up)"),
-        );
-    }
-    for (name, _) in &args.properties {
-        out.error(
-            &format!("properties.{name}"),
-            name,
-            format!("`{class}` takes no properties"),
-        );
-    }
+    out.no_constructor_args(class, args);
+    out.no_properties(class, args, "its config methods set it up");
     let (mut base, mut dir) = (None, None);
     for (name, margs) in &args.config_methods {
         let at = format!("configMethods.{name}");
@@ -331,17 +299,7 @@ pub(crate) fn spout(out: &mut Out, args: &ClassArgs) {
                     ),
                 }
             }
-            "setCommitFrequencySec" => match one.and_then(count).filter(|n| *n > 0) {
-                Some(n) => out.set("commit_ms", n.saturating_mul(1000)),
-                None => out.error(
-                    &at,
-                    name,
-                    format!(
-                        "`{class}`.{name} takes a number of \
-                         seconds above 0"
-                    ),
-                ),
-            },
+            "setCommitFrequencySec" => out.seconds_as_ms((class, name, &at), one, "commit_ms"),
             "setArchiveDir" | "setBadFilesDir" | "setLockDir" => out.warn(
                 &at,
                 name,

@@ -5,7 +5,7 @@
 use gale_codec::Value;
 use serde_yaml_ng::Value as Yaml;
 
-use super::out::{count, object, only, text, what, Out};
+use super::out::{object, only, text, what, Out};
 use crate::topofile::registry::{Arg, ClassArgs};
 
 /// storm-jdbc's connection provider (a map of HikariCP settings).
@@ -162,14 +162,9 @@ fn methods(
     for (name, margs) in &args.config_methods {
         let at = format!("configMethods.{name}");
         match (name.as_str(), only(margs)) {
-            ("withQueryTimeoutSecs", Some(a)) => match count(a).filter(|n| *n > 0) {
-                Some(n) => out.set("timeout_ms", n.saturating_mul(1000)),
-                None => out.error(
-                    &at,
-                    name,
-                    format!("`{class}`.withQueryTimeoutSecs takes a number of seconds above 0"),
-                ),
-            },
+            ("withQueryTimeoutSecs", a @ Some(_)) => {
+                out.seconds_as_ms((class, name, &at), a, "timeout_ms");
+            }
             ("withTableName", Some(a)) if insert => table = text(a),
             ("withInsertQuery", Some(a)) if insert => query = text(a),
             ("withTableName" | "withInsertQuery" | "withQueryTimeoutSecs", _)
@@ -191,16 +186,11 @@ fn methods(
             ),
         }
     }
-    for (name, _) in &args.properties {
-        out.error(
-            &format!("properties.{name}"),
-            name,
-            format!(
-                "`{class}` takes no properties (Gale's `args:` sets the rest: batch, \
-                 linger_ms, mode, ...)"
-            ),
-        );
-    }
+    out.no_properties(
+        class,
+        args,
+        "Gale's `args:` sets the rest: batch, linger_ms, mode, ...",
+    );
     (table, query)
 }
 

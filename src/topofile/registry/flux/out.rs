@@ -65,6 +65,48 @@ impl Out {
         });
     }
 
+    /// An error for each of `args`'s properties: `class` takes none
+    /// (`rest` says where its other settings go).
+    pub(crate) fn no_properties(&mut self, class: &str, args: &ClassArgs, rest: &str) {
+        for (name, _) in &args.properties {
+            self.error(
+                &format!("properties.{name}"),
+                name,
+                format!("`{class}` takes no properties ({rest})"),
+            );
+        }
+    }
+
+    /// An error if `args` has constructor arguments: `class` is set up by
+    /// its config methods.
+    pub(crate) fn no_constructor_args(&mut self, class: &str, args: &ClassArgs) {
+        if !args.constructor_args.is_empty() {
+            self.error(
+                "constructorArgs",
+                class,
+                format!("`{class}` takes no constructor arguments (its config methods set it up)"),
+            );
+        }
+    }
+
+    /// Config method `method` of `class` at `at`, given `a`, a number of
+    /// seconds above 0: sets `key` to it in milliseconds.
+    pub(crate) fn seconds_as_ms(
+        &mut self,
+        (class, method, at): (&str, &str, &str),
+        a: Option<&Arg>,
+        key: &str,
+    ) {
+        match a.and_then(count).filter(|n| *n > 0) {
+            Some(n) => self.set(key, n.saturating_mul(1000)),
+            None => self.error(
+                at,
+                method,
+                format!("`{class}`.{method} takes a number of seconds above 0"),
+            ),
+        }
+    }
+
     /// Whether an error was found.
     pub(crate) fn failed(&self) -> bool {
         self.problems.iter().any(|p| !p.warning)

@@ -288,15 +288,11 @@ pub(crate) fn bolt(out: &mut Out, class: &str, args: &ClassArgs, lookup: bool) {
             ),
         );
     }
-    for (name, _) in &args.properties {
-        out.error(
-            &format!("properties.{name}"),
-            name,
-            format!(
-                "`{class}` takes no properties (Gale's `args:` sets batch, linger_ms, timeout_ms)"
-            ),
-        );
-    }
+    out.no_properties(
+        class,
+        args,
+        "Gale's `args:` sets batch, linger_ms, timeout_ms",
+    );
 }
 
 /// Gale's `RedisStreamSpout`: optionally `constructorArgs: [ref to a
