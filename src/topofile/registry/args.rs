@@ -59,7 +59,8 @@ pub(crate) const FIELDS_CLASS: &str = "org.apache.storm.tuple.Fields";
 
 /// What a Flux file says about one instance of a class: its `className`,
 /// `constructorArgs`, `properties` and `configMethods`, with `ref`s
-/// resolved. A factory registered with [`Registry`] reads it.
+/// resolved. A factory registered with
+/// [`Registry`](super::Registry) reads it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClassArgs {
     /// The `className`.

@@ -64,7 +64,12 @@ impl Class {
 /// Gale component: Storm's own classes used in Flux's documentation
 /// (`TestWordSpout`, `TestWordCounter`, `LogInfoBolt`, the shell
 /// wrappers `FluxShellSpout`/`FluxShellBolt` and `ShellSpout`/`ShellBolt`,
-/// `Fields`), and any a binary of yours adds:
+/// `Fields`), Storm's connector classes (storm-redis's `RedisStoreBolt`
+/// and `RedisLookupBolt`, storm-jdbc's `JdbcInsertBolt` and
+/// `JdbcLookupBolt`, storm-hdfs's `HdfsBolt` and `HdfsSpout`, with the
+/// objects they take by `ref`) and Gale's `gale.connectors.RedisStreamSpout`,
+/// each read into the connector built-in it stands for (see
+/// `docs/connectors.md`), and any a binary of yours adds:
 ///
 /// ```
 /// use gale::prelude::*;
