@@ -1132,7 +1132,7 @@ impl RewindableSpout for RedisStreamSpout {
         let Some(id) = id else {
             self.target = None;
             self.fatal = Some(self.config_error(
-                "delivery",
+                "checkpoint",
                 &format!("a checkpoint's position is not {{id, entries_read}}: {position:?}"),
             ));
             return;
