@@ -418,7 +418,12 @@ fn an_entry_with_other_fields_is_reported_by_connector_component_and_key_and_kep
         redis.pipe(&cmds);
         let topo = topology(&redis, &pg, &key, &dir, delivery);
         let run = gale_with_env(&["run", &topo], &[PG_ENV]);
-        assert!(run.ok(), "gale failed ({delivery}): {}", run.stderr);
+        assert!(
+            run.ok(),
+            "gale failed ({delivery}): {}{}",
+            run.stdout,
+            run.stderr
+        );
         let want = format!(
             "redis-stream-spout `events`: stream `{key}` entry {round}-2: fields [\"text\"] do not \
              match the declared fields [\"line\"]"
