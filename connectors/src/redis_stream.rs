@@ -22,13 +22,26 @@
 //! The spout never blocks its worker thread on an empty stream: reads are
 //! non-blocking and, after an empty one, the next waits `poll_ms`. Each
 //! round trip is bounded by `timeout_ms`.
+//!
+//! **Rewinding** (a [`RewindableSpout`], for exactly-once state under
+//! checkpoints): with `delivery: offset` the position is the id of the
+//! last entry read (and the group's `entries-read` there); restoring it
+//! reads on after that id with `XREAD` and sets the group's id back to
+//! it. In a topology with checkpoints acks do not move the group's id
+//! (the checkpoints are the one record of what is done: a crash before
+//! the first complete checkpoint starts again where the group stood).
+//! With `delivery: group` there is no such position (the group hands
+//! entries to several consumers and keeps their pending lists): a
+//! checkpoint stops the spout with an error naming the key.
 
+use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gale_codec::Value;
+use gale_engine::state::{RewindableSpout, CHECKPOINT_STREAM};
 use gale_engine::{OutputFieldsDeclarer, Spout, SpoutOutput, TopologyContext};
 use redis::Value as R;
 use serde::Deserialize;
@@ -282,6 +295,13 @@ pub struct RedisStreamSpout {
     claim_cursor: StreamId,
     idle: bool,
     fatal: Option<ConnectorError>,
+    /// Offset delivery in a topology with checkpoints: acks do not move
+    /// the group's id (only a restore does, once: `commit_restored`).
+    checkpointed: bool,
+    commit_restored: bool,
+    /// Group delivery under checkpoints: asked to rewind, which it cannot
+    /// (reported at the next `next_tuple`).
+    cannot_rewind: Cell<bool>,
 }
 
 impl RedisStreamSpout {
@@ -317,6 +337,9 @@ impl RedisStreamSpout {
             claim_cursor: StreamId::ZERO,
             idle: false,
             fatal: None,
+            checkpointed: false,
+            commit_restored: false,
+            cannot_rewind: Cell::new(false),
         }
     }
 
@@ -327,6 +350,15 @@ impl RedisStreamSpout {
 
     fn offset(&self) -> bool {
         self.cfg.delivery == Delivery::Offset
+    }
+
+    fn config_error(&self, key: &str, message: &str) -> ConnectorError {
+        ConnectorError::Config {
+            connector: REDIS_STREAM_SPOUT,
+            component: self.component.clone(),
+            key: key.to_owned(),
+            message: message.to_owned(),
+        }
     }
 
     fn target_shown(&self) -> String {
@@ -479,7 +511,8 @@ impl RedisStreamSpout {
                 self.asked.push(Asked::Write);
             }
         }
-        if offset {
+        let may_commit = !self.checkpointed || std::mem::take(&mut self.commit_restored);
+        if offset && may_commit {
             // Everything up to just before the oldest entry in flight is
             // done (or everything read, with none in flight).
             let done = match self.in_flight.values().next() {
@@ -930,6 +963,7 @@ impl Spout for RedisStreamSpout {
             .clone()
             .unwrap_or_else(|| format!("{}-{}", self.component, context.task_index()));
         self.max_pending = context.max_spout_pending().unwrap_or(usize::MAX).max(1);
+        self.checkpointed = context.targets().contains_key(CHECKPOINT_STREAM);
         let mut checked = self.cfg.check(&self.component);
         if checked.is_ok() && self.offset() && context.component_tasks().len() > 1 {
             checked = Err(ConnectorError::Config {
@@ -951,6 +985,15 @@ impl Spout for RedisStreamSpout {
     }
 
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        if self.cannot_rewind.replace(false) {
+            self.target = None; // stays idle
+            self.fatal = Some(self.config_error(
+                "delivery",
+                "`group` cannot rewind to a checkpoint (the group shares entries among \
+                 consumers: there is no position to go back to); exactly-once state needs \
+                 `delivery: offset`",
+            ));
+        }
         if let Some(e) = self.fatal.take() {
             out.report_error(&e); // once; the spout then stays idle
             return;
@@ -1050,6 +1093,59 @@ impl Spout for RedisStreamSpout {
             && self.in_flight.is_empty()
             && self.retry.is_empty()
             && self.dead.is_empty()
+    }
+}
+
+/// The position: `{id, entries_read}` of the last entry read (offset
+/// delivery), or null before the first read (see the module docs).
+impl RewindableSpout for RedisStreamSpout {
+    fn checkpoint(&self) -> Value {
+        if !self.offset() {
+            self.cannot_rewind.set(true);
+            return Value::Null;
+        }
+        let Some(id) = self.position else {
+            return Value::Null; // nothing read: where the group stands
+        };
+        let read = self
+            .ordinal
+            .and_then(|n| i64::try_from(n).ok())
+            .map_or(Value::Null, Value::I64);
+        Value::Map(vec![
+            ("id".to_owned(), Value::Str(id.to_string())),
+            ("entries_read".to_owned(), read),
+        ])
+    }
+
+    fn restore(&mut self, position: &Value) {
+        if !self.offset() {
+            self.cannot_rewind.set(true);
+            return;
+        }
+        if *position == Value::Null {
+            return;
+        }
+        let id = match position.get("id") {
+            Some(Value::Str(s)) => StreamId::parse(s.as_bytes()).ok(),
+            _ => None,
+        };
+        let Some(id) = id else {
+            self.target = None;
+            self.fatal = Some(self.config_error(
+                "checkpoint",
+                &format!("a checkpoint's position is not {{id, entries_read}}: {position:?}"),
+            ));
+            return;
+        };
+        let ordinal = match position.get("entries_read") {
+            Some(Value::I64(n)) => u64::try_from(*n).ok(),
+            _ => None,
+        };
+        self.position = Some(id);
+        self.ordinal = ordinal;
+        self.last_done = Some((id, ordinal));
+        self.committed = None;
+        self.commit_restored = true; // the group's id goes back here
     }
 }
 

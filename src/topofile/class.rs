@@ -13,7 +13,9 @@ use gale_engine::{Grouping, OutputFieldsDeclarer};
 use serde_yaml_ng::Value as Yaml;
 
 use super::mistakes::Errors;
-use super::registry::{Arg, BoltFactory, Class, ClassArgs, Registry, Role, SpoutFactory, Stand};
+use super::registry::{
+    self, Arg, BoltFactory, Class, ClassArgs, Registry, Role, SpoutFactory, Stand,
+};
 use super::schema::{
     ComponentDef, ConfigMethodDef, ObjectDef, PropertyDef, ShellDef, StreamFields,
 };
@@ -397,10 +399,64 @@ pub(super) fn resolve(
             shell(def, &class_name, &args, line, at, errors);
             None
         }
+        Class::Storm(Stand::Connector(name)) => {
+            connector(def, name, &class_name, &args, line, at, errors);
+            None
+        }
         Class::Spout(make) => user(make(&args).map(UserFactory::Spout), def, cline, at, errors),
         Class::Bolt(make) => user(make(&args).map(UserFactory::Bolt), def, cline, at, errors),
         Class::Storm(Stand::Fields) | Class::Object | Class::Grouping(_) => None,
     }
+}
+
+/// A connector class: its configuration read into the `args` of built-in
+/// `name` (beside any Gale `args:` the file gives), each problem reported
+/// on its own line where the text tells.
+fn connector(
+    def: &mut ComponentDef,
+    name: &str,
+    class_name: &str,
+    args: &ClassArgs,
+    line: Option<usize>,
+    at: &str,
+    errors: &mut Errors<'_>,
+) {
+    let out = registry::translate(class_name, &def.id, args);
+    for p in &out.problems {
+        let pline = errors
+            .value_line(line, &p.near)
+            .or_else(|| errors.value_line(None, &p.near))
+            .or(line);
+        let pat = format!("{at}.{}", p.at);
+        if p.warning {
+            errors.warn(pline, pat, format!("`{class_name}`: {}", p.message));
+        } else {
+            errors.push(pline, pat, p.message.clone());
+        }
+    }
+    if out.failed() {
+        return; // said so; the built-in is not checked on half its args
+    }
+    for (key, value) in out.args {
+        match def.args.entry(key) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(value);
+            }
+            std::collections::btree_map::Entry::Occupied(o) => {
+                let key = o.key();
+                let kline = errors.key_line(line, key).or(line);
+                errors.push(
+                    kline,
+                    format!("{at}.args.{key}"),
+                    format!(
+                        "`{key}` is set by `{class_name}`'s configuration already; give it in \
+                         one place"
+                    ),
+                );
+            }
+        }
+    }
+    def.builtin = Some(name.to_owned());
 }
 
 /// A registered class: its factory, and its streams from one instance.

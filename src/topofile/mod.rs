@@ -36,6 +36,8 @@
 mod build;
 mod class;
 mod config;
+#[cfg(test)]
+mod connector_classes_tests;
 mod connectors;
 mod error;
 mod include;

@@ -27,8 +27,15 @@ use std::time::{Duration, Instant};
 use util::gale_with_env;
 use util::servers::{resp, temp_dir, Postgres, Redis};
 
-/// How long one gale run or one wait may take before the test fails.
+/// How long one wait may take before the test fails.
 const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// How long a whole run of the stream may take before the test fails: the
+/// watchdog, and more for a longer stream (a million entries on a loaded
+/// machine, with a debug build, takes longer than the watchdog alone).
+fn run_watchdog() -> Duration {
+    WATCHDOG + Duration::from_secs(entries() / 4_000)
+}
 
 const WORDS: [&str; 16] = [
     "storm", "gale", "redis", "stream", "tuple", "bolt", "spout", "ack", "wind", "rain", "cloud",
@@ -203,7 +210,23 @@ impl Gale {
 
     /// Waits for it to exit by itself; its exit code.
     fn wait(&mut self) -> Option<i32> {
-        let status = wait_for("gale to finish", || self.child.try_wait().ok().flatten());
+        self.wait_up_to(WATCHDOG)
+    }
+
+    /// [`wait`](Self::wait), failing the test after `limit`.
+    fn wait_up_to(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().ok().flatten() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "watchdog: gale still running after {limit:?}; it said:\n{}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(20));
+        };
         thread::sleep(Duration::from_millis(100)); // the stderr reader's last lines
         status.code()
     }
@@ -238,8 +261,13 @@ fn a_redis_stream_counted_into_postgres_equals_an_independent_count() {
     let expected = fill(&redis, "lines", n);
     let dir = temp_dir("conn-wc");
     let topo = topology(&redis, &pg, "lines", &dir, "group");
-    let run = gale_with_env(&["run", &topo], &[PG_ENV]);
-    assert!(run.ok(), "gale failed: {}{}", run.stdout, run.stderr);
+    let mut run = Gale::spawn(&["run", &topo]);
+    assert_eq!(
+        run.wait_up_to(run_watchdog()),
+        Some(0),
+        "gale failed: {}",
+        run.stderr()
+    );
     assert_eq!(counts_in(&pg), expected);
     // Every word recorded once; nothing left pending in the group.
     let words: i64 = expected.values().sum();
@@ -295,8 +323,9 @@ fn kill_9_and_restart(delivery: &str) {
         .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
         .unwrap_or(0);
     eprintln!("killed at {at_kill} of {words} words; {pending} entries pending");
-    let run = gale_with_env(&["run", &topo], &[PG_ENV]);
-    assert!(run.ok(), "the restarted gale failed: {}", run.stderr);
+    let mut run = Gale::spawn(&["run", &topo]);
+    let code = run.wait_up_to(run_watchdog());
+    assert_eq!(code, Some(0), "the restarted gale failed: {}", run.stderr());
     assert_eq!(counts_in(&pg), expected, "counts after kill -9 and restart");
     assert_eq!(
         pg.sql("SELECT count(*) FROM counts_seen").trim(),
@@ -389,7 +418,12 @@ fn an_entry_with_other_fields_is_reported_by_connector_component_and_key_and_kep
         redis.pipe(&cmds);
         let topo = topology(&redis, &pg, &key, &dir, delivery);
         let run = gale_with_env(&["run", &topo], &[PG_ENV]);
-        assert!(run.ok(), "gale failed ({delivery}): {}", run.stderr);
+        assert!(
+            run.ok(),
+            "gale failed ({delivery}): {}{}",
+            run.stdout,
+            run.stderr
+        );
         let want = format!(
             "redis-stream-spout `events`: stream `{key}` entry {round}-2: fields [\"text\"] do not \
              match the declared fields [\"line\"]"

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use gale_codec::Value;
 use gale_engine::{Bolt, CustomGrouping, Grouping, Spout};
 
+use super::args::ClassArgs;
 use super::builtin::Role;
+use super::flux;
 use super::storm::{Stand, STORM_CLASSES};
 
 /// Makes one spout instance per task.
@@ -38,7 +39,9 @@ impl Class {
     /// Spout or bolt, if it is one.
     pub(crate) fn role(&self) -> Option<Role> {
         match self {
-            Class::Storm(Stand::Builtin(name)) => super::builtin::find(name).map(|n| n.role),
+            Class::Storm(Stand::Builtin(name) | Stand::Connector(name)) => {
+                super::builtin::find(name).map(|n| n.role)
+            }
             Class::Storm(Stand::Shell(role)) => Some(*role),
             Class::Spout(_) => Some(Role::Spout),
             Class::Bolt(_) => Some(Role::Bolt),
@@ -57,90 +60,16 @@ impl Class {
     }
 }
 
-/// One argument of a constructor, a property or a config method: a
-/// value, an object of `components:` (a `ref`), or a list of objects (a
-/// `reflist`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Arg {
-    /// A plain YAML value.
-    Value(Value),
-    /// `ref: ID`: the component's definition, its own `ref`s resolved.
-    Object(Box<ClassArgs>),
-    /// `reflist: [ID, ...]`.
-    List(Vec<Arg>),
-}
-
-impl Arg {
-    /// The plain value, if it is one.
-    pub fn as_value(&self) -> Option<&Value> {
-        match self {
-            Arg::Value(v) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// A list of strings: a YAML list of strings, or a `ref` to an
-    /// `org.apache.storm.tuple.Fields` component.
-    pub fn strings(&self) -> Option<Vec<String>> {
-        match self {
-            Arg::Value(Value::List(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Str(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect(),
-            Arg::Object(obj) if obj.class_name == FIELDS_CLASS => {
-                let args = &obj.constructor_args;
-                match args.as_slice() {
-                    [one @ Arg::Value(Value::List(_))] => one.strings(),
-                    _ => args
-                        .iter()
-                        .map(|a| match a {
-                            Arg::Value(Value::Str(s)) => Some(s.clone()),
-                            _ => None,
-                        })
-                        .collect(),
-                }
-            }
-            _ => None,
-        }
-    }
-}
-
-/// Storm's `Fields` class.
-pub(crate) const FIELDS_CLASS: &str = "org.apache.storm.tuple.Fields";
-
-/// What a Flux file says about one instance of a class: its `className`,
-/// `constructorArgs`, `properties` and `configMethods`, with `ref`s
-/// resolved. A factory registered with [`Registry`] reads it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ClassArgs {
-    /// The `className`.
-    pub class_name: String,
-    /// `constructorArgs`, in order.
-    pub constructor_args: Vec<Arg>,
-    /// `properties`: (name, value) in order.
-    pub properties: Vec<(String, Arg)>,
-    /// `configMethods`: (method name, its args) in order.
-    pub config_methods: Vec<(String, Vec<Arg>)>,
-}
-
-impl ClassArgs {
-    /// The property called `name`, if given.
-    pub fn property(&self, name: &str) -> Option<&Arg> {
-        self.properties
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a)
-    }
-}
-
 /// The classes a Flux file's `className` may name, each resolved to a
 /// Gale component: Storm's own classes used in Flux's documentation
 /// (`TestWordSpout`, `TestWordCounter`, `LogInfoBolt`, the shell
 /// wrappers `FluxShellSpout`/`FluxShellBolt` and `ShellSpout`/`ShellBolt`,
-/// `Fields`), and any a binary of yours adds:
+/// `Fields`), Storm's connector classes (storm-redis's `RedisStoreBolt`
+/// and `RedisLookupBolt`, storm-jdbc's `JdbcInsertBolt` and
+/// `JdbcLookupBolt`, storm-hdfs's `HdfsBolt` and `HdfsSpout`, with the
+/// objects they take by `ref`) and Gale's `gale.connectors.RedisStreamSpout`,
+/// each read into the connector built-in it stands for (see
+/// `docs/connectors.md`), and any a binary of yours adds:
 ///
 /// ```
 /// use gale::prelude::*;
@@ -192,9 +121,17 @@ impl Default for Registry {
 impl Registry {
     /// Storm's classes (see the type's docs).
     pub fn new() -> Self {
-        let classes = STORM_CLASSES
+        let storm = STORM_CLASSES
             .iter()
-            .map(|(name, stand)| ((*name).to_owned(), Class::Storm(*stand)))
+            .map(|(name, stand)| (*name, Class::Storm(*stand)));
+        let connectors = flux::CONNECTORS
+            .iter()
+            .map(|(name, builtin)| (*name, Class::Storm(Stand::Connector(builtin))));
+        let objects = flux::OBJECTS.iter().map(|name| (*name, Class::Object));
+        let classes = storm
+            .chain(connectors)
+            .chain(objects)
+            .map(|(name, class)| (name.to_owned(), class))
             .collect();
         Self { classes }
     }
@@ -275,25 +212,5 @@ impl Registry {
             .filter(|(_, c)| c.role() == role)
             .map(|(n, _)| n.as_str())
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fields_reference_gives_its_names() {
-        let fields = ClassArgs {
-            class_name: FIELDS_CLASS.to_owned(),
-            constructor_args: vec![
-                Arg::Value(Value::from("word")),
-                Arg::Value(Value::from("n")),
-            ],
-            ..ClassArgs::default()
-        };
-        let arg = Arg::Object(Box::new(fields));
-        assert_eq!(arg.strings(), Some(vec!["word".to_owned(), "n".to_owned()]));
-        assert_eq!(Arg::Value(Value::I64(1)).strings(), None);
     }
 }

@@ -14,6 +14,10 @@ pub(crate) enum Stand {
     Shell(Role),
     /// `org.apache.storm.tuple.Fields`: a list of field names, for `ref`s.
     Fields,
+    /// A connector built-in (by its `builtin:` name), its `args` read from
+    /// the class's `constructorArgs`, `configMethods` and `properties`
+    /// (see `flux/`).
+    Connector(&'static str),
 }
 
 /// Storm's classes, by their full name.
