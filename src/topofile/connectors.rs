@@ -8,7 +8,7 @@
 //! connectors have no server: every key goes to their config).
 
 use gale_connectors::{
-    EndpointConfig, FileSink, FileSinkConfig, FileSpout, FileSpoutConfig, PostgresBolt,
+    Delivery, EndpointConfig, FileSink, FileSinkConfig, FileSpout, FileSpoutConfig, PostgresBolt,
     PostgresConfig, PostgresLookupBolt, PostgresLookupConfig, RedisLookupBolt, RedisLookupConfig,
     RedisStoreBolt, RedisStoreConfig, RedisStreamConfig, RedisStreamSpout, FILE_SINK, FILE_SPOUT,
     POSTGRES_BOLT, POSTGRES_LOOKUP, REDIS_BOLT, REDIS_LOOKUP, REDIS_STREAM_SPOUT,
@@ -135,21 +135,28 @@ impl Connector {
     }
 
     /// Adds it as spout `id`; `finite` is cleared unless it stops by itself.
+    /// With `rewind` (state is checkpointed), a Redis stream read with
+    /// `delivery: offset` is added as a rewindable spout (exactly-once
+    /// state); with `delivery: group` it cannot rewind and gives Storm's
+    /// at-least-once state.
     pub(super) fn add_spout<'b>(
         self,
         b: &'b mut TopologyBuilder,
         id: &str,
         parallelism: usize,
         finite: &mut bool,
+        rewind: bool,
     ) -> Option<SpoutDeclarer<'b>> {
         match self {
             Connector::Stream(ep, cfg) => {
                 *finite &= cfg.until_idle;
-                Some(b.set_spout(
-                    id,
-                    move || RedisStreamSpout::new(ep.clone(), cfg.clone()),
-                    parallelism,
-                ))
+                let rewindable = rewind && cfg.delivery == Delivery::Offset;
+                let spout = move || RedisStreamSpout::new(ep.clone(), cfg.clone());
+                Some(if rewindable {
+                    b.set_rewindable_spout(id, spout, parallelism)
+                } else {
+                    b.set_spout(id, spout, parallelism)
+                })
             }
             Connector::FileSpout(cfg) => {
                 *finite &= cfg.until_idle;

@@ -256,7 +256,13 @@ pub(crate) fn add_spout<'b>(
 ) -> Option<SpoutDeclarer<'b>> {
     if connectors::is_connector(name) {
         let c = connectors::parse(name, args).ok()?;
-        return c.add_spout(builder, id, parallelism, &mut outputs.spouts_finite);
+        return c.add_spout(
+            builder,
+            id,
+            parallelism,
+            &mut outputs.spouts_finite,
+            outputs.rewind,
+        );
     }
     match name {
         "sentences" => {
