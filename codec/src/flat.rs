@@ -536,15 +536,15 @@ mod tests {
                     prop_assert_eq!(written, None);
                 }
             }
-            // The public, untracked form.
+            // The untracked form (`encode_fast_as`'s).
             if r.is_empty() {
                 let mut out = AlignedVec::<16>::new();
                 out.resize(1 << 16, 0x5a);
                 let written = match kind {
-                    super::FastKind::Scalar => crate::encode_fast_as::<{ super::K_SCALAR }>(h, &t.values, &mut out),
-                    super::FastKind::ShortStr => crate::encode_fast_as::<{ super::K_SHORT_STR }>(h, &t.values, &mut out),
-                    super::FastKind::LongStr => crate::encode_fast_as::<{ super::K_LONG_STR }>(h, &t.values, &mut out),
-                    super::FastKind::Bytes => crate::encode_fast_as::<{ super::K_BYTES }>(h, &t.values, &mut out),
+                    super::FastKind::Scalar => super::encode_one_as::<false, { super::K_SCALAR }>(h, &[], v, &mut out),
+                    super::FastKind::ShortStr => super::encode_one_as::<false, { super::K_SHORT_STR }>(h, &[], v, &mut out),
+                    super::FastKind::LongStr => super::encode_one_as::<false, { super::K_LONG_STR }>(h, &[], v, &mut out),
+                    super::FastKind::Bytes => super::encode_one_as::<false, { super::K_BYTES }>(h, &[], v, &mut out),
                 };
                 prop_assert_eq!(written.map(|w| &out[..w]), Some(&expected[..]));
             }
