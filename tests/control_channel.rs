@@ -100,11 +100,11 @@ fn the_control_channel_deactivates_activates_refuses_strangers_and_kills() {
     let stopped_at = polls();
     thread::sleep(Duration::from_millis(300));
     assert_eq!(polls(), stopped_at, "next_tuple called while inactive");
-    let status = control::node_status(&addr, t).unwrap();
+    let status = control::node_status(&addr, t, None).unwrap();
     assert_eq!(status["topologies"][0]["status"], "INACTIVE");
     // Every tree emitted before completed (in flight still acked).
     eventually("acks", || {
-        let s = &control::node_status(&addr, t).unwrap()["topologies"][0];
+        let s = &control::node_status(&addr, t, None).unwrap()["topologies"][0];
         s["spouts_acked"] == s["spouts_emitted"]
     });
 

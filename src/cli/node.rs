@@ -4,13 +4,12 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use gale_engine::cluster::{ClusterFile, ClusterPlan, NodeId};
-use gale_engine::{NodeCluster, Topology};
+use gale_engine::{NodeCluster, SpoutHandoff, Topology};
 use gale_transport::link::LinkStats;
 use serde_json::json;
 
@@ -19,7 +18,9 @@ use super::error::CliError;
 use super::execute::print_counts;
 use super::file::reject_builtin_flags;
 use super::parse::{parse_rate, parse_secs, parse_topology};
+use super::rebalance::NodeLoop;
 use super::report::{Report, Shape};
+use super::signals::StopSignals;
 use super::topology_args::TopologyArgs;
 use crate::builtin::{self, Built, BuiltinOptions, CountSink};
 
@@ -211,7 +212,7 @@ fn run_node(
     opts: &NodeOptions,
     counts: Option<&CountSink>,
 ) -> Result<(), CliError> {
-    let shape = Shape::of(&topology);
+    let base = topology.clone();
     let plan = ClusterPlan::new(topology, cluster, opts.node, extra)?;
     let _ = write!(std::io::stderr().lock(), "{plan}");
     let fingerprint = plan.fingerprint_hex();
@@ -232,19 +233,19 @@ fn run_node(
     let server = engine.start_metrics()?;
     // Signals are caught from here on, so one that arrives while the node
     // waits for its peers stops it cleanly too.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        // A second signal while draining ends the process at once (the
-        // shutdown action must be registered before the flag's).
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))?;
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
+    let signals = StopSignals::register()?;
+    let stop = signals.flag();
     let mut config = engine.run_config(opts.duration);
     config.metrics.node = format!("node-{}", opts.node);
-    let running = NodeCluster::new(plan, config)
-        .with_connect_timeout(opts.connect_timeout)
-        .with_stop_flag(Arc::clone(&stop))
-        .submit()?;
+    let handoff = SpoutHandoff::new();
+    config.handoff = Some(handoff.clone());
+    let mut start = |plan: ClusterPlan| {
+        NodeCluster::new(plan, config.clone())
+            .with_connect_timeout(opts.connect_timeout)
+            .with_stop_flag(Arc::clone(&stop))
+            .submit()
+    };
+    let running = start(plan)?;
     if let Some(server) = &server {
         server.add(running.metrics_handle());
         server.add_control(running.control_handle());
@@ -259,17 +260,15 @@ fn run_node(
         tracing::info!(node = opts.node, url = %server.url(), "serving metrics");
     }
     tracing::info!(node = opts.node, "node running");
-    let mut stopping = false;
-    while !running.is_finished() {
-        // SYNC: Relaxed: the flag carries no data; the handle's stop()
-        // publishes what matters.
-        if !stopping && stop.load(Ordering::Relaxed) {
-            tracing::info!(node = opts.node, "signal received: draining and stopping");
-            running.stop();
-            stopping = true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let node_loop = NodeLoop {
+        node: opts.node,
+        cluster,
+        extra,
+        server: server.as_ref(),
+        handoff,
+    };
+    let (running, topology) = node_loop.run(running, base, &stop, &mut start)?;
+    let shape = Shape::of(&topology);
     let link = running.link_stats();
     let stats = running.wait()?;
     if let Some(link) = &link {
@@ -304,7 +303,16 @@ fn run_node(
             peers: lost,
         });
     }
-    Ok(())
+    stopped_by(&signals)
+}
+
+/// A node stopped by SIGINT or SIGTERM ends as `gale run` does: exit
+/// 130 or 143, after its report.
+fn stopped_by(signals: &StopSignals) -> Result<(), CliError> {
+    match signals.caught() {
+        Some(signal) => Err(CliError::Stopped(signal)),
+        None => Ok(()),
+    }
 }
 
 fn log_link(link: &LinkStats) {

@@ -39,6 +39,12 @@ impl StopSignals {
         Ok(Self { any, each, ids })
     }
 
+    /// A flag set by either signal (for a stop flag such as
+    /// [`NodeCluster::with_stop_flag`](gale_engine::NodeCluster::with_stop_flag)).
+    pub(super) fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.any)
+    }
+
     /// The first signal caught, if any.
     pub(super) fn caught(&self) -> Option<i32> {
         // SYNC: Relaxed: the flags carry no data; the run's own stop()

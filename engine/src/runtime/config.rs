@@ -31,6 +31,9 @@ pub struct RunConfig {
     /// local queue (as Flink chains operators). On by default; off only to
     /// compare the two paths (results are the same either way).
     pub chain: bool,
+    /// Spouts carried over from a run stopped for a rebalance, and where
+    /// this run parks its own when it is stopped for one.
+    pub handoff: Option<super::SpoutHandoff>,
 }
 
 impl Default for RunConfig {
@@ -45,6 +48,7 @@ impl Default for RunConfig {
             duration: None,
             metrics: MetricsConfig::default(),
             chain: true,
+            handoff: None,
         }
     }
 }

@@ -220,10 +220,10 @@ impl Node {
         (status.code(), self.stdout.text(), self.stderr.text())
     }
 
-    /// Sends SIGTERM and waits for a clean exit; returns stdout and
-    /// stderr.
+    /// Sends SIGTERM and waits for a clean exit (drained and reported:
+    /// code 143, as `gale run`); returns stdout and stderr.
     pub fn stop(self) -> (String, String) {
-        self.stop_with(0)
+        self.stop_with(143)
     }
 
     /// Like [`stop`](Self::stop), expecting exit code `code` (3: the node
