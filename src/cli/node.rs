@@ -140,12 +140,7 @@ fn topology_for_cluster(
     if crate::topofile::is_topology_file(name) {
         reject_builtin_flags(args)?;
         let loaded = super::file::load(std::path::Path::new(name), args.filter.as_deref())?;
-        let mut extra = b"file ".to_vec();
-        extra.extend(std::fs::read(name)?);
-        if let Some(filter) = &args.filter {
-            extra.extend(b" filter ");
-            extra.extend(std::fs::read(filter)?);
-        }
+        let extra = file_fingerprint_extra(name, &loaded.resolved)?;
         return Ok((loaded.into(), extra));
     }
     super::file::reject_file_flags(args)?;
@@ -188,6 +183,18 @@ pub(super) fn plan_user(topology: Topology, cluster: &std::path::Path) -> Result
 pub(super) fn run_user_node(topology: Topology, opts: &NodeOptions) -> Result<(), CliError> {
     let cluster = ClusterFile::load(&opts.cluster)?;
     run_node(topology, &cluster, USER_EXTRA, opts, None)
+}
+
+/// What a topology file adds to the fingerprint: its own text (shell
+/// commands included) and the document as resolved (included files
+/// merged, properties substituted), so two nodes whose included files,
+/// `--filter` properties or environment differ refuse to link.
+fn file_fingerprint_extra(name: &str, resolved: &str) -> Result<Vec<u8>, CliError> {
+    let mut extra = b"file ".to_vec();
+    extra.extend(std::fs::read(name)?);
+    extra.extend(b" resolved ");
+    extra.extend(resolved.as_bytes());
+    Ok(extra)
 }
 
 /// What a user binary adds to the fingerprint (its topology is described

@@ -104,6 +104,9 @@ pub(super) fn load(
         return Err(errors.list);
     };
     include::merge(&mut top, base, props, &mut errors);
+    // The document as resolved (properties substituted, includes merged):
+    // what a cluster's nodes must agree on.
+    let resolved = serde_yaml_ng::to_string(&top).unwrap_or_default();
     for key in top.keys() {
         match key.as_str() {
             Some(k) if TOP_KEYS.contains(&k) => {}
@@ -248,6 +251,7 @@ pub(super) fn load(
         }]
     })?;
     loaded.warnings = warnings;
+    loaded.resolved = resolved;
     Ok(loaded)
 }
 
@@ -968,5 +972,6 @@ fn build(
         counts: outputs.counts,
         finite: outputs.spouts_finite,
         warnings: Vec::new(),
+        resolved: String::new(),
     })
 }

@@ -501,6 +501,45 @@ fn a_topology_file_is_planned_and_its_text_is_in_the_fingerprint() {
 }
 
 #[test]
+fn included_files_are_in_the_fingerprint() {
+    let dir = Scratch::new("plan-includes");
+    let cluster = cluster_file(27, SECRET, &[1, 1], &[None, None], "");
+    let cluster = dir.file("cluster.toml", &cluster);
+    let cluster = cluster.to_str().expect("utf-8 path");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python/wordcount.yaml"
+    );
+    let text = std::fs::read_to_string(example).expect("the example topology file");
+    // The bolts move to an included file; the including file stays the same.
+    let (head, rest) = text.split_once("\nbolts:\n").expect("a bolts section");
+    let (bolts, streams) = rest
+        .split_once("\nstreams:\n")
+        .expect("a streams section");
+    let main =
+        format!("{head}\nincludes:\n  - file: bolts.yaml\n    override: true\nstreams:\n{streams}");
+    let main = dir.file("main.yaml", &main);
+    let fingerprint = |bolts_text: &str| {
+        dir.file("bolts.yaml", &format!("bolts:\n{bolts_text}\n"));
+        let run = gale(&["plan", "--cluster", cluster, main.to_str().expect("utf-8")]);
+        assert!(run.ok(), "{}", run.stderr);
+        assert!(run.stdout.contains("split#"), "{}", run.stdout);
+        run.stdout
+            .split("fingerprint ")
+            .nth(1)
+            .map(|f| f[..64].to_owned())
+            .expect("a fingerprint")
+    };
+    let first = fingerprint(bolts);
+    assert_eq!(first, fingerprint(bolts), "two plans differ");
+    // A change in the included file only (a shell argument, which the plan
+    // does not show) changes the fingerprint: the nodes would not link.
+    let changed = bolts.replace("split_bolt.py, json", "split_bolt.py, msgpack");
+    assert_ne!(changed, bolts);
+    assert_ne!(first, fingerprint(&changed));
+}
+
+#[test]
 fn sigterm_while_waiting_for_peers_stops_the_node_cleanly() {
     let dir = Scratch::new("sigterm-connect");
     let cluster = cluster_file(30, SECRET, &[1, 1], &[None, None], "");

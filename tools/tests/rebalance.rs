@@ -1,7 +1,8 @@
 //! `gale rebalance` on a cluster of 2 real `gale node` processes running
 //! a finite, acked word count: the `count` bolt goes from 2 to 4 tasks and
 //! back while the spouts emit; bad requests are refused before anything
-//! changes.
+//! changes. The nodes require a metrics bearer token, which `gale list`,
+//! `gale rebalance` and `gale kill` send with `--token-file`.
 
 #[allow(dead_code)] // shared with nodes.rs, which uses all of it
 #[path = "util/nodes.rs"]
@@ -25,6 +26,7 @@ const SPOUTS_DONE: &str = "all spouts of this node finished";
 /// Enough that the spouts (2 trees in flight each) are still emitting
 /// at both rebalances: checked before each, the test says so if not.
 const SENTENCES: u64 = 40_000;
+const TOKEN: &str = "b7e2c9a41f6d3e8b";
 
 /// A port free on 127.<net>.0.1 and .2.
 fn free_port(net: u8) -> u16 {
@@ -37,9 +39,12 @@ fn free_port(net: u8) -> u16 {
     }
 }
 
+/// `gale ARGS --cluster FILE --token-file TOKEN_FILE`.
 fn cli(args: &[&str], cluster: &Path) -> util::Run {
     let mut all = args.to_vec();
+    let token = cluster.with_file_name("token");
     all.extend(["--cluster", cluster.to_str().unwrap()]);
+    all.extend(["--token-file", token.to_str().unwrap()]);
     gale(&all)
 }
 
@@ -48,7 +53,9 @@ fn statuses(net: u8, port: u16) -> Vec<Json> {
     (1..=2)
         .map(|i| {
             let url = format!("http://127.{net}.0.{i}:{port}/api/v1/node/status");
-            let (code, body) = gale::monitor::get(&url, Duration::from_secs(2)).expect("status");
+            let (code, body) =
+                gale::monitor::get_with_token(&url, Duration::from_secs(2), Some(TOKEN))
+                    .expect("status");
             assert_eq!(code, 200);
             let doc: Json = serde_json::from_slice(&body).expect("JSON");
             doc["topologies"][0].clone()
@@ -121,8 +128,13 @@ fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
         "cluster.toml",
         &cluster_file(net, SECRET, &[1, 1], &[], &settings),
     );
+    let token = dir.file("token", TOKEN);
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod 600");
     let n = SENTENCES.to_string();
     let args = [
+        "--metrics-token-file",
+        token.to_str().unwrap(),
         "wordcount",
         "--ack",
         "--count",
@@ -144,6 +156,11 @@ fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     let list = cli(&["list"], &cluster);
     assert!(list.ok(), "{}", list.stderr);
     assert_eq!(list.stdout.matches("count=2").count(), 2, "{}", list.stdout);
+    assert!(list.stdout.contains("nodes up: 2/2"), "{}", list.stdout);
+    // Without the token the nodes refuse the status request.
+    let anonymous = gale(&["list", "--cluster", cluster.to_str().unwrap()]);
+    assert!(anonymous.stdout.contains("nodes up: 0/2"), "{}", anonymous.stdout);
+    assert!(anonymous.stdout.contains("401"), "{}", anonymous.stdout);
 
     // Refused before anything changes: an unknown component (named, with
     // the ones there are), a task count of 0 (a usage error).
