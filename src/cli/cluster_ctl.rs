@@ -171,8 +171,8 @@ pub(super) fn list(
     let mut out = io::stdout().lock();
     writeln!(
         out,
-        "{:<6} {:<22} {:<11} {:<28} {:>9} {:>6} {:>8}  {}",
-        "NODE", "ENDPOINT", "STATUS", "TOPOLOGY", "UPTIME_S", "TASKS", "WORKERS", "COMPONENTS"
+        "{:<6} {:<22} {:<11} {:<28} {:>9} {:>6} {:>8}  COMPONENTS",
+        "NODE", "ENDPOINT", "STATUS", "TOPOLOGY", "UPTIME_S", "TASKS", "WORKERS"
     )?;
     let up = statuses.iter().filter(|s| s.status.is_ok()).count();
     for s in &statuses {

@@ -32,7 +32,9 @@ Every node prints the plan and its fingerprint first, then waits until all \
 of its peers are connected before its spouts start. It runs until --duration \
 is up or it gets SIGTERM or SIGINT, then drains what it has in flight (a \
 second signal ends it at once) and prints its report (its own tasks' counters; with a finite wordcount, first \
-the counts of its own count tasks, one `word<TAB>count` line per word).")]
+the counts of its own count tasks, one `word<TAB>count` line per word). Exit code: 0 after --duration or `gale \
+kill`, 130/143 after SIGINT/SIGTERM, 3 if it lost a peer. `gale rebalance` restarts its topology in-process \
+with new task counts (see docs/operations.md).")]
 pub struct NodeOptions {
     /// The cluster file (TOML): nodes, secret, settings.
     #[arg(long, value_name = "FILE")]

@@ -257,7 +257,10 @@ impl NodeLoop<'_> {
             }
             if !stopping {
                 if let Ok((changes, reply)) = requests.try_recv() {
-                    let topology = current.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                    let topology = current
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
                     match self.switch(running, &topology, &changes, start) {
                         Ok((next, rebalanced, doc)) => {
                             running = next;
@@ -274,7 +277,10 @@ impl NodeLoop<'_> {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let topology = current.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let topology = current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         Ok((running, topology))
     }
 
@@ -336,7 +342,9 @@ mod tests {
         assert_eq!(parse_change("split=4"), Ok(("split".into(), 4)));
         assert!(parse_change("split=0").unwrap_err().contains("at least 1"));
         assert!(parse_change("split").unwrap_err().contains("COMPONENT=N"));
-        assert!(parse_change("split=x").unwrap_err().contains("not a task count"));
+        assert!(parse_change("split=x")
+            .unwrap_err()
+            .contains("not a task count"));
         assert!(parse_change("=2").unwrap_err().contains("no component"));
     }
 }

@@ -1,6 +1,7 @@
-//! [`StopSignals`]: SIGINT and SIGTERM stop a run cleanly, as `gale node`
-//! has always done: the first drains what is in flight (the run's report
-//! is printed as usual), a second ends the process at once (exit code 1).
+//! [`StopSignals`]: SIGINT and SIGTERM stop a run (`gale run`, `gale
+//! node`) cleanly: the first drains what is in flight (the run's report
+//! is printed as usual; the command then exits 130 or 143), a second ends
+//! the process at once (exit code 1).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};

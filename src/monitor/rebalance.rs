@@ -318,7 +318,9 @@ mod tests {
         assert_eq!(parse_changes("-"), Ok(Vec::new()));
         assert_eq!(format_changes(&[]), "-");
         assert!(parse_changes("split").unwrap_err().contains("COMPONENT=N"));
-        assert!(parse_changes("split=x").unwrap_err().contains("not a number"));
+        assert!(parse_changes("split=x")
+            .unwrap_err()
+            .contains("not a number"));
         assert!(parse_changes("=3").unwrap_err().contains("no component"));
     }
 }

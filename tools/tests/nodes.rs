@@ -513,9 +513,7 @@ fn included_files_are_in_the_fingerprint() {
     let text = std::fs::read_to_string(example).expect("the example topology file");
     // The bolts move to an included file; the including file stays the same.
     let (head, rest) = text.split_once("\nbolts:\n").expect("a bolts section");
-    let (bolts, streams) = rest
-        .split_once("\nstreams:\n")
-        .expect("a streams section");
+    let (bolts, streams) = rest.split_once("\nstreams:\n").expect("a streams section");
     let main =
         format!("{head}\nincludes:\n  - file: bolts.yaml\n    override: true\nstreams:\n{streams}");
     let main = dir.file("main.yaml", &main);

@@ -101,7 +101,12 @@ fn rebalance(cluster: &Path, changes: &str, nodes: &[Node], n: usize) -> (String
         .collect();
     assert_eq!(lines.len(), 2, "{}", run.stdout);
     let fingerprint = |l: &str| l.rsplit(' ').next().unwrap_or_default().to_owned();
-    assert_eq!(fingerprint(lines[0]), fingerprint(lines[1]), "{}", run.stdout);
+    assert_eq!(
+        fingerprint(lines[0]),
+        fingerprint(lines[1]),
+        "{}",
+        run.stdout
+    );
     assert_eq!(fingerprint(lines[0]).len(), 64, "{}", run.stdout);
     let replayed = lines
         .iter()
@@ -113,7 +118,12 @@ fn rebalance(cluster: &Path, changes: &str, nodes: &[Node], n: usize) -> (String
         .sum();
     for node in nodes {
         let text = after_rebalance(node, n);
-        assert!(!text.is_empty(), "node {} did not rebalance:\n{}", node.id, node.stderr.text());
+        assert!(
+            !text.is_empty(),
+            "node {} did not rebalance:\n{}",
+            node.id,
+            node.stderr.text()
+        );
     }
     (run.stdout, replayed)
 }
@@ -159,7 +169,11 @@ fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     assert!(list.stdout.contains("nodes up: 2/2"), "{}", list.stdout);
     // Without the token the nodes refuse the status request.
     let anonymous = gale(&["list", "--cluster", cluster.to_str().unwrap()]);
-    assert!(anonymous.stdout.contains("nodes up: 0/2"), "{}", anonymous.stdout);
+    assert!(
+        anonymous.stdout.contains("nodes up: 0/2"),
+        "{}",
+        anonymous.stdout
+    );
     assert!(anonymous.stdout.contains("401"), "{}", anonymous.stdout);
 
     // Refused before anything changes: an unknown component (named, with

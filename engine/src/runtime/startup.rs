@@ -55,7 +55,8 @@ pub(crate) fn launch(
             .filter(|t| plan.is_local(t))
             .filter_map(|t| {
                 let c = &plan.topology.components[t.component];
-                c.is_spout().then(|| (c.name.clone(), t.index, c.parallelism))
+                c.is_spout()
+                    .then(|| (c.name.clone(), t.index, c.parallelism))
             })
             .collect();
         handoff.close_except(&places);

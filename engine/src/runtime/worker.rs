@@ -607,11 +607,7 @@ impl Worker {
                     continue;
                 };
                 let info = &self.core.plan.tasks[id as usize - 1];
-                let tasks = self
-                    .core
-                    .plan
-                    .component_of(id)
-                    .map_or(1, |c| c.parallelism);
+                let tasks = self.core.plan.component_of(id).map_or(1, |c| c.parallelism);
                 let emitter = &mut self.core.emitter;
                 let failed = park_spout(
                     handoff,

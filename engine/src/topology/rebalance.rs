@@ -106,6 +106,11 @@ mod tests {
         let e = t.rebalanced(&[("cuont".into(), 4)]).unwrap_err();
         assert!(e.to_string().contains("`cuont`") && e.to_string().contains("spout, count"));
         let e = t.rebalanced(&[("count".into(), 0)]).unwrap_err();
-        assert_eq!(e, RebalanceError::ZeroParallelism { component: "count".into() });
+        assert_eq!(
+            e,
+            RebalanceError::ZeroParallelism {
+                component: "count".into()
+            }
+        );
     }
 }
