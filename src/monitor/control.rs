@@ -35,7 +35,6 @@ use gale_transport::link::{control_nonce, control_proof, verify_control_proof};
 use serde_json::{json, Value as Json};
 
 use super::http::{self, GetError, Request, Response};
-use super::rebalance::Rebalancer;
 
 /// How long a nonce stays good.
 const NONCE_LIFE: Duration = Duration::from_secs(30);
@@ -103,6 +102,18 @@ impl Action {
             _ => None,
         }
     }
+}
+
+/// The node side of a rebalance ([`super::rebalance`]): given to the control channel by a node
+/// that can restart its topology in-process.
+pub trait Rebalancer: Send + Sync {
+    /// Checks `changes` (`(component, tasks)`) against this node's
+    /// topology: an error names what is wrong.
+    fn check(&self, changes: &[(String, usize)]) -> Result<(), String>;
+    /// Stops the topology, plans it again with `changes`, starts it and
+    /// waits for its peers; a JSON summary of this node (its report, how
+    /// many trees were failed for replay, its new task count). Blocks.
+    fn switch(&self, changes: &[(String, usize)]) -> Result<Json, String>;
 }
 
 /// The control side of a node's endpoint.

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use gale_engine::ComponentKind;
 use serde_json::{json, Value as Json};
 
+pub use super::control::Rebalancer;
 use super::control::{fan_out, Control, ControlConfig};
 use super::http::Response;
 
@@ -45,18 +46,6 @@ use super::http::Response;
 const SWITCH_TIMEOUT: Duration = Duration::from_secs(180);
 /// How often the drain step asks the nodes.
 const DRAIN_POLL: Duration = Duration::from_millis(100);
-
-/// The node side of a rebalance: given to the control channel by a node
-/// that can restart its topology in-process.
-pub trait Rebalancer: Send + Sync {
-    /// Checks `changes` (`(component, tasks)`) against this node's
-    /// topology: an error names what is wrong.
-    fn check(&self, changes: &[(String, usize)]) -> Result<(), String>;
-    /// Stops the topology, plans it again with `changes`, starts it and
-    /// waits for its peers; a JSON summary of this node (its report, how
-    /// many trees were failed for replay, its new task count). Blocks.
-    fn switch(&self, changes: &[(String, usize)]) -> Result<Json, String>;
-}
 
 /// `component=n,...` (an empty string or `-`: no change). Names must be
 /// non-empty and `n` a number; `check` says whether they fit the topology.
@@ -137,6 +126,13 @@ impl Control {
             Err(e) => return Response::error(400, &format!("rebalance: {e}")),
         };
         // 1. check here before touching anything.
+        if self.rebalancer().is_none() {
+            return Response::error(
+                501,
+                "this node cannot rebalance: only a `gale node` (or a binary's `node` \
+                 subcommand) restarts its topology in-process",
+            );
+        }
         if let Err(e) = self.check_changes(id, &changes) {
             return Response::error(400, &format!("rebalance: {e}"));
         }
