@@ -355,6 +355,11 @@ impl Control {
         if found.is_empty() {
             return Err(format!("no topology `{}` on this node", id.escape_debug()));
         }
+        if action == Action::Activate {
+            // An operator's activate also ends a rebalance left half-way
+            // (its node died between deactivating and switching).
+            self.set_rebalancing(false);
+        }
         for h in found {
             match action {
                 Action::Activate => h.set_active(true),
