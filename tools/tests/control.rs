@@ -11,7 +11,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nodes_util::{cluster_file, Node, Scratch, PATIENCE};
+use nodes_util::{cluster_file, eventually, Node, Scratch};
 use serde_json::Value as Json;
 use util::gale;
 
@@ -75,15 +75,6 @@ fn emitted(net: u8, port: u16) -> Vec<u64> {
                 .expect("emitted")
         })
         .collect()
-}
-
-/// Waits until `f` holds (failing the test after [`PATIENCE`]).
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < PATIENCE, "{what} did not happen");
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn cli(args: &[&str], cluster: &Path) -> util::Run {

@@ -431,14 +431,9 @@ fn a_record_for_a_task_the_node_does_not_own_drops_the_connection() {
     // node 0: node 1 must refuse it and drop the connection, and go on.
     // (In two frames: a frame with a bad record is refused whole.)
     write_record(&mut out, 2, 0);
-    let start = std::time::Instant::now();
-    while link.stats().peers[0].records_out < 1 {
-        assert!(
-            start.elapsed() < nodes_util::PATIENCE,
-            "the good record was never sent"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    nodes_util::eventually("the good record sent", || {
+        link.stats().peers[0].records_out >= 1
+    });
     write_record(&mut out, 1, 0);
     victim.wait_for("record for task 1, which runs on node 0, not this one");
     let (out_text, err) = victim.stop();
@@ -451,17 +446,25 @@ fn a_record_for_a_task_the_node_does_not_own_drops_the_connection() {
     );
 }
 
-#[test]
-fn a_topology_file_is_planned_and_its_text_is_in_the_fingerprint() {
-    let dir = Scratch::new("plan-file");
-    let cluster = cluster_file(28, SECRET, &[1, 1], &[None, None], "");
+/// A scratch directory with a 2-node cluster file on `127.<net>.0.x`, the
+/// file's path, and the text of the Python word count's topology file.
+fn python_wordcount_plan(name: &str, net: u8) -> (Scratch, String, String) {
+    let dir = Scratch::new(name);
+    let cluster = cluster_file(net, SECRET, &[1, 1], &[None, None], "");
     let cluster = dir.file("cluster.toml", &cluster);
-    let cluster = cluster.to_str().expect("utf-8 path");
+    let cluster = cluster.to_str().expect("utf-8 path").to_owned();
     let example = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/python/wordcount.yaml"
     );
     let text = std::fs::read_to_string(example).expect("the example topology file");
+    (dir, cluster, text)
+}
+
+#[test]
+fn a_topology_file_is_planned_and_its_text_is_in_the_fingerprint() {
+    let (dir, cluster, text) = python_wordcount_plan("plan-file", 28);
+    let cluster = cluster.as_str();
     let plan = |file: &std::path::Path, extra: &[&str]| {
         let mut args = vec!["plan", "--cluster", cluster, file.to_str().expect("utf-8")];
         args.extend(extra);
@@ -502,15 +505,8 @@ fn a_topology_file_is_planned_and_its_text_is_in_the_fingerprint() {
 
 #[test]
 fn included_files_are_in_the_fingerprint() {
-    let dir = Scratch::new("plan-includes");
-    let cluster = cluster_file(27, SECRET, &[1, 1], &[None, None], "");
-    let cluster = dir.file("cluster.toml", &cluster);
-    let cluster = cluster.to_str().expect("utf-8 path");
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/python/wordcount.yaml"
-    );
-    let text = std::fs::read_to_string(example).expect("the example topology file");
+    let (dir, cluster, text) = python_wordcount_plan("plan-includes", 27);
+    let cluster = cluster.as_str();
     // The bolts move to an included file; the including file stays the same.
     let (head, rest) = text.split_once("\nbolts:\n").expect("a bolts section");
     let (bolts, streams) = rest.split_once("\nstreams:\n").expect("a streams section");

@@ -11,11 +11,10 @@ mod util;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gale::builtin::wordcount::expected_counts;
-use nodes_util::{cluster_file, Node, Scratch, PATIENCE};
+use nodes_util::{cluster_file, eventually, Node, Scratch};
 use serde_json::Value as Json;
 use util::gale;
 
@@ -61,15 +60,6 @@ fn statuses(net: u8, port: u16) -> Vec<Json> {
             doc["topologies"][0].clone()
         })
         .collect()
-}
-
-/// Waits until `f` holds (failing the test after [`PATIENCE`]).
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < PATIENCE, "{what} did not happen");
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The `word<TAB>count` lines of a node's stdout.
