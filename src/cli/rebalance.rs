@@ -60,18 +60,11 @@ pub struct RebalanceArgs {
 
 /// `COMPONENT=N` with N ≥ 1.
 fn parse_change(text: &str) -> Result<(String, usize), String> {
-    let (name, n) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}`: expected COMPONENT=N"))?;
-    if name.is_empty() {
-        return Err(format!("`{text}`: no component name"));
-    }
-    match n.parse::<usize>() {
-        Ok(0) => Err(format!(
+    match crate::monitor::rebalance::parse_change(text)? {
+        (name, 0) => Err(format!(
             "`{text}`: component `{name}` needs at least 1 task"
         )),
-        Ok(n) => Ok((name.to_owned(), n)),
-        Err(_) => Err(format!("`{text}`: `{n}` is not a task count")),
+        change => Ok(change),
     }
 }
 
@@ -344,7 +337,7 @@ mod tests {
         assert!(parse_change("split").unwrap_err().contains("COMPONENT=N"));
         assert!(parse_change("split=x")
             .unwrap_err()
-            .contains("not a task count"));
+            .contains("not a number"));
         assert!(parse_change("=2").unwrap_err().contains("no component"));
     }
 }

@@ -53,24 +53,25 @@ pub fn parse_changes(text: &str) -> Result<Vec<(String, usize)>, String> {
     if text.is_empty() || text == "-" {
         return Ok(Vec::new());
     }
-    text.split(',')
-        .map(|item| {
-            let (name, n) = item
-                .split_once('=')
-                .ok_or_else(|| format!("`{}`: expected COMPONENT=N", item.escape_debug()))?;
-            if name.is_empty() {
-                return Err(format!("`{}`: no component name", item.escape_debug()));
-            }
-            let n = n.parse::<usize>().map_err(|_| {
-                format!(
-                    "`{}`: the task count of `{}` is not a number",
-                    item.escape_debug(),
-                    name.escape_debug()
-                )
-            })?;
-            Ok((name.to_owned(), n))
-        })
-        .collect()
+    text.split(',').map(parse_change).collect()
+}
+
+/// One `component=n`.
+pub fn parse_change(item: &str) -> Result<(String, usize), String> {
+    let (name, n) = item
+        .split_once('=')
+        .ok_or_else(|| format!("`{}`: expected COMPONENT=N", item.escape_debug()))?;
+    if name.is_empty() {
+        return Err(format!("`{}`: no component name", item.escape_debug()));
+    }
+    let n = n.parse::<usize>().map_err(|_| {
+        format!(
+            "`{}`: the task count of `{}` is not a number",
+            item.escape_debug(),
+            name.escape_debug()
+        )
+    })?;
+    Ok((name.to_owned(), n))
 }
 
 /// `changes` as a path segment (`-` for none).
