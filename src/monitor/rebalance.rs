@@ -138,7 +138,12 @@ impl Control {
             return Response::error(400, &format!("rebalance: {e}"));
         }
         let segment = format_changes(&changes);
-        let node_path = |step: &str| format!("/api/v1/node/topology/{id}/rebalance/{step}");
+        // Peers know the topology by name (ids hold each node's start time).
+        let name = self
+            .find(id)
+            .first()
+            .map_or_else(|| id.to_owned(), |h| h.metrics().metrics().name);
+        let node_path = |step: &str| format!("/api/v1/node/topology/{name}/rebalance/{step}");
         // 2. prepare every node; any that fails: abort on the others.
         let prepared = self.prepare(id, &changes).map(|_| ());
         let peers = fan_out(config, &node_path(&format!("prepare/{segment}")), PEER);
