@@ -95,7 +95,9 @@ impl Control {
         };
         let result = match step.first().copied() {
             Some("prepare") => self.prepare(id, &changes),
-            Some("inflight") => self.in_flight(id).map(|n| json!({ "inflight": n })),
+            Some("inflight") => self
+                .in_flight(id)
+                .map(|n| json!({ "inflight": n, "acked": self.spouts_acked(id) })),
             Some("switch") => self.switch(&changes),
             Some("abort") => {
                 self.set_rebalancing(false);
@@ -168,18 +170,25 @@ impl Control {
             );
         }
         // 3. drain: until no tree is in flight anywhere, or the wait is up.
-        let acked_before = self.spouts_acked(id);
+        // Trees acked at the spouts of all nodes, at the first and last poll.
+        let (mut acked_first, mut acked_last) = (None, 0);
         let deadline = Instant::now() + Duration::from_secs(wait);
         let drained = loop {
             let here = self.in_flight(id).unwrap_or(u64::MAX);
             let there = fan_out(config, &node_path("inflight"), PEER);
-            let all = there.iter().try_fold(here, |sum, (_, r)| {
-                r.as_ref()
-                    .ok()
-                    .and_then(|doc| doc["inflight"].as_u64())
-                    .map(|n| sum.saturating_add(n))
-            });
-            if all == Some(0) {
+            let field = |name: &str| {
+                there.iter().try_fold(0u64, |sum, (_, r)| {
+                    r.as_ref()
+                        .ok()
+                        .and_then(|doc| doc[name].as_u64())
+                        .map(|n| sum.saturating_add(n))
+                })
+            };
+            if let Some(acked) = field("acked") {
+                acked_last = acked + self.spouts_acked(id);
+                acked_first.get_or_insert(acked_last);
+            }
+            if field("inflight").map(|n| n.saturating_add(here)) == Some(0) {
                 break true;
             }
             if Instant::now() >= deadline {
@@ -187,7 +196,7 @@ impl Control {
             }
             std::thread::sleep(DRAIN_POLL);
         };
-        let completed = self.spouts_acked(id).saturating_sub(acked_before);
+        let completed = acked_last.saturating_sub(acked_first.unwrap_or(acked_last));
         // 4. switch every node at once (each waits for the others' links).
         let local = {
             let changes = changes.clone();
