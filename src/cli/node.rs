@@ -248,13 +248,15 @@ fn run_node(
     config.metrics.node = format!("node-{}", opts.node);
     let handoff = SpoutHandoff::new();
     config.handoff = Some(handoff.clone());
-    let mut start = |plan: ClusterPlan| {
-        NodeCluster::new(plan, config.clone())
+    let mut start = |plan: ClusterPlan, inactive: bool| {
+        let mut config = config.clone();
+        config.start_inactive = inactive;
+        NodeCluster::new(plan, config)
             .with_connect_timeout(opts.connect_timeout)
             .with_stop_flag(Arc::clone(&stop))
             .submit()
     };
-    let running = start(plan)?;
+    let running = start(plan, false)?;
     if let Some(server) = &server {
         server.add(running.metrics_handle());
         server.add_control(running.control_handle());

@@ -174,7 +174,7 @@ pub(super) fn command(args: &RebalanceArgs) -> Result<(), CliError> {
 }
 
 /// A switch asked by the control channel, and where its answer goes.
-type SwitchRequest = (Vec<(String, usize)>, Sender<Result<Json, String>>);
+type SwitchRequest = (Vec<(String, usize)>, bool, Sender<Result<Json, String>>);
 
 /// The [`Rebalancer`] of a `gale node`: checks against its current
 /// topology, and hands switches to the node's main loop.
@@ -192,13 +192,13 @@ impl Rebalancer for NodeRebalancer {
             .map_err(|e| e.to_string())
     }
 
-    fn switch(&self, changes: &[(String, usize)]) -> Result<Json, String> {
+    fn switch(&self, changes: &[(String, usize)], inactive: bool) -> Result<Json, String> {
         self.check(changes)?;
         let (reply, answer) = mpsc::channel();
         self.requests
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .send((changes.to_vec(), reply))
+            .send((changes.to_vec(), inactive, reply))
             .map_err(|_| "the node is stopping".to_owned())?;
         answer
             .recv()
@@ -223,13 +223,14 @@ pub(super) struct NodeLoop<'a> {
 impl NodeLoop<'_> {
     /// Runs until `running` finishes, stopping it when `stop` is set and
     /// switching to a rebalanced plan whenever the control channel asks;
-    /// `start` starts a plan. Returns the last run and its topology.
+    /// `start` starts a plan (deactivated if told so). Returns the last run
+    /// and its topology.
     pub(super) fn run(
         &self,
         mut running: RunningTopology,
         topology: Topology,
         stop: &AtomicBool,
-        start: &mut dyn FnMut(ClusterPlan) -> Result<RunningTopology, RunError>,
+        start: &mut dyn FnMut(ClusterPlan, bool) -> Result<RunningTopology, RunError>,
     ) -> Result<(RunningTopology, Topology), CliError> {
         let current = Arc::new(Mutex::new(topology));
         let (tx, requests): (_, Receiver<SwitchRequest>) = mpsc::channel();
@@ -249,12 +250,12 @@ impl NodeLoop<'_> {
                 stopping = true;
             }
             if !stopping {
-                if let Ok((changes, reply)) = requests.try_recv() {
+                if let Ok((changes, inactive, reply)) = requests.try_recv() {
                     let topology = current
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .clone();
-                    match self.switch(running, &topology, &changes, start) {
+                    match self.switch(running, &topology, (&changes, inactive), start) {
                         Ok((next, rebalanced, doc)) => {
                             running = next;
                             *current.lock().unwrap_or_else(PoisonError::into_inner) = rebalanced;
@@ -278,13 +279,14 @@ impl NodeLoop<'_> {
     }
 
     /// Stops `running` (its spouts parked, their pending trees failed for
-    /// replay), prints its report, starts `topology` with `changes`.
+    /// replay), prints its report, starts `topology` with `changes`
+    /// (deactivated if `inactive`).
     fn switch(
         &self,
         running: RunningTopology,
         topology: &Topology,
-        changes: &[(String, usize)],
-        start: &mut dyn FnMut(ClusterPlan) -> Result<RunningTopology, RunError>,
+        (changes, inactive): (&[(String, usize)], bool),
+        start: &mut dyn FnMut(ClusterPlan, bool) -> Result<RunningTopology, RunError>,
     ) -> Result<(RunningTopology, Topology, Json), CliError> {
         let rebalanced = topology
             .rebalanced(changes)
@@ -303,7 +305,7 @@ impl NodeLoop<'_> {
             let _ = write!(err, "{plan}");
         }
         let tasks = plan.tasks().count();
-        let next = start(plan)?;
+        let next = start(plan, inactive)?;
         let closed = self.handoff.take_closed();
         if let Some(server) = self.server {
             server.replace(next.metrics_handle(), next.control_handle());

@@ -113,7 +113,9 @@ pub trait Rebalancer: Send + Sync {
     /// Stops the topology, plans it again with `changes`, starts it and
     /// waits for its peers; a JSON summary of this node (its report, how
     /// many trees were failed for replay, its new task count). Blocks.
-    fn switch(&self, changes: &[(String, usize)]) -> Result<Json, String>;
+    /// `inactive`: the topology was deactivated before the rebalance and
+    /// starts so again.
+    fn switch(&self, changes: &[(String, usize)], inactive: bool) -> Result<Json, String>;
 }
 
 /// The control side of a node's endpoint.
@@ -125,6 +127,8 @@ pub(super) struct Control {
     rebalancer: RwLock<Option<Arc<dyn Rebalancer>>>,
     /// A rebalance is under way: the status says REBALANCING.
     rebalancing: AtomicBool,
+    /// The topology was deactivated before the rebalance began.
+    pub(super) was_inactive: AtomicBool,
 }
 
 impl Control {

@@ -33,6 +33,7 @@
 //! The answer names each node's outcome: trees completed while draining,
 //! trees failed for replay at the switch, its new task count.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use gale_engine::ComponentKind;
@@ -201,8 +202,9 @@ impl Control {
         let local = {
             let changes = changes.clone();
             let rebalancer = self.rebalancer();
+            let inactive = self.was_inactive();
             std::thread::spawn(move || match rebalancer {
-                Some(r) => r.switch(&changes),
+                Some(r) => r.switch(&changes, inactive),
                 None => Err("this node cannot rebalance".to_owned()),
             })
         };
@@ -247,30 +249,45 @@ impl Control {
         }
     }
 
-    /// Checks, shows REBALANCING, deactivates.
+    /// Checks, remembers whether it was deactivated, shows REBALANCING,
+    /// deactivates.
     fn prepare(&self, id: &str, changes: &[(String, usize)]) -> Result<Json, String> {
         self.check_changes(id, changes)?;
+        let found = self.find(id);
+        let inactive = found
+            .iter()
+            .any(|h| h.status() == gale_engine::ControlStatus::Inactive);
+        // SYNC: Relaxed: read by this node's later steps, which come in
+        // later requests on the same HTTP thread.
+        self.was_inactive.store(inactive, Ordering::Relaxed);
         self.set_rebalancing(true);
-        for h in self.find(id) {
+        for h in found {
             h.set_active(false);
         }
         Ok(json!("ok"))
     }
 
+    fn was_inactive(&self) -> bool {
+        // SYNC: Relaxed: see `prepare`.
+        self.was_inactive.load(Ordering::Relaxed)
+    }
+
+    /// Back to where `prepare` found it: active unless it was deactivated.
     fn activate_all(&self, id: &str) -> Result<(), String> {
         let found = self.find(id);
         if found.is_empty() {
             return Err(format!("no topology `{}` on this node", id.escape_debug()));
         }
+        let active = !self.was_inactive();
         for h in found {
-            h.set_active(true);
+            h.set_active(active);
         }
         Ok(())
     }
 
     fn switch(&self, changes: &[(String, usize)]) -> Result<Json, String> {
         let result = match self.rebalancer() {
-            Some(r) => r.switch(changes),
+            Some(r) => r.switch(changes, self.was_inactive()),
             None => Err("this node cannot rebalance".to_owned()),
         };
         self.set_rebalancing(false);

@@ -208,9 +208,26 @@ fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
             "the run finished before the second rebalance; raise SENTENCES"
         );
     }
+    // Deactivated first: the new run starts deactivated too.
+    let run = cli(&["deactivate"], &cluster);
+    assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
     let (_, replayed_2) = rebalance(&cluster, "count=2", &nodes, 2);
     let list = cli(&["list"], &cluster);
     assert_eq!(list.stdout.matches("count=2").count(), 2, "{}", list.stdout);
+    assert_eq!(
+        list.stdout.matches("INACTIVE").count(),
+        2,
+        "{}",
+        list.stdout
+    );
+    assert!(
+        statuses(net, port)
+            .iter()
+            .all(|t| t["spouts_emitted"].as_u64() == Some(0)),
+        "a spout of the deactivated topology emits"
+    );
+    let run = cli(&["activate"], &cluster);
+    assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
 
     // Every tree of the last run completes, then the nodes are killed and
     // print their counts.

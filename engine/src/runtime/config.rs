@@ -34,6 +34,10 @@ pub struct RunConfig {
     /// Spouts carried over from a run stopped for a rebalance, and where
     /// this run parks its own when it is stopped for one.
     pub handoff: Option<super::SpoutHandoff>,
+    /// Start deactivated (Storm's `INACTIVE`: spouts not polled until
+    /// [`activate`](super::RunningTopology::activate)); a rebalance of a
+    /// deactivated topology restarts it so.
+    pub start_inactive: bool,
 }
 
 impl Default for RunConfig {
@@ -49,6 +53,7 @@ impl Default for RunConfig {
             metrics: MetricsConfig::default(),
             chain: true,
             handoff: None,
+            start_inactive: false,
         }
     }
 }

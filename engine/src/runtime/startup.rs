@@ -63,6 +63,11 @@ pub(crate) fn launch(
     }
     let store = MetricsStore::new(config.metrics.clone(), &plan, threads);
     let shared = Arc::new(Shared::new(threads, plan.tasks.len(), store));
+    // SYNC: Release pairs with the Acquire load in `Shared::inactive` (the
+    // workers, spawned below, read it).
+    shared
+        .inactive
+        .store(config.start_inactive, Ordering::Release);
     tracing::info!(
         topology = plan.topology.name,
         tasks = plan.tasks.len(),
