@@ -3,8 +3,8 @@
 //! - [`main`]: the stock `gale` tool (`gale run <name>`, `gale list`,
 //!   `gale node`, `gale plan`, `gale stats <url>`, `gale bench <name>`:
 //!   see [`BenchArgs`]; and for a running cluster `gale list --cluster`,
-//!   `gale activate`, `gale deactivate`, `gale kill`: see
-//!   [`send_action`] and [`cluster_status`]).
+//!   `gale activate`, `gale deactivate`, `gale kill`, `gale rebalance`:
+//!   see [`send_action`], [`rebalance`] and [`cluster_status`]).
 //! - [`run`]: one call that gives a binary of yours the run options of
 //!   `gale run` (`--threads`, `--duration`, `--pin`/`--no-pin`,
 //!   `--busy-spin`, `--json`) for a topology you built:
@@ -30,6 +30,7 @@ mod logging;
 mod node;
 mod parse;
 mod progress;
+mod rebalance;
 mod report;
 mod run_args;
 mod signals;
@@ -46,6 +47,7 @@ pub use execute::{execute, DEFAULT_DURATION};
 pub use file::ValidateArgs;
 pub use logging::LogFormat;
 pub use node::{resolve_topology, NodeArgs, NodeOptions, PlanArgs};
+pub use rebalance::{rebalance, RebalanceArgs};
 pub use report::{Report, Row, Shape};
 pub use run_args::RunArgs;
 pub use stats::{StatsArgs, StatsError};

@@ -9,7 +9,8 @@
 //! - `/`: a live page drawing each topology's graph with its components'
 //!   rate, latency, capacity and backpressure, refreshed every second;
 //! - the control channel of a cluster node ([`control`]): `POST
-//!   /api/v1/topology/<id>/activate|deactivate|kill/<wait>`, each proving
+//!   /api/v1/topology/<id>/activate|deactivate|kill/<wait>|rebalance/<wait>`
+//!   ([`rebalance`]), each proving
 //!   the cluster secret, and `/api/v1/node/status`;
 //! - `/api/v1/cluster/topology/<name>`: the topology summed over every
 //!   node of the cluster, and `/metrics?scope=cluster`: every node's
@@ -32,6 +33,7 @@ pub mod cluster;
 pub mod control;
 pub mod http;
 pub mod prometheus;
+pub mod rebalance;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, RwLock};
@@ -213,6 +215,25 @@ impl MetricsServer {
     /// Puts the topology behind `handle` under the control channel.
     pub fn add_control(&self, handle: ControlHandle) {
         self.registry.1.add(handle);
+    }
+
+    /// Serves `metrics` and `control` in place of the topology of the same
+    /// name (which a rebalance stopped and started again).
+    pub fn replace(&self, metrics: MetricsHandle, control: ControlHandle) {
+        let name = metrics.metrics().name;
+        self.registry
+            .0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|e| e.handle.metrics().name != name);
+        self.add(metrics);
+        self.registry.1.replace(control);
+    }
+
+    /// Lets the control channel rebalance this node's topology
+    /// ([`rebalance`]).
+    pub fn set_rebalancer(&self, rebalancer: Arc<dyn rebalance::Rebalancer>) {
+        self.registry.1.set_rebalancer(rebalancer);
     }
 
     /// The address it listens on.

@@ -100,11 +100,11 @@ fn the_control_channel_deactivates_activates_refuses_strangers_and_kills() {
     let stopped_at = polls();
     thread::sleep(Duration::from_millis(300));
     assert_eq!(polls(), stopped_at, "next_tuple called while inactive");
-    let status = control::node_status(&addr, t).unwrap();
+    let status = control::node_status(&addr, t, None).unwrap();
     assert_eq!(status["topologies"][0]["status"], "INACTIVE");
     // Every tree emitted before completed (in flight still acked).
     eventually("acks", || {
-        let s = &control::node_status(&addr, t).unwrap()["topologies"][0];
+        let s = &control::node_status(&addr, t, None).unwrap()["topologies"][0];
         s["spouts_acked"] == s["spouts_emitted"]
     });
 
@@ -152,10 +152,17 @@ fn the_control_channel_deactivates_activates_refuses_strangers_and_kills() {
     eventually("activate", || seen.activates.load(Ordering::Relaxed) == 2);
     eventually("polls resume", || polls() > stopped_at);
 
-    // Rebalance is not built: said so (after the proof), not a 404.
+    // Rebalance needs a `gale node`, which restarts its topology
+    // in-process: said so (after the proof), not a 404.
     let (code, doc) =
         control::send(&addr, SECRET, "/api/v1/topology/controlled/rebalance/0", t).unwrap();
     assert_eq!(code, 501, "{doc}");
+    assert!(
+        doc["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot rebalance")),
+        "{doc}"
+    );
 
     // Kill with no wait: deactivated, drained, the run ends.
     let (code, doc) =

@@ -80,12 +80,12 @@ pub use runtime::{
     Anchor, BoltOutput, ComponentKind, ComponentMetrics, ComponentStats, ControlHandle,
     ControlStatus, Counters, Emission, ErrorSummary, Input, InputBatch, InputStream, LatencyStats,
     LocalCluster, MetricSource, MetricsConfig, MetricsHandle, NodeCluster, OutputStream, RunConfig,
-    RunError, RunningTopology, Sample, SampleKind, SpoutOutput, TaskError, TaskMetrics,
-    TopologyMetrics, TopologyStats, WindowStats, WorkerMetrics,
+    RunError, RunningTopology, Sample, SampleKind, SpoutHandoff, SpoutOutput, TaskError,
+    TaskMetrics, TopologyMetrics, TopologyStats, WindowStats, WorkerMetrics,
 };
 pub use task_id::TaskId;
 pub use topology::{
-    BoltDeclarer, ComponentConfig, SpoutDeclarer, Topology, TopologyBuilder, TopologyConfig,
-    TopologyError, MAX_DURATION,
+    BoltDeclarer, ComponentConfig, RebalanceError, SpoutDeclarer, Topology, TopologyBuilder,
+    TopologyConfig, TopologyError, MAX_DURATION,
 };
 pub use typed::{Typed, TypedArchive, TypedError};

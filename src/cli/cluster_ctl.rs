@@ -27,6 +27,25 @@ pub struct ControlArgs {
     /// The topology's name [default: the one the cluster runs].
     #[arg(value_name = "TOPOLOGY")]
     pub topology: Option<String>,
+    /// Send `Authorization: Bearer TOKEN` with status requests, the token
+    /// read from FILE (nodes started with `--metrics-token-file`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl ControlArgs {
+    /// The bearer token of `--token-file`, if given.
+    pub fn token(&self) -> Result<Option<String>, CliError> {
+        read_token(self.token_file.as_deref())
+    }
+}
+
+/// The token in `file` (private to its owner), if a file is given.
+pub(super) fn read_token(file: Option<&std::path::Path>) -> Result<Option<String>, CliError> {
+    Ok(match file {
+        Some(f) => Some(gale_engine::cluster::read_private_file(f)?),
+        None => None,
+    })
 }
 
 /// Options of `gale kill`.
@@ -71,14 +90,19 @@ pub fn endpoints(cluster: &ClusterFile) -> Result<Vec<(NodeId, String)>, CliErro
 }
 
 /// Asks every node of `cluster` for its status (a node that does not
-/// answer within 2 s is down).
-pub fn cluster_status(cluster: &ClusterFile) -> Result<Vec<NodeStatus>, CliError> {
+/// answer within 2 s is down), sending `token` as a bearer token if given.
+pub fn cluster_status(
+    cluster: &ClusterFile,
+    token: Option<&str>,
+) -> Result<Vec<NodeStatus>, CliError> {
     let nodes = endpoints(cluster)?;
     let asks: Vec<_> = nodes
         .into_iter()
         .map(|(node, endpoint)| {
+            let token = token.map(str::to_owned);
             std::thread::spawn(move || {
-                let status = control::node_status(&endpoint, TIMEOUT).map_err(|e| e.to_string());
+                let status = control::node_status(&endpoint, TIMEOUT, token.as_deref())
+                    .map_err(|e| e.to_string());
                 NodeStatus {
                     node,
                     endpoint,
@@ -93,14 +117,16 @@ pub fn cluster_status(cluster: &ClusterFile) -> Result<Vec<NodeStatus>, CliError
 /// Sends `action` on topology `name` (default: the one the first node
 /// that answers runs) to the first node of `cluster` that answers, which
 /// applies it and forwards it to every other node. Returns the topology
-/// and each node's outcome (`ok` or why not).
+/// and each node's outcome (`ok` or why not). `token`: as
+/// [`cluster_status`].
 pub fn send_action(
     cluster: &ClusterFile,
     name: Option<&str>,
     action: Action,
+    token: Option<&str>,
 ) -> Result<(String, Vec<(String, String)>), CliError> {
     let mut last = String::from("no node answered");
-    for status in cluster_status(cluster)? {
+    for status in cluster_status(cluster, token)? {
         let doc = match status.status {
             Ok(doc) => doc,
             Err(e) => {
@@ -134,29 +160,40 @@ pub fn send_action(
     Err(CliError::Control(last))
 }
 
-/// `gale list --cluster FILE`.
-pub(super) fn list(cluster: &std::path::Path) -> Result<(), CliError> {
+/// `gale list --cluster FILE [--token-file FILE]`.
+pub(super) fn list(
+    cluster: &std::path::Path,
+    token_file: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     let cluster = ClusterFile::load(cluster)?;
-    let statuses = cluster_status(&cluster)?;
+    let token = read_token(token_file)?;
+    let statuses = cluster_status(&cluster, token.as_deref())?;
     let mut out = io::stdout().lock();
     writeln!(
         out,
-        "{:<6} {:<22} {:<9} {:<28} {:>9} {:>6} {:>8}",
+        "{:<6} {:<22} {:<11} {:<28} {:>9} {:>6} {:>8}  COMPONENTS",
         "NODE", "ENDPOINT", "STATUS", "TOPOLOGY", "UPTIME_S", "TASKS", "WORKERS"
     )?;
     let up = statuses.iter().filter(|s| s.status.is_ok()).count();
     for s in &statuses {
         match &s.status {
-            Err(e) => writeln!(out, "{:<6} {:<22} {:<9} ({e})", s.node, s.endpoint, "DOWN")?,
+            Err(e) => writeln!(out, "{:<6} {:<22} {:<11} ({e})", s.node, s.endpoint, "DOWN")?,
             Ok(doc) => {
                 let topologies = doc["topologies"].as_array().cloned().unwrap_or_default();
                 if topologies.is_empty() {
-                    writeln!(out, "{:<6} {:<22} {:<9}", s.node, s.endpoint, "UP")?;
+                    writeln!(out, "{:<6} {:<22} {:<11}", s.node, s.endpoint, "UP")?;
                 }
                 for t in topologies {
+                    // Task count per component: `spout=1 split=4 count=2`.
+                    let components = t["components"].as_object().map_or_else(String::new, |m| {
+                        m.iter()
+                            .map(|(c, n)| format!("{c}={n}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    });
                     writeln!(
                         out,
-                        "{:<6} {:<22} {:<9} {:<28} {:>9.1} {:>6} {:>8}",
+                        "{:<6} {:<22} {:<11} {:<28} {:>9.1} {:>6} {:>8}  {}",
                         s.node,
                         s.endpoint,
                         t["status"].as_str().unwrap_or("?"),
@@ -164,6 +201,7 @@ pub(super) fn list(cluster: &std::path::Path) -> Result<(), CliError> {
                         t["uptime_s"].as_f64().unwrap_or(0.0),
                         t["tasks"].as_u64().unwrap_or(0),
                         t["workers"].as_u64().unwrap_or(0),
+                        components,
                     )?;
                 }
             }
@@ -181,7 +219,9 @@ pub(super) fn activate(args: &ControlArgs, active: bool) -> Result<(), CliError>
     } else {
         Action::Deactivate
     };
-    let (topology, outcomes) = send_action(&cluster, args.topology.as_deref(), action)?;
+    let token = args.token()?;
+    let (topology, outcomes) =
+        send_action(&cluster, args.topology.as_deref(), action, token.as_deref())?;
     report(&topology, action, &outcomes)
 }
 
@@ -196,12 +236,18 @@ pub(super) fn kill(args: &KillArgs) -> Result<(), CliError> {
     let action = Action::Kill {
         wait_secs: wait.as_secs_f64().ceil() as u64,
     };
-    let (topology, outcomes) = send_action(&cluster, args.target.topology.as_deref(), action)?;
+    let token = args.target.token()?;
+    let (topology, outcomes) = send_action(
+        &cluster,
+        args.target.topology.as_deref(),
+        action,
+        token.as_deref(),
+    )?;
     report(&topology, action, &outcomes)?;
     // The nodes drain and exit; their endpoints go with them.
     let deadline = Instant::now() + wait + Duration::from_secs(120);
     loop {
-        let statuses = cluster_status(&cluster)?;
+        let statuses = cluster_status(&cluster, token.as_deref())?;
         let running: Vec<NodeId> = statuses
             .iter()
             .filter(|s| s.status.is_ok())

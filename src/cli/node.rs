@@ -4,13 +4,12 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use gale_engine::cluster::{ClusterFile, ClusterPlan, NodeId};
-use gale_engine::{NodeCluster, Topology};
+use gale_engine::{NodeCluster, SpoutHandoff, Topology};
 use gale_transport::link::LinkStats;
 use serde_json::json;
 
@@ -19,7 +18,9 @@ use super::error::CliError;
 use super::execute::print_counts;
 use super::file::reject_builtin_flags;
 use super::parse::{parse_rate, parse_secs, parse_topology};
+use super::rebalance::NodeLoop;
 use super::report::{Report, Shape};
+use super::signals::StopSignals;
 use super::topology_args::TopologyArgs;
 use crate::builtin::{self, Built, BuiltinOptions, CountSink};
 
@@ -31,7 +32,9 @@ Every node prints the plan and its fingerprint first, then waits until all \
 of its peers are connected before its spouts start. It runs until --duration \
 is up or it gets SIGTERM or SIGINT, then drains what it has in flight (a \
 second signal ends it at once) and prints its report (its own tasks' counters; with a finite wordcount, first \
-the counts of its own count tasks, one `word<TAB>count` line per word).")]
+the counts of its own count tasks, one `word<TAB>count` line per word). Exit code: 0 after --duration or `gale \
+kill`, 130/143 after SIGINT/SIGTERM, 3 if it lost a peer. `gale rebalance` restarts its topology in-process \
+with new task counts (see docs/operations.md).")]
 pub struct NodeOptions {
     /// The cluster file (TOML): nodes, secret, settings.
     #[arg(long, value_name = "FILE")]
@@ -140,14 +143,9 @@ fn topology_for_cluster(
         reject_builtin_flags(args)?;
         let options = super::file::options(args);
         let loaded = super::file::load(std::path::Path::new(name), &options)?;
-        let mut extra = b"file ".to_vec();
-        extra.extend(std::fs::read(name)?);
+        let mut extra = file_fingerprint_extra(name, &loaded.resolved)?;
         if !options.state.is_empty() {
             extra.extend(format!(" state {:?}", options.state).into_bytes());
-        }
-        if let Some(filter) = &args.filter {
-            extra.extend(b" filter ");
-            extra.extend(std::fs::read(filter)?);
         }
         return Ok((loaded.into(), extra));
     }
@@ -190,6 +188,18 @@ pub(super) fn run_user_node(topology: Topology, opts: &NodeOptions) -> Result<()
     run_node(topology, &cluster, USER_EXTRA, opts, None)
 }
 
+/// What a topology file adds to the fingerprint: its own text (shell
+/// commands included) and the document as resolved (included files
+/// merged, properties substituted), so two nodes whose included files,
+/// `--filter` properties or environment differ refuse to link.
+fn file_fingerprint_extra(name: &str, resolved: &str) -> Result<Vec<u8>, CliError> {
+    let mut extra = b"file ".to_vec();
+    extra.extend(std::fs::read(name)?);
+    extra.extend(b" resolved ");
+    extra.extend(resolved.as_bytes());
+    Ok(extra)
+}
+
 /// What a user binary adds to the fingerprint (its topology is described
 /// by the plan itself).
 const USER_EXTRA: &[u8] = b"user";
@@ -212,7 +222,7 @@ fn run_node(
     opts: &NodeOptions,
     counts: Option<&CountSink>,
 ) -> Result<(), CliError> {
-    let shape = Shape::of(&topology);
+    let base = topology.clone();
     let plan = joined(ClusterPlan::new(topology, cluster, opts.node, extra)?)?;
     let _ = write!(std::io::stderr().lock(), "{plan}");
     let fingerprint = plan.fingerprint_hex();
@@ -233,19 +243,21 @@ fn run_node(
     let server = engine.start_metrics()?;
     // Signals are caught from here on, so one that arrives while the node
     // waits for its peers stops it cleanly too.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        // A second signal while draining ends the process at once (the
-        // shutdown action must be registered before the flag's).
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))?;
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
+    let signals = StopSignals::register()?;
+    let stop = signals.flag();
     let mut config = engine.run_config(opts.duration);
     config.metrics.node = format!("node-{}", opts.node);
-    let running = NodeCluster::new(plan, config)
-        .with_connect_timeout(opts.connect_timeout)
-        .with_stop_flag(Arc::clone(&stop))
-        .submit()?;
+    let handoff = SpoutHandoff::new();
+    config.handoff = Some(handoff.clone());
+    let mut start = |plan: ClusterPlan, inactive: bool| {
+        let mut config = config.clone();
+        config.start_inactive = inactive;
+        NodeCluster::new(plan, config)
+            .with_connect_timeout(opts.connect_timeout)
+            .with_stop_flag(Arc::clone(&stop))
+            .submit()
+    };
+    let running = start(plan, false)?;
     if let Some(server) = &server {
         server.add(running.metrics_handle());
         server.add_control(running.control_handle());
@@ -260,17 +272,15 @@ fn run_node(
         tracing::info!(node = opts.node, url = %server.url(), "serving metrics");
     }
     tracing::info!(node = opts.node, "node running");
-    let mut stopping = false;
-    while !running.is_finished() {
-        // SYNC: Relaxed: the flag carries no data; the handle's stop()
-        // publishes what matters.
-        if !stopping && stop.load(Ordering::Relaxed) {
-            tracing::info!(node = opts.node, "signal received: draining and stopping");
-            running.stop();
-            stopping = true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let node_loop = NodeLoop {
+        node: opts.node,
+        cluster,
+        extra,
+        server: server.as_ref(),
+        handoff,
+    };
+    let (running, topology) = node_loop.run(running, base, &stop, &mut start)?;
+    let shape = Shape::of(&topology);
     let link = running.link_stats();
     let stats = running.wait()?;
     if let Some(link) = &link {
@@ -305,7 +315,16 @@ fn run_node(
             peers: lost,
         });
     }
-    Ok(())
+    stopped_by(&signals)
+}
+
+/// A node stopped by SIGINT or SIGTERM ends as `gale run` does: exit
+/// 130 or 143, after its report.
+fn stopped_by(signals: &StopSignals) -> Result<(), CliError> {
+    match signals.caught() {
+        Some(signal) => Err(CliError::Stopped(signal)),
+        None => Ok(()),
+    }
 }
 
 /// `plan` with its checkpoints joined (if the topology checkpoints), so

@@ -1,6 +1,7 @@
-//! [`StopSignals`]: SIGINT and SIGTERM stop a run cleanly, as `gale node`
-//! has always done: the first drains what is in flight (the run's report
-//! is printed as usual), a second ends the process at once (exit code 1).
+//! [`StopSignals`]: SIGINT and SIGTERM stop a run (`gale run`, `gale
+//! node`) cleanly: the first drains what is in flight (the run's report
+//! is printed as usual; the command then exits 130 or 143), a second ends
+//! the process at once (exit code 1).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +38,12 @@ impl StopSignals {
             ids.push(signal_hook::flag::register(*signal, Arc::clone(flag))?);
         }
         Ok(Self { any, each, ids })
+    }
+
+    /// A flag set by either signal (for a stop flag such as
+    /// [`NodeCluster::with_stop_flag`](gale_engine::NodeCluster::with_stop_flag)).
+    pub(super) fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.any)
     }
 
     /// The first signal caught, if any.

@@ -15,6 +15,7 @@ use super::exit::{clap_exit, finish};
 use super::file::{self, ValidateArgs};
 use super::logging::{self, LogFormat};
 use super::node::{self, resolve_topology, NodeArgs, PlanArgs};
+use super::rebalance::{self, RebalanceArgs};
 use super::run_args::RunArgs;
 use super::stats::{self, StatsArgs};
 use crate::builtin;
@@ -38,6 +39,10 @@ pub struct ListArgs {
     /// List what the cluster of this file runs, node by node.
     #[arg(long, value_name = "FILE")]
     pub cluster: Option<std::path::PathBuf>,
+    /// With --cluster: send `Authorization: Bearer TOKEN`, the token read
+    /// from FILE (nodes started with `--metrics-token-file`).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// The subcommands of `gale`.
@@ -46,8 +51,8 @@ pub enum Command {
     /// Run a built-in topology in this process and report its counters.
     Run(RunArgs),
     /// List the built-in topologies, or with --cluster the topology a
-    /// cluster runs: each node's status (ACTIVE, INACTIVE, KILLED, DOWN),
-    /// uptime, tasks and workers.
+    /// cluster runs: each node's status (ACTIVE, INACTIVE, REBALANCING,
+    /// KILLED, DOWN), uptime, tasks, workers and task counts.
     List(ListArgs),
     /// Activate a deactivated topology on every node of a cluster.
     Activate(ControlArgs),
@@ -57,6 +62,10 @@ pub enum Command {
     /// Kill a topology on every node of a cluster: deactivate, wait,
     /// drain, stop each node cleanly (each prints its report and exits).
     Kill(KillArgs),
+    /// Change components' task counts on every node of a running cluster
+    /// (`-e split=8`): deactivate, drain, restart each node's topology
+    /// in-process with the new plan, activate.
+    Rebalance(RebalanceArgs),
     /// Run this node's share of a topology over several nodes (one
     /// process per node; the same command on every node).
     Node(NodeArgs),
@@ -102,13 +111,15 @@ where
     let result = match cli.command {
         Command::Run(args) if crate::topofile::is_topology_file(&args.name) => file::run(&args),
         Command::Run(args) => run_builtin(&args),
-        Command::List(ListArgs { cluster: None }) => list(),
+        Command::List(ListArgs { cluster: None, .. }) => list(),
         Command::List(ListArgs {
             cluster: Some(file),
-        }) => cluster_ctl::list(&file),
+            token_file,
+        }) => cluster_ctl::list(&file, token_file.as_deref()),
         Command::Activate(args) => cluster_ctl::activate(&args, true),
         Command::Deactivate(args) => cluster_ctl::activate(&args, false),
         Command::Kill(args) => cluster_ctl::kill(&args),
+        Command::Rebalance(args) => rebalance::command(&args),
         Command::Node(args) => node::run_builtin_node(&args),
         Command::Plan(args) => node::plan_builtin(&args),
         Command::Stats(args) => stats_command(&args),
@@ -121,10 +132,7 @@ where
 
 /// `gale stats URL` or `gale stats --cluster FILE`.
 fn stats_command(args: &StatsArgs) -> Result<(), CliError> {
-    let token = match &args.token_file {
-        Some(file) => Some(gale_engine::cluster::read_private_file(file)?),
-        None => None,
-    };
+    let token = cluster_ctl::read_token(args.token_file.as_deref())?;
     let out = &mut io::stdout().lock();
     match (&args.cluster, &args.url) {
         (Some(cluster), _) => cluster_ctl::stats(cluster, token.as_deref(), out),

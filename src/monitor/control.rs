@@ -9,6 +9,7 @@
 //! POST /api/v1/topology/<id>/activate             Authorization: Gale nonce=HEX, proof=HEX
 //! POST /api/v1/topology/<id>/deactivate             (this node and every peer)
 //! POST /api/v1/topology/<id>/kill/<wait secs>
+//! POST /api/v1/topology/<id>/rebalance/<wait secs>[/<component>=<n>,...]   (see [`super::rebalance`])
 //! POST /api/v1/node/topology/<id>/...             (this node only: what the fan-out sends)
 //! GET  /api/v1/node/status                        -> this node's topologies and their status
 //! ```
@@ -25,7 +26,8 @@
 //! so on its HTTP thread, which serves nothing else meanwhile.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use gale_engine::{ComponentKind, ControlHandle, ControlStatus};
@@ -41,7 +43,7 @@ const MAX_NONCES: usize = 1024;
 /// How long a node waits for each peer it forwards a command to.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest `kill` wait accepted (one day).
-const MAX_WAIT_SECS: u64 = 86_400;
+pub(super) const MAX_WAIT_SECS: u64 = 86_400;
 
 /// Who this node is and how it reaches its peers.
 #[derive(Clone)]
@@ -102,12 +104,31 @@ impl Action {
     }
 }
 
+/// The node side of a rebalance ([`super::rebalance`]): given to the control channel by a node
+/// that can restart its topology in-process.
+pub trait Rebalancer: Send + Sync {
+    /// Checks `changes` (`(component, tasks)`) against this node's
+    /// topology: an error names what is wrong.
+    fn check(&self, changes: &[(String, usize)]) -> Result<(), String>;
+    /// Stops the topology, plans it again with `changes`, starts it and
+    /// waits for its peers; a JSON summary of this node (its report, how
+    /// many trees were failed for replay, its new task count). Blocks.
+    /// `inactive`: the topology was deactivated before the rebalance and
+    /// starts so again.
+    fn switch(&self, changes: &[(String, usize)], inactive: bool) -> Result<Json, String>;
+}
+
 /// The control side of a node's endpoint.
 #[derive(Default)]
 pub(super) struct Control {
     config: RwLock<Option<ControlConfig>>,
     nonces: Mutex<VecDeque<([u8; 32], Instant)>>,
     handles: RwLock<Vec<ControlHandle>>,
+    rebalancer: RwLock<Option<Arc<dyn Rebalancer>>>,
+    /// A rebalance is under way: the status says REBALANCING.
+    rebalancing: AtomicBool,
+    /// The topology was deactivated before the rebalance began.
+    pub(super) was_inactive: AtomicBool,
 }
 
 impl Control {
@@ -120,6 +141,42 @@ impl Control {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push(handle);
+    }
+
+    /// Replaces the handle of the topology of the same name (a rebalance
+    /// restarted it), or adds it.
+    pub(super) fn replace(&self, handle: ControlHandle) {
+        let name = handle.metrics().metrics().name;
+        let mut handles = self.handles.write().unwrap_or_else(|e| e.into_inner());
+        handles.retain(|h| h.metrics().metrics().name != name);
+        handles.push(handle);
+    }
+
+    pub(super) fn set_rebalancer(&self, rebalancer: Arc<dyn Rebalancer>) {
+        *self.rebalancer.write().unwrap_or_else(|e| e.into_inner()) = Some(rebalancer);
+    }
+
+    pub(super) fn rebalancer(&self) -> Option<Arc<dyn Rebalancer>> {
+        self.rebalancer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(super) fn set_rebalancing(&self, on: bool) {
+        // SYNC: Relaxed: a status flag read by `status`, carrying no data.
+        self.rebalancing.store(on, Ordering::Relaxed);
+    }
+
+    /// The handles of topology `id` (its id or name).
+    pub(super) fn find(&self, id: &str) -> Vec<ControlHandle> {
+        self.handles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|h| h.id() == id || h.metrics().metrics().name == id)
+            .cloned()
+            .collect()
     }
 
     fn config(&self) -> Option<ControlConfig> {
@@ -159,6 +216,8 @@ impl Control {
     /// `GET /api/v1/node/status`.
     pub(super) fn status(&self) -> Response {
         let node = self.config().map(|c| c.node);
+        // SYNC: Relaxed: see `set_rebalancing`.
+        let rebalancing = self.rebalancing.load(Ordering::Relaxed);
         let topologies: Vec<Json> = self
             .handles
             .read()
@@ -173,10 +232,22 @@ impl Control {
                 let (emitted, acked) = spouts.fold((0, 0), |(e, a), c| {
                     (e + c.counters.emitted, a + c.counters.acked)
                 });
+                let components: serde_json::Map<String, Json> = m
+                    .components
+                    .iter()
+                    .filter(|c| c.kind != ComponentKind::System)
+                    .map(|c| (c.name.clone(), json!(c.tasks.len())))
+                    .collect();
+                let status = match h.status() {
+                    ControlStatus::Killed => "KILLED",
+                    _ if rebalancing => "REBALANCING",
+                    s => s.name(),
+                };
                 json!({
                     "id": h.id(),
                     "name": m.name,
-                    "status": h.status().name(),
+                    "status": status,
+                    "components": components,
                     "uptime_s": m.uptime.as_secs_f64(),
                     "tasks": m.tasks.len(),
                     "workers": m.workers.len(),
@@ -193,20 +264,14 @@ impl Control {
     pub(super) fn post(&self, request: &Request) -> Response {
         let path = request.path.trim_end_matches('/');
         let parts: Vec<&str> = path.split('/').skip(1).collect();
-        let rebalance = parts
-            .get(4..)
-            .is_some_and(|p| p.first() == Some(&"rebalance"))
-            || parts
-                .get(5..)
-                .is_some_and(|p| p.first() == Some(&"rebalance"));
-        let (scope_node, id, action) = match parts.as_slice() {
-            ["api", "v1", "topology", id, rest @ ..] => (false, *id, Action::parse(rest)),
-            ["api", "v1", "node", "topology", id, rest @ ..] => (true, *id, Action::parse(rest)),
+        let (scope_node, id, rest) = match parts.as_slice() {
+            ["api", "v1", "topology", id, rest @ ..] => (false, *id, rest),
+            ["api", "v1", "node", "topology", id, rest @ ..] => (true, *id, rest),
             _ => {
                 return Response::error(
                     405,
                     "only GET and HEAD are served here (POST is for control requests: \
-                     /api/v1/topology/<id>/activate|deactivate|kill/<wait>)",
+                     /api/v1/topology/<id>/activate|deactivate|kill/<wait>|rebalance/<wait>)",
                 )
             }
         };
@@ -221,17 +286,16 @@ impl Control {
             );
             return Response::error(401, &format!("control request refused: {reason}"));
         }
-        if rebalance {
-            return Response::error(
-                501,
-                "rebalance is not built yet: parallelism changes when every node restarts \
-                 with the new topology",
-            );
+        match (scope_node, rest.split_first()) {
+            (false, Some((&"rebalance", tail))) => return self.rebalance(&config, id, tail),
+            (true, Some((&"rebalance", tail))) => return self.rebalance_step(id, tail),
+            _ => {}
         }
-        let Some(action) = action else {
+        let Some(action) = Action::parse(rest) else {
             return Response::error(
                 404,
-                "expected activate, deactivate or kill/<wait secs, at most a day>",
+                "expected activate, deactivate, kill/<wait secs, at most a day> or \
+                 rebalance/<wait secs>[/<component>=<n>,...]",
             );
         };
         let mut results = serde_json::Map::new();
@@ -241,30 +305,8 @@ impl Control {
         if !scope_node {
             // Every peer at once, each with its own proof (2 s at most).
             let path = format!("/api/v1/node/topology/{id}/{}", action.path());
-            let asks: Vec<_> = config
-                .peers
-                .iter()
-                .cloned()
-                .map(|(peer, addr)| {
-                    let (secret, path) = (config.secret.clone(), path.clone());
-                    std::thread::spawn(move || {
-                        let result = send(&addr, &secret, &path, PEER_TIMEOUT)
-                            .map_err(|e| e.to_string())
-                            .and_then(|(status, body)| match status {
-                                200 => Ok(()),
-                                s => Err(format!(
-                                    "{s}: {}",
-                                    body["errorMessage"].as_str().unwrap_or("?")
-                                )),
-                            });
-                        (peer, result)
-                    })
-                })
-                .collect();
-            for ask in asks {
-                let (peer, result) = ask
-                    .join()
-                    .unwrap_or((u32::MAX, Err("the forwarding thread panicked".into())));
+            for (peer, result) in fan_out(&config, &path, PEER_TIMEOUT) {
+                let result = result.map(|_| ());
                 all_ok &= result.is_ok();
                 results.insert(peer.to_string(), outcome(&result));
             }
@@ -313,13 +355,14 @@ impl Control {
 
     /// Applies `action` to this node's topology `id` (its id or name).
     fn apply(&self, id: &str, action: Action) -> Result<(), String> {
-        let handles = self.handles.read().unwrap_or_else(|e| e.into_inner());
-        let found: Vec<&ControlHandle> = handles
-            .iter()
-            .filter(|h| h.id() == id || h.metrics().metrics().name == id)
-            .collect();
+        let found = self.find(id);
         if found.is_empty() {
             return Err(format!("no topology `{}` on this node", id.escape_debug()));
+        }
+        if action == Action::Activate {
+            // An operator's activate also ends a rebalance left half-way
+            // (its node died between deactivating and switching).
+            self.set_rebalancing(false);
         }
         for h in found {
             match action {
@@ -351,7 +394,42 @@ fn outcome(result: &Result<(), String>) -> Json {
     }
 }
 
-fn json_response(status: u16, doc: &Json) -> Response {
+/// Sends control request `path` to every peer at once; each one's JSON
+/// answer (status 200) or why not.
+pub(super) fn fan_out(
+    config: &ControlConfig,
+    path: &str,
+    timeout: Duration,
+) -> Vec<(u32, Result<Json, String>)> {
+    let asks: Vec<_> = config
+        .peers
+        .iter()
+        .cloned()
+        .map(|(peer, addr)| {
+            let (secret, path) = (config.secret.clone(), path.to_owned());
+            std::thread::spawn(move || {
+                let result = send(&addr, &secret, &path, timeout)
+                    .map_err(|e| e.to_string())
+                    .and_then(|(status, body)| match status {
+                        200 => Ok(body),
+                        s => Err(format!(
+                            "{s}: {}",
+                            body["errorMessage"].as_str().unwrap_or("?")
+                        )),
+                    });
+                (peer, result)
+            })
+        })
+        .collect();
+    asks.into_iter()
+        .map(|a| {
+            a.join()
+                .unwrap_or((u32::MAX, Err("the forwarding thread panicked".into())))
+        })
+        .collect()
+}
+
+pub(super) fn json_response(status: u16, doc: &Json) -> Response {
     let mut r = Response::ok("application/json", doc.to_string());
     r.status = status;
     r
@@ -385,10 +463,12 @@ pub fn send(
     Ok((status, doc))
 }
 
-/// `GET /api/v1/node/status` of the endpoint at `addr`.
-pub fn node_status(addr: &str, timeout: Duration) -> Result<Json, GetError> {
+/// `GET /api/v1/node/status` of the endpoint at `addr`, with
+/// `Authorization: Bearer TOKEN` when a token is given (an endpoint
+/// started with `--metrics-token-file`).
+pub fn node_status(addr: &str, timeout: Duration, token: Option<&str>) -> Result<Json, GetError> {
     let url = format!("http://{addr}/api/v1/node/status");
-    let (status, body) = http::get(&url, timeout)?;
+    let (status, body) = http::get_with_token(&url, timeout, token)?;
     let doc: Json = serde_json::from_slice(&body).map_err(|e| GetError::Malformed {
         url: url.clone(),
         reason: e.to_string(),

@@ -108,6 +108,9 @@ pub(super) fn load(
         return Err(errors.list);
     };
     include::merge(&mut top, base, props, &mut errors);
+    // The document as resolved (properties substituted, includes merged):
+    // what a cluster's nodes must agree on.
+    let resolved = serde_yaml_ng::to_string(&top).unwrap_or_default();
     for key in top.keys() {
         match key.as_str() {
             Some(k) if TOP_KEYS.contains(&k) => {}
@@ -259,6 +262,7 @@ pub(super) fn load(
         }]
     })?;
     loaded.warnings = warnings;
+    loaded.resolved = resolved;
     Ok(loaded)
 }
 
@@ -985,5 +989,6 @@ fn build(
         counts: outputs.counts,
         finite: outputs.spouts_finite,
         warnings: Vec::new(),
+        resolved: String::new(),
     })
 }

@@ -17,6 +17,11 @@ pub struct Loaded {
     /// What is not wrong but not used either (a Storm `config` key Gale
     /// ignores, a resource hint), each with its place: print them.
     pub warnings: Vec<super::Located>,
+    /// The file as resolved: `${...}` properties substituted and
+    /// `includes:` merged, as YAML (what `gale node` puts into the
+    /// cluster's fingerprint, so nodes whose included files or properties
+    /// differ refuse to link).
+    pub resolved: String,
 }
 
 impl From<Loaded> for crate::builtin::Built {

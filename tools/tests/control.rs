@@ -11,7 +11,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nodes_util::{cluster_file, Node, Scratch, PATIENCE};
+use nodes_util::{cluster_file, eventually, Node, Scratch};
 use serde_json::Value as Json;
 use util::gale;
 
@@ -75,15 +75,6 @@ fn emitted(net: u8, port: u16) -> Vec<u64> {
                 .expect("emitted")
         })
         .collect()
-}
-
-/// Waits until `f` holds (failing the test after [`PATIENCE`]).
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < PATIENCE, "{what} did not happen");
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn cli(args: &[&str], cluster: &Path) -> util::Run {
@@ -297,6 +288,39 @@ fn list_stats_and_any_nodes_cluster_view_show_all_three_nodes_and_a_killed_one_a
         "{}",
         stats.stdout
     );
+    // A rebalance with a node down fails naming it; the others run on.
+    let run = cli(&["rebalance", "-e", "split=2"], &cluster);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("node(s) down: node 1"),
+        "{}",
+        run.stderr
+    );
+    // Over HTTP the node that runs it prepares the others, cannot reach
+    // node 1, and rolls back: everyone reached is active again.
+    let (code, doc) = gale::monitor::control::send(
+        &format!("127.{net}.0.1:{port}"),
+        &(0..SECRET.len() / 2)
+            .map(|i| u8::from_str_radix(&SECRET[2 * i..2 * i + 2], 16).expect("hex"))
+            .collect::<Vec<u8>>(),
+        "/api/v1/topology/wordcount/rebalance/1/split=2",
+        Duration::from_secs(10),
+    )
+    .expect("an answer");
+    assert_eq!(code, 502, "{doc}");
+    let why = doc["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("node 1:") && why.contains("runs on as before"),
+        "{doc}"
+    );
+    let list = cli(&["list"], &cluster);
+    assert_eq!(
+        list.stdout.matches(" ACTIVE ").count(),
+        2,
+        "{}",
+        list.stdout
+    );
+    assert!(list.stdout.contains("split=3"), "{}", list.stdout);
 }
 
 /// Fails the test unless `promtool check metrics` accepts `text`.

@@ -431,14 +431,9 @@ fn a_record_for_a_task_the_node_does_not_own_drops_the_connection() {
     // node 0: node 1 must refuse it and drop the connection, and go on.
     // (In two frames: a frame with a bad record is refused whole.)
     write_record(&mut out, 2, 0);
-    let start = std::time::Instant::now();
-    while link.stats().peers[0].records_out < 1 {
-        assert!(
-            start.elapsed() < nodes_util::PATIENCE,
-            "the good record was never sent"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    nodes_util::eventually("the good record sent", || {
+        link.stats().peers[0].records_out >= 1
+    });
     write_record(&mut out, 1, 0);
     victim.wait_for("record for task 1, which runs on node 0, not this one");
     let (out_text, err) = victim.stop();
@@ -451,17 +446,25 @@ fn a_record_for_a_task_the_node_does_not_own_drops_the_connection() {
     );
 }
 
-#[test]
-fn a_topology_file_is_planned_and_its_text_is_in_the_fingerprint() {
-    let dir = Scratch::new("plan-file");
-    let cluster = cluster_file(28, SECRET, &[1, 1], &[None, None], "");
+/// A scratch directory with a 2-node cluster file on `127.<net>.0.x`, the
+/// file's path, and the text of the Python word count's topology file.
+fn python_wordcount_plan(name: &str, net: u8) -> (Scratch, String, String) {
+    let dir = Scratch::new(name);
+    let cluster = cluster_file(net, SECRET, &[1, 1], &[None, None], "");
     let cluster = dir.file("cluster.toml", &cluster);
-    let cluster = cluster.to_str().expect("utf-8 path");
+    let cluster = cluster.to_str().expect("utf-8 path").to_owned();
     let example = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/python/wordcount.yaml"
     );
     let text = std::fs::read_to_string(example).expect("the example topology file");
+    (dir, cluster, text)
+}
+
+#[test]
+fn a_topology_file_is_planned_and_its_text_is_in_the_fingerprint() {
+    let (dir, cluster, text) = python_wordcount_plan("plan-file", 28);
+    let cluster = cluster.as_str();
     let plan = |file: &std::path::Path, extra: &[&str]| {
         let mut args = vec!["plan", "--cluster", cluster, file.to_str().expect("utf-8")];
         args.extend(extra);
@@ -498,6 +501,36 @@ fn a_topology_file_is_planned_and_its_text_is_in_the_fingerprint() {
     let refused = plan(&original, &["--count", "5"]);
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
     assert!(refused.stderr.contains("--count"), "{}", refused.stderr);
+}
+
+#[test]
+fn included_files_are_in_the_fingerprint() {
+    let (dir, cluster, text) = python_wordcount_plan("plan-includes", 27);
+    let cluster = cluster.as_str();
+    // The bolts move to an included file; the including file stays the same.
+    let (head, rest) = text.split_once("\nbolts:\n").expect("a bolts section");
+    let (bolts, streams) = rest.split_once("\nstreams:\n").expect("a streams section");
+    let main =
+        format!("{head}\nincludes:\n  - file: bolts.yaml\n    override: true\nstreams:\n{streams}");
+    let main = dir.file("main.yaml", &main);
+    let fingerprint = |bolts_text: &str| {
+        dir.file("bolts.yaml", &format!("bolts:\n{bolts_text}\n"));
+        let run = gale(&["plan", "--cluster", cluster, main.to_str().expect("utf-8")]);
+        assert!(run.ok(), "{}", run.stderr);
+        assert!(run.stdout.contains("split#"), "{}", run.stdout);
+        run.stdout
+            .split("fingerprint ")
+            .nth(1)
+            .map(|f| f[..64].to_owned())
+            .expect("a fingerprint")
+    };
+    let first = fingerprint(bolts);
+    assert_eq!(first, fingerprint(bolts), "two plans differ");
+    // A change in the included file only (a shell argument, which the plan
+    // does not show) changes the fingerprint: the nodes would not link.
+    let changed = bolts.replace("split_bolt.py, json", "split_bolt.py, msgpack");
+    assert_ne!(changed, bolts);
+    assert_ne!(first, fingerprint(&changed));
 }
 
 #[test]

@@ -31,6 +31,13 @@ pub struct RunConfig {
     /// local queue (as Flink chains operators). On by default; off only to
     /// compare the two paths (results are the same either way).
     pub chain: bool,
+    /// Spouts carried over from a run stopped for a rebalance, and where
+    /// this run parks its own when it is stopped for one.
+    pub handoff: Option<super::SpoutHandoff>,
+    /// Start deactivated (Storm's `INACTIVE`: spouts not polled until
+    /// [`activate`](super::RunningTopology::activate)); a rebalance of a
+    /// deactivated topology restarts it so.
+    pub start_inactive: bool,
 }
 
 impl Default for RunConfig {
@@ -45,6 +52,8 @@ impl Default for RunConfig {
             duration: None,
             metrics: MetricsConfig::default(),
             chain: true,
+            handoff: None,
+            start_inactive: false,
         }
     }
 }

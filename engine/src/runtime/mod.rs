@@ -48,6 +48,7 @@ mod config;
 mod coordinator;
 mod counters;
 mod error;
+mod handoff;
 mod input;
 mod metrics;
 mod node;
@@ -72,6 +73,7 @@ pub use config::{MetricsConfig, RunConfig};
 pub(crate) use counters::LatencyCounts;
 pub use counters::{Counters, LatencyStats};
 pub use error::{ErrorSummary, RunError, TaskError};
+pub use handoff::SpoutHandoff;
 pub use input::{Anchor, Emission, Input, InputBatch};
 pub use metrics::{
     ComponentKind, ComponentMetrics, InputStream, MetricsHandle, OutputStream, TaskMetrics,

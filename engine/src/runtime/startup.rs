@@ -45,8 +45,29 @@ pub(crate) fn launch(
 ) -> Result<RunningTopology, RunError> {
     let config = config.clone();
     let threads = plan.threads;
+    if let Some(handoff) = &config.handoff {
+        // Spouts parked by the run this one replaces: those whose task is
+        // not on this node any more are closed now, before the workers
+        // take theirs.
+        let places: Vec<_> = plan
+            .tasks
+            .iter()
+            .filter(|t| plan.is_local(t))
+            .filter_map(|t| {
+                let c = &plan.topology.components[t.component];
+                c.is_spout()
+                    .then(|| (c.name.clone(), t.index, c.parallelism))
+            })
+            .collect();
+        handoff.close_except(&places);
+    }
     let store = MetricsStore::new(config.metrics.clone(), &plan, threads);
     let shared = Arc::new(Shared::new(threads, plan.tasks.len(), store));
+    // SYNC: Release pairs with the Acquire load in `Shared::inactive` (the
+    // workers, spawned below, read it).
+    shared
+        .inactive
+        .store(config.start_inactive, Ordering::Release);
     tracing::info!(
         topology = plan.topology.name,
         tasks = plan.tasks.len(),
@@ -201,10 +222,20 @@ fn build_worker(
         slot_of[id as usize] = slot;
         let info = &plan.tasks[id as usize - 1];
         let component = &plan.topology.components[info.component];
-        let (instance, bolt) = match &component.kind {
-            Kind::Spout(f) => (Instance::Spout(f()), None),
-            Kind::Bolt(f) => (Instance::Bolt, Some(f())),
-            Kind::Acker => (Instance::Acker(Default::default()), None),
+        // A spout parked by the run this one replaces keeps its instance.
+        let carried = match &component.kind {
+            Kind::Spout(_) => config
+                .handoff
+                .as_ref()
+                .and_then(|h| h.take(&component.name, info.index, component.parallelism)),
+            _ => None,
+        };
+        let reopen = carried.is_none();
+        let (instance, bolt) = match (&component.kind, carried) {
+            (Kind::Spout(_), Some(spout)) => (Instance::Spout(spout), None),
+            (Kind::Spout(f), None) => (Instance::Spout(f()), None),
+            (Kind::Bolt(f), _) => (Instance::Bolt, Some(f())),
+            (Kind::Acker, _) => (Instance::Acker(Default::default()), None),
         };
         bolts.push(bolt);
         let tick = component
@@ -217,6 +248,7 @@ fn build_worker(
             instance,
             done: false,
             tick,
+            reopen,
         });
         // Each output stream with one router per subscription.
         let outs = plan.stream_ids[info.component]

@@ -52,6 +52,9 @@ pub(crate) struct TaskSlot {
     /// A spout that reported `is_finished`, or any spout once draining.
     pub(crate) done: bool,
     pub(crate) tick: Option<(Duration, Instant)>,
+    /// False for a spout carried over from the run this one replaces
+    /// ([`SpoutHandoff`](super::SpoutHandoff)): it is activated, not opened.
+    pub(crate) reopen: bool,
 }
 
 /// The part of a worker that executes tuples (split from the inbound rings
@@ -504,7 +507,9 @@ impl Worker {
             tracing::debug!("opening");
             let result = catch_unwind(AssertUnwindSafe(|| match &mut t.instance {
                 Instance::Spout(s) => {
-                    s.open(&context);
+                    if t.reopen {
+                        s.open(&context);
+                    }
                     s.activate();
                 }
                 Instance::Bolt => {
@@ -586,11 +591,29 @@ impl Worker {
             .shared
             .failed
             .load(std::sync::atomic::Ordering::Acquire);
+        let handoff = self.config.handoff.clone().filter(|h| h.armed());
         for (slot, t) in self.core.tasks.iter_mut().enumerate() {
             let id = t.id;
             let component = self.core.plan.component_of(id).map_or("", |c| &c.name);
             let span = tracing::info_span!("task", component, task = id);
             let _entered = span.enter();
+            if let (Some(handoff), Instance::Spout(_)) = (&handoff, &t.instance) {
+                let Instance::Spout(spout) = std::mem::replace(&mut t.instance, Instance::Bolt)
+                else {
+                    continue;
+                };
+                let info = &self.core.plan.tasks[id as usize - 1];
+                let tasks = self.core.plan.component_of(id).map_or(1, |c| c.parallelism);
+                let emitter = &mut self.core.emitter;
+                let failed = park_spout(
+                    handoff,
+                    (component, info.index, tasks),
+                    spout,
+                    emitter.pending[slot].as_mut(),
+                );
+                emitter.counters[slot].failed += failed;
+                continue;
+            }
             tracing::debug!("closing");
             let bolt = self.core.emitter.bolts[slot].as_mut();
             let result = catch_unwind(AssertUnwindSafe(|| match &mut t.instance {
@@ -746,4 +769,31 @@ fn completions(
             message: format!("panicked in ack/fail: {}", panic_message(&*payload)),
         });
     }
+}
+
+/// Fails every tree of a spout task still pending (the spout replays
+/// them) and parks the spout in `handoff` for the next run; the number
+/// of trees failed.
+fn park_spout(
+    handoff: &super::SpoutHandoff,
+    (component, index, tasks): (&str, usize, usize),
+    mut spout: Box<dyn Spout>,
+    pending: Option<&mut crate::acker::SpoutPending>,
+) -> u64 {
+    let mut expired = Vec::new();
+    if let Some(p) = pending {
+        p.expire(u64::MAX, &mut expired);
+    }
+    let failed = expired.len() as u64;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        for msg in expired {
+            spout.fail(msg);
+        }
+    }));
+    if result.is_err() {
+        tracing::warn!(component, index, "a spout panicked in fail while parked");
+    }
+    tracing::debug!(component, index, failed, "spout parked for the next run");
+    handoff.park(component, index, tasks, spout, failed);
+    failed
 }

@@ -6,6 +6,7 @@ mod config;
 mod definition;
 mod error;
 mod max_duration;
+mod rebalance;
 
 pub use builder::{BoltDeclarer, SpoutDeclarer, TopologyBuilder};
 pub use component::ComponentConfig;
@@ -14,3 +15,4 @@ pub use config::TopologyConfig;
 pub use definition::Topology;
 pub use error::TopologyError;
 pub use max_duration::MAX_DURATION;
+pub use rebalance::RebalanceError;

@@ -53,6 +53,15 @@ impl Drop for Scratch {
     }
 }
 
+/// Waits until `f` holds (failing the test after [`PATIENCE`]).
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < PATIENCE, "{what} did not happen");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The text of a cluster file: node `i` listens on `127.<net>.0.<i+1>`
 /// (on a port free when the file is made, so that test runs side by side
 /// do not collide) with `threads[i]` threads; `hosts[i]` names its host
@@ -226,10 +235,10 @@ impl Node {
         (status.code(), self.stdout.text(), self.stderr.text())
     }
 
-    /// Sends SIGTERM and waits for a clean exit; returns stdout and
-    /// stderr.
+    /// Sends SIGTERM and waits for a clean exit (drained and reported:
+    /// code 143, as `gale run`); returns stdout and stderr.
     pub fn stop(self) -> (String, String) {
-        self.stop_with(0)
+        self.stop_with(143)
     }
 
     /// Like [`stop`](Self::stop), expecting exit code `code` (3: the node

@@ -1,0 +1,268 @@
+//! `gale rebalance` on a cluster of 2 real `gale node` processes running
+//! a finite, acked word count: the `count` bolt goes from 2 to 4 tasks and
+//! back while the spouts emit; bad requests are refused before anything
+//! changes. The nodes require a metrics bearer token, which `gale list`,
+//! `gale rebalance` and `gale kill` send with `--token-file`.
+
+#[allow(dead_code)] // shared with nodes.rs, which uses all of it
+#[path = "util/nodes.rs"]
+mod nodes_util;
+mod util;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use gale::builtin::wordcount::expected_counts;
+use nodes_util::{cluster_file, eventually, Node, Scratch};
+use serde_json::Value as Json;
+use util::gale;
+
+const SECRET: &str = "3c9e1a7f5b2d4e6081a3c5e7f9b1d3a5c7e9f1b3d5a7c9e1f3b5d7a9c1e3f5b7";
+const RUNNING: &str = "node running";
+const REBALANCED: &str = "rebalanced: topology running again";
+const SPOUTS_DONE: &str = "all spouts of this node finished";
+/// Enough that the spouts (2 trees in flight each) are still emitting
+/// at both rebalances: checked before each, the test says so if not.
+const SENTENCES: u64 = 40_000;
+const TOKEN: &str = "b7e2c9a41f6d3e8b";
+
+/// A port free on 127.<net>.0.1 and .2.
+fn free_port(net: u8) -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind(format!("127.{net}.0.1:0")).expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(format!("127.{net}.0.2:{port}")).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// `gale ARGS --cluster FILE --token-file TOKEN_FILE`.
+fn cli(args: &[&str], cluster: &Path) -> util::Run {
+    let mut all = args.to_vec();
+    let token = cluster.with_file_name("token");
+    all.extend(["--cluster", cluster.to_str().unwrap()]);
+    all.extend(["--token-file", token.to_str().unwrap()]);
+    gale(&all)
+}
+
+/// Each node's `/api/v1/node/status` topology.
+fn statuses(net: u8, port: u16) -> Vec<Json> {
+    (1..=2)
+        .map(|i| {
+            let url = format!("http://127.{net}.0.{i}:{port}/api/v1/node/status");
+            let (code, body) =
+                gale::monitor::get_with_token(&url, Duration::from_secs(2), Some(TOKEN))
+                    .expect("status");
+            assert_eq!(code, 200);
+            let doc: Json = serde_json::from_slice(&body).expect("JSON");
+            doc["topologies"][0].clone()
+        })
+        .collect()
+}
+
+/// The `word<TAB>count` lines of a node's stdout.
+fn counts(stdout: &str) -> BTreeMap<String, u64> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(w, n)| (w.to_owned(), n.parse().expect("a count")))
+        .collect()
+}
+
+/// The stderr of `node` after its `n`-th rebalance.
+fn after_rebalance(node: &Node, n: usize) -> String {
+    let text = node.stderr.text();
+    text.match_indices(REBALANCED)
+        .nth(n - 1)
+        .map_or_else(String::new, |(i, _)| text[i..].to_owned())
+}
+
+/// Rebalances with `changes`; its stdout. Asserts both nodes switched to
+/// one new fingerprint, and returns the trees failed for replay.
+fn rebalance(cluster: &Path, changes: &str, nodes: &[Node], n: usize) -> (String, u64) {
+    let run = cli(&["rebalance", "-e", changes, "--wait", "60"], cluster);
+    assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("node "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    let fingerprint = |l: &str| l.rsplit(' ').next().unwrap_or_default().to_owned();
+    assert_eq!(
+        fingerprint(lines[0]),
+        fingerprint(lines[1]),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fingerprint(lines[0]).len(), 64, "{}", run.stdout);
+    let replayed = lines
+        .iter()
+        .map(|l| {
+            let n = l.split(", ").nth(1).and_then(|p| p.split(' ').next());
+            n.and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{l}"))
+        })
+        .sum();
+    for node in nodes {
+        let text = after_rebalance(node, n);
+        assert!(
+            !text.is_empty(),
+            "node {} did not rebalance:\n{}",
+            node.id,
+            node.stderr.text()
+        );
+    }
+    (run.stdout, replayed)
+}
+
+#[test]
+fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
+    let dir = Scratch::new("rebalance");
+    let net = 62;
+    let port = free_port(net);
+    let settings = format!("link_backend = \"mio\"\nmetrics_port = {port}");
+    let cluster = dir.file(
+        "cluster.toml",
+        &cluster_file(net, SECRET, &[1, 1], &[], &settings),
+    );
+    let token = dir.file("token", TOKEN);
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod 600");
+    let n = SENTENCES.to_string();
+    let args = [
+        "--metrics-token-file",
+        token.to_str().unwrap(),
+        "wordcount",
+        "--ack",
+        "--count",
+        &n,
+        "--spouts",
+        "2",
+        "--max-pending",
+        "2",
+    ];
+    let mut nodes: Vec<Node> = (0..2).map(|id| Node::start(&cluster, id, &args)).collect();
+    for node in &mut nodes {
+        node.wait_for(RUNNING);
+    }
+    eventually("emission on both nodes", || {
+        statuses(net, port)
+            .iter()
+            .all(|t| t["spouts_emitted"].as_u64() > Some(0))
+    });
+    let list = cli(&["list"], &cluster);
+    assert!(list.ok(), "{}", list.stderr);
+    assert_eq!(list.stdout.matches("count=2").count(), 2, "{}", list.stdout);
+    assert!(list.stdout.contains("nodes up: 2/2"), "{}", list.stdout);
+    // Without the token the nodes refuse the status request.
+    let anonymous = gale(&["list", "--cluster", cluster.to_str().unwrap()]);
+    assert!(
+        anonymous.stdout.contains("nodes up: 0/2"),
+        "{}",
+        anonymous.stdout
+    );
+    assert!(anonymous.stdout.contains("401"), "{}", anonymous.stdout);
+
+    // Refused before anything changes: an unknown component (named, with
+    // the ones there are), a task count of 0 (a usage error).
+    let bad = cli(&["rebalance", "-e", "cuont=4"], &cluster);
+    assert_eq!(bad.code, Some(1), "{}\n{}", bad.stdout, bad.stderr);
+    assert!(
+        bad.stderr.contains("no component `cuont`") && bad.stderr.contains("spout, split, count"),
+        "{}",
+        bad.stderr
+    );
+    let zero = cli(&["rebalance", "-e", "count=0"], &cluster);
+    assert_eq!(zero.code, Some(2), "{}", zero.stderr);
+    assert!(zero.stderr.contains("at least 1 task"), "{}", zero.stderr);
+    let list = cli(&["list"], &cluster);
+    assert_eq!(list.stdout.matches("ACTIVE").count(), 2, "{}", list.stdout);
+    assert!(!list.stdout.contains("REBALANCING"), "{}", list.stdout);
+
+    // count: 2 -> 4 while the spouts emit.
+    for node in &nodes {
+        assert!(
+            !node.stderr.text().contains(SPOUTS_DONE),
+            "the run finished before the rebalance; raise SENTENCES"
+        );
+    }
+    let (_, replayed_1) = rebalance(&cluster, "count=4", &nodes, 1);
+    let list = cli(&["list"], &cluster);
+    assert!(list.ok(), "{}", list.stderr);
+    assert_eq!(list.stdout.matches("count=4").count(), 2, "{}", list.stdout);
+    assert_eq!(list.stdout.matches("ACTIVE").count(), 2, "{}", list.stdout);
+    // The new run emits (its spouts carried their position over).
+    eventually("emission after the first rebalance", || {
+        statuses(net, port)
+            .iter()
+            .all(|t| t["spouts_emitted"].as_u64() > Some(0))
+    });
+
+    // And back: 4 -> 2.
+    for node in &nodes {
+        assert!(
+            !after_rebalance(node, 1).contains(SPOUTS_DONE),
+            "the run finished before the second rebalance; raise SENTENCES"
+        );
+    }
+    // Deactivated first: the new run starts deactivated too.
+    let run = cli(&["deactivate"], &cluster);
+    assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
+    let (_, replayed_2) = rebalance(&cluster, "count=2", &nodes, 2);
+    let list = cli(&["list"], &cluster);
+    assert_eq!(list.stdout.matches("count=2").count(), 2, "{}", list.stdout);
+    assert_eq!(
+        list.stdout.matches("INACTIVE").count(),
+        2,
+        "{}",
+        list.stdout
+    );
+    assert!(
+        statuses(net, port)
+            .iter()
+            .all(|t| t["spouts_emitted"].as_u64() == Some(0)),
+        "a spout of the deactivated topology emits"
+    );
+    let run = cli(&["activate"], &cluster);
+    assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
+
+    // Every tree of the last run completes, then the nodes are killed and
+    // print their counts.
+    eventually("the spouts finished after the second rebalance", || {
+        nodes
+            .iter()
+            .all(|node| after_rebalance(node, 2).contains(SPOUTS_DONE))
+    });
+    let kill = cli(&["kill", "--wait", "1"], &cluster);
+    assert!(kill.ok(), "{}\n{}", kill.stdout, kill.stderr);
+    let mut total: BTreeMap<String, u64> = BTreeMap::new();
+    let mut logs = String::new();
+    for node in nodes {
+        let id = node.id;
+        let (code, out, err) = node.finish();
+        assert_eq!(code, Some(0), "node {id}:\n{err}");
+        logs += &format!("node {id}:\n{err}\n");
+        for (word, c) in counts(&out) {
+            *total.entry(word).or_insert(0) += c;
+        }
+    }
+    let expected = expected_counts(SENTENCES);
+    if replayed_1 + replayed_2 == 0 {
+        // Every tree completed within the wait: nothing was replayed, so
+        // every sentence was counted exactly once.
+        assert_eq!(total, expected, "{logs}");
+    } else {
+        // At-least-once: replayed trees may have been counted in part
+        // before; no word is lost.
+        assert_eq!(
+            total.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>()
+        );
+        for (word, n) in &expected {
+            assert!(total[word] >= *n, "{word}: {} < {n}", total[word]);
+        }
+    }
+}
