@@ -1,7 +1,7 @@
-//! `gale rebalance` on a cluster of 2 real `gale node` processes running
-//! a finite, acked word count: the `count` bolt goes from 2 to 4 tasks and
-//! back while the spouts emit; bad requests are refused before anything
-//! changes. The nodes require a metrics bearer token, which `gale list`,
+//! `gale rebalance` on a cluster of 3 real `gale node` processes running
+//! a finite, acked word count: the `split` and `count` bolts go from 2 to
+//! 5 tasks and back while the spouts emit; bad requests are refused before
+//! anything changes. The nodes require a metrics bearer token, which `gale list`,
 //! `gale rebalance` and `gale kill` send with `--token-file`.
 
 #[allow(dead_code)] // shared with nodes.rs, which uses all of it
@@ -27,12 +27,18 @@ const SPOUTS_DONE: &str = "all spouts of this node finished";
 const SENTENCES: u64 = 40_000;
 const TOKEN: &str = "b7e2c9a41f6d3e8b";
 
-/// A port free on 127.<net>.0.1 and .2.
+/// Nodes of the cluster.
+const NODES: usize = 3;
+
+/// A port free on 127.<net>.0.1 to .NODES.
 fn free_port(net: u8) -> u16 {
     loop {
         let l = std::net::TcpListener::bind(format!("127.{net}.0.1:0")).expect("bind");
         let port = l.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind(format!("127.{net}.0.2:{port}")).is_ok() {
+        let others: Vec<_> = (2..=NODES)
+            .filter_map(|i| std::net::TcpListener::bind(format!("127.{net}.0.{i}:{port}")).ok())
+            .collect();
+        if others.len() == NODES - 1 {
             return port;
         }
     }
@@ -49,7 +55,7 @@ fn cli(args: &[&str], cluster: &Path) -> util::Run {
 
 /// Each node's `/api/v1/node/status` topology.
 fn statuses(net: u8, port: u16) -> Vec<Json> {
-    (1..=2)
+    (1..=NODES)
         .map(|i| {
             let url = format!("http://127.{net}.0.{i}:{port}/api/v1/node/status");
             let (code, body) =
@@ -79,24 +85,27 @@ fn after_rebalance(node: &Node, n: usize) -> String {
         .map_or_else(String::new, |(i, _)| text[i..].to_owned())
 }
 
-/// Rebalances with `changes`; its stdout. Asserts both nodes switched to
-/// one new fingerprint, and returns the trees failed for replay.
-fn rebalance(cluster: &Path, changes: &str, nodes: &[Node], n: usize) -> (String, u64) {
-    let run = cli(&["rebalance", "-e", changes, "--wait", "60"], cluster);
+/// Rebalances with `changes` (`COMPONENT=N` each); its stdout. Asserts
+/// every node switched to one new fingerprint, and returns the trees
+/// failed for replay.
+fn rebalance(cluster: &Path, changes: &[&str], nodes: &[Node], n: usize) -> (String, u64) {
+    let mut args = vec!["rebalance"];
+    for change in changes {
+        args.extend(["-e", change]);
+    }
+    args.extend(["--wait", "60"]);
+    let run = cli(&args, cluster);
     assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
     let lines: Vec<&str> = run
         .stdout
         .lines()
         .filter(|l| l.starts_with("node "))
         .collect();
-    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert_eq!(lines.len(), NODES, "{}", run.stdout);
     let fingerprint = |l: &str| l.rsplit(' ').next().unwrap_or_default().to_owned();
-    assert_eq!(
-        fingerprint(lines[0]),
-        fingerprint(lines[1]),
-        "{}",
-        run.stdout
-    );
+    for line in &lines[1..] {
+        assert_eq!(fingerprint(lines[0]), fingerprint(line), "{}", run.stdout);
+    }
     assert_eq!(fingerprint(lines[0]).len(), 64, "{}", run.stdout);
     let replayed = lines
         .iter()
@@ -119,14 +128,14 @@ fn rebalance(cluster: &Path, changes: &str, nodes: &[Node], n: usize) -> (String
 }
 
 #[test]
-fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
+fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     let dir = Scratch::new("rebalance");
     let net = 62;
     let port = free_port(net);
     let settings = format!("link_backend = \"mio\"\nmetrics_port = {port}");
     let cluster = dir.file(
         "cluster.toml",
-        &cluster_file(net, SECRET, &[1, 1], &[], &settings),
+        &cluster_file(net, SECRET, &[1; NODES], &[], &settings),
     );
     let token = dir.file("token", TOKEN);
     std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))
@@ -144,7 +153,9 @@ fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
         "--max-pending",
         "2",
     ];
-    let mut nodes: Vec<Node> = (0..2).map(|id| Node::start(&cluster, id, &args)).collect();
+    let mut nodes: Vec<Node> = (0..NODES)
+        .map(|id| Node::start(&cluster, id as u32, &args))
+        .collect();
     for node in &mut nodes {
         node.wait_for(RUNNING);
     }
@@ -155,12 +166,13 @@ fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     });
     let list = cli(&["list"], &cluster);
     assert!(list.ok(), "{}", list.stderr);
-    assert_eq!(list.stdout.matches("count=2").count(), 2, "{}", list.stdout);
-    assert!(list.stdout.contains("nodes up: 2/2"), "{}", list.stdout);
+    let tasks = |split: u32, count: u32| format!("split={split} count={count}");
+    assert_eq!(list.stdout.matches(&tasks(2, 2)).count(), NODES, "{}", list.stdout);
+    assert!(list.stdout.contains("nodes up: 3/3"), "{}", list.stdout);
     // Without the token the nodes refuse the status request.
     let anonymous = gale(&["list", "--cluster", cluster.to_str().unwrap()]);
     assert!(
-        anonymous.stdout.contains("nodes up: 0/2"),
+        anonymous.stdout.contains("nodes up: 0/3"),
         "{}",
         anonymous.stdout
     );
@@ -179,21 +191,21 @@ fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     assert_eq!(zero.code, Some(2), "{}", zero.stderr);
     assert!(zero.stderr.contains("at least 1 task"), "{}", zero.stderr);
     let list = cli(&["list"], &cluster);
-    assert_eq!(list.stdout.matches("ACTIVE").count(), 2, "{}", list.stdout);
+    assert_eq!(list.stdout.matches("ACTIVE").count(), NODES, "{}", list.stdout);
     assert!(!list.stdout.contains("REBALANCING"), "{}", list.stdout);
 
-    // count: 2 -> 4 while the spouts emit.
+    // split and count: 2 -> 5 while the spouts emit.
     for node in &nodes {
         assert!(
             !node.stderr.text().contains(SPOUTS_DONE),
             "the run finished before the rebalance; raise SENTENCES"
         );
     }
-    let (_, replayed_1) = rebalance(&cluster, "count=4", &nodes, 1);
+    let (_, replayed_1) = rebalance(&cluster, &["split=5", "count=5"], &nodes, 1);
     let list = cli(&["list"], &cluster);
     assert!(list.ok(), "{}", list.stderr);
-    assert_eq!(list.stdout.matches("count=4").count(), 2, "{}", list.stdout);
-    assert_eq!(list.stdout.matches("ACTIVE").count(), 2, "{}", list.stdout);
+    assert_eq!(list.stdout.matches(&tasks(5, 5)).count(), NODES, "{}", list.stdout);
+    assert_eq!(list.stdout.matches("ACTIVE").count(), NODES, "{}", list.stdout);
     // The new run emits (its spouts carried their position over).
     eventually("emission after the first rebalance", || {
         statuses(net, port)
@@ -201,7 +213,7 @@ fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
             .all(|t| t["spouts_emitted"].as_u64() > Some(0))
     });
 
-    // And back: 4 -> 2.
+    // And back: 5 -> 2.
     for node in &nodes {
         assert!(
             !after_rebalance(node, 1).contains(SPOUTS_DONE),
@@ -211,12 +223,12 @@ fn rebalance_changes_a_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     // Deactivated first: the new run starts deactivated too.
     let run = cli(&["deactivate"], &cluster);
     assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
-    let (_, replayed_2) = rebalance(&cluster, "count=2", &nodes, 2);
+    let (_, replayed_2) = rebalance(&cluster, &["split=2", "count=2"], &nodes, 2);
     let list = cli(&["list"], &cluster);
-    assert_eq!(list.stdout.matches("count=2").count(), 2, "{}", list.stdout);
+    assert_eq!(list.stdout.matches(&tasks(2, 2)).count(), NODES, "{}", list.stdout);
     assert_eq!(
         list.stdout.matches("INACTIVE").count(),
-        2,
+        NODES,
         "{}",
         list.stdout
     );
