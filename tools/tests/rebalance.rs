@@ -22,7 +22,7 @@ const SECRET: &str = "3c9e1a7f5b2d4e6081a3c5e7f9b1d3a5c7e9f1b3d5a7c9e1f3b5d7a9c1
 const RUNNING: &str = "node running";
 const REBALANCED: &str = "rebalanced: topology running again";
 const SPOUTS_DONE: &str = "all spouts of this node finished";
-/// Enough that the spouts (2 trees in flight each) are still emitting
+/// Enough that the spouts (one per node, 2 trees in flight each) are still emitting
 /// at both rebalances: checked before each, the test says so if not.
 const SENTENCES: u64 = 40_000;
 const TOKEN: &str = "b7e2c9a41f6d3e8b";
@@ -149,6 +149,8 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
         "--count",
         &n,
         "--spouts",
+        "3",
+        "--bolts",
         "2",
         "--max-pending",
         "2",
@@ -166,8 +168,13 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     });
     let list = cli(&["list"], &cluster);
     assert!(list.ok(), "{}", list.stderr);
-    let tasks = |split: u32, count: u32| format!("split={split} count={count}");
-    assert_eq!(list.stdout.matches(&tasks(2, 2)).count(), NODES, "{}", list.stdout);
+    let tasks = |split: u32, count: u32| format!("count={count} split={split}");
+    assert_eq!(
+        list.stdout.matches(&tasks(2, 2)).count(),
+        NODES,
+        "{}",
+        list.stdout
+    );
     assert!(list.stdout.contains("nodes up: 3/3"), "{}", list.stdout);
     // Without the token the nodes refuse the status request.
     let anonymous = gale(&["list", "--cluster", cluster.to_str().unwrap()]);
@@ -191,7 +198,12 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     assert_eq!(zero.code, Some(2), "{}", zero.stderr);
     assert!(zero.stderr.contains("at least 1 task"), "{}", zero.stderr);
     let list = cli(&["list"], &cluster);
-    assert_eq!(list.stdout.matches("ACTIVE").count(), NODES, "{}", list.stdout);
+    assert_eq!(
+        list.stdout.matches("ACTIVE").count(),
+        NODES,
+        "{}",
+        list.stdout
+    );
     assert!(!list.stdout.contains("REBALANCING"), "{}", list.stdout);
 
     // split and count: 2 -> 5 while the spouts emit.
@@ -204,8 +216,18 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     let (_, replayed_1) = rebalance(&cluster, &["split=5", "count=5"], &nodes, 1);
     let list = cli(&["list"], &cluster);
     assert!(list.ok(), "{}", list.stderr);
-    assert_eq!(list.stdout.matches(&tasks(5, 5)).count(), NODES, "{}", list.stdout);
-    assert_eq!(list.stdout.matches("ACTIVE").count(), NODES, "{}", list.stdout);
+    assert_eq!(
+        list.stdout.matches(&tasks(5, 5)).count(),
+        NODES,
+        "{}",
+        list.stdout
+    );
+    assert_eq!(
+        list.stdout.matches("ACTIVE").count(),
+        NODES,
+        "{}",
+        list.stdout
+    );
     // The new run emits (its spouts carried their position over).
     eventually("emission after the first rebalance", || {
         statuses(net, port)
@@ -225,7 +247,12 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
     let (_, replayed_2) = rebalance(&cluster, &["split=2", "count=2"], &nodes, 2);
     let list = cli(&["list"], &cluster);
-    assert_eq!(list.stdout.matches(&tasks(2, 2)).count(), NODES, "{}", list.stdout);
+    assert_eq!(
+        list.stdout.matches(&tasks(2, 2)).count(),
+        NODES,
+        "{}",
+        list.stdout
+    );
     assert_eq!(
         list.stdout.matches("INACTIVE").count(),
         NODES,
