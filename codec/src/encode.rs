@@ -141,8 +141,8 @@ pub fn encode_fast(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<
 
 /// [`encode_fast`] for an untracked tuple (its header without roots,
 /// hence a [`PlainHeader`]) whose one value is of kind `K` (a
-/// [`FastKind`] as `u8`), `None` for any other: over a run of tuples of
-/// one kind (see [`FastKind::of`]) it is straight-line code with no
+/// [`FastKind`](crate::FastKind) as `u8`), `None` for any other: over a run of tuples of
+/// one kind (see [`FastKind::of`](crate::FastKind::of)) it is straight-line code with no
 /// branch on the kind beyond the check. The same bytes as
 /// [`encode_fast`].
 ///

@@ -281,7 +281,8 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
     Ok(Some(total))
 }
 
-/// The kinds of single value [`encode_one_as`] writes, each by a copy of
+/// The kinds of single value the straight-line encoder
+/// ([`encode_fast_as`](crate::encode_fast_as)) writes, each by a copy of
 /// its own (the `K` parameter): a loop over tuples of one kind then runs
 /// straight-line code that branches on the kind once per tuple only to
 /// check it.
