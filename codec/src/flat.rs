@@ -91,6 +91,43 @@ fn rel(target: usize, field: usize) -> u32 {
     (target as i64 - field as i64) as i32 as u32
 }
 
+/// `bytes` (at most 8) as a little-endian word, zero-filled above them:
+/// gathered with a few loads (overlapping where the length is not a power
+/// of two) rather than a copy into a buffer, which would be a call to
+/// `memcpy`. The string encoder and the fields grouping's hash use it.
+///
+/// ```
+/// use gale_codec::le_word;
+/// for n in 0..=8 {
+///     let bytes = &b"\x01\x82gale!\xff"[..n];
+///     let mut word = [0u8; 8];
+///     word[..n].copy_from_slice(bytes);
+///     assert_eq!(le_word(bytes), u64::from_le_bytes(word), "{n} bytes");
+/// }
+/// ```
+///
+/// # Panics
+/// If `bytes` is longer than 8.
+#[inline(always)]
+pub fn le_word(bytes: &[u8]) -> u64 {
+    let (b, n) = (bytes, bytes.len());
+    assert!(n <= 8, "le_word of {n} bytes");
+    let word = |bytes: &[u8]| -> u64 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(bytes);
+        u64::from(u32::from_le_bytes(w))
+    };
+    if n >= 4 {
+        // The first four and the last four (they overlap when n < 8).
+        word(&b[..4]) | word(&b[n - 4..]) << ((n - 4) * 8)
+    } else if n > 0 {
+        // The first, the middle and the last (the same byte when n < 3).
+        u64::from(b[0]) | u64::from(b[n / 2]) << (n / 2 * 8) | u64::from(b[n - 1]) << ((n - 1) * 8)
+    } else {
+        0
+    }
+}
+
 /// The two words of the slot of a string of at most [`INLINE_STR`]
 /// bytes: its bytes inline, then `0xff` fill. Gathered with a few loads
 /// (overlapping where the length is not a power of two) rather than a
@@ -100,20 +137,7 @@ fn inline_str_words(s: &str) -> (u64, u64) {
     let b = s.as_bytes();
     let n = b.len();
     debug_assert!(n <= INLINE_STR);
-    let word = |bytes: &[u8]| -> u64 {
-        let mut w = [0u8; 4];
-        w.copy_from_slice(bytes);
-        u64::from(u32::from_le_bytes(w))
-    };
-    let bytes = if n >= 4 {
-        // The first four and the last four (they overlap when n < 8).
-        word(&b[..4]) | word(&b[n - 4..]) << ((n - 4) * 8)
-    } else if n > 0 {
-        // The first, the middle and the last (the same byte when n < 3).
-        u64::from(b[0]) | u64::from(b[n / 2]) << (n / 2 * 8) | u64::from(b[n - 1]) << ((n - 1) * 8)
-    } else {
-        0
-    };
+    let bytes = le_word(b);
     let fill = u64::MAX.checked_shl(n as u32 * 8).unwrap_or(0);
     let inline = bytes | fill;
     (u64::from(TAG_STR) | inline << 32, inline >> 32)

@@ -45,7 +45,7 @@ mod value;
 pub use encode::{encode_fast, encode_fast_as, encoded_len_bound, Encoder};
 pub use encode_error::EncodeError;
 pub use fields::{Fields, FieldsError};
-pub use flat::FastKind;
+pub use flat::{le_word, FastKind};
 pub use format::{
     FRAME_MAGIC, FRAME_VERSION, MAX_FRAME_BODY, MAX_NESTING, MAX_RECORD_LEN, MAX_VALUE_LEN,
     RECORD_ALIGN,

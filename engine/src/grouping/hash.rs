@@ -45,9 +45,7 @@ impl StableHasher {
         }
         let rest = words.remainder();
         if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.word(u64::from_le_bytes(b));
+            self.word(gale_codec::le_word(rest));
         }
     }
 

@@ -94,31 +94,17 @@ impl Router {
     /// tasks a custom grouping chose that are not targets (dropped).
     #[inline]
     pub(crate) fn route(&mut self, values: &[Value], mut deliver: impl FnMut(TaskId)) -> usize {
+        if let Some(t) = self.pick_one(values) {
+            deliver(t);
+            return 0;
+        }
         match self {
-            Router::Shuffle { targets, next } => {
-                if let Some(t) = targets.get(*next) {
-                    deliver(*t);
-                    *next = if *next + 1 == targets.len() {
-                        0
-                    } else {
-                        *next + 1
-                    };
-                }
-            }
-            Router::Fields { targets, key } => {
-                deliver(targets[bucket(key_hash(values, key, 0), targets.len())]);
-            }
-            Router::PartialKey { targets, key, sent } => {
-                let n = targets.len();
-                let a = bucket(key_hash(values, key, 0), n);
-                let b = bucket(key_hash(values, key, 0x9e37_79b9_7f4a_7c15), n);
-                let pick = if sent[b] < sent[a] { b } else { a };
-                sent[pick] += 1;
-                deliver(targets[pick]);
-            }
             Router::All { targets } => targets.iter().for_each(|t| deliver(*t)),
-            Router::One { task } => deliver(*task),
-            Router::Direct => {}
+            Router::Shuffle { .. }
+            | Router::Fields { .. }
+            | Router::PartialKey { .. }
+            | Router::One { .. }
+            | Router::Direct => {}
             Router::Custom {
                 grouping,
                 targets,
@@ -138,6 +124,39 @@ impl Router {
             }
         }
         0
+    }
+
+    /// The one task this router picks for `values`, for the groupings that
+    /// pick exactly one (shuffle, fields, partial key, global); `None`,
+    /// with nothing changed, for the others, which [`route`](Self::route)
+    /// takes. The same choice, and the same state change, as `route`.
+    #[inline]
+    pub(crate) fn pick_one(&mut self, values: &[Value]) -> Option<TaskId> {
+        match self {
+            Router::Shuffle { targets, next } => {
+                let t = *targets.get(*next)?;
+                *next = if *next + 1 == targets.len() {
+                    0
+                } else {
+                    *next + 1
+                };
+                Some(t)
+            }
+            Router::Fields { targets, key } => targets
+                .get(bucket(key_hash(values, key, 0), targets.len()))
+                .copied(),
+            Router::One { task } => Some(*task),
+            Router::PartialKey { targets, key, sent } => {
+                let n = targets.len();
+                let a = bucket(key_hash(values, key, 0), n);
+                let b = bucket(key_hash(values, key, 0x9e37_79b9_7f4a_7c15), n);
+                let pick = if sent.get(b) < sent.get(a) { b } else { a };
+                let t = *targets.get(pick)?;
+                sent[pick] += 1;
+                Some(t)
+            }
+            Router::All { .. } | Router::Direct | Router::Custom { .. } => None,
+        }
     }
 
     /// The one task every tuple goes to, if this router always picks the

@@ -567,7 +567,19 @@ impl Emitter {
                 self.metrics.tasks[slot].output(index, 1, 0);
                 return;
             }
-            if let Some(one) = out.one {
+            // One subscription whose grouping picks one task per tuple
+            // (fields, shuffle, partial key): picked here, then the same
+            // lanes as a route resolved at start.
+            let one = match out.one {
+                Some(one) => Some(one),
+                None => match self.streams[slot][index].routes.as_mut_slice() {
+                    [(router, _)] => router
+                        .pick_one(values)
+                        .map(|dest| (dest, self.outbox.thread_of(dest))),
+                    _ => None,
+                },
+            };
+            if let Some(one) = one {
                 if untracked {
                     return self.emit_one(slot, task, index, one, values);
                 }
