@@ -567,23 +567,23 @@ impl Emitter {
                 self.metrics.tasks[slot].output(index, 1, 0);
                 return;
             }
-            // One subscription whose grouping picks one task per tuple
-            // (fields, shuffle, partial key): picked here, then the same
-            // lanes as a route resolved at start.
-            let one = match out.one {
-                Some(one) => Some(one),
-                None => match self.streams[slot][index].routes.as_mut_slice() {
-                    [(router, _)] => router
-                        .pick_one(values)
-                        .map(|dest| (dest, self.outbox.thread_of(dest))),
-                    _ => None,
-                },
-            };
-            if let Some(one) = one {
+            if let Some(one) = out.one {
                 if untracked {
                     return self.emit_one(slot, task, index, one, values);
                 }
                 return self.emit_tracked_one(slot, task, index, one, values, track);
+            }
+            // One subscription whose grouping picks one task per tuple
+            // (fields, shuffle, partial key): picked here, then the same
+            // lanes as a route resolved at start.
+            if let [(router, _)] = self.streams[slot][index].routes.as_mut_slice() {
+                if let Some(dest) = router.pick_one(values) {
+                    let one = (dest, self.outbox.thread_of(dest));
+                    if untracked {
+                        return self.emit_one(slot, task, index, one, values);
+                    }
+                    return self.emit_tracked_one(slot, task, index, one, values, track);
+                }
             }
         }
         self.emit_routed(slot, task, index, direct, values, track);
