@@ -157,6 +157,25 @@ impl Spout for ConstSpout {
             }
             return;
         }
+        if let Some(pacer) = self.pacer.0.as_mut().filter(|_| !self.replay.reliable()) {
+            // Paced and untracked: every tuple due by one reading of the
+            // clock (up to a run), each stamped with its own intended
+            // time, so a spout that fell behind catches up without a
+            // clock read and a worker pass per tuple.
+            let now = pacer.probe().now_ns();
+            for _ in 0..EMIT_RUN.min(self.remaining) {
+                let Some(stamp) = pacer.due_by(now) else {
+                    break;
+                };
+                set_stamp(&mut self.value, stamp);
+                pacer.sent();
+                out.emit(&self.value);
+                if self.total.is_some() {
+                    self.remaining -= 1;
+                }
+            }
+            return;
+        }
         if let Some(pacer) = &mut self.pacer.0 {
             let Some(stamp) = pacer.due() else {
                 return;
@@ -164,13 +183,11 @@ impl Spout for ConstSpout {
             set_stamp(&mut self.value, stamp);
             pacer.sent();
         }
-        if self.replay.reliable() {
-            out.emit_with_id(&self.value, self.next);
-            self.next += 1;
-            self.replay.emitted();
-        } else {
-            out.emit(&self.value);
-        }
+        // Reliable (the untracked cases returned above): one tuple per
+        // call, so that `max_spout_pending` holds exactly.
+        out.emit_with_id(&self.value, self.next);
+        self.next += 1;
+        self.replay.emitted();
         if self.total.is_some() {
             self.remaining -= 1;
         }

@@ -202,7 +202,14 @@ impl Pacer {
     /// The stamp to put in the next tuple if it is due now, else `None`
     /// (emit nothing and come back later).
     pub fn due(&self) -> Option<u64> {
-        (self.probe.now_ns() >= self.due).then_some(self.due)
+        self.due_by(self.probe.now_ns())
+    }
+
+    /// [`due`](Self::due) at `now_ns` (a reading of the probe's clock,
+    /// [`Probe::now_ns`]): a spout that emits every tuple due by one
+    /// reading reads the clock once for all of them.
+    pub fn due_by(&self, now_ns: u64) -> Option<u64> {
+        (now_ns >= self.due).then_some(self.due)
     }
 
     /// The tuple [`due`](Self::due) returned was emitted: move on to the
