@@ -107,11 +107,12 @@ impl Encoder {
     }
 }
 
-/// Archives the commonest tuple shape, one value that is a scalar, a
-/// string or bytes, at the start of `buf`, in straight-line code inlined
-/// into the caller, and returns the bytes written; `None` (nothing
-/// meaningful written) for any other shape or if `buf` is too small, for
-/// the caller to use [`Encoder::encode_into`]. The bytes are
+/// Archives the commonest tuple shapes at the start of `buf` and returns
+/// the bytes written: one value that is a scalar, a string or bytes, in
+/// straight-line code inlined into the caller; two to four such values,
+/// in straight-line code out of line. `None` (nothing meaningful written)
+/// for any other shape (more fields, lists, maps) or if `buf` is too
+/// small, for the caller to use [`Encoder::encode_into`]. The bytes are
 /// [`Encoder::encode_into`]'s; like them, they can be read in place only
 /// from a [`RECORD_ALIGN`]-aligned start, which is the caller's to keep.
 ///
@@ -121,22 +122,58 @@ impl Encoder {
 /// buf.resize(128, 0);
 /// let len = encode_fast(&Header::default(), &[Value::from("hello")], &mut buf).unwrap();
 /// assert_eq!(view_checked(&buf[..len]).unwrap().get(0).and_then(|v| v.as_str()), Some("hello"));
-/// assert_eq!(encode_fast(&Header::default(), &[Value::I64(1), Value::I64(2)], &mut buf), None);
+/// let two = [Value::from("word"), Value::I64(2)];
+/// let len = encode_fast(&Header::default(), &two, &mut buf).unwrap();
+/// assert_eq!(view_checked(&buf[..len]).unwrap().get(1).and_then(|v| v.as_i64()), Some(2));
+/// let nested = [Value::List(vec![Value::I64(1)]), Value::I64(2)];
+/// assert_eq!(encode_fast(&Header::default(), &nested, &mut buf), None);
 /// ```
 #[inline(always)]
 pub fn encode_fast(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<usize> {
-    let [value] = values else {
-        return None;
-    };
-    let written = if header.roots.is_empty() {
-        crate::flat::encode_one::<false>(header, value, buf)
-    } else {
-        crate::flat::encode_one::<true>(header, value, buf)
+    let written = match values {
+        [value] if header.roots.is_empty() => crate::flat::encode_one::<false>(header, value, buf),
+        [value] => crate::flat::encode_one::<true>(header, value, buf),
+        _ => encode_few(header, values, buf),
     }?;
     debug_assert!(
         (buf.as_ptr() as usize) % RECORD_ALIGN != 0 || crate::view_checked(&buf[..written]).is_ok()
     );
     Some(written)
+}
+
+/// [`encode_fast`] of two to four flat values, out of line (the one-value
+/// path stays small where it is inlined); `None` for any other shape.
+#[inline(never)]
+fn encode_few(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<usize> {
+    use crate::flat::encode_few as few;
+    let plain = header.roots.is_empty();
+    match values.len() {
+        2 => {
+            let v = values.try_into().ok()?;
+            if plain {
+                few::<false, 2>(header, v, buf)
+            } else {
+                few::<true, 2>(header, v, buf)
+            }
+        }
+        3 => {
+            let v = values.try_into().ok()?;
+            if plain {
+                few::<false, 3>(header, v, buf)
+            } else {
+                few::<true, 3>(header, v, buf)
+            }
+        }
+        4 => {
+            let v = values.try_into().ok()?;
+            if plain {
+                few::<false, 4>(header, v, buf)
+            } else {
+                few::<true, 4>(header, v, buf)
+            }
+        }
+        _ => None,
+    }
 }
 
 /// [`encode_fast`] for an untracked tuple (its header without roots,

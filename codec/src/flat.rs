@@ -463,6 +463,139 @@ pub(crate) fn encode_one_as<const ROOTS: bool, const K: u8>(
     Some(total)
 }
 
+/// What a flat value contributes to [`encode_few`]'s layout: its
+/// out-of-line bytes, its slot's two words, and where the offset of those
+/// bytes goes once it is known.
+struct Part<'v> {
+    ool: &'v [u8],
+    w0: u64,
+    w1: u64,
+    /// Bytes: the offset of the out-of-line bytes goes into the high half
+    /// of word 0 (even with no bytes); otherwise into word 1, if the value
+    /// has out-of-line bytes (a long string).
+    off_in_w0: bool,
+}
+
+/// A flat value's [`Part`]; `None` for a list or map, or a string or
+/// bytes longer than [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN) (the general
+/// path reports it).
+#[inline(always)]
+fn part(value: &Value) -> Option<Part<'_>> {
+    let (ool, w0, w1, off_in_w0): (&[u8], _, _, _) = match value {
+        Value::Str(s) if s.len() <= INLINE_STR => {
+            let (w0, w1) = inline_str_words(s);
+            (&[], w0, w1, false)
+        }
+        Value::Str(s) => {
+            let l = str_len_word(s.len())?;
+            (
+                s.as_bytes(),
+                u64::from(TAG_STR) | u64::from(l) << 32,
+                0,
+                false,
+            )
+        }
+        Value::Bytes(b) if b.len() <= crate::MAX_VALUE_LEN => {
+            (b, u64::from(TAG_BYTES), b.len() as u64, true)
+        }
+        Value::Bytes(_) | Value::List(_) | Value::Map(_) => return None,
+        scalar => {
+            let (w0, w1) = slot_words(scalar, 0)?;
+            (&[], w0, w1, false)
+        }
+    };
+    Some(Part {
+        ool,
+        w0,
+        w1,
+        off_in_w0,
+    })
+}
+
+/// [`encode`] for a tuple of `N` flat values (a few fields), in
+/// straight-line code once `N` is fixed: the same layout, so the same
+/// bytes (the roots at 0, each value's out-of-line bytes after them in
+/// value order, padding to 8, the `N` slots, the 32-byte root). `None` if
+/// a value is not flat or too long, or `buf` is too small (the general
+/// path then decides). `ROOTS` as for [`encode_one_as`].
+#[inline(always)]
+pub(crate) fn encode_few<const ROOTS: bool, const N: usize>(
+    h: &Header,
+    values: &[Value; N],
+    buf: &mut [u8],
+) -> Option<usize> {
+    let mut parts: [Part<'_>; N] = std::array::from_fn(|_| Part {
+        ool: &[],
+        w0: 0,
+        w1: 0,
+        off_in_w0: false,
+    });
+    let mut ool = 0;
+    for (p, v) in parts.iter_mut().zip(values) {
+        *p = part(v)?;
+        ool += p.ool.len();
+    }
+    debug_assert!(ROOTS || h.roots.is_empty());
+    let roots: &[u64] = if ROOTS { &h.roots } else { &[] };
+    let roots_len = roots.len() * 8;
+    let values_pos = align8(roots_len + ool);
+    let root_pos = values_pos + N * VALUE_SIZE;
+    let total = root_pos + ROOT_SIZE;
+    // Also keeps every offset below within an i32 (each value's bytes are
+    // at most `MAX_VALUE_LEN`, so `total` cannot overflow on the way).
+    if total > buf.len().min(i32::MAX as usize) {
+        return None;
+    }
+    let base = buf.as_mut_ptr();
+    // SAFETY: `total <= buf.len()`, and every write below ends at or
+    // before `total`: the padding word at `values_pos`, the roots at
+    // `roots_len`, the values' bytes at `roots_len + ool <= values_pos`,
+    // the slots at `root_pos`, the root's four words at `total`. The
+    // values' bytes are other allocations, so they do not overlap `buf`;
+    // unaligned accesses need no alignment.
+    unsafe {
+        let put = |at: usize, word: u64| base.add(at).cast::<u64>().write_unaligned(word.to_le());
+        if values_pos >= 8 {
+            // Zero padding after the bytes (which overwrite its start).
+            put(values_pos - 8, 0);
+        }
+        for (k, root) in roots.iter().enumerate() {
+            put(k * 8, *root);
+        }
+        let mut ool_at = roots_len;
+        for (i, p) in parts.iter().enumerate() {
+            let at = values_pos + i * VALUE_SIZE;
+            let (mut w0, mut w1) = (p.w0, p.w1);
+            if p.off_in_w0 {
+                // Bytes: the offset even when there are none (as rkyv).
+                w0 |= u64::from(rel(ool_at, at + 4)) << 32;
+            } else if !p.ool.is_empty() {
+                w1 |= u64::from(rel(ool_at, at + 4));
+            }
+            if !p.ool.is_empty() {
+                copy_out_of_line(p.ool, base.add(ool_at));
+                ool_at += p.ool.len();
+            }
+            put(at, w0);
+            put(at + 8, w1);
+        }
+        put(
+            root_pos,
+            u64::from(h.stream) | u64::from(h.source_task) << 32,
+        );
+        put(root_pos + 8, h.edge_id);
+        put(
+            root_pos + 16,
+            u64::from(rel(0, root_pos + 16)) | (roots.len() as u64) << 32,
+        );
+        put(
+            root_pos + 24,
+            u64::from(rel(values_pos, root_pos + 24)) | (N as u64) << 32,
+        );
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -519,6 +652,25 @@ mod tests {
         ) {
             let t = Tuple { header: Header { stream, source_task, edge_id, roots }, values };
             prop_assert_eq!(flat_bytes(&t), rkyv_bytes(&t));
+        }
+
+        #[test]
+        fn a_few_values_same_bytes_as_rkyv(
+            stream in any::<u32>(),
+            source_task in any::<u32>(),
+            edge_id in any::<u64>(),
+            roots in proptest::collection::vec(any::<u64>(), 0..4),
+            values in proptest::collection::vec(flat_value(), 2..=4),
+        ) {
+            // The straight-line path for a few fields (`encode_few`).
+            let header = Header { stream, source_task, edge_id, roots };
+            let t = Tuple { header, values };
+            let mut buf = AlignedVec::<16>::new();
+            buf.resize(1 << 16, 0xa5);
+            let n = crate::encode_fast(&t.header, &t.values, &mut buf).expect("flat");
+            prop_assert_eq!(&buf[..n], &rkyv_bytes(&t)[..]);
+            // Too small a buffer: refused, for the general path to report.
+            prop_assert_eq!(crate::encode_fast(&t.header, &t.values, &mut buf[..n - 1]), None);
         }
 
         #[test]
