@@ -34,10 +34,13 @@ enum How {
     /// `emit_each`: one value per tuple, so no misfit can be emitted (the
     /// misfit ids are skipped).
     Each,
+    /// `emit_batch` of two-field tuples `[text, id]` (the misfits have
+    /// one field).
+    Wide,
 }
 
-/// Emits ids `0..N` as one field `[text]` whose text starts with the id,
-/// in runs of `run` through `how`.
+/// Emits ids `0..N` as one field `[text]` whose text starts with the id
+/// (with `How::Wide`, `[text, id]`), in runs of `run` through `how`.
 struct Runs {
     next: i64,
     run: i64,
@@ -52,24 +55,28 @@ impl Runs {
         } else {
             format!("{id}:some text")
         };
-        if misfit(id) {
-            vec![Value::Str(text), Value::I64(id)]
-        } else {
-            vec![Value::Str(text)]
+        match (misfit(id), self.how == How::Wide) {
+            (false, false) | (true, true) => vec![Value::Str(text)],
+            (true, false) | (false, true) => vec![Value::Str(text), Value::I64(id)],
         }
     }
 }
 
 impl Spout for Runs {
     fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
-        d.declare(["text"]);
+        match self.how {
+            How::Wide => d.declare(["text", "id"]),
+            _ => d.declare(["text"]),
+        }
     }
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
         let end = (self.next + self.run).min(N);
         let tuples: Vec<Vec<Value>> = (self.next..end).map(|id| self.tuple(id)).collect();
         match self.how {
             How::Many => out.emit_many(tuples.iter().map(Vec::as_slice)),
-            How::Batch => out.emit_batch(&tuples.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+            How::Batch | How::Wide => {
+                out.emit_batch(&tuples.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            }
             How::Each => {
                 let values: Vec<Value> = tuples
                     .into_iter()
@@ -98,6 +105,9 @@ impl Bolt for Sink {
     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
         let text = input.get(0).and_then(|v| v.as_str()).expect("a string");
         let id: i64 = text.split(':').next().unwrap().parse().unwrap();
+        if let Some(second) = input.get(1) {
+            assert_eq!(second.as_i64(), Some(id), "the id field of {text}");
+        }
         self.seen.lock().unwrap().push((out.task_id(), id));
         out.ack(input);
     }
@@ -171,7 +181,7 @@ fn fitting() -> impl Iterator<Item = i64> {
 
 #[test]
 fn a_resolved_route_gets_every_tuple_once_in_order_on_any_thread() {
-    for how in [How::Many, How::Batch, How::Each] {
+    for how in [How::Many, How::Batch, How::Each, How::Wide] {
         for threads in [1, 2] {
             for run_len in [1, 7, 64, 1000] {
                 let (stats, seen) = run_as(how, Route::Global, threads, run_len, 1 << 20);
@@ -197,7 +207,7 @@ fn a_resolved_route_gets_every_tuple_once_in_order_on_any_thread() {
 
 #[test]
 fn batches_and_each_on_routes_decided_per_tuple() {
-    for how in [How::Batch, How::Each] {
+    for how in [How::Batch, How::Each, How::Wide] {
         let (stats, seen) = run_as(how, Route::Shuffle, 2, 64, 1 << 20);
         let mut ids: Vec<i64> = seen.iter().map(|&(_, id)| id).collect();
         ids.sort_unstable();
@@ -208,8 +218,14 @@ fn batches_and_each_on_routes_decided_per_tuple() {
 
 #[test]
 fn a_tuple_too_large_for_the_ring_is_reported_and_the_rest_delivered() {
+    for how in [How::Many, How::Wide] {
+        too_large_as(how);
+    }
+}
+
+fn too_large_as(how: How) {
     // 64 KiB rings: the oversized tuples do not fit one ring record.
-    let (stats, seen) = run(Route::Global, 2, 64, 1 << 16);
+    let (stats, seen) = run_as(how, Route::Global, 2, 64, 1 << 16);
     let ids: Vec<i64> = seen.iter().map(|&(_, id)| id).collect();
     let expected: Vec<i64> = fitting().filter(|&id| !oversized(id)).collect();
     assert_eq!(ids, expected);

@@ -35,6 +35,9 @@ pub struct ConstSpout {
     value: Vec<Value>,
     /// [`EMIT_RUN`] copies of the string: the one-field tuples of a run.
     run: Vec<Value>,
+    /// When paced: [`EMIT_RUN`] copies of `value`, the tuples of a run of
+    /// those due at once (each with its own stamp).
+    stamped: Vec<Vec<Value>>,
     probe: Option<Probe>,
     pacer: PacerSlot,
     total: Option<u64>,
@@ -52,6 +55,7 @@ impl ConstSpout {
         Self {
             run: vec![value.clone(); EMIT_RUN as usize],
             value: vec![value],
+            stamped: Vec::new(),
             probe: None,
             pacer: PacerSlot::default(),
             total,
@@ -74,6 +78,7 @@ impl ConstSpout {
         if probe.is_some() {
             self.value.truncate(1);
             self.value.push(Value::I64(0));
+            self.stamped = vec![self.value.clone(); EMIT_RUN as usize];
         }
         self.probe = probe;
         self
@@ -162,16 +167,24 @@ impl Spout for ConstSpout {
             // clock (up to a run), each stamped with its own intended
             // time, so a spout that fell behind catches up without a
             // clock read and a worker pass per tuple.
+            // They go out as one batch.
             let now = pacer.probe().now_ns();
-            for _ in 0..EMIT_RUN.min(self.remaining) {
+            let max = EMIT_RUN.min(self.remaining) as usize;
+            let mut batch: [&[Value]; EMIT_RUN as usize] = [&[]; EMIT_RUN as usize];
+            let mut n = 0;
+            for tuple in self.stamped.iter_mut().take(max) {
                 let Some(stamp) = pacer.due_by(now) else {
                     break;
                 };
-                set_stamp(&mut self.value, stamp);
+                set_stamp(tuple, stamp);
                 pacer.sent();
-                out.emit(&self.value);
+                batch[n] = tuple;
+                n += 1;
+            }
+            if n > 0 {
+                out.emit_batch(&batch[..n]);
                 if self.total.is_some() {
-                    self.remaining -= 1;
+                    self.remaining -= n as u64;
                 }
             }
             return;

@@ -279,6 +279,20 @@ enum RunEnd {
     Slow,
 }
 
+impl RunEnd {
+    /// Why a run of `len` tuples stopped after `n`, as
+    /// [`RecordWriter::append_run`] returned them (`limited`: the mark of
+    /// the record that reached the limit).
+    #[inline(always)]
+    fn of_run(n: usize, len: usize, limited: Option<usize>) -> Self {
+        match limited {
+            Some(mark) => RunEnd::Limit { mark },
+            None if n == len => RunEnd::Done,
+            None => RunEnd::Slow,
+        }
+    }
+}
+
 /// Appends a record for `dest` for each of `tuples` (with `header`) to
 /// `queue` while they take the fast path, until the queue holds `limit`
 /// bytes; returns how many it appended and why it stopped. Each run of
@@ -300,6 +314,7 @@ fn append_fast<E: AsValues>(
     if !header.roots.is_empty() {
         return (0, RunEnd::Slow);
     }
+    let full = header;
     let header = header.plain();
     let mut done = 0;
     while let Some(first) = tuples.get(done) {
@@ -311,7 +326,9 @@ fn append_fast<E: AsValues>(
             }
             Some(FastKind::LongStr) => append_kind::<LONG_STR, E>(writer, dest, header, run, limit),
             Some(FastKind::Bytes) => append_kind::<BYTES, E>(writer, dest, header, run, limit),
-            None => (0, RunEnd::Slow),
+            // Several fields: each by the codec's straight-line encoder of
+            // a few flat values (anything else stops the run).
+            None => append_flat(writer, dest, full, run, limit),
         };
         done += n;
         match end {
@@ -339,11 +356,25 @@ fn append_kind<const K: u8, E: AsValues>(
     let (n, limited) = writer.append_run(dest, limit, tuples.len(), |i, room| {
         encode_fast_as::<K>(header, tuples[i].values(), room)
     });
-    match limited {
-        Some(mark) => (n, RunEnd::Limit { mark }),
-        None if n == tuples.len() => (n, RunEnd::Done),
-        None => (n, RunEnd::Slow),
-    }
+    (n, RunEnd::of_run(n, tuples.len(), limited))
+}
+
+/// [`append_fast`] over tuples of a few flat fields
+/// ([`encode_fast`](gale_codec::encode_fast)), each checked as it is
+/// written: stops at the first it refuses ([`RunEnd::Slow`]) or that does
+/// not fit.
+#[inline(never)]
+fn append_flat<E: AsValues>(
+    writer: &mut RecordWriter<'_>,
+    dest: TaskId,
+    header: &Header,
+    tuples: &[E],
+    limit: usize,
+) -> (usize, RunEnd) {
+    let (n, limited) = writer.append_run(dest, limit, tuples.len(), |i, room| {
+        gale_codec::encode_fast(header, tuples[i].values(), room)
+    });
+    (n, RunEnd::of_run(n, tuples.len(), limited))
 }
 
 /// Archives `tuple` into `queue` as a record for `dest`, refusing one that
