@@ -45,36 +45,44 @@ pub struct KeyValueState {
 
 impl KeyValueState {
     /// The value of `key`.
+    #[inline]
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.map.get(key)
     }
 
     /// The value of `key`, to change in place.
+    #[inline]
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
         self.map.get_mut(key)
     }
 
     /// Sets `key` to `value`; returns the value it had.
+    #[inline]
     pub fn put(&mut self, key: impl Into<String>, value: Value) -> Option<Value> {
         self.map.insert(key.into(), value)
     }
 
     /// Removes `key`; returns the value it had.
+    #[inline]
     pub fn delete(&mut self, key: &str) -> Option<Value> {
         self.map.remove(key)
     }
 
     /// Every key and value, in key order (sorted at each call).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> {
-        self.in_key_order().into_iter().map(|(k, v)| (k.as_str(), v))
+        self.in_key_order()
+            .into_iter()
+            .map(|(k, v)| (k.as_str(), v))
     }
 
     /// Number of keys.
+    #[inline]
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
     /// Whether there is no key.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
