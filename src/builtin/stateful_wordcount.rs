@@ -1,9 +1,11 @@
 //! `stateful-wordcount`: the word count with its counts as checkpointed
 //! state, exactly-once across crashes.
 //!
-//! [`SentenceSpout`] (rewindable: its position is its next sentence) →
-//! `split` ([`SplitBolt`], shuffle) → `count` ([`StatefulCountBolt`],
-//! fields grouping on `"word"`), whose counts live in its
+//! [`SentenceSpout`](super::wordcount::SentenceSpout) (rewindable: its
+//! position is its next sentence) → `split`
+//! ([`SplitBolt`](super::wordcount::SplitBolt), shuffle) → `count`
+//! ([`StatefulCountBolt`], fields grouping on `"word"`), whose counts live
+//! in its
 //! [`KeyValueState`]: `wordcount` with its counts as state and nothing
 //! else changed (the same spout, split, groupings, tasks and emits), so
 //! `gale bench` compares the two. With a state directory
