@@ -1,10 +1,14 @@
 //! `stateful-wordcount`: the word count with its counts as checkpointed
 //! state, exactly-once across crashes.
 //!
-//! [`SentenceSpout`] (rewindable: its position is its next sentence) →
-//! `split` ([`SplitBolt`], shuffle) → `count` ([`StatefulCountBolt`],
-//! fields grouping on `"word"`), whose counts live in its
-//! [`KeyValueState`]. With a state directory
+//! [`SentenceSpout`](super::wordcount::SentenceSpout) (rewindable: its
+//! position is its next sentence) → `split`
+//! ([`SplitBolt`](super::wordcount::SplitBolt), shuffle) → `count`
+//! ([`StatefulCountBolt`], fields grouping on `"word"`), whose counts live
+//! in its
+//! [`KeyValueState`]: `wordcount` with its counts as state and nothing
+//! else changed (the same spout, split, groupings, tasks and emits), so
+//! `gale bench` compares the two. With a state directory
 //! ([`BuiltinOptions::state_dir`]) every component is checkpointed by
 //! aligned barriers every [`BuiltinOptions::checkpoint_interval`]; a run
 //! killed at any moment and started again with the same directory goes
@@ -20,26 +24,41 @@ use gale_engine::{BoltOutput, Input, OutputFieldsDeclarer, TopologyBuilder, Topo
 
 use super::error::Failure;
 use super::options::BuiltinOptions;
-use super::wordcount::{CountSink, SentenceSpout, SplitBolt, WordCount};
+use super::probe::Probe;
+use super::wordcount::{add_spout_and_split, default_sentences, CountOutput, CountSink, WordCount};
 
 /// The default checkpoint interval (Storm's and Flink's usual 1 s).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Counts words in its state: word → count.
-#[derive(Debug, Clone)]
+/// Counts words in its state (word → count) and, as
+/// [`CountBolt`](super::wordcount::CountBolt) does, emits
+/// `["word", "count"]` with the word's running count and acks its input.
+#[derive(Debug)]
 pub struct StatefulCountBolt {
     sink: CountSink,
+    output: CountOutput,
 }
 
 impl StatefulCountBolt {
     /// A count bolt that publishes its final counts to `sink`.
     pub fn new(sink: CountSink) -> Self {
-        Self { sink }
+        Self {
+            sink,
+            output: CountOutput::default(),
+        }
+    }
+
+    /// Records each input's stamp into `probe` (`None`: no recording).
+    pub fn recording(mut self, probe: Option<&Probe>) -> Self {
+        self.output.recorder = probe.map(Probe::recorder);
+        self
     }
 }
 
 impl StatefulBolt for StatefulCountBolt {
-    fn declare_output_fields(&self, _declarer: &mut OutputFieldsDeclarer) {}
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
+        CountOutput::declare(declarer);
+    }
 
     fn prepare(&mut self, _context: &TopologyContext, _state: &KeyValueState) {}
 
@@ -48,13 +67,17 @@ impl StatefulBolt for StatefulCountBolt {
             out.fail(input);
             return;
         };
-        match state.get_mut(word) {
-            Some(Value::I64(n)) => *n += 1,
+        let count = match state.get_mut(word) {
+            Some(Value::I64(n)) => {
+                *n += 1;
+                *n
+            }
             _ => {
                 state.put(word, Value::I64(1));
+                1
             }
-        }
-        out.ack(input);
+        };
+        self.output.counted(input, word, count.max(0) as u64, out);
     }
 
     fn cleanup(&mut self, state: &KeyValueState) {
@@ -66,16 +89,14 @@ impl StatefulBolt for StatefulCountBolt {
             })
             .collect();
         self.sink.merge(&counts);
+        self.output.flush();
     }
 }
 
 /// Builds `stateful-wordcount`.
 pub(crate) fn stateful_wordcount(opts: &BuiltinOptions) -> Result<WordCount, Failure> {
     let counts = CountSink::new();
-    let tasks = opts.scaled_bolt_tasks();
-    let total = opts.count;
     let mut builder = TopologyBuilder::new("stateful-wordcount");
-    builder.set_num_ackers(opts.ackers());
     let interval = opts.checkpoint_interval.unwrap_or(DEFAULT_INTERVAL);
     if let Some(dir) = &opts.state_dir {
         let backend = DirBackend::open(dir)?;
@@ -83,17 +104,15 @@ pub(crate) fn stateful_wordcount(opts: &BuiltinOptions) -> Result<WordCount, Fai
     } else if let Some(url) = &opts.state_url {
         builder.set_checkpointing(Checkpointing::new(redis_backend(url)?, interval));
     }
-    builder.set_rewindable_spout(
-        "spout",
-        move || SentenceSpout::new(total),
-        opts.spout_tasks(),
-    );
-    builder
-        .set_bolt("split", SplitBolt::default, tasks)
-        .shuffle_grouping("spout");
+    let tasks = add_spout_and_split(&mut builder, default_sentences(), opts, true);
     let sink = counts.clone();
+    let probe = opts.probe.clone();
     builder
-        .set_stateful_bolt("count", move || StatefulCountBolt::new(sink.clone()), tasks)
+        .set_stateful_bolt(
+            "count",
+            move || StatefulCountBolt::new(sink.clone()).recording(probe.as_ref()),
+            tasks,
+        )
         .fields_grouping("split", ["word"]);
     Ok(WordCount {
         topology: builder.build()?,

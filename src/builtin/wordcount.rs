@@ -314,8 +314,7 @@ pub struct CountBolt {
     /// word count's instructions.
     counts: HashMap<String, u64, foldhash::fast::RandomState>,
     sink: CountSink,
-    update: [Value; 2],
-    recorder: Option<Recorder>,
+    output: CountOutput,
 }
 
 impl CountBolt {
@@ -324,21 +323,20 @@ impl CountBolt {
         Self {
             counts: HashMap::default(),
             sink,
-            update: [Value::Str(String::new()), Value::I64(0)],
-            recorder: None,
+            output: CountOutput::default(),
         }
     }
 
     /// Records each input's stamp into `probe` (`None`: no recording).
     pub fn recording(mut self, probe: Option<&Probe>) -> Self {
-        self.recorder = probe.map(Probe::recorder);
+        self.output.recorder = probe.map(Probe::recorder);
         self
     }
 }
 
 impl Bolt for CountBolt {
     fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
-        declarer.declare(["word", "count"]);
+        CountOutput::declare(declarer);
     }
 
     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
@@ -346,9 +344,6 @@ impl Bolt for CountBolt {
             out.fail(input);
             return;
         };
-        if let (Some(recorder), Some(stamp)) = (&mut self.recorder, stamp_of(input)) {
-            recorder.record(stamp);
-        }
         let count = match self.counts.get_mut(word) {
             Some(n) => {
                 *n += 1;
@@ -359,6 +354,52 @@ impl Bolt for CountBolt {
                 1
             }
         };
+        self.output.counted(input, word, count, out);
+    }
+
+    fn cleanup(&mut self) {
+        self.sink.merge(&self.counts);
+        self.output.flush();
+    }
+}
+
+/// What a count bolt does with a word it counted, the same with or
+/// without state: records the input's stamp (with a [`Recorder`]), emits
+/// `["word", "count"]` and acks the input.
+#[derive(Debug)]
+pub(crate) struct CountOutput {
+    update: [Value; 2],
+    pub(crate) recorder: Option<Recorder>,
+}
+
+impl Default for CountOutput {
+    fn default() -> Self {
+        Self {
+            update: [Value::Str(String::new()), Value::I64(0)],
+            recorder: None,
+        }
+    }
+}
+
+impl CountOutput {
+    /// Declares `["word", "count"]`.
+    pub(crate) fn declare(declarer: &mut OutputFieldsDeclarer) {
+        declarer.declare(["word", "count"]);
+    }
+
+    /// `word` (of `input`) now counts `count`.
+    // Always inlined: a call per word was 3 % of the word count.
+    #[inline(always)]
+    pub(crate) fn counted(
+        &mut self,
+        input: &Input<'_>,
+        word: &str,
+        count: u64,
+        out: &mut BoltOutput<'_>,
+    ) {
+        if let (Some(recorder), Some(stamp)) = (&mut self.recorder, stamp_of(input)) {
+            recorder.record(stamp);
+        }
         if let Value::Str(buf) = &mut self.update[0] {
             buf.clear();
             buf.push_str(word);
@@ -368,8 +409,8 @@ impl Bolt for CountBolt {
         out.ack(input);
     }
 
-    fn cleanup(&mut self) {
-        self.sink.merge(&self.counts);
+    /// Publishes what the recorder holds (at shutdown).
+    pub(crate) fn flush(&mut self) {
         if let Some(recorder) = &mut self.recorder {
             recorder.flush();
         }
@@ -430,26 +471,53 @@ pub fn wordcount_of(
 ) -> Result<WordCount, TopologyError> {
     let counts = CountSink::new();
     let sink = counts.clone();
+    let probe = opts.probe.clone();
+    let mut builder = TopologyBuilder::new(name);
+    let bolts = add_spout_and_split(&mut builder, sentences, opts, false);
+    builder
+        .set_bolt(
+            "count",
+            move || CountBolt::new(sink.clone()).recording(probe.as_ref()),
+            bolts,
+        )
+        .fields_grouping("split", ["word"]);
+    Ok(WordCount {
+        topology: builder.build()?,
+        counts,
+    })
+}
+
+/// Adds what every word count has but its `count` bolt to `builder`:
+/// ackers, max spout pending, `spout` ([`SentenceSpout`] over
+/// `sentences`; a rewindable spout with `rewindable`) and `split`; returns
+/// the tasks `count` gets, which the caller adds with a fields grouping
+/// on `split`'s `"word"`. `wordcount` and `stateful-wordcount` differ in
+/// nothing else.
+pub(crate) fn add_spout_and_split(
+    builder: &mut TopologyBuilder,
+    sentences: Sentences,
+    opts: &BuiltinOptions,
+    rewindable: bool,
+) -> usize {
     let total = opts.count;
     let ack = opts.ack;
     let probe = opts.probe.clone();
     let stamped = probe.is_some();
     let bolts = opts.scaled_bolt_tasks();
-    let mut builder = TopologyBuilder::new(name);
     builder.set_num_ackers(opts.ackers());
     if let Some(n) = opts.max_pending {
         builder.set_max_spout_pending(n);
     }
-    let spout_probe = probe.clone();
-    builder.set_spout(
-        "spout",
-        move || {
-            SentenceSpout::from_sentences(Arc::clone(&sentences), total)
-                .reliable(ack)
-                .paced(spout_probe.clone())
-        },
-        opts.spout_tasks(),
-    );
+    let spout = move || {
+        SentenceSpout::from_sentences(Arc::clone(&sentences), total)
+            .reliable(ack)
+            .paced(probe.clone())
+    };
+    if rewindable {
+        builder.set_rewindable_spout("spout", spout, opts.spout_tasks());
+    } else {
+        builder.set_spout("spout", spout, opts.spout_tasks());
+    }
     builder
         .set_bolt(
             "split",
@@ -463,17 +531,7 @@ pub fn wordcount_of(
             bolts,
         )
         .shuffle_grouping("spout");
-    builder
-        .set_bolt(
-            "count",
-            move || CountBolt::new(sink.clone()).recording(probe.as_ref()),
-            bolts,
-        )
-        .fields_grouping("split", ["word"]);
-    Ok(WordCount {
-        topology: builder.build()?,
-        counts,
-    })
+    bolts
 }
 
 #[cfg(test)]

@@ -453,14 +453,22 @@ impl<'r, 'a> InputBatch<'r, 'a> {
 
     /// The last input taken (the one a panic interrupted).
     pub(crate) fn last_taken(&self) -> Option<TupleView<'a>> {
+        let record = self.last_record()?;
+        // SAFETY: a trusted archived tuple by the contracts of `new` and
+        // `RecordSource`.
+        Some(unsafe { gale_codec::view_trusted(record) })
+    }
+
+    /// The archived bytes of the last input taken (a checkpointed bolt
+    /// copies them to run the input later).
+    pub(crate) fn last_record(&self) -> Option<&'a [u8]> {
         // `next` counts what this fill handed out, and a fill is made only
         // once the one before is all handed out: if anything was taken,
         // the last one is `taken_ahead[next - 1]`.
         let last = self.next.checked_sub(1)?;
         // SAFETY: `last < next <= ahead`: initialized (by `new` or
-        // `take_for`, `RecordSource`'s contract), and a trusted archived
-        // tuple by the contracts of `new` and `RecordSource`.
-        Some(unsafe { gale_codec::view_trusted(self.taken_ahead[last].assume_init()) })
+        // `take_for`, `RecordSource`'s contract).
+        Some(unsafe { self.taken_ahead[last].assume_init() })
     }
 
     /// The next record: the first, then those taken ahead, taking more

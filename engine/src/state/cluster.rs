@@ -187,6 +187,18 @@ impl Cluster {
                 return Ok(None);
             }
         }
+        self.newly_complete(backend)
+    }
+
+    /// The greatest complete checkpoint if it is newer than the last one
+    /// seen (older ones are then pruned). Only the node that marks a
+    /// checkpoint last sees it complete in [`mark`](Self::mark); the
+    /// others learn it here (else their last completed checkpoint would
+    /// lag one behind, and the final one never show).
+    pub(crate) fn newly_complete(
+        &self,
+        backend: &dyn StateBackend,
+    ) -> Result<Option<u64>, StateError> {
         let Some(c) = complete(&backend.marks()?, &self.nodes) else {
             return Ok(None);
         };
