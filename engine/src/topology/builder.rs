@@ -1,6 +1,6 @@
 //! [`TopologyBuilder`]: Storm's builder, with validation before anything runs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +60,18 @@ pub struct TopologyBuilder {
     /// Components already wrapped for checkpoints (rewindable spouts,
     /// stateful bolts).
     wrapped: HashSet<String>,
+    /// What each of those keeps.
+    saves: HashMap<String, Saves>,
+}
+
+/// What a component keeps in checkpoints (see
+/// [`Topology::rebalanced`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Saves {
+    /// A rewindable spout: its position.
+    Position,
+    /// A stateful bolt: its key-value state.
+    State,
 }
 
 impl TopologyBuilder {
@@ -74,6 +86,7 @@ impl TopologyBuilder {
             checkpointing: None,
             slot: Slot::default(),
             wrapped: HashSet::new(),
+            saves: HashMap::new(),
         }
     }
 
@@ -158,6 +171,7 @@ impl TopologyBuilder {
         F: Fn() -> S + Send + Sync + 'static,
     {
         self.wrapped.insert(name.to_owned());
+        self.saves.insert(name.to_owned(), Saves::Position);
         let slot = Arc::clone(&self.slot);
         self.set_spout(
             name,
@@ -179,6 +193,7 @@ impl TopologyBuilder {
         F: Fn() -> B + Send + Sync + 'static,
     {
         self.wrapped.insert(name.to_owned());
+        self.saves.insert(name.to_owned(), Saves::State);
         let slot = Arc::clone(&self.slot);
         self.set_bolt(
             name,
@@ -192,6 +207,11 @@ impl TopologyBuilder {
     fn add_checkpoints(&mut self, checkpointing: &Arc<Checkpointing>) {
         let _ = self.slot.set(Arc::clone(checkpointing));
         checkpointing.set_tasks(self.components.iter().map(|c| c.parallelism).sum());
+        checkpointing.set_layout(
+            self.components
+                .iter()
+                .map(|c| (c.name.as_str(), c.parallelism)),
+        );
         let fields = gale_codec::Fields::new([CHECKPOINT_FIELD])
             .unwrap_or_else(|_| gale_codec::Fields::empty());
         for c in &mut self.components {
@@ -338,6 +358,7 @@ impl TopologyBuilder {
             components: self.components,
             config: self.config,
             checkpointing: self.checkpointing,
+            saves: self.saves,
         })
     }
 }
