@@ -34,6 +34,7 @@ pub mod control;
 pub mod http;
 pub mod prometheus;
 pub mod rebalance;
+mod switch_cut;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, RwLock};
