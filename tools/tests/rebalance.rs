@@ -2,7 +2,8 @@
 //! a finite, acked word count: the `split` and `count` bolts go from 2 to
 //! 5 tasks and back while the spouts emit; bad requests are refused before
 //! anything changes. The nodes require a metrics bearer token, which `gale list`,
-//! `gale rebalance` and `gale kill` send with `--token-file`.
+//! `gale rebalance` and `gale kill` send with `--token-file`, and which a
+//! node sends to its peers for the cluster-wide view.
 
 #[allow(dead_code)] // shared with nodes.rs, which uses all of it
 #[path = "util/nodes.rs"]
@@ -66,6 +67,32 @@ fn statuses(net: u8, port: u16) -> Vec<Json> {
             doc["topologies"][0].clone()
         })
         .collect()
+}
+
+/// Node 0's `/api/v1/cluster/topology/<name>` and `/metrics?scope=cluster`
+/// show every node up.
+fn cluster_view_sees_every_node(net: u8, port: u16) {
+    let name = statuses(net, port)[0]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+    let get = |path: &str| {
+        let url = format!("http://127.{net}.0.1:{port}{path}");
+        let (code, body) =
+            gale::monitor::get_with_token(&url, Duration::from_secs(10), Some(TOKEN)).expect("GET");
+        assert_eq!(code, 200, "{url}");
+        String::from_utf8(body).expect("UTF-8")
+    };
+    let doc: Json =
+        serde_json::from_str(&get(&format!("/api/v1/cluster/topology/{name}"))).expect("JSON");
+    assert_eq!(doc["nodesUp"], 3, "{doc}");
+    let nodes = doc["nodes"].as_array().expect("nodes");
+    assert!(nodes.iter().all(|n| n["state"] == "up"), "{doc}");
+    let metrics = get("/metrics?scope=cluster");
+    for n in 0..NODES {
+        let up = format!("gale_node_up{{node=\"node-{n}\"}} 1");
+        assert!(metrics.contains(&up), "{up} not in:\n{metrics}");
+    }
 }
 
 /// The `word<TAB>count` lines of a node's stdout.
@@ -184,6 +211,9 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
         anonymous.stdout
     );
     assert!(anonymous.stdout.contains("401"), "{}", anonymous.stdout);
+    // A node's cluster-wide view asks its peers with its own token: all
+    // three are up in it (a peer asked without would answer 401).
+    cluster_view_sees_every_node(net, port);
 
     // Refused before anything changes: an unknown component (named, with
     // the ones there are), a task count of 0 (a usage error).
