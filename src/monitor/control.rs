@@ -117,7 +117,7 @@ pub trait Rebalancer: Send + Sync {
     /// starts so again.
     fn switch(&self, changes: &[(String, usize)], inactive: bool) -> Result<Json, String>;
     /// The topology's checkpointing, if it takes checkpoints: the
-    /// rebalance then switches on a checkpoint ([`super::switch_cut`]).
+    /// rebalance then switches on a checkpoint (`switch_cut.rs`).
     fn checkpointing(&self) -> Option<Arc<gale_engine::state::Checkpointing>> {
         None
     }

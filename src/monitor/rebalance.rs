@@ -39,7 +39,7 @@
 //! that checkpoint to complete (or aborts: nothing changes), no spout
 //! instance is carried over (each reopens at its checkpointed position),
 //! and each task of a resized stateful bolt restores the entries its
-//! fields grouping routes to it now (see [`super::switch_cut`] and
+//! fields grouping routes to it now (see `switch_cut.rs` and
 //! `gale_engine::state`).
 
 use std::sync::atomic::Ordering;

@@ -15,7 +15,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use gale::builtin::wordcount::expected_counts;
-use nodes_util::{cluster_file, eventually, Node, Scratch};
+use nodes_util::{
+    after_nth, cluster_file, eventually, free_port_on_all, topology_statuses, Node, Scratch,
+};
 use serde_json::Value as Json;
 use util::gale;
 
@@ -31,20 +33,6 @@ const TOKEN: &str = "b7e2c9a41f6d3e8b";
 /// Nodes of the cluster.
 const NODES: usize = 3;
 
-/// A port free on 127.<net>.0.1 to .NODES.
-fn free_port(net: u8) -> u16 {
-    loop {
-        let l = std::net::TcpListener::bind(format!("127.{net}.0.1:0")).expect("bind");
-        let port = l.local_addr().expect("addr").port();
-        let others: Vec<_> = (2..=NODES)
-            .filter_map(|i| std::net::TcpListener::bind(format!("127.{net}.0.{i}:{port}")).ok())
-            .collect();
-        if others.len() == NODES - 1 {
-            return port;
-        }
-    }
-}
-
 /// `gale ARGS --cluster FILE --token-file TOKEN_FILE`.
 fn cli(args: &[&str], cluster: &Path) -> util::Run {
     let mut all = args.to_vec();
@@ -54,25 +42,10 @@ fn cli(args: &[&str], cluster: &Path) -> util::Run {
     gale(&all)
 }
 
-/// Each node's `/api/v1/node/status` topology.
-fn statuses(net: u8, port: u16) -> Vec<Json> {
-    (1..=NODES)
-        .map(|i| {
-            let url = format!("http://127.{net}.0.{i}:{port}/api/v1/node/status");
-            let (code, body) =
-                gale::monitor::get_with_token(&url, Duration::from_secs(2), Some(TOKEN))
-                    .expect("status");
-            assert_eq!(code, 200);
-            let doc: Json = serde_json::from_slice(&body).expect("JSON");
-            doc["topologies"][0].clone()
-        })
-        .collect()
-}
-
 /// Node 0's `/api/v1/cluster/topology/<name>` and `/metrics?scope=cluster`
 /// show every node up.
 fn cluster_view_sees_every_node(net: u8, port: u16) {
-    let name = statuses(net, port)[0]["name"]
+    let name = topology_statuses(net, port, NODES, Some(TOKEN))[0]["name"]
         .as_str()
         .expect("a name")
         .to_owned();
@@ -102,14 +75,6 @@ fn counts(stdout: &str) -> BTreeMap<String, u64> {
         .filter_map(|l| l.split_once('\t'))
         .map(|(w, n)| (w.to_owned(), n.parse().expect("a count")))
         .collect()
-}
-
-/// The stderr of `node` after its `n`-th rebalance.
-fn after_rebalance(node: &Node, n: usize) -> String {
-    let text = node.stderr.text();
-    text.match_indices(REBALANCED)
-        .nth(n - 1)
-        .map_or_else(String::new, |(i, _)| text[i..].to_owned())
 }
 
 /// Rebalances with `changes` (`COMPONENT=N` each); its stdout. Asserts
@@ -143,7 +108,7 @@ fn rebalance(cluster: &Path, changes: &[&str], nodes: &[Node], n: usize) -> (Str
         })
         .sum();
     for node in nodes {
-        let text = after_rebalance(node, n);
+        let text = after_nth(node, REBALANCED, n);
         assert!(
             !text.is_empty(),
             "node {} did not rebalance:\n{}",
@@ -158,7 +123,7 @@ fn rebalance(cluster: &Path, changes: &[&str], nodes: &[Node], n: usize) -> (Str
 fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     let dir = Scratch::new("rebalance");
     let net = 62;
-    let port = free_port(net);
+    let port = free_port_on_all(net, NODES);
     let settings = format!("link_backend = \"mio\"\nmetrics_port = {port}");
     let cluster = dir.file(
         "cluster.toml",
@@ -189,7 +154,7 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
         node.wait_for(RUNNING);
     }
     eventually("emission on both nodes", || {
-        statuses(net, port)
+        topology_statuses(net, port, NODES, Some(TOKEN))
             .iter()
             .all(|t| t["spouts_emitted"].as_u64() > Some(0))
     });
@@ -260,7 +225,7 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     );
     // The new run emits (its spouts carried their position over).
     eventually("emission after the first rebalance", || {
-        statuses(net, port)
+        topology_statuses(net, port, NODES, Some(TOKEN))
             .iter()
             .all(|t| t["spouts_emitted"].as_u64() > Some(0))
     });
@@ -268,7 +233,7 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     // And back: 5 -> 2.
     for node in &nodes {
         assert!(
-            !after_rebalance(node, 1).contains(SPOUTS_DONE),
+            !after_nth(node, REBALANCED, 1).contains(SPOUTS_DONE),
             "the run finished before the second rebalance; raise SENTENCES"
         );
     }
@@ -290,7 +255,7 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
         list.stdout
     );
     assert!(
-        statuses(net, port)
+        topology_statuses(net, port, NODES, Some(TOKEN))
             .iter()
             .all(|t| t["spouts_emitted"].as_u64() == Some(0)),
         "a spout of the deactivated topology emits"
@@ -303,7 +268,7 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     eventually("the spouts finished after the second rebalance", || {
         nodes
             .iter()
-            .all(|node| after_rebalance(node, 2).contains(SPOUTS_DONE))
+            .all(|node| after_nth(node, REBALANCED, 2).contains(SPOUTS_DONE))
     });
     let kill = cli(&["kill", "--wait", "1"], &cluster);
     assert!(kill.ok(), "{}\n{}", kill.stdout, kill.stderr);

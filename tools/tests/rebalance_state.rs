@@ -14,11 +14,11 @@ mod util;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use gale::builtin::wordcount::expected_counts;
-use nodes_util::{cluster_file, eventually, Node, Scratch};
-use serde_json::Value as Json;
+use nodes_util::{
+    after_nth, cluster_file, eventually, free_port_on_all, topology_statuses, Node, Scratch,
+};
 use util::gale;
 use util::servers::Redis;
 
@@ -35,53 +35,18 @@ const SPLIT: &str = "restoring the entries this task owns under the new task cou
 const SENTENCES: u64 = 600_000;
 const NODES: usize = 3;
 
-/// A port free on 127.<net>.0.1 to .NODES.
-fn free_port(net: u8) -> u16 {
-    loop {
-        let l = std::net::TcpListener::bind(format!("127.{net}.0.1:0")).expect("bind");
-        let port = l.local_addr().expect("addr").port();
-        let others: Vec<_> = (2..=NODES)
-            .filter_map(|i| std::net::TcpListener::bind(format!("127.{net}.0.{i}:{port}")).ok())
-            .collect();
-        if others.len() == NODES - 1 {
-            return port;
-        }
-    }
-}
-
-/// Each node's topology in `/api/v1/node/status`.
-fn statuses(net: u8, port: u16) -> Vec<Json> {
-    (1..=NODES)
-        .map(|i| {
-            let url = format!("http://127.{net}.0.{i}:{port}/api/v1/node/status");
-            let (code, body) = gale::monitor::get(&url, Duration::from_secs(2)).expect("status");
-            assert_eq!(code, 200);
-            let doc: Json = serde_json::from_slice(&body).expect("JSON");
-            doc["topologies"][0].clone()
-        })
-        .collect()
-}
-
-/// The stderr of `node` after its `n`-th rebalance.
-fn after_rebalance(node: &Node, n: usize) -> String {
-    let text = node.stderr.text();
-    text.match_indices(REBALANCED)
-        .nth(n - 1)
-        .map_or_else(String::new, |(i, _)| text[i..].to_owned())
-}
-
 /// `gale rebalance -e count=N`: asserts it switched every node on one
 /// checkpoint and one fingerprint, after the spouts emitted.
 fn rebalance_count(cluster: &Path, tasks: usize, nodes: &[Node], n: usize, net: u8, port: u16) {
     eventually("emission before the rebalance", || {
-        statuses(net, port)
+        topology_statuses(net, port, NODES, None)
             .iter()
             .all(|t| t["spouts_emitted"].as_u64() > Some(0))
     });
     for node in nodes {
         let text = match n {
             1 => node.stderr.text(),
-            _ => after_rebalance(node, n - 1),
+            _ => after_nth(node, REBALANCED, n - 1),
         };
         assert!(
             !text.contains(FINISHED),
@@ -120,7 +85,9 @@ fn rebalance_count(cluster: &Path, tasks: usize, nodes: &[Node], n: usize, net: 
         run.stdout
     );
     for node in nodes {
-        eventually("the node's switch", || !after_rebalance(node, n).is_empty());
+        eventually("the node's switch", || {
+            !after_nth(node, REBALANCED, n).is_empty()
+        });
     }
 }
 
@@ -128,7 +95,7 @@ fn rebalance_count(cluster: &Path, tasks: usize, nodes: &[Node], n: usize, net: 
 /// 2 -> 5 -> 2 mid-run, lets it finish and checks the counts.
 fn rebalance_keeps_every_count(name: &str, net: u8, flag: &str, state: &str) {
     let dir = Scratch::new(name);
-    let port = free_port(net);
+    let port = free_port_on_all(net, NODES);
     let settings = format!("{}\nmetrics_port = {port}", dir.shm_setting());
     let cluster = dir.file(
         "cluster.toml",
@@ -181,9 +148,21 @@ fn rebalance_keeps_every_count(name: &str, net: u8, flag: &str, state: &str) {
     assert_eq!(splits, 5, "the 5 new tasks did not each split the counts");
     rebalance_count(&cluster, 2, &nodes, 2, net, port);
 
-    for node in &mut nodes {
-        node.wait_for(FINISHED);
-    }
+    eventually("every node finished", || {
+        for node in &nodes {
+            let text = node.stderr.text();
+            assert!(
+                !text.contains("gale: error:"),
+                "node {} failed:\n{}",
+                node.id,
+                nodes
+                    .iter()
+                    .map(|n| format!("node {}:\n{}", n.id, n.stderr.text()))
+                    .collect::<String>()
+            );
+        }
+        nodes.iter().all(|n| n.stderr.text().contains(FINISHED))
+    });
     let mut total: BTreeMap<String, u64> = BTreeMap::new();
     // The node that printed each word: with each entry on the task its
     // grouping routes the word to, no word is counted on two nodes.

@@ -229,8 +229,16 @@ impl Checkpointing {
     }
 
     /// Over several nodes, what the link says about this node's
-    /// checkpoints; `None` within one process.
+    /// checkpoints; `None` within one process, and while a rebalance's
+    /// switch is asked.
     pub(crate) fn link_health(&self) -> Option<LinkHealth> {
+        // While a rebalance's switch is asked, the runs are about to stop:
+        // a peer stopping first, or a connection cut as it does, must not
+        // stop this run (its marks still check the link: a checkpoint cut
+        // short does not complete, and the rebalance aborts).
+        if self.switch.target().is_some() {
+            return None;
+        }
         self.cluster().map(|c| c.health())
     }
 
