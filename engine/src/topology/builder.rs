@@ -4,7 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::component::{BoltFactory, Component, ComponentConfig, Kind, SpoutFactory, Subscription};
+use super::component::{
+    BoltFactory, Component, ComponentConfig, Kind, Saves, SpoutFactory, Subscription,
+};
 use super::config::TopologyConfig;
 use super::definition::Topology;
 use super::error::TopologyError;
@@ -62,16 +64,6 @@ pub struct TopologyBuilder {
     wrapped: HashSet<String>,
     /// What each of those keeps.
     saves: HashMap<String, Saves>,
-}
-
-/// What a component keeps in checkpoints (see
-/// [`Topology::rebalanced`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Saves {
-    /// A rewindable spout: its position.
-    Position,
-    /// A stateful bolt: its key-value state.
-    State,
 }
 
 impl TopologyBuilder {

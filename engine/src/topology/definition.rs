@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::builder::Saves;
-
-use super::component::{Component, Kind};
+use super::component::{Component, Kind, Saves};
 use super::config::TopologyConfig;
 use crate::state::Checkpointing;
 

@@ -1,8 +1,7 @@
 //! [`Topology::rebalanced`]: the same topology with other task counts
 //! (Storm's `rebalance -e COMPONENT=N`).
 
-use super::builder::Saves;
-use super::component::{Component, Kind};
+use super::component::{Component, Kind, Saves};
 use super::definition::Topology;
 use crate::state::CHECKPOINT_STREAM;
 use crate::Grouping;
