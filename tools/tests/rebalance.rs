@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use gale::builtin::wordcount::expected_counts;
 use nodes_util::{
-    after_nth, cluster_file, eventually, free_port_on_all, topology_statuses, Node, Scratch,
+    after_nth, cluster_file, eventually, free_port_on_all, start_nodes, topology_statuses, Node,
+    Scratch,
 };
 use serde_json::Value as Json;
 use util::gale;
@@ -147,12 +148,7 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
         "--max-pending",
         "2",
     ];
-    let mut nodes: Vec<Node> = (0..NODES)
-        .map(|id| Node::start(&cluster, id as u32, &args))
-        .collect();
-    for node in &mut nodes {
-        node.wait_for(RUNNING);
-    }
+    let nodes = start_nodes(&cluster, NODES, &args, RUNNING);
     eventually("emission on both nodes", || {
         topology_statuses(net, port, NODES, Some(TOKEN))
             .iter()

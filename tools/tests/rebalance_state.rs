@@ -17,7 +17,8 @@ use std::path::Path;
 
 use gale::builtin::wordcount::expected_counts;
 use nodes_util::{
-    after_nth, cluster_file, eventually, free_port_on_all, topology_statuses, Node, Scratch,
+    after_nth, cluster_file, eventually, free_port_on_all, start_nodes, topology_statuses, Node,
+    Scratch,
 };
 use util::gale;
 use util::servers::Redis;
@@ -115,12 +116,7 @@ fn rebalance_keeps_every_count(name: &str, net: u8, flag: &str, state: &str) {
         "--checkpoint-ms",
         "200",
     ];
-    let mut nodes: Vec<Node> = (0..NODES)
-        .map(|id| Node::start(&cluster, id as u32, &args))
-        .collect();
-    for node in &mut nodes {
-        node.wait_for(RUNNING);
-    }
+    let nodes = start_nodes(&cluster, NODES, &args, RUNNING);
 
     // A rewindable spout keeps its task count: refused before anything
     // changes, naming it.

@@ -312,3 +312,16 @@ pub fn after_nth(node: &Node, needle: &str, n: usize) -> String {
         .nth(n - 1)
         .map_or_else(String::new, |(i, _)| text[i..].to_owned())
 }
+
+/// Starts nodes `0..count` of `cluster` with `args` and waits until each
+/// has logged `ready`.
+#[allow(dead_code)] // the rebalance tests only
+pub fn start_nodes(cluster: &Path, count: usize, args: &[&str], ready: &str) -> Vec<Node> {
+    let mut nodes: Vec<Node> = (0..count)
+        .map(|id| Node::start(cluster, id as u32, args))
+        .collect();
+    for node in &mut nodes {
+        node.wait_for(ready);
+    }
+    nodes
+}
