@@ -34,6 +34,7 @@ pub mod control;
 pub mod http;
 pub mod prometheus;
 pub mod rebalance;
+mod switch_cut;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, RwLock};
@@ -84,9 +85,11 @@ impl Entry {
     }
 }
 
-/// The topologies a server shows, and its control channel.
+/// The topologies a server shows, its control channel, and the bearer
+/// token it requires (and sends to its peers for the cluster view: every
+/// node of a cluster is started with the same token file).
 #[derive(Default)]
-struct Registry(RwLock<Vec<Arc<Entry>>>, control::Control);
+struct Registry(RwLock<Vec<Arc<Entry>>>, control::Control, Option<String>);
 
 impl Registry {
     fn entries(&self) -> Vec<Arc<Entry>> {
@@ -108,7 +111,8 @@ impl Registry {
                     (m.id == *name || m.name == *name).then(|| api::topology(&m, &e.window(&m)))
                 });
                 let (node, peers) = self.1.peers();
-                match cluster::topology(name, local.map(|d| (node, d)), &peers) {
+                let token = self.2.as_deref();
+                match cluster::topology(name, local.map(|d| (node, d)), &peers, token) {
                     Some(doc) => json(&doc),
                     None => Response::error(404, &format!("no node runs a topology `{name}`")),
                 }
@@ -122,7 +126,7 @@ impl Registry {
                 let text = prometheus::render(&all);
                 if request.query.split('&').any(|q| q == "scope=cluster") {
                     let (node, peers) = self.1.peers();
-                    let text = cluster::metrics(&text, node, &peers);
+                    let text = cluster::metrics(&text, node, &peers, self.2.as_deref());
                     return Response::ok(prometheus::CONTENT_TYPE, text);
                 }
                 Response::ok(prometheus::CONTENT_TYPE, text)
@@ -185,7 +189,11 @@ impl MetricsServer {
         addr: impl ToSocketAddrs + std::fmt::Debug,
         token: Option<String>,
     ) -> Result<Self, ServeError> {
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry(
+            RwLock::default(),
+            control::Control::default(),
+            token.clone(),
+        ));
         let routes = Arc::clone(&registry);
         let server = Server::start(addr, Arc::new(move |r: &Request| routes.route(r)), token)?;
         Ok(Self { registry, server })

@@ -436,6 +436,14 @@ impl CountSink {
         }
     }
 
+    /// Forgets every count published so far.
+    pub fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// A copy of the counts published so far, sorted by word.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.0

@@ -278,6 +278,7 @@ fn run_node(
         extra,
         server: server.as_ref(),
         handoff,
+        counts,
     };
     let (running, topology) = node_loop.run(running, base, &stop, &mut start)?;
     let shape = Shape::of(&topology);

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use clap::Args;
 use gale_engine::cluster::{ClusterFile, ClusterPlan, NodeId};
+
 use gale_engine::{RunError, RunningTopology, SpoutHandoff, Topology};
 use serde_json::{json, Value as Json};
 
@@ -20,6 +21,7 @@ use super::cluster_ctl::cluster_status;
 use super::error::CliError;
 use super::parse::parse_secs;
 use super::report::{Report, Shape};
+use crate::builtin::CountSink;
 use crate::monitor::control;
 use crate::monitor::rebalance::{format_changes, Rebalancer};
 use crate::monitor::MetricsServer;
@@ -36,8 +38,11 @@ the tuple trees in flight to complete; then each node stops its topology \
 (trees still pending are failed at their spout, to be replayed), plans it \
 again with the new task counts (every node computes the same plan and \
 fingerprint), starts it on the same addresses, waits for its peers and \
-activates. In-memory bolt state is lost (see docs/operations.md). A node \
-that does not answer fails the rebalance before anything changes.")]
+activates. A topology that takes checkpoints switches on one: its spouts \
+pause after a last barrier, every node restores that checkpoint, and a \
+resized stateful bolt's entries go to the tasks its fields grouping routes \
+their keys to; other in-memory bolt state is lost (see docs/operations.md). \
+A node that does not answer fails the rebalance before anything changes.")]
 pub struct RebalanceArgs {
     /// The cluster file (TOML): its nodes, secret and `metrics_port`.
     #[arg(long, value_name = "FILE")]
@@ -159,6 +164,12 @@ pub(super) fn command(args: &RebalanceArgs) -> Result<(), CliError> {
         },
         answer["completed_while_draining"].as_u64().unwrap_or(0)
     )?;
+    if let Some(n) = answer["checkpoint"].as_u64() {
+        writeln!(
+            out,
+            "state: every node restored checkpoint {n}, taken at the switch"
+        )?;
+    }
     if let Some(nodes) = answer["nodes"].as_object() {
         for (node, doc) in nodes {
             writeln!(
@@ -204,6 +215,11 @@ impl Rebalancer for NodeRebalancer {
             .recv()
             .unwrap_or_else(|_| Err("the node stopped during the rebalance".to_owned()))
     }
+
+    fn checkpointing(&self) -> Option<Arc<gale_engine::state::Checkpointing>> {
+        let topology = self.topology.lock().unwrap_or_else(PoisonError::into_inner);
+        topology.checkpointing().cloned()
+    }
 }
 
 /// What a node's main loop needs to restart its topology.
@@ -218,6 +234,10 @@ pub(super) struct NodeLoop<'a> {
     pub server: Option<&'a MetricsServer>,
     /// Spouts carried from one run to the next (the run config's).
     pub handoff: SpoutHandoff,
+    /// The counts a built-in word count publishes at its end: a
+    /// checkpointed one's are emptied at a switch (its state carries them
+    /// into the next run, which publishes them again).
+    pub counts: Option<&'a CountSink>,
 }
 
 impl NodeLoop<'_> {
@@ -294,9 +314,17 @@ impl NodeLoop<'_> {
         let plan = ClusterPlan::new(rebalanced.clone(), self.cluster, self.node, self.extra)?;
         let fingerprint = plan.fingerprint_hex();
         tracing::info!(node = self.node, changes = %format_changes(changes), "rebalance: stopping the topology");
-        self.handoff.arm();
+        // With checkpoints every spout reopens at its position in the
+        // checkpoint switched on; without, spouts whose place is kept go on.
+        let checkpointed = topology.checkpointing().is_some();
+        if !checkpointed {
+            self.handoff.arm();
+        }
         running.stop();
         let stats = running.wait()?;
+        if let (true, Some(counts)) = (checkpointed, self.counts) {
+            counts.clear();
+        }
         let failed = self.handoff.take_failed();
         {
             let mut err = io::stderr().lock();

@@ -22,11 +22,18 @@ use super::http;
 const PEER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The document of topology `name` (its name, not its per-node id) at the
-/// endpoint `addr`.
-pub fn fetch_topology(addr: &str, name: &str, timeout: Duration) -> Result<Json, String> {
+/// endpoint `addr`, sending `Authorization: Bearer TOKEN` if a token is
+/// given.
+pub fn fetch_topology(
+    addr: &str,
+    name: &str,
+    timeout: Duration,
+    token: Option<&str>,
+) -> Result<Json, String> {
     let get = |path: &str| -> Result<Json, String> {
         let url = format!("http://{addr}{path}");
-        let (status, body) = http::get(&url, timeout).map_err(|e| e.to_string())?;
+        let (status, body) =
+            http::get_with_token(&url, timeout, token).map_err(|e| e.to_string())?;
         let doc: Json = serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
         match status {
             200 => Ok(doc),
@@ -49,19 +56,21 @@ pub fn fetch_topology(addr: &str, name: &str, timeout: Duration) -> Result<Json,
 }
 
 /// `local` (this node's document, if it runs the topology) and each
-/// peer's, summed, with the `nodes` list.
+/// peer's (asked with `token`, this node's own), summed, with the `nodes`
+/// list.
 pub(super) fn topology(
     name: &str,
     local: Option<(u32, Json)>,
     peers: &[(u32, String)],
+    token: Option<&str>,
 ) -> Option<Json> {
     let asks: Vec<_> = peers
         .iter()
         .cloned()
         .map(|(node, addr)| {
-            let name = name.to_owned();
+            let (name, token) = (name.to_owned(), token.map(str::to_owned));
             std::thread::spawn(move || {
-                let doc = fetch_topology(&addr, &name, PEER_TIMEOUT);
+                let doc = fetch_topology(&addr, &name, PEER_TIMEOUT, token.as_deref());
                 (node, addr, doc)
             })
         })
@@ -189,15 +198,22 @@ fn links(doc: &Json) -> Json {
 }
 
 /// This node's Prometheus text `local` merged with every peer's (fetched
-/// in parallel, 2 s each), family by family, with `gale_node_up`.
-pub(super) fn metrics(local: &str, node: u32, peers: &[(u32, String)]) -> String {
+/// in parallel, 2 s each, with `token`, this node's own), family by
+/// family, with `gale_node_up`.
+pub(super) fn metrics(
+    local: &str,
+    node: u32,
+    peers: &[(u32, String)],
+    token: Option<&str>,
+) -> String {
     let asks: Vec<_> = peers
         .iter()
         .cloned()
         .map(|(peer, addr)| {
+            let token = token.map(str::to_owned);
             std::thread::spawn(move || {
                 let url = format!("http://{addr}/metrics");
-                let text = match http::get(&url, PEER_TIMEOUT) {
+                let text = match http::get_with_token(&url, PEER_TIMEOUT, token.as_deref()) {
                     Ok((200, body)) => String::from_utf8(body).ok(),
                     _ => None,
                 };

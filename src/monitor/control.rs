@@ -116,6 +116,11 @@ pub trait Rebalancer: Send + Sync {
     /// `inactive`: the topology was deactivated before the rebalance and
     /// starts so again.
     fn switch(&self, changes: &[(String, usize)], inactive: bool) -> Result<Json, String>;
+    /// The topology's checkpointing, if it takes checkpoints: the
+    /// rebalance then switches on a checkpoint (`switch_cut.rs`).
+    fn checkpointing(&self) -> Option<Arc<gale_engine::state::Checkpointing>> {
+        None
+    }
 }
 
 /// The control side of a node's endpoint.

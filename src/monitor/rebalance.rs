@@ -7,6 +7,7 @@
 //! POST /api/v1/node/topology/<id>/rebalance/inflight              (each node)
 //! POST /api/v1/node/topology/<id>/rebalance/switch[/<changes>]    (each node)
 //! POST /api/v1/node/topology/<id>/rebalance/abort                 (each node)
+//! POST /api/v1/node/topology/<id>/rebalance/pause/<target>        (each node)
 //! ```
 //!
 //! The node that receives the request runs it, in four steps:
@@ -32,6 +33,14 @@
 //!
 //! The answer names each node's outcome: trees completed while draining,
 //! trees failed for replay at the switch, its new task count.
+//!
+//! A topology that takes checkpoints switches on one: its spouts are not
+//! deactivated but paused after a last barrier, the drain also waits for
+//! that checkpoint to complete (or aborts: nothing changes), no spout
+//! instance is carried over (each reopens at its checkpointed position),
+//! and each task of a resized stateful bolt restores the entries its
+//! fields grouping routes to it now (see `switch_cut.rs` and
+//! `gale_engine::state`).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -42,6 +51,7 @@ use serde_json::{json, Value as Json};
 pub use super::control::Rebalancer;
 use super::control::{fan_out, Control, ControlConfig};
 use super::http::Response;
+use super::switch_cut::{self, NodeCut};
 
 /// How long a node gets to stop, re-plan, restart and see its peers.
 const SWITCH_TIMEOUT: Duration = Duration::from_secs(180);
@@ -90,19 +100,33 @@ pub fn format_changes(changes: &[(String, usize)]) -> String {
 impl Control {
     /// A node-scoped step (`prepare`, `inflight`, `switch`, `abort`).
     pub(super) fn rebalance_step(&self, id: &str, step: &[&str]) -> Response {
+        if let ["pause", target] = step {
+            let Ok(target) = target.parse::<u64>() else {
+                return Response::error(400, "rebalance/pause/<target barrier id>");
+            };
+            return match self.cut(id, Some(Some(target))) {
+                Ok(cut) => {
+                    super::control::json_response(200, &json!({ "cut": cut.map(NodeCut::to_json) }))
+                }
+                Err(e) => Response::error(409, &e),
+            };
+        }
         let changes = match parse_changes(step.get(1).copied().unwrap_or("")) {
             Ok(c) => c,
             Err(e) => return Response::error(400, &format!("rebalance: {e}")),
         };
         let result = match step.first().copied() {
             Some("prepare") => self.prepare(id, &changes),
-            Some("inflight") => self
-                .in_flight(id)
-                .map(|n| json!({ "inflight": n, "acked": self.spouts_acked(id) })),
+            Some("inflight") => self.in_flight(id).and_then(|n| {
+                let cut = self.cut(id, None)?.map(NodeCut::to_json);
+                Ok(json!({ "inflight": n, "acked": self.spouts_acked(id), "cut": cut }))
+            }),
             Some("switch") => self.switch(&changes),
             Some("abort") => {
                 self.set_rebalancing(false);
-                self.activate_all(id).map(|()| json!("ok"))
+                self.cut(id, Some(None))
+                    .and_then(|_| self.activate_all(id))
+                    .map(|()| json!("ok"))
             }
             _ => Err("expected rebalance/prepare|inflight|switch|abort".to_owned()),
         };
@@ -157,10 +181,14 @@ impl Control {
         if let Err(e) = &prepared {
             failed.insert(0, format!("node {}: {e}", config.node));
         }
+        let checkpointed = self.checkpointing().is_some();
+        if failed.is_empty() && checkpointed {
+            if let Err(e) = self.pause_everywhere(config, id, &node_path) {
+                failed.push(e);
+            }
+        }
         if !failed.is_empty() {
-            let _ = self.activate_all(id);
-            self.set_rebalancing(false);
-            let _ = fan_out(config, &node_path("abort"), PEER);
+            self.abort_everywhere(config, id, &node_path);
             tracing::warn!(topology = %id.escape_debug(), ?failed, "rebalance refused; nodes reactivated");
             return Response::error(
                 502,
@@ -174,9 +202,21 @@ impl Control {
         // Trees acked at the spouts of all nodes, at the first and last poll.
         let (mut acked_first, mut acked_last) = (None, 0);
         let deadline = Instant::now() + Duration::from_secs(wait);
+        let mut cut = None;
         let drained = loop {
             let here = self.in_flight(id).unwrap_or(u64::MAX);
             let there = fan_out(config, &node_path("inflight"), PEER);
+            if checkpointed {
+                let here = self.cut(id, None).ok().flatten();
+                let cuts: Option<Vec<NodeCut>> = std::iter::once(here)
+                    .chain(
+                        there
+                            .iter()
+                            .map(|(_, r)| r.as_ref().ok().and_then(NodeCut::from_json)),
+                    )
+                    .collect();
+                cut = cuts.as_deref().and_then(switch_cut::ready);
+            }
             let field = |name: &str| {
                 there.iter().try_fold(0u64, |sum, (_, r)| {
                     r.as_ref()
@@ -189,7 +229,9 @@ impl Control {
                 acked_last = acked + self.spouts_acked(id);
                 acked_first.get_or_insert(acked_last);
             }
-            if field("inflight").map(|n| n.saturating_add(here)) == Some(0) {
+            if field("inflight").map(|n| n.saturating_add(here)) == Some(0)
+                && (!checkpointed || cut.is_some())
+            {
                 break true;
             }
             if Instant::now() >= deadline {
@@ -197,6 +239,18 @@ impl Control {
             }
             std::thread::sleep(DRAIN_POLL);
         };
+        if checkpointed && cut.is_none() {
+            self.abort_everywhere(config, id, &node_path);
+            tracing::warn!(topology = %id.escape_debug(), "rebalance aborted: no checkpoint to switch on");
+            return Response::error(
+                502,
+                &format!(
+                    "rebalance aborted (every node runs on as before): the checkpoint to switch \
+                     on did not complete within {wait} s (every spout paused, every tree \
+                     completed, every node's marker saved); try a longer --wait"
+                ),
+            );
+        }
         let completed = acked_last.saturating_sub(acked_first.unwrap_or(acked_last));
         // 4. switch every node at once (each waits for the others' links).
         let local = {
@@ -234,6 +288,7 @@ impl Control {
                 "action": format!("rebalance/{wait}/{segment}"),
                 "drained": drained,
                 "completed_while_draining": completed,
+                "checkpoint": cut,
                 "nodes": nodes,
             }),
         )
@@ -261,10 +316,54 @@ impl Control {
         // later requests on the same HTTP thread.
         self.was_inactive.store(inactive, Ordering::Relaxed);
         self.set_rebalancing(true);
-        for h in found {
-            h.set_active(false);
+        // A topology that takes checkpoints keeps its spouts active: they
+        // pause after their last barrier (see `switch_cut`).
+        if self.checkpointing().is_none() {
+            for h in found {
+                h.set_active(false);
+            }
         }
         Ok(json!("ok"))
+    }
+
+    /// Asks every node where its spouts stand, then every spout to pause
+    /// one barrier past the greatest (see `switch_cut`).
+    fn pause_everywhere(
+        &self,
+        config: &ControlConfig,
+        id: &str,
+        node_path: &dyn Fn(&str) -> String,
+    ) -> Result<(), String> {
+        let there = fan_out(config, &node_path("inflight"), PEER);
+        let mut cuts = vec![self.cut(id, None)?];
+        for (node, r) in &there {
+            let doc = r.as_ref().map_err(|e| format!("node {node}: {e}"))?;
+            cuts.push(NodeCut::from_json(doc));
+        }
+        let cuts: Vec<NodeCut> = cuts
+            .into_iter()
+            .collect::<Option<_>>()
+            .ok_or("a node does not take checkpoints for this topology")?;
+        let target = switch_cut::target(&cuts);
+        self.cut(id, Some(Some(target)))?;
+        for (node, r) in fan_out(config, &node_path(&format!("pause/{target}")), PEER) {
+            r.map_err(|e| format!("node {node}: {e}"))?;
+        }
+        tracing::info!(topology = %id.escape_debug(), target, "rebalance: spouts pause after checkpoint {target}");
+        Ok(())
+    }
+
+    /// Every node back to where `prepare` found it.
+    fn abort_everywhere(
+        &self,
+        config: &ControlConfig,
+        id: &str,
+        node_path: &dyn Fn(&str) -> String,
+    ) {
+        let _ = self.cut(id, Some(None));
+        let _ = self.activate_all(id);
+        self.set_rebalancing(false);
+        let _ = fan_out(config, &node_path("abort"), PEER);
     }
 
     fn was_inactive(&self) -> bool {

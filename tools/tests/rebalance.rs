@@ -2,7 +2,8 @@
 //! a finite, acked word count: the `split` and `count` bolts go from 2 to
 //! 5 tasks and back while the spouts emit; bad requests are refused before
 //! anything changes. The nodes require a metrics bearer token, which `gale list`,
-//! `gale rebalance` and `gale kill` send with `--token-file`.
+//! `gale rebalance` and `gale kill` send with `--token-file`, and which a
+//! node sends to its peers for the cluster-wide view.
 
 #[allow(dead_code)] // shared with nodes.rs, which uses all of it
 #[path = "util/nodes.rs"]
@@ -14,7 +15,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use gale::builtin::wordcount::expected_counts;
-use nodes_util::{cluster_file, eventually, Node, Scratch};
+use nodes_util::{
+    after_nth, cluster_file, eventually, free_port_on_all, start_nodes, topology_statuses, Node,
+    Scratch,
+};
 use serde_json::Value as Json;
 use util::gale;
 
@@ -30,20 +34,6 @@ const TOKEN: &str = "b7e2c9a41f6d3e8b";
 /// Nodes of the cluster.
 const NODES: usize = 3;
 
-/// A port free on 127.<net>.0.1 to .NODES.
-fn free_port(net: u8) -> u16 {
-    loop {
-        let l = std::net::TcpListener::bind(format!("127.{net}.0.1:0")).expect("bind");
-        let port = l.local_addr().expect("addr").port();
-        let others: Vec<_> = (2..=NODES)
-            .filter_map(|i| std::net::TcpListener::bind(format!("127.{net}.0.{i}:{port}")).ok())
-            .collect();
-        if others.len() == NODES - 1 {
-            return port;
-        }
-    }
-}
-
 /// `gale ARGS --cluster FILE --token-file TOKEN_FILE`.
 fn cli(args: &[&str], cluster: &Path) -> util::Run {
     let mut all = args.to_vec();
@@ -53,19 +43,30 @@ fn cli(args: &[&str], cluster: &Path) -> util::Run {
     gale(&all)
 }
 
-/// Each node's `/api/v1/node/status` topology.
-fn statuses(net: u8, port: u16) -> Vec<Json> {
-    (1..=NODES)
-        .map(|i| {
-            let url = format!("http://127.{net}.0.{i}:{port}/api/v1/node/status");
-            let (code, body) =
-                gale::monitor::get_with_token(&url, Duration::from_secs(2), Some(TOKEN))
-                    .expect("status");
-            assert_eq!(code, 200);
-            let doc: Json = serde_json::from_slice(&body).expect("JSON");
-            doc["topologies"][0].clone()
-        })
-        .collect()
+/// Node 0's `/api/v1/cluster/topology/<name>` and `/metrics?scope=cluster`
+/// show every node up.
+fn cluster_view_sees_every_node(net: u8, port: u16) {
+    let name = topology_statuses(net, port, NODES, Some(TOKEN))[0]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+    let get = |path: &str| {
+        let url = format!("http://127.{net}.0.1:{port}{path}");
+        let (code, body) =
+            gale::monitor::get_with_token(&url, Duration::from_secs(10), Some(TOKEN)).expect("GET");
+        assert_eq!(code, 200, "{url}");
+        String::from_utf8(body).expect("UTF-8")
+    };
+    let doc: Json =
+        serde_json::from_str(&get(&format!("/api/v1/cluster/topology/{name}"))).expect("JSON");
+    assert_eq!(doc["nodesUp"], 3, "{doc}");
+    let nodes = doc["nodes"].as_array().expect("nodes");
+    assert!(nodes.iter().all(|n| n["state"] == "up"), "{doc}");
+    let metrics = get("/metrics?scope=cluster");
+    for n in 0..NODES {
+        let up = format!("gale_node_up{{node=\"node-{n}\"}} 1");
+        assert!(metrics.contains(&up), "{up} not in:\n{metrics}");
+    }
 }
 
 /// The `word<TAB>count` lines of a node's stdout.
@@ -75,14 +76,6 @@ fn counts(stdout: &str) -> BTreeMap<String, u64> {
         .filter_map(|l| l.split_once('\t'))
         .map(|(w, n)| (w.to_owned(), n.parse().expect("a count")))
         .collect()
-}
-
-/// The stderr of `node` after its `n`-th rebalance.
-fn after_rebalance(node: &Node, n: usize) -> String {
-    let text = node.stderr.text();
-    text.match_indices(REBALANCED)
-        .nth(n - 1)
-        .map_or_else(String::new, |(i, _)| text[i..].to_owned())
 }
 
 /// Rebalances with `changes` (`COMPONENT=N` each); its stdout. Asserts
@@ -116,7 +109,7 @@ fn rebalance(cluster: &Path, changes: &[&str], nodes: &[Node], n: usize) -> (Str
         })
         .sum();
     for node in nodes {
-        let text = after_rebalance(node, n);
+        let text = after_nth(node, REBALANCED, n);
         assert!(
             !text.is_empty(),
             "node {} did not rebalance:\n{}",
@@ -131,7 +124,7 @@ fn rebalance(cluster: &Path, changes: &[&str], nodes: &[Node], n: usize) -> (Str
 fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     let dir = Scratch::new("rebalance");
     let net = 62;
-    let port = free_port(net);
+    let port = free_port_on_all(net, NODES);
     let settings = format!("link_backend = \"mio\"\nmetrics_port = {port}");
     let cluster = dir.file(
         "cluster.toml",
@@ -155,14 +148,9 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
         "--max-pending",
         "2",
     ];
-    let mut nodes: Vec<Node> = (0..NODES)
-        .map(|id| Node::start(&cluster, id as u32, &args))
-        .collect();
-    for node in &mut nodes {
-        node.wait_for(RUNNING);
-    }
+    let nodes = start_nodes(&cluster, NODES, &args, RUNNING);
     eventually("emission on both nodes", || {
-        statuses(net, port)
+        topology_statuses(net, port, NODES, Some(TOKEN))
             .iter()
             .all(|t| t["spouts_emitted"].as_u64() > Some(0))
     });
@@ -184,6 +172,9 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
         anonymous.stdout
     );
     assert!(anonymous.stdout.contains("401"), "{}", anonymous.stdout);
+    // A node's cluster-wide view asks its peers with its own token: all
+    // three are up in it (a peer asked without would answer 401).
+    cluster_view_sees_every_node(net, port);
 
     // Refused before anything changes: an unknown component (named, with
     // the ones there are), a task count of 0 (a usage error).
@@ -230,7 +221,7 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     );
     // The new run emits (its spouts carried their position over).
     eventually("emission after the first rebalance", || {
-        statuses(net, port)
+        topology_statuses(net, port, NODES, Some(TOKEN))
             .iter()
             .all(|t| t["spouts_emitted"].as_u64() > Some(0))
     });
@@ -238,7 +229,7 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     // And back: 5 -> 2.
     for node in &nodes {
         assert!(
-            !after_rebalance(node, 1).contains(SPOUTS_DONE),
+            !after_nth(node, REBALANCED, 1).contains(SPOUTS_DONE),
             "the run finished before the second rebalance; raise SENTENCES"
         );
     }
@@ -260,7 +251,7 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
         list.stdout
     );
     assert!(
-        statuses(net, port)
+        topology_statuses(net, port, NODES, Some(TOKEN))
             .iter()
             .all(|t| t["spouts_emitted"].as_u64() == Some(0)),
         "a spout of the deactivated topology emits"
@@ -273,7 +264,7 @@ fn rebalance_changes_bolts_tasks_mid_run_and_back_without_losing_a_word() {
     eventually("the spouts finished after the second rebalance", || {
         nodes
             .iter()
-            .all(|node| after_rebalance(node, 2).contains(SPOUTS_DONE))
+            .all(|node| after_nth(node, REBALANCED, 2).contains(SPOUTS_DONE))
     });
     let kill = cli(&["kill", "--wait", "1"], &cluster);
     assert!(kill.ok(), "{}\n{}", kill.stdout, kill.stderr);

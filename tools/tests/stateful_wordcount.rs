@@ -90,6 +90,60 @@ fn with_redis_killed_and_restarted_it_counts_exactly_once() {
     assert_eq!(keys.lines().count(), 1, "{keys}");
 }
 
+/// Killed mid-run with 2 `count` tasks, then with 5 (each time after a
+/// checkpoint of its own), then run to the end with 3: each run restores
+/// the counts its tasks own under their number (the checkpoint records
+/// the task counts it was saved with), and the counts end exact.
+#[test]
+fn restarted_with_other_bolt_counts_each_word_keeps_its_count() {
+    let dir = scratch("rescale");
+    let d = dir.to_str().unwrap();
+    let current = || std::fs::read(dir.join("CURRENT")).ok();
+    let count = SENTENCES_RUN.to_string();
+    let with_bolts = |bolts: &'static str| {
+        let mut a = args(d, &count);
+        let at = a.iter().position(|x| *x == "--bolts").unwrap() + 1;
+        a[at] = bolts;
+        a
+    };
+    for bolts in ["2", "5"] {
+        let before = current();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gale"))
+            .args(with_bolts(bolts))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while current() == before {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run with {bolts} bolts ended before a checkpoint"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "no checkpoint with {bolts} bolts"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run with {bolts} bolts ended before the kill: raise SENTENCES_RUN"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let run = gale(&with_bolts("3"));
+    assert!(run.ok(), "exit {:?}\n{}", run.code, run.stderr);
+    // Without the split, 3 tasks restoring a checkpoint of 5 would lose
+    // the counts of the last 2, and 5 restoring one of 2 would fail.
+    let (counts, json) = counts_and_json(&run.stdout);
+    assert_eq!(counts, expected_counts(SENTENCES_RUN));
+    let emitted = json["components"]["spout"]["emitted"].as_u64().unwrap();
+    assert!(emitted < SENTENCES_RUN, "emitted {emitted}: not resumed");
+}
+
 /// SIGKILLs `gale run stateful-wordcount` on `state` (a directory or a
 /// Redis URL) three times mid-run, then runs it to the end twice: the
 /// counts must be exact. `current` reads the current checkpoint marker.

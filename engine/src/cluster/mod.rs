@@ -119,6 +119,7 @@ impl ClusterPlan {
             .iter()
             .filter(|t| t.node == node && !matches!(components[t.component].kind, Kind::Acker))
             .count();
+        checkpointing.set_layout(components.iter().map(|c| (c.name.as_str(), c.parallelism)));
         let epoch = checkpointing.join_cluster(node, &nodes, tasks)?;
         let mut hasher = Sha256::new();
         hasher.update(self.fingerprint);

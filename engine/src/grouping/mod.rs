@@ -13,3 +13,10 @@ mod router;
 pub use custom::CustomGrouping;
 pub use declared::Grouping;
 pub(crate) use router::Router;
+
+/// The index, among `tasks` tasks, that a fields grouping on one field
+/// routes a tuple whose field holds `key` to (what a rescaled stateful
+/// bolt's entries follow: see `state/rescale.rs`).
+pub(crate) fn fields_owner(key: &gale_codec::Value, tasks: usize) -> usize {
+    hash::bucket(hash::key_hash(std::slice::from_ref(key), &[0], 0), tasks)
+}

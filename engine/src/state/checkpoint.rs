@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use gale_codec::{view_checked, AlignedVec, Encoder, Fields, Value, RECORD_ALIGN};
@@ -33,6 +33,8 @@ use super::backend::StateBackend;
 use super::cluster::{Cluster, LinkHealth};
 use super::file::StateError;
 use super::key_value::KeyValueState;
+use super::rescale::{self, Layout, LAYOUT};
+use super::switch::{Switch, SwitchStatus};
 use crate::runtime::{MetricSource, Sample, SampleKind};
 use crate::{
     Bolt, BoltOutput, Input, InputBatch, OutputFieldsDeclarer, Spout, SpoutOutput, TaskId,
@@ -98,8 +100,17 @@ pub struct Checkpointing {
     stats: Mutex<CheckpointStats>,
     /// Whether this is a metric source of the running topology yet.
     registered: AtomicBool,
-    /// This node's part, when the topology runs over several nodes.
-    cluster: OnceLock<Cluster>,
+    /// This node's part, when the topology runs over several nodes (a
+    /// new one for each run of the process: see [`join_cluster`](Self::join_cluster)).
+    cluster: RwLock<Option<Arc<Cluster>>>,
+    /// The task count of every component in this run (saved with every
+    /// checkpoint: see `rescale.rs`).
+    layout: Mutex<Layout>,
+    /// The layout of the checkpoint restored, once read (`None` inside:
+    /// the checkpoint has none).
+    restored_layout: Mutex<Option<(u64, Option<Layout>)>>,
+    /// A checkpoint at a rebalance's switch (see `switch.rs`).
+    switch: Switch,
 }
 
 /// What [`Checkpointing`] measures of its checkpoints (see its
@@ -147,7 +158,10 @@ impl Checkpointing {
             error: Mutex::new(None),
             stats: Mutex::new(CheckpointStats::default()),
             registered: AtomicBool::new(false),
-            cluster: OnceLock::new(),
+            cluster: RwLock::new(None),
+            layout: Mutex::new(Layout::default()),
+            restored_layout: Mutex::new(None),
+            switch: Switch::default(),
         })
     }
 
@@ -156,13 +170,22 @@ impl Checkpointing {
     /// greatest checkpoint every node saved is restored, and checkpoint
     /// `n` is complete once every node has saved it (see `cluster.rs`).
     /// Returns this node's epoch, which its peers must share (it goes into
-    /// the fingerprint). Call it before the node's link starts; a second
-    /// call returns the first one's epoch.
+    /// the fingerprint). Call it before the node's link starts. A later
+    /// call is a later run of the process (after a rebalance, with the
+    /// old run stopped): it joins again, as a restarted node does, and
+    /// starts the next epoch.
     pub fn join_cluster(&self, node: u32, nodes: &[u32], tasks: usize) -> Result<u64, StateError> {
-        if let Some(c) = self.cluster.get() {
-            return Ok(c.epoch);
-        }
         let joined = Cluster::join(&*self.backend, node, nodes, tasks)?;
+        if self.cluster().is_some() {
+            // A run before this one: start afresh.
+            *self.progress.lock().unwrap_or_else(PoisonError::into_inner) = Progress::default();
+            self.stats().open.clear();
+            *self
+                .restored_layout
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+            self.switch.reset();
+        }
         tracing::info!(
             node,
             epoch = joined.epoch,
@@ -170,7 +193,41 @@ impl Checkpointing {
             location = %self.backend.location(),
             "checkpoints across nodes: joined"
         );
-        Ok(self.cluster.get_or_init(|| joined).epoch)
+        let epoch = joined.epoch;
+        *self.cluster.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(joined));
+        Ok(epoch)
+    }
+
+    /// This node's part in checkpoints over several nodes, if it joined.
+    fn cluster(&self) -> Option<Arc<Cluster>> {
+        self.cluster
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The task count of every component of the run (what each
+    /// checkpoint records: see `rescale.rs`).
+    pub(crate) fn set_layout<'a>(&self, counts: impl IntoIterator<Item = (&'a str, usize)>) {
+        *self.layout.lock().unwrap_or_else(PoisonError::into_inner) = Layout::of(counts);
+    }
+
+    /// A rebalance's switch: every spout of this process emits barriers up
+    /// to `target`, then pauses until the next run; `None` resumes them (an
+    /// aborted rebalance). See [`switch_status`](Self::switch_status).
+    pub fn ask_switch(&self, target: Option<u64>) {
+        self.switch.ask(target);
+    }
+
+    /// Where this process's spouts stand in a switch, and the greatest
+    /// complete checkpoint (over several nodes: the greatest every node
+    /// has marked).
+    pub fn switch_status(&self) -> Result<(SwitchStatus, Option<u64>), StateError> {
+        let complete = match self.cluster() {
+            Some(c) => c.complete_now(&*self.backend)?,
+            None => self.backend.current()?,
+        };
+        Ok((self.switch.status(), complete))
     }
 
     /// Over several nodes: the link is up; checks that every peer keeps
@@ -179,16 +236,24 @@ impl Checkpointing {
         &self,
         link: gale_transport::link::LinkStatsHandle,
     ) -> Result<(), StateError> {
-        match self.cluster.get() {
+        match self.cluster() {
             Some(c) => c.connected(&*self.backend, link),
             None => Ok(()),
         }
     }
 
     /// Over several nodes, what the link says about this node's
-    /// checkpoints; `None` within one process.
+    /// checkpoints; `None` within one process, and while a rebalance's
+    /// switch is asked.
     pub(crate) fn link_health(&self) -> Option<LinkHealth> {
-        self.cluster.get().map(Cluster::health)
+        // While a rebalance's switch is asked, the runs are about to stop:
+        // a peer stopping first, or a connection cut as it does, must not
+        // stop this run (its marks still check the link: a checkpoint cut
+        // short does not complete, and the rebalance aborts).
+        if self.switch.target().is_some() {
+            return None;
+        }
+        self.cluster().map(|c| c.health())
     }
 
     /// Makes this a metric source of the topology `context` runs in, once.
@@ -287,8 +352,8 @@ impl Checkpointing {
     /// it as this node's, and forgets the checkpoints older than the
     /// newest complete one).
     fn commit_complete(&self, progress: &mut Progress) {
-        let cluster = self.cluster.get();
-        let tasks = match cluster {
+        let cluster = self.cluster();
+        let tasks = match &cluster {
             Some(c) => c.tasks,
             None => self.tasks.get().copied().unwrap_or(usize::MAX),
         };
@@ -313,7 +378,15 @@ impl Checkpointing {
                     carried_bytes += s.len() as u64;
                     self.backend.save(n, task, s)
                 });
-            let committed = carried.and_then(|()| match cluster {
+            let layout = carried.and_then(|()| {
+                // One writer: the only process, or the cluster's first node.
+                if cluster.as_ref().is_none_or(|c| c.writes_layout()) {
+                    let layout = self.layout.lock().unwrap_or_else(PoisonError::into_inner);
+                    self.backend.save(n, LAYOUT, &layout.snapshot()?)?;
+                }
+                Ok(())
+            });
+            let committed = layout.and_then(|()| match &cluster {
                 Some(c) => c.mark(&*self.backend, n),
                 None => self.backend.commit(n).map(|()| Some(n)),
             });
@@ -337,7 +410,7 @@ impl Checkpointing {
     /// node's last marker by the other nodes' markers (read from the
     /// backend only while this node has a checkpoint not seen complete).
     fn refresh(&self) {
-        let Some(cluster) = self.cluster.get() else {
+        let Some(cluster) = self.cluster() else {
             return;
         };
         if self.stats().open.is_empty() {
@@ -368,36 +441,129 @@ impl Checkpointing {
         });
     }
 
-    /// `task`'s state in the current checkpoint (`None`: none committed);
-    /// for a task without state (`saves` false) only the checkpoint's id,
-    /// with empty state. A damaged or missing file stops the task with
+    /// The state of task `place` in the checkpoint restored (`None`: none
+    /// committed); for a task without state (`saves` false) only the
+    /// checkpoint's id, with empty state. A task whose component had
+    /// another task count in that checkpoint gets the entries it owns now
+    /// (see `rescale.rs`). A damaged or missing file stops the task with
     /// the error: never a silent start from empty state.
-    fn restore(&self, task: &str, saves: bool) -> Option<(u64, KeyValueState)> {
-        let loaded = if let Some(c) = self.cluster.get() {
-            c.restored
-                .map(|n| {
-                    let state = if saves {
-                        KeyValueState::restore(&self.backend.load_at(n, task)?)?
-                    } else {
-                        KeyValueState::default()
-                    };
-                    Ok((n, state))
-                })
-                .transpose()
-        } else if saves {
-            self.backend.load(task).and_then(|l| {
-                l.map(|(n, b)| KeyValueState::restore(&b).map(|s| (n, s)))
-                    .transpose()
-            })
-        } else {
-            self.backend
-                .current()
-                .map(|n| n.map(|n| (n, KeyValueState::default())))
+    fn restore(&self, place: &Place, saves: bool) -> Option<(u64, KeyValueState)> {
+        let restored = match self.cluster() {
+            Some(c) => Ok(c.restored),
+            None => self.backend.current(),
         };
+        let loaded = restored.and_then(|n| {
+            n.map(|n| {
+                let state = if saves {
+                    self.restore_task(n, place)?
+                } else {
+                    KeyValueState::default()
+                };
+                Ok((n, state))
+            })
+            .transpose()
+        });
         match loaded {
             Ok(l) => l,
-            Err(e) => panic!("cannot restore the state of `{task}`: {e}"),
+            Err(e) => panic!("cannot restore the state of `{}`: {e}", place.key()),
         }
+    }
+
+    /// Task `place`'s state in checkpoint `n`, split anew if its
+    /// component's task count changed since.
+    fn restore_task(&self, n: u64, place: &Place) -> Result<KeyValueState, StateError> {
+        let load = |index: usize| {
+            let key = format!("{}-{index}", place.component);
+            KeyValueState::restore(&self.backend.load_at(n, &key)?)
+        };
+        let old = match self.layout_at(n)? {
+            Some(layout) => layout.tasks(&place.component).unwrap_or(place.tasks),
+            None => {
+                // No layout: only the task counts it was saved with. A
+                // saved task beyond this run's is not dropped silently.
+                let beyond = format!("{}-{}", place.component, place.tasks);
+                if place.index == 0 && self.backend.load_at(n, &beyond).is_ok() {
+                    return Err(StateError::Rescale {
+                        component: place.component.clone(),
+                        reason: format!(
+                            "checkpoint {n} holds the state of `{beyond}`, but this run has \
+                             {} task(s), and the checkpoint does not say how many it was \
+                             saved with: run it with its old task count",
+                            place.tasks
+                        ),
+                    });
+                }
+                place.tasks
+            }
+        };
+        if old == place.tasks {
+            return load(place.index);
+        }
+        if place.spout {
+            return Err(StateError::Rescale {
+                component: place.component.clone(),
+                reason: format!(
+                    "checkpoint {n} holds the positions of {old} task(s) of this rewindable \
+                     spout, this run has {}: a position belongs to its task",
+                    place.tasks
+                ),
+            });
+        }
+        tracing::info!(
+            component = %place.component,
+            task = place.index,
+            from = old,
+            to = place.tasks,
+            checkpoint = n,
+            "restoring the entries this task owns under the new task count"
+        );
+        rescale::split(&place.component, place.index, place.tasks, old, load)
+    }
+
+    /// The layout saved with checkpoint `n` (read once).
+    fn layout_at(&self, n: u64) -> Result<Option<Layout>, StateError> {
+        let mut cached = self
+            .restored_layout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((id, layout)) = cached.as_ref() {
+            if *id == n {
+                return Ok(layout.clone());
+            }
+        }
+        // A checkpoint made before layouts were saved has none; one that
+        // has a damaged layout is an error.
+        let layout = match self.backend.load_at(n, LAYOUT) {
+            Ok(bytes) => Some(Layout::restore(&bytes)?),
+            Err(StateError::Missing { .. } | StateError::Remote { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        *cached = Some((n, layout.clone()));
+        Ok(layout)
+    }
+}
+
+/// A task's place in its run: what its state is restored for.
+struct Place {
+    component: String,
+    index: usize,
+    tasks: usize,
+    spout: bool,
+}
+
+impl Place {
+    fn of(context: &TopologyContext, spout: bool) -> Self {
+        Self {
+            component: context.component_id().to_owned(),
+            index: context.task_index(),
+            tasks: context.component_tasks().len(),
+            spout,
+        }
+    }
+
+    /// Its state's name in a checkpoint (stable across restarts).
+    fn key(&self) -> String {
+        format!("{}-{}", self.component, self.index)
     }
 }
 
@@ -555,6 +721,8 @@ pub struct CheckpointSpout {
     /// nothing).
     finished: bool,
     last_sent: bool,
+    /// Paused for a rebalance's switch (see `switch.rs`).
+    paused: bool,
 }
 
 impl CheckpointSpout {
@@ -567,6 +735,7 @@ impl CheckpointSpout {
             due: None,
             finished: false,
             last_sent: false,
+            paused: false,
         }
     }
 
@@ -588,8 +757,45 @@ impl CheckpointSpout {
         // inputs of the channels that delivered it until it comes through
         // every channel.
         out.emitter.outbox.flush();
+        c.switch.barrier(&self.key, self.next);
         self.next += 1;
         self.due = Some(Instant::now() + c.interval);
+    }
+
+    /// A rebalance's switch (see `switch.rs`): while one is asked, emits
+    /// the barriers up to its target, then pauses the spout; once it is
+    /// no longer asked (aborted), resumes. Whether to emit nothing now.
+    fn switching(&mut self, out: &mut SpoutOutput<'_>) -> bool {
+        let Some(target) = self.slot.get().map(|c| c.switch.target()) else {
+            return false;
+        };
+        match target {
+            Some(target) => {
+                if self.last_sent {
+                    return false; // finished: nothing to pause
+                }
+                while self.next <= target {
+                    self.barrier(out);
+                }
+                if !self.paused {
+                    self.paused = true;
+                    self.source.spout().deactivate();
+                    if let Some(c) = self.slot.get() {
+                        c.switch.paused(&self.key, true);
+                    }
+                }
+                true
+            }
+            None if self.paused => {
+                self.paused = false;
+                self.source.spout().activate();
+                if let Some(c) = self.slot.get() {
+                    c.switch.paused(&self.key, false);
+                }
+                false
+            }
+            None => false,
+        }
     }
 }
 
@@ -604,17 +810,21 @@ impl Spout for CheckpointSpout {
         if let Some(c) = self.slot.get() {
             c.register(context);
             let saves = self.source.position().is_some();
-            if let Some((n, state)) = c.restore(&self.key, saves) {
+            if let Some((n, state)) = c.restore(&Place::of(context, true), saves) {
                 if let Some(p) = state.get("position") {
                     self.source.rewind(p);
                 }
                 self.next = n + 1;
             }
+            c.switch.open(&self.key, self.next - 1);
             self.due = Some(Instant::now() + c.interval);
         }
     }
 
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        if self.switching(out) {
+            return;
+        }
         // The worker's clock of this pass, not a clock read per tuple: a
         // barrier is due at most one pass late.
         if self.due.is_some_and(|d| out.emitter.now >= d) {
@@ -640,6 +850,7 @@ impl Spout for CheckpointSpout {
                 out.emit_to(CHECKPOINT_STREAM, &[Value::I64(END)]);
                 let state = self.position_state();
                 c.retire(self.next - 1, &self.key, state.as_ref());
+                c.switch.finished(&self.key);
             }
         }
     }
@@ -977,7 +1188,7 @@ impl Bolt for CheckpointBolt {
         if let Some(c) = self.slot.get() {
             c.register(context);
             let saves = matches!(self.inner, Inner::Stateful(_));
-            if let Some((n, state)) = c.restore(&self.key, saves) {
+            if let Some((n, state)) = c.restore(&Place::of(context, false), saves) {
                 self.done = n;
                 if matches!(self.inner, Inner::Stateful(_)) {
                     self.state = state;

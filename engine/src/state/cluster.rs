@@ -168,6 +168,20 @@ impl Cluster {
         }
     }
 
+    /// Whether this node writes each checkpoint's layout (one node does:
+    /// the cluster's first).
+    pub(crate) fn writes_layout(&self) -> bool {
+        self.nodes.first() == Some(&self.node)
+    }
+
+    /// The greatest checkpoint every node has marked, now.
+    pub(crate) fn complete_now(
+        &self,
+        backend: &dyn StateBackend,
+    ) -> Result<Option<u64>, StateError> {
+        Ok(complete(&backend.marks()?, &self.nodes))
+    }
+
     /// Marks checkpoint `n` (every task of this node saved it) if the
     /// link is whole, then returns the greatest complete checkpoint if it
     /// is newer than the last one seen (older ones are then pruned).

@@ -79,6 +79,16 @@ pub enum StateError {
         /// The nodes whose files it does not see.
         unseen: Vec<u32>,
     },
+    /// A checkpoint saved with another task count than this run's cannot
+    /// be split among this run's tasks (see [`Checkpointing`](super::Checkpointing)'s
+    /// rescaling).
+    #[error("state: component `{component}`: {reason}")]
+    Rescale {
+        /// The component.
+        component: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A backend other than a directory (a server) failed, or holds
     /// damaged or missing state: `location` names the server and key (a
     /// URL without its password).

@@ -29,6 +29,15 @@
 //! - Over several nodes (`gale node`), a checkpoint is complete once every
 //!   node has saved it: each node writes a marker to the shared backend
 //!   (see `cluster.rs` and [`Checkpointing::join_cluster`]).
+//!
+//! - Keyed state follows its keys when a component's task count changes
+//!   (a rebalance, or a restart with other parallelism): every
+//!   checkpoint records each component's task count, and a task of a
+//!   resized stateful bolt restores the entries a fields grouping routes
+//!   to it now (see `rescale.rs`). At a rebalance every spout emits
+//!   barriers up to one target and pauses, so that the nodes switch on
+//!   one complete checkpoint (see `switch.rs` and
+//!   [`Checkpointing::ask_switch`]).
 
 mod backend;
 pub(crate) mod checkpoint;
@@ -36,6 +45,8 @@ mod cluster;
 mod dir;
 mod file;
 mod key_value;
+mod rescale;
+mod switch;
 
 pub use backend::StateBackend;
 pub use checkpoint::{
@@ -46,6 +57,7 @@ pub(crate) use cluster::LinkHealth;
 pub use dir::DirBackend;
 pub use file::{seal, unseal, StateError};
 pub use key_value::KeyValueState;
+pub use switch::SwitchStatus;
 
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,12 @@
 //! [`TopologyBuilder`]: Storm's builder, with validation before anything runs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::component::{BoltFactory, Component, ComponentConfig, Kind, SpoutFactory, Subscription};
+use super::component::{
+    BoltFactory, Component, ComponentConfig, Kind, Saves, SpoutFactory, Subscription,
+};
 use super::config::TopologyConfig;
 use super::definition::Topology;
 use super::error::TopologyError;
@@ -60,6 +62,8 @@ pub struct TopologyBuilder {
     /// Components already wrapped for checkpoints (rewindable spouts,
     /// stateful bolts).
     wrapped: HashSet<String>,
+    /// What each of those keeps.
+    saves: HashMap<String, Saves>,
 }
 
 impl TopologyBuilder {
@@ -74,6 +78,7 @@ impl TopologyBuilder {
             checkpointing: None,
             slot: Slot::default(),
             wrapped: HashSet::new(),
+            saves: HashMap::new(),
         }
     }
 
@@ -158,6 +163,7 @@ impl TopologyBuilder {
         F: Fn() -> S + Send + Sync + 'static,
     {
         self.wrapped.insert(name.to_owned());
+        self.saves.insert(name.to_owned(), Saves::Position);
         let slot = Arc::clone(&self.slot);
         self.set_spout(
             name,
@@ -179,6 +185,7 @@ impl TopologyBuilder {
         F: Fn() -> B + Send + Sync + 'static,
     {
         self.wrapped.insert(name.to_owned());
+        self.saves.insert(name.to_owned(), Saves::State);
         let slot = Arc::clone(&self.slot);
         self.set_bolt(
             name,
@@ -192,6 +199,11 @@ impl TopologyBuilder {
     fn add_checkpoints(&mut self, checkpointing: &Arc<Checkpointing>) {
         let _ = self.slot.set(Arc::clone(checkpointing));
         checkpointing.set_tasks(self.components.iter().map(|c| c.parallelism).sum());
+        checkpointing.set_layout(
+            self.components
+                .iter()
+                .map(|c| (c.name.as_str(), c.parallelism)),
+        );
         let fields = gale_codec::Fields::new([CHECKPOINT_FIELD])
             .unwrap_or_else(|_| gale_codec::Fields::empty());
         for c in &mut self.components {
@@ -338,6 +350,7 @@ impl TopologyBuilder {
             components: self.components,
             config: self.config,
             checkpointing: self.checkpointing,
+            saves: self.saves,
         })
     }
 }

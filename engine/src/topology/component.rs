@@ -21,6 +21,16 @@ pub(crate) enum Kind {
     Acker,
 }
 
+/// What a component keeps in checkpoints (see
+/// [`Topology::rebalanced`](super::Topology::rebalanced)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Saves {
+    /// A rewindable spout: its position.
+    Position,
+    /// A stateful bolt: its key-value state.
+    State,
+}
+
 /// Per-component settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ComponentConfig {

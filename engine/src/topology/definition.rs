@@ -1,8 +1,9 @@
 //! [`Topology`]: a validated topology, ready to run.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::component::{Component, Kind};
+use super::component::{Component, Kind, Saves};
 use super::config::TopologyConfig;
 use crate::state::Checkpointing;
 
@@ -15,6 +16,8 @@ pub struct Topology {
     pub(crate) config: TopologyConfig,
     /// How its state is checkpointed, if it is.
     pub(crate) checkpointing: Option<Arc<Checkpointing>>,
+    /// What each rewindable spout and stateful bolt keeps in checkpoints.
+    pub(crate) saves: HashMap<String, Saves>,
 }
 
 impl Topology {

@@ -1,9 +1,10 @@
 //! [`Topology::rebalanced`]: the same topology with other task counts
 //! (Storm's `rebalance -e COMPONENT=N`).
 
-use super::component::Kind;
+use super::component::{Component, Kind, Saves};
 use super::definition::Topology;
 use crate::state::CHECKPOINT_STREAM;
+use crate::Grouping;
 
 /// Why a topology cannot be rebalanced as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,35 +25,45 @@ pub enum RebalanceError {
         /// The component.
         component: String,
     },
-    /// The topology takes checkpoints: every task's barrier is counted, so
-    /// its task count is fixed while it runs.
+    /// A rewindable spout of a topology that takes checkpoints: its
+    /// positions belong to its tasks, so its task count is fixed.
     #[error(
-        "topology `{topology}` takes checkpoints (stateful bolts), whose barriers count every \
-         task: restart its nodes with the new parallelism instead of rebalancing"
+        "component `{component}` is a rewindable spout: its checkpointed positions belong to \
+         its {tasks} task(s) (how its source is split among tasks is its own), so its task \
+         count cannot change"
     )]
-    Checkpointed {
-        /// The topology.
-        topology: String,
+    RewindableSpout {
+        /// The spout.
+        component: String,
+        /// Its task count.
+        tasks: usize,
+    },
+    /// A stateful bolt whose inputs are not all fields groupings on one
+    /// field: which new task an entry belongs to is not known.
+    #[error(
+        "component `{component}` is a stateful bolt whose input {input} is not a fields \
+         grouping on one field: its state cannot follow its keys to a new task count (see \
+         docs/operations.md, rebalance)"
+    )]
+    StateNotKeyed {
+        /// The bolt.
+        component: String,
+        /// The input that is not: `component/stream (grouping)`.
+        input: String,
     },
 }
 
 impl Topology {
     /// This topology with the task count of each `(component, n)` of
     /// `changes` set to `n` (what a rebalance restarts with). Every name
-    /// must be a spout or bolt of the topology and every `n` at least 1;
-    /// a topology that takes checkpoints is refused.
+    /// must be a spout or bolt of the topology and every `n` at least 1.
+    /// In a topology that takes checkpoints, a rewindable spout keeps its
+    /// task count, and a stateful bolt may change its own only if every
+    /// input is a fields grouping on one field: its state then follows
+    /// its keys (each entry goes to the task that grouping routes its key
+    /// to; see [`state`](crate::state)).
     pub fn rebalanced(&self, changes: &[(String, usize)]) -> Result<Topology, RebalanceError> {
         let mut topology = self.clone();
-        if !changes.is_empty()
-            && self
-                .components
-                .iter()
-                .any(|c| c.streams.iter().any(|s| s.name == CHECKPOINT_STREAM))
-        {
-            return Err(RebalanceError::Checkpointed {
-                topology: self.name.clone(),
-            });
-        }
         for (name, n) in changes {
             let Some(c) = topology
                 .components
@@ -70,9 +81,37 @@ impl Topology {
                     component: name.clone(),
                 });
             }
+            if *n != c.parallelism {
+                check_saves(self.saves.get(name).copied(), c)?;
+            }
             c.parallelism = *n;
         }
         Ok(topology)
+    }
+}
+
+/// Whether component `c`, which keeps `saves` in checkpoints, may change
+/// its task count.
+fn check_saves(saves: Option<Saves>, c: &Component) -> Result<(), RebalanceError> {
+    match saves {
+        None => Ok(()),
+        Some(Saves::Position) => Err(RebalanceError::RewindableSpout {
+            component: c.name.clone(),
+            tasks: c.parallelism,
+        }),
+        Some(Saves::State) => {
+            let unkeyed = c.inputs.iter().find(|s| {
+                s.stream != CHECKPOINT_STREAM
+                    && !matches!(&s.grouping, Grouping::Fields(f) if f.len() == 1)
+            });
+            match unkeyed {
+                None => Ok(()),
+                Some(s) => Err(RebalanceError::StateNotKeyed {
+                    component: c.name.clone(),
+                    input: format!("{}/{} ({})", s.component, s.stream, s.grouping.name()),
+                }),
+            }
+        }
     }
 }
 
@@ -112,5 +151,70 @@ mod tests {
                 component: "count".into()
             }
         );
+    }
+
+    struct Rw;
+    impl Spout for Rw {
+        fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+            d.declare(["w"]);
+        }
+        fn next_tuple(&mut self, _: &mut SpoutOutput<'_>) {}
+    }
+    impl crate::state::RewindableSpout for Rw {
+        fn checkpoint(&self) -> gale_codec::Value {
+            gale_codec::Value::I64(0)
+        }
+        fn restore(&mut self, _: &gale_codec::Value) {}
+    }
+    struct Sb;
+    impl crate::state::StatefulBolt for Sb {
+        fn declare_output_fields(&self, _: &mut OutputFieldsDeclarer) {}
+        fn execute(
+            &mut self,
+            _: &Input<'_>,
+            _: &mut crate::state::KeyValueState,
+            _: &mut BoltOutput<'_>,
+        ) {
+        }
+    }
+
+    #[test]
+    fn a_checkpointed_topology_rebalances_its_keyed_state_but_not_its_positions() {
+        let dir = std::env::temp_dir().join(format!("gale-rebalanced-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let backend = crate::state::DirBackend::open(&dir).unwrap();
+        let mut b = TopologyBuilder::new("t");
+        b.set_checkpointing(crate::state::Checkpointing::new(
+            backend,
+            std::time::Duration::from_secs(1),
+        ));
+        b.set_rewindable_spout("spout", || Rw, 2);
+        b.set_stateful_bolt("count", || Sb, 2)
+            .fields_grouping("spout", ["w"]);
+        b.set_stateful_bolt("total", || Sb, 1)
+            .shuffle_grouping("spout");
+        b.set_bolt("log", || B, 1).shuffle_grouping("spout");
+        let t = b.build().expect("valid");
+        // A fields-grouped stateful bolt and a bolt without state resize.
+        let r = t
+            .rebalanced(&[("count".into(), 5), ("log".into(), 3)])
+            .expect("rebalanced");
+        assert_eq!(r.parallelism("count"), Some(5));
+        // The same count again is no change.
+        assert!(t.rebalanced(&[("spout".into(), 2)]).is_ok());
+        let e = t.rebalanced(&[("spout".into(), 3)]).unwrap_err();
+        assert!(
+            matches!(&e, RebalanceError::RewindableSpout { component, tasks: 2 } if component == "spout"),
+            "{e}"
+        );
+        let e = t
+            .rebalanced(&[("total".into(), 2)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`total`") && e.contains("spout/default (shuffle)"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

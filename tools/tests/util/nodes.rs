@@ -265,3 +265,63 @@ impl Drop for Node {
         }
     }
 }
+
+/// A port free on `127.<net>.0.1` to `.<nodes>` (for a cluster file's
+/// `metrics_port`, the same on every node).
+#[allow(dead_code)] // the rebalance tests only
+pub fn free_port_on_all(net: u8, nodes: usize) -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind(format!("127.{net}.0.1:0")).expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let others: Vec<_> = (2..=nodes)
+            .filter_map(|i| std::net::TcpListener::bind(format!("127.{net}.0.{i}:{port}")).ok())
+            .collect();
+        if others.len() == nodes - 1 {
+            return port;
+        }
+    }
+}
+
+/// Each of `nodes` nodes' first topology in `/api/v1/node/status` (their
+/// endpoints on `127.<net>.0.<i>:<port>`), asked with `token` if given.
+#[allow(dead_code)] // the rebalance tests only
+pub fn topology_statuses(
+    net: u8,
+    port: u16,
+    nodes: usize,
+    token: Option<&str>,
+) -> Vec<serde_json::Value> {
+    (1..=nodes)
+        .map(|i| {
+            let url = format!("http://127.{net}.0.{i}:{port}/api/v1/node/status");
+            let (code, body) =
+                gale::monitor::get_with_token(&url, Duration::from_secs(2), token).expect("status");
+            assert_eq!(code, 200);
+            let doc: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            doc["topologies"][0].clone()
+        })
+        .collect()
+}
+
+/// The stderr of `node` from the `n`-th time it logged `needle` on
+/// (empty if it has not yet).
+#[allow(dead_code)] // the rebalance tests only
+pub fn after_nth(node: &Node, needle: &str, n: usize) -> String {
+    let text = node.stderr.text();
+    text.match_indices(needle)
+        .nth(n - 1)
+        .map_or_else(String::new, |(i, _)| text[i..].to_owned())
+}
+
+/// Starts nodes `0..count` of `cluster` with `args` and waits until each
+/// has logged `ready`.
+#[allow(dead_code)] // the rebalance tests only
+pub fn start_nodes(cluster: &Path, count: usize, args: &[&str], ready: &str) -> Vec<Node> {
+    let mut nodes: Vec<Node> = (0..count)
+        .map(|id| Node::start(cluster, id as u32, args))
+        .collect();
+    for node in &mut nodes {
+        node.wait_for(ready);
+    }
+    nodes
+}
