@@ -60,8 +60,9 @@ impl Encoder {
         self.encode_general(tuple, buf)
     }
 
-    /// [`encode_into`](Self::encode_into) for any tuple: flat ones by the
-    /// hand-written writer, nested ones by rkyv's serializer.
+    /// [`encode_into`](Self::encode_into) for any tuple: a few flat values
+    /// by [`encode_few`], more by the hand-written writer, nested ones by
+    /// rkyv's serializer.
     #[inline(never)]
     fn encode_general(
         &mut self,
@@ -71,6 +72,9 @@ impl Encoder {
         let addr = buf.as_ptr() as usize;
         if addr % RECORD_ALIGN != 0 {
             return Err(EncodeError::Misaligned { addr });
+        }
+        if let Some(written) = encode_few(tuple.header, tuple.values, buf) {
+            return Ok(written);
         }
         if let Some(written) = crate::flat::encode(tuple, buf)? {
             debug_assert!(crate::view_checked(&buf[..written]).is_ok());
@@ -107,12 +111,11 @@ impl Encoder {
     }
 }
 
-/// Archives the commonest tuple shapes at the start of `buf` and returns
-/// the bytes written: one value that is a scalar, a string or bytes, in
-/// straight-line code inlined into the caller; two to four such values,
-/// in straight-line code out of line. `None` (nothing meaningful written)
-/// for any other shape (more fields, lists, maps) or if `buf` is too
-/// small, for the caller to use [`Encoder::encode_into`]. The bytes are
+/// Archives the commonest tuple shape, one value that is a scalar, a
+/// string or bytes, at the start of `buf`, in straight-line code inlined
+/// into the caller, and returns the bytes written; `None` (nothing
+/// meaningful written) for any other shape or if `buf` is too small, for
+/// the caller to use [`encode_few`] or [`Encoder::encode_into`]. The bytes are
 /// [`Encoder::encode_into`]'s; like them, they can be read in place only
 /// from a [`RECORD_ALIGN`]-aligned start, which is the caller's to keep.
 ///
@@ -122,18 +125,17 @@ impl Encoder {
 /// buf.resize(128, 0);
 /// let len = encode_fast(&Header::default(), &[Value::from("hello")], &mut buf).unwrap();
 /// assert_eq!(view_checked(&buf[..len]).unwrap().get(0).and_then(|v| v.as_str()), Some("hello"));
-/// let two = [Value::from("word"), Value::I64(2)];
-/// let len = encode_fast(&Header::default(), &two, &mut buf).unwrap();
-/// assert_eq!(view_checked(&buf[..len]).unwrap().get(1).and_then(|v| v.as_i64()), Some(2));
-/// let nested = [Value::List(vec![Value::I64(1)]), Value::I64(2)];
-/// assert_eq!(encode_fast(&Header::default(), &nested, &mut buf), None);
+/// assert_eq!(encode_fast(&Header::default(), &[Value::I64(1), Value::I64(2)], &mut buf), None);
 /// ```
 #[inline(always)]
 pub fn encode_fast(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<usize> {
-    let written = match values {
-        [value] if header.roots.is_empty() => crate::flat::encode_one::<false>(header, value, buf),
-        [value] => crate::flat::encode_one::<true>(header, value, buf),
-        _ => encode_few(header, values, buf),
+    let [value] = values else {
+        return None;
+    };
+    let written = if header.roots.is_empty() {
+        crate::flat::encode_one::<false>(header, value, buf)
+    } else {
+        crate::flat::encode_one::<true>(header, value, buf)
     }?;
     debug_assert!(
         (buf.as_ptr() as usize) % RECORD_ALIGN != 0 || crate::view_checked(&buf[..written]).is_ok()
@@ -141,10 +143,25 @@ pub fn encode_fast(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<
     Some(written)
 }
 
-/// [`encode_fast`] of two to four flat values, out of line (the one-value
-/// path stays small where it is inlined); `None` for any other shape.
+/// Archives a tuple of two to four flat values (scalars, strings, bytes)
+/// at the start of `buf` in straight-line code (out of line, so that
+/// [`encode_fast`]'s inlined path stays small) and returns the bytes
+/// written: [`Encoder::encode_into`]'s bytes. `None` (nothing meaningful
+/// written) for any other shape (one value, more, lists, maps) or if
+/// `buf` is too small.
+///
+/// ```
+/// use gale_codec::{encode_few, view_checked, AlignedVec, Header, Value};
+/// let mut buf = AlignedVec::<16>::new();
+/// buf.resize(128, 0);
+/// let two = [Value::from("word"), Value::I64(2)];
+/// let len = encode_few(&Header::default(), &two, &mut buf).unwrap();
+/// assert_eq!(view_checked(&buf[..len]).unwrap().get(1).and_then(|v| v.as_i64()), Some(2));
+/// let nested = [Value::List(vec![Value::I64(1)]), Value::I64(2)];
+/// assert_eq!(encode_few(&Header::default(), &nested, &mut buf), None);
+/// ```
 #[inline(never)]
-fn encode_few(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<usize> {
+pub fn encode_few(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<usize> {
     use crate::flat::encode_few as few;
     let plain = header.roots.is_empty();
     match values.len() {

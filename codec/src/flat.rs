@@ -667,10 +667,10 @@ mod tests {
             let t = Tuple { header, values };
             let mut buf = AlignedVec::<16>::new();
             buf.resize(1 << 16, 0xa5);
-            let n = crate::encode_fast(&t.header, &t.values, &mut buf).expect("flat");
+            let n = crate::encode_few(&t.header, &t.values, &mut buf).expect("flat");
             prop_assert_eq!(&buf[..n], &rkyv_bytes(&t)[..]);
             // Too small a buffer: refused, for the general path to report.
-            prop_assert_eq!(crate::encode_fast(&t.header, &t.values, &mut buf[..n - 1]), None);
+            prop_assert_eq!(crate::encode_few(&t.header, &t.values, &mut buf[..n - 1]), None);
         }
 
         #[test]

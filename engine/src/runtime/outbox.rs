@@ -360,9 +360,10 @@ fn append_kind<const K: u8, E: AsValues>(
 }
 
 /// [`append_fast`] over tuples of a few flat fields
-/// ([`encode_fast`](gale_codec::encode_fast)), each checked as it is
+/// ([`encode_few`](gale_codec::encode_few)), each checked as it is
 /// written: stops at the first it refuses ([`RunEnd::Slow`]) or that does
 /// not fit.
+#[cold]
 #[inline(never)]
 fn append_flat<E: AsValues>(
     writer: &mut RecordWriter<'_>,
@@ -372,7 +373,7 @@ fn append_flat<E: AsValues>(
     limit: usize,
 ) -> (usize, RunEnd) {
     let (n, limited) = writer.append_run(dest, limit, tuples.len(), |i, room| {
-        gale_codec::encode_fast(header, tuples[i].values(), room)
+        gale_codec::encode_few(header, tuples[i].values(), room)
     });
     (n, RunEnd::of_run(n, tuples.len(), limited))
 }

@@ -567,24 +567,27 @@ impl Emitter {
                 self.metrics.tasks[slot].output(index, 1, 0);
                 return;
             }
-            if let Some(one) = out.one {
-                if untracked {
-                    return self.emit_one(slot, task, index, one, values);
+            // A route resolved at start, or one subscription whose
+            // grouping picks one task per tuple (fields, shuffle, partial
+            // key), picked here: either way one destination, and one call
+            // site for each of its lanes (so both stay inlined).
+            let one = match out.one {
+                Some(one) => one,
+                None => {
+                    let picked = match self.streams[slot][index].routes.as_mut_slice() {
+                        [(router, _)] => router.pick_one(values),
+                        _ => None,
+                    };
+                    let Some(dest) = picked else {
+                        return self.emit_routed(slot, task, index, direct, values, track);
+                    };
+                    (dest, self.outbox.thread_of(dest))
                 }
-                return self.emit_tracked_one(slot, task, index, one, values, track);
+            };
+            if untracked {
+                return self.emit_one(slot, task, index, one, values);
             }
-            // One subscription whose grouping picks one task per tuple
-            // (fields, shuffle, partial key): picked here, then the same
-            // lanes as a route resolved at start.
-            if let [(router, _)] = self.streams[slot][index].routes.as_mut_slice() {
-                if let Some(dest) = router.pick_one(values) {
-                    let one = (dest, self.outbox.thread_of(dest));
-                    if untracked {
-                        return self.emit_one(slot, task, index, one, values);
-                    }
-                    return self.emit_tracked_one(slot, task, index, one, values, track);
-                }
-            }
+            return self.emit_tracked_one(slot, task, index, one, values, track);
         }
         self.emit_routed(slot, task, index, direct, values, track);
     }
