@@ -162,35 +162,7 @@ pub fn encode_fast(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<
 /// ```
 #[inline(never)]
 pub fn encode_few(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<usize> {
-    use crate::flat::encode_few as few;
-    let plain = header.roots.is_empty();
-    match values.len() {
-        2 => {
-            let v = values.try_into().ok()?;
-            if plain {
-                few::<false, 2>(header, v, buf)
-            } else {
-                few::<true, 2>(header, v, buf)
-            }
-        }
-        3 => {
-            let v = values.try_into().ok()?;
-            if plain {
-                few::<false, 3>(header, v, buf)
-            } else {
-                few::<true, 3>(header, v, buf)
-            }
-        }
-        4 => {
-            let v = values.try_into().ok()?;
-            if plain {
-                few::<false, 4>(header, v, buf)
-            } else {
-                few::<true, 4>(header, v, buf)
-            }
-        }
-        _ => None,
-    }
+    crate::flat::encode_few_of(header, values, buf)
 }
 
 /// [`encode_fast`] for an untracked tuple (its header without roots,
