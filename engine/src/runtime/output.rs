@@ -593,8 +593,9 @@ impl Emitter {
     }
 
     /// A tracked emit (a spout's with a message id, or a bolt's anchored
-    /// to tracked inputs) on stream `index` whose one subscriber's route
-    /// was resolved at start: to task `dest` on worker `thread`, with a
+    /// to tracked inputs) on stream `index` that goes to one task (its
+    /// route resolved at start, or picked by its one subscription's
+    /// grouping): to task `dest` on worker `thread`, with a
     /// new edge in each of its trees.
     #[inline]
     fn emit_tracked_one(
@@ -669,8 +670,9 @@ impl Emitter {
         }
     }
 
-    /// An untracked emit on stream `index` whose one subscriber's route
-    /// was resolved at start: to task `dest` on worker `thread`.
+    /// An untracked emit on stream `index` that goes to one task (its
+    /// route resolved at start, or picked by its one subscription's
+    /// grouping): to task `dest` on worker `thread`.
     #[inline]
     fn emit_one(
         &mut self,
