@@ -25,10 +25,13 @@ pub const DEFAULT_VALUE: &str = "some data";
 /// Emits the same one-field `["str"]` tuple, forever or (with a total)
 /// until its share of the total is emitted; the shares of its tasks add up
 /// to the total exactly. Unpaced and unreliable, it emits a run of
-/// [`EMIT_RUN`] tuples per call ([`SpoutOutput::emit_each`]); otherwise one.
+/// [`EMIT_RUN`] tuples per call ([`SpoutOutput::emit_each`]); reliable,
+/// one per call.
 ///
 /// With a [`Probe`] ([`paced`](Self::paced)) it emits `["str", "ts"]` on
-/// the probe's schedule, `ts` being the tuple's intended send time.
+/// the probe's schedule, `ts` being the tuple's intended send time;
+/// unreliable, every tuple due at one reading of the clock (up to
+/// [`EMIT_RUN`]) as one batch ([`SpoutOutput::emit_batch`]).
 #[derive(Debug, Clone)]
 pub struct ConstSpout {
     /// The string, then (when paced) the stamp.
@@ -166,8 +169,8 @@ impl Spout for ConstSpout {
             // Paced and untracked: every tuple due by one reading of the
             // clock (up to a run), each stamped with its own intended
             // time, so a spout that fell behind catches up without a
-            // clock read and a worker pass per tuple.
-            // They go out as one batch.
+            // clock read and a worker pass per tuple. They go out as one
+            // batch.
             let now = pacer.probe().now_ns();
             let max = EMIT_RUN.min(self.remaining) as usize;
             let mut batch: [&[Value]; EMIT_RUN as usize] = [&[]; EMIT_RUN as usize];
