@@ -353,10 +353,9 @@ fn append_kind<const K: u8, E: AsValues>(
     tuples: &[E],
     limit: usize,
 ) -> (usize, RunEnd) {
-    let (n, limited) = writer.append_run(dest, limit, tuples.len(), |i, room| {
-        encode_fast_as::<K>(header, tuples[i].values(), room)
-    });
-    (n, RunEnd::of_run(n, tuples.len(), limited))
+    append_each(writer, dest, tuples, limit, |values, room| {
+        encode_fast_as::<K>(header, values, room)
+    })
 }
 
 /// [`append_fast`] over tuples of a few flat fields
@@ -372,8 +371,24 @@ fn append_flat<E: AsValues>(
     tuples: &[E],
     limit: usize,
 ) -> (usize, RunEnd) {
+    append_each(writer, dest, tuples, limit, |values, room| {
+        gale_codec::encode_few(header, values, room)
+    })
+}
+
+/// Appends a record for `dest` for each of `tuples`, written by
+/// `encode(values, room)` (`None`: not this loop's shape, or no room),
+/// until one is refused or the queue holds `limit` bytes.
+#[inline(always)]
+fn append_each<E: AsValues>(
+    writer: &mut RecordWriter<'_>,
+    dest: TaskId,
+    tuples: &[E],
+    limit: usize,
+    encode: impl Fn(&[Value], &mut [u8]) -> Option<usize>,
+) -> (usize, RunEnd) {
     let (n, limited) = writer.append_run(dest, limit, tuples.len(), |i, room| {
-        gale_codec::encode_few(header, tuples[i].values(), room)
+        encode(tuples[i].values(), room)
     });
     (n, RunEnd::of_run(n, tuples.len(), limited))
 }
