@@ -11,13 +11,12 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nodes_util::{cluster_file, eventually, Node, Scratch};
+use nodes_util::{cluster_file, eventually, Node, Scratch, RUNNING};
 use serde_json::Value as Json;
 use util::gale;
 
 const SECRET: &str = "8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9c2d461";
 const OTHER: &str = "1b9e7d3c5a0f2e4d6c8b0a1f3e5d7c9b2a4f6e8d0c1b3a5f7e9d2c4b6a8f0e1d";
-const RUNNING: &str = "node running";
 
 /// A port free on 127.<net>.0.1..=3 (each node's endpoint listens on its
 /// own address, all on the cluster file's one `metrics_port`).

@@ -10,7 +10,7 @@ mod util;
 use std::collections::BTreeMap;
 
 use gale::builtin::wordcount::expected_counts;
-use nodes_util::{cluster_file, listen_addr, Node, Scratch};
+use nodes_util::{cluster_file, listen_addr, Node, Scratch, RUNNING};
 use serde_json::Value as Json;
 use util::gale;
 
@@ -18,7 +18,6 @@ const SECRET: &str = "8f0a6c2e51d94b7a3c0e9f12d6a84b5e7c1f03a9e2b64d8c5a7f10e3b9
 /// Logged by a node once its spouts are finished and (with acking) every
 /// tree they started is complete.
 const SPOUTS_DONE: &str = "all spouts of this node finished";
-const RUNNING: &str = "node running";
 
 /// The `word<TAB>count` lines a node printed, and its JSON report.
 fn counts_and_json(stdout: &str) -> (BTreeMap<String, u64>, Json) {

@@ -17,14 +17,12 @@ use std::time::Duration;
 use gale::builtin::wordcount::expected_counts;
 use nodes_util::{
     after_nth, cluster_file, eventually, free_port_on_all, start_nodes, topology_statuses, Node,
-    Scratch,
+    Scratch, REBALANCED, RUNNING,
 };
 use serde_json::Value as Json;
 use util::gale;
 
 const SECRET: &str = "3c9e1a7f5b2d4e6081a3c5e7f9b1d3a5c7e9f1b3d5a7c9e1f3b5d7a9c1e3f5b7";
-const RUNNING: &str = "node running";
-const REBALANCED: &str = "rebalanced: topology running again";
 const SPOUTS_DONE: &str = "all spouts of this node finished";
 /// Enough that the spouts (one per node, 2 trees in flight each) are still emitting
 /// at both rebalances: checked before each, the test says so if not.

@@ -18,14 +18,12 @@ use std::path::Path;
 use gale::builtin::wordcount::expected_counts;
 use nodes_util::{
     after_nth, cluster_file, eventually, free_port_on_all, start_nodes, topology_statuses, Node,
-    Scratch,
+    Scratch, REBALANCED, RUNNING,
 };
 use util::gale;
 use util::servers::Redis;
 
 const SECRET: &str = "8f2d6b1e4a9c3075d1e8b2f6a4c9e3d7b5a1f8c2e6d4b9a7c3f1e5d8b2a6c4e9";
-const RUNNING: &str = "node running";
-const REBALANCED: &str = "rebalanced: topology running again";
 /// Logged once every task of a node has ended (its spouts finished and
 /// everything before their last barrier was processed).
 const FINISHED: &str = "every task of this process has finished";

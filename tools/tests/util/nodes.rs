@@ -8,6 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// What a node logs once its topology runs.
+pub const RUNNING: &str = "node running";
+/// What a node logs once a rebalance has restarted its topology.
+#[allow(dead_code)] // the rebalance tests only
+pub const REBALANCED: &str = "rebalanced: topology running again";
+
 /// How long a test waits for anything a node should do (a hang, not a slow
 /// run: nothing here asserts on speed).
 pub const PATIENCE: Duration = Duration::from_secs(180);
