@@ -87,24 +87,34 @@ fn coordinate_local(
             // SYNC: Release pairs with the Acquire load in `Shared::draining`.
             shared.drain.store(true, Ordering::Release);
         }
-        let mut sent = 0;
-        let mut processed = 0;
-        let mut all_done = true;
+        let (mut sent, mut processed) = (0, 0);
+        let (mut all_done, mut all_quiet) = (true, true);
         for w in &shared.workers {
-            let (s, p, done) = w.snapshot();
-            sent += s;
-            processed += p;
-            all_done &= done;
+            let progress = w.snapshot();
+            sent += progress.sent;
+            processed += progress.processed;
+            all_done &= progress.spouts_done;
+            all_quiet &= progress.quiet;
         }
         // Mattern's four-counter test: the tuples processed as seen by one
         // wave equal the tuples sent as seen by the next, so nothing was in
-        // flight between them and nothing can be created any more.
+        // flight between them; and since the first of the two waves every
+        // worker was quiet (sent only what executing a tuple emitted), so
+        // nothing can be created any more.
         if all_done && previous == Some(sent) && sent == processed {
             // SYNC: Release pairs with the Acquire load in `should_stop`.
             shared.stop.store(true, Ordering::Release);
             break;
         }
-        previous = all_done.then_some(processed);
+        if all_done && sent == processed && !all_quiet {
+            // Nothing seems in flight: ticks and idle polls, which send on
+            // their own, stop, and the next waves confirm it (a tick's
+            // tuple sent before a worker went quiet is counted by then).
+            // SYNC: Release pairs with the Acquire load in
+            // `Shared::quiescing`.
+            shared.quiesce.store(true, Ordering::Release);
+        }
+        previous = (all_done && all_quiet).then_some(processed);
     }
     for w in workers {
         let _ = w.join();

@@ -443,10 +443,10 @@ fn coordinate(
         }
         let (mut sent, mut processed, mut all_done) = (0, 0, true);
         for w in &shared.workers {
-            let (s, p, done) = w.snapshot();
-            sent += s;
-            processed += p;
-            all_done &= done;
+            let progress = w.snapshot();
+            sent += progress.sent;
+            processed += progress.processed;
+            all_done &= progress.spouts_done;
         }
         if !logged && all_done && !shared.draining() {
             logged = true;

@@ -29,26 +29,48 @@ pub(crate) struct WorkerProgress {
     pub(crate) processed: AtomicU64,
     /// All of this worker's spouts are finished (or drained on request).
     pub(crate) spouts_done: AtomicBool,
+    /// The published pass began after the worker saw
+    /// [`Shared::quiescing`]: from it on, the worker sends only what the
+    /// tuples it executes emit (no ticks, no polls of idle bolts).
+    pub(crate) quiet: AtomicBool,
+}
+
+/// A worker's published state, as the coordinator reads it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Progress {
+    pub(crate) sent: u64,
+    pub(crate) processed: u64,
+    pub(crate) spouts_done: bool,
+    pub(crate) quiet: bool,
 }
 
 impl WorkerProgress {
     /// Publishes a consistent point of this worker's state: every tuple
     /// counted in `processed` has had its emits counted in `sent`.
-    pub(crate) fn publish(&self, sent: u64, processed: u64, spouts_done: bool) {
+    pub(crate) fn publish(&self, progress: Progress) {
         // SYNC: Release pairs with the Acquire loads in `snapshot`; the
-        // coordinator only compares values, so the pair's order matters
+        // coordinator only compares values, so the stores' order matters
         // (sent first) and nothing else is published through them.
-        self.sent.store(sent, Ordering::Release);
-        self.processed.store(processed, Ordering::Release);
-        self.spouts_done.store(spouts_done, Ordering::Release);
+        self.sent.store(progress.sent, Ordering::Release);
+        self.processed.store(progress.processed, Ordering::Release);
+        self.spouts_done
+            .store(progress.spouts_done, Ordering::Release);
+        self.quiet.store(progress.quiet, Ordering::Release);
     }
 
-    pub(crate) fn snapshot(&self) -> (u64, u64, bool) {
+    /// The last published state, read in the reverse order of `publish`.
+    pub(crate) fn snapshot(&self) -> Progress {
         // SYNC: Acquire pairs with the Release stores in `publish`.
-        let done = self.spouts_done.load(Ordering::Acquire);
+        let quiet = self.quiet.load(Ordering::Acquire);
+        let spouts_done = self.spouts_done.load(Ordering::Acquire);
         let processed = self.processed.load(Ordering::Acquire);
         let sent = self.sent.load(Ordering::Acquire);
-        (sent, processed, done)
+        Progress {
+            sent,
+            processed,
+            spouts_done,
+            quiet,
+        }
     }
 }
 
@@ -62,6 +84,10 @@ pub(crate) struct Shared {
     /// Deactivated (Storm's `deactivate`): spouts are not polled until
     /// activated again; everything else runs.
     pub(crate) inactive: AtomicBool,
+    /// The coordinator is about to stop a drained topology: workers stop
+    /// sending on their own (ticks, polls of bolts with nothing pending)
+    /// and say so ([`WorkerProgress::quiet`]). Never cleared.
+    pub(crate) quiesce: AtomicBool,
     /// Exit now (set by the coordinator once drained, or on failure).
     pub(crate) stop: AtomicBool,
     /// A task panicked; the first panic is in `panic`.
@@ -86,6 +112,7 @@ impl Shared {
         Self {
             drain: AtomicBool::new(false),
             inactive: AtomicBool::new(false),
+            quiesce: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             panic: Mutex::new(None),
@@ -171,6 +198,12 @@ impl Shared {
     pub(crate) fn should_stop(&self) -> bool {
         // SYNC: pairs with the Release stores in `fail` and the coordinator.
         self.stop.load(Ordering::Acquire)
+    }
+
+    /// Whether workers must stop sending on their own (see `quiesce`).
+    pub(crate) fn quiescing(&self) -> bool {
+        // SYNC: pairs with the Release store in `coordinate_local`.
+        self.quiesce.load(Ordering::Acquire)
     }
 
     pub(crate) fn inactive(&self) -> bool {

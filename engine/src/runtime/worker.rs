@@ -17,7 +17,7 @@ use super::output::Emitter;
 use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::{ByteQueue, SubRecords};
 use super::record::RingPrefix;
-use super::shared::{Shared, TaskError};
+use super::shared::{Progress, Shared, TaskError};
 use super::RunConfig;
 use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
 use crate::{Spout, TaskId};
@@ -304,15 +304,20 @@ impl Core {
         progress
     }
 
-    /// Calls [`Bolt::poll`] on the bolts that asked for it; returns whether
-    /// any did something.
-    fn poll_bolts(&mut self) -> bool {
+    /// Calls [`Bolt::poll`] on the bolts that asked for it (when `quiet`,
+    /// only on those with work pending); returns whether any did
+    /// something.
+    fn poll_bolts(&mut self, quiet: bool) -> bool {
         let mut progress = false;
         for &slot in &self.polled {
             let id = self.tasks[slot].id;
             let Some(mut bolt) = self.emitter.bolts[slot].take() else {
                 continue;
             };
+            if quiet && !bolt.has_pending() {
+                self.emitter.bolts[slot] = Some(bolt);
+                continue;
+            }
             // Polled as if executing: not entered again by a chained emit.
             self.emitter.outbox.chain.set_running(id, true);
             let mut out = BoltOutput::run(&mut self.emitter, &self.plan, slot, id, None);
@@ -375,7 +380,9 @@ impl Core {
         progress
     }
 
-    fn publish(&self, index: usize) {
+    /// Publishes this worker's progress for the coordinator; `quiet`: the
+    /// pass began with [`Shared::quiescing`] set.
+    fn publish(&self, index: usize, quiet: bool) {
         let spouts_done = self
             .tasks
             .iter()
@@ -396,7 +403,12 @@ impl Core {
                     .as_ref()
                     .is_none_or(|b| !b.has_pending())
             });
-        self.shared.workers[index].publish(self.emitter.outbox.sent(), self.processed, spouts_done);
+        self.shared.workers[index].publish(Progress {
+            sent: self.emitter.outbox.sent(),
+            processed: self.processed,
+            spouts_done,
+            quiet,
+        });
         for (slot, t) in self.tasks.iter().enumerate() {
             self.shared.tasks[t.id as usize - 1].publish(&self.emitter.counters[slot]);
         }
@@ -409,7 +421,8 @@ impl Worker {
         let span = tracing::info_span!("worker", index = self.index);
         let _entered = span.enter();
         if !self.start() {
-            self.core.publish(self.index);
+            // An exited worker sends nothing more.
+            self.core.publish(self.index, true);
             return self.exit();
         }
         let tick = tick_record();
@@ -440,11 +453,14 @@ impl Worker {
                 }
             }
             progress |= core.drain_local(&mut spare);
+            // Read before anything this pass could send on its own, and
+            // published at its end (see `Shared::quiesce`).
+            let quiet = core.shared.quiescing();
             if !core.polled.is_empty() {
-                progress |= core.poll_bolts();
+                progress |= core.poll_bolts(quiet);
             }
             progress |= core.emitter.outbox.drain_overflows();
-            if has_ticks {
+            if has_ticks && !quiet {
                 progress |= core.deliver_ticks(&tick, Instant::now());
             }
             if !draining && core.shared.draining() {
@@ -483,7 +499,7 @@ impl Worker {
             if emitter.metrics.worker.pass(emitter.now, blocked) {
                 self.publish_metrics();
             }
-            self.core.publish(self.index);
+            self.core.publish(self.index, quiet);
             if progress {
                 waiter.reset();
             } else {
@@ -640,7 +656,7 @@ impl Worker {
             }
         }
         self.publish_metrics();
-        self.core.publish(self.index);
+        self.core.publish(self.index, true);
     }
 
     /// Publishes the live metrics of this worker and its tasks.
