@@ -98,10 +98,14 @@ pub(crate) fn launch(
                 outbound: Vec::with_capacity(plan.peers.len()),
                 inbound: Vec::with_capacity(threads),
             };
+            // A peer's link puts each record into its worker's inbound
+            // ring behind an 8-byte header (`InboundRecords`): records to
+            // the link are kept that much shorter, so they fit.
+            let to_link = ring_config.with_max_record(ring_config.max_record - 8);
             for &peer in &plan.peers {
                 let mut per_thread = Vec::with_capacity(threads);
                 for outs in producers.iter_mut() {
-                    let (tx, rx) = ring(ring_config)?;
+                    let (tx, rx) = ring(to_link)?;
                     outs.push(Some(Outbound::single(tx)));
                     per_thread.push(rx);
                 }
@@ -109,7 +113,7 @@ pub(crate) fn launch(
             }
             for ins in consumers.iter_mut() {
                 let (tx, rx) = ring(ring_config)?;
-                ins.push(Inbound::single(rx));
+                ins.push(Inbound::link(rx));
                 rings.inbound.push(tx);
             }
             Some(start(rings)?)

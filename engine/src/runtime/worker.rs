@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gale_codec::{view_trusted, AlignedVec, Encoder, Header, TupleRef};
+use gale_transport::link::InboundRecords;
 use gale_transport::{Consumer, Records, Waiter};
 
 use super::collector::{execute_bolt, panic_message, run_chained, BoltOutput, SpoutOutput};
@@ -72,11 +73,13 @@ pub(crate) struct Core {
     pub(crate) polled: Vec<usize>,
 }
 
-/// One inbound ring: from another worker thread (*batched*: each ring
-/// record is a record batch) or from the link (each ring record one tuple
-/// after its [`RingPrefix`]).
+/// One inbound ring: from another worker thread (each ring record is a
+/// record batch: [`SubRecords`]) or from the link (each ring record is a
+/// batch of ring records, [`InboundRecords`], each a tuple after its
+/// [`RingPrefix`]).
 pub(crate) struct Inbound {
     ring: Consumer,
+    /// From another worker thread.
     batched: bool,
 }
 
@@ -90,7 +93,7 @@ impl Inbound {
     }
 
     /// A ring from the link.
-    pub(crate) fn single(ring: Consumer) -> Self {
+    pub(crate) fn link(ring: Consumer) -> Self {
         Self {
             ring,
             batched: false,
@@ -683,13 +686,15 @@ impl Worker {
 }
 
 /// The tuples of a ring's read batch, each with its destination task: the
-/// records of each record batch of a batched ring, or each ring record of
-/// a single one.
+/// records of each record batch of a ring from a worker, or of each batch
+/// of prefixed records of a ring from the link.
 struct RingRecords<'b, 'x> {
     records: Records<'b, 'x>,
     batched: bool,
-    /// The rest of the current record batch.
+    /// The rest of the current record batch (from a worker).
     current: SubRecords<'b>,
+    /// The rest of the current batch of records from the link.
+    linked: InboundRecords<'b>,
 }
 
 impl<'b, 'x> RingRecords<'b, 'x> {
@@ -698,6 +703,7 @@ impl<'b, 'x> RingRecords<'b, 'x> {
             records,
             batched,
             current: SubRecords::new(&[]),
+            linked: InboundRecords::new(&[]),
         }
     }
 }
@@ -708,8 +714,13 @@ impl<'b> Iterator for RingRecords<'b, '_> {
     #[inline]
     fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
         if !self.batched {
-            let (prefix, tuple) = RingPrefix::read(self.records.next()?);
-            return Some((prefix.dest, tuple));
+            loop {
+                if let Some(record) = self.linked.next() {
+                    let (prefix, tuple) = RingPrefix::read(record);
+                    return Some((prefix.dest, tuple));
+                }
+                self.linked = InboundRecords::new(self.records.next()?);
+            }
         }
         loop {
             if let Some(next) = self.current.next() {

@@ -862,13 +862,33 @@ impl LinkCore {
             let d = conn.delivery.as_mut().expect("set above");
             let frame = &conn.inbuf.filled()[..d.len];
             while let Some(&target) = conn.targets.get(d.next) {
-                // The structure was checked by RawFrame::parse_with.
-                let h = &frame[d.pos..d.pos + 8];
-                let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-                let record = &frame[d.pos + 8..d.pos + 8 + len];
-                match self.inbound[target as usize].try_reserve(len) {
+                // The run of records for this worker from `d.next` that
+                // fits one ring record: in the frame's body they already
+                // have the layout of an inbound batch (`InboundRecords`),
+                // so they move with one copy. The structure was checked
+                // by RawFrame::parse_with.
+                let ring = &mut self.inbound[target as usize];
+                let max = ring.max_record();
+                let (mut end, mut n) = (d.pos, 0);
+                while conn.targets.get(d.next + n) == Some(&target) {
+                    let h = &frame[end..end + 8];
+                    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+                    let next = end + 8 + len.next_multiple_of(8);
+                    if next - d.pos > max {
+                        break;
+                    }
+                    (end, n) = (next, n + 1);
+                }
+                if n == 0 {
+                    return Err(Close::bad(format!(
+                        "record {} from node {peer_id} does not fit worker {target}'s ring \
+                         (at most {max} bytes)",
+                        d.next
+                    )));
+                }
+                match ring.try_reserve(end - d.pos) {
                     Ok(mut slot) => {
-                        slot.copy_from_slice(record);
+                        slot.copy_from_slice(&frame[d.pos..end]);
                         slot.commit();
                     }
                     // The worker has not drained its ring: stop here and
@@ -884,8 +904,8 @@ impl LinkCore {
                     )))
                     }
                 }
-                d.pos += 8 + len.next_multiple_of(8);
-                d.next += 1;
+                d.pos = end;
+                d.next += n;
             }
             let counters = &self.shared.peers[p];
             PeerCounters::add(&counters.records_in, d.next as u64);

@@ -161,7 +161,11 @@ fn feed(a: &mut Side, bytes: &[u8]) -> bool {
 
 fn delivered(a: &mut Side) -> Vec<Vec<u8>> {
     let mut batch = a.inbound.read();
-    batch.records().map(<[u8]>::to_vec).collect()
+    batch
+        .records()
+        .flat_map(super::InboundRecords::new)
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 fn record(task: u32, reserved: u32, payload: &[u8]) -> Vec<u8> {

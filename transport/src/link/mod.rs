@@ -5,7 +5,8 @@
 //! [`LinkRings`]: for every peer, one outbound ring per local worker thread
 //! (the workers fill them with records for that peer's tasks), and one
 //! inbound ring per local worker thread (the link fills them with validated
-//! records from peers). Records are the engine's ring records
+//! records from peers, runs of them as one ring record: [`InboundRecords`]).
+//! Records are the engine's ring records
 //! (`[dest task: u32][reserved: u32][payload]`); the link ships them
 //! unchanged and knows nothing of topologies: an engine-provided
 //! [`InboundRoute`] validates each inbound record and names the worker that
@@ -45,7 +46,7 @@ pub use config::{Backend, BackendKind, LinkConfig, NodeId, PeerSpec, MIN_SECRET_
 pub use error::LinkError;
 pub use handshake::{control_nonce, control_proof, verify_control_proof};
 pub use resolve::Resolve;
-pub use route::{InboundRoute, LinkRings};
+pub use route::{InboundRecords, InboundRoute, LinkRings};
 pub use stats::{LinkStats, PeerState, PeerStats};
 
 use self::core::LinkCore;

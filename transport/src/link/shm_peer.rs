@@ -28,7 +28,7 @@ use gale_codec::AlignedVec;
 use super::buf::RecvBuf;
 use super::config::NodeId;
 use super::msg::{encode_msg, MsgHeader, MsgKind, MSG_HEADER, WIRE_VERSION};
-use super::route::InboundRoute;
+use super::route::{InboundRecords, InboundRoute};
 use super::stats::PeerCounters;
 
 /// Data area of each same-host ring.
@@ -205,6 +205,15 @@ pub(crate) struct ShmDelivery<'a> {
     pub counters: &'a PeerCounters,
 }
 
+/// Puts `record` into an inbound ring as a batch of one
+/// ([`InboundRecords`]).
+fn push_one(ring: &mut Producer, record: &[u8]) -> Result<(), ReserveError> {
+    let mut slot = ring.try_reserve(InboundRecords::one_len(record))?;
+    InboundRecords::write_one(record, &mut slot);
+    slot.commit();
+    Ok(())
+}
+
 impl ShmLink {
     /// A same-host connection's input: ring messages waiting in `inbuf`
     /// (unless the backend is receiving into it), then records from the
@@ -225,7 +234,7 @@ impl ShmLink {
         let bad =
             |i: usize, e: String| format!("record {i} from same-host node {peer_id} refused: {e}");
         if let Some((target, record)) = self.in_stash.take() {
-            match to.inbound[target].try_push(&record) {
+            match push_one(&mut to.inbound[target], &record) {
                 Ok(()) => {
                     PeerCounters::add(&counters.records_in, 1);
                     PeerCounters::add(&counters.bytes_in, record.len() as u64);
@@ -255,10 +264,8 @@ impl ShmLink {
             let Some(ring) = to.inbound.get_mut(target) else {
                 return Err(bad(i, format!("routed to missing worker {target}")));
             };
-            match ring.try_reserve(record.len()) {
-                Ok(mut slot) => {
-                    slot.copy_from_slice(record);
-                    slot.commit();
+            match push_one(ring, record) {
+                Ok(()) => {
                     records += 1;
                     bytes += record.len() as u64;
                 }

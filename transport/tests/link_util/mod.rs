@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use gale_transport::link::{
-    Backend, InboundRoute, Link, LinkConfig, LinkRings, NodeId, PeerSpec, PeerState,
+    Backend, InboundRecords, InboundRoute, Link, LinkConfig, LinkRings, NodeId, PeerSpec, PeerState,
 };
 use gale_transport::{ring, Consumer, Producer, ReserveError, RingConfig};
 
@@ -199,7 +199,7 @@ impl Node {
         let mut n = 0;
         for (w, ring) in self.inbound.iter_mut().enumerate() {
             let mut batch = ring.read();
-            for r in batch.records() {
+            for r in batch.records().flat_map(InboundRecords::new) {
                 f(w, r);
                 n += 1;
             }
