@@ -617,6 +617,126 @@ pub(crate) fn encode_few<const ROOTS: bool, const N: usize>(
     Some(total)
 }
 
+/// Whether `bytes` is, in its structure, exactly what [`encode`] (and rkyv)
+/// write for some flat tuple: the layout above with every relative pointer
+/// and length where the encoder puts them (roots at 0, the out-of-line
+/// bytes in value order right after them, the values right after their
+/// padding, the root at the end), every tag that of a flat value, every
+/// bool 0 or 1, every string valid UTF-8 (an out-of-line one longer than
+/// 8 bytes, as rkyv requires). Such bytes pass rkyv's validator (they claim
+/// the same subtrees as its own output, in the same order; the bytes it
+/// does not look at, padding and the rest of a slot, it does not look at
+/// here either), so `true` lets a reader skip it; `false` says nothing
+/// (a nested value, another layout, or bad bytes): validate with rkyv.
+/// `bytes` starts 8-aligned. Never panics.
+pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    // Offsets are rkyv's i32s: a longer buffer is left to rkyv.
+    if n < ROOT_SIZE || n % 8 != 0 || n > i32::MAX as usize {
+        return false;
+    }
+    let root_pos = n - ROOT_SIZE;
+    let root: &[u8; ROOT_SIZE] = bytes[root_pos..].try_into().expect("ROOT_SIZE bytes");
+    let word = |b: &[u8; ROOT_SIZE], at: usize| {
+        u64::from_le_bytes([
+            b[at],
+            b[at + 1],
+            b[at + 2],
+            b[at + 3],
+            b[at + 4],
+            b[at + 5],
+            b[at + 6],
+            b[at + 7],
+        ])
+    };
+    let (roots_word, values_word) = (word(root, 16), word(root, 24));
+    let count = (values_word >> 32) as usize;
+    let Some(values_pos) = count
+        .checked_mul(VALUE_SIZE)
+        .and_then(|len| root_pos.checked_sub(len))
+    else {
+        return false;
+    };
+    let Some(roots_len) = ((roots_word >> 32) as usize)
+        .checked_mul(8)
+        .filter(|&len| len <= values_pos)
+    else {
+        return false;
+    };
+    if roots_word as u32 != rel(0, root_pos + 16)
+        || values_word as u32 != rel(values_pos, root_pos + 24)
+    {
+        return false;
+    }
+    // Where the next out-of-line bytes must start.
+    let mut cursor = roots_len;
+    let slots = bytes[values_pos..root_pos].chunks_exact(VALUE_SIZE);
+    for (i, slot) in slots.enumerate() {
+        let slot: &[u8; VALUE_SIZE] = slot.try_into().expect("VALUE_SIZE bytes");
+        let at = values_pos + i * VALUE_SIZE;
+        let lo = u32::from_le_bytes([slot[4], slot[5], slot[6], slot[7]]);
+        let hi = u32::from_le_bytes([slot[8], slot[9], slot[10], slot[11]]);
+        let ok = match slot[0] {
+            TAG_NULL | TAG_I64 | TAG_F64 => true,
+            TAG_BOOL => slot[1] <= 1,
+            TAG_STR if slot[4] & 0xc0 != 0x80 => {
+                // Inline: up to the first 0xff.
+                let inline = &slot[4..12];
+                let len = inline.iter().position(|&b| b == 0xff).unwrap_or(INLINE_STR);
+                is_utf8(&inline[..len])
+            }
+            TAG_STR => {
+                let len = ((lo & 0x3f) | ((lo & !0xff) >> 2)) as usize;
+                len > INLINE_STR
+                    && out_of_line_at(at + 4, hi as i32, len, &mut cursor, values_pos)
+                        .is_some_and(|range| is_utf8(&bytes[range]))
+            }
+            TAG_BYTES => {
+                out_of_line_at(at + 4, lo as i32, hi as usize, &mut cursor, values_pos).is_some()
+            }
+            // A list or a map (or no value at all).
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    align8(cursor) == values_pos
+}
+
+/// Whether `bytes` is UTF-8, with a fast path for ASCII (a word at a time).
+#[inline]
+fn is_utf8(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let mut high = 0u64;
+    for w in &mut words {
+        high |= u64::from_le_bytes(w.try_into().expect("8 bytes"));
+    }
+    for &b in words.remainder() {
+        high |= u64::from(b);
+    }
+    high & 0x8080_8080_8080_8080 == 0 || std::str::from_utf8(bytes).is_ok()
+}
+
+/// The range of the `len` out-of-line bytes that the relative offset `off`
+/// at `field` points to, if that is exactly `cursor` (the encoder's next
+/// position) and they end by `limit`; moves `cursor` past them.
+fn out_of_line_at(
+    field: usize,
+    off: i32,
+    len: usize,
+    cursor: &mut usize,
+    limit: usize,
+) -> Option<std::ops::Range<usize>> {
+    let target = field.checked_add_signed(off as isize)?;
+    let end = target.checked_add(len).filter(|&end| end <= limit)?;
+    if target != *cursor {
+        return None;
+    }
+    *cursor = end;
+    Some(target..end)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -659,6 +779,127 @@ mod tests {
         buf.resize(1 << 16, 0xa5);
         let n = super::encode(t.as_ref(), &mut buf).unwrap().expect("flat");
         buf[..n].to_vec()
+    }
+
+    /// What rkyv's own validator says of `bytes` (copied to be aligned).
+    fn rkyv_accepts(bytes: &[u8]) -> bool {
+        let mut buf = AlignedVec::<16>::new();
+        buf.extend_from_slice(bytes);
+        rkyv::access::<crate::ArchivedTuple, Failure>(&buf).is_ok()
+    }
+
+    /// A change to archived bytes: a byte, a little-endian word (a length
+    /// or a relative offset, often) at an 4-aligned place, either anywhere
+    /// or among the last value slots (right before the 32-byte root), or
+    /// the length.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Byte(usize, u8),
+        Word(usize, u32),
+        SlotByte(usize, u8),
+        SlotWord(usize, u32),
+        Truncate(usize),
+        Extend(usize),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        let word = || {
+            prop_oneof![
+                any::<u32>(),
+                0u32..64,
+                (0u32..64).prop_map(|d| d.wrapping_neg()),
+                // Out-of-line string length words of 0..=8 bytes.
+                0x80u32..0x89,
+                Just(u32::MAX),
+                Just(0xffff_ff80),
+            ]
+        };
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Byte(i, b)),
+            (any::<usize>(), word()).prop_map(|(i, w)| Mutation::Word(i, w)),
+            (any::<usize>(), prop_oneof![0u8..4, any::<u8>()])
+                .prop_map(|(i, b)| Mutation::SlotByte(i, b)),
+            (any::<usize>(), word()).prop_map(|(i, w)| Mutation::SlotWord(i, w)),
+            (1usize..4).prop_map(|k| Mutation::Truncate(k * 8)),
+            (1usize..4).prop_map(|k| Mutation::Extend(k * 8)),
+        ]
+    }
+
+    fn mutate(bytes: &mut Vec<u8>, m: &Mutation) {
+        let n = bytes.len();
+        match *m {
+            Mutation::Byte(i, b) if n > 0 => bytes[i % n] = b,
+            Mutation::Word(i, w) if n >= 4 => {
+                let at = (i % (n / 4)) * 4;
+                bytes[at..at + 4].copy_from_slice(&w.to_le_bytes());
+            }
+            // The 64 bytes before the root: the last four value slots.
+            Mutation::SlotByte(i, b) if n >= 96 => bytes[n - 33 - i % 64] = b,
+            Mutation::SlotWord(i, w) if n >= 96 => {
+                let at = n - 36 - (i % 16) * 4;
+                bytes[at..at + 4].copy_from_slice(&w.to_le_bytes());
+            }
+            Mutation::Truncate(k) => bytes.truncate(n.saturating_sub(k)),
+            Mutation::Extend(k) => bytes.splice(0..0, std::iter::repeat_n(0, k)).for_each(drop),
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn what_the_encoder_writes_is_recognised(
+            roots in proptest::collection::vec(any::<u64>(), 0..4),
+            values in proptest::collection::vec(flat_value(), 0..10),
+        ) {
+            let t = Tuple { header: Header { roots, ..Header::default() }, values };
+            prop_assert!(super::is_flat_canonical(&flat_bytes(&t)));
+        }
+
+    }
+
+    #[test]
+    fn a_short_out_of_line_string_is_not_recognised() {
+        // Two out-of-line strings of 9 bytes: shortening the second's
+        // length to 8 keeps the padding the same (17 and 18 bytes both
+        // pad to 24), but rkyv refuses an out-of-line string that short.
+        let t = Tuple {
+            header: Header::default(),
+            values: vec![Value::from("abcdefghi"), Value::from("jklmnopqr")],
+        };
+        let mut bytes = flat_bytes(&t);
+        assert!(super::is_flat_canonical(&bytes));
+        let n = bytes.len();
+        let len_word = n - 32 - 16 + 4;
+        bytes[len_word..len_word + 4]
+            .copy_from_slice(&super::str_len_word(8).unwrap().to_le_bytes());
+        let mut buf = AlignedVec::<16>::new();
+        buf.extend_from_slice(&bytes);
+        assert!(!rkyv_accepts(&buf));
+        assert!(!super::is_flat_canonical(&buf));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn recognised_bytes_pass_rkyv_validation(
+            roots in proptest::collection::vec(any::<u64>(), 0..3),
+            values in proptest::collection::vec(flat_value(), 0..6),
+            mutations in proptest::collection::vec(mutation(), 1..4),
+        ) {
+            // Anything the fast check lets through must be what rkyv's
+            // validator accepts: it stands in for it on the link.
+            let t = Tuple { header: Header { roots, ..Header::default() }, values };
+            let mut bytes = flat_bytes(&t);
+            for m in &mutations {
+                mutate(&mut bytes, m);
+            }
+            let mut buf = AlignedVec::<16>::new();
+            buf.extend_from_slice(&bytes);
+            if super::is_flat_canonical(&buf) {
+                prop_assert!(rkyv_accepts(&bytes), "accepted {:?} after {:?}", bytes, mutations);
+            }
+        }
     }
 
     proptest! {
