@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gale_transport::link::{
-    Backend, BackendKind, InboundRoute, Link, LinkConfig, LinkRings, NodeId, PeerSpec,
+    Backend, BackendKind, InboundRecords, InboundRoute, Link, LinkConfig, LinkRings, NodeId,
+    PeerSpec,
 };
 use gale_transport::{ring, Consumer, Producer, ReserveError, RingConfig};
 
@@ -113,7 +114,7 @@ fn run(p: &mut Pair, n: u64, size: usize) -> Duration {
         let deadline = Instant::now() + Duration::from_secs(120);
         while next < n {
             let mut batch = p.rx.read();
-            for r in batch.records() {
+            for r in batch.records().flat_map(InboundRecords::new) {
                 let seq = u64::from_le_bytes(r[8..16].try_into().unwrap());
                 assert_eq!(seq, next, "record lost or reordered");
                 next += 1;
@@ -137,7 +138,7 @@ fn round_trips(p: &mut Pair, n: u64) -> Duration {
             let mut answered = 0;
             while answered < n {
                 let mut batch = rx.read();
-                for r in batch.records() {
+                for r in batch.records().flat_map(InboundRecords::new) {
                     while b_tx.try_push(r).is_err() {
                         std::hint::spin_loop();
                     }
@@ -155,7 +156,7 @@ fn round_trips(p: &mut Pair, n: u64) -> Duration {
             p.tx.flush();
             loop {
                 let mut batch = p.a_rx.read();
-                if let Some(r) = batch.records().next() {
+                if let Some(r) = batch.records().flat_map(InboundRecords::new).next() {
                     assert_eq!(r[8..16], seq.to_le_bytes(), "wrong answer");
                     break;
                 }
