@@ -789,9 +789,9 @@ mod tests {
     }
 
     /// A change to archived bytes: a byte, a little-endian word (a length
-    /// or a relative offset, often) at an 4-aligned place, either anywhere
-    /// or among the last value slots (right before the 32-byte root), or
-    /// the length.
+    /// or a relative offset, often) at a 4-aligned place, either anywhere
+    /// or among the last value slots (right before the 32-byte root); or
+    /// fewer bytes (cut at the end) or more (zeros in front).
     #[derive(Debug, Clone)]
     enum Mutation {
         Byte(usize, u8),
@@ -855,7 +855,6 @@ mod tests {
             let t = Tuple { header: Header { roots, ..Header::default() }, values };
             prop_assert!(super::is_flat_canonical(&flat_bytes(&t)));
         }
-
     }
 
     #[test]
