@@ -159,9 +159,9 @@ impl<'a> RawFrame<'a> {
                 })?;
         let mut found = 0u32;
         let mut used = 0usize;
-        let mut records = RawRecords { body, pos: 0 };
+        let mut records = BodyRecords::new(body);
         while found < header.count {
-            match records.next() {
+            match records.next_checked() {
                 Some(Ok(record)) => check(found as usize, record)?,
                 Some(Err(e)) => return Err(e(found as usize)),
                 None => break,
@@ -196,26 +196,59 @@ impl<'a> RawFrame<'a> {
     }
 
     /// The raw bytes of each record, 8-aligned relative to the frame.
-    pub fn records(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        RawRecords {
-            body: self.body,
-            pos: 0,
-        }
-        .map_while(Result::ok)
+    pub fn records(&self) -> BodyRecords<'a> {
+        BodyRecords::new(self.body)
     }
 }
 
-/// Walks record headers of a body; errors carry a constructor taking the
-/// record index.
-struct RawRecords<'a> {
+/// A malformed record header: makes the error for the record's index.
+type BadHeader = fn(usize) -> FrameError;
+
+/// The records of a frame's body, in order (per record: its length as a
+/// little-endian `u32`, a zero word, the record, zero padding to a
+/// multiple of 8). Stops at the end, or at the first malformed record
+/// header (a non-zero reserved word, a length over
+/// [`MAX_RECORD_LEN`](crate::MAX_RECORD_LEN) or past the end): a frame is
+/// checked whole by [`RawFrame::parse_with`]; this reads what that
+/// checked, or any buffer of the same layout (a link's inbound ring
+/// records carry runs of a frame's records as they are).
+#[derive(Clone, Debug)]
+pub struct BodyRecords<'a> {
     body: &'a [u8],
     pos: usize,
 }
 
-impl<'a> Iterator for RawRecords<'a> {
-    type Item = Result<&'a [u8], fn(usize) -> FrameError>;
+impl<'a> BodyRecords<'a> {
+    /// The records of `body`.
+    #[inline]
+    pub fn new(body: &'a [u8]) -> Self {
+        Self { body, pos: 0 }
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Bytes the one record `record` takes in a body.
+    pub fn one_len(record: &[u8]) -> usize {
+        RECORD_HEADER + pad(record.len())
+    }
+
+    /// Writes `record` (at most [`MAX_RECORD_LEN`](crate::MAX_RECORD_LEN)
+    /// bytes) as a body of one record into `into`, of
+    /// [`one_len`](Self::one_len) bytes.
+    ///
+    /// # Panics
+    /// If `into` is not [`one_len`](Self::one_len) bytes long.
+    pub fn write_one(record: &[u8], into: &mut [u8]) {
+        let len = u32::try_from(record.len()).expect("a record is shorter than 4 GiB");
+        let (header, rest) = into.split_at_mut(RECORD_HEADER);
+        header[..4].copy_from_slice(&len.to_le_bytes());
+        header[4..].fill(0);
+        let (payload, padding) = rest.split_at_mut(record.len());
+        payload.copy_from_slice(record);
+        padding.fill(0);
+    }
+
+    /// The next record, or the error of a malformed header (as a
+    /// constructor taking the record's index).
+    fn next_checked(&mut self) -> Option<Result<&'a [u8], BadHeader>> {
         let rest = self.body.get(self.pos..)?;
         if rest.is_empty() {
             return None;
@@ -237,6 +270,22 @@ impl<'a> Iterator for RawRecords<'a> {
             return Some(Err(bad));
         }
         Some(Ok(record))
+    }
+}
+
+impl<'a> Iterator for BodyRecords<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match self.next_checked()? {
+            Ok(record) => Some(record),
+            Err(_) => {
+                // Malformed: nothing after it is read.
+                self.pos = self.body.len();
+                None
+            }
+        }
     }
 }
 

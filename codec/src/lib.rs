@@ -50,7 +50,7 @@ pub use format::{
     FRAME_MAGIC, FRAME_VERSION, MAX_FRAME_BODY, MAX_NESTING, MAX_RECORD_LEN, MAX_VALUE_LEN,
     RECORD_ALIGN,
 };
-pub use frame::{Frame, FrameHeader, FrameWriter, RawFrame};
+pub use frame::{BodyRecords, Frame, FrameHeader, FrameWriter, RawFrame};
 pub use frame_error::FrameError;
 pub use read::{view_checked, view_trusted};
 pub use tuple::{

@@ -2,9 +2,9 @@
 //! frames.
 
 use gale_codec::{
-    encoded_len_bound, view_checked, view_trusted, AlignedVec, EncodeError, Encoder, FieldError,
-    Fields, FieldsError, Frame, FrameError, FrameWriter, Header, Tuple, TupleView, Value,
-    MAX_NESTING, MAX_VALUE_LEN,
+    encoded_len_bound, view_checked, view_trusted, AlignedVec, BodyRecords, EncodeError, Encoder,
+    FieldError, Fields, FieldsError, Frame, FrameError, FrameHeader, FrameWriter, Header, Tuple,
+    TupleView, Value, MAX_NESTING, MAX_VALUE_LEN,
 };
 use proptest::prelude::*;
 
@@ -338,4 +338,35 @@ fn nesting_limit_is_enforced_both_ways() {
         view_checked(&buf[..len]).err(),
         Some(FrameError::TooDeep { index: 0 })
     );
+}
+
+#[test]
+fn body_records_read_a_frames_body_and_batches_written_one_by_one() {
+    // Records written one by one make the same bytes as a frame's body.
+    let records: [&[u8]; 4] = [b"abc", b"", &[7; 8], &[1; 13]];
+    let mut batch = Vec::new();
+    for record in records {
+        let at = batch.len();
+        batch.resize(at + BodyRecords::one_len(record), 0xff);
+        BodyRecords::write_one(record, &mut batch[at..]);
+        assert_eq!(batch.len() % 8, 0);
+    }
+    let mut w = FrameWriter::new();
+    for record in records {
+        w.push_record(record).unwrap();
+    }
+    let frame = w.finish().to_vec();
+    assert_eq!(&frame[FrameHeader::LEN..], &batch[..]);
+    let read: Vec<&[u8]> = BodyRecords::new(&batch).collect();
+    assert_eq!(read, records);
+    // Cut inside the last record, or inside a header: what is whole.
+    assert_eq!(BodyRecords::new(&batch[..batch.len() - 8]).count(), 3);
+    assert_eq!(BodyRecords::new(&batch[..20]).count(), 1);
+    // A length past the end or a reserved word stops it, never panics.
+    let mut bad = batch.clone();
+    bad[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(BodyRecords::new(&bad).count(), 0);
+    let mut reserved = batch.clone();
+    reserved[16 + 4] = 1;
+    assert_eq!(BodyRecords::new(&reserved).count(), 1);
 }
