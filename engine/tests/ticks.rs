@@ -256,9 +256,9 @@ impl Bolt for Beacon {
 }
 
 /// Executes what it gets, and nothing else.
-struct Drop;
+struct Discard;
 
-impl Bolt for Drop {
+impl Bolt for Discard {
     fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
     fn execute(&mut self, _input: &Input<'_>, _out: &mut BoltOutput<'_>) {}
 }
@@ -275,7 +275,7 @@ fn the_stop_loses_no_tuple_emitted_on_a_tick() {
         b.set_bolt("beacon", || Beacon, 2)
             .shuffle_grouping("idle")
             .tick_interval(Duration::from_micros(50));
-        b.set_bolt("drop", || Drop, 1).shuffle_grouping("beacon");
+        b.set_bolt("drop", || Discard, 1).shuffle_grouping("beacon");
         let stats = run(b.build().unwrap(), 2, 4096);
         assert_eq!(
             stats.components["drop"].executed, stats.components["beacon"].emitted,
