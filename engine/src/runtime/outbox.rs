@@ -11,8 +11,8 @@
 //! ring frees up.
 
 use gale_codec::{
-    encode_fast_as, encoded_len_bound, EncodeError, Encoder, FastKind, Header, PlainHeader,
-    TupleRef, Value, MAX_RECORD_LEN,
+    encode_fast, encode_fast_as, encoded_len_bound, EncodeError, Encoder, FastKind, Header,
+    PlainHeader, TupleRef, Value, MAX_RECORD_LEN,
 };
 use gale_transport::{Producer, ReserveError};
 
@@ -87,18 +87,7 @@ impl Outbound {
         tuple: TupleRef<'_>,
     ) -> Result<bool, DeliverError> {
         if self.direct() {
-            let mut ring = self.writer();
-            let written = ring
-                .headroom()
-                .and_then(|buf| encoder.encode_into(tuple, buf).ok());
-            if let Some(used) = written {
-                ring.commit(dest, used);
-                let end = ring.end();
-                self.open_used = end;
-                if self.open_used >= self.stage_limit {
-                    self.close();
-                    self.ring.flush();
-                }
+            if self.append_open_with(dest, |buf| encoder.encode_into(tuple, buf).ok()) {
                 return Ok(false);
             }
             // Larger than the open record's room: the general path.
@@ -113,6 +102,48 @@ impl Outbound {
         }
         drop(stage);
         self.stage_full(mark)
+    }
+
+    /// Appends `tuple` for `dest` to the ring's open record, if one is
+    /// open (only batched rings open one) and the tuple is of one flat
+    /// value ([`encode_fast`]) that fits; `false`, with nothing written,
+    /// otherwise.
+    #[inline(always)]
+    fn append_open(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> bool {
+        self.append_open_with(dest, |room| encode_fast(tuple.header, tuple.values, room))
+    }
+
+    /// Appends a record for `dest` written by `encode(room)` (`None`:
+    /// nothing meaningful written) to the ring's open record, if one is
+    /// open and has room; publishes the record once it reaches the stage
+    /// limit. Returns whether the record was appended.
+    #[inline(always)]
+    fn append_open_with(
+        &mut self,
+        dest: TaskId,
+        encode: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> bool {
+        let used = self.open_used;
+        let Some(record) = self.ring.open_record() else {
+            return false;
+        };
+        let mut ring = RecordWriter::over(record, used);
+        let Some(written) = ring.headroom().and_then(encode) else {
+            return false;
+        };
+        ring.commit(dest, written);
+        self.open_used = ring.end();
+        if self.open_used >= self.stage_limit {
+            self.close_and_flush();
+        }
+        true
+    }
+
+    /// Commits the open record and publishes it.
+    #[inline(never)]
+    fn close_and_flush(&mut self) {
+        self.close();
+        self.ring.flush();
     }
 
     /// Whether tuples go straight into the ring's open record: one is open,
@@ -594,8 +625,29 @@ impl Outbox {
     /// Archives `tuple` once for task `dest` on worker `thread`: into that
     /// thread's stage (or, for the link, its ring or overflow), or this
     /// thread's local queue.
-    #[inline]
+    ///
+    /// The commonest case, a tuple of one flat value for another worker
+    /// whose ring has a record open with room, is written here, inlined
+    /// into the emit; every other by [`deliver_any`](Self::deliver_any).
+    #[inline(always)]
     pub(crate) fn deliver(
+        &mut self,
+        dest: TaskId,
+        thread: usize,
+        tuple: TupleRef<'_>,
+    ) -> Result<(), DeliverError> {
+        if let Some(Some(out)) = self.outbound.get_mut(thread) {
+            if out.append_open(dest, tuple) {
+                self.sent += 1;
+                return Ok(());
+            }
+        }
+        self.deliver_any(dest, thread, tuple)
+    }
+
+    /// [`deliver`](Self::deliver) of any tuple.
+    #[inline(never)]
+    fn deliver_any(
         &mut self,
         dest: TaskId,
         thread: usize,

@@ -62,6 +62,55 @@ impl StreamOut {
     }
 }
 
+/// A task's default stream, resolved at start: what its plain emits (the
+/// commonest: `emit`, `emit_anchored` on the default stream, a spout's
+/// `emit_with_id`) need, in one small copy, so that they go from the
+/// collector to the outbox with one lookup and one call.
+#[derive(Clone, Copy)]
+struct DefaultOut {
+    /// Its position among the task's streams.
+    index: usize,
+    /// Its global stream id.
+    id: u32,
+    arity: usize,
+    /// Declared direct: plain emits are refused (by `emit`'s general path).
+    direct: bool,
+    route: DefaultRoute,
+}
+
+/// Where a [`DefaultOut`]'s tuples go.
+#[derive(Clone, Copy)]
+enum DefaultRoute {
+    /// Every tuple to this task on this worker thread (the route resolved
+    /// at start, [`StreamOut::one`]).
+    One(TaskId, usize),
+    /// One subscription, whose grouping picks the task per tuple (or,
+    /// for an all or custom grouping, routes it the general way).
+    Picked,
+    /// No subscription: counted, not sent.
+    Nowhere,
+    /// Several subscriptions: the general way.
+    General,
+}
+
+impl DefaultOut {
+    fn of(index: usize, out: &StreamOut) -> Self {
+        let route = match (out.one, out.routes.len()) {
+            (Some((task, thread)), _) => DefaultRoute::One(task, thread),
+            (None, 1) => DefaultRoute::Picked,
+            (None, 0) => DefaultRoute::Nowhere,
+            _ => DefaultRoute::General,
+        };
+        Self {
+            index,
+            id: out.id,
+            arity: out.arity,
+            direct: out.direct,
+            route,
+        }
+    }
+}
+
 /// A worker's emitting side: its tasks' output streams and routers, their
 /// counters and spout bookkeeping, the [`Outbox`] and the [`Tracking`];
 /// and its bolts, which an emit may run chained.
@@ -75,8 +124,9 @@ pub(crate) struct Emitter {
     slot_of: Vec<usize>,
     /// `streams[slot]`: the output streams of the slot's component.
     streams: Vec<Vec<StreamOut>>,
-    /// `default[slot]`: position of the default stream in `streams[slot]`.
-    default: Vec<Option<usize>>,
+    /// `default[slot]`: the default stream of the slot's component, if it
+    /// declares one.
+    default: Vec<Option<DefaultOut>>,
     /// Totals of each task (by slot).
     pub(crate) counters: Vec<TaskCounters>,
     /// `pending[slot]`: trees in flight of a spout task.
@@ -153,7 +203,10 @@ impl Emitter {
         );
         let default = streams
             .iter()
-            .map(|s| s.iter().position(|s| s.name == crate::DEFAULT_STREAM))
+            .map(|s| {
+                let index = s.iter().position(|s| s.name == crate::DEFAULT_STREAM)?;
+                Some(DefaultOut::of(index, &s[index]))
+            })
             .collect();
         Self {
             plan,
@@ -270,8 +323,18 @@ impl Emitter {
 
     /// Puts the roots `track` asks for into the header; returns the new
     /// root and its message id of a tracked spout emit.
-    #[inline]
+    #[inline(always)]
     fn roots(&mut self, slot: usize, track: Track<'_, '_>) -> Option<(u64, u64)> {
+        if track.is_untracked() {
+            self.header.roots.clear();
+            return None;
+        }
+        self.tracked_roots(slot, track)
+    }
+
+    /// [`roots`](Self::roots) of an emit that joins or starts a tree.
+    #[inline(never)]
+    fn tracked_roots(&mut self, slot: usize, track: Track<'_, '_>) -> Option<(u64, u64)> {
         let roots = &mut self.header.roots;
         roots.clear();
         match track {
@@ -309,22 +372,18 @@ impl Emitter {
         None
     }
 
-    /// [`emit`](Self::emit) of an untracked tuple on the default stream,
-    /// the most common emit: its lanes with as little as possible around
-    /// them.
+    /// [`emit`](Self::emit) of an untracked tuple on the default stream;
+    /// one to no subscriber is only counted, inline.
     #[inline]
     pub(crate) fn emit_default(&mut self, slot: usize, task: TaskId, values: &[Value]) {
-        if let Some(index) = self.default[slot] {
-            let out = &self.streams[slot][index];
-            if values.len() == out.arity && !out.direct {
-                if out.routes.is_empty() {
-                    self.counters[slot].emitted += 1;
-                    self.metrics.tasks[slot].output(index, 1, 0);
-                    return;
-                }
-                if let Some(one) = out.one {
-                    return self.emit_one(slot, task, index, one, values);
-                }
+        if let Some(&Some(out)) = self.default.get(slot) {
+            if matches!(out.route, DefaultRoute::Nowhere)
+                && values.len() == out.arity
+                && !out.direct
+            {
+                self.counters[slot].emitted += 1;
+                self.metrics.tasks[slot].output(out.index, 1, 0);
+                return;
             }
         }
         self.emit(slot, task, None, None, values, Track::No);
@@ -417,7 +476,7 @@ impl Emitter {
     /// start (so a run of emits can be delivered as one), with the header
     /// of its untracked tuples set up.
     fn lane(&mut self, slot: usize, task: TaskId) -> Option<Lane> {
-        let index = self.default[slot]?;
+        let index = self.default[slot]?.index;
         let out = &self.streams[slot][index];
         let resolved = out.routes.is_empty() || out.one.is_some();
         if out.direct || !resolved {
@@ -532,7 +591,10 @@ impl Emitter {
         self.typed = values;
     }
 
-    /// Routes and enqueues one emitted tuple.
+    /// Routes and enqueues one emitted tuple. A plain emit (on the
+    /// default stream, not direct, of the declared arity) takes
+    /// [`emit_plain`](Self::emit_plain); any other, or a mistake,
+    /// [`emit_any`](Self::emit_any).
     #[inline]
     pub(crate) fn emit(
         &mut self,
@@ -543,11 +605,68 @@ impl Emitter {
         values: &[Value],
         track: Track<'_, '_>,
     ) {
+        // Compared with a constant of known length: a few inlined loads,
+        // not a call to memcmp.
+        let plain = direct.is_none() && stream.is_none_or(|s| s == crate::DEFAULT_STREAM);
+        match self.default.get(slot) {
+            Some(&Some(out)) if plain && values.len() == out.arity && !out.direct => {
+                self.emit_plain(slot, task, out, values, track)
+            }
+            _ => self.emit_any(slot, task, stream, direct, values, track),
+        }
+    }
+
+    /// A plain emit on the default stream `out` (checked against its
+    /// declaration already): one frame from the collector to the outbox
+    /// for a route resolved at start or picked by the one subscription.
+    #[inline(never)]
+    fn emit_plain(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        out: DefaultOut,
+        values: &[Value],
+        track: Track<'_, '_>,
+    ) {
+        let one = match out.route {
+            DefaultRoute::One(dest, thread) => (dest, thread),
+            DefaultRoute::Picked => {
+                let picked = match self.streams[slot][out.index].routes.as_mut_slice() {
+                    [(router, _)] => router.pick_one(values),
+                    _ => None,
+                };
+                match picked {
+                    Some(dest) => (dest, self.outbox.thread_of(dest)),
+                    None => return self.emit_routed(slot, task, out.index, None, values, track),
+                }
+            }
+            DefaultRoute::Nowhere if track.is_untracked() => {
+                self.counters[slot].emitted += 1;
+                self.metrics.tasks[slot].output(out.index, 1, 0);
+                return;
+            }
+            DefaultRoute::Nowhere | DefaultRoute::General => {
+                return self.emit_routed(slot, task, out.index, None, values, track);
+            }
+        };
+        self.emit_to_one(slot, task, (out.index, out.id), one, values, track);
+    }
+
+    /// [`emit`](Self::emit) of any tuple: looks up its stream by name,
+    /// checks it, and routes it.
+    #[inline(never)]
+    fn emit_any(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        stream: Option<&str>,
+        direct: Option<TaskId>,
+        values: &[Value],
+        track: Track<'_, '_>,
+    ) {
         let index = match stream {
-            None => self.default[slot],
-            // Compared with a constant of known length: a few inlined
-            // loads, not a call to memcmp per declared stream.
-            Some(name) if name == crate::DEFAULT_STREAM => self.default[slot],
+            None => self.default[slot].map(|d| d.index),
+            Some(name) if name == crate::DEFAULT_STREAM => self.default[slot].map(|d| d.index),
             Some(name) => self.streams[slot].iter().position(|s| s.name == name),
         };
         let Some(index) = index else {
@@ -560,17 +679,15 @@ impl Emitter {
             return self.misfit(slot, task, index, direct, values.len());
         }
         if direct.is_none() {
-            // The common emits, on their own lanes.
-            let untracked = track.is_untracked();
-            if untracked && out.routes.is_empty() {
+            if track.is_untracked() && out.routes.is_empty() {
                 self.counters[slot].emitted += 1;
                 self.metrics.tasks[slot].output(index, 1, 0);
                 return;
             }
             // A route resolved at start, or one subscription whose
             // grouping picks one task per tuple (fields, shuffle, partial
-            // key), picked here: either way one destination, and one call
-            // site for each of its lanes (so both stay inlined).
+            // key), picked here: either way one destination.
+            let id = out.id;
             let one = match out.one {
                 Some(one) => one,
                 None => {
@@ -584,32 +701,29 @@ impl Emitter {
                     (dest, self.outbox.thread_of(dest))
                 }
             };
-            if untracked {
-                return self.emit_one(slot, task, index, one, values);
-            }
-            return self.emit_tracked_one(slot, task, index, one, values, track);
+            return self.emit_to_one(slot, task, (index, id), one, values, track);
         }
         self.emit_routed(slot, task, index, direct, values, track);
     }
 
-    /// A tracked emit (a spout's with a message id, or a bolt's anchored
-    /// to tracked inputs) on stream `index` that goes to one task (its
-    /// route resolved at start, or picked by its one subscription's
-    /// grouping): to task `dest` on worker `thread`, with a
-    /// new edge in each of its trees.
-    #[inline]
-    fn emit_tracked_one(
+    /// An emit on stream `(index, id)` that goes to one task (its route
+    /// resolved at start, or picked by its one subscription's grouping):
+    /// to task `dest` on worker `thread`; tracked, with a new edge in each
+    /// of its trees (and, for a spout's emit with a message id, a new
+    /// tree).
+    #[inline(always)]
+    fn emit_to_one(
         &mut self,
         slot: usize,
         task: TaskId,
-        index: usize,
+        (index, id): (usize, u32),
         (dest, thread): (TaskId, usize),
         values: &[Value],
         track: Track<'_, '_>,
     ) {
         let root = self.roots(slot, track);
         let header = &mut self.header;
-        header.stream = self.streams[slot][index].id;
+        header.stream = id;
         header.source_task = task;
         self.tracking.new_edge(header);
         let tuple = TupleRef {
@@ -625,7 +739,9 @@ impl Emitter {
         if self.collecting && failure.is_none() {
             self.targets.push(dest);
         }
-        self.settle_root(slot, task, root, delivered, failure.is_some());
+        if root.is_some() {
+            self.settle_root(slot, task, root, delivered, failure.is_some());
+        }
         if let Some(e) = failure {
             self.error(
                 slot,
@@ -666,49 +782,6 @@ impl Emitter {
                     self.tracking.fail(r);
                 }
                 p.insert(r, msg_id, self.now_ns);
-            }
-        }
-    }
-
-    /// An untracked emit on stream `index` that goes to one task (its
-    /// route resolved at start, or picked by its one subscription's
-    /// grouping): to task `dest` on worker `thread`.
-    #[inline]
-    fn emit_one(
-        &mut self,
-        slot: usize,
-        task: TaskId,
-        index: usize,
-        (dest, thread): (TaskId, usize),
-        values: &[Value],
-    ) {
-        let header = &mut self.header;
-        header.stream = self.streams[slot][index].id;
-        header.source_task = task;
-        header.edge_id = 0;
-        header.roots.clear();
-        let tuple = TupleRef {
-            header: &*header,
-            values,
-        };
-        let delivered = self.outbox.deliver(dest, thread, tuple);
-        let counters = &mut self.counters[slot];
-        counters.emitted += 1;
-        match delivered {
-            Ok(()) => {
-                counters.transferred += 1;
-                self.metrics.tasks[slot].output(index, 1, 1);
-                if self.collecting {
-                    self.targets.push(dest);
-                }
-            }
-            Err(e) => {
-                self.metrics.tasks[slot].output(index, 1, 0);
-                self.error(
-                    slot,
-                    task,
-                    format_args!("could not deliver to task {dest}: {e}"),
-                );
             }
         }
     }
