@@ -87,10 +87,20 @@ impl Outbound {
         tuple: TupleRef<'_>,
     ) -> Result<bool, DeliverError> {
         if self.direct() {
-            if self.append_open_with(dest, |buf| encoder.encode_into(tuple, buf).ok()) {
+            let mut encode = |buf: &mut [u8]| encoder.encode_into(tuple, buf).ok();
+            if self.append_open_with(dest, &mut encode) {
                 return Ok(false);
             }
-            // Larger than the open record's room: the general path.
+            // Larger than the open record's room (an acker's batch of
+            // updates, say): into a record opened for it, if the ring has
+            // room, so that neither it nor the tuples after it are staged
+            // and copied.
+            self.close();
+            if self.open_for(tuple) && self.append_open_with(dest, encode) {
+                return Ok(false);
+            }
+            // The general path (`close` abandons a record opened for
+            // nothing).
             self.close();
         }
         let max = self.ring.max_record();
@@ -152,6 +162,22 @@ impl Outbound {
     #[inline(always)]
     fn direct(&mut self) -> bool {
         self.ring.is_open() || (self.stage.is_empty() && self.overflow.is_empty() && self.open())
+    }
+
+    /// Opens a ring record with room for `tuple` (at least the usual
+    /// reservation), if it can ever fit one and the ring has room now.
+    #[cold]
+    #[inline(never)]
+    fn open_for(&mut self, tuple: TupleRef<'_>) -> bool {
+        let Ok(bound) = encoded_len_bound(tuple) else {
+            return false;
+        };
+        let len = (HEADER + bound).max(self.open_len);
+        if len > self.ring.max_record() {
+            return false;
+        }
+        self.open_used = 0;
+        self.ring.begin(len).is_ok()
     }
 
     #[inline(never)]

@@ -353,7 +353,9 @@ impl Emitter {
                 }
             }
             // One anchor (the common case): its roots are distinct.
-            Track::Anchors([anchor]) => roots.extend(anchor.view.roots()),
+            // Pushed one by one: `extend`'s generic path cost more than
+            // the push of the usual one root.
+            Track::Anchors([anchor]) => anchor.view.roots().for_each(|r| roots.push(r)),
             Track::Anchors(anchors) => {
                 for r in anchors.iter().flat_map(|a| a.view.roots()) {
                     if !roots.contains(&r) {
