@@ -23,6 +23,7 @@ mod pending;
 mod streams;
 pub(crate) mod table;
 mod tracker;
+mod trees;
 
 pub(crate) use done::{read_done, Done, DONE_RECORD};
 pub(crate) use id_gen::IdGen;

@@ -1,22 +1,10 @@
 //! [`Acker`]: the state of one acker task.
 
-use std::collections::hash_map;
-
 use super::done::{push_done, Done, DONE_RECORD};
 use super::pending::BUCKETS;
-use super::table::{read, IdMap, TaskMap};
+use super::table::{read, TaskMap};
+use super::trees::{Tree, Trees};
 use crate::TaskId;
-
-#[derive(Clone, Copy, Default)]
-struct Entry {
-    xor: u64,
-    /// The spout task, once the init record arrived (it may come after
-    /// updates from other workers).
-    spout: Option<TaskId>,
-    failed: bool,
-    /// The rotation it arrived in (or was last reset in).
-    generation: u64,
-}
 
 /// Pending trees of one acker task. Trees nobody completes are forgotten
 /// after [`BUCKETS`] rotations (the spout side times them out and fails
@@ -25,7 +13,7 @@ struct Entry {
 /// ones, so an update costs one lookup instead of one per bucket.
 #[derive(Default)]
 pub(crate) struct Acker {
-    pending: IdMap<Entry>,
+    pending: Trees,
     generation: u64,
     /// Completions to send, per spout task (but the last one's).
     out: TaskMap<Vec<u8>>,
@@ -41,14 +29,14 @@ impl Acker {
         let room = (bytes.len() / super::table::RECORD).min(4096) * DONE_RECORD;
         let generation = self.generation;
         for r in read(bytes) {
-            let mut slot = match self.pending.entry(r.root) {
-                hash_map::Entry::Occupied(o) => o,
-                hash_map::Entry::Vacant(v) => v.insert_entry(Entry {
-                    generation,
-                    ..Entry::default()
-                }),
-            };
-            let entry = slot.get_mut();
+            if r.root == 0 {
+                // Never a root (the spouts skip it): nothing to track.
+                continue;
+            }
+            let (slot, entry) = self.pending.entry(r.root, || Tree {
+                generation,
+                ..Tree::default()
+            });
             entry.xor ^= r.xor;
             entry.failed |= r.fail;
             if let Some(spout) = r.init {
@@ -61,7 +49,7 @@ impl Acker {
                 } else {
                     Done::Acked
                 };
-                slot.remove();
+                self.pending.remove_at(slot);
                 done
             } else if r.reset {
                 // Keep it as long as the spout does.
@@ -103,8 +91,7 @@ impl Acker {
     pub(crate) fn rotate(&mut self) {
         self.generation += 1;
         let now = self.generation;
-        self.pending
-            .retain(|_, e| now - e.generation < BUCKETS as u64);
+        self.pending.retain(|e| now - e.generation < BUCKETS as u64);
     }
 
     /// Trees being tracked.
