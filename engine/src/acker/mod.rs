@@ -10,7 +10,8 @@
 //! [`AckTable`], consecutive updates of one root folded into one record,
 //! and sends one message per acker task (chosen by root)
 //! when the table is large, when the worker goes idle, or every flush
-//! interval ([`table`]). Acker tasks ([`tracker`]) keep the XOR per root and
+//! interval ([`table`]). Acker tasks ([`tracker`]) keep the XOR per root (in
+//! a table of their own, [`trees`]) and
 //! send completions, again batched, to the spout task that owns each root,
 //! whose [`SpoutPending`] ([`pending`]) calls `ack`/`fail` exactly once and
 //! times out trees: a window indexed by sequence number, oldest first
