@@ -325,11 +325,43 @@ impl Emitter {
     /// root and its message id of a tracked spout emit.
     #[inline(always)]
     fn roots(&mut self, slot: usize, track: Track<'_, '_>) -> Option<(u64, u64)> {
-        if track.is_untracked() {
-            self.header.roots.clear();
-            return None;
+        let roots = &mut self.header.roots;
+        match track {
+            Track::No => {
+                roots.clear();
+                None
+            }
+            // A bolt's emit anchored to one input: of no tree, or (the
+            // commonest tracked emit) of one, once the header has room.
+            Track::Anchors([anchor]) => match anchor.view.roots().len() {
+                0 => {
+                    roots.clear();
+                    None
+                }
+                1 if roots.capacity() > 0 => {
+                    roots.clear();
+                    if let Some(r) = anchor.view.roots().next() {
+                        roots.push(r);
+                    }
+                    None
+                }
+                _ => self.tracked_roots(slot, track),
+            },
+            // A spout's emit with a message id: a new tree.
+            Track::Root(msg_id) if self.tracking.enabled() && roots.capacity() > 0 => {
+                roots.clear();
+                // No pending trees: not a spout task (as `tracked_roots`).
+                let p = self.pending.get_mut(slot).and_then(Option::as_mut)?;
+                let r = p.new_root();
+                roots.push(r);
+                Some((r, msg_id))
+            }
+            track if track.is_untracked() => {
+                roots.clear();
+                None
+            }
+            track => self.tracked_roots(slot, track),
         }
-        self.tracked_roots(slot, track)
     }
 
     /// [`roots`](Self::roots) of an emit that joins or starts a tree.
