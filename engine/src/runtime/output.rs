@@ -81,7 +81,7 @@ struct DefaultOut {
 /// Where a [`DefaultOut`]'s tuples go.
 #[derive(Clone, Copy)]
 enum DefaultRoute {
-    /// Every tuple to this task on this worker thread (the route resolved
+    /// Every tuple to task `.0`, on worker thread `.1` (the route resolved
     /// at start, [`StreamOut::one`]).
     One(TaskId, usize),
     /// One subscription, whose grouping picks the task per tuple (or,
@@ -384,9 +384,9 @@ impl Emitter {
                     p.immediate.push((msg_id, true));
                 }
             }
-            // One anchor (the common case): its roots are distinct.
-            // Pushed one by one: `extend`'s generic path cost more than
-            // the push of the usual one root.
+            // One anchor (of one tree, when `roots` had no room yet; or of
+            // several): its roots are distinct. Pushed one by one:
+            // `extend`'s generic path cost more than the pushes.
             Track::Anchors([anchor]) => anchor.view.roots().for_each(|r| roots.push(r)),
             Track::Anchors(anchors) => {
                 for r in anchors.iter().flat_map(|a| a.view.roots()) {
@@ -415,9 +415,7 @@ impl Emitter {
                 && values.len() == out.arity
                 && !out.direct
             {
-                self.counters[slot].emitted += 1;
-                self.metrics.tasks[slot].output(out.index, 1, 0);
-                return;
+                return self.count_unsent(slot, out.index);
             }
         }
         self.emit(slot, task, None, None, values, Track::No);
@@ -664,20 +662,12 @@ impl Emitter {
     ) {
         let one = match out.route {
             DefaultRoute::One(dest, thread) => (dest, thread),
-            DefaultRoute::Picked => {
-                let picked = match self.streams[slot][out.index].routes.as_mut_slice() {
-                    [(router, _)] => router.pick_one(values),
-                    _ => None,
-                };
-                match picked {
-                    Some(dest) => (dest, self.outbox.thread_of(dest)),
-                    None => return self.emit_routed(slot, task, out.index, None, values, track),
-                }
-            }
+            DefaultRoute::Picked => match self.pick(slot, out.index, values) {
+                Some(one) => one,
+                None => return self.emit_routed(slot, task, out.index, None, values, track),
+            },
             DefaultRoute::Nowhere if track.is_untracked() => {
-                self.counters[slot].emitted += 1;
-                self.metrics.tasks[slot].output(out.index, 1, 0);
-                return;
+                return self.count_unsent(slot, out.index)
             }
             DefaultRoute::Nowhere | DefaultRoute::General => {
                 return self.emit_routed(slot, task, out.index, None, values, track);
@@ -714,9 +704,7 @@ impl Emitter {
         }
         if direct.is_none() {
             if track.is_untracked() && out.routes.is_empty() {
-                self.counters[slot].emitted += 1;
-                self.metrics.tasks[slot].output(index, 1, 0);
-                return;
+                return self.count_unsent(slot, index);
             }
             // A route resolved at start, or one subscription whose
             // grouping picks one task per tuple (fields, shuffle, partial
@@ -724,20 +712,34 @@ impl Emitter {
             let id = out.id;
             let one = match out.one {
                 Some(one) => one,
-                None => {
-                    let picked = match self.streams[slot][index].routes.as_mut_slice() {
-                        [(router, _)] => router.pick_one(values),
-                        _ => None,
-                    };
-                    let Some(dest) = picked else {
-                        return self.emit_routed(slot, task, index, direct, values, track);
-                    };
-                    (dest, self.outbox.thread_of(dest))
-                }
+                None => match self.pick(slot, index, values) {
+                    Some(one) => one,
+                    None => return self.emit_routed(slot, task, index, direct, values, track),
+                },
             };
             return self.emit_to_one(slot, task, (index, id), one, values, track);
         }
         self.emit_routed(slot, task, index, direct, values, track);
+    }
+
+    /// The one task (and its worker thread) that the one subscription of
+    /// stream `index` picks for `values`; `None` if the stream has
+    /// several, or its grouping may pick other than one task.
+    #[inline(always)]
+    fn pick(&mut self, slot: usize, index: usize, values: &[Value]) -> Option<(TaskId, usize)> {
+        let dest = match self.streams[slot][index].routes.as_mut_slice() {
+            [(router, _)] => router.pick_one(values)?,
+            _ => return None,
+        };
+        Some((dest, self.outbox.thread_of(dest)))
+    }
+
+    /// Counts an untracked emit on stream `index`, which has no
+    /// subscriber.
+    #[inline(always)]
+    fn count_unsent(&mut self, slot: usize, index: usize) {
+        self.counters[slot].emitted += 1;
+        self.metrics.tasks[slot].output(index, 1, 0);
     }
 
     /// An emit on stream `(index, id)` that goes to one task (its route
