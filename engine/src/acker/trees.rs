@@ -3,8 +3,10 @@
 //!
 //! Root ids are uniformly spread, never 0, and each tree is looked up
 //! about three times (created, updated, completed) in a short while. So the
-//! table hashes a root as it is (its low bits pick the slot), marks an
-//! empty slot with root 0, probes linearly, and removes by shifting the
+//! table hashes a root with one multiply (by an odd number drawn per table,
+//! so that roots sent by another node cannot be chosen to collide), takes
+//! the product's high bits as the slot, marks an empty slot with root 0,
+//! probes linearly, and removes by shifting the
 //! entries after a removed one back (no tombstones, so a table that sees
 //! millions of trees come and go never degrades). It stays at most half
 //! full. Compared with a general hash map this is a few instructions per
@@ -39,6 +41,10 @@ pub(crate) struct Trees {
     slots: Vec<Slot>,
     /// `slots.len() - 1` (a power of two less one).
     mask: usize,
+    /// `64 - log2(slots.len())`: a product's top bits pick a slot.
+    shift: u32,
+    /// The odd multiplier of [`home`](Self::home), random per table.
+    mul: u64,
     len: usize,
 }
 
@@ -50,12 +56,24 @@ impl Default for Trees {
 
 impl Trees {
     fn with_slots(n: usize) -> Self {
-        debug_assert!(n.is_power_of_two());
+        Self::sized(n, random_odd())
+    }
+
+    fn sized(n: usize, mul: u64) -> Self {
+        debug_assert!(n.is_power_of_two() && n >= 2);
         Self {
             slots: vec![Slot::default(); n],
             mask: n - 1,
+            shift: 64 - n.trailing_zeros(),
+            mul,
             len: 0,
         }
+    }
+
+    /// The slot where `root`'s probe starts.
+    #[inline]
+    fn home(&self, root: u64) -> usize {
+        (root.wrapping_mul(self.mul) >> self.shift) as usize
     }
 
     /// Trees held.
@@ -69,7 +87,7 @@ impl Trees {
     #[inline]
     fn find(&self, root: u64) -> usize {
         debug_assert_ne!(root, 0);
-        let mut i = root as usize & self.mask;
+        let mut i = self.home(root);
         loop {
             let r = self.slots[i].root;
             if r == root || r == 0 {
@@ -109,7 +127,7 @@ impl Trees {
             if root == 0 {
                 break;
             }
-            let home = root as usize & self.mask;
+            let home = self.home(root);
             // The entry at `j` may fill the hole unless its home lies
             // cyclically in (hole, j].
             if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(hole) & self.mask) {
@@ -141,13 +159,19 @@ impl Trees {
     }
 
     fn rebuild(&mut self, n: usize, entries: impl IntoIterator<Item = Slot>) {
-        *self = Self::with_slots(n);
+        *self = Self::sized(n, self.mul);
         for s in entries {
             let i = self.find(s.root);
             self.slots[i] = s;
             self.len += 1;
         }
     }
+}
+
+/// An odd 64-bit number from the process's random hash keys.
+fn random_odd() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(0x6761_6c65_u64) | 1
 }
 
 #[cfg(test)]
@@ -168,8 +192,8 @@ mod tests {
         RetainEven,
     }
 
-    /// Roots drawn from a small pool, some sharing their low bits (so
-    /// they collide and probe), never 0.
+    /// Roots drawn from a small pool, never 0 (40 of them in tables of 16
+    /// to 128 slots: they collide and probe).
     fn roots() -> Vec<u64> {
         (1..=40u64)
             .map(|k| {
