@@ -118,7 +118,18 @@ pub fn const_value(size: Option<usize>) -> String {
 /// Stamps `values` (whose last field is the stamp) with `stamp`.
 pub(crate) fn set_stamp(values: &mut [Value], stamp: u64) {
     if let Some(last) = values.last_mut() {
-        *last = Value::I64(i64::try_from(stamp).unwrap_or(i64::MAX));
+        set_int(last, i64::try_from(stamp).unwrap_or(i64::MAX));
+    }
+}
+
+/// Sets `slot` to `Value::I64(n)`; in place when it already is an
+/// integer (an assignment would drop the old value first: a call per
+/// tuple).
+#[inline]
+pub(crate) fn set_int(slot: &mut Value, n: i64) {
+    match slot {
+        Value::I64(old) => *old = n,
+        other => *other = Value::I64(n),
     }
 }
 

@@ -152,9 +152,15 @@ impl Probe {
             global: index as u64,
             step: tasks.max(1) as u64,
             due: start,
+            due_rem: 0,
+            step_ns: (0, 0),
             next_due,
         };
-        pacer.due = pacer.intended(pacer.global);
+        (pacer.due, pacer.due_rem) = pacer.intended_rem(pacer.global);
+        let rate = self.0.rate.get();
+        // At most u64::MAX / 1e9 tasks: far more than a topology has.
+        let step_ns = pacer.step.saturating_mul(1_000_000_000);
+        pacer.step_ns = (step_ns / rate, step_ns % rate);
         pacer.publish();
         pacer
     }
@@ -193,8 +199,14 @@ pub struct Pacer {
     /// This task's next tuple, counted over all the spout's tasks.
     global: u64,
     step: u64,
-    /// When it is due (ns since the probe's epoch).
+    /// When it is due (ns since the probe's epoch): `start + global *
+    /// 1e9 / rate`, rounded down.
     due: u64,
+    /// The remainder of that division (below the rate): `sent` moves the
+    /// schedule on by adding, without a 128-bit division per tuple.
+    due_rem: u64,
+    /// `step * 1e9` divided by the rate: quotient and remainder.
+    step_ns: (u64, u64),
     next_due: Arc<CachePadded<AtomicU64>>,
 }
 
@@ -215,8 +227,17 @@ impl Pacer {
     /// The tuple [`due`](Self::due) returned was emitted: move on to the
     /// next one.
     pub fn sent(&mut self) {
+        // `intended(global + step)` from `intended(global)`: the quotient
+        // of `(global + step) * 1e9 / rate` is the old one plus `step *
+        // 1e9 / rate`'s, plus one when the remainders add up to the rate.
+        let rate = self.probe.0.rate.get();
+        let (q, r) = self.step_ns;
         self.global += self.step;
-        self.due = self.intended(self.global);
+        self.due_rem += r;
+        let carry = u64::from(self.due_rem >= rate);
+        self.due_rem -= carry * rate;
+        self.due = self.due.saturating_add(q + carry);
+        debug_assert!(self.due == self.intended(self.global) || self.due == u64::MAX);
         self.publish();
     }
 
@@ -225,10 +246,17 @@ impl Pacer {
         &self.probe
     }
 
+    /// When tuple `global` is due, and the remainder of its division.
+    fn intended_rem(&self, global: u64) -> (u64, u64) {
+        let rate = u128::from(self.probe.0.rate.get());
+        let ns = u128::from(global) * 1_000_000_000;
+        let offset = u64::try_from(ns / rate).unwrap_or(u64::MAX);
+        // Below the rate, a u64.
+        (self.start.saturating_add(offset), (ns % rate) as u64)
+    }
+
     fn intended(&self, global: u64) -> u64 {
-        let offset = u128::from(global) * 1_000_000_000 / u128::from(self.probe.0.rate.get());
-        self.start
-            .saturating_add(u64::try_from(offset).unwrap_or(u64::MAX))
+        self.intended_rem(global).0
     }
 
     fn publish(&self) {
@@ -326,6 +354,21 @@ mod tests {
         r.record(19);
         r.flush();
         assert_eq!(p.latency().len(), 2);
+    }
+
+    #[test]
+    fn the_schedule_moves_on_exactly_without_dividing() {
+        for (rate, tasks) in [(3, 1), (7_000_001, 3), (1_000_000_007, 2), (10_000_000, 4)] {
+            let p = probe(rate);
+            for index in 0..tasks {
+                let mut pacer = p.pacer(index, tasks);
+                for _ in 0..10_000 {
+                    pacer.sent();
+                    let (due, rem) = pacer.intended_rem(pacer.global);
+                    assert_eq!((pacer.due, pacer.due_rem), (due, rem), "rate {rate}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use gale_engine::{
     TopologyContext, TopologyError, DEFAULT_STREAM,
 };
 
-use super::perf::{set_stamp, stamp_of};
+use super::perf::{set_int, set_stamp, stamp_of};
 use super::probe::{PacerSlot, Probe, Recorder, STAMP_FIELD};
 use super::{BuiltinOptions, Replayer};
 
@@ -237,6 +237,35 @@ impl SplitBolt {
     }
 }
 
+/// Calls `f` with each word of `sentence`, as [`str::split_whitespace`]
+/// yields them; an ASCII sentence (the common case) is split by a loop
+/// over its bytes, which does not decode characters.
+fn for_each_word(sentence: &str, mut f: impl FnMut(&str)) {
+    if !sentence.is_ascii() {
+        sentence.split_whitespace().for_each(f);
+        return;
+    }
+    // The ASCII characters with Unicode's White_Space property: tab, line
+    // feed, vertical tab, form feed, carriage return and space
+    // (`u8::is_ascii_whitespace` leaves out the vertical tab).
+    let space = |b: u8| matches!(b, b'\t'..=b'\r' | b' ');
+    let mut start = None;
+    for (i, &b) in sentence.as_bytes().iter().enumerate() {
+        match (space(b), start) {
+            (true, Some(s)) => {
+                // ASCII: every byte offset is a character boundary.
+                f(&sentence[s..i]);
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        f(&sentence[s..]);
+    }
+}
+
 impl Bolt for SplitBolt {
     fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
         match self.word.len() {
@@ -253,7 +282,7 @@ impl Bolt for SplitBolt {
         if self.word.len() > 1 {
             set_stamp(&mut self.word, stamp_of(input).unwrap_or(0));
         }
-        for word in sentence.split_whitespace() {
+        for_each_word(sentence, |word| {
             // Reuse one string buffer: no allocation per word once warm.
             if let Value::Str(buf) = &mut self.word[0] {
                 buf.clear();
@@ -262,7 +291,7 @@ impl Bolt for SplitBolt {
             // Anchored: with acking on, a sentence completes once all its
             // words are counted.
             out.emit_anchored(DEFAULT_STREAM, &[input], &self.word);
-        }
+        });
         out.ack(input);
     }
 }
@@ -404,7 +433,10 @@ impl CountOutput {
             buf.clear();
             buf.push_str(word);
         }
-        self.update[1] = Value::I64(i64::try_from(count).unwrap_or(i64::MAX));
+        set_int(
+            &mut self.update[1],
+            i64::try_from(count).unwrap_or(i64::MAX),
+        );
         out.emit(&self.update);
         out.ack(input);
     }
@@ -557,6 +589,27 @@ mod tests {
             }
             assert_eq!(expected_counts(n as u64), naive, "{n} sentences");
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn words_are_split_whitespace_s(
+            sentence in "[ a-c\t\n\u{b}\u{c}\r\u{1c}\u{85}\u{a0}\u{3000}é]{0,24}",
+        ) {
+            let mut words = Vec::new();
+            for_each_word(&sentence, |w| words.push(w.to_owned()));
+            let expected: Vec<&str> = sentence.split_whitespace().collect();
+            proptest::prop_assert_eq!(words, expected);
+        }
+    }
+
+    #[test]
+    fn ascii_words_split_on_every_white_space_character() {
+        let mut words = Vec::new();
+        for_each_word(" a\tb\nc\u{b}d\u{c}e\rf  g\u{1c}h ", |w| {
+            words.push(w.to_owned())
+        });
+        assert_eq!(words, ["a", "b", "c", "d", "e", "f", "g\u{1c}h"]);
     }
 
     #[test]
