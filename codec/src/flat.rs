@@ -635,21 +635,16 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
     if n < ROOT_SIZE || n % 8 != 0 || n > i32::MAX as usize {
         return false;
     }
-    let root_pos = n - ROOT_SIZE;
-    let root: &[u8; ROOT_SIZE] = bytes[root_pos..].try_into().expect("ROOT_SIZE bytes");
-    let word = |b: &[u8; ROOT_SIZE], at: usize| {
-        u64::from_le_bytes([
-            b[at],
-            b[at + 1],
-            b[at + 2],
-            b[at + 3],
-            b[at + 4],
-            b[at + 5],
-            b[at + 6],
-            b[at + 7],
-        ])
+    // The little-endian word at `at`, for `at + 8 <= n`; one load where
+    // reading the bytes one by one would be several.
+    let word = |at: usize| -> u64 {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
     };
-    let (roots_word, values_word) = (word(root, 16), word(root, 24));
+    let root_pos = n - ROOT_SIZE;
+    let (roots_word, values_word) = (word(root_pos + 16), word(root_pos + 24));
     let count = (values_word >> 32) as usize;
     let Some(values_pos) = count
         .checked_mul(VALUE_SIZE)
@@ -670,20 +665,20 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
     }
     // Where the next out-of-line bytes must start.
     let mut cursor = roots_len;
-    let slots = bytes[values_pos..root_pos].chunks_exact(VALUE_SIZE);
-    for (i, slot) in slots.enumerate() {
-        let slot: &[u8; VALUE_SIZE] = slot.try_into().expect("VALUE_SIZE bytes");
-        let at = values_pos + i * VALUE_SIZE;
-        let lo = u32::from_le_bytes([slot[4], slot[5], slot[6], slot[7]]);
-        let hi = u32::from_le_bytes([slot[8], slot[9], slot[10], slot[11]]);
-        let ok = match slot[0] {
+    for at in (values_pos..root_pos).step_by(VALUE_SIZE) {
+        // The slot's two words: tag at byte 0, bool at 1, and bytes 4..12
+        // (`lo`, `hi`) holding a string's length and offset, a byte
+        // string's offset and length, or an inline string.
+        let (w0, w1) = (word(at), word(at + 8));
+        let (lo, hi) = ((w0 >> 32) as u32, w1 as u32);
+        let ok = match w0 as u8 {
             TAG_NULL | TAG_I64 | TAG_F64 => true,
-            TAG_BOOL => slot[1] <= 1,
-            TAG_STR if slot[4] & 0xc0 != 0x80 => {
+            TAG_BOOL => (w0 >> 8) as u8 <= 1,
+            TAG_STR if lo as u8 & 0xc0 != 0x80 => {
                 // Inline: up to the first 0xff.
-                let inline = &slot[4..12];
-                let len = inline.iter().position(|&b| b == 0xff).unwrap_or(INLINE_STR);
-                is_utf8(&inline[..len])
+                let inline = u64::from(lo) | u64::from(hi) << 32;
+                let len = first_ff(inline);
+                is_utf8(&bytes[at + 4..at + 4 + len])
             }
             TAG_STR => {
                 let len = ((lo & 0x3f) | ((lo & !0xff) >> 2)) as usize;
@@ -702,6 +697,23 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
         }
     }
     align8(cursor) == values_pos
+}
+
+/// The index of the first `0xff` byte of `word` (little endian), 8 if
+/// none: the first zero byte of its complement, found with the classic
+/// borrow trick (the lowest flagged byte is exact: a borrow only carries
+/// upwards from a zero byte).
+#[inline]
+fn first_ff(word: u64) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = !word;
+    let zero = x.wrapping_sub(ONES) & !x & HIGH;
+    if zero == 0 {
+        8
+    } else {
+        zero.trailing_zeros() as usize / 8
+    }
 }
 
 /// Whether `bytes` is UTF-8, with a fast path for ASCII (a word at a time).
@@ -854,6 +866,20 @@ mod tests {
         ) {
             let t = Tuple { header: Header { roots, ..Header::default() }, values };
             prop_assert!(super::is_flat_canonical(&flat_bytes(&t)));
+        }
+    }
+
+    #[test]
+    fn first_ff_finds_the_first_0xff_byte() {
+        for fill in [0x00u8, 0x01, 0x7f, 0x80, 0xfe] {
+            for first in 0..=8 {
+                let mut b = [fill; 8];
+                // 0xff at `first` and at every other place after it.
+                for k in (first..8).step_by(2) {
+                    b[k] = 0xff;
+                }
+                assert_eq!(super::first_ff(u64::from_le_bytes(b)), first, "{b:x?}");
+            }
         }
     }
 
