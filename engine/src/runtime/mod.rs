@@ -15,14 +15,13 @@
 //! - **Outbox** (`outbox`): each tuple is archived once, per destination
 //!   task. For a task on this thread, chained (below) or into the local
 //!   queue (run later in the same pass). For another worker of this node,
-//!   straight into the ring's *open record* (reserved, not yet published)
-//!   as a record batch of records (8-byte header: task, length; the
-//!   archived tuple, padded to 8); at 4 KiB (or the ring's record limit)
-//!   and whenever the worker flushes, the open record is committed and
+//!   into the *stage* for its ring (a `ByteQueue` of this thread's) as a
+//!   record batch of records (8-byte header: task, length; the archived
+//!   tuple, padded to 8); at 4 KiB (or the ring's record limit) and
+//!   whenever the worker flushes, the stage is copied into the ring and
 //!   published as **one ring record** (one reservation, commit and
-//!   publication for some dozens of tuples; a tuple too large for the
-//!   open record's room, or a ring too full to open one, goes through a
-//!   *stage*, a `ByteQueue` copied into the ring later). For the link, one ring record per tuple
+//!   publication for some dozens of tuples; why a copy, not archiving
+//!   straight into the ring, is in the `outbox` module's docs). For the link, one ring record per tuple
 //!   after its `RingPrefix`, as the link frames them. A full ring queues
 //!   whole ring records in an overflow, which stops the thread's spouts
 //!   until it drains.

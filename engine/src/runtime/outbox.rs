@@ -1,14 +1,23 @@
 //! [`Outbox`]: where a worker's archived tuples go. Each tuple is archived
-//! once per destination task: for another worker of this node, straight
-//! into that worker's ring, in the ring record [`Outbound`] keeps open
-//! (one ring record per 4 KiB of records, committed and published at
-//! once, and whenever the worker flushes), or, when it does not fit there
-//! or the ring is too full to open one, into the stage, copied into the
-//! ring later; for the link, straight into its ring with a
-//! [`RingPrefix`]; for a task of this thread, into the [`Chain`]'s scratch
-//! buffer (executed before the emit returns) or the local queue. A full
-//! ring's records wait, in order, in its overflow queue, drained as the
-//! ring frees up.
+//! once per destination task: for another worker of this node, into the
+//! stage [`Outbound`] keeps for that worker's ring, a buffer of this
+//! thread's that stays in its cache, copied into the ring as one ring
+//! record per 4 KiB of records (and whenever the worker flushes); for the
+//! link, straight into its ring with a [`RingPrefix`]; for a task of this
+//! thread, into the [`Chain`]'s scratch buffer (executed before the emit
+//! returns) or the local queue. A full ring's records wait, in order, in
+//! its overflow queue, drained as the ring frees up.
+//!
+//! Why a stage and a copy rather than archiving straight into the ring:
+//! the ring's cache lines were last read by the consumer's core, so each
+//! store into them first waits for the line to come back, one line after
+//! another as the encoder reaches it. Copying a whole record batch at
+//! once (as `memcpy` does, the way `gale bench baseline-ring` writes)
+//! lets those transfers overlap. Where the two cores share no cache
+//! (here: the machine's slow mode, see BENCHMARKS.md) that made
+//! const-spout-null-bolt on two workers about 40 % faster, at about 8
+//! more instructions per tuple (the copy), and it was no slower where
+//! they do.
 
 use gale_codec::{
     encode_fast, encode_fast_as, encoded_len_bound, EncodeError, Encoder, FastKind, Header,
@@ -17,7 +26,7 @@ use gale_codec::{
 use gale_transport::{Producer, ReserveError};
 
 use super::chain::Chain;
-use super::queue::{Appender, ByteQueue, RecordWriter, SubRecords, HEADER, HEADROOM};
+use super::queue::{Appender, ByteQueue, RecordWriter, SubRecords, HEADER};
 use super::record::RingPrefix;
 use crate::TaskId;
 
@@ -41,14 +50,6 @@ pub(crate) struct Outbound {
     /// Stage at most this many bytes (a ring record's limit, and
     /// [`STAGE_BYTES`]).
     stage_limit: usize,
-    /// Batched: bytes of the records written straight into the ring's
-    /// open record (see [`Producer::begin`]), which is the stage while
-    /// `stage` and `overflow` are empty: tuples are archived in place in
-    /// the ring, not copied there from the stage.
-    open_used: usize,
-    /// Batched: what an open record reserves: the stage limit and room
-    /// for the record that reaches it.
-    open_len: usize,
 }
 
 impl Outbound {
@@ -66,8 +67,6 @@ impl Outbound {
         let stage_limit = STAGE_BYTES.min(ring.max_record());
         Self {
             stage_limit,
-            open_used: 0,
-            open_len: (stage_limit + HEADER + HEADROOM).min(ring.max_record()),
             ring,
             batched,
             stage: ByteQueue::default(),
@@ -86,23 +85,6 @@ impl Outbound {
         dest: TaskId,
         tuple: TupleRef<'_>,
     ) -> Result<bool, DeliverError> {
-        if self.direct() {
-            let mut encode = |buf: &mut [u8]| encoder.encode_into(tuple, buf).ok();
-            if self.append_open_with(dest, &mut encode) {
-                return Ok(false);
-            }
-            // Larger than the open record's room (an acker's batch of
-            // updates, say): into a record opened for it, if the ring has
-            // room, so that neither it nor the tuples after it are staged
-            // and copied.
-            self.close();
-            if self.open_for(tuple) && self.append_open_with(dest, encode) {
-                return Ok(false);
-            }
-            // The general path (`close` abandons a record opened for
-            // nothing).
-            self.close();
-        }
         let max = self.ring.max_record();
         let mut stage = self.stage.appender();
         let mark = stage.bytes();
@@ -114,94 +96,31 @@ impl Outbound {
         self.stage_full(mark)
     }
 
-    /// Appends `tuple` for `dest` to the ring's open record, if one is
-    /// open (only batched rings open one) and the tuple is of one flat
-    /// value ([`encode_fast`]) that fits; `false`, with nothing written,
-    /// otherwise.
+    /// Appends `tuple` for `dest` to the stage, if this ring is batched,
+    /// the tuple is of one flat value ([`encode_fast`]) and the stage has
+    /// room at hand, and puts the stage into the ring once it reaches its
+    /// limit; returns whether the ring overflowed then. `None`, with
+    /// nothing written, otherwise.
     #[inline(always)]
-    fn append_open(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> bool {
-        self.append_open_with(dest, |room| encode_fast(tuple.header, tuple.values, room))
-    }
-
-    /// Appends a record for `dest` written by `encode(room)` (`None`:
-    /// nothing meaningful written) to the ring's open record, if one is
-    /// open and has room; publishes the record once it reaches the stage
-    /// limit. Returns whether the record was appended.
-    #[inline(always)]
-    fn append_open_with(
-        &mut self,
-        dest: TaskId,
-        encode: impl FnOnce(&mut [u8]) -> Option<usize>,
-    ) -> bool {
-        let used = self.open_used;
-        let Some(record) = self.ring.open_record() else {
-            return false;
-        };
-        let mut ring = RecordWriter::over(record, used);
-        let Some(written) = ring.headroom().and_then(encode) else {
-            return false;
-        };
-        ring.commit(dest, written);
-        self.open_used = ring.end();
-        if self.open_used >= self.stage_limit {
-            self.close_and_flush();
+    fn append_staged(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> Option<bool> {
+        if !self.batched {
+            return None;
         }
-        true
+        let mut stage = self.stage.appender();
+        let written = stage
+            .headroom()
+            .and_then(|room| encode_fast(tuple.header, tuple.values, room))?;
+        stage.commit(dest, written);
+        let full = stage.bytes() >= self.stage_limit;
+        drop(stage);
+        Some(full && self.put_stage())
     }
 
-    /// Commits the open record and publishes it.
+    /// Puts the full stage into the ring; returns whether it overflowed.
     #[inline(never)]
-    fn close_and_flush(&mut self) {
-        self.close();
-        self.ring.flush();
-    }
-
-    /// Whether tuples go straight into the ring's open record: one is open,
-    /// or the stage and the overflow are empty and the ring has room to
-    /// open one.
-    #[inline(always)]
-    fn direct(&mut self) -> bool {
-        self.ring.is_open() || (self.stage.is_empty() && self.overflow.is_empty() && self.open())
-    }
-
-    /// Opens a ring record with room for `tuple` (at least the usual
-    /// reservation), if it can ever fit one and the ring has room now.
-    #[cold]
-    #[inline(never)]
-    fn open_for(&mut self, tuple: TupleRef<'_>) -> bool {
-        let Ok(bound) = encoded_len_bound(tuple) else {
-            return false;
-        };
-        let len = (HEADER + bound).max(self.open_len);
-        if len > self.ring.max_record() {
-            return false;
-        }
-        self.open_used = 0;
-        self.ring.begin(len).is_ok()
-    }
-
-    #[inline(never)]
-    fn open(&mut self) -> bool {
-        self.open_used = 0;
-        self.ring.begin(self.open_len).is_ok()
-    }
-
-    /// A writer after the records in the open record.
-    #[inline(always)]
-    fn writer(&mut self) -> RecordWriter<'_> {
-        let used = self.open_used;
-        let record = self.ring.open_record().expect("a ring record is open");
-        RecordWriter::over(record, used)
-    }
-
-    /// Commits the open record, if any, with the records written into it
-    /// (nothing is published until the ring is flushed).
-    #[inline]
-    fn close(&mut self) {
-        if self.ring.is_open() {
-            self.ring.finish(self.open_used);
-            self.open_used = 0;
-        }
+    fn put_stage(&mut self) -> bool {
+        self.flush_stage();
+        !self.overflow.is_empty()
     }
 
     /// The stage reached its limit after the record at `mark` was staged:
@@ -221,7 +140,6 @@ impl Outbound {
     /// Moves overflowed records into the ring while it has room; returns
     /// how many moved.
     fn drain_overflow(&mut self) -> usize {
-        self.close();
         let mut moved = 0;
         while let Some((dest, payload)) = self.overflow.front() {
             let prefix = if self.batched { 0 } else { RingPrefix::LEN };
@@ -245,7 +163,6 @@ impl Outbound {
     /// Puts the staged tuples into the ring (or, if it is full, behind the
     /// overflow), as few ring records as the ring's record limit allows.
     fn flush_stage(&mut self) {
-        self.close();
         let batch = self.stage.as_batch();
         if batch.is_empty() {
             return;
@@ -653,8 +570,8 @@ impl Outbox {
     /// thread's local queue.
     ///
     /// The commonest case, a tuple of one flat value for another worker
-    /// whose ring has a record open with room, is written here, inlined
-    /// into the emit; every other by [`deliver_any`](Self::deliver_any).
+    /// whose stage has room at hand, is written here, inlined into the
+    /// emit; every other by [`deliver_any`](Self::deliver_any).
     #[inline(always)]
     pub(crate) fn deliver(
         &mut self,
@@ -663,7 +580,8 @@ impl Outbox {
         tuple: TupleRef<'_>,
     ) -> Result<(), DeliverError> {
         if let Some(Some(out)) = self.outbound.get_mut(thread) {
-            if out.append_open(dest, tuple) {
+            if let Some(overflowing) = out.append_staged(dest, tuple) {
+                self.overflowing |= overflowing;
                 self.sent += 1;
                 return Ok(());
             }
@@ -715,35 +633,6 @@ impl Outbox {
             Some(out) if out.batched => {
                 let mut rest = tuples;
                 while !rest.is_empty() {
-                    if out.direct() {
-                        // Straight into the ring's open record.
-                        let limit = out.stage_limit;
-                        let mut ring = out.writer();
-                        let (n, end) = append_fast(&mut ring, dest, header, rest, limit);
-                        let used = ring.end();
-                        out.open_used = used;
-                        rest = &rest[n..];
-                        delivered += n as u64;
-                        match end {
-                            RunEnd::Done => {}
-                            RunEnd::Limit { .. } => {
-                                out.close();
-                                out.ring.flush();
-                            }
-                            RunEnd::Slow => {
-                                if let Some((first, tail)) = rest.split_first() {
-                                    rest = tail;
-                                    let staged =
-                                        out.stage(&mut self.encoder, dest, tuple(first.values()));
-                                    count(
-                                        &mut delivered,
-                                        staged.map(|overflowing| self.overflowing |= overflowing),
-                                    );
-                                }
-                            }
-                        }
-                        continue;
-                    }
                     let (n, end) = append_fast(
                         &mut out.stage.appender(),
                         dest,
@@ -962,11 +851,11 @@ mod tests {
         }
     }
 
-    /// Runs of small tuples go straight into the ring's open record; a
-    /// tuple too large for its room, single emits, a full ring and its
-    /// overflow all keep the order, and nothing is lost or duplicated.
+    /// Runs of small tuples, tuples larger than the stage's limit, single
+    /// emits, a full ring and its overflow all keep the order, and
+    /// nothing is lost or duplicated.
     #[test]
-    fn direct_runs_large_tuples_and_overflow_keep_order() {
+    fn runs_large_tuples_and_overflow_keep_order() {
         for (capacity, max_record) in [(1 << 20, 64 << 10), (16 << 10, 5000), (8192, 3000)] {
             let (mut out, mut rx) = outbox(capacity, max_record);
             let header = Header::default();
@@ -981,7 +870,8 @@ mod tests {
                 assert!(err.is_none(), "{err:?}");
                 assert_eq!(n as usize, refs.len());
                 sent.extend(run.into_iter().map(|mut v| v.remove(0)));
-                // Larger than an open record's room, but fits a ring record.
+                // A larger tuple (1 to 2 KiB, a good part of a stage)
+                // between the runs.
                 let len = 1100 + (round as usize * 389) % 900;
                 let big = Value::Bytes(vec![round as u8; len]);
                 let values = [big.clone()];
