@@ -85,15 +85,65 @@ impl Outbound {
         dest: TaskId,
         tuple: TupleRef<'_>,
     ) -> Result<bool, DeliverError> {
-        let max = self.ring.max_record();
         let mut stage = self.stage.appender();
         let mark = stage.bytes();
-        push_encoded(&mut stage, encoder, dest, tuple, max)?;
+        match encoder.encode_into(tuple, stage.spare()) {
+            Ok(used) => stage.commit(dest, used),
+            Err(_) => {
+                drop(stage);
+                return self.stage_large(encoder, dest, tuple);
+            }
+        }
         if stage.bytes() < self.stage_limit {
             return Ok(false);
         }
         drop(stage);
         self.stage_full(mark)
+    }
+
+    /// [`stage`](Self::stage) of a tuple larger than the stage's room at
+    /// hand (an acker's batch of updates, say): archived once, straight
+    /// into a ring record of its own after the staged records (a large
+    /// payload is copied in one `memcpy` either way), rather than staged
+    /// and copied again; staged only if the ring has no room for it now.
+    #[cold]
+    #[inline(never)]
+    fn stage_large(
+        &mut self,
+        encoder: &mut Encoder,
+        dest: TaskId,
+        tuple: TupleRef<'_>,
+    ) -> Result<bool, DeliverError> {
+        let max = self.ring.max_record();
+        let bound = encoded_len_bound(tuple)?;
+        if self.overflow.is_empty() && HEADER + bound <= max {
+            self.flush_stage();
+            if self.overflow.is_empty() {
+                if let Ok(mut slot) = self.ring.try_reserve(HEADER + bound) {
+                    let mut ring = RecordWriter::over(&mut slot, 0);
+                    let (n, _) = ring.append_run(dest, usize::MAX, 1, |_, room| {
+                        encoder.encode_into(tuple, room).ok()
+                    });
+                    let used = ring.bytes();
+                    if n == 1 {
+                        slot.commit_len(used);
+                        return Ok(false);
+                    }
+                    // Not archived (the stage's path reports why); the
+                    // slot is abandoned unpublished.
+                }
+            }
+        }
+        let mut stage = self.stage.appender();
+        let mark = stage.bytes();
+        push_encoded(&mut stage, encoder, dest, tuple, max)?;
+        let full = stage.bytes() >= self.stage_limit;
+        drop(stage);
+        if full {
+            return self.stage_full(mark);
+        }
+        // The flush above may have found the ring full.
+        Ok(!self.overflow.is_empty())
     }
 
     /// Appends `tuple` for `dest` to the stage, if this ring is batched,
@@ -870,9 +920,15 @@ mod tests {
                 assert!(err.is_none(), "{err:?}");
                 assert_eq!(n as usize, refs.len());
                 sent.extend(run.into_iter().map(|mut v| v.remove(0)));
-                // A larger tuple (1 to 2 KiB, a good part of a stage)
-                // between the runs.
-                let len = 1100 + (round as usize * 389) % 900;
+                // A larger tuple between the runs: 1 to 2 KiB (a good
+                // part of a stage), or now and then the largest a ring
+                // record takes (more than the stage has room for: into
+                // a ring record of its own, or staged if the ring is
+                // full).
+                let len = match round % 4 {
+                    1 => max_record - 128,
+                    _ => 1100 + (round as usize * 389) % 900,
+                };
                 let big = Value::Bytes(vec![round as u8; len]);
                 let values = [big.clone()];
                 out.deliver(

@@ -153,8 +153,8 @@ impl ByteQueue {
 }
 
 /// Writes records back to back into a fixed run of bytes (a
-/// [`ByteQueue`]'s buffer, through an [`Appender`]), holding the cursor
-/// itself: over a loop of writes it stays in
+/// [`ByteQueue`]'s buffer through an [`Appender`], or a ring record),
+/// holding the cursor itself: over a loop of writes it stays in
 /// registers instead of being re-read from memory after every write
 /// through the buffer (which the compiler must assume may alias it).
 pub(crate) struct RecordWriter<'b> {
@@ -171,6 +171,23 @@ pub(crate) struct RecordWriter<'b> {
 }
 
 impl<'b> RecordWriter<'b> {
+    /// A writer that appends to `buf` after its first `written` bytes
+    /// (records written before); `buf` must start 8-aligned so that every
+    /// payload does.
+    #[inline(always)]
+    pub(crate) fn over(buf: &'b mut [u8], written: usize) -> Self {
+        debug_assert_eq!(buf.as_ptr() as usize % 8, 0);
+        assert!(written <= buf.len());
+        Self {
+            base: buf.as_mut_ptr(),
+            cap: buf.len(),
+            read: 0,
+            write: written,
+            len: 0,
+            _buf: PhantomData,
+        }
+    }
+
     /// The free space after the next record's header, if it holds at
     /// least [`HEADROOM`] bytes: write a payload at its start, then
     /// [`commit`](Self::commit) it. `None` otherwise (a loop that must not
