@@ -635,13 +635,14 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
     if n < ROOT_SIZE || n % 8 != 0 || n > i32::MAX as usize {
         return false;
     }
-    // The little-endian word at `at`, for `at + 8 <= n`; one load where
-    // reading the bytes one by one would be several.
+    // The little-endian word at `at` (every caller has `at + 8 <= n`);
+    // one load where reading the bytes one by one would be several. Past
+    // the end it would read as all ones, which no check below accepts.
     let word = |at: usize| -> u64 {
         bytes
             .get(at..at + 8)
             .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_le_bytes)
+            .map_or(u64::MAX, u64::from_le_bytes)
     };
     let root_pos = n - ROOT_SIZE;
     let (roots_word, values_word) = (word(root_pos + 16), word(root_pos + 24));

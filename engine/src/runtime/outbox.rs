@@ -94,11 +94,18 @@ impl Outbound {
                 return self.stage_large(encoder, dest, tuple);
             }
         }
-        if stage.bytes() < self.stage_limit {
-            return Ok(false);
-        }
         drop(stage);
-        self.stage_full(mark)
+        self.staged(mark)
+    }
+
+    /// After a tuple was staged at `mark`: puts the stage into the ring
+    /// if it reached its limit; returns whether the ring overflowed.
+    #[inline(always)]
+    fn staged(&mut self, mark: usize) -> Result<bool, DeliverError> {
+        if self.stage.bytes() >= self.stage_limit {
+            return self.stage_full(mark);
+        }
+        Ok(!self.overflow.is_empty())
     }
 
     /// [`stage`](Self::stage) of a tuple larger than the stage's room at
@@ -137,13 +144,9 @@ impl Outbound {
         let mut stage = self.stage.appender();
         let mark = stage.bytes();
         push_encoded(&mut stage, encoder, dest, tuple, max)?;
-        let full = stage.bytes() >= self.stage_limit;
         drop(stage);
-        if full {
-            return self.stage_full(mark);
-        }
-        // The flush above may have found the ring full.
-        Ok(!self.overflow.is_empty())
+        // (The flush above may have found the ring full.)
+        self.staged(mark)
     }
 
     /// Appends `tuple` for `dest` to the stage, if this ring is batched,
