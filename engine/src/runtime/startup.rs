@@ -22,7 +22,7 @@ use super::recorder::MetricsStore;
 use super::running::RunningTopology;
 use super::shared::Shared;
 use super::tracking::Tracking;
-use super::worker::{Core, Inbound, Instance, TaskSlot, Worker};
+use super::worker::{Core, FlushClock, Inbound, Instance, TaskSlot, Worker};
 use crate::acker::SpoutPending;
 use crate::grouping::Router;
 use crate::topology::Kind;
@@ -342,6 +342,7 @@ fn build_worker(
             processed: 0,
             max_pending,
             polled: Vec::new(),
+            flushes: FlushClock::new(config.flush_interval),
         },
         inbound,
         config: config.clone(),

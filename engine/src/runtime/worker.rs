@@ -32,12 +32,21 @@ const READ_BATCH: usize = 256;
 const READ_BATCHES: usize = 8;
 /// Calls to one spout's `next_tuple` per pass.
 const SPOUT_BATCH: usize = 64;
+/// Calls to a spout between two readings of the clock within a pass (a
+/// spout that emits one tuple per call keeps the pass long: its tuples
+/// must not wait for the pass's end).
+const CALLS_PER_CLOCK: usize = 8;
 /// Tuples one spout may emit per pass before the worker moves on (a spout
 /// that emits runs reaches it in few calls): the loop's other work (inbound
 /// rings, completions, ticks, metrics) waits at most this long.
 const SPOUT_TUPLES: u64 = 1024;
 /// Records in a worker's acker log before it is flushed anyway.
 const ACK_BATCH: usize = 1024;
+/// A busy worker flushes its acker log at least this often (and always
+/// before it idles): acks are batched longer than tuples (see
+/// `RunConfig::flush_interval`), as a tree's completion waits for them
+/// only, not a tuple's next operator.
+const ACK_FLUSH_INTERVAL: Duration = Duration::from_micros(100);
 
 pub(crate) enum Instance {
     Spout(Box<dyn Spout>),
@@ -71,6 +80,37 @@ pub(crate) struct Core {
     /// Slots of the bolts that asked for [`Bolt::poll`] calls (usually
     /// none: then polling costs one empty loop per pass).
     pub(crate) polled: Vec<usize>,
+    /// When the rings were last flushed, and how often they must be.
+    pub(crate) flushes: FlushClock,
+}
+
+/// When a busy worker flushes its stages and rings
+/// ([`RunConfig::flush_interval`]): when one was last flushed and how long
+/// a tuple may wait in one.
+pub(crate) struct FlushClock {
+    interval: Duration,
+    last: Instant,
+}
+
+impl FlushClock {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            last: Instant::now(),
+        }
+    }
+
+    /// Whether a flush is due at `now`.
+    #[inline]
+    fn due(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last) >= self.interval
+    }
+
+    /// Flushed at `now`.
+    #[inline]
+    fn flushed(&mut self, now: Instant) {
+        self.last = now;
+    }
 }
 
 /// One inbound ring: from another worker thread (each ring record is a
@@ -266,13 +306,14 @@ impl Core {
                 slot,
                 task: *id,
             };
+            let flushes = &mut self.flushes;
             // One unwind guard around the whole batch.
             let batch = catch_unwind(AssertUnwindSafe(|| {
                 // `is_finished` is asked once a call emits nothing and at
                 // the end of the batch, not after every call: a finished
                 // spout emits nothing, so at most one call more reaches it.
                 let start = out.emitter.counters[slot].emitted;
-                for _ in 0..SPOUT_BATCH {
+                for call in 1..=SPOUT_BATCH {
                     let before = out.emitter.counters[slot].emitted;
                     spout.next_tuple(&mut out);
                     if out.emitter.counters[slot].emitted == before {
@@ -283,6 +324,19 @@ impl Core {
                     }
                     if out.emitter.counters[slot].emitted - start >= SPOUT_TUPLES {
                         break;
+                    }
+                    // A paced spout emits a tuple or two per call and
+                    // keeps the batch going for many microseconds: what
+                    // it staged for other threads so far goes out when a
+                    // flush is due. (Chained bolts still run once, after
+                    // the batch: running them in small pieces costs more
+                    // than a tuple waiting on its own thread gains.)
+                    if call % CALLS_PER_CLOCK == 0 {
+                        let now = Instant::now();
+                        if flushes.due(now) {
+                            out.emitter.outbox.flush();
+                            flushes.flushed(now);
+                        }
                     }
                 }
                 // What the calls emitted to bolts of this thread runs now,
@@ -431,7 +485,7 @@ impl Worker {
         let tick = tick_record();
         let mut spare = ByteQueue::default();
         let mut waiter = Waiter::new(self.config.wait);
-        let mut last_flush = Instant::now();
+        let mut last_ack_flush = Instant::now();
         let has_ticks = self.core.tasks.iter().any(|t| t.tick.is_some());
         let mut draining = false;
         // Deactivated by the handle: spouts not polled (acks, fails and
@@ -439,7 +493,10 @@ impl Worker {
         let mut paused = false;
         while !self.core.shared.should_stop() {
             let mut progress = false;
-            self.core.emitter.set_now(Instant::now());
+            // The pass's one reading of the clock (the flushes below go by
+            // it too).
+            let now = Instant::now();
+            self.core.emitter.set_now(now);
             let Worker { core, inbound, .. } = &mut self;
             for Inbound { ring, batched } in inbound.iter_mut() {
                 let max = if *batched { READ_BATCHES } else { READ_BATCH };
@@ -484,18 +541,19 @@ impl Worker {
             if !emitter.tracking.is_empty()
                 && (emitter.tracking.len() >= ACK_BATCH
                     || !progress
-                    || last_flush.elapsed() >= self.config.flush_interval)
+                    || now.saturating_duration_since(last_ack_flush) >= ACK_FLUSH_INTERVAL)
             {
                 emitter.flush_acks();
+                last_ack_flush = now;
                 progress = true;
             }
             // Flush before idling (low rates see low latency) and at least
-            // every flush interval while busy (the clock is read only then).
-            if !progress || last_flush.elapsed() >= self.config.flush_interval {
+            // every flush interval while busy: a tuple waits in a stage
+            // about that long at most, whatever the rate (a stage also
+            // goes out whenever it fills).
+            if !progress || self.core.flushes.due(now) {
                 self.core.emitter.outbox.flush();
-                if progress {
-                    last_flush = Instant::now();
-                }
+                self.core.flushes.flushed(now);
             }
             let emitter = &mut self.core.emitter;
             let blocked = emitter.blocked();
