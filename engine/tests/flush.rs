@@ -6,8 +6,8 @@
 mod util;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use gale_codec::Value;
 use gale_engine::*;
@@ -88,4 +88,80 @@ fn one_tuple_at_a_time_with_the_default_wait() {
 #[test]
 fn one_tuple_at_a_time_with_busy_spin() {
     ping_pong(WaitStrategy::BusySpin);
+}
+
+/// Tuples a spout emits one per call, a millisecond apart.
+const SLOW: u64 = 128;
+
+struct SlowSpout {
+    sent: u64,
+    epoch: Instant,
+}
+impl Spout for SlowSpout {
+    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+        d.declare(["sent_ns"]);
+    }
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        if self.sent < SLOW {
+            let ns = self.epoch.elapsed().as_nanos() as i64;
+            out.emit(&[Value::I64(ns)]);
+            self.sent += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    fn is_finished(&self) -> bool {
+        self.sent == SLOW
+    }
+}
+
+struct DelayBolt {
+    epoch: Instant,
+    delays: Arc<Mutex<Vec<u64>>>,
+}
+impl Bolt for DelayBolt {
+    fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+    fn execute(&mut self, input: &Input<'_>, _out: &mut BoltOutput<'_>) {
+        let sent = input.get(0).and_then(|v| v.as_i64()).unwrap() as u64;
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        self.delays.lock().unwrap().push(now.saturating_sub(sent));
+    }
+}
+
+/// A spout that emits on every call keeps its worker in one batch of
+/// calls (64 of them, here 64 ms long): its tuples for another thread
+/// must still go out every `flush_interval`, not wait for the batch's end
+/// (then half of them would wait over 30 ms).
+#[test]
+fn a_busy_spouts_tuples_go_out_within_its_batch_of_calls() {
+    let epoch = Instant::now();
+    let delays = Arc::new(Mutex::new(Vec::new()));
+    let mut b = TopologyBuilder::new("slow-spout");
+    b.set_spout("slow", move || SlowSpout { sent: 0, epoch }, 1);
+    let d = Arc::clone(&delays);
+    b.set_bolt(
+        "delay",
+        move || DelayBolt {
+            epoch,
+            delays: Arc::clone(&d),
+        },
+        1,
+    )
+    .shuffle_grouping("slow");
+    let config = RunConfig {
+        threads: 2,
+        pin: false,
+        flush_interval: Duration::from_millis(5),
+        ..RunConfig::default()
+    };
+    let stats = util::run_config(b.build().unwrap(), config);
+    assert_eq!(stats.components["delay"].executed, SLOW);
+    let mut delays = delays.lock().unwrap().clone();
+    delays.sort_unstable();
+    let median = Duration::from_nanos(delays[delays.len() / 2]);
+    // Within the interval and 8 calls (the clock is read every 8) of
+    // being staged; 20 ms leaves room for a noisy machine.
+    assert!(
+        median < Duration::from_millis(20),
+        "median delay {median:?} (delays {delays:?})"
+    );
 }
