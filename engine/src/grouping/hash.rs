@@ -49,7 +49,27 @@ impl StableHasher {
         }
     }
 
+    /// Hashes one value: inline for the values a key usually is (a
+    /// string, an integer), out of line for the others.
+    #[inline(always)]
     pub(crate) fn value(&mut self, v: &Value) {
+        match v {
+            Value::Str(s) => {
+                self.tagged(4, s.len() as u64);
+                self.bytes(s.as_bytes());
+            }
+            Value::I64(n) => {
+                self.tagged(2, 0);
+                self.word(*n as u64);
+            }
+            v => self.other_value(v),
+        }
+    }
+
+    /// [`value`](Self::value) of any value (the same words for a string
+    /// or an integer).
+    #[inline(never)]
+    fn other_value(&mut self, v: &Value) {
         match v {
             Value::Null => self.tagged(0, 0),
             Value::Bool(b) => self.tagged(1, u64::from(*b)),
@@ -84,6 +104,7 @@ impl StableHasher {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn finish(self) -> u64 {
         // splitmix64's finalizer.
         let mut z = self.0;
@@ -102,6 +123,7 @@ pub(crate) fn bucket(hash: u64, n: usize) -> usize {
 }
 
 /// Hash of the values at `indices` (a fields grouping's key).
+#[inline(always)]
 pub(crate) fn key_hash(values: &[Value], indices: &[usize], seed: u64) -> u64 {
     let mut h = StableHasher::new(seed);
     for &i in indices {

@@ -130,7 +130,7 @@ impl Router {
     /// pick exactly one (shuffle, fields, partial key, global); `None`,
     /// with nothing changed, for the others, which [`route`](Self::route)
     /// takes. The same choice, and the same state change, as `route`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pick_one(&mut self, values: &[Value]) -> Option<TaskId> {
         match self {
             Router::Shuffle { targets, next } => {
@@ -146,17 +146,25 @@ impl Router {
                 .get(bucket(key_hash(values, key, 0), targets.len()))
                 .copied(),
             Router::One { task } => Some(*task),
-            Router::PartialKey { targets, key, sent } => {
-                let n = targets.len();
-                let a = bucket(key_hash(values, key, 0), n);
-                let b = bucket(key_hash(values, key, 0x9e37_79b9_7f4a_7c15), n);
-                let pick = if sent.get(b) < sent.get(a) { b } else { a };
-                let t = *targets.get(pick)?;
-                sent[pick] += 1;
-                Some(t)
-            }
+            Router::PartialKey { .. } => self.pick_partial_key(values),
             Router::All { .. } | Router::Direct | Router::Custom { .. } => None,
         }
+    }
+
+    /// [`pick_one`](Self::pick_one) of a partial-key grouping (out of
+    /// line: the commoner groupings' picks are inlined into the emit).
+    #[inline(never)]
+    fn pick_partial_key(&mut self, values: &[Value]) -> Option<TaskId> {
+        let Router::PartialKey { targets, key, sent } = self else {
+            return None;
+        };
+        let n = targets.len();
+        let a = bucket(key_hash(values, key, 0), n);
+        let b = bucket(key_hash(values, key, 0x9e37_79b9_7f4a_7c15), n);
+        let pick = if sent.get(b) < sent.get(a) { b } else { a };
+        let t = *targets.get(pick)?;
+        sent[pick] += 1;
+        Some(t)
     }
 
     /// The one task every tuple goes to, if this router always picks the
