@@ -371,8 +371,10 @@ fn append_fast<E: AsValues>(
 /// [`append_fast`] over tuples whose one value is of kind `K` (a
 /// [`FastKind`] as `u8`): stops at the first that is not ([`RunEnd::Slow`]),
 /// or that does not fit. Nothing in the loop is a call, so the queue's
-/// cursor stays in registers ([`RecordWriter::append_run`]).
-#[inline(always)]
+/// cursor stays in registers ([`RecordWriter::append_run`]); each kind's
+/// loop is a function of its own, so that registers are allocated for it
+/// alone (inlined together, the loops spilled more).
+#[inline(never)]
 fn append_kind<const K: u8, E: AsValues>(
     writer: &mut RecordWriter<'_>,
     dest: TaskId,
