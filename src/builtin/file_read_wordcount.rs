@@ -127,6 +127,15 @@ mod tests {
         assert!(a.iter().all(|l| (4..16).contains(&l.split(' ').count())));
     }
 
+    /// The text `scripts/bench-all` measures the word count's target on:
+    /// the word count's own sentences, one per line.
+    #[test]
+    fn the_ten_sentences_file_is_the_word_counts() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/text/sentences.txt");
+        let lines = read_lines(&path).unwrap();
+        assert_eq!(lines, super::super::wordcount::SENTENCES);
+    }
+
     #[test]
     fn file_errors_are_typed() {
         let dir = std::env::temp_dir().join(format!("gale-text-{}", std::process::id()));
