@@ -174,8 +174,14 @@ fn inline_str_words(s: &str) -> (u64, u64) {
 unsafe fn copy_out_of_line(bytes: &[u8], to: *mut u8) {
     let (n, from) = (bytes.len(), bytes.as_ptr());
     if (8..=16).contains(&n) {
-        // SAFETY: the caller's, and `8 <= n <= 16`.
-        unsafe { copy_8_to_16(bytes, to) }
+        // SAFETY: `8 <= n`: the two (overlapping when n < 16) words lie
+        // within both ranges.
+        unsafe {
+            let head = from.cast::<u64>().read_unaligned();
+            let tail = from.add(n - 8).cast::<u64>().read_unaligned();
+            to.cast::<u64>().write_unaligned(head);
+            to.add(n - 8).cast::<u64>().write_unaligned(tail);
+        }
     } else if (17..=64).contains(&n) {
         let mut k = 0;
         while k + 8 < n {
@@ -194,24 +200,6 @@ unsafe fn copy_out_of_line(bytes: &[u8], to: *mut u8) {
     } else {
         // SAFETY: the caller's.
         unsafe { copy_call(from, to, n) }
-    }
-}
-
-/// [`copy_out_of_line`] of 8 to 16 bytes: two words, overlapping when
-/// fewer than 16.
-///
-/// # Safety
-/// As [`copy_out_of_line`], and `8 <= bytes.len() <= 16`.
-#[inline(always)]
-unsafe fn copy_8_to_16(bytes: &[u8], to: *mut u8) {
-    let (n, from) = (bytes.len(), bytes.as_ptr());
-    debug_assert!((8..=16).contains(&n));
-    // SAFETY: `8 <= n`: both words lie within both ranges.
-    unsafe {
-        let head = from.cast::<u64>().read_unaligned();
-        let tail = from.add(n - 8).cast::<u64>().read_unaligned();
-        to.cast::<u64>().write_unaligned(head);
-        to.add(n - 8).cast::<u64>().write_unaligned(tail);
     }
 }
 
@@ -475,13 +463,10 @@ pub(crate) fn encode_one_as<const ROOTS: bool, const K: u8>(
         for (k, root) in roots.iter().enumerate() {
             base.add(k * 8).cast::<u64>().write_unaligned(root.to_le());
         }
-        match K {
-            // Longer than an inline string: up to 16 bytes are two words.
-            K_LONG_STR if n <= 16 => copy_8_to_16(ool, base.add(roots_len)),
-            K_LONG_STR | K_BYTES => copy_out_of_line(ool, base.add(roots_len)),
-            // A scalar or an inline string: no bytes out of line (not
-            // even a call to copy none).
-            _ => {}
+        if matches!(K, K_LONG_STR | K_BYTES) {
+            // (A scalar or an inline string has no bytes out of line: not
+            // even a call to copy none.)
+            copy_out_of_line(ool, base.add(roots_len));
         }
         let slots = base.add(values_pos).cast::<u64>();
         for (k, word) in words.iter().enumerate() {
