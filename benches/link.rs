@@ -22,17 +22,25 @@ use gale_transport::link::{
 };
 use gale_transport::{ring, Consumer, Producer, ReserveError, RingConfig};
 
-/// Every record goes to worker 0; the prefix is checked like the engine's.
+/// Every record goes to worker 0; the tag must be the task the bench
+/// sends to, as the engine checks its tasks.
 struct ToWorkerZero;
 
+/// The task the bench's records are tagged with.
+const TASK: u32 = 7;
+
 impl InboundRoute for ToWorkerZero {
-    fn route(&self, _peer: NodeId, record: &[u8]) -> Result<usize, String> {
-        match record.get(4..8) {
-            Some([0, 0, 0, 0]) => Ok(0),
-            _ => Err("bad record prefix".into()),
+    fn route(&self, _peer: NodeId, tag: u32, _record: &[u8]) -> Result<usize, String> {
+        match tag {
+            TASK => Ok(0),
+            _ => Err(format!("no task {tag}")),
         }
     }
 }
+
+/// Bytes of records a sender batches into one ring record, as a worker's
+/// stage does.
+const BATCH_BYTES: usize = 4096;
 
 fn free_addr(ip: &str) -> SocketAddr {
     TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap()
@@ -94,19 +102,28 @@ fn pair(backend: Backend) -> Pair {
 /// the sequence numbers on the way.
 fn run(p: &mut Pair, n: u64, size: usize) -> Duration {
     let mut record = vec![0u8; size];
+    let one = InboundRecords::one_len(&record);
+    let per_batch = (BATCH_BYTES / one).max(1);
+    let mut batch = vec![0u8; one * per_batch];
     let start = Instant::now();
     thread::scope(|s| {
         let tx = &mut p.tx;
         s.spawn(move || {
-            for seq in 0..n {
-                record[8..16].copy_from_slice(&seq.to_le_bytes());
+            let mut seq = 0;
+            while seq < n {
+                let k = per_batch.min((n - seq) as usize);
+                for (i, slot) in batch.chunks_exact_mut(one).take(k).enumerate() {
+                    record[8..16].copy_from_slice(&(seq + i as u64).to_le_bytes());
+                    InboundRecords::write_one(TASK, &record, slot);
+                }
                 loop {
-                    match tx.try_push(&record) {
+                    match tx.try_push(&batch[..k * one]) {
                         Ok(()) => break,
                         Err(ReserveError::Full) => std::hint::spin_loop(),
                         Err(e) => panic!("{e}"),
                     }
                 }
+                seq += k as u64;
             }
             tx.flush();
         });
@@ -114,7 +131,7 @@ fn run(p: &mut Pair, n: u64, size: usize) -> Duration {
         let deadline = Instant::now() + Duration::from_secs(120);
         while next < n {
             let mut batch = p.rx.read();
-            for r in batch.records().flat_map(InboundRecords::new) {
+            for (_, r) in batch.records().flat_map(InboundRecords::new) {
                 let seq = u64::from_le_bytes(r[8..16].try_into().unwrap());
                 assert_eq!(seq, next, "record lost or reordered");
                 next += 1;
@@ -131,6 +148,7 @@ fn run(p: &mut Pair, n: u64, size: usize) -> Duration {
 /// the answer before sending the next.
 fn round_trips(p: &mut Pair, n: u64) -> Duration {
     let mut record = [0u8; 64];
+    let mut one = vec![0u8; InboundRecords::one_len(&record)];
     let start = Instant::now();
     thread::scope(|s| {
         let (rx, b_tx) = (&mut p.rx, &mut p.b_tx);
@@ -138,8 +156,10 @@ fn round_trips(p: &mut Pair, n: u64) -> Duration {
             let mut answered = 0;
             while answered < n {
                 let mut batch = rx.read();
-                for r in batch.records().flat_map(InboundRecords::new) {
-                    while b_tx.try_push(r).is_err() {
+                for (_, r) in batch.records().flat_map(InboundRecords::new) {
+                    let mut answer = vec![0u8; InboundRecords::one_len(r)];
+                    InboundRecords::write_one(TASK, r, &mut answer);
+                    while b_tx.try_push(&answer).is_err() {
                         std::hint::spin_loop();
                     }
                     answered += 1;
@@ -151,12 +171,13 @@ fn round_trips(p: &mut Pair, n: u64) -> Duration {
         let deadline = Instant::now() + Duration::from_secs(120);
         for seq in 0..n {
             record[8..16].copy_from_slice(&seq.to_le_bytes());
-            p.tx.try_push(&record)
+            InboundRecords::write_one(TASK, &record, &mut one);
+            p.tx.try_push(&one)
                 .expect("ring has room: one record in flight");
             p.tx.flush();
             loop {
                 let mut batch = p.a_rx.read();
-                if let Some(r) = batch.records().flat_map(InboundRecords::new).next() {
+                if let Some((_, r)) = batch.records().flat_map(InboundRecords::new).next() {
                     assert_eq!(r[8..16], seq.to_le_bytes(), "wrong answer");
                     break;
                 }

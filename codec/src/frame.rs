@@ -9,12 +9,17 @@
 //! 12      4     record count (little endian)
 //! 16      ...   body: `count` records, each
 //!                 4  record length n (little endian)
-//!                 4  reserved, 0
-//!                 n  archived tuple, then zero padding to a multiple of 8
+//!                 4  tag (little endian): the receiver's to interpret
+//!                    (Gale's link: the task the record is for); 0 from
+//!                    `FrameWriter::push` and `push_record`
+//!                 n  archived tuple, then padding to a multiple of 8
 //! ```
 //!
 //! Every record payload starts 8-byte aligned relative to the frame, so a
 //! frame received into an 8-aligned buffer is validated and read in place.
+//! A body is also a *record batch*: the same layout is how Gale's workers
+//! batch records for each other and for the link, so a batch moves into a
+//! frame ([`FrameWriter::push_body`]) and out of one with one copy each.
 
 use rkyv::util::AlignedVec;
 
@@ -115,7 +120,7 @@ impl<'a> Frame<'a> {
 
     /// The raw archived bytes of each record, 8-aligned, already validated.
     pub fn records(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.raw.records()
+        self.raw.records().map(|(_, record)| record)
     }
 
     /// A view of each record, read in place.
@@ -162,7 +167,7 @@ impl<'a> RawFrame<'a> {
         let mut records = BodyRecords::new(body);
         while found < header.count {
             match records.next_checked() {
-                Some(Ok(record)) => check(found as usize, record)?,
+                Some(Ok((_, record))) => check(found as usize, record)?,
                 Some(Err(e)) => return Err(e(found as usize)),
                 None => break,
             }
@@ -195,7 +200,7 @@ impl<'a> RawFrame<'a> {
         self.header.count == 0
     }
 
-    /// The raw bytes of each record, 8-aligned relative to the frame.
+    /// Each record's tag and raw bytes, 8-aligned relative to the frame.
     pub fn records(&self) -> BodyRecords<'a> {
         BodyRecords::new(self.body)
     }
@@ -204,14 +209,14 @@ impl<'a> RawFrame<'a> {
 /// A malformed record header: makes the error for the record's index.
 type BadHeader = fn(usize) -> FrameError;
 
-/// The records of a frame's body, in order (per record: its length as a
-/// little-endian `u32`, a zero word, the record, zero padding to a
-/// multiple of 8). Stops at the end, or at the first malformed record
-/// header (a non-zero reserved word, a length over
+/// The records of a frame's body (a record batch), in order, each as its
+/// tag and its bytes (per record: its length and its tag as little-endian
+/// `u32`s, the record, padding to a multiple of 8). Stops at the end, or
+/// at the first malformed record header (a length over
 /// [`MAX_RECORD_LEN`](crate::MAX_RECORD_LEN) or past the end): a frame is
 /// checked whole by [`RawFrame::parse_with`]; this reads what that
-/// checked, or any buffer of the same layout (a link's inbound ring
-/// records carry runs of a frame's records as they are).
+/// checked, or any buffer of the same layout (a link's rings carry record
+/// batches as frames do).
 #[derive(Clone, Debug)]
 pub struct BodyRecords<'a> {
     body: &'a [u8],
@@ -231,24 +236,36 @@ impl<'a> BodyRecords<'a> {
     }
 
     /// Writes `record` (at most [`MAX_RECORD_LEN`](crate::MAX_RECORD_LEN)
-    /// bytes) as a body of one record into `into`, of
+    /// bytes) with `tag` as a body of one record into `into`, of
     /// [`one_len`](Self::one_len) bytes.
     ///
     /// # Panics
     /// If `into` is not [`one_len`](Self::one_len) bytes long.
-    pub fn write_one(record: &[u8], into: &mut [u8]) {
+    pub fn write_one(tag: u32, record: &[u8], into: &mut [u8]) {
         let len = u32::try_from(record.len()).expect("a record is shorter than 4 GiB");
         let (header, rest) = into.split_at_mut(RECORD_HEADER);
         header[..4].copy_from_slice(&len.to_le_bytes());
-        header[4..].fill(0);
+        header[4..].copy_from_slice(&tag.to_le_bytes());
         let (payload, padding) = rest.split_at_mut(record.len());
         payload.copy_from_slice(record);
         padding.fill(0);
     }
 
+    /// How many records `body` holds, checking that their headers fill it
+    /// exactly.
+    pub fn count_checked(body: &'a [u8]) -> Result<usize, FrameError> {
+        let mut records = Self::new(body);
+        let mut n = 0;
+        while let Some(next) = records.next_checked() {
+            next.map_err(|bad| bad(n))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// The next record, or the error of a malformed header (as a
     /// constructor taking the record's index).
-    fn next_checked(&mut self) -> Option<Result<&'a [u8], BadHeader>> {
+    fn next_checked(&mut self) -> Option<Result<(u32, &'a [u8]), BadHeader>> {
         let rest = self.body.get(self.pos..)?;
         if rest.is_empty() {
             return None;
@@ -258,8 +275,8 @@ impl<'a> BodyRecords<'a> {
             return Some(Err(bad));
         };
         let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-        let reserved = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-        if reserved != 0 || len > MAX_RECORD_LEN {
+        let tag = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+        if len > MAX_RECORD_LEN {
             return Some(Err(bad));
         }
         let Some(record) = rest.get(RECORD_HEADER..RECORD_HEADER + len) else {
@@ -269,15 +286,15 @@ impl<'a> BodyRecords<'a> {
         if self.pos > self.body.len() {
             return Some(Err(bad));
         }
-        Some(Ok(record))
+        Some(Ok((tag, record)))
     }
 }
 
 impl<'a> Iterator for BodyRecords<'a> {
-    type Item = &'a [u8];
+    type Item = (u32, &'a [u8]);
 
     #[inline]
-    fn next(&mut self) -> Option<&'a [u8]> {
+    fn next(&mut self) -> Option<(u32, &'a [u8])> {
         match self.next_checked()? {
             Ok(record) => Some(record),
             Err(_) => {
@@ -353,14 +370,33 @@ impl FrameWriter {
         }
     }
 
-    /// Copies an already-archived record (e.g. read from a ring) into the
-    /// frame. The bytes are not validated here; they come from our own ring.
+    /// Copies an already-archived record into the frame, with tag 0. The
+    /// bytes are not validated here.
     pub fn push_record(&mut self, record: &[u8]) -> Result<(), EncodeError> {
         let start = self.begin_record(record.len())?;
         self.buf.resize(start, 0);
         self.buf.extend_from_slice(record);
         self.seal_record(start, record.len());
         Ok(())
+    }
+
+    /// Appends a record batch (the layout of a frame's body: records with
+    /// their headers, as [`BodyRecords`] reads them) with one copy, and
+    /// returns how many records it held. Only the headers are checked
+    /// (they must fill `body` exactly); the records' bytes are not
+    /// validated here. A malformed batch, or one that would take the body
+    /// past [`MAX_FRAME_BODY`] ([`FrameError::BadLength`]), is refused
+    /// whole.
+    pub fn push_body(&mut self, body: &[u8]) -> Result<usize, FrameError> {
+        let len = self.buf.len() - FrameHeader::LEN + body.len();
+        if len > MAX_FRAME_BODY {
+            return Err(FrameError::BadLength { len });
+        }
+        let n = BodyRecords::count_checked(body)?;
+        self.buf.extend_from_slice(body);
+        // `n` <= MAX_FRAME_BODY / 8 < u32::MAX.
+        self.count += n as u32;
+        Ok(n)
     }
 
     /// Checks that a record of at most `len` bytes fits the frame and

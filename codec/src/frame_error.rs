@@ -50,7 +50,7 @@ pub enum FrameError {
         /// Body length.
         len: usize,
     },
-    /// A record header that runs past the body or has reserved bits set.
+    /// A record header that runs past the body.
     #[error("record {index}: malformed record header")]
     BadRecordHeader {
         /// Position of the record in the frame.

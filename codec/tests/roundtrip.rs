@@ -348,7 +348,7 @@ fn body_records_read_a_frames_body_and_batches_written_one_by_one() {
     for record in records {
         let at = batch.len();
         batch.resize(at + BodyRecords::one_len(record), 0xff);
-        BodyRecords::write_one(record, &mut batch[at..]);
+        BodyRecords::write_one(0, record, &mut batch[at..]);
         assert_eq!(batch.len() % 8, 0);
     }
     let mut w = FrameWriter::new();
@@ -357,16 +357,18 @@ fn body_records_read_a_frames_body_and_batches_written_one_by_one() {
     }
     let frame = w.finish().to_vec();
     assert_eq!(&frame[FrameHeader::LEN..], &batch[..]);
-    let read: Vec<&[u8]> = BodyRecords::new(&batch).collect();
+    let read: Vec<&[u8]> = BodyRecords::new(&batch).map(|(_, r)| r).collect();
     assert_eq!(read, records);
     // Cut inside the last record, or inside a header: what is whole.
     assert_eq!(BodyRecords::new(&batch[..batch.len() - 8]).count(), 3);
     assert_eq!(BodyRecords::new(&batch[..20]).count(), 1);
-    // A length past the end or a reserved word stops it, never panics.
+    // A length past the end stops it, never panics; a tag is the
+    // reader's to interpret.
     let mut bad = batch.clone();
     bad[..4].copy_from_slice(&u32::MAX.to_le_bytes());
     assert_eq!(BodyRecords::new(&bad).count(), 0);
-    let mut reserved = batch.clone();
-    reserved[16 + 4] = 1;
-    assert_eq!(BodyRecords::new(&reserved).count(), 1);
+    let mut tagged = batch.clone();
+    tagged[16 + 4] = 1;
+    let tags: Vec<u32> = BodyRecords::new(&tagged).map(|(tag, _)| tag).collect();
+    assert_eq!(tags, [0, 1, 0, 0]);
 }

@@ -2,8 +2,8 @@
 //! view for any input, never panic, and never hand on part of a bad frame.
 
 use gale_codec::{
-    view_checked, AlignedVec, Encoder, Frame, FrameError, FrameHeader, FrameWriter, Header,
-    RawFrame, Tuple, Value, FRAME_VERSION, MAX_FRAME_BODY,
+    view_checked, AlignedVec, BodyRecords, Encoder, Frame, FrameError, FrameHeader, FrameWriter,
+    Header, RawFrame, Tuple, Value, FRAME_VERSION, MAX_FRAME_BODY,
 };
 
 /// xorshift64*: deterministic, so a failure reproduces.
@@ -344,9 +344,12 @@ fn raw_frames_carry_opaque_records_and_stop_at_the_first_refusal() {
         "opaque records are not tuples"
     );
     let raw = RawFrame::parse_with(&bytes, |_, _| Ok(())).unwrap();
-    let got: Vec<&[u8]> = raw.records().collect();
-    assert_eq!(got, [&b"not a tuple"[..], &[][..], &[7u8; 40][..]]);
-    assert!(got.iter().all(|r| r.as_ptr() as usize % 8 == 0));
+    let got: Vec<(u32, &[u8])> = raw.records().collect();
+    assert_eq!(
+        got,
+        [(0, &b"not a tuple"[..]), (0, &[][..]), (0, &[7u8; 40][..])]
+    );
+    assert!(got.iter().all(|(_, r)| r.as_ptr() as usize % 8 == 0));
     let mut seen = Vec::new();
     let err = RawFrame::parse_with(&bytes, |i, _| {
         seen.push(i);
@@ -359,4 +362,50 @@ fn raw_frames_carry_opaque_records_and_stop_at_the_first_refusal() {
     .unwrap_err();
     assert_eq!(err, FrameError::InvalidRecord { index: 1 });
     assert_eq!(seen, [0, 1]);
+}
+
+/// A record batch: each record's length and tag, then its bytes padded to 8.
+fn batch_of(records: &[(u32, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for &(tag, r) in records {
+        let mut one = vec![0xa5; BodyRecords::one_len(r)];
+        BodyRecords::write_one(tag, r, &mut one);
+        body.extend_from_slice(&one);
+    }
+    body
+}
+
+#[test]
+fn a_record_batch_goes_into_a_frame_whole_with_its_tags() {
+    let records: [(u32, &[u8]); 3] = [(7, b"first"), (u32::MAX, &[]), (0, &[9; 17])];
+    let mut w = FrameWriter::new();
+    w.push_record(b"untagged").unwrap();
+    assert_eq!(w.push_body(&batch_of(&records)).unwrap(), 3);
+    assert_eq!(w.push_body(&[]).unwrap(), 0);
+    assert_eq!(w.count(), 4);
+    let bytes = aligned(w.finish());
+    let raw = RawFrame::parse_with(&bytes, |_, _| Ok(())).unwrap();
+    let got: Vec<(u32, &[u8])> = raw.records().collect();
+    assert_eq!(got[0], (0, &b"untagged"[..]));
+    assert_eq!(&got[1..], &records[..]);
+}
+
+#[test]
+fn a_malformed_batch_is_refused_whole() {
+    let good = batch_of(&[(1, b"abc"), (2, b"defgh")]);
+    let mut w = FrameWriter::new();
+    let before = w.len_bytes();
+    // Cut short, a length past the end, a trailing partial header.
+    let mut past = good.clone();
+    past[8 + 8..8 + 12].copy_from_slice(&64u32.to_le_bytes());
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(&[0; 4]);
+    for bad in [&good[..good.len() - 8], &past[..], &trailing[..]] {
+        assert!(matches!(
+            w.push_body(bad),
+            Err(FrameError::BadRecordHeader { .. })
+        ));
+        assert_eq!((w.len_bytes(), w.count()), (before, 0));
+    }
+    assert_eq!(BodyRecords::count_checked(&good), Ok(2));
 }

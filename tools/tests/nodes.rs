@@ -129,7 +129,7 @@ fn wordcount_over_three_nodes_two_sharing_a_host() {
 /// in the middle and restarts it: the spout (node 0) must see every
 /// sentence acked exactly once, some after a replay.
 fn kill_and_restart(name: &str, net: u8, hosts: &[Option<&str>]) {
-    const SENTENCES: u64 = 20_000;
+    const SENTENCES: u64 = 200_000;
     let dir = Scratch::new(name);
     let sharing = hosts.len() == 3 && hosts[1].is_some() && hosts[1] == hosts[2];
     let settings = format!(
@@ -335,13 +335,13 @@ fn plan_is_deterministic_and_printed_by_every_node() {
 struct AcceptAll;
 
 impl gale::transport::link::InboundRoute for AcceptAll {
-    fn route(&self, _peer: u32, _record: &[u8]) -> Result<usize, String> {
+    fn route(&self, _peer: u32, _task: u32, _record: &[u8]) -> Result<usize, String> {
         Ok(0)
     }
 }
 
-/// A ring record: destination task, reserved word, an archived tuple with
-/// one string on stream `stream`.
+/// A ring record for the link: a record batch of one record for `task`,
+/// an archived tuple with one string on stream `stream`.
 fn write_record(ring: &mut gale::Producer, task: u32, stream: u32) {
     let header = gale::Header {
         stream,
@@ -357,9 +357,10 @@ fn write_record(ring: &mut gale::Producer, task: u32, stream: u32) {
     let used = gale::Encoder::new()
         .encode_into(tuple, &mut slot[8..])
         .expect("encode");
-    slot[..4].copy_from_slice(&task.to_le_bytes());
-    slot[4..8].fill(0);
-    slot.commit_len(8 + used);
+    // The record's header: its length, then its tag (the task).
+    slot[..4].copy_from_slice(&(used as u32).to_le_bytes());
+    slot[4..8].copy_from_slice(&task.to_le_bytes());
+    slot.commit_len(8 + used.next_multiple_of(8));
     ring.flush();
 }
 

@@ -277,11 +277,12 @@ fn raw_peer(addr: std::net::SocketAddr, from: NodeId, to: NodeId) -> (TcpStream,
     (s, session)
 }
 
-/// A well-formed frame carrying `records` (not sealed).
+/// A well-formed frame carrying `records`, each tagged with its task (not
+/// sealed).
 fn frame(records: &[Vec<u8>]) -> Vec<u8> {
     let mut w = gale_codec::FrameWriter::new();
     for r in records {
-        w.push_record(r).unwrap();
+        w.push_body(&batch(r)).unwrap();
     }
     w.finish().to_vec()
 }
@@ -504,7 +505,7 @@ fn back_pressure(backend: Backend, base: NodeId, same_host: bool) {
     let mut full_since: Option<Instant> = None;
     let ring = &mut a.out[0].1[0];
     loop {
-        match ring.try_push(&record((base + 1) * 100, 1, seq, size)) {
+        match ring.try_push(&batch(&record((base + 1) * 100, 1, seq, size))) {
             Ok(()) => {
                 seq += 1;
                 full_since = None;

@@ -15,16 +15,18 @@
 //! - **Outbox** (`outbox`): each tuple is archived once, per destination
 //!   task. For a task on this thread, chained (below) or into the local
 //!   queue (run later in the same pass). For another worker of this node,
-//!   into the *stage* for its ring (a `ByteQueue` of this thread's) as a
-//!   record batch of records (8-byte header: task, length; the archived
-//!   tuple, padded to 8); at 4 KiB (or the ring's record limit) and
-//!   whenever the worker flushes, the stage is copied into the ring and
-//!   published as **one ring record** (one reservation, commit and
-//!   publication for some dozens of tuples; why a copy, not archiving
-//!   straight into the ring, is in the `outbox` module's docs). For the link, one ring record per tuple
-//!   after its `RingPrefix`, as the link frames them. A full ring queues
-//!   whole ring records in an overflow, which stops the thread's spouts
-//!   until it drains.
+//!   or for the link (a task of another node), into the *stage* for its
+//!   ring (a `ByteQueue` of this thread's) as a record batch of records
+//!   (8-byte header: length, task; the archived tuple, padded to 8); at
+//!   4 KiB (or the ring's record limit) and whenever the worker flushes,
+//!   the stage is copied into the ring and published as **one ring
+//!   record** (one reservation, commit and publication for some dozens of
+//!   tuples; why a copy, not archiving straight into the ring, is in the
+//!   `outbox` module's docs). A record batch has the layout of a frame's
+//!   body, so the link puts it into a frame whole, and a peer's link puts
+//!   runs of a frame's records into a worker's ring as they are. A full
+//!   ring queues whole ring records in an overflow, which stops the
+//!   thread's spouts until it drains.
 //! - **Chain** (`chain`, `collector`): a tuple for a bolt of the emitting
 //!   thread is archived into the chain's scratch buffer of the current
 //!   depth instead of the local queue (unless the bolt is running, has
@@ -55,7 +57,6 @@ mod outbox;
 mod output;
 mod plan;
 mod queue;
-mod record;
 mod recorder;
 mod route;
 mod running;

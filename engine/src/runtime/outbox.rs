@@ -1,12 +1,13 @@
 //! [`Outbox`]: where a worker's archived tuples go. Each tuple is archived
-//! once per destination task: for another worker of this node, into the
-//! stage [`Outbound`] keeps for that worker's ring, a buffer of this
-//! thread's that stays in its cache, copied into the ring as one ring
-//! record per 4 KiB of records (and whenever the worker flushes); for the
-//! link, straight into its ring with a [`RingPrefix`]; for a task of this
-//! thread, into the [`Chain`]'s scratch buffer (executed before the emit
-//! returns) or the local queue. A full ring's records wait, in order, in
-//! its overflow queue, drained as the ring frees up.
+//! once per destination task: for another worker of this node or for the
+//! link (a task of another node), into the stage [`Outbound`] keeps for
+//! that ring, a buffer of this thread's that stays in its cache, copied
+//! into the ring as one ring record per 4 KiB of records (and whenever the
+//! worker flushes); for a task of this thread, into the [`Chain`]'s
+//! scratch buffer (executed before the emit returns) or the local queue.
+//! A full ring's records wait, in order, in its overflow queue, drained as
+//! the ring frees up. A batch has the layout of a frame's body, so the
+//! link puts it into a frame whole.
 //!
 //! Why a stage and a copy rather than archiving straight into the ring:
 //! the ring's cache lines were last read by the consumer's core, so each
@@ -23,11 +24,10 @@ use gale_codec::{
     encode_fast, encode_fast_as, encoded_len_bound, EncodeError, Encoder, FastKind, Header,
     PlainHeader, TupleRef, Value, MAX_RECORD_LEN,
 };
-use gale_transport::{Producer, ReserveError};
+use gale_transport::Producer;
 
 use super::chain::Chain;
 use super::queue::{Appender, ByteQueue, RecordWriter, SubRecords, HEADER};
-use super::record::RingPrefix;
 use crate::TaskId;
 
 /// Bytes of staged records that make a batch worth a ring record: a ring
@@ -35,17 +35,15 @@ use crate::TaskId;
 /// commit and publication are paid once for all of them.
 const STAGE_BYTES: usize = 4096;
 
-/// One outbound ring: to another worker thread (*batched*: tuples are
-/// staged and go into the ring as one record batch per ring record), or
-/// to the link (one tuple, with its [`RingPrefix`], per ring record, as
-/// the link frames them); with the records that did not fit yet.
+/// One outbound ring, to another worker thread or to the link: tuples are
+/// staged and go into the ring as one record batch per ring record; with
+/// the batches that did not fit yet.
 pub(crate) struct Outbound {
     ring: Producer,
-    batched: bool,
-    /// Batched: the tuples staged for the next ring record.
+    /// The tuples staged for the next ring record.
     stage: ByteQueue,
-    /// Ring records waiting for room, in order: record batches (dest 0)
-    /// when batched, else one tuple each.
+    /// Ring records waiting for room, in order: record batches (each as
+    /// the payload of one record, dest 0).
     overflow: ByteQueue,
     /// Stage at most this many bytes (a ring record's limit, and
     /// [`STAGE_BYTES`]).
@@ -53,22 +51,12 @@ pub(crate) struct Outbound {
 }
 
 impl Outbound {
-    /// A ring to another worker thread of this node.
+    /// A ring to another worker thread of this node, or to the link.
     pub(crate) fn batched(ring: Producer) -> Self {
-        Self::new(ring, true)
-    }
-
-    /// A ring to the link.
-    pub(crate) fn single(ring: Producer) -> Self {
-        Self::new(ring, false)
-    }
-
-    fn new(ring: Producer, batched: bool) -> Self {
         let stage_limit = STAGE_BYTES.min(ring.max_record());
         Self {
             stage_limit,
             ring,
-            batched,
             stage: ByteQueue::default(),
             overflow: ByteQueue::default(),
         }
@@ -149,16 +137,13 @@ impl Outbound {
         self.staged(mark)
     }
 
-    /// Appends `tuple` for `dest` to the stage, if this ring is batched,
-    /// the tuple is of one flat value ([`encode_fast`]) and the stage has
-    /// room at hand, and puts the stage into the ring once it reaches its
-    /// limit; returns whether the ring overflowed then. `None`, with
-    /// nothing written, otherwise.
+    /// Appends `tuple` for `dest` to the stage, if the tuple is of one
+    /// flat value ([`encode_fast`]) and the stage has room at hand, and
+    /// puts the stage into the ring once it reaches its limit; returns
+    /// whether the ring overflowed then. `None`, with nothing written,
+    /// otherwise.
     #[inline(always)]
     fn append_staged(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> Option<bool> {
-        if !self.batched {
-            return None;
-        }
         let mut stage = self.stage.appender();
         let written = stage
             .headroom()
@@ -194,20 +179,16 @@ impl Outbound {
     /// how many moved.
     fn drain_overflow(&mut self) -> usize {
         let mut moved = 0;
-        while let Some((dest, payload)) = self.overflow.front() {
-            let prefix = if self.batched { 0 } else { RingPrefix::LEN };
-            let Ok(mut slot) = self.ring.try_reserve(prefix + payload.len()) else {
+        while let Some((_, batch)) = self.overflow.front() {
+            let Ok(mut slot) = self.ring.try_reserve(batch.len()) else {
                 break;
             };
-            if !self.batched {
-                RingPrefix { dest }.write(&mut slot);
-            }
-            slot[prefix..].copy_from_slice(payload);
+            slot.copy_from_slice(batch);
             slot.commit();
             self.overflow.pop();
             moved += 1;
         }
-        if moved > 0 && self.batched {
+        if moved > 0 {
             self.ring.flush();
         }
         moved
@@ -621,8 +602,7 @@ impl Outbox {
     }
 
     /// Archives `tuple` once for task `dest` on worker `thread`: into that
-    /// thread's stage (or, for the link, its ring or overflow), or this
-    /// thread's local queue.
+    /// thread's stage (or the link's), or this thread's local queue.
     ///
     /// The commonest case, a tuple of one flat value for another worker
     /// whose stage has room at hand, is written here, inlined into the
@@ -656,9 +636,6 @@ impl Outbox {
         let Some(out) = self.outbound.get_mut(thread).and_then(Option::as_mut) else {
             return self.push_local(dest, tuple);
         };
-        if !out.batched {
-            return self.deliver_single(dest, thread, tuple);
-        }
         self.overflowing |= out.stage(encoder, dest, tuple)?;
         self.sent += 1;
         Ok(())
@@ -685,7 +662,7 @@ impl Outbox {
         };
         let tuple = |values| TupleRef { header, values };
         match self.outbound.get_mut(thread).and_then(Option::as_mut) {
-            Some(out) if out.batched => {
+            Some(out) => {
                 let mut rest = tuples;
                 while !rest.is_empty() {
                     let (n, end) = append_fast(
@@ -717,14 +694,6 @@ impl Outbox {
                     }
                 }
                 self.sent += delivered;
-            }
-            Some(_) => {
-                for t in tuples {
-                    count(
-                        &mut delivered,
-                        self.deliver_single(dest, thread, tuple(t.values())),
-                    );
-                }
             }
             None => {
                 // The whole run goes one way: chained, or queued.
@@ -763,34 +732,6 @@ impl Outbox {
         (delivered, failure)
     }
 
-    /// Archives `tuple` for the link: one ring record with its prefix.
-    fn deliver_single(
-        &mut self,
-        dest: TaskId,
-        thread: usize,
-        tuple: TupleRef<'_>,
-    ) -> Result<(), DeliverError> {
-        /// First try this much room in a ring: most tuples fit, and it
-        /// saves computing the exact bound.
-        const GUESS: usize = 256;
-        let encoder = &mut self.encoder;
-        let Some(out) = self.outbound.get_mut(thread).and_then(Option::as_mut) else {
-            return self.push_local(dest, tuple);
-        };
-        if out.overflow.is_empty() {
-            if let Ok(mut slot) = out.ring.try_reserve(RingPrefix::LEN + GUESS) {
-                if let Ok(used) = encoder.encode_into(tuple, &mut slot[RingPrefix::LEN..]) {
-                    RingPrefix { dest }.write(&mut slot);
-                    slot.commit_len(RingPrefix::LEN + used);
-                    self.sent += 1;
-                    return Ok(());
-                }
-                // Larger than the guess: the slot is abandoned unpublished.
-            }
-        }
-        self.deliver_slow(dest, thread, tuple)
-    }
-
     /// Archives `tuple` for task `dest` of this thread: chained (into the
     /// chain's scratch buffer) or into the local queue.
     fn push_local(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> Result<(), DeliverError> {
@@ -813,51 +754,6 @@ impl Outbox {
             MAX_RECORD_LEN,
         )?;
         self.chain.queued(dest, 1);
-        self.sent += 1;
-        Ok(())
-    }
-
-    /// [`deliver_single`](Self::deliver_single) for a tuple larger than
-    /// the first guess or a ring that is full or overflowing.
-    #[cold]
-    fn deliver_slow(
-        &mut self,
-        dest: TaskId,
-        thread: usize,
-        tuple: TupleRef<'_>,
-    ) -> Result<(), DeliverError> {
-        let bound = encoded_len_bound(tuple)?;
-        let encoder = &mut self.encoder;
-        let mut encode = |buf: &mut [u8]| encoder.encode_into(tuple, buf);
-        let Some(out) = self.outbound.get_mut(thread).and_then(Option::as_mut) else {
-            return self.push_local(dest, tuple);
-        };
-        if out.overflow.is_empty() {
-            match out.ring.try_reserve(RingPrefix::LEN + bound) {
-                Ok(mut slot) => {
-                    RingPrefix { dest }.write(&mut slot);
-                    let used = encode(&mut slot[RingPrefix::LEN..])?;
-                    slot.commit_len(RingPrefix::LEN + used);
-                    self.sent += 1;
-                    return Ok(());
-                }
-                Err(ReserveError::TooLarge { len, max }) => {
-                    return Err(DeliverError::TooLarge { len, max })
-                }
-                Err(ReserveError::Full) => {}
-            }
-        }
-        let max = out.ring.max_record();
-        if RingPrefix::LEN + bound > max {
-            // Checked here too: a record that can never fit would wedge
-            // the overflow queue behind it.
-            return Err(DeliverError::TooLarge {
-                len: RingPrefix::LEN + bound,
-                max,
-            });
-        }
-        out.overflow.push_with(dest, &mut encode, || Ok(bound))?;
-        self.overflowing = true;
         self.sent += 1;
         Ok(())
     }

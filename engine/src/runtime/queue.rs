@@ -7,9 +7,13 @@
 //! task on the emitting thread skip the rings) and each outbound ring's
 //! overflow while the ring is full.
 //!
-//! A record is an 8-byte header, the destination task (u32 LE) and the
-//! payload's length (u32 LE), then the payload, padded to 8 bytes so that
-//! every payload starts 8-aligned and can be read in place.
+//! A record is an 8-byte header, the payload's length (u32 LE) and the
+//! destination task (u32 LE), then the payload, padded to 8 bytes so that
+//! every payload starts 8-aligned and can be read in place. This is the
+//! layout of a frame's body too (the task is the record's tag, see
+//! `gale_codec::BodyRecords`), so a batch for another node goes into a
+//! frame, and a run of a frame's records into a worker's ring, with one
+//! copy.
 
 use std::marker::PhantomData;
 
@@ -17,7 +21,7 @@ use gale_codec::AlignedVec;
 
 use crate::TaskId;
 
-/// Per-record header: destination task and payload length.
+/// Per-record header: payload length and destination task.
 pub(crate) const HEADER: usize = 8;
 
 /// Free bytes a push makes sure of before its first try: most archived
@@ -210,7 +214,7 @@ impl<'b> RecordWriter<'b> {
     pub(crate) fn commit(&mut self, dest: TaskId, used: usize) {
         let at = self.write + HEADER;
         assert!(at + used <= self.cap, "commit past the written space");
-        let header = u64::from(dest) | (used as u64) << 32;
+        let header = (used as u64) | (u64::from(dest) << 32);
         // SAFETY: `self.write + HEADER <= cap` (checked above) inside the
         // buffer `self` borrows mutably; an unaligned write needs no
         // alignment.
@@ -266,7 +270,7 @@ impl<'b> RecordWriter<'b> {
                 break;
             };
             assert!(used <= room_len, "a record past the written space");
-            let header = u64::from(dest) | (used as u64) << 32;
+            let header = (used as u64) | (u64::from(dest) << 32);
             // SAFETY: `end + HEADER = at <= cap`: the header lies inside
             // the buffer; an unaligned write needs no alignment.
             unsafe { base.add(end).cast::<u64>().write_unaligned(header.to_le()) };
@@ -412,7 +416,7 @@ impl<'a> Iterator for SubRecords<'a> {
         let start = self.pos + HEADER;
         let h: [u8; HEADER] = self.bytes.get(self.pos..start)?.try_into().ok()?;
         let h = u64::from_le_bytes(h);
-        let (dest, len) = (h as u32, (h >> 32) as usize);
+        let (len, dest) = (h as u32 as usize, (h >> 32) as u32);
         let payload = self.bytes.get(start..start + len)?;
         // Padded to 8 (`len` < 2^32: no overflow). Past the end, the next
         // `get` finds nothing.

@@ -1,8 +1,9 @@
 //! [`EngineRoute`]: the engine's check of every record that arrives from
 //! another node, before it enters a worker's inbound ring.
 //!
-//! Bytes from the network are untrusted: the record must be addressed to a
-//! task this node runs, hold a valid archived tuple (`view_checked`), and be
+//! Bytes from the network are untrusted: the record (its tag names the
+//! task it is for) must be addressed to a task this node runs, hold a
+//! valid archived tuple (`view_checked`), and be
 //! of a kind that task can receive: a tuple of a stream its bolt subscribes
 //! to with the declared arity, acker updates (whole records) for an acker
 //! task, or completions (whole records) for a spout task.
@@ -14,7 +15,6 @@ use gale_codec::{view_checked, FrameError};
 use gale_transport::link::{InboundRoute, NodeId};
 
 use super::plan::Plan;
-use super::record::{PrefixError, RingPrefix};
 use crate::acker::{table, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
 use crate::topology::Kind;
 use crate::TaskId;
@@ -22,13 +22,6 @@ use crate::TaskId;
 /// Why an inbound record was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum InboundError {
-    #[error(
-        "record of {len} bytes is shorter than its {}-byte prefix",
-        RingPrefix::LEN
-    )]
-    Short { len: usize },
-    #[error("record for task {task} has a non-zero reserved word")]
-    Reserved { task: TaskId },
     #[error("record for task {task}, which the topology does not have")]
     UnknownTask { task: TaskId },
     #[error("record for task {task}, which runs on node {node}, not this one")]
@@ -88,14 +81,9 @@ impl EngineRoute {
         }
     }
 
-    /// The worker thread of the record's destination task, once the whole
-    /// record is checked.
-    pub(crate) fn check(&self, record: &[u8]) -> Result<usize, InboundError> {
-        let (prefix, tuple) = RingPrefix::read_checked(record).map_err(|e| match e {
-            PrefixError::Short => InboundError::Short { len: record.len() },
-            PrefixError::Reserved(task) => InboundError::Reserved { task },
-        })?;
-        let task = prefix.dest;
+    /// The worker thread of `task`, the destination of the archived
+    /// `tuple`, once the whole record is checked.
+    pub(crate) fn check(&self, task: TaskId, tuple: &[u8]) -> Result<usize, InboundError> {
         if let Some(last) = self.last.get().filter(|last| last.task == task) {
             let view =
                 view_checked(tuple).map_err(|source| InboundError::Tuple { task, source })?;
@@ -187,8 +175,8 @@ impl EngineRoute {
 }
 
 impl InboundRoute for EngineRoute {
-    fn route(&self, peer: NodeId, record: &[u8]) -> Result<usize, String> {
-        self.check(record)
+    fn route(&self, peer: NodeId, tag: u32, record: &[u8]) -> Result<usize, String> {
+        self.check(tag, record)
             .map_err(|e| format!("from node {peer}: {e}"))
     }
 }
@@ -223,7 +211,8 @@ mod tests {
         EngineRoute::new(Arc::new(plan))
     }
 
-    fn record(dest: u32, stream: u32, values: &[Value]) -> AlignedVec<16> {
+    /// A record's task and archived tuple.
+    fn record(dest: u32, stream: u32, values: &[Value]) -> (u32, AlignedVec<16>) {
         let header = Header {
             stream,
             source_task: 1,
@@ -237,21 +226,25 @@ mod tests {
                     header: &header,
                     values,
                 },
-                &mut buf[RingPrefix::LEN..],
+                &mut buf,
             )
             .unwrap();
-        RingPrefix { dest }.write(&mut buf);
-        buf.resize(RingPrefix::LEN + used, 0);
-        buf
+        buf.resize(used, 0);
+        (dest, buf)
+    }
+
+    /// The route's verdict on `record`.
+    fn check(r: &EngineRoute, (task, tuple): (u32, AlignedVec<16>)) -> Result<usize, InboundError> {
+        r.check(task, &tuple)
     }
 
     #[test]
     fn accepts_what_this_node_receives() {
         let r = route();
-        assert_eq!(r.check(&record(2, 0, &[Value::from("w")])), Ok(0));
+        assert_eq!(check(&r, record(2, 0, &[Value::from("w")])), Ok(0));
         let acks = vec![0u8; table::RECORD * 2];
         assert_eq!(
-            r.check(&record(4, ACK_STREAM_ID, &[Value::Bytes(acks)])),
+            check(&r, record(4, ACK_STREAM_ID, &[Value::Bytes(acks)])),
             Ok(0)
         );
     }
@@ -264,31 +257,31 @@ mod tests {
             let r = route();
             let word = [Value::from("w")];
             if warm {
-                assert_eq!(r.check(&record(2, 0, &word)), Ok(0));
+                assert_eq!(check(&r, record(2, 0, &word)), Ok(0));
             }
-            let err = |bytes: &[u8]| r.check(bytes).unwrap_err();
-            assert_eq!(err(&[1, 2, 3]), InboundError::Short { len: 3 });
-            let mut reserved = record(2, 0, &word);
-            reserved[4] = 1;
-            assert_eq!(err(&reserved), InboundError::Reserved { task: 2 });
+            let err = |record| check(&r, record).unwrap_err();
+            assert!(matches!(
+                r.check(2, &[1, 2, 3]).unwrap_err(),
+                InboundError::Tuple { task: 2, .. }
+            ));
             assert_eq!(
-                err(&record(9, 0, &word)),
+                err(record(9, 0, &word)),
                 InboundError::UnknownTask { task: 9 }
             );
             assert_eq!(
-                err(&record(0, 0, &word)),
+                err(record(0, 0, &word)),
                 InboundError::UnknownTask { task: 0 }
             );
             assert_eq!(
-                err(&record(3, 0, &word)),
+                err(record(3, 0, &word)),
                 InboundError::NotOurs { task: 3, node: 0 }
             );
             assert!(matches!(
-                err(&record(2, 7, &word)),
+                err(record(2, 7, &word)),
                 InboundError::Stream { stream: 7, .. }
             ));
             assert!(matches!(
-                err(&record(2, 0, &[Value::from("a"), Value::I64(1)])),
+                err(record(2, 0, &[Value::from("a"), Value::I64(1)])),
                 InboundError::Arity {
                     found: 2,
                     want: 1,
@@ -298,29 +291,30 @@ mod tests {
             // Acker traffic of the wrong shape, or naming a bolt as a spout.
             let short = Value::Bytes(vec![0; table::RECORD - 1]);
             assert!(matches!(
-                err(&record(4, ACK_STREAM_ID, &[short])),
+                err(record(4, ACK_STREAM_ID, &[short])),
                 InboundError::System { .. }
             ));
             let mut init = vec![0u8; table::RECORD];
             init[16..24].copy_from_slice(&(1u64 | 2 << 32).to_le_bytes());
             assert!(matches!(
-                err(&record(4, ACK_STREAM_ID, &[Value::Bytes(init)])),
+                err(record(4, ACK_STREAM_ID, &[Value::Bytes(init)])),
                 InboundError::System { .. }
             ));
             assert!(matches!(
-                err(&record(4, 0, &word)),
+                err(record(4, 0, &word)),
                 InboundError::Stream { .. }
             ));
-            // Garbage after a valid prefix, and a tuple cut short.
-            let mut garbage = record(2, 0, &word);
-            for b in &mut garbage[RingPrefix::LEN..] {
-                *b = 0xa5;
-            }
-            assert!(matches!(err(&garbage), InboundError::Tuple { task: 2, .. }));
-            let cut = record(2, 0, &word);
+            // Garbage for a good task, and a tuple cut short.
+            let (task, mut garbage) = record(2, 0, &word);
+            garbage.fill(0xa5);
             assert!(matches!(
-                err(&cut[..cut.len() - 8]),
-                InboundError::Tuple { .. }
+                err((task, garbage)),
+                InboundError::Tuple { task: 2, .. }
+            ));
+            let (task, cut) = record(2, 0, &word);
+            assert!(matches!(
+                r.check(task, &cut[..cut.len() - 8]),
+                Err(InboundError::Tuple { .. })
             ));
         }
     }

@@ -98,15 +98,14 @@ pub(crate) fn launch(
                 outbound: Vec::with_capacity(plan.peers.len()),
                 inbound: Vec::with_capacity(threads),
             };
-            // A peer's link puts each record into its worker's inbound
-            // ring behind an 8-byte header (`InboundRecords`): records to
-            // the link are kept that much shorter, so they fit.
-            let to_link = ring_config.with_max_record(ring_config.max_record - 8);
+            // Record batches to the link, and runs of them out of a
+            // peer's frames, have the same layout (`InboundRecords`) and
+            // the same record limit.
             for &peer in &plan.peers {
                 let mut per_thread = Vec::with_capacity(threads);
                 for outs in producers.iter_mut() {
-                    let (tx, rx) = ring(to_link)?;
-                    outs.push(Some(Outbound::single(tx)));
+                    let (tx, rx) = ring(ring_config)?;
+                    outs.push(Some(Outbound::batched(tx)));
                     per_thread.push(rx);
                 }
                 rings.outbound.push((peer, per_thread));

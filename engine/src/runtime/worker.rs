@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gale_codec::{view_trusted, AlignedVec, Encoder, Header, TupleRef};
-use gale_transport::link::InboundRecords;
 use gale_transport::{Consumer, Records, Waiter};
 
 use super::collector::{execute_bolt, panic_message, run_chained, BoltOutput, SpoutOutput};
@@ -17,7 +16,6 @@ use super::input::{NoMore, RecordSource, Trusted};
 use super::output::Emitter;
 use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::{ByteQueue, SubRecords};
-use super::record::RingPrefix;
 use super::shared::{Progress, Shared, TaskError};
 use super::RunConfig;
 use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
@@ -113,14 +111,13 @@ impl FlushClock {
     }
 }
 
-/// One inbound ring: from another worker thread (each ring record is a
-/// record batch: [`SubRecords`]) or from the link (each ring record is a
-/// batch of ring records, [`InboundRecords`], each a tuple after its
-/// [`RingPrefix`]).
+/// One inbound ring, from another worker thread or from the link: each
+/// ring record is a record batch ([`SubRecords`]; the link's are runs of a
+/// frame's records, which have the same layout).
 pub(crate) struct Inbound {
     ring: Consumer,
-    /// From another worker thread.
-    batched: bool,
+    /// Ring records taken per pass.
+    read: usize,
 }
 
 impl Inbound {
@@ -128,7 +125,7 @@ impl Inbound {
     pub(crate) fn batched(ring: Consumer) -> Self {
         Self {
             ring,
-            batched: true,
+            read: READ_BATCHES,
         }
     }
 
@@ -136,7 +133,7 @@ impl Inbound {
     pub(crate) fn link(ring: Consumer) -> Self {
         Self {
             ring,
-            batched: false,
+            read: READ_BATCH,
         }
     }
 }
@@ -498,13 +495,11 @@ impl Worker {
             let now = Instant::now();
             self.core.emitter.set_now(now);
             let Worker { core, inbound, .. } = &mut self;
-            for Inbound { ring, batched } in inbound.iter_mut() {
-                let max = if *batched { READ_BATCHES } else { READ_BATCH };
-                let mut batch = ring.try_read_batch(max);
+            for Inbound { ring, read } in inbound.iter_mut() {
+                let mut batch = ring.try_read_batch(*read);
                 // SAFETY: our inbound rings hold records written by an
                 // `Outbox` of this topology or checked by the link.
-                let mut records =
-                    unsafe { Trusted::new(RingRecords::new(batch.records(), *batched)) };
+                let mut records = unsafe { Trusted::new(RingRecords::new(batch.records())) };
                 while let Some((dest, tuple)) = records.next() {
                     progress = true;
                     // SAFETY: records of our inbound rings are trusted
@@ -744,24 +739,18 @@ impl Worker {
 }
 
 /// The tuples of a ring's read batch, each with its destination task: the
-/// records of each record batch of a ring from a worker, or of each batch
-/// of prefixed records of a ring from the link.
+/// records of each of its record batches.
 struct RingRecords<'b, 'x> {
     records: Records<'b, 'x>,
-    batched: bool,
-    /// The rest of the current record batch (from a worker).
+    /// The rest of the current record batch.
     current: SubRecords<'b>,
-    /// The rest of the current batch of records from the link.
-    linked: InboundRecords<'b>,
 }
 
 impl<'b, 'x> RingRecords<'b, 'x> {
-    fn new(records: Records<'b, 'x>, batched: bool) -> Self {
+    fn new(records: Records<'b, 'x>) -> Self {
         Self {
             records,
-            batched,
             current: SubRecords::new(&[]),
-            linked: InboundRecords::new(&[]),
         }
     }
 }
@@ -771,15 +760,6 @@ impl<'b> Iterator for RingRecords<'b, '_> {
 
     #[inline]
     fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
-        if !self.batched {
-            loop {
-                if let Some(record) = self.linked.next() {
-                    let (prefix, tuple) = RingPrefix::read(record);
-                    return Some((prefix.dest, tuple));
-                }
-                self.linked = InboundRecords::new(self.records.next()?);
-            }
-        }
         loop {
             if let Some(next) = self.current.next() {
                 return Some(next);

@@ -18,11 +18,12 @@ use super::handshake::{Handshake, HandshakeError, Identity, Step};
 use super::msg::{MsgHeader, MSG_HEADER};
 use super::outq::OutFrames;
 use super::route::{InboundRoute, LinkRings};
+use super::runs::{Runs, TooLarge};
 use super::seal::{Session, TAG_LEN};
 use super::shm_peer::{remove_stale, ShmDelivery, ShmLink};
 use super::stats::PeerState;
 use super::stats::{LinkShared, PeerCounters};
-use crate::{Consumer, Producer, ReserveError};
+use crate::{Consumer, Producer};
 
 /// Capacity of a connection's handshake output: hello + auth + ok + the
 /// largest refusal, with room to spare.
@@ -138,8 +139,6 @@ struct Delivery {
     len: usize,
     /// The frame with its tag.
     tagged: usize,
-    pos: usize,
-    next: usize,
 }
 
 /// One TCP connection's protocol state.
@@ -157,7 +156,8 @@ pub(crate) struct Conn {
     /// An accepted connection must send its hello by then.
     hello_deadline: Instant,
     delivery: Option<Delivery>,
-    targets: Vec<u32>,
+    /// The delivery of the frame being delivered.
+    runs: Runs,
     /// A refusal to send before closing.
     closing: Option<Close>,
     /// The kernel may be writing into `recv_space` (io_uring): the receive
@@ -318,10 +318,6 @@ pub(crate) struct LinkCore {
     shm_dir: std::path::PathBuf,
     /// Largest outbound record: the maximum record of same-host rings.
     largest_record: usize,
-    /// A private copy of the same-host record being delivered: the peer
-    /// can still write its ring, so the record is checked and delivered
-    /// from this copy, never from the shared bytes.
-    pub(super) shm_scratch: gale_codec::AlignedVec,
     /// Resolves the names of the peers we dial.
     resolver: super::resolve::Resolver,
     /// Delivery stopped at a full inbound ring since the last `park`.
@@ -465,7 +461,6 @@ impl LinkCore {
             admit_refreshed: None,
             shm_dir: config.shm_dir.clone(),
             largest_record: largest,
-            shm_scratch: gale_codec::AlignedVec::new(),
             resolver,
             inbound_full: false,
             stopping: false,
@@ -559,7 +554,7 @@ impl LinkCore {
             deadline: now + self.handshake_timeout,
             hello_deadline: now + HELLO_TIMEOUT.min(self.handshake_timeout),
             delivery: None,
-            targets: Vec::new(),
+            runs: Runs::default(),
             closing: None,
             recv_busy: false,
             shm: None,
@@ -623,7 +618,6 @@ impl LinkCore {
                 peer: self.peers[p].id,
                 inbound: &mut self.inbound,
                 route: &*self.route,
-                scratch: &mut self.shm_scratch,
                 counters: &self.shared.peers[p],
             };
             let delivered = shm
@@ -837,9 +831,9 @@ impl LinkCore {
                 let avail = conn.inbuf.filled();
                 let frame = RawFrame::parse_with(&avail[..len], |_, _| Ok(()))
                     .map_err(|e| Close::bad(format!("bad frame from node {peer_id}: {e}")))?;
-                conn.targets.clear();
-                for (i, record) in frame.records().enumerate() {
-                    let t = self.route.route(peer_id, record).map_err(|reason| {
+                conn.runs.targets.clear();
+                for (i, (tag, record)) in frame.records().enumerate() {
+                    let t = self.route.route(peer_id, tag, record).map_err(|reason| {
                         Close::bad(format!(
                             "record {i} of a frame from node {peer_id} refused: {reason}"
                         ))
@@ -850,65 +844,33 @@ impl LinkCore {
                             self.inbound.len()
                         )));
                     }
-                    conn.targets.push(t as u32);
+                    conn.runs.targets.push(t as u32);
                 }
+                conn.runs.start(FrameHeader::LEN);
                 conn.delivery = Some(Delivery {
                     len,
                     tagged: len + TAG_LEN,
-                    pos: FrameHeader::LEN,
-                    next: 0,
                 });
             }
             let d = conn.delivery.as_mut().expect("set above");
             let frame = &conn.inbuf.filled()[..d.len];
-            while let Some(&target) = conn.targets.get(d.next) {
-                // The run of records for this worker from `d.next` that
-                // fits one ring record: in the frame's body they already
-                // have the layout of an inbound batch (`InboundRecords`),
-                // so they move with one copy. The structure was checked
-                // by RawFrame::parse_with.
-                let ring = &mut self.inbound[target as usize];
-                let max = ring.max_record();
-                let (mut end, mut n) = (d.pos, 0);
-                while conn.targets.get(d.next + n) == Some(&target) {
-                    let h = &frame[end..end + 8];
-                    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-                    let next = end + 8 + len.next_multiple_of(8);
-                    if next - d.pos > max {
-                        break;
-                    }
-                    (end, n) = (next, n + 1);
+            match conn.runs.deliver(frame, &mut self.inbound) {
+                Ok(true) => {}
+                // The worker has not drained its ring: stop here and stop
+                // reading this socket until it has.
+                Ok(false) => {
+                    self.inbound_full = true;
+                    return Ok(());
                 }
-                if n == 0 {
+                Err(TooLarge { index, worker, max }) => {
                     return Err(Close::bad(format!(
-                        "record {} from node {peer_id} does not fit worker {target}'s ring \
-                         (at most {max} bytes)",
-                        d.next
-                    )));
-                }
-                match ring.try_reserve(end - d.pos) {
-                    Ok(mut slot) => {
-                        slot.copy_from_slice(&frame[d.pos..end]);
-                        slot.commit();
-                    }
-                    // The worker has not drained its ring: stop here and
-                    // stop reading this socket until it has.
-                    Err(ReserveError::Full) => {
-                        self.inbound_full = true;
-                        return Ok(());
-                    }
-                    Err(e @ ReserveError::TooLarge { .. }) => {
-                        return Err(Close::bad(format!(
-                        "record {} from node {peer_id} does not fit worker {target}'s ring: {e}",
-                        d.next
+                        "record {index} from node {peer_id} does not fit worker {worker}'s ring \
+                         (at most {max} bytes)"
                     )))
-                    }
                 }
-                d.pos = end;
-                d.next += n;
             }
             let counters = &self.shared.peers[p];
-            PeerCounters::add(&counters.records_in, d.next as u64);
+            PeerCounters::add(&counters.records_in, conn.runs.delivered() as u64);
             PeerCounters::add(&counters.bytes_in, d.tagged as u64);
             conn.inbuf.consume(d.tagged);
             conn.delivery = None;
@@ -946,10 +908,12 @@ impl LinkCore {
             }
             let ring = &mut peer.outbound[(peer.next_ring + k) % n];
             let mut batch = ring.read();
-            for record in batch.records() {
-                // Cannot fail: records are at most the rings' max_record and
-                // the frame stays under max_frame (checked in `new`).
-                if frame.push_record(record).is_err() {
+            for records in batch.records() {
+                // Each ring record is a worker's record batch, appended
+                // whole. Cannot fail: a batch is at most the rings'
+                // max_record and the frame stays under max_frame (checked
+                // in `new`); a malformed batch would be dropped whole.
+                if frame.push_body(records).is_err() {
                     dropped += 1;
                 }
                 if frame.len_bytes() >= self.frame_target {

@@ -3,12 +3,13 @@
 //!
 //! A [`Link`] is one I/O thread per node. The engine hands it
 //! [`LinkRings`]: for every peer, one outbound ring per local worker thread
-//! (the workers fill them with records for that peer's tasks), and one
-//! inbound ring per local worker thread (the link fills them with validated
-//! records from peers, runs of them as one ring record: [`InboundRecords`]).
-//! Records are the engine's ring records
-//! (`[dest task: u32][reserved: u32][payload]`); the link ships them
-//! unchanged and knows nothing of topologies: an engine-provided
+//! (the workers fill them with batches of records for that peer's tasks),
+//! and one inbound ring per local worker thread (the link fills them with
+//! validated records from peers, runs of them as one ring record). Every
+//! ring record is a record batch in the layout of a frame's body
+//! ([`InboundRecords`]: per record `[len: u32][tag: u32][payload]`, the
+//! tag naming the engine's destination task); the link ships batches into
+//! frames unchanged and knows nothing of topologies: an engine-provided
 //! [`InboundRoute`] validates each inbound record and names the worker that
 //! gets it.
 //!
@@ -34,6 +35,7 @@ mod msg;
 mod outq;
 mod resolve;
 mod route;
+mod runs;
 mod seal;
 mod shm_peer;
 mod stats;

@@ -8,7 +8,7 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic b"GALELINK"
-//! 8       2     wire version (little endian), currently 3
+//! 8       2     wire version (little endian), currently 4
 //! 10      2     message kind: 1 hello, 2 auth, 3 ok, 4 refuse, 5 ring
 //! 12      4     body length in bytes (little endian), a multiple of 8, at most 256
 //! 16      ...   body
@@ -30,7 +30,7 @@ use super::config::NodeId;
 /// The eight bytes every handshake message starts with.
 pub const WIRE_MAGIC: [u8; 8] = *b"GALELINK";
 /// The link wire version this build speaks (handshake and frames).
-pub const WIRE_VERSION: u16 = 3;
+pub const WIRE_VERSION: u16 = 4;
 /// Size of a handshake message header.
 pub const MSG_HEADER: usize = 16;
 /// Largest handshake message body.

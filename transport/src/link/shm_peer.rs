@@ -14,10 +14,12 @@
 //! of exactly that form for exactly this pair of nodes. At start a node also
 //! removes the files its predecessors left (`gale-link-{me}-to-*`).
 //!
-//! Records read from a peer's ring are routed (validated) like records from
-//! TCP; a record that does not fit the target worker's ring right now waits
-//! in a one-record stash, and reading stops until it fits (back-pressure),
-//! as does a record that does not fit the outbound ring.
+//! Each ring record is a record batch, as in the workers' rings. A batch
+//! read from a peer's ring is copied, then its records are routed
+//! (validated) like records from TCP and delivered in runs; a batch whose
+//! delivery finds a worker's ring full waits, and reading stops until it
+//! is delivered (back-pressure), as does a batch that does not fit the
+//! outbound ring.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,7 @@ use super::buf::RecvBuf;
 use super::config::NodeId;
 use super::msg::{encode_msg, MsgHeader, MsgKind, MSG_HEADER, WIRE_VERSION};
 use super::route::{InboundRecords, InboundRoute};
+use super::runs::{Runs, TooLarge};
 use super::stats::PeerCounters;
 
 /// Data area of each same-host ring.
@@ -41,10 +44,15 @@ pub(crate) struct ShmLink {
     out_path: PathBuf,
     inp: Option<Consumer>,
     in_path: Option<PathBuf>,
-    /// An outbound record that did not fit `out` yet.
+    /// An outbound record batch that did not fit `out` yet.
     out_stash: Option<Vec<u8>>,
-    /// An inbound record (with its target worker) that did not fit yet.
-    pub in_stash: Option<(usize, Vec<u8>)>,
+    /// A private copy of the inbound batch being checked and delivered
+    /// (aligned for the check).
+    in_batch: AlignedVec,
+    /// The delivery of `in_batch`.
+    in_runs: Runs,
+    /// `in_batch` is partly delivered: a worker's ring was full.
+    in_pending: bool,
 }
 
 fn prefix(from: NodeId, to: NodeId) -> String {
@@ -101,7 +109,9 @@ impl ShmLink {
             inp: None,
             in_path: None,
             out_stash: None,
-            in_stash: None,
+            in_batch: AlignedVec::new(),
+            in_runs: Runs::default(),
+            in_pending: false,
         })
     }
 
@@ -134,32 +144,34 @@ impl ShmLink {
         Ok(())
     }
 
-    /// Moves records from `rings` into the outbound ring until it is full;
-    /// returns (records moved, records too large for the shm ring).
+    /// Moves record batches from `rings` into the outbound ring until it
+    /// is full; returns (records moved, records in batches too large for
+    /// the shm ring).
     pub fn send_from(&mut self, rings: &mut [Consumer], start: usize) -> (u64, u64) {
         let (mut moved, mut dropped) = (0, 0);
-        if let Some(record) = self.out_stash.take() {
-            match self.out.try_push(&record) {
-                Ok(()) => moved += 1,
+        let records = |batch: &[u8]| InboundRecords::new(batch).count() as u64;
+        if let Some(batch) = self.out_stash.take() {
+            match self.out.try_push(&batch) {
+                Ok(()) => moved += records(&batch),
                 Err(ReserveError::Full) => {
-                    self.out_stash = Some(record);
+                    self.out_stash = Some(batch);
                     self.out.flush();
                     return (0, 0);
                 }
-                Err(ReserveError::TooLarge { .. }) => dropped += 1,
+                Err(ReserveError::TooLarge { .. }) => dropped += records(&batch),
             }
         }
         let n = rings.len();
         'rings: for k in 0..n {
-            let mut batch = rings[(start + k) % n].read();
-            for record in batch.records() {
-                match self.out.try_push(record) {
-                    Ok(()) => moved += 1,
+            let mut read = rings[(start + k) % n].read();
+            for batch in read.records() {
+                match self.out.try_push(batch) {
+                    Ok(()) => moved += records(batch),
                     Err(ReserveError::Full) => {
-                        self.out_stash = Some(record.to_vec());
+                        self.out_stash = Some(batch.to_vec());
                         break 'rings;
                     }
-                    Err(ReserveError::TooLarge { .. }) => dropped += 1,
+                    Err(ReserveError::TooLarge { .. }) => dropped += records(batch),
                 }
             }
         }
@@ -199,27 +211,16 @@ pub(crate) struct ShmDelivery<'a> {
     pub inbound: &'a mut [Producer],
     /// Validates each record and names its worker.
     pub route: &'a dyn InboundRoute,
-    /// A private copy of the record being checked (aligned for the check).
-    pub scratch: &'a mut AlignedVec,
     /// The peer's counters.
     pub counters: &'a PeerCounters,
 }
 
-/// Puts `record` into an inbound ring as a batch of one
-/// ([`InboundRecords`]).
-fn push_one(ring: &mut Producer, record: &[u8]) -> Result<(), ReserveError> {
-    let mut slot = ring.try_reserve(InboundRecords::one_len(record))?;
-    InboundRecords::write_one(record, &mut slot);
-    slot.commit();
-    Ok(())
-}
-
 impl ShmLink {
     /// A same-host connection's input: ring messages waiting in `inbuf`
-    /// (unless the backend is receiving into it), then records from the
-    /// peer's ring, validated and placed into the workers' rings. Returns
-    /// whether any record moved, or why the connection must close (bad
-    /// input).
+    /// (unless the backend is receiving into it), then record batches from
+    /// the peer's ring, validated and placed into the workers' rings.
+    /// Returns whether any record moved, or why the connection must close
+    /// (bad input).
     pub(crate) fn deliver(
         &mut self,
         inbuf: &mut RecvBuf,
@@ -233,51 +234,51 @@ impl ShmLink {
         let counters = to.counters;
         let bad =
             |i: usize, e: String| format!("record {i} from same-host node {peer_id} refused: {e}");
-        if let Some((target, record)) = self.in_stash.take() {
-            match push_one(&mut to.inbound[target], &record) {
-                Ok(()) => {
-                    PeerCounters::add(&counters.records_in, 1);
-                    PeerCounters::add(&counters.bytes_in, record.len() as u64);
-                }
-                Err(ReserveError::Full) => {
-                    self.in_stash = Some((target, record));
-                    return Ok(false);
-                }
-                Err(e) => return Err(bad(0, e.to_string())),
+        let (mut records, mut bytes) = (0u64, 0u64);
+        // The rest of a batch that found a worker's ring full.
+        if self.in_pending {
+            if !deliver_batch(&mut self.in_runs, &self.in_batch, to.inbound, peer_id)? {
+                return Ok(false);
             }
+            self.in_pending = false;
+            records += self.in_runs.delivered() as u64;
+            bytes += self.in_batch.len() as u64;
         }
         let Some(ring) = self.inp.as_mut() else {
-            return Ok(false);
+            PeerCounters::add(&counters.records_in, records);
+            PeerCounters::add(&counters.bytes_in, bytes);
+            return Ok(records > 0);
         };
-        let (mut records, mut bytes) = (0u64, 0u64);
-        let mut stash = None;
-        let mut batch = ring.try_read_batch(1024);
-        for (i, shared_record) in batch.records().enumerate() {
+        let mut read = ring.try_read_batch(1024);
+        for shared_batch in read.records() {
             // The peer process can still write its ring: check and deliver
             // a private copy, so what was checked is what the worker reads
             // (no check-then-use race on shared memory).
-            let record = &mut *to.scratch;
-            record.clear();
-            record.extend_from_slice(shared_record);
-            let record: &[u8] = record;
-            let target = to.route.route(peer_id, record).map_err(|e| bad(i, e))?;
-            let Some(ring) = to.inbound.get_mut(target) else {
-                return Err(bad(i, format!("routed to missing worker {target}")));
-            };
-            match push_one(ring, record) {
-                Ok(()) => {
-                    records += 1;
-                    bytes += record.len() as u64;
+            self.in_batch.clear();
+            self.in_batch.extend_from_slice(shared_batch);
+            let batch: &[u8] = &self.in_batch;
+            InboundRecords::count_checked(batch)
+                .map_err(|e| format!("a malformed batch from same-host node {peer_id}: {e}"))?;
+            self.in_runs.targets.clear();
+            for (i, (tag, record)) in InboundRecords::new(batch).enumerate() {
+                let target = to
+                    .route
+                    .route(peer_id, tag, record)
+                    .map_err(|e| bad(i, e))?;
+                if target >= to.inbound.len() {
+                    return Err(bad(i, format!("routed to missing worker {target}")));
                 }
-                Err(ReserveError::Full) => {
-                    stash = Some((target, record.to_vec()));
-                    break;
-                }
-                Err(e) => return Err(bad(i, e.to_string())),
+                self.in_runs.targets.push(target as u32);
             }
+            self.in_runs.start(0);
+            if !deliver_batch(&mut self.in_runs, &self.in_batch, to.inbound, peer_id)? {
+                self.in_pending = true;
+                break;
+            }
+            records += self.in_runs.delivered() as u64;
+            bytes += self.in_batch.len() as u64;
         }
-        drop(batch);
-        self.in_stash = stash;
+        drop(read);
         if self.inp.as_ref().is_some_and(|r| r.is_poisoned()) {
             return Err(format!("the ring from same-host node {peer_id} is corrupt"));
         }
@@ -285,7 +286,26 @@ impl ShmLink {
         PeerCounters::add(&counters.bytes_in, bytes);
         Ok(records > 0)
     }
+}
 
+/// Delivers what is left of `batch` by `runs`; returns whether all of it
+/// went (`false`: a worker's ring is full).
+fn deliver_batch(
+    runs: &mut Runs,
+    batch: &[u8],
+    inbound: &mut [Producer],
+    peer_id: NodeId,
+) -> Result<bool, String> {
+    runs.deliver(batch, inbound)
+        .map_err(|TooLarge { index, worker, max }| {
+            format!(
+                "record {index} from same-host node {peer_id} does not fit worker {worker}'s \
+                 ring (at most {max} bytes)"
+            )
+        })
+}
+
+impl ShmLink {
     /// Reads the ring message waiting in `inbuf` (the peer naming its
     /// outbound ring file) and opens the ring it names. What follows it
     /// are frames (the goodbye), which the caller reads.

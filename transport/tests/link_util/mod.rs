@@ -36,7 +36,7 @@ pub struct TestRoute {
 }
 
 impl InboundRoute for TestRoute {
-    fn route(&self, peer: NodeId, record: &[u8]) -> Result<usize, String> {
+    fn route(&self, peer: NodeId, tag: u32, record: &[u8]) -> Result<usize, String> {
         let h: [u8; 8] = record
             .get(..8)
             .and_then(|h| h.try_into().ok())
@@ -44,6 +44,9 @@ impl InboundRoute for TestRoute {
         let task = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
         if u32::from_le_bytes([h[4], h[5], h[6], h[7]]) != 0 {
             return Err("reserved prefix bits set".into());
+        }
+        if tag != task {
+            return Err(format!("tag {tag} is not the record's task {task}"));
         }
         // A panic on the I/O thread, for the test that it is reported.
         assert_ne!(task, u32::MAX, "the test route panics on task u32::MAX");
@@ -70,6 +73,15 @@ pub fn record(task: u32, thread: u32, seq: u64, size: usize) -> Vec<u8> {
         r.push((r.len() as u8) ^ (seq as u8));
     }
     r
+}
+
+/// `record` (made by [`record`]) as a batch of one for an outbound ring,
+/// tagged with its task.
+pub fn batch(record: &[u8]) -> Vec<u8> {
+    let task = u32::from_le_bytes(record[..4].try_into().expect("a task prefix"));
+    let mut batch = vec![0; InboundRecords::one_len(record)];
+    InboundRecords::write_one(task, record, &mut batch);
+    batch
 }
 
 /// Decodes (task, sender thread, seq) and checks the filler.
@@ -173,8 +185,9 @@ impl Node {
         let ring = &mut self.out.iter_mut().find(|(id, _)| *id == peer).unwrap().1[thread];
         let deadline = Instant::now() + WAIT;
         let mut full = 0;
+        let rec = batch(rec);
         loop {
-            match ring.try_push(rec) {
+            match ring.try_push(&rec) {
                 Ok(()) => return full,
                 Err(ReserveError::Full) => {
                     full += 1;
@@ -199,7 +212,7 @@ impl Node {
         let mut n = 0;
         for (w, ring) in self.inbound.iter_mut().enumerate() {
             let mut batch = ring.read();
-            for r in batch.records().flat_map(InboundRecords::new) {
+            for (_, r) in batch.records().flat_map(InboundRecords::new) {
                 f(w, r);
                 n += 1;
             }
