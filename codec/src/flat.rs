@@ -639,17 +639,9 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
     if n < ROOT_SIZE || n % 8 != 0 || n > i32::MAX as usize {
         return false;
     }
-    // The little-endian word at `at` (every caller has `at + 8 <= n`);
-    // one load where reading the bytes one by one would be several. Past
-    // the end it would read as all ones, which no check below accepts.
-    let word = |at: usize| -> u64 {
-        bytes
-            .get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(u64::MAX, u64::from_le_bytes)
-    };
     let root_pos = n - ROOT_SIZE;
-    let (roots_word, values_word) = (word(root_pos + 16), word(root_pos + 24));
+    let root = &bytes[root_pos..];
+    let (roots_word, values_word) = (word8(&root[16..24]), word8(&root[24..32]));
     let count = (values_word >> 32) as usize;
     let Some(values_pos) = count
         .checked_mul(VALUE_SIZE)
@@ -670,11 +662,15 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
     }
     // Where the next out-of-line bytes must start.
     let mut cursor = roots_len;
-    for at in (values_pos..root_pos).step_by(VALUE_SIZE) {
+    // Each slot is one bounds-checked run of 16 bytes, so that reading
+    // its two words checks nothing more.
+    let slots = bytes[values_pos..root_pos].chunks_exact(VALUE_SIZE);
+    for (k, slot) in slots.enumerate() {
+        let at = values_pos + k * VALUE_SIZE;
         // The slot's two words: tag at byte 0, bool at 1, and bytes 4..12
         // (`lo`, `hi`) holding a string's length and offset, a byte
         // string's offset and length, or an inline string.
-        let (w0, w1) = (word(at), word(at + 8));
+        let (w0, w1) = (word8(&slot[..8]), word8(&slot[8..]));
         let (lo, hi) = ((w0 >> 32) as u32, w1 as u32);
         let ok = match w0 as u8 {
             TAG_NULL | TAG_I64 | TAG_F64 => true,
@@ -683,7 +679,10 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
                 // Inline: up to the first 0xff.
                 let inline = u64::from(lo) | u64::from(hi) << 32;
                 let len = first_ff(inline);
-                is_utf8(&bytes[at + 4..at + 4 + len])
+                // Past `len` the bytes are 0xff: masked off for the ASCII
+                // test, which is most strings; others are checked whole.
+                let mask = u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0);
+                inline & mask & 0x8080_8080_8080_8080 == 0 || is_utf8(&slot[4..4 + len])
             }
             TAG_STR => {
                 let len = ((lo & 0x3f) | ((lo & !0xff) >> 2)) as usize;
@@ -721,17 +720,32 @@ fn first_ff(word: u64) -> usize {
     }
 }
 
-/// Whether `bytes` is UTF-8, with a fast path for ASCII (a word at a time).
+/// The little-endian word of `bytes`, exactly 8 of them (every caller
+/// slices exactly 8, so the length check folds away).
+#[inline(always)]
+fn word8(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+}
+
+/// Whether `bytes` is UTF-8, with a fast path for ASCII (a word at a time;
+/// 8 to 16 bytes, the commonest out-of-line strings, as two words that
+/// may overlap).
 #[inline]
 fn is_utf8(bytes: &[u8]) -> bool {
-    let mut words = bytes.chunks_exact(8);
-    let mut high = 0u64;
-    for w in &mut words {
-        high |= u64::from_le_bytes(w.try_into().expect("8 bytes"));
-    }
-    for &b in words.remainder() {
-        high |= u64::from(b);
-    }
+    let n = bytes.len();
+    let high = if (8..=16).contains(&n) {
+        word8(&bytes[..8]) | word8(&bytes[n - 8..])
+    } else {
+        let mut words = bytes.chunks_exact(8);
+        let mut high = 0u64;
+        for w in &mut words {
+            high |= word8(w);
+        }
+        for &b in words.remainder() {
+            high |= u64::from(b);
+        }
+        high
+    };
     high & 0x8080_8080_8080_8080 == 0 || std::str::from_utf8(bytes).is_ok()
 }
 

@@ -98,7 +98,7 @@ impl<'a> Frame<'a> {
     /// it) and validates every record before returning; nothing from a
     /// frame with one bad record is handed on. `bytes` must be 8-aligned.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, FrameError> {
-        let raw = RawFrame::parse_with(bytes, |index, record| check_record(record, index))?;
+        let raw = RawFrame::parse_with(bytes, |index, _, record| check_record(record, index))?;
         Ok(Self { raw })
     }
 
@@ -143,16 +143,16 @@ pub struct RawFrame<'a> {
 
 impl<'a> RawFrame<'a> {
     /// Parses the frame at the start of `bytes` (which may hold more after
-    /// it), checks its structure, and passes each record with its index to
-    /// `check`; the first error (from the structure or from `check`) is
-    /// returned. `bytes` must be 8-aligned.
-    pub fn parse_with(
+    /// it), checks its structure, and passes each record with its index
+    /// and its tag to `check`, in the same walk; the first error (from the
+    /// structure or from `check`) is returned. `bytes` must be 8-aligned.
+    pub fn parse_with<E: From<FrameError>>(
         bytes: &'a [u8],
-        mut check: impl FnMut(usize, &'a [u8]) -> Result<(), FrameError>,
-    ) -> Result<Self, FrameError> {
+        mut check: impl FnMut(usize, u32, &'a [u8]) -> Result<(), E>,
+    ) -> Result<Self, E> {
         let addr = bytes.as_ptr() as usize;
         if addr % RECORD_ALIGN != 0 {
-            return Err(FrameError::Misaligned { addr });
+            return Err(FrameError::Misaligned { addr }.into());
         }
         let header = FrameHeader::parse(bytes)?;
         let body =
@@ -167,8 +167,8 @@ impl<'a> RawFrame<'a> {
         let mut records = BodyRecords::new(body);
         while found < header.count {
             match records.next_checked() {
-                Some(Ok((_, record))) => check(found as usize, record)?,
-                Some(Err(e)) => return Err(e(found as usize)),
+                Some(Ok((tag, record))) => check(found as usize, tag, record)?,
+                Some(Err(e)) => return Err(e(found as usize).into()),
                 None => break,
             }
             found += 1;
@@ -180,7 +180,8 @@ impl<'a> RawFrame<'a> {
                 found,
                 used,
                 len: body.len(),
-            });
+            }
+            .into());
         }
         Ok(Self { header, body })
     }

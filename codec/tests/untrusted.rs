@@ -70,7 +70,7 @@ fn touch_record(bytes: &[u8]) {
 }
 
 fn touch_frame(bytes: &[u8]) {
-    if let Ok(raw) = RawFrame::parse_with(bytes, |_, _| Ok(())) {
+    if let Ok(raw) = RawFrame::parse_with(bytes, |_, _, _| Ok::<_, FrameError>(())) {
         assert!(raw.encoded_len() <= bytes.len());
         assert_eq!(raw.records().count(), raw.len());
     }
@@ -343,7 +343,7 @@ fn raw_frames_carry_opaque_records_and_stop_at_the_first_refusal() {
         Frame::parse(&bytes).is_err(),
         "opaque records are not tuples"
     );
-    let raw = RawFrame::parse_with(&bytes, |_, _| Ok(())).unwrap();
+    let raw = RawFrame::parse_with(&bytes, |_, _, _| Ok::<_, FrameError>(())).unwrap();
     let got: Vec<(u32, &[u8])> = raw.records().collect();
     assert_eq!(
         got,
@@ -351,7 +351,7 @@ fn raw_frames_carry_opaque_records_and_stop_at_the_first_refusal() {
     );
     assert!(got.iter().all(|(_, r)| r.as_ptr() as usize % 8 == 0));
     let mut seen = Vec::new();
-    let err = RawFrame::parse_with(&bytes, |i, _| {
+    let err = RawFrame::parse_with(&bytes, |i, _, _| {
         seen.push(i);
         if i == 1 {
             Err(FrameError::InvalidRecord { index: i })
@@ -384,7 +384,7 @@ fn a_record_batch_goes_into_a_frame_whole_with_its_tags() {
     assert_eq!(w.push_body(&[]).unwrap(), 0);
     assert_eq!(w.count(), 4);
     let bytes = aligned(w.finish());
-    let raw = RawFrame::parse_with(&bytes, |_, _| Ok(())).unwrap();
+    let raw = RawFrame::parse_with(&bytes, |_, _, _| Ok::<_, FrameError>(())).unwrap();
     let got: Vec<(u32, &[u8])> = raw.records().collect();
     assert_eq!(got[0], (0, &b"untagged"[..]));
     assert_eq!(&got[1..], &records[..]);

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gale_codec::{FrameHeader, RawFrame};
+use gale_codec::{FrameError, FrameHeader, RawFrame};
 use tracing::{info, warn};
 
 use super::admit::{Admission, Noise, HELLO_TIMEOUT};
@@ -135,6 +135,19 @@ pub(crate) struct Interest {
 
 /// A frame whose records are being placed into inbound rings; resumes where
 /// it stopped when a ring was full.
+/// Why a frame from a peer was refused: its structure, or one of its
+/// records.
+enum Refused {
+    Frame(FrameError),
+    Record(String),
+}
+
+impl From<FrameError> for Refused {
+    fn from(e: FrameError) -> Self {
+        Refused::Frame(e)
+    }
+}
+
 struct Delivery {
     len: usize,
     /// The frame with its tag.
@@ -829,23 +842,29 @@ impl LinkCore {
                     )));
                 }
                 let avail = conn.inbuf.filled();
-                let frame = RawFrame::parse_with(&avail[..len], |_, _| Ok(()))
-                    .map_err(|e| Close::bad(format!("bad frame from node {peer_id}: {e}")))?;
-                conn.runs.targets.clear();
-                for (i, (tag, record)) in frame.records().enumerate() {
-                    let t = self.route.route(peer_id, tag, record).map_err(|reason| {
-                        Close::bad(format!(
+                // One walk: the frame's structure and each record's route.
+                let (route, workers) = (&*self.route, self.inbound.len());
+                let targets = &mut conn.runs.targets;
+                targets.clear();
+                RawFrame::parse_with(&avail[..len], |i, tag, record| {
+                    let t = route.route(peer_id, tag, record).map_err(|reason| {
+                        Refused::Record(format!(
                             "record {i} of a frame from node {peer_id} refused: {reason}"
                         ))
                     })?;
-                    if t >= self.inbound.len() {
-                        return Err(Close::bad(format!(
-                            "record {i} from node {peer_id} routed to worker {t}, but there are {}",
-                            self.inbound.len()
+                    if t >= workers {
+                        return Err(Refused::Record(format!(
+                            "record {i} from node {peer_id} routed to worker {t}, but there are \
+                             {workers}"
                         )));
                     }
-                    conn.runs.targets.push(t as u32);
-                }
+                    targets.push(t as u32);
+                    Ok(())
+                })
+                .map_err(|refused| match refused {
+                    Refused::Frame(e) => Close::bad(format!("bad frame from node {peer_id}: {e}")),
+                    Refused::Record(reason) => Close::bad(reason),
+                })?;
                 conn.runs.start(FrameHeader::LEN);
                 conn.delivery = Some(Delivery {
                     len,
