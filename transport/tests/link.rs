@@ -29,6 +29,7 @@ macro_rules! per_backend {
 
 per_backend!(
     two_links_deliver_every_record_in_order,
+    a_bad_batch_from_a_same_host_peer_drops_the_connection,
     three_links_all_to_all,
     wrong_secret_is_refused_and_logged_on_both_sides,
     fingerprint_mismatch_is_refused_and_logged_on_both_sides,
@@ -1194,4 +1195,55 @@ fn a_named_peer_that_dials_is_admitted_once_its_name_resolves(backend: Backend) 
     *dns.lock().unwrap() = Some(specs[0].addr);
     assert!(b.link().wait_connected(WAIT));
     assert!(a.link().wait_connected(WAIT));
+}
+
+/// A same-host peer's ring is shared memory the peer writes: a batch read
+/// from it is checked like a frame from TCP. A record for a task this
+/// node does not own, or a batch whose record headers do not fill it,
+/// drops the connection, and nothing of that batch is delivered; the
+/// peer then reconnects and its good records arrive.
+fn a_bad_batch_from_a_same_host_peer_drops_the_connection(backend: Backend) {
+    let base: NodeId = if backend == Backend::Mio { 250 } else { 252 };
+    let logs = logs();
+    let me = format!("node={}", base + 1);
+    let dir = ShmDir::new("bad-batch");
+    let mut specs = nodes(base, 2);
+    specs[0].same_host = true;
+    specs[1].same_host = true;
+    let mut ns: Vec<Node> = (0..2)
+        .map(|i| {
+            start_node(i, &specs, 1, |c| {
+                c.backend = backend;
+                c.shm_dir = dir.path().to_path_buf();
+            })
+        })
+        .collect();
+    assert!(ns.iter().all(|n| n.link().wait_connected(WAIT)));
+    assert!(ns[0].link().stats().peers[0].shm);
+    // A good record, then one for a task of the sender's own node, in one
+    // batch.
+    let mut bad = batch(&record((base + 1) * 100, 1, 0, 64));
+    bad.extend_from_slice(&batch(&record(base * 100, 1, 1, 64)));
+    let mut truncated = batch(&record((base + 1) * 100, 1, 2, 64));
+    truncated.truncate(truncated.len() - 8);
+    for (bytes, says) in [(bad, "is not on node"), (truncated, "malformed batch")] {
+        wait_for("the same-host connection", || {
+            ns[0].state_of(base + 1) == PeerState::Up && ns[1].state_of(base) == PeerState::Up
+        });
+        ns[0].out[0].1[0]
+            .try_push(&bytes)
+            .expect("room in the ring");
+        ns[0].flush();
+        logs.wait_line(&[&me, "same-host node", says]);
+        assert_eq!(
+            ns[1].drain(|_, _| {}),
+            0,
+            "a record of a bad batch was delivered"
+        );
+    }
+    wait_for("the peer back", || {
+        ns[0].state_of(base + 1) == PeerState::Up
+    });
+    let (sender, receiver) = ns.split_at_mut(1);
+    served(&mut sender[0], &mut receiver[0], base + 1, 3);
 }
