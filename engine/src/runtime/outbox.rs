@@ -52,7 +52,7 @@ pub(crate) struct Outbound {
 
 impl Outbound {
     /// A ring to another worker thread of this node, or to the link.
-    pub(crate) fn batched(ring: Producer) -> Self {
+    pub(crate) fn new(ring: Producer) -> Self {
         let stage_limit = STAGE_BYTES.min(ring.max_record());
         Self {
             stage_limit,
@@ -775,7 +775,7 @@ mod tests {
             batch: 4,
         })
         .expect("ring");
-        let outbound = vec![None, Some(Outbound::batched(tx))];
+        let outbound = vec![None, Some(Outbound::new(tx))];
         let chain = Chain::new([], 1, false);
         (Outbox::new(0, vec![0, 1], outbound, chain), rx)
     }

@@ -86,8 +86,8 @@ pub(crate) fn launch(
                 continue;
             }
             let (tx, rx) = ring(ring_config)?;
-            outs.push(Some(Outbound::batched(tx)));
-            ins.push(Inbound::batched(rx));
+            outs.push(Some(Outbound::new(tx)));
+            ins.push(Inbound::from_worker(rx));
         }
     }
     let link = match link {
@@ -105,14 +105,14 @@ pub(crate) fn launch(
                 let mut per_thread = Vec::with_capacity(threads);
                 for outs in producers.iter_mut() {
                     let (tx, rx) = ring(ring_config)?;
-                    outs.push(Some(Outbound::batched(tx)));
+                    outs.push(Some(Outbound::new(tx)));
                     per_thread.push(rx);
                 }
                 rings.outbound.push((peer, per_thread));
             }
             for ins in consumers.iter_mut() {
                 let (tx, rx) = ring(ring_config)?;
-                ins.push(Inbound::link(rx));
+                ins.push(Inbound::from_link(rx));
                 rings.inbound.push(tx);
             }
             Some(start(rings)?)

@@ -122,7 +122,7 @@ pub(crate) struct Inbound {
 
 impl Inbound {
     /// A ring from another worker thread of this node.
-    pub(crate) fn batched(ring: Consumer) -> Self {
+    pub(crate) fn from_worker(ring: Consumer) -> Self {
         Self {
             ring,
             read: READ_BATCHES,
@@ -130,7 +130,7 @@ impl Inbound {
     }
 
     /// A ring from the link.
-    pub(crate) fn link(ring: Consumer) -> Self {
+    pub(crate) fn from_link(ring: Consumer) -> Self {
         Self {
             ring,
             read: READ_BATCH,
