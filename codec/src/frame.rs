@@ -266,6 +266,7 @@ impl<'a> BodyRecords<'a> {
 
     /// The next record, or the error of a malformed header (as a
     /// constructor taking the record's index).
+    #[inline]
     fn next_checked(&mut self) -> Option<Result<(u32, &'a [u8]), BadHeader>> {
         let rest = self.body.get(self.pos..)?;
         if rest.is_empty() {

@@ -11,8 +11,8 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use gale_codec::{view_checked, FrameError};
-use gale_transport::link::{InboundRoute, NodeId};
+use gale_codec::{view_checked, FrameError, RawFrame};
+use gale_transport::link::{worker_index, InboundRoute, NodeId, Refusal};
 
 use super::plan::Plan;
 use crate::acker::{table, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
@@ -83,6 +83,7 @@ impl EngineRoute {
 
     /// The worker thread of `task`, the destination of the archived
     /// `tuple`, once the whole record is checked.
+    #[inline(always)]
     pub(crate) fn check(&self, task: TaskId, tuple: &[u8]) -> Result<usize, InboundError> {
         if let Some(last) = self.last.get().filter(|last| last.task == task) {
             let view =
@@ -91,6 +92,13 @@ impl EngineRoute {
                 return Ok(last.thread);
             }
         }
+        self.check_any(task, tuple)
+    }
+
+    /// [`check`](Self::check) of a record for another task or stream than
+    /// the last one accepted.
+    #[inline(never)]
+    fn check_any(&self, task: TaskId, tuple: &[u8]) -> Result<usize, InboundError> {
         let plan = &self.plan;
         let info = plan.task(task).ok_or(InboundError::UnknownTask { task })?;
         if !plan.is_local(info) {
@@ -178,6 +186,25 @@ impl InboundRoute for EngineRoute {
     fn route(&self, peer: NodeId, tag: u32, record: &[u8]) -> Result<usize, String> {
         self.check(tag, record)
             .map_err(|e| format!("from node {peer}: {e}"))
+    }
+
+    /// The frame's records checked in its parse's loop, each without a
+    /// call through the trait object.
+    fn route_frame(
+        &self,
+        peer: NodeId,
+        frame: &[u8],
+        workers: &mut Vec<u32>,
+    ) -> Result<(), Refusal> {
+        RawFrame::parse_with(frame, |index, task, tuple| {
+            let worker = self.check(task, tuple).map_err(|e| Refusal::Record {
+                index,
+                reason: format!("from node {peer}: {e}"),
+            })?;
+            workers.push(worker_index(worker, index)?);
+            Ok::<_, Refusal>(())
+        })?;
+        Ok(())
     }
 }
 
@@ -317,5 +344,51 @@ mod tests {
                 Err(InboundError::Tuple { .. })
             ));
         }
+    }
+
+    /// A frame of `records` (task, archived tuple), as a peer's link
+    /// sends it.
+    fn frame_of(records: &[(u32, AlignedVec<16>)]) -> AlignedVec<16> {
+        let mut w = gale_codec::FrameWriter::new();
+        for (task, tuple) in records {
+            let mut one = vec![0; gale_codec::BodyRecords::one_len(tuple)];
+            gale_codec::BodyRecords::write_one(*task, tuple, &mut one);
+            w.push_body(&one).unwrap();
+        }
+        let mut frame = AlignedVec::<16>::new();
+        frame.extend_from_slice(w.finish());
+        frame
+    }
+
+    #[test]
+    fn a_frame_is_routed_whole_or_refused_at_its_first_bad_record() {
+        let r = route();
+        let word = [Value::from("w")];
+        let acks = [Value::Bytes(vec![0u8; table::RECORD])];
+        let good = frame_of(&[record(2, 0, &word), record(4, ACK_STREAM_ID, &acks)]);
+        let mut workers = Vec::new();
+        r.route_frame(1, &good, &mut workers).unwrap();
+        assert_eq!(workers, [0, 0]);
+        // The same answers as the record-by-record route.
+        let mut one_by_one = Vec::new();
+        gale_codec::RawFrame::parse_with(&good, |_, task, tuple| {
+            one_by_one.push(r.route(1, task, tuple).unwrap() as u32);
+            Ok::<_, FrameError>(())
+        })
+        .unwrap();
+        assert_eq!(one_by_one, workers);
+        let bad = frame_of(&[record(2, 0, &word), record(3, 0, &word)]);
+        match r.route_frame(1, &bad, &mut Vec::new()) {
+            Err(Refusal::Record { index: 1, reason }) => {
+                assert!(reason.contains("runs on node 0"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut cut = AlignedVec::<16>::new();
+        cut.extend_from_slice(&good[..good.len() - 8]);
+        assert!(matches!(
+            r.route_frame(1, &cut, &mut Vec::new()),
+            Err(Refusal::Frame(_))
+        ));
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gale_codec::{FrameError, FrameHeader, RawFrame};
+use gale_codec::FrameHeader;
 use tracing::{info, warn};
 
 use super::admit::{Admission, Noise, HELLO_TIMEOUT};
@@ -17,7 +17,7 @@ use super::error::LinkError;
 use super::handshake::{Handshake, HandshakeError, Identity, Step};
 use super::msg::{MsgHeader, MSG_HEADER};
 use super::outq::OutFrames;
-use super::route::{InboundRoute, LinkRings};
+use super::route::{InboundRoute, LinkRings, Refusal};
 use super::runs::{Runs, TooLarge};
 use super::seal::{Session, TAG_LEN};
 use super::shm_peer::{remove_stale, ShmDelivery, ShmLink};
@@ -135,19 +135,6 @@ pub(crate) struct Interest {
 
 /// A frame whose records are being placed into inbound rings; resumes where
 /// it stopped when a ring was full.
-/// Why a frame from a peer was refused: its structure, or one of its
-/// records.
-enum Refused {
-    Frame(FrameError),
-    Record(String),
-}
-
-impl From<FrameError> for Refused {
-    fn from(e: FrameError) -> Self {
-        Refused::Frame(e)
-    }
-}
-
 struct Delivery {
     len: usize,
     /// The frame with its tag.
@@ -843,28 +830,26 @@ impl LinkCore {
                 }
                 let avail = conn.inbuf.filled();
                 // One walk: the frame's structure and each record's route.
-                let (route, workers) = (&*self.route, self.inbound.len());
                 let targets = &mut conn.runs.targets;
                 targets.clear();
-                RawFrame::parse_with(&avail[..len], |i, tag, record| {
-                    let t = route.route(peer_id, tag, record).map_err(|reason| {
-                        Refused::Record(format!(
-                            "record {i} of a frame from node {peer_id} refused: {reason}"
-                        ))
+                self.route
+                    .route_frame(peer_id, &avail[..len], targets)
+                    .map_err(|refused| match refused {
+                        Refusal::Frame(e) => {
+                            Close::bad(format!("bad frame from node {peer_id}: {e}"))
+                        }
+                        Refusal::Record { index, reason } => Close::bad(format!(
+                            "record {index} of a frame from node {peer_id} refused: {reason}"
+                        )),
                     })?;
-                    if t >= workers {
-                        return Err(Refused::Record(format!(
-                            "record {i} from node {peer_id} routed to worker {t}, but there are \
-                             {workers}"
-                        )));
-                    }
-                    targets.push(t as u32);
-                    Ok(())
-                })
-                .map_err(|refused| match refused {
-                    Refused::Frame(e) => Close::bad(format!("bad frame from node {peer_id}: {e}")),
-                    Refused::Record(reason) => Close::bad(reason),
-                })?;
+                let workers = self.inbound.len();
+                if let Some(index) = targets.iter().position(|&t| t as usize >= workers) {
+                    return Err(Close::bad(format!(
+                        "record {index} from node {peer_id} routed to worker {}, but there are \
+                         {workers}",
+                        targets[index]
+                    )));
+                }
                 conn.runs.start(FrameHeader::LEN);
                 conn.delivery = Some(Delivery {
                     len,

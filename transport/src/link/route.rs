@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use gale_codec::{FrameError, RawFrame};
+
 use super::config::NodeId;
 use crate::{Consumer, Producer};
 
@@ -15,6 +17,58 @@ pub trait InboundRoute: Send + 'static {
     /// to refuse it (the link then drops the connection and logs the
     /// reason).
     fn route(&self, peer: NodeId, tag: u32, record: &[u8]) -> Result<usize, String>;
+
+    /// Checks a whole frame from `peer` (its header, its record headers,
+    /// then each record as [`route`](Self::route) does) and appends each
+    /// record's worker to `workers`, in one walk. The default parses the
+    /// frame with [`RawFrame::parse_with`] and calls `route` per record;
+    /// an implementation may check its records inline instead (no call
+    /// through the trait object per record).
+    fn route_frame(
+        &self,
+        peer: NodeId,
+        frame: &[u8],
+        workers: &mut Vec<u32>,
+    ) -> Result<(), Refusal> {
+        RawFrame::parse_with(frame, |index, tag, record| {
+            let worker = self
+                .route(peer, tag, record)
+                .map_err(|reason| Refusal::Record { index, reason })?;
+            workers.push(worker_index(worker, index)?);
+            Ok::<_, Refusal>(())
+        })?;
+        Ok(())
+    }
+}
+
+/// Why a frame was refused: its structure, or one of its records.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The frame's header or record headers.
+    Frame(FrameError),
+    /// A record the route refused.
+    Record {
+        /// Its index in the frame.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl From<FrameError> for Refusal {
+    fn from(e: FrameError) -> Self {
+        Refusal::Frame(e)
+    }
+}
+
+/// A worker index as [`InboundRoute::route_frame`] collects them (the
+/// link checks that the worker exists).
+#[inline]
+pub fn worker_index(worker: usize, index: usize) -> Result<u32, Refusal> {
+    u32::try_from(worker).map_err(|_| Refusal::Record {
+        index,
+        reason: format!("routed to worker {worker}"),
+    })
 }
 
 /// The rings the engine hands to the link when it starts.
