@@ -87,7 +87,18 @@ pub trait Bolt: Send + 'static {
     /// [`execute`](Self::execute) would; inputs left in the batch are
     /// handed to the next call. If it panics, the input taken last fails
     /// (its trees are replayed) and the rest of the run goes on.
+    ///
+    /// Latency sampling: the default says
+    /// [`InputBatch::one_at_a_time`], so a sampled input's execute is
+    /// timed from handing it out to the call for the next input, inside
+    /// the run. An override that gathers inputs and works on them together
+    /// does not say so, and a sampled input then comes as a run of its
+    /// own, timed whole; one that handles each input before taking the
+    /// next may say so too.
     fn execute_batch(&mut self, inputs: &mut InputBatch<'_, '_>, out: &mut BoltOutput<'_>) {
+        // One `execute` per input: a sampled input's execute latency is
+        // timed until the next input is asked for, within the run.
+        inputs.one_at_a_time();
         for input in inputs {
             self.execute(&input, out);
         }

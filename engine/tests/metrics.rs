@@ -311,3 +311,122 @@ fn metrics_are_live_and_sources_are_collected() {
     running.stop();
     wait(running, "live metrics").unwrap();
 }
+
+/// Emits `n` untracked numbers, as fast as it is called.
+struct Numbers {
+    n: u64,
+    i: u64,
+}
+
+impl Spout for Numbers {
+    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+        d.declare(["n"]);
+    }
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        if self.i < self.n {
+            out.emit(&[Value::I64(self.i as i64)]);
+            self.i += 1;
+        }
+    }
+    fn is_finished(&self) -> bool {
+        self.i == self.n
+    }
+}
+
+/// Spends `spin` in each `execute` (busy, so the time is its own).
+struct Slow {
+    spin: Duration,
+}
+
+impl Bolt for Slow {
+    fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < self.spin {
+            std::hint::spin_loop();
+        }
+        out.ack(input);
+    }
+}
+
+/// Takes its whole run first, then spends `spin` per input on all of them
+/// together (a sink that writes a batch).
+struct Gathering {
+    spin: Duration,
+}
+
+impl Bolt for Gathering {
+    fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+    fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        out.ack(input);
+    }
+    fn execute_batch(
+        &mut self,
+        inputs: &mut gale_engine::InputBatch<'_, '_>,
+        out: &mut BoltOutput<'_>,
+    ) {
+        let anchors: Vec<_> = inputs.map(|i| i.anchor()).collect();
+        let start = std::time::Instant::now();
+        while start.elapsed() < self.spin * anchors.len() as u32 {
+            std::hint::spin_loop();
+        }
+        for anchor in &anchors {
+            out.ack_anchor(anchor);
+        }
+    }
+}
+
+#[test]
+fn a_sampled_input_is_timed_alone_within_a_longer_run() {
+    const N: u64 = 4000;
+    const SPIN: Duration = Duration::from_micros(100);
+    let mut b = TopologyBuilder::new("sampled");
+    b.set_spout("numbers", || Numbers { n: N, i: 0 }, 1);
+    b.set_bolt("slow", || Slow { spin: SPIN }, 1)
+        .shuffle_grouping("numbers");
+    b.set_bolt("gathering", || Gathering { spin: SPIN }, 1)
+        .shuffle_grouping("numbers");
+    let cfg = RunConfig {
+        metrics: MetricsConfig {
+            sample_rate: 0.05,
+            ..MetricsConfig::default()
+        },
+        ..config(2, 1 << 16)
+    };
+    let running = LocalCluster::new(cfg).submit(b.build().unwrap()).unwrap();
+    let handle = running.metrics_handle();
+    wait(running, "sampled run").unwrap();
+    let m = handle.metrics();
+    for name in ["slow", "gathering"] {
+        let c = m.component(name).unwrap();
+        assert_eq!(c.counters.executed, N, "{name}");
+        assert_eq!(c.counters.acked, N, "{name}");
+        // One execute in 20 timed, wherever it fell in a run.
+        let execute = c.execute_latency.as_ref().unwrap();
+        assert!(
+            (N / 20 - 1..=N / 20 + 1).contains(&execute.count),
+            "{name}: {} executes timed of {N}",
+            execute.count
+        );
+        // The timed input is its own: one input's work, not the run's.
+        assert!(
+            execute.p50_ns >= SPIN.as_nanos() as u64,
+            "{name}: p50 {} ns",
+            execute.p50_ns
+        );
+        assert!(
+            execute.p50_ns < 10 * SPIN.as_nanos() as u64,
+            "{name}: p50 {} ns",
+            execute.p50_ns
+        );
+    }
+    // Acked inside its execute, a timed input's process latency is timed
+    // too.
+    let slow = m.component("slow").unwrap();
+    let process = slow.process_latency.as_ref().unwrap();
+    assert!(
+        (N / 20 - 1..=N / 20 + 1).contains(&process.count),
+        "{} acks timed",
+        process.count
+    );
+}

@@ -202,11 +202,15 @@ pub struct BoltOutput<'a> {
     pub(crate) counted_stream: u64,
     /// Acks counted so.
     pub(crate) acks: u64,
+    /// The archived input whose execute is timed in this run (its ack is
+    /// timed too, so it is never just counted); null if none.
+    pub(crate) timed: *const u8,
 }
 
 impl<'a> BoltOutput<'a> {
     /// The collector of bolt task `task` (in `slot`) for a run of inputs
-    /// of `stream` (`None`: a call without inputs, such as `poll`); then
+    /// of `stream` (`None`: a call without inputs, such as `poll`), whose
+    /// archived input `timed` (null: none) is latency-sampled; then
     /// [`finish`](Self::finish) it.
     pub(crate) fn run(
         emitter: &'a mut Emitter,
@@ -214,6 +218,7 @@ impl<'a> BoltOutput<'a> {
         slot: usize,
         task: TaskId,
         stream: Option<u32>,
+        timed: *const u8,
     ) -> Self {
         let counted_stream = stream
             .filter(|&s| emitter.metrics.ack_settles_from_totals(slot, s))
@@ -225,6 +230,7 @@ impl<'a> BoltOutput<'a> {
             task,
             counted_stream,
             acks: 0,
+            timed,
         }
     }
 
@@ -293,7 +299,11 @@ impl BoltOutput<'_> {
     #[inline(always)]
     pub fn ack(&mut self, input: &Input<'_>) {
         let view = &input.view;
-        if u64::from(view.stream()) == self.counted_stream && view.roots().len() == 0 {
+        let archived = std::ptr::from_ref(view.archived()).cast::<u8>();
+        if u64::from(view.stream()) == self.counted_stream
+            && view.roots().len() == 0
+            && archived != self.timed
+        {
             self.acks += 1;
             return;
         }
@@ -301,7 +311,7 @@ impl BoltOutput<'_> {
             input.view.roots(),
             input.view.edge_id(),
             input.view.stream(),
-            std::ptr::from_ref(input.view.archived()).cast(),
+            archived,
         );
     }
 
@@ -477,15 +487,28 @@ pub(crate) unsafe fn execute_bolt<'a>(
     let unsampled = metrics.sampler.unsampled();
     let sampled = unsampled == 0 && metrics.sampler.sample();
     let started = sampled.then(|| metrics.clock.now());
+    // A sampled run starts with its timed input: its execute is timed,
+    // and its ack (process latency). The run goes on past it (to the next
+    // input due for sampling) if the bolt executes its inputs one at a
+    // time (`InputBatch::one_at_a_time`); else it is a run of its own.
+    let timed = if sampled {
+        std::ptr::from_ref(view.archived()).cast::<u8>()
+    } else {
+        std::ptr::null()
+    };
     if let Some(started) = started {
         metrics.in_flight = Some(InFlight {
             started,
-            input: std::ptr::from_ref(view.archived()).cast(),
+            input: timed,
             slot,
         });
     }
-    let limit = if sampled { 1 } else { unsampled };
-    let (taken, panicked) = {
+    let (limit, clock) = if sampled {
+        (metrics.sampler.every(), Some(metrics.clock))
+    } else {
+        (unsampled, None)
+    };
+    let (taken, done, panicked) = {
         // SAFETY: `record` and `rest` are trusted (this function's
         // contract).
         let mut batch = unsafe {
@@ -496,19 +519,23 @@ pub(crate) unsafe fn execute_bolt<'a>(
                 stream_id,
                 plan.stream_meta(stream_id),
                 limit,
+                clock,
             )
         };
-        let stream = (!sampled).then_some(stream_id);
-        let mut out = BoltOutput::run(emitter, plan, slot, dest, stream);
+        let mut out = BoltOutput::run(emitter, plan, slot, dest, Some(stream_id), timed);
         let result = catch_unwind(AssertUnwindSafe(|| {
             bolt.execute_batch(&mut batch, &mut out);
         }));
         out.finish();
+        // The timed input's execute ended when the next input was asked
+        // for, or with the run.
+        let done = clock.map(|clock| batch.first_done().unwrap_or_else(|| clock.now()));
         // Counted whatever happened: an execute that panics was executed
         // too (and its input failed).
         let taken = batch.taken().max(1);
         (
             taken,
+            done,
             result.err().map(|payload| (payload, batch.last_taken())),
         )
     };
@@ -517,17 +544,16 @@ pub(crate) unsafe fn execute_bolt<'a>(
     // What the run emitted to bolts of this thread, chained, runs now.
     run_chained(emitter, plan);
     let metrics = &mut emitter.metrics;
-    if !sampled {
-        metrics.sampler.skip(taken);
-    }
+    // The inputs after a sampled one were not sampled.
+    metrics.sampler.skip(taken - u32::from(sampled));
     let stream = input_index(stream_id, metrics.streams);
     metrics.tasks[slot].executed(stream, u64::from(taken));
     emitter.counters[slot].executed += u64::from(taken);
-    if let Some(started) = started {
+    if let (Some(started), Some(done)) = (started, done) {
         metrics.in_flight = None;
         let task = &mut metrics.tasks[slot];
         if let (Some(h), false) = (task.execute.as_mut(), task.self_timed) {
-            h.saturating_record(metrics.clock.nanos(started, metrics.clock.now()).max(1));
+            h.saturating_record(metrics.clock.nanos(started, done).max(1));
         }
     }
     if let Some((payload, last)) = panicked {

@@ -9,6 +9,7 @@ use std::mem::MaybeUninit;
 
 use gale_codec::{view_trusted, ArchivedValue, FieldError, Fields, Tuple, TupleView, Value};
 
+use super::clock::{SampleClock, Stamp};
 use super::plan::StreamMeta;
 use super::queue::SubRecords;
 use crate::{TaskId, TypedError};
@@ -403,12 +404,24 @@ pub struct InputBatch<'r, 'a: 'r> {
     limit: u32,
     /// Inputs handed out before the current fill.
     handed: u32,
+    /// The first input's execute is timed (latency sampling): the clock.
+    timed: Option<SampleClock>,
+    /// The consumer says it executes its inputs one at a time
+    /// ([`one_at_a_time`](Self::one_at_a_time)).
+    one_at_a_time: bool,
+    /// When the consumer asked for the second input, a timed first
+    /// input's execute being done then.
+    first_done: Option<Stamp>,
 }
 
 impl<'r, 'a> InputBatch<'r, 'a> {
     /// A run that starts with `first` (for task `dest`, of stream
     /// `stream_id` named by `meta`), continues with what `rest` has for
-    /// the same task and stream, and holds at most `limit` inputs.
+    /// the same task and stream, and holds at most `limit` inputs. With
+    /// `timed`, the first input's execute is timed: the run goes on past
+    /// it only for a consumer that executes its inputs one at a time
+    /// ([`one_at_a_time`](Self::one_at_a_time)), and
+    /// [`first_done`](Self::first_done) says when it asked for the next.
     ///
     /// # Safety
     ///
@@ -420,6 +433,7 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         stream_id: u32,
         meta: StreamMeta<'r>,
         limit: u32,
+        timed: Option<SampleClock>,
     ) -> Self {
         let mut taken_ahead = [const { MaybeUninit::uninit() }; TAKE];
         taken_ahead[0] = MaybeUninit::new(first);
@@ -433,7 +447,26 @@ impl<'r, 'a> InputBatch<'r, 'a> {
             meta,
             limit: limit.max(1),
             handed: 0,
+            timed,
+            one_at_a_time: false,
+            first_done: None,
         }
+    }
+
+    /// Says that the consumer executes the inputs one at a time, each
+    /// done when it asks for the next (as `Bolt::execute_batch`'s default
+    /// does): a sampled first input is then timed until the second is
+    /// asked for, and the run goes on. A consumer that gathers inputs and
+    /// works on them together does not say so: a sampled input is then a
+    /// run of its own, timed whole.
+    pub fn one_at_a_time(&mut self) {
+        self.one_at_a_time = true;
+    }
+
+    /// When the consumer asked for the second input (the end of a timed
+    /// first input's execute), if it did.
+    pub(crate) fn first_done(&self) -> Option<Stamp> {
+        self.first_done
     }
 
     /// Component that emitted every input of the batch.
@@ -492,6 +525,14 @@ impl<'r, 'a> InputBatch<'r, 'a> {
     /// per [`TAKE`] inputs.
     #[inline(never)]
     fn refill(&mut self) -> bool {
+        // The first fill is the first input alone: the second is asked
+        // for now, and a timed first input's execute is done.
+        if let (Some(clock), 0, None) = (self.timed, self.handed, self.first_done) {
+            if !self.one_at_a_time {
+                return false;
+            }
+            self.first_done = Some(clock.now());
+        }
         // Everything in hand was handed out, so `handed` counts every
         // record taken: the limit holds. (Nothing changes unless more
         // come: `last_taken` still finds the last one.)

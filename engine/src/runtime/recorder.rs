@@ -72,6 +72,12 @@ impl Sampler {
         }
     }
 
+    /// One call in how many is sampled (0: none).
+    #[inline]
+    pub(crate) fn every(&self) -> u32 {
+        self.every
+    }
+
     /// Whether this call is sampled.
     #[inline]
     pub(crate) fn sample(&mut self) -> bool {
@@ -303,13 +309,13 @@ impl ThreadMetrics {
     }
 
     /// Whether an ack of an input of `stream` by task `slot` needs nothing
-    /// of the recorder now ([`input_done`](Self::input_done)'s fast case:
-    /// the task's main input, while no sampled input is timed), so its
-    /// collector may count it and add the count to the task's totals
-    /// later.
+    /// of the recorder ([`input_done`](Self::input_done)'s fast case: the
+    /// task's main input), unless it is the input a sampled run times, so
+    /// that its collector may count it and add the count to the task's
+    /// totals later.
     #[inline]
     pub(crate) fn ack_settles_from_totals(&self, slot: usize, stream: u32) -> bool {
-        self.in_flight.is_none() && input_index(stream, self.streams) == self.tasks[slot].main_input
+        input_index(stream, self.streams) == self.tasks[slot].main_input
     }
 
     /// Counts an ack (or fail) of an input of task `slot`; an ack of the

@@ -374,7 +374,14 @@ impl Core {
             }
             // Polled as if executing: not entered again by a chained emit.
             self.emitter.outbox.chain.set_running(id, true);
-            let mut out = BoltOutput::run(&mut self.emitter, &self.plan, slot, id, None);
+            let mut out = BoltOutput::run(
+                &mut self.emitter,
+                &self.plan,
+                slot,
+                id,
+                None,
+                std::ptr::null(),
+            );
             let result = catch_unwind(AssertUnwindSafe(|| bolt.poll(&mut out)));
             out.finish();
             self.emitter.bolts[slot] = Some(bolt);
