@@ -11,8 +11,8 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use gale_codec::{view_checked, FrameError, RawFrame};
-use gale_transport::link::{worker_index, InboundRoute, NodeId, Refusal};
+use gale_codec::{view_checked, FrameError};
+use gale_transport::link::{route_records, InboundRoute, NodeId, Refusal};
 
 use super::plan::Plan;
 use crate::acker::{table, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
@@ -196,15 +196,10 @@ impl InboundRoute for EngineRoute {
         frame: &[u8],
         workers: &mut Vec<u32>,
     ) -> Result<(), Refusal> {
-        RawFrame::parse_with(frame, |index, task, tuple| {
-            let worker = self.check(task, tuple).map_err(|e| Refusal::Record {
-                index,
-                reason: format!("from node {peer}: {e}"),
-            })?;
-            workers.push(worker_index(worker, index)?);
-            Ok::<_, Refusal>(())
-        })?;
-        Ok(())
+        route_records(frame, workers, |task, tuple| {
+            self.check(task, tuple)
+                .map_err(|e| format!("from node {peer}: {e}"))
+        })
     }
 }
 

@@ -48,7 +48,7 @@ pub use config::{Backend, BackendKind, LinkConfig, NodeId, PeerSpec, MIN_SECRET_
 pub use error::LinkError;
 pub use handshake::{control_nonce, control_proof, verify_control_proof};
 pub use resolve::Resolve;
-pub use route::{worker_index, InboundRecords, InboundRoute, LinkRings, Refusal};
+pub use route::{route_records, InboundRecords, InboundRoute, LinkRings, Refusal};
 pub use stats::{LinkStats, PeerState, PeerStats};
 
 use self::core::LinkCore;

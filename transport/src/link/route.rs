@@ -30,15 +30,30 @@ pub trait InboundRoute: Send + 'static {
         frame: &[u8],
         workers: &mut Vec<u32>,
     ) -> Result<(), Refusal> {
-        RawFrame::parse_with(frame, |index, tag, record| {
-            let worker = self
-                .route(peer, tag, record)
-                .map_err(|reason| Refusal::Record { index, reason })?;
-            workers.push(worker_index(worker, index)?);
-            Ok::<_, Refusal>(())
-        })?;
-        Ok(())
+        route_records(frame, workers, |tag, record| self.route(peer, tag, record))
     }
+}
+
+/// Checks `frame` (its header and record headers) and names each record's
+/// worker with `route` (from its tag and bytes, or why it is refused),
+/// appending them to `workers`, in one walk: the body of
+/// [`InboundRoute::route_frame`], for an implementation to call with a
+/// check of its own that the compiler can inline into the walk.
+#[inline]
+pub fn route_records(
+    frame: &[u8],
+    workers: &mut Vec<u32>,
+    mut route: impl FnMut(u32, &[u8]) -> Result<usize, String>,
+) -> Result<(), Refusal> {
+    RawFrame::parse_with(frame, |index, tag, record| {
+        let refused = |reason| Refusal::Record { index, reason };
+        let worker = route(tag, record).map_err(refused)?;
+        let worker =
+            u32::try_from(worker).map_err(|_| refused(format!("routed to worker {worker}")))?;
+        workers.push(worker);
+        Ok::<_, Refusal>(())
+    })?;
+    Ok(())
 }
 
 /// Why a frame was refused: its structure, or one of its records.
@@ -59,16 +74,6 @@ impl From<FrameError> for Refusal {
     fn from(e: FrameError) -> Self {
         Refusal::Frame(e)
     }
-}
-
-/// A worker index as [`InboundRoute::route_frame`] collects them (the
-/// link checks that the worker exists).
-#[inline]
-pub fn worker_index(worker: usize, index: usize) -> Result<u32, Refusal> {
-    u32::try_from(worker).map_err(|_| Refusal::Record {
-        index,
-        reason: format!("routed to worker {worker}"),
-    })
 }
 
 /// The rings the engine hands to the link when it starts.
