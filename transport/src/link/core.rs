@@ -842,6 +842,16 @@ impl LinkCore {
                             "record {index} of a frame from node {peer_id} refused: {reason}"
                         )),
                     })?;
+                // (A route that named no worker, or several, for some
+                // record would make the runs below read past the frame.)
+                if targets.len() != header.count as usize {
+                    return Err(Close::bad(format!(
+                        "the route named {} workers for the {} records of a frame from node \
+                         {peer_id}",
+                        targets.len(),
+                        header.count
+                    )));
+                }
                 let workers = self.inbound.len();
                 if let Some(index) = targets.iter().position(|&t| t as usize >= workers) {
                     return Err(Close::bad(format!(
