@@ -198,7 +198,7 @@ impl fmt::Debug for Input<'_> {
 /// unmodified, 8-aligned; and `take_for` initializes the slots of `into`
 /// it says it filled.
 pub(crate) unsafe trait RecordSource<'a> {
-    /// Moves the next records (archived tuples, prefix stripped) into
+    /// Moves the next records (archived tuples, record headers stripped) into
     /// `into` while they are for task `dest` on stream `stream`, at most
     /// `into.len()`; returns how many (`into[..n]`, initialized). The first
     /// record that is not stays.
@@ -277,10 +277,9 @@ impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
 }
 
 // SAFETY: `Trusted::new`'s contract: only our own records (a worker's inbound
-// rings (written by an `Outbox` of this topology, staged record batches
-// or records after their prefix, or put there by the link after
-// `EngineRoute::check` validated them, and its local queue, archived by
-// its own encoder).
+// rings (record batches written by an `Outbox` of this topology, or put
+// there by the link after `EngineRoute::check` validated them, and its
+// local queue, archived by its own encoder).
 unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Trusted<'b, I> {
     #[inline]
     fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [MaybeUninit<&'b [u8]>]) -> usize {

@@ -568,8 +568,8 @@ impl Outbox {
         bytes: Vec<u8>,
         record: usize,
     ) {
-        /// Room for the tuple around the bytes: ring prefix, archived root
-        /// and value, padding.
+        /// Room for the tuple around the bytes: record header, archived
+        /// root and value, padding.
         const OVERHEAD: usize = 128;
         let max_record = self
             .outbound

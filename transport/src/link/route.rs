@@ -20,10 +20,10 @@ pub trait InboundRoute: Send + 'static {
 
     /// Checks a whole frame from `peer` (its header, its record headers,
     /// then each record as [`route`](Self::route) does) and appends each
-    /// record's worker to `workers`, in one walk. The default parses the
-    /// frame with [`RawFrame::parse_with`] and calls `route` per record;
-    /// an implementation may check its records inline instead (no call
-    /// through the trait object per record).
+    /// record's worker to `workers`, in one walk. The default calls
+    /// `route` per record ([`route_records`]); an implementation may pass
+    /// `route_records` a check of its own instead, inlined into the walk
+    /// (no call through the trait object per record).
     fn route_frame(
         &self,
         peer: NodeId,
