@@ -38,7 +38,7 @@ impl AckTable {
 
     /// Empties the table into one message per acker task.
     pub fn drain(&mut self, ackers: &[TaskId], send: impl FnMut(TaskId, Vec<u8>)) {
-        self.0.drain(ackers, send);
+        self.0.drain(ackers, usize::MAX, send);
     }
 }
 

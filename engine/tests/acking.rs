@@ -184,6 +184,9 @@ struct Reliable {
     big: Option<usize>,
     /// Messages emitted per `next_tuple` call.
     burst: u64,
+    /// Emit each call's messages as one run (`emit_many_with_ids`), not
+    /// one `emit_with_id` each.
+    batched: bool,
     /// Trees may be completed at emit (not pending, yet not acked until
     /// `next_tuple` returns): `pending()` may be below what is in flight.
     completed_at_emit: bool,
@@ -212,6 +215,7 @@ impl Reliable {
             bound: None,
             big: None,
             burst: 1,
+            batched: false,
             completed_at_emit: false,
             component: String::new(),
             task: 0,
@@ -259,12 +263,31 @@ impl Reliable {
         self
     }
 
+    /// Emits `burst` messages per call as one run.
+    fn batched(mut self, burst: u64) -> Self {
+        self.burst = burst;
+        self.batched = true;
+        self
+    }
+
     fn completed_at_emit(mut self) -> Self {
         self.completed_at_emit = true;
         self
     }
 
     fn emit_one(&mut self, out: &mut SpoutOutput<'_>) {
+        self.check_pending(out);
+        if let Some((values, id)) = self.next_message() {
+            if self.unreliable {
+                out.emit(&values);
+            } else {
+                out.emit_with_id(&values, id);
+            }
+        }
+    }
+
+    /// Checks `pending()` and the bound against the trees in flight.
+    fn check_pending(&self, out: &SpoutOutput<'_>) {
         if !self.unreliable {
             let expected = if self.ackers { self.in_flight.len() } else { 0 };
             let wrong = if self.completed_at_emit {
@@ -287,13 +310,17 @@ impl Reliable {
                 }
             }
         }
+    }
+
+    /// The next message to emit, logged and (reliable) in flight from now.
+    fn next_message(&mut self) -> Option<([Value; 3], u64)> {
         let id = if let Some(id) = self.replays.pop_front() {
             id
         } else if self.next < self.n {
             self.next += 1;
             u64::from(self.task) * ID_STRIDE as u64 + self.next - 1
         } else {
-            return;
+            return None;
         };
         let attempt = match self.attempts.get_mut(&id) {
             Some(a) => {
@@ -315,15 +342,13 @@ impl Reliable {
             id,
             attempt,
         });
-        if self.unreliable {
-            out.emit(&values);
-            return;
+        if !self.unreliable {
+            if self.in_flight.insert(id, attempt).is_some() {
+                self.violation(format_args!("emitted {id} while it was in flight"));
+            }
+            self.max_in_flight = self.max_in_flight.max(self.in_flight.len());
         }
-        if self.in_flight.insert(id, attempt).is_some() {
-            self.violation(format_args!("emitted {id} while it was in flight"));
-        }
-        self.max_in_flight = self.max_in_flight.max(self.in_flight.len());
-        out.emit_with_id(&values, id);
+        Some((values, id))
     }
 
     fn violation(&self, what: impl std::fmt::Display) {
@@ -353,6 +378,13 @@ impl Spout for Reliable {
     }
 
     fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        if self.batched && !self.unreliable {
+            self.check_pending(out);
+            let run: Vec<([Value; 3], u64)> =
+                (0..self.burst).map_while(|_| self.next_message()).collect();
+            out.emit_many_with_ids(run.iter().map(|(values, id)| (&values[..], *id)));
+            return;
+        }
         for _ in 0..self.burst {
             self.emit_one(out);
         }
@@ -908,6 +940,59 @@ fn replay_under_chaos(threads: usize) {
     assert_eq!(relay.failed, 0, "{what}: {relay:?}");
     let latency = src.complete_latency.as_ref().expect("complete latency");
     assert_eq!(latency.count, src.acked, "{what}: {latency:?}");
+}
+
+/// `src` (x1, replaying, runs of 16 emitted at once with
+/// `emit_many_with_ids`) -> `relay` (x1: the route resolved at start, so
+/// the run goes down it as one) -> `chaos` (x3, fields on id), as
+/// [`replay_under_chaos`]: every id acked exactly once, each tree whole.
+fn batched_replay_under_chaos(threads: usize) {
+    let what = format!("batched chaos, threads={threads}");
+    let log = Log::new();
+    let mut b = TopologyBuilder::new("batched-chaos");
+    b.set_num_ackers(threads)
+        .set_message_timeout(Duration::from_millis(200));
+    let l = Arc::clone(&log);
+    b.set_spout(
+        "src",
+        move || Reliable::new(&l, CHAOS_N).replaying().batched(16),
+        1,
+    );
+    let l = Arc::clone(&log);
+    b.set_bolt("relay", move || Node::new(&l, always(Fate::Ack)).relay(), 1)
+        .shuffle_grouping("src");
+    let l = Arc::clone(&log);
+    b.set_bolt("chaos", move || Node::new(&l, decide(chaos)), 3)
+        .fields_grouping("relay", ["id"]);
+    let stats = run_config(b.build().unwrap(), config(threads, BIG_RING));
+
+    log.assert_clean(&what);
+    let events = log.events();
+    let ids = log.ids_of("src", 1, CHAOS_N);
+    let fails = check_replayed(&events, &ids, &what);
+    check_trees(&events, 2, &what);
+    let fates = log.fates_of("chaos");
+    assert!(
+        fates.get("fail").copied().unwrap_or(0) > 0,
+        "{what}: the test did not fail anything: {fates:?}"
+    );
+    let src = of(&stats, "src");
+    assert_eq!(src.acked, CHAOS_N, "{what}: {src:?}");
+    assert_eq!(src.failed, fails, "{what}: {src:?}");
+    let emits = count(&events, |e| matches!(e, Ev::Emit { .. }));
+    assert_eq!(src.emitted, emits, "{what}: {src:?}");
+    let latency = src.complete_latency.as_ref().expect("complete latency");
+    assert_eq!(latency.count, src.acked, "{what}: {latency:?}");
+}
+
+#[test]
+fn a_spout_emitting_runs_with_ids_gets_each_id_acked_exactly_once_one_thread() {
+    batched_replay_under_chaos(1);
+}
+
+#[test]
+fn a_spout_emitting_runs_with_ids_gets_each_id_acked_exactly_once_two_threads() {
+    batched_replay_under_chaos(2);
 }
 
 #[test]

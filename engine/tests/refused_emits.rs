@@ -94,3 +94,75 @@ fn a_refused_reliable_emit_fails_its_id_at_once() {
         );
     }
 }
+
+/// Emits ids 0..5 as one run with `emit_many_with_ids`, id 2 with two
+/// values.
+struct Run {
+    done: bool,
+    outcomes: Outcomes,
+}
+
+impl Spout for Run {
+    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+        d.declare(["n"]);
+    }
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let tuples: Vec<Vec<Value>> = (0..5)
+            .map(|i| match i {
+                2 => vec![Value::I64(i), Value::I64(i)],
+                _ => vec![Value::I64(i)],
+            })
+            .collect();
+        out.emit_many_with_ids(tuples.iter().map(Vec::as_slice).zip(0..));
+    }
+    fn is_finished(&self) -> bool {
+        self.done
+    }
+    fn ack(&mut self, id: u64) {
+        self.outcomes.lock().unwrap().entry(id).or_default().0 += 1;
+    }
+    fn fail(&mut self, id: u64) {
+        self.outcomes.lock().unwrap().entry(id).or_default().1 += 1;
+    }
+}
+
+#[test]
+fn a_refused_emit_in_a_run_with_ids_fails_its_id_and_the_others_are_acked() {
+    // One sink task: the stream's route is resolved at start and the run
+    // goes down it as one; two: each tuple is routed on its own.
+    for (threads, sinks) in [(1, 1), (2, 1), (2, 2)] {
+        let outcomes = Outcomes::default();
+        let mut b = TopologyBuilder::new("refused-run");
+        let o = outcomes.clone();
+        b.set_spout(
+            "src",
+            move || Run {
+                done: false,
+                outcomes: o.clone(),
+            },
+            1,
+        );
+        b.set_bolt("sink", || Acks, sinks).shuffle_grouping("src");
+        let what = format!("threads={threads}, sinks={sinks}");
+        let stats = run_with(b.build().unwrap(), config(threads, 1 << 20)).expect("the run ends");
+        let outcomes = outcomes.lock().unwrap().clone();
+        let expected: BTreeMap<u64, (u32, u32)> = [
+            (0, (1, 0)),
+            (1, (1, 0)),
+            (2, (0, 1)),
+            (3, (1, 0)),
+            (4, (1, 0)),
+        ]
+        .into();
+        assert_eq!(outcomes, expected, "{what}");
+        assert_eq!(stats.errors.len(), 1, "{what}: {:?}", stats.errors);
+        assert!(
+            stats.errors[0].message.contains("emitted 2 values"),
+            "{what}: {:?}",
+            stats.errors
+        );
+    }
+}

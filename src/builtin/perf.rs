@@ -17,16 +17,18 @@ pub const SPOUT_ID: &str = "constSpout";
 pub const ID_BOLT_ID: &str = "idBolt";
 /// Component id of the null bolt.
 pub const NULL_BOLT_ID: &str = "nullBolt";
-/// Tuples an unpaced, unreliable [`ConstSpout`] emits per `next_tuple`.
+/// Tuples an unpaced [`ConstSpout`] emits per `next_tuple` (reliable:
+/// fewer if fewer would reach its max spout pending).
 pub const EMIT_RUN: u64 = 64;
 /// The string storm-perf's `ConstSpout` emits by default.
 pub const DEFAULT_VALUE: &str = "some data";
 
 /// Emits the same one-field `["str"]` tuple, forever or (with a total)
 /// until its share of the total is emitted; the shares of its tasks add up
-/// to the total exactly. Unpaced and unreliable, it emits a run of
-/// [`EMIT_RUN`] tuples per call ([`SpoutOutput::emit_each`]); reliable,
-/// one per call.
+/// to the total exactly. Unpaced, it emits a run of [`EMIT_RUN`] tuples
+/// per call: unreliable with [`SpoutOutput::emit_each`], reliable with
+/// [`SpoutOutput::emit_many_with_ids`] (a run never takes it past its max
+/// spout pending).
 ///
 /// With a [`Probe`] ([`paced`](Self::paced)) it emits `["str", "ts"]` on
 /// the probe's schedule, `ts` being the tuple's intended send time;
@@ -47,6 +49,8 @@ pub struct ConstSpout {
     remaining: u64,
     /// Next message id (with reliability on).
     next: u64,
+    /// Its max spout pending (`usize::MAX`: none).
+    max_pending: usize,
     replay: Replayer,
 }
 
@@ -64,6 +68,7 @@ impl ConstSpout {
             total,
             remaining: total.unwrap_or(u64::MAX),
             next: 0,
+            max_pending: usize::MAX,
             replay: Replayer::default(),
         }
     }
@@ -149,6 +154,7 @@ impl Spout for ConstSpout {
         if let Some(total) = self.total {
             self.remaining = share(total, context.task_index(), tasks);
         }
+        self.max_pending = context.max_spout_pending().unwrap_or(usize::MAX);
         self.pacer.0 = self
             .probe
             .as_ref()
@@ -203,6 +209,22 @@ impl Spout for ConstSpout {
             }
             return;
         }
+        if self.pacer.0.is_none() {
+            // Unpaced and reliable: a run of tuples per call, numbered in
+            // order, as many as keep the trees in flight within the max
+            // spout pending.
+            let room = self.max_pending.saturating_sub(out.pending()) as u64;
+            let n = self.remaining.min(EMIT_RUN).min(room.max(1));
+            let first = self.next;
+            let run = self.run[..n as usize].iter().map(std::slice::from_ref);
+            out.emit_many_with_ids(run.zip(first..));
+            self.next += n;
+            self.replay.emitted_many(n);
+            if self.total.is_some() {
+                self.remaining -= n;
+            }
+            return;
+        }
         if let Some(pacer) = &mut self.pacer.0 {
             let Some(stamp) = pacer.due() else {
                 return;
@@ -210,8 +232,7 @@ impl Spout for ConstSpout {
             set_stamp(&mut self.value, stamp);
             pacer.sent();
         }
-        // Reliable (the untracked cases returned above): one tuple per
-        // call, so that `max_spout_pending` holds exactly.
+        // Paced and reliable: one tuple per call, each when it is due.
         out.emit_with_id(&self.value, self.next);
         self.next += 1;
         self.replay.emitted();

@@ -104,6 +104,16 @@ impl AckTable {
         self.update(root, |u| u.meta |= INIT | u64::from(spout_task) << 32);
     }
 
+    /// Registers new `root` as started by `spout_task` with edge `edge`
+    /// created: [`init`](Self::init) and [`xor`](Self::xor) in one record
+    /// (a new root has none to fold into).
+    #[inline]
+    pub(crate) fn start(&mut self, root: u64, edge: u64, spout_task: TaskId) {
+        debug_assert!(!matches!(self.log.last(), Some((r, _)) if *r == root));
+        let meta = INIT | u64::from(spout_task) << 32;
+        self.log.push((root, Update { xor: edge, meta }));
+    }
+
     /// Fails `root`'s tree.
     pub(crate) fn fail(&mut self, root: u64) {
         self.update(root, |u| u.meta |= FAIL);
@@ -123,24 +133,35 @@ impl AckTable {
         self.log.is_empty()
     }
 
-    /// Empties the table into one packed message per acker task, passed to
-    /// `send` with the acker's task id.
-    pub(crate) fn drain(&mut self, ackers: &[TaskId], mut send: impl FnMut(TaskId, Vec<u8>)) {
-        // Each acker's share of the records, room reserved up front (an
-        // even split, plus a quarter for unevenness) rather than grown by
-        // doubling from nothing at every flush.
-        let share = self.log.len() / ackers.len().max(1);
-        let room = (share + share / 4 + 1) * RECORD;
-        let mut out: Vec<Vec<u8>> = ackers.iter().map(|_| Vec::with_capacity(room)).collect();
+    /// Empties the table into packed messages per acker task of at most
+    /// `max_bytes` each (whole records, at least one), passed to `send`
+    /// with the acker's task id.
+    pub(crate) fn drain(
+        &mut self,
+        ackers: &[TaskId],
+        max_bytes: usize,
+        mut send: impl FnMut(TaskId, Vec<u8>),
+    ) {
         if ackers.is_empty() {
             self.log.clear();
             return;
         }
+        let per_message = (max_bytes / RECORD).max(1) * RECORD;
+        // Each acker's share of the records, room reserved up front (an
+        // even split, plus a quarter for unevenness, up to a message)
+        // rather than grown by doubling from nothing at every flush.
+        let share = self.log.len() / ackers.len();
+        let room = ((share + share / 4 + 1) * RECORD).min(per_message);
+        let mut out: Vec<Vec<u8>> = ackers.iter().map(|_| Vec::with_capacity(room)).collect();
         for (root, u) in self.log.drain(..) {
-            let buf = &mut out[acker_index(root, ackers.len())];
+            let i = acker_index(root, ackers.len());
+            let buf = &mut out[i];
             buf.extend_from_slice(&root.to_le_bytes());
             buf.extend_from_slice(&u.xor.to_le_bytes());
             buf.extend_from_slice(&u.meta.to_le_bytes());
+            if buf.len() == per_message {
+                send(ackers[i], std::mem::replace(buf, Vec::with_capacity(room)));
+            }
         }
         for (i, buf) in out.into_iter().enumerate() {
             if !buf.is_empty() {
@@ -192,7 +213,7 @@ mod tests {
     /// acker it went to.
     fn drained(t: &mut AckTable) -> Vec<(TaskId, Record)> {
         let mut sent = Vec::new();
-        t.drain(&[100, 101], |a, bytes| sent.push((a, bytes)));
+        t.drain(&[100, 101], usize::MAX, |a, bytes| sent.push((a, bytes)));
         sent.iter()
             .flat_map(|(a, b)| read(b).map(move |r| (*a, r)))
             .collect()
@@ -242,5 +263,32 @@ mod tests {
             .map(|r| (r.xor, r.init))
             .collect();
         assert_eq!(tens, [(1, None), (4, Some(7))]);
+    }
+
+    #[test]
+    fn a_drain_sends_messages_of_at_most_max_bytes_of_whole_records_in_order() {
+        let mut t = AckTable::default();
+        for root in 1..=10u64 {
+            t.xor(root, root * 3);
+        }
+        let mut sent = Vec::new();
+        // Two and a half records per message: two are sent each time.
+        t.drain(&[100], RECORD * 5 / 2, |a, bytes| sent.push((a, bytes)));
+        let sizes: Vec<usize> = sent.iter().map(|(_, b)| b.len() / RECORD).collect();
+        assert_eq!(sizes, [2, 2, 2, 2, 2]);
+        let roots: Vec<(u64, u64)> = sent
+            .iter()
+            .flat_map(|(_, b)| read(b).map(|r| (r.root, r.xor)))
+            .collect();
+        assert_eq!(roots, (1..=10).map(|r| (r, r * 3)).collect::<Vec<_>>());
+        // Less than a record: still one per message.
+        t.xor(1, 1);
+        t.xor(2, 1);
+        sent.clear();
+        t.drain(&[100], 1, |a, bytes| sent.push((a, bytes)));
+        assert_eq!(
+            sent.iter().map(|(_, b)| b.len()).collect::<Vec<_>>(),
+            [RECORD, RECORD]
+        );
     }
 }

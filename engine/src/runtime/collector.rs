@@ -156,6 +156,33 @@ impl SpoutOutput<'_> {
         self.run_chained();
     }
 
+    /// Emits each of `tuples` on the default stream as a reliable tuple
+    /// with its message id, in order: the same as
+    /// [`emit_with_id`](Self::emit_with_id) for each (one tree per tuple,
+    /// one `ack` or `fail` per message id), with what the engine does per
+    /// emit (routing, counters, metrics) done once for the whole run where
+    /// the stream has one subscriber that always gets the tuple.
+    ///
+    /// The engine stops calling `next_tuple` once `max_spout_pending`
+    /// trees are in flight; a run started below it may go past it by the
+    /// run's length. A spout that must stay within it emits at most
+    /// `max_spout_pending` ([`TopologyContext::max_spout_pending`](crate::TopologyContext::max_spout_pending))
+    /// minus [`pending`](Self::pending) tuples per call.
+    ///
+    /// ```
+    /// # use gale_codec::Value;
+    /// # use gale_engine::SpoutOutput;
+    /// /// Emits the records read from a source, numbered from `first`.
+    /// fn emit_records(out: &mut SpoutOutput<'_>, records: &[Vec<Value>], first: u64) {
+    ///     out.emit_many_with_ids(records.iter().map(Vec::as_slice).zip(first..));
+    /// }
+    /// ```
+    pub fn emit_many_with_ids<'v>(&mut self, tuples: impl IntoIterator<Item = (&'v [Value], u64)>) {
+        self.emitter
+            .emit_many_with_ids_default(self.slot, self.task, tuples);
+        self.run_chained();
+    }
+
     /// Like [`emit_with_id`](Self::emit_with_id), on `stream`.
     pub fn emit_to_with_id(&mut self, stream: &str, values: &[Value], msg_id: u64) {
         let track = Track::Root(msg_id);

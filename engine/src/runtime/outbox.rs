@@ -558,9 +558,27 @@ impl Outbox {
         moved
     }
 
+    /// Bytes of whole records of `record` bytes each that one system
+    /// message carries at most: as many as fit in a ring record of every
+    /// outbound ring.
+    pub(crate) fn system_message_bytes(&self, record: usize) -> usize {
+        /// Room for the tuple around the bytes: record header, archived
+        /// root and value, padding.
+        const OVERHEAD: usize = 128;
+        let limit = self
+            .outbound
+            .iter()
+            .flatten()
+            .map(|o| o.ring.max_record())
+            .min()
+            .unwrap_or(usize::MAX);
+        (limit.saturating_sub(OVERHEAD) / record).max(1) * record
+    }
+
     /// Sends a system message (`values` = one bytes field) to `dest`,
-    /// split into as many messages as it takes for each to fit in a ring
-    /// record; `bytes` holds whole records of `record` bytes each.
+    /// split into as many messages as it takes for each to be at most
+    /// [`system_message_bytes`](Self::system_message_bytes); `bytes` holds
+    /// whole records of `record` bytes each.
     pub(crate) fn deliver_system(
         &mut self,
         dest: TaskId,
@@ -568,17 +586,7 @@ impl Outbox {
         bytes: Vec<u8>,
         record: usize,
     ) {
-        /// Room for the tuple around the bytes: record header, archived
-        /// root and value, padding.
-        const OVERHEAD: usize = 128;
-        let max_record = self
-            .outbound
-            .iter()
-            .flatten()
-            .map(|o| o.ring.max_record())
-            .min()
-            .unwrap_or(usize::MAX);
-        let per_message = (max_record.saturating_sub(OVERHEAD) / record).max(1) * record;
+        let per_message = self.system_message_bytes(record);
         let mut header = std::mem::take(&mut self.system);
         header.stream = stream;
         let mut send = |chunk: Vec<u8>| {

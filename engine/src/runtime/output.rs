@@ -504,6 +504,83 @@ impl Emitter {
         }
     }
 
+    /// A spout's [`emit`](Self::emit) of each of `tuples` on the default
+    /// stream with its message id, in order: each starts a tree, as one
+    /// emit with a message id does, and where the stream's route was
+    /// resolved at start to one task, the stream and its route are looked
+    /// up, and the counters and metrics bumped, once for the run. A tuple
+    /// of the wrong arity is reported and its message id failed at once.
+    pub(crate) fn emit_many_with_ids_default<'v>(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        tuples: impl IntoIterator<Item = (&'v [Value], u64)>,
+    ) {
+        let tracked = self.tracking.enabled() && matches!(self.pending.get(slot), Some(Some(_)));
+        let (lane, (dest, thread)) = match self.lane(slot, task) {
+            Some(lane) if tracked => match lane.one {
+                Some(one) => (lane, one),
+                None => return self.emit_each_with_id(slot, task, tuples),
+            },
+            _ => return self.emit_each_with_id(slot, task, tuples),
+        };
+        let mut misfits = Vec::new();
+        let mut sent = LaneSent::default();
+        let Emitter {
+            header,
+            tracking,
+            outbox,
+            pending,
+            now_ns,
+            ..
+        } = self;
+        let Some(p) = pending[slot].as_mut() else {
+            return;
+        };
+        // One root per tuple, set in place.
+        header.roots.clear();
+        header.roots.push(0);
+        for (values, msg_id) in tuples {
+            if values.len() != lane.arity {
+                misfits.push(values.len());
+                p.immediate.push((msg_id, false));
+                continue;
+            }
+            sent.emitted += 1;
+            let root = p.new_root();
+            let edge = tracking.next_edge();
+            header.roots[0] = root;
+            header.edge_id = edge;
+            match outbox.deliver(dest, thread, TupleRef { header, values }) {
+                Ok(()) => {
+                    sent.delivered += 1;
+                    tracking.start(root, edge, task);
+                    p.insert_newest(root, msg_id, *now_ns);
+                }
+                // Lost: the tree fails now (as `settle_root`).
+                Err(e) => {
+                    p.immediate.push((msg_id, false));
+                    sent.failure = Some((dest, e));
+                }
+            }
+        }
+        header.roots.clear();
+        self.finish_lane(slot, task, &lane, sent, misfits);
+    }
+
+    /// [`emit`](Self::emit) of each of `tuples` with its message id, one
+    /// by one.
+    fn emit_each_with_id<'v>(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        tuples: impl IntoIterator<Item = (&'v [Value], u64)>,
+    ) {
+        for (values, msg_id) in tuples {
+            self.emit(slot, task, None, None, values, Track::Root(msg_id));
+        }
+    }
+
     /// The default stream of task `slot`, if its route was resolved at
     /// start (so a run of emits can be delivered as one), with the header
     /// of its untracked tuples set up.
@@ -817,7 +894,7 @@ impl Emitter {
                     // than wait for the timeout.
                     self.tracking.fail(r);
                 }
-                p.insert(r, msg_id, self.now_ns);
+                p.insert_newest(r, msg_id, self.now_ns);
             }
         }
     }

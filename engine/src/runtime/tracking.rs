@@ -48,6 +48,21 @@ impl Tracking {
         }
     }
 
+    /// A new edge id, for a tuple that starts a tree (see
+    /// [`start`](Self::start)).
+    #[inline]
+    pub(crate) fn next_edge(&mut self) -> u64 {
+        self.ids.next_id()
+    }
+
+    /// Tree `root` was started by spout task `spout` with a tuple of edge
+    /// `edge` delivered: [`init`](Self::init) and the edge's creation as
+    /// one record.
+    #[inline]
+    pub(crate) fn start(&mut self, root: u64, edge: u64, spout: TaskId) {
+        self.acks.start(root, edge, spout);
+    }
+
     /// Edge `edge` of tree `root` was acked.
     #[inline]
     pub(crate) fn ack(&mut self, root: u64, edge: u64) {
@@ -85,7 +100,8 @@ impl Tracking {
             return;
         }
         let ackers = &self.ackers;
-        self.acks.drain(ackers, |acker, bytes| {
+        let max_bytes = outbox.system_message_bytes(table::RECORD);
+        self.acks.drain(ackers, max_bytes, |acker, bytes| {
             outbox.deliver_system(acker, ACK_STREAM_ID, bytes, table::RECORD);
         });
     }
