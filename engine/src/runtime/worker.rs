@@ -25,9 +25,15 @@ use crate::{Spout, TaskId};
 /// starving the others and the spouts).
 const READ_BATCH: usize = 256;
 /// Record batches taken from one inbound ring of another worker per pass
-/// (each holds some dozens of tuples; taking few at a time hands their
-/// ring space back to the producer early).
-const READ_BATCHES: usize = 8;
+/// (each holds some dozens of tuples; taking a bounded number at a time
+/// hands their ring space back to the producer early). Enough for more
+/// tuples than a pass's spouts emit ([`SPOUT_TUPLES`]): a thread whose
+/// spouts' tuples come back to it (a bolt downstream, the acker's
+/// completions) must take them in as fast as it sends them out, or the
+/// thread sending them back stalls on a full ring (8 batches, about 700
+/// tuples, held a reliable spout emitting runs of 64 below one emitting
+/// one tuple per call).
+const READ_BATCHES: usize = 32;
 /// Calls to one spout's `next_tuple` per pass.
 const SPOUT_BATCH: usize = 64;
 /// Calls to a spout between two readings of the clock within a pass (a
