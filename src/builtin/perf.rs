@@ -19,7 +19,7 @@ pub const ID_BOLT_ID: &str = "idBolt";
 pub const NULL_BOLT_ID: &str = "nullBolt";
 /// Tuples an unpaced [`ConstSpout`] emits per `next_tuple` (reliable:
 /// fewer if fewer would reach its max spout pending).
-pub const EMIT_RUN: u64 = 64;
+pub const EMIT_RUN: u64 = 256;
 /// The string storm-perf's `ConstSpout` emits by default.
 pub const DEFAULT_VALUE: &str = "some data";
 
