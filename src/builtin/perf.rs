@@ -20,6 +20,11 @@ pub const NULL_BOLT_ID: &str = "nullBolt";
 /// Tuples an unpaced [`ConstSpout`] emits per `next_tuple` (reliable:
 /// fewer if fewer would reach its max spout pending).
 pub const EMIT_RUN: u64 = 256;
+/// Tuples a paced [`ConstSpout`] emits per `next_tuple` at most (those due
+/// at one reading of the clock). Fewer than [`EMIT_RUN`]: the batch of
+/// them is gathered on the stack, made afresh by every call, and a paced
+/// spout is called far more often than it has tuples due.
+pub const DUE_RUN: u64 = 64;
 /// The string storm-perf's `ConstSpout` emits by default.
 pub const DEFAULT_VALUE: &str = "some data";
 
@@ -33,14 +38,14 @@ pub const DEFAULT_VALUE: &str = "some data";
 /// With a [`Probe`] ([`paced`](Self::paced)) it emits `["str", "ts"]` on
 /// the probe's schedule, `ts` being the tuple's intended send time;
 /// unreliable, every tuple due at one reading of the clock (up to
-/// [`EMIT_RUN`]) as one batch ([`SpoutOutput::emit_batch`]).
+/// [`DUE_RUN`]) as one batch ([`SpoutOutput::emit_batch`]).
 #[derive(Debug, Clone)]
 pub struct ConstSpout {
     /// The string, then (when paced) the stamp.
     value: Vec<Value>,
     /// [`EMIT_RUN`] copies of the string: the one-field tuples of a run.
     run: Vec<Value>,
-    /// When paced: [`EMIT_RUN`] copies of `value`, the tuples of a run of
+    /// When paced: [`DUE_RUN`] copies of `value`, the tuples of a run of
     /// those due at once (each with its own stamp).
     stamped: Vec<Vec<Value>>,
     probe: Option<Probe>,
@@ -86,7 +91,7 @@ impl ConstSpout {
         if probe.is_some() {
             self.value.truncate(1);
             self.value.push(Value::I64(0));
-            self.stamped = vec![self.value.clone(); EMIT_RUN as usize];
+            self.stamped = vec![self.value.clone(); DUE_RUN as usize];
         }
         self.probe = probe;
         self
@@ -189,8 +194,8 @@ impl Spout for ConstSpout {
             // clock read and a worker pass per tuple. They go out as one
             // batch.
             let now = pacer.probe().now_ns();
-            let max = EMIT_RUN.min(self.remaining) as usize;
-            let mut batch: [&[Value]; EMIT_RUN as usize] = [&[]; EMIT_RUN as usize];
+            let max = DUE_RUN.min(self.remaining) as usize;
+            let mut batch: [&[Value]; DUE_RUN as usize] = [&[]; DUE_RUN as usize];
             let mut n = 0;
             for tuple in self.stamped.iter_mut().take(max) {
                 let Some(stamp) = pacer.due_by(now) else {
