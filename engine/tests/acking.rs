@@ -872,17 +872,34 @@ fn chaos(id: u64, attempt: u32, _child: u32) -> Fate {
 /// `src` (x2, replaying) -> `relay` (x2, shuffle, one anchored child) ->
 /// `chaos` (x3, fields on id): fails ~10% and drops ~5% of attempts; 200 ms
 /// message timeout. Every id must end up acked exactly once.
-fn replay_under_chaos(threads: usize) {
-    let what = format!("chaos, threads={threads}");
+///
+/// `batched`: one `src` task emitting runs of 16 at once
+/// (`emit_many_with_ids`) to one `relay` task, so that the route is
+/// resolved at start and each run goes down it as one.
+fn replay_under_chaos(threads: usize, batched: bool) {
+    let what = format!("chaos, threads={threads}, batched={batched}");
+    let tasks = if batched { 1 } else { 2 };
     let log = Log::new();
     let mut b = TopologyBuilder::new("chaos");
     b.set_num_ackers(threads)
         .set_message_timeout(Duration::from_millis(200));
     let l = Arc::clone(&log);
-    b.set_spout("src", move || Reliable::new(&l, CHAOS_N).replaying(), 2);
+    let spout = move || {
+        let spout = Reliable::new(&l, CHAOS_N).replaying();
+        if batched {
+            spout.batched(16)
+        } else {
+            spout
+        }
+    };
+    b.set_spout("src", spout, tasks);
     let l = Arc::clone(&log);
-    b.set_bolt("relay", move || Node::new(&l, always(Fate::Ack)).relay(), 2)
-        .shuffle_grouping("src");
+    b.set_bolt(
+        "relay",
+        move || Node::new(&l, always(Fate::Ack)).relay(),
+        tasks,
+    )
+    .shuffle_grouping("src");
     let l = Arc::clone(&log);
     b.set_bolt("chaos", move || Node::new(&l, decide(chaos)), 3)
         .fields_grouping("relay", ["id"]);
@@ -890,7 +907,7 @@ fn replay_under_chaos(threads: usize) {
 
     log.assert_clean(&what);
     let events = log.events();
-    let ids = log.ids_of("src", 2, CHAOS_N);
+    let ids = log.ids_of("src", tasks, CHAOS_N);
     let fails = check_replayed(&events, &ids, &what);
     check_trees(&events, 2, &what);
 
@@ -926,8 +943,9 @@ fn replay_under_chaos(threads: usize) {
         "{what}: the test did not fail or drop anything: {fates:?}"
     );
     let src = of(&stats, "src");
-    assert_eq!(src.acked, 2 * CHAOS_N, "{what}: {src:?}");
+    assert_eq!(src.acked, tasks as u64 * CHAOS_N, "{what}: {src:?}");
     assert_eq!(src.failed, fails, "{what}: {src:?}");
+    assert_eq!(src.emitted, emits, "{what}: {src:?}");
     assert!(
         fails >= fates["fail"] + fates["drop"],
         "{what}: {fails} fails for {fates:?}"
@@ -942,67 +960,24 @@ fn replay_under_chaos(threads: usize) {
     assert_eq!(latency.count, src.acked, "{what}: {latency:?}");
 }
 
-/// `src` (x1, replaying, runs of 16 emitted at once with
-/// `emit_many_with_ids`) -> `relay` (x1: the route resolved at start, so
-/// the run goes down it as one) -> `chaos` (x3, fields on id), as
-/// [`replay_under_chaos`]: every id acked exactly once, each tree whole.
-fn batched_replay_under_chaos(threads: usize) {
-    let what = format!("batched chaos, threads={threads}");
-    let log = Log::new();
-    let mut b = TopologyBuilder::new("batched-chaos");
-    b.set_num_ackers(threads)
-        .set_message_timeout(Duration::from_millis(200));
-    let l = Arc::clone(&log);
-    b.set_spout(
-        "src",
-        move || Reliable::new(&l, CHAOS_N).replaying().batched(16),
-        1,
-    );
-    let l = Arc::clone(&log);
-    b.set_bolt("relay", move || Node::new(&l, always(Fate::Ack)).relay(), 1)
-        .shuffle_grouping("src");
-    let l = Arc::clone(&log);
-    b.set_bolt("chaos", move || Node::new(&l, decide(chaos)), 3)
-        .fields_grouping("relay", ["id"]);
-    let stats = run_config(b.build().unwrap(), config(threads, BIG_RING));
-
-    log.assert_clean(&what);
-    let events = log.events();
-    let ids = log.ids_of("src", 1, CHAOS_N);
-    let fails = check_replayed(&events, &ids, &what);
-    check_trees(&events, 2, &what);
-    let fates = log.fates_of("chaos");
-    assert!(
-        fates.get("fail").copied().unwrap_or(0) > 0,
-        "{what}: the test did not fail anything: {fates:?}"
-    );
-    let src = of(&stats, "src");
-    assert_eq!(src.acked, CHAOS_N, "{what}: {src:?}");
-    assert_eq!(src.failed, fails, "{what}: {src:?}");
-    let emits = count(&events, |e| matches!(e, Ev::Emit { .. }));
-    assert_eq!(src.emitted, emits, "{what}: {src:?}");
-    let latency = src.complete_latency.as_ref().expect("complete latency");
-    assert_eq!(latency.count, src.acked, "{what}: {latency:?}");
-}
-
 #[test]
 fn a_spout_emitting_runs_with_ids_gets_each_id_acked_exactly_once_one_thread() {
-    batched_replay_under_chaos(1);
+    replay_under_chaos(1, true);
 }
 
 #[test]
 fn a_spout_emitting_runs_with_ids_gets_each_id_acked_exactly_once_two_threads() {
-    batched_replay_under_chaos(2);
+    replay_under_chaos(2, true);
 }
 
 #[test]
 fn replaying_spout_gets_each_id_acked_exactly_once_one_thread() {
-    replay_under_chaos(1);
+    replay_under_chaos(1, false);
 }
 
 #[test]
 fn replaying_spout_gets_each_id_acked_exactly_once_two_threads() {
-    replay_under_chaos(2);
+    replay_under_chaos(2, false);
 }
 
 // ---------------------------------------------------------------------------
