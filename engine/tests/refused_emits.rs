@@ -15,7 +15,15 @@ use gale_engine::{
 };
 use util::{config, run_with};
 
+/// Per message id: (acks, fails) the spout got.
 type Outcomes = Arc<Mutex<BTreeMap<u64, (u32, u32)>>>;
+
+/// Counts an `ack` (`acked`) or a `fail` of `id` in `outcomes`.
+fn outcome(outcomes: &Outcomes, id: u64, acked: bool) {
+    let mut map = outcomes.lock().unwrap();
+    let (acks, fails) = map.entry(id).or_default();
+    *(if acked { acks } else { fails }) += 1;
+}
 
 /// Emits ids 0..4: 1 on an undeclared stream, 2 with two values, 3 as the
 /// wrong type on the typed stream; 0 and 4 properly.
@@ -44,10 +52,10 @@ impl Spout for Mixed {
         self.next == 5
     }
     fn ack(&mut self, id: u64) {
-        self.outcomes.lock().unwrap().entry(id).or_default().0 += 1;
+        outcome(&self.outcomes, id, true);
     }
     fn fail(&mut self, id: u64) {
-        self.outcomes.lock().unwrap().entry(id).or_default().1 += 1;
+        outcome(&self.outcomes, id, false);
     }
 }
 
@@ -122,10 +130,10 @@ impl Spout for Run {
         self.done
     }
     fn ack(&mut self, id: u64) {
-        self.outcomes.lock().unwrap().entry(id).or_default().0 += 1;
+        outcome(&self.outcomes, id, true);
     }
     fn fail(&mut self, id: u64) {
-        self.outcomes.lock().unwrap().entry(id).or_default().1 += 1;
+        outcome(&self.outcomes, id, false);
     }
 }
 
