@@ -66,7 +66,7 @@ pub(crate) struct ShellProcess {
     serializer: crate::Serializer,
     /// Whether the child asked for the batched protocol (Gale offered it).
     batched: bool,
-    pid_dir: PathBuf,
+    pid_dir: PidDir,
 }
 
 impl ShellProcess {
@@ -335,8 +335,26 @@ impl ShellProcess {
 
 impl Drop for ShellProcess {
     fn drop(&mut self) {
+        // The child first, then its pid directory (`pid_dir`'s own drop).
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.pid_dir);
+    }
+}
+
+/// A child's pid directory ([`make_pid_dir`]), removed when it drops: also
+/// when the child cannot be started or fails its handshake.
+struct PidDir(PathBuf);
+
+impl std::ops::Deref for PidDir {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for PidDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -351,9 +369,9 @@ fn describe(status: ExitStatus) -> String {
 
 /// A new private directory under `parent` for a child's pid file: a name
 /// others cannot guess, made with mode 0700 and never reused (`mkdir`
-/// fails on anything already there, a planted symlink included). The
-/// process removes it when it is dropped.
-fn make_pid_dir(parent: &std::path::Path, who: &Who) -> Result<PathBuf, ShellError> {
+/// fails on anything already there, a planted symlink included), removed
+/// when the returned guard drops.
+fn make_pid_dir(parent: &std::path::Path, who: &Who) -> Result<PidDir, ShellError> {
     use std::hash::{BuildHasher, Hasher};
     use std::os::unix::fs::DirBuilderExt;
     static SPAWNED: AtomicU64 = AtomicU64::new(0);
@@ -376,7 +394,7 @@ fn make_pid_dir(parent: &std::path::Path, who: &Who) -> Result<PathBuf, ShellErr
             path: pid_dir.clone(),
             source,
         })?;
-    Ok(pid_dir)
+    Ok(PidDir(pid_dir))
 }
 
 fn sanitize(name: &str) -> String {
@@ -488,19 +506,23 @@ mod tests {
             make_pid_dir(&parent, &who).unwrap(),
             make_pid_dir(&parent, &who).unwrap(),
         );
-        assert_ne!(a, b);
-        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_ne!(*a, *b);
+        let mode = std::fs::metadata(&*a).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         // The random part differs even between two processes' first dirs:
         // it is 16 hex digits after the counter.
         let name = a.file_name().unwrap().to_string_lossy().into_owned();
         let random = name.rsplit('-').next().unwrap();
         assert_eq!(random.len(), 16, "{name}");
+        // The guard removes its directory (with the pid file in it).
+        let path = a.to_path_buf();
+        std::fs::write(path.join("123"), "").unwrap();
+        drop(a);
+        assert!(!path.exists());
         // A path that exists already (a planted directory or symlink) is
         // never taken over.
-        std::fs::remove_dir(&a).unwrap();
-        std::os::unix::fs::symlink(&parent, &a).unwrap();
-        assert!(std::fs::DirBuilder::new().create(&a).is_err());
+        std::os::unix::fs::symlink(&parent, &path).unwrap();
+        assert!(std::fs::DirBuilder::new().create(&path).is_err());
         std::fs::remove_dir_all(&parent).unwrap();
     }
 }
