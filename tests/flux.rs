@@ -288,7 +288,8 @@ streams:
 
 #[test]
 fn includes_merge_as_flux_does() {
-    let dir = scratch("flux-includes");
+    let tmp = scratch("flux-includes");
+    let dir = tmp.path();
     std::fs::write(
         dir.join("part.yaml"),
         "\
@@ -315,7 +316,7 @@ spouts:
 "
         )
     };
-    let kept = topofile::load_str(&main(false), Path::new("t.yaml"), &dir).unwrap();
+    let kept = topofile::load_str(&main(false), Path::new("t.yaml"), dir).unwrap();
     assert_eq!(kept.topology.name(), "mine");
     assert_eq!(kept.topology.parallelism("w"), Some(1));
     assert_eq!(kept.topology.config().max_spout_pending, Some(5));
@@ -327,7 +328,7 @@ spouts:
         .warnings
         .iter()
         .any(|w| w.message.contains("`w` ignored")));
-    let replaced = topofile::load_str(&main(true), Path::new("t.yaml"), &dir).unwrap();
+    let replaced = topofile::load_str(&main(true), Path::new("t.yaml"), dir).unwrap();
     assert_eq!(replaced.topology.name(), "from-the-part");
     assert_eq!(replaced.topology.parallelism("w"), Some(3));
     assert_eq!(replaced.topology.config().max_spout_pending, Some(3));

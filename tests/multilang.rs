@@ -127,7 +127,8 @@ fn spout_log(path: &std::path::Path) -> (BTreeMap<u64, u32>, BTreeMap<u64, u32>)
 fn a_reliable_python_spout_sees_every_message_acked_once_after_a_bolt_fails_some() {
     const N: u64 = 200;
     for serializer in [Serializer::Json, Serializer::Msgpack] {
-        let dir = scratch(&format!("reliable-{}", serializer.name()));
+        let tmp = scratch(&format!("reliable-{}", serializer.name()));
+        let dir = tmp.path();
         let log = dir.join("spout.log");
         let spout = ShellConfig::new(
             python(),
@@ -269,7 +270,8 @@ fn direct_emits(direct: ShellConfig) {
 
 #[test]
 fn heartbeats_and_ticks_reach_an_idle_child_and_are_answered() {
-    let dir = scratch("heartbeats");
+    let tmp = scratch("heartbeats");
+    let dir = tmp.path();
     let log = dir.join("heartbeats.log");
     let bolt = ShellConfig::new(
         python(),

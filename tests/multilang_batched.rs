@@ -157,7 +157,8 @@ fn quickstart_components_count_the_same_under_both_protocols() {
     const N: u64 = 1000;
     let expected = expected_counts(N);
     for protocol in [Protocol::Storm, Protocol::Batched] {
-        let log = scratch(&format!("quickstart-{}", protocol.name())).join("spout.log");
+        let tmp = scratch(&format!("quickstart-{}", protocol.name()));
+        let log = tmp.path().join("spout.log");
         let (topology, counts) = quickstart(protocol, N, Some(&log), None);
         // Every sentence acked at the spout: its words were counted.
         let stats = run_until(topology, || acks_and_fails(&log).0.len() as u64 >= N);
@@ -199,7 +200,8 @@ fn failed_pending(stats: &TopologyStats) -> u64 {
 #[test]
 fn kill_9_of_batched_children_mid_run_loses_nothing() {
     const N: u64 = 20_000;
-    let dir = scratch("batched-kill9");
+    let tmp = scratch("batched-kill9");
+    let dir = tmp.path();
     let (log, pids) = (dir.join("spout.log"), dir.join("pids"));
     let (topology, _counts) = quickstart(Protocol::Batched, N, Some(&log), Some(&pids));
     let running = LocalCluster::new(config(WATCHDOG))
@@ -256,7 +258,8 @@ fn kill_9_of_batched_children_mid_run_loses_nothing() {
 
 /// The word count through tests/python/faulty_batched.py in `mode`.
 fn faulty(mode: &str) -> (TopologyStats, gale::engine::TopologyMetrics) {
-    let dir = scratch(&format!("batched-{mode}"));
+    let tmp = scratch(&format!("batched-{mode}"));
+    let dir = tmp.path();
     let mut split = gale_run("faulty_batched:FaultySplit", &root().join("tests/python"));
     split.env.push(("FAULTY_MODE".to_owned(), mode.to_owned()));
     split.env.push((
@@ -311,7 +314,8 @@ fn a_hung_batched_child_is_killed_and_its_inputs_replayed() {
 #[test]
 fn shell_metrics_measure_the_child_latency_cpu_and_memory() {
     const N: u64 = 3000;
-    let log = scratch("batched-metrics").join("spout.log");
+    let tmp = scratch("batched-metrics");
+    let log = tmp.path().join("spout.log");
     let (topology, _counts) = quickstart(Protocol::Batched, N, Some(&log), None);
     let running = LocalCluster::new(config(WATCHDOG))
         .submit(topology)

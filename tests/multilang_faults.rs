@@ -34,7 +34,8 @@ fn faulty_with_metrics(
     tune: impl FnOnce(ShellConfig) -> ShellConfig,
     message_timeout: Duration,
 ) -> (TopologyStats, gale::engine::TopologyMetrics) {
-    let dir = scratch(&format!("fault-{mode}"));
+    let tmp = scratch(&format!("fault-{mode}"));
+    let dir = tmp.path();
     let marker = dir.join("marker").display().to_string();
     let split = tune(python_split(&[&script("faulty_split.py"), mode, &marker]));
     let (topology, counts) = wordcount_with(split, SENTENCES, 2, message_timeout);
@@ -87,7 +88,8 @@ fn a_hung_child_is_killed_and_restarted_after_the_timeout() {
 
 #[test]
 fn an_idle_child_that_ignores_heartbeats_is_hung_and_restarted() {
-    let dir = scratch("silent-heartbeat");
+    let tmp = scratch("silent-heartbeat");
+    let dir = tmp.path();
     let marker = dir.join("marker").display().to_string();
     let split = python_split(&[&script("faulty_split.py"), "silent-heartbeat", &marker])
         .subprocess_timeout(Duration::from_millis(500))
@@ -229,7 +231,8 @@ fn a_command_that_cannot_start_is_reported_and_its_inputs_fail() {
 /// A faulty shell spout → Gale's split and count bolts, run until the
 /// count bolt has seen words from a restarted child.
 fn faulty_spout(mode: &str) -> TopologyStats {
-    let dir = scratch(&format!("spout-{mode}"));
+    let tmp = scratch(&format!("spout-{mode}"));
+    let dir = tmp.path();
     let marker = dir.join("marker").display().to_string();
     let spout = ShellConfig::new(
         python(),
@@ -278,7 +281,8 @@ fn a_hung_spout_child_is_killed_and_the_worker_goes_on() {
 
 #[test]
 fn a_pystorm_bolt_that_raises_is_reported_restarted_and_replayed() {
-    let dir = scratch("raising");
+    let tmp = scratch("raising");
+    let dir = tmp.path();
     let marker = dir.join("marker").display().to_string();
     let split = python_split(&[&script("raising_bolt.py"), "json", &marker]);
     let (topology, counts) = wordcount(split, SENTENCES, 2);

@@ -4,8 +4,11 @@
 #![allow(dead_code)]
 
 mod python_env;
+mod scratch;
+#[allow(unused_imports)] // not every test file makes scratch directories
+pub use scratch::scratch;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use gale::builtin::wordcount::{CountBolt, CountSink, SentenceSpout};
@@ -38,14 +41,6 @@ pub fn example(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
-}
-
-/// A fresh, empty directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gale-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A shell bolt running `args` under the test Python, declaring `word`.

@@ -4,16 +4,7 @@
 
 mod util;
 
-use std::path::PathBuf;
-
-use util::gale;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gale-abuse-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use util::{gale, scratch};
 
 /// `gale plan const-spout-null-bolt --cluster FILE`.
 fn gale_plan(cluster: &std::path::Path) -> util::Run {
@@ -31,7 +22,8 @@ fn no_panic(run: &util::Run) {
 
 #[test]
 fn huge_durations_in_a_topology_file_are_validation_errors() {
-    let dir = scratch("huge-file");
+    let tmp = scratch("huge-file");
+    let dir = tmp.path();
     for (yaml, field) in [
         (
             "config: {message_timeout_secs: 1e20}\nspouts:\n  - {id: s, builtin: sentences}\nbolts:\n  - {id: b, builtin: split}\nstreams:\n  - {from: s, to: b, grouping: shuffle}\n",
@@ -95,7 +87,8 @@ fn gale_secret_prints_a_secret_a_cluster_file_accepts() {
     assert_eq!(secret.len(), 64, "{secret}");
     assert!(secret.bytes().all(|c| c.is_ascii_hexdigit()), "{secret}");
     assert_ne!(a.stdout, b.stdout);
-    let dir = scratch("secret");
+    let tmp = scratch("secret");
+    let dir = tmp.path();
     std::fs::write(dir.join("secret"), &a.stdout).unwrap();
     let cluster = dir.join("cluster.toml");
     std::fs::write(
@@ -161,7 +154,8 @@ fn a_closed_stderr_does_not_stop_the_run_from_ending() {
 /// before parsing, for topology and cluster files alike.
 #[test]
 fn deeply_nested_files_are_refused_before_parsing() {
-    let dir = scratch("deep");
+    let tmp = scratch("deep");
+    let dir = tmp.path();
     let deep = format!("name: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
     let file = dir.join("deep.yaml");
     std::fs::write(&file, &deep).unwrap();

@@ -7,23 +7,15 @@
 mod util;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gale::builtin::wordcount::expected_counts;
 use serde_json::Value as Json;
-use util::gale;
 use util::servers::Redis;
+use util::{gale, scratch};
 
 const SENTENCES_RUN: u64 = 1_000_000;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gale-state-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The `word<TAB>count` lines and the closing JSON report.
 fn counts_and_json(stdout: &str) -> (BTreeMap<String, u64>, Json) {
@@ -68,7 +60,8 @@ fn args<'a>(state: &'a str, count: &'a str) -> Vec<&'a str> {
 
 #[test]
 fn killed_at_random_moments_and_restarted_it_counts_exactly_once() {
-    let dir = scratch("kill");
+    let tmp = scratch("kill");
+    let dir = tmp.path();
     let current = || std::fs::read(dir.join("CURRENT")).ok();
     kill_restart_and_count(dir.to_str().unwrap(), current);
 }
@@ -96,7 +89,8 @@ fn with_redis_killed_and_restarted_it_counts_exactly_once() {
 /// the task counts it was saved with), and the counts end exact.
 #[test]
 fn restarted_with_other_bolt_counts_each_word_keeps_its_count() {
-    let dir = scratch("rescale");
+    let tmp = scratch("rescale");
+    let dir = tmp.path();
     let d = dir.to_str().unwrap();
     let current = || std::fs::read(dir.join("CURRENT")).ok();
     let count = SENTENCES_RUN.to_string();
@@ -231,7 +225,8 @@ fn an_unreachable_or_damaged_redis_is_an_error_naming_it() {
 
 #[test]
 fn a_missing_directory_or_a_damaged_checkpoint_is_an_error_naming_it() {
-    let dir = scratch("bad");
+    let tmp = scratch("bad");
+    let dir = tmp.path();
     let missing = dir.join("nope");
     let run = gale(&args(missing.to_str().unwrap(), "100"));
     assert_eq!(run.code, Some(1), "{}", run.stderr);
@@ -243,7 +238,7 @@ fn a_missing_directory_or_a_damaged_checkpoint_is_an_error_naming_it() {
     // A complete run leaves a checkpoint; damage a task's file.
     let d = dir.to_str().unwrap();
     assert!(gale(&args(d, "1000")).ok());
-    let current = std::fs::read_dir(&dir)
+    let current = std::fs::read_dir(dir)
         .unwrap()
         .flatten()
         .find(|e| e.file_name().to_string_lossy().starts_with("chk-"))

@@ -7,18 +7,18 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use util::{gale_with_env, python, Run};
+use tempfile::TempDir;
+use util::{gale_with_env, python, scratch, Run};
 
 /// `sparse quickstart wordcount` in a fresh directory of test `name`;
-/// returns the project.
-fn quickstart(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gale-sparse-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// returns the scratch directory (removed when it drops) and the project.
+fn quickstart(name: &str) -> (TempDir, PathBuf) {
+    let tmp = scratch(&format!("sparse-{name}"));
+    let dir = tmp.path();
     let sparse = Path::new(&python()).with_file_name("sparse");
     let out = Command::new(&sparse)
         .args(["quickstart", "wordcount"])
-        .current_dir(&dir)
+        .current_dir(dir)
         // streamparse refuses to run as root without it (Leiningen's prompt).
         .env("LEIN_ROOT", "1")
         .output()
@@ -28,7 +28,8 @@ fn quickstart(name: &str) -> PathBuf {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    dir.join("wordcount")
+    let project = dir.join("wordcount");
+    (tmp, project)
 }
 
 /// `gale ARGS` with the test Python (which has the repository's `gale`
@@ -55,7 +56,7 @@ fn row(stdout: &str, component: &str) -> Vec<u64> {
 
 #[test]
 fn a_projects_own_virtualenv_runs_it_when_gale_python_is_unset() {
-    let project = quickstart("venv");
+    let (_tmp, project) = quickstart("venv");
     // A `.venv` whose python notes that it ran, then is the test Python.
     let python = project.join(".venv/bin/python");
     std::fs::create_dir_all(python.parent().unwrap()).unwrap();
@@ -83,7 +84,7 @@ fn a_projects_own_virtualenv_runs_it_when_gale_python_is_unset() {
 
 #[test]
 fn a_sparse_quickstart_project_runs_unedited_under_both_protocols() {
-    let project = quickstart("run");
+    let (_tmp, project) = quickstart("run");
     let topology = project.join("topologies/wordcount.py");
     let topology = topology.to_str().unwrap();
     let valid = gale(&["validate", topology], "batched");

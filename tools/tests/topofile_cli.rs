@@ -2,9 +2,7 @@
 
 mod util;
 
-use std::path::PathBuf;
-
-use util::{gale, gale_with_env, python, repo};
+use util::{gale, gale_with_env, python, repo, scratch};
 
 /// The `word<TAB>count` lines of a run's stdout.
 fn counts(stdout: &str) -> std::collections::BTreeMap<String, u64> {
@@ -13,13 +11,6 @@ fn counts(stdout: &str) -> std::collections::BTreeMap<String, u64> {
         .filter_map(|l| l.split_once('\t'))
         .map(|(w, n)| (w.to_owned(), n.parse().unwrap()))
         .collect()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gale-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -37,7 +28,8 @@ fn validate_describes_a_good_file() {
 
 #[test]
 fn validate_lists_every_error_with_its_line() {
-    let dir = scratch("validate-bad");
+    let tmp = scratch("validate-bad");
+    let dir = tmp.path();
     let file = dir.join("bad.yaml");
     std::fs::write(
         &file,
@@ -76,7 +68,8 @@ fn run_a_streamparse_topology_file_prints_exact_counts() {
                 repo().join("examples/python").display()
             ),
         );
-    let file = scratch("run-streamparse").join("wc.yaml");
+    let tmp = scratch("run-streamparse");
+    let file = tmp.path().join("wc.yaml");
     std::fs::write(&file, text).unwrap();
     let run = gale(&["run", file.to_str().unwrap(), "--threads", "2", "--no-pin"]);
     assert!(run.ok(), "{}", run.stderr);
@@ -125,7 +118,8 @@ streams:
         python = python(),
         cwd = repo().join("tests/python").display(),
     );
-    let file = scratch("run-windowed").join("w.yaml");
+    let tmp = scratch("run-windowed");
+    let file = tmp.path().join("w.yaml");
     std::fs::write(&file, text).unwrap();
     let run = gale(&["run", file.to_str().unwrap(), "--threads", "2", "--no-pin"]);
     assert!(run.ok(), "{}", run.stderr);
@@ -136,7 +130,8 @@ streams:
 
 #[test]
 fn a_bad_window_block_is_reported_with_its_place() {
-    let dir = scratch("validate-window");
+    let tmp = scratch("validate-window");
+    let dir = tmp.path();
     let file = dir.join("bad.yaml");
     std::fs::write(
         &file,
@@ -260,7 +255,8 @@ fn the_filtered_flux_example_runs_with_its_properties_to_exact_counts() {
 
 #[test]
 fn a_flux_file_with_a_typod_class_and_a_missing_ref_gets_both_lines() {
-    let dir = scratch("flux-bad");
+    let tmp = scratch("flux-bad");
+    let dir = tmp.path();
     let file = dir.join("bad.yaml");
     std::fs::write(
         &file,

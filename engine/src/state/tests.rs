@@ -3,7 +3,7 @@
 //! last committed checkpoint whole, and a writer process killed with
 //! SIGKILL at random moments never leaving a damaged current checkpoint.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -11,11 +11,12 @@ use gale_codec::Value;
 
 use super::{DirBackend, KeyValueState, StateBackend, StateError};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gale-state-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty directory for one test, removed when the guard drops.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("gale-state-{name}-"))
+        .tempdir()
+        .expect("a scratch directory")
 }
 
 fn state_of(checkpoint: u64, keys: usize) -> KeyValueState {
@@ -58,8 +59,9 @@ fn key_value_state_round_trips_and_garbage_is_an_error() {
 
 #[test]
 fn checkpoints_commit_load_and_replace_older_ones() {
-    let dir = scratch("commit");
-    let b = DirBackend::open(&dir).unwrap();
+    let tmp = scratch("commit");
+    let dir = tmp.path();
+    let b = DirBackend::open(dir).unwrap();
     assert_eq!(
         b.load("count-1").unwrap(),
         None,
@@ -80,8 +82,9 @@ fn checkpoints_commit_load_and_replace_older_ones() {
 
 #[test]
 fn a_crash_before_commit_leaves_the_previous_checkpoint_current() {
-    let dir = scratch("precommit");
-    let b = DirBackend::open(&dir).unwrap();
+    let tmp = scratch("precommit");
+    let dir = tmp.path();
+    let b = DirBackend::open(dir).unwrap();
     b.save(1, "t", &state_of(1, 5).snapshot().unwrap()).unwrap();
     b.commit(1).unwrap();
     // Checkpoint 2: one task saved, a half-written temporary file of
@@ -105,8 +108,9 @@ fn damaged(path: &Path, what: &str, change: impl FnOnce(&mut Vec<u8>)) -> String
 
 #[test]
 fn damaged_or_missing_files_are_errors_naming_them() {
-    let dir = scratch("damaged");
-    let b = DirBackend::open(&dir).unwrap();
+    let tmp = scratch("damaged");
+    let dir = tmp.path();
+    let b = DirBackend::open(dir).unwrap();
     b.save(4, "t", &state_of(4, 50).snapshot().unwrap())
         .unwrap();
     b.save(4, "u", &state_of(4, 50).snapshot().unwrap())
@@ -177,7 +181,8 @@ fn crash_writer() {
 
 #[test]
 fn a_writer_killed_at_random_moments_leaves_a_whole_current_checkpoint() {
-    let dir = scratch("kill");
+    let tmp = scratch("kill");
+    let dir = tmp.path();
     let exe = std::env::current_exe().unwrap();
     let mut last = 0;
     for round in 0..6u64 {
@@ -188,7 +193,7 @@ fn a_writer_killed_at_random_moments_leaves_a_whole_current_checkpoint() {
                 "--test-threads",
                 "1",
             ])
-            .env("GALE_STATE_WRITER", &dir)
+            .env("GALE_STATE_WRITER", dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -198,7 +203,7 @@ fn a_writer_killed_at_random_moments_leaves_a_whole_current_checkpoint() {
         std::thread::sleep(Duration::from_millis(150 + 37 * round));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let b = DirBackend::open(&dir).unwrap();
+        let b = DirBackend::open(dir).unwrap();
         let id = b
             .current()
             .unwrap()

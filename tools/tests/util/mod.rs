@@ -2,6 +2,11 @@
 
 #[path = "../../../tests/util/python_env.rs"]
 mod python_env;
+#[path = "../../../tests/util/scratch.rs"]
+#[allow(dead_code)] // not every test file makes scratch directories
+mod scratch;
+#[allow(unused_imports)] // not every test file makes scratch directories
+pub use scratch::scratch;
 /// Real redis-server and PostgreSQL for the connector tests.
 #[allow(dead_code)] // only tests/connectors.rs starts servers
 pub mod servers;
