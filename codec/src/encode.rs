@@ -165,6 +165,40 @@ pub fn encode_few(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<u
     crate::flat::encode_few_of(header, values, buf)
 }
 
+/// Archives a tuple of `header` and `values` that are archived values
+/// already, read in place (a bolt forwarding its input's values): the
+/// same bytes as [`encode_few`] (and [`Encoder::encode_into`]) write for
+/// the same values as [`Value`]s, without building them. `None` (nothing
+/// meaningful written) for a tuple of none or more than four values, a
+/// list or a map among them, a string or bytes longer than
+/// [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN), or if `buf` is too small: the
+/// caller then builds the values and takes the general path.
+///
+/// ```
+/// use gale_codec::{encode_archived, view_checked, AlignedVec, Encoder, Header, Tuple, Value};
+/// let tuple = Tuple {
+///     header: Header::default(),
+///     values: vec![Value::from("a word longer than 8"), Value::I64(7)],
+/// };
+/// let mut first = AlignedVec::<16>::new();
+/// first.resize(256, 0);
+/// let len = Encoder::new().encode_into(tuple.as_ref(), &mut first).unwrap();
+/// let input = view_checked(&first[..len]).unwrap();
+/// let header = Header { stream: 3, source_task: 9, edge_id: 42, roots: vec![5] };
+/// let mut again = AlignedVec::<16>::new();
+/// again.resize(256, 0);
+/// let n = encode_archived(&header, input.values(), &mut again).unwrap();
+/// let mut expected = AlignedVec::<16>::new();
+/// expected.resize(256, 0);
+/// let values = tuple.values.clone();
+/// let m = Encoder::new().encode_into(Tuple { header, values }.as_ref(), &mut expected).unwrap();
+/// assert_eq!(&again[..n], &expected[..m]);
+/// ```
+#[inline(always)]
+pub fn encode_archived(header: &Header, values: &[ArchivedValue], buf: &mut [u8]) -> Option<usize> {
+    crate::flat::encode_archived(header, values, buf)
+}
+
 /// [`encode_fast`] for an untracked tuple (its header without roots,
 /// hence a [`PlainHeader`]) whose one value is of kind `K` (a
 /// [`FastKind`](crate::FastKind) as `u8`), `None` for any other: over a run of tuples of

@@ -403,21 +403,21 @@ pub(crate) fn encode_one_as<const ROOTS: bool, const K: u8>(
     // The value's out-of-line bytes and its slot's words; the offset of
     // those bytes, known once the layout is, goes into the high half of
     // word 0 (bytes) or into word 1 (a long string).
-    let (ool, w0, w1): (&[u8], u64, u64) = match (K, value) {
-        (K_SCALAR, scalar @ (Value::Null | Value::Bool(_) | Value::I64(_) | Value::F64(_))) => {
-            let (w0, w1) = slot_words(scalar, 0)?;
+    let (ool, w0, w1): (&[u8], u64, u64) = match (K, value.flat()) {
+        (K_SCALAR, scalar) => {
+            let (w0, w1) = scalar.scalar_words()?;
             (&[], w0, w1)
         }
-        (K_SHORT_STR, Value::Str(s)) if s.len() <= INLINE_STR => {
+        (K_SHORT_STR, Flat::Str(s)) if s.len() <= INLINE_STR => {
             let (w0, w1) = inline_str_words(s);
             (&[], w0, w1)
         }
-        (K_LONG_STR, Value::Str(s)) if s.len() > INLINE_STR => {
+        (K_LONG_STR, Flat::Str(s)) if s.len() > INLINE_STR => {
             // Too long: the general path reports it.
             let l = str_len_word(s.len())?;
             (s.as_bytes(), u64::from(TAG_STR) | u64::from(l) << 32, 0)
         }
-        (K_BYTES, Value::Bytes(b)) if b.len() <= crate::MAX_VALUE_LEN => {
+        (K_BYTES, Flat::Bytes(b)) if b.len() <= crate::MAX_VALUE_LEN => {
             (b, u64::from(TAG_BYTES), b.len() as u64)
         }
         _ => return None,
@@ -489,17 +489,83 @@ struct Part<'v> {
     off_in_w0: bool,
 }
 
+/// One value as the flat encoders see it, whether it is a [`Value`] or an
+/// archived one read in place ([`ArchivedValue`]): the encoders read both
+/// through this, so a tuple's archived values are written again (a bolt
+/// forwarding its input) without building [`Value`]s first, and with the
+/// same bytes.
+pub(crate) enum Flat<'v> {
+    Null,
+    Bool(bool),
+    I64(i64),
+    F64(f64),
+    Str(&'v str),
+    Bytes(&'v [u8]),
+    /// A list or a map: not flat.
+    Nested,
+}
+
+impl Flat<'_> {
+    /// The two words of a scalar's slot; `None` for any other value.
+    #[inline(always)]
+    fn scalar_words(&self) -> Option<(u64, u64)> {
+        Some(match *self {
+            Flat::Null => (u64::from(TAG_NULL), 0),
+            Flat::Bool(b) => (u64::from(TAG_BOOL) | u64::from(b) << 8, 0),
+            Flat::I64(n) => (u64::from(TAG_I64), n as u64),
+            Flat::F64(f) => (u64::from(TAG_F64), f.to_bits()),
+            Flat::Str(_) | Flat::Bytes(_) | Flat::Nested => return None,
+        })
+    }
+}
+
+/// A value the flat encoders can write ([`Flat`]).
+pub(crate) trait FlatValue {
+    /// The value, as the flat encoders see it.
+    fn flat(&self) -> Flat<'_>;
+}
+
+impl FlatValue for Value {
+    #[inline(always)]
+    fn flat(&self) -> Flat<'_> {
+        match self {
+            Value::Null => Flat::Null,
+            Value::Bool(b) => Flat::Bool(*b),
+            Value::I64(n) => Flat::I64(*n),
+            Value::F64(f) => Flat::F64(*f),
+            Value::Str(s) => Flat::Str(s),
+            Value::Bytes(b) => Flat::Bytes(b),
+            Value::List(_) | Value::Map(_) => Flat::Nested,
+        }
+    }
+}
+
+impl FlatValue for ArchivedValue {
+    #[inline(always)]
+    fn flat(&self) -> Flat<'_> {
+        match self {
+            ArchivedValue::Null => Flat::Null,
+            ArchivedValue::Bool(b) => Flat::Bool(*b),
+            ArchivedValue::I64(n) => Flat::I64(n.to_native()),
+            ArchivedValue::F64(f) => Flat::F64(f.to_native()),
+            ArchivedValue::Str(s) => Flat::Str(s.as_str()),
+            ArchivedValue::Bytes(b) => Flat::Bytes(b.as_slice()),
+            ArchivedValue::List(_) | ArchivedValue::Map(_) => Flat::Nested,
+        }
+    }
+}
+
 /// A flat value's [`Part`]; `None` for a list or map, or a string or
 /// bytes longer than [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN) (the general
 /// path reports it).
 #[inline(always)]
-fn part(value: &Value) -> Option<Part<'_>> {
-    let (ool, w0, w1, off_in_w0): (&[u8], _, _, _) = match value {
-        Value::Str(s) if s.len() <= INLINE_STR => {
+fn part<V: FlatValue>(value: &V) -> Option<Part<'_>> {
+    let (ool, w0, w1, off_in_w0): (&[u8], _, _, _) = match value.flat() {
+        Flat::Str(s) if s.len() <= INLINE_STR => {
             let (w0, w1) = inline_str_words(s);
             (&[], w0, w1, false)
         }
-        Value::Str(s) => {
+        Flat::Str(s) => {
             let l = str_len_word(s.len())?;
             (
                 s.as_bytes(),
@@ -508,12 +574,12 @@ fn part(value: &Value) -> Option<Part<'_>> {
                 false,
             )
         }
-        Value::Bytes(b) if b.len() <= crate::MAX_VALUE_LEN => {
+        Flat::Bytes(b) if b.len() <= crate::MAX_VALUE_LEN => {
             (b, u64::from(TAG_BYTES), b.len() as u64, true)
         }
-        Value::Bytes(_) | Value::List(_) | Value::Map(_) => return None,
+        Flat::Bytes(_) | Flat::Nested => return None,
         scalar => {
-            let (w0, w1) = slot_words(scalar, 0)?;
+            let (w0, w1) = scalar.scalar_words()?;
             (&[], w0, w1, false)
         }
     };
@@ -529,20 +595,39 @@ fn part(value: &Value) -> Option<Part<'_>> {
 /// slice's length); `None` for any other length.
 #[inline(always)]
 pub(crate) fn encode_few_of(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<usize> {
-    /// `encode_few` for `values` as an array of `N`, with or without roots.
-    fn of<const N: usize>(h: &Header, values: &[Value], buf: &mut [u8]) -> Option<usize> {
-        let values = values.try_into().ok()?;
-        if h.roots.is_empty() {
-            encode_few::<false, N>(h, values, buf)
-        } else {
-            encode_few::<true, N>(h, values, buf)
-        }
-    }
     match values.len() {
-        2 => of::<2>(header, values, buf),
-        3 => of::<3>(header, values, buf),
-        4 => of::<4>(header, values, buf),
+        2 => few_as::<2, Value>(header, values, buf),
+        3 => few_as::<3, Value>(header, values, buf),
+        4 => few_as::<4, Value>(header, values, buf),
         _ => None,
+    }
+}
+
+/// [`encode_few`] of archived values (read in place) for a tuple of one to
+/// four of them; `None` for any other length, or as [`encode_few`].
+#[inline]
+pub(crate) fn encode_archived(
+    header: &Header,
+    values: &[ArchivedValue],
+    buf: &mut [u8],
+) -> Option<usize> {
+    match values.len() {
+        1 => few_as::<1, ArchivedValue>(header, values, buf),
+        2 => few_as::<2, ArchivedValue>(header, values, buf),
+        3 => few_as::<3, ArchivedValue>(header, values, buf),
+        4 => few_as::<4, ArchivedValue>(header, values, buf),
+        _ => None,
+    }
+}
+
+/// [`encode_few`] for `values` as an array of `N`, with or without roots.
+#[inline(always)]
+fn few_as<const N: usize, V: FlatValue>(h: &Header, values: &[V], buf: &mut [u8]) -> Option<usize> {
+    let values = values.try_into().ok()?;
+    if h.roots.is_empty() {
+        encode_few::<false, N, V>(h, values, buf)
+    } else {
+        encode_few::<true, N, V>(h, values, buf)
     }
 }
 
@@ -553,9 +638,9 @@ pub(crate) fn encode_few_of(header: &Header, values: &[Value], buf: &mut [u8]) -
 /// a value is not flat or too long, or `buf` is too small (the general
 /// path then decides). `ROOTS` as for [`encode_one_as`].
 #[inline(always)]
-pub(crate) fn encode_few<const ROOTS: bool, const N: usize>(
+pub(crate) fn encode_few<const ROOTS: bool, const N: usize, V: FlatValue>(
     h: &Header,
-    values: &[Value; N],
+    values: &[V; N],
     buf: &mut [u8],
 ) -> Option<usize> {
     let mut parts: [Part<'_>; N] = std::array::from_fn(|_| Part {
@@ -977,6 +1062,32 @@ mod tests {
             prop_assert_eq!(&buf[..n], &rkyv_bytes(&t)[..]);
             // Too small a buffer: refused, for the general path to report.
             prop_assert_eq!(super::encode_few_of(&t.header, &t.values, &mut buf[..n - 1]), None);
+        }
+
+        #[test]
+        fn archived_values_again_same_bytes_as_rkyv(
+            first in proptest::collection::vec(any::<u64>(), 0..4),
+            stream in any::<u32>(),
+            source_task in any::<u32>(),
+            edge_id in any::<u64>(),
+            roots in proptest::collection::vec(any::<u64>(), 0..4),
+            values in proptest::collection::vec(flat_value(), 1..=4),
+        ) {
+            // A bolt forwarding its input: the input's archived values,
+            // read in place, under another header (with other roots, so
+            // the values move) are what rkyv writes for them as `Value`s.
+            let input = Tuple { header: Header { roots: first, ..Header::default() }, values };
+            let archived = rkyv_bytes(&input);
+            let mut aligned = AlignedVec::<16>::new();
+            aligned.extend_from_slice(&archived);
+            let view = crate::view_checked(&aligned).unwrap();
+            let header = Header { stream, source_task, edge_id, roots };
+            let mut buf = AlignedVec::<16>::new();
+            buf.resize(1 << 16, 0xa5);
+            let n = super::encode_archived(&header, view.values(), &mut buf).expect("flat");
+            let again = Tuple { header, values: input.values };
+            prop_assert_eq!(&buf[..n], &rkyv_bytes(&again)[..]);
+            prop_assert_eq!(super::encode_archived(&again.header, view.values(), &mut buf[..n - 1]), None);
         }
 
         #[test]

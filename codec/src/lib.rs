@@ -42,7 +42,9 @@ mod read;
 mod tuple;
 mod value;
 
-pub use encode::{encode_fast, encode_fast_as, encode_few, encoded_len_bound, Encoder};
+pub use encode::{
+    encode_archived, encode_fast, encode_fast_as, encode_few, encoded_len_bound, Encoder,
+};
 pub use encode_error::EncodeError;
 pub use fields::{Fields, FieldsError};
 pub use flat::{le_word, FastKind};
