@@ -1,6 +1,6 @@
 //! Random topologies (random groupings, fan-out and fan-in, relaying bolts,
 //! tiny to large rings, acking on or off, relays by `emit`, `emit_many` or
-//! anchored `emit_anchored`) run on one worker thread chained (a bolt runs
+//! anchored `emit_anchored` or `forward`) run on one worker thread chained (a bolt runs
 //! within the emit that reaches it), on one thread unchained (every tuple
 //! takes the same-thread queue), and on two or three, where most take the
 //! rings between workers as staged record batches. Every run must deliver
@@ -50,12 +50,20 @@ impl G {
 type BoltModel = (usize, usize, Vec<(usize, G)>);
 
 /// How bolts relay: `emit` per copy, one `emit_many` for all copies, or
-/// (with acking) `emit_anchored` per copy.
+/// (with acking) `emit_anchored` or `forward` per copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Emit,
     Many,
     Acked,
+    Forward,
+}
+
+impl Mode {
+    /// Whether the spouts emit with message ids and the bolts anchor.
+    fn acked(self) -> bool {
+        matches!(self, Mode::Acked | Mode::Forward)
+    }
 }
 
 /// A random topology: spouts `s0..`, then bolts `b0..`, each bolt
@@ -133,7 +141,12 @@ impl Model {
 
 fn model() -> impl Strategy<Value = Model> {
     let spouts = prop::collection::vec((1usize..=2, 1u64..=1500, 1u64..=6), 1..=2);
-    let mode = prop_oneof![Just(Mode::Emit), Just(Mode::Many), Just(Mode::Acked)];
+    let mode = prop_oneof![
+        Just(Mode::Emit),
+        Just(Mode::Many),
+        Just(Mode::Acked),
+        Just(Mode::Forward)
+    ];
     (spouts, 1usize..=3, 0usize..4, 2usize..=3, mode)
         .prop_flat_map(|(spouts, n_bolts, ring, threads, mode)| {
             let n_spouts = spouts.len();
@@ -185,7 +198,7 @@ fn run(model: &Model, threads: usize, chain: bool) -> Received {
     let mut b = TopologyBuilder::new("random");
     for (i, &(tasks, n, keys)) in model.spouts.iter().enumerate() {
         let acks = std::sync::Arc::clone(&acks);
-        let acked = model.mode == Mode::Acked;
+        let acked = model.mode.acked();
         let numbers = move || {
             let numbers = Numbers::new(n).keys(keys);
             if acked {
@@ -203,6 +216,7 @@ fn run(model: &Model, threads: usize, chain: bool) -> Received {
             Mode::Emit => Relay::Copies(*copies),
             Mode::Many => Relay::Many(*copies),
             Mode::Acked => Relay::Anchored(*copies),
+            Mode::Forward => Relay::Forwarded(*copies),
         };
         let mut d = b.set_bolt(
             &model.name(component),
@@ -219,7 +233,7 @@ fn run(model: &Model, threads: usize, chain: bool) -> Received {
         ..config(threads, model.ring_bytes)
     };
     run_config(topology, config);
-    if model.mode == Mode::Acked {
+    if model.mode.acked() {
         // Every spout tuple's tree completed once, none failed.
         let acks = acks.lock().unwrap();
         let emitted: usize = (0..model.spouts.len()).map(|c| model.emits(c).len()).sum();

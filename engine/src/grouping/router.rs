@@ -151,6 +151,17 @@ impl Router {
         }
     }
 
+    /// [`pick_one`](Self::pick_one) for a grouping whose pick does not
+    /// read the values (shuffle, global, one task): the same choice and
+    /// state change; `None`, with nothing changed, for the others.
+    #[inline(always)]
+    pub(crate) fn pick_blind(&mut self) -> Option<TaskId> {
+        match self {
+            Router::Shuffle { .. } | Router::One { .. } => self.pick_one(&[]),
+            _ => None,
+        }
+    }
+
     /// [`pick_one`](Self::pick_one) of a partial-key grouping (out of
     /// line: the commoner groupings' picks are inlined into the emit).
     #[inline(never)]

@@ -278,6 +278,42 @@ impl BoltOutput<'_> {
         self.run_chained();
     }
 
+    /// Emits `input`'s values on `stream`, anchored to `input`: Storm's
+    /// `collector.emit(input, input.getValues())`, what an identity,
+    /// filter or routing bolt does with the inputs it passes on. The same
+    /// as [`emit_anchored`](Self::emit_anchored)`(stream, &[input],
+    /// values)` with `input`'s values as [`Value`]s, but without building
+    /// them: where the stream goes to one task without reading the values
+    /// (a route resolved at start, a shuffle or global grouping) and they
+    /// are flat (no lists or maps) and at most four, they are written to
+    /// it straight from their archived form. Every other case builds them.
+    ///
+    /// ```
+    /// use gale_engine::{Bolt, BoltOutput, Input, OutputFieldsDeclarer, DEFAULT_STREAM};
+    ///
+    /// /// Passes on the words longer than three letters.
+    /// struct LongWords;
+    ///
+    /// impl Bolt for LongWords {
+    ///     fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
+    ///         declarer.declare(["word"]);
+    ///     }
+    ///
+    ///     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
+    ///         if input.get(0).and_then(|w| w.as_str()).is_some_and(|w| w.len() > 3) {
+    ///             out.forward(DEFAULT_STREAM, input);
+    ///         }
+    ///         out.ack(input);
+    ///     }
+    /// }
+    /// ```
+    pub fn forward(&mut self, stream: &str, input: &Input<'_>) {
+        let track = Track::Anchors(std::slice::from_ref(&input));
+        self.emitter
+            .forward(self.slot, self.task, stream, input.values(), track);
+        self.run_chained();
+    }
+
     /// [`emit_typed`](Self::emit_typed) anchored to `anchors` (as
     /// [`emit_anchored`](Self::emit_anchored)).
     pub fn emit_typed_anchored<T: Typed>(

@@ -21,8 +21,8 @@
 //! they do.
 
 use gale_codec::{
-    encode_fast, encode_fast_as, encoded_len_bound, EncodeError, Encoder, FastKind, Header,
-    PlainHeader, TupleRef, Value, MAX_RECORD_LEN,
+    encode_archived, encode_fast, encode_fast_as, encoded_len_bound, ArchivedValue, EncodeError,
+    Encoder, FastKind, Header, PlainHeader, TupleRef, Value, MAX_RECORD_LEN,
 };
 use gale_transport::Producer;
 
@@ -143,11 +143,9 @@ impl Outbound {
     /// whether the ring overflowed then. `None`, with nothing written,
     /// otherwise.
     #[inline(always)]
-    fn append_staged(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> Option<bool> {
+    fn append_staged(&mut self, dest: TaskId, tuple: impl FastWrite) -> Option<bool> {
         let mut stage = self.stage.appender();
-        let written = stage
-            .headroom()
-            .and_then(|room| encode_fast(tuple.header, tuple.values, room))?;
+        let written = stage.headroom().and_then(|room| tuple.write(room))?;
         stage.commit(dest, written);
         let full = stage.bytes() >= self.stage_limit;
         drop(stage);
@@ -250,6 +248,40 @@ impl Outbound {
         }
         self.ring.flush();
         self.stage.clear();
+    }
+}
+
+/// A tuple the outbox writes straight into the room at hand, or not at
+/// all (`None`): a tuple of one flat value ([`encode_fast`]), or archived
+/// values forwarded ([`Forwarded`]). (A trait, not a closure: its `write`
+/// is inlined into the emit for certain.)
+pub(crate) trait FastWrite {
+    /// Writes the tuple at the start of `room`; returns its length, or
+    /// `None` with nothing meaningful written.
+    fn write(self, room: &mut [u8]) -> Option<usize>;
+}
+
+impl FastWrite for TupleRef<'_> {
+    #[inline(always)]
+    fn write(self, room: &mut [u8]) -> Option<usize> {
+        encode_fast(self.header, self.values, room)
+    }
+}
+
+/// A tuple of `header` and archived values read in place (a bolt
+/// forwarding its input's), written by [`encode_archived`]: the same bytes
+/// as for their [`Value`]s. Never more than a record's limit.
+#[derive(Clone, Copy)]
+pub(crate) struct Forwarded<'a> {
+    pub(crate) header: &'a Header,
+    pub(crate) values: &'a [ArchivedValue],
+}
+
+impl FastWrite for Forwarded<'_> {
+    #[inline(always)]
+    fn write(self, room: &mut [u8]) -> Option<usize> {
+        let cap = room.len().min(MAX_RECORD_LEN);
+        encode_archived(self.header, self.values, &mut room[..cap])
     }
 }
 
@@ -630,6 +662,44 @@ impl Outbox {
             }
         }
         self.deliver_any(dest, thread, tuple)
+    }
+
+    /// [`deliver`](Self::deliver) of a tuple whose values are archived
+    /// values read in place (a bolt forwarding its input's), written
+    /// straight from them ([`encode_archived`]) where they are flat and the
+    /// stage or queue has room at hand: the same bytes as for their
+    /// [`Value`]s. Returns whether it was delivered; `false`, with nothing
+    /// written, otherwise (the caller delivers the values built).
+    #[inline(always)]
+    pub(crate) fn deliver_archived(
+        &mut self,
+        dest: TaskId,
+        thread: usize,
+        tuple: Forwarded<'_>,
+    ) -> bool {
+        if let Some(Some(out)) = self.outbound.get_mut(thread) {
+            let Some(overflowing) = out.append_staged(dest, tuple) else {
+                return false;
+            };
+            self.overflowing |= overflowing;
+        } else if self.chain.accepts(dest) {
+            let mut scratch = self.chain.scratch(dest, tuple.header.stream).appender();
+            let Some(used) = tuple.write(scratch.spare()) else {
+                return false;
+            };
+            scratch.commit(dest, used);
+            return true;
+        } else {
+            let mut local = self.local.appender();
+            let Some(used) = tuple.write(local.spare()) else {
+                return false;
+            };
+            local.commit(dest, used);
+            drop(local);
+            self.chain.queued(dest, 1);
+        }
+        self.sent += 1;
+        true
     }
 
     /// [`deliver`](Self::deliver) of any tuple.

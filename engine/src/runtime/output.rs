@@ -7,10 +7,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use gale_codec::{Header, TupleRef, Value};
+use gale_codec::{ArchivedValue, Header, TupleRef, Value};
 
 use super::input::{Anchor, Emission, Input};
-use super::outbox::{AsValues, DeliverError, Outbox};
+use super::outbox::{AsValues, DeliverError, Forwarded, Outbox};
 use super::plan::Plan;
 use super::recorder::ThreadMetrics;
 use super::shared::{Shared, TaskCounters};
@@ -59,6 +59,60 @@ impl StreamOut {
             one,
             routes,
         }
+    }
+}
+
+/// The values of one emit as [`Emitter::emit_to_one`] delivers them:
+/// [`Value`]s, or archived values read in place (forwarded). (A trait, not
+/// a closure: its `deliver` is inlined into the emit for certain.)
+trait Payload: Copy {
+    /// Archives the tuple of `header` and these values for task `dest` on
+    /// worker `thread` ([`Outbox::deliver`]).
+    fn deliver(
+        self,
+        outbox: &mut Outbox,
+        dest: TaskId,
+        thread: usize,
+        header: &Header,
+    ) -> Result<(), DeliverError>;
+}
+
+impl Payload for &[Value] {
+    #[inline(always)]
+    fn deliver(
+        self,
+        outbox: &mut Outbox,
+        dest: TaskId,
+        thread: usize,
+        header: &Header,
+    ) -> Result<(), DeliverError> {
+        let tuple = TupleRef {
+            header,
+            values: self,
+        };
+        outbox.deliver(dest, thread, tuple)
+    }
+}
+
+impl Payload for &[ArchivedValue] {
+    #[inline(always)]
+    fn deliver(
+        self,
+        outbox: &mut Outbox,
+        dest: TaskId,
+        thread: usize,
+        header: &Header,
+    ) -> Result<(), DeliverError> {
+        let tuple = Forwarded {
+            header,
+            values: self,
+        };
+        if outbox.deliver_archived(dest, thread, tuple) {
+            return Ok(());
+        }
+        // Nested, long, or larger than the room at hand: built.
+        let values: Vec<Value> = self.iter().map(ArchivedValue::to_value).collect();
+        values.as_slice().deliver(outbox, dest, thread, header)
     }
 }
 
@@ -753,6 +807,43 @@ impl Emitter {
         self.emit_to_one(slot, task, (out.index, out.id), one, values, track);
     }
 
+    /// A bolt's emit on `stream` of `values`, archived values read in
+    /// place (its input's, forwarded): the same as [`emit`](Self::emit) of
+    /// them as [`Value`]s, but where the stream goes to one task without
+    /// reading the values (a route resolved at start, a shuffle or global
+    /// grouping) they are written to it straight from their archived form,
+    /// with no `Value` built. Every other case builds the values and takes
+    /// `emit`'s path.
+    #[inline(never)]
+    pub(crate) fn forward(
+        &mut self,
+        slot: usize,
+        task: TaskId,
+        stream: &str,
+        values: &[ArchivedValue],
+        track: Track<'_, '_>,
+    ) {
+        let one = match self.default[slot] {
+            Some(out)
+                if stream == crate::DEFAULT_STREAM && values.len() == out.arity && !out.direct =>
+            {
+                match out.route {
+                    DefaultRoute::One(dest, thread) => Some(((out.index, out.id), (dest, thread))),
+                    DefaultRoute::Picked => self
+                        .pick_blind(slot, out.index)
+                        .map(|one| ((out.index, out.id), one)),
+                    DefaultRoute::Nowhere | DefaultRoute::General => None,
+                }
+            }
+            _ => self.forward_route(slot, stream, values.len()),
+        };
+        let Some((stream_id, one)) = one else {
+            let built: Vec<Value> = values.iter().map(ArchivedValue::to_value).collect();
+            return self.emit(slot, task, Some(stream), None, &built, track);
+        };
+        self.emit_to_one(slot, task, stream_id, one, values, track);
+    }
+
     /// [`emit`](Self::emit) of any tuple: looks up its stream by name,
     /// checks it, and routes it.
     #[inline(never)]
@@ -799,6 +890,41 @@ impl Emitter {
         self.emit_routed(slot, task, index, direct, values, track);
     }
 
+    /// [`forward`](Self::forward)'s stream (by name) and its one task, for
+    /// a stream other than the default: `None` if it is undeclared, of
+    /// another arity than `len` or direct (`emit` reports it), or if its
+    /// task cannot be picked without reading the values.
+    #[inline(never)]
+    fn forward_route(
+        &mut self,
+        slot: usize,
+        stream: &str,
+        len: usize,
+    ) -> Option<((usize, u32), (TaskId, usize))> {
+        let index = self.streams[slot].iter().position(|s| s.name == stream)?;
+        let out = &self.streams[slot][index];
+        if len != out.arity || out.direct {
+            return None;
+        }
+        let one = match out.one {
+            Some(one) => one,
+            None => self.pick_blind(slot, index)?,
+        };
+        Some(((index, self.streams[slot][index].id), one))
+    }
+
+    /// The one task (and its worker thread) that the one subscription of
+    /// stream `index` picks without reading the values (shuffle, global);
+    /// `None`, with nothing changed, for the others.
+    #[inline(always)]
+    fn pick_blind(&mut self, slot: usize, index: usize) -> Option<(TaskId, usize)> {
+        let dest = match self.streams[slot][index].routes.as_mut_slice() {
+            [(router, _)] => router.pick_blind()?,
+            _ => return None,
+        };
+        Some((dest, self.outbox.thread_of(dest)))
+    }
+
     /// The one task (and its worker thread) that the one subscription of
     /// stream `index` picks for `values`; `None` if the stream has
     /// several, or its grouping may pick other than one task.
@@ -831,7 +957,7 @@ impl Emitter {
         task: TaskId,
         (index, id): (usize, u32),
         (dest, thread): (TaskId, usize),
-        values: &[Value],
+        values: impl Payload,
         track: Track<'_, '_>,
     ) {
         let root = self.roots(slot, track);
@@ -839,11 +965,7 @@ impl Emitter {
         header.stream = id;
         header.source_task = task;
         self.tracking.new_edge(header);
-        let tuple = TupleRef {
-            header: &*header,
-            values,
-        };
-        let failure = self.outbox.deliver(dest, thread, tuple).err();
+        let failure = values.deliver(&mut self.outbox, dest, thread, header).err();
         let delivered = u64::from(failure.is_none());
         let counters = &mut self.counters[slot];
         counters.emitted += 1;

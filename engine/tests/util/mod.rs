@@ -338,6 +338,9 @@ pub enum Relay {
     Anchored(usize),
     /// The same, in one `emit_many` call.
     Many(usize),
+    /// The input, this many times, by `forward` (anchored, the values
+    /// written from their archived form).
+    Forwarded(usize),
 }
 
 /// A bolt that records every tuple it receives into a [`Sink`] (with its
@@ -402,6 +405,9 @@ impl Bolt for Recorder {
                     out.emit_anchored(gale_engine::DEFAULT_STREAM, &[input], &values);
                 }),
                 Relay::Many(n) => out.emit_many((0..n).map(|_| values.as_slice())),
+                Relay::Forwarded(n) => {
+                    (0..n).for_each(|_| out.forward(gale_engine::DEFAULT_STREAM, input));
+                }
             }
         }
         self.sink.event(self.task, Event::Execute);
