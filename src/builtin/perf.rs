@@ -1,7 +1,7 @@
 //! storm-perf's components: [`ConstSpout`], [`IdBolt`] and [`DevNullBolt`],
 //! used by the `const-spout-*` topologies and by benchmarks.
 
-use gale_codec::{ArchivedValue, Value};
+use gale_codec::Value;
 use gale_engine::{
     Bolt, BoltOutput, Grouping, Input, OutputFieldsDeclarer, Spout, SpoutOutput, TopologyBuilder,
     TopologyContext, DEFAULT_STREAM,
@@ -243,11 +243,12 @@ impl Spout for ConstSpout {
 }
 
 /// Re-emits every input's values, anchored to it, on the default stream
-/// and acks it (storm-perf's `IdBolt`).
+/// and acks it (storm-perf's `IdBolt`): with
+/// [`forward`](BoltOutput::forward), so the values are written again from
+/// their archived form, not built.
 #[derive(Debug, Clone)]
 pub struct IdBolt {
     fields: Vec<String>,
-    scratch: Vec<Value>,
 }
 
 impl IdBolt {
@@ -260,7 +261,6 @@ impl IdBolt {
     {
         Self {
             fields: fields.into_iter().map(Into::into).collect(),
-            scratch: Vec::new(),
         }
     }
 }
@@ -271,32 +271,8 @@ impl Bolt for IdBolt {
     }
 
     fn execute(&mut self, input: &Input<'_>, out: &mut BoltOutput<'_>) {
-        let values = input.values();
-        self.scratch.truncate(values.len());
-        for (i, value) in values.iter().enumerate() {
-            match self.scratch.get_mut(i) {
-                Some(slot) => copy_into(slot, value),
-                None => self.scratch.push(value.to_value()),
-            }
-        }
-        out.emit_anchored(DEFAULT_STREAM, &[input], &self.scratch);
+        out.forward(DEFAULT_STREAM, input);
         out.ack(input);
-    }
-}
-
-/// Overwrites `slot` with `value`, reusing `slot`'s buffer when both are
-/// strings or both are bytes.
-fn copy_into(slot: &mut Value, value: &ArchivedValue) {
-    match (slot, value.as_str(), value.as_bytes()) {
-        (Value::Str(buf), Some(s), _) => {
-            buf.clear();
-            buf.push_str(s);
-        }
-        (Value::Bytes(buf), _, Some(b)) => {
-            buf.clear();
-            buf.extend_from_slice(b);
-        }
-        (slot, _, _) => *slot = value.to_value(),
     }
 }
 
