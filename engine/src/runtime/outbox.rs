@@ -48,6 +48,8 @@ pub(crate) struct Outbound {
     /// Stage at most this many bytes (a ring record's limit, and
     /// [`STAGE_BYTES`]).
     stage_limit: usize,
+    /// The largest payload of a record that fits a ring record alone.
+    record_room: usize,
 }
 
 impl Outbound {
@@ -56,6 +58,7 @@ impl Outbound {
         let stage_limit = STAGE_BYTES.min(ring.max_record());
         Self {
             stage_limit,
+            record_room: ring.max_record().saturating_sub(HEADER) & !7,
             ring,
             stage: ByteQueue::default(),
             overflow: ByteQueue::default(),
@@ -145,7 +148,14 @@ impl Outbound {
     #[inline(always)]
     fn append_staged(&mut self, dest: TaskId, tuple: impl FastWrite) -> Option<bool> {
         let mut stage = self.stage.appender();
-        let written = stage.headroom().and_then(|room| tuple.write(room))?;
+        // No more than a ring record takes: a larger record, once staged,
+        // could never go into the ring (left uncommitted here, the general
+        // path refuses it).
+        let max = self.record_room;
+        let written = stage
+            .headroom()
+            .and_then(|room| tuple.write(room))
+            .filter(|&used| used <= max)?;
         stage.commit(dest, written);
         let full = stage.bytes() >= self.stage_limit;
         drop(stage);
@@ -944,5 +954,42 @@ mod tests {
             );
             assert_eq!(out.sent(), sent.len() as u64);
         }
+    }
+
+    /// A one-value tuple a little larger than a ring record, sent once the
+    /// stage has grown past that size (so it fits the stage's room at
+    /// hand), is refused as too large, not staged: staged, it could never
+    /// go into the ring, and everything behind it would wait forever.
+    #[test]
+    fn a_tuple_larger_than_a_ring_record_is_refused_even_with_room_in_the_stage() {
+        let max_record = 1000;
+        let (mut out, mut rx) = outbox(64 << 10, max_record);
+        let header = Header::default();
+        let mut sent = Vec::new();
+        let mut got = Vec::new();
+        for round in 0..20 {
+            // Small tuples up to the stage's limit: the stage grows.
+            for i in 0..40 {
+                let v = Value::Str(format!("{round}-{i}-some text"));
+                let values = [v.clone()];
+                let tuple = TupleRef {
+                    header: &header,
+                    values: &values,
+                };
+                out.deliver(1, 1, tuple).expect("small");
+                sent.push(v);
+            }
+            let big = [Value::Bytes(vec![7; max_record - 40 + round])];
+            let tuple = TupleRef {
+                header: &header,
+                values: &big,
+            };
+            let err = out
+                .deliver(1, 1, tuple)
+                .expect_err("too large for a ring record");
+            assert!(matches!(err, DeliverError::TooLarge { .. }), "{err}");
+        }
+        received(&mut out, &mut rx, &mut got);
+        assert_eq!(got, sent);
     }
 }
