@@ -116,6 +116,29 @@ impl Payload for &[ArchivedValue] {
     }
 }
 
+/// Sets `into` to `values` as [`Value`]s, reusing the buffers of the
+/// strings and bytes already in it where the kinds match.
+fn build_into(into: &mut Vec<Value>, values: &[ArchivedValue]) {
+    into.truncate(values.len());
+    for (i, value) in values.iter().enumerate() {
+        let Some(slot) = into.get_mut(i) else {
+            into.push(value.to_value());
+            continue;
+        };
+        match (slot, value) {
+            (Value::Str(buf), ArchivedValue::Str(s)) => {
+                buf.clear();
+                buf.push_str(s.as_str());
+            }
+            (Value::Bytes(buf), ArchivedValue::Bytes(b)) => {
+                buf.clear();
+                buf.extend_from_slice(b.as_slice());
+            }
+            (slot, value) => *slot = value.to_value(),
+        }
+    }
+}
+
 /// A task's default stream, resolved at start: what its plain emits (the
 /// commonest: `emit`, `emit_anchored` on the default stream, a spout's
 /// `emit_with_id`) need, in one small copy, so that they go from the
@@ -195,6 +218,9 @@ pub(crate) struct Emitter {
     pub(crate) metrics: ThreadMetrics,
     /// The values of a typed emit (one bytes value, reused).
     typed: Vec<Value>,
+    /// The values of a forward that takes `emit`'s path, built again in
+    /// place for each (their strings' and bytes' buffers reused).
+    forwarded: Vec<Value>,
     /// Tasks the current emit was delivered to, kept only while
     /// `collecting` (an [`Emission`] asked for them).
     targets: Vec<TaskId>,
@@ -276,6 +302,7 @@ impl Emitter {
             header: Header::default(),
             metrics,
             typed: vec![Value::Bytes(Vec::new())],
+            forwarded: Vec::new(),
             targets: Vec::new(),
             collecting: false,
             now: Instant::now(),
@@ -838,8 +865,11 @@ impl Emitter {
             _ => self.forward_route(slot, stream, values.len()),
         };
         let Some((stream_id, one)) = one else {
-            let built: Vec<Value> = values.iter().map(ArchivedValue::to_value).collect();
-            return self.emit(slot, task, Some(stream), None, &built, track);
+            let mut built = std::mem::take(&mut self.forwarded);
+            build_into(&mut built, values);
+            self.emit(slot, task, Some(stream), None, &built, track);
+            self.forwarded = built;
+            return;
         };
         self.emit_to_one(slot, task, stream_id, one, values, track);
     }
