@@ -727,19 +727,14 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
     let root_pos = n - ROOT_SIZE;
     let root = &bytes[root_pos..];
     let (roots_word, values_word) = (word8(&root[16..24]), word8(&root[24..32]));
-    let count = (values_word >> 32) as usize;
-    let Some(values_pos) = count
-        .checked_mul(VALUE_SIZE)
-        .and_then(|len| root_pos.checked_sub(len))
-    else {
+    // Both lengths are below 2^36 (counts are u32s): in u64, the sum
+    // cannot overflow.
+    let values_len = (values_word >> 32) * VALUE_SIZE as u64;
+    let roots_len = (roots_word >> 32) * 8;
+    if values_len + roots_len > root_pos as u64 {
         return false;
-    };
-    let Some(roots_len) = ((roots_word >> 32) as usize)
-        .checked_mul(8)
-        .filter(|&len| len <= values_pos)
-    else {
-        return false;
-    };
+    }
+    let (values_pos, roots_len) = (root_pos - values_len as usize, roots_len as usize);
     if roots_word as u32 != rel(0, root_pos + 16)
         || values_word as u32 != rel(values_pos, root_pos + 24)
     {
@@ -837,6 +832,7 @@ fn is_utf8(bytes: &[u8]) -> bool {
 /// The range of the `len` out-of-line bytes that the relative offset `off`
 /// at `field` points to, if that is exactly `cursor` (the encoder's next
 /// position) and they end by `limit`; moves `cursor` past them.
+#[inline(always)]
 fn out_of_line_at(
     field: usize,
     off: i32,

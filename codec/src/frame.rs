@@ -232,6 +232,7 @@ impl<'a> BodyRecords<'a> {
     }
 
     /// Bytes the one record `record` takes in a body.
+    #[inline]
     pub fn one_len(record: &[u8]) -> usize {
         RECORD_HEADER + pad(record.len())
     }

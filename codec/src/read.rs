@@ -87,6 +87,7 @@ pub unsafe fn view_trusted(bytes: &[u8]) -> TupleView<'_> {
 /// Checks alignment, size, every relative pointer and length (rkyv's
 /// bytecheck), UTF-8 of every string, enum tags, and the nesting depth. Any
 /// byte string yields either a view or a [`FrameError`], never a panic.
+#[inline]
 pub fn view_checked(bytes: &[u8]) -> Result<TupleView<'_>, FrameError> {
     check_record(bytes, 0)?;
     // SAFETY: `check_record` just validated these exact bytes as an
@@ -95,6 +96,7 @@ pub fn view_checked(bytes: &[u8]) -> Result<TupleView<'_>, FrameError> {
 }
 
 /// Validates one record; `index` is its position in a frame, for errors.
+#[inline]
 pub(crate) fn check_record(bytes: &[u8], index: usize) -> Result<(), FrameError> {
     let addr = bytes.as_ptr() as usize;
     if addr % RECORD_ALIGN != 0 {
@@ -113,6 +115,14 @@ pub(crate) fn check_record(bytes: &[u8], index: usize) -> Result<(), FrameError>
     if crate::flat::is_flat_canonical(bytes) {
         return Ok(());
     }
+    check_with_rkyv(bytes, index)
+}
+
+/// [`check_record`] by rkyv's validator: out of line, so that the flat
+/// check's path keeps no stack frame of its own.
+#[cold]
+#[inline(never)]
+fn check_with_rkyv(bytes: &[u8], index: usize) -> Result<(), FrameError> {
     let mut validator = DepthGuard {
         inner: ArchiveValidator::new(bytes),
         depth: 0,

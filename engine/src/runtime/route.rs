@@ -12,7 +12,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use gale_codec::{view_checked, FrameError};
-use gale_transport::link::{route_records, InboundRoute, NodeId, Refusal};
+use gale_transport::link::{route_records, InboundRoute, NodeId, Refusal, WorkerRuns};
 
 use super::plan::Plan;
 use crate::acker::{table, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
@@ -194,7 +194,7 @@ impl InboundRoute for EngineRoute {
         &self,
         peer: NodeId,
         frame: &[u8],
-        workers: &mut Vec<u32>,
+        workers: &mut WorkerRuns,
     ) -> Result<(), Refusal> {
         route_records(frame, workers, |task, tuple| {
             self.check(task, tuple)
@@ -361,8 +361,9 @@ mod tests {
         let word = [Value::from("w")];
         let acks = [Value::Bytes(vec![0u8; table::RECORD])];
         let good = frame_of(&[record(2, 0, &word), record(4, ACK_STREAM_ID, &acks)]);
-        let mut workers = Vec::new();
+        let mut workers = WorkerRuns::new();
         r.route_frame(1, &good, &mut workers).unwrap();
+        let workers: Vec<u32> = workers.workers().collect();
         assert_eq!(workers, [0, 0]);
         // The same answers as the record-by-record route.
         let mut one_by_one = Vec::new();
@@ -373,7 +374,7 @@ mod tests {
         .unwrap();
         assert_eq!(one_by_one, workers);
         let bad = frame_of(&[record(2, 0, &word), record(3, 0, &word)]);
-        match r.route_frame(1, &bad, &mut Vec::new()) {
+        match r.route_frame(1, &bad, &mut WorkerRuns::new()) {
             Err(Refusal::Record { index: 1, reason }) => {
                 assert!(reason.contains("runs on node 0"), "{reason}")
             }
@@ -382,7 +383,7 @@ mod tests {
         let mut cut = AlignedVec::<16>::new();
         cut.extend_from_slice(&good[..good.len() - 8]);
         assert!(matches!(
-            r.route_frame(1, &cut, &mut Vec::new()),
+            r.route_frame(1, &cut, &mut WorkerRuns::new()),
             Err(Refusal::Frame(_))
         ));
     }

@@ -853,11 +853,10 @@ impl LinkCore {
                     )));
                 }
                 let workers = self.inbound.len();
-                if let Some(index) = targets.iter().position(|&t| t as usize >= workers) {
+                if let Some((index, worker)) = targets.first_beyond(workers) {
                     return Err(Close::bad(format!(
-                        "record {index} from node {peer_id} routed to worker {}, but there are \
-                         {workers}",
-                        targets[index]
+                        "record {index} from node {peer_id} routed to worker {worker}, but there \
+                         are {workers}"
                     )));
                 }
                 conn.runs.start(FrameHeader::LEN);

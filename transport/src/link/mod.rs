@@ -49,6 +49,7 @@ pub use error::LinkError;
 pub use handshake::{control_nonce, control_proof, verify_control_proof};
 pub use resolve::Resolve;
 pub use route::{route_records, InboundRecords, InboundRoute, LinkRings, Refusal};
+pub use runs::WorkerRuns;
 pub use stats::{LinkStats, PeerState, PeerStats};
 
 use self::core::LinkCore;

@@ -6,6 +6,7 @@ use std::fmt;
 use gale_codec::{FrameError, RawFrame};
 
 use super::config::NodeId;
+use super::runs::WorkerRuns;
 use crate::{Consumer, Producer};
 
 /// Decides where an inbound record goes. Implemented by the engine.
@@ -20,7 +21,7 @@ pub trait InboundRoute: Send + 'static {
 
     /// Checks a whole frame from `peer` (its header, its record headers,
     /// then each record as [`route`](Self::route) does) and appends each
-    /// record's worker to `workers`, in one walk. The default calls
+    /// record's worker to `workers` ([`WorkerRuns::push`]), in one walk. The default calls
     /// `route` per record ([`route_records`]); an implementation may pass
     /// `route_records` a check of its own instead, inlined into the walk
     /// (no call through the trait object per record).
@@ -28,7 +29,7 @@ pub trait InboundRoute: Send + 'static {
         &self,
         peer: NodeId,
         frame: &[u8],
-        workers: &mut Vec<u32>,
+        workers: &mut WorkerRuns,
     ) -> Result<(), Refusal> {
         route_records(frame, workers, |tag, record| self.route(peer, tag, record))
     }
@@ -42,7 +43,7 @@ pub trait InboundRoute: Send + 'static {
 #[inline]
 pub fn route_records(
     frame: &[u8],
-    workers: &mut Vec<u32>,
+    workers: &mut WorkerRuns,
     mut route: impl FnMut(u32, &[u8]) -> Result<usize, String>,
 ) -> Result<(), Refusal> {
     RawFrame::parse_with(frame, |index, tag, record| {
@@ -50,7 +51,7 @@ pub fn route_records(
         let worker = route(tag, record).map_err(refused)?;
         let worker =
             u32::try_from(worker).map_err(|_| refused(format!("routed to worker {worker}")))?;
-        workers.push(worker);
+        workers.push(worker, record);
         Ok::<_, Refusal>(())
     })?;
     Ok(())

@@ -3,21 +3,114 @@
 //! inbound rings. Each run of consecutive records for one worker goes into
 //! that worker's ring as one ring record: one reservation and one copy,
 //! since the records already have the layout of an inbound batch
-//! ([`InboundRecords`](super::InboundRecords)). A full ring pauses the
-//! delivery at its run; [`Runs::deliver`] resumes there.
+//! ([`InboundRecords`](super::InboundRecords)). The runs are found while
+//! the records are validated ([`WorkerRuns::push`], a comparison and two
+//! additions per record), so that the delivery is paid per run, not per
+//! record. A full ring pauses the delivery at its run; [`Runs::deliver`]
+//! resumes there.
 
 use crate::{Producer, ReserveError};
 
-/// Where the delivery of one record batch stands: the worker of each of
-/// its records, the next record and where it starts.
+/// The workers of a record batch's records, in order, as runs of
+/// consecutive records for one worker: what an
+/// [`InboundRoute`](super::InboundRoute) fills as it validates a frame.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WorkerRuns {
+    runs: Vec<Run>,
+    /// Records over all runs.
+    records: usize,
+}
+
+/// Consecutive records of a batch for one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    worker: u32,
+    /// How many.
+    records: usize,
+    /// The bytes they take in the batch, their record headers and
+    /// padding included.
+    bytes: usize,
+}
+
+impl WorkerRuns {
+    /// No records.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets every record.
+    pub fn clear(&mut self) {
+        self.runs.clear();
+        self.records = 0;
+    }
+
+    /// Appends the next record of the batch, `record` (its bytes, without
+    /// its record header), for `worker`.
+    #[inline]
+    pub fn push(&mut self, worker: u32, record: &[u8]) {
+        let bytes = super::InboundRecords::one_len(record);
+        self.records += 1;
+        match self.runs.last_mut() {
+            Some(run) if run.worker == worker => {
+                run.records += 1;
+                run.bytes += bytes;
+            }
+            _ => self.runs.push(Run {
+                worker,
+                records: 1,
+                bytes,
+            }),
+        }
+    }
+
+    /// How many records were pushed.
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    /// `true` before the first [`push`](Self::push).
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Each record's worker, in order.
+    pub fn workers(&self) -> impl Iterator<Item = u32> + '_ {
+        self.runs
+            .iter()
+            .flat_map(|run| std::iter::repeat_n(run.worker, run.records))
+    }
+
+    /// The index of the first record whose worker is `workers` or more,
+    /// with that worker.
+    pub fn first_beyond(&self, workers: usize) -> Option<(usize, u32)> {
+        let mut index = 0;
+        for run in &self.runs {
+            if run.worker as usize >= workers {
+                return Some((index, run.worker));
+            }
+            index += run.records;
+        }
+        None
+    }
+}
+
+/// Where the delivery of one record batch stands: its records' runs, the
+/// next run (and how much of it is delivered) and where its next record
+/// starts.
 #[derive(Debug, Default)]
 pub(super) struct Runs {
-    /// The worker of each record of the batch, in order (filled by the
-    /// caller as it validates the records).
-    pub targets: Vec<u32>,
-    /// The next record to deliver.
-    next: usize,
-    /// Where it starts in the bytes given to [`deliver`](Self::deliver).
+    /// The batch's records by worker (filled by the caller as it
+    /// validates the records).
+    pub targets: WorkerRuns,
+    /// The next run to deliver.
+    run: usize,
+    /// Records and bytes of that run delivered already (it did not fit
+    /// its ring's record limit whole).
+    done: (usize, usize),
+    /// Records delivered so far.
+    delivered: usize,
+    /// Where the next record starts in the bytes given to
+    /// [`deliver`](Self::deliver).
     pos: usize,
 }
 
@@ -34,57 +127,193 @@ pub(super) struct TooLarge {
 
 impl Runs {
     /// Starts delivering a batch whose first record is at `pos` of the
-    /// bytes [`deliver`](Self::deliver) will get; [`targets`](Self::targets)
-    /// names each record's worker.
+    /// bytes [`deliver`](Self::deliver) will get;
+    /// [`targets`](Self::targets) names each record's worker.
     pub fn start(&mut self, pos: usize) {
-        self.next = 0;
+        self.run = 0;
+        self.done = (0, 0);
+        self.delivered = 0;
         self.pos = pos;
     }
 
     /// Records delivered so far.
     pub fn delivered(&self) -> usize {
-        self.next
+        self.delivered
     }
 
     /// Copies the batch's remaining records, run by run, into the rings
     /// of `inbound` (indexed by worker; every target must be one).
     /// `bytes` holds the batch at the position given to
-    /// [`start`](Self::start), with headers already checked. Returns
-    /// whether every record is delivered (`false`: a ring is full; call
-    /// again once the worker has drained it).
+    /// [`start`](Self::start), with headers already checked and the runs'
+    /// lengths theirs. Returns whether every record is delivered
+    /// (`false`: a ring is full; call again once the worker has drained
+    /// it).
     pub fn deliver(&mut self, bytes: &[u8], inbound: &mut [Producer]) -> Result<bool, TooLarge> {
-        while let Some(&target) = self.targets.get(self.next) {
-            let ring = &mut inbound[target as usize];
+        while let Some(&run) = self.targets.runs.get(self.run) {
+            let ring = &mut inbound[run.worker as usize];
             let max = ring.max_record();
-            let (mut end, mut n) = (self.pos, 0);
-            while self.targets.get(self.next + n) == Some(&target) {
-                let h = &bytes[end..end + 8];
-                let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-                let next = end + 8 + len.next_multiple_of(8);
-                if next - self.pos > max {
-                    break;
+            let (done_records, done_bytes) = self.done;
+            let (mut n, mut len) = (run.records - done_records, run.bytes - done_bytes);
+            if len > max {
+                // More than one ring record takes: as many records as fit.
+                (n, len) = (0, 0);
+                while n < run.records - done_records {
+                    let h = &bytes[self.pos + len..self.pos + len + 8];
+                    let one = 8
+                        + (u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize)
+                            .next_multiple_of(8);
+                    if len + one > max {
+                        break;
+                    }
+                    (n, len) = (n + 1, len + one);
                 }
-                (end, n) = (next, n + 1);
             }
-            let too_large = TooLarge {
-                index: self.next,
-                worker: target,
-                max,
-            };
             if n == 0 {
-                return Err(too_large);
+                return Err(TooLarge {
+                    index: self.delivered,
+                    worker: run.worker,
+                    max,
+                });
             }
-            match ring.try_reserve(end - self.pos) {
+            match ring.try_reserve(len) {
                 Ok(mut slot) => {
-                    slot.copy_from_slice(&bytes[self.pos..end]);
+                    slot.copy_from_slice(&bytes[self.pos..self.pos + len]);
                     slot.commit();
                 }
                 Err(ReserveError::Full) => return Ok(false),
-                Err(ReserveError::TooLarge { .. }) => return Err(too_large),
+                Err(ReserveError::TooLarge { .. }) => {
+                    return Err(TooLarge {
+                        index: self.delivered,
+                        worker: run.worker,
+                        max,
+                    })
+                }
             }
-            self.pos = end;
-            self.next += n;
+            self.pos += len;
+            self.delivered += n;
+            if done_records + n == run.records {
+                self.run += 1;
+                self.done = (0, 0);
+            } else {
+                self.done = (done_records + n, done_bytes + len);
+            }
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ring, Consumer, RingConfig};
+
+    /// A batch of records of `lens` bytes each (each record's bytes are its
+    /// index), laid out as an inbound batch.
+    fn batch(lens: &[usize]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, &len) in lens.iter().enumerate() {
+            let record = vec![i as u8; len];
+            let mut one = vec![0; super::super::InboundRecords::one_len(&record)];
+            super::super::InboundRecords::write_one(i as u32, &record, &mut one);
+            out.extend_from_slice(&one);
+        }
+        out
+    }
+
+    /// Each ring record `consumer` holds, as the tags of its records.
+    fn drain(consumer: &mut Consumer) -> Vec<Vec<u32>> {
+        let mut read = consumer.try_read_batch(usize::MAX);
+        let out = read
+            .records()
+            .map(|r| {
+                super::super::InboundRecords::new(r)
+                    .map(|(tag, _)| tag)
+                    .collect()
+            })
+            .collect();
+        drop(read);
+        out
+    }
+
+    fn runs_of(lens: &[usize], workers: &[u32]) -> Runs {
+        let bytes = batch(lens);
+        let mut runs = Runs::default();
+        for (record, &w) in super::super::InboundRecords::new(&bytes).zip(workers) {
+            runs.targets.push(w, record.1);
+        }
+        runs.start(0);
+        runs
+    }
+
+    #[test]
+    fn consecutive_records_for_one_worker_are_one_run() {
+        let mut runs = WorkerRuns::new();
+        for (w, len) in [(0, 3), (0, 9), (1, 0), (0, 8), (0, 1)] {
+            runs.push(w, &vec![0; len]);
+        }
+        assert_eq!(runs.len(), 5);
+        assert_eq!(runs.workers().collect::<Vec<_>>(), [0, 0, 1, 0, 0]);
+        assert_eq!(runs.runs.len(), 3);
+        assert_eq!(runs.runs[0].bytes, 16 + 24);
+        assert_eq!(runs.first_beyond(2), None);
+        assert_eq!(runs.first_beyond(1), Some((2, 1)));
+        runs.clear();
+        assert!(runs.is_empty());
+        assert_eq!(runs.workers().count(), 0);
+    }
+
+    #[test]
+    fn each_run_is_one_ring_record_in_order() {
+        let (p0, mut c0) = ring(RingConfig::new(1 << 12).with_batch(1)).unwrap();
+        let (p1, mut c1) = ring(RingConfig::new(1 << 12).with_batch(1)).unwrap();
+        let lens = [5, 0, 17, 8, 3, 40];
+        let mut runs = runs_of(&lens, &[1, 1, 0, 0, 1, 1]);
+        let bytes = batch(&lens);
+        let mut inbound = [p0, p1];
+        assert!(runs.deliver(&bytes, &mut inbound).unwrap());
+        assert_eq!(runs.delivered(), 6);
+        assert_eq!(drain(&mut c0), [vec![2, 3]]);
+        assert_eq!(drain(&mut c1), [vec![0, 1], vec![4, 5]]);
+    }
+
+    #[test]
+    fn a_run_longer_than_a_ring_record_is_split_and_a_full_ring_resumed() {
+        // Records of 16 + 8 bytes; at most 64 bytes (two records) per
+        // ring record, and room for four ring records of two.
+        let config = RingConfig::new(256).with_max_record(64).with_batch(1);
+        let (p, mut c) = ring(config).unwrap();
+        let mut inbound = [p];
+        let lens = [16; 11];
+        let bytes = batch(&lens);
+        let mut runs = runs_of(&lens, &[0; 11]);
+        let mut got = Vec::new();
+        let mut rounds = 0;
+        while !runs.deliver(&bytes, &mut inbound).unwrap() {
+            got.extend(drain(&mut c));
+            rounds += 1;
+            assert!(rounds < 10, "no progress");
+        }
+        got.extend(drain(&mut c));
+        assert!(rounds > 0, "the ring never filled");
+        assert_eq!(runs.delivered(), 11);
+        assert!(got.iter().all(|r| r.len() <= 2), "{got:?}");
+        assert_eq!(got.concat(), (0..11).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn a_record_larger_than_its_rings_limit_is_named() {
+        let config = RingConfig::new(1 << 12).with_max_record(64);
+        let (p, _c) = ring(config).unwrap();
+        let mut inbound = [p];
+        let lens = [8, 8, 100];
+        let bytes = batch(&lens);
+        let mut runs = runs_of(&lens, &[0, 0, 0]);
+        match runs.deliver(&bytes, &mut inbound) {
+            Err(TooLarge { index, worker, max }) => {
+                assert_eq!((index, worker, max), (2, 0, 64));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(runs.delivered(), 2);
     }
 }

@@ -268,7 +268,7 @@ impl ShmLink {
                 if target >= to.inbound.len() {
                     return Err(bad(i, format!("routed to missing worker {target}")));
                 }
-                self.in_runs.targets.push(target as u32);
+                self.in_runs.targets.push(target as u32, record);
             }
             self.in_runs.start(0);
             if !deliver_batch(&mut self.in_runs, &self.in_batch, to.inbound, peer_id)? {
