@@ -12,6 +12,7 @@ mod router;
 
 pub use custom::CustomGrouping;
 pub use declared::Grouping;
+pub(crate) use hash::KeyValue;
 pub(crate) use router::Router;
 
 /// The index, among `tasks` tasks, that a fields grouping on one field

@@ -5,7 +5,7 @@ use gale_codec::Value;
 
 use super::custom::CustomGrouping;
 use super::declared::Grouping;
-use super::hash::{bucket, key_hash};
+use super::hash::{bucket, key_hash, KeyValue};
 use crate::TaskId;
 
 /// Picks the target task(s) of one subscription for tuples emitted by one
@@ -130,8 +130,10 @@ impl Router {
     /// pick exactly one (shuffle, fields, partial key, global); `None`,
     /// with nothing changed, for the others, which [`route`](Self::route)
     /// takes. The same choice, and the same state change, as `route`.
+    /// `values` are `Value`s, or archived values read in place (a
+    /// forwarded input's), which pick the same task.
     #[inline(always)]
-    pub(crate) fn pick_one(&mut self, values: &[Value]) -> Option<TaskId> {
+    pub(crate) fn pick_one<V: KeyValue>(&mut self, values: &[V]) -> Option<TaskId> {
         match self {
             Router::Shuffle { targets, next } => {
                 let t = *targets.get(*next)?;
@@ -151,21 +153,10 @@ impl Router {
         }
     }
 
-    /// [`pick_one`](Self::pick_one) for a grouping whose pick does not
-    /// read the values (shuffle, global, one task): the same choice and
-    /// state change; `None`, with nothing changed, for the others.
-    #[inline(always)]
-    pub(crate) fn pick_blind(&mut self) -> Option<TaskId> {
-        match self {
-            Router::Shuffle { .. } | Router::One { .. } => self.pick_one(&[]),
-            _ => None,
-        }
-    }
-
     /// [`pick_one`](Self::pick_one) of a partial-key grouping (out of
     /// line: the commoner groupings' picks are inlined into the emit).
     #[inline(never)]
-    fn pick_partial_key(&mut self, values: &[Value]) -> Option<TaskId> {
+    fn pick_partial_key<V: KeyValue>(&mut self, values: &[V]) -> Option<TaskId> {
         let Router::PartialKey { targets, key, sent } = self else {
             return None;
         };

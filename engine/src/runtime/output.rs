@@ -16,7 +16,7 @@ use super::recorder::ThreadMetrics;
 use super::shared::{Shared, TaskCounters};
 use super::tracking::Tracking;
 use crate::acker::SpoutPending;
-use crate::grouping::Router;
+use crate::grouping::{KeyValue, Router};
 use crate::{Bolt, StreamDecl, TaskId, Typed};
 
 /// One output stream of one task, resolved at start: what `emit` checks
@@ -857,12 +857,12 @@ impl Emitter {
                 match out.route {
                     DefaultRoute::One(dest, thread) => Some(((out.index, out.id), (dest, thread))),
                     DefaultRoute::Picked => self
-                        .pick_blind(slot, out.index)
+                        .pick(slot, out.index, values)
                         .map(|one| ((out.index, out.id), one)),
                     DefaultRoute::Nowhere | DefaultRoute::General => None,
                 }
             }
-            _ => self.forward_route(slot, stream, values.len()),
+            _ => self.forward_route(slot, stream, values),
         };
         let Some((stream_id, one)) = one else {
             let mut built = std::mem::take(&mut self.forwarded);
@@ -929,37 +929,31 @@ impl Emitter {
         &mut self,
         slot: usize,
         stream: &str,
-        len: usize,
+        values: &[ArchivedValue],
     ) -> Option<((usize, u32), (TaskId, usize))> {
         let index = self.streams[slot].iter().position(|s| s.name == stream)?;
         let out = &self.streams[slot][index];
-        if len != out.arity || out.direct {
+        if values.len() != out.arity || out.direct {
             return None;
         }
         let one = match out.one {
             Some(one) => one,
-            None => self.pick_blind(slot, index)?,
+            None => self.pick(slot, index, values)?,
         };
         Some(((index, self.streams[slot][index].id), one))
     }
 
     /// The one task (and its worker thread) that the one subscription of
-    /// stream `index` picks without reading the values (shuffle, global);
-    /// `None`, with nothing changed, for the others.
-    #[inline(always)]
-    fn pick_blind(&mut self, slot: usize, index: usize) -> Option<(TaskId, usize)> {
-        let dest = match self.streams[slot][index].routes.as_mut_slice() {
-            [(router, _)] => router.pick_blind()?,
-            _ => return None,
-        };
-        Some((dest, self.outbox.thread_of(dest)))
-    }
-
-    /// The one task (and its worker thread) that the one subscription of
-    /// stream `index` picks for `values`; `None` if the stream has
+    /// stream `index` picks for `values` (`Value`s, or archived values
+    /// read in place, which pick the same task); `None` if the stream has
     /// several, or its grouping may pick other than one task.
     #[inline(always)]
-    fn pick(&mut self, slot: usize, index: usize, values: &[Value]) -> Option<(TaskId, usize)> {
+    fn pick<V: KeyValue>(
+        &mut self,
+        slot: usize,
+        index: usize,
+        values: &[V],
+    ) -> Option<(TaskId, usize)> {
         let dest = match self.streams[slot][index].routes.as_mut_slice() {
             [(router, _)] => router.pick_one(values)?,
             _ => return None,
