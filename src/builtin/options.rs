@@ -63,6 +63,9 @@ pub enum PerfGrouping {
     LocalOrShuffle,
     /// Spread evenly over all tasks.
     Shuffle,
+    /// By the hash of the `str` field (every tuple to one task: the
+    /// spout emits one string), as a keyed count would be fed.
+    Fields,
 }
 
 impl BuiltinOptions {

@@ -337,6 +337,7 @@ impl From<PerfGrouping> for Grouping {
         match grouping {
             PerfGrouping::LocalOrShuffle => Grouping::LocalOrShuffle,
             PerfGrouping::Shuffle => Grouping::Shuffle,
+            PerfGrouping::Fields => Grouping::Fields(vec!["str".to_owned()]),
         }
     }
 }
