@@ -48,7 +48,7 @@ impl WorkerRuns {
     /// its record header), for `worker`.
     #[inline]
     pub fn push(&mut self, worker: u32, record: &[u8]) {
-        let bytes = super::InboundRecords::one_len(record);
+        let bytes = gale_codec::BodyRecords::one_len(record);
         self.records += 1;
         match self.runs.last_mut() {
             Some(run) if run.worker == worker => {
@@ -213,8 +213,8 @@ mod tests {
         let mut out = Vec::new();
         for (i, &len) in lens.iter().enumerate() {
             let record = vec![i as u8; len];
-            let mut one = vec![0; super::super::InboundRecords::one_len(&record)];
-            super::super::InboundRecords::write_one(i as u32, &record, &mut one);
+            let mut one = vec![0; gale_codec::BodyRecords::one_len(&record)];
+            gale_codec::BodyRecords::write_one(i as u32, &record, &mut one);
             out.extend_from_slice(&one);
         }
         out
@@ -226,7 +226,7 @@ mod tests {
         let out = read
             .records()
             .map(|r| {
-                super::super::InboundRecords::new(r)
+                gale_codec::BodyRecords::new(r)
                     .map(|(tag, _)| tag)
                     .collect()
             })
@@ -238,7 +238,7 @@ mod tests {
     fn runs_of(lens: &[usize], workers: &[u32]) -> Runs {
         let bytes = batch(lens);
         let mut runs = Runs::default();
-        for (record, &w) in super::super::InboundRecords::new(&bytes).zip(workers) {
+        for (record, &w) in gale_codec::BodyRecords::new(&bytes).zip(workers) {
             runs.targets.push(w, record.1);
         }
         runs.start(0);
