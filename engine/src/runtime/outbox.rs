@@ -269,12 +269,19 @@ pub(crate) trait FastWrite {
     /// Writes the tuple at the start of `room`; returns its length, or
     /// `None` with nothing meaningful written.
     fn write(self, room: &mut [u8]) -> Option<usize>;
+    /// The id of the tuple's stream.
+    fn stream(&self) -> u32;
 }
 
 impl FastWrite for TupleRef<'_> {
     #[inline(always)]
     fn write(self, room: &mut [u8]) -> Option<usize> {
         encode_fast(self.header, self.values, room)
+    }
+
+    #[inline(always)]
+    fn stream(&self) -> u32 {
+        self.header.stream
     }
 }
 
@@ -292,6 +299,11 @@ impl FastWrite for Forwarded<'_> {
     fn write(self, room: &mut [u8]) -> Option<usize> {
         let cap = room.len().min(MAX_RECORD_LEN);
         encode_archived(self.header, self.values, &mut room[..cap])
+    }
+
+    #[inline(always)]
+    fn stream(&self) -> u32 {
+        self.header.stream
     }
 }
 
@@ -670,6 +682,8 @@ impl Outbox {
                 self.sent += 1;
                 return Ok(());
             }
+        } else if self.write_here(dest, tuple) {
+            return Ok(());
         }
         self.deliver_any(dest, thread, tuple)
     }
@@ -692,22 +706,39 @@ impl Outbox {
                 return false;
             };
             self.overflowing |= overflowing;
-        } else if self.chain.accepts(dest) {
-            let mut scratch = self.chain.scratch(dest, tuple.header.stream).appender();
-            let Some(used) = tuple.write(scratch.spare()) else {
+            self.sent += 1;
+            return true;
+        }
+        self.write_here(dest, tuple)
+    }
+
+    /// Writes `tuple` (of `stream`) for task `dest` of this thread, where
+    /// [`FastWrite`] can and there is room at hand: into the chain's
+    /// scratch buffer if `dest` runs chained, else into the local queue.
+    /// Returns whether it was written; `false`, with nothing written,
+    /// otherwise (the caller takes [`push_local`](Self::push_local)'s
+    /// path). Out of line: the emits for other threads stay small.
+    #[inline(never)]
+    fn write_here(&mut self, dest: TaskId, tuple: impl FastWrite) -> bool {
+        if self.chain.accepts(dest) {
+            let mut scratch = self.chain.scratch(dest, tuple.stream()).appender();
+            let room = scratch.spare();
+            let cap = room.len().min(MAX_RECORD_LEN);
+            let Some(used) = tuple.write(&mut room[..cap]) else {
                 return false;
             };
             scratch.commit(dest, used);
             return true;
-        } else {
-            let mut local = self.local.appender();
-            let Some(used) = tuple.write(local.spare()) else {
-                return false;
-            };
-            local.commit(dest, used);
-            drop(local);
-            self.chain.queued(dest, 1);
         }
+        let mut local = self.local.appender();
+        let room = local.spare();
+        let cap = room.len().min(MAX_RECORD_LEN);
+        let Some(used) = tuple.write(&mut room[..cap]) else {
+            return false;
+        };
+        local.commit(dest, used);
+        drop(local);
+        self.chain.queued(dest, 1);
         self.sent += 1;
         true
     }
