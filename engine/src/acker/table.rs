@@ -156,9 +156,12 @@ impl AckTable {
         for (root, u) in self.log.drain(..) {
             let i = acker_index(root, ackers.len());
             let buf = &mut out[i];
-            buf.extend_from_slice(&root.to_le_bytes());
-            buf.extend_from_slice(&u.xor.to_le_bytes());
-            buf.extend_from_slice(&u.meta.to_le_bytes());
+            // One append (one capacity check) per record.
+            let mut record = [0u8; RECORD];
+            record[..8].copy_from_slice(&root.to_le_bytes());
+            record[8..16].copy_from_slice(&u.xor.to_le_bytes());
+            record[16..].copy_from_slice(&u.meta.to_le_bytes());
+            buf.extend_from_slice(&record);
             if buf.len() == per_message {
                 send(ackers[i], std::mem::replace(buf, Vec::with_capacity(room)));
             }

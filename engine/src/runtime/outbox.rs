@@ -717,8 +717,8 @@ impl Outbox {
     /// scratch buffer if `dest` runs chained, else into the local queue.
     /// Returns whether it was written; `false`, with nothing written,
     /// otherwise (the caller takes [`push_local`](Self::push_local)'s
-    /// path). Out of line: the emits for other threads stay small.
-    #[inline(never)]
+    /// path).
+    #[inline(always)]
     fn write_here(&mut self, dest: TaskId, tuple: impl FastWrite) -> bool {
         if self.chain.accepts(dest) {
             let mut scratch = self.chain.scratch(dest, tuple.stream()).appender();
