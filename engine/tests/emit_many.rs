@@ -3,7 +3,8 @@
 //! of the wrong arity reported and dropped; one too large for a ring
 //! reported and dropped) on every lane: a route resolved at start (global
 //! grouping, to the same thread or another one), a stream without
-//! subscribers, and routes decided per tuple (shuffle over several tasks).
+//! subscribers, and routes decided per tuple (shuffle or fields over
+//! several tasks: each tuple to the task it would go to alone).
 
 mod util;
 
@@ -37,6 +38,8 @@ enum How {
     /// `emit_batch` of two-field tuples `[text, id]` (the misfits have
     /// one field).
     Wide,
+    /// `emit` of each tuple alone: what the runs must match.
+    One,
 }
 
 /// Emits ids `0..N` as one field `[text]` whose text starts with the id
@@ -76,6 +79,11 @@ impl Spout for Runs {
             How::Many => out.emit_many(tuples.iter().map(Vec::as_slice)),
             How::Batch | How::Wide => {
                 out.emit_batch(&tuples.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            }
+            How::One => {
+                for t in &tuples {
+                    out.emit(t);
+                }
             }
             How::Each => {
                 let values: Vec<Value> = tuples
@@ -119,6 +127,9 @@ enum Route {
     Global,
     /// Shuffle over three tasks: routed per tuple.
     Shuffle,
+    /// Fields grouping on the text over three tasks: routed per tuple,
+    /// by its value.
+    Fields,
     /// No subscriber at all.
     Nobody,
 }
@@ -156,7 +167,7 @@ fn run_as(
     );
     if route != Route::Nobody {
         let s = Arc::clone(&seen);
-        let parallelism = if route == Route::Shuffle { 3 } else { 1 };
+        let parallelism = if route == Route::Global { 1 } else { 3 };
         let sink = b.set_bolt(
             "sink",
             move || Sink {
@@ -166,6 +177,7 @@ fn run_as(
         );
         match route {
             Route::Global => sink.global_grouping("runs"),
+            Route::Fields => sink.fields_grouping("runs", ["text"]),
             _ => sink.shuffle_grouping("runs"),
         };
     }
@@ -261,4 +273,27 @@ fn routes_decided_per_tuple_and_streams_without_subscribers() {
     assert_eq!(spout.emitted, fitting().count() as u64);
     assert_eq!(spout.transferred, 0);
     assert_eq!(spout.errors, (0..N).filter(|&id| misfit(id)).count() as u64);
+}
+
+#[test]
+fn a_run_on_a_fields_grouping_sends_each_tuple_where_it_would_go_alone() {
+    let by_task = |seen: Vec<(u32, i64)>| {
+        let mut seen = seen;
+        seen.sort_unstable();
+        seen
+    };
+    for threads in [1, 2] {
+        let (_, alone) = run_as(How::One, Route::Fields, threads, 64, 1 << 20);
+        let alone = by_task(alone);
+        let tasks: std::collections::BTreeSet<u32> = alone.iter().map(|&(t, _)| t).collect();
+        assert_eq!(tasks.len(), 3, "the keys reached every task");
+        for how in [How::Many, How::Batch, How::Each] {
+            let (stats, seen) = run_as(how, Route::Fields, threads, 64, 1 << 20);
+            let seen = by_task(seen);
+            assert_eq!(seen, alone, "{how:?} on {threads} thread(s)");
+            let spout = &stats.components["runs"];
+            assert_eq!(spout.emitted, fitting().count() as u64, "{how:?}");
+            assert_eq!(spout.transferred, fitting().count() as u64, "{how:?}");
+        }
+    }
 }

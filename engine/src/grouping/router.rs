@@ -126,6 +126,19 @@ impl Router {
         0
     }
 
+    /// Whether [`pick_one`](Self::pick_one) picks a task for every tuple
+    /// (shuffle, fields, partial key, global), so that a run of emits can
+    /// be routed tuple by tuple without the general path.
+    pub(crate) fn picks_one(&self) -> bool {
+        matches!(
+            self,
+            Router::Shuffle { .. }
+                | Router::Fields { .. }
+                | Router::PartialKey { .. }
+                | Router::One { .. }
+        )
+    }
+
     /// The one task this router picks for `values`, for the groupings that
     /// pick exactly one (shuffle, fields, partial key, global); `None`,
     /// with nothing changed, for the others, which [`route`](Self::route)

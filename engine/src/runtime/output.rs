@@ -663,21 +663,27 @@ impl Emitter {
     }
 
     /// The default stream of task `slot`, if its route was resolved at
-    /// start (so a run of emits can be delivered as one), with the header
-    /// of its untracked tuples set up.
+    /// start (so a run of emits can be delivered as one) or its one
+    /// subscription picks one task per tuple (so a run's tuples are routed
+    /// one by one, its stream looked up and its counters bumped once),
+    /// with the header of its untracked tuples set up.
     fn lane(&mut self, slot: usize, task: TaskId) -> Option<Lane> {
         let index = self.default[slot]?.index;
         let out = &self.streams[slot][index];
-        let resolved = out.routes.is_empty() || out.one.is_some();
+        let picked = out.one.is_none()
+            && matches!(out.routes.as_slice(), [(router, _)] if router.picks_one());
+        let resolved = out.routes.is_empty() || out.one.is_some() || picked;
         if out.direct || !resolved {
             return None;
         }
         let lane = Lane {
+            slot,
             index,
             arity: out.arity,
             one: out.one,
+            picked,
         };
-        if lane.one.is_some() {
+        if lane.one.is_some() || lane.picked {
             let header = &mut self.header;
             header.stream = out.id;
             header.source_task = task;
@@ -694,6 +700,36 @@ impl Emitter {
             let (d, f) = self.outbox.deliver_many(dest, thread, &self.header, run);
             sent.delivered += d;
             sent.failure = f.map(|e| (dest, e)).or(sent.failure.take());
+        } else if lane.picked {
+            self.deliver_picked(lane, run, sent);
+        }
+    }
+
+    /// [`deliver_lane`](Self::deliver_lane) down a lane whose grouping
+    /// picks each tuple's task: picked and delivered one by one, as
+    /// `emit` would (the same task, the same router state).
+    #[inline(never)]
+    fn deliver_picked<E: AsValues>(&mut self, lane: &Lane, run: &[E], sent: &mut LaneSent) {
+        let Emitter {
+            streams,
+            outbox,
+            header,
+            ..
+        } = self;
+        let Some((router, _)) = streams[lane.slot][lane.index].routes.first_mut() else {
+            return;
+        };
+        for tuple in run {
+            let values = tuple.values();
+            // (`lane` made sure the router picks one for every tuple.)
+            let Some(dest) = router.pick_one(values) else {
+                continue;
+            };
+            let thread = outbox.thread_of(dest);
+            match outbox.deliver(dest, thread, TupleRef { header, values }) {
+                Ok(()) => sent.delivered += 1,
+                Err(e) => sent.failure = Some((dest, e)),
+            }
         }
     }
 
@@ -1211,11 +1247,15 @@ fn report(
 /// A default stream whose route was resolved at start
 /// ([`Emitter::emit_many_default`]).
 struct Lane {
+    /// The emitting task's slot.
+    slot: usize,
     /// The stream's index among the task's streams.
     index: usize,
     arity: usize,
     /// Its one destination (task, thread), if it has a subscriber.
     one: Option<(TaskId, usize)>,
+    /// Its one subscription picks a task per tuple ([`Router::picks_one`]).
+    picked: bool,
 }
 
 /// What a run of emits down a [`Lane`] did.
