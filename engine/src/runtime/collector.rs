@@ -34,7 +34,9 @@ macro_rules! common_collector_methods {
             /// untracked: the same as [`emit`](Self::emit) for each, with
             /// what the engine does per emit (routing, counters, metrics)
             /// done once for the whole run where the stream's route allows
-            /// (one subscriber that always gets the tuple, or none).
+            /// (one subscriber that always gets the tuple, or none; or one
+            /// whose shuffle, fields or partial-key grouping picks a task
+            /// per tuple, each tuple then paying only its pick).
             ///
             /// ```
             /// # use gale_codec::Value;

@@ -712,7 +712,7 @@ impl Outbox {
         self.write_here(dest, tuple)
     }
 
-    /// Writes `tuple` (of `stream`) for task `dest` of this thread, where
+    /// Writes `tuple` for task `dest` of this thread, where
     /// [`FastWrite`] can and there is room at hand: into the chain's
     /// scratch buffer if `dest` runs chained, else into the local queue.
     /// Returns whether it was written; `false`, with nothing written,

@@ -505,7 +505,9 @@ impl Emitter {
     /// [`emit_default`](Self::emit_default) of each of `tuples`, in
     /// order: the stream and its route are looked up, and the counters
     /// and metrics bumped, once for all of them where the route was
-    /// resolved at start; otherwise each is emitted on its own.
+    /// resolved at start or the one subscription picks a task per tuple
+    /// (then each tuple is picked and delivered); otherwise each is
+    /// emitted on its own.
     pub(crate) fn emit_many_default<'v>(
         &mut self,
         slot: usize,
@@ -1244,8 +1246,9 @@ fn report(
     shared.report(component, task, message.to_string());
 }
 
-/// A default stream whose route was resolved at start
-/// ([`Emitter::emit_many_default`]).
+/// A default stream down which a run of emits goes without the general
+/// path ([`Emitter::emit_many_default`]): its route resolved at start, or
+/// its one subscription picking a task per tuple.
 struct Lane {
     /// The emitting task's slot.
     slot: usize,
