@@ -287,7 +287,7 @@ impl FastWrite for TupleRef<'_> {
 
 /// A tuple of `header` and archived values read in place (a bolt
 /// forwarding its input's), written by [`encode_archived`]: the same bytes
-/// as for their [`Value`]s. Never more than a record's limit.
+/// as for their [`Value`]s.
 #[derive(Clone, Copy)]
 pub(crate) struct Forwarded<'a> {
     pub(crate) header: &'a Header,
@@ -297,8 +297,7 @@ pub(crate) struct Forwarded<'a> {
 impl FastWrite for Forwarded<'_> {
     #[inline(always)]
     fn write(self, room: &mut [u8]) -> Option<usize> {
-        let cap = room.len().min(MAX_RECORD_LEN);
-        encode_archived(self.header, self.values, &mut room[..cap])
+        encode_archived(self.header, self.values, room)
     }
 
     #[inline(always)]

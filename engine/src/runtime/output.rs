@@ -67,13 +67,16 @@ impl StreamOut {
 /// a closure: its `deliver` is inlined into the emit for certain.)
 trait Payload: Copy {
     /// Archives the tuple of `header` and these values for task `dest` on
-    /// worker `thread` ([`Outbox::deliver`]).
+    /// worker `thread` ([`Outbox::deliver`]); `built` is room to build
+    /// archived values into `Value`s where they cannot be written as they
+    /// are (kept from emit to emit, so that its buffers are reused).
     fn deliver(
         self,
         outbox: &mut Outbox,
         dest: TaskId,
         thread: usize,
         header: &Header,
+        built: &mut Vec<Value>,
     ) -> Result<(), DeliverError>;
 }
 
@@ -85,6 +88,7 @@ impl Payload for &[Value] {
         dest: TaskId,
         thread: usize,
         header: &Header,
+        _built: &mut Vec<Value>,
     ) -> Result<(), DeliverError> {
         let tuple = TupleRef {
             header,
@@ -102,6 +106,7 @@ impl Payload for &[ArchivedValue] {
         dest: TaskId,
         thread: usize,
         header: &Header,
+        built: &mut Vec<Value>,
     ) -> Result<(), DeliverError> {
         let tuple = Forwarded {
             header,
@@ -110,9 +115,14 @@ impl Payload for &[ArchivedValue] {
         if outbox.deliver_archived(dest, thread, tuple) {
             return Ok(());
         }
-        // Nested, long, or larger than the room at hand: built.
-        let values: Vec<Value> = self.iter().map(ArchivedValue::to_value).collect();
-        values.as_slice().deliver(outbox, dest, thread, header)
+        // Nested, long, or larger than the room at hand: built (into
+        // reused buffers).
+        build_into(built, self);
+        let tuple = TupleRef {
+            header,
+            values: built,
+        };
+        outbox.deliver(dest, thread, tuple)
     }
 }
 
@@ -218,8 +228,10 @@ pub(crate) struct Emitter {
     pub(crate) metrics: ThreadMetrics,
     /// The values of a typed emit (one bytes value, reused).
     typed: Vec<Value>,
-    /// The values of a forward that takes `emit`'s path, built again in
-    /// place for each (their strings' and bytes' buffers reused).
+    /// The values of a forward that cannot be written from their archived
+    /// form (it takes `emit`'s path, or they are nested or too long for
+    /// the room at hand), built again in place for each (their strings'
+    /// and bytes' buffers reused).
     forwarded: Vec<Value>,
     /// Tasks the current emit was delivered to, kept only while
     /// `collecting` (an [`Emission`] asked for them).
@@ -1027,7 +1039,9 @@ impl Emitter {
         header.stream = id;
         header.source_task = task;
         self.tracking.new_edge(header);
-        let failure = values.deliver(&mut self.outbox, dest, thread, header).err();
+        let failure = values
+            .deliver(&mut self.outbox, dest, thread, header, &mut self.forwarded)
+            .err();
         let delivered = u64::from(failure.is_none());
         let counters = &mut self.counters[slot];
         counters.emitted += 1;
