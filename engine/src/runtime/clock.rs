@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// A reading of a [`SampleClock`]: ticks of its source, comparable only
 /// with readings of the same clock.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Stamp(u64);
 
 /// Where a [`SampleClock`] reads time.

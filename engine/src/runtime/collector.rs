@@ -9,13 +9,15 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use gale_codec::{view_trusted, Value};
+use gale_codec::{view_trusted, ArchivedTuple, Value};
 
-use super::input::{Anchor, Emission, Input, InputBatch, OneRun, RecordSource, Trusted};
+use super::input::{
+    Anchor, Emission, Input, InputBatch, OneRun, RecordSource, Sampling, TimedInput, Trusted,
+};
 use super::output::{Emitter, Track};
 use super::plan::Plan;
 use super::queue::SubRecords;
-use super::recorder::{input_index, InFlight};
+use super::recorder::input_index;
 use crate::acker::SpoutPending;
 use crate::{TaskId, Typed};
 
@@ -231,23 +233,23 @@ pub struct BoltOutput<'a> {
     pub(crate) counted_stream: u64,
     /// Acks counted so.
     pub(crate) acks: u64,
-    /// The archived input whose execute is timed in this run (its ack is
-    /// timed too, so it is never just counted); null if none.
-    pub(crate) timed: *const u8,
+    /// The input whose latencies the run samples now, if any (its ack is
+    /// timed too, so it is never just counted).
+    pub(crate) timed: &'a TimedInput,
 }
 
 impl<'a> BoltOutput<'a> {
     /// The collector of bolt task `task` (in `slot`) for a run of inputs
     /// of `stream` (`None`: a call without inputs, such as `poll`), whose
-    /// archived input `timed` (null: none) is latency-sampled; then
-    /// [`finish`](Self::finish) it.
+    /// latency-sampled input `timed` shows; then [`finish`](Self::finish)
+    /// it.
     pub(crate) fn run(
         emitter: &'a mut Emitter,
         plan: &'a Plan,
         slot: usize,
         task: TaskId,
         stream: Option<u32>,
-        timed: *const u8,
+        timed: &'a TimedInput,
     ) -> Self {
         let counted_stream = stream
             .filter(|&s| emitter.metrics.ack_settles_from_totals(slot, s))
@@ -367,27 +369,32 @@ impl BoltOutput<'_> {
         let archived = std::ptr::from_ref(view.archived()).cast::<u8>();
         if u64::from(view.stream()) == self.counted_stream
             && view.roots().len() == 0
-            && archived != self.timed
+            && !self.timed.is(archived)
         {
             self.acks += 1;
             return;
         }
+        self.ack_tracked(view.archived());
+    }
+
+    /// [`ack`](Self::ack) of an input in a tree, of another stream, or
+    /// timed: out of line, so that a bolt's `execute` stays small enough
+    /// to be inlined into its run.
+    #[inline(never)]
+    fn ack_tracked(&mut self, tuple: &ArchivedTuple) {
+        let header = &tuple.header;
         self.ack_roots(
-            input.view.roots(),
-            input.view.edge_id(),
-            input.view.stream(),
-            archived,
+            header.roots.iter().map(|r| r.to_native()),
+            header.edge_id.to_native(),
+            header.stream.to_native(),
+            std::ptr::from_ref(tuple).cast(),
         );
     }
 
     /// Fails `input`: every tree it belongs to fails at once and its spout
     /// may replay it.
     pub fn fail(&mut self, input: &Input<'_>) {
-        self.fail_roots(
-            input.view.roots(),
-            input.view.stream(),
-            std::ptr::from_ref(input.view.archived()).cast(),
-        );
+        self.fail_roots(input.view.roots(), input.view.stream());
     }
 
     /// [`ack`](Self::ack) for an input kept as an [`Anchor`].
@@ -402,15 +409,12 @@ impl BoltOutput<'_> {
 
     /// [`fail`](Self::fail) for an input kept as an [`Anchor`].
     pub fn fail_anchor(&mut self, anchor: &Anchor) {
-        self.fail_roots(
-            anchor.roots.iter().copied(),
-            anchor.stream,
-            std::ptr::null(),
-        );
+        self.fail_roots(anchor.roots.iter().copied(), anchor.stream);
     }
 
     /// Counts the ack (`input`: the archived input while it is executed,
-    /// for its process latency; null for an anchor) and sends it.
+    /// for its process latency if it is the timed one; null for an
+    /// anchor) and sends it.
     #[inline(always)]
     fn ack_roots(
         &mut self,
@@ -419,15 +423,28 @@ impl BoltOutput<'_> {
         stream: u32,
         input: *const u8,
     ) {
-        self.emitter.acked(self.slot, stream, input);
+        if self.timed.is(input) {
+            self.timed_acked(input);
+        }
+        self.emitter.acked(self.slot, stream);
         for root in roots {
             self.emitter.tracking.ack(root, edge);
         }
     }
 
+    /// Records the process latency of the timed input (`input`, if it is
+    /// not null), acked now.
+    #[cold]
+    #[inline(never)]
+    fn timed_acked(&mut self, input: *const u8) {
+        if let Some(started) = self.timed.take(input) {
+            self.emitter.metrics.processed(self.slot, started);
+        }
+    }
+
     /// Counts the fail (as [`ack_roots`](Self::ack_roots)) and sends it.
-    fn fail_roots(&mut self, roots: impl Iterator<Item = u64>, stream: u32, input: *const u8) {
-        self.emitter.failed(self.slot, stream, input);
+    fn fail_roots(&mut self, roots: impl Iterator<Item = u64>, stream: u32) {
+        self.emitter.failed(self.slot, stream);
         for root in roots {
             self.emitter.tracking.fail(root);
         }
@@ -494,9 +511,6 @@ pub(crate) fn run_chained(emitter: &mut Emitter, plan: &Plan) {
 #[inline(never)]
 fn run_chain(emitter: &mut Emitter, plan: &Plan) {
     let scratch = emitter.outbox.chain.enter();
-    // A sampled input further up the chain stays the one whose ack is
-    // timed, once the chained runs are done.
-    let outer = emitter.metrics.in_flight.take();
     // The chain's scratch buffers hold only tuples archived by this
     // thread's encoder (`Outbox::push_local`, `deliver_many`), 8-aligned,
     // unmodified since; `one_run` says when they are all of one task and
@@ -517,15 +531,16 @@ fn run_chain(emitter: &mut Emitter, plan: &Plan) {
             unsafe { execute_bolt(emitter, plan, dest, record, &mut records) };
         }
     }
-    emitter.metrics.in_flight = outer;
     emitter.outbox.chain.leave(scratch);
 }
 
 /// Runs bolt task `dest` on `record` and on the records after it in `rest`
 /// that are for the same task and stream, as one run
 /// (`Bolt::execute_batch`), paying counters, metrics and the panic guard
-/// once for the run; a run stops before the input the latency sampler
-/// picks, which runs alone, timed. Returns how many inputs it took.
+/// once for the run. The inputs the latency sampler picks are timed within
+/// the run (each a fill of its own, see [`InputBatch`]), so sampling does
+/// not cut runs short for a bolt that executes its inputs one at a time.
+/// Returns how many inputs it took.
 ///
 /// # Safety
 ///
@@ -548,32 +563,15 @@ pub(crate) unsafe fn execute_bolt<'a>(
     // SAFETY: the caller's contract.
     let view = unsafe { view_trusted(record) };
     let stream_id = view.stream();
-    let metrics = &mut emitter.metrics;
-    let unsampled = metrics.sampler.unsampled();
-    let sampled = unsampled == 0 && metrics.sampler.sample();
-    let started = sampled.then(|| metrics.clock.now());
-    // A sampled run starts with its timed input: its execute is timed,
-    // and its ack (process latency). The run goes on past it (to the next
-    // input due for sampling) if the bolt executes its inputs one at a
-    // time (`InputBatch::one_at_a_time`); else it is a run of its own.
-    let timed = if sampled {
-        std::ptr::from_ref(view.archived()).cast::<u8>()
-    } else {
-        std::ptr::null()
-    };
-    if let Some(started) = started {
-        metrics.in_flight = Some(InFlight {
-            started,
-            input: timed,
-            slot,
-        });
-    }
-    let (limit, clock) = if sampled {
-        (metrics.sampler.every(), Some(metrics.clock))
-    } else {
-        (unsampled, None)
-    };
-    let (taken, done, panicked) = {
+    let metrics = &emitter.metrics;
+    let timed = TimedInput::default();
+    let sampling = metrics.sampler.next_sampled().map(|first| Sampling {
+        clock: metrics.clock,
+        first,
+        every: metrics.sampler.every(),
+        timed: &timed,
+    });
+    let (taken, panicked) = {
         // SAFETY: `record` and `rest` are trusted (this function's
         // contract).
         let mut batch = unsafe {
@@ -583,24 +581,28 @@ pub(crate) unsafe fn execute_bolt<'a>(
                 dest,
                 stream_id,
                 plan.stream_meta(stream_id),
-                limit,
-                clock,
+                sampling,
             )
         };
-        let mut out = BoltOutput::run(emitter, plan, slot, dest, Some(stream_id), timed);
+        let mut out = BoltOutput::run(emitter, plan, slot, dest, Some(stream_id), &timed);
         let result = catch_unwind(AssertUnwindSafe(|| {
             bolt.execute_batch(&mut batch, &mut out);
         }));
         out.finish();
-        // The timed input's execute ended when the next input was asked
-        // for, or with the run.
-        let done = clock.map(|clock| batch.first_done().unwrap_or_else(|| clock.now()));
+        // A timed input's execute ended when the next input was asked
+        // for, or ends with the run.
+        let task = &mut emitter.metrics.tasks[slot];
+        let executes = batch.end_samples();
+        if let (Some(h), false) = (task.execute.as_mut(), task.self_timed) {
+            for &ns in executes {
+                h.saturating_record(ns.max(1));
+            }
+        }
         // Counted whatever happened: an execute that panics was executed
         // too (and its input failed).
         let taken = batch.taken().max(1);
         (
             taken,
-            done,
             result.err().map(|payload| (payload, batch.last_taken())),
         )
     };
@@ -609,18 +611,10 @@ pub(crate) unsafe fn execute_bolt<'a>(
     // What the run emitted to bolts of this thread, chained, runs now.
     run_chained(emitter, plan);
     let metrics = &mut emitter.metrics;
-    // The inputs after a sampled one were not sampled.
-    metrics.sampler.skip(taken - u32::from(sampled));
+    metrics.sampler.advance(taken);
     let stream = input_index(stream_id, metrics.streams);
     metrics.tasks[slot].executed(stream, u64::from(taken));
     emitter.counters[slot].executed += u64::from(taken);
-    if let (Some(started), Some(done)) = (started, done) {
-        metrics.in_flight = None;
-        let task = &mut metrics.tasks[slot];
-        if let (Some(h), false) = (task.execute.as_mut(), task.self_timed) {
-            h.saturating_record(metrics.clock.nanos(started, done).max(1));
-        }
-    }
     if let Some((payload, last)) = panicked {
         // The input's trees fail (so their spouts replay them); the task
         // keeps running, and every panic is counted and reported.

@@ -4,6 +4,7 @@
 //! [`Anchor`], an input's place in its tuple trees kept past `execute`.
 //! Also [`Emission`], the general form of an emit.
 
+use std::cell::Cell;
 use std::fmt;
 use std::mem::MaybeUninit;
 
@@ -382,6 +383,79 @@ unsafe impl<'b> RecordSource<'b> for OneRun<'b> {
 /// call to the source per this many inputs.
 const TAKE: usize = 32;
 
+/// Sampled inputs a run may time: a run ends before the next one due
+/// once this many were timed (their execute latencies are held until the
+/// run ends, when the recorder is free to take them).
+const SAMPLES: usize = 8;
+
+/// The input whose latencies are being sampled now, shared by a run's
+/// [`InputBatch`] (which starts a sample as it hands the input out) and
+/// its [`BoltOutput`](crate::BoltOutput) (whose ack of that very input
+/// gives its process latency).
+#[derive(Default)]
+pub(crate) struct TimedInput {
+    /// The timed input's archived tuple (null: none).
+    input: Cell<*const u8>,
+    /// When it was handed to the bolt.
+    started: Cell<Stamp>,
+}
+
+impl TimedInput {
+    /// Whether `archived` (an input's archived tuple) is the timed one.
+    #[inline(always)]
+    pub(crate) fn is(&self, archived: *const u8) -> bool {
+        std::ptr::eq(self.input.get(), archived)
+    }
+
+    /// When the timed input was handed out, if `archived` (not null) is
+    /// it; it is timed no more.
+    #[inline]
+    pub(crate) fn take(&self, archived: *const u8) -> Option<Stamp> {
+        (!archived.is_null() && self.is(archived)).then(|| {
+            self.input.set(std::ptr::null());
+            self.started.get()
+        })
+    }
+
+    /// Times `record`'s input from now on.
+    fn start(&self, clock: &SampleClock, record: &[u8]) {
+        // SAFETY: a trusted archived tuple (the callers' records: `first`
+        // or taken from `rest`, by the contracts of `InputBatch::new` and
+        // `RecordSource`).
+        let view = unsafe { gale_codec::view_trusted(record) };
+        self.input
+            .set(std::ptr::from_ref(view.archived()).cast::<u8>());
+        self.started.set(clock.now());
+    }
+}
+
+/// How a run samples latencies: which of its inputs it times, with what.
+#[derive(Clone, Copy)]
+pub(crate) struct Sampling<'r> {
+    /// What the samples are timed with.
+    pub(crate) clock: SampleClock,
+    /// The run's first input to time (counted from 0), then every
+    /// `every`-th after it.
+    pub(crate) first: u32,
+    /// One input in how many is timed (at least 1).
+    pub(crate) every: u32,
+    /// Where the timed input is shown to the run's collector.
+    pub(crate) timed: &'r TimedInput,
+}
+
+/// The samples of a run so far.
+struct RunSamples<'r> {
+    how: Sampling<'r>,
+    /// The next input to time (counted from the run's first).
+    next: u32,
+    /// The input handed out last is timed: its execute ends when the
+    /// consumer asks for the next (or with the run).
+    running: bool,
+    /// Execute latencies of the timed inputs done, in nanoseconds.
+    done: [u64; SAMPLES],
+    count: usize,
+}
+
 /// A run of inputs for one bolt task, all of one stream, in the order they
 /// arrived, read in place (Storm has no such call: Gale hands a bolt what
 /// one of its rings holds at once, so that what the engine does per input
@@ -396,31 +470,35 @@ pub struct InputBatch<'r, 'a: 'r> {
     taken_ahead: [MaybeUninit<&'a [u8]>; TAKE],
     next: usize,
     ahead: usize,
+    /// Where the iteration stops to look (`next <= stop <= ahead`): the
+    /// end of the records in hand, or a timed input's start or end.
+    stop: usize,
     dest: TaskId,
     stream_id: u32,
     meta: StreamMeta<'r>,
-    /// Inputs that may still be taken.
+    /// Inputs that may be taken in all.
     limit: u32,
     /// Inputs handed out before the current fill.
     handed: u32,
-    /// The first input's execute is timed (latency sampling): the clock.
-    timed: Option<SampleClock>,
+    /// Latency sampling, if the run samples. The iteration stops to look
+    /// before and after a timed input (`stop`), so that starting and
+    /// ending its sample is done out of the iteration's loop, as a fill
+    /// is.
+    samples: Option<RunSamples<'r>>,
     /// The consumer says it executes its inputs one at a time
     /// ([`one_at_a_time`](Self::one_at_a_time)).
     one_at_a_time: bool,
-    /// When the consumer asked for the second input, a timed first
-    /// input's execute being done then.
-    first_done: Option<Stamp>,
 }
 
 impl<'r, 'a> InputBatch<'r, 'a> {
     /// A run that starts with `first` (for task `dest`, of stream
-    /// `stream_id` named by `meta`), continues with what `rest` has for
-    /// the same task and stream, and holds at most `limit` inputs. With
-    /// `timed`, the first input's execute is timed: the run goes on past
-    /// it only for a consumer that executes its inputs one at a time
-    /// ([`one_at_a_time`](Self::one_at_a_time)), and
-    /// [`first_done`](Self::first_done) says when it asked for the next.
+    /// `stream_id` named by `meta`) and continues with what `rest` has for
+    /// the same task and stream. With `sampling`, the inputs it says are
+    /// timed: their execute (until the consumer asks for the next input,
+    /// or the run ends) and, through `sampling.timed`, their ack. The run
+    /// goes on past a timed input only for a consumer that executes its
+    /// inputs one at a time ([`one_at_a_time`](Self::one_at_a_time)); for
+    /// another, a timed input is a run of its own.
     ///
     /// # Safety
     ///
@@ -431,41 +509,60 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         dest: TaskId,
         stream_id: u32,
         meta: StreamMeta<'r>,
-        limit: u32,
-        timed: Option<SampleClock>,
+        sampling: Option<Sampling<'r>>,
     ) -> Self {
         let mut taken_ahead = [const { MaybeUninit::uninit() }; TAKE];
         taken_ahead[0] = MaybeUninit::new(first);
-        Self {
+        let mut batch = Self {
             rest,
             taken_ahead,
             next: 0,
             ahead: 1,
+            stop: 1,
             dest,
             stream_id,
             meta,
-            limit: limit.max(1),
+            limit: u32::MAX,
             handed: 0,
-            timed,
+            samples: sampling.map(|how| RunSamples {
+                how,
+                next: how.first,
+                running: false,
+                done: [0; SAMPLES],
+                count: 0,
+            }),
             one_at_a_time: false,
-            first_done: None,
+        };
+        // The first fill is `first` alone: timed from now if it is due.
+        if let Some(s) = batch.samples.as_mut().filter(|s| s.next == 0) {
+            let last = s.start(first);
+            batch.limit = last.unwrap_or(batch.limit);
         }
+        batch
     }
 
     /// Says that the consumer executes the inputs one at a time, each
     /// done when it asks for the next (as `Bolt::execute_batch`'s default
-    /// does): a sampled first input is then timed until the second is
-    /// asked for, and the run goes on. A consumer that gathers inputs and
-    /// works on them together does not say so: a sampled input is then a
+    /// does): a timed input is then timed until the next is asked for,
+    /// and the run goes on past it. A consumer that gathers inputs and
+    /// works on them together does not say so: a timed input is then a
     /// run of its own, timed whole.
     pub fn one_at_a_time(&mut self) {
         self.one_at_a_time = true;
     }
 
-    /// When the consumer asked for the second input (the end of a timed
-    /// first input's execute), if it did.
-    pub(crate) fn first_done(&self) -> Option<Stamp> {
-        self.first_done
+    /// Ends the run's latency samples (a timed input still running ends
+    /// now): the execute latencies timed, in nanoseconds.
+    pub(crate) fn end_samples(&mut self) -> &[u64] {
+        match &mut self.samples {
+            None => &[],
+            Some(s) => {
+                if s.running {
+                    s.stop();
+                }
+                &s.done[..s.count]
+            }
+        }
     }
 
     /// Component that emitted every input of the batch.
@@ -507,11 +604,11 @@ impl<'r, 'a> InputBatch<'r, 'a> {
     /// while the limit allows.
     #[inline(always)]
     fn next_record(&mut self) -> Option<&'a [u8]> {
-        if self.next == self.ahead && !self.refill() {
+        if self.next == self.stop && !self.at_stop() {
             return None;
         }
-        debug_assert!(self.next < self.ahead && self.ahead <= TAKE);
-        // SAFETY: `next < ahead <= TAKE` (`take_for` fills at most
+        debug_assert!(self.next < self.stop && self.stop <= self.ahead && self.ahead <= TAKE);
+        // SAFETY: `next < stop <= ahead <= TAKE` (`take_for` fills at most
         // `into.len()`), and `taken_ahead[..ahead]` was initialized by
         // `new` or `take_for` (`RecordSource`'s contract).
         let record = unsafe { self.taken_ahead.get_unchecked(self.next).assume_init() };
@@ -519,34 +616,88 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         Some(record)
     }
 
-    /// Takes more records from `rest` once everything in hand was handed
-    /// out; whether any came. Out of the iteration's loop: it runs once
-    /// per [`TAKE`] inputs.
+    /// Called where the iteration stops to look (`next == stop`): ends the
+    /// timed input's execute if one ran, takes more records from `rest`
+    /// once everything in hand was handed out, and starts timing the next
+    /// input if it is due; whether there is a next input. Out of the
+    /// iteration's loop: it runs once per [`TAKE`] inputs, and before and
+    /// after a timed input.
     #[inline(never)]
-    fn refill(&mut self) -> bool {
-        // The first fill is the first input alone: the second is asked
-        // for now, and a timed first input's execute is done.
-        if let (Some(clock), 0, None) = (self.timed, self.handed, self.first_done) {
-            if !self.one_at_a_time {
+    fn at_stop(&mut self) -> bool {
+        // The place of the next input in the run.
+        let at = self.handed + self.next as u32;
+        if let Some(s) = &mut self.samples {
+            if s.running {
+                if !self.one_at_a_time {
+                    // A timed input of a consumer that gathers its
+                    // inputs is a run of its own, timed whole.
+                    return false;
+                }
+                // Asked for the next input: the timed one's execute is
+                // done.
+                s.stop();
+            }
+        }
+        if at >= self.limit {
+            return false;
+        }
+        if self.next == self.ahead {
+            // Everything in hand was handed out, so `at` counts every
+            // record taken. (Nothing changes unless more come:
+            // `last_taken` still finds the last one.)
+            let want = ((self.limit - at) as usize).min(TAKE);
+            let into = &mut self.taken_ahead[..want];
+            let ahead = self.rest.take_for(self.dest, self.stream_id, into);
+            if ahead == 0 {
                 return false;
             }
-            self.first_done = Some(clock.now());
+            (self.handed, self.next, self.ahead) = (at, 0, ahead);
         }
-        // Everything in hand was handed out, so `handed` counts every
-        // record taken: the limit holds. (Nothing changes unless more
-        // come: `last_taken` still finds the last one.)
-        let handed = self.handed + self.next as u32;
-        let want = (self.limit.saturating_sub(handed) as usize).min(TAKE);
-        if want == 0 {
+        self.stop = self.ahead;
+        let Some(s) = &mut self.samples else {
+            return true;
+        };
+        if at < s.next {
+            // Stop again before the next timed input.
+            self.stop = self.stop.min(self.next + (s.next - at) as usize);
+            return true;
+        }
+        if !self.one_at_a_time {
+            // The next input is timed: it starts a run of its own (what
+            // was taken for this one goes back).
             return false;
         }
-        let into = &mut self.taken_ahead[..want];
-        let ahead = self.rest.take_for(self.dest, self.stream_id, into);
-        if ahead == 0 {
-            return false;
+        // SAFETY: `next < ahead` (a fill above, or records in hand), and
+        // `taken_ahead[..ahead]` is initialized.
+        let record = unsafe { self.taken_ahead[self.next].assume_init() };
+        if let Some(last) = s.start(record) {
+            // The run's last timed input: it ends before the next.
+            self.limit = self.limit.min(at.saturating_add(last));
         }
-        (self.handed, self.next, self.ahead) = (handed, 0, ahead);
+        // Stop again after it, to end its execute.
+        self.stop = self.next + 1;
         true
+    }
+}
+
+impl RunSamples<'_> {
+    /// Times `record`'s input, handed out now (a fill of its own); once
+    /// the run can time no more, how many inputs after this one's place
+    /// the run may still take (it ends before the next one due).
+    fn start(&mut self, record: &[u8]) -> Option<u32> {
+        let every = self.how.every.max(1);
+        self.how.timed.start(&self.how.clock, record);
+        self.running = true;
+        self.next = self.next.saturating_add(every);
+        (self.count + 1 == SAMPLES).then_some(every)
+    }
+
+    /// Ends the running sample: its execute latency is done.
+    fn stop(&mut self) {
+        let end = self.how.clock.now();
+        self.done[self.count] = self.how.clock.nanos(self.how.timed.started.get(), end);
+        self.count += 1;
+        self.running = false;
     }
 }
 
@@ -591,5 +742,139 @@ impl fmt::Debug for InputBatch<'_, '_> {
             .field("stream", &self.meta.stream)
             .field("taken", &self.taken())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gale_codec::{AlignedVec, Encoder, Header, TupleRef, Value};
+
+    use super::*;
+    use crate::runtime::queue::ByteQueue;
+
+    const DEST: TaskId = 7;
+    const STREAM: u32 = 3;
+
+    /// `n` archived tuples of `STREAM` for `DEST`, the i-th holding i.
+    fn records(n: usize) -> ByteQueue {
+        let header = Header {
+            stream: STREAM,
+            ..Header::default()
+        };
+        let mut buf = AlignedVec::<16>::new();
+        buf.resize(256, 0);
+        let (mut q, mut encoder) = (ByteQueue::default(), Encoder::new());
+        for i in 0..n {
+            let values = [Value::I64(i as i64)];
+            let tuple = TupleRef {
+                header: &header,
+                values: &values,
+            };
+            let len = encoder.encode_into(tuple, &mut buf).unwrap();
+            q.push_bytes(DEST, &buf[..len]);
+        }
+        q
+    }
+
+    /// Runs one batch over `n` records, timing from the `first`-th input
+    /// on every `every`-th; with `one_at_a_time`, the consumer executes
+    /// each input before asking for the next, else it gathers them. The
+    /// inputs handed out (by their value), those timed while handed out,
+    /// the execute latencies the run timed, and the records left in the
+    /// source.
+    fn run(
+        n: usize,
+        first: u32,
+        every: u32,
+        one_at_a_time: bool,
+    ) -> (Vec<i64>, Vec<i64>, usize, usize) {
+        let q = records(n);
+        let fields = Fields::new(["n"]).unwrap();
+        let meta = StreamMeta {
+            component: "c",
+            stream: "s",
+            fields: &fields,
+            typed: None,
+        };
+        let timed = TimedInput::default();
+        let sampling = Sampling {
+            clock: SampleClock::instant(),
+            first,
+            every,
+            timed: &timed,
+        };
+        // SAFETY: records archived by the encoder, all of one task and
+        // stream.
+        let mut rest = unsafe { OneRun::new(SubRecords::new(q.as_batch())) };
+        let first_record = rest.next().unwrap();
+        let (mut handed, mut timed_ones) = (Vec::new(), Vec::new());
+        let executes = {
+            // SAFETY: as above.
+            let mut batch = unsafe {
+                InputBatch::new(first_record, &mut rest, DEST, STREAM, meta, Some(sampling))
+            };
+            if one_at_a_time {
+                batch.one_at_a_time();
+            }
+            for input in &mut batch {
+                let value = input.get(0).and_then(ArchivedValue::as_i64).unwrap();
+                let archived = std::ptr::from_ref(input.view.archived()).cast::<u8>();
+                if timed.is(archived) {
+                    timed_ones.push(value);
+                }
+                handed.push(value);
+            }
+            assert_eq!(batch.taken() as usize, handed.len());
+            batch.end_samples().len()
+        };
+        let mut left = 0;
+        while rest.next().is_some() {
+            left += 1;
+        }
+        (handed, timed_ones, executes, left)
+    }
+
+    #[test]
+    fn a_run_times_the_inputs_due_and_goes_on_past_them() {
+        for n in [1, 2, 5, 31, 33, 64, 200] {
+            for first in [0, 1, 3, 19] {
+                for every in [1, 2, 4, 20] {
+                    let case = format!("n {n}, first {first}, every {every}");
+                    let (handed, timed, executes, left) = run(n, first, every, true);
+                    // Every input due is timed, up to SAMPLES of them; the
+                    // run ends before the next one due after those.
+                    let due: Vec<i64> = (first..n as u32)
+                        .step_by(every as usize)
+                        .take(SAMPLES)
+                        .map(i64::from)
+                        .collect();
+                    let end = if due.len() == SAMPLES {
+                        (first as usize + SAMPLES * every as usize).min(n)
+                    } else {
+                        n
+                    };
+                    assert_eq!(handed, (0..end as i64).collect::<Vec<_>>(), "{case}");
+                    assert_eq!(timed, due, "{case}");
+                    assert_eq!(executes, due.len(), "{case}");
+                    assert_eq!(left, n - end, "{case}: given back");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_gathering_consumer_gets_a_timed_input_as_a_run_of_its_own() {
+        for n in [1, 2, 40] {
+            for first in [0, 1, 5, 35] {
+                let case = format!("n {n}, first {first}");
+                let (handed, timed, executes, left) = run(n, first, 20, false);
+                let end = if first == 0 { 1 } else { n.min(first as usize) };
+                assert_eq!(handed, (0..end as i64).collect::<Vec<_>>(), "{case}");
+                let timed_first = if first == 0 { vec![0] } else { vec![] };
+                assert_eq!(timed, timed_first, "{case}");
+                assert_eq!(executes, timed_first.len(), "{case}");
+                assert_eq!(left, n - end, "{case}: given back");
+            }
+        }
     }
 }

@@ -370,18 +370,17 @@ impl Emitter {
         self.outbox.blocked()
     }
 
-    /// Counts an ack of an input of stream `stream` by the task in `slot`
-    /// (`input`: the archived input, for its process latency, or null).
+    /// Counts an ack of an input of stream `stream` by the task in `slot`.
     #[inline]
-    pub(crate) fn acked(&mut self, slot: usize, stream: u32, input: *const u8) {
+    pub(crate) fn acked(&mut self, slot: usize, stream: u32) {
         self.counters[slot].acked += 1;
-        self.metrics.input_done(slot, stream, input, true);
+        self.metrics.input_done(slot, stream, true);
     }
 
     /// Counts a fail, as [`acked`](Self::acked).
-    pub(crate) fn failed(&mut self, slot: usize, stream: u32, input: *const u8) {
+    pub(crate) fn failed(&mut self, slot: usize, stream: u32) {
         self.counters[slot].failed += 1;
-        self.metrics.input_done(slot, stream, input, false);
+        self.metrics.input_done(slot, stream, false);
     }
 
     /// Sends the acker updates folded so far.

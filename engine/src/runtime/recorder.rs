@@ -49,26 +49,28 @@ impl Sampler {
         Self { every, left: every }
     }
 
-    /// How many of the coming calls are not sampled before the next that
-    /// is (`u32::MAX` when nothing is ever sampled): that many may run as
-    /// one batch, and [`skip`](Self::skip) then accounts for them.
+    /// Of the coming calls, which is the next sampled (0: the very next;
+    /// `None` when nothing is ever sampled). A run of calls times that
+    /// one and every [`every`](Self::every)-th after it, then
+    /// [`advance`](Self::advance)s past them all.
     #[inline]
-    pub(crate) fn unsampled(&self) -> u32 {
-        if self.every == 0 {
-            u32::MAX
-        } else {
-            self.left - 1
-        }
+    pub(crate) fn next_sampled(&self) -> Option<u32> {
+        (self.every != 0).then(|| self.left - 1)
     }
 
-    /// Accounts for `n` calls, none of them sampled (`n` at most what
-    /// [`unsampled`](Self::unsampled) said before they ran). Runs chained
-    /// within them count down the same sampler meanwhile, so `n` may
-    /// exceed what is left: the next call is then the sampled one.
+    /// Accounts for `n` calls, the sampled ones among them included.
+    /// (Runs chained within a run count down the same sampler meanwhile:
+    /// what they time is sampled besides, a little more often than the
+    /// rate says.)
     #[inline]
-    pub(crate) fn skip(&mut self, n: u32) {
-        if self.every != 0 {
-            self.left -= n.min(self.left - 1);
+    pub(crate) fn advance(&mut self, n: u32) {
+        if self.every == 0 {
+            return;
+        }
+        if n < self.left {
+            self.left -= n;
+        } else {
+            self.left = self.every - (n - self.left) % self.every;
         }
     }
 
@@ -76,21 +78,6 @@ impl Sampler {
     #[inline]
     pub(crate) fn every(&self) -> u32 {
         self.every
-    }
-
-    /// Whether this call is sampled.
-    #[inline]
-    pub(crate) fn sample(&mut self) -> bool {
-        if self.every == 0 {
-            return false;
-        }
-        self.left -= 1;
-        if self.left == 0 {
-            self.left = self.every;
-            true
-        } else {
-            false
-        }
     }
 }
 
@@ -209,15 +196,6 @@ impl TaskRecorder {
     }
 }
 
-/// A sampled bolt `execute` in progress: when it started and which input
-/// it runs (so an ack of that very input gives the process latency).
-#[derive(Clone, Copy)]
-pub(crate) struct InFlight {
-    pub(crate) started: Stamp,
-    pub(crate) input: *const u8,
-    pub(crate) slot: usize,
-}
-
 /// A worker thread's own metrics.
 pub(crate) struct WorkerRecorder {
     pub(crate) enabled: bool,
@@ -268,8 +246,6 @@ pub(crate) struct ThreadMetrics {
     pub(crate) sampler: Sampler,
     /// What sampled latencies are timed with.
     pub(crate) clock: SampleClock,
-    /// The sampled `execute` running now, if any.
-    pub(crate) in_flight: Option<InFlight>,
     pub(crate) worker: WorkerRecorder,
     /// Streams of the topology ([`input_index`]'s bound).
     pub(crate) streams: usize,
@@ -302,7 +278,6 @@ impl ThreadMetrics {
                 .collect(),
             sampler,
             clock,
-            in_flight: None,
             worker: WorkerRecorder::new(config.enabled, Instant::now()),
             streams,
         }
@@ -310,46 +285,43 @@ impl ThreadMetrics {
 
     /// Whether an ack of an input of `stream` by task `slot` needs nothing
     /// of the recorder ([`input_done`](Self::input_done)'s fast case: the
-    /// task's main input), unless it is the input a sampled run times, so
-    /// that its collector may count it and add the count to the task's
-    /// totals later.
+    /// task's main input), so that its collector may count it and add the
+    /// count to the task's totals later (unless it is the input a run
+    /// times: its ack records the process latency).
     #[inline]
     pub(crate) fn ack_settles_from_totals(&self, slot: usize, stream: u32) -> bool {
         input_index(stream, self.streams) == self.tasks[slot].main_input
     }
 
-    /// Counts an ack (or fail) of an input of task `slot`; an ack of the
-    /// input of a sampled `execute` records its process latency.
+    /// Counts an ack (or fail) of an input of task `slot`.
     #[inline]
-    pub(crate) fn input_done(&mut self, slot: usize, stream: u32, input: *const u8, acked: bool) {
+    pub(crate) fn input_done(&mut self, slot: usize, stream: u32, acked: bool) {
         let i = input_index(stream, self.streams);
         // The common case in a few instructions: an ack on the task's main
-        // input (settled from the totals) while no sampled input is timed.
-        if acked && self.in_flight.is_none() && i == self.tasks[slot].main_input {
+        // input (settled from the totals).
+        if acked && i == self.tasks[slot].main_input {
             return;
         }
-        self.input_done_slow(slot, i, input, acked);
+        self.input_done_slow(slot, i, acked);
     }
 
-    /// [`input_done`](Self::input_done) for a fail, another input stream
-    /// or a sampled input (`i`: the input stream's index).
+    /// [`input_done`](Self::input_done) for a fail or another input
+    /// stream (`i`: the input stream's index).
     #[inline(never)]
-    fn input_done_slow(&mut self, slot: usize, i: usize, input: *const u8, acked: bool) {
+    fn input_done_slow(&mut self, slot: usize, i: usize, acked: bool) {
         let rec = &mut self.tasks[slot];
         if !acked {
             return TaskRecorder::bump(&mut rec.failed, i, 1);
         }
-        if i != rec.main_input {
-            TaskRecorder::bump(&mut rec.acked, i, 1);
-        }
-        if let Some(f) = self.in_flight {
-            if f.slot == slot && std::ptr::eq(f.input, input) {
-                self.in_flight = None;
-                if let Some(h) = rec.process.as_mut() {
-                    let ns = self.clock.nanos(f.started, self.clock.now());
-                    h.saturating_record(ns.max(1));
-                }
-            }
+        TaskRecorder::bump(&mut rec.acked, i, 1);
+    }
+
+    /// Records the process latency of a timed input of task `slot`,
+    /// handed to it at `started` and acked now.
+    pub(crate) fn processed(&mut self, slot: usize, started: Stamp) {
+        if let Some(h) = self.tasks[slot].process.as_mut() {
+            let ns = self.clock.nanos(started, self.clock.now());
+            h.saturating_record(ns.max(1));
         }
     }
 }
@@ -520,20 +492,47 @@ impl MetricsStore {
 mod tests {
     use super::*;
 
+    /// The calls a sampler picks among `calls` made in runs of the
+    /// lengths `runs` cycles through (each run timing what
+    /// `next_sampled` says, then advancing past itself).
+    fn sampled(s: &mut Sampler, calls: u32, runs: &[u32]) -> Vec<u32> {
+        let (mut picked, mut done) = (Vec::new(), 0);
+        for &len in runs.iter().cycle() {
+            let len = len.min(calls - done);
+            if let Some(first) = s.next_sampled() {
+                let every = s.every() as usize;
+                picked.extend((first..len).step_by(every).map(|i| done + i));
+            }
+            s.advance(len);
+            done += len;
+            if done == calls {
+                return picked;
+            }
+        }
+        unreachable!()
+    }
+
     #[test]
-    fn sampler_picks_one_in_n() {
+    fn sampler_picks_one_in_n_whatever_the_runs() {
         let config = |enabled, sample_rate| MetricsConfig {
             enabled,
             sample_rate,
             ..MetricsConfig::default()
         };
-        let count = |s: &mut Sampler| (0..1000).filter(|_| s.sample()).count();
-        assert_eq!(count(&mut Sampler::new(&config(true, 0.05))), 50);
-        assert_eq!(count(&mut Sampler::new(&config(true, 1.0))), 1000);
-        assert_eq!(count(&mut Sampler::new(&config(true, 7.0))), 1000);
-        assert_eq!(count(&mut Sampler::new(&config(true, 0.0))), 0);
-        assert_eq!(count(&mut Sampler::new(&config(true, f64::NAN))), 0);
-        assert_eq!(count(&mut Sampler::new(&config(false, 1.0))), 0);
+        let count =
+            |rate, runs: &[u32]| sampled(&mut Sampler::new(&config(true, rate)), 1000, runs).len();
+        for runs in [&[1][..], &[7], &[20], &[21, 1, 3], &[45, 19, 100], &[1000]] {
+            // Exactly the 20th, 40th, ... call, however the calls run.
+            let picked = sampled(&mut Sampler::new(&config(true, 0.05)), 1000, runs);
+            let want: Vec<u32> = (19..1000).step_by(20).collect();
+            assert_eq!(picked, want, "runs {runs:?}");
+            assert_eq!(count(1.0, runs), 1000);
+            assert_eq!(count(7.0, runs), 1000);
+            assert_eq!(count(0.0, runs), 0);
+            assert_eq!(count(f64::NAN, runs), 0);
+            let off = sampled(&mut Sampler::new(&config(false, 1.0)), 1000, runs);
+            assert!(off.is_empty());
+        }
     }
 
     #[test]
@@ -582,7 +581,7 @@ mod tests {
             } else {
                 totals.failed += 1;
             }
-            metrics.input_done(0, i, std::ptr::null(), acked);
+            metrics.input_done(0, i, acked);
         }
         let r = &mut metrics.tasks[0];
         r.settle(&totals);

@@ -12,7 +12,7 @@ use gale_codec::{view_trusted, AlignedVec, Encoder, Header, TupleRef};
 use gale_transport::{Consumer, Records, Waiter};
 
 use super::collector::{execute_bolt, panic_message, run_chained, BoltOutput, SpoutOutput};
-use super::input::{NoMore, RecordSource, Trusted};
+use super::input::{NoMore, RecordSource, TimedInput, Trusted};
 use super::output::Emitter;
 use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::{ByteQueue, SubRecords};
@@ -380,14 +380,8 @@ impl Core {
             }
             // Polled as if executing: not entered again by a chained emit.
             self.emitter.outbox.chain.set_running(id, true);
-            let mut out = BoltOutput::run(
-                &mut self.emitter,
-                &self.plan,
-                slot,
-                id,
-                None,
-                std::ptr::null(),
-            );
+            let untimed = TimedInput::default();
+            let mut out = BoltOutput::run(&mut self.emitter, &self.plan, slot, id, None, &untimed);
             let result = catch_unwind(AssertUnwindSafe(|| bolt.poll(&mut out)));
             out.finish();
             self.emitter.bolts[slot] = Some(bolt);
