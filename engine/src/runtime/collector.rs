@@ -469,8 +469,7 @@ impl BoltOutput<'_> {
         let task = &mut self.emitter.metrics.tasks[self.slot];
         task.self_timed = true;
         if let Some(h) = task.execute.as_mut() {
-            let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-            h.saturating_record(ns.max(1));
+            h.record(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
         }
     }
 
@@ -595,7 +594,7 @@ pub(crate) unsafe fn execute_bolt<'a>(
         let executes = batch.end_samples();
         if let (Some(h), false) = (task.execute.as_mut(), task.self_timed) {
             for &ns in executes {
-                h.saturating_record(ns.max(1));
+                h.record(ns);
             }
         }
         // Counted whatever happened: an execute that panics was executed

@@ -114,13 +114,15 @@ pub(crate) struct TaskRecorder {
     /// task that subscribes to nothing).
     main_input: usize,
     /// Sampled `execute` times since the last publish (or, once
-    /// `self_timed`, the latencies the bolt recorded itself).
-    pub(crate) execute: Option<Histogram<u64>>,
+    /// `self_timed`, the latencies the bolt recorded itself), counted in
+    /// the buckets of the published histogram (a record costs a bucket
+    /// index and an increment, not the histogram's own bookkeeping).
+    pub(crate) execute: Option<LatencyCounts>,
     /// The bolt records its own execute latencies
     /// (`BoltOutput::record_execute_latency`).
     pub(crate) self_timed: bool,
     /// Sampled start of `execute` to the bolt's ack of that input.
-    pub(crate) process: Option<Histogram<u64>>,
+    pub(crate) process: Option<LatencyCounts>,
 }
 
 /// Sets `counts[main]` to what `total` leaves after the other entries.
@@ -150,9 +152,9 @@ impl TaskRecorder {
             acked: n(inputs),
             failed: n(inputs),
             main_input: main_input.unwrap_or(usize::MAX),
-            execute: enabled.then(latency_histogram),
+            execute: enabled.then(LatencyCounts::new),
             self_timed: false,
-            process: enabled.then(latency_histogram),
+            process: enabled.then(LatencyCounts::new),
         }
     }
 
@@ -320,8 +322,7 @@ impl ThreadMetrics {
     /// handed to it at `started` and acked now.
     pub(crate) fn processed(&mut self, slot: usize, started: Stamp) {
         if let Some(h) = self.tasks[slot].process.as_mut() {
-            let ns = self.clock.nanos(started, self.clock.now());
-            h.saturating_record(ns.max(1));
+            h.record(self.clock.nanos(started, self.clock.now()));
         }
     }
 }
@@ -439,31 +440,26 @@ impl MetricsStore {
         store(&slot.executed, &rec.executed);
         store(&slot.acked, &rec.acked);
         store(&slot.failed, &rec.failed);
-        let fresh = |h: &Option<Histogram<u64>>| h.as_ref().is_some_and(|h| !h.is_empty());
+        let fresh = |h: &Option<LatencyCounts>| h.as_ref().is_some_and(|h| !h.is_empty());
         let complete = complete.filter(|c| !c.is_empty());
         if !fresh(&rec.execute) && !fresh(&rec.process) && complete.is_none() {
             return;
         }
         let mut all = slot.histograms.lock().unwrap_or_else(|e| e.into_inner());
-        // Only non-empty ones: adding and clearing walk the whole
-        // histogram (tens of KiB). Adding can only fail for values beyond
-        // the bounds, which the recording side saturated already.
+        // Only non-empty ones: draining walks every bucket.
         let TaskHistograms {
             execute,
             process,
             complete: completed,
         } = &mut *all;
-        if let Some(counts) = complete {
-            counts.drain_into(completed);
-        }
         let pairs = [
+            (completed, complete),
             (execute, rec.execute.as_mut()),
             (process, rec.process.as_mut()),
         ];
-        for (total, h) in pairs {
-            if let Some(h) = h.filter(|h| !h.is_empty()) {
-                let _ = total.add(&*h);
-                h.reset();
+        for (total, counts) in pairs {
+            if let Some(counts) = counts {
+                counts.drain_into(total);
             }
         }
     }
