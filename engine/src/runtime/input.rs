@@ -12,7 +12,7 @@ use gale_codec::{view_trusted, ArchivedValue, FieldError, Fields, Tuple, TupleVi
 
 use super::clock::{SampleClock, Stamp};
 use super::plan::StreamMeta;
-use super::queue::SubRecords;
+use super::queue::{SubRecords, TakeRecords};
 use crate::{TaskId, TypedError};
 
 /// An input tuple, read in place from a ring (Storm's `Tuple`).
@@ -242,7 +242,7 @@ pub(crate) struct Trusted<'b, I> {
     peeked: Option<(TaskId, &'b [u8])>,
 }
 
-impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
+impl<'b, I: TakeRecords<'b>> Trusted<'b, I> {
     /// Tuples from `inner`.
     ///
     /// # Safety
@@ -281,10 +281,10 @@ impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> Trusted<'b, I> {
 // rings (record batches written by an `Outbox` of this topology, or put
 // there by the link after `EngineRoute::check` validated them, and its
 // local queue, archived by its own encoder).
-unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Trusted<'b, I> {
+unsafe impl<'b, I: TakeRecords<'b>> RecordSource<'b> for Trusted<'b, I> {
     #[inline]
     fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [MaybeUninit<&'b [u8]>]) -> usize {
-        let fits = |(to, tuple): (TaskId, &'b [u8])| {
+        let fits = |to: TaskId, tuple: &'b [u8]| {
             // SAFETY: a trusted record (`Trusted::new`'s contract).
             to == dest && unsafe { view_trusted(tuple) }.stream() == stream
         };
@@ -297,26 +297,16 @@ unsafe impl<'b, I: Iterator<Item = (TaskId, &'b [u8])>> RecordSource<'b> for Tru
             let Some(record) = self.next() else {
                 return n;
             };
-            if !fits(record) {
+            if !fits(record.0, record.1) {
                 self.unread(record);
                 return n;
             }
             into[n] = MaybeUninit::new(record.1);
             n += 1;
         }
-        // Then straight from `inner` (nothing is put back now).
-        while n < into.len() {
-            let Some(record) = self.inner.next() else {
-                break;
-            };
-            if !fits(record) {
-                self.peeked = Some(record);
-                break;
-            }
-            into[n] = MaybeUninit::new(record.1);
-            n += 1;
-        }
-        n
+        // Then straight from `inner` (nothing is put back now; the first
+        // record that does not fit stays there).
+        n + self.inner.take_run(&mut into[n..], fits)
     }
 
     fn give_back(&mut self, dest: TaskId, records: &[&'b [u8]]) {
@@ -360,15 +350,7 @@ unsafe impl<'b> RecordSource<'b> for OneRun<'b> {
         _stream: u32,
         into: &mut [MaybeUninit<&'b [u8]>],
     ) -> usize {
-        let mut n = 0;
-        while n < into.len() {
-            let Some(tuple) = self.next() else {
-                break;
-            };
-            into[n] = MaybeUninit::new(tuple);
-            n += 1;
-        }
-        n
+        self.records.take_run(into, |_, _| true)
     }
 
     fn give_back(&mut self, _dest: TaskId, records: &[&'b [u8]]) {

@@ -16,6 +16,7 @@
 //! copy.
 
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 
 use gale_codec::AlignedVec;
 
@@ -408,6 +409,69 @@ impl<'a> SubRecords<'a> {
     }
 }
 
+/// Records taken in bulk: what a bolt's run takes from its source, with
+/// the iteration's state in registers rather than written back per
+/// record.
+pub(crate) trait TakeRecords<'a>: Iterator<Item = (TaskId, &'a [u8])> {
+    /// Moves the payloads of the next records into `into` while
+    /// `keep(dest, payload)` holds, at most `into.len()`; the first record
+    /// that does not stays next. Returns how many were taken.
+    fn take_run(
+        &mut self,
+        into: &mut [MaybeUninit<&'a [u8]>],
+        keep: impl FnMut(TaskId, &'a [u8]) -> bool,
+    ) -> usize;
+}
+
+impl<'a> TakeRecords<'a> for SubRecords<'a> {
+    #[inline(always)]
+    fn take_run(
+        &mut self,
+        into: &mut [MaybeUninit<&'a [u8]>],
+        keep: impl FnMut(TaskId, &'a [u8]) -> bool,
+    ) -> usize {
+        self.take_run_in(into, keep).0
+    }
+}
+
+impl<'a> SubRecords<'a> {
+    /// [`TakeRecords::take_run`], and whether it stopped at a record
+    /// `keep` refused (rather than at the end of the records or of
+    /// `into`).
+    #[inline(always)]
+    pub(crate) fn take_run_in(
+        &mut self,
+        into: &mut [MaybeUninit<&'a [u8]>],
+        mut keep: impl FnMut(TaskId, &'a [u8]) -> bool,
+    ) -> (usize, bool) {
+        // As `next`, on a local slice of what is left.
+        let mut rest = self.bytes.get(self.pos..).unwrap_or_default();
+        let mut n = 0;
+        let mut refused = false;
+        while n < into.len() {
+            let Some((h, tail)) = rest.split_first_chunk::<HEADER>() else {
+                break;
+            };
+            let h = u64::from_le_bytes(*h);
+            let (len, dest) = (h as u32 as usize, (h >> 32) as u32);
+            let Some(payload) = tail.get(..len) else {
+                break;
+            };
+            if !keep(dest, payload) {
+                refused = true;
+                break;
+            }
+            into[n] = MaybeUninit::new(payload);
+            n += 1;
+            // Padded to 8 (`len` < 2^32: no overflow); a batch's last
+            // padding may be cut off.
+            rest = tail.get((len + 7) & !7..).unwrap_or_default();
+        }
+        self.pos = self.bytes.len() - rest.len();
+        (n, refused)
+    }
+}
+
 impl<'a> Iterator for SubRecords<'a> {
     type Item = (TaskId, &'a [u8]);
 
@@ -497,5 +561,46 @@ mod tests {
         let cut = &batch[..batch.len() - 9];
         let got: Vec<_> = SubRecords::new(cut).collect();
         assert_eq!(got, [(1, &b"0123456789"[..])]);
+    }
+
+    /// What `take_run_in` takes from `records` into room for `room`, and
+    /// whether `keep` refused one.
+    fn take<'a>(
+        records: &mut SubRecords<'a>,
+        room: usize,
+        keep: impl FnMut(TaskId, &'a [u8]) -> bool,
+    ) -> (Vec<&'a [u8]>, bool) {
+        let mut into = vec![MaybeUninit::uninit(); room];
+        let (n, refused) = records.take_run_in(&mut into, keep);
+        // SAFETY: `take_run_in` initialized the first `n`.
+        let taken = into[..n].iter().map(|r| unsafe { r.assume_init() });
+        (taken.collect(), refused)
+    }
+
+    #[test]
+    fn a_run_is_taken_while_kept_and_the_first_refused_record_stays_next() {
+        let mut q = ByteQueue::default();
+        for (dest, payload) in [(1, &b"a"[..]), (1, b"bcdefghij"), (2, b"k"), (1, b"l")] {
+            q.push_bytes(dest, payload);
+        }
+        let batch = q.as_batch();
+        let mut records = SubRecords::new(batch);
+        let (taken, refused) = take(&mut records, 8, |dest, _| dest == 1);
+        assert_eq!((taken, refused), (vec![&b"a"[..], b"bcdefghij"], true));
+        assert_eq!(records.next(), Some((2, &b"k"[..])));
+        // The room ends a run too, without a refusal.
+        let mut records = SubRecords::new(batch);
+        assert_eq!(take(&mut records, 1, |_, _| true), (vec![&b"a"[..]], false));
+        let (taken, refused) = take(&mut records, 8, |_, _| true);
+        assert_eq!((taken.len(), refused), (3, false));
+        assert_eq!(records.next(), None);
+        // A cut batch gives its whole records only.
+        let mut records = SubRecords::new(&batch[..batch.len() - 9]);
+        let (taken, refused) = take(&mut records, 8, |_, _| true);
+        assert_eq!(
+            (taken, refused),
+            (vec![&b"a"[..], b"bcdefghij", b"k"], false)
+        );
+        assert_eq!(records.next(), None);
     }
 }

@@ -4,6 +4,7 @@
 //! room downstream, and flushes its outbound rings.
 
 use std::any::Any;
+use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use super::collector::{execute_bolt, panic_message, run_chained, BoltOutput, Spo
 use super::input::{NoMore, RecordSource, TimedInput, Trusted};
 use super::output::Emitter;
 use super::plan::{Plan, TICK_STREAM_ID};
-use super::queue::{ByteQueue, SubRecords};
+use super::queue::{ByteQueue, SubRecords, TakeRecords};
 use super::shared::{Progress, Shared, TaskError};
 use super::RunConfig;
 use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
@@ -758,6 +759,28 @@ impl<'b, 'x> RingRecords<'b, 'x> {
         Self {
             records,
             current: SubRecords::new(&[]),
+        }
+    }
+}
+
+impl<'b> TakeRecords<'b> for RingRecords<'b, '_> {
+    #[inline]
+    fn take_run(
+        &mut self,
+        into: &mut [MaybeUninit<&'b [u8]>],
+        mut keep: impl FnMut(TaskId, &'b [u8]) -> bool,
+    ) -> usize {
+        let mut n = 0;
+        loop {
+            let (took, refused) = self.current.take_run_in(&mut into[n..], &mut keep);
+            n += took;
+            if refused || n == into.len() {
+                return n;
+            }
+            let Some(next) = self.records.next() else {
+                return n;
+            };
+            self.current = SubRecords::new(next);
         }
     }
 }
