@@ -368,7 +368,7 @@ const TAKE: usize = 32;
 /// Sampled inputs a run may time: a run ends before the next one due
 /// once this many were timed (their execute latencies are held until the
 /// run ends, when the recorder is free to take them).
-const SAMPLES: usize = 8;
+const SAMPLES: usize = 32;
 
 /// The input whose latencies are being sampled now, shared by a run's
 /// [`InputBatch`] (which starts a sample as it hands the input out) and
