@@ -34,12 +34,13 @@
 //!   (`execute_bolt`, one run per bolt) when the emitting call returns (a
 //!   spout's batch of calls, a bolt's run, a poll), or within the call
 //!   once 16 KiB wait.
-//! - **Execute** (`worker`): a worker reads up to 8 record batches per
+//! - **Execute** (`worker`): a worker reads up to 32 record batches per
 //!   ring per pass (256 single records from the link), in place, and
 //!   hands consecutive records for the same bolt task and stream to it
 //!   as one run ([`InputBatch`], `Bolt::execute_batch`), paying counters,
-//!   metrics and the panic guard once per run; a run stops before the
-//!   input the latency sampler picks, which runs alone, timed.
+//!   metrics and the panic guard once per run; the inputs the latency
+//!   sampler picks are timed within the run (a bolt whose
+//!   `execute_batch` gathers its inputs gets each of them alone).
 
 mod chain;
 mod clock;
