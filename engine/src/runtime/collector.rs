@@ -233,8 +233,8 @@ pub struct BoltOutput<'a> {
     pub(crate) counted_stream: u64,
     /// Acks counted so.
     pub(crate) acks: u64,
-    /// The input whose latencies the run samples now, if any (its ack is
-    /// timed too, so it is never just counted).
+    /// The input whose latencies the run samples now, if any (its ack
+    /// also records its process latency).
     pub(crate) timed: &'a TimedInput,
 }
 
@@ -367,10 +367,10 @@ impl BoltOutput<'_> {
     pub fn ack(&mut self, input: &Input<'_>) {
         let view = &input.view;
         let archived = std::ptr::from_ref(view.archived()).cast::<u8>();
-        if u64::from(view.stream()) == self.counted_stream
-            && view.roots().len() == 0
-            && !self.timed.is(archived)
-        {
+        if u64::from(view.stream()) == self.counted_stream && view.roots().len() == 0 {
+            if self.timed.is(archived) {
+                self.timed_acked(archived);
+            }
             self.acks += 1;
             return;
         }

@@ -288,8 +288,8 @@ impl ThreadMetrics {
     /// Whether an ack of an input of `stream` by task `slot` needs nothing
     /// of the recorder ([`input_done`](Self::input_done)'s fast case: the
     /// task's main input), so that its collector may count it and add the
-    /// count to the task's totals later (unless it is the input a run
-    /// times: its ack records the process latency).
+    /// count to the task's totals later (the ack of the input a run times
+    /// records its process latency besides).
     #[inline]
     pub(crate) fn ack_settles_from_totals(&self, slot: usize, stream: u32) -> bool {
         input_index(stream, self.streams) == self.tasks[slot].main_input
