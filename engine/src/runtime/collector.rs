@@ -423,7 +423,7 @@ impl BoltOutput<'_> {
         stream: u32,
         input: *const u8,
     ) {
-        if self.timed.is(input) {
+        if !input.is_null() && self.timed.is(input) {
             self.timed_acked(input);
         }
         self.emitter.acked(self.slot, stream);
@@ -432,8 +432,8 @@ impl BoltOutput<'_> {
         }
     }
 
-    /// Records the process latency of the timed input (`input`, if it is
-    /// not null), acked now.
+    /// Records the process latency of the timed input, `input` (if it
+    /// still is), acked now.
     #[cold]
     #[inline(never)]
     fn timed_acked(&mut self, input: *const u8) {
@@ -537,8 +537,9 @@ fn run_chain(emitter: &mut Emitter, plan: &Plan) {
 /// that are for the same task and stream, as one run
 /// (`Bolt::execute_batch`), paying counters, metrics and the panic guard
 /// once for the run. The inputs the latency sampler picks are timed within
-/// the run (each a fill of its own, see [`InputBatch`]), so sampling does
-/// not cut runs short for a bolt that executes its inputs one at a time.
+/// the run (its iteration stops to look before and after each, see
+/// [`InputBatch`]), so sampling does not cut runs short for a bolt that
+/// executes its inputs one at a time.
 /// Returns how many inputs it took.
 ///
 /// # Safety
