@@ -237,8 +237,8 @@ pub(crate) struct Trusted<'b, I> {
     /// Records put back in front of `peeked` and `inner`, the next one
     /// last (a stack).
     back: Vec<(TaskId, &'b [u8])>,
-    /// The next record after `back`, when a run looked at it and it was
-    /// not its own.
+    /// The next record after `back`: one put back while nothing else was
+    /// (kept apart, so that putting back one record allocates nothing).
     peeked: Option<(TaskId, &'b [u8])>,
 }
 
