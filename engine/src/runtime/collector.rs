@@ -12,7 +12,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use gale_codec::{view_trusted, ArchivedTuple, Value};
 
 use super::input::{
-    Anchor, Emission, Input, InputBatch, OneRun, RecordSource, Sampling, TimedInput, Trusted,
+    Anchor, Emission, Input, InputBatch, OneRun, RecordSource, SampleLog, Sampling, TimedInput,
+    Trusted,
 };
 use super::output::{Emitter, Track};
 use super::plan::Plan;
@@ -565,11 +566,14 @@ pub(crate) unsafe fn execute_bolt<'a>(
     let stream_id = view.stream();
     let metrics = &emitter.metrics;
     let timed = TimedInput::default();
+    // The run's execute latencies, logged here only if it samples.
+    let mut log = None;
     let sampling = metrics.sampler.next_sampled().map(|first| Sampling {
         clock: metrics.clock,
         first,
         every: metrics.sampler.every(),
         timed: &timed,
+        log: log.insert(SampleLog::new()),
     });
     let (taken, panicked) = {
         // SAFETY: `record` and `rest` are trusted (this function's
@@ -591,13 +595,7 @@ pub(crate) unsafe fn execute_bolt<'a>(
         out.finish();
         // A timed input's execute ended when the next input was asked
         // for, or ends with the run.
-        let task = &mut emitter.metrics.tasks[slot];
-        let executes = batch.end_samples();
-        if let (Some(h), false) = (task.execute.as_mut(), task.self_timed) {
-            for &ns in executes {
-                h.record(ns);
-            }
-        }
+        batch.end_samples();
         // Counted whatever happened: an execute that panics was executed
         // too (and its input failed).
         let taken = batch.taken().max(1);
@@ -606,6 +604,12 @@ pub(crate) unsafe fn execute_bolt<'a>(
             result.err().map(|payload| (payload, batch.last_taken())),
         )
     };
+    let task = &mut emitter.metrics.tasks[slot];
+    if let (Some(h), Some(log), false) = (task.execute.as_mut(), &log, task.self_timed) {
+        for &ns in log.latencies() {
+            h.record(ns);
+        }
+    }
     emitter.bolts[slot] = Some(bolt);
     emitter.outbox.chain.set_running(dest, false);
     // What the run emitted to bolts of this thread, chained, runs now.

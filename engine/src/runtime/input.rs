@@ -411,8 +411,31 @@ impl TimedInput {
     }
 }
 
-/// How a run samples latencies: which of its inputs it times, with what.
-#[derive(Clone, Copy)]
+/// The execute latencies a run timed, in nanoseconds: kept by the run's
+/// caller (not in the [`InputBatch`], which stays small to build and
+/// move), which records them once the run is done.
+pub(crate) struct SampleLog {
+    done: [u64; SAMPLES],
+    count: usize,
+}
+
+impl SampleLog {
+    /// An empty log.
+    pub(crate) fn new() -> Self {
+        Self {
+            done: [0; SAMPLES],
+            count: 0,
+        }
+    }
+
+    /// The latencies logged.
+    pub(crate) fn latencies(&self) -> &[u64] {
+        &self.done[..self.count]
+    }
+}
+
+/// How a run samples latencies: which of its inputs it times, with what,
+/// and where their latencies go.
 pub(crate) struct Sampling<'r> {
     /// What the samples are timed with.
     pub(crate) clock: SampleClock,
@@ -423,6 +446,8 @@ pub(crate) struct Sampling<'r> {
     pub(crate) every: u32,
     /// Where the timed input is shown to the run's collector.
     pub(crate) timed: &'r TimedInput,
+    /// Where the execute latencies go.
+    pub(crate) log: &'r mut SampleLog,
 }
 
 /// The samples of a run so far.
@@ -433,9 +458,6 @@ struct RunSamples<'r> {
     /// The input handed out last is timed: its execute ends when the
     /// consumer asks for the next (or with the run).
     running: bool,
-    /// Execute latencies of the timed inputs done, in nanoseconds.
-    done: [u64; SAMPLES],
-    count: usize,
 }
 
 /// A run of inputs for one bolt task, all of one stream, in the order they
@@ -493,9 +515,19 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         meta: StreamMeta<'r>,
         sampling: Option<Sampling<'r>>,
     ) -> Self {
+        // The first fill is `first` alone: timed from now if it is due.
+        let mut samples = sampling.map(|how| RunSamples {
+            next: how.first,
+            how,
+            running: false,
+        });
+        let mut limit = u32::MAX;
+        if let Some(s) = samples.as_mut().filter(|s| s.next == 0) {
+            limit = s.start(first).unwrap_or(limit);
+        }
         let mut taken_ahead = [const { MaybeUninit::uninit() }; TAKE];
         taken_ahead[0] = MaybeUninit::new(first);
-        let mut batch = Self {
+        Self {
             rest,
             taken_ahead,
             next: 0,
@@ -504,23 +536,11 @@ impl<'r, 'a> InputBatch<'r, 'a> {
             dest,
             stream_id,
             meta,
-            limit: u32::MAX,
+            limit,
             handed: 0,
-            samples: sampling.map(|how| RunSamples {
-                how,
-                next: how.first,
-                running: false,
-                done: [0; SAMPLES],
-                count: 0,
-            }),
+            samples,
             one_at_a_time: false,
-        };
-        // The first fill is `first` alone: timed from now if it is due.
-        if let Some(s) = batch.samples.as_mut().filter(|s| s.next == 0) {
-            let last = s.start(first);
-            batch.limit = last.unwrap_or(batch.limit);
         }
-        batch
     }
 
     /// Says that the consumer executes the inputs one at a time, each
@@ -533,17 +553,11 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         self.one_at_a_time = true;
     }
 
-    /// Ends the run's latency samples (a timed input still running ends
-    /// now): the execute latencies timed, in nanoseconds.
-    pub(crate) fn end_samples(&mut self) -> &[u64] {
-        match &mut self.samples {
-            None => &[],
-            Some(s) => {
-                if s.running {
-                    s.stop();
-                }
-                &s.done[..s.count]
-            }
+    /// Ends the run's latency samples: a timed input still running ends
+    /// now (its latency goes to the log with the others).
+    pub(crate) fn end_samples(&mut self) {
+        if let Some(s) = self.samples.as_mut().filter(|s| s.running) {
+            s.stop();
         }
     }
 
@@ -671,14 +685,15 @@ impl RunSamples<'_> {
         self.how.timed.start(&self.how.clock, record);
         self.running = true;
         self.next = self.next.saturating_add(every);
-        (self.count + 1 == SAMPLES).then_some(every)
+        (self.how.log.count + 1 == SAMPLES).then_some(every)
     }
 
     /// Ends the running sample: its execute latency is done.
     fn stop(&mut self) {
         let end = self.how.clock.now();
-        self.done[self.count] = self.how.clock.nanos(self.how.timed.started.get(), end);
-        self.count += 1;
+        let log = &mut *self.how.log;
+        log.done[log.count] = self.how.clock.nanos(self.how.timed.started.get(), end);
+        log.count += 1;
         self.running = false;
     }
 }
@@ -779,18 +794,20 @@ mod tests {
             typed: None,
         };
         let timed = TimedInput::default();
+        let mut log = SampleLog::new();
         let sampling = Sampling {
             clock: SampleClock::instant(),
             first,
             every,
             timed: &timed,
+            log: &mut log,
         };
         // SAFETY: records archived by the encoder, all of one task and
         // stream.
         let mut rest = unsafe { OneRun::new(SubRecords::new(q.as_batch())) };
         let first_record = rest.next().unwrap();
         let (mut handed, mut timed_ones) = (Vec::new(), Vec::new());
-        let executes = {
+        {
             // SAFETY: as above.
             let mut batch = unsafe {
                 InputBatch::new(first_record, &mut rest, DEST, STREAM, meta, Some(sampling))
@@ -807,8 +824,9 @@ mod tests {
                 handed.push(value);
             }
             assert_eq!(batch.taken() as usize, handed.len());
-            batch.end_samples().len()
-        };
+            batch.end_samples();
+        }
+        let executes = log.latencies().len();
         let mut left = 0;
         while rest.next().is_some() {
             left += 1;
