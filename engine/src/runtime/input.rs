@@ -389,11 +389,11 @@ impl TimedInput {
         std::ptr::eq(self.input.get(), archived)
     }
 
-    /// When the timed input was handed out, if `archived` (not null) is
-    /// it; it is timed no more.
+    /// When the timed input was handed out, if `archived` (an input's
+    /// archived tuple, not null) is it; it is timed no more.
     #[inline]
     pub(crate) fn take(&self, archived: *const u8) -> Option<Stamp> {
-        (!archived.is_null() && self.is(archived)).then(|| {
+        self.is(archived).then(|| {
             self.input.set(std::ptr::null());
             self.started.get()
         })
