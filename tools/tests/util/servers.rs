@@ -12,12 +12,35 @@ use std::time::{Duration, Instant};
 /// How long a server may take to start.
 const START: Duration = Duration::from_secs(60);
 
-/// A free port on 127.0.0.1 (bound, read, released).
+/// Starts of a server that exits at once (its port taken) before a test
+/// fails.
+const ATTEMPTS: usize = 5;
+
+/// Ports a test server is started on: below Linux's default ephemeral
+/// range (32768..=60999), so that no outgoing connection of another test
+/// (whose local port the kernel picks from that range) can take the port
+/// between [`free_port`] and the server's bind.
+const SERVER_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port on 127.0.0.1 that was free just now (bound and released), from
+/// [`SERVER_PORTS`], starting at a point that differs per process and per
+/// call so that concurrent tests rarely try the same one. A server that
+/// still finds it taken is started again on another ([`Redis::start`]).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let seed = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(nanos)
+        .wrapping_add(CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919));
+    let span = u32::from(SERVER_PORTS.end - SERVER_PORTS.start);
+    (0..span)
+        .map(|i| SERVER_PORTS.start + ((seed.wrapping_add(i) % span) as u16))
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port on 127.0.0.1 in 20000..32000")
 }
 
 /// A fresh temporary directory.
@@ -61,7 +84,9 @@ impl Redis {
         Self::start_with(None)
     }
 
-    /// Starts one that requires `password`.
+    /// Starts one that requires `password`. If the server exits before it
+    /// answers (its port was taken after [`free_port`] found it free), it
+    /// is started again on another port.
     pub fn start_with(password: Option<&str>) -> Self {
         let mut r = Redis {
             port: free_port(),
@@ -69,11 +94,34 @@ impl Redis {
             password: password.map(str::to_owned),
             child: None,
         };
-        r.spawn();
-        r
+        let mut last = String::new();
+        for _ in 0..ATTEMPTS {
+            match r.try_spawn() {
+                Ok(()) => return r,
+                Err(e) => last = e,
+            }
+            r.port = free_port();
+        }
+        panic!("{last}");
     }
 
+    /// Starts the server on `self.port`, trying again a few times if it
+    /// exits before it answers (the port not yet released).
     fn spawn(&mut self) {
+        let mut last = String::new();
+        for _ in 0..ATTEMPTS {
+            match self.try_spawn() {
+                Ok(()) => return,
+                Err(e) => last = e,
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        panic!("{last}");
+    }
+
+    /// Starts the server and waits for its PONG; `Err` (with its log) if
+    /// it exits first.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let server = need("redis-server", "redis-server");
         let mut cmd = Command::new(server);
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -93,6 +141,15 @@ impl Redis {
         self.child = Some(child);
         let start = Instant::now();
         while self.cli(&["PING"]).map(|o| o.trim().to_owned()).as_deref() != Some("PONG") {
+            let child = self.child.as_mut().expect("spawned above");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(format!(
+                    "redis-server on port {} exited ({status}) before it answered PING: {}",
+                    self.port,
+                    std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+                ));
+            }
             assert!(
                 start.elapsed() < START,
                 "redis-server on port {} did not answer PING",
@@ -100,6 +157,7 @@ impl Redis {
             );
             thread::sleep(Duration::from_millis(50));
         }
+        Ok(())
     }
 
     /// Its URL (no password).
@@ -203,7 +261,7 @@ impl Postgres {
                 panic!("no /usr/lib/postgresql/*/bin/initdb: install Debian's `postgresql` (scripts/test does)")
             });
         let dir = temp_dir("postgres");
-        let pg = Postgres {
+        let mut pg = Postgres {
             port: free_port(),
             dir,
             bin,
@@ -231,29 +289,38 @@ impl Postgres {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let out = pg
-            .as_owner(&pg.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(pg.dir.join("log"))
-            .arg("-o")
-            .arg(format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off",
-                pg.port,
-                pg.dir.display()
-            ))
-            .args(["-w", "-t", "60", "start"])
-            .stdout(Stdio::null())
-            .output()
-            .expect("run pg_ctl start");
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(pg.dir.join("log")).unwrap_or_default()
-        );
+        // A port taken between `free_port` and the server's bind makes
+        // `pg_ctl start` fail; then it is tried again on another port.
+        for attempt in 1..=ATTEMPTS {
+            let _ = std::fs::remove_file(pg.dir.join("log"));
+            let out = pg
+                .as_owner(&pg.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(pg.dir.join("log"))
+                .arg("-o")
+                .arg(format!(
+                    "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+                     -c synchronous_commit=off -c full_page_writes=off",
+                    pg.port,
+                    pg.dir.display()
+                ))
+                .args(["-w", "-t", "60", "start"])
+                .stdout(Stdio::null())
+                .output()
+                .expect("run pg_ctl start");
+            if out.status.success() {
+                break;
+            }
+            let log = std::fs::read_to_string(pg.dir.join("log")).unwrap_or_default();
+            assert!(
+                attempt < ATTEMPTS && log.contains("could not bind"),
+                "pg_ctl start: {}{log}",
+                String::from_utf8_lossy(&out.stderr),
+            );
+            pg.port = free_port();
+        }
         pg
     }
 
