@@ -8,7 +8,7 @@ mod util;
 use std::time::Duration;
 
 use gale::builtin::wordcount::expected_counts;
-use gale::engine::{LocalCluster, TopologyBuilder, TopologyStats};
+use gale::engine::{LocalCluster, RunError, TopologyBuilder, TopologyStats};
 use gale::multilang::{ShellBolt, ShellConfig, ShellSpout};
 use util::*;
 
@@ -215,17 +215,105 @@ fn a_16_mb_message_of_numbers_is_an_error_and_its_child_restarts_in_bounded_memo
 }
 
 #[test]
-fn a_command_that_cannot_start_is_reported_and_its_inputs_fail() {
+fn a_command_that_cannot_start_stops_the_topology_naming_it() {
     let split =
         ShellConfig::new("/nonexistent/gale-no-such-program", ["x"]).stream("default", ["word"]);
+    let (topology, counts) = wordcount(split, SENTENCES, 1);
+    let start = std::time::Instant::now();
+    // An endless run (the spout replays what fails) unless the bolt stops it.
+    let err = LocalCluster::new(config(Duration::from_secs(120)))
+        .submit(topology)
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    let RunError::TaskFailed(e) = &err else {
+        panic!("expected TaskFailed, got {err:?}");
+    };
+    assert_eq!(e.component, "split", "{e:?}");
+    assert!(
+        e.message
+            .contains("cannot start `/nonexistent/gale-no-such-program x` (5 attempts in a row"),
+        "{e:?}"
+    );
+    // The back-off before the fifth attempt is 1.5 s in all.
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        counts.snapshot().is_empty(),
+        "nothing went through the split bolt"
+    );
+}
+
+#[test]
+fn a_child_that_fails_its_handshake_stops_the_topology_with_its_stderr() {
+    // Python starts, then dies on an import before it answers: the
+    // handshake fails each time, with the traceback on stderr.
+    let split = ShellConfig::new(python(), ["-c", "import gale_no_such_module"])
+        .stream("default", ["word"])
+        .start_attempts(2);
+    let (topology, _) = wordcount(split, SENTENCES, 2);
+    let err = LocalCluster::new(config(Duration::from_secs(120)))
+        .submit(topology)
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    let RunError::TaskFailed(e) = &err else {
+        panic!("expected TaskFailed, got {err:?}");
+    };
+    assert_eq!(e.component, "split", "{e:?}");
+    assert!(
+        e.message.contains("handshake failed")
+            && e.message.contains("No module named 'gale_no_such_module'")
+            && e.message
+                .contains("(2 attempts in a row; it never started)"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_spout_whose_command_cannot_start_stops_the_topology() {
+    let spout = ShellConfig::new("/nonexistent/gale-no-such-spout", Vec::<String>::new())
+        .stream("default", ["sentence"])
+        .start_attempts(3);
+    let mut b = TopologyBuilder::new("dead-spout");
+    b.set_spout("sentences", move || ShellSpout::new(spout.clone()), 1);
+    b.set_bolt("split", gale::builtin::wordcount::SplitBolt::default, 1)
+        .shuffle_grouping("sentences");
+    let err = LocalCluster::new(config(Duration::from_secs(120)))
+        .submit(b.build().unwrap())
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    let RunError::TaskFailed(e) = &err else {
+        panic!("expected TaskFailed, got {err:?}");
+    };
+    assert_eq!(e.component, "sentences", "{e:?}");
+    assert!(
+        e.message
+            .contains("cannot start `/nonexistent/gale-no-such-spout` (3 attempts in a row"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn with_no_start_limit_a_command_that_cannot_start_is_retried_and_its_inputs_fail() {
+    let split = ShellConfig::new("/nonexistent/gale-no-such-program", ["x"])
+        .stream("default", ["word"])
+        .start_attempts(0);
     let (topology, _) = wordcount(split, SENTENCES, 1);
-    let stats = LocalCluster::new(config(Duration::from_secs(2)))
+    let stats = LocalCluster::new(config(Duration::from_secs(3)))
         .submit(topology)
         .unwrap()
         .wait()
         .unwrap();
     assert_error(&stats, "cannot start `/nonexistent/gale-no-such-program x`");
     assert!(stats.components["split"].failed > 0);
+    let attempts = errors_with(&stats, "split", "cannot start").len();
+    // 100 + 200 + 400 + 800 + 1600 ms of back-off fit in 3 s: more than 5.
+    assert!(attempts > 5, "{attempts} attempts in 3 s");
 }
 
 /// A faulty shell spout → Gale's split and count bolts, run until the

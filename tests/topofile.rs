@@ -213,3 +213,41 @@ streams:
     assert!(all.contains("colour"), "{all}");
     assert!(all.contains("give one of `shell` and `python`"), "{all}");
 }
+
+#[test]
+fn a_python_class_that_cannot_be_imported_stops_the_run_with_its_traceback() {
+    let text = format!(
+        "\
+name: typo
+spouts:
+  - id: sentences
+    builtin: sentences
+    args: {{count: 100}}
+bolts:
+  - id: split
+    python: {{class: split_bolt:NoSuchBolt, start_attempts: 2, interpreter: '{}'}}
+    streams: {{default: [word]}}
+  - id: count
+    builtin: count
+streams:
+  - {{from: sentences, to: split, grouping: shuffle}}
+  - {{from: split, to: count, grouping: {{type: fields, fields: [word]}}}}
+",
+        python()
+    );
+    let loaded = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let err = gale::engine::LocalCluster::new(config(std::time::Duration::from_secs(120)))
+        .submit(loaded.topology)
+        .expect("started")
+        .wait()
+        .expect_err("the split bolt cannot start");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("task 2 of component `split` stopped the topology: cannot start `")
+            && text.contains("gale.run split_bolt:NoSuchBolt` (2 attempts in a row")
+            && text
+                .split_once("stderr tail")
+                .is_some_and(|(_, tail)| tail.contains("NoSuchBolt")),
+        "{text}"
+    );
+}

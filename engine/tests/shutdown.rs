@@ -328,6 +328,67 @@ fn a_panicking_spout_fails_the_topology_naming_the_task() {
     assert!(e.message.contains("next_tuple"), "{e:?}");
 }
 
+/// Stops the topology from `execute` on its fifth input, or from
+/// `next_tuple` on its fifth call.
+struct Quitter {
+    seen: usize,
+}
+
+impl Bolt for Quitter {
+    fn declare_output_fields(&self, _d: &mut OutputFieldsDeclarer) {}
+    fn execute(&mut self, _input: &Input<'_>, out: &mut BoltOutput<'_>) {
+        self.seen += 1;
+        if self.seen == 5 {
+            out.fail_topology("cannot go on after 5 inputs");
+        }
+    }
+}
+
+impl Spout for Quitter {
+    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+        d.declare(["n"]);
+    }
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        self.seen += 1;
+        if self.seen == 5 {
+            out.fail_topology(format_args!("cannot go on after {} calls", self.seen));
+        }
+        out.emit(&[Value::I64(self.seen as i64)]);
+    }
+}
+
+#[test]
+fn a_bolt_or_spout_stops_the_topology_with_its_error() {
+    // A bolt of an endless topology.
+    let mut b = TopologyBuilder::new("quitting-bolt");
+    b.set_spout("numbers", Numbers::infinite, 1);
+    b.set_bolt("quitter", || Quitter { seen: 0 }, 1)
+        .shuffle_grouping("numbers");
+    let err = run_with(b.build().unwrap(), config(2, 4096)).unwrap_err();
+    let RunError::TaskFailed(e) = &err else {
+        panic!("expected TaskFailed, got {err:?}");
+    };
+    assert_eq!((e.component.as_str(), e.task), ("quitter", 2), "{e:?}");
+    assert_eq!(e.message, "cannot go on after 5 inputs");
+    assert_eq!(
+        err.to_string(),
+        "task 2 of component `quitter` stopped the topology: cannot go on after 5 inputs"
+    );
+    // A spout.
+    let mut b = TopologyBuilder::new("quitting-spout");
+    b.set_spout("quitter", || Quitter { seen: 0 }, 1);
+    let sink = Sink::new();
+    let s = Arc::clone(&sink);
+    b.set_bolt("sink", move || Recorder::new(&s), 1)
+        .shuffle_grouping("quitter");
+    let err = run_with(b.build().unwrap(), config(2, 4096)).unwrap_err();
+    let RunError::TaskFailed(e) = &err else {
+        panic!("expected TaskFailed, got {err:?}");
+    };
+    assert_eq!((e.component.as_str(), e.task), ("quitter", 1), "{e:?}");
+    assert_eq!(e.message, "cannot go on after 5 calls");
+}
+
 /// Panics in `prepare`.
 struct BadPrepare;
 impl Bolt for BadPrepare {

@@ -126,6 +126,9 @@ impl ShellBolt {
             for e in shell.errors.drain(..) {
                 out.report_error(e);
             }
+            if let Some(e) = shell.take_gave_up() {
+                out.fail_topology(e);
+            }
         }
     }
 

@@ -98,6 +98,14 @@ pub struct ShellConfig {
     /// batched protocol it is also the most `next_tuple` calls a spout
     /// child makes per request.
     pub max_pending: usize,
+    /// Starts of a task's first child that may fail in a row (it cannot
+    /// be run, or it fails the handshake) before the task stops the
+    /// topology with the error (default 5, about 1.5 s of back-off): a
+    /// misspelt script or a missing module must not keep a topology
+    /// replaying its tuples without end. Once a child has started, later
+    /// restarts are tried as long as the topology runs (as Storm does). 0:
+    /// no limit, the first child too is retried without end.
+    pub start_attempts: u32,
 }
 
 impl ShellConfig {
@@ -120,6 +128,7 @@ impl ShellConfig {
             subprocess_timeout: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(1),
             max_pending: 100,
+            start_attempts: 5,
         }
     }
 
@@ -191,6 +200,14 @@ impl ShellConfig {
     /// Sets the heartbeat interval.
     pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval;
+        self
+    }
+
+    /// Sets how many starts of a task's first child may fail in a row
+    /// before the task stops the topology (0: no limit); see
+    /// [`start_attempts`](Self::start_attempts).
+    pub fn start_attempts(mut self, n: u32) -> Self {
+        self.start_attempts = n;
         self
     }
 

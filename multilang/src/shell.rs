@@ -33,6 +33,13 @@ pub(crate) struct Shell {
     pub(crate) errors: Vec<String>,
     /// Children started so far (the first one included).
     pub(crate) starts: u64,
+    /// Starts that failed since the last one that did not.
+    failed_starts: u32,
+    /// The first child failed to start [`ShellConfig::start_attempts`]
+    /// times in a row: why (taken by the task, which stops the topology
+    /// with it); no more starts are tried.
+    gave_up: Option<String>,
+    given_up: bool,
     /// What the metrics endpoint shows of this child.
     pub(crate) stats: Arc<ChildStats>,
     /// A bolt's (else a spout's).
@@ -247,6 +254,9 @@ impl Shell {
             next_start: now,
             errors: Vec::new(),
             starts: 0,
+            failed_starts: 0,
+            gave_up: None,
+            given_up: false,
             bolt,
         }
     }
@@ -256,6 +266,9 @@ impl Shell {
     pub(crate) fn ensure_started(&mut self) -> bool {
         if self.process.is_some() {
             return true;
+        }
+        if self.given_up {
+            return false;
         }
         let now = Instant::now();
         if now < self.next_start {
@@ -278,6 +291,7 @@ impl Shell {
                 self.process = Some(p);
                 self.started = Instant::now();
                 self.starts += 1;
+                self.failed_starts = 0;
                 self.stats.running.store(1, Ordering::Relaxed);
                 if self.starts > 1 {
                     self.stats.restarts.fetch_add(1, Ordering::Relaxed);
@@ -290,14 +304,30 @@ impl Shell {
                 true
             }
             Err(e) => {
-                self.errors.push(format!(
-                    "cannot start `{}`: {e}",
-                    self.config.command_line()
-                ));
+                let command = self.config.command_line();
+                self.failed_starts += 1;
+                let attempts = self.config.start_attempts;
+                if self.starts == 0 && attempts > 0 && self.failed_starts >= attempts {
+                    // The count first: the error may end in lines of stderr.
+                    self.gave_up = Some(format!(
+                        "cannot start `{command}` ({attempts} attempts in a row; it never \
+                         started): {e}"
+                    ));
+                    self.given_up = true;
+                } else {
+                    self.errors.push(format!("cannot start `{command}`: {e}"));
+                }
                 self.schedule_restart();
                 false
             }
         }
+    }
+
+    /// Why the first child could not be started after
+    /// [`ShellConfig::start_attempts`] tries, once: the task then stops
+    /// the topology with it.
+    pub(crate) fn take_gave_up(&mut self) -> Option<String> {
+        self.gave_up.take()
     }
 
     /// Kills the child after a fault and schedules the next start;

@@ -318,6 +318,9 @@ impl Spout for ShellSpout {
         for e in shell.errors.drain(..) {
             out.report_error(e);
         }
+        if let Some(e) = shell.take_gave_up() {
+            return out.fail_topology(e);
+        }
         if !shell.ensure_started() {
             return;
         }

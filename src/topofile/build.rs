@@ -546,6 +546,9 @@ fn check_component(
             if let Some(n) = sh.max_pending {
                 config.max_pending = n.max(1);
             }
+            if let Some(n) = sh.start_attempts {
+                config.start_attempts = n;
+            }
             for (name, (fields, direct)) in &streams {
                 config = if *direct {
                     config.direct_stream(name, fields.iter().cloned())

@@ -613,6 +613,7 @@ fn shell(
         timeout_secs: None,
         heartbeat_secs: None,
         max_pending: None,
+        start_attempts: None,
     });
 }
 

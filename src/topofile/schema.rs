@@ -276,6 +276,9 @@ pub(super) struct ShellDef {
     pub(super) heartbeat_secs: Option<f64>,
     /// Bolts: inputs outstanding per child.
     pub(super) max_pending: Option<usize>,
+    /// Failed starts of a task's first child before the topology stops
+    /// (0: no limit).
+    pub(super) start_attempts: Option<u32>,
 }
 
 /// `python:` — `{class: module:Class}`, the same as `shell: {command:
@@ -301,6 +304,7 @@ pub(super) struct PythonDef {
     pub(super) timeout_secs: Option<f64>,
     pub(super) heartbeat_secs: Option<f64>,
     pub(super) max_pending: Option<usize>,
+    pub(super) start_attempts: Option<u32>,
 }
 
 fn default_python() -> String {
@@ -325,6 +329,7 @@ impl PythonDef {
             timeout_secs: self.timeout_secs,
             heartbeat_secs: self.heartbeat_secs,
             max_pending: self.max_pending,
+            start_attempts: self.start_attempts,
         }
     }
 }

@@ -122,6 +122,21 @@ macro_rules! common_collector_methods {
                     .error(self.slot, self.task, format_args!("reported: {error}"));
             }
 
+            /// Stops the whole topology with `error`, as Storm's `die` ends
+            /// a worker: every worker thread stops (what is in flight is
+            /// not drained; a spout's unacked tuples are replayed when the
+            /// topology runs again), the error is reported with this
+            /// task's component and id, and
+            /// [`RunningTopology::wait`](crate::RunningTopology::wait)
+            /// returns [`RunError::TaskFailed`](crate::RunError::TaskFailed)
+            /// (`gale run` exits with it). For a fault no retry can mend (a
+            /// subprocess that cannot start, a misconfigured connector),
+            /// where going on would only replay tuples without end.
+            pub fn fail_topology(&mut self, error: impl fmt::Display) {
+                self.emitter
+                    .fail_topology(self.slot, self.task, &error.to_string());
+            }
+
             /// This task's id.
             pub fn task_id(&self) -> TaskId {
                 self.task

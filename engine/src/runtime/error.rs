@@ -79,6 +79,11 @@ pub enum RunError {
     /// A task panicked; the topology was stopped.
     #[error("task {} of component `{}` {}", .0.task, .0.component, .0.message)]
     TaskPanicked(TaskError),
+    /// A task stopped the topology with an error
+    /// ([`BoltOutput::fail_topology`](crate::BoltOutput::fail_topology),
+    /// [`SpoutOutput::fail_topology`](crate::SpoutOutput::fail_topology)).
+    #[error("task {} of component `{}` stopped the topology: {}", .0.task, .0.component, .0.message)]
+    TaskFailed(TaskError),
     /// An engine thread panicked outside any task; the topology was
     /// stopped.
     #[error("{thread} panicked: {message}")]

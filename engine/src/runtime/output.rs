@@ -15,6 +15,7 @@ use super::plan::Plan;
 use super::recorder::ThreadMetrics;
 use super::shared::{Shared, TaskCounters};
 use super::tracking::Tracking;
+use super::TaskError;
 use crate::acker::SpoutPending;
 use crate::grouping::{KeyValue, Router};
 use crate::{Bolt, StreamDecl, TaskId, Typed};
@@ -1233,6 +1234,17 @@ impl Emitter {
             format!("stream `{}` is a direct stream: use emit_direct", out.name)
         };
         self.error(slot, task, format_args!("{message}"));
+    }
+
+    /// Stops the topology with `message`, an error of `task`'s.
+    pub(crate) fn fail_topology(&mut self, slot: usize, task: TaskId, message: &str) {
+        let component = self.plan.component_of(task).map_or("", |c| c.name.as_str());
+        self.counters[slot].errors += 1;
+        self.shared.fail_asked(TaskError {
+            component: component.to_owned(),
+            task,
+            message: message.to_owned(),
+        });
     }
 
     pub(crate) fn error(&mut self, slot: usize, task: TaskId, message: fmt::Arguments<'_>) {

@@ -149,11 +149,12 @@ impl RunningTopology {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         match panic {
-            Some(p) if p.task == 0 => Err(RunError::ThreadPanicked {
-                thread: p.component,
-                message: p.message,
+            Some(f) if f.asked => Err(RunError::TaskFailed(f.error)),
+            Some(f) if f.error.task == 0 => Err(RunError::ThreadPanicked {
+                thread: f.error.component,
+                message: f.error.message,
             }),
-            Some(p) => Err(RunError::TaskPanicked(p)),
+            Some(f) => Err(RunError::TaskPanicked(f.error)),
             None => Ok(self.stats()),
         }
     }

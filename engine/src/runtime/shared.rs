@@ -90,9 +90,10 @@ pub(crate) struct Shared {
     pub(crate) quiesce: AtomicBool,
     /// Exit now (set by the coordinator once drained, or on failure).
     pub(crate) stop: AtomicBool,
-    /// A task panicked; the first panic is in `panic`.
+    /// A task panicked or stopped the topology; the first such failure is
+    /// in `panic`.
     pub(crate) failed: AtomicBool,
-    pub(crate) panic: Mutex<Option<TaskError>>,
+    pub(crate) panic: Mutex<Option<Failure>>,
     /// Each on its own cache line: workers write theirs every loop pass.
     pub(crate) workers: Vec<CachePadded<WorkerProgress>>,
     /// Indexed by task id - 1; padded like `workers`.
@@ -102,6 +103,15 @@ pub(crate) struct Shared {
     error_groups: Mutex<BTreeMap<ErrorKey, (u64, SystemTime, SystemTime)>>,
     /// Live metrics published by the workers.
     pub(crate) metrics: MetricsStore,
+}
+
+/// The first failure that stopped a topology.
+pub(crate) struct Failure {
+    /// Which task (0: an engine thread) and what.
+    pub(crate) error: TaskError,
+    /// The task stopped the topology itself (`fail_topology`); else it
+    /// panicked.
+    pub(crate) asked: bool,
 }
 
 /// Reported errors kept for the handle (older ones are counted, not kept).
@@ -181,12 +191,30 @@ impl Shared {
 
     /// Records a task's panic and makes every worker stop.
     pub(crate) fn fail(&self, error: TaskError) {
-        let span = tracing::error_span!("task", component = error.component, task = error.task);
-        span.in_scope(|| tracing::error!("task panicked: {}", error.message));
-        self.group_error(&error.component, error.task, &error.message);
+        self.stop_with(error, false);
+    }
+
+    /// Records the error a task stopped the topology with
+    /// ([`BoltOutput::fail_topology`](crate::BoltOutput::fail_topology))
+    /// and makes every worker stop.
+    pub(crate) fn fail_asked(&self, error: TaskError) {
+        self.stop_with(error, true);
+    }
+
+    fn stop_with(&self, error: TaskError, asked: bool) {
+        if asked {
+            // Reported as any other error too (the handle's and the
+            // metrics' lists show it).
+            let message = format!("stopped the topology: {}", error.message);
+            self.report(&error.component, error.task, message);
+        } else {
+            let span = tracing::error_span!("task", component = error.component, task = error.task);
+            span.in_scope(|| tracing::error!("task panicked: {}", error.message));
+            self.group_error(&error.component, error.task, &error.message);
+        }
         let mut panic = self.panic.lock().unwrap_or_else(|e| e.into_inner());
         if panic.is_none() {
-            *panic = Some(error);
+            *panic = Some(Failure { error, asked });
         }
         // SYNC: Release pairs with the Acquire loads of `failed`/`stop` in
         // the worker loop and the coordinator; the panic record above is
