@@ -48,25 +48,11 @@ struct ChainTask {
     queued: u32,
 }
 
-/// The tuples one emitting call chained, and whether they form one run.
+/// The tuples one emitting call chained.
 #[derive(Default)]
 pub(crate) struct Scratch {
     /// The archived tuples, as records (task, length, tuple).
     pub(crate) queue: ByteQueue,
-    /// The task and stream of every record so far, while they are the
-    /// same.
-    run: Option<(TaskId, u32)>,
-    /// Records of more than one task or stream were pushed.
-    mixed: bool,
-}
-
-impl Scratch {
-    /// The one task all the records are for, if they are for one task and
-    /// one stream (the common case: a run of emits, or one emit to one
-    /// task): then they need not be told apart one by one.
-    pub(crate) fn one_run(&self) -> Option<TaskId> {
-        self.run.filter(|_| !self.mixed).map(|(task, _)| task)
-    }
 }
 
 /// The chained destinations of one worker thread and the scratch buffers
@@ -122,16 +108,10 @@ impl Chain {
         takes
     }
 
-    /// The scratch buffer of this depth (made by [`accepts`](Self::accepts))
-    /// for records to task `dest` of stream `stream`.
+    /// The scratch buffer of this depth (made by [`accepts`](Self::accepts)).
     #[inline]
-    pub(crate) fn scratch(&mut self, dest: TaskId, stream: u32) -> &mut ByteQueue {
-        let scratch = &mut self.scratch[self.depth];
-        match scratch.run {
-            None => scratch.run = Some((dest, stream)),
-            Some(run) => scratch.mixed |= run != (dest, stream),
-        }
-        &mut scratch.queue
+    pub(crate) fn scratch(&mut self) -> &mut ByteQueue {
+        &mut self.scratch[self.depth].queue
     }
 
     /// `n` more records for `dest` wait in the local queue.
@@ -190,8 +170,6 @@ impl Chain {
     pub(crate) fn leave(&mut self, mut scratch: Scratch) {
         self.depth -= 1;
         scratch.queue.clear();
-        scratch.run = None;
-        scratch.mixed = false;
         self.scratch[self.depth] = scratch;
     }
 }
@@ -204,7 +182,7 @@ mod tests {
     /// whether it went chained.
     fn chained(chain: &mut Chain, dest: TaskId) -> bool {
         if chain.accepts(dest) {
-            chain.scratch(dest, 7).push_bytes(dest, &[1, 2, 3]);
+            chain.scratch().push_bytes(dest, &[1, 2, 3]);
             return true;
         }
         chain.queued(dest, 1);
@@ -243,31 +221,8 @@ mod tests {
         assert!(!chained(&mut chain, 1), "too deep: queued");
         while let Some(scratch) = taken.pop() {
             assert!(!scratch.queue.is_empty());
-            assert_eq!(scratch.one_run(), Some(1));
             chain.leave(scratch);
             assert!(!chain.has_work(), "left scratch buffers are cleared");
         }
-    }
-
-    #[test]
-    fn a_scratch_buffer_is_one_run_only_for_one_task_and_stream() {
-        let mut chain = Chain::new([1, 2], 2, true);
-        assert!(chain.accepts(1));
-        chain.scratch(1, 3).push_bytes(1, &[0]);
-        chain.scratch(1, 3).push_bytes(1, &[0]);
-        assert_eq!(chain.enter().one_run(), Some(1));
-        chain.leave(Scratch::default());
-        for (dest, stream) in [(1, 3), (2, 3), (1, 4)] {
-            assert!(chain.accepts(dest));
-            chain.scratch(dest, stream).push_bytes(dest, &[0]);
-            if dest == 2 {
-                let mixed = chain.enter();
-                assert_eq!(mixed.one_run(), None);
-                chain.leave(mixed);
-                assert!(chain.accepts(1));
-                chain.scratch(1, 3);
-            }
-        }
-        assert_eq!(chain.enter().one_run(), None, "another stream");
     }
 }

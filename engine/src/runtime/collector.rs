@@ -12,8 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use gale_codec::{view_trusted, ArchivedTuple, Value};
 
 use super::input::{
-    Anchor, Emission, Input, InputBatch, OneRun, RecordSource, SampleLog, Sampling, TimedInput,
-    Trusted,
+    Anchor, Emission, Input, InputBatch, RecordSource, SampleLog, Sampling, TimedInput, Trusted,
 };
 use super::output::{Emitter, Track};
 use super::plan::Plan;
@@ -526,25 +525,13 @@ pub(crate) fn run_chained(emitter: &mut Emitter, plan: &Plan) {
 #[inline(never)]
 fn run_chain(emitter: &mut Emitter, plan: &Plan) {
     let scratch = emitter.outbox.chain.enter();
-    // The chain's scratch buffers hold only tuples archived by this
-    // thread's encoder (`Outbox::push_local`, `deliver_many`), 8-aligned,
-    // unmodified since; `one_run` says when they are all of one task and
-    // stream.
-    let records = SubRecords::new(scratch.queue.as_batch());
-    if let Some(dest) = scratch.one_run() {
-        // SAFETY: trusted records of one task and stream (above).
-        let mut records = unsafe { OneRun::new(records) };
-        while let Some(record) = records.next() {
-            // SAFETY: a trusted record (above).
-            unsafe { execute_bolt(emitter, plan, dest, record, &mut records) };
-        }
-    } else {
-        // SAFETY: trusted records (above).
-        let mut records = unsafe { Trusted::new(records) };
-        while let Some((dest, record)) = records.next() {
-            // SAFETY: a trusted record (above).
-            unsafe { execute_bolt(emitter, plan, dest, record, &mut records) };
-        }
+    // SAFETY: the chain's scratch buffers hold only whole records of
+    // tuples archived by this thread's encoder (`Outbox::push_local`,
+    // `deliver_many`), 8-aligned, unmodified since.
+    let mut records = unsafe { Trusted::new(SubRecords::new(scratch.queue.as_batch())) };
+    while let Some((dest, record)) = records.next() {
+        // SAFETY: a trusted record (above).
+        unsafe { execute_bolt(emitter, plan, dest, record, &mut records) };
     }
     emitter.outbox.chain.leave(scratch);
 }

@@ -6,13 +6,12 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::mem::MaybeUninit;
 
 use gale_codec::{view_trusted, ArchivedValue, FieldError, Fields, Tuple, TupleView, Value};
 
 use super::clock::{SampleClock, Stamp};
 use super::plan::StreamMeta;
-use super::queue::{SubRecords, TakeRecords};
+use super::queue::{Regions, HEADER};
 use crate::{TaskId, TypedError};
 
 /// An input tuple, read in place from a ring (Storm's `Tuple`).
@@ -189,25 +188,28 @@ impl fmt::Debug for Input<'_> {
 }
 
 /// Where the records of an [`InputBatch`] after its first come from: the
-/// rest of a ring's read batch, or nothing.
+/// rest of a ring's read batch, of the local queue or of a chained call's
+/// scratch buffer, or nothing. The run walks them itself, a region at a
+/// time, and takes them while they are for its task and stream.
 ///
 /// # Safety
 ///
-/// Every record `take_for` returns is an archived tuple of our own rings
-/// or queues, as [`gale_codec::view_trusted`] requires: written by this
+/// Every region holds whole records of our own rings or queues, each an
+/// 8-byte header (the payload's length in the low 32 bits, the
+/// destination task in the high 32, little endian), then the payload,
+/// then zeros up to a multiple of 8 (the region may end within the last
+/// one's padding). It starts 8-aligned, and every payload is an archived
+/// tuple as [`gale_codec::view_trusted`] requires: written by this
 /// topology's encoder (or checked by the link before it entered a ring),
-/// unmodified, 8-aligned; and `take_for` initializes the slots of `into`
-/// it says it filled.
+/// unmodified.
 pub(crate) unsafe trait RecordSource<'a> {
-    /// Moves the next records (archived tuples, record headers stripped) into
-    /// `into` while they are for task `dest` on stream `stream`, at most
-    /// `into.len()`; returns how many (`into[..n]`, initialized). The first
-    /// record that is not stays.
-    fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [MaybeUninit<&'a [u8]>]) -> usize;
+    /// The records after those taken (empty when none are left); the same
+    /// until [`consume`](Self::consume)d.
+    fn region(&mut self) -> &'a [u8];
 
-    /// Puts `records`, taken by [`take_for`](Self::take_for) for `dest`
-    /// and not used, back in front of the rest, in the same order.
-    fn give_back(&mut self, dest: TaskId, records: &[&'a [u8]]);
+    /// Takes the first `bytes` of the region (whole records, or all of
+    /// it).
+    fn consume(&mut self, bytes: usize);
 }
 
 /// A source with no further records.
@@ -215,155 +217,56 @@ pub(crate) struct NoMore;
 
 // SAFETY: it returns no record at all.
 unsafe impl<'a> RecordSource<'a> for NoMore {
-    fn take_for(
-        &mut self,
-        _dest: TaskId,
-        _stream: u32,
-        _into: &mut [MaybeUninit<&'a [u8]>],
-    ) -> usize {
-        0
+    fn region(&mut self) -> &'a [u8] {
+        &[]
     }
 
-    fn give_back(&mut self, _dest: TaskId, records: &[&'a [u8]]) {
-        debug_assert!(records.is_empty(), "nothing was taken");
+    fn consume(&mut self, bytes: usize) {
+        debug_assert_eq!(bytes, 0, "nothing was taken");
     }
 }
 
 /// Trusted tuples (with their destination tasks) from `I`, as the source
 /// of a bolt's run: the worker takes the first of a run with `next`, the
 /// run takes those after it for the same task and stream.
-pub(crate) struct Trusted<'b, I> {
+pub(crate) struct Trusted<I> {
     inner: I,
-    /// Records put back in front of `peeked` and `inner`, the next one
-    /// last (a stack).
-    back: Vec<(TaskId, &'b [u8])>,
-    /// The next record after `back`: one put back while nothing else was
-    /// (kept apart, so that putting back one record allocates nothing).
-    peeked: Option<(TaskId, &'b [u8])>,
 }
 
-impl<'b, I: TakeRecords<'b>> Trusted<'b, I> {
+impl<'b, I: Regions<'b>> Trusted<I> {
     /// Tuples from `inner`.
     ///
     /// # Safety
     ///
-    /// `inner` yields only trusted archived tuples as `RecordSource`
+    /// `inner` yields only trusted records, whole, as `RecordSource`
     /// requires: records of our own rings or queues.
     pub(crate) unsafe fn new(inner: I) -> Self {
-        Self {
-            inner,
-            back: Vec::new(),
-            peeked: None,
-        }
+        Self { inner }
     }
 
     /// The next tuple and its destination task.
     #[inline]
     pub(crate) fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
-        if let Some(record) = self.back.pop() {
-            return Some(record);
-        }
-        self.peeked.take().or_else(|| self.inner.next())
+        self.inner.next()
     }
+}
 
-    /// Puts `record`, just taken by [`next`](Self::next), back in front.
+// SAFETY: `Trusted::new`'s contract: only our own records (a worker's
+// inbound rings: record batches written by an `Outbox` of this topology,
+// or put there by the link after `EngineRoute::check` validated them; its
+// local queue and the chain's scratch buffers, archived by its own
+// encoder).
+unsafe impl<'b, I: Regions<'b>> RecordSource<'b> for Trusted<I> {
     #[inline]
-    fn unread(&mut self, record: (TaskId, &'b [u8])) {
-        if self.back.is_empty() && self.peeked.is_none() {
-            self.peeked = Some(record);
-        } else {
-            self.back.push(record);
-        }
+    fn region(&mut self) -> &'b [u8] {
+        self.inner.region()
     }
-}
 
-// SAFETY: `Trusted::new`'s contract: only our own records (a worker's inbound
-// rings (record batches written by an `Outbox` of this topology, or put
-// there by the link after `EngineRoute::check` validated them, and its
-// local queue, archived by its own encoder).
-unsafe impl<'b, I: TakeRecords<'b>> RecordSource<'b> for Trusted<'b, I> {
     #[inline]
-    fn take_for(&mut self, dest: TaskId, stream: u32, into: &mut [MaybeUninit<&'b [u8]>]) -> usize {
-        let fits = |to: TaskId, tuple: &'b [u8]| {
-            // SAFETY: a trusted record (`Trusted::new`'s contract).
-            to == dest && unsafe { view_trusted(tuple) }.stream() == stream
-        };
-        let mut n = 0;
-        // Records put back first (rare), one by one.
-        while !self.back.is_empty() || self.peeked.is_some() {
-            if n == into.len() {
-                return n;
-            }
-            let Some(record) = self.next() else {
-                return n;
-            };
-            if !fits(record.0, record.1) {
-                self.unread(record);
-                return n;
-            }
-            into[n] = MaybeUninit::new(record.1);
-            n += 1;
-        }
-        // Then straight from `inner` (nothing is put back now; the first
-        // record that does not fit stays there).
-        n + self.inner.take_run(&mut into[n..], fits)
-    }
-
-    fn give_back(&mut self, dest: TaskId, records: &[&'b [u8]]) {
-        for &record in records.iter().rev() {
-            self.unread((dest, record));
-        }
+    fn consume(&mut self, bytes: usize) {
+        self.inner.consume(bytes);
     }
 }
-
-/// The records of a batch that are all for one task and stream (a chained
-/// run): a run takes them without looking at each one's task and stream.
-pub(crate) struct OneRun<'b> {
-    records: SubRecords<'b>,
-}
-
-impl<'b> OneRun<'b> {
-    /// The records of `records`.
-    ///
-    /// # Safety
-    ///
-    /// Every record of `records` is a trusted archived tuple as
-    /// `RecordSource` requires, and all are for one task and one stream.
-    pub(crate) unsafe fn new(records: SubRecords<'b>) -> Self {
-        Self { records }
-    }
-
-    /// The next tuple.
-    #[inline]
-    pub(crate) fn next(&mut self) -> Option<&'b [u8]> {
-        self.records.next().map(|(_, tuple)| tuple)
-    }
-}
-
-// SAFETY: `OneRun::new`'s contract: trusted records, all of one task and
-// stream, so every record is one `take_for` may return for them.
-unsafe impl<'b> RecordSource<'b> for OneRun<'b> {
-    #[inline]
-    fn take_for(
-        &mut self,
-        _dest: TaskId,
-        _stream: u32,
-        into: &mut [MaybeUninit<&'b [u8]>],
-    ) -> usize {
-        self.records.take_run(into, |_, _| true)
-    }
-
-    fn give_back(&mut self, _dest: TaskId, records: &[&'b [u8]]) {
-        // The records given back are the last ones taken, in order.
-        if let Some(first) = records.first() {
-            self.records.rewind(first);
-        }
-    }
-}
-
-/// Records an [`InputBatch`] takes from its source at once: one (dynamic)
-/// call to the source per this many inputs.
-const TAKE: usize = 32;
 
 /// Sampled inputs a run may time: a run ends before the next one due
 /// once this many were timed (their execute latencies are held until the
@@ -467,27 +370,38 @@ struct RunSamples<'r> {
 /// [`Bolt::execute_batch`](crate::Bolt::execute_batch).
 pub struct InputBatch<'r, 'a: 'r> {
     rest: &'r mut dyn RecordSource<'a>,
-    /// Records in hand: `taken_ahead[next..ahead]` are not handed out yet
-    /// (given back to `rest` when the batch is dropped). The first fill is
-    /// the run's first record alone. (Left uninitialized past `ahead`: a
-    /// run of one input costs no stores for the rest.)
-    taken_ahead: [MaybeUninit<&'a [u8]>; TAKE],
-    next: usize,
-    ahead: usize,
-    /// Where the iteration stops to look (`next <= stop <= ahead`): the
-    /// end of the records in hand, or a timed input's start or end.
-    stop: usize,
+    /// The region of `rest` in hand, `[start, end)`, and the header of its
+    /// next record (`cur`; past `end` by up to 7 bytes once the region's
+    /// last padding is cut). All null until the first is handed out.
+    start: *const u8,
+    cur: *const u8,
+    end: *const u8,
+    /// Inputs the iteration may still hand out before it stops to look
+    /// ([`at_stop`](Self::at_stop)): at a timed input's start or end, or
+    /// at the run's limit.
+    left: u32,
+    /// `left` as the last stop set it.
+    quota: u32,
+    /// Inputs handed out before the last stop.
+    handed: u32,
+    /// The run's first input, until it is handed out, then the last
+    /// input handed out if that was the first.
+    first: &'a [u8],
+    /// The header of the last input handed out, if it came from a region
+    /// (else null).
+    last: *const u8,
+    /// The run is over: a record of another task or stream is next, the
+    /// source has no more, or the limit was reached.
+    over: bool,
     dest: TaskId,
     stream_id: u32,
     meta: StreamMeta<'r>,
     /// Inputs that may be taken in all.
     limit: u32,
-    /// Inputs handed out before the current fill.
-    handed: u32,
     /// Latency sampling, if the run samples. The iteration stops to look
-    /// before and after a timed input (`stop`), so that starting and
-    /// ending its sample is done out of the iteration's loop, as a fill
-    /// is.
+    /// before and after a timed input (`left`), so that starting and
+    /// ending its sample is done out of the iteration's loop, as taking a
+    /// new region is.
     samples: Option<RunSamples<'r>>,
     /// The consumer says it executes its inputs one at a time
     /// ([`one_at_a_time`](Self::one_at_a_time)).
@@ -515,29 +429,27 @@ impl<'r, 'a> InputBatch<'r, 'a> {
         meta: StreamMeta<'r>,
         sampling: Option<Sampling<'r>>,
     ) -> Self {
-        // The first fill is `first` alone: timed from now if it is due.
-        let mut samples = sampling.map(|how| RunSamples {
+        let samples = sampling.map(|how| RunSamples {
             next: how.first,
             how,
             running: false,
         });
-        let mut limit = u32::MAX;
-        if let Some(s) = samples.as_mut().filter(|s| s.next == 0) {
-            limit = s.start(first).unwrap_or(limit);
-        }
-        let mut taken_ahead = [const { MaybeUninit::uninit() }; TAKE];
-        taken_ahead[0] = MaybeUninit::new(first);
+        // Nothing handed out yet: the first stop hands out `first`.
         Self {
             rest,
-            taken_ahead,
-            next: 0,
-            ahead: 1,
-            stop: 1,
+            start: std::ptr::null(),
+            cur: std::ptr::null(),
+            end: std::ptr::null(),
+            left: 0,
+            quota: 0,
+            handed: 0,
+            first,
+            last: std::ptr::null(),
+            over: false,
             dest,
             stream_id,
             meta,
-            limit,
-            handed: 0,
+            limit: u32::MAX,
             samples,
             one_at_a_time: false,
         }
@@ -573,7 +485,7 @@ impl<'r, 'a> InputBatch<'r, 'a> {
 
     /// Inputs taken from the batch so far.
     pub(crate) fn taken(&self) -> u32 {
-        self.handed + self.next as u32
+        self.handed + (self.quota - self.left)
     }
 
     /// The last input taken (the one a panic interrupted).
@@ -587,47 +499,87 @@ impl<'r, 'a> InputBatch<'r, 'a> {
     /// The archived bytes of the last input taken (a checkpointed bolt
     /// copies them to run the input later).
     pub(crate) fn last_record(&self) -> Option<&'a [u8]> {
-        // `next` counts what this fill handed out, and a fill is made only
-        // once the one before is all handed out: if anything was taken,
-        // the last one is `taken_ahead[next - 1]`.
-        let last = self.next.checked_sub(1)?;
-        // SAFETY: `last < next <= ahead`: initialized (by `new` or
-        // `take_for`, `RecordSource`'s contract).
-        Some(unsafe { self.taken_ahead[last].assume_init() })
-    }
-
-    /// The next record: the first, then those taken ahead, taking more
-    /// while the limit allows.
-    #[inline(always)]
-    fn next_record(&mut self) -> Option<&'a [u8]> {
-        if self.next == self.stop && !self.at_stop() {
+        if self.taken() == 0 {
             return None;
         }
-        debug_assert!(self.next < self.stop && self.stop <= self.ahead && self.ahead <= TAKE);
-        // SAFETY: `next < stop <= ahead <= TAKE` (`take_for` fills at most
-        // `into.len()`), and `taken_ahead[..ahead]` was initialized by
-        // `new` or `take_for` (`RecordSource`'s contract).
-        let record = unsafe { self.taken_ahead.get_unchecked(self.next).assume_init() };
-        self.next += 1;
+        if self.last.is_null() {
+            return Some(self.first);
+        }
+        // SAFETY: `last` is the header of a whole record of the region in
+        // hand (`RecordSource`'s contract), handed out by `take_at_cur`.
+        Some(unsafe { record_at(self.last).1 })
+    }
+
+    /// The next input's record, while the run goes on.
+    #[inline(always)]
+    fn next_record(&mut self) -> Option<&'a [u8]> {
+        if self.left == 0 || self.cur >= self.end {
+            return self.at_stop();
+        }
+        let record = self.take_at_cur()?;
+        self.left -= 1;
         Some(record)
     }
 
-    /// Called where the iteration stops to look (`next == stop`): ends the
-    /// timed input's execute if one ran, takes more records from `rest`
-    /// once everything in hand was handed out, and starts timing the next
-    /// input if it is due; whether there is a next input. Out of the
-    /// iteration's loop: it runs once per [`TAKE`] inputs, and before and
+    /// The record at `cur` (`cur < end`), taken if it is for this run's
+    /// task and stream; otherwise the run is over, and it stays next in
+    /// `rest`.
+    #[inline(always)]
+    fn take_at_cur(&mut self) -> Option<&'a [u8]> {
+        debug_assert!(self.cur < self.end);
+        // SAFETY: `start <= cur < end` points at a record header of the
+        // region in hand, whose records are whole (`RecordSource`'s
+        // contract).
+        let (dest, record) = unsafe { record_at(self.cur) };
+        // SAFETY: a trusted archived tuple (`RecordSource`'s contract).
+        if dest != self.dest || unsafe { view_trusted(record) }.stream() != self.stream_id {
+            return self.refused();
+        }
+        self.last = self.cur;
+        // SAFETY: within the region or at most 7 bytes past its end
+        // (the last record's padding), never read there (`cur < end` is
+        // checked first).
+        self.cur = unsafe { record.as_ptr().add((record.len() + 7) & !7) };
+        Some(record)
+    }
+
+    /// A record of another task or stream is next: the run is over, and
+    /// the record stays in `rest`.
+    #[cold]
+    fn refused(&mut self) -> Option<&'a [u8]> {
+        self.end_run()
+    }
+
+    /// Ends the run: the iteration hands out nothing more.
+    fn end_run(&mut self) -> Option<&'a [u8]> {
+        self.over = true;
+        self.handed += self.quota - self.left;
+        (self.quota, self.left) = (0, 0);
+        None
+    }
+
+    /// Called where the iteration stops to look (`left` is 0, or the
+    /// region in hand was walked): ends the timed input's execute if one
+    /// ran, hands out `first` or takes the next region from `rest` once the
+    /// one in hand was walked, and starts timing the next input if it is
+    /// due; returns the next input's record, if the run goes on. Out of
+    /// the iteration's loop: it runs once per region, and before and
     /// after a timed input.
     #[inline(never)]
-    fn at_stop(&mut self) -> bool {
+    fn at_stop(&mut self) -> Option<&'a [u8]> {
+        if self.over {
+            return None;
+        }
+        self.handed += self.quota - self.left;
+        (self.quota, self.left) = (0, 0);
         // The place of the next input in the run.
-        let at = self.handed + self.next as u32;
+        let at = self.handed;
         if let Some(s) = &mut self.samples {
             if s.running {
                 if !self.one_at_a_time {
-                    // A timed input of a consumer that gathers its
-                    // inputs is a run of its own, timed whole.
-                    return false;
+                    // A timed input of a consumer that gathers its inputs
+                    // is a run of its own, timed whole.
+                    return self.end_run();
                 }
                 // Asked for the next input: the timed one's execute is
                 // done.
@@ -635,45 +587,68 @@ impl<'r, 'a> InputBatch<'r, 'a> {
             }
         }
         if at >= self.limit {
-            return false;
+            return self.end_run();
         }
-        if self.next == self.ahead {
-            // Everything in hand was handed out, so `at` counts every
-            // record taken. (Nothing changes unless more come:
-            // `last_taken` still finds the last one.)
-            let want = ((self.limit - at) as usize).min(TAKE);
-            let into = &mut self.taken_ahead[..want];
-            let ahead = self.rest.take_for(self.dest, self.stream_id, into);
-            if ahead == 0 {
-                return false;
+        if at > 0 && self.cur >= self.end {
+            // The region in hand was walked: the next one.
+            if !self.start.is_null() {
+                self.rest.consume(self.end as usize - self.start as usize);
             }
-            (self.handed, self.next, self.ahead) = (at, 0, ahead);
+            let region = self.rest.region();
+            self.start = region.as_ptr();
+            self.cur = self.start;
+            self.end = region.as_ptr_range().end;
+            if region.is_empty() {
+                return self.end_run();
+            }
         }
-        self.stop = self.ahead;
-        let Some(s) = &mut self.samples else {
-            return true;
+        // How many inputs from here on before the next stop.
+        let mut quota = self.limit - at;
+        if let Some(s) = &mut self.samples {
+            if at < s.next {
+                quota = quota.min(s.next - at);
+            } else if !self.one_at_a_time && at > 0 {
+                // The next input is timed: it starts a run of its own (it
+                // stays in `rest`).
+                return self.end_run();
+            } else {
+                // The next input is timed: stop again right after it, to
+                // end its execute.
+                quota = 1;
+            }
+        }
+        let record = if at == 0 {
+            self.first
+        } else {
+            self.take_at_cur()?
         };
-        if at < s.next {
-            // Stop again before the next timed input.
-            self.stop = self.stop.min(self.next + (s.next - at) as usize);
-            return true;
+        if let Some(s) = self.samples.as_mut().filter(|s| at >= s.next) {
+            if let Some(last) = s.start(record) {
+                // The run's last timed input: it ends before the next.
+                self.limit = self.limit.min(at.saturating_add(last));
+            }
         }
-        if !self.one_at_a_time {
-            // The next input is timed: it starts a run of its own (what
-            // was taken for this one goes back).
-            return false;
-        }
-        // SAFETY: `next < ahead` (a fill above, or records in hand), and
-        // `taken_ahead[..ahead]` is initialized.
-        let record = unsafe { self.taken_ahead[self.next].assume_init() };
-        if let Some(last) = s.start(record) {
-            // The run's last timed input: it ends before the next.
-            self.limit = self.limit.min(at.saturating_add(last));
-        }
-        // Stop again after it, to end its execute.
-        self.stop = self.next + 1;
-        true
+        (self.quota, self.left) = (quota, quota - 1);
+        Some(record)
     }
+}
+
+/// The destination task and payload of the record whose header is at
+/// `header`.
+///
+/// # Safety
+///
+/// `header` is 8-aligned and starts a whole record (header and payload)
+/// of a region as [`RecordSource`] describes.
+#[inline(always)]
+unsafe fn record_at<'a>(header: *const u8) -> (TaskId, &'a [u8]) {
+    // SAFETY: the caller's contract: 8 readable, aligned bytes.
+    let h = u64::from_le(unsafe { header.cast::<u64>().read() });
+    let len = h as u32 as usize;
+    // SAFETY: the payload follows the header, whole (the caller's
+    // contract).
+    let payload = unsafe { std::slice::from_raw_parts(header.add(HEADER), len) };
+    ((h >> 32) as u32, payload)
 }
 
 impl RunSamples<'_> {
@@ -700,16 +675,11 @@ impl RunSamples<'_> {
 
 impl Drop for InputBatch<'_, '_> {
     fn drop(&mut self) {
-        // Nothing taken: the first record stays the caller's (it counts
-        // it executed), and nothing else was taken from `rest`.
-        if self.next < self.ahead && self.taken() > 0 {
-            let unused = &self.taken_ahead[self.next..self.ahead];
-            // SAFETY: `taken_ahead[..ahead]` is initialized (`new`,
-            // `take_for`'s contract), and `MaybeUninit<T>` has `T`'s
-            // layout.
-            let unused =
-                unsafe { std::slice::from_raw_parts(unused.as_ptr().cast(), unused.len()) };
-            self.rest.give_back(self.dest, unused);
+        // What was walked of the region in hand is taken; the rest (from
+        // a record not handed out) stays in `rest`.
+        if !self.start.is_null() {
+            let walked = self.cur.min(self.end) as usize - self.start as usize;
+            self.rest.consume(walked);
         }
     }
 }
@@ -747,7 +717,7 @@ mod tests {
     use gale_codec::{AlignedVec, Encoder, Header, TupleRef, Value};
 
     use super::*;
-    use crate::runtime::queue::ByteQueue;
+    use crate::runtime::queue::{BatchRecords, ByteQueue, SubRecords};
 
     const DEST: TaskId = 7;
     const STREAM: u32 = 3;
@@ -802,10 +772,9 @@ mod tests {
             timed: &timed,
             log: &mut log,
         };
-        // SAFETY: records archived by the encoder, all of one task and
-        // stream.
-        let mut rest = unsafe { OneRun::new(SubRecords::new(q.as_batch())) };
-        let first_record = rest.next().unwrap();
+        // SAFETY: whole records archived by the encoder.
+        let mut rest = unsafe { Trusted::new(SubRecords::new(q.as_batch())) };
+        let (_, first_record) = rest.next().unwrap();
         let (mut handed, mut timed_ones) = (Vec::new(), Vec::new());
         {
             // SAFETY: as above.
@@ -876,5 +845,110 @@ mod tests {
                 assert_eq!(left, n - end, "{case}: given back");
             }
         }
+    }
+
+    /// Appends a tuple of `stream` for `dest` holding `n`.
+    fn push(q: &mut ByteQueue, dest: TaskId, stream: u32, n: i64) {
+        let header = Header {
+            stream,
+            ..Header::default()
+        };
+        let mut buf = AlignedVec::<16>::new();
+        buf.resize(256, 0);
+        let values = [Value::I64(n)];
+        let tuple = TupleRef {
+            header: &header,
+            values: &values,
+        };
+        let len = Encoder::new().encode_into(tuple, &mut buf).unwrap();
+        q.push_bytes(dest, &buf[..len]);
+    }
+
+    /// The runs the worker's loop makes of `batches`: for each, its task,
+    /// stream and the values it handed out (a consumer that takes `take`
+    /// inputs at most, then stops).
+    fn runs(batches: &[ByteQueue], take: usize) -> Vec<(TaskId, u32, Vec<i64>)> {
+        let fields = Fields::new(["n"]).unwrap();
+        // SAFETY: whole records archived by the encoder.
+        let mut rest =
+            unsafe { Trusted::new(BatchRecords::new(batches.iter().map(ByteQueue::as_batch))) };
+        let mut runs = Vec::new();
+        while let Some((dest, first)) = rest.next() {
+            // SAFETY: as above.
+            let stream = unsafe { view_trusted(first) }.stream();
+            let meta = StreamMeta {
+                component: "c",
+                stream: "s",
+                fields: &fields,
+                typed: None,
+            };
+            // SAFETY: as above.
+            let mut batch = unsafe { InputBatch::new(first, &mut rest, dest, stream, meta, None) };
+            batch.one_at_a_time();
+            let values: Vec<i64> = (&mut batch)
+                .take(take)
+                .map(|input| input.get(0).and_then(ArchivedValue::as_i64).unwrap())
+                .collect();
+            assert_eq!(batch.taken() as usize, values.len());
+            let last = batch.last_taken().and_then(|v| v.get(0)?.as_i64());
+            assert_eq!(last, values.last().copied());
+            runs.push((dest, stream, values));
+        }
+        runs
+    }
+
+    #[test]
+    fn a_run_walks_its_records_across_batches_and_stops_before_another_task_or_stream() {
+        let mut batches = vec![
+            ByteQueue::default(),
+            ByteQueue::default(),
+            ByteQueue::default(),
+        ];
+        // Batch 0: 1..=3 for (7, 3), then 4 for (8, 3). Batch 1: 5 for
+        // (8, 3), 6 for (8, 4), 7..=8 for (7, 3). Batch 2: 9 for (7, 3).
+        let plan: [(usize, TaskId, u32, i64); 9] = [
+            (0, 7, 3, 1),
+            (0, 7, 3, 2),
+            (0, 7, 3, 3),
+            (0, 8, 3, 4),
+            (1, 8, 3, 5),
+            (1, 8, 4, 6),
+            (1, 7, 3, 7),
+            (1, 7, 3, 8),
+            (2, 7, 3, 9),
+        ];
+        for (b, dest, stream, n) in plan {
+            push(&mut batches[b], dest, stream, n);
+        }
+        assert_eq!(
+            runs(&batches, usize::MAX),
+            [
+                (7, 3, vec![1, 2, 3]),
+                (8, 3, vec![4, 5]),
+                (8, 4, vec![6]),
+                (7, 3, vec![7, 8, 9]),
+            ]
+        );
+        // A consumer that stops early leaves the rest for the next run.
+        assert_eq!(
+            runs(&batches, 2),
+            [
+                (7, 3, vec![1, 2]),
+                (7, 3, vec![3]),
+                (8, 3, vec![4, 5]),
+                (8, 4, vec![6]),
+                (7, 3, vec![7, 8]),
+                (7, 3, vec![9]),
+            ]
+        );
+        // An empty batch between two is walked past.
+        let mut gap = vec![
+            ByteQueue::default(),
+            ByteQueue::default(),
+            ByteQueue::default(),
+        ];
+        push(&mut gap[0], 7, 3, 1);
+        push(&mut gap[2], 7, 3, 2);
+        assert_eq!(runs(&gap, usize::MAX), [(7, 3, vec![1, 2])]);
     }
 }

@@ -37,7 +37,9 @@
 //! - **Execute** (`worker`): a worker reads up to 32 record batches per
 //!   ring per pass (256 single records from the link), in place, and
 //!   hands consecutive records for the same bolt task and stream to it
-//!   as one run ([`InputBatch`], `Bolt::execute_batch`), paying counters,
+//!   as one run ([`InputBatch`], `Bolt::execute_batch`, which walks the
+//!   record batches itself, checking each record's task and stream as it
+//!   hands it out), paying counters,
 //!   metrics and the panic guard once per run; the inputs the latency
 //!   sampler picks are timed within the run (a bolt whose
 //!   `execute_batch` gathers its inputs gets each of them alone).

@@ -269,19 +269,12 @@ pub(crate) trait FastWrite {
     /// Writes the tuple at the start of `room`; returns its length, or
     /// `None` with nothing meaningful written.
     fn write(self, room: &mut [u8]) -> Option<usize>;
-    /// The id of the tuple's stream.
-    fn stream(&self) -> u32;
 }
 
 impl FastWrite for TupleRef<'_> {
     #[inline(always)]
     fn write(self, room: &mut [u8]) -> Option<usize> {
         encode_fast(self.header, self.values, room)
-    }
-
-    #[inline(always)]
-    fn stream(&self) -> u32 {
-        self.header.stream
     }
 }
 
@@ -298,11 +291,6 @@ impl FastWrite for Forwarded<'_> {
     #[inline(always)]
     fn write(self, room: &mut [u8]) -> Option<usize> {
         encode_archived(self.header, self.values, room)
-    }
-
-    #[inline(always)]
-    fn stream(&self) -> u32 {
-        self.header.stream
     }
 }
 
@@ -720,7 +708,7 @@ impl Outbox {
     #[inline(always)]
     fn write_here(&mut self, dest: TaskId, tuple: impl FastWrite) -> bool {
         if self.chain.accepts(dest) {
-            let mut scratch = self.chain.scratch(dest, tuple.stream()).appender();
+            let mut scratch = self.chain.scratch().appender();
             let room = scratch.spare();
             let cap = room.len().min(MAX_RECORD_LEN);
             let Some(used) = tuple.write(&mut room[..cap]) else {
@@ -817,7 +805,7 @@ impl Outbox {
                 // The whole run goes one way: chained, or queued.
                 let chained = self.chain.accepts(dest);
                 let queue = if chained {
-                    self.chain.scratch(dest, header.stream)
+                    self.chain.scratch()
                 } else {
                     &mut self.local
                 };
@@ -854,7 +842,7 @@ impl Outbox {
     /// chain's scratch buffer) or into the local queue.
     fn push_local(&mut self, dest: TaskId, tuple: TupleRef<'_>) -> Result<(), DeliverError> {
         if self.chain.accepts(dest) {
-            let scratch = self.chain.scratch(dest, tuple.header.stream);
+            let scratch = self.chain.scratch();
             push_encoded(
                 &mut scratch.appender(),
                 &mut self.encoder,

@@ -16,7 +16,6 @@
 //! copy.
 
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 
 use gale_codec::AlignedVec;
 
@@ -394,81 +393,86 @@ impl<'a> SubRecords<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self { bytes, pos: 0 }
     }
+}
 
-    /// Goes back to `payload`, a payload this iterator returned: it (and
-    /// every record after it) comes next again.
-    pub(crate) fn rewind(&mut self, payload: &'a [u8]) {
-        let at = (payload.as_ptr() as usize)
-            .checked_sub(self.bytes.as_ptr() as usize)
-            .and_then(|offset| offset.checked_sub(HEADER))
-            .filter(|&at| at <= self.pos);
-        debug_assert!(at.is_some(), "not a record of this batch");
-        if let Some(at) = at {
-            self.pos = at;
+/// Records read as regions: what a bolt's run walks itself (see
+/// [`InputBatch`](super::input::InputBatch)), besides one at a time.
+pub(crate) trait Regions<'a>: Iterator<Item = (TaskId, &'a [u8])> {
+    /// The records after those taken, as one record batch (empty when
+    /// none are left); the same until [`consume`](Self::consume)d.
+    fn region(&mut self) -> &'a [u8];
+
+    /// Takes the first `bytes` of [`region`](Self::region) (whole
+    /// records, or all of it).
+    fn consume(&mut self, bytes: usize);
+}
+
+/// The records not taken yet, as one region.
+impl<'a> Regions<'a> for SubRecords<'a> {
+    #[inline]
+    fn region(&mut self) -> &'a [u8] {
+        self.bytes.get(self.pos..).unwrap_or_default()
+    }
+
+    #[inline]
+    fn consume(&mut self, bytes: usize) {
+        debug_assert!(self.pos + bytes <= self.bytes.len());
+        self.pos += bytes;
+    }
+}
+
+/// The tuples of several record batches (a ring's read batch: each of
+/// its records is one), each with its destination task.
+pub(crate) struct BatchRecords<'b, I> {
+    batches: I,
+    /// The rest of the current record batch.
+    current: SubRecords<'b>,
+}
+
+impl<'b, I: Iterator<Item = &'b [u8]>> BatchRecords<'b, I> {
+    /// The records of each of `batches` in turn.
+    pub(crate) fn new(batches: I) -> Self {
+        Self {
+            batches,
+            current: SubRecords::new(&[]),
         }
     }
 }
 
-/// Records taken in bulk: what a bolt's run takes from its source, with
-/// the iteration's state in registers rather than written back per
-/// record.
-pub(crate) trait TakeRecords<'a>: Iterator<Item = (TaskId, &'a [u8])> {
-    /// Moves the payloads of the next records into `into` while
-    /// `keep(dest, payload)` holds, at most `into.len()`; the first record
-    /// that does not stays next. Returns how many were taken.
-    fn take_run(
-        &mut self,
-        into: &mut [MaybeUninit<&'a [u8]>],
-        keep: impl FnMut(TaskId, &'a [u8]) -> bool,
-    ) -> usize;
-}
-
-impl<'a> TakeRecords<'a> for SubRecords<'a> {
-    #[inline(always)]
-    fn take_run(
-        &mut self,
-        into: &mut [MaybeUninit<&'a [u8]>],
-        keep: impl FnMut(TaskId, &'a [u8]) -> bool,
-    ) -> usize {
-        self.take_run_in(into, keep).0
-    }
-}
-
-impl<'a> SubRecords<'a> {
-    /// [`TakeRecords::take_run`], and whether it stopped at a record
-    /// `keep` refused (rather than at the end of the records or of
-    /// `into`).
-    #[inline(always)]
-    pub(crate) fn take_run_in(
-        &mut self,
-        into: &mut [MaybeUninit<&'a [u8]>],
-        mut keep: impl FnMut(TaskId, &'a [u8]) -> bool,
-    ) -> (usize, bool) {
-        // As `next`, on a local slice of what is left.
-        let mut rest = self.bytes.get(self.pos..).unwrap_or_default();
-        let mut n = 0;
-        let mut refused = false;
-        while n < into.len() {
-            let Some((h, tail)) = rest.split_first_chunk::<HEADER>() else {
-                break;
-            };
-            let h = u64::from_le_bytes(*h);
-            let (len, dest) = (h as u32 as usize, (h >> 32) as u32);
-            let Some(payload) = tail.get(..len) else {
-                break;
-            };
-            if !keep(dest, payload) {
-                refused = true;
-                break;
+/// A region is the rest of the current record batch, or the next one
+/// that is not empty.
+impl<'b, I: Iterator<Item = &'b [u8]>> Regions<'b> for BatchRecords<'b, I> {
+    #[inline]
+    fn region(&mut self) -> &'b [u8] {
+        loop {
+            let rest = self.current.region();
+            if !rest.is_empty() {
+                return rest;
             }
-            into[n] = MaybeUninit::new(payload);
-            n += 1;
-            // Padded to 8 (`len` < 2^32: no overflow); a batch's last
-            // padding may be cut off.
-            rest = tail.get((len + 7) & !7..).unwrap_or_default();
+            let Some(next) = self.batches.next() else {
+                return &[];
+            };
+            self.current = SubRecords::new(next);
         }
-        self.pos = self.bytes.len() - rest.len();
-        (n, refused)
+    }
+
+    #[inline]
+    fn consume(&mut self, bytes: usize) {
+        self.current.consume(bytes);
+    }
+}
+
+impl<'b, I: Iterator<Item = &'b [u8]>> Iterator for BatchRecords<'b, I> {
+    type Item = (TaskId, &'b [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
+        loop {
+            if let Some(next) = self.current.next() {
+                return Some(next);
+            }
+            self.current = SubRecords::new(self.batches.next()?);
+        }
     }
 }
 
@@ -563,44 +567,20 @@ mod tests {
         assert_eq!(got, [(1, &b"0123456789"[..])]);
     }
 
-    /// What `take_run_in` takes from `records` into room for `room`, and
-    /// whether `keep` refused one.
-    fn take<'a>(
-        records: &mut SubRecords<'a>,
-        room: usize,
-        keep: impl FnMut(TaskId, &'a [u8]) -> bool,
-    ) -> (Vec<&'a [u8]>, bool) {
-        let mut into = vec![MaybeUninit::uninit(); room];
-        let (n, refused) = records.take_run_in(&mut into, keep);
-        // SAFETY: `take_run_in` initialized the first `n`.
-        let taken = into[..n].iter().map(|r| unsafe { r.assume_init() });
-        (taken.collect(), refused)
-    }
-
     #[test]
-    fn a_run_is_taken_while_kept_and_the_first_refused_record_stays_next() {
+    fn the_region_is_what_next_has_not_taken() {
         let mut q = ByteQueue::default();
-        for (dest, payload) in [(1, &b"a"[..]), (1, b"bcdefghij"), (2, b"k"), (1, b"l")] {
+        for (dest, payload) in [(1, &b"a"[..]), (1, b"bcdefghij"), (2, b"k")] {
             q.push_bytes(dest, payload);
         }
         let batch = q.as_batch();
         let mut records = SubRecords::new(batch);
-        let (taken, refused) = take(&mut records, 8, |dest, _| dest == 1);
-        assert_eq!((taken, refused), (vec![&b"a"[..], b"bcdefghij"], true));
+        assert_eq!(records.region(), batch);
+        records.next();
+        assert_eq!(records.region(), &batch[16..]);
+        // Consuming the region's first record is taking it.
+        records.consume(HEADER + 16);
         assert_eq!(records.next(), Some((2, &b"k"[..])));
-        // The room ends a run too, without a refusal.
-        let mut records = SubRecords::new(batch);
-        assert_eq!(take(&mut records, 1, |_, _| true), (vec![&b"a"[..]], false));
-        let (taken, refused) = take(&mut records, 8, |_, _| true);
-        assert_eq!((taken.len(), refused), (3, false));
-        assert_eq!(records.next(), None);
-        // A cut batch gives its whole records only.
-        let mut records = SubRecords::new(&batch[..batch.len() - 9]);
-        let (taken, refused) = take(&mut records, 8, |_, _| true);
-        assert_eq!(
-            (taken, refused),
-            (vec![&b"a"[..], b"bcdefghij", b"k"], false)
-        );
-        assert_eq!(records.next(), None);
+        assert_eq!((records.region(), records.next()), (&[][..], None));
     }
 }

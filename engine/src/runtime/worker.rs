@@ -4,19 +4,18 @@
 //! room downstream, and flushes its outbound rings.
 
 use std::any::Any;
-use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gale_codec::{view_trusted, AlignedVec, Encoder, Header, TupleRef};
-use gale_transport::{Consumer, Records, Waiter};
+use gale_transport::{Consumer, Waiter};
 
 use super::collector::{execute_bolt, panic_message, run_chained, BoltOutput, SpoutOutput};
 use super::input::{NoMore, RecordSource, TimedInput, Trusted};
 use super::output::Emitter;
 use super::plan::{Plan, TICK_STREAM_ID};
-use super::queue::{ByteQueue, SubRecords, TakeRecords};
+use super::queue::{BatchRecords, ByteQueue, SubRecords};
 use super::shared::{Progress, Shared, TaskError};
 use super::RunConfig;
 use crate::acker::{read_done, Acker, Done, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
@@ -507,11 +506,11 @@ impl Worker {
                 let mut batch = ring.try_read_batch(*read);
                 // SAFETY: our inbound rings hold records written by an
                 // `Outbox` of this topology or checked by the link.
-                let mut records = unsafe { Trusted::new(RingRecords::new(batch.records())) };
+                let mut records = unsafe { Trusted::new(BatchRecords::new(batch.records())) };
                 while let Some((dest, tuple)) = records.next() {
                     progress = true;
                     // SAFETY: records of our inbound rings are trusted
-                    // (see `RingRecords`).
+                    // (see `BatchRecords`).
                     unsafe { core.execute(dest, tuple, &mut records) };
                 }
             }
@@ -743,59 +742,6 @@ impl Worker {
         let overflow = emitter.outbox.overflow_bytes();
         let backpressure = emitter.metrics.worker.backpressure_ns;
         store.publish_worker(self.index, rings, overflow, backpressure);
-    }
-}
-
-/// The tuples of a ring's read batch, each with its destination task: the
-/// records of each of its record batches.
-struct RingRecords<'b, 'x> {
-    records: Records<'b, 'x>,
-    /// The rest of the current record batch.
-    current: SubRecords<'b>,
-}
-
-impl<'b, 'x> RingRecords<'b, 'x> {
-    fn new(records: Records<'b, 'x>) -> Self {
-        Self {
-            records,
-            current: SubRecords::new(&[]),
-        }
-    }
-}
-
-impl<'b> TakeRecords<'b> for RingRecords<'b, '_> {
-    #[inline]
-    fn take_run(
-        &mut self,
-        into: &mut [MaybeUninit<&'b [u8]>],
-        mut keep: impl FnMut(TaskId, &'b [u8]) -> bool,
-    ) -> usize {
-        let mut n = 0;
-        loop {
-            let (took, refused) = self.current.take_run_in(&mut into[n..], &mut keep);
-            n += took;
-            if refused || n == into.len() {
-                return n;
-            }
-            let Some(next) = self.records.next() else {
-                return n;
-            };
-            self.current = SubRecords::new(next);
-        }
-    }
-}
-
-impl<'b> Iterator for RingRecords<'b, '_> {
-    type Item = (TaskId, &'b [u8]);
-
-    #[inline]
-    fn next(&mut self) -> Option<(TaskId, &'b [u8])> {
-        loop {
-            if let Some(next) = self.current.next() {
-                return Some(next);
-            }
-            self.current = SubRecords::new(self.records.next()?);
-        }
     }
 }
 
