@@ -536,10 +536,10 @@ impl<'r, 'a> InputBatch<'r, 'a> {
             return self.refused();
         }
         self.last = self.cur;
-        // SAFETY: within the region or at most 7 bytes past its end
-        // (the last record's padding), never read there (`cur < end` is
-        // checked first).
-        self.cur = unsafe { record.as_ptr().add((record.len() + 7) & !7) };
+        // Within the region, or up to 7 bytes past its end if its last
+        // padding is cut (never read there: `cur < end` is checked first;
+        // wrapping, as that may be past the allocation too).
+        self.cur = record.as_ptr().wrapping_add((record.len() + 7) & !7);
         Some(record)
     }
 
@@ -638,12 +638,13 @@ impl<'r, 'a> InputBatch<'r, 'a> {
 ///
 /// # Safety
 ///
-/// `header` is 8-aligned and starts a whole record (header and payload)
-/// of a region as [`RecordSource`] describes.
+/// `header` starts a whole record (header and payload) of a region as
+/// [`RecordSource`] describes.
 #[inline(always)]
 unsafe fn record_at<'a>(header: *const u8) -> (TaskId, &'a [u8]) {
-    // SAFETY: the caller's contract: 8 readable, aligned bytes.
-    let h = u64::from_le(unsafe { header.cast::<u64>().read() });
+    // SAFETY: the caller's contract: 8 readable bytes (8-aligned in every
+    // region, read unaligned all the same: the same instruction here).
+    let h = u64::from_le(unsafe { header.cast::<u64>().read_unaligned() });
     let len = h as u32 as usize;
     // SAFETY: the payload follows the header, whole (the caller's
     // contract).
@@ -717,30 +718,23 @@ mod tests {
     use gale_codec::{AlignedVec, Encoder, Header, TupleRef, Value};
 
     use super::*;
-    use crate::runtime::queue::{BatchRecords, ByteQueue, SubRecords};
+    use crate::runtime::queue::{BatchRecords, ByteQueue};
 
     const DEST: TaskId = 7;
     const STREAM: u32 = 3;
 
     /// `n` archived tuples of `STREAM` for `DEST`, the i-th holding i.
-    fn records(n: usize) -> ByteQueue {
-        let header = Header {
-            stream: STREAM,
-            ..Header::default()
-        };
-        let mut buf = AlignedVec::<16>::new();
-        buf.resize(256, 0);
-        let (mut q, mut encoder) = (ByteQueue::default(), Encoder::new());
+    fn records(n: usize) -> Vec<ByteQueue> {
+        // In record batches of 7, so that a run's regions end between its
+        // timed inputs and at them.
+        let mut batches = Vec::new();
         for i in 0..n {
-            let values = [Value::I64(i as i64)];
-            let tuple = TupleRef {
-                header: &header,
-                values: &values,
-            };
-            let len = encoder.encode_into(tuple, &mut buf).unwrap();
-            q.push_bytes(DEST, &buf[..len]);
+            if i % 7 == 0 {
+                batches.push(ByteQueue::default());
+            }
+            push(batches.last_mut().unwrap(), DEST, STREAM, i as i64);
         }
-        q
+        batches
     }
 
     /// Runs one batch over `n` records, timing from the `first`-th input
@@ -755,7 +749,7 @@ mod tests {
         every: u32,
         one_at_a_time: bool,
     ) -> (Vec<i64>, Vec<i64>, usize, usize) {
-        let q = records(n);
+        let batches = records(n);
         let fields = Fields::new(["n"]).unwrap();
         let meta = StreamMeta {
             component: "c",
@@ -773,7 +767,8 @@ mod tests {
             log: &mut log,
         };
         // SAFETY: whole records archived by the encoder.
-        let mut rest = unsafe { Trusted::new(SubRecords::new(q.as_batch())) };
+        let mut rest =
+            unsafe { Trusted::new(BatchRecords::new(batches.iter().map(ByteQueue::as_batch))) };
         let (_, first_record) = rest.next().unwrap();
         let (mut handed, mut timed_ones) = (Vec::new(), Vec::new());
         {
