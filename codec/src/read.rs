@@ -4,7 +4,7 @@
 use std::{alloc::Layout, ops::Range};
 
 use rkyv::{
-    api::{access_unchecked, access_with_context},
+    api::access_with_context,
     rancor::{Failure, Source},
     validation::archive::{ArchiveContext, ArchiveValidator},
 };
@@ -74,12 +74,19 @@ struct NestedTooDeep;
 /// untrusted process must go through [`view_checked`] instead.
 ///
 /// [`Encoder::encode_into`]: crate::Encoder::encode_into
+#[inline(always)]
 pub unsafe fn view_trusted(bytes: &[u8]) -> TupleView<'_> {
     debug_assert_eq!(bytes.as_ptr() as usize % RECORD_ALIGN, 0);
+    debug_assert!(bytes.len() >= size_of::<ArchivedTuple>());
+    // The root sits at the end of the bytes, where `access_unchecked` finds
+    // it (rkyv's root position), without its saturating subtraction: our
+    // encoder's records always hold the root whole.
+    let root = bytes.len() - size_of::<ArchivedTuple>();
     // SAFETY: the caller guarantees these are the unmodified, aligned bytes
-    // of an `ArchivedTuple` written by our encoder, which is what
-    // `access_unchecked` requires.
-    TupleView::new(unsafe { access_unchecked::<ArchivedTuple>(bytes) })
+    // of an `ArchivedTuple` written by our encoder: a valid, aligned
+    // `ArchivedTuple` lies at `root` (in bounds: the bytes hold it whole),
+    // and what it points to lies within the bytes.
+    TupleView::new(unsafe { &*bytes.as_ptr().add(root).cast::<ArchivedTuple>() })
 }
 
 /// Views a record from untrusted bytes, validating it completely first.
