@@ -752,10 +752,11 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
         // string's offset and length, or an inline string.
         let (w0, w1) = (word8(&slot[..8]), word8(&slot[8..]));
         let (lo, hi) = ((w0 >> 32) as u32, w1 as u32);
-        let ok = match w0 as u8 {
-            TAG_NULL | TAG_I64 | TAG_F64 => true,
-            TAG_BOOL => (w0 >> 8) as u8 <= 1,
-            TAG_STR if lo as u8 & 0xc0 != 0x80 => {
+        // Strings first (the commonest value), then the rest; an
+        // `if` chain, not a jump table.
+        let tag = w0 as u8;
+        let ok = if tag == TAG_STR {
+            if lo as u8 & 0xc0 != 0x80 {
                 // Inline: up to the first 0xff.
                 let inline = u64::from(lo) | u64::from(hi) << 32;
                 let len = first_ff(inline);
@@ -763,18 +764,20 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
                 // test, which is most strings; others are checked whole.
                 let mask = u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0);
                 inline & mask & 0x8080_8080_8080_8080 == 0 || is_utf8(&slot[4..4 + len])
-            }
-            TAG_STR => {
+            } else {
                 let len = ((lo & 0x3f) | ((lo & !0xff) >> 2)) as usize;
                 len > INLINE_STR
                     && out_of_line_at(at + 4, hi as i32, len, &mut cursor, values_pos)
                         .is_some_and(|range| is_utf8(&bytes[range]))
             }
-            TAG_BYTES => {
-                out_of_line_at(at + 4, lo as i32, hi as usize, &mut cursor, values_pos).is_some()
-            }
-            // A list or a map (or no value at all).
-            _ => false,
+        } else if tag == TAG_BOOL {
+            (w0 >> 8) as u8 <= 1
+        } else if tag == TAG_BYTES {
+            out_of_line_at(at + 4, lo as i32, hi as usize, &mut cursor, values_pos).is_some()
+        } else {
+            // Null, an integer or a float; a list or a map (or no value
+            // at all) is not flat.
+            matches!(tag, TAG_NULL | TAG_I64 | TAG_F64)
         };
         if !ok {
             return false;
@@ -840,13 +843,16 @@ fn out_of_line_at(
     cursor: &mut usize,
     limit: usize,
 ) -> Option<std::ops::Range<usize>> {
-    let target = field.checked_add_signed(off as isize)?;
-    let end = target.checked_add(len).filter(|&end| end <= limit)?;
-    if target != *cursor {
+    // The offset must point exactly at `cursor`: compared as the offset
+    // the encoder writes there (`field` and `cursor` are below
+    // `i32::MAX`, so their difference is exact in an i64).
+    if i64::from(off) != *cursor as i64 - field as i64 {
         return None;
     }
+    let start = *cursor;
+    let end = start.checked_add(len).filter(|&end| end <= limit)?;
     *cursor = end;
-    Some(target..end)
+    Some(start..end)
 }
 
 #[cfg(test)]
