@@ -214,6 +214,20 @@ fn a_16_mb_message_of_numbers_is_an_error_and_its_child_restarts_in_bounded_memo
     assert!(grown < 64 << 10, "peak memory grew by {grown} KiB");
 }
 
+/// The error a task stopped `topology` with (it would run for 2 minutes
+/// otherwise).
+fn stopped_by(topology: gale::engine::Topology) -> gale::engine::TaskError {
+    let err = LocalCluster::new(config(Duration::from_secs(120)))
+        .submit(topology)
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    match err {
+        RunError::TaskFailed(e) => e,
+        other => panic!("expected TaskFailed, got {other:?}"),
+    }
+}
+
 #[test]
 fn a_command_that_cannot_start_stops_the_topology_naming_it() {
     let split =
@@ -221,14 +235,7 @@ fn a_command_that_cannot_start_stops_the_topology_naming_it() {
     let (topology, counts) = wordcount(split, SENTENCES, 1);
     let start = std::time::Instant::now();
     // An endless run (the spout replays what fails) unless the bolt stops it.
-    let err = LocalCluster::new(config(Duration::from_secs(120)))
-        .submit(topology)
-        .unwrap()
-        .wait()
-        .unwrap_err();
-    let RunError::TaskFailed(e) = &err else {
-        panic!("expected TaskFailed, got {err:?}");
-    };
+    let e = stopped_by(topology);
     assert_eq!(e.component, "split", "{e:?}");
     assert!(
         e.message
@@ -255,14 +262,7 @@ fn a_child_that_fails_its_handshake_stops_the_topology_with_its_stderr() {
         .stream("default", ["word"])
         .start_attempts(2);
     let (topology, _) = wordcount(split, SENTENCES, 2);
-    let err = LocalCluster::new(config(Duration::from_secs(120)))
-        .submit(topology)
-        .unwrap()
-        .wait()
-        .unwrap_err();
-    let RunError::TaskFailed(e) = &err else {
-        panic!("expected TaskFailed, got {err:?}");
-    };
+    let e = stopped_by(topology);
     assert_eq!(e.component, "split", "{e:?}");
     assert!(
         e.message.contains("handshake failed")
@@ -282,14 +282,7 @@ fn a_spout_whose_command_cannot_start_stops_the_topology() {
     b.set_spout("sentences", move || ShellSpout::new(spout.clone()), 1);
     b.set_bolt("split", gale::builtin::wordcount::SplitBolt::default, 1)
         .shuffle_grouping("sentences");
-    let err = LocalCluster::new(config(Duration::from_secs(120)))
-        .submit(b.build().unwrap())
-        .unwrap()
-        .wait()
-        .unwrap_err();
-    let RunError::TaskFailed(e) = &err else {
-        panic!("expected TaskFailed, got {err:?}");
-    };
+    let e = stopped_by(b.build().unwrap());
     assert_eq!(e.component, "sentences", "{e:?}");
     assert!(
         e.message
