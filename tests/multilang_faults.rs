@@ -233,7 +233,6 @@ fn a_command_that_cannot_start_stops_the_topology_naming_it() {
     let split =
         ShellConfig::new("/nonexistent/gale-no-such-program", ["x"]).stream("default", ["word"]);
     let (topology, counts) = wordcount(split, SENTENCES, 1);
-    let start = std::time::Instant::now();
     // An endless run (the spout replays what fails) unless the bolt stops it.
     let e = stopped_by(topology);
     assert_eq!(e.component, "split", "{e:?}");
@@ -241,12 +240,6 @@ fn a_command_that_cannot_start_stops_the_topology_naming_it() {
         e.message
             .contains("cannot start `/nonexistent/gale-no-such-program x` (5 attempts in a row"),
         "{e:?}"
-    );
-    // The back-off before the fifth attempt is 1.5 s in all.
-    assert!(
-        start.elapsed() < Duration::from_secs(60),
-        "{:?}",
-        start.elapsed()
     );
     assert!(
         counts.snapshot().is_empty(),

@@ -35,11 +35,10 @@ pub(crate) struct Shell {
     pub(crate) starts: u64,
     /// Starts that failed since the last one that did not.
     failed_starts: u32,
-    /// The first child failed to start [`ShellConfig::start_attempts`]
-    /// times in a row: why (taken by the task, which stops the topology
-    /// with it); no more starts are tried.
+    /// Why the first child could not be started, once it failed
+    /// [`ShellConfig::start_attempts`] times in a row (until the task
+    /// takes it to stop the topology with it).
     gave_up: Option<String>,
-    given_up: bool,
     /// What the metrics endpoint shows of this child.
     pub(crate) stats: Arc<ChildStats>,
     /// A bolt's (else a spout's).
@@ -256,7 +255,6 @@ impl Shell {
             starts: 0,
             failed_starts: 0,
             gave_up: None,
-            given_up: false,
             bolt,
         }
     }
@@ -267,7 +265,7 @@ impl Shell {
         if self.process.is_some() {
             return true;
         }
-        if self.given_up {
+        if self.giving_up() {
             return false;
         }
         let now = Instant::now();
@@ -306,14 +304,13 @@ impl Shell {
             Err(e) => {
                 let command = self.config.command_line();
                 self.failed_starts += 1;
-                let attempts = self.config.start_attempts;
-                if self.starts == 0 && attempts > 0 && self.failed_starts >= attempts {
+                if self.giving_up() {
                     // The count first: the error may end in lines of stderr.
                     self.gave_up = Some(format!(
-                        "cannot start `{command}` ({attempts} attempts in a row; it never \
-                         started): {e}"
+                        "cannot start `{command}` ({} attempts in a row; it never started): \
+                         {e}",
+                        self.failed_starts
                     ));
-                    self.given_up = true;
                 } else {
                     self.errors.push(format!("cannot start `{command}`: {e}"));
                 }
@@ -321,6 +318,13 @@ impl Shell {
                 false
             }
         }
+    }
+
+    /// The first child failed to start `start_attempts` times in a row: no
+    /// more starts are tried.
+    fn giving_up(&self) -> bool {
+        let attempts = self.config.start_attempts;
+        self.starts == 0 && attempts > 0 && self.failed_starts >= attempts
     }
 
     /// Why the first child could not be started after

@@ -48,21 +48,15 @@ struct ChainTask {
     queued: u32,
 }
 
-/// The tuples one emitting call chained.
-#[derive(Default)]
-pub(crate) struct Scratch {
-    /// The archived tuples, as records (task, length, tuple).
-    pub(crate) queue: ByteQueue,
-}
-
 /// The chained destinations of one worker thread and the scratch buffers
 /// their tuples are archived into.
 pub(crate) struct Chain {
     /// By task id.
     tasks: Vec<ChainTask>,
-    /// `scratch[d]`: tuples emitted at depth `d` for chained bolts, run
-    /// when the emitting call returns.
-    scratch: Vec<Scratch>,
+    /// `scratch[d]`: tuples emitted at depth `d` for chained bolts, as
+    /// records (task, length, archived tuple), run when the emitting call
+    /// returns.
+    scratch: Vec<ByteQueue>,
     /// Chained calls in progress.
     depth: usize,
     /// [`MAX_DEPTH`], or 0 with chaining off.
@@ -103,7 +97,7 @@ impl Chain {
             .is_some_and(|t| t.bolt && !t.running && t.queued == 0)
             && depth < self.max_depth;
         if takes && self.scratch.len() <= depth {
-            self.scratch.resize_with(depth + 1, Scratch::default);
+            self.scratch.resize_with(depth + 1, ByteQueue::default);
         }
         takes
     }
@@ -111,7 +105,7 @@ impl Chain {
     /// The scratch buffer of this depth (made by [`accepts`](Self::accepts)).
     #[inline]
     pub(crate) fn scratch(&mut self) -> &mut ByteQueue {
-        &mut self.scratch[self.depth].queue
+        &mut self.scratch[self.depth]
     }
 
     /// `n` more records for `dest` wait in the local queue.
@@ -143,9 +137,7 @@ impl Chain {
     /// Whether tuples wait in this depth's scratch buffer.
     #[inline]
     pub(crate) fn has_work(&self) -> bool {
-        self.scratch
-            .get(self.depth)
-            .is_some_and(|s| !s.queue.is_empty())
+        self.scratch.get(self.depth).is_some_and(|s| !s.is_empty())
     }
 
     /// Whether this depth's scratch buffer holds [`CHAIN_BYTES`] or more:
@@ -154,12 +146,12 @@ impl Chain {
     pub(crate) fn over_limit(&self) -> bool {
         self.scratch
             .get(self.depth)
-            .is_some_and(|s| s.queue.bytes() >= CHAIN_BYTES)
+            .is_some_and(|s| s.bytes() >= CHAIN_BYTES)
     }
 
     /// Takes this depth's scratch buffer to run its tuples, one level
     /// deeper; give it back with [`leave`](Self::leave).
-    pub(crate) fn enter(&mut self) -> Scratch {
+    pub(crate) fn enter(&mut self) -> ByteQueue {
         let scratch = std::mem::take(&mut self.scratch[self.depth]);
         self.depth += 1;
         scratch
@@ -167,9 +159,9 @@ impl Chain {
 
     /// Ends the run [`enter`](Self::enter) started: `scratch` (its tuples
     /// executed) is this depth's scratch buffer again, empty.
-    pub(crate) fn leave(&mut self, mut scratch: Scratch) {
+    pub(crate) fn leave(&mut self, mut scratch: ByteQueue) {
         self.depth -= 1;
-        scratch.queue.clear();
+        scratch.clear();
         self.scratch[self.depth] = scratch;
     }
 }
@@ -220,7 +212,7 @@ mod tests {
         }
         assert!(!chained(&mut chain, 1), "too deep: queued");
         while let Some(scratch) = taken.pop() {
-            assert!(!scratch.queue.is_empty());
+            assert!(!scratch.is_empty());
             chain.leave(scratch);
             assert!(!chain.has_work(), "left scratch buffers are cleared");
         }

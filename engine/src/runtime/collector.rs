@@ -528,7 +528,7 @@ fn run_chain(emitter: &mut Emitter, plan: &Plan) {
     // SAFETY: the chain's scratch buffers hold only whole records of
     // tuples archived by this thread's encoder (`Outbox::push_local`,
     // `deliver_many`), 8-aligned, unmodified since.
-    let mut records = unsafe { Trusted::new(SubRecords::new(scratch.queue.as_batch())) };
+    let mut records = unsafe { Trusted::new(SubRecords::new(scratch.as_batch())) };
     while let Some((dest, record)) = records.next() {
         // SAFETY: a trusted record (above).
         unsafe { execute_bolt(emitter, plan, dest, record, &mut records) };
