@@ -132,7 +132,7 @@ pub fn encode_fast(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<
     let [value] = values else {
         return None;
     };
-    let written = if header.roots.is_empty() {
+    let written = if !header.is_tracked() {
         crate::flat::encode_one::<false>(header, value, buf)
     } else {
         crate::flat::encode_one::<true>(header, value, buf)
@@ -200,7 +200,8 @@ pub fn encode_archived(header: &Header, values: &[ArchivedValue], buf: &mut [u8]
 }
 
 /// [`encode_fast`] for an untracked tuple (its header without roots,
-/// hence a [`PlainHeader`]) whose one value is of kind `K` (a
+/// hence a [`PlainHeader`], whose edge id is 0: `None` otherwise) whose one
+/// value is of kind `K` (a
 /// [`FastKind`](crate::FastKind) as `u8`), `None` for any other: over a run of tuples of
 /// one kind (see [`FastKind::of`](crate::FastKind::of)) it is straight-line code with no
 /// branch on the kind beyond the check. The same bytes as
@@ -228,6 +229,9 @@ pub fn encode_fast_as<const K: u8>(
     let [value] = values else {
         return None;
     };
+    if header.edge_id != 0 {
+        return None;
+    }
     crate::flat::encode_one_as::<false, K>(header, &[], value, buf)
 }
 
@@ -251,7 +255,12 @@ pub fn encoded_len_bound(tuple: TupleRef<'_>) -> Result<usize, EncodeError> {
 }
 
 fn roots_bound(header: &Header) -> usize {
-    pad(header.roots.len() * size_of::<u64>()) + RECORD_ALIGN
+    let tracking = if header.is_tracked() {
+        1 + header.roots.len()
+    } else {
+        0
+    };
+    pad(tracking * size_of::<u64>()) + RECORD_ALIGN
 }
 
 fn values_bound(values: &[Value], depth: usize) -> Result<usize, EncodeError> {

@@ -7,7 +7,8 @@
 //! The layout it reproduces (rkyv 0.8, little endian, 32-bit offsets):
 //!
 //! ```text
-//! roots    u64 LE each                         at 0 (8-aligned)
+//! tracking u64 LE each, at 0 (8-aligned): none for an untracked tuple
+//!          (edge id 0, no roots), else the edge id, then the roots
 //! ool      out-of-line bytes of each Str > 8 bytes and each Bytes, in order
 //! pad      zeros to 8
 //! values   16 bytes per ArchivedValue: tag u8 @0, then
@@ -15,8 +16,8 @@
 //!            Str: 8 bytes @4, inline (bytes then 0xff fill) or
 //!                 (len with rkyv's tag bits u32, rel offset i32) |
 //!            Bytes: (rel offset i32, len u32) @4
-//! root     ArchivedTuple, 32 bytes: stream u32, source_task u32,
-//!          edge_id u64, roots (rel i32, len u32), values (rel i32, len u32)
+//! root     ArchivedTuple, 24 bytes: stream u32, source_task u32,
+//!          tracking (rel i32, len u32), values (rel i32, len u32)
 //! ```
 //!
 //! Relative offsets are `target - position of the offset field`. The unit
@@ -28,7 +29,7 @@ use std::mem::size_of;
 use crate::{ArchivedTuple, ArchivedValue, EncodeError, Header, PlainHeader, TupleRef, Value};
 
 const VALUE_SIZE: usize = 16;
-const ROOT_SIZE: usize = 32;
+const ROOT_SIZE: usize = 24;
 /// Strings up to this length are stored inside the value (rkyv's inline
 /// string representation).
 const INLINE_STR: usize = 8;
@@ -79,23 +80,42 @@ fn str_len_word(len: usize) -> Option<u32> {
     Some(l + 3 * (l & !0x3f) + 0x80)
 }
 
-/// The four words of a tuple's 32-byte root at `root_pos`: stream and
-/// source task, edge id, then the relative pointers and lengths of its
-/// `roots` roots (at 0) and `values` values (at `values_pos`).
+/// The three words of a tuple's 24-byte root at `root_pos`: stream and
+/// source task, then the relative pointers and lengths of its `tracking`
+/// tracking words (at 0: none, or the edge id and the roots) and `values`
+/// values (at `values_pos`).
 #[inline(always)]
 fn root_words(
     h: PlainHeader,
-    roots: usize,
+    tracking: usize,
     values_pos: usize,
     values: usize,
     root_pos: usize,
-) -> [u64; 4] {
+) -> [u64; 3] {
     [
         u64::from(h.stream) | u64::from(h.source_task) << 32,
-        h.edge_id,
-        u64::from(rel(0, root_pos + 16)) | (roots as u64) << 32,
-        u64::from(rel(values_pos, root_pos + 24)) | (values as u64) << 32,
+        u64::from(rel(0, root_pos + 8)) | (tracking as u64) << 32,
+        u64::from(rel(values_pos, root_pos + 16)) | (values as u64) << 32,
     ]
+}
+
+/// Writes a tracked tuple's tracking words at `base`: its edge id, then
+/// its roots; returns their bytes.
+///
+/// # Safety
+/// `base` is valid for `8 * (1 + roots.len())` bytes of writes.
+#[inline(always)]
+unsafe fn put_tracking(base: *mut u8, edge_id: u64, roots: &[u64]) -> usize {
+    // SAFETY: the caller's: word `k` ends at `8 * (k + 1)`.
+    unsafe {
+        base.cast::<u64>().write_unaligned(edge_id.to_le());
+        for (k, root) in roots.iter().enumerate() {
+            base.add(8 + k * 8)
+                .cast::<u64>()
+                .write_unaligned(root.to_le());
+        }
+    }
+    8 + roots.len() * 8
 }
 
 const fn align8(n: usize) -> usize {
@@ -238,9 +258,11 @@ fn slot_words(value: &Value, off: u32) -> Option<(u64, u64)> {
 /// not (the caller then uses rkyv's serializer). `buf` is 8-aligned.
 #[inline]
 pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
-    let roots = &tuple.header.roots;
+    let header = tuple.header;
+    let tracked = header.is_tracked();
+    let tracking = if tracked { 1 + header.roots.len() } else { 0 };
+    let roots_len = tracking * 8;
     let values = tuple.values;
-    let roots_len = roots.len() * 8;
     let mut ool = 0usize;
     for v in values {
         match out_of_line_len(v)? {
@@ -259,7 +281,7 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
         return Err(EncodeError::DoesNotFit { capacity });
     };
 
-    // Roots, then every out-of-line payload in value order, then zero
+    // Tracking words, then every out-of-line payload in value order, then zero
     // padding to 8. The padding is at most 7 bytes before `values_pos`: zero
     // the word ending there first (a fixed-size store, no memset call) and
     // let the payloads overwrite its start.
@@ -270,7 +292,7 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
     let put = |at: usize, word: u64| {
         debug_assert!(at + 8 <= total);
         // SAFETY: `at + 8 <= total == out.len()` for every call below
-        // (pad below `values_pos`, roots below `roots_len`, slots below
+        // (pad below `values_pos`, tracking below `roots_len`, slots below
         // `root_pos`, root words below `total`); unaligned writes need no
         // alignment, and `out` is borrowed mutably for this whole function.
         unsafe { base.add(at).cast::<u64>().write_unaligned(word.to_le()) }
@@ -278,8 +300,11 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
     if values_pos >= 8 {
         put(values_pos - 8, 0);
     }
-    for (k, root) in roots.iter().enumerate() {
-        put(k * 8, *root);
+    if tracked {
+        put(0, header.edge_id);
+        for (k, root) in header.roots.iter().enumerate() {
+            put(8 + k * 8, *root);
+        }
     }
     let mut ool_at = roots_len;
     for (i, v) in values.iter().enumerate() {
@@ -307,13 +332,7 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
         put(at + 8, w1);
     }
 
-    let root = root_words(
-        tuple.header.plain(),
-        roots.len(),
-        values_pos,
-        values.len(),
-        root_pos,
-    );
+    let root = root_words(header.plain(), tracking, values_pos, values.len(), root_pos);
     for (k, word) in root.into_iter().enumerate() {
         put(root_pos + k * 8, word);
     }
@@ -372,29 +391,33 @@ impl FastKind {
 /// tracked or not), in straight-line code: [`encode_one_as`] for the
 /// value's kind.
 #[inline(always)]
-pub(crate) fn encode_one<const ROOTS: bool>(
+pub(crate) fn encode_one<const TRACKED: bool>(
     h: &Header,
     value: &Value,
     buf: &mut [u8],
 ) -> Option<usize> {
     match FastKind::of_value(value)? {
-        FastKind::Scalar => encode_one_as::<ROOTS, K_SCALAR>(h.plain(), &h.roots, value, buf),
-        FastKind::ShortStr => encode_one_as::<ROOTS, K_SHORT_STR>(h.plain(), &h.roots, value, buf),
-        FastKind::LongStr => encode_one_as::<ROOTS, K_LONG_STR>(h.plain(), &h.roots, value, buf),
-        FastKind::Bytes => encode_one_as::<ROOTS, K_BYTES>(h.plain(), &h.roots, value, buf),
+        FastKind::Scalar => encode_one_as::<TRACKED, K_SCALAR>(h.plain(), &h.roots, value, buf),
+        FastKind::ShortStr => {
+            encode_one_as::<TRACKED, K_SHORT_STR>(h.plain(), &h.roots, value, buf)
+        }
+        FastKind::LongStr => encode_one_as::<TRACKED, K_LONG_STR>(h.plain(), &h.roots, value, buf),
+        FastKind::Bytes => encode_one_as::<TRACKED, K_BYTES>(h.plain(), &h.roots, value, buf),
     }
 }
 
 /// One value of kind `K` (a [`FastKind`] as `u8`), in straight-line code.
-/// The same layout as [`encode`], so the same bytes: the roots at 0, the
-/// value's out-of-line bytes after them, padding to 8, its 16-byte slot,
-/// the 32-byte root. `None` if the value is not of kind `K`, a string or
-/// bytes is longer than [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN), or `buf`
-/// is too small (the general path then decides). `ROOTS` says whether the
-/// header may have roots: without, the roots' part of the layout compiles
-/// away (the caller checks that `roots` is empty).
+/// The same layout as [`encode`], so the same bytes: the tracking words at
+/// 0, the value's out-of-line bytes after them, padding to 8, its 16-byte
+/// slot, the 24-byte root. `None` if the value is not of kind `K`, a
+/// string or bytes is longer than [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN),
+/// or `buf` is too small (the general path then decides). `TRACKED` says
+/// whether the tuple is tracked ([`Header::is_tracked`]: its edge id in
+/// `h` and `roots` are written); without, the tracking part of the layout
+/// compiles away (the caller checks that the edge id is 0 and `roots`
+/// empty).
 #[inline(always)]
-pub(crate) fn encode_one_as<const ROOTS: bool, const K: u8>(
+pub(crate) fn encode_one_as<const TRACKED: bool, const K: u8>(
     h: PlainHeader,
     roots: &[u64],
     value: &Value,
@@ -422,16 +445,17 @@ pub(crate) fn encode_one_as<const ROOTS: bool, const K: u8>(
         }
         _ => return None,
     };
-    debug_assert!(ROOTS || roots.is_empty());
-    let roots: &[u64] = if ROOTS { roots } else { &[] };
-    let roots_len = roots.len() * 8;
+    debug_assert!(TRACKED || (h.edge_id == 0 && roots.is_empty()));
+    let roots: &[u64] = if TRACKED { roots } else { &[] };
+    let tracking = if TRACKED { 1 + roots.len() } else { 0 };
+    let roots_len = tracking * 8;
     let n = ool.len();
     let values_pos = align8(roots_len + n);
     let root_pos = values_pos + VALUE_SIZE;
     let total = root_pos + ROOT_SIZE;
     // Also keeps every offset below within an i32 (rings and frames are
-    // far smaller); without roots, `total` is far below it anyway.
-    let room = if ROOTS {
+    // far smaller); untracked, `total` is far below it anyway.
+    let room = if TRACKED {
         buf.len().min(i32::MAX as usize)
     } else {
         buf.len()
@@ -445,32 +469,34 @@ pub(crate) fn encode_one_as<const ROOTS: bool, const K: u8>(
         K_BYTES => (w0 | off << 32, w1),
         _ => (w0, w1),
     };
-    let [r0, r1, r2, r3] = root_words(h, roots.len(), values_pos, 1, root_pos);
-    let words = [w0, w1, r0, r1, r2, r3];
+    let [r0, r1, r2] = root_words(h, tracking, values_pos, 1, root_pos);
+    let words = [w0, w1, r0, r1, r2];
     let base = buf.as_mut_ptr();
     // SAFETY: `total <= buf.len()`, and every write below ends at or
-    // before `total`: the roots at `roots_len`, the padding word at
-    // `values_pos`, the bytes at `roots_len + n <= values_pos`, the six
-    // words at `values_pos + 48 == total`. `ool` is another allocation (a
+    // before `total`: the tracking words at `roots_len`, the padding word
+    // at `values_pos`, the bytes at `roots_len + n <= values_pos`, the five
+    // words at `values_pos + 40 == total`. `ool` is another allocation (a
     // value of the tuple), so it does not overlap `buf`; unaligned
     // accesses need no alignment.
     unsafe {
+        // The slot and the root first: their words are then dead before
+        // the copy's branches (fewer of them kept across it, on the stack).
+        let slots = base.add(values_pos).cast::<u64>();
+        for (k, word) in words.iter().enumerate() {
+            slots.add(k).write_unaligned(word.to_le());
+        }
         if values_pos >= 8 {
             // The word ending at `values_pos`: zero padding after the
             // bytes (which overwrite its start below).
             base.add(values_pos - 8).cast::<u64>().write_unaligned(0);
         }
-        for (k, root) in roots.iter().enumerate() {
-            base.add(k * 8).cast::<u64>().write_unaligned(root.to_le());
+        if TRACKED {
+            put_tracking(base, h.edge_id, roots);
         }
         if matches!(K, K_LONG_STR | K_BYTES) {
             // (A scalar or an inline string has no bytes out of line: not
             // even a call to copy none.)
             copy_out_of_line(ool, base.add(roots_len));
-        }
-        let slots = base.add(values_pos).cast::<u64>();
-        for (k, word) in words.iter().enumerate() {
-            slots.add(k).write_unaligned(word.to_le());
         }
     }
     Some(total)
@@ -624,7 +650,7 @@ pub(crate) fn encode_archived(
 #[inline(always)]
 fn few_as<const N: usize, V: FlatValue>(h: &Header, values: &[V], buf: &mut [u8]) -> Option<usize> {
     let values = values.try_into().ok()?;
-    if h.roots.is_empty() {
+    if !h.is_tracked() {
         encode_few::<false, N, V>(h, values, buf)
     } else {
         encode_few::<true, N, V>(h, values, buf)
@@ -633,12 +659,12 @@ fn few_as<const N: usize, V: FlatValue>(h: &Header, values: &[V], buf: &mut [u8]
 
 /// [`encode`] for a tuple of `N` flat values (a few fields), in
 /// straight-line code once `N` is fixed: the same layout, so the same
-/// bytes (the roots at 0, each value's out-of-line bytes after them in
-/// value order, padding to 8, the `N` slots, the 32-byte root). `None` if
+/// bytes (the tracking words at 0, each value's out-of-line bytes after them in
+/// value order, padding to 8, the `N` slots, the 24-byte root). `None` if
 /// a value is not flat or too long, or `buf` is too small (the general
-/// path then decides). `ROOTS` as for [`encode_one_as`].
+/// path then decides). `TRACKED` as for [`encode_one_as`].
 #[inline(always)]
-pub(crate) fn encode_few<const ROOTS: bool, const N: usize, V: FlatValue>(
+pub(crate) fn encode_few<const TRACKED: bool, const N: usize, V: FlatValue>(
     h: &Header,
     values: &[V; N],
     buf: &mut [u8],
@@ -654,9 +680,9 @@ pub(crate) fn encode_few<const ROOTS: bool, const N: usize, V: FlatValue>(
         *p = part(v)?;
         ool += p.ool.len();
     }
-    debug_assert!(ROOTS || h.roots.is_empty());
-    let roots: &[u64] = if ROOTS { &h.roots } else { &[] };
-    let roots_len = roots.len() * 8;
+    debug_assert!(TRACKED == h.is_tracked());
+    let tracking = if TRACKED { 1 + h.roots.len() } else { 0 };
+    let roots_len = tracking * 8;
     let values_pos = align8(roots_len + ool);
     let root_pos = values_pos + N * VALUE_SIZE;
     let total = root_pos + ROOT_SIZE;
@@ -667,9 +693,10 @@ pub(crate) fn encode_few<const ROOTS: bool, const N: usize, V: FlatValue>(
     }
     let base = buf.as_mut_ptr();
     // SAFETY: `total <= buf.len()`, and every write below ends at or
-    // before `total`: the padding word at `values_pos`, the roots at
-    // `roots_len`, the values' bytes at `roots_len + ool <= values_pos`,
-    // the slots at `root_pos`, the root's four words at `total`. The
+    // before `total`: the padding word at `values_pos`, the tracking
+    // words at `roots_len`, the values' bytes at `roots_len + ool <=
+    // values_pos`, the slots at `root_pos`, the root's three words at
+    // `total`. The
     // values' bytes are other allocations, so they do not overlap `buf`;
     // unaligned accesses need no alignment.
     unsafe {
@@ -678,8 +705,8 @@ pub(crate) fn encode_few<const ROOTS: bool, const N: usize, V: FlatValue>(
             // Zero padding after the bytes (which overwrite its start).
             put(values_pos - 8, 0);
         }
-        for (k, root) in roots.iter().enumerate() {
-            put(k * 8, *root);
+        if TRACKED {
+            put_tracking(base, h.edge_id, &h.roots);
         }
         let mut ool_at = roots_len;
         for (i, p) in parts.iter().enumerate() {
@@ -698,7 +725,7 @@ pub(crate) fn encode_few<const ROOTS: bool, const N: usize, V: FlatValue>(
             put(at, w0);
             put(at + 8, w1);
         }
-        let root = root_words(h.plain(), roots.len(), values_pos, N, root_pos);
+        let root = root_words(h.plain(), tracking, values_pos, N, root_pos);
         for (k, word) in root.into_iter().enumerate() {
             put(root_pos + k * 8, word);
         }
@@ -708,7 +735,7 @@ pub(crate) fn encode_few<const ROOTS: bool, const N: usize, V: FlatValue>(
 
 /// Whether `bytes` is, in its structure, exactly what [`encode`] (and rkyv)
 /// write for some flat tuple: the layout above with every relative pointer
-/// and length where the encoder puts them (roots at 0, the out-of-line
+/// and length where the encoder puts them (tracking words at 0, the out-of-line
 /// bytes in value order right after them, the values right after their
 /// padding, the root at the end), every tag that of a flat value, every
 /// bool 0 or 1, every string valid UTF-8 (an out-of-line one longer than
@@ -726,18 +753,22 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
     }
     let root_pos = n - ROOT_SIZE;
     let root = &bytes[root_pos..];
-    let (roots_word, values_word) = (word8(&root[16..24]), word8(&root[24..32]));
+    let (tracking_word, values_word) = (word8(&root[8..16]), word8(&root[16..24]));
     // Both lengths are below 2^36 (counts are u32s): in u64, the sum
     // cannot overflow.
     let values_len = (values_word >> 32) * VALUE_SIZE as u64;
-    let roots_len = (roots_word >> 32) * 8;
+    let roots_len = (tracking_word >> 32) * 8;
     if values_len + roots_len > root_pos as u64 {
         return false;
     }
     let (values_pos, roots_len) = (root_pos - values_len as usize, roots_len as usize);
-    if roots_word as u32 != rel(0, root_pos + 16)
-        || values_word as u32 != rel(values_pos, root_pos + 24)
+    if tracking_word as u32 != rel(0, root_pos + 8)
+        || values_word as u32 != rel(values_pos, root_pos + 16)
     {
+        return false;
+    }
+    // An edge id of 0 without roots is written as no tracking words.
+    if roots_len == 8 && word8(&bytes[..8]) == 0 {
         return false;
     }
     // Where the next out-of-line bytes must start.
@@ -908,7 +939,7 @@ mod tests {
 
     /// A change to archived bytes: a byte, a little-endian word (a length
     /// or a relative offset, often) at a 4-aligned place, either anywhere
-    /// or among the last value slots (right before the 32-byte root); or
+    /// or among the last value slots (right before the 24-byte root); or
     /// fewer bytes (cut at the end) or more (zeros in front).
     #[derive(Debug, Clone)]
     enum Mutation {
@@ -990,6 +1021,49 @@ mod tests {
     }
 
     #[test]
+    fn an_untracked_tuple_has_no_tracking_words_and_a_24_byte_root() {
+        // One 9-byte string: its bytes padded to 16, the 16-byte slot, the
+        // root; 8 bytes more once tracked (the edge id beside one root).
+        let untracked = Tuple {
+            header: Header::default(),
+            values: vec![Value::from("some data")],
+        };
+        assert_eq!(flat_bytes(&untracked).len(), 16 + 16 + 24);
+        let tracked = Tuple {
+            header: Header {
+                edge_id: 7,
+                roots: vec![9],
+                ..Header::default()
+            },
+            ..untracked.clone()
+        };
+        assert_eq!(flat_bytes(&tracked).len(), 16 + 16 + 16 + 24);
+        // An edge id without roots is kept, and read back.
+        let edge_only = Tuple {
+            header: Header {
+                edge_id: 5,
+                ..Header::default()
+            },
+            ..untracked
+        };
+        let bytes = flat_bytes(&edge_only);
+        assert!(super::is_flat_canonical(&bytes));
+        let mut buf = AlignedVec::<16>::new();
+        buf.extend_from_slice(&bytes);
+        let view = crate::view_checked(&buf).unwrap();
+        assert_eq!((view.edge_id(), view.roots().len()), (5, 0));
+        // An edge id of 0 alone is written as no tracking at all: that
+        // form is not the encoder's (rkyv reads it all the same).
+        buf[..8].copy_from_slice(&0u64.to_le_bytes());
+        assert!(!super::is_flat_canonical(&buf));
+        assert!(rkyv_accepts(&buf));
+        assert_eq!(
+            crate::view_checked(&buf).unwrap().header(),
+            Header::default()
+        );
+    }
+
+    #[test]
     fn a_short_out_of_line_string_is_not_recognised() {
         // Two out-of-line strings of 9 bytes: shortening the second's
         // length to 8 keeps the padding the same (17 and 18 bytes both
@@ -1001,7 +1075,7 @@ mod tests {
         let mut bytes = flat_bytes(&t);
         assert!(super::is_flat_canonical(&bytes));
         let n = bytes.len();
-        let len_word = n - 32 - 16 + 4;
+        let len_word = n - super::ROOT_SIZE - 16 + 4;
         bytes[len_word..len_word + 4]
             .copy_from_slice(&super::str_len_word(8).unwrap().to_le_bytes());
         let mut buf = AlignedVec::<16>::new();
@@ -1039,7 +1113,7 @@ mod tests {
         fn same_bytes_as_rkyv(
             stream in any::<u32>(),
             source_task in any::<u32>(),
-            edge_id in any::<u64>(),
+            edge_id in prop_oneof![Just(0u64), any::<u64>()],
             roots in proptest::collection::vec(any::<u64>(), 0..4),
             values in proptest::collection::vec(flat_value(), 0..10),
         ) {
@@ -1051,7 +1125,7 @@ mod tests {
         fn a_few_values_same_bytes_as_rkyv(
             stream in any::<u32>(),
             source_task in any::<u32>(),
-            edge_id in any::<u64>(),
+            edge_id in prop_oneof![Just(0u64), any::<u64>()],
             roots in proptest::collection::vec(any::<u64>(), 0..4),
             values in proptest::collection::vec(flat_value(), 2..=4),
         ) {
@@ -1071,7 +1145,7 @@ mod tests {
             first in proptest::collection::vec(any::<u64>(), 0..4),
             stream in any::<u32>(),
             source_task in any::<u32>(),
-            edge_id in any::<u64>(),
+            edge_id in prop_oneof![Just(0u64), any::<u64>()],
             roots in proptest::collection::vec(any::<u64>(), 0..4),
             values in proptest::collection::vec(flat_value(), 1..=4),
         ) {
@@ -1097,7 +1171,7 @@ mod tests {
         fn one_value_same_bytes_as_rkyv(
             stream in any::<u32>(),
             source_task in any::<u32>(),
-            edge_id in any::<u64>(),
+            edge_id in prop_oneof![Just(0u64), any::<u64>()],
             roots in proptest::collection::vec(any::<u64>(), 0..4),
             value in flat_value(),
         ) {
@@ -1106,7 +1180,8 @@ mod tests {
             let t = Tuple { header, values: vec![value] };
             let mut buf = AlignedVec::<16>::new();
             buf.resize(1 << 16, 0xa5);
-            let n = if t.header.roots.is_empty() {
+            let tracked = t.header.is_tracked();
+            let n = if !tracked {
                 super::encode_one::<false>(&t.header, &t.values[0], &mut buf)
             } else {
                 super::encode_one::<true>(&t.header, &t.values[0], &mut buf)
@@ -1121,11 +1196,15 @@ mod tests {
             for k in [super::K_SCALAR, super::K_SHORT_STR, super::K_LONG_STR, super::K_BYTES] {
                 let mut out = AlignedVec::<16>::new();
                 out.resize(1 << 16, 0x5a);
-                let written = match k {
-                    super::K_SCALAR => super::encode_one_as::<true, { super::K_SCALAR }>(h, r, v, &mut out),
-                    super::K_SHORT_STR => super::encode_one_as::<true, { super::K_SHORT_STR }>(h, r, v, &mut out),
-                    super::K_LONG_STR => super::encode_one_as::<true, { super::K_LONG_STR }>(h, r, v, &mut out),
-                    _ => super::encode_one_as::<true, { super::K_BYTES }>(h, r, v, &mut out),
+                let written = match (tracked, k) {
+                    (true, super::K_SCALAR) => super::encode_one_as::<true, { super::K_SCALAR }>(h, r, v, &mut out),
+                    (true, super::K_SHORT_STR) => super::encode_one_as::<true, { super::K_SHORT_STR }>(h, r, v, &mut out),
+                    (true, super::K_LONG_STR) => super::encode_one_as::<true, { super::K_LONG_STR }>(h, r, v, &mut out),
+                    (true, _) => super::encode_one_as::<true, { super::K_BYTES }>(h, r, v, &mut out),
+                    (false, super::K_SCALAR) => super::encode_one_as::<false, { super::K_SCALAR }>(h, r, v, &mut out),
+                    (false, super::K_SHORT_STR) => super::encode_one_as::<false, { super::K_SHORT_STR }>(h, r, v, &mut out),
+                    (false, super::K_LONG_STR) => super::encode_one_as::<false, { super::K_LONG_STR }>(h, r, v, &mut out),
+                    (false, _) => super::encode_one_as::<false, { super::K_BYTES }>(h, r, v, &mut out),
                 };
                 if k == kind as u8 {
                     prop_assert_eq!(written.map(|w| &out[..w]), Some(&expected[..]));
@@ -1133,21 +1212,15 @@ mod tests {
                     prop_assert_eq!(written, None);
                 }
             }
-            // The untracked form (`encode_fast_as`'s).
-            if r.is_empty() {
-                let mut out = AlignedVec::<16>::new();
-                out.resize(1 << 16, 0x5a);
-                let written = match kind {
-                    super::FastKind::Scalar => super::encode_one_as::<false, { super::K_SCALAR }>(h, &[], v, &mut out),
-                    super::FastKind::ShortStr => super::encode_one_as::<false, { super::K_SHORT_STR }>(h, &[], v, &mut out),
-                    super::FastKind::LongStr => super::encode_one_as::<false, { super::K_LONG_STR }>(h, &[], v, &mut out),
-                    super::FastKind::Bytes => super::encode_one_as::<false, { super::K_BYTES }>(h, &[], v, &mut out),
-                };
-                prop_assert_eq!(written.map(|w| &out[..w]), Some(&expected[..]));
-            }
             prop_assert_eq!(flat_bytes(&t), expected);
             // Too small a buffer by one byte: refused, not overrun.
-            prop_assert_eq!(super::encode_one::<true>(&t.header, &t.values[0], &mut buf[..n - 1]), None);
+            let short = &mut buf[..n - 1];
+            let refused = if tracked {
+                super::encode_one::<true>(&t.header, &t.values[0], short)
+            } else {
+                super::encode_one::<false>(&t.header, &t.values[0], short)
+            };
+            prop_assert_eq!(refused, None);
         }
     }
 

@@ -28,7 +28,7 @@ pub const MAX_NESTING: usize = 64;
 /// The four bytes every frame starts with.
 pub const FRAME_MAGIC: [u8; 4] = *b"GALE";
 /// The frame format version this build writes and reads.
-pub const FRAME_VERSION: u16 = 2;
+pub const FRAME_VERSION: u16 = 3;
 /// Largest frame body accepted (64 MiB).
 pub const MAX_FRAME_BODY: usize = 64 << 20;
 

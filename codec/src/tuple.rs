@@ -12,7 +12,7 @@ use rkyv::{
     rancor::Fallible,
     ser::{Allocator, Writer},
     vec::{ArchivedVec, VecResolver},
-    Archive, Deserialize, Place, Serialize,
+    Archive, Archived, Deserialize, Place, Portable, Serialize,
 };
 
 use crate::{ArchivedValue, Fields, Value};
@@ -23,8 +23,11 @@ use crate::{ArchivedValue, Fields, Value};
 /// trees of every root in `roots`, and `edge_id` is the random id of the edge
 /// that created it (XORed into each of those trees when it is emitted and
 /// again when it is acked). An unreliable tuple has no roots and edge id 0.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
-#[rkyv(derive(Debug))]
+///
+/// Archived as [`ArchivedHeader`]: the stream and source task, and one
+/// vector of the edge id followed by the roots (empty for an unreliable
+/// tuple), so that an untracked tuple's header takes 16 bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Header {
     /// Stream id (the engine numbers each component's streams; system
     /// streams such as ticks have reserved ids).
@@ -37,7 +40,152 @@ pub struct Header {
     pub roots: Vec<u64>,
 }
 
+/// The archived form of a [`Header`], read in place: 16 bytes, the stream
+/// and source task, then the relative pointer and length of its *tracking*
+/// words (the edge id, then the roots), which are none for an unreliable
+/// tuple (no roots and edge id 0), the commonest one on the data path.
+#[derive(rkyv::bytecheck::CheckBytes)]
+#[bytecheck(crate = rkyv::bytecheck)]
+#[repr(C)]
+pub struct ArchivedHeader {
+    stream: Archived<u32>,
+    source_task: Archived<u32>,
+    tracking: ArchivedVec<Archived<u64>>,
+}
+
+// SAFETY: `repr(C)` of portable fields (little-endian integers and a
+// relative vector), with no padding and no interior mutability: its layout
+// is the same on every target.
+unsafe impl Portable for ArchivedHeader {}
+
+impl ArchivedHeader {
+    /// Stream id.
+    #[inline(always)]
+    pub fn stream(&self) -> u32 {
+        self.stream.to_native()
+    }
+
+    /// Task id of the emitting task.
+    #[inline(always)]
+    pub fn source_task(&self) -> u32 {
+        self.source_task.to_native()
+    }
+
+    /// Edge id (0 if unanchored).
+    #[inline(always)]
+    pub fn edge_id(&self) -> u64 {
+        self.tracking.first().map_or(0, |e| e.to_native())
+    }
+
+    /// Root ids of the trees this tuple belongs to, archived.
+    #[inline(always)]
+    pub fn roots(&self) -> &[Archived<u64>] {
+        self.tracking.get(1..).unwrap_or(&[])
+    }
+}
+
+impl std::fmt::Debug for ArchivedHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchivedHeader")
+            .field("stream", &self.stream())
+            .field("source_task", &self.source_task())
+            .field("edge_id", &self.edge_id())
+            .field("roots", &self.roots())
+            .finish()
+    }
+}
+
+/// The words archived after a [`Header`]'s stream and task: none for an
+/// unreliable tuple, else its edge id and then its roots.
+#[derive(Clone)]
+struct TrackingWords<'a> {
+    edge: Option<u64>,
+    roots: std::slice::Iter<'a, u64>,
+}
+
+impl<'a> TrackingWords<'a> {
+    fn of(header: &'a Header) -> Self {
+        let tracked = header.is_tracked();
+        Self {
+            edge: tracked.then_some(header.edge_id),
+            roots: if tracked {
+                header.roots.iter()
+            } else {
+                [].iter()
+            },
+        }
+    }
+}
+
+impl Iterator for TrackingWords<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        self.edge.take().or_else(|| self.roots.next().copied())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::from(self.edge.is_some()) + self.roots.len();
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for TrackingWords<'_> {}
+
+/// Resolver for [`Header`] (rkyv plumbing).
+pub struct HeaderResolver {
+    tracking: VecResolver,
+}
+
+impl Archive for Header {
+    type Archived = ArchivedHeader;
+    type Resolver = HeaderResolver;
+
+    fn resolve(&self, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        munge!(let ArchivedHeader { stream, source_task, tracking } = out);
+        self.stream.resolve((), stream);
+        self.source_task.resolve((), source_task);
+        ArchivedVec::<Archived<u64>>::resolve_from_len(
+            TrackingWords::of(self).len(),
+            resolver.tracking,
+            tracking,
+        );
+    }
+}
+
+impl<S> Serialize<S> for Header
+where
+    S: Fallible + Allocator + Writer + ?Sized,
+{
+    fn serialize(&self, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        Ok(HeaderResolver {
+            tracking: ArchivedVec::<Archived<u64>>::serialize_from_iter::<u64, _, _>(
+                TrackingWords::of(self),
+                serializer,
+            )?,
+        })
+    }
+}
+
+impl<D: Fallible + ?Sized> Deserialize<Header, D> for ArchivedHeader {
+    fn deserialize(&self, _: &mut D) -> Result<Header, D::Error> {
+        Ok(Header {
+            stream: self.stream(),
+            source_task: self.source_task(),
+            edge_id: self.edge_id(),
+            roots: self.roots().iter().map(|r| r.to_native()).collect(),
+        })
+    }
+}
+
 impl Header {
+    /// Whether the tuple is tracked (has roots or an edge id): only then
+    /// are its edge id and roots archived.
+    #[inline(always)]
+    pub fn is_tracked(&self) -> bool {
+        self.edge_id != 0 || !self.roots.is_empty()
+    }
+
     /// The header's fields other than its roots.
     #[inline(always)]
     pub fn plain(&self) -> PlainHeader {
@@ -191,22 +339,22 @@ impl<'a> TupleView<'a> {
 
     /// Stream id.
     pub fn stream(&self) -> u32 {
-        self.record.header.stream.to_native()
+        self.record.header.stream()
     }
 
     /// Task id of the emitting task.
     pub fn source_task(&self) -> u32 {
-        self.record.header.source_task.to_native()
+        self.record.header.source_task()
     }
 
     /// Edge id (0 if unanchored).
     pub fn edge_id(&self) -> u64 {
-        self.record.header.edge_id.to_native()
+        self.record.header.edge_id()
     }
 
     /// Root ids of the trees this tuple belongs to.
     pub fn roots(&self) -> impl ExactSizeIterator<Item = u64> + 'a {
-        self.record.header.roots.iter().map(|r| r.to_native())
+        self.record.header.roots().iter().map(|r| r.to_native())
     }
 
     /// Number of values.
@@ -270,7 +418,7 @@ impl std::fmt::Debug for TupleView<'_> {
             .field("stream", &self.stream())
             .field("source_task", &self.source_task())
             .field("edge_id", &self.edge_id())
-            .field("roots", &self.record.header.roots.as_slice())
+            .field("roots", &self.record.header.roots())
             .field("values", &self.values())
             .finish()
     }

@@ -34,7 +34,8 @@ fn header() -> impl Strategy<Value = Header> {
     (
         any::<u32>(),
         any::<u32>(),
-        any::<u64>(),
+        // Untracked (edge id 0, no roots) as often as not.
+        prop_oneof![Just(0u64), any::<u64>()],
         proptest::collection::vec(any::<u64>(), 0..6),
     )
         .prop_map(|(stream, source_task, edge_id, roots)| Header {

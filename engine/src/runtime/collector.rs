@@ -399,9 +399,9 @@ impl BoltOutput<'_> {
     fn ack_tracked(&mut self, tuple: &ArchivedTuple) {
         let header = &tuple.header;
         self.ack_roots(
-            header.roots.iter().map(|r| r.to_native()),
-            header.edge_id.to_native(),
-            header.stream.to_native(),
+            header.roots().iter().map(|r| r.to_native()),
+            header.edge_id(),
+            header.stream(),
             std::ptr::from_ref(tuple).cast(),
         );
     }

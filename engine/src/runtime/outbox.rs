@@ -360,7 +360,7 @@ fn append_fast<E: AsValues>(
     const SHORT_STR: u8 = FastKind::ShortStr as u8;
     const LONG_STR: u8 = FastKind::LongStr as u8;
     const BYTES: u8 = FastKind::Bytes as u8;
-    if !header.roots.is_empty() {
+    if header.is_tracked() {
         return (0, RunEnd::Slow);
     }
     let full = header;

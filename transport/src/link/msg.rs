@@ -30,7 +30,7 @@ use super::config::NodeId;
 /// The eight bytes every handshake message starts with.
 pub const WIRE_MAGIC: [u8; 8] = *b"GALELINK";
 /// The link wire version this build speaks (handshake and frames).
-pub const WIRE_VERSION: u16 = 4;
+pub const WIRE_VERSION: u16 = 5;
 /// Size of a handshake message header.
 pub const MSG_HEADER: usize = 16;
 /// Largest handshake message body.
