@@ -119,8 +119,8 @@ impl Outbound {
             if self.overflow.is_empty() {
                 if let Ok(mut slot) = self.ring.try_reserve(HEADER + bound) {
                     let mut ring = RecordWriter::over(&mut slot, 0);
-                    let (n, _) = ring.append_run(dest, usize::MAX, 1, |_, room| {
-                        encoder.encode_into(tuple, room).ok()
+                    let (n, _) = ring.append_run(dest, usize::MAX, &[tuple], |tuple, room| {
+                        encoder.encode_into(*tuple, room).ok()
                     });
                     let used = ring.bytes();
                     if n == 1 {
@@ -438,8 +438,8 @@ fn append_each<E: AsValues>(
     limit: usize,
     encode: impl Fn(&[Value], &mut [u8]) -> Option<usize>,
 ) -> (usize, RunEnd) {
-    let (n, limited) = writer.append_run(dest, limit, tuples.len(), |i, room| {
-        encode(tuples[i].values(), room)
+    let (n, limited) = writer.append_run(dest, limit, tuples, |tuple, room| {
+        encode(tuple.values(), room)
     });
     (n, RunEnd::of_run(n, tuples.len(), limited))
 }

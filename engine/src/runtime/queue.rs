@@ -235,28 +235,29 @@ impl<'b> RecordWriter<'b> {
         self.write - self.read
     }
 
-    /// Appends up to `n` records for `dest`, the `i`th written by
-    /// `write(i, room)` into the free space after its header (returning the
-    /// payload's length, or `None` to stop before it), until the records
-    /// reach `limit` bytes. Returns how many it appended and, if it
-    /// stopped at `limit`, where the last record starts (what
+    /// Appends a record for `dest` for each of `items` in turn, written by
+    /// `write(item, room)` into the free space after its header (returning
+    /// the payload's length, or `None` to stop before it), until the
+    /// records reach `limit` bytes. Returns how many it appended and, if
+    /// it stopped at `limit`, where the last record starts (what
     /// [`bytes`](Self::bytes) was before it). The cursor stays in locals
     /// for the whole loop (the writer itself may live in memory the
-    /// writes could alias, as far as the compiler knows).
+    /// writes could alias, as far as the compiler knows), and the items
+    /// are walked by one pointer (no index and count kept beside it).
     #[inline(always)]
-    pub(crate) fn append_run(
+    pub(crate) fn append_run<T>(
         &mut self,
         dest: TaskId,
         limit: usize,
-        n: usize,
-        mut write: impl FnMut(usize, &mut [u8]) -> Option<usize>,
+        items: &[T],
+        mut write: impl FnMut(&T, &mut [u8]) -> Option<usize>,
     ) -> (usize, Option<usize>) {
         let (base, cap, read) = (self.base, self.cap, self.read);
         let stop = read.saturating_add(limit);
         let mut end = self.write;
-        let mut i = 0;
+        let mut rest = items;
         let mut limited = None;
-        while i < n {
+        while let [item, tail @ ..] = rest {
             let at = end + HEADER;
             if at > cap {
                 break;
@@ -266,7 +267,7 @@ impl<'b> RecordWriter<'b> {
             // or the buffer last grew); `at <= cap`.
             let room = unsafe { std::slice::from_raw_parts_mut(base.add(at), cap - at) };
             let room_len = room.len();
-            let Some(used) = write(i, room) else {
+            let Some(used) = write(item, room) else {
                 break;
             };
             assert!(used <= room_len, "a record past the written space");
@@ -276,12 +277,13 @@ impl<'b> RecordWriter<'b> {
             unsafe { base.add(end).cast::<u64>().write_unaligned(header.to_le()) };
             let start = end;
             end = at + used.next_multiple_of(8);
-            i += 1;
+            rest = tail;
             if end >= stop {
                 limited = Some(start - read);
                 break;
             }
         }
+        let i = items.len() - rest.len();
         self.write = end;
         self.len += i;
         (i, limited)
