@@ -100,12 +100,12 @@ fn root_words(
 }
 
 /// Writes a tracked tuple's tracking words at `base`: its edge id, then
-/// its roots; returns their bytes.
+/// its roots.
 ///
 /// # Safety
 /// `base` is valid for `8 * (1 + roots.len())` bytes of writes.
 #[inline(always)]
-unsafe fn put_tracking(base: *mut u8, edge_id: u64, roots: &[u64]) -> usize {
+unsafe fn put_tracking(base: *mut u8, edge_id: u64, roots: &[u64]) {
     // SAFETY: the caller's: word `k` ends at `8 * (k + 1)`.
     unsafe {
         base.cast::<u64>().write_unaligned(edge_id.to_le());
@@ -115,7 +115,6 @@ unsafe fn put_tracking(base: *mut u8, edge_id: u64, roots: &[u64]) -> usize {
                 .write_unaligned(root.to_le());
         }
     }
-    8 + roots.len() * 8
 }
 
 const fn align8(n: usize) -> usize {
@@ -479,8 +478,9 @@ pub(crate) fn encode_one_as<const TRACKED: bool, const K: u8>(
     // value of the tuple), so it does not overlap `buf`; unaligned
     // accesses need no alignment.
     unsafe {
-        // The slot and the root first: their words are then dead before
-        // the copy's branches (fewer of them kept across it, on the stack).
+        // The slot and the root, then the padding word, then the bytes
+        // (which overwrite the padding word's start); the slot and the
+        // root overlap nothing else.
         let slots = base.add(values_pos).cast::<u64>();
         for (k, word) in words.iter().enumerate() {
             slots.add(k).write_unaligned(word.to_le());
