@@ -255,12 +255,7 @@ pub fn encoded_len_bound(tuple: TupleRef<'_>) -> Result<usize, EncodeError> {
 }
 
 fn roots_bound(header: &Header) -> usize {
-    let tracking = if header.is_tracked() {
-        1 + header.roots.len()
-    } else {
-        0
-    };
-    pad(tracking * size_of::<u64>()) + RECORD_ALIGN
+    pad(header.tracking_len() * size_of::<u64>()) + RECORD_ALIGN
 }
 
 fn values_bound(values: &[Value], depth: usize) -> Result<usize, EncodeError> {

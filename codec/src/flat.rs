@@ -259,7 +259,7 @@ fn slot_words(value: &Value, off: u32) -> Option<(u64, u64)> {
 pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
     let header = tuple.header;
     let tracked = header.is_tracked();
-    let tracking = if tracked { 1 + header.roots.len() } else { 0 };
+    let tracking = header.tracking_len();
     let roots_len = tracking * 8;
     let values = tuple.values;
     let mut ool = 0usize;
@@ -300,10 +300,10 @@ pub(crate) fn encode(tuple: TupleRef<'_>, buf: &mut [u8]) -> Result<Option<usize
         put(values_pos - 8, 0);
     }
     if tracked {
-        put(0, header.edge_id);
-        for (k, root) in header.roots.iter().enumerate() {
-            put(8 + k * 8, *root);
-        }
+        debug_assert!(roots_len <= values_pos);
+        // SAFETY: the tracking words are the first `roots_len <=
+        // values_pos <= total` bytes of `out`, borrowed mutably here.
+        unsafe { put_tracking(base, header.edge_id, &header.roots) };
     }
     let mut ool_at = roots_len;
     for (i, v) in values.iter().enumerate() {
@@ -681,6 +681,7 @@ pub(crate) fn encode_few<const TRACKED: bool, const N: usize, V: FlatValue>(
         ool += p.ool.len();
     }
     debug_assert!(TRACKED == h.is_tracked());
+    // (`h.tracking_len()`, with the branch fixed at compile time.)
     let tracking = if TRACKED { 1 + h.roots.len() } else { 0 };
     let roots_len = tracking * 8;
     let values_pos = align8(roots_len + ool);

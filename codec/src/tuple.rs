@@ -146,7 +146,7 @@ impl Archive for Header {
         self.stream.resolve((), stream);
         self.source_task.resolve((), source_task);
         ArchivedVec::<Archived<u64>>::resolve_from_len(
-            TrackingWords::of(self).len(),
+            self.tracking_len(),
             resolver.tracking,
             tracking,
         );
@@ -184,6 +184,17 @@ impl Header {
     #[inline(always)]
     pub fn is_tracked(&self) -> bool {
         self.edge_id != 0 || !self.roots.is_empty()
+    }
+
+    /// How many 8-byte tracking words its archived form holds: none for
+    /// an untracked tuple, else the edge id and each root.
+    #[inline(always)]
+    pub(crate) fn tracking_len(&self) -> usize {
+        if self.is_tracked() {
+            1 + self.roots.len()
+        } else {
+            0
+        }
     }
 
     /// The header's fields other than its roots.
