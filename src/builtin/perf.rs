@@ -19,6 +19,10 @@ pub const ID_BOLT_ID: &str = "idBolt";
 pub const NULL_BOLT_ID: &str = "nullBolt";
 /// Tuples an unpaced, unreliable [`ConstSpout`] emits per `next_tuple`.
 pub const EMIT_RUN: u64 = 256;
+/// Trees a reliable, unpaced [`ConstSpout`] starts per `next_tuple`.
+/// Fewer than [`EMIT_RUN`]: each is in flight until acked, and a run
+/// overshoots the max spout pending by up to this many less one.
+pub const RELIABLE_RUN: u64 = 32;
 /// Tuples a paced [`ConstSpout`] emits per `next_tuple` at most (those due
 /// at one reading of the clock). Fewer than [`EMIT_RUN`]: the batch of
 /// them is gathered on the stack, made afresh by every call, and a paced
@@ -31,7 +35,7 @@ pub const DEFAULT_VALUE: &str = "some data";
 /// until its share of the total is emitted; the shares of its tasks add up
 /// to the total exactly. Unpaced and unreliable, it emits a run of
 /// [`EMIT_RUN`] tuples per call ([`SpoutOutput::emit_each`]); reliable,
-/// one per call.
+/// a run of [`RELIABLE_RUN`] trees ([`SpoutOutput::emit_many_with_ids`]).
 ///
 /// With a [`Probe`] ([`paced`](Self::paced)) it emits `["str", "ts"]` on
 /// the probe's schedule, `ts` being the tuple's intended send time;
@@ -215,12 +219,25 @@ impl Spout for ConstSpout {
             set_stamp(&mut self.value, stamp);
             pacer.sent();
         }
-        // Reliable: one tuple per call. Runs of reliable emits
-        // (`emit_many_with_ids`) cost the spout's thread a third fewer
-        // instructions, but within a max spout pending (the bench's 4096)
-        // the acked topology ran at about 8 M tuples/s with them against
-        // about 12.5 with one per call: the window's trees go round in
-        // bursts and complete later.
+        if self.pacer.0.is_none() {
+            // Reliable and unpaced: a run of trees per call
+            // (`emit_many_with_ids`), each with its own message id. The
+            // worker checks the max spout pending before each call, so a
+            // run may take the trees in flight past it by up to
+            // `RELIABLE_RUN - 1`, as any spout emitting several tuples per
+            // call does in Storm.
+            let n = self.remaining.min(RELIABLE_RUN);
+            let first = self.next;
+            let tuple = self.value.as_slice();
+            out.emit_many_with_ids(std::iter::repeat_n(tuple, n as usize).zip(first..));
+            self.next += n;
+            self.replay.emitted_many(n);
+            if self.total.is_some() {
+                self.remaining -= n;
+            }
+            return;
+        }
+        // Reliable and paced: the tuple due now.
         out.emit_with_id(&self.value, self.next);
         self.next += 1;
         self.replay.emitted();

@@ -34,8 +34,13 @@ impl Replayer {
 
     /// Records a reliable emit of a new position.
     pub fn emitted(&mut self) {
+        self.emitted_many(1);
+    }
+
+    /// Records reliable emits of `n` new positions.
+    pub fn emitted_many(&mut self, n: u64) {
         if self.reliable {
-            self.outstanding += 1;
+            self.outstanding += n;
         }
     }
 
