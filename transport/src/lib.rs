@@ -24,8 +24,8 @@ mod sync;
 mod wait;
 
 pub use ring::{
-    ring, ConfigError, Consumer, Producer, ReadBatch, Records, ReserveError, RingConfig, RingError,
-    Role, WriteSlot, DATA_OFFSET, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, MIN_CAPACITY, RECORD_ALIGN,
-    RECORD_HEADER,
+    ring, ConfigError, Consumer, Doorbell, Producer, ReadBatch, Records, ReserveError, RingConfig,
+    RingError, Role, WriteSlot, DATA_OFFSET, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, MIN_CAPACITY,
+    RECORD_ALIGN, RECORD_HEADER,
 };
 pub use wait::{WaitAction, WaitStrategy, Waiter};

@@ -117,11 +117,19 @@ impl Waiter {
     /// Called after a poll that found nothing: waits a little (according to
     /// the progression) and returns what it did.
     pub fn idle(&mut self) -> WaitAction {
+        self.idle_with(std::thread::park_timeout)
+    }
+
+    /// [`idle`](Self::idle), where a park is `park`'s to do (given how long
+    /// it may last): for instance a sleep on a
+    /// [`Doorbell`](crate::Doorbell), which the first producer to publish
+    /// cuts short.
+    pub fn idle_with(&mut self, park: impl FnOnce(Duration)) -> WaitAction {
         let action = self.next_action();
         match action {
             WaitAction::Spin => std::hint::spin_loop(),
             WaitAction::Yield => std::thread::yield_now(),
-            WaitAction::Park(d) => std::thread::park_timeout(d),
+            WaitAction::Park(d) => park(d),
         }
         self.step = self.step.saturating_add(1);
         action

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gale_codec::{view_trusted, AlignedVec, Encoder, Header, TupleRef};
-use gale_transport::{Consumer, Waiter};
+use gale_transport::{Consumer, Doorbell, Waiter};
 
 use super::collector::{execute_bolt, panic_message, run_chained, BoltOutput, SpoutOutput};
 use super::input::{NoMore, RecordSource, TimedInput, Trusted};
@@ -476,7 +476,43 @@ impl Core {
     }
 }
 
+/// A worker's sleep when it has had nothing to do for a while: on its
+/// doorbell, which the first tuple published into one of its inbound rings
+/// rings, for at most `most`; without a doorbell, a park of `most`. Rings
+/// whose producer does not ring (another process's) and every other kind
+/// of work (ticks, timeouts, a multi-lang child's output, control) wait
+/// for the end of the sleep, as they wait for the end of a park.
+fn sleep(inbound: &[Inbound], bell: Option<&Doorbell>, most: Duration) {
+    let Some(bell) = bell else {
+        return std::thread::park_timeout(most);
+    };
+    bell.arm();
+    // Looked at after arming (the bell's protocol): a record published
+    // before the producer could see the bell armed is seen here.
+    if inbound.iter().all(|i| i.ring.is_empty()) {
+        bell.sleep(most);
+    }
+    bell.disarm();
+}
+
 impl Worker {
+    /// A doorbell for this worker's inbound rings, set on each: a producer
+    /// that publishes into one while the worker sleeps on it wakes it.
+    /// `None` if the eventfd cannot be made (the worker parks instead).
+    fn doorbell(&self) -> Option<Arc<Doorbell>> {
+        let bell = match Doorbell::new() {
+            Ok(bell) => Arc::new(bell),
+            Err(e) => {
+                tracing::debug!("no doorbell for the worker ({e}): it parks when idle");
+                return None;
+            }
+        };
+        for i in &self.inbound {
+            i.ring.set_doorbell(Arc::clone(&bell));
+        }
+        Some(bell)
+    }
+
     /// The worker's whole life: open/prepare, loop, cleanup/close.
     pub(crate) fn run(mut self) {
         let span = tracing::info_span!("worker", index = self.index);
@@ -489,6 +525,7 @@ impl Worker {
         let tick = tick_record();
         let mut spare = ByteQueue::default();
         let mut waiter = Waiter::new(self.config.wait);
+        let bell = self.doorbell();
         let mut last_ack_flush = Instant::now();
         let has_ticks = self.core.tasks.iter().any(|t| t.tick.is_some());
         let mut draining = false;
@@ -566,7 +603,8 @@ impl Worker {
             if progress {
                 waiter.reset();
             } else {
-                waiter.idle();
+                let inbound = &self.inbound;
+                waiter.idle_with(|most| sleep(inbound, bell.as_deref(), most));
             }
         }
         self.exit();

@@ -1,6 +1,10 @@
 //! A doorbell: lets a consumer thread sleep in the kernel (on an eventfd)
 //! while its rings are empty, and be woken by the first producer that
-//! publishes into one of them.
+//! publishes into one of them. The link's I/O thread sleeps on one in its
+//! event loop (epoll or io_uring); a worker thread with nothing to do
+//! sleeps on its own with [`sleep`](Doorbell::sleep), so that a tuple
+//! published into one of its rings wakes it at once rather than at the
+//! end of its park.
 //!
 //! Producers pay for it only while the consumer sleeps: the consumer
 //! [`arm`](Doorbell::arm)s the bell before it sleeps, and the first
@@ -25,7 +29,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 
 /// An eventfd and the flag that says whether its consumer sleeps on it.
 #[derive(Debug)]
-pub(crate) struct Doorbell {
+pub struct Doorbell {
     armed: AtomicBool,
     /// Times a producer rang (wrote the eventfd).
     rung: AtomicU64,
@@ -115,6 +119,31 @@ impl Doorbell {
     pub fn rung(&self) -> u64 {
         // SYNC: Relaxed: a statistic.
         self.rung.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps until a producer rings or `timeout` passes, whichever comes
+    /// first, and resets the eventfd if it was written. Call it after
+    /// [`arm`](Self::arm) and after finding every ring empty; then
+    /// [`disarm`](Self::disarm). A signal that interrupts the sleep ends it
+    /// early, like a spurious wake-up.
+    #[cfg(not(loom))]
+    pub fn sleep(&self, timeout: std::time::Duration) {
+        let mut fd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ts = libc::timespec {
+            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+        };
+        // SAFETY: one live pollfd, a live timespec, no signal mask (null):
+        // ppoll reads the timespec and writes only `revents`.
+        let ready = unsafe { libc::ppoll(&mut fd, 1, &ts, std::ptr::null()) };
+        if ready > 0 && fd.revents & libc::POLLIN != 0 {
+            // Readable: the read does not block.
+            self.drain();
+        }
     }
 
     /// Reads (and so resets) the eventfd; only call it when it is readable

@@ -25,7 +25,7 @@ mod tests;
 
 pub use config::RingConfig;
 pub use consumer::{Consumer, ReadBatch, Records};
-pub(crate) use doorbell::Doorbell;
+pub use doorbell::Doorbell;
 pub use error::{ConfigError, ReserveError, RingError, Role};
 pub use in_process::ring;
 pub use layout::{

@@ -1,6 +1,7 @@
 //! Edge cases of the ring protocol, single-threaded; the doorbell on a ring.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::layout::{footprint, KIND_PAD};
 use super::*;
@@ -311,4 +312,53 @@ fn doorbell_wakes_a_consumer_sleeping_on_it() {
     tx.try_push(b"wake up").unwrap();
     tx.flush();
     assert_eq!(sleeper.join().unwrap(), (true, 1));
+}
+
+#[test]
+fn a_sleep_on_the_doorbell_ends_when_a_producer_publishes() {
+    let (mut tx, mut rx) = ring(RingConfig::new(4096)).unwrap();
+    let bell = Arc::new(Doorbell::new().unwrap());
+    rx.set_doorbell(Arc::clone(&bell));
+    let (armed_tx, armed_rx) = std::sync::mpsc::channel();
+    let sleeper = std::thread::spawn(move || {
+        bell.arm();
+        assert!(rx.is_empty());
+        armed_tx.send(()).unwrap();
+        // The minute is only a bound: a bell that does not end the sleep
+        // makes this take a minute and fail, rather than hang.
+        let started = std::time::Instant::now();
+        bell.sleep(Duration::from_secs(60));
+        bell.disarm();
+        let slept = started.elapsed();
+        (slept, rx.read().records().count(), bell.rung())
+    });
+    armed_rx.recv().unwrap();
+    tx.try_push(b"wake up").unwrap();
+    tx.flush();
+    let (slept, records, rung) = sleeper.join().unwrap();
+    assert_eq!((records, rung), (1, 1));
+    assert!(
+        slept < Duration::from_secs(30),
+        "slept {slept:?}: the bell did not wake it"
+    );
+}
+
+#[test]
+fn a_sleep_on_the_doorbell_ends_at_its_timeout_and_a_later_ring_does_not_linger() {
+    let bell = Doorbell::new().unwrap();
+    bell.arm();
+    bell.sleep(Duration::from_millis(1));
+    // Rung while armed but after the sleep: the next sleep returns at once
+    // (the eventfd was written) and resets it, the one after that sleeps.
+    bell.published();
+    assert_eq!(bell.rung(), 1);
+    bell.sleep(Duration::from_secs(60));
+    bell.arm();
+    let started = std::time::Instant::now();
+    bell.sleep(Duration::from_millis(20));
+    assert!(
+        started.elapsed() >= Duration::from_millis(20),
+        "the eventfd was not reset"
+    );
+    bell.disarm();
 }
