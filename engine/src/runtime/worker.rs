@@ -603,8 +603,13 @@ impl Worker {
             if progress {
                 waiter.reset();
             } else {
+                // A worker blocked on a full ring waits for its consumer
+                // to make room, which rings no bell: it parks blind, and
+                // what comes into its own rings meanwhile waits for the
+                // park's end (a batch, not a wake-up per record).
+                let bell = bell.as_deref().filter(|_| !self.core.emitter.blocked());
                 let inbound = &self.inbound;
-                waiter.idle_with(|most| sleep(inbound, bell.as_deref(), most));
+                waiter.idle_with(|most| sleep(inbound, bell, most));
             }
         }
         self.exit();
