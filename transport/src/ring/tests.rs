@@ -352,7 +352,12 @@ fn a_sleep_on_the_doorbell_ends_at_its_timeout_and_a_later_ring_does_not_linger(
     // (the eventfd was written) and resets it, the one after that sleeps.
     bell.published();
     assert_eq!(bell.rung(), 1);
+    let started = std::time::Instant::now();
     bell.sleep(Duration::from_secs(60));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the ring before the sleep did not end it"
+    );
     bell.arm();
     let started = std::time::Instant::now();
     bell.sleep(Duration::from_millis(20));
