@@ -165,3 +165,95 @@ fn a_busy_spouts_tuples_go_out_within_its_batch_of_calls() {
         "median delay {median:?} (delays {delays:?})"
     );
 }
+
+/// Tuples of [`Isolated`].
+const ISOLATED: u64 = 20;
+
+/// Where [`Isolated`] is in its cycle of calls.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// Emit the next tuple.
+    Emit,
+    /// The call right after an emit, in the same pass: emit nothing, which
+    /// ends the pass's batch of calls.
+    End,
+    /// The next pass: wait until the bolt has executed the tuple (or a
+    /// second has gone by: the tuple was late) and emit nothing, so that
+    /// this pass is idle and the next tuple's pass follows an idle one.
+    Wait,
+}
+
+/// Emits a tuple per three calls, in the cycle of [`Phase`].
+struct Isolated {
+    sent: u64,
+    phase: Phase,
+    seen: Arc<AtomicU64>,
+    late: Arc<AtomicU64>,
+}
+impl Spout for Isolated {
+    fn declare_output_fields(&self, d: &mut OutputFieldsDeclarer) {
+        d.declare(["n"]);
+    }
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        match self.phase {
+            Phase::Emit if self.sent < ISOLATED => {
+                out.emit(&[Value::I64(self.sent as i64)]);
+                self.sent += 1;
+                self.phase = Phase::End;
+            }
+            Phase::Emit => {}
+            Phase::End => self.phase = Phase::Wait,
+            Phase::Wait => {
+                let deadline = Instant::now() + Duration::from_secs(1);
+                // SYNC: Acquire pairs with the bolt's Release store.
+                while self.seen.load(Ordering::Acquire) < self.sent {
+                    if Instant::now() > deadline {
+                        self.late.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+                self.phase = Phase::Emit;
+            }
+        }
+    }
+    fn is_finished(&self) -> bool {
+        self.sent == ISOLATED && matches!(self.phase, Phase::Emit)
+    }
+}
+/// A tuple emitted by a pass that follows an idle one goes out at the end
+/// of that pass, not when the next pass finds nothing to do: at low rates
+/// a tuple does not wait a pass of its worker (with a flush interval of an
+/// hour, only that rule publishes it while the spout waits for it).
+#[test]
+fn an_isolated_tuple_goes_out_at_the_end_of_its_pass() {
+    for wait in [WaitStrategy::default(), WaitStrategy::BusySpin] {
+        let seen = Arc::new(AtomicU64::new(0));
+        let late = Arc::new(AtomicU64::new(0));
+        let mut b = TopologyBuilder::new("isolated");
+        let (s, l) = (Arc::clone(&seen), Arc::clone(&late));
+        b.set_spout(
+            "isolated",
+            move || Isolated {
+                sent: 0,
+                phase: Phase::Emit,
+                seen: Arc::clone(&s),
+                late: Arc::clone(&l),
+            },
+            1,
+        );
+        let s = Arc::clone(&seen);
+        b.set_bolt("pong", move || PongBolt(Arc::clone(&s)), 1)
+            .shuffle_grouping("isolated");
+        let config = RunConfig {
+            threads: 2,
+            pin: false,
+            wait,
+            flush_interval: Duration::from_secs(3600),
+            ..RunConfig::default()
+        };
+        let stats = util::run_config(b.build().unwrap(), config);
+        assert_eq!(stats.components["pong"].executed, ISOLATED);
+        assert_eq!(late.load(Ordering::Relaxed), 0, "{wait:?}: tuples late");
+    }
+}

@@ -19,8 +19,8 @@ pub struct RunConfig {
     pub ring_bytes: usize,
     /// Records per published ring batch.
     pub batch: usize,
-    /// A busy worker flushes its rings at least this often (an idle one
-    /// at once): how long a tuple for another thread may wait in its
+    /// A busy worker flushes its rings at least this often (one that was
+    /// idle at the end of the pass that found work): how long a tuple for another thread may wait in its
     /// sender's stage before it is published, whatever the rate (a stage
     /// also goes out as soon as it holds 4 KiB). Default 2 µs: at the
     /// highest rates a stage fills sooner than that, so throughput pays

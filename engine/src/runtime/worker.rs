@@ -532,6 +532,8 @@ impl Worker {
         // Deactivated by the handle: spouts not polled (acks, fails and
         // timeouts still reach them).
         let mut paused = false;
+        // Whether the last pass found nothing to do (as before the first).
+        let mut was_idle = true;
         while !self.core.shared.should_stop() {
             let mut progress = false;
             // The pass's one reading of the clock (the flushes below go by
@@ -586,11 +588,15 @@ impl Worker {
                 last_ack_flush = now;
                 progress = true;
             }
-            // Flush before idling (low rates see low latency) and at least
-            // every flush interval while busy: a tuple waits in a stage
-            // about that long at most, whatever the rate (a stage also
-            // goes out whenever it fills).
-            if !progress || self.core.flushes.due(now) {
+            // Flush before idling and at the end of the first busy pass
+            // after an idle one (low rates see low latency: the pass that
+            // emitted an isolated tuple does not wait for the next pass to
+            // find nothing), and at least every flush interval while busy:
+            // a tuple waits in a stage about that long at most, whatever
+            // the rate (a stage also goes out whenever it fills). A worker
+            // that is never idle keeps batching by the interval; one that
+            // is idle between passes published each pass's output anyway.
+            if !progress || was_idle || self.core.flushes.due(now) {
                 self.core.emitter.outbox.flush();
                 self.core.flushes.flushed(now);
             }
@@ -600,6 +606,7 @@ impl Worker {
                 self.publish_metrics();
             }
             self.core.publish(self.index, quiet);
+            was_idle = !progress;
             if progress {
                 waiter.reset();
             } else {
