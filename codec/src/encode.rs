@@ -7,8 +7,8 @@ use rkyv::{
 };
 
 use crate::{
-    ArchivedTuple, ArchivedValue, EncodeError, Header, PlainHeader, TupleRef, Value, MAX_NESTING,
-    RECORD_ALIGN,
+    ArchivedTuple, ArchivedValue, EncodeError, Header, PlainHeader, TupleRef, TupleView, Value,
+    MAX_NESTING, RECORD_ALIGN,
 };
 
 /// Archives tuples with rkyv, reusing its scratch space across calls so the
@@ -163,6 +163,46 @@ pub fn encode_fast(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<
 #[inline(never)]
 pub fn encode_few(header: &Header, values: &[Value], buf: &mut [u8]) -> Option<usize> {
     crate::flat::encode_few_of(header, values, buf)
+}
+
+/// Archives a tuple of `header` and all the values of `input`, in order
+/// (a bolt forwarding its input, anchored to it alone): the record `input`
+/// was read from, copied with `header`'s stream, source task and edge id
+/// written into it, where `header` has the record's roots; else as
+/// [`encode_archived`]. The same bytes as [`Encoder::encode_into`] writes
+/// for `header` and the values, if our encoder wrote the input's record
+/// (a record from elsewhere, validated, gives an equally valid copy of its
+/// own layout). `None` as [`encode_archived`], or if `buf` is too small.
+///
+/// ```
+/// use gale_codec::{encode_forwarded, view_checked, AlignedVec, Encoder, Header, Tuple, Value};
+/// let roots = vec![5, 6];
+/// let tuple = Tuple {
+///     header: Header { stream: 1, source_task: 2, edge_id: 3, roots: roots.clone() },
+///     values: vec![Value::from("a word longer than 8"), Value::I64(7)],
+/// };
+/// let mut first = AlignedVec::<16>::new();
+/// first.resize(256, 0);
+/// let len = Encoder::new().encode_into(tuple.as_ref(), &mut first).unwrap();
+/// let input = view_checked(&first[..len]).unwrap();
+/// let header = Header { stream: 3, source_task: 9, edge_id: 42, roots };
+/// let mut again = AlignedVec::<16>::new();
+/// again.resize(256, 0);
+/// let n = encode_forwarded(&header, &input, &mut again).unwrap();
+/// let mut expected = AlignedVec::<16>::new();
+/// expected.resize(256, 0);
+/// let values = tuple.values.clone();
+/// let m = Encoder::new().encode_into(Tuple { header, values }.as_ref(), &mut expected).unwrap();
+/// assert_eq!(&again[..n], &expected[..m]);
+/// ```
+///
+/// [`Encoder::encode_into`]: crate::Encoder::encode_into
+#[inline(always)]
+pub fn encode_forwarded(header: &Header, input: &TupleView<'_>, buf: &mut [u8]) -> Option<usize> {
+    if let Some(n) = crate::flat::reframe(header, input, buf) {
+        return Some(n);
+    }
+    encode_archived(header, input.values(), buf)
 }
 
 /// Archives a tuple of `header` and `values` that are archived values

@@ -26,7 +26,9 @@
 
 use std::mem::size_of;
 
-use crate::{ArchivedTuple, ArchivedValue, EncodeError, Header, PlainHeader, TupleRef, Value};
+use crate::{
+    ArchivedTuple, ArchivedValue, EncodeError, Header, PlainHeader, TupleRef, TupleView, Value,
+};
 
 const VALUE_SIZE: usize = 16;
 const ROOT_SIZE: usize = 24;
@@ -732,6 +734,45 @@ pub(crate) fn encode_few<const TRACKED: bool, const N: usize, V: FlatValue>(
         }
     }
     Some(total)
+}
+
+/// The record `input` was read from, with `h`'s stream, source task and
+/// edge id in place of its own, copied to the start of `buf`: a tuple of
+/// `h` and `input`'s values, in one copy and three word writes. The
+/// relative pointers of a record are relative to their own place, so the
+/// copy is as valid as the record; and the copy of a record our encoder
+/// wrote is the bytes it writes for `h` and those values. `None` (nothing
+/// meaningful written) unless `h` has the record's roots (those of a
+/// bolt's emit anchored to this input alone) and `buf` has room.
+#[inline(always)]
+pub(crate) fn reframe(h: &Header, input: &TupleView<'_>, buf: &mut [u8]) -> Option<usize> {
+    let bytes = input.bytes();
+    let tracking = input.archived().header.tracking();
+    let same_roots = match tracking {
+        [] => !h.is_tracked(),
+        [_, roots @ ..] => {
+            h.is_tracked()
+                && roots.len() == h.roots.len()
+                && roots.iter().zip(&h.roots).all(|(a, b)| *a == *b)
+        }
+    };
+    let n = bytes.len();
+    if !same_roots || n > buf.len() {
+        return None;
+    }
+    let out = &mut buf[..n];
+    out.copy_from_slice(bytes);
+    if !tracking.is_empty() {
+        // The edge id: the first tracking word, wherever the record put
+        // them (within it: the record is valid).
+        let at = (tracking.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
+        out.get_mut(at..at + 8)?
+            .copy_from_slice(&h.edge_id.to_le_bytes());
+    }
+    // The root's first word: the stream and the source task.
+    let plain = u64::from(h.stream) | u64::from(h.source_task) << 32;
+    out.get_mut(n.checked_sub(ROOT_SIZE)?..)?[..8].copy_from_slice(&plain.to_le_bytes());
+    Some(n)
 }
 
 /// Whether `bytes` is, in its structure, exactly what [`encode`] (and rkyv)

@@ -43,7 +43,8 @@ mod tuple;
 mod value;
 
 pub use encode::{
-    encode_archived, encode_fast, encode_fast_as, encode_few, encoded_len_bound, Encoder,
+    encode_archived, encode_fast, encode_fast_as, encode_few, encode_forwarded, encoded_len_bound,
+    Encoder,
 };
 pub use encode_error::EncodeError;
 pub use fields::{Fields, FieldsError};

@@ -86,7 +86,8 @@ pub unsafe fn view_trusted(bytes: &[u8]) -> TupleView<'_> {
     // of an `ArchivedTuple` written by our encoder: a valid, aligned
     // `ArchivedTuple` lies at `root` (in bounds: the bytes hold it whole),
     // and what it points to lies within the bytes.
-    TupleView::new(unsafe { &*bytes.as_ptr().add(root).cast::<ArchivedTuple>() })
+    let record = unsafe { &*bytes.as_ptr().add(root).cast::<ArchivedTuple>() };
+    TupleView::new(record, bytes)
 }
 
 /// Views a record from untrusted bytes, validating it completely first.

@@ -82,6 +82,12 @@ impl ArchivedHeader {
     pub fn roots(&self) -> &[Archived<u64>] {
         self.tracking.get(1..).unwrap_or(&[])
     }
+
+    /// The tracking words: none, or the edge id and then the roots.
+    #[inline(always)]
+    pub(crate) fn tracking(&self) -> &[Archived<u64>] {
+        self.tracking.as_slice()
+    }
 }
 
 impl std::fmt::Debug for ArchivedHeader {
@@ -319,15 +325,25 @@ pub enum FieldError {
 #[derive(Clone, Copy)]
 pub struct TupleView<'a> {
     record: &'a ArchivedTuple,
+    /// The record's bytes (`record` is their root, at their end).
+    bytes: &'a [u8],
     fields: Option<&'a Fields>,
 }
 
 impl<'a> TupleView<'a> {
-    pub(crate) fn new(record: &'a ArchivedTuple) -> Self {
+    /// The view of `record`, the root at the end of `bytes`.
+    pub(crate) fn new(record: &'a ArchivedTuple, bytes: &'a [u8]) -> Self {
         Self {
             record,
+            bytes,
             fields: None,
         }
+    }
+
+    /// The bytes of the record, its root at their end.
+    #[inline(always)]
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// Attaches the stream's declared fields so fields can be read by name.

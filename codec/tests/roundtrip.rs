@@ -2,9 +2,9 @@
 //! frames.
 
 use gale_codec::{
-    encoded_len_bound, view_checked, view_trusted, AlignedVec, BodyRecords, EncodeError, Encoder,
-    FieldError, Fields, FieldsError, Frame, FrameError, FrameHeader, FrameWriter, Header, Tuple,
-    TupleView, Value, MAX_NESTING, MAX_VALUE_LEN,
+    encode_forwarded, encoded_len_bound, view_checked, view_trusted, AlignedVec, BodyRecords,
+    EncodeError, Encoder, FieldError, Fields, FieldsError, Frame, FrameError, FrameHeader,
+    FrameWriter, Header, Tuple, TupleView, Value, MAX_NESTING, MAX_VALUE_LEN,
 };
 use proptest::prelude::*;
 
@@ -372,4 +372,44 @@ fn body_records_read_a_frames_body_and_batches_written_one_by_one() {
     tagged[16 + 4] = 1;
     let tags: Vec<u32> = BodyRecords::new(&tagged).map(|(tag, _)| tag).collect();
     assert_eq!(tags, [0, 1, 0, 0]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+    /// A forwarded input (`encode_forwarded`: a bolt's emit of all its
+    /// input's values, anchored to it) is written as the encoding of its
+    /// new header and those values, whether its record is copied (the
+    /// same roots, any values) or its values encoded (other roots); `None`
+    /// only where the values cannot be written straight from their
+    /// archived form (other roots, and nested values or none or more than
+    /// four), or without room.
+    #[test]
+    fn a_forwarded_input_is_the_encoding_of_its_new_header(
+        input in tuple(),
+        (stream, source_task, edge_id) in any::<(u32, u32, u64)>(),
+        other in prop_oneof![Just(None), proptest::collection::vec(any::<u64>(), 0..4).prop_map(Some)],
+        short in any::<bool>(),
+    ) {
+        let mut enc = Encoder::new();
+        let (bytes, len) = encode(&mut enc, &input);
+        let view = view_checked(&bytes[..len]).unwrap();
+        let roots = other.unwrap_or_else(|| input.header.roots.clone());
+        // As the engine writes headers: an edge id only with roots.
+        let edge_id = if roots.is_empty() { 0 } else { edge_id | 1 };
+        let header = Header { stream, source_task, edge_id, roots };
+        let expected = Tuple { header, values: input.values.clone() };
+        let (want, want_len) = encode(&mut enc, &expected);
+        let mut out = AlignedVec::<16>::new();
+        // Garbage in the buffer must not leak into the output.
+        out.resize(if short { want_len - 8 } else { 1 << 16 }, 0xa5);
+        let written = encode_forwarded(&expected.header, &view, &mut out);
+        let copied = expected.header.is_tracked() == input.header.is_tracked()
+            && (!input.header.is_tracked() || expected.header.roots == input.header.roots);
+        let flat = (1..=4).contains(&input.values.len())
+            && input.values.iter().all(|v| !matches!(v, Value::List(_) | Value::Map(_)));
+        prop_assert_eq!(written.is_some(), !short && (copied || flat));
+        if let Some(n) = written {
+            prop_assert_eq!(&out[..n], &want[..want_len]);
+        }
+    }
 }

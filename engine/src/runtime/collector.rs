@@ -329,7 +329,7 @@ impl BoltOutput<'_> {
     pub fn forward(&mut self, stream: &str, input: &Input<'_>) {
         let track = Track::Anchors(std::slice::from_ref(&input));
         self.emitter
-            .forward(self.slot, self.task, stream, input.values(), track);
+            .forward(self.slot, self.task, stream, &input.view, track);
         self.run_chained();
     }
 

@@ -21,8 +21,8 @@
 //! they do.
 
 use gale_codec::{
-    encode_archived, encode_fast, encode_fast_as, encoded_len_bound, ArchivedValue, EncodeError,
-    Encoder, FastKind, Header, PlainHeader, TupleRef, Value, MAX_RECORD_LEN,
+    encode_fast, encode_fast_as, encode_forwarded, encoded_len_bound, EncodeError, Encoder,
+    FastKind, Header, PlainHeader, TupleRef, TupleView, Value, MAX_RECORD_LEN,
 };
 use gale_transport::Producer;
 
@@ -278,19 +278,21 @@ impl FastWrite for TupleRef<'_> {
     }
 }
 
-/// A tuple of `header` and archived values read in place (a bolt
-/// forwarding its input's), written by [`encode_archived`]: the same bytes
-/// as for their [`Value`]s.
+/// A tuple of `header` and all the values of an input, in order (a bolt
+/// forwarding its input), written by [`encode_forwarded`]: the input's
+/// record copied with the header written into it where `header` has its
+/// roots, else its archived values read in place; the same bytes as for
+/// their [`Value`]s.
 #[derive(Clone, Copy)]
 pub(crate) struct Forwarded<'a> {
     pub(crate) header: &'a Header,
-    pub(crate) values: &'a [ArchivedValue],
+    pub(crate) input: &'a TupleView<'a>,
 }
 
 impl FastWrite for Forwarded<'_> {
     #[inline(always)]
     fn write(self, room: &mut [u8]) -> Option<usize> {
-        encode_archived(self.header, self.values, room)
+        encode_forwarded(self.header, self.input, room)
     }
 }
 
@@ -675,12 +677,13 @@ impl Outbox {
         self.deliver_any(dest, thread, tuple)
     }
 
-    /// [`deliver`](Self::deliver) of a tuple whose values are archived
-    /// values read in place (a bolt forwarding its input's), written
-    /// straight from them ([`encode_archived`]) where they are flat and the
-    /// stage or queue has room at hand: the same bytes as for their
-    /// [`Value`]s. Returns whether it was delivered; `false`, with nothing
-    /// written, otherwise (the caller delivers the values built).
+    /// [`deliver`](Self::deliver) of a tuple whose values are all those
+    /// of an input, in order (a bolt forwarding its input), written
+    /// straight from its record ([`Forwarded`]) where the stage or queue
+    /// has room at hand and the values are flat or the record can be
+    /// copied: the same bytes as for their [`Value`]s. Returns whether it
+    /// was delivered; `false`, with nothing written, otherwise (the caller
+    /// delivers the values built).
     #[inline(always)]
     pub(crate) fn deliver_archived(
         &mut self,

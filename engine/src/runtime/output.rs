@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use gale_codec::{ArchivedValue, Header, TupleRef, Value};
+use gale_codec::{ArchivedValue, Header, TupleRef, TupleView, Value};
 
 use super::input::{Anchor, Emission, Input};
 use super::outbox::{AsValues, DeliverError, Forwarded, Outbox};
@@ -99,7 +99,7 @@ impl Payload for &[Value] {
     }
 }
 
-impl Payload for &[ArchivedValue] {
+impl Payload for &TupleView<'_> {
     #[inline(always)]
     fn deliver(
         self,
@@ -111,14 +111,14 @@ impl Payload for &[ArchivedValue] {
     ) -> Result<(), DeliverError> {
         let tuple = Forwarded {
             header,
-            values: self,
+            input: self,
         };
         if outbox.deliver_archived(dest, thread, tuple) {
             return Ok(());
         }
-        // Nested, long, or larger than the room at hand: built (into
-        // reused buffers).
-        build_into(built, self);
+        // Nested and of other roots, long, or larger than the room at
+        // hand: built (into reused buffers).
+        build_into(built, self.values());
         let tuple = TupleRef {
             header,
             values: built,
@@ -884,22 +884,23 @@ impl Emitter {
         self.emit_to_one(slot, task, (out.index, out.id), one, values, track);
     }
 
-    /// A bolt's emit on `stream` of `values`, archived values read in
-    /// place (its input's, forwarded): the same as [`emit`](Self::emit) of
+    /// A bolt's emit on `stream` of all the values of `input`, read in
+    /// place (its input, forwarded): the same as [`emit`](Self::emit) of
     /// them as [`Value`]s, but where the stream goes to one task without
     /// reading the values (a route resolved at start, a shuffle or global
-    /// grouping) they are written to it straight from their archived form,
-    /// with no `Value` built. Every other case builds the values and takes
-    /// `emit`'s path.
+    /// grouping) they are written to it straight from the input's record
+    /// ([`Forwarded`]), with no `Value` built. Every other case builds the
+    /// values and takes `emit`'s path.
     #[inline(never)]
     pub(crate) fn forward(
         &mut self,
         slot: usize,
         task: TaskId,
         stream: &str,
-        values: &[ArchivedValue],
+        input: &TupleView<'_>,
         track: Track<'_, '_>,
     ) {
+        let values = input.values();
         let one = match self.default[slot] {
             Some(out)
                 if stream == crate::DEFAULT_STREAM && values.len() == out.arity && !out.direct =>
@@ -921,7 +922,7 @@ impl Emitter {
             self.forwarded = built;
             return;
         };
-        self.emit_to_one(slot, task, stream_id, one, values, track);
+        self.emit_to_one(slot, task, stream_id, one, input, track);
     }
 
     /// [`emit`](Self::emit) of any tuple: looks up its stream by name,
