@@ -345,25 +345,43 @@ fn a_sleep_on_the_doorbell_ends_when_a_producer_publishes() {
 
 #[test]
 fn a_sleep_on_the_doorbell_ends_at_its_timeout_and_a_later_ring_does_not_linger() {
-    let bell = Doorbell::new().unwrap();
-    bell.arm();
-    bell.sleep(Duration::from_millis(1));
-    // Rung while armed but after the sleep: the next sleep returns at once
-    // (the eventfd was written) and resets it, the one after that sleeps.
-    bell.published();
-    assert_eq!(bell.rung(), 1);
-    let started = std::time::Instant::now();
-    bell.sleep(Duration::from_secs(60));
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "the ring before the sleep did not end it"
-    );
-    bell.arm();
-    let started = std::time::Instant::now();
-    bell.sleep(Duration::from_millis(20));
-    assert!(
-        started.elapsed() >= Duration::from_millis(20),
-        "the eventfd was not reset"
-    );
-    bell.disarm();
+    // On a thread of its own, so that a sleep that ignored its timeout
+    // fails the test instead of hanging it.
+    let (done, finished) = std::sync::mpsc::channel();
+    let sleeper = std::thread::spawn(move || {
+        let bell = Doorbell::new().unwrap();
+        bell.arm();
+        bell.sleep(Duration::from_millis(1));
+        // Rung while armed but after the sleep: the next sleep returns at once
+        // (the eventfd was written) and resets it, the one after that sleeps.
+        bell.published();
+        assert_eq!(bell.rung(), 1);
+        let started = std::time::Instant::now();
+        bell.sleep(Duration::from_secs(60));
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the ring before the sleep did not end it"
+        );
+        bell.arm();
+        let started = std::time::Instant::now();
+        bell.sleep(Duration::from_millis(20));
+        assert!(
+            started.elapsed() >= Duration::from_millis(20),
+            "the eventfd was not reset"
+        );
+        bell.disarm();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(Duration::from_secs(120)) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("a sleep on the doorbell did not end at its timeout")
+        }
+        // It panicked: its assertion is the failure.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = sleeper.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
 }
