@@ -883,17 +883,25 @@ fn word8(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
 }
 
-/// Whether `bytes` is UTF-8, with a fast path for ASCII (a word at a time;
-/// 8 to 16 bytes, the commonest out-of-line strings, as two words that
-/// may overlap).
+/// Whether `bytes` is UTF-8, with a fast path for ASCII (8 to 16 bytes,
+/// the commonest out-of-line strings, as two words that may overlap;
+/// longer ones 32 bytes at a time, in four words that the compiler keeps
+/// in one vector register, then a word at a time).
 #[inline]
 fn is_utf8(bytes: &[u8]) -> bool {
     let n = bytes.len();
     let high = if (8..=16).contains(&n) {
         word8(&bytes[..8]) | word8(&bytes[n - 8..])
     } else {
-        let mut words = bytes.chunks_exact(8);
-        let mut high = 0u64;
+        let mut blocks = bytes.chunks_exact(32);
+        let mut lanes = [0u64; 4];
+        for block in &mut blocks {
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                *lane |= word8(&block[k * 8..k * 8 + 8]);
+            }
+        }
+        let mut high = lanes.iter().fold(0, |h, l| h | l);
+        let mut words = blocks.remainder().chunks_exact(8);
         for w in &mut words {
             high |= word8(w);
         }
@@ -1045,6 +1053,26 @@ mod tests {
         ) {
             let t = Tuple { header: Header { roots, ..Header::default() }, values };
             prop_assert!(super::is_flat_canonical(&flat_bytes(&t)));
+        }
+    }
+
+    #[test]
+    fn is_utf8_sees_a_high_byte_anywhere() {
+        for n in 0..100 {
+            let ascii = vec![b'a'; n];
+            assert!(super::is_utf8(&ascii), "{n} ASCII bytes");
+            for at in 0..n {
+                // A lone continuation byte: not UTF-8.
+                let mut bad = ascii.clone();
+                bad[at] = 0x80;
+                assert!(!super::is_utf8(&bad), "0x80 at {at} of {n}");
+                // A two-byte character: UTF-8, off the ASCII path.
+                if at + 1 < n {
+                    let mut good = ascii.clone();
+                    good[at..at + 2].copy_from_slice("é".as_bytes());
+                    assert!(super::is_utf8(&good), "é at {at} of {n}");
+                }
+            }
         }
     }
 
