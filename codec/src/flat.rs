@@ -738,7 +738,7 @@ pub(crate) fn encode_few<const TRACKED: bool, const N: usize, V: FlatValue>(
 
 /// The record `input` was read from, with `h`'s stream, source task and
 /// edge id in place of its own, copied to the start of `buf`: a tuple of
-/// `h` and `input`'s values, in one copy and three word writes. The
+/// `h` and `input`'s values, in one copy and two word writes. The
 /// relative pointers of a record are relative to their own place, so the
 /// copy is as valid as the record; and the copy of a record our encoder
 /// wrote is the bytes it writes for `h` and those values. `None` (nothing
@@ -885,8 +885,8 @@ fn word8(bytes: &[u8]) -> u64 {
 
 /// Whether `bytes` is UTF-8, with a fast path for ASCII (8 to 16 bytes,
 /// the commonest out-of-line strings, as two words that may overlap;
-/// longer ones 32 bytes at a time, in four words that the compiler keeps
-/// in one vector register, then a word at a time).
+/// longer ones 32 bytes at a time into four independent words, then a
+/// word at a time).
 #[inline]
 fn is_utf8(bytes: &[u8]) -> bool {
     let n = bytes.len();
