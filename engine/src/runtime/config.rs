@@ -20,9 +20,10 @@ pub struct RunConfig {
     /// Records per published ring batch.
     pub batch: usize,
     /// A busy worker flushes its rings at least this often (one that was
-    /// idle at the end of the pass that found work): how long a tuple for another thread may wait in its
-    /// sender's stage before it is published, whatever the rate (a stage
-    /// also goes out as soon as it holds 4 KiB). Default 2 µs: at the
+    /// idle at the end of the pass that found work): how long a tuple for
+    /// another thread may wait in its sender's stage before it is
+    /// published, whatever the rate (a stage also goes out as soon as it
+    /// holds 4 KiB). Default 2 µs: at the
     /// highest rates a stage fills sooner than that, so throughput pays
     /// little for it, and at middling rates (10 M tuples/s) a tuple does
     /// not wait for 4 KiB of others.
