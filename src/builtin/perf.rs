@@ -25,8 +25,8 @@ pub const EMIT_RUN: u64 = 256;
 pub const RELIABLE_RUN: u64 = 32;
 /// Tuples a paced [`ConstSpout`] emits per `next_tuple` at most (those due
 /// at one reading of the clock). Fewer than [`EMIT_RUN`]: the batch of
-/// them is gathered on the stack, made afresh by every call, and a paced
-/// spout is called far more often than it has tuples due.
+/// them is gathered on the stack, made afresh by every call that has a
+/// tuple due, and at low rates that is most such calls' cost.
 pub const DUE_RUN: u64 = 64;
 /// The string storm-perf's `ConstSpout` emits by default.
 pub const DEFAULT_VALUE: &str = "some data";
