@@ -193,8 +193,8 @@ impl Spout for ConstSpout {
             // batch.
             let now = pacer.probe().now_ns();
             if pacer.due_by(now).is_none() {
-                // Most calls at a low rate: nothing due, and no batch
-                // array to make (filling it was most of such a call).
+                // Most calls at a low rate: nothing due, so no batch
+                // array to make.
                 return;
             }
             let max = DUE_RUN.min(self.remaining) as usize;
