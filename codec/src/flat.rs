@@ -766,7 +766,7 @@ pub(crate) fn reframe(h: &Header, input: &TupleView<'_>, buf: &mut [u8]) -> Opti
         // The edge id: the first tracking word, wherever the record put
         // them (within it: the record is valid).
         let at = (tracking.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
-        out.get_mut(at..at + 8)?
+        out.get_mut(at..at.checked_add(8)?)?
             .copy_from_slice(&h.edge_id.to_le_bytes());
     }
     // The root's first word: the stream and the source task.
