@@ -21,11 +21,6 @@ impl AckTable {
         self.0.xor(root, value);
     }
 
-    /// Registers `root` as started by `spout_task`.
-    pub fn init(&mut self, root: u64, spout_task: TaskId) {
-        self.0.init(root, spout_task);
-    }
-
     /// Roots with pending updates.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -42,14 +37,19 @@ impl AckTable {
     }
 }
 
+/// Root id `seq` of spout task `spout_task`, as the engine makes them (an
+/// acker opens the tree with it as its XOR: the tree's first edge).
+pub fn root_id(spout_task: TaskId, seq: u64) -> u64 {
+    acker::RootIds::new(spout_task).root(seq)
+}
+
 /// One acker task's state: the XOR per root, completions per spout task.
-#[derive(Default)]
 pub struct Acker(acker::Acker);
 
 impl Acker {
-    /// An acker with nothing pending.
-    pub fn new() -> Self {
-        Self::default()
+    /// An acker with nothing pending, of the trees of `spout_tasks`.
+    pub fn new(spout_tasks: &[TaskId]) -> Self {
+        Self(acker::Acker::new(spout_tasks.iter().copied()))
     }
 
     /// Applies one message of update records (as [`AckTable::drain`]

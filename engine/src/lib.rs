@@ -83,7 +83,7 @@ pub use runtime::{
     RunError, RunningTopology, Sample, SampleKind, SpoutHandoff, SpoutOutput, TaskError,
     TaskMetrics, TopologyMetrics, TopologyStats, WindowStats, WorkerMetrics,
 };
-pub use task_id::TaskId;
+pub use task_id::{TaskId, MAX_TASKS};
 pub use topology::{
     BoltDeclarer, ComponentConfig, RebalanceError, SpoutDeclarer, Topology, TopologyBuilder,
     TopologyConfig, TopologyError, MAX_DURATION,

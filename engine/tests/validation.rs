@@ -87,6 +87,7 @@ fn variant(e: &TopologyError) -> &'static str {
         TopologyError::DuplicateComponent { .. } => "DuplicateComponent",
         TopologyError::InvalidComponentName { .. } => "InvalidComponentName",
         TopologyError::ZeroParallelism { .. } => "ZeroParallelism",
+        TopologyError::TooManyTasks { .. } => "TooManyTasks",
         TopologyError::UnknownComponent { .. } => "UnknownComponent",
         TopologyError::UnknownStream { .. } => "UnknownStream",
         TopologyError::UnknownField { .. } => "UnknownField",
@@ -349,6 +350,33 @@ fn zero_parallelism() {
     let mut b = TopologyBuilder::new("t");
     b.set_spout("words", || Src(WORDS), 0);
     assert_eq!(variant(&error(b, &["words"])), "ZeroParallelism");
+}
+
+#[test]
+fn more_tasks_than_task_ids() {
+    // One acker task (the default) and the spout's: this many bolt tasks
+    // make one too many.
+    let mut b = builder();
+    b.set_bolt("count", || Node(NOTHING), gale_engine::MAX_TASKS - 1)
+        .shuffle_grouping("words");
+    let err = error(b, &["t"]);
+    assert_eq!(
+        err,
+        TopologyError::TooManyTasks {
+            topology: "t".into(),
+            tasks: gale_engine::MAX_TASKS + 1,
+            max: gale_engine::MAX_TASKS,
+        }
+    );
+    let mut b = builder();
+    b.set_bolt("count", || Node(NOTHING), gale_engine::MAX_TASKS - 2)
+        .shuffle_grouping("words");
+    b.build().expect("exactly MAX_TASKS tasks");
+    // A parallelism that would overflow the count.
+    let mut b = builder();
+    b.set_bolt("count", || Node(NOTHING), usize::MAX)
+        .shuffle_grouping("words");
+    assert_eq!(variant(&error(b, &["t"])), "TooManyTasks");
 }
 
 #[test]

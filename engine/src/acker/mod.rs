@@ -6,6 +6,17 @@
 //! edge id. A tree is complete when the XOR of every edge id created (at
 //! emit) and acked (at `ack`) reaches zero.
 //!
+//! Unlike Storm, a spout tells the ackers nothing when a tree starts: an
+//! acker opens each tree with its root id as the XOR, and the spout's
+//! first delivery of the tree takes the root id as its edge id (later
+//! deliveries, if the tuple goes to several tasks, take random ones and
+//! are logged as usual). The acker finds the spout task to report to in
+//! the root itself ([`RootIds::spout_of`]). So a tree whose spout tuple
+//! goes to one task costs the spout's worker no update at all, and the
+//! acker one record fewer: Storm's init message carried the spout task
+//! and the first edges' XOR, which the root id now stands for. Updates
+//! may reach an acker in any order; whichever comes first opens the tree.
+//!
 //! Gale batches that traffic: each worker logs its tasks' updates in an
 //! [`AckTable`], consecutive updates of one root folded into one record,
 //! and sends one message per acker task (chosen by root)
@@ -28,7 +39,7 @@ mod trees;
 
 pub(crate) use done::{read_done, Done, DONE_RECORD};
 pub(crate) use id_gen::IdGen;
-pub(crate) use pending::{SpoutPending, BUCKETS};
+pub(crate) use pending::{RootIds, SpoutPending, BUCKETS};
 pub use streams::{ACKER_COMPONENT, ACK_DONE_STREAM, ACK_STREAM};
 pub(crate) use streams::{ACK_DONE_STREAM_ID, ACK_STREAM_ID};
 pub(crate) use table::AckTable;

@@ -43,12 +43,14 @@ const VACANT: u64 = u64::MAX;
 /// Root ids of one spout task: `mix(task << 40 | seq)`, where `mix` is a
 /// bijection of 64-bit words (murmur3's finalizer), so distinct
 /// (task, sequence number) pairs give distinct roots, roots spread evenly
-/// over acker tasks and hash buckets, and the spout can invert a root.
+/// over acker tasks and hash buckets, and a root can be inverted: by the
+/// spout, to its sequence number, and by an acker, to the spout task it
+/// reports the tree to ([`spout_of`](Self::spout_of)).
 /// Sequence numbers start at a random offset, so a task restarted in a
 /// new process does not reuse the roots its predecessor may have left in
 /// an acker.
 #[derive(Clone, Copy, Debug)]
-struct RootIds {
+pub(crate) struct RootIds {
     /// The task id in the high 24 bits.
     task: u64,
 }
@@ -59,7 +61,10 @@ impl RootIds {
     const M1_INV: u64 = inverse(Self::M1);
     const M2_INV: u64 = inverse(Self::M2);
 
-    fn new(task: TaskId) -> Self {
+    /// The roots of spout task `task` (below
+    /// [`MAX_TASKS`](crate::MAX_TASKS), which topologies are checked for).
+    pub(crate) fn new(task: TaskId) -> Self {
+        debug_assert!(task as usize <= crate::MAX_TASKS);
         Self {
             task: (u64::from(task) << SEQ_BITS) & !SEQ_MASK,
         }
@@ -69,7 +74,7 @@ impl RootIds {
     /// and the mix maps only 0 to 0; a task id that is a multiple of 2^24
     /// could give root 0 once in 2^40 trees, which the caller skips).
     #[inline]
-    fn root(self, seq: u64) -> u64 {
+    pub(crate) fn root(self, seq: u64) -> u64 {
         let mut k = self.task | (seq & SEQ_MASK);
         k ^= k >> 33;
         k = k.wrapping_mul(Self::M1);
@@ -82,13 +87,26 @@ impl RootIds {
     /// this task's roots.
     #[inline]
     fn seq(self, root: u64) -> Option<u64> {
+        let k = Self::unmix(root);
+        (k & !SEQ_MASK == self.task).then_some(k & SEQ_MASK)
+    }
+
+    /// The task id whose roots `root` is one of (a root that no spout
+    /// made gives some task id: the caller checks it is a spout's).
+    #[inline]
+    pub(crate) fn spout_of(root: u64) -> TaskId {
+        (Self::unmix(root) >> SEQ_BITS) as TaskId
+    }
+
+    /// The inverse of [`root`](Self::root)'s mix.
+    #[inline]
+    fn unmix(root: u64) -> u64 {
         let mut k = root;
         k ^= k >> 33;
         k = k.wrapping_mul(Self::M2_INV);
         k ^= k >> 33;
         k = k.wrapping_mul(Self::M1_INV);
-        k ^= k >> 33;
-        (k & !SEQ_MASK == self.task).then_some(k & SEQ_MASK)
+        k ^ (k >> 33)
     }
 }
 

@@ -53,22 +53,20 @@ impl Hasher for TaskHasher {
 /// A map keyed by task id.
 pub(crate) type TaskMap<V> = HashMap<TaskId, V, BuildHasherDefault<TaskHasher>>;
 
-const INIT: u64 = 1;
-const FAIL: u64 = 2;
-const RESET: u64 = 4;
+const FAIL: u64 = 1;
+const RESET: u64 = 2;
 
 #[derive(Clone, Copy, Default)]
 struct Update {
     xor: u64,
-    /// Flag bits (`INIT`, `FAIL`, `RESET`) and, with `INIT`, the spout task
-    /// in the high 32 bits.
+    /// Flag bits (`FAIL`, `RESET`).
     meta: u64,
 }
 
 /// Acker updates of one worker's tasks, in the order they were made, each
 /// run of consecutive updates of one root folded into one record (a bolt
-/// that emits anchored tuples and then acks their input, or a spout that
-/// delivers a new tree and starts it, makes one record per root). Appending
+/// that emits anchored tuples and then acks their input makes one record
+/// per root). Appending
 /// to a log costs a compare and a store where a hash map cost a lookup;
 /// the acker folds whatever is left, as it folds the records of different
 /// workers.
@@ -97,21 +95,6 @@ impl AckTable {
     #[inline]
     pub(crate) fn xor(&mut self, root: u64, value: u64) {
         self.update(root, |u| u.xor ^= value);
-    }
-
-    /// Registers `root` as started by `spout_task`.
-    pub(crate) fn init(&mut self, root: u64, spout_task: TaskId) {
-        self.update(root, |u| u.meta |= INIT | u64::from(spout_task) << 32);
-    }
-
-    /// Registers new `root` as started by `spout_task` with edge `edge`
-    /// created: [`init`](Self::init) and [`xor`](Self::xor) in one record
-    /// (a new root has none to fold into).
-    #[inline]
-    pub(crate) fn start(&mut self, root: u64, edge: u64, spout_task: TaskId) {
-        debug_assert!(!matches!(self.log.last(), Some((r, _)) if *r == root));
-        let meta = INIT | u64::from(spout_task) << 32;
-        self.log.push((root, Update { xor: edge, meta }));
     }
 
     /// Fails `root`'s tree.
@@ -186,8 +169,6 @@ fn acker_index(root: u64, n: usize) -> usize {
 pub(crate) struct Record {
     pub(crate) root: u64,
     pub(crate) xor: u64,
-    /// The spout task, if this record starts the tree.
-    pub(crate) init: Option<TaskId>,
     pub(crate) fail: bool,
     pub(crate) reset: bool,
 }
@@ -201,7 +182,6 @@ pub(crate) fn read(bytes: &[u8]) -> impl Iterator<Item = Record> + '_ {
         Record {
             root: word(0),
             xor: word(1),
-            init: (meta & INIT != 0).then_some((meta >> 32) as TaskId),
             fail: meta & FAIL != 0,
             reset: meta & RESET != 0,
         }
@@ -229,7 +209,6 @@ mod tests {
         let mut t = AckTable::default();
         t.xor(10, 0b1100);
         t.xor(10, 0b0100);
-        t.init(10, 7);
         t.xor(HIGH, 5);
         t.fail(HIGH);
         t.reset(12);
@@ -238,17 +217,11 @@ mod tests {
         assert!(t.is_empty());
         recs.sort_by_key(|(_, r)| r.root);
         let (a, r) = &recs[0];
-        assert_eq!(
-            (*a, r.root, r.xor, r.init, r.fail),
-            (100, 10, 0b1000, Some(7), false)
-        );
+        assert_eq!((*a, r.root, r.xor, r.fail), (100, 10, 0b1000, false));
         let (a, r) = &recs[1];
         assert_eq!((*a, r.root, r.reset), (100, 12, true));
         let (a, r) = &recs[2];
-        assert_eq!(
-            (*a, r.root, r.xor, r.init, r.fail),
-            (101, HIGH, 5, None, true)
-        );
+        assert_eq!((*a, r.root, r.xor, r.fail), (101, HIGH, 5, true));
     }
 
     #[test]
@@ -257,15 +230,15 @@ mod tests {
         t.xor(10, 1);
         t.xor(12, 2);
         t.xor(10, 4);
-        t.init(10, 7);
+        t.fail(10);
         assert_eq!(t.len(), 3);
-        let tens: Vec<(u64, Option<TaskId>)> = drained(&mut t)
+        let tens: Vec<(u64, bool)> = drained(&mut t)
             .into_iter()
             .map(|(_, r)| r)
             .filter(|r| r.root == 10)
-            .map(|r| (r.xor, r.init))
+            .map(|r| (r.xor, r.fail))
             .collect();
-        assert_eq!(tens, [(1, None), (4, Some(7))]);
+        assert_eq!(tens, [(1, false), (4, true)]);
     }
 
     #[test]

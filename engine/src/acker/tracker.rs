@@ -1,7 +1,7 @@
 //! [`Acker`]: the state of one acker task.
 
 use super::done::{push_done, Done, DONE_RECORD};
-use super::pending::BUCKETS;
+use super::pending::{RootIds, BUCKETS};
 use super::table::{read, TaskMap};
 use super::trees::{Tree, Trees};
 use crate::TaskId;
@@ -11,10 +11,16 @@ use crate::TaskId;
 /// them itself), as Storm's rotating buckets do, but in one map: each
 /// entry carries the rotation it arrived in and a rotation drops the old
 /// ones, so an update costs one lookup instead of one per bucket.
-#[derive(Default)]
+///
+/// The first update of a root opens its tree with the root id as the XOR
+/// (the spout's first edge, see the [module](super)) and the spout task
+/// the root names; an update whose root names no spout task of the
+/// topology (no spout made it) is dropped.
 pub(crate) struct Acker {
     pending: Trees,
     generation: u64,
+    /// By task id: whether the task is a spout.
+    spouts: Vec<bool>,
     /// Completions to send, per spout task (but the last one's).
     out: TaskMap<Vec<u8>>,
     /// The spout task completions went to last, and its buffer.
@@ -22,6 +28,25 @@ pub(crate) struct Acker {
 }
 
 impl Acker {
+    /// An acker of the trees of the spout tasks `spouts`.
+    pub(crate) fn new(spouts: impl IntoIterator<Item = TaskId>) -> Self {
+        let mut is_spout = Vec::new();
+        for task in spouts {
+            let i = task as usize;
+            if is_spout.len() <= i {
+                is_spout.resize(i + 1, false);
+            }
+            is_spout[i] = true;
+        }
+        Self {
+            pending: Trees::default(),
+            generation: 0,
+            spouts: is_spout,
+            out: TaskMap::default(),
+            last_out: None,
+        }
+    }
+
     /// Applies a batch of update records.
     pub(crate) fn apply(&mut self, bytes: &[u8]) {
         // Room for a completion per record (up to a cap) in each spout's
@@ -33,16 +58,26 @@ impl Acker {
                 // Never a root (the spouts skip it): nothing to track.
                 continue;
             }
-            let (slot, entry) = self.pending.entry(r.root, || Tree {
-                generation,
-                ..Tree::default()
+            let spouts = &self.spouts;
+            let opened = self.pending.entry(r.root, || {
+                let spout = RootIds::spout_of(r.root);
+                spouts
+                    .get(spout as usize)
+                    .copied()
+                    .unwrap_or(false)
+                    .then_some(Tree {
+                        xor: r.root,
+                        spout,
+                        failed: false,
+                        generation,
+                    })
             });
+            let Some((slot, entry)) = opened else {
+                continue;
+            };
             entry.xor ^= r.xor;
             entry.failed |= r.fail;
-            if let Some(spout) = r.init {
-                entry.spout = Some(spout);
-            }
-            let Some(spout) = entry.spout else { continue };
+            let spout = entry.spout;
             let done = if entry.failed || entry.xor == 0 {
                 let done = if entry.failed {
                     Done::Failed
@@ -124,44 +159,77 @@ mod tests {
         v
     }
 
+    /// Root `seq` of spout task `task`.
+    fn root(task: TaskId, seq: u64) -> u64 {
+        RootIds::new(task).root(seq)
+    }
+
     #[test]
-    fn completes_when_xor_reaches_zero_in_any_order() {
-        let mut a = Acker::default();
+    fn a_tree_opens_at_its_root_and_completes_in_any_order() {
+        let mut a = Acker::new([9]);
         let mut t = AckTable::default();
-        // An ack from another worker arrives before the spout's init.
-        t.xor(42, 0xabc);
+        let r = root(9, 1);
+        // The spout's tuple went to one task with edge `r` (no update);
+        // the bolt acked it and created 0x111, whose ack arrives first.
+        t.xor(r, 0x111);
         feed(&mut a, &mut t);
         assert!(done(&mut a).is_empty());
-        t.xor(42, 0xabc ^ 0x111);
-        t.init(42, 9);
+        assert_eq!(a.pending(), 1);
+        t.xor(r, r ^ 0x111);
         feed(&mut a, &mut t);
-        assert!(done(&mut a).is_empty(), "0x111 still outstanding");
-        t.xor(42, 0x111);
+        assert_eq!(done(&mut a), vec![(9, r, Done::Acked)]);
+        assert_eq!(a.pending(), 0);
+    }
+
+    #[test]
+    fn a_tree_delivered_to_several_tasks_waits_for_every_edge() {
+        let mut a = Acker::new([2, 5]);
+        let mut t = AckTable::default();
+        let r = root(5, 77);
+        // Delivered twice: edge `r`, then 0xabc (the spout's one update).
+        t.xor(r, 0xabc);
         feed(&mut a, &mut t);
-        assert_eq!(done(&mut a), vec![(9, 42, Done::Acked)]);
+        t.xor(r, r);
+        feed(&mut a, &mut t);
+        assert!(done(&mut a).is_empty(), "0xabc still outstanding");
+        t.xor(r, 0xabc);
+        feed(&mut a, &mut t);
+        assert_eq!(done(&mut a), vec![(5, r, Done::Acked)]);
+    }
+
+    #[test]
+    fn a_root_that_names_no_spout_task_is_dropped() {
+        let mut a = Acker::new([3]);
+        let mut t = AckTable::default();
+        // Task 4 is no spout, task 1000 no task at all.
+        for r in [root(4, 1), root(1000, 1)] {
+            t.xor(r, r);
+            t.fail(r);
+        }
+        feed(&mut a, &mut t);
+        assert!(done(&mut a).is_empty());
         assert_eq!(a.pending(), 0);
     }
 
     #[test]
     fn fail_wins_and_rotation_forgets() {
-        let mut a = Acker::default();
+        let mut a = Acker::new([3]);
         let mut t = AckTable::default();
-        t.xor(1, 5);
-        t.init(1, 3);
-        t.fail(1);
-        t.xor(2, 6);
-        t.init(2, 3);
+        let (r1, r2) = (root(3, 1), root(3, 2));
+        t.xor(r1, 5);
+        t.fail(r1);
+        t.xor(r2, 6);
         feed(&mut a, &mut t);
-        assert_eq!(done(&mut a), vec![(3, 1, Done::Failed)]);
+        assert_eq!(done(&mut a), vec![(3, r1, Done::Failed)]);
         assert_eq!(a.pending(), 1);
         // A reset keeps a tree as if it had just arrived.
         for _ in 0..BUCKETS - 1 {
             a.rotate();
         }
         assert_eq!(a.pending(), 1, "kept for BUCKETS - 1 rotations");
-        t.reset(2);
+        t.reset(r2);
         feed(&mut a, &mut t);
-        assert_eq!(done(&mut a), vec![(3, 2, Done::Reset)]);
+        assert_eq!(done(&mut a), vec![(3, r2, Done::Reset)]);
         for _ in 0..BUCKETS - 1 {
             a.rotate();
         }
@@ -169,7 +237,7 @@ mod tests {
         a.rotate();
         assert_eq!(a.pending(), 0, "forgotten after BUCKETS rotations");
         // Updates for a forgotten tree start a new entry (never completed).
-        t.xor(2, 6);
+        t.xor(r2, 6);
         feed(&mut a, &mut t);
         assert!(done(&mut a).is_empty());
     }

@@ -21,9 +21,8 @@ const MIN_SLOTS: usize = 16;
 pub(crate) struct Tree {
     /// The XOR of the edges created and acked so far.
     pub(crate) xor: u64,
-    /// The spout task, once the init record arrived (it may come after
-    /// updates from other workers).
-    pub(crate) spout: Option<u32>,
+    /// The spout task its completion goes to (the one its root names).
+    pub(crate) spout: u32,
     pub(crate) failed: bool,
     /// The rotation it arrived in (or was last reset in).
     pub(crate) generation: u64,
@@ -97,20 +96,26 @@ impl Trees {
         }
     }
 
-    /// The tree of `root` (never 0), made with `new` if there is none;
-    /// and its slot, for [`remove_at`](Self::remove_at).
+    /// The tree of `root` (never 0), made with `new` if there is none
+    /// (`None` if `new` makes none); and its slot, for
+    /// [`remove_at`](Self::remove_at).
     #[inline]
-    pub(crate) fn entry(&mut self, root: u64, new: impl FnOnce() -> Tree) -> (usize, &mut Tree) {
+    pub(crate) fn entry(
+        &mut self,
+        root: u64,
+        new: impl FnOnce() -> Option<Tree>,
+    ) -> Option<(usize, &mut Tree)> {
         let mut i = self.find(root);
         if self.slots[i].root == 0 {
+            let tree = new()?;
             if (self.len + 1) * 2 > self.slots.len() {
                 self.grow();
                 i = self.find(root);
             }
-            self.slots[i] = Slot { root, tree: new() };
+            self.slots[i] = Slot { root, tree };
             self.len += 1;
         }
-        (i, &mut self.slots[i].tree)
+        Some((i, &mut self.slots[i].tree))
     }
 
     /// Removes the tree at slot `i` (from [`entry`](Self::entry), with
@@ -227,7 +232,7 @@ mod tests {
                 match op {
                     Op::Xor(k, x) => {
                         let root = keys[k];
-                        let (_, tree) = t.entry(root, Tree::default);
+                        let (_, tree) = t.entry(root, || Some(Tree::default())).unwrap();
                         tree.xor ^= x;
                         *model.entry(root).or_default() ^= x;
                     }
@@ -258,7 +263,9 @@ mod tests {
     fn stays_at_most_half_full_and_shrinks_on_retain() {
         let mut t = Trees::default();
         for r in 1..=1000u64 {
-            t.entry(r.wrapping_mul(0x9e37_79b9_7f4a_7c15), Tree::default);
+            t.entry(r.wrapping_mul(0x9e37_79b9_7f4a_7c15), || {
+                Some(Tree::default())
+            });
             assert!(t.len() * 2 <= t.slots.len());
         }
         assert_eq!(t.len(), 1000);

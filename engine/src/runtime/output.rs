@@ -623,7 +623,6 @@ impl Emitter {
         let mut sent = LaneSent::default();
         let Emitter {
             header,
-            tracking,
             outbox,
             pending,
             now_ns,
@@ -642,14 +641,14 @@ impl Emitter {
                 continue;
             }
             sent.emitted += 1;
+            // The tree's one delivery: its edge is the root itself, which
+            // the acker opens the tree with (no update).
             let root = p.new_root();
-            let edge = tracking.next_edge();
             header.roots[0] = root;
-            header.edge_id = edge;
+            header.edge_id = root;
             match outbox.deliver(dest, thread, TupleRef { header, values }) {
                 Ok(()) => {
                     sent.delivered += 1;
-                    tracking.start(root, edge, task);
                     p.insert_newest(root, msg_id, *now_ns);
                 }
                 // Lost: the tree fails now (as `settle_root`).
@@ -1039,7 +1038,12 @@ impl Emitter {
         let header = &mut self.header;
         header.stream = id;
         header.source_task = task;
-        self.tracking.new_edge(header);
+        match root {
+            // A new tree's one delivery: its edge is the root itself, which
+            // the acker opens the tree with (no update).
+            Some((r, _)) => header.edge_id = r,
+            None => self.tracking.new_edge(header),
+        }
         let failure = values
             .deliver(&mut self.outbox, dest, thread, header, &mut self.forwarded)
             .err();
@@ -1052,7 +1056,7 @@ impl Emitter {
             self.targets.push(dest);
         }
         if root.is_some() {
-            self.settle_root(slot, task, root, delivered, failure.is_some());
+            self.settle_root(slot, root, delivered, failure.is_some());
         }
         if let Some(e) = failure {
             self.error(
@@ -1067,14 +1071,7 @@ impl Emitter {
     /// was delivered to `delivered` tasks (`failed`: and lost for some):
     /// the tree is pending, or complete or failed at once.
     #[inline]
-    fn settle_root(
-        &mut self,
-        slot: usize,
-        task: TaskId,
-        root: Option<(u64, u64)>,
-        delivered: u64,
-        failed: bool,
-    ) {
+    fn settle_root(&mut self, slot: usize, root: Option<(u64, u64)>, delivered: u64, failed: bool) {
         let Some((r, msg_id)) = root else {
             return;
         };
@@ -1087,7 +1084,6 @@ impl Emitter {
             // Nothing could be delivered: the tree fails now.
             (0, true) => p.immediate.push((msg_id, false)),
             (_, failed) => {
-                self.tracking.init(r, task);
                 if failed {
                     // Part of the tree was lost: fail it at once rather
                     // than wait for the timeout.
@@ -1130,10 +1126,16 @@ impl Emitter {
         let mut delivered = 0u64;
         let mut failure = None;
         let collecting = *collecting;
+        // A new tree's first delivery takes the root as its edge (the
+        // acker opens the tree with it), later ones new edges.
+        let mut first_edge = root.map(|(r, _)| r);
         // `thread`: the destination's worker thread if already known.
         let mut deliver = |t: TaskId, thread: Option<usize>| {
             let thread = thread.unwrap_or_else(|| outbox.thread_of(t));
-            tracking.new_edge(header);
+            match first_edge.take() {
+                Some(r) => header.edge_id = r,
+                None => tracking.new_edge(header),
+            }
             let tuple = TupleRef {
                 header: &*header,
                 values,
@@ -1180,7 +1182,7 @@ impl Emitter {
         }
         counters.transferred += delivered;
         self.metrics.tasks[slot].output(index, 1, delivered);
-        self.settle_root(slot, task, root, delivered, failure.is_some());
+        self.settle_root(slot, root, delivered, failure.is_some());
         if let Some((t, e)) = failure {
             self.error(
                 slot,

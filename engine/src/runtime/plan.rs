@@ -211,6 +211,16 @@ impl Plan {
             .unwrap_or_default()
     }
 
+    /// Task ids of the spout components, in the whole cluster.
+    pub(crate) fn spout_tasks(&self) -> impl Iterator<Item = TaskId> + '_ {
+        self.topology
+            .components
+            .iter()
+            .zip(&self.component_tasks)
+            .filter(|(c, _)| c.is_spout())
+            .flat_map(|(_, tasks)| tasks.iter().copied())
+    }
+
     pub(crate) fn component_of(&self, id: TaskId) -> Option<&Component> {
         self.task(id)
             .map(|t| &self.topology.components[t.component])

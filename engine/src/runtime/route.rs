@@ -15,7 +15,7 @@ use gale_codec::{view_checked, FrameError};
 use gale_transport::link::{route_records, InboundRoute, NodeId, Refusal, WorkerRuns};
 
 use super::plan::Plan;
-use crate::acker::{table, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
+use crate::acker::{table, RootIds, ACK_DONE_STREAM_ID, ACK_STREAM_ID, DONE_RECORD};
 use crate::topology::Kind;
 use crate::TaskId;
 
@@ -131,16 +131,15 @@ impl EngineRoute {
         match &component.kind {
             Kind::Acker if stream == ACK_STREAM_ID => {
                 let bytes = records(table::RECORD)?;
-                // A tree's spout task must be a spout: the acker sends it
-                // completions.
+                // A tree's root names its spout task, which the acker
+                // sends completions to (it drops a root that names no
+                // spout; refused here, a peer that sends one is reported).
                 let spouts_ok = table::read(bytes).all(|r| {
-                    r.init.is_none_or(|s| {
-                        plan.component_of(s)
-                            .is_some_and(crate::topology::Component::is_spout)
-                    })
+                    plan.component_of(RootIds::spout_of(r.root))
+                        .is_some_and(crate::topology::Component::is_spout)
                 });
                 if !spouts_ok {
-                    return Err(system("an update names a spout task that is not a spout"));
+                    return Err(system("an update's root names no spout task"));
                 }
             }
             Kind::Spout(_) if stream == ACK_DONE_STREAM_ID => {
@@ -255,6 +254,16 @@ mod tests {
         (dest, buf)
     }
 
+    /// `n` acker update records of trees of `spout`'s.
+    fn updates(spout: u32, n: u64) -> Vec<u8> {
+        let ids = RootIds::new(spout);
+        let mut bytes = vec![0u8; table::RECORD * n as usize];
+        for (seq, r) in bytes.chunks_exact_mut(table::RECORD).enumerate() {
+            r[..8].copy_from_slice(&ids.root(seq as u64).to_le_bytes());
+        }
+        bytes
+    }
+
     /// The route's verdict on `record`.
     fn check(r: &EngineRoute, (task, tuple): (u32, AlignedVec<16>)) -> Result<usize, InboundError> {
         r.check(task, &tuple)
@@ -264,7 +273,7 @@ mod tests {
     fn accepts_what_this_node_receives() {
         let r = route();
         assert_eq!(check(&r, record(2, 0, &[Value::from("w")])), Ok(0));
-        let acks = vec![0u8; table::RECORD * 2];
+        let acks = updates(1, 2);
         assert_eq!(
             check(&r, record(4, ACK_STREAM_ID, &[Value::Bytes(acks)])),
             Ok(0)
@@ -310,18 +319,21 @@ mod tests {
                     ..
                 }
             ));
-            // Acker traffic of the wrong shape, or naming a bolt as a spout.
+            // Acker traffic of the wrong shape, or of a tree whose root
+            // names a bolt (task 2), no task (9) or is 0, after a good one.
             let short = Value::Bytes(vec![0; table::RECORD - 1]);
             assert!(matches!(
                 err(record(4, ACK_STREAM_ID, &[short])),
                 InboundError::System { .. }
             ));
-            let mut init = vec![0u8; table::RECORD];
-            init[16..24].copy_from_slice(&(1u64 | 2 << 32).to_le_bytes());
-            assert!(matches!(
-                err(record(4, ACK_STREAM_ID, &[Value::Bytes(init)])),
-                InboundError::System { .. }
-            ));
+            for bad in [updates(2, 1), updates(9, 1), vec![0u8; table::RECORD]] {
+                let mut two = updates(1, 1);
+                two.extend_from_slice(&bad);
+                assert!(matches!(
+                    err(record(4, ACK_STREAM_ID, &[Value::Bytes(two)])),
+                    InboundError::System { .. }
+                ));
+            }
             assert!(matches!(
                 err(record(4, 0, &word)),
                 InboundError::Stream { .. }
@@ -359,7 +371,7 @@ mod tests {
     fn a_frame_is_routed_whole_or_refused_at_its_first_bad_record() {
         let r = route();
         let word = [Value::from("w")];
-        let acks = [Value::Bytes(vec![0u8; table::RECORD])];
+        let acks = [Value::Bytes(updates(1, 1))];
         let good = frame_of(&[record(2, 0, &word), record(4, ACK_STREAM_ID, &acks)]);
         let mut workers = WorkerRuns::new();
         r.route_frame(1, &good, &mut workers).unwrap();

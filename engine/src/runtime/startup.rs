@@ -23,7 +23,7 @@ use super::running::RunningTopology;
 use super::shared::Shared;
 use super::tracking::Tracking;
 use super::worker::{Core, FlushClock, Inbound, Instance, TaskSlot, Worker};
-use crate::acker::SpoutPending;
+use crate::acker::{Acker, SpoutPending};
 use crate::grouping::Router;
 use crate::topology::Kind;
 
@@ -238,7 +238,7 @@ fn build_worker(
             (Kind::Spout(_), Some(spout)) => (Instance::Spout(spout), None),
             (Kind::Spout(f), None) => (Instance::Spout(f()), None),
             (Kind::Bolt(f), _) => (Instance::Bolt, Some(f())),
-            (Kind::Acker, _) => (Instance::Acker(Default::default()), None),
+            (Kind::Acker, _) => (Instance::Acker(Acker::new(plan.spout_tasks())), None),
         };
         bolts.push(bolt);
         let tick = component

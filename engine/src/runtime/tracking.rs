@@ -1,7 +1,10 @@
 //! [`Tracking`]: a worker's side of the acker protocol. Updates of its
-//! tasks (edges created and acked, trees started, failed, reset) are logged,
+//! tasks (edges created and acked, trees failed, reset) are logged,
 //! consecutive updates of one root folded into one record, and flushed to
-//! the acker tasks in batches.
+//! the acker tasks in batches. A tree's start is no update: its first
+//! delivery's edge id is its root id, which the acker opens it with (see
+//! the [acker](crate::acker)); a spout's emit calls
+//! [`new_edge`](Tracking::new_edge) only for a tuple's later deliveries.
 
 use gale_codec::Header;
 
@@ -48,21 +51,6 @@ impl Tracking {
         }
     }
 
-    /// A new edge id, for a tuple that starts a tree (see
-    /// [`start`](Self::start)).
-    #[inline]
-    pub(crate) fn next_edge(&mut self) -> u64 {
-        self.ids.next_id()
-    }
-
-    /// Tree `root` was started by spout task `spout` with a tuple of edge
-    /// `edge` delivered: [`init`](Self::init) and the edge's creation as
-    /// one record.
-    #[inline]
-    pub(crate) fn start(&mut self, root: u64, edge: u64, spout: TaskId) {
-        self.acks.start(root, edge, spout);
-    }
-
     /// Edge `edge` of tree `root` was acked.
     #[inline]
     pub(crate) fn ack(&mut self, root: u64, edge: u64) {
@@ -77,11 +65,6 @@ impl Tracking {
     /// Tree `root`'s timeout restarts.
     pub(crate) fn reset(&mut self, root: u64) {
         self.acks.reset(root);
-    }
-
-    /// Tree `root` was started by spout task `spout`.
-    pub(crate) fn init(&mut self, root: u64, spout: TaskId) {
-        self.acks.init(root, spout);
     }
 
     /// Whether no update waits to be flushed.

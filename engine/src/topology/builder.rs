@@ -8,7 +8,7 @@ use super::component::{
     BoltFactory, Component, ComponentConfig, Kind, Saves, SpoutFactory, Subscription,
 };
 use super::config::TopologyConfig;
-use super::definition::Topology;
+use super::definition::{task_count, Topology};
 use super::error::TopologyError;
 use super::max_duration::MAX_DURATION;
 use crate::component::{OutputFieldsDeclarer, DEFAULT_STREAM};
@@ -326,6 +326,14 @@ impl TopologyBuilder {
             self.add_checkpoints(&c);
         }
         validate(&self.name, &self.components)?;
+        let tasks = task_count(&self.components, &self.config);
+        if tasks > crate::MAX_TASKS {
+            return Err(TopologyError::TooManyTasks {
+                topology: self.name,
+                tasks,
+                max: crate::MAX_TASKS,
+            });
+        }
         for (name, window) in &self.windows {
             check_window(&self.config, &self.components, name, window)?;
         }

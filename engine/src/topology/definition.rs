@@ -53,6 +53,11 @@ impl Topology {
         self.checkpointing.as_ref()
     }
 
+    /// Its tasks, acker tasks included (saturating).
+    pub(crate) fn task_count(&self) -> usize {
+        task_count(&self.components, &self.config)
+    }
+
     pub(crate) fn component(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)
     }
@@ -80,4 +85,12 @@ impl std::fmt::Debug for Topology {
         }
         d.finish()
     }
+}
+
+/// The tasks of `components` and the acker tasks `config` asks for
+/// (saturating).
+pub(crate) fn task_count(components: &[Component], config: &TopologyConfig) -> usize {
+    components
+        .iter()
+        .fold(config.ackers, |n, c| n.saturating_add(c.parallelism))
 }

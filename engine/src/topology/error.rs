@@ -33,6 +33,19 @@ pub enum TopologyError {
         /// The component.
         component: String,
     },
+    /// More tasks than task ids (a tree's root id holds its spout's task
+    /// id in 24 bits).
+    #[error(
+        "topology `{topology}` has {tasks} tasks (acker tasks included); at most {max} are allowed"
+    )]
+    TooManyTasks {
+        /// The topology.
+        topology: String,
+        /// Its task count.
+        tasks: usize,
+        /// [`MAX_TASKS`](crate::MAX_TASKS).
+        max: usize,
+    },
     /// A bolt subscribes to a component that does not exist.
     #[error("bolt `{bolt}` subscribes to unknown component `{source_component}`")]
     UnknownComponent {

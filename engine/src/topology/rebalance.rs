@@ -25,6 +25,14 @@ pub enum RebalanceError {
         /// The component.
         component: String,
     },
+    /// More tasks in all than [`MAX_TASKS`](crate::MAX_TASKS).
+    #[error("the rebalanced topology would have {tasks} tasks (acker tasks included); at most {max} are allowed")]
+    TooManyTasks {
+        /// Its task count.
+        tasks: usize,
+        /// [`MAX_TASKS`](crate::MAX_TASKS).
+        max: usize,
+    },
     /// A rewindable spout of a topology that takes checkpoints: its
     /// positions belong to its tasks, so its task count is fixed.
     #[error(
@@ -85,6 +93,13 @@ impl Topology {
                 check_saves(self.saves.get(name).copied(), c)?;
             }
             c.parallelism = *n;
+        }
+        let tasks = topology.task_count();
+        if tasks > crate::MAX_TASKS {
+            return Err(RebalanceError::TooManyTasks {
+                tasks,
+                max: crate::MAX_TASKS,
+            });
         }
         Ok(topology)
     }
@@ -151,6 +166,19 @@ mod tests {
                 component: "count".into()
             }
         );
+        // The spout's task and the acker's leave room for MAX_TASKS - 2.
+        let e = t
+            .rebalanced(&[("count".into(), crate::MAX_TASKS - 1)])
+            .unwrap_err();
+        assert_eq!(
+            e,
+            RebalanceError::TooManyTasks {
+                tasks: crate::MAX_TASKS + 1,
+                max: crate::MAX_TASKS
+            }
+        );
+        t.rebalanced(&[("count".into(), crate::MAX_TASKS - 2)])
+            .expect("exactly MAX_TASKS tasks");
     }
 
     struct Rw;
