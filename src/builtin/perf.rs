@@ -3,8 +3,8 @@
 
 use gale_codec::Value;
 use gale_engine::{
-    Bolt, BoltOutput, Grouping, Input, OutputFieldsDeclarer, Spout, SpoutOutput, TopologyBuilder,
-    TopologyContext, DEFAULT_STREAM,
+    Bolt, BoltOutput, Grouping, Input, InputBatch, OutputFieldsDeclarer, Spout, SpoutOutput,
+    TopologyBuilder, TopologyContext, DEFAULT_STREAM,
 };
 
 use super::options::share;
@@ -299,10 +299,16 @@ impl Bolt for IdBolt {
 }
 
 /// The last bolt of a paced topology: records the latency of every
-/// input's stamp (its last field) and acks it, like [`DevNullBolt`].
+/// input's stamp (its last field) and acks it, like [`DevNullBolt`]. The
+/// clock is read once per run of inputs, after the run: a latency is late
+/// by at most the rest of its run's processing, never early (a reading
+/// per input cost more than the rest of the sink, a third of its thread
+/// at 10 M tuples/s, which loaded the very path it measures).
 #[derive(Debug)]
 pub struct StampSinkBolt {
     recorder: Recorder,
+    /// The current run's stamps.
+    stamps: Vec<u64>,
 }
 
 impl StampSinkBolt {
@@ -310,6 +316,7 @@ impl StampSinkBolt {
     pub fn new(probe: &Probe) -> Self {
         Self {
             recorder: probe.recorder(),
+            stamps: Vec::new(),
         }
     }
 }
@@ -322,6 +329,18 @@ impl Bolt for StampSinkBolt {
             self.recorder.record(stamp);
         }
         out.ack(input);
+    }
+
+    fn execute_batch(&mut self, inputs: &mut InputBatch<'_, '_>, out: &mut BoltOutput<'_>) {
+        inputs.one_at_a_time();
+        self.stamps.clear();
+        for input in inputs {
+            if let Some(stamp) = stamp_of(&input) {
+                self.stamps.push(stamp);
+            }
+            out.ack(&input);
+        }
+        self.recorder.record_all(&self.stamps);
     }
 
     fn cleanup(&mut self) {
