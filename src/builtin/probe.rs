@@ -289,10 +289,7 @@ impl Recorder {
     /// Records the latency of a tuple stamped `stamp` that reached the sink
     /// now, if the stamp is inside the measured window.
     pub fn record(&mut self, stamp: u64) {
-        if self.probe.in_window(stamp) {
-            let ns = self.probe.now_ns().saturating_sub(stamp);
-            self.latency.saturating_record(ns.max(1));
-        }
+        self.record_all(std::slice::from_ref(&stamp));
     }
 
     /// [`record`](Self::record) of tuples stamped `stamps` that reached

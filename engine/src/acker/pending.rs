@@ -70,9 +70,9 @@ impl RootIds {
         }
     }
 
-    /// The root id of sequence number `seq` (never 0: task ids start at 1,
-    /// and the mix maps only 0 to 0; a task id that is a multiple of 2^24
-    /// could give root 0 once in 2^40 trees, which the caller skips).
+    /// The root id of sequence number `seq` (never 0: task ids start at 1
+    /// and stay below 2^24, so the mixed word is never 0, and the mix maps
+    /// only 0 to 0; `new_root` still skips a 0 rather than rely on it).
     #[inline]
     pub(crate) fn root(self, seq: u64) -> u64 {
         let mut k = self.task | (seq & SEQ_MASK);
