@@ -794,7 +794,7 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
         return false;
     }
     let root_pos = n - ROOT_SIZE;
-    let root = &bytes[root_pos..];
+    let (head, root) = bytes.split_at(root_pos);
     let (tracking_word, values_word) = (word8(&root[8..16]), word8(&root[16..24]));
     // Both lengths are below 2^36 (counts are u32s): in u64, the sum
     // cannot overflow.
@@ -810,53 +810,76 @@ pub(crate) fn is_flat_canonical(bytes: &[u8]) -> bool {
         return false;
     }
     // An edge id of 0 without roots is written as no tracking words.
-    if roots_len == 8 && word8(&bytes[..8]) == 0 {
+    if roots_len == 8 && word8(&head[..8]) == 0 {
         return false;
     }
-    // Where the next out-of-line bytes must start.
-    let mut cursor = roots_len;
+    let (ool, values) = head.split_at(values_pos);
+    // Where the next out-of-line bytes must start, and where the pointer
+    // of the current slot is (at its byte 4).
+    let (mut cursor, mut field) = (roots_len, values_pos + 4);
     // Each slot is one bounds-checked run of 16 bytes, so that reading
     // its two words checks nothing more.
-    let slots = bytes[values_pos..root_pos].chunks_exact(VALUE_SIZE);
-    for (k, slot) in slots.enumerate() {
-        let at = values_pos + k * VALUE_SIZE;
+    for slot in values.chunks_exact(VALUE_SIZE) {
         // The slot's two words: tag at byte 0, bool at 1, and bytes 4..12
         // (`lo`, `hi`) holding a string's length and offset, a byte
         // string's offset and length, or an inline string.
         let (w0, w1) = (word8(&slot[..8]), word8(&slot[8..]));
         let (lo, hi) = ((w0 >> 32) as u32, w1 as u32);
-        // Strings first (the commonest value), then the rest; an
-        // `if` chain, not a jump table.
         let tag = w0 as u8;
-        let ok = if tag == TAG_STR {
-            if lo as u8 & 0xc0 != 0x80 {
-                // Inline: up to the first 0xff.
-                let inline = u64::from(lo) | u64::from(hi) << 32;
-                let len = first_ff(inline);
-                // Past `len` the bytes are 0xff: masked off for the ASCII
-                // test, which is most strings; others are checked whole.
-                let mask = u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0);
-                inline & mask & 0x8080_8080_8080_8080 == 0 || is_utf8(&slot[4..4 + len])
-            } else {
-                let len = ((lo & 0x3f) | ((lo & !0xff) >> 2)) as usize;
-                len > INLINE_STR
-                    && out_of_line_at(at + 4, hi as i32, len, &mut cursor, values_pos)
-                        .is_some_and(|range| is_utf8(&bytes[range]))
+        // Strings first (the commonest value), then the rest, each an
+        // `if` of its own: no jump table.
+        if tag == TAG_STR && lo & 0xc0 == 0x80 {
+            // Out of line: the length with rkyv's tag bits, then the
+            // offset.
+            let len = ((lo & 0x3f) | ((lo & !0xff) >> 2)) as usize;
+            match claim(ool, &mut cursor, field, hi as i32, len) {
+                Some(s) if len > INLINE_STR && is_utf8(s) => {}
+                _ => return false,
             }
-        } else if tag == TAG_BOOL {
-            (w0 >> 8) as u8 <= 1
+        } else if tag == TAG_STR {
+            // Inline: up to the first 0xff. Past `len` the bytes are
+            // 0xff: masked off for the ASCII test, which is most strings;
+            // others are checked whole.
+            let inline = u64::from(lo) | u64::from(hi) << 32;
+            let len = first_ff(inline);
+            let mask = u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0);
+            if inline & mask & 0x8080_8080_8080_8080 != 0 && !is_utf8(&slot[4..4 + len]) {
+                return false;
+            }
         } else if tag == TAG_BYTES {
-            out_of_line_at(at + 4, lo as i32, hi as usize, &mut cursor, values_pos).is_some()
-        } else {
-            // Null, an integer or a float; a list or a map (or no value
-            // at all) is not flat.
-            matches!(tag, TAG_NULL | TAG_I64 | TAG_F64)
-        };
-        if !ok {
+            if claim(ool, &mut cursor, field, lo as i32, hi as usize).is_none() {
+                return false;
+            }
+        } else if tag > TAG_F64 || (tag == TAG_BOOL && (w0 >> 8) as u8 > 1) {
+            // A list or a map (or no value at all) is not flat; a bool
+            // is 0 or 1; null, integers and floats take any bytes.
             return false;
         }
+        field += VALUE_SIZE;
     }
     align8(cursor) == values_pos
+}
+
+/// The `len` out-of-line bytes at `*cursor` (the encoder's next position)
+/// in `ool` (the bytes before the values), if the relative offset `off`
+/// at position `field` points exactly there and they end within `ool`;
+/// moves `*cursor` past them.
+#[inline(always)]
+fn claim<'a>(
+    ool: &'a [u8],
+    cursor: &mut usize,
+    field: usize,
+    off: i32,
+    len: usize,
+) -> Option<&'a [u8]> {
+    // Compared as positions in an i64: `field` and `cursor` are below
+    // `i32::MAX`, so neither side can overflow.
+    if field as i64 + i64::from(off) != *cursor as i64 {
+        return None;
+    }
+    let claimed = ool.get(*cursor..)?.get(..len)?;
+    *cursor += len;
+    Some(claimed)
 }
 
 /// The index of the first `0xff` byte of `word` (little endian), 8 if
@@ -911,29 +934,6 @@ fn is_utf8(bytes: &[u8]) -> bool {
         high
     };
     high & 0x8080_8080_8080_8080 == 0 || std::str::from_utf8(bytes).is_ok()
-}
-
-/// The range of the `len` out-of-line bytes that the relative offset `off`
-/// at `field` points to, if that is exactly `cursor` (the encoder's next
-/// position) and they end by `limit`; moves `cursor` past them.
-#[inline(always)]
-fn out_of_line_at(
-    field: usize,
-    off: i32,
-    len: usize,
-    cursor: &mut usize,
-    limit: usize,
-) -> Option<std::ops::Range<usize>> {
-    // The offset must point exactly at `cursor`: compared as the offset
-    // the encoder writes there (`field` and `cursor` are below
-    // `i32::MAX`, so their difference is exact in an i64).
-    if i64::from(off) != *cursor as i64 - field as i64 {
-        return None;
-    }
-    let start = *cursor;
-    let end = start.checked_add(len).filter(|&end| end <= limit)?;
-    *cursor = end;
-    Some(start..end)
 }
 
 #[cfg(test)]
