@@ -831,7 +831,7 @@ impl LinkCore {
                 let avail = conn.inbuf.filled();
                 // One walk: the frame's structure and each record's route.
                 let targets = &mut conn.runs.targets;
-                targets.clear();
+                targets.reset(Runs::limit_of(&self.inbound));
                 self.route
                     .route_frame(peer_id, &avail[..len], targets)
                     .map_err(|refused| match refused {

@@ -6,19 +6,33 @@
 //! ([`InboundRecords`](super::InboundRecords)). The runs are found while
 //! the records are validated ([`WorkerRuns::push`], a comparison and two
 //! additions per record), so that the delivery is paid per run, not per
-//! record. A full ring pauses the delivery at its run; [`Runs::deliver`]
-//! resumes there.
+//! record. A run ends before it would outgrow the largest record the rings
+//! take ([`WorkerRuns::reset`]), so that delivering it needs no second walk
+//! over its records' headers. A full ring pauses the delivery at its run;
+//! [`Runs::deliver`] resumes there.
 
 use crate::{Producer, ReserveError};
 
 /// The workers of a record batch's records, in order, as runs of
 /// consecutive records for one worker: what an
 /// [`InboundRoute`](super::InboundRoute) fills as it validates a frame.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerRuns {
     runs: Vec<Run>,
     /// Records over all runs.
     records: usize,
+    /// The most bytes a run takes (unless one record alone takes more).
+    limit: usize,
+}
+
+impl Default for WorkerRuns {
+    fn default() -> Self {
+        Self {
+            runs: Vec::new(),
+            records: 0,
+            limit: usize::MAX,
+        }
+    }
 }
 
 /// Consecutive records of a batch for one worker.
@@ -38,10 +52,13 @@ impl WorkerRuns {
         Self::default()
     }
 
-    /// Forgets every record.
-    pub fn clear(&mut self) {
+    /// Forgets every record; the runs of the next records end before
+    /// they would take more than `limit` bytes (the largest record the
+    /// workers' rings take), so that each goes into its ring whole.
+    pub fn reset(&mut self, limit: usize) {
         self.runs.clear();
         self.records = 0;
+        self.limit = limit;
     }
 
     /// Appends the next record of the batch, `record` (its bytes, without
@@ -51,7 +68,7 @@ impl WorkerRuns {
         let bytes = gale_codec::BodyRecords::one_len(record);
         self.records += 1;
         match self.runs.last_mut() {
-            Some(run) if run.worker == worker => {
+            Some(run) if run.worker == worker && run.bytes + bytes <= self.limit => {
                 run.records += 1;
                 run.bytes += bytes;
             }
@@ -126,6 +143,16 @@ pub(super) struct TooLarge {
 }
 
 impl Runs {
+    /// The run limit for the rings of `inbound` ([`WorkerRuns::reset`]):
+    /// the largest record every one of them takes.
+    pub fn limit_of(inbound: &[Producer]) -> usize {
+        inbound
+            .iter()
+            .map(Producer::max_record)
+            .min()
+            .unwrap_or(usize::MAX)
+    }
+
     /// Starts delivering a batch whose first record is at `pos` of the
     /// bytes [`deliver`](Self::deliver) will get;
     /// [`targets`](Self::targets) names each record's worker.
@@ -142,7 +169,9 @@ impl Runs {
     }
 
     /// Copies the batch's remaining records, run by run, into the rings
-    /// of `inbound` (indexed by worker; every target must be one).
+    /// of `inbound` (indexed by worker; every target must be one). A run
+    /// longer than its ring's largest record (a limit above the ring's
+    /// given to [`WorkerRuns::reset`]) is cut at its records' headers.
     /// `bytes` holds the batch at the position given to
     /// [`start`](Self::start), with headers already checked and the runs'
     /// lengths theirs. Returns whether every record is delivered
@@ -235,9 +264,12 @@ mod tests {
         out
     }
 
-    fn runs_of(lens: &[usize], workers: &[u32]) -> Runs {
+    /// The runs of records of `lens` bytes for `workers`, cut at `limit`
+    /// bytes.
+    fn runs_of(lens: &[usize], workers: &[u32], limit: usize) -> Runs {
         let bytes = batch(lens);
         let mut runs = Runs::default();
+        runs.targets.reset(limit);
         for (record, &w) in gale_codec::BodyRecords::new(&bytes).zip(workers) {
             runs.targets.push(w, record.1);
         }
@@ -257,7 +289,7 @@ mod tests {
         assert_eq!(runs.runs[0].bytes, 16 + 24);
         assert_eq!(runs.first_beyond(2), None);
         assert_eq!(runs.first_beyond(1), Some((2, 1)));
-        runs.clear();
+        runs.reset(usize::MAX);
         assert!(runs.is_empty());
         assert_eq!(runs.workers().count(), 0);
     }
@@ -267,7 +299,7 @@ mod tests {
         let (p0, mut c0) = ring(RingConfig::new(1 << 12).with_batch(1)).unwrap();
         let (p1, mut c1) = ring(RingConfig::new(1 << 12).with_batch(1)).unwrap();
         let lens = [5, 0, 17, 8, 3, 40];
-        let mut runs = runs_of(&lens, &[1, 1, 0, 0, 1, 1]);
+        let mut runs = runs_of(&lens, &[1, 1, 0, 0, 1, 1], usize::MAX);
         let bytes = batch(&lens);
         let mut inbound = [p0, p1];
         assert!(runs.deliver(&bytes, &mut inbound).unwrap());
@@ -279,25 +311,44 @@ mod tests {
     #[test]
     fn a_run_longer_than_a_ring_record_is_split_and_a_full_ring_resumed() {
         // Records of 16 + 8 bytes; at most 64 bytes (two records) per
-        // ring record, and room for four ring records of two.
-        let config = RingConfig::new(256).with_max_record(64).with_batch(1);
-        let (p, mut c) = ring(config).unwrap();
-        let mut inbound = [p];
-        let lens = [16; 11];
-        let bytes = batch(&lens);
-        let mut runs = runs_of(&lens, &[0; 11]);
-        let mut got = Vec::new();
-        let mut rounds = 0;
-        while !runs.deliver(&bytes, &mut inbound).unwrap() {
+        // ring record, and room for four ring records of two. Cut while
+        // pushed (the limit of the ring) or while delivered (no limit),
+        // the ring records are the same.
+        for limit in [64, usize::MAX] {
+            let config = RingConfig::new(256).with_max_record(64).with_batch(1);
+            let (p, mut c) = ring(config).unwrap();
+            let mut inbound = [p];
+            let lens = [16; 11];
+            let bytes = batch(&lens);
+            let mut runs = runs_of(&lens, &[0; 11], limit);
+            if limit == 64 {
+                assert_eq!(Runs::limit_of(&inbound), 64);
+                assert_eq!(runs.targets.runs.len(), 6);
+            }
+            let mut got = Vec::new();
+            let mut rounds = 0;
+            while !runs.deliver(&bytes, &mut inbound).unwrap() {
+                got.extend(drain(&mut c));
+                rounds += 1;
+                assert!(rounds < 10, "no progress");
+            }
             got.extend(drain(&mut c));
-            rounds += 1;
-            assert!(rounds < 10, "no progress");
+            assert!(rounds > 0, "the ring never filled");
+            assert_eq!(runs.delivered(), 11);
+            assert!(got.iter().all(|r| r.len() <= 2), "{got:?}");
+            assert_eq!(got.concat(), (0..11).collect::<Vec<u32>>());
         }
-        got.extend(drain(&mut c));
-        assert!(rounds > 0, "the ring never filled");
-        assert_eq!(runs.delivered(), 11);
-        assert!(got.iter().all(|r| r.len() <= 2), "{got:?}");
-        assert_eq!(got.concat(), (0..11).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn a_record_longer_than_the_limit_is_a_run_of_its_own() {
+        let mut runs = WorkerRuns::new();
+        runs.reset(64);
+        for len in [8, 100, 8, 8] {
+            runs.push(0, &vec![0; len]);
+        }
+        let lens: Vec<_> = runs.runs.iter().map(|r| (r.records, r.bytes)).collect();
+        assert_eq!(lens, [(1, 16), (1, 112), (2, 32)]);
     }
 
     #[test]
@@ -307,7 +358,7 @@ mod tests {
         let mut inbound = [p];
         let lens = [8, 8, 100];
         let bytes = batch(&lens);
-        let mut runs = runs_of(&lens, &[0, 0, 0]);
+        let mut runs = runs_of(&lens, &[0, 0, 0], usize::MAX);
         match runs.deliver(&bytes, &mut inbound) {
             Err(TooLarge { index, worker, max }) => {
                 assert_eq!((index, worker, max), (2, 0, 64));

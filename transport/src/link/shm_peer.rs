@@ -259,7 +259,7 @@ impl ShmLink {
             let batch: &[u8] = &self.in_batch;
             InboundRecords::count_checked(batch)
                 .map_err(|e| format!("a malformed batch from same-host node {peer_id}: {e}"))?;
-            self.in_runs.targets.clear();
+            self.in_runs.targets.reset(Runs::limit_of(to.inbound));
             for (i, (tag, record)) in InboundRecords::new(batch).enumerate() {
                 let target = to
                     .route
