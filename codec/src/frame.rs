@@ -395,11 +395,23 @@ impl FrameWriter {
         if len > MAX_FRAME_BODY {
             return Err(FrameError::BadLength { len });
         }
-        let n = BodyRecords::count_checked(body)?;
+        // Copied first, then counted: the copy streams `body` in (from
+        // another core's cache, when a ring holds it), while the count is
+        // a chain of dependent loads, each record's header giving the
+        // next one's place, that is cheap only on bytes this core holds.
+        let start = self.buf.len();
         self.buf.extend_from_slice(body);
-        // `n` <= MAX_FRAME_BODY / 8 < u32::MAX.
-        self.count += n as u32;
-        Ok(n)
+        match BodyRecords::count_checked(&self.buf[start..]) {
+            Ok(n) => {
+                // `n` <= MAX_FRAME_BODY / 8 < u32::MAX.
+                self.count += n as u32;
+                Ok(n)
+            }
+            Err(e) => {
+                self.buf.resize(start, 0);
+                Err(e)
+            }
+        }
     }
 
     /// Checks that a record of at most `len` bytes fits the frame and
