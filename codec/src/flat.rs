@@ -909,29 +909,40 @@ fn word8(bytes: &[u8]) -> u64 {
 /// Whether `bytes` is UTF-8, with a fast path for ASCII (8 to 16 bytes,
 /// the commonest out-of-line strings, as two words that may overlap;
 /// longer ones 32 bytes at a time into four independent words, then a
-/// word at a time).
+/// word at a time, the last word overlapping).
 #[inline]
 fn is_utf8(bytes: &[u8]) -> bool {
     let n = bytes.len();
-    let high = if (8..=16).contains(&n) {
-        word8(&bytes[..8]) | word8(&bytes[n - 8..])
+    if (8..=16).contains(&n) {
+        let high = word8(&bytes[..8]) | word8(&bytes[n - 8..]);
+        high & 0x8080_8080_8080_8080 == 0 || std::str::from_utf8(bytes).is_ok()
     } else {
-        let mut blocks = bytes.chunks_exact(32);
-        let mut lanes = [0u64; 4];
-        for block in &mut blocks {
-            for (k, lane) in lanes.iter_mut().enumerate() {
-                *lane |= word8(&block[k * 8..k * 8 + 8]);
-            }
+        is_utf8_any(bytes)
+    }
+}
+
+/// [`is_utf8`] of a string of any length, out of line.
+#[inline(never)]
+fn is_utf8_any(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    let mut blocks = bytes.chunks_exact(32);
+    let mut lanes = [0u64; 4];
+    for block in &mut blocks {
+        for (k, lane) in lanes.iter_mut().enumerate() {
+            *lane |= word8(&block[k * 8..k * 8 + 8]);
         }
-        let mut high = lanes.iter().fold(0, |h, l| h | l);
-        let mut words = blocks.remainder().chunks_exact(8);
-        for w in &mut words {
-            high |= word8(w);
-        }
-        for &b in words.remainder() {
-            high |= u64::from(b);
-        }
-        high
+    }
+    let mut high = lanes.iter().fold(0, |h, l| h | l);
+    let mut words = blocks.remainder().chunks_exact(8);
+    for w in &mut words {
+        high |= word8(w);
+    }
+    high = if n >= 8 {
+        // The last bytes as the string's last word (overlapping bytes
+        // already seen).
+        high | word8(&bytes[n - 8..])
+    } else {
+        words.remainder().iter().fold(high, |h, &b| h | u64::from(b))
     };
     high & 0x8080_8080_8080_8080 == 0 || std::str::from_utf8(bytes).is_ok()
 }
