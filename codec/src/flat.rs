@@ -942,7 +942,10 @@ fn is_utf8_any(bytes: &[u8]) -> bool {
         // already seen).
         high | word8(&bytes[n - 8..])
     } else {
-        words.remainder().iter().fold(high, |h, &b| h | u64::from(b))
+        words
+            .remainder()
+            .iter()
+            .fold(high, |h, &b| h | u64::from(b))
     };
     high & 0x8080_8080_8080_8080 == 0 || std::str::from_utf8(bytes).is_ok()
 }
