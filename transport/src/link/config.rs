@@ -110,7 +110,8 @@ pub struct LinkConfig {
     /// The I/O backend.
     pub backend: Backend,
     /// Frames with a body larger than this are refused (and the connection
-    /// dropped); outbound frames are built up to this size.
+    /// dropped); outbound frames are built up to 256 KiB, or this size if
+    /// less (a larger batch of records still goes into one frame whole).
     pub max_frame: usize,
     /// A connection that has not completed its handshake within this time is
     /// dropped.

@@ -95,6 +95,14 @@ impl Idle {
 /// one; fewer wait up to [`Idle::SHORT`] for more (see `LinkCore::fill_frame`).
 pub(crate) const MIN_FRAME: usize = 32 << 10;
 
+/// Bytes a frame is filled to (or `max_frame`'s room, if less; a ring
+/// record that takes a frame past it still goes in whole). A frame is
+/// decrypted, checked and copied into the rings before the next one, so
+/// it had better stay in the receiving core's cache: with 1 KiB tuples,
+/// frames of 256 KiB moved about 7 % more bytes between two nodes than
+/// frames of 2 MiB (the default `max_frame`), and no fewer 9-byte tuples.
+pub(crate) const FRAME_TARGET: usize = 256 << 10;
+
 /// A backend's handle for one connection.
 pub(crate) type ConnKey = usize;
 
@@ -440,7 +448,7 @@ impl LinkCore {
                 fingerprint: config.fingerprint,
             },
             max_frame: config.max_frame,
-            frame_target: config.max_frame - slack,
+            frame_target: (config.max_frame - slack).min(FRAME_TARGET),
             recv_limit: FrameHeader::LEN + config.max_frame + TAG_LEN + 4096,
             handshake_timeout: config.handshake_timeout,
             reconnect: (config.reconnect_min, config.reconnect_max),
