@@ -458,9 +458,16 @@ fn reconnects_after_the_peer_restarts(backend: Backend) {
     assert!(a.link().wait_connected(WAIT));
     b.link.unwrap().stop();
     wait_for("peer down", || a.state_of(base + 1) == PeerState::Down);
-    // Records for a down peer are drained and dropped, never block.
-    for i in 0..5000 {
+    // Records for a down peer are drained and dropped, never block; they
+    // are counted one by one, also in batches (of 5 here).
+    for i in 0..1000 {
         a.push(base + 1, 0, &record((base + 1) * 100, 1, i, 64));
+    }
+    for i in (1000..5000).step_by(5) {
+        let five: Vec<u8> = (i..i + 5)
+            .flat_map(|k| batch(&record((base + 1) * 100, 1, k, 64)))
+            .collect();
+        a.push_batch(base + 1, 0, &five);
     }
     a.flush();
     wait_for("records dropped", || {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gale_codec::FrameHeader;
+use gale_codec::{BodyRecords, FrameHeader};
 use tracing::{info, warn};
 
 use super::admit::{Admission, Noise, HELLO_TIMEOUT};
@@ -102,6 +102,12 @@ pub(crate) const MIN_FRAME: usize = 32 << 10;
 /// frames of 256 KiB moved about 7 % more bytes between two nodes than
 /// frames of 2 MiB (the default `max_frame`), and no fewer 9-byte tuples.
 pub(crate) const FRAME_TARGET: usize = 256 << 10;
+
+/// The records of a worker's record batch (one ring record), for the
+/// count of dropped records: those whose headers are whole, at least one.
+fn records_in(batch: &[u8]) -> u64 {
+    (BodyRecords::new(batch).count() as u64).max(1)
+}
 
 /// A backend's handle for one connection.
 pub(crate) type ConnKey = usize;
@@ -935,7 +941,7 @@ impl LinkCore {
                 // max_record and the frame stays under max_frame (checked
                 // in `new`); a malformed batch would be dropped whole.
                 if frame.push_body(records).is_err() {
-                    dropped += 1;
+                    dropped += records_in(records);
                 }
                 if frame.len_bytes() >= self.frame_target {
                     break;
@@ -1066,7 +1072,7 @@ impl LinkCore {
             if peer.active.is_none() && peer.ever_up {
                 let mut dropped = 0u64;
                 for ring in &mut peer.outbound {
-                    dropped += ring.read().records().count() as u64;
+                    dropped += ring.read().records().map(records_in).sum::<u64>();
                 }
                 if dropped > 0 {
                     PeerCounters::add(&self.shared.peers[p].dropped, dropped);

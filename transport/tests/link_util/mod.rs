@@ -182,12 +182,19 @@ impl Node {
     /// Pushes a record into worker `thread`'s ring for `peer`, waiting while
     /// the ring is full; returns how often it was full.
     pub fn push(&mut self, peer: NodeId, thread: usize, rec: &[u8]) -> u64 {
+        self.push_batch(peer, thread, &batch(rec))
+    }
+
+    /// Pushes records (a record batch, as [`batch`] makes them, concatenated)
+    /// into worker `thread`'s ring for `peer` as one ring record, as the
+    /// engine's workers do, waiting while the ring is full; returns how often
+    /// it was full.
+    pub fn push_batch(&mut self, peer: NodeId, thread: usize, rec: &[u8]) -> u64 {
         let ring = &mut self.out.iter_mut().find(|(id, _)| *id == peer).unwrap().1[thread];
         let deadline = Instant::now() + WAIT;
         let mut full = 0;
-        let rec = batch(rec);
         loop {
-            match ring.try_push(&rec) {
+            match ring.try_push(rec) {
                 Ok(()) => return full,
                 Err(ReserveError::Full) => {
                     full += 1;
