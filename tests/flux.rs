@@ -212,6 +212,7 @@ config:
   topology.message.timeout.secs: 12
   topology.debug: true
   topology.fall.back.on.java.serialization: false
+  topology.disable.loadaware.messaging: true
 spouts:
   - {id: w, className: org.apache.storm.testing.TestWordSpout}
 bolts:
@@ -224,6 +225,7 @@ streams:
     assert_eq!(config.ackers, 2);
     assert_eq!(config.max_spout_pending, Some(7));
     assert_eq!(config.message_timeout, Duration::from_secs(12));
+    assert!(!config.load_aware);
     let warned: Vec<(Option<usize>, &str)> = loaded
         .warnings
         .iter()
@@ -235,6 +237,24 @@ streams:
     );
     let all = errors(&text.replace("  topology.debug: true", "  ackerz: 1"));
     has_error(&all, 5, "config.ackerz", "unknown key");
+    // Gale's own key, and a value of the wrong kind.
+    let gale = text.replace(
+        "topology.disable.loadaware.messaging: true",
+        "load_aware: false",
+    );
+    assert!(!load(&gale).unwrap().topology.config().load_aware);
+    let on = text.replace(
+        "topology.disable.loadaware.messaging: true",
+        "load_aware: true",
+    );
+    assert!(load(&on).unwrap().topology.config().load_aware);
+    let all = errors(&text.replace("messaging: true", "messaging: 3"));
+    has_error(
+        &all,
+        7,
+        "config.topology.disable.loadaware.messaging",
+        "must be true or false",
+    );
 }
 
 #[test]

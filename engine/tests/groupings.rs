@@ -3,12 +3,14 @@
 mod util;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use gale_codec::Value;
 use gale_engine::{
-    CustomGrouping, Grouping, OutputFieldsDeclarer, Spout, SpoutOutput, TaskId, TopologyBuilder,
-    TopologyContext, DEFAULT_STREAM,
+    Bolt, BoltOutput, CustomGrouping, Grouping, Input, OutputFieldsDeclarer, Spout, SpoutOutput,
+    TaskId, TopologyBuilder, TopologyContext, DEFAULT_STREAM,
 };
 use util::{all_ids, assert_each_id, per_task, run, Numbers, Recorder, Sink, TaskSeen, ID_STRIDE};
 
@@ -298,6 +300,8 @@ fn check_roughly_even(grouping: &str, subscribe: fn(gale_engine::BoltDeclarer<'_
     for threads in [1, 2] {
         let sink = Sink::new();
         let mut b = TopologyBuilder::new(grouping);
+        // Even by the round robin, whatever the threads' loads.
+        b.set_load_aware(false);
         let s = Arc::clone(&sink);
         b.set_spout("numbers", move || Numbers::new(N).sink(&s), 2);
         let s = Arc::clone(&sink);
@@ -326,6 +330,98 @@ fn shuffle_spreads_evenly() {
     check_roughly_even("shuffle", |d| {
         let _ = d.shuffle_grouping("numbers");
     });
+}
+
+/// Spins for `d` (a stand-in for work).
+fn burn(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// Emits `n` tuples, each after 2 µs of work.
+struct BusySpout {
+    left: u64,
+}
+
+impl Spout for BusySpout {
+    fn declare_output_fields(&self, declarer: &mut OutputFieldsDeclarer) {
+        declarer.declare(["n"]);
+    }
+
+    fn next_tuple(&mut self, out: &mut SpoutOutput<'_>) {
+        if self.left > 0 {
+            burn(Duration::from_micros(2));
+            out.emit(&[Value::I64(self.left as i64)]);
+            self.left -= 1;
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        self.left == 0
+    }
+}
+
+/// Works 1 µs per input and counts its inputs by task index.
+struct BusyBolt {
+    counts: Arc<[AtomicU64; 2]>,
+    index: usize,
+}
+
+impl Bolt for BusyBolt {
+    fn declare_output_fields(&self, _declarer: &mut OutputFieldsDeclarer) {}
+
+    fn prepare(&mut self, context: &TopologyContext) {
+        self.index = context.task_index();
+    }
+
+    fn execute(&mut self, _input: &Input<'_>, _out: &mut BoltOutput<'_>) {
+        burn(Duration::from_micros(1));
+        self.counts[self.index].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A spout's thread also runs one of the two tasks its shuffle feeds: the
+/// load-aware shuffle (the default) sends most tuples to the task on the
+/// other, idler thread; without it, each task gets half.
+#[test]
+fn a_load_aware_shuffle_favours_the_idler_thread() {
+    const TUPLES: u64 = 200_000;
+    for load_aware in [true, false] {
+        let counts: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let mut b = TopologyBuilder::new("load-aware");
+        b.set_load_aware(load_aware);
+        // Tasks go round robin over the two threads in declaration order:
+        // the spout (task 1) and work's second task (3) on thread 0,
+        // work's first task (2) on thread 1.
+        b.set_spout("numbers", || BusySpout { left: TUPLES }, 1);
+        let c = Arc::clone(&counts);
+        b.set_bolt(
+            "work",
+            move || BusyBolt {
+                counts: Arc::clone(&c),
+                index: 0,
+            },
+            2,
+        )
+        .shuffle_grouping("numbers");
+        let stats = run(b.build().unwrap(), 2, 1 << 16);
+        assert_eq!(stats.components["work"].executed, TUPLES);
+        let other_thread = counts[0].load(Ordering::Relaxed);
+        let spouts_thread = counts[1].load(Ordering::Relaxed);
+        assert_eq!(other_thread + spouts_thread, TUPLES);
+        if load_aware {
+            // It settles near 7 to 1 within some 100 ms of the run's
+            // about 600; anything over 3 to 2 shows the balance works.
+            assert!(
+                other_thread > TUPLES * 3 / 5,
+                "load aware: {other_thread} on the idler thread, {spouts_thread} on the spout's"
+            );
+        } else {
+            assert_eq!(other_thread, TUPLES / 2);
+        }
+    }
 }
 
 #[test]

@@ -900,6 +900,9 @@ fn build(
     if let Some(n) = config.max_spout_pending {
         b.set_max_spout_pending(n);
     }
+    if let Some(on) = config.load_aware {
+        b.set_load_aware(on);
+    }
     let mut outputs = Outputs {
         counts: None,
         spouts_finite: true,

@@ -1,5 +1,5 @@
 //! Reading `config:`: Gale's keys (`ackers`, `message_timeout_secs`,
-//! `max_spout_pending`, `tick_secs`, `state` (see `state.rs`), `conf`) and Storm's (`topology.*`,
+//! `max_spout_pending`, `load_aware`, `tick_secs`, `state` (see `state.rs`), `conf`) and Storm's (`topology.*`,
 //! as a Flux file has them). A Storm key Gale uses sets the same thing as
 //! Gale's key; one Gale does not use is a warning naming it; every Storm
 //! key also goes into the `conf` handed to shell components, as Storm
@@ -13,7 +13,8 @@ use super::schema::ConfigDef;
 use super::state;
 
 /// Storm keys Gale reads, and what they set.
-const STORM_USED: [&str; 6] = [
+const STORM_USED: [&str; 7] = [
+    "topology.disable.loadaware.messaging",
     "topology.state.checkpoint.interval.ms",
     "topology.acker.executors",
     "topology.message.timeout.secs",
@@ -70,6 +71,14 @@ pub(super) fn read(value: &Yaml, line: Option<usize>, errors: &mut Errors<'_>) -
                 Some(n) => config.max_spout_pending = Some(n),
                 None => bad(errors, "a count"),
             },
+            "load_aware" => match v.as_bool() {
+                Some(on) => config.load_aware = Some(on),
+                None => bad(errors, "true or false"),
+            },
+            "topology.disable.loadaware.messaging" => match v.as_bool() {
+                Some(off) => config.load_aware = Some(!off),
+                None => bad(errors, "true or false"),
+            },
             "message_timeout_secs" | "topology.message.timeout.secs" => match v.as_f64() {
                 Some(t) => config.message_timeout_secs = Some(t),
                 None => bad(errors, "a number of seconds"),
@@ -101,7 +110,7 @@ pub(super) fn read(value: &Yaml, line: Option<usize>, errors: &mut Errors<'_>) -
                 kline,
                 &at,
                 "unknown key (Gale's are ackers, message_timeout_secs, max_spout_pending, \
-                 tick_secs, state, conf; Storm's are topology.*)",
+                 load_aware, tick_secs, state, conf; Storm's are topology.*)",
             ),
         }
         if key.contains('.') {

@@ -40,6 +40,9 @@ pub(super) struct ConfigDef {
     pub(super) message_timeout_secs: Option<f64>,
     /// Trees in flight per spout task.
     pub(super) max_spout_pending: Option<usize>,
+    /// Load-aware shuffles (Storm's `topology.disable.loadaware.messaging`,
+    /// negated).
+    pub(super) load_aware: Option<bool>,
     /// A tick tuple every this many seconds to every shell bolt and
     /// registered bolt class without its own `tick_secs` (Storm's
     /// `topology.tick.tuple.freq.secs`).

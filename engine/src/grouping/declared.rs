@@ -9,7 +9,10 @@ use super::custom::CustomGrouping;
 /// groupings).
 #[derive(Clone)]
 pub enum Grouping {
-    /// Each tuple to one task, spread evenly.
+    /// Each tuple to one task, spread over the tasks: evenly, or, load
+    /// aware (the default, as Storm's), with fewer to the tasks on the
+    /// node's busier worker threads (see
+    /// [`TopologyBuilder::set_load_aware`](crate::TopologyBuilder::set_load_aware)).
     Shuffle,
     /// Tuples with equal values in these fields go to the same task.
     Fields(Vec<String>),
@@ -20,7 +23,7 @@ pub enum Grouping {
     All,
     /// Every tuple to the task with the lowest id.
     Global,
-    /// No preference; Gale shuffles.
+    /// No preference; Gale shuffles (as [`Shuffle`](Self::Shuffle)).
     None,
     /// The emitter picks the task with `emit_direct`; the stream must be
     /// declared direct.

@@ -5,6 +5,7 @@
 //! grouping's state (a shuffle's position, partial-key load counts) and
 //! picks target tasks per tuple without allocating.
 
+mod balance;
 mod custom;
 mod declared;
 mod hash;

@@ -3,6 +3,7 @@
 
 use gale_codec::Value;
 
+use super::balance::Balance;
 use super::custom::CustomGrouping;
 use super::declared::Grouping;
 use super::hash::{bucket, key_hash, KeyValue};
@@ -12,8 +13,14 @@ use crate::TaskId;
 /// task. Built once at start; `route` does not allocate.
 pub(crate) enum Router {
     /// Round robin over the targets, starting at an offset per emitter so
-    /// that several emitters do not all hit the same task first.
-    Shuffle { targets: Vec<TaskId>, next: usize },
+    /// that several emitters do not all hit the same task first. Load
+    /// aware (with a [`Balance`]), `targets` is a table in which each
+    /// target appears in proportion to its weight.
+    Shuffle {
+        targets: Vec<TaskId>,
+        next: usize,
+        balance: Option<Box<Balance>>,
+    },
     /// `hash(key) % n`.
     Fields {
         targets: Vec<TaskId>,
@@ -58,14 +65,17 @@ impl Router {
             Grouping::Shuffle | Grouping::None => Router::Shuffle {
                 next: emitter % targets.len().max(1),
                 targets,
+                balance: None,
             },
             Grouping::LocalOrShuffle if !local.is_empty() => Router::Shuffle {
                 next: emitter % local.len(),
                 targets: local.to_vec(),
+                balance: None,
             },
             Grouping::LocalOrShuffle => Router::Shuffle {
                 next: emitter % targets.len().max(1),
                 targets,
+                balance: None,
             },
             Grouping::Fields(_) => Router::Fields { targets, key },
             Grouping::PartialKey(_) => Router::PartialKey {
@@ -148,7 +158,7 @@ impl Router {
     #[inline(always)]
     pub(crate) fn pick_one<V: KeyValue>(&mut self, values: &[V]) -> Option<TaskId> {
         match self {
-            Router::Shuffle { targets, next } => {
+            Router::Shuffle { targets, next, .. } => {
                 let t = *targets.get(*next)?;
                 *next = if *next + 1 == targets.len() {
                     0
@@ -190,6 +200,48 @@ impl Router {
             Router::One { task } => Some(*task),
             Router::Shuffle { targets, .. } if targets.len() == 1 => Some(targets[0]),
             _ => None,
+        }
+    }
+
+    /// Makes a shuffle load aware ([`Balance`]): `thread_of` names the
+    /// worker thread of this node a target task runs on (`None` for
+    /// another node's). Returns whether it is: not for another grouping,
+    /// nor for targets on fewer than two of this node's threads.
+    pub(crate) fn balance_by_load(&mut self, thread_of: impl Fn(TaskId) -> Option<usize>) -> bool {
+        let Router::Shuffle {
+            targets, balance, ..
+        } = self
+        else {
+            return false;
+        };
+        *balance = Balance::new(targets, thread_of).map(Box::new);
+        balance.is_some()
+    }
+
+    /// Whether this is a load-aware shuffle.
+    pub(crate) fn is_balanced(&self) -> bool {
+        matches!(
+            self,
+            Router::Shuffle {
+                balance: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// Moves a load-aware shuffle's weights by the busy shares its worker
+    /// threads published (`busy(thread)`, 0 to 1); nothing for other
+    /// routers.
+    pub(crate) fn rebalance(&mut self, busy: &impl Fn(usize) -> f64) {
+        if let Router::Shuffle {
+            targets,
+            next,
+            balance: Some(balance),
+        } = self
+        {
+            if balance.rebalance(busy, targets) {
+                *next %= targets.len().max(1);
+            }
         }
     }
 

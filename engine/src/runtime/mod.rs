@@ -10,7 +10,10 @@
 //!   subscribers is only counted, and one whose single subscription
 //!   always picks the same task (global, shuffle over one task) goes
 //!   straight to that task without asking the router; everything else is
-//!   routed per tuple (`emit_routed`). Acker state (roots, edges, folded
+//!   routed per tuple (`emit_routed`). A shuffle over tasks on several of
+//!   the node's threads is load aware (`grouping/balance.rs`): every
+//!   10 ms each worker publishes its busy share (`load`) and reweighs its
+//!   shuffles' round robins by the others'. Acker state (roots, edges, folded
 //!   updates) lives in `Tracking`.
 //! - **Outbox** (`outbox`): each tuple is archived once, per destination
 //!   task. For a task on this thread, chained (below) or into the local
@@ -54,6 +57,7 @@ mod counters;
 mod error;
 mod handoff;
 mod input;
+mod load;
 mod metrics;
 mod node;
 mod outbox;

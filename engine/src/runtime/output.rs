@@ -238,6 +238,9 @@ pub(crate) struct Emitter {
     /// `collecting` (an [`Emission`] asked for them).
     targets: Vec<TaskId>,
     collecting: bool,
+    /// Some route is a load-aware shuffle ([`rebalance`](Self::rebalance)
+    /// has work).
+    balanced: bool,
     /// The worker loop's clock, read once per pass.
     pub(crate) now: Instant,
     /// `now` in nanoseconds since `epoch` (emit times of spout trees).
@@ -294,6 +297,11 @@ impl Emitter {
             main_inputs,
             plan.streams.len(),
         );
+        let balanced = streams
+            .iter()
+            .flatten()
+            .flat_map(|s| &s.routes)
+            .any(|(router, _)| router.is_balanced());
         let default = streams
             .iter()
             .map(|s| {
@@ -318,9 +326,24 @@ impl Emitter {
             forwarded: Vec::new(),
             targets: Vec::new(),
             collecting: false,
+            balanced,
             now: Instant::now(),
             now_ns: 0,
             epoch: Instant::now(),
+        }
+    }
+
+    /// Moves the weights of this thread's load-aware shuffles by the busy
+    /// share each worker thread of the node published (`busy(thread)`,
+    /// 0 to 1).
+    pub(crate) fn rebalance(&mut self, busy: impl Fn(usize) -> f64) {
+        if !self.balanced {
+            return;
+        }
+        for out in self.streams.iter_mut().flatten() {
+            for (router, _) in &mut out.routes {
+                router.rebalance(&busy);
+            }
         }
     }
 

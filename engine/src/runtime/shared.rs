@@ -4,7 +4,7 @@
 //! errors.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -96,6 +96,10 @@ pub(crate) struct Shared {
     pub(crate) panic: Mutex<Option<Failure>>,
     /// Each on its own cache line: workers write theirs every loop pass.
     pub(crate) workers: Vec<CachePadded<WorkerProgress>>,
+    /// Each worker's busy share of its last load window, in millionths
+    /// (`load.rs`), for load-aware shuffles. Apart from `workers`, which
+    /// change every pass: these change once a window.
+    busy: Vec<CachePadded<AtomicU32>>,
     /// Indexed by task id - 1; padded like `workers`.
     pub(crate) tasks: Vec<CachePadded<AtomicCounters>>,
     errors: Mutex<Vec<TaskError>>,
@@ -127,11 +131,31 @@ impl Shared {
             failed: AtomicBool::new(false),
             panic: Mutex::new(None),
             workers: (0..workers).map(|_| CachePadded::default()).collect(),
+            busy: (0..workers).map(|_| CachePadded::default()).collect(),
             tasks: (0..tasks).map(|_| CachePadded::default()).collect(),
             errors: Mutex::new(Vec::new()),
             error_groups: Mutex::new(BTreeMap::new()),
             metrics,
         }
+    }
+
+    /// Publishes worker `index`'s busy share (0 to 1) of its last load
+    /// window.
+    pub(crate) fn set_busy(&self, index: usize, share: f64) {
+        if let Some(b) = self.busy.get(index) {
+            // SYNC: Relaxed: a lone gauge, read by `busy`; nothing else is
+            // published through it.
+            b.store((share.clamp(0.0, 1.0) * 1e6) as u32, Ordering::Relaxed);
+        }
+    }
+
+    /// Worker `index`'s last published busy share (0 before its first
+    /// window, and for a thread not of this node).
+    pub(crate) fn busy(&self, index: usize) -> f64 {
+        // SYNC: Relaxed, as its store in `set_busy`.
+        self.busy
+            .get(index)
+            .map_or(0.0, |b| f64::from(b.load(Ordering::Relaxed)) / 1e6)
     }
 
     /// Records an error reported by or about a task and logs it.

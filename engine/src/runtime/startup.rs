@@ -262,13 +262,19 @@ fn build_worker(
                     .iter()
                     .map(|route| {
                         let local = local_targets(plan, &route.targets, index);
-                        let router = Router::new(
+                        let mut router = Router::new(
                             &route.grouping,
                             &route.targets,
                             &local,
                             route.key.clone(),
                             info.index,
                         );
+                        if plan.topology.config.load_aware {
+                            router.balance_by_load(|t| {
+                                let info = plan.task(t).filter(|i| plan.is_local(i))?;
+                                Some(info.thread)
+                            });
+                        }
                         (router, route.targets.clone())
                     })
                     .collect();

@@ -13,6 +13,7 @@ use gale_transport::{Consumer, Doorbell, Waiter};
 
 use super::collector::{execute_bolt, panic_message, run_chained, BoltOutput, SpoutOutput};
 use super::input::{NoMore, RecordSource, TimedInput, Trusted};
+use super::load::LoadMeter;
 use super::output::Emitter;
 use super::plan::{Plan, TICK_STREAM_ID};
 use super::queue::{BatchRecords, ByteQueue, SubRecords};
@@ -534,12 +535,24 @@ impl Worker {
         let mut paused = false;
         // Whether the last pass found nothing to do (as before the first).
         let mut was_idle = true;
+        // How busy this thread is, for load-aware shuffles (every worker
+        // publishes it: the shuffles of others may target its tasks).
+        let mut load = self
+            .core
+            .plan
+            .topology
+            .config
+            .load_aware
+            .then(|| LoadMeter::new(Instant::now()));
         while !self.core.shared.should_stop() {
             let mut progress = false;
             // The pass's one reading of the clock (the flushes below go by
             // it too).
             let now = Instant::now();
             self.core.emitter.set_now(now);
+            if let Some(share) = load.as_mut().and_then(|m| m.pass(now, !was_idle)) {
+                self.balance(share);
+            }
             let Worker { core, inbound, .. } = &mut self;
             for Inbound { ring, read } in inbound.iter_mut() {
                 let mut batch = ring.try_read_batch(*read);
@@ -620,6 +633,14 @@ impl Worker {
             }
         }
         self.exit();
+    }
+
+    /// Publishes this thread's busy share of the last load window and
+    /// rebalances its load-aware shuffles by every thread's.
+    fn balance(&mut self, share: f64) {
+        let shared = &self.core.shared;
+        shared.set_busy(self.index, share);
+        self.core.emitter.rebalance(|thread| shared.busy(thread));
     }
 
     /// Opens spouts and prepares bolts; false if one panicked.

@@ -89,6 +89,16 @@ impl TopologyBuilder {
         self
     }
 
+    /// Whether shuffle groupings are load aware (default true): a task on
+    /// a busier worker thread of the node gets fewer tuples (see
+    /// [`Grouping::Shuffle`](crate::Grouping::Shuffle)); false gives
+    /// every task an even share (Storm's
+    /// `topology.disable.loadaware.messaging`).
+    pub fn set_load_aware(&mut self, on: bool) -> &mut Self {
+        self.config.load_aware = on;
+        self
+    }
+
     /// Tuple trees not completed within `timeout` fail (default 30 s).
     pub fn set_message_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.config.message_timeout = timeout;

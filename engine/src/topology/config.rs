@@ -13,6 +13,11 @@ pub struct TopologyConfig {
     /// Default for spouts without their own `max_spout_pending`: at most
     /// this many trees in flight per spout task (`None`: unbounded).
     pub max_spout_pending: Option<usize>,
+    /// Shuffles send fewer tuples to tasks on busier worker threads of
+    /// the node (default on, as Storm's load-aware shuffle; off: every
+    /// task gets an even share, as Storm's
+    /// `topology.disable.loadaware.messaging`).
+    pub load_aware: bool,
 }
 
 impl Default for TopologyConfig {
@@ -21,6 +26,7 @@ impl Default for TopologyConfig {
             ackers: 1,
             message_timeout: Duration::from_secs(30),
             max_spout_pending: None,
+            load_aware: true,
         }
     }
 }
