@@ -32,6 +32,9 @@ pub struct BuiltinOptions {
     pub ack: bool,
     /// Trees in flight per spout task (with `ack`); `None`: unbounded.
     pub max_pending: Option<usize>,
+    /// Shuffles give every task an even share instead of being load
+    /// aware ([`TopologyBuilder::set_load_aware`](gale_engine::TopologyBuilder::set_load_aware)`(false)`).
+    pub even_shuffle: bool,
     /// Pace the spouts and measure spout-to-sink latency (`gale bench
     /// --rate`): spouts emit on the probe's schedule with a stamp field
     /// ([`STAMP_FIELD`](super::probe::STAMP_FIELD)) last in every tuple,

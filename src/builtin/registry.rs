@@ -120,7 +120,7 @@ pub fn build(name: &str, opts: &BuiltinOptions) -> Result<Built, BuiltinError> {
                 name: name.to_owned(),
                 known: NAMES.to_vec(),
             })?;
-    build(opts).map_err(|e| match e {
+    let mut built = build(opts).map_err(|e| match e {
         Failure::Topology(e) => BuiltinError::Topology {
             name,
             source: Box::new(e),
@@ -130,7 +130,11 @@ pub fn build(name: &str, opts: &BuiltinOptions) -> Result<Built, BuiltinError> {
             name,
             message: e.to_string(),
         },
-    })
+    })?;
+    if opts.even_shuffle {
+        built.topology.set_load_aware(false);
+    }
+    Ok(built)
 }
 
 #[cfg(test)]
@@ -154,6 +158,12 @@ mod tests {
             let counted = name.ends_with("wordcount");
             assert_eq!(built.counts.is_some(), counted, "{name}");
             assert!(describe(name).is_some());
+            assert!(built.topology.config().load_aware, "{name}");
+            let even = BuiltinOptions {
+                even_shuffle: true,
+                ..BuiltinOptions::default()
+            };
+            assert!(!build(name, &even).unwrap().topology.config().load_aware);
         }
     }
 

@@ -114,6 +114,10 @@ pub struct BenchArgs {
     /// Grouping between the const-spout benches' components.
     #[arg(long, value_enum, default_value_t = PerfGrouping::LocalOrShuffle)]
     pub grouping: PerfGrouping,
+    /// Shuffles give every task an even share instead of being load
+    /// aware (Storm's `topology.disable.loadaware.messaging`).
+    #[arg(long)]
+    pub even_shuffle: bool,
     /// stateful-wordcount: checkpoint into DIR (an existing directory)
     /// [default: a fresh temporary directory, removed afterwards].
     #[arg(long, value_name = "DIR")]
@@ -147,6 +151,7 @@ impl BenchArgs {
             spouts: None,
             bolts: None,
             grouping: PerfGrouping::LocalOrShuffle,
+            even_shuffle: false,
             state_dir: None,
             checkpoint_ms: None,
             engine: engine.clone(),
@@ -330,6 +335,7 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
             spout_parallelism: args.spouts,
             bolt_parallelism: args.bolts,
             grouping: args.grouping,
+            even_shuffle: args.even_shuffle,
             state_dir: state.as_ref().map(|s| s.dir.clone()),
             checkpoint_interval: state
                 .is_some()
@@ -393,9 +399,12 @@ impl Drop for BenchState {
 /// when its spouts emit with message ids, acking; no paced latency (its
 /// spouts are not Gale's to pace).
 pub(crate) fn run_topology(
-    topology: gale_engine::Topology,
+    mut topology: gale_engine::Topology,
     args: &BenchArgs,
 ) -> Result<(), CliError> {
+    if args.even_shuffle {
+        topology.set_load_aware(false);
+    }
     let shape = Shape::of(&topology);
     let config = args.engine.run_config(None);
     let threads = config.thread_count();
@@ -742,6 +751,7 @@ fn to_json(args: &BenchArgs, threads: usize, outcome: &Outcome, reached: Option<
                 .map(|v| v.get_name().to_owned()),
             "pin": config.pin,
             "busy_spin": args.engine.busy_spin,
+            "even_shuffle": args.even_shuffle,
         },
         "gale_version": env!("CARGO_PKG_VERSION"),
         "machine": machine::describe(),

@@ -86,7 +86,10 @@ pub(super) fn reject_builtin_flags(args: &TopologyArgs) -> Result<(), CliError> 
 /// bolts).
 pub(super) fn run(args: &RunArgs) -> Result<(), CliError> {
     reject_builtin_flags(&args.topology)?;
-    let loaded = load(Path::new(&args.name), &options(&args.topology))?;
+    let mut loaded = load(Path::new(&args.name), &options(&args.topology))?;
+    if args.topology.even_shuffle {
+        loaded.topology.set_load_aware(false);
+    }
     run_built(
         args,
         loaded.into(),

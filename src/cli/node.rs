@@ -142,7 +142,10 @@ fn topology_for_cluster(
     if crate::topofile::is_topology_file(name) {
         reject_builtin_flags(args)?;
         let options = super::file::options(args);
-        let loaded = super::file::load(std::path::Path::new(name), &options)?;
+        let mut loaded = super::file::load(std::path::Path::new(name), &options)?;
+        if args.even_shuffle {
+            loaded.topology.set_load_aware(false);
+        }
         let mut extra = file_fingerprint_extra(name, &loaded.resolved)?;
         if !options.state.is_empty() {
             extra.extend(format!(" state {:?}", options.state).into_bytes());

@@ -35,6 +35,11 @@ pub struct TopologyArgs {
     /// (Storm's max spout pending) [default: unbounded].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_pending: Option<u64>,
+    /// Shuffles give every task an even share (Storm's
+    /// `topology.disable.loadaware.messaging`) instead of fewer tuples to
+    /// tasks on the node's busier worker threads.
+    #[arg(long)]
+    pub even_shuffle: bool,
     /// stateful-wordcount, or a topology file (over its `config.state`):
     /// checkpoint state into DIR (which must exist) and restore it from
     /// there at start (exactly-once across crashes). With `gale node`,
@@ -74,6 +79,7 @@ impl TopologyArgs {
             grouping: self.grouping,
             ack: self.ack,
             max_pending: self.max_pending.map(|n| n as usize),
+            even_shuffle: self.even_shuffle,
             state_dir: self.state_dir.clone(),
             state_url: self.state_url.clone(),
             checkpoint_interval: self.checkpoint_ms.map(std::time::Duration::from_millis),

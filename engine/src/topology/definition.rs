@@ -31,6 +31,14 @@ impl Topology {
         &self.config
     }
 
+    /// Turns load-aware shuffles on or off for this topology (as
+    /// [`TopologyBuilder::set_load_aware`](super::TopologyBuilder::set_load_aware)
+    /// before it was built: a run-time choice that validation does not
+    /// depend on).
+    pub fn set_load_aware(&mut self, on: bool) {
+        self.config.load_aware = on;
+    }
+
     /// Component names, spouts and bolts, in declaration order.
     pub fn component_names(&self) -> impl Iterator<Item = &str> {
         self.components.iter().map(|c| c.name.as_str())
