@@ -36,7 +36,8 @@ use crate::TaskId;
 const GAIN: f64 = 0.5;
 /// The largest difference of busy shares one window acts on.
 const MAX_STEP: f64 = 0.2;
-/// Differences of busy shares smaller than this change nothing: noise
+/// A thread whose busy share is within this of the mean of its
+/// shuffle's threads keeps its weight: noise
 /// (two saturated threads differ by about 0.02 from window to window),
 /// and the small differences of lightly loaded threads, which are best
 /// left with the even shares of the round robin.
