@@ -22,6 +22,12 @@
 //! weight flows back. Weights stay within [`MIN_WEIGHT`] and
 //! [`MAX_WEIGHT`] of an even share, so every task keeps getting tuples.
 //!
+//! While every thread of the shuffle is busy less than half of its
+//! windows ([`LIGHT_LOAD`]), no thread is near its capacity and the
+//! weights go back towards even: balancing gains nothing there, and the
+//! round robin keeps its share of tuples on the emitting thread, where a
+//! chained tuple waits less than one handed to another thread.
+//!
 //! Targets on other nodes keep an even share (this node does not see
 //! how busy their threads are), and so does the node's share as a whole.
 //!
@@ -42,6 +48,14 @@ const MAX_STEP: f64 = 0.2;
 /// and the small differences of lightly loaded threads, which are best
 /// left with the even shares of the round robin.
 const DEADBAND: f64 = 0.05;
+/// While every thread of a shuffle is busy less than this share of its
+/// windows, none is near its capacity: the weights go back towards even
+/// (a tuple kept on the emitting thread's chain waits less than one
+/// handed to another thread, and balancing gains nothing there).
+const LIGHT_LOAD: f64 = 0.5;
+/// How much of a weight's distance from even one lightly loaded window
+/// keeps.
+const RELAX: f64 = 0.5;
 /// The least weight of a target, relative to an even share.
 const MIN_WEIGHT: f64 = 0.25;
 /// The most weight of a target, relative to an even share.
@@ -121,6 +135,23 @@ impl Balance {
         }
         if n == 0.0 {
             return false;
+        }
+        let busiest = self
+            .targets
+            .iter()
+            .filter_map(|t| t.1)
+            .map(&busy)
+            .fold(0.0, f64::max);
+        if busiest < LIGHT_LOAD {
+            // Room on every thread: the even shares come back, and with
+            // them the round robin's latency.
+            for w in self.local_weights() {
+                *w = 1.0 + (*w - 1.0) * RELAX;
+                if (*w - 1.0).abs() < 0.01 {
+                    *w = 1.0;
+                }
+            }
+            return self.build(table);
         }
         let mean = sum / n;
         for (w, &(_, thread)) in self.weights.iter_mut().zip(&self.targets) {
@@ -223,6 +254,21 @@ mod tests {
             b.rebalance(|th| if th == 0 { 0.5 } else { 1.0 }, &mut table);
         }
         assert!(share(&table, 1) > 0.8, "{table:?}");
+    }
+
+    #[test]
+    fn light_loads_bring_the_even_shares_back() {
+        let (mut b, mut table) = two_threads();
+        for _ in 0..20 {
+            b.rebalance(|th| if th == 0 { 1.0 } else { 0.3 }, &mut table);
+        }
+        assert!(share(&table, 1) < 0.3, "{table:?}");
+        // Both threads below half busy: however different, back to even.
+        for _ in 0..20 {
+            b.rebalance(|th| if th == 0 { 0.45 } else { 0.05 }, &mut table);
+        }
+        assert!(b.weights().all(|(_, w)| w == 1.0));
+        assert!((share(&table, 1) - 0.5).abs() < 1e-9, "{table:?}");
     }
 
     #[test]
