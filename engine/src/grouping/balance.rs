@@ -11,7 +11,8 @@
 //!
 //! The busy share of a thread is the part of its last 10 ms window its
 //! loop spent on passes that did work (`runtime/load.rs` measures
-//! it; a thread blocked on a full ring or parked counts as idle). Every
+//! it; a parked thread, or one whose spouts wait for room in a full ring
+//! with nothing else to do, counts as idle). Every
 //! such window, each target's weight is multiplied by
 //! `exp(GAIN * (mean - busy))` (differences under [`DEADBAND`] are
 //! ignored, and the step is bounded by [`MAX_STEP`]): a
@@ -126,22 +127,16 @@ impl Balance {
         busy: impl Fn(usize) -> f64,
         table: &mut Vec<TaskId>,
     ) -> bool {
-        let (mut sum, mut n) = (0.0, 0.0);
-        for &(_, thread) in &self.targets {
-            if let Some(th) = thread {
-                sum += busy(th);
-                n += 1.0;
-            }
+        let (mut sum, mut n, mut busiest) = (0.0, 0.0, 0.0_f64);
+        for th in self.targets.iter().filter_map(|t| t.1) {
+            let b = busy(th);
+            sum += b;
+            n += 1.0;
+            busiest = busiest.max(b);
         }
         if n == 0.0 {
             return false;
         }
-        let busiest = self
-            .targets
-            .iter()
-            .filter_map(|t| t.1)
-            .map(&busy)
-            .fold(0.0, f64::max);
         if busiest < LIGHT_LOAD {
             // Room on every thread: the even shares come back, and with
             // them the round robin's latency.

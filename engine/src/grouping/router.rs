@@ -205,17 +205,16 @@ impl Router {
 
     /// Makes a shuffle load aware ([`Balance`]): `thread_of` names the
     /// worker thread of this node a target task runs on (`None` for
-    /// another node's). Returns whether it is: not for another grouping,
-    /// nor for targets on fewer than two of this node's threads.
-    pub(crate) fn balance_by_load(&mut self, thread_of: impl Fn(TaskId) -> Option<usize>) -> bool {
-        let Router::Shuffle {
+    /// another node's). Nothing for another grouping, nor for targets on
+    /// fewer than two of this node's threads ([`is_balanced`](Self::is_balanced)
+    /// says which).
+    pub(crate) fn balance_by_load(&mut self, thread_of: impl Fn(TaskId) -> Option<usize>) {
+        if let Router::Shuffle {
             targets, balance, ..
         } = self
-        else {
-            return false;
-        };
-        *balance = Balance::new(targets, thread_of).map(Box::new);
-        balance.is_some()
+        {
+            *balance = Balance::new(targets, thread_of).map(Box::new);
+        }
     }
 
     /// Whether this is a load-aware shuffle.

@@ -2,9 +2,10 @@
 //! (see `grouping/balance.rs`).
 //!
 //! A worker's loop runs in passes; a pass that executed, emitted or sent
-//! anything is busy, one that found nothing to do is idle (and so is the
-//! park that may follow it, and a pass blocked on a full ring, which
-//! cannot emit). The meter adds up the time of each kind, from the pass's
+//! anything is busy, one that found nothing to do is idle, and so is the
+//! park that may follow it (a worker whose spouts are held back by a full
+//! ring, with no input to execute, finds nothing to do: the thread it
+//! sends to is the busier one). The meter adds up the time of each kind, from the pass's
 //! one reading of the clock to the next, and every [`WINDOW`] yields the
 //! busy share of that window, which the worker publishes for the others
 //! and balances its own shuffles by.
