@@ -66,7 +66,7 @@ impl Pipeline {
     fn maybe_drain(&mut self, table: usize) {
         if self.tables[table].len() >= self.batch {
             let acker = &mut self.acker;
-            self.tables[table].drain(&ACKERS, |_, bytes| acker.apply(&bytes));
+            self.tables[table].drain(&ACKERS, |_, bytes| acker.apply(bytes));
         }
     }
 
@@ -86,7 +86,7 @@ impl Pipeline {
         }
         for t in 0..2 {
             let acker = &mut self.acker;
-            self.tables[t].drain(&ACKERS, |_, bytes| acker.apply(&bytes));
+            self.tables[t].drain(&ACKERS, |_, bytes| acker.apply(bytes));
         }
         done + self.acker.take_completions()
     }

@@ -32,8 +32,8 @@ impl AckTable {
     }
 
     /// Empties the table into one message per acker task.
-    pub fn drain(&mut self, ackers: &[TaskId], send: impl FnMut(TaskId, Vec<u8>)) {
-        self.0.drain(ackers, usize::MAX, send);
+    pub fn drain(&mut self, ackers: &[TaskId], mut send: impl FnMut(TaskId, &[u8])) {
+        self.0.drain(ackers, |acker, bytes| send(acker, bytes));
     }
 }
 
@@ -61,6 +61,8 @@ impl Acker {
     /// Takes the completions decided since the last call and returns how
     /// many there were (acked, failed or reset trees).
     pub fn take_completions(&mut self) -> usize {
-        self.0.take_out().map(|(_, b)| b.len() / DONE_RECORD).sum()
+        let mut n = 0;
+        self.0.send_out(|_, b| n += b.len() / DONE_RECORD);
+        n
     }
 }

@@ -56,13 +56,6 @@ pub(crate) type TaskMap<V> = HashMap<TaskId, V, BuildHasherDefault<TaskHasher>>;
 const FAIL: u64 = 1;
 const RESET: u64 = 2;
 
-#[derive(Clone, Copy, Default)]
-struct Update {
-    xor: u64,
-    /// Flag bits (`FAIL`, `RESET`).
-    meta: u64,
-}
-
 /// Acker updates of one worker's tasks, in the order they were made, each
 /// run of consecutive updates of one root folded into one record (a bolt
 /// that emits anchored tuples and then acks their input makes one record
@@ -70,90 +63,110 @@ struct Update {
 /// to a log costs a compare and a store where a hash map cost a lookup;
 /// the acker folds whatever is left, as it folds the records of different
 /// workers.
+///
+/// The log holds its records as they go to the acker ([`read`]: root,
+/// XOR, flags, each a little-endian word), so with one acker task it is
+/// sent as it is, and with several each record is copied once, into its
+/// acker's buffer (kept from one drain to the next).
 #[derive(Default)]
 pub(crate) struct AckTable {
-    log: Vec<(u64, Update)>,
+    log: Vec<u8>,
+    /// With several acker tasks: each one's share of a drain.
+    split: Vec<Vec<u8>>,
 }
 
 /// Bytes of one update record: root, xor, meta.
 pub(crate) const RECORD: usize = 24;
 
+/// The little-endian word at `at` of `bytes` (within it).
+#[inline]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
 impl AckTable {
-    /// Applies `change` to the record of `root`: the newest if it is
-    /// `root`'s, else a new one.
+    /// XORs `xor` and ORs `meta` into the record of `root`: the newest if
+    /// it is `root`'s, else a new one.
     #[inline]
-    fn update(&mut self, root: u64, change: impl FnOnce(&mut Update)) {
-        if !matches!(self.log.last(), Some((r, _)) if *r == root) {
-            self.log.push((root, Update::default()));
+    fn update(&mut self, root: u64, xor: u64, meta: u64) {
+        if let Some(at) = self.log.len().checked_sub(RECORD) {
+            let last = &mut self.log[at..];
+            if word(last, 0) == root {
+                let xor = word(last, 8) ^ xor;
+                let meta = word(last, 16) | meta;
+                last[8..16].copy_from_slice(&xor.to_le_bytes());
+                last[16..].copy_from_slice(&meta.to_le_bytes());
+                return;
+            }
         }
-        if let Some((_, u)) = self.log.last_mut() {
-            change(u);
-        }
+        let mut record = [0u8; RECORD];
+        record[..8].copy_from_slice(&root.to_le_bytes());
+        record[8..16].copy_from_slice(&xor.to_le_bytes());
+        record[16..].copy_from_slice(&meta.to_le_bytes());
+        self.log.extend_from_slice(&record);
     }
 
     /// XORs `value` into `root`'s tree (an edge created or acked).
     #[inline]
     pub(crate) fn xor(&mut self, root: u64, value: u64) {
-        self.update(root, |u| u.xor ^= value);
+        self.update(root, value, 0);
     }
 
     /// Fails `root`'s tree.
     pub(crate) fn fail(&mut self, root: u64) {
-        self.update(root, |u| u.meta |= FAIL);
+        self.update(root, 0, FAIL);
     }
 
     /// Restarts `root`'s timeout.
     pub(crate) fn reset(&mut self, root: u64) {
-        self.update(root, |u| u.meta |= RESET);
+        self.update(root, 0, RESET);
     }
 
     /// Records waiting.
     pub(crate) fn len(&self) -> usize {
-        self.log.len()
+        self.log.len() / RECORD
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.log.is_empty()
     }
 
-    /// Empties the table into packed messages per acker task of at most
-    /// `max_bytes` each (whole records, at least one), passed to `send`
-    /// with the acker's task id.
-    pub(crate) fn drain(
-        &mut self,
-        ackers: &[TaskId],
-        max_bytes: usize,
-        mut send: impl FnMut(TaskId, Vec<u8>),
-    ) {
-        if ackers.is_empty() {
-            self.log.clear();
-            return;
-        }
-        let per_message = (max_bytes / RECORD).max(1) * RECORD;
-        // Each acker's share of the records, room reserved up front (an
-        // even split, plus a quarter for unevenness, up to a message)
-        // rather than grown by doubling from nothing at every flush.
-        let share = self.log.len() / ackers.len();
-        let room = ((share + share / 4 + 1) * RECORD).min(per_message);
-        let mut out: Vec<Vec<u8>> = ackers.iter().map(|_| Vec::with_capacity(room)).collect();
-        for (root, u) in self.log.drain(..) {
-            let i = acker_index(root, ackers.len());
-            let buf = &mut out[i];
-            // One append (one capacity check) per record.
-            let mut record = [0u8; RECORD];
-            record[..8].copy_from_slice(&root.to_le_bytes());
-            record[8..16].copy_from_slice(&u.xor.to_le_bytes());
-            record[16..].copy_from_slice(&u.meta.to_le_bytes());
-            buf.extend_from_slice(&record);
-            if buf.len() == per_message {
-                send(ackers[i], std::mem::replace(buf, Vec::with_capacity(room)));
+    /// Empties the table: each acker task's records (whole, in the order
+    /// they were logged) are passed to `send` with the acker's task id, at
+    /// most once per acker and never empty. `send` may take the buffer's
+    /// bytes (it is emptied after, its capacity kept if it is left).
+    pub(crate) fn drain(&mut self, ackers: &[TaskId], mut send: impl FnMut(TaskId, &mut Vec<u8>)) {
+        match ackers {
+            [] => {}
+            [acker] => {
+                if !self.log.is_empty() {
+                    send(*acker, &mut self.log);
+                }
+            }
+            _ => {
+                self.split.resize_with(ackers.len(), Vec::new);
+                let share = self.log.len() / ackers.len();
+                for buf in &mut self.split {
+                    buf.clear();
+                    // Room for an even share plus a quarter up front,
+                    // rather than grown by doubling.
+                    buf.reserve(share + share / 4 + RECORD);
+                }
+                for record in self.log.chunks_exact(RECORD) {
+                    let i = acker_index(word(record, 0), ackers.len());
+                    self.split[i].extend_from_slice(record);
+                }
+                for (&acker, buf) in ackers.iter().zip(&mut self.split) {
+                    if !buf.is_empty() {
+                        send(acker, buf);
+                        buf.clear();
+                    }
+                }
             }
         }
-        for (i, buf) in out.into_iter().enumerate() {
-            if !buf.is_empty() {
-                send(ackers[i], buf);
-            }
-        }
+        self.log.clear();
     }
 }
 
@@ -176,12 +189,10 @@ pub(crate) struct Record {
 /// Reads update records (from our own workers).
 pub(crate) fn read(bytes: &[u8]) -> impl Iterator<Item = Record> + '_ {
     bytes.chunks_exact(RECORD).map(|c| {
-        let word =
-            |i: usize| u64::from_le_bytes(c[i * 8..i * 8 + 8].try_into().unwrap_or_default());
-        let meta = word(2);
+        let meta = word(c, 16);
         Record {
-            root: word(0),
-            xor: word(1),
+            root: word(c, 0),
+            xor: word(c, 8),
             fail: meta & FAIL != 0,
             reset: meta & RESET != 0,
         }
@@ -196,7 +207,9 @@ mod tests {
     /// acker it went to.
     fn drained(t: &mut AckTable) -> Vec<(TaskId, Record)> {
         let mut sent = Vec::new();
-        t.drain(&[100, 101], usize::MAX, |a, bytes| sent.push((a, bytes)));
+        t.drain(&[100, 101], |a, bytes| {
+            sent.push((a, std::mem::take(bytes)))
+        });
         sent.iter()
             .flat_map(|(a, b)| read(b).map(move |r| (*a, r)))
             .collect()
@@ -242,29 +255,73 @@ mod tests {
     }
 
     #[test]
-    fn a_drain_sends_messages_of_at_most_max_bytes_of_whole_records_in_order() {
+    fn a_drain_sends_each_acker_its_records_once_in_order_and_empties_the_table() {
         let mut t = AckTable::default();
         for root in 1..=10u64 {
             t.xor(root, root * 3);
         }
+        t.fail(4);
+        // One acker: the log as it is, in one message.
         let mut sent = Vec::new();
-        // Two and a half records per message: two are sent each time.
-        t.drain(&[100], RECORD * 5 / 2, |a, bytes| sent.push((a, bytes)));
-        let sizes: Vec<usize> = sent.iter().map(|(_, b)| b.len() / RECORD).collect();
-        assert_eq!(sizes, [2, 2, 2, 2, 2]);
-        let roots: Vec<(u64, u64)> = sent
-            .iter()
-            .flat_map(|(_, b)| read(b).map(|r| (r.root, r.xor)))
-            .collect();
-        assert_eq!(roots, (1..=10).map(|r| (r, r * 3)).collect::<Vec<_>>());
-        // Less than a record: still one per message.
+        t.drain(&[100], |a, bytes| sent.push((a, bytes.clone())));
+        assert!(t.is_empty());
+        assert_eq!(sent.len(), 1);
+        let got: Vec<(u64, u64, bool)> =
+            read(&sent[0].1).map(|r| (r.root, r.xor, r.fail)).collect();
+        // (The fail of 4 follows another root: a record of its own.)
+        let mut want: Vec<(u64, u64, bool)> = (1..=10).map(|r| (r, r * 3, false)).collect();
+        want.push((4, 0, true));
+        assert_eq!(got, want);
+        // Several: each at most once, each share in order, none empty;
+        // the buffers are reused by the next drain.
+        for round in 0..2u64 {
+            for root in 1..=64u64 {
+                t.xor(root.wrapping_mul(0x9e37_79b9_7f4a_7c15), root + round);
+            }
+            let mut sent: Vec<(TaskId, Vec<u8>)> = Vec::new();
+            t.drain(&[100, 101, 102], |a, bytes| {
+                sent.push((a, std::mem::take(bytes)))
+            });
+            assert!(t.is_empty());
+            let mut ackers: Vec<TaskId> = sent.iter().map(|(a, _)| *a).collect();
+            ackers.dedup();
+            assert_eq!(ackers.len(), sent.len(), "one message per acker");
+            assert!(sent
+                .iter()
+                .all(|(_, b)| !b.is_empty() && b.len() % RECORD == 0));
+            for (_, b) in &sent {
+                let logged: Vec<u64> = read(b)
+                    .map(|r| {
+                        (1..=64u64)
+                            .position(|k| k.wrapping_mul(0x9e37_79b9_7f4a_7c15) == r.root)
+                            .unwrap() as u64
+                    })
+                    .collect();
+                assert!(
+                    logged.windows(2).all(|w| w[0] < w[1]),
+                    "in the order logged"
+                );
+            }
+            let mut all: Vec<(u64, u64)> = sent
+                .iter()
+                .flat_map(|(a, b)| {
+                    let i = [100, 101, 102].iter().position(|x| x == a).unwrap();
+                    read(b)
+                        .inspect(move |r| assert_eq!(acker_index(r.root, 3), i))
+                        .map(|r| (r.root, r.xor))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            all.sort_unstable();
+            let mut want: Vec<(u64, u64)> = (1..=64u64)
+                .map(|r| (r.wrapping_mul(0x9e37_79b9_7f4a_7c15), r + round))
+                .collect();
+            want.sort_unstable();
+            assert_eq!(all, want);
+        }
+        // No ackers: the updates are dropped.
         t.xor(1, 1);
-        t.xor(2, 1);
-        sent.clear();
-        t.drain(&[100], 1, |a, bytes| sent.push((a, bytes)));
-        assert_eq!(
-            sent.iter().map(|(_, b)| b.len()).collect::<Vec<_>>(),
-            [RECORD, RECORD]
-        );
+        t.drain(&[], |_, _| panic!("no acker to send to"));
+        assert!(t.is_empty());
     }
 }

@@ -113,12 +113,17 @@ impl Acker {
         }
     }
 
-    /// Completions gathered since the last call, per spout task.
-    pub(crate) fn take_out(&mut self) -> impl Iterator<Item = (TaskId, Vec<u8>)> + '_ {
-        if let Some((task, out)) = self.last_out.take() {
-            self.out.insert(task, out);
+    /// Passes the completions gathered since the last call to `send`,
+    /// per spout task (never empty); the buffers are emptied after, their
+    /// allocations kept for the next completions.
+    pub(crate) fn send_out(&mut self, mut send: impl FnMut(TaskId, &mut Vec<u8>)) {
+        let last = self.last_out.as_mut().map(|(task, out)| (&*task, out));
+        for (&task, out) in last.into_iter().chain(&mut self.out) {
+            if !out.is_empty() {
+                send(task, out);
+                out.clear();
+            }
         }
-        self.out.drain().filter(|(_, b)| !b.is_empty())
     }
 
     /// Forgets the trees that arrived [`BUCKETS`] rotations ago (they
@@ -143,23 +148,16 @@ mod tests {
     use super::*;
 
     fn feed(acker: &mut Acker, table: &mut AckTable) {
-        table.drain(&[1], usize::MAX, |_, bytes| acker.apply(&bytes));
+        table.drain(&[1], |_, bytes| acker.apply(bytes));
     }
 
     fn done(acker: &mut Acker) -> Vec<(TaskId, u64, Done)> {
-        let mut v: Vec<_> = acker
-            .take_out()
-            .flat_map(|(t, b)| {
-                read_done(&b)
-                    .map(|(r, d)| (t, r, d.unwrap()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let mut v = Vec::new();
+        acker.send_out(|t, b| v.extend(read_done(b).map(|(r, d)| (t, r, d.unwrap()))));
         v.sort_by_key(|x| x.1);
         v
     }
 
-    /// Root `seq` of spout task `task`.
     fn root(task: TaskId, seq: u64) -> u64 {
         RootIds::new(task).root(seq)
     }

@@ -621,34 +621,43 @@ impl Outbox {
     /// Sends a system message (`values` = one bytes field) to `dest`,
     /// split into as many messages as it takes for each to be at most
     /// [`system_message_bytes`](Self::system_message_bytes); `bytes` holds
-    /// whole records of `record` bytes each.
+    /// whole records of `record` bytes each, and is left empty (its
+    /// allocation kept, for the caller's next message, when it is sent as
+    /// one message).
     pub(crate) fn deliver_system(
         &mut self,
         dest: TaskId,
         stream: u32,
-        bytes: Vec<u8>,
+        bytes: &mut Vec<u8>,
         record: usize,
     ) {
         let per_message = self.system_message_bytes(record);
         let mut header = std::mem::take(&mut self.system);
         header.stream = stream;
-        let mut send = |chunk: Vec<u8>| {
-            let values = [Value::Bytes(chunk)];
+        let thread = self.thread_of(dest);
+        let mut send = |values: &[Value]| {
             let tuple = TupleRef {
                 header: &header,
-                values: &values,
+                values,
             };
-            let thread = self.thread_of(dest);
             if let Err(e) = self.deliver(dest, thread, tuple) {
                 // Only a ring too small for a single record gets here.
                 tracing::error!(dest, "cannot deliver acker traffic: {e}");
             }
         };
         if bytes.len() <= per_message {
-            send(bytes);
+            // The buffer itself is the value, and comes back after.
+            let mut values = [Value::Bytes(std::mem::take(bytes))];
+            send(&values);
+            if let [Value::Bytes(b)] = &mut values {
+                *bytes = std::mem::take(b);
+            }
         } else {
-            bytes.chunks(per_message).for_each(|c| send(c.to_vec()));
+            for chunk in bytes.chunks(per_message) {
+                send(&[Value::Bytes(chunk.to_vec())]);
+            }
         }
+        bytes.clear();
         self.system = header;
     }
 

@@ -82,9 +82,7 @@ impl Tracking {
         if self.acks.is_empty() {
             return;
         }
-        let ackers = &self.ackers;
-        let max_bytes = outbox.system_message_bytes(table::RECORD);
-        self.acks.drain(ackers, max_bytes, |acker, bytes| {
+        self.acks.drain(&self.ackers, |acker, bytes| {
             outbox.deliver_system(acker, ACK_STREAM_ID, bytes, table::RECORD);
         });
     }

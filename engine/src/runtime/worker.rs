@@ -212,14 +212,14 @@ impl Core {
                 self.processed += 1;
                 if view.stream() == ACK_STREAM_ID {
                     acker.apply(view.get(0).and_then(|v| v.as_bytes()).unwrap_or_default());
-                    for (spout, bytes) in acker.take_out() {
+                    acker.send_out(|spout, bytes| {
                         emitter.outbox.deliver_system(
                             spout,
                             ACK_DONE_STREAM_ID,
                             bytes,
                             DONE_RECORD,
                         );
-                    }
+                    });
                 } else if view.stream() == TICK_STREAM_ID {
                     acker.rotate();
                 }
