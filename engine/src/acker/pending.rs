@@ -18,7 +18,6 @@
 //! tree whose timeout was reset (its deadline no longer follows emit
 //! order). The spill is swept for timeouts every quarter of the timeout.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::table::IdMap;
@@ -138,6 +137,105 @@ struct Spilled {
     deadline_ns: u64,
 }
 
+/// The window's slots by sequence number, from `base` (the front) for
+/// `len`: a ring whose capacity is a power of two, where the slot of
+/// sequence number `seq` is at `seq & (capacity - 1)` (capacities divide
+/// 2^40, so that holds across the sequence numbers' wrap). Finding a tree
+/// is a mask, with no front index to add and no wrap to test, and moving
+/// the front is an increment.
+#[derive(Default)]
+struct Window {
+    slots: Vec<Slot>,
+    /// The front's sequence number.
+    base: u64,
+    len: usize,
+}
+
+impl Window {
+    /// Slots of a window's first allocation.
+    const MIN_SLOTS: usize = 64;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The sequence number one past the back.
+    fn end(&self) -> u64 {
+        (self.base + self.len as u64) & SEQ_MASK
+    }
+
+    /// The slot of `seq`, if it is in the window.
+    #[inline]
+    fn get_mut(&mut self, seq: u64) -> Option<&mut Slot> {
+        let i = seq.wrapping_sub(self.base) & SEQ_MASK;
+        if i >= self.len as u64 {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        self.slots.get_mut(seq as usize & mask)
+    }
+
+    /// The front slot, if any.
+    #[inline]
+    fn front(&self) -> Option<&Slot> {
+        if self.len == 0 {
+            return None;
+        }
+        self.slots.get(self.base as usize & (self.slots.len() - 1))
+    }
+
+    /// Removes the front slot: its sequence number and the slot.
+    #[inline]
+    fn pop_front(&mut self) -> Option<(u64, Slot)> {
+        let slot = *self.front()?;
+        let seq = self.base;
+        self.base = (seq + 1) & SEQ_MASK;
+        self.len -= 1;
+        Some((seq, slot))
+    }
+
+    /// Adds `slot` at the back (the sequence number [`end`](Self::end)).
+    #[inline]
+    fn push_back(&mut self, slot: Slot) {
+        if self.len == self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let at = self.end() as usize & mask;
+        if let Some(s) = self.slots.get_mut(at) {
+            *s = slot;
+        }
+        self.len += 1;
+    }
+
+    /// Empties the window and starts it at sequence number `seq`.
+    fn restart(&mut self, seq: u64) {
+        self.base = seq & SEQ_MASK;
+        self.len = 0;
+    }
+
+    /// Doubles the capacity, each slot moved to its place in the new one.
+    #[cold]
+    fn grow(&mut self) {
+        let n = (self.slots.len() * 2).max(Self::MIN_SLOTS);
+        let vacant = Slot {
+            msg_id: 0,
+            emit_ns: VACANT,
+        };
+        let mut slots = vec![vacant; n];
+        let (old_mask, new_mask) = (self.slots.len().wrapping_sub(1), n - 1);
+        for k in 0..self.len as u64 {
+            let seq = (self.base + k) & SEQ_MASK;
+            slots[seq as usize & new_mask] = self.slots[seq as usize & old_mask];
+        }
+        self.slots = slots;
+    }
+}
+
 /// A spout task's pending trees. The spout side decides: whatever comes
 /// first, completion or timeout, is the one `ack` or `fail` of the tree;
 /// anything later is ignored.
@@ -148,10 +246,9 @@ pub(crate) struct SpoutPending {
     ids: RootIds,
     /// Sequence number of the next tree.
     next: u64,
-    /// Trees by sequence number from `base` (40-bit arithmetic), in emit
-    /// order; the front is pending whenever the window is not empty.
-    window: VecDeque<Slot>,
-    base: u64,
+    /// Trees by sequence number (40-bit arithmetic), in emit order; the
+    /// front is pending whenever the window is not empty.
+    window: Window,
     /// Pending trees out of the window, by root id (random-looking, so
     /// hashed as it is).
     spill: IdMap<Spilled>,
@@ -177,8 +274,7 @@ impl SpoutPending {
         Self {
             ids: RootIds::new(task),
             next: seed & SEQ_MASK,
-            window: VecDeque::new(),
-            base: 0,
+            window: Window::default(),
             spill: IdMap::default(),
             len: 0,
             timeout_ns,
@@ -240,12 +336,11 @@ impl SpoutPending {
         };
         self.len += 1;
         if self.window.is_empty() {
-            self.base = seq;
+            self.window.restart(seq);
             self.window.push_back(slot);
             return;
         }
-        let end = (self.base + self.window.len() as u64) & SEQ_MASK;
-        let gap = seq.wrapping_sub(end) & SEQ_MASK;
+        let gap = seq.wrapping_sub(self.window.end()) & SEQ_MASK;
         if gap == 0 {
             self.window.push_back(slot);
         } else if gap < WINDOW as u64 {
@@ -254,14 +349,15 @@ impl SpoutPending {
                 msg_id: 0,
                 emit_ns: VACANT,
             };
-            self.window
-                .extend(std::iter::repeat_n(vacant, gap as usize));
+            for _ in 0..gap {
+                self.window.push_back(vacant);
+            }
             self.window.push_back(slot);
         } else if gap < 1 << (SEQ_BITS - 1) {
             // Far ahead (many roots reached nobody while the front stayed
             // pending): the window starts over at `seq`.
             self.spill_front(0);
-            self.base = seq;
+            self.window.restart(seq);
             self.window.push_back(slot);
         } else {
             // Behind the window (out of order): kept aside.
@@ -279,11 +375,9 @@ impl SpoutPending {
     #[cold]
     fn spill_front(&mut self, keep: usize) {
         while self.window.len() > keep {
-            let Some(slot) = self.window.pop_front() else {
+            let Some((seq, slot)) = self.window.pop_front() else {
                 break;
             };
-            let seq = self.base;
-            self.base = (self.base + 1) & SEQ_MASK;
             if slot.emit_ns != VACANT {
                 self.len -= 1;
                 let deadline = slot.emit_ns.saturating_add(self.timeout_ns);
@@ -309,15 +403,7 @@ impl SpoutPending {
     fn pop_vacant(&mut self) {
         while self.window.front().is_some_and(|s| s.emit_ns == VACANT) {
             self.window.pop_front();
-            self.base = (self.base + 1) & SEQ_MASK;
         }
-    }
-
-    /// Where `seq` is in the window, if it is.
-    #[inline]
-    fn index(&self, seq: u64) -> Option<usize> {
-        let i = seq.wrapping_sub(self.base) & SEQ_MASK;
-        (i < self.window.len() as u64).then_some(i as usize)
     }
 
     /// Removes `root`; its message id and emit time (ns) if it was
@@ -325,8 +411,8 @@ impl SpoutPending {
     #[inline]
     pub(crate) fn take(&mut self, root: u64) -> Option<(u64, u64)> {
         let seq = self.ids.seq(root)?;
-        if let Some(i) = self.index(seq) {
-            let slot = &mut self.window[i];
+        let front = self.window.base == seq;
+        if let Some(slot) = self.window.get_mut(seq) {
             if slot.emit_ns == VACANT {
                 // Completed, never started, or spilled by a reset.
                 return self.take_spilled(root);
@@ -334,7 +420,7 @@ impl SpoutPending {
             let found = (slot.msg_id, slot.emit_ns);
             slot.emit_ns = VACANT;
             self.len -= 1;
-            if i == 0 {
+            if front {
                 self.pop_vacant();
             }
             return Some(found);
@@ -359,11 +445,12 @@ impl SpoutPending {
             s.deadline_ns = deadline;
             return;
         }
-        let Some(i) = self.index(seq) else {
+        let front = self.window.base == seq;
+        let Some(slot) = self.window.get_mut(seq) else {
             return;
         };
         let slot = std::mem::replace(
-            &mut self.window[i],
+            slot,
             Slot {
                 msg_id: 0,
                 emit_ns: VACANT,
@@ -375,7 +462,7 @@ impl SpoutPending {
         // Its deadline no longer follows emit order: kept aside.
         self.len -= 1;
         self.spill_one(seq, slot, deadline);
-        if i == 0 {
+        if front {
             self.pop_vacant();
         }
     }
@@ -398,7 +485,6 @@ impl SpoutPending {
             expired.push(front.msg_id);
             self.len -= 1;
             self.window.pop_front();
-            self.base = (self.base + 1) & SEQ_MASK;
             self.pop_vacant();
         }
         if now_ns < self.next_sweep_ns {
@@ -436,6 +522,44 @@ mod tests {
         let mut out = Vec::new();
         p.expire(now_ns, &mut out);
         out
+    }
+
+    #[test]
+    fn the_window_grows_and_pops_across_the_sequence_numbers_wrap() {
+        let mut w = Window::default();
+        let first = SEQ_MASK - 70;
+        w.restart(first);
+        for k in 0..200u64 {
+            w.push_back(Slot {
+                msg_id: k,
+                emit_ns: k,
+            });
+        }
+        assert_eq!(w.len(), 200);
+        assert_eq!(w.end(), (first + 200) & SEQ_MASK);
+        for k in 0..200u64 {
+            let seq = (first + k) & SEQ_MASK;
+            assert_eq!(w.get_mut(seq).map(|s| s.msg_id), Some(k), "seq {seq}");
+        }
+        assert!(
+            w.get_mut(first.wrapping_sub(1) & SEQ_MASK).is_none(),
+            "before the front"
+        );
+        assert!(w.get_mut(w.end()).is_none(), "past the back");
+        for k in 0..150u64 {
+            let (seq, slot) = w.pop_front().unwrap();
+            assert_eq!((seq, slot.msg_id), ((first + k) & SEQ_MASK, k));
+        }
+        // Pushed past the old front's slots, then grown again.
+        for k in 200..600u64 {
+            w.push_back(Slot {
+                msg_id: k,
+                emit_ns: k,
+            });
+        }
+        let rest: Vec<u64> = std::iter::from_fn(|| w.pop_front().map(|(_, s)| s.msg_id)).collect();
+        assert_eq!(rest, (150..600).collect::<Vec<_>>());
+        assert!(w.is_empty() && w.front().is_none());
     }
 
     #[test]
