@@ -12,9 +12,13 @@ pub(crate) enum Done {
 pub(crate) const DONE_RECORD: usize = 16;
 
 /// Appends a completion record (root, kind) for a spout.
+#[inline]
 pub(crate) fn push_done(out: &mut Vec<u8>, root: u64, done: Done) {
-    out.extend_from_slice(&root.to_le_bytes());
-    out.extend_from_slice(&(done as u64).to_le_bytes());
+    // One append (one capacity check) per record.
+    let mut record = [0u8; DONE_RECORD];
+    record[..8].copy_from_slice(&root.to_le_bytes());
+    record[8..].copy_from_slice(&(done as u64).to_le_bytes());
+    out.extend_from_slice(&record);
 }
 
 /// Reads completion records; malformed trailing bytes are ignored (the
