@@ -30,6 +30,11 @@ struct UserArgs {
     duration: Option<Duration>,
     #[command(flatten)]
     engine: EngineArgs,
+    /// Shuffles give every task an even share instead of being load aware
+    /// (as `Topology::set_load_aware(false)`, Storm's
+    /// `topology.disable.loadaware.messaging`).
+    #[arg(long)]
+    even_shuffle: bool,
     /// Log lines on stderr as text or JSON (filter with RUST_LOG).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -59,6 +64,10 @@ enum UserCommand {
         /// Engine options (--threads, --pin/--no-pin, --busy-spin, --json).
         #[command(flatten)]
         engine: EngineArgs,
+        /// Shuffles give every task an even share instead of being load
+        /// aware.
+        #[arg(long)]
+        even_shuffle: bool,
     },
 }
 
@@ -67,6 +76,9 @@ enum UserCommand {
 /// `--json`; `--help` lists them) and prints the report as `gale run`
 /// does. Without `--duration` it runs until the topology finishes by
 /// itself. Use it as the body of your `main`.
+///
+/// `--even-shuffle` (here and after `bench`) makes shuffles even round
+/// robins instead of load aware.
 ///
 /// `node --cluster FILE --node ID` runs the topology as one node of a
 /// cluster instead, and `plan --cluster FILE` prints its plan, exactly as
@@ -106,14 +118,22 @@ where
             duration,
             warmup,
             engine,
+            even_shuffle,
         }) => {
-            let bench = BenchArgs::for_topology(&topology, *duration, *warmup, engine);
+            let mut bench = BenchArgs::for_topology(&topology, *duration, *warmup, engine);
+            bench.even_shuffle = *even_shuffle;
             bench::run_topology(topology, &bench)
         }
-        None => execute(topology, &args.engine, args.duration).and_then(|(report, _)| {
-            print_report(&report, args.engine.json)?;
-            super::execute::stopped_by(&report)
-        }),
+        None => {
+            let mut topology = topology;
+            if args.even_shuffle {
+                topology.set_load_aware(false);
+            }
+            execute(topology, &args.engine, args.duration).and_then(|(report, _)| {
+                print_report(&report, args.engine.json)?;
+                super::execute::stopped_by(&report)
+            })
+        }
     };
     finish(result)
 }
@@ -136,7 +156,17 @@ mod tests {
         let args = UserArgs::try_parse_from(["me", "plan", "--cluster", "c.toml"]).unwrap();
         assert!(matches!(args.command, Some(UserCommand::Plan { .. })));
         let args = UserArgs::try_parse_from(["me", "--duration", "2"]).unwrap();
-        assert!(args.command.is_none());
+        assert!(args.command.is_none() && !args.even_shuffle);
+        let args = UserArgs::try_parse_from(["me", "--even-shuffle"]).unwrap();
+        assert!(args.command.is_none() && args.even_shuffle);
+        let args = UserArgs::try_parse_from(["me", "bench", "--even-shuffle"]).unwrap();
+        assert!(matches!(
+            args.command,
+            Some(UserCommand::Bench {
+                even_shuffle: true,
+                ..
+            })
+        ));
         assert!(UserArgs::try_parse_from(["me", "node", "--node", "1"]).is_err());
     }
 
