@@ -158,6 +158,7 @@ mod tests {
         v
     }
 
+    /// Root `seq` of spout task `task`.
     fn root(task: TaskId, seq: u64) -> u64 {
         RootIds::new(task).root(seq)
     }
