@@ -122,6 +122,8 @@ fn counts_are_exact_per_stream_input_task_and_component() {
         N,
         MetricsConfig {
             sample_rate: 1.0,
+            // Every execute timed, however close together.
+            min_sample_interval: Duration::ZERO,
             ..MetricsConfig::default()
         },
     );

@@ -14,6 +14,19 @@ pub(super) fn parse_rate(s: &str) -> Result<f64, String> {
     Ok(rate)
 }
 
+/// Parses a number of microseconds from 0 to 1 000 000 (one second).
+pub(super) fn parse_micros(s: &str) -> Result<Duration, String> {
+    let us: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of microseconds"))?;
+    if !(0.0..=1e6).contains(&us) {
+        return Err(format!(
+            "the interval must be from 0 to 1000000 µs (one second), not {s}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(us / 1e6))
+}
+
 /// Parses a positive, finite number of seconds.
 pub(super) fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
@@ -46,6 +59,16 @@ pub(super) fn parse_topology(arg: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn micros_are_from_zero_to_a_second() {
+        assert_eq!(parse_micros("10"), Ok(Duration::from_micros(10)));
+        assert_eq!(parse_micros("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_micros("2.5"), Ok(Duration::from_nanos(2500)));
+        for bad in ["-1", "1000001", "NaN", "inf", "ten"] {
+            assert!(parse_micros(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn topology_argument_is_a_builtin_or_a_yaml_file() {

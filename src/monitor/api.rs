@@ -226,6 +226,7 @@ pub fn topology(m: &TopologyMetrics, window: &[WindowStats]) -> Json {
     let rest = json!({
         "metricsEnabled": m.config.enabled,
         "sampleRate": m.config.sample_rate,
+        "minSampleIntervalNs": u64::try_from(m.config.min_sample_interval.as_nanos()).unwrap_or(u64::MAX),
         "topologyStats": [{
             "windowPretty": "All time",
             "window": ":all-time",

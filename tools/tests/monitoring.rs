@@ -155,6 +155,8 @@ fn no_progress_line_without_a_terminal_and_live_metrics_in_the_report() {
         "--no-pin",
         "--sample-rate",
         "1",
+        "--min-sample-interval-us",
+        "0",
         "--json",
     ]);
     assert!(run.ok(), "{}", run.stderr);

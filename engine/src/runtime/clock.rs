@@ -22,6 +22,14 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Stamp(u64);
 
+impl Stamp {
+    /// The reading `ticks` (nanoseconds on an [`instant`](SampleClock::instant) clock).
+    #[cfg(test)]
+    pub(crate) fn at(ticks: u64) -> Self {
+        Self(ticks)
+    }
+}
+
 /// Where a [`SampleClock`] reads time.
 #[derive(Clone, Copy, Debug)]
 enum Source {

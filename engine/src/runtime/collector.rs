@@ -570,10 +570,11 @@ pub(crate) unsafe fn execute_bolt<'a>(
     let timed = TimedInput::default();
     // The run's execute latencies, logged here only if it samples.
     let mut log = None;
-    let sampling = metrics.sampler.next_sampled().map(|first| Sampling {
+    let first_sampled = metrics.sampler.next_sampled();
+    let sampling = first_sampled.map(|first| Sampling {
         clock: metrics.clock,
         first,
-        every: metrics.sampler.every(),
+        every: metrics.sampler.stride(),
         timed: &timed,
         log: log.insert(SampleLog::new()),
     });
@@ -606,7 +607,13 @@ pub(crate) unsafe fn execute_bolt<'a>(
             result.err().map(|payload| (payload, batch.last_taken())),
         )
     };
-    let task = &mut emitter.metrics.tasks[slot];
+    let metrics = &mut emitter.metrics;
+    if let (Some(log), Some(at)) = (&log, first_sampled) {
+        if let Some(started) = log.first_started() {
+            metrics.sampler.observe(&metrics.clock, started, at);
+        }
+    }
+    let task = &mut metrics.tasks[slot];
     if let (Some(h), Some(log), false) = (task.execute.as_mut(), &log, task.self_timed) {
         for &ns in log.latencies() {
             h.record(ns);

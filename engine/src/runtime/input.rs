@@ -320,6 +320,8 @@ impl TimedInput {
 pub(crate) struct SampleLog {
     done: [u64; SAMPLES],
     count: usize,
+    /// When the run's first timed input was handed out.
+    first: Option<Stamp>,
 }
 
 impl SampleLog {
@@ -328,12 +330,18 @@ impl SampleLog {
         Self {
             done: [0; SAMPLES],
             count: 0,
+            first: None,
         }
     }
 
     /// The latencies logged.
     pub(crate) fn latencies(&self) -> &[u64] {
         &self.done[..self.count]
+    }
+
+    /// When the run's first timed input was handed out, if it timed any.
+    pub(crate) fn first_started(&self) -> Option<Stamp> {
+        self.first
     }
 }
 
@@ -659,6 +667,8 @@ impl RunSamples<'_> {
     fn start(&mut self, record: &[u8]) -> Option<u32> {
         let every = self.how.every.max(1);
         self.how.timed.start(&self.how.clock, record);
+        let log = &mut *self.how.log;
+        log.first = log.first.or(Some(self.how.timed.started.get()));
         self.running = true;
         self.next = self.next.saturating_add(every);
         (self.how.log.count + 1 == SAMPLES).then_some(every)

@@ -30,11 +30,29 @@ pub(crate) fn nanos(from: Instant, to: Instant) -> u64 {
 }
 
 /// Picks one call in `every` for latency sampling (Storm's stats sample
-/// rate): a countdown, no clock and no randomness per call.
+/// rate): a countdown, no clock and no randomness per call. Where calls
+/// come so fast that samples would fall closer together than
+/// [`MetricsConfig::min_sample_interval`], it picks fewer: one in
+/// `stride`, set from the calls and the time between the last two
+/// samples ([`observe`](Self::observe)).
 pub(crate) struct Sampler {
+    /// One call in how many is sampled at most (0: none).
     every: u32,
+    /// One call in how many is sampled now (at least `every`).
+    stride: u32,
     left: u32,
+    /// Calls accounted for so far.
+    seen: u64,
+    /// When the last sample observed started, and its call's number (in
+    /// `seen`'s count).
+    last: Option<(Stamp, u64)>,
+    /// [`MetricsConfig::min_sample_interval`] in nanoseconds (0: none).
+    min_gap: u64,
 }
+
+/// The sampler's stride at most: however fast calls come, one in this
+/// many is still timed.
+const MAX_STRIDE: u32 = 1 << 24;
 
 impl Sampler {
     /// Samples a fraction `rate` (0 = never, 1 = always) of calls; none
@@ -46,12 +64,19 @@ impl Sampler {
         } else {
             (1.0 / config.sample_rate.min(1.0)).round().clamp(1.0, 1e9) as u32
         };
-        Self { every, left: every }
+        Self {
+            every,
+            stride: every,
+            left: every,
+            seen: 0,
+            last: None,
+            min_gap: u64::try_from(config.min_sample_interval.as_nanos()).unwrap_or(u64::MAX),
+        }
     }
 
     /// Of the coming calls, which is the next sampled (0: the very next;
     /// `None` when nothing is ever sampled). A run of calls times that
-    /// one and every [`every`](Self::every)-th after it, then
+    /// one and every [`stride`](Self::stride)-th after it, then
     /// [`advance`](Self::advance)s past them all.
     #[inline]
     pub(crate) fn next_sampled(&self) -> Option<u32> {
@@ -67,17 +92,41 @@ impl Sampler {
         if self.every == 0 {
             return;
         }
+        self.seen += u64::from(n);
         if n < self.left {
             self.left -= n;
         } else {
-            self.left = self.every - (n - self.left) % self.every;
+            self.left = self.stride - (n - self.left) % self.stride;
         }
     }
 
-    /// One call in how many is sampled (0: none).
+    /// One call in how many is sampled now (0: none).
     #[inline]
-    pub(crate) fn every(&self) -> u32 {
-        self.every
+    pub(crate) fn stride(&self) -> u32 {
+        self.stride
+    }
+
+    /// The sample of the coming call `at` (counted as in
+    /// [`next_sampled`](Self::next_sampled), before the run that took it
+    /// [`advance`](Self::advance)s) started at `started` on `clock`: sets
+    /// the stride so that, at the rate calls came since the last sample,
+    /// samples fall [`MetricsConfig::min_sample_interval`] apart or more.
+    /// Called for a run's first sample only (the run's others follow at
+    /// the same stride).
+    pub(crate) fn observe(&mut self, clock: &SampleClock, started: Stamp, at: u32) {
+        let call = self.seen + u64::from(at);
+        if let Some((prev, prev_call)) = self.last {
+            let calls = call.saturating_sub(prev_call);
+            if self.min_gap > 0 && calls > 0 {
+                // Calls in `min_gap` at the rate since the last sample.
+                let ns = clock.nanos(prev, started).max(1);
+                let want = (u128::from(self.min_gap) * u128::from(calls)).div_ceil(u128::from(ns));
+                self.stride = u32::try_from(want)
+                    .unwrap_or(MAX_STRIDE)
+                    .clamp(self.every, MAX_STRIDE.max(self.every));
+            }
+        }
+        self.last = Some((started, call));
     }
 }
 
@@ -496,7 +545,7 @@ mod tests {
         for &len in runs.iter().cycle() {
             let len = len.min(calls - done);
             if let Some(first) = s.next_sampled() {
-                let every = s.every() as usize;
+                let every = s.stride() as usize;
                 picked.extend((first..len).step_by(every).map(|i| done + i));
             }
             s.advance(len);
@@ -529,6 +578,68 @@ mod tests {
             let off = sampled(&mut Sampler::new(&config(false, 1.0)), 1000, runs);
             assert!(off.is_empty());
         }
+    }
+
+    /// Calls of `cost_ns` each, in runs of `run`, with samples observed
+    /// as the worker's `execute_bolt` does (a run's first sample, at the
+    /// time its call was made): the stride the sampler settles on, and
+    /// the samples taken over the last `window` calls.
+    fn paced(
+        config: &MetricsConfig,
+        cost_ns: u64,
+        run: u32,
+        calls: u32,
+        window: u32,
+    ) -> (u32, u32) {
+        let clock = SampleClock::instant();
+        let mut s = Sampler::new(config);
+        let (mut done, mut late) = (0, 0);
+        while done < calls {
+            if let Some(first) = s.next_sampled().filter(|&f| f < run) {
+                let stride = s.stride();
+                if done + run > calls - window {
+                    let from = (calls - window).saturating_sub(done);
+                    let to = run.min(calls - done);
+                    late += (first..to)
+                        .step_by(stride as usize)
+                        .filter(|&i| i >= from)
+                        .count() as u32;
+                }
+                let call = u64::from(done + first);
+                s.observe(&clock, Stamp::at(call * cost_ns), first);
+            }
+            s.advance(run);
+            done += run;
+        }
+        (s.stride(), late)
+    }
+
+    #[test]
+    fn sampler_keeps_samples_apart_where_calls_are_fast() {
+        let config = |us| MetricsConfig {
+            min_sample_interval: Duration::from_micros(us),
+            ..MetricsConfig::default()
+        };
+        // 2 ns a call, 10 µs apart: one call in 5000.
+        let (stride, late) = paced(&config(10), 2, 256, 10_000_000, 1_000_000);
+        assert_eq!(stride, 5000);
+        assert_eq!(late, 200);
+        // 100 ns a call: one in 100; runs of one call each.
+        assert_eq!(paced(&config(10), 100, 1, 100_000, 10_000), (100, 100));
+        // 1 µs a call: the rate's one in 20 falls 20 µs apart already.
+        assert_eq!(paced(&config(10), 1000, 256, 100_000, 10_000), (20, 500));
+        // No interval: one in 20 however fast.
+        assert_eq!(paced(&config(0), 2, 256, 100_000, 10_000), (20, 500));
+        // A bolt that slows down is sampled at the rate again.
+        let clock = SampleClock::instant();
+        let mut s = Sampler::new(&config(10));
+        s.observe(&clock, Stamp::at(0), 0);
+        s.advance(10_000);
+        s.observe(&clock, Stamp::at(10_000), 0);
+        assert_eq!(s.stride(), 10_000);
+        s.advance(10_000);
+        s.observe(&clock, Stamp::at(10_000_000), 0);
+        assert_eq!(s.stride(), 20);
     }
 
     #[test]

@@ -130,7 +130,9 @@ function section(t) {
   const meta = document.createElement("div");
   meta.className = "meta";
   meta.textContent = `${t.status}, up ${t.uptime}, ${t.tasksTotal} tasks on ${t.workersTotal} worker threads`
-    + (t.metricsEnabled ? `, latency sample rate ${t.sampleRate}` : ", metrics off");
+    + (t.metricsEnabled
+      ? `, latency sample rate ${t.sampleRate} (samples ${t.minSampleIntervalNs / 1000} µs apart at least)`
+      : ", metrics off");
   s.append(h, meta, graph(t), table(t));
   if (t.topologyErrors.length) {
     const ul = document.createElement("ul");
