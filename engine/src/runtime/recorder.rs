@@ -117,9 +117,11 @@ impl Sampler {
         let call = self.seen + u64::from(at);
         if let Some((prev, prev_call)) = self.last {
             let calls = call.saturating_sub(prev_call);
-            if self.min_gap > 0 && calls > 0 {
+            // (No time between them: a clock read out of order, as a
+            // thread moved between cores may see; the stride stays.)
+            let ns = clock.nanos(prev, started);
+            if self.min_gap > 0 && calls > 0 && ns > 0 {
                 // Calls in `min_gap` at the rate since the last sample.
-                let ns = clock.nanos(prev, started).max(1);
                 let want = (u128::from(self.min_gap) * u128::from(calls)).div_ceil(u128::from(ns));
                 self.stride = u32::try_from(want)
                     .unwrap_or(MAX_STRIDE)
