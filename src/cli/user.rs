@@ -44,7 +44,15 @@ struct UserArgs {
 #[derive(Subcommand, Debug)]
 enum UserCommand {
     /// Run this node's share of the topology over several nodes.
-    Node(NodeOptions),
+    Node {
+        #[command(flatten)]
+        opts: NodeOptions,
+        /// Shuffles give every task an even share instead of being load
+        /// aware (give it to every node: each node's shuffles are its
+        /// own).
+        #[arg(long)]
+        even_shuffle: bool,
+    },
     /// Print where every task runs in a cluster, and the fingerprint.
     Plan {
         /// The cluster file (TOML).
@@ -77,8 +85,8 @@ enum UserCommand {
 /// does. Without `--duration` it runs until the topology finishes by
 /// itself. Use it as the body of your `main`.
 ///
-/// `--even-shuffle` (here and after `bench`) makes shuffles even round
-/// robins instead of load aware.
+/// `--even-shuffle` (here and after `bench` and `node`) makes shuffles
+/// even round robins instead of load aware.
 ///
 /// `node --cluster FILE --node ID` runs the topology as one node of a
 /// cluster instead, and `plan --cluster FILE` prints its plan, exactly as
@@ -105,14 +113,20 @@ where
         Ok(args) => args,
         Err(e) => return clap_exit(&e),
     };
-    let default_log = if matches!(args.command, Some(UserCommand::Node(_))) {
+    let default_log = if matches!(args.command, Some(UserCommand::Node { .. })) {
         "info"
     } else {
         "warn"
     };
     logging::init(args.log_format, default_log);
     let result = match &args.command {
-        Some(UserCommand::Node(opts)) => node::run_user_node(topology, opts),
+        Some(UserCommand::Node { opts, even_shuffle }) => {
+            let mut topology = topology;
+            if *even_shuffle {
+                topology.set_load_aware(false);
+            }
+            node::run_user_node(topology, opts)
+        }
         Some(UserCommand::Plan { cluster }) => node::plan_user(topology, cluster),
         Some(UserCommand::Bench {
             duration,
@@ -146,13 +160,31 @@ mod tests {
     fn user_binaries_get_node_and_plan() {
         let args = UserArgs::try_parse_from(["me", "node", "--cluster", "c.toml", "--node", "1"]);
         let Ok(UserArgs {
-            command: Some(UserCommand::Node(opts)),
+            command: Some(UserCommand::Node { opts, even_shuffle }),
             ..
         }) = args
         else {
             panic!("{args:?}");
         };
         assert_eq!((opts.node, opts.cluster.to_str()), (1, Some("c.toml")));
+        assert!(!even_shuffle);
+        let args = UserArgs::try_parse_from([
+            "me",
+            "node",
+            "--cluster",
+            "c.toml",
+            "--node",
+            "2",
+            "--even-shuffle",
+        ])
+        .unwrap();
+        assert!(matches!(
+            args.command,
+            Some(UserCommand::Node {
+                even_shuffle: true,
+                ..
+            })
+        ));
         let args = UserArgs::try_parse_from(["me", "plan", "--cluster", "c.toml"]).unwrap();
         assert!(matches!(args.command, Some(UserCommand::Plan { .. })));
         let args = UserArgs::try_parse_from(["me", "--duration", "2"]).unwrap();
