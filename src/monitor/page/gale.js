@@ -131,7 +131,8 @@ function section(t) {
   meta.className = "meta";
   meta.textContent = `${t.status}, up ${t.uptime}, ${t.tasksTotal} tasks on ${t.workersTotal} worker threads`
     + (t.metricsEnabled
-      ? `, latency sample rate ${t.sampleRate} (samples ${t.minSampleIntervalNs / 1000} µs apart at least)`
+      ? `, latency sample rate ${t.sampleRate}`
+        + (t.minSampleIntervalNs > 0 ? ` (samples ${t.minSampleIntervalNs / 1000} µs apart at least)` : "")
       : ", metrics off");
   s.append(h, meta, graph(t), table(t));
   if (t.topologyErrors.length) {
