@@ -94,7 +94,16 @@ impl RootIds {
     /// made gives some task id: the caller checks it is a spout's).
     #[inline]
     pub(crate) fn spout_of(root: u64) -> TaskId {
-        (Self::unmix(root) >> SEQ_BITS) as TaskId
+        Self::split(root).0
+    }
+
+    /// The task id and the sequence number that `root` is the root of
+    /// (any root gives some: the caller checks that the task is a
+    /// spout's).
+    #[inline]
+    pub(crate) fn split(root: u64) -> (TaskId, u64) {
+        let k = Self::unmix(root);
+        ((k >> SEQ_BITS) as TaskId, k & SEQ_MASK)
     }
 
     /// The inverse of [`root`](Self::root)'s mix.

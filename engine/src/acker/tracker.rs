@@ -3,7 +3,7 @@
 use super::done::{push_done, Done, DONE_RECORD};
 use super::pending::{RootIds, BUCKETS};
 use super::table::{read, TaskMap};
-use super::trees::{Tree, Trees};
+use super::trees::Trees;
 use crate::TaskId;
 
 /// Pending trees of one acker task. Trees nobody completes are forgotten
@@ -18,7 +18,8 @@ use crate::TaskId;
 /// topology (no spout made it) is dropped.
 pub(crate) struct Acker {
     pending: Trees,
-    generation: u64,
+    /// Rotations so far, modulo 256 (the trees' stamps).
+    generation: u8,
     /// By task id: whether the task is a spout.
     spouts: Vec<bool>,
     /// Completions to send, per spout task (but the last one's).
@@ -52,43 +53,33 @@ impl Acker {
         // Room for a completion per record (up to a cap) in each spout's
         // buffer, reserved once rather than grown by doubling.
         let room = (bytes.len() / super::table::RECORD).min(4096) * DONE_RECORD;
-        let generation = self.generation;
+        let stamp = self.generation;
         for r in read(bytes) {
             if r.root == 0 {
                 // Never a root (the spouts skip it): nothing to track.
                 continue;
             }
+            let (spout, seq) = RootIds::split(r.root);
             let spouts = &self.spouts;
-            let opened = self.pending.entry(r.root, || {
-                let spout = RootIds::spout_of(r.root);
-                spouts
-                    .get(spout as usize)
-                    .copied()
-                    .unwrap_or(false)
-                    .then_some(Tree {
-                        xor: r.root,
-                        spout,
-                        failed: false,
-                        generation,
-                    })
+            let opened = self.pending.entry(r.root, seq, || {
+                let is_spout = spouts.get(spout as usize).copied().unwrap_or(false);
+                is_spout.then_some((r.root, stamp))
             });
-            let Some((slot, entry)) = opened else {
+            let Some((at, xor)) = opened else {
                 continue;
             };
-            entry.xor ^= r.xor;
-            entry.failed |= r.fail;
-            let spout = entry.spout;
-            let done = if entry.failed || entry.xor == 0 {
-                let done = if entry.failed {
+            *xor ^= r.xor;
+            let done = if r.fail || *xor == 0 {
+                // A failed tree completes at once: nothing of it is kept.
+                self.pending.remove(at);
+                if r.fail {
                     Done::Failed
                 } else {
                     Done::Acked
-                };
-                self.pending.remove_at(slot);
-                done
+                }
             } else if r.reset {
                 // Keep it as long as the spout does.
-                entry.generation = generation;
+                self.pending.stamp(at, stamp);
                 Done::Reset
             } else {
                 // Still in flight: nothing to tell the spout.
@@ -129,9 +120,13 @@ impl Acker {
     /// Forgets the trees that arrived [`BUCKETS`] rotations ago (they
     /// timed out at their spouts).
     pub(crate) fn rotate(&mut self) {
-        self.generation += 1;
+        const _: () = assert!(BUCKETS < 256);
+        self.generation = self.generation.wrapping_add(1);
+        // Every tree's stamp is at most `BUCKETS - 1` rotations behind, so
+        // the wrapping difference is its age.
         let now = self.generation;
-        self.pending.retain(|e| now - e.generation < BUCKETS as u64);
+        self.pending
+            .retain(|stamp| usize::from(now.wrapping_sub(stamp)) < BUCKETS);
     }
 
     /// Trees being tracked.
@@ -208,6 +203,31 @@ mod tests {
         feed(&mut a, &mut t);
         assert!(done(&mut a).is_empty());
         assert_eq!(a.pending(), 0);
+    }
+
+    #[test]
+    fn a_tree_reset_every_rotation_outlives_the_stamps_wrapping() {
+        let mut a = Acker::new([3]);
+        let mut t = AckTable::default();
+        let (kept, left) = (root(3, 1), root(3, 2));
+        t.xor(kept, 5);
+        feed(&mut a, &mut t);
+        // 600 rotations (the stamps wrap twice): the reset tree stays,
+        // each other tree is forgotten BUCKETS rotations after it arrived.
+        for n in 0..600 {
+            t.reset(kept);
+            if n == 400 {
+                t.xor(left, 6);
+            }
+            feed(&mut a, &mut t);
+            assert_eq!(done(&mut a), vec![(3, kept, Done::Reset)]);
+            let with_left = (400..400 + BUCKETS).contains(&n);
+            assert_eq!(a.pending(), 1 + usize::from(with_left), "rotation {n}");
+            a.rotate();
+        }
+        t.xor(kept, kept ^ 5);
+        feed(&mut a, &mut t);
+        assert_eq!(done(&mut a), vec![(3, kept, Done::Acked)]);
     }
 
     #[test]

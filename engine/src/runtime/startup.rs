@@ -238,7 +238,10 @@ fn build_worker(
             (Kind::Spout(_), Some(spout)) => (Instance::Spout(spout), None),
             (Kind::Spout(f), None) => (Instance::Spout(f()), None),
             (Kind::Bolt(f), _) => (Instance::Bolt, Some(f())),
-            (Kind::Acker, _) => (Instance::Acker(Acker::new(plan.spout_tasks())), None),
+            (Kind::Acker, _) => (
+                Instance::Acker(Box::new(Acker::new(plan.spout_tasks()))),
+                None,
+            ),
         };
         bolts.push(bolt);
         let tick = component

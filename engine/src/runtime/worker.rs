@@ -84,7 +84,8 @@ pub(crate) enum Instance {
     /// A bolt: the instance itself is in `Emitter::bolts` (an emit may run
     /// it chained).
     Bolt,
-    Acker(Acker),
+    /// Boxed: its tables are larger than the other variants.
+    Acker(Box<Acker>),
 }
 
 pub(crate) struct TaskSlot {
