@@ -114,9 +114,7 @@ impl Trees {
             if held != 0 {
                 return Some(self.collide(root, seq, xor, stamp));
             }
-            self.window[i] = Slot { root, xor };
-            self.stamps[i] = stamp;
-            self.in_window += 1;
+            self.put(i, Slot { root, xor }, stamp);
         }
         Some((At::Window(i), &mut self.window[i].xor))
     }
@@ -132,14 +130,20 @@ impl Trees {
             self.resize(n * 2);
             let i = self.slot_of(seq);
             if self.window[i].root == 0 {
-                self.window[i] = Slot { root, xor };
-                self.stamps[i] = stamp;
-                self.in_window += 1;
+                self.put(i, Slot { root, xor }, stamp);
                 return (At::Window(i), &mut self.window[i].xor);
             }
         }
         let j = self.spill.insert(root, xor, stamp);
         (At::Spill(j), &mut self.spill.slots[j].xor)
+    }
+
+    /// Puts a tree into the empty window slot `i`.
+    #[inline]
+    fn put(&mut self, i: usize, slot: Slot, stamp: u8) {
+        self.window[i] = slot;
+        self.stamps[i] = stamp;
+        self.in_window += 1;
     }
 
     /// Sets the stamp of the tree at `at` (from [`entry`](Self::entry),
@@ -200,9 +204,7 @@ impl Trees {
         for (s, stamp) in entries {
             let i = self.slot_of(RootIds::split(s.root).1);
             if self.window[i].root == 0 {
-                self.window[i] = s;
-                self.stamps[i] = stamp;
-                self.in_window += 1;
+                self.put(i, s, stamp);
             } else {
                 self.spill.insert(s.root, s.xor, stamp);
             }
