@@ -63,18 +63,19 @@ pub(crate) struct Trees {
 
 impl Default for Trees {
     fn default() -> Self {
-        Self::with_window(MIN_SLOTS)
+        Self::with_window(MIN_SLOTS, random_odd())
     }
 }
 
 impl Trees {
-    fn with_window(n: usize) -> Self {
+    /// An empty table: a window of `n` slots, a spill hashed with `mul`.
+    fn with_window(n: usize, mul: u64) -> Self {
         debug_assert!(n.is_power_of_two());
         Self {
             window: vec![Slot::default(); n],
             stamps: vec![0; n],
             in_window: 0,
-            spill: Spill::default(),
+            spill: Spill::sized(MIN_SLOTS, mul),
         }
     }
 
@@ -198,9 +199,7 @@ impl Trees {
     /// Empties the table into a window of `n` slots and puts `entries`
     /// back (those whose slot is taken into the spill).
     fn rebuild(&mut self, n: usize, entries: Vec<(Slot, u8)>) {
-        let mul = self.spill.mul;
-        *self = Self::with_window(n);
-        self.spill = Spill::sized(MIN_SLOTS, mul);
+        *self = Self::with_window(n, self.spill.mul);
         for (s, stamp) in entries {
             let i = self.slot_of(RootIds::split(s.root).1);
             if self.window[i].root == 0 {
@@ -225,12 +224,6 @@ struct Spill {
     /// The odd multiplier of [`home`](Self::home), random per table.
     mul: u64,
     len: usize,
-}
-
-impl Default for Spill {
-    fn default() -> Self {
-        Self::sized(MIN_SLOTS, random_odd())
-    }
 }
 
 impl Spill {
