@@ -297,15 +297,7 @@ impl Plan {
                 .collect::<BTreeMap<_, _>>(),
             thread: info.thread,
             message_timeout: self.topology.config.message_timeout,
-            max_spout_pending: component
-                .is_spout()
-                .then(|| {
-                    component
-                        .config
-                        .max_spout_pending
-                        .or(self.topology.config.max_spout_pending)
-                })
-                .flatten(),
+            max_spout_pending: component.max_spout_pending(self.topology.config.max_spout_pending),
             sources: component.inputs.iter().fold(BTreeMap::new(), |mut m, s| {
                 m.entry(s.component.clone())
                     .or_insert_with(BTreeMap::new)

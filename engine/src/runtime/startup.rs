@@ -313,9 +313,7 @@ fn build_worker(
         .map(|&id| {
             let component = &plan.topology.components[plan.tasks[id as usize - 1].component];
             component
-                .config
-                .max_spout_pending
-                .or(plan.topology.config.max_spout_pending)
+                .max_spout_pending(plan.topology.config.max_spout_pending)
                 .unwrap_or(usize::MAX)
         })
         .collect();

@@ -63,12 +63,7 @@ fn ack_batch(topology: &crate::Topology) -> usize {
     topology
         .components
         .iter()
-        .filter(|c| c.is_spout())
-        .filter_map(|c| {
-            c.config
-                .max_spout_pending
-                .or(topology.config.max_spout_pending)
-        })
+        .filter_map(|c| c.max_spout_pending(topology.config.max_spout_pending))
         .min()
         .map_or(ACK_BATCH, |window| window / 4)
         .clamp(MIN_ACK_BATCH, ACK_BATCH)

@@ -508,9 +508,7 @@ fn check_window(
             .iter()
             .filter(|c| c.is_spout())
             .map(|c| {
-                c.config
-                    .max_spout_pending
-                    .or(config.max_spout_pending)
+                c.max_spout_pending(config.max_spout_pending)
                     .map(|p| p.saturating_mul(c.parallelism))
             })
             .try_fold(0usize, |sum, p| p.map(|p| sum.saturating_add(p)));

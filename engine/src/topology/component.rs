@@ -66,6 +66,15 @@ impl Component {
         matches!(self.kind, Kind::Spout(_))
     }
 
+    /// The most tuple trees each task of this spout may have in flight:
+    /// its own `max_spout_pending`, else the topology's, `default`
+    /// (`None`: unbounded, or not a spout).
+    pub(crate) fn max_spout_pending(&self, default: Option<usize>) -> Option<usize> {
+        self.is_spout()
+            .then(|| self.config.max_spout_pending.or(default))
+            .flatten()
+    }
+
     pub(crate) fn stream(&self, name: &str) -> Option<&StreamDecl> {
         self.streams.iter().find(|s| s.name == name)
     }
